@@ -1,0 +1,63 @@
+// The parsed, validated config of one node (core/config parses TOML into this).
+// TOML keys are snake_case; here they are camelCase with the unit last.
+
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface NodeEntry {
+  readonly id: number;
+  readonly addr: Endpoint;
+  readonly name?: string;
+}
+
+export interface NodeConfig {
+  /** [node] */
+  readonly node: {
+    readonly id: number;
+    readonly name?: string;
+    /** UDP address this node listens on (must match its entry in cluster.nodes). */
+    readonly listen: Endpoint;
+    /** Path of the bridge's unix datagram socket. */
+    readonly socket: string;
+    /** Mode of the socket's directory (default 0o750) and of the socket (default 0o660). */
+    readonly socketDirMode: number;
+    readonly socketMode: number;
+    /** Owner and group of the socket and its directory (name or number); absent = the daemon's. */
+    readonly socketOwner?: string;
+    readonly socketGroup?: string;
+    /** Directory for durable state (ring seq). */
+    readonly stateDir: string;
+  };
+  /** [cluster] */
+  readonly cluster: {
+    readonly name: string;
+    readonly driver: string;
+    readonly nodes: readonly NodeEntry[];
+    /** 'udpu' = unicast fan-out to the node list (default); 'multicast' = IP multicast. */
+    readonly transport: 'udpu' | 'multicast';
+    readonly multicastAddr?: Endpoint;
+    /** Path MTU of the network (IP packet size), default 1500. */
+    readonly mtu: number;
+  };
+  /** [crypto]; keyFile absent = no encryption (said loudly at start-up). */
+  readonly crypto: {
+    readonly keyFile?: string;
+  };
+  /** [limits] of the bridge. */
+  readonly limits: {
+    readonly messageSizeMax: number;
+    readonly socketsMax: number;
+    readonly groupsMax: number;
+    readonly groupNameMax: number;
+    /** Per-socket receive queue, in events and in bytes. */
+    readonly recvQueueMax: number;
+    readonly recvQueueBytesMax: number;
+    readonly membersMax: number;
+  };
+  /** Each driver's own section, parsed by its registry entry's optionsSchema. */
+  readonly drivers: Readonly<Record<string, unknown>>;
+  /** Path of the file it came from ('<embedded>' for generated configs). */
+  readonly file: string;
+}

@@ -1,0 +1,137 @@
+import type { ZodType } from 'zod';
+
+// The driver interface (DESIGN.md, "The driver interface"): a driver is a pure state machine.
+// It never reads a clock, sets a timer, draws randomness or touches a socket or file: the host
+// injects all of that, so the same object runs over real UDP (core/runtime) and in the
+// simulator (test/sim).
+
+/** Delivery order a sender asks for. A driver that cannot give it refuses with EOPNOTSUPP. */
+export type Order = 'fifo' | 'agreed' | 'safe';
+
+export interface Guarantees {
+  /** Messages of one sender are delivered in the order sent. */
+  readonly fifo: boolean;
+  /** All nodes deliver all messages in one total order. */
+  readonly agreed: boolean;
+  /** A message is delivered only once every member is known to hold it. */
+  readonly safe: boolean;
+  /** Extended virtual synchrony across configuration changes (TOTEM.md, last section). */
+  readonly virtualSynchrony: boolean;
+}
+
+/** Ring id {rep, seq}; printed as `rep.seq`. seq stays below 2^53. */
+export interface RingId {
+  readonly rep: number;
+  readonly seq: number;
+}
+
+export function formatRingId(r: RingId): string {
+  return `${r.rep}.${r.seq}`;
+}
+
+export function ringIdEquals(a: RingId, b: RingId): boolean {
+  return a.rep === b.rep && a.seq === b.seq;
+}
+
+/** A configuration change reported upward. Node id lists are sorted ascending. */
+export interface Configuration {
+  readonly kind: 'regular' | 'transitional';
+  readonly ringId: RingId;
+  readonly members: readonly number[];
+  /** Members of the previous configuration that are not in this one. */
+  readonly left: readonly number[];
+  /** Members of this configuration that were not in the previous one. */
+  readonly joined: readonly number[];
+}
+
+/** What a driver reports upward. Order of calls is the order of events at this node. */
+export interface DriverUpcalls {
+  /**
+   * A message delivered in the driver's order. `payload` is only valid during the call:
+   * the driver may reuse its memory afterwards, so the receiver copies what it keeps.
+   */
+  deliver(sender: number, payload: Uint8Array, order: Order): void;
+  /** A configuration change; every later delivery belongs to it until the next one. */
+  configuration(conf: Configuration): void;
+  /** Called once the send queue has room again after multicast() threw EAGAIN. */
+  writable?(): void;
+}
+
+/** Durable per-node state (e.g. the highest ring seq); survives restarts of the node. */
+export interface StateStore {
+  load(key: string): Uint8Array | undefined;
+  /** Returns once the value is durable (the runtime writes and fsyncs synchronously). */
+  save(key: string, value: Uint8Array): void;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** Everything the host injects. */
+export interface DriverHost extends DriverUpcalls {
+  readonly nodeId: number;
+  /** Milliseconds on a monotonic clock (virtual in the simulator). */
+  now(): number;
+  /** Uniform in [0, 1), seeded in the simulator. */
+  rng(): number;
+  /**
+   * Send one datagram to a node id, or to every other configured node ('all'; unicast
+   * fan-out or IP multicast, the transport decides). The bytes belong to the host after the
+   * call: the driver must not mutate them. At most `mtu` bytes (DriverCommon.mtu).
+   */
+  transmit(to: number | 'all', bytes: Uint8Array): void;
+  readonly state: StateStore;
+  log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** Options every driver gets, whatever its own section says. */
+export interface DriverCommon {
+  readonly nodeId: number;
+  /** Every node id in the cluster's configured node list (this node included), ascending. */
+  readonly nodes: readonly number[];
+  /** Largest datagram the driver may hand to transmit(), after transport and crypto overhead. */
+  readonly mtu: number;
+  /** Largest application message multicast() accepts; beyond it EMSGSIZE. */
+  readonly messageSizeMax: number;
+}
+
+export interface DriverStats {
+  readonly [counter: string]: number | string;
+}
+
+export interface Driver {
+  readonly name: string;
+  readonly guarantees: Guarantees;
+  /** Start: announce this node (join / heartbeat). Called once, before anything else. */
+  start(): void;
+  /** A datagram from the network; `from` is the node id the transport mapped its source to. */
+  handleDatagram(from: number, bytes: Uint8Array): void;
+  /** Called when now() >= nextDeadline(). Spurious calls must be harmless. */
+  handleTimeout(): void;
+  /** Absolute time (host clock, ms) at which handleTimeout() wants to run; Infinity if never. */
+  nextDeadline(): number;
+  /**
+   * Queue an application message. Throws ClusterError EAGAIN (queue full; writable() follows),
+   * EMSGSIZE (over messageSizeMax) or EOPNOTSUPP (order not in guarantees).
+   * The driver copies the payload if it keeps it past the call.
+   */
+  multicast(payload: Uint8Array, order: Order): void;
+  /** Leave the cluster cleanly (announce departure); the driver then goes quiet. */
+  leave(): void;
+  stats(): DriverStats;
+  /** Throws AssertionError when an internal invariant is broken. The simulator calls it after every step. */
+  checkInvariants(): void;
+}
+
+/** A driver as the registry knows it: its name, guarantees, option schema and constructor. */
+export interface DriverEntry<Options = unknown> {
+  readonly name: string;
+  readonly guarantees: Guarantees;
+  readonly summary: string;
+  /**
+   * Schema of the driver's config section (`[totem]`, `[cman]`: TOML keys in snake_case),
+   * strict (unknown keys are errors), with a default for every key. core/config parses the
+   * section with it and turns failures into `file: section.key = value: expected ...`.
+   */
+  readonly optionsSchema: ZodType<Options>;
+  create(common: DriverCommon, options: Options, host: DriverHost): Driver;
+}
