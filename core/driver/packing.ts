@@ -1,0 +1,310 @@
+// Packing and fragmentation, shared by the drivers (TOTEM.md, "Flow control, packing,
+// fragmentation"): many small application messages share one frame, and a message larger than a
+// frame is cut into fragments that the receivers reassemble per sender. Pure: no I/O.
+//
+// Frame layout (big-endian):
+//   u8  version (FRAME_VERSION)
+//   u8  flags   (bit 0: some entry asked for safe order)
+//   u16 entry count (>= 1)
+//   entries, each:
+//     u8  kind (bits 0-1: 0 whole, 1 first fragment, 2 middle fragment, 3 last fragment)
+//         | order << 2 (0 fifo, 1 agreed, 2 safe)
+//     u32 length of the bytes that follow in this entry
+//     u32 total message length            (first fragments only)
+//     bytes
+import { ClusterError, assert } from '../errors.ts';
+import type { Order } from './types.ts';
+
+export const FRAME_VERSION = 1;
+export const FRAME_OVERHEAD = 4;
+export const ENTRY_OVERHEAD = 5;
+const FIRST_EXTRA = 4;
+/** A fragment smaller than this is not started at the tail of a frame; it waits for the next. */
+const FRAGMENT_MIN = 64;
+
+const enum Kind { Whole = 0, First = 1, Middle = 2, Last = 3 }
+const ORDERS: readonly Order[] = ['fifo', 'agreed', 'safe'];
+const ORDER_CODE: Readonly<Record<Order, number>> = { fifo: 0, agreed: 1, safe: 2 };
+
+export interface PackerOptions {
+  /** Bytes of one frame (the driver's payload room in a datagram). */
+  readonly frameSizeMax: number;
+  readonly messageSizeMax: number;
+  readonly queueMessagesMax: number;
+  readonly queueBytesMax: number;
+}
+
+interface Pending {
+  readonly payload: Uint8Array;
+  readonly order: number;
+  /** Bytes of payload already put into frames (fragmentation in progress when > 0). */
+  offset: number;
+}
+
+export interface Frame {
+  readonly bytes: Uint8Array;
+  /** Some message or fragment in the frame asked for safe order. */
+  readonly safe: boolean;
+  /** Entries (whole messages or fragments) in the frame. */
+  readonly messages: number;
+}
+
+/** The send side: a bounded queue of application messages, drained into frames. */
+export class Packer {
+  private readonly opts: PackerOptions;
+  private queue: Pending[] = [];
+  private head = 0;
+  private bytes = 0;
+
+  constructor(opts: PackerOptions) {
+    assert(opts.frameSizeMax >= FRAME_OVERHEAD + ENTRY_OVERHEAD + FIRST_EXTRA + FRAGMENT_MIN,
+      `frameSizeMax ${opts.frameSizeMax} too small to carry a fragment`);
+    assert(opts.queueMessagesMax >= 1 && opts.queueBytesMax >= 1, 'queue limits must be positive');
+    this.opts = opts;
+  }
+
+  get queuedMessages(): number {
+    return this.queue.length - this.head;
+  }
+
+  get queuedBytes(): number {
+    return this.bytes;
+  }
+
+  canPush(size: number): boolean {
+    return size <= this.opts.messageSizeMax
+      && this.queuedMessages < this.opts.queueMessagesMax
+      && (this.bytes + size <= this.opts.queueBytesMax || this.queuedMessages === 0);
+  }
+
+  /** Copies the payload into the queue. Throws EMSGSIZE or EAGAIN (queue full: retry later). */
+  push(payload: Uint8Array, order: Order): void {
+    if (payload.length > this.opts.messageSizeMax) {
+      throw new ClusterError('EMSGSIZE',
+        `message of ${payload.length} bytes exceeds the limit of ${this.opts.messageSizeMax}; split it`);
+    }
+    if (!this.canPush(payload.length)) {
+      throw new ClusterError('EAGAIN', 'send queue full; retry once the driver reports it writable');
+    }
+    this.queue.push({ payload: Uint8Array.from(payload), order: ORDER_CODE[order], offset: 0 });
+    this.bytes += payload.length;
+  }
+
+  /** Drops everything queued (e.g. the driver left the cluster). */
+  clear(): void {
+    this.queue = [];
+    this.head = 0;
+    this.bytes = 0;
+  }
+
+  /** The next frame from the queue head, or undefined when the queue is empty. */
+  nextFrame(): Frame | undefined {
+    if (this.queuedMessages === 0) return undefined;
+    const plan = this.plan();
+    assert(plan.length > 0, 'a non-empty queue always yields an entry');
+    let size = FRAME_OVERHEAD;
+    for (const e of plan) size += ENTRY_OVERHEAD + (e.kind === Kind.First ? FIRST_EXTRA : 0) + e.length;
+    const out = new Uint8Array(size);
+    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    let safe = false;
+    let at = FRAME_OVERHEAD;
+    for (const e of plan) {
+      const p = e.pending;
+      safe ||= p.order === ORDER_CODE.safe;
+      out[at] = e.kind | (p.order << 2);
+      view.setUint32(at + 1, e.length);
+      at += ENTRY_OVERHEAD;
+      if (e.kind === Kind.First) {
+        view.setUint32(at, p.payload.length);
+        at += FIRST_EXTRA;
+      }
+      out.set(p.payload.subarray(p.offset, p.offset + e.length), at);
+      at += e.length;
+      p.offset += e.length;
+      if (p.offset === p.payload.length) this.pop(p);
+    }
+    out[0] = FRAME_VERSION;
+    out[1] = safe ? 1 : 0;
+    view.setUint16(2, plan.length);
+    return { bytes: out, safe, messages: plan.length };
+  }
+
+  /** Decides which entries the next frame carries, without changing the queue. */
+  private plan(): { pending: Pending; kind: Kind; length: number }[] {
+    const plan: { pending: Pending; kind: Kind; length: number }[] = [];
+    let room = this.opts.frameSizeMax - FRAME_OVERHEAD;
+    for (let i = this.head; i < this.queue.length && plan.length < 0xffff; i++) {
+      const p = this.queue[i];
+      const remaining = p.payload.length - p.offset;
+      if (p.offset > 0) {
+        const length = Math.min(remaining, room - ENTRY_OVERHEAD);
+        plan.push({ pending: p, kind: length === remaining ? Kind.Last : Kind.Middle, length });
+        room -= ENTRY_OVERHEAD + length;
+        if (length < remaining) break;
+        continue;
+      }
+      if (ENTRY_OVERHEAD + remaining <= room) {
+        plan.push({ pending: p, kind: Kind.Whole, length: remaining });
+        room -= ENTRY_OVERHEAD + remaining;
+        continue;
+      }
+      // It does not fit whole. A message that fits an empty frame waits for one rather than
+      // being cut; a larger one starts fragmenting here if a useful fragment still fits.
+      const fitsAlone = ENTRY_OVERHEAD + remaining <= this.opts.frameSizeMax - FRAME_OVERHEAD;
+      const firstRoom = room - ENTRY_OVERHEAD - FIRST_EXTRA;
+      if ((fitsAlone && plan.length > 0) || firstRoom < FRAGMENT_MIN) break;
+      plan.push({ pending: p, kind: Kind.First, length: firstRoom });
+      break;
+    }
+    return plan;
+  }
+
+  private pop(p: Pending): void {
+    assert(this.queue[this.head] === p, 'frames consume the queue in order');
+    this.bytes -= p.payload.length;
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+export interface ReassemblerOptions {
+  readonly messageSizeMax: number;
+  /** Bytes held in partial messages across all senders. */
+  readonly partialBytesMax: number;
+}
+
+interface Partial {
+  readonly buf: Uint8Array;
+  filled: number;
+  readonly order: number;
+}
+
+interface Entry {
+  readonly kind: Kind;
+  readonly order: number;
+  readonly total: number;
+  readonly start: number;
+  readonly length: number;
+}
+
+export interface ReassemblerStats {
+  messages: number;
+  fragmentsDiscarded: number;
+  partialsDropped: number;
+}
+
+/** The receive side: frames in, whole messages out, per sender. */
+export class Reassembler {
+  private readonly opts: ReassemblerOptions;
+  private readonly partial = new Map<number, Partial>();
+  private partialBytes = 0;
+  readonly counters: ReassemblerStats = { messages: 0, fragmentsDiscarded: 0, partialsDropped: 0 };
+
+  constructor(opts: ReassemblerOptions) {
+    this.opts = opts;
+  }
+
+  /**
+   * Feeds one frame from `sender` (frames of one sender in the order they were built). Emits each
+   * complete message in order; `payload` is valid only during the call. A malformed frame throws
+   * ClusterError EPROTO before anything changes. A gap (a fragment with no matching start, or a
+   * new message while one is partial) discards the partial message: never splices two.
+   */
+  accept(sender: number, frame: Uint8Array, emit: (payload: Uint8Array, order: Order) => void): void {
+    const entries = this.parse(frame);
+    for (const e of entries) {
+      const body = frame.subarray(e.start, e.start + e.length);
+      const order = ORDERS[e.order];
+      if (e.kind === Kind.Whole || e.kind === Kind.First) this.discard(sender);
+      if (e.kind === Kind.Whole) {
+        this.counters.messages++;
+        emit(body, order);
+        continue;
+      }
+      if (e.kind === Kind.First) {
+        if (this.partialBytes + e.total > this.opts.partialBytesMax) {
+          this.counters.fragmentsDiscarded++;
+          continue;
+        }
+        const buf = new Uint8Array(e.total);
+        buf.set(body, 0);
+        this.partial.set(sender, { buf, filled: e.length, order: e.order });
+        this.partialBytes += e.total;
+        continue;
+      }
+      this.continueMessage(sender, e, body, emit);
+    }
+  }
+
+  dropSender(sender: number): void {
+    this.discard(sender);
+  }
+
+  partialSenders(): number[] {
+    return [...this.partial.keys()].sort((a, b) => a - b);
+  }
+
+  private continueMessage(sender: number, e: Entry, body: Uint8Array,
+    emit: (payload: Uint8Array, order: Order) => void): void {
+    const p = this.partial.get(sender);
+    const remaining = p ? p.buf.length - p.filled : 0;
+    const fits = e.kind === Kind.Last ? e.length === remaining : e.length < remaining;
+    if (!p || !fits || p.order !== e.order) {
+      this.counters.fragmentsDiscarded++;
+      this.discard(sender);
+      return;
+    }
+    p.buf.set(body, p.filled);
+    p.filled += e.length;
+    if (e.kind === Kind.Last) {
+      this.partial.delete(sender);
+      this.partialBytes -= p.buf.length;
+      this.counters.messages++;
+      emit(p.buf, ORDERS[p.order]);
+    }
+  }
+
+  private discard(sender: number): void {
+    const p = this.partial.get(sender);
+    if (!p) return;
+    this.partial.delete(sender);
+    this.partialBytes -= p.buf.length;
+    this.counters.partialsDropped++;
+  }
+
+  /** Validates the whole frame first, so a malformed one changes nothing. */
+  private parse(frame: Uint8Array): Entry[] {
+    const bad = (why: string): never => { throw new ClusterError('EPROTO', `malformed frame: ${why}`); };
+    if (frame.length < FRAME_OVERHEAD) bad(`${frame.length} bytes is shorter than the header`);
+    if (frame[0] !== FRAME_VERSION) bad(`version ${frame[0]}, expected ${FRAME_VERSION}`);
+    const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+    const count = view.getUint16(2);
+    if (count === 0) bad('no entries');
+    const entries: Entry[] = [];
+    let at = FRAME_OVERHEAD;
+    for (let i = 0; i < count; i++) {
+      if (at + ENTRY_OVERHEAD > frame.length) bad(`entry ${i} header past the end`);
+      const kind = (frame[at] & 3) as Kind;
+      const order = (frame[at] >> 2) & 0x3f;
+      if (order >= ORDERS.length) bad(`entry ${i} has order code ${order}`);
+      const length = view.getUint32(at + 1);
+      at += ENTRY_OVERHEAD;
+      let total = length;
+      if (kind === Kind.First) {
+        if (at + FIRST_EXTRA > frame.length) bad(`entry ${i} total past the end`);
+        total = view.getUint32(at);
+        at += FIRST_EXTRA;
+        if (total <= length) bad(`first fragment of ${length} bytes for a total of ${total}`);
+      }
+      if (total > this.opts.messageSizeMax) bad(`message of ${total} bytes over the limit`);
+      if (at + length > frame.length) bad(`entry ${i} body past the end`);
+      entries.push({ kind, order, total, start: at, length });
+      at += length;
+    }
+    if (at !== frame.length) bad(`${frame.length - at} trailing bytes`);
+    return entries;
+  }
+}
