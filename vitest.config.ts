@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    reporters: ['default'],
+    reporters: process.env.AFCLUSTER_TEST_REPORT
+      ? ['default', ['json', { outputFile: process.env.AFCLUSTER_TEST_REPORT }]]
+      : ['default'],
   },
 });
