@@ -1,0 +1,417 @@
+// The bridge protocol codec (docs/PROTOCOL.md): pure encode and decode of the datagrams that
+// local processes and the daemon exchange over the unix socket. One request, reply or event per
+// datagram; big-endian; an 8-byte header (magic, version, op, request id). Decoding never throws:
+// hostile bytes come back as a `bad` result that says which errno the daemon answers with.
+import { ERROR_NUMBERS, errorCodeFromNumber, type ErrorCode } from '../errors.ts';
+import type { Order, RingId } from '../driver/types.ts';
+import type {
+  ChangeReason, LocalNode, Member, MemberChange, MembershipEvent, MessageEvent, SocketEvent,
+} from '../../sockapi/types.ts';
+
+export const MAGIC = 0x4146; // "AF"
+export const VERSION = 1;
+export const HEADER_BYTES = 8;
+/** The largest datagram either side reads (unix-dgram receives into a 64 KiB buffer). */
+export const DATAGRAM_MAX = 65536;
+
+/** Request ops; a reply carries the request's op with the high bit set. */
+export const OP = {
+  hello: 0x01, close: 0x02, bind: 0x03, unbind: 0x04, send: 0x05, members: 0x06,
+  localNode: 0x07, stats: 0x08,
+} as const;
+export type RequestType = keyof typeof OP;
+export const REPLY_BIT = 0x80;
+/** Reply to a datagram whose op or version the daemon does not know. */
+export const OP_PROTOCOL_ERROR = 0xff;
+export const EVENT_OP = { message: 0x41, membership: 0x42, error: 0x43 } as const;
+
+const ORDERS: readonly Order[] = ['fifo', 'agreed', 'safe'];
+const REASONS: readonly ChangeReason[] = ['join', 'leave', 'nodedown', 'procdown', 'overrun'];
+const KINDS = ['regular', 'transitional'] as const;
+const REQUEST_TYPES = new Map<number, RequestType>(
+  Object.entries(OP).map(([name, op]) => [op, name as RequestType]));
+/** BIND flags. */
+export const BIND_SELF_DELIVERY = 0x01;
+const MEMBER_BYTES = 12;
+const RING_ID_BYTES = 12;
+
+export type Request =
+  | { readonly type: 'hello'; readonly id: number; readonly pid: number }
+  | { readonly type: 'close'; readonly id: number }
+  | { readonly type: 'bind'; readonly id: number; readonly group: string; readonly selfDelivery: boolean }
+  | { readonly type: 'unbind'; readonly id: number }
+  | { readonly type: 'send'; readonly id: number; readonly order: Order; readonly data: Uint8Array }
+  | { readonly type: 'members'; readonly id: number }
+  | { readonly type: 'localNode'; readonly id: number }
+  | { readonly type: 'stats'; readonly id: number };
+
+export interface HelloResult {
+  readonly nodeId: number;
+  readonly pid: number;
+  readonly port: number;
+  /** Largest payload SEND accepts through this daemon (EMSGSIZE beyond). */
+  readonly messageSizeMax: number;
+  readonly driver: string;
+}
+
+export type StatValue = number | string;
+
+/** What a successful reply carries, by the op it answers. */
+export type ReplyResult =
+  | { readonly type: 'none' }
+  | { readonly type: 'hello'; readonly hello: HelloResult }
+  | { readonly type: 'members'; readonly group: string; readonly members: readonly Member[] }
+  | { readonly type: 'localNode'; readonly node: LocalNode }
+  | { readonly type: 'stats'; readonly stats: Readonly<Record<string, StatValue>> };
+
+export interface Reply {
+  readonly type: 'reply';
+  /** The op of the request answered, or OP_PROTOCOL_ERROR. */
+  readonly op: number;
+  readonly id: number;
+  /** 0 = success, else an errno (core/errors.ts ERROR_NUMBERS). */
+  readonly status: number;
+  /** Only when status is 0. */
+  readonly result: ReplyResult;
+}
+
+/** What the daemon makes of one datagram from a client. */
+export type ClientDatagram =
+  | { readonly type: 'request'; readonly request: Request }
+  /** Answer with `status` (EPROTO or EINVAL) to request `id`, reply op `op`. */
+  | { readonly type: 'bad'; readonly id: number; readonly op: number; readonly status: ErrorCode; readonly reason: string }
+  /** Not answerable (no header, or a reply/event sent to the daemon): drop and count. */
+  | { readonly type: 'drop'; readonly reason: string };
+
+/** What a client makes of one datagram from the daemon. */
+export type DaemonDatagram =
+  | { readonly type: 'reply'; readonly reply: Reply }
+  | { readonly type: 'event'; readonly event: SocketEvent }
+  | { readonly type: 'bad'; readonly reason: string };
+
+// ---------------------------------------------------------------- writing
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+class Writer {
+  readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  private at = 0;
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+  }
+  u8(v: number): this { this.view.setUint8(this.at, v); this.at += 1; return this; }
+  u16(v: number): this { this.view.setUint16(this.at, v); this.at += 2; return this; }
+  u32(v: number): this { this.view.setUint32(this.at, v >>> 0); this.at += 4; return this; }
+  u64(v: number): this { this.view.setBigUint64(this.at, BigInt(v)); this.at += 8; return this; }
+  f64(v: number): this { this.view.setFloat64(this.at, v); this.at += 8; return this; }
+  raw(b: Uint8Array): this { this.bytes.set(b, this.at); this.at += b.length; return this; }
+  str(b: Uint8Array): this { return this.u16(b.length).raw(b); }
+  header(op: number, id: number): this { return this.u16(MAGIC).u8(VERSION).u8(op).u32(id); }
+  member(m: Member): this { return this.u32(m.nodeId).u32(m.pid).u32(m.port); }
+  ringId(r: RingId): this { return this.u32(r.rep).u64(r.seq); }
+  done(): Uint8Array {
+    if (this.at !== this.bytes.length) throw new Error(`codec: wrote ${this.at} of ${this.bytes.length} bytes`);
+    return this.bytes;
+  }
+}
+
+function text(s: string): Uint8Array {
+  const b = utf8.encode(s);
+  if (b.length > 0xffff) throw new RangeError('codec: string longer than 65535 bytes');
+  return b;
+}
+
+export function encodeRequest(req: Request): Uint8Array {
+  const op = OP[req.type];
+  switch (req.type) {
+    case 'hello': return new Writer(HEADER_BYTES + 4).header(op, req.id).u32(req.pid).done();
+    case 'bind': {
+      const g = text(req.group);
+      return new Writer(HEADER_BYTES + 1 + 2 + g.length).header(op, req.id)
+        .u8(req.selfDelivery ? BIND_SELF_DELIVERY : 0).str(g).done();
+    }
+    case 'send':
+      return new Writer(HEADER_BYTES + 2 + req.data.length).header(op, req.id)
+        .u8(ORDERS.indexOf(req.order)).u8(0).raw(req.data).done();
+    case 'close': case 'unbind': case 'members': case 'localNode': case 'stats':
+      return new Writer(HEADER_BYTES).header(op, req.id).done();
+  }
+}
+
+export function encodeReply(reply: Reply): Uint8Array {
+  const head = HEADER_BYTES + 2;
+  const r = reply.result;
+  if (reply.status !== 0 || r.type === 'none') {
+    return new Writer(head).header(reply.op, reply.id).u16(reply.status).done();
+  }
+  switch (r.type) {
+    case 'hello': {
+      const d = text(r.hello.driver);
+      return new Writer(head + 16 + 2 + d.length).header(reply.op, reply.id).u16(0)
+        .u32(r.hello.nodeId).u32(r.hello.pid).u32(r.hello.port).u32(r.hello.messageSizeMax).str(d).done();
+    }
+    case 'members': {
+      const g = text(r.group);
+      const w = new Writer(head + 2 + g.length + 4 + MEMBER_BYTES * r.members.length)
+        .header(reply.op, reply.id).u16(0).str(g).u32(r.members.length);
+      for (const m of r.members) w.member(m);
+      return w.done();
+    }
+    case 'localNode': return encodeLocalNode(reply, r.node);
+    case 'stats': return encodeStats(reply, r.stats);
+  }
+}
+
+function encodeLocalNode(reply: Reply, n: LocalNode): Uint8Array {
+  const d = text(n.driver);
+  const w = new Writer(HEADER_BYTES + 2 + 4 + RING_ID_BYTES + 2 + d.length + 4 + 4 * n.members.length)
+    .header(reply.op, reply.id).u16(0).u32(n.nodeId).ringId(n.ringId).str(d).u32(n.members.length);
+  for (const id of n.members) w.u32(id);
+  return w.done();
+}
+
+function encodeStats(reply: Reply, stats: Readonly<Record<string, StatValue>>): Uint8Array {
+  const entries = Object.entries(stats).map(([k, v]) =>
+    [text(k), typeof v === 'number' ? v : text(v)] as const);
+  let size = HEADER_BYTES + 2 + 2;
+  for (const [k, v] of entries) size += 2 + k.length + 1 + (typeof v === 'number' ? 8 : 2 + v.length);
+  const w = new Writer(size).header(reply.op, reply.id).u16(0).u16(entries.length);
+  for (const [k, v] of entries) {
+    w.str(k);
+    if (typeof v === 'number') w.u8(0).f64(v);
+    else w.u8(1).str(v);
+  }
+  return w.done();
+}
+
+export function encodeEvent(ev: SocketEvent): Uint8Array {
+  switch (ev.type) {
+    case 'message': {
+      const g = text(ev.group);
+      return new Writer(HEADER_BYTES + 2 + g.length + MEMBER_BYTES + 1 + ev.data.length)
+        .header(EVENT_OP.message, 0).str(g).member(ev.sender).u8(ORDERS.indexOf(ev.order)).raw(ev.data).done();
+    }
+    case 'membership': return encodeMembership(ev);
+    case 'error': {
+      const m = text(ev.message);
+      const n = ERROR_NUMBERS[ev.code as ErrorCode] ?? ERROR_NUMBERS.EPROTO;
+      return new Writer(HEADER_BYTES + 2 + 2 + m.length).header(EVENT_OP.error, 0).u16(n).str(m).done();
+    }
+  }
+}
+
+/** Bytes of a message event's header before the payload, for a group name of `groupBytes`. */
+export function messageEventOverhead(groupBytes: number): number {
+  return HEADER_BYTES + 2 + groupBytes + MEMBER_BYTES + 1;
+}
+
+function encodeMembership(ev: MembershipEvent): Uint8Array {
+  const g = text(ev.group);
+  const size = HEADER_BYTES + 2 + g.length + 1 + RING_ID_BYTES + 4 + MEMBER_BYTES * ev.members.length
+    + 4 + (MEMBER_BYTES + 1) * ev.joined.length + 4 + (MEMBER_BYTES + 1) * ev.left.length;
+  const w = new Writer(size).header(EVENT_OP.membership, 0).str(g).u8(KINDS.indexOf(ev.kind)).ringId(ev.ringId)
+    .u32(ev.members.length);
+  for (const m of ev.members) w.member(m);
+  for (const list of [ev.joined, ev.left]) {
+    w.u32(list.length);
+    for (const c of list) w.member(c.member).u8(REASONS.indexOf(c.reason));
+  }
+  return w.done();
+}
+
+// ---------------------------------------------------------------- reading
+
+class Truncated extends Error {}
+class Invalid extends Error {}
+
+class Reader {
+  private readonly view: DataView;
+  at: number;
+  constructor(readonly bytes: Uint8Array, start: number) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.at = start;
+  }
+  private need(n: number): void { if (this.at + n > this.bytes.length) throw new Truncated('truncated'); }
+  u8(): number { this.need(1); return this.view.getUint8(this.at++); }
+  u16(): number { this.need(2); const v = this.view.getUint16(this.at); this.at += 2; return v; }
+  u32(): number { this.need(4); const v = this.view.getUint32(this.at); this.at += 4; return v; }
+  u64(): number {
+    this.need(8);
+    const v = this.view.getBigUint64(this.at);
+    this.at += 8;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Invalid('64-bit value above 2^53');
+    return Number(v);
+  }
+  f64(): number { this.need(8); const v = this.view.getFloat64(this.at); this.at += 8; return v; }
+  rest(): Uint8Array { const b = this.bytes.subarray(this.at); this.at = this.bytes.length; return b; }
+  str(): string {
+    const n = this.u16();
+    this.need(n);
+    const b = this.bytes.subarray(this.at, this.at + n);
+    this.at += n;
+    try { return utf8Strict.decode(b); } catch { throw new Invalid('string is not valid UTF-8'); }
+  }
+  count(itemBytes: number): number {
+    const n = this.u32();
+    if (n * itemBytes > this.bytes.length - this.at) throw new Truncated('list longer than the datagram');
+    return n;
+  }
+  member(): Member { return { nodeId: this.u32(), pid: this.u32(), port: this.u32() }; }
+  ringId(): RingId { return { rep: this.u32(), seq: this.u64() }; }
+  order(): Order { return pick(ORDERS, this.u8(), 'order'); }
+  end(): void { if (this.at !== this.bytes.length) throw new Invalid(`${this.bytes.length - this.at} trailing bytes`); }
+}
+
+function pick<T>(table: readonly T[], i: number, what: string): T {
+  const v = table[i];
+  if (v === undefined) throw new Invalid(`unknown ${what} ${i}`);
+  return v;
+}
+
+interface Header { readonly op: number; readonly version: number; readonly id: number }
+
+function readHeader(bytes: Uint8Array): Header | string {
+  if (bytes.length < HEADER_BYTES) return `datagram of ${bytes.length} bytes is shorter than the header`;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (v.getUint16(0) !== MAGIC) return `bad magic 0x${v.getUint16(0).toString(16)}`;
+  return { version: v.getUint8(2), op: v.getUint8(3), id: v.getUint32(4) };
+}
+
+/** Decode a datagram a client sent to the daemon. Never throws. */
+export function decodeClientDatagram(bytes: Uint8Array): ClientDatagram {
+  const h = readHeader(bytes);
+  if (typeof h === 'string') return { type: 'drop', reason: h };
+  if (h.op & REPLY_BIT || (h.op & 0xc0) === 0x40) return { type: 'drop', reason: `op 0x${h.op.toString(16)} is not a request` };
+  if (h.version !== VERSION) {
+    return { type: 'bad', id: h.id, op: OP_PROTOCOL_ERROR, status: 'EPROTO', reason: `version ${h.version} (this daemon speaks ${VERSION})` };
+  }
+  const type = REQUEST_TYPES.get(h.op);
+  if (type === undefined) return { type: 'bad', id: h.id, op: OP_PROTOCOL_ERROR, status: 'EPROTO', reason: `unknown op 0x${h.op.toString(16)}` };
+  try {
+    return { type: 'request', request: readRequest(type, h.id, new Reader(bytes, HEADER_BYTES)) };
+  } catch (e) {
+    if (!(e instanceof Truncated || e instanceof Invalid)) throw e;
+    return { type: 'bad', id: h.id, op: h.op | REPLY_BIT, status: 'EINVAL', reason: `${type}: ${e.message}` };
+  }
+}
+
+function readRequest(type: RequestType, id: number, r: Reader): Request {
+  switch (type) {
+    case 'hello': { const pid = r.u32(); r.end(); return { type, id, pid }; }
+    case 'bind': {
+      const flags = r.u8();
+      if (flags & ~BIND_SELF_DELIVERY) throw new Invalid(`unknown bind flags 0x${flags.toString(16)}`);
+      const group = r.str();
+      r.end();
+      return { type, id, group, selfDelivery: (flags & BIND_SELF_DELIVERY) !== 0 };
+    }
+    case 'send': {
+      const order = r.order();
+      if (r.u8() !== 0) throw new Invalid('send flags must be 0');
+      return { type, id, order, data: r.rest() };
+    }
+    case 'close': case 'unbind': case 'members': case 'localNode': case 'stats':
+      r.end();
+      return { type, id };
+  }
+}
+
+/** Decode a datagram the daemon sent to a client. Never throws. */
+export function decodeDaemonDatagram(bytes: Uint8Array): DaemonDatagram {
+  const h = readHeader(bytes);
+  if (typeof h === 'string') return { type: 'bad', reason: h };
+  if (h.version !== VERSION) return { type: 'bad', reason: `version ${h.version}` };
+  try {
+    const r = new Reader(bytes, HEADER_BYTES);
+    if (h.op & REPLY_BIT) return { type: 'reply', reply: readReply(h, r) };
+    return { type: 'event', event: readEvent(h.op, r) };
+  } catch (e) {
+    if (!(e instanceof Truncated || e instanceof Invalid)) throw e;
+    return { type: 'bad', reason: `op 0x${h.op.toString(16)}: ${e.message}` };
+  }
+}
+
+function readReply(h: Header, r: Reader): Reply {
+  const status = r.u16();
+  const none = { type: 'reply', op: h.op, id: h.id, status, result: { type: 'none' } } as const;
+  if (status !== 0 || h.op === OP_PROTOCOL_ERROR) { r.end(); return none; }
+  const result = readResult(REQUEST_TYPES.get(h.op & ~REPLY_BIT), r);
+  r.end();
+  return { ...none, result };
+}
+
+function readResult(type: RequestType | undefined, r: Reader): ReplyResult {
+  switch (type) {
+    case 'hello':
+      return { type, hello: { nodeId: r.u32(), pid: r.u32(), port: r.u32(), messageSizeMax: r.u32(), driver: r.str() } };
+    case 'members': {
+      const group = r.str();
+      const n = r.count(MEMBER_BYTES);
+      const members: Member[] = [];
+      for (let i = 0; i < n; i++) members.push(r.member());
+      return { type, group, members };
+    }
+    case 'localNode': {
+      const nodeId = r.u32(), ringId = r.ringId(), driver = r.str();
+      const n = r.count(4);
+      const members: number[] = [];
+      for (let i = 0; i < n; i++) members.push(r.u32());
+      return { type, node: { nodeId, ringId, driver, members } };
+    }
+    case 'stats': return { type, stats: readStats(r) };
+    case 'close': case 'bind': case 'unbind': case 'send': return { type: 'none' };
+    case undefined: throw new Invalid('reply to an unknown op');
+  }
+}
+
+function readStats(r: Reader): Record<string, StatValue> {
+  const stats: Record<string, StatValue> = {};
+  const n = r.u16();
+  for (let i = 0; i < n; i++) {
+    const key = r.str();
+    const kind = r.u8();
+    if (kind === 0) stats[key] = r.f64();
+    else if (kind === 1) stats[key] = r.str();
+    else throw new Invalid(`unknown stat value kind ${kind}`);
+  }
+  return stats;
+}
+
+function readEvent(op: number, r: Reader): SocketEvent {
+  switch (op) {
+    case EVENT_OP.message: {
+      const ev: MessageEvent = { type: 'message', group: r.str(), sender: r.member(), order: r.order(), data: r.rest() };
+      return ev;
+    }
+    case EVENT_OP.membership: return readMembership(r);
+    case EVENT_OP.error: {
+      const n = r.u16();
+      const message = r.str();
+      r.end();
+      return { type: 'error', code: errorCodeFromNumber(n) ?? `E${n}`, message };
+    }
+    default: throw new Invalid('unknown event op');
+  }
+}
+
+function readMembership(r: Reader): MembershipEvent {
+  const group = r.str();
+  const kind = pick(KINDS, r.u8(), 'membership kind');
+  const ringId = r.ringId();
+  const n = r.count(MEMBER_BYTES);
+  const members: Member[] = [];
+  for (let i = 0; i < n; i++) members.push(r.member());
+  const changes = (): MemberChange[] => {
+    const list: MemberChange[] = [];
+    const c = r.count(MEMBER_BYTES + 1);
+    for (let i = 0; i < c; i++) list.push({ member: r.member(), reason: pick(REASONS, r.u8(), 'reason') });
+    return list;
+  };
+  const joined = changes();
+  const left = changes();
+  r.end();
+  return { type: 'membership', group, kind, ringId, members, joined, left };
+}
