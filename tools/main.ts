@@ -3,6 +3,7 @@ import { UsageError, type Command } from './command.ts';
 
 /** Sub-commands and the module that implements each (loaded lazily: startup stays fast). */
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
+  keygen: () => import('./cmd-keygen.ts'),
 };
 
 async function load(name: string): Promise<Command | undefined> {

@@ -1,0 +1,3 @@
+// core/crypto: datagram sealing (sealer.ts) and key files (keyfile.ts).
+export * from './sealer.ts';
+export * from './keyfile.ts';
