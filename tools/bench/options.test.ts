@@ -1,0 +1,55 @@
+// Proves `afcluster bench` argument parsing: defaults, list parsing, and usage errors for bad values.
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../command.ts';
+import { DEFAULT_SIZES, parseBenchArgs } from './options.ts';
+
+describe('parseBenchArgs', () => {
+  it('defaults to totem and cman, 3 nodes, 3 seconds, the evsbench sizes, crypto off, accelerated on', () => {
+    const o = parseBenchArgs([]);
+    expect(o.drivers).toEqual(['totem', 'cman']);
+    expect(o.nodes).toBe(3);
+    expect(o.seconds).toBe(3);
+    expect(o.sizes).toEqual(DEFAULT_SIZES);
+    expect(o.sizes[0]).toBe(100);
+    expect(o.sizes[o.sizes.length - 1]).toBe(65536);
+    expect(o.crypto).toEqual(['off']);
+    expect(o.accelerated).toEqual(['on']);
+    expect(o.latency).toBe(false);
+    expect(o.scaling).toBe(false);
+    expect(o.ceiling).toBe(true);
+  });
+
+  it('parses every flag', () => {
+    const o = parseBenchArgs(['--drivers', 'cman', '--nodes', '5', '--sizes', '1300,100', '--seconds', '0.5',
+      '--crypto', 'on,off', '--accelerated', 'off', '--latency', '--scaling', '--scale-nodes', '4,2,2',
+      '--json', 'out.json', '--svg', 'out.svg', '--no-ceiling']);
+    expect(o).toMatchObject({
+      drivers: ['cman'], nodes: 5, sizes: [100, 1300], seconds: 0.5, crypto: ['on', 'off'],
+      accelerated: ['off'], latency: true, scaling: true, scaleNodes: [2, 4], json: 'out.json', svg: 'out.svg', ceiling: false,
+    });
+  });
+
+  it.each([
+    [['--nodes', '1']],
+    [['--nodes', '2.5']],
+    [['--nodes', '33']],
+    [['--sizes', '100,,200']],
+    [['--sizes', '0']],
+    [['--sizes', '100,100']],
+    [['--sizes', 'big']],
+    [['--seconds', '0']],
+    [['--seconds', 'x']],
+    [['--crypto', 'yes']],
+    [['--accelerated', 'on,on']],
+    [['--drivers', 'Totem']],
+    [['--drivers', 'totem,totem']],
+    [['--bogus']],
+    [['positional']],
+  ])('rejects %j with a usage error', (argv) => {
+    expect(() => parseBenchArgs(argv)).toThrow(UsageError);
+  });
+
+  it('names the flag and the allowed range in the message', () => {
+    expect(() => parseBenchArgs(['--nodes', '99'])).toThrow(/--nodes 99: expected an integer from 2 to 32/);
+  });
+});

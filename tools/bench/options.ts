@@ -1,0 +1,118 @@
+// The bench's options: parsed and validated from argv (pure; no I/O), with the defaults the
+// issue asks for (`afcluster bench --drivers totem,cman --nodes 3 --seconds 3`).
+import { intFlag, parseFlags, UsageError } from '../command.ts';
+
+export type OnOff = 'on' | 'off';
+
+export interface BenchOptions {
+  readonly drivers: readonly string[];
+  readonly nodes: number;
+  /** Application message sizes in bytes, ascending, no duplicates. */
+  readonly sizes: readonly number[];
+  /** Measurement window per size (a warm-up comes before it). */
+  readonly seconds: number;
+  /** One or both settings: 'on,off' runs the whole matrix twice. */
+  readonly crypto: readonly OnOff[];
+  readonly accelerated: readonly OnOff[];
+  readonly latency: boolean;
+  readonly scaling: boolean;
+  /** Node counts for --scaling (real daemons and the simulator). */
+  readonly scaleNodes: readonly number[];
+  /** Skip the raw UDP ceiling (ratios then print as '-'). */
+  readonly ceiling: boolean;
+  readonly json?: string;
+  readonly svg?: string;
+  /** Write a .cpuprofile of every daemon into this directory. */
+  readonly profile?: string;
+  /** Keep the daemons' directory (configs, logs) for inspection. */
+  readonly keep: boolean;
+}
+
+export const DEFAULT_SIZES: readonly number[] = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200, 1300, 65536];
+export const NODES_MAX = 32;
+export const SIZE_MAX = 1 << 20;
+
+export const BENCH_FLAGS = {
+  drivers: { type: 'string' },
+  nodes: { type: 'string' },
+  sizes: { type: 'string' },
+  seconds: { type: 'string' },
+  crypto: { type: 'string' },
+  accelerated: { type: 'string' },
+  latency: { type: 'boolean' },
+  scaling: { type: 'boolean' },
+  'scale-nodes': { type: 'string' },
+  'no-ceiling': { type: 'boolean' },
+  json: { type: 'string' },
+  svg: { type: 'string' },
+  profile: { type: 'string' },
+  keep: { type: 'boolean' },
+} as const;
+
+export function parseBenchArgs(argv: string[]): BenchOptions {
+  const { values: v, positionals } = parseFlags(argv, BENCH_FLAGS, true);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const nodes = intFlag(v.nodes, 'nodes', 3, 2, NODES_MAX);
+  return {
+    drivers: parseDrivers(v.drivers),
+    nodes,
+    sizes: parseSizes(v.sizes),
+    seconds: parseSeconds(v.seconds),
+    crypto: parseOnOff(v.crypto, 'crypto', ['off']),
+    accelerated: parseOnOff(v.accelerated, 'accelerated', ['on']),
+    latency: v.latency === true,
+    scaling: v.scaling === true,
+    scaleNodes: parseNodeList(v['scale-nodes'], 'scale-nodes', [2, 3, 4, 5, 6, 7, 8]),
+    ceiling: v['no-ceiling'] !== true,
+    json: v.json,
+    svg: v.svg,
+    profile: v.profile,
+    keep: v.keep === true,
+  };
+}
+
+function splitList(value: string, name: string): string[] {
+  const items = value.split(',').map((s) => s.trim());
+  if (items.some((s) => s === '')) throw new UsageError(`--${name} ${value}: empty item in the comma-separated list`);
+  return items;
+}
+
+export function parseDrivers(value: string | undefined): string[] {
+  if (value === undefined) return ['totem', 'cman'];
+  const names = splitList(value, 'drivers');
+  for (const n of names) {
+    if (!/^[a-z][a-z0-9_-]*$/.test(n)) throw new UsageError(`--drivers: "${n}" is not a driver name (lowercase letters, digits, - and _)`);
+  }
+  if (new Set(names).size !== names.length) throw new UsageError(`--drivers ${value}: a driver is listed twice`);
+  return names;
+}
+
+export function parseSizes(value: string | undefined): number[] {
+  if (value === undefined) return [...DEFAULT_SIZES];
+  const sizes = splitList(value, 'sizes').map((s) => intFlag(s, 'sizes', 0, 1, SIZE_MAX));
+  if (new Set(sizes).size !== sizes.length) throw new UsageError(`--sizes ${value}: a size is listed twice`);
+  return sizes.sort((a, b) => a - b);
+}
+
+export function parseSeconds(value: string | undefined): number {
+  if (value === undefined) return 3;
+  const s = Number(value);
+  if (!Number.isFinite(s) || s < 0.1 || s > 3600) throw new UsageError(`--seconds ${value}: expected a number of seconds from 0.1 to 3600`);
+  return s;
+}
+
+export function parseOnOff(value: string | undefined, name: string, fallback: OnOff[]): OnOff[] {
+  if (value === undefined) return fallback;
+  const items = splitList(value, name);
+  for (const i of items) {
+    if (i !== 'on' && i !== 'off') throw new UsageError(`--${name} ${value}: expected on, off or on,off`);
+  }
+  if (new Set(items).size !== items.length) throw new UsageError(`--${name} ${value}: a setting is listed twice`);
+  return items as OnOff[];
+}
+
+export function parseNodeList(value: string | undefined, name: string, fallback: number[]): number[] {
+  if (value === undefined) return fallback;
+  const ns = splitList(value, name).map((s) => intFlag(s, name, 0, 2, NODES_MAX));
+  return [...new Set(ns)].sort((a, b) => a - b);
+}

@@ -1,0 +1,113 @@
+// Child processes for the bench: TypeScript workers with an IPC channel, peak RSS from /proc,
+// and cleanup that never leaves a process behind (only the ones this bench started).
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const live = new Set<ChildProcess>();
+let hooked = false;
+
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  // Our own children only, by pid: a crashed or interrupted bench leaves nothing running.
+  process.on('exit', () => {
+    for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      for (const c of live) c.kill('SIGKILL');
+      process.exit(130);
+    });
+  }
+}
+
+export interface WorkerOptions {
+  readonly args?: readonly string[];
+  /** Extra node flags (e.g. --cpu-prof). */
+  readonly nodeFlags?: readonly string[];
+  /** Where the child's stdout/stderr go: 'inherit' or 'ignore' (default 'inherit' for stderr). */
+  readonly stdout?: 'inherit' | 'ignore' | 'pipe';
+  readonly stderr?: 'inherit' | 'ignore' | 'pipe';
+}
+
+/** Starts a TypeScript module as a node process with an IPC channel (tsx loads it). */
+export function spawnWorker(modulePath: string, opts: WorkerOptions = {}): ChildProcess {
+  hookExit();
+  const child = fork(modulePath, [...(opts.args ?? [])], {
+    execArgv: ['--import', 'tsx', ...(opts.nodeFlags ?? [])],
+    stdio: ['ignore', opts.stdout ?? 'ignore', opts.stderr ?? 'inherit', 'ipc'],
+  });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+/** Registers a process started elsewhere (e.g. a daemon) for cleanup at exit. */
+export function track(child: ChildProcess): void {
+  hookExit();
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
+
+export interface WorkerReply {
+  readonly type: string;
+  readonly message?: string;
+}
+
+/**
+ * Sends one request and resolves with the worker's next reply. A reply of type 'error', an exit
+ * or the timeout rejects.
+ */
+export function request<R extends WorkerReply>(child: ChildProcess, msg: object, timeoutMs: number): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    const onMessage = (m: unknown) => {
+      cleanup();
+      const reply = m as R;
+      if (reply.type === 'error') reject(new Error(`worker ${child.pid}: ${reply.message ?? 'failed'}`));
+      else resolve(reply);
+    };
+    const onExit = (code: number | null, sig: string | null) => {
+      cleanup();
+      reject(new Error(`worker ${child.pid} exited (${sig ?? code}) before answering ${JSON.stringify(msg).slice(0, 80)}`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`worker ${child.pid} did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+    child.send(msg);
+  });
+}
+
+/** Stops a child: SIGTERM, then SIGKILL after graceMs. Resolves once it has exited. */
+export function stop(child: ChildProcess, graceMs = 2000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Peak resident set size (VmHWM) of a live process, in bytes; undefined if unreadable. */
+export function peakRssBytes(pid: number): number | undefined {
+  try {
+    return parseVmHwm(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+export function parseVmHwm(status: string): number | undefined {
+  const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
+  return m ? Number(m[1]) * 1024 : undefined;
+}

@@ -1,0 +1,78 @@
+// What a bench run measures, as plain data (this is also the --json file's shape).
+
+/** The driver counters shown next to each throughput row (from the daemon's stats). */
+export interface DriverCounters {
+  readonly retransmissions?: number;
+  readonly tokenRotationsPerSec?: number;
+  readonly messagesPerDatagram?: number;
+}
+
+export interface ThroughputRow {
+  /** Driver name, or 'udp' for the raw UDP ceiling. */
+  readonly driver: string;
+  readonly crypto: 'on' | 'off';
+  readonly accelerated: 'on' | 'off' | '-';
+  readonly nodes: number;
+  /** Bytes per write (application message size). */
+  readonly size: number;
+  /** Messages written by all senders during the window. */
+  readonly writes: number;
+  readonly seconds: number;
+  /** Messages delivered per second at every node (mean over the nodes' receiving clients). */
+  readonly tpPerSec: number;
+  /** The slowest node's deliveries per second (equal to tpPerSec when all nodes keep up). */
+  readonly tpMinPerSec: number;
+  /** tpPerSec x size / 10^6, as evsbench printed it. */
+  readonly mbPerSec: number;
+  /** This row's throughput over the raw UDP ceiling's at the same size (undefined if none). */
+  readonly ratio?: number;
+  readonly counters: DriverCounters;
+}
+
+export interface LatencyRow {
+  readonly driver: string;
+  readonly crypto: 'on' | 'off';
+  readonly accelerated: 'on' | 'off' | '-';
+  readonly nodes: number;
+  readonly size: number;
+  /** 'idle', or the background load in messages per second (all other nodes together). */
+  readonly load: 'idle' | number;
+  readonly samples: number;
+  readonly medianUs: number;
+  readonly p99Us: number;
+}
+
+export interface SimScalingRow {
+  readonly driver: string;
+  readonly nodes: number;
+  readonly size: number;
+  /** Messages delivered per virtual second at every node. */
+  readonly tpPerSec: number;
+  readonly mbPerSec: number;
+  /** Datagrams put on the (modelled) wire per message delivered at every node. */
+  readonly datagramsPerMessage: number;
+  /** Median virtual-time latency from send to delivery at the sender, when measured. */
+  readonly latencyMedianUs?: number;
+}
+
+export interface MemoryRow {
+  readonly driver: string;
+  readonly crypto: 'on' | 'off';
+  readonly accelerated: 'on' | 'off' | '-';
+  readonly nodes: number;
+  /** Peak RSS (VmHWM) of each daemon, in bytes, node 1 first. */
+  readonly peakRssBytes: readonly number[];
+}
+
+export interface BenchReport {
+  readonly startedAt: string;
+  readonly host: { readonly cpus: number; readonly cpuModel: string; readonly node: string; readonly platform: string };
+  readonly command: string;
+  readonly throughput: ThroughputRow[];
+  readonly latency: LatencyRow[];
+  /** Throughput and latency by node count on real daemons (--scaling). */
+  readonly scaling: { throughput: ThroughputRow[]; latency: LatencyRow[] };
+  readonly simScaling: SimScalingRow[];
+  readonly memory: MemoryRow[];
+  readonly notes: string[];
+}

@@ -1,0 +1,96 @@
+// Text tables for the bench (pure): evsbench's columns (writes, bytes per write, seconds,
+// TP/s, MB/s) plus the ratio to the raw UDP ceiling and the driver counters.
+import type { LatencyRow, MemoryRow, SimScalingRow, ThroughputRow } from './results.ts';
+
+export type Align = 'left' | 'right';
+
+export interface Column<R> {
+  readonly header: string;
+  readonly align: Align;
+  readonly cell: (row: R) => string;
+}
+
+/** Lays rows out under their headers, each column as wide as its widest cell, two spaces apart. */
+export function formatTable<R>(columns: readonly Column<R>[], rows: readonly R[]): string {
+  const cells = rows.map((r) => columns.map((c) => c.cell(r)));
+  const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => row[i].length)));
+  const line = (vals: string[]) => vals
+    .map((v, i) => (columns[i].align === 'left' ? v.padEnd(widths[i]) : v.padStart(widths[i])))
+    .join('  ').trimEnd();
+  return [line(columns.map((c) => c.header)), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+/** A number with fixed decimals, '-' when absent or not finite. */
+export function fixed(n: number | undefined, decimals: number): string {
+  return n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(decimals);
+}
+
+export function percent(ratio: number | undefined): string {
+  return ratio === undefined || !Number.isFinite(ratio) ? '-' : `${(ratio * 100).toFixed(1)}%`;
+}
+
+const left = <R>(header: string, cell: (r: R) => string): Column<R> => ({ header, align: 'left', cell });
+const right = <R>(header: string, cell: (r: R) => string): Column<R> => ({ header, align: 'right', cell });
+
+const THROUGHPUT_COLUMNS: Column<ThroughputRow>[] = [
+  left('driver', (r) => r.driver),
+  left('crypto', (r) => r.crypto),
+  left('accel', (r) => r.accelerated),
+  right('nodes', (r) => String(r.nodes)),
+  right('writes', (r) => String(r.writes)),
+  right('bytes/write', (r) => String(r.size)),
+  right('seconds', (r) => fixed(r.seconds, 3)),
+  right('TP/s', (r) => fixed(r.tpPerSec, 1)),
+  right('MB/s', (r) => fixed(r.mbPerSec, 3)),
+  right('of ceiling', (r) => percent(r.ratio)),
+  right('retrans', (r) => fixed(r.counters.retransmissions, 0)),
+  right('rot/s', (r) => fixed(r.counters.tokenRotationsPerSec, 0)),
+  right('msg/dgram', (r) => fixed(r.counters.messagesPerDatagram, 1)),
+];
+
+export function formatThroughputTable(rows: readonly ThroughputRow[]): string {
+  return formatTable(THROUGHPUT_COLUMNS, rows);
+}
+
+const LATENCY_COLUMNS: Column<LatencyRow>[] = [
+  left('driver', (r) => r.driver),
+  left('crypto', (r) => r.crypto),
+  left('accel', (r) => r.accelerated),
+  right('nodes', (r) => String(r.nodes)),
+  right('bytes', (r) => String(r.size)),
+  right('load msg/s', (r) => (r.load === 'idle' ? 'idle' : String(Math.round(r.load)))),
+  right('samples', (r) => String(r.samples)),
+  right('median us', (r) => fixed(r.medianUs, 0)),
+  right('p99 us', (r) => fixed(r.p99Us, 0)),
+];
+
+export function formatLatencyTable(rows: readonly LatencyRow[]): string {
+  return formatTable(LATENCY_COLUMNS, rows);
+}
+
+const SIM_COLUMNS: Column<SimScalingRow>[] = [
+  left('driver', (r) => r.driver),
+  right('nodes', (r) => String(r.nodes)),
+  right('bytes', (r) => String(r.size)),
+  right('TP/s (virtual)', (r) => fixed(r.tpPerSec, 0)),
+  right('MB/s', (r) => fixed(r.mbPerSec, 2)),
+  right('dgrams/msg', (r) => fixed(r.datagramsPerMessage, 3)),
+  right('latency us', (r) => fixed(r.latencyMedianUs, 0)),
+];
+
+export function formatSimScalingTable(rows: readonly SimScalingRow[]): string {
+  return formatTable(SIM_COLUMNS, rows);
+}
+
+const MEMORY_COLUMNS: Column<MemoryRow>[] = [
+  left('driver', (r) => r.driver),
+  left('crypto', (r) => r.crypto),
+  left('accel', (r) => r.accelerated),
+  right('nodes', (r) => String(r.nodes)),
+  right('peak RSS MB (max)', (r) => fixed(Math.max(...r.peakRssBytes) / 1e6, 1)),
+  left('per daemon MB', (r) => r.peakRssBytes.map((b) => (b / 1e6).toFixed(1)).join(' ')),
+];
+
+export function formatMemoryTable(rows: readonly MemoryRow[]): string {
+  return formatTable(MEMORY_COLUMNS, rows);
+}
