@@ -1,0 +1,330 @@
+// The AF bridge: the daemon's unix datagram socket and its socket table. Each client socket
+// (known by the path it is bound to) owns one GroupService endpoint and one bounded receive
+// queue. Every datagram is decoded by the pure codec; malformed ones get EPROTO/EINVAL or are
+// dropped and counted; none changes another socket's state (DESIGN.md, "The bridge protocol").
+import { unlinkSync } from 'node:fs';
+import { ClusterError, ERROR_NUMBERS, isClusterError, type ErrorCode } from '../errors.ts';
+import type { DriverStats, LogLevel, Order } from '../driver/types.ts';
+import { formatRingId } from '../driver/types.ts';
+import type { LocalNode, Member, SocketEvent } from '../../sockapi/types.ts';
+import {
+  decodeClientDatagram, encodeEvent, encodeReply, OP, REPLY_BIT, type ReplyResult, type Request, type StatValue,
+} from './codec.ts';
+import { Outbox } from './outbox.ts';
+import { prepareSocketPath, secureSocket, UNIX_PATH_MAX, type SocketFileOptions } from './socketfile.ts';
+import { bindUnix, connectUnix, createUnixSocket, type UnixDgramSocket } from './unix.ts';
+
+/** Where the service hands a local endpoint its events (core/groups' EndpointSink). */
+export interface EndpointSink {
+  event(ev: SocketEvent): boolean;
+  overrun(): void;
+}
+
+/** What the bridge needs of a GroupService endpoint (core/groups' LocalEndpoint). */
+export interface BridgeEndpoint {
+  readonly member: Member;
+  bind(group: string, opts?: { selfDelivery?: boolean }): void;
+  unbind(): void;
+  send(data: Uint8Array, order: Order): void;
+  members(): Member[];
+  close(reason?: 'leave' | 'procdown'): void;
+}
+
+/** What the bridge needs of the GroupService. */
+export interface BridgeGroups {
+  open(local: { pid: number; port: number }, sink: EndpointSink): BridgeEndpoint;
+  processDown(pid: number): void;
+  localNode(): LocalNode;
+  stats(): Readonly<Record<string, number>>;
+}
+
+export type BridgeLog = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
+
+export interface BridgeOptions {
+  readonly socket: SocketFileOptions;
+  readonly nodeId: number;
+  readonly driver: string;
+  readonly groups: BridgeGroups;
+  readonly driverStats: () => DriverStats;
+  readonly limits: { readonly socketsMax: number; readonly recvQueueMax: number; readonly recvQueueBytesMax: number };
+  /** Largest SEND payload, told to clients in the HELLO reply. */
+  readonly messageSizeMax: number;
+  readonly log: BridgeLog;
+  /** How often to look for client processes that died without closing (default 1000 ms). */
+  readonly procCheckMs?: number;
+  /** Test hook: is this pid alive? (default kill(pid, 0)) */
+  readonly pidAlive?: (pid: number) => boolean;
+}
+
+interface Client {
+  readonly path: string;
+  readonly pid: number;
+  readonly port: number;
+  readonly outbox: Outbox;
+  endpoint: BridgeEndpoint;
+  group?: string;
+}
+
+const COUNTERS = [
+  'datagramsIn', 'dropped', 'badRequests', 'repliesDropped', 'eventsDropped', 'overruns', 'procdowns',
+  'socketsOpened', 'socketsClosed', 'helloRefused',
+] as const;
+
+export class BridgeServer {
+  private readonly clients = new Map<string, Client>();
+  private readonly nextPort = new Map<number, number>();
+  private readonly counters: Record<(typeof COUNTERS)[number], number> = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as never;
+  private readonly sock: UnixDgramSocket;
+  private readonly timer: NodeJS.Timeout;
+  private readonly pidAlive: (pid: number) => boolean;
+  private lastEvent?: SocketEvent;
+  private lastBytes?: Uint8Array;
+  private closed = false;
+
+  constructor(private readonly opts: BridgeOptions) {
+    this.pidAlive = opts.pidAlive ?? pidExists;
+    prepareSocketPath(opts.socket, (msg) => opts.log('warn', msg));
+    this.sock = createUnixSocket();
+    this.sock.on('message', (buf, rinfo) => this.datagram(buf, rinfo.path));
+    bindUnix(this.sock, opts.socket.path);
+    this.sock.on('error', (e) => opts.log('warn', 'bridge socket error', { err: e.message }));
+    secureSocket(opts.socket);
+    this.timer = setInterval(() => this.checkProcesses(), opts.procCheckMs ?? 1000);
+    this.timer.unref();
+  }
+
+  /** Stop: every client socket is closed (its members leave) and the socket file is removed. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const c of [...this.clients.values()]) this.remove(c, 'leave');
+    this.sock.removeAllListeners();
+    this.sock.close();
+    try { unlinkSync(this.opts.socket.path); } catch { /* already gone */ }
+  }
+
+  stats(): Record<string, number> {
+    let depth = 0, depthMax = 0, bytes = 0, congestions = 0;
+    for (const c of this.clients.values()) {
+      depth += c.outbox.depth;
+      depthMax = Math.max(depthMax, c.outbox.depth);
+      bytes += c.outbox.queuedBytes;
+      congestions += c.outbox.congestions;
+    }
+    return { ...this.counters, sockets: this.clients.size, queueDepth: depth, queueDepthMax: depthMax, queueBytes: bytes, congestions };
+  }
+
+  /** Everything the STATS request answers: node, bridge, groups and driver counters. */
+  allStats(): Record<string, StatValue> {
+    const node = this.opts.groups.localNode();
+    const out: Record<string, StatValue> = {
+      'node.id': this.opts.nodeId, 'node.driver': this.opts.driver, 'node.ringId': formatRingId(node.ringId),
+      'node.members': node.members.join(','),
+    };
+    for (const [k, v] of Object.entries(this.stats())) out[`bridge.${k}`] = v;
+    for (const [k, v] of Object.entries(this.opts.groups.stats())) out[`groups.${k}`] = v;
+    for (const [k, v] of Object.entries(this.opts.driverStats())) out[`driver.${k}`] = v;
+    return out;
+  }
+
+  private datagram(buf: Buffer, path: string | null): void {
+    this.counters.datagramsIn++;
+    const d = decodeClientDatagram(buf);
+    if (path === null || path === '' || d.type === 'drop') {
+      this.counters.dropped++;
+      return;
+    }
+    if (d.type === 'bad') {
+      this.counters.badRequests++;
+      this.opts.log('debug', 'bad request', { path, reason: d.reason });
+      this.answer(path, d.op, d.id, d.status, { type: 'none' });
+      return;
+    }
+    try {
+      this.request(path, d.request);
+    } catch (e) {
+      // A bug below (an assertion): answer, log, keep serving everyone else.
+      this.opts.log('error', 'request failed', { path, op: d.request.type, err: String(e) });
+      this.answer(path, OP[d.request.type] | REPLY_BIT, d.request.id, 'EPROTO', { type: 'none' });
+    }
+  }
+
+  private request(path: string, req: Request): void {
+    const op = OP[req.type] | REPLY_BIT;
+    if (req.type === 'hello') return this.hello(path, req.pid, req.id);
+    const c = this.clients.get(path);
+    if (!c) {
+      this.counters.badRequests++;
+      return this.answer(path, op, req.id, 'EPROTO', { type: 'none' });
+    }
+    let result: ReplyResult;
+    try {
+      result = this.perform(c, req);
+    } catch (e) {
+      if (!isClusterError(e)) throw e;
+      return this.answer(path, op, req.id, e.code as ErrorCode, { type: 'none' });
+    }
+    this.answer(path, op, req.id, undefined, result);
+    if (req.type === 'close') this.remove(c, 'leave');
+  }
+
+  private perform(c: Client, req: Exclude<Request, { type: 'hello' }>): ReplyResult {
+    switch (req.type) {
+      case 'close': return { type: 'none' };
+      case 'bind':
+        c.endpoint.bind(req.group, { selfDelivery: req.selfDelivery });
+        c.group = req.group;
+        return { type: 'none' };
+      case 'unbind':
+        c.endpoint.unbind();
+        c.group = undefined;
+        return { type: 'none' };
+      case 'send':
+        if (req.data.length > this.opts.messageSizeMax) {
+          throw new ClusterError('EMSGSIZE', `message of ${req.data.length} bytes is over ${this.opts.messageSizeMax}`);
+        }
+        c.endpoint.send(req.data, req.order);
+        return { type: 'none' };
+      case 'members': {
+        const members = c.endpoint.members();
+        return { type: 'members', group: c.group ?? '', members };
+      }
+      case 'localNode': return { type: 'localNode', node: this.opts.groups.localNode() };
+      case 'stats': return { type: 'stats', stats: this.allStats() };
+    }
+  }
+
+  private hello(path: string, pid: number, id: number): void {
+    const op = OP.hello | REPLY_BIT;
+    const old = this.clients.get(path);
+    if (old && old.pid === pid) return this.helloReply(old, id); // a retried hello: same identity
+    if (old) this.remove(old, 'procdown'); // the path now belongs to another process
+    const refuse = this.helloCheck(path, pid);
+    if (refuse) {
+      this.counters.helloRefused++;
+      this.opts.log('info', 'hello refused', { path, pid, code: refuse });
+      return this.answer(path, op, id, refuse, { type: 'none' });
+    }
+    const conn = createUnixSocket();
+    const err = connectUnix(conn, path);
+    if (err) {
+      conn.close();
+      this.counters.helloRefused++;
+      this.opts.log('warn', 'cannot reach client socket', { path, pid, err });
+      return;
+    }
+    const c = this.admit(path, pid, conn);
+    this.opts.log('debug', 'socket opened', { path, pid, port: c.port });
+    this.helloReply(c, id);
+  }
+
+  private helloCheck(path: string, pid: number): ErrorCode | undefined {
+    if (pid < 1 || pid > 0x7fffffff) return 'EINVAL';
+    if (Buffer.byteLength(path) > UNIX_PATH_MAX) return 'ENAMETOOLONG';
+    if (!this.pidAlive(pid)) return 'ESRCH';
+    if (this.clients.size >= this.opts.limits.socketsMax) return 'EMFILE';
+    return undefined;
+  }
+
+  private admit(path: string, pid: number, conn: UnixDgramSocket): Client {
+    const port = this.nextPort.get(pid) ?? 1;
+    this.nextPort.set(pid, port + 1);
+    const outbox = new Outbox(conn, { eventsMax: this.opts.limits.recvQueueMax, bytesMax: this.opts.limits.recvQueueBytesMax }, {
+      gone: (errno) => this.gone(path, errno),
+      dropped: () => { this.counters.eventsDropped++; },
+    });
+    const c: Client = { path, pid, port, outbox, endpoint: undefined as unknown as BridgeEndpoint };
+    this.clients.set(path, c);
+    c.endpoint = this.opts.groups.open({ pid, port }, {
+      event: (ev) => outbox.event(this.encodeShared(ev)),
+      overrun: () => this.overrun(c),
+    });
+    this.counters.socketsOpened++;
+    return c;
+  }
+
+  private helloReply(c: Client, id: number): void {
+    this.answer(c.path, OP.hello | REPLY_BIT, id, undefined, {
+      type: 'hello',
+      hello: { nodeId: this.opts.nodeId, pid: c.pid, port: c.port, messageSizeMax: this.opts.messageSizeMax, driver: this.opts.driver },
+    });
+  }
+
+  /** The service removed this socket from its group: its queue overflowed. Tell it ENOBUFS. */
+  private overrun(c: Client): void {
+    this.counters.overruns++;
+    this.opts.log('warn', 'socket overrun: removed from its group', { path: c.path, pid: c.pid, port: c.port, group: c.group });
+    c.group = undefined;
+    c.outbox.force(encodeEvent({
+      type: 'error', code: 'ENOBUFS',
+      message: 'this socket fell behind (its receive queue overflowed) and was removed from its group; read faster, then bind again',
+    }));
+  }
+
+  /** Message events go to every local member: encode once for all of them. */
+  private encodeShared(ev: SocketEvent): Uint8Array {
+    if (ev !== this.lastEvent) {
+      this.lastEvent = ev;
+      this.lastBytes = encodeEvent(ev);
+    }
+    return this.lastBytes as Uint8Array;
+  }
+
+  private answer(path: string, op: number, id: number, code: ErrorCode | undefined, result: ReplyResult): void {
+    const bytes = encodeReply({ type: 'reply', op, id, status: code ? ERROR_NUMBERS[code] : 0, result });
+    const c = this.clients.get(path);
+    if (c) {
+      if (!c.outbox.reply(bytes)) this.counters.repliesDropped++;
+      return;
+    }
+    // No socket table entry (refused hello, request before hello): best effort from the main socket.
+    this.sock.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, path, (err) => {
+      if (err) this.counters.repliesDropped++;
+    });
+  }
+
+  /** Sending to a client failed because its socket is gone. */
+  private gone(path: string, errno: string): void {
+    const c = this.clients.get(path);
+    if (!c) return;
+    this.opts.log('info', 'client socket gone', { path, pid: c.pid, errno });
+    if (this.pidAlive(c.pid)) this.remove(c, 'procdown');
+    else this.processDown(c.pid);
+  }
+
+  private checkProcesses(): void {
+    const pids = new Set([...this.clients.values()].map((c) => c.pid));
+    for (const pid of pids) if (!this.pidAlive(pid)) this.processDown(pid);
+  }
+
+  private processDown(pid: number): void {
+    this.counters.procdowns++;
+    this.opts.log('info', 'client process died without closing: procdown', { pid });
+    for (const c of [...this.clients.values()]) {
+      if (c.pid !== pid) continue;
+      this.clients.delete(c.path);
+      c.outbox.close();
+      this.counters.socketsClosed++;
+    }
+    this.nextPort.delete(pid);
+    this.opts.groups.processDown(pid);
+  }
+
+  private remove(c: Client, reason: 'leave' | 'procdown'): void {
+    if (this.clients.get(c.path) !== c) return;
+    this.clients.delete(c.path);
+    this.counters.socketsClosed++;
+    try { c.endpoint.close(reason); } catch (e) { this.opts.log('warn', 'endpoint close failed', { path: c.path, err: String(e) }); }
+    c.outbox.close();
+  }
+}
+
+function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

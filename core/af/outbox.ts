@@ -1,0 +1,114 @@
+// One client's receive queue in the daemon: the datagrams (events and replies) on their way to
+// the client's socket, through a unix socket connected to it. The kernel queue of a unix
+// datagram socket is short (net.unix.max_dgram_qlen), so a client that reads slowly makes the
+// send fail with EAGAIN: we keep the rest here, bounded in events and bytes, and resume on
+// 'writable'. A full queue is the slow-consumer case (DESIGN.md): the caller removes the socket.
+import { CONGESTION, unixErrorName, type UnixDgramSocket, type UnixError } from './unix.ts';
+
+export interface OutboxLimits {
+  /** Events queued at most (replies are counted apart, at most REPLIES_QUEUED_MAX). */
+  readonly eventsMax: number;
+  readonly bytesMax: number;
+}
+
+/** Replies waiting at once: a client has few requests in flight unless it never reads. */
+export const REPLIES_QUEUED_MAX = 256;
+
+interface Item { readonly bytes: Buffer; readonly event: boolean }
+
+export interface OutboxHooks {
+  /** The client's socket is gone (ECONNREFUSED, ENOENT...): stop sending to it. */
+  gone(errno: string): void;
+  /** A datagram the kernel refused for another reason (dropped and counted). */
+  dropped(errno: string): void;
+}
+
+export class Outbox {
+  private readonly items: Item[] = [];
+  private head = 0;
+  private events = 0;
+  private replies = 0;
+  private bytes = 0;
+  private blocked = false;
+  private closed = false;
+  /** Times the client's queue was full (EAGAIN) — how often it fell behind. */
+  congestions = 0;
+
+  constructor(private readonly sock: UnixDgramSocket, private readonly limits: OutboxLimits, private readonly hooks: OutboxHooks) {
+    sock.on('writable', () => { this.blocked = false; this.flush(); });
+    sock.on('error', (e) => this.failed(unixErrorName(e)));
+  }
+
+  get depth(): number { return this.items.length - this.head; }
+  get queuedBytes(): number { return this.bytes; }
+
+  /** Queue an event; false when the queue is full (the event is not queued). */
+  event(bytes: Uint8Array): boolean {
+    if (this.closed) return true;
+    if (this.events >= this.limits.eventsMax || this.bytes + bytes.length > this.limits.bytesMax) return false;
+    this.push({ bytes: asBuffer(bytes), event: true });
+    return true;
+  }
+
+  /** Queue a datagram past the limits (the one ENOBUFS error event after an overrun). */
+  force(bytes: Uint8Array): void {
+    if (!this.closed) this.push({ bytes: asBuffer(bytes), event: true });
+  }
+
+  /** Queue a reply; false (dropped) when REPLIES_QUEUED_MAX replies already wait. */
+  reply(bytes: Uint8Array): boolean {
+    if (this.closed) return true;
+    if (this.replies >= REPLIES_QUEUED_MAX) return false;
+    this.push({ bytes: asBuffer(bytes), event: false });
+    return true;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.items.length = 0;
+    this.head = 0;
+    this.sock.removeAllListeners();
+    try { this.sock.close(); } catch { /* already closed by the kernel side */ }
+  }
+
+  private push(item: Item): void {
+    this.items.push(item);
+    this.bytes += item.bytes.length;
+    if (item.event) this.events++; else this.replies++;
+    if (!this.blocked) this.flush();
+  }
+
+  private flush(): void {
+    while (!this.closed && !this.blocked && this.head < this.items.length) {
+      const item = this.items[this.head];
+      let result: 'sent' | 'again' | string = 'sent';
+      this.sock.send(item.bytes, (err?: UnixError) => {
+        if (err) result = err.code === CONGESTION ? 'again' : unixErrorName(err);
+      });
+      if (result === 'again') { this.blocked = true; this.congestions++; return; }
+      this.shift(item);
+      if (result !== 'sent') this.failed(result);
+    }
+    if (this.head === this.items.length) { this.items.length = 0; this.head = 0; }
+    else if (this.head > 1024 && this.head * 2 > this.items.length) { this.items.splice(0, this.head); this.head = 0; }
+  }
+
+  private shift(item: Item): void {
+    this.head++;
+    this.bytes -= item.bytes.length;
+    if (item.event) this.events--; else this.replies--;
+  }
+
+  private failed(errno: string): void {
+    if (errno === 'ECONNREFUSED' || errno === 'ENOENT' || errno === 'ENOTCONN' || errno === 'EPIPE') {
+      this.hooks.gone(errno);
+    } else {
+      this.hooks.dropped(errno);
+    }
+  }
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}

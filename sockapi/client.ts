@@ -1,0 +1,298 @@
+// ClusterSocket: a cluster socket reached through the local daemon over the bridge protocol
+// (docs/PROTOCOL.md). The socket binds its own unix datagram socket (the daemon knows the client
+// by that path), says hello with its pid, then sends requests and matches replies by request
+// id; events arrive in the same stream and are handed out by `for await`.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClusterError, errorCodeFromNumber, type ErrorCode } from '../core/errors.ts';
+import {
+  decodeDaemonDatagram, encodeRequest, OP, OP_PROTOCOL_ERROR, REPLY_BIT, type HelloResult, type Reply,
+  type ReplyResult, type Request, type StatValue,
+} from '../core/af/codec.ts';
+import { bindUnix, createUnixSocket, unixErrorName, type UnixDgramSocket } from '../core/af/unix.ts';
+import type {
+  BindOptions, GroupSocket, LocalNode, Member, SendOptions, SocketEvent,
+} from './types.ts';
+
+export interface OpenOptions {
+  /** The daemon's socket (node.socket in its config). */
+  readonly path: string;
+  readonly signal?: AbortSignal;
+  /** How long a request may wait for its reply (default 10000 ms): then ETIMEDOUT. */
+  readonly timeoutMs?: number;
+  /** Where this socket binds (default: a fresh name in $XDG_RUNTIME_DIR or the temp dir). */
+  readonly clientPath?: string;
+  /** Mode of this socket's file (default 0o600: only this user and root, the usual daemon, may write to it). */
+  readonly clientMode?: number;
+  /** Events kept while nobody iterates (default 65536); past it: ENOBUFS, as the daemon does. */
+  readonly eventQueueMax?: number;
+}
+
+interface Pending {
+  readonly resolve: (r: Reply) => void;
+  readonly reject: (e: Error) => void;
+  readonly done: () => void;
+}
+
+const SEND_RETRY_MIN_MS = 1;
+const SEND_RETRY_MAX_MS = 50;
+
+let counter = 0;
+
+function defaultClientPath(): string {
+  const dir = process.env.XDG_RUNTIME_DIR || tmpdir();
+  return join(dir, `afc-${process.pid}-${++counter}-${randomBytes(3).toString('hex')}.sock`);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(cancelled(signal));
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const onAbort = (): void => { clearTimeout(t); reject(cancelled(signal as AbortSignal)); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function cancelled(signal: AbortSignal): ClusterError {
+  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
+  return new ClusterError('ECANCELED', `the operation was aborted (${why})`);
+}
+
+function statusError(reply: Reply, what: string): ClusterError {
+  const code: ErrorCode = errorCodeFromNumber(reply.status) ?? 'EPROTO';
+  const hint: Partial<Record<ErrorCode, string>> = {
+    EAGAIN: 'the send queue is full; retry later', ENOTCONN: 'bind the socket to a group first',
+    EADDRINUSE: 'the socket is already bound; unbind first', EMSGSIZE: 'send a smaller message',
+    EOPNOTSUPP: 'this driver cannot give that order', EPROTO: 'the daemon did not understand the request',
+    EINVAL: 'the request was malformed', EMFILE: 'the daemon has too many sockets open',
+    ENAMETOOLONG: 'use a shorter group name',
+  };
+  return new ClusterError(code, `${what}: ${hint[code] ?? `daemon answered status ${reply.status}`}`);
+}
+
+/** A bounded event queue with one async consumer. */
+class EventQueue {
+  private readonly items: SocketEvent[] = [];
+  private head = 0;
+  private waiter?: (r: IteratorResult<SocketEvent>) => void;
+  ended = false;
+  constructor(private readonly max: number) {}
+  get size(): number { return this.items.length - this.head; }
+  /** false when full. */
+  push(ev: SocketEvent): boolean {
+    if (this.ended) return true;
+    if (this.waiter) { const w = this.waiter; this.waiter = undefined; w({ value: ev, done: false }); return true; }
+    if (this.size >= this.max) return false;
+    this.items.push(ev);
+    return true;
+  }
+  force(ev: SocketEvent): void {
+    if (!this.push(ev)) this.items.push(ev);
+  }
+  end(): void {
+    this.ended = true;
+    if (this.waiter) { const w = this.waiter; this.waiter = undefined; w({ value: undefined, done: true }); }
+  }
+  next(): Promise<IteratorResult<SocketEvent>> {
+    if (this.head < this.items.length) {
+      const value = this.items[this.head++];
+      if (this.head === this.items.length) { this.items.length = 0; this.head = 0; }
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    if (this.waiter) return Promise.reject(new ClusterError('EINVAL', 'one reader at a time: this socket is already being iterated'));
+    return new Promise((resolve) => { this.waiter = resolve; });
+  }
+}
+
+export class ClusterSocket implements GroupSocket {
+  private readonly pending = new Map<number, Pending>();
+  private readonly events: EventQueue;
+  private nextId = 0;
+  private closed = false;
+  private overrun = false;
+  private hello?: HelloResult;
+  /** Datagrams from the daemon that did not decode (counted, dropped). */
+  badDatagrams = 0;
+
+  private constructor(
+    private readonly sock: UnixDgramSocket,
+    private readonly daemonPath: string,
+    private readonly clientPath: string,
+    private readonly timeoutMs: number,
+    eventQueueMax: number,
+  ) {
+    this.events = new EventQueue(eventQueueMax);
+    sock.on('message', (buf) => this.datagram(buf));
+    sock.on('error', () => { /* send errors are reported through callbacks */ });
+  }
+
+  /** Open a socket on the daemon at `path`: binds a client socket and says hello. */
+  static async open(opts: OpenOptions): Promise<ClusterSocket> {
+    const clientPath = opts.clientPath ?? defaultClientPath();
+    const sock = createUnixSocket();
+    try {
+      bindUnix(sock, clientPath);
+      chmodSync(clientPath, opts.clientMode ?? 0o600);
+    } catch (e) {
+      sock.close();
+      const code = (e as { code?: string }).code;
+      throw new ClusterError(code === 'EADDRINUSE' ? 'EADDRINUSE' : 'EACCES', `cannot bind client socket ${clientPath}: ${(e as Error).message}`);
+    }
+    const cs = new ClusterSocket(sock, opts.path, clientPath, opts.timeoutMs ?? 10_000, opts.eventQueueMax ?? 65536);
+    try {
+      const r = await cs.call({ type: 'hello', id: 0, pid: process.pid }, opts.signal);
+      if (r.result.type !== 'hello') throw new ClusterError('EPROTO', 'the daemon answered hello without an identity');
+      cs.hello = r.result.hello;
+      return cs;
+    } catch (e) {
+      cs.shutdown();
+      throw e;
+    }
+  }
+
+  get self(): Member {
+    const h = this.identity();
+    return { nodeId: h.nodeId, pid: h.pid, port: h.port };
+  }
+
+  /** The driver's name and the largest message the daemon accepts. */
+  get daemon(): { readonly driver: string; readonly messageSizeMax: number; readonly nodeId: number } {
+    return this.identity();
+  }
+
+  async bind(group: string, options: BindOptions = {}): Promise<void> {
+    this.overrun = false;
+    await this.call({ type: 'bind', id: 0, group, selfDelivery: options.selfDelivery ?? true }, options.signal);
+  }
+
+  async unbind(options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.call({ type: 'unbind', id: 0 }, options.signal);
+  }
+
+  /** Send to the group. While the daemon answers EAGAIN it retries, unless `wait: false`. */
+  async send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    const req: Request = { type: 'send', id: 0, order: options.order ?? 'agreed', data: bytes };
+    for (let delay = SEND_RETRY_MIN_MS; ; delay = Math.min(delay * 2, SEND_RETRY_MAX_MS)) {
+      try {
+        await this.call(req, options.signal);
+        return;
+      } catch (e) {
+        if ((e as ClusterError).code !== 'EAGAIN' || options.wait === false) throw e;
+      }
+      await sleep(delay, options.signal);
+    }
+  }
+
+  async members(options: { signal?: AbortSignal } = {}): Promise<Member[]> {
+    const r = await this.call({ type: 'members', id: 0 }, options.signal);
+    return r.result.type === 'members' ? [...r.result.members] : [];
+  }
+
+  async localNode(options: { signal?: AbortSignal } = {}): Promise<LocalNode> {
+    const r = await this.call({ type: 'localNode', id: 0 }, options.signal);
+    if (r.result.type !== 'localNode') throw new ClusterError('EPROTO', 'bad local node reply');
+    return r.result.node;
+  }
+
+  /** The daemon's counters: node.*, bridge.*, groups.*, driver.* */
+  async stats(options: { signal?: AbortSignal } = {}): Promise<Record<string, StatValue>> {
+    const r = await this.call({ type: 'stats', id: 0 }, options.signal);
+    if (r.result.type !== 'stats') throw new ClusterError('EPROTO', 'bad stats reply');
+    return { ...r.result.stats };
+  }
+
+  /** Leave the group (if bound), tell the daemon, and end the event stream. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.call({ type: 'close', id: 0 }, AbortSignal.timeout(Math.min(this.timeoutMs, 2000)));
+    } catch { /* the daemon may be gone; our socket goes anyway, and its death is noticed there */ }
+    this.shutdown();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<SocketEvent> {
+    return { next: () => this.events.next(), return: async () => ({ value: undefined, done: true }) };
+  }
+
+  private identity(): HelloResult {
+    if (!this.hello) throw new ClusterError('ENOTCONN', 'the socket is not open');
+    return this.hello;
+  }
+
+  private shutdown(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.pending.values()) p.reject(new ClusterError('ECANCELED', 'the socket was closed'));
+    this.pending.clear();
+    this.events.end();
+    this.sock.removeAllListeners();
+    try { this.sock.close(); } catch { /* already closed */ }
+    try { unlinkSync(this.clientPath); } catch { /* already gone */ }
+  }
+
+  private datagram(buf: Buffer): void {
+    const d = decodeDaemonDatagram(buf);
+    switch (d.type) {
+      case 'bad': this.badDatagrams++; return;
+      case 'reply': {
+        const p = this.pending.get(d.reply.id);
+        if (p) p.resolve(d.reply);
+        return;
+      }
+      case 'event': return this.event(d.event);
+    }
+  }
+
+  private event(ev: SocketEvent): void {
+    if (this.overrun) return;
+    if (this.events.push(ev)) return;
+    // Nobody reads: behave as the daemon does with a slow socket, and leave the group.
+    this.overrun = true;
+    this.events.force({ type: 'error', code: 'ENOBUFS', message: 'this socket fell behind (its event queue overflowed) and left its group; read faster, then bind again' });
+    this.call({ type: 'unbind', id: 0 }).catch(() => { /* not bound any more, or closing */ });
+  }
+
+  /** One request, its reply. Rejects with the reply's errno, ETIMEDOUT or ECANCELED. */
+  private call(req: Request, signal?: AbortSignal): Promise<Reply & { result: ReplyResult }> {
+    if (this.closed) return Promise.reject(new ClusterError('ENOTCONN', 'the socket is closed; open a new one'));
+    if (signal?.aborted) return Promise.reject(cancelled(signal));
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+    const id = this.nextId;
+    const bytes = encodeRequest({ ...req, id });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => fail(new ClusterError('ETIMEDOUT', `no reply from the daemon at ${this.daemonPath} within ${this.timeoutMs} ms; is it running?`)), this.timeoutMs);
+      const onAbort = (): void => fail(cancelled(signal as AbortSignal));
+      const done = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); this.pending.delete(id); };
+      const fail = (e: Error): void => { done(); reject(e); };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, {
+        done, reject: fail,
+        resolve: (r) => {
+          done();
+          if (r.status === 0 && r.op !== OP_PROTOCOL_ERROR && r.op === (OP[req.type] | REPLY_BIT)) resolve(r);
+          else reject(statusError(r, req.type));
+        },
+      });
+      this.transmit(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), SEND_RETRY_MIN_MS, id);
+    });
+  }
+
+  /** Send a request datagram; the daemon's kernel queue may be full (EAGAIN): retry shortly. */
+  private transmit(buf: Buffer, delay: number, id: number): void {
+    if (!this.pending.has(id) || this.closed) return;
+    this.sock.send(buf, 0, buf.length, this.daemonPath, (err) => {
+      if (!err) return;
+      const name = unixErrorName(err);
+      if (name === 'EAGAIN' || name === 'ENOBUFS') {
+        setTimeout(() => this.transmit(buf, Math.min(delay * 2, SEND_RETRY_MAX_MS), id), delay);
+        return;
+      }
+      const code: ErrorCode = name === 'ENOENT' || name === 'ECONNREFUSED' ? 'ECONNREFUSED' : name === 'EACCES' ? 'EACCES' : 'EPROTO';
+      this.pending.get(id)?.reject(new ClusterError(code, `cannot reach the daemon at ${this.daemonPath} (${name}); is it running, and may you use its socket?`));
+    });
+  }
+}

@@ -1,0 +1,7 @@
+// The public API of afcluster's client library: cluster sockets over the local daemon.
+export { ClusterSocket, type OpenOptions } from './client.ts';
+export type {
+  BindOptions, ChangeReason, ErrorEvent, GroupSocket, LocalNode, Member, MemberChange, MembershipEvent,
+  MessageEvent, Order, RingId, SendOptions, SocketEvent,
+} from './types.ts';
+export { ClusterError, isClusterError, type ErrorCode } from '../core/errors.ts';
