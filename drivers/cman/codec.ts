@@ -1,0 +1,190 @@
+// Wire codec of the cman driver's datagrams. Every datagram opens with the same 8 bytes:
+//   u8  version (WIRE_VERSION)
+//   u8  type    (1 data, 2 ack, 3 heartbeat, 4 leave)
+//   u8  flags   (data: bit 0 = a resend)
+//   u8  reserved (0)
+//   u32 incarnation of the sending node (grows at every start; tells a restarted node apart)
+// then, by type (sequence numbers are u48: u16 high, u32 low, big-endian):
+//   data:      u48 seq, u48 low (the sender holds no frame below it), frame bytes (packing.ts)
+//   ack:       u32 incarnation of the node acked, u48 cumulative (every seq <= it is held),
+//              u16 bitmap bytes, bitmap (bit i of byte j = seq cumulative + 2 + 8j + i held)
+//   heartbeat: u48 next seq (the next frame's seq), u48 low
+//   leave:     nothing more
+// Parsing never throws: a malformed datagram decodes to undefined with the reason.
+
+export const WIRE_VERSION = 1;
+export const HEADER_BYTES = 8;
+const SEQ_BYTES = 6;
+export const DATA_HEADER_BYTES = HEADER_BYTES + 2 * SEQ_BYTES;
+export const ACK_FIXED_BYTES = HEADER_BYTES + 4 + SEQ_BYTES + 2;
+export const HEARTBEAT_BYTES = HEADER_BYTES + 2 * SEQ_BYTES;
+export const LEAVE_BYTES = HEADER_BYTES;
+/** Sequence numbers live in 48 bits: at a million frames a second that lasts nine years. */
+export const SEQ_MAX = 2 ** 48 - 1;
+export const FLAG_RESEND = 1;
+
+const enum Type { Data = 1, Ack = 2, Heartbeat = 3, Leave = 4 }
+
+export interface DataMsg {
+  readonly type: 'data';
+  readonly incarnation: number;
+  readonly resend: boolean;
+  readonly seq: number;
+  readonly low: number;
+  readonly frame: Uint8Array;
+}
+
+export interface AckMsg {
+  readonly type: 'ack';
+  readonly incarnation: number;
+  /** The incarnation of the sender whose frames are acknowledged. */
+  readonly ackedIncarnation: number;
+  readonly cumulative: number;
+  /** Selective acks above cumulative + 1 (which is missing by definition). */
+  readonly bitmap: Uint8Array;
+}
+
+export interface HeartbeatMsg {
+  readonly type: 'heartbeat';
+  readonly incarnation: number;
+  readonly nextSeq: number;
+  readonly low: number;
+}
+
+export interface LeaveMsg {
+  readonly type: 'leave';
+  readonly incarnation: number;
+}
+
+export type CmanMsg = DataMsg | AckMsg | HeartbeatMsg | LeaveMsg;
+
+export type Decoded = { ok: true; msg: CmanMsg } | { ok: false; reason: string };
+
+function header(out: Uint8Array, type: Type, flags: number, incarnation: number): DataView {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  out[0] = WIRE_VERSION;
+  out[1] = type;
+  out[2] = flags;
+  out[3] = 0;
+  view.setUint32(4, incarnation >>> 0);
+  return view;
+}
+
+function putSeq(view: DataView, at: number, seq: number): void {
+  view.setUint16(at, Math.floor(seq / 2 ** 32));
+  view.setUint32(at + 2, seq >>> 0);
+}
+
+function getSeq(view: DataView, at: number): number {
+  return view.getUint16(at) * 2 ** 32 + view.getUint32(at + 2);
+}
+
+export function encodeData(m: Omit<DataMsg, 'type'>): Uint8Array {
+  const out = new Uint8Array(DATA_HEADER_BYTES + m.frame.length);
+  const view = header(out, Type.Data, m.resend ? FLAG_RESEND : 0, m.incarnation);
+  putSeq(view, HEADER_BYTES, m.seq);
+  putSeq(view, HEADER_BYTES + SEQ_BYTES, m.low);
+  out.set(m.frame, DATA_HEADER_BYTES);
+  return out;
+}
+
+export function encodeAck(m: Omit<AckMsg, 'type'>): Uint8Array {
+  const out = new Uint8Array(ACK_FIXED_BYTES + m.bitmap.length);
+  const view = header(out, Type.Ack, 0, m.incarnation);
+  view.setUint32(HEADER_BYTES, m.ackedIncarnation >>> 0);
+  putSeq(view, HEADER_BYTES + 4, m.cumulative);
+  view.setUint16(HEADER_BYTES + 4 + SEQ_BYTES, m.bitmap.length);
+  out.set(m.bitmap, ACK_FIXED_BYTES);
+  return out;
+}
+
+export function encodeHeartbeat(m: Omit<HeartbeatMsg, 'type'>): Uint8Array {
+  const out = new Uint8Array(HEARTBEAT_BYTES);
+  const view = header(out, Type.Heartbeat, 0, m.incarnation);
+  putSeq(view, HEADER_BYTES, m.nextSeq);
+  putSeq(view, HEADER_BYTES + SEQ_BYTES, m.low);
+  return out;
+}
+
+export function encodeLeave(m: Omit<LeaveMsg, 'type'>): Uint8Array {
+  const out = new Uint8Array(LEAVE_BYTES);
+  header(out, Type.Leave, 0, m.incarnation);
+  return out;
+}
+
+const fail = (reason: string): Decoded => ({ ok: false, reason });
+
+export function decode(bytes: Uint8Array): Decoded {
+  if (bytes.length < HEADER_BYTES) return fail(`${bytes.length} bytes is shorter than the header`);
+  if (bytes[0] !== WIRE_VERSION) return fail(`version ${bytes[0]}, expected ${WIRE_VERSION}`);
+  if (bytes[3] !== 0) return fail('reserved byte is not zero');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const incarnation = view.getUint32(4);
+  if (incarnation === 0) return fail('incarnation 0');
+  const flags = bytes[2];
+  switch (bytes[1]) {
+    case Type.Data: return decodeData(bytes, view, incarnation, flags);
+    case Type.Ack: return flags === 0 ? decodeAck(bytes, view, incarnation) : fail('ack with flags');
+    case Type.Heartbeat: return flags === 0 ? decodeHeartbeat(bytes, view, incarnation) : fail('heartbeat with flags');
+    case Type.Leave:
+      if (flags !== 0 || bytes.length !== LEAVE_BYTES) return fail('leave of wrong length or with flags');
+      return { ok: true, msg: { type: 'leave', incarnation } };
+    default: return fail(`unknown type ${bytes[1]}`);
+  }
+}
+
+function decodeData(bytes: Uint8Array, view: DataView, incarnation: number, flags: number): Decoded {
+  if (bytes.length <= DATA_HEADER_BYTES) return fail('data without a frame');
+  if ((flags & ~FLAG_RESEND) !== 0) return fail(`unknown data flags ${flags}`);
+  const seq = getSeq(view, HEADER_BYTES);
+  const low = getSeq(view, HEADER_BYTES + SEQ_BYTES);
+  if (seq === 0 || low === 0 || low > seq) return fail(`data seq ${seq} with low ${low}`);
+  return {
+    ok: true,
+    msg: { type: 'data', incarnation, resend: (flags & FLAG_RESEND) !== 0, seq, low, frame: bytes.subarray(DATA_HEADER_BYTES) },
+  };
+}
+
+function decodeAck(bytes: Uint8Array, view: DataView, incarnation: number): Decoded {
+  if (bytes.length < ACK_FIXED_BYTES) return fail('ack shorter than its fixed part');
+  const ackedIncarnation = view.getUint32(HEADER_BYTES);
+  const cumulative = getSeq(view, HEADER_BYTES + 4);
+  const bitmapBytes = view.getUint16(HEADER_BYTES + 4 + SEQ_BYTES);
+  if (bytes.length !== ACK_FIXED_BYTES + bitmapBytes) return fail('ack bitmap length does not match');
+  if (ackedIncarnation === 0) return fail('ack of incarnation 0');
+  return {
+    ok: true,
+    msg: { type: 'ack', incarnation, ackedIncarnation, cumulative, bitmap: bytes.subarray(ACK_FIXED_BYTES) },
+  };
+}
+
+function decodeHeartbeat(bytes: Uint8Array, view: DataView, incarnation: number): Decoded {
+  if (bytes.length !== HEARTBEAT_BYTES) return fail('heartbeat of wrong length');
+  const nextSeq = getSeq(view, HEADER_BYTES);
+  const low = getSeq(view, HEADER_BYTES + SEQ_BYTES);
+  if (low === 0 || low > nextSeq) return fail(`heartbeat next seq ${nextSeq} with low ${low}`);
+  return { ok: true, msg: { type: 'heartbeat', incarnation, nextSeq, low } };
+}
+
+/** Seqs acknowledged by a bitmap (above cumulative + 1), ascending. */
+export function bitmapSeqs(cumulative: number, bitmap: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let j = 0; j < bitmap.length; j++) {
+    const b = bitmap[j];
+    if (b === 0) continue;
+    for (let i = 0; i < 8; i++) if (b & (1 << i)) out.push(cumulative + 2 + 8 * j + i);
+  }
+  return out;
+}
+
+/** The bitmap for the held seqs above cumulative + 1 (held must be > cumulative + 1). */
+export function makeBitmap(cumulative: number, held: Iterable<number>): Uint8Array {
+  let top = -1;
+  for (const s of held) top = Math.max(top, s - cumulative - 2);
+  const out = new Uint8Array(top < 0 ? 0 : (top >> 3) + 1);
+  for (const s of held) {
+    const bit = s - cumulative - 2;
+    if (bit >= 0) out[bit >> 3] |= 1 << (bit & 7);
+  }
+  return out;
+}

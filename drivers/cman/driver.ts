@@ -1,0 +1,436 @@
+// The cman driver: the baseline Totem was argued against on linux-cluster in 2004. A frame is
+// multicast; every node of the sender's membership must acknowledge it; one not acknowledged
+// within ack_timeout_ms is resent, by unicast, to the members that did not. Receivers deliver
+// FIFO per sender and drop duplicates. Membership comes from heartbeats and each node decides
+// it alone. No token, no sequencer, no total order, nothing across membership changes.
+// Pure: the host injects clock, transport and state (DESIGN.md, "The driver interface").
+import { ClusterError, assert, isClusterError } from '../../core/errors.ts';
+import { Packer, Reassembler } from '../../core/driver/packing.ts';
+import type {
+  Driver, DriverCommon, DriverHost, DriverStats, Guarantees, Order,
+} from '../../core/driver/types.ts';
+import {
+  DATA_HEADER_BYTES, bitmapSeqs, decode, encodeAck, encodeData, encodeHeartbeat, encodeLeave,
+  makeBitmap, type AckMsg, type DataMsg, type HeartbeatMsg,
+} from './codec.ts';
+import { Membership, type GoneReason } from './membership.ts';
+import type { CmanOptions } from './options.ts';
+import { loadPersisted, savePersisted } from './persist.ts';
+import { RecvStream } from './stream.ts';
+import { SendWindow } from './window.ts';
+
+export const CMAN_GUARANTEES: Guarantees = { fifo: true, agreed: false, safe: false, virtualSynchrony: false };
+
+type Phase = 'new' | 'running' | 'left';
+
+/** Counters for stats(); names carry their unit where they have one. */
+interface Counters {
+  multicasts: number; eagain: number; delivered: number; selfDelivered: number;
+  framesSent: number; messagesFramed: number; resent: number; resendRounds: number;
+  acksSent: number; acksReceived: number; acksStale: number;
+  heartbeatsSent: number; heartbeatsReceived: number; leavesReceived: number;
+  framesReceived: number; duplicates: number; beyondWindow: number; framesSkipped: number;
+  droppedMalformed: number; droppedMalformedFrames: number; droppedStale: number; droppedForeign: number;
+  configurations: number; declaredSilent: number; declaredUnacked: number;
+}
+
+function zeroCounters(): Counters {
+  return {
+    multicasts: 0, eagain: 0, delivered: 0, selfDelivered: 0,
+    framesSent: 0, messagesFramed: 0, resent: 0, resendRounds: 0,
+    acksSent: 0, acksReceived: 0, acksStale: 0,
+    heartbeatsSent: 0, heartbeatsReceived: 0, leavesReceived: 0,
+    framesReceived: 0, duplicates: 0, beyondWindow: 0, framesSkipped: 0,
+    droppedMalformed: 0, droppedMalformedFrames: 0, droppedStale: 0, droppedForeign: 0,
+    configurations: 0, declaredSilent: 0, declaredUnacked: 0,
+  };
+}
+
+export class CmanDriver implements Driver {
+  readonly name = 'cman';
+  readonly guarantees = CMAN_GUARANTEES;
+  private readonly self: number;
+  private readonly others: ReadonlySet<number>;
+  private readonly deadAfterMs: number;
+  private phase: Phase = 'new';
+  private incarnation = 0;
+  private ringSeq = 0;
+  private readonly members: Membership;
+  private readonly window: SendWindow;
+  private readonly packer: Packer;
+  private readonly reassembler: Reassembler;
+  private readonly streams = new Map<number, RecvStream>();
+  /** Own messages, delivered locally at the next event (never inside multicast()). */
+  private selfQueue: Uint8Array[] = [];
+  private readonly acksDue = new Set<number>();
+  private ackDueAt = Infinity;
+  private heartbeatAt = Infinity;
+  /** Size of the message last refused with EAGAIN; writable() once it would fit. */
+  private blockedSize: number | undefined;
+  private readonly c = zeroCounters();
+
+  constructor(common: DriverCommon, private readonly opts: CmanOptions, private readonly host: DriverHost) {
+    assert(common.nodes.includes(common.nodeId), 'this node is in the configured node list');
+    this.self = common.nodeId;
+    this.others = new Set(common.nodes.filter((n) => n !== common.nodeId));
+    this.deadAfterMs = (opts.deadAfterMissed + 0.5) * opts.heartbeatMs;
+    this.members = new Membership(2 * this.deadAfterMs);
+    this.window = new SendWindow(opts.windowMax);
+    this.packer = new Packer({
+      frameSizeMax: common.mtu - DATA_HEADER_BYTES,
+      messageSizeMax: common.messageSizeMax,
+      queueMessagesMax: opts.queueMessagesMax,
+      queueBytesMax: opts.queueBytesMax,
+    });
+    // A partial message must fit, or large messages could never be reassembled.
+    const partialBytesMax = Math.max(opts.partialBytesMax, common.messageSizeMax);
+    this.reassembler = new Reassembler({ messageSizeMax: common.messageSizeMax, partialBytesMax });
+  }
+
+  // ---- the driver interface ------------------------------------------------------------
+
+  start(): void {
+    assert(this.phase === 'new', 'start() is called once');
+    const saved = loadPersisted(this.host.state);
+    this.incarnation = saved.incarnation >= 0xffffffff ? 1 : saved.incarnation + 1;
+    this.ringSeq = saved.ringSeq;
+    this.phase = 'running';
+    // The first configuration is this node alone; others join as their heartbeats arrive.
+    this.reportConfiguration([], [this.self]);
+    this.sendHeartbeat(this.host.now());
+  }
+
+  multicast(payload: Uint8Array, order: Order): void {
+    if (this.phase !== 'running') {
+      throw new ClusterError('ENOTCONN', this.phase === 'new'
+        ? 'the cman driver is not started yet' : 'this node left the cluster; restart it to rejoin');
+    }
+    if (order === 'safe' || (order === 'agreed' && !this.opts.serveAgreedAsFifo)) {
+      throw new ClusterError('EOPNOTSUPP', `the cman driver gives FIFO order only, not '${order}'; `
+        + "send with order 'fifo' or use the totem driver");
+    }
+    try {
+      this.packer.push(payload, 'fifo');
+    } catch (e) {
+      if (isClusterError(e, 'EAGAIN')) {
+        this.c.eagain++;
+        this.blockedSize = Math.min(this.blockedSize ?? Infinity, payload.length);
+      }
+      throw e;
+    }
+    this.c.multicasts++;
+    this.selfQueue.push(payload.slice());
+  }
+
+  handleDatagram(from: number, bytes: Uint8Array): void {
+    if (this.phase !== 'running') return;
+    this.flushSelf();
+    if (!this.others.has(from)) {
+      this.c.droppedForeign++;
+      return;
+    }
+    const d = decode(bytes);
+    if (!d.ok) {
+      this.c.droppedMalformed++;
+      this.host.log('debug', 'cman: dropped a malformed datagram', { from, reason: d.reason });
+      return;
+    }
+    const msg = d.msg;
+    const now = this.host.now();
+    if (msg.type === 'leave') {
+      this.onLeave(from, msg.incarnation, now);
+      return;
+    }
+    if (!this.admit(from, msg.incarnation, now)) return;
+    switch (msg.type) {
+      case 'data': this.onData(from, msg); break;
+      case 'ack': this.onAck(from, msg); break;
+      case 'heartbeat': this.onHeartbeat(from, msg); break;
+    }
+    this.pump(now);
+  }
+
+  handleTimeout(): void {
+    if (this.phase !== 'running') return;
+    const now = this.host.now();
+    this.flushSelf();
+    if (this.ackDueAt <= now) this.sendAcks();
+    this.checkSilent(now);
+    this.resendDue(now);
+    if (this.heartbeatAt <= now) this.sendHeartbeat(now);
+    this.pump(now);
+  }
+
+  nextDeadline(): number {
+    if (this.phase !== 'running') return Infinity;
+    const now = this.host.now();
+    if (this.selfQueue.length > 0 || (this.packer.queuedMessages > 0 && this.window.hasRoom)) return now;
+    let at = Math.min(this.heartbeatAt, this.ackDueAt, this.window.earliestResend());
+    for (const [, m] of this.members.entries()) at = Math.min(at, m.lastHeardAt + this.deadAfterMs);
+    return at;
+  }
+
+  leave(): void {
+    if (this.phase !== 'running') return;
+    this.flushSelf();
+    this.host.transmit('all', encodeLeave({ incarnation: this.incarnation }));
+    this.phase = 'left';
+    this.packer.clear();
+    this.window.clear();
+    this.streams.clear();
+    this.acksDue.clear();
+  }
+
+  stats(): DriverStats {
+    return {
+      ...this.c,
+      incarnation: this.incarnation,
+      ringSeq: this.ringSeq,
+      members: this.members.size + 1,
+      windowFrames: this.window.inFlight,
+      nextSeq: this.window.nextSeq,
+      queuedMessages: this.packer.queuedMessages,
+      queuedBytes: this.packer.queuedBytes,
+      partialSenders: this.reassembler.partialSenders().length,
+      fragmentsDiscarded: this.reassembler.counters.fragmentsDiscarded,
+    };
+  }
+
+  checkInvariants(): void {
+    const ids = new Set(this.members.ids);
+    assert(!ids.has(this.self), 'this node is not in its own peer set');
+    for (const n of ids) assert(this.others.has(n), `member ${n} is a configured node`);
+    this.window.checkInvariants(ids);
+    for (const s of this.streams.values()) s.checkInvariants();
+    assert(this.streams.size <= this.others.size, 'one stream per configured peer at most');
+    assert(this.selfQueue.length <= 2 * this.opts.queueMessagesMax,
+      'self-delivery queue bounded by the send queue');
+    assert(this.packer.queuedMessages <= this.opts.queueMessagesMax, 'send queue within its limit');
+    if (this.phase === 'left') assert(this.window.inFlight === 0, 'nothing kept after leave');
+  }
+
+  // ---- receiving -----------------------------------------------------------------------
+
+  /** Applies what a datagram's (node, incarnation) says about membership; false = drop it. */
+  private admit(from: number, incarnation: number, now: number): boolean {
+    const how = this.members.classify(from, incarnation, now);
+    if (how === 'stale') {
+      this.c.droppedStale++;
+      return false;
+    }
+    if (how === 'restarted') this.removeNodes([from], 'restarted', now);
+    if (how !== 'member') {
+      const s = this.streams.get(from);
+      if (s && s.incarnation !== incarnation) this.dropStream(from);
+      this.members.add(from, incarnation, now);
+      this.reportConfiguration([], [from]);
+    }
+    this.members.get(from)!.lastHeardAt = now;
+    return true;
+  }
+
+  private onLeave(from: number, incarnation: number, now: number): void {
+    this.c.leavesReceived++;
+    const m = this.members.get(from);
+    if (m && m.incarnation === incarnation) {
+      this.removeNodes([from], 'leave', now);
+      this.dropStream(from);
+    } else if (!m) {
+      this.members.noteLeft(from, incarnation, now);
+    }
+  }
+
+  private onData(from: number, msg: DataMsg): void {
+    this.c.framesReceived++;
+    const stream = this.streamFor(from, msg.incarnation, msg.low);
+    const feed = (frame: Uint8Array): void => this.feed(from, frame);
+    const gap = (n: number): void => {
+      this.c.framesSkipped += n;
+      this.reassembler.dropSender(from);
+    };
+    stream.drain(msg.low, feed, gap);
+    const got = stream.offer(msg.seq, msg.frame);
+    if (got === 'duplicate') this.c.duplicates++;
+    if (got === 'beyond') this.c.beyondWindow++;
+    stream.drain(msg.low, feed, gap);
+    this.ackLater(from);
+  }
+
+  private onHeartbeat(from: number, msg: HeartbeatMsg): void {
+    this.c.heartbeatsReceived++;
+    const stream = this.streamFor(from, msg.incarnation, msg.low);
+    stream.drain(msg.low, (f) => this.feed(from, f), (n) => {
+      this.c.framesSkipped += n;
+      this.reassembler.dropSender(from);
+    });
+  }
+
+  private onAck(from: number, msg: AckMsg): void {
+    if (msg.ackedIncarnation !== this.incarnation) {
+      this.c.acksStale++;
+      return;
+    }
+    this.c.acksReceived++;
+    this.window.ack(from, msg.cumulative, bitmapSeqs(msg.cumulative, msg.bitmap));
+    this.window.collect();
+  }
+
+  /** The stream of `from`'s current incarnation; a new one starts at the sender's low. */
+  private streamFor(from: number, incarnation: number, low: number): RecvStream {
+    let s = this.streams.get(from);
+    if (!s || s.incarnation !== incarnation) {
+      if (s) this.dropStream(from);
+      s = new RecvStream(incarnation, low, this.opts.windowMax);
+      this.streams.set(from, s);
+    }
+    return s;
+  }
+
+  private dropStream(from: number): void {
+    this.streams.delete(from);
+    this.reassembler.dropSender(from);
+  }
+
+  private feed(from: number, frame: Uint8Array): void {
+    if (this.phase !== 'running') return;
+    try {
+      this.reassembler.accept(from, frame, (payload) => {
+        this.c.delivered++;
+        this.host.deliver(from, payload, 'fifo');
+      });
+    } catch (e) {
+      if (!isClusterError(e, 'EPROTO')) throw e;
+      this.c.droppedMalformedFrames++;
+      this.reassembler.dropSender(from);
+    }
+  }
+
+  private flushSelf(): void {
+    if (this.selfQueue.length === 0) return;
+    const q = this.selfQueue;
+    this.selfQueue = [];
+    for (const payload of q) {
+      this.c.selfDelivered++;
+      this.c.delivered++;
+      this.host.deliver(this.self, payload, 'fifo');
+    }
+  }
+
+  // ---- acks ----------------------------------------------------------------------------
+
+  private ackLater(to: number): void {
+    this.acksDue.add(to);
+    if (this.ackDueAt === Infinity) this.ackDueAt = this.host.now() + this.opts.ackDelayMs;
+  }
+
+  /** One ack per sender heard from: cumulative plus a bitmap of the frames held above it. */
+  private sendAcks(): void {
+    for (const to of this.acksDue) {
+      const s = this.streams.get(to);
+      const m = this.members.get(to);
+      if (!s || !m) continue;
+      const cumulative = s.expected - 1;
+      const bytes = encodeAck({
+        incarnation: this.incarnation, ackedIncarnation: s.incarnation, cumulative,
+        bitmap: makeBitmap(cumulative, s.held()),
+      });
+      this.host.transmit(to, bytes);
+      this.c.acksSent++;
+    }
+    this.acksDue.clear();
+    this.ackDueAt = Infinity;
+  }
+
+  // ---- sending -------------------------------------------------------------------------
+
+  /** Frames queued messages while the window has room, then tells a blocked writer. */
+  private pump(now: number): void {
+    while (this.phase === 'running' && this.window.hasRoom) {
+      const frame = this.packer.nextFrame();
+      if (!frame) break;
+      const entry = this.window.add(frame.bytes, new Set(this.members.ids), now + this.opts.ackTimeoutMs);
+      this.host.transmit('all', encodeData({
+        incarnation: this.incarnation, resend: false, seq: entry.seq, low: this.window.low, frame: frame.bytes,
+      }));
+      this.c.framesSent++;
+      this.c.messagesFramed += frame.messages;
+      this.window.collect();
+    }
+    if (this.blockedSize !== undefined && this.packer.canPush(this.blockedSize)) {
+      this.blockedSize = undefined;
+      this.host.writable?.();
+    }
+  }
+
+  /** Resends every overdue frame to the members that have not acked it, by unicast. */
+  private resendDue(now: number): void {
+    const unacked = new Set<number>();
+    for (const e of this.window.pending()) {
+      if (e.nextResendAt > now) continue;
+      if (e.resends >= this.opts.resendMax) {
+        for (const n of e.awaiting) unacked.add(n);
+        continue;
+      }
+      e.resends++;
+      e.nextResendAt = now + this.opts.ackTimeoutMs;
+      this.c.resendRounds++;
+      const bytes = encodeData({ incarnation: this.incarnation, resend: true, seq: e.seq, low: this.window.low, frame: e.frame });
+      const everyone = e.awaiting.size === this.others.size;
+      for (const to of everyone ? ['all' as const] : e.awaiting) {
+        this.host.transmit(to, to === 'all' ? bytes : bytes.slice());
+      }
+      this.c.resent += e.awaiting.size;
+    }
+    if (unacked.size > 0) {
+      this.c.declaredUnacked += unacked.size;
+      this.host.log('warn', 'cman: members never acknowledged a frame; declaring them down',
+        { nodes: [...unacked], resends: this.opts.resendMax });
+      this.removeNodes([...unacked], 'unacked', now);
+    }
+  }
+
+  private sendHeartbeat(now: number): void {
+    this.host.transmit('all', encodeHeartbeat({
+      incarnation: this.incarnation, nextSeq: this.window.nextSeq, low: this.window.low,
+    }));
+    this.c.heartbeatsSent++;
+    this.heartbeatAt = now + this.opts.heartbeatMs;
+  }
+
+  // ---- membership ----------------------------------------------------------------------
+
+  private checkSilent(now: number): void {
+    const silent: number[] = [];
+    for (const [n, m] of this.members.entries()) if (now - m.lastHeardAt >= this.deadAfterMs) silent.push(n);
+    if (silent.length === 0) return;
+    this.c.declaredSilent += silent.length;
+    this.removeNodes(silent, 'silent', now);
+  }
+
+  /** Takes nodes out of the membership: their acks are no longer awaited. One configuration. */
+  private removeNodes(nodes: number[], reason: GoneReason, now: number): void {
+    const hold = reason === 'unacked' ? this.deadAfterMs : 0;
+    for (const n of nodes) {
+      this.members.remove(n, reason, now, hold);
+      this.window.forget(n);
+      this.acksDue.delete(n);
+      if (reason === 'restarted') this.dropStream(n);
+    }
+    this.window.collect();
+    this.reportConfiguration(nodes, []);
+  }
+
+  private reportConfiguration(left: number[], joined: number[]): void {
+    this.ringSeq++;
+    savePersisted(this.host.state, { incarnation: this.incarnation, ringSeq: this.ringSeq });
+    this.c.configurations++;
+    const members = [...this.members.ids, this.self].sort((a, b) => a - b);
+    this.host.configuration({
+      kind: 'regular',
+      ringId: { rep: this.self, seq: this.ringSeq },
+      members,
+      left: [...left].sort((a, b) => a - b),
+      joined: [...joined].sort((a, b) => a - b),
+    });
+  }
+}

@@ -1,0 +1,90 @@
+// Who this node believes is up, decided alone from what it hears (no agreement protocol: that
+// is the baseline's nature, and two nodes may disagree for a while). Any valid datagram from a
+// node is a sign of life; silence for the dead time, a resend limit or a leave takes it out.
+import { assert } from '../../core/errors.ts';
+
+export interface Member {
+  readonly incarnation: number;
+  lastHeardAt: number;
+}
+
+/** Why a node left this node's membership. */
+export type GoneReason = 'silent' | 'leave' | 'unacked' | 'restarted';
+
+interface Gone {
+  readonly incarnation: number;
+  readonly at: number;
+  readonly reason: GoneReason;
+  /** Datagrams from it are ignored until then (damps flapping after 'unacked'). */
+  readonly holdUntil: number;
+}
+
+/** How a datagram's (node, incarnation) relates to the membership. */
+export type Admission = 'member' | 'new' | 'restarted' | 'stale';
+
+export class Membership {
+  private readonly live = new Map<number, Member>();
+  private readonly gone = new Map<number, Gone>();
+
+  /** `staleAfterMs`: no datagram of an older incarnation outlives this in the network. */
+  constructor(private readonly staleAfterMs: number) {}
+
+  get ids(): number[] {
+    return [...this.live.keys()].sort((a, b) => a - b);
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  has(node: number): boolean {
+    return this.live.has(node);
+  }
+
+  get(node: number): Member | undefined {
+    return this.live.get(node);
+  }
+
+  entries(): IterableIterator<[number, Member]> {
+    return this.live.entries();
+  }
+
+  classify(node: number, incarnation: number, now: number): Admission {
+    const m = this.live.get(node);
+    if (m) {
+      if (incarnation === m.incarnation) return 'member';
+      return incarnation > m.incarnation ? 'restarted' : 'stale';
+    }
+    const g = this.gone.get(node);
+    if (!g) return 'new';
+    if (now < g.holdUntil) return 'stale';
+    if (incarnation > g.incarnation) return 'new';
+    // The same incarnation back after silence (a partition, a pause) rejoins; after a clean
+    // leave its late datagrams are stale. A lower incarnation is stale unless the node has been
+    // gone long enough that it must be a restart that lost its state file.
+    if (incarnation === g.incarnation) return g.reason === 'leave' ? 'stale' : 'new';
+    return now - g.at >= this.staleAfterMs ? 'new' : 'stale';
+  }
+
+  add(node: number, incarnation: number, now: number): void {
+    assert(!this.live.has(node), `node ${node} is already a member`);
+    this.live.set(node, { incarnation, lastHeardAt: now });
+    this.gone.delete(node);
+  }
+
+  remove(node: number, reason: GoneReason, now: number, holdMs = 0): Member {
+    const m = this.live.get(node);
+    assert(m, `node ${node} is not a member`);
+    this.live.delete(node);
+    this.gone.set(node, { incarnation: m.incarnation, at: now, reason, holdUntil: now + holdMs });
+    return m;
+  }
+
+  /** A leave heard from a node that is not a member: its late datagrams are stale too. */
+  noteLeft(node: number, incarnation: number, now: number): void {
+    const g = this.gone.get(node);
+    if (!g || incarnation >= g.incarnation) {
+      this.gone.set(node, { incarnation, at: now, reason: 'leave', holdUntil: now });
+    }
+  }
+}

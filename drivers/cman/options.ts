@@ -1,0 +1,58 @@
+// The [cman] config section: every key has a default and a stated range (STYLE.md rule 2).
+import { z } from 'zod';
+
+/** Parsed [cman] section, camelCase with the unit last. */
+export interface CmanOptions {
+  readonly ackTimeoutMs: number;
+  readonly ackDelayMs: number;
+  readonly resendMax: number;
+  readonly heartbeatMs: number;
+  readonly deadAfterMissed: number;
+  readonly windowMax: number;
+  readonly queueMessagesMax: number;
+  readonly queueBytesMax: number;
+  readonly partialBytesMax: number;
+  readonly serveAgreedAsFifo: boolean;
+}
+
+const MIB = 1024 * 1024;
+
+/** TOML keys (snake_case). Strict: an unknown key is an error, not silently ignored. */
+const section = z.strictObject({
+  /** A frame not acked by some member within this time is resent to that member. */
+  ack_timeout_ms: z.number().int().min(10).max(60_000).default(200),
+  /** Receivers hold acks this long to batch them (0 = at the end of the current event). */
+  ack_delay_ms: z.number().int().min(0).max(1000).default(0),
+  /** Resends of one frame to one member before that member is declared down. */
+  resend_max: z.number().int().min(1).max(1000).default(30),
+  /** Interval between heartbeats. */
+  heartbeat_ms: z.number().int().min(10).max(60_000).default(250),
+  /** Heartbeat intervals without hearing a node before it is declared down. */
+  dead_after_missed: z.number().int().min(2).max(100).default(4),
+  /** Data frames a sender may have unacked at once. */
+  window_max: z.number().int().min(1).max(4096).default(64),
+  /** Messages waiting for window room before multicast returns EAGAIN. */
+  queue_messages_max: z.number().int().min(1).max(1_000_000).default(1024),
+  /** Bytes waiting for window room before multicast returns EAGAIN. */
+  queue_bytes_max: z.number().int().min(1024).max(1024 * MIB).default(4 * MIB),
+  /** Bytes of partly reassembled large messages held across all senders. */
+  partial_bytes_max: z.number().int().min(1024).max(1024 * MIB).default(8 * MIB),
+  /** Accept 'agreed' sends and serve them in FIFO order (reported as 'fifo'); false = EOPNOTSUPP. */
+  serve_agreed_as_fifo: z.boolean().default(true),
+}).refine((o) => o.ack_delay_ms * 2 <= o.ack_timeout_ms, {
+  message: 'ack_delay_ms must be at most half of ack_timeout_ms, or every frame is resent',
+  path: ['ack_delay_ms'],
+});
+
+export const cmanOptionsSchema = section.transform((o): CmanOptions => ({
+  ackTimeoutMs: o.ack_timeout_ms,
+  ackDelayMs: o.ack_delay_ms,
+  resendMax: o.resend_max,
+  heartbeatMs: o.heartbeat_ms,
+  deadAfterMissed: o.dead_after_missed,
+  windowMax: o.window_max,
+  queueMessagesMax: o.queue_messages_max,
+  queueBytesMax: o.queue_bytes_max,
+  partialBytesMax: o.partial_bytes_max,
+  serveAgreedAsFifo: o.serve_agreed_as_fifo,
+}));
