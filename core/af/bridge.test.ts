@@ -1,0 +1,108 @@
+// Proves the bridge server over a real unix socket, on one node with a loopback driver: ClusterSocket binds, sends and receives; hostile datagrams get their errno or are dropped and counted; request-before-hello, bind twice, send before bind and oversize payloads are refused; a vanished client process is procdown.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { GroupService } from '../groups/service.ts';
+import { BridgeServer } from './bridge.ts';
+import { ClusterSocket } from '../../sockapi/client.ts';
+import { ERROR_NUMBERS } from '../errors.ts';
+import { OP, OP_PROTOCOL_ERROR, REPLY_BIT, encodeRequest } from './codec.ts';
+import type { NodeConfig } from '../config/types.ts';
+import { RawClient, tempDir, until } from '../../test/integration/bridge-helpers.ts';
+import type { SocketEvent } from '../../sockapi/types.ts';
+
+const limits: NodeConfig['limits'] = {
+  messageSizeMax: 60_000, socketsMax: 16, groupsMax: 8, groupNameMax: 32, recvQueueMax: 64,
+  recvQueueBytesMax: 1 << 20, membersMax: 64,
+};
+
+describe('bridge server (one node, loopback driver)', () => {
+  const tmp = tempDir('afc-bridge-');
+  const path = join(tmp.dir, 'run', 'bridge.sock');
+  const dead = new Set<number>();
+  let bridge: BridgeServer;
+  let svc: GroupService;
+
+  beforeAll(() => {
+    svc = new GroupService({
+      nodeId: 1, limits, guarantees: { fifo: true, agreed: true, safe: true, virtualSynchrony: true },
+      driverName: 'loopback', log: () => {},
+      multicast: (p, order) => { const copy = p.slice(); setImmediate(() => svc.deliver(1, copy, order)); },
+    });
+    svc.configuration({ kind: 'regular', ringId: { rep: 1, seq: 4 }, members: [1], left: [], joined: [1] });
+    bridge = new BridgeServer({
+      socket: { path, dirMode: 0o750, mode: 0o660 }, nodeId: 1, driver: 'loopback', groups: svc,
+      driverStats: () => ({ sent: 0 }), limits, messageSizeMax: limits.messageSizeMax, log: () => {},
+      procCheckMs: 50, pidAlive: (pid) => !dead.has(pid) && pid > 0,
+    });
+  });
+  afterAll(() => { bridge.close(); tmp.cleanup(); });
+
+  it('binds, sends and receives through ClusterSocket', async () => {
+    const a = await ClusterSocket.open({ path });
+    const b = await ClusterSocket.open({ path });
+    expect(a.self.port).not.toBe(b.self.port);
+    await a.bind('g');
+    await b.bind('g');
+    await a.send('hello', { order: 'safe' });
+    const seen: SocketEvent[] = [];
+    for await (const ev of b) { seen.push(ev); if (ev.type === 'message') break; }
+    const msg = seen.at(-1);
+    expect(msg).toMatchObject({ type: 'message', group: 'g', sender: a.self, order: 'safe' });
+    expect(new TextDecoder().decode((msg as { data: Uint8Array }).data)).toBe('hello');
+    expect(seen[0]).toMatchObject({ type: 'membership', group: 'g' });
+    expect((await a.members()).length).toBe(2);
+    expect(await a.localNode()).toMatchObject({ nodeId: 1, driver: 'loopback', members: [1] });
+    const stats = await a.stats();
+    expect(stats['node.ringId']).toBe('1.4');
+    await expect(a.bind('g')).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await expect(a.send(new Uint8Array(limits.messageSizeMax + 1))).rejects.toMatchObject({ code: 'EMSGSIZE' });
+    await a.close();
+    await b.close();
+  });
+
+  it('answers hostile datagrams with their errno or drops and counts them', async () => {
+    const raw = new RawClient(join(tmp.dir, 'raw.sock'), path);
+    const before = bridge.stats();
+    expect((await raw.request({ type: 'members', id: 1 })).status).toBe(ERROR_NUMBERS.EPROTO); // before hello
+    expect((await raw.request({ type: 'hello', id: 2, pid: process.pid })).status).toBe(0);
+    expect((await raw.request({ type: 'send', id: 3, order: 'agreed', data: new Uint8Array(1) })).status).toBe(ERROR_NUMBERS.ENOTCONN);
+    const v9 = encodeRequest({ type: 'stats', id: 4 }); v9[2] = 9; raw.raw(v9);
+    expect(await raw.reply(4)).toMatchObject({ op: OP_PROTOCOL_ERROR, status: ERROR_NUMBERS.EPROTO });
+    const op = encodeRequest({ type: 'stats', id: 5 }); op[3] = 0x30; raw.raw(op);
+    expect(await raw.reply(5)).toMatchObject({ op: OP_PROTOCOL_ERROR, status: ERROR_NUMBERS.EPROTO });
+    raw.raw(encodeRequest({ type: 'bind', id: 6, group: 'x', selfDelivery: true }).subarray(0, 11));
+    expect(await raw.reply(6)).toMatchObject({ op: OP.bind | REPLY_BIT, status: ERROR_NUMBERS.EINVAL });
+    expect((await raw.request({ type: 'bind', id: 7, group: 'x'.repeat(33), selfDelivery: true })).status).toBe(ERROR_NUMBERS.ENAMETOOLONG);
+    raw.raw(new Uint8Array([1, 2, 3]));
+    raw.raw(new Uint8Array(0));
+    expect((await raw.request({ type: 'bind', id: 8, group: 'x', selfDelivery: true })).status).toBe(0);
+    expect((await raw.request({ type: 'bind', id: 9, group: 'y', selfDelivery: true })).status).toBe(ERROR_NUMBERS.EADDRINUSE);
+    expect((await raw.request({ type: 'send', id: 10, order: 'agreed', data: new Uint8Array(70_000) })).status).toBe(ERROR_NUMBERS.EMSGSIZE);
+    const after = bridge.stats();
+    expect(after.dropped - before.dropped).toBe(2);
+    expect(after.badRequests - before.badRequests).toBe(4);
+    raw.close();
+  });
+
+  it('reports a client process that died without closing as procdown', async () => {
+    const fakePid = 999_999;
+    const victim = new RawClient(join(tmp.dir, 'victim.sock'), path);
+    expect((await victim.request({ type: 'hello', id: 1, pid: fakePid })).status).toBe(0);
+    expect((await victim.request({ type: 'bind', id: 2, group: 'p', selfDelivery: true })).status).toBe(0);
+    const watcher = await ClusterSocket.open({ path });
+    await watcher.bind('p');
+    const it = watcher[Symbol.asyncIterator]();
+    await until('watcher sees the victim', async () => (await watcher.members()).some((m) => m.pid === fakePid));
+    dead.add(fakePid);
+    for (;;) {
+      const { value } = await it.next();
+      if (value?.type === 'membership' && value.left.length > 0) {
+        expect(value.left).toEqual([{ member: { nodeId: 1, pid: fakePid, port: 1 }, reason: 'procdown' }]);
+        break;
+      }
+    }
+    expect(bridge.stats().procdowns).toBeGreaterThan(0);
+    victim.close();
+    await watcher.close();
+  });
+});

@@ -1,0 +1,58 @@
+// Helpers for bridge tests: a raw protocol client (to send hostile bytes) and waiting on
+// conditions without letting timing decide the outcome (a deadline only turns a hang into a failure).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeDaemonDatagram, encodeRequest, type DaemonDatagram, type Reply, type Request } from '../../core/af/codec.ts';
+import { bindUnix, createUnixSocket, type UnixDgramSocket } from '../../core/af/unix.ts';
+import type { SocketEvent } from '../../sockapi/types.ts';
+
+export function tempDir(prefix: string): { dir: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Poll `check` until it returns a value (not undefined/false), or fail after `ms`. */
+export async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A client that speaks the protocol byte by byte, to send what ClusterSocket never would. */
+export class RawClient {
+  readonly received: DaemonDatagram[] = [];
+  private readonly sock: UnixDgramSocket;
+  constructor(readonly path: string, private readonly daemon: string) {
+    this.sock = createUnixSocket();
+    this.sock.on('message', (buf) => this.received.push(decodeDaemonDatagram(buf)));
+    this.sock.on('error', () => { /* reported through callbacks */ });
+    bindUnix(this.sock, path);
+  }
+  raw(bytes: Uint8Array): void {
+    const b = Buffer.from(bytes);
+    this.sock.send(b, 0, b.length, this.daemon, () => { /* best effort */ });
+  }
+  request(req: Request): Promise<Reply> {
+    this.raw(encodeRequest(req));
+    return this.reply(req.id);
+  }
+  reply(id: number): Promise<Reply> {
+    return until(`reply ${id}`, () => {
+      const d = this.received.find((x) => x.type === 'reply' && x.reply.id === id);
+      return d?.type === 'reply' ? d.reply : undefined;
+    });
+  }
+  events(): SocketEvent[] {
+    return this.received.flatMap((d) => (d.type === 'event' ? [d.event] : []));
+  }
+  close(): void {
+    this.sock.removeAllListeners();
+    this.sock.close();
+    try { rmSync(this.path); } catch { /* gone */ }
+  }
+}
