@@ -1,0 +1,18 @@
+// The transport interface: datagrams to and from node ids. The simulator's network and the UDP
+// transport both fit it; the runtime knows only this.
+
+export interface Transport {
+  /** Queue one datagram to a node. Never throws: errors are counted in stats(). */
+  send(to: number, bytes: Uint8Array): void;
+  /** One datagram to every other configured node (unicast fan-out, or one IP multicast). */
+  broadcast(bytes: Uint8Array): void;
+  /**
+   * The one receiver. `from` is the configured node the source address maps to; datagrams
+   * from unknown sources or from this node itself never arrive here. `bytes` is only valid
+   * during the call.
+   */
+  onDatagram(cb: (from: number, bytes: Buffer) => void): void;
+  /** Waits (bounded) for queued sends to leave, then closes the sockets. Idempotent. */
+  close(): Promise<void>;
+  stats(): Record<string, number>;
+}
