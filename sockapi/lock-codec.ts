@@ -1,0 +1,226 @@
+// The lock service's wire format: requests and state snapshots carried as group messages.
+// Binary, versioned, no JSON on the wire (DESIGN.md "Performance principles"). Pure: no I/O.
+//
+// Request:  u8 version=1 | u8 type (1 lock, 2 trylock, 3 unlock) | u8 mode (0 shared,
+//           1 exclusive) | u32 requestId | u8 nameLen | name (UTF-8)
+//           For unlock, requestId names the lock or trylock request it releases or cancels.
+// Snapshot: u8 version=1 | u8 type=4 | joiner (u32 nodeId, u32 pid, u32 port) | u32 afterEvents
+//           | u16 memberCount | members[] | u16 lockCount | locks[]
+//   member:  u32 nodeId | u32 pid | u32 port | u8 pending | if pending: u32 eventsSinceJoin
+//            | u16 olderCount | u16 olderIndex[]
+//   lock:    u8 nameLen | name | u16 holderCount | entry[] | u16 waiterCount | entry[]
+//   entry:   u16 memberIndex | u32 requestId | u8 mode
+import { ClusterError } from '../core/errors.ts';
+import type { Member } from './types.ts';
+
+export type LockMode = 'shared' | 'exclusive';
+export type LockOp = 'lock' | 'trylock' | 'unlock';
+
+/** Longest lock name in UTF-8 bytes: keeps a full snapshot inside one message. */
+export const LOCK_NAME_BYTES_MAX = 128;
+const VERSION = 1;
+const OPS: readonly LockOp[] = ['lock', 'trylock', 'unlock'];
+const TYPE_SNAPSHOT = 4;
+
+export interface LockRequest {
+  readonly type: 'request';
+  readonly op: LockOp;
+  readonly name: string;
+  readonly mode: LockMode;
+  readonly requestId: number;
+}
+
+export interface SnapshotEntry {
+  readonly member: number; // index into SnapshotState.members
+  readonly requestId: number;
+  readonly mode: LockMode;
+}
+
+export interface SnapshotMember {
+  readonly member: Member;
+  /** Absent: the member holds the table. Present: it still waits for a snapshot. */
+  readonly pending?: { readonly eventsSinceJoin: number; readonly older: readonly number[] };
+}
+
+export interface SnapshotState {
+  readonly members: readonly SnapshotMember[];
+  readonly locks: readonly { readonly name: string; readonly holders: readonly SnapshotEntry[]; readonly waiters: readonly SnapshotEntry[] }[];
+}
+
+export interface LockSnapshot {
+  readonly type: 'snapshot';
+  readonly joiner: Member;
+  /** The state is as of this many group events after the joiner's own join event. */
+  readonly afterEvents: number;
+  readonly state: SnapshotState;
+}
+
+export type LockMessage = LockRequest | LockSnapshot;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Checks a lock name a user gave; EINVAL with what to do. */
+export function lockNameBytes(name: string): Uint8Array {
+  const bytes = encoder.encode(name);
+  if (bytes.length === 0 || bytes.length > LOCK_NAME_BYTES_MAX) {
+    throw new ClusterError('EINVAL', `lock name "${name.slice(0, 40)}" is ${bytes.length} bytes; use 1 to ${LOCK_NAME_BYTES_MAX} bytes of UTF-8`);
+  }
+  return bytes;
+}
+
+export function encodeRequest(req: Omit<LockRequest, 'type'>): Uint8Array {
+  const name = lockNameBytes(req.name);
+  const out = new Uint8Array(8 + name.length);
+  const view = new DataView(out.buffer);
+  out[0] = VERSION;
+  out[1] = OPS.indexOf(req.op) + 1;
+  out[2] = req.mode === 'exclusive' ? 1 : 0;
+  view.setUint32(3, req.requestId >>> 0);
+  out[7] = name.length;
+  out.set(name, 8);
+  return out;
+}
+
+/** A growable writer used only for snapshots (rare; not on the request path). */
+class Writer {
+  private buf = new Uint8Array(256);
+  private view = new DataView(this.buf.buffer);
+  length = 0;
+  private room(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+  u8(v: number): void { this.room(1); this.buf[this.length++] = v; }
+  u16(v: number): void { this.room(2); this.view.setUint16(this.length, v); this.length += 2; }
+  u32(v: number): void { this.room(4); this.view.setUint32(this.length, v >>> 0); this.length += 4; }
+  bytes(b: Uint8Array): void { this.room(b.length); this.buf.set(b, this.length); this.length += b.length; }
+  member(m: Member): void { this.u32(m.nodeId); this.u32(m.pid); this.u32(m.port); }
+  done(): Uint8Array { return this.buf.slice(0, this.length); }
+}
+
+function writeEntries(w: Writer, entries: readonly SnapshotEntry[]): void {
+  w.u16(entries.length);
+  for (const e of entries) {
+    w.u16(e.member);
+    w.u32(e.requestId);
+    w.u8(e.mode === 'exclusive' ? 1 : 0);
+  }
+}
+
+export function encodeSnapshot(snap: Omit<LockSnapshot, 'type'>): Uint8Array {
+  const w = new Writer();
+  w.u8(VERSION);
+  w.u8(TYPE_SNAPSHOT);
+  w.member(snap.joiner);
+  w.u32(snap.afterEvents);
+  w.u16(snap.state.members.length);
+  for (const m of snap.state.members) {
+    w.member(m.member);
+    w.u8(m.pending ? 1 : 0);
+    if (!m.pending) continue;
+    w.u32(m.pending.eventsSinceJoin);
+    w.u16(m.pending.older.length);
+    for (const i of m.pending.older) w.u16(i);
+  }
+  w.u16(snap.state.locks.length);
+  for (const l of snap.state.locks) {
+    const name = lockNameBytes(l.name);
+    w.u8(name.length);
+    w.bytes(name);
+    writeEntries(w, l.holders);
+    writeEntries(w, l.waiters);
+  }
+  return w.done();
+}
+
+/** Thrown inside the decoder for any malformed input; decodeLockMessage turns it into undefined. */
+class Malformed extends Error {}
+
+class Reader {
+  private readonly view: DataView;
+  private at = 0;
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  private need(n: number): void { if (this.at + n > this.buf.length) throw new Malformed(); }
+  u8(): number { this.need(1); return this.buf[this.at++]; }
+  u16(): number { this.need(2); const v = this.view.getUint16(this.at); this.at += 2; return v; }
+  u32(): number { this.need(4); const v = this.view.getUint32(this.at); this.at += 4; return v; }
+  member(): Member { return { nodeId: this.u32(), pid: this.u32(), port: this.u32() }; }
+  name(): string {
+    const n = this.u8();
+    if (n === 0 || n > LOCK_NAME_BYTES_MAX) throw new Malformed();
+    this.need(n);
+    const s = decoder.decode(this.buf.subarray(this.at, this.at + n));
+    this.at += n;
+    return s;
+  }
+  mode(): LockMode {
+    const m = this.u8();
+    if (m > 1) throw new Malformed();
+    return m === 1 ? 'exclusive' : 'shared';
+  }
+  end(): void { if (this.at !== this.buf.length) throw new Malformed(); }
+}
+
+function readEntries(r: Reader, memberCount: number): SnapshotEntry[] {
+  const n = r.u16();
+  const out: SnapshotEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    const member = r.u16();
+    if (member >= memberCount) throw new Malformed();
+    out.push({ member, requestId: r.u32(), mode: r.mode() });
+  }
+  return out;
+}
+
+function readSnapshot(r: Reader): LockSnapshot {
+  const joiner = r.member();
+  const afterEvents = r.u32();
+  const memberCount = r.u16();
+  const members: SnapshotMember[] = [];
+  for (let i = 0; i < memberCount; i++) {
+    const member = r.member();
+    if (r.u8() === 0) { members.push({ member }); continue; }
+    const eventsSinceJoin = r.u32();
+    const older: number[] = [];
+    for (let n = r.u16(), j = 0; j < n; j++) {
+      const idx = r.u16();
+      if (idx >= memberCount) throw new Malformed();
+      older.push(idx);
+    }
+    members.push({ member, pending: { eventsSinceJoin, older } });
+  }
+  const locks: SnapshotState['locks'][number][] = [];
+  for (let n = r.u16(), i = 0; i < n; i++) {
+    locks.push({ name: r.name(), holders: readEntries(r, memberCount), waiters: readEntries(r, memberCount) });
+  }
+  return { type: 'snapshot', joiner, afterEvents, state: { members, locks } };
+}
+
+/** Decodes a group message; undefined when it is not a well-formed lock message. */
+export function decodeLockMessage(data: Uint8Array): LockMessage | undefined {
+  try {
+    const r = new Reader(data);
+    if (r.u8() !== VERSION) return undefined;
+    const type = r.u8();
+    let msg: LockMessage;
+    if (type === TYPE_SNAPSHOT) {
+      msg = readSnapshot(r);
+    } else {
+      const op = OPS[type - 1];
+      if (op === undefined) return undefined;
+      const mode = r.mode();
+      msg = { type: 'request', op, mode, requestId: r.u32(), name: r.name() };
+    }
+    r.end();
+    return msg;
+  } catch (e) {
+    if (e instanceof Malformed || e instanceof TypeError) return undefined;
+    throw e;
+  }
+}

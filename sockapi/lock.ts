@@ -1,0 +1,243 @@
+// The lock service's client: cluster-wide shared/exclusive locks over any GroupSocket.
+// Each request is multicast once; every member's LockTable applies it in delivery order, so the
+// caller's promise resolves when its own request is granted in that order: no extra round trip,
+// no lock server. Needs agreed (or safe) order for every member to agree; with order 'fifo'
+// (cman) the same code runs and members may disagree, which the drill measures.
+import { ClusterError } from '../core/errors.ts';
+import { encodeRequest, lockNameBytes, type LockMode } from './lock-codec.ts';
+import { LockTable, memberKey, refusedError, type LockDecision, type LockTableOptions, type TableOutput } from './lock-table.ts';
+import type { GroupSocket, Order, SocketEvent } from './types.ts';
+
+export { LockTable, memberKey, type LockDecision, type LockMode, type TableOutput };
+
+export const DEFAULT_LOCK_GROUP = 'afcluster.locks';
+
+export interface LockClientOptions {
+  /** Group the lock service runs in (default "afcluster.locks"). Every client of one table binds the same. */
+  readonly group?: string;
+  /** Order of the requests (default 'agreed'). 'fifo' runs without agreement: members may disagree. */
+  readonly order?: Order;
+  /** Sees every output of this member's table in delivery order (the drill records them). */
+  readonly onOutput?: (out: TableOutput) => void;
+  /** Limits of the table (namesMax, entriesMax, bufferMax). */
+  readonly limits?: Omit<LockTableOptions, 'self' | 'group'>;
+}
+
+export interface LockGrant {
+  readonly name: string;
+  readonly mode: LockMode;
+  readonly requestId: number;
+}
+
+interface Pending {
+  readonly name: string;
+  readonly mode: LockMode;
+  readonly resolve: (g: LockGrant | null) => void;
+  readonly reject: (e: Error) => void;
+}
+
+/** Most requests of this client in flight at once (locks waited for + unlocks not yet applied). */
+const PENDING_MAX = 4096;
+
+export class LockClient {
+  readonly table: LockTable;
+  private readonly order: Order;
+  private readonly onOutput: ((out: TableOutput) => void) | undefined;
+  private readonly group: string;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly unlocking = new Map<number, () => void>();
+  private readonly held = new Map<number, LockGrant>();
+  private failure: ClusterError | undefined;
+  private syncedWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private stopped = false;
+
+  constructor(private readonly sock: GroupSocket, opts: LockClientOptions = {}) {
+    this.group = opts.group ?? DEFAULT_LOCK_GROUP;
+    this.order = opts.order ?? 'agreed';
+    this.onOutput = opts.onOutput;
+    this.table = new LockTable({ self: sock.self, group: this.group, ...opts.limits });
+  }
+
+  /** Binds the socket to the lock group, starts reading it, and resolves once this member holds the table. */
+  static async open(sock: GroupSocket, opts: LockClientOptions & { signal?: AbortSignal } = {}): Promise<LockClient> {
+    const client = new LockClient(sock, opts);
+    await sock.bind(client.group, { signal: opts.signal });
+    void client.run();
+    await client.synced(opts.signal);
+    return client;
+  }
+
+  /** Locks this client holds now, as this member's table decided. */
+  holding(): LockGrant[] {
+    return [...this.held.values()];
+  }
+
+  /** Waits until `name` is granted to this member in `mode` (default exclusive). */
+  lock(name: string, mode: LockMode = 'exclusive', opts: { signal?: AbortSignal } = {}): Promise<LockGrant> {
+    return this.request('lock', name, mode, opts.signal) as Promise<LockGrant>;
+  }
+
+  /** Grants `name` if it is free in delivery order, else resolves null. Never waits in the queue. */
+  trylock(name: string, mode: LockMode = 'exclusive', opts: { signal?: AbortSignal } = {}): Promise<LockGrant | null> {
+    return this.request('trylock', name, mode, opts.signal);
+  }
+
+  /** Releases a grant (or the only grant held on a name); resolves once the release is applied. */
+  async unlock(grant: LockGrant | string): Promise<void> {
+    const g = typeof grant === 'string' ? this.onlyGrant(grant) : grant;
+    if (!this.held.has(g.requestId)) throw new ClusterError('EINVAL', `lock "${g.name}" (request ${g.requestId}) is not held by this client`);
+    if (this.unlocking.has(g.requestId)) throw new ClusterError('EINVAL', `lock "${g.name}" is already being unlocked`);
+    const done = new Promise<void>((resolve) => this.unlocking.set(g.requestId, resolve));
+    await this.send(encodeRequest({ op: 'unlock', name: g.name, mode: g.mode, requestId: g.requestId }));
+    await done;
+  }
+
+  /** Stops: rejects what waits, unbinds (other members then release this member's locks). */
+  async close(): Promise<void> {
+    if (this.stopped) return;
+    this.failAll(new ClusterError('ECANCELED', 'the lock client was closed'));
+    this.stopped = true;
+    await this.sock.unbind().catch(() => undefined);
+  }
+
+  private onlyGrant(name: string): LockGrant {
+    const grants = [...this.held.values()].filter((g) => g.name === name);
+    if (grants.length !== 1) throw new ClusterError('EINVAL', `this client holds "${name}" ${grants.length} times; pass the grant lock() returned`);
+    return grants[0];
+  }
+
+  private synced(signal?: AbortSignal): Promise<void> {
+    if (this.table.status === 'synced') return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<void>((resolve, reject) => {
+      const w = { resolve, reject };
+      this.syncedWaiters.push(w);
+      signal?.addEventListener('abort', () => {
+        this.syncedWaiters = this.syncedWaiters.filter((x) => x !== w);
+        reject(new ClusterError('ECANCELED', 'gave up waiting for the lock table'));
+      }, { once: true });
+    });
+  }
+
+  private async request(op: 'lock' | 'trylock', name: string, mode: LockMode, signal?: AbortSignal): Promise<LockGrant | null> {
+    lockNameBytes(name);
+    if (this.failure) throw this.failure;
+    if (this.pending.size >= PENDING_MAX) throw new ClusterError('EAGAIN', `${PENDING_MAX} lock requests are already waiting in this client; wait for some first`);
+    signal?.throwIfAborted();
+    const requestId = this.nextId;
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+    const result = new Promise<LockGrant | null>((resolve, reject) => this.pending.set(requestId, { name, mode, resolve, reject }));
+    result.catch(() => undefined); // rejections are seen by the await below, even if they come first
+    const onAbort = (): void => this.abandon(requestId, name, mode);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.send(encodeRequest({ op, name, mode, requestId })).catch((e: unknown) => {
+        this.pending.delete(requestId);
+        throw e;
+      });
+      return await result;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** The caller gave up: an unlock for the request follows it in delivery order, so it is
+   *  cancelled if still waiting, or released right after if granted meanwhile. */
+  private abandon(requestId: number, name: string, mode: LockMode): void {
+    const p = this.pending.get(requestId);
+    if (!p) return;
+    this.pending.delete(requestId);
+    p.reject(new ClusterError('ECANCELED', `gave up waiting for lock "${name}"`));
+    this.send(encodeRequest({ op: 'unlock', name, mode, requestId })).catch(() => undefined);
+  }
+
+  private async send(data: Uint8Array): Promise<void> {
+    try {
+      await this.sock.send(data, { order: this.order });
+    } catch (e) {
+      const err = e as { code?: string };
+      if (err.code === 'EOPNOTSUPP') {
+        throw new ClusterError('EOPNOTSUPP', `the driver cannot give ${this.order} order, which locks need for every node to agree; use order 'fifo' to run anyway (nodes may then disagree)`);
+      }
+      throw e;
+    }
+  }
+
+  private async run(): Promise<void> {
+    try {
+      for await (const ev of this.sock) {
+        if (this.stopped) return;
+        this.onEvent(ev);
+      }
+      this.failAll(new ClusterError('ENOTCONN', 'the cluster socket closed'));
+    } catch (e) {
+      this.failAll(e instanceof ClusterError ? e : new ClusterError('ENOTCONN', `the cluster socket failed: ${(e as Error).message}`));
+    }
+  }
+
+  private onEvent(ev: SocketEvent): void {
+    if (ev.type === 'error') {
+      this.failAll(new ClusterError(ev.code === 'ENOBUFS' ? 'ENOBUFS' : 'ENOTCONN', `${ev.message}; this member left the lock group and lost its locks`));
+      return;
+    }
+    for (const out of this.table.apply(ev)) {
+      this.onOutput?.(out);
+      this.handle(out);
+    }
+  }
+
+  private handle(out: TableOutput): void {
+    switch (out.type) {
+      case 'send':
+        this.send(out.data).catch((e: Error) => this.failAll(e instanceof ClusterError ? e : new ClusterError('ENOTCONN', e.message)));
+        return;
+      case 'synced':
+        for (const w of this.syncedWaiters.splice(0)) w.resolve();
+        return;
+      case 'failed':
+        this.failAll(new ClusterError(out.code, out.message));
+        return;
+      default:
+        if (memberKey(out.owner) === memberKey(this.sock.self)) this.ownDecision(out);
+    }
+  }
+
+  private ownDecision(d: LockDecision): void {
+    const p = this.pending.get(d.requestId);
+    switch (d.type) {
+      case 'grant': {
+        const g = { name: d.name, mode: d.mode, requestId: d.requestId };
+        this.held.set(d.requestId, g);
+        this.pending.delete(d.requestId);
+        p?.resolve(g);
+        return;
+      }
+      case 'tryfail':
+        this.pending.delete(d.requestId);
+        p?.resolve(null);
+        return;
+      case 'refused':
+        this.pending.delete(d.requestId);
+        p?.reject(refusedError(d.name));
+        return;
+      case 'release':
+      case 'cancel':
+        this.held.delete(d.requestId);
+        this.unlocking.get(d.requestId)?.();
+        this.unlocking.delete(d.requestId);
+        return;
+    }
+  }
+
+  private failAll(e: ClusterError): void {
+    if (this.failure) return;
+    this.failure = e;
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+    for (const w of this.syncedWaiters.splice(0)) w.reject(e);
+    for (const done of this.unlocking.values()) done();
+    this.unlocking.clear();
+    this.held.clear();
+  }
+}
