@@ -1,0 +1,225 @@
+// The process-group wire format: what GroupService multicasts as driver payloads. Pure: bytes
+// in, a typed message out. Decoding never throws on hostile bytes: it returns undefined and the
+// caller counts the drop (a remote bug must never crash the daemon).
+//
+// Layout (big-endian). Every message opens with a 3-byte header:
+//   u8 magic 0x47 ('G')   u8 version (GROUPS_WIRE_VERSION)   u8 type
+// type 1 JOIN:     u16 nameLen, name (UTF-8), u32 pid, u32 port
+// type 2 LEAVE:    u16 nameLen, name, u32 pid, u32 port, u8 reason (1 leave, 2 procdown, 3 overrun)
+// type 3 DATA:     u16 nameLen, name, u32 pid, u32 port, payload (the rest of the message)
+// type 4 EXCHANGE: u32 ring rep, u32 ring seq high, u32 ring seq low, u8 flags (bit 0: last part),
+//                  u16 group count, then per group: u16 nameLen, name, u16 member count,
+//                  member count x (u32 pid, u32 port)
+// The member's node id is never on the wire: it is the driver's sender, so a node can only speak
+// for its own members. The order of a DATA message is the order the driver delivered it in.
+import type { RingId } from '../driver/types.ts';
+
+export const GROUPS_MAGIC = 0x47;
+export const GROUPS_WIRE_VERSION = 1;
+/** The longest group name the wire carries, whatever a node's groupNameMax says. */
+export const NAME_WIRE_MAX = 4096;
+const HEADER = 3;
+const MEMBER_BYTES = 8;
+/** Bytes a DATA message adds to the application payload, for a group name of `nameBytes`. */
+export function dataOverhead(nameBytes: number): number {
+  return HEADER + 2 + nameBytes + MEMBER_BYTES;
+}
+
+export type LeaveReason = 'leave' | 'procdown' | 'overrun';
+const LEAVE_REASONS: readonly LeaveReason[] = ['leave', 'procdown', 'overrun'];
+const enum Type { Join = 1, Leave = 2, Data = 3, Exchange = 4 }
+
+export interface ExchangeGroup {
+  readonly group: string;
+  readonly members: readonly { readonly pid: number; readonly port: number }[];
+}
+
+export type GroupMessage =
+  | { readonly type: 'join'; readonly group: string; readonly pid: number; readonly port: number }
+  | { readonly type: 'leave'; readonly group: string; readonly pid: number; readonly port: number;
+      readonly reason: LeaveReason }
+  | { readonly type: 'data'; readonly group: string; readonly pid: number; readonly port: number;
+      readonly data: Uint8Array }
+  | { readonly type: 'exchange'; readonly ringId: RingId; readonly last: boolean;
+      readonly groups: readonly ExchangeGroup[] };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Group names: 1..NAME_WIRE_MAX bytes of UTF-8 without control characters. */
+export function isValidGroupName(name: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return name.length > 0 && !/[\u0000-\u001f\u007f]/.test(name);
+}
+
+export function encodeJoin(group: string, pid: number, port: number): Uint8Array {
+  return encodeMember(Type.Join, group, pid, port, 0);
+}
+
+export function encodeLeave(group: string, pid: number, port: number, reason: LeaveReason): Uint8Array {
+  return encodeMember(Type.Leave, group, pid, port, 1, reason);
+}
+
+function encodeMember(type: Type, group: string, pid: number, port: number, extra: number,
+  reason?: LeaveReason): Uint8Array {
+  const name = encoder.encode(group);
+  const out = new Uint8Array(HEADER + 2 + name.length + MEMBER_BYTES + extra);
+  const view = new DataView(out.buffer);
+  let at = writeHeader(out, type);
+  view.setUint16(at, name.length); at += 2;
+  out.set(name, at); at += name.length;
+  view.setUint32(at, pid); view.setUint32(at + 4, port); at += MEMBER_BYTES;
+  if (extra) out[at] = LEAVE_REASONS.indexOf(reason ?? 'leave') + 1;
+  return out;
+}
+
+export function encodeData(group: string, pid: number, port: number, data: Uint8Array): Uint8Array {
+  const name = encoder.encode(group);
+  const out = new Uint8Array(dataOverhead(name.length) + data.length);
+  const view = new DataView(out.buffer);
+  let at = writeHeader(out, Type.Data);
+  view.setUint16(at, name.length); at += 2;
+  out.set(name, at); at += name.length;
+  view.setUint32(at, pid); view.setUint32(at + 4, port); at += MEMBER_BYTES;
+  out.set(data, at);
+  return out;
+}
+
+/**
+ * A node's exchange report, cut into parts of at most `partBytesMax` bytes each (one group's
+ * member list may span parts: the receiver concatenates). The last part carries the last flag;
+ * a node with no members sends one empty last part.
+ */
+export function encodeExchange(ringId: RingId, groups: readonly ExchangeGroup[],
+  partBytesMax: number): Uint8Array[] {
+  const fixed = HEADER + 15;
+  const parts: Uint8Array[] = [];
+  let current: ExchangeGroup[] = [];
+  let size = fixed;
+  const flush = (last: boolean): void => {
+    parts.push(encodeExchangePart(ringId, current, last));
+    current = []; size = fixed;
+  };
+  for (const g of groups) {
+    const nameBytes = encoder.encode(g.group).length + 4;
+    let rest = g.members;
+    while (rest.length > 0) {
+      if (size + nameBytes + MEMBER_BYTES > partBytesMax) flush(false);
+      const room = Math.max(1, Math.floor((partBytesMax - size - nameBytes) / MEMBER_BYTES));
+      const take = Math.min(rest.length, room, 0xffff);
+      current.push({ group: g.group, members: rest.slice(0, take) });
+      size += nameBytes + take * MEMBER_BYTES;
+      rest = rest.slice(take);
+    }
+  }
+  flush(true);
+  return parts;
+}
+
+function encodeExchangePart(ringId: RingId, groups: readonly ExchangeGroup[], last: boolean): Uint8Array {
+  const names = groups.map((g) => encoder.encode(g.group));
+  let size = HEADER + 15;
+  groups.forEach((g, i) => { size += 4 + names[i].length + g.members.length * MEMBER_BYTES; });
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  let at = writeHeader(out, Type.Exchange);
+  view.setUint32(at, ringId.rep);
+  view.setUint32(at + 4, Math.floor(ringId.seq / 2 ** 32));
+  view.setUint32(at + 8, ringId.seq % 2 ** 32);
+  out[at + 12] = last ? 1 : 0;
+  view.setUint16(at + 13, groups.length); at += 15;
+  groups.forEach((g, i) => {
+    view.setUint16(at, names[i].length); at += 2;
+    out.set(names[i], at); at += names[i].length;
+    view.setUint16(at, g.members.length); at += 2;
+    for (const m of g.members) { view.setUint32(at, m.pid); view.setUint32(at + 4, m.port); at += MEMBER_BYTES; }
+  });
+  return out;
+}
+
+function writeHeader(out: Uint8Array, type: Type): number {
+  out[0] = GROUPS_MAGIC; out[1] = GROUPS_WIRE_VERSION; out[2] = type;
+  return HEADER;
+}
+
+/** Why a payload was dropped; `undefined` from decode comes with one of these in `why`. */
+export type DecodeFailure = 'short' | 'magic' | 'version' | 'type' | 'name' | 'reason' | 'trailing';
+
+class Reader {
+  at = HEADER;
+  private readonly view: DataView;
+  constructor(private readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  need(n: number): boolean { return this.at + n <= this.bytes.length; }
+  u8(): number { return this.view.getUint8(this.at++); }
+  u16(): number { const v = this.view.getUint16(this.at); this.at += 2; return v; }
+  u32(): number { const v = this.view.getUint32(this.at); this.at += 4; return v; }
+  rest(): Uint8Array { const v = this.bytes.subarray(this.at); this.at = this.bytes.length; return v; }
+  /** A group name, or undefined when truncated, not UTF-8 or not a valid name. */
+  name(): string | undefined {
+    if (!this.need(2)) return undefined;
+    const len = this.u16();
+    if (len === 0 || len > NAME_WIRE_MAX || !this.need(len)) return undefined;
+    const raw = this.bytes.subarray(this.at, this.at + len);
+    this.at += len;
+    let s: string;
+    try { s = decoder.decode(raw); } catch { return undefined; }
+    return isValidGroupName(s) ? s : undefined;
+  }
+  done(): boolean { return this.at === this.bytes.length; }
+}
+
+export type DecodeResult =
+  | { readonly ok: true; readonly msg: GroupMessage }
+  | { readonly ok: false; readonly why: DecodeFailure };
+
+/** Decodes one payload. DATA's `data` is a view into `bytes`: copy it to keep it. */
+export function decodeGroupMessage(bytes: Uint8Array): DecodeResult {
+  if (bytes.length < HEADER) return { ok: false, why: 'short' };
+  if (bytes[0] !== GROUPS_MAGIC) return { ok: false, why: 'magic' };
+  if (bytes[1] !== GROUPS_WIRE_VERSION) return { ok: false, why: 'version' };
+  const r = new Reader(bytes);
+  switch (bytes[2]) {
+    case Type.Join: case Type.Leave: case Type.Data: return decodeMemberMessage(r, bytes[2]);
+    case Type.Exchange: return decodeExchange(r);
+    default: return { ok: false, why: 'type' };
+  }
+}
+
+function decodeMemberMessage(r: Reader, type: Type): DecodeResult {
+  const group = r.name();
+  if (group === undefined) return { ok: false, why: 'name' };
+  if (!r.need(MEMBER_BYTES)) return { ok: false, why: 'short' };
+  const pid = r.u32();
+  const port = r.u32();
+  if (type === Type.Data) return { ok: true, msg: { type: 'data', group, pid, port, data: r.rest() } };
+  if (type === Type.Join) {
+    return r.done() ? { ok: true, msg: { type: 'join', group, pid, port } } : { ok: false, why: 'trailing' };
+  }
+  if (!r.need(1)) return { ok: false, why: 'short' };
+  const reason = LEAVE_REASONS[r.u8() - 1];
+  if (reason === undefined) return { ok: false, why: 'reason' };
+  return r.done() ? { ok: true, msg: { type: 'leave', group, pid, port, reason } } : { ok: false, why: 'trailing' };
+}
+
+function decodeExchange(r: Reader): DecodeResult {
+  if (!r.need(15)) return { ok: false, why: 'short' };
+  const rep = r.u32();
+  const seq = r.u32() * 2 ** 32 + r.u32();
+  const last = (r.u8() & 1) === 1;
+  const count = r.u16();
+  const groups: ExchangeGroup[] = [];
+  for (let i = 0; i < count; i++) {
+    const group = r.name();
+    if (group === undefined) return { ok: false, why: 'name' };
+    if (!r.need(2)) return { ok: false, why: 'short' };
+    const n = r.u16();
+    if (!r.need(n * MEMBER_BYTES)) return { ok: false, why: 'short' };
+    const members: { pid: number; port: number }[] = [];
+    for (let j = 0; j < n; j++) members.push({ pid: r.u32(), port: r.u32() });
+    groups.push({ group, members });
+  }
+  if (!r.done()) return { ok: false, why: 'trailing' };
+  return { ok: true, msg: { type: 'exchange', ringId: { rep, seq }, last, groups } };
+}

@@ -1,0 +1,656 @@
+// GroupService: process groups over any driver's ordered node-level multicast, like corosync's
+// CPG (DESIGN.md, "Sockets and groups"). Pure: no clock, no timers, no sockets. It is the
+// driver's DriverUpcalls sink and owns every group's membership.
+//
+// ORDERING. Join, leave and data are driver messages (core/groups/codec.ts), sent in 'agreed'
+// order when the driver has it (else 'fifo'). Membership changes take effect when the message
+// is DELIVERED, never when it is sent, so every node applies the same changes in the same
+// driver order and every endpoint of a group sees the same sequence of events. (Over a
+// fifo-only driver such as cman, each sender's events stay in its order, but two senders'
+// events may interleave differently on different nodes: that is the guarantee the driver gives.)
+// A node's own messages leave in the order it queued them: while a control message waits for
+// the driver (EAGAIN), data sends answer EAGAIN too, so data never overtakes its sender's join.
+//
+// NODE FAILURES. A transitional configuration removes the members of the nodes that left, with
+// reason 'nodedown', in one 'transitional' event per group that lost members. A regular
+// configuration removes any members still left over from nodes not in it (drivers without
+// transitional configurations); those groups hear about it in the regular event that closes the
+// state exchange below.
+//
+// STATE EXCHANGE (as CPG's joinlist after each regular configuration). Nodes that merge know
+// nothing of each other's groups, so after every regular configuration each node multicasts a
+// snapshot of its OWN members (taken at the moment it delivers the configuration, which all nodes
+// deliver at the same point of the message sequence) and then:
+//   - every join, leave and data message delivered before the exchange completes is HELD
+//     (copied, in delivery order), not applied: its meaning depends on the merged state;
+//   - the exchange completes when the last part of the report of every node of the
+//     configuration has been delivered. Each node then sets, for every node of the
+//     configuration, that node's members to exactly what it reported; the differences are
+//     reported in ONE regular event per group (joined: reason 'join'; members of a node that it
+//     no longer reports: 'nodedown', as they can only be left over from a restart); groups that
+//     had a transitional event, or lost members at this configuration, get that regular event
+//     even when nothing else changed, so a transitional event is always followed by a regular one;
+//   - then the held messages are applied in their delivery order.
+// Every node of the configuration holds the same messages and completes at the same point, so
+// all apply the same merged state followed by the same messages. A report is a snapshot of
+// applied state: a join delivered after the configuration is in no report but in everyone's
+// held list, so it is applied exactly once everywhere. Applying is idempotent (a join of a
+// member is ignored, a leave of a non-member is ignored), so a report and a held message can
+// never double-apply.
+// If another configuration arrives before the exchange completes, the exchange is finished with
+// the reports that did arrive (nodes whose report did not arrive keep the members this node
+// knew), the held messages are applied, and then the new configuration is processed. Nodes that
+// pass together from one configuration to the next delivered the same messages in it (extended
+// virtual synchrony, TOTEM.md property 4), so they finish identically. The held list is bounded
+// (HELD_MESSAGES_MAX, HELD_BYTES_MAX); reaching the bound finishes the exchange the same way, at
+// the same message on every node with the same limits.
+import { ClusterError, assert, isClusterError } from '../errors.ts';
+import type { NodeConfig } from '../config/types.ts';
+import type { Configuration, DriverUpcalls, Guarantees, LogLevel, Order, RingId } from '../driver/types.ts';
+import type { LocalNode, Member, MemberChange, SocketEvent } from '../../sockapi/types.ts';
+import {
+  decodeGroupMessage, encodeData, encodeExchange, encodeJoin, encodeLeave, isValidGroupName,
+  type ExchangeGroup, type GroupMessage, type LeaveReason,
+} from './codec.ts';
+import { GroupTable, compareChanges, memberKey } from './table.ts';
+
+export const HELD_MESSAGES_MAX = 65536;
+export const HELD_BYTES_MAX = 64 * 1024 * 1024;
+
+export interface GroupServiceOptions {
+  nodeId: number;
+  /** groupsMax, groupNameMax, membersMax, messageSizeMax, socketsMax. */
+  limits: NodeConfig['limits'];
+  /** driver.multicast: throws ClusterError EAGAIN / EMSGSIZE / EOPNOTSUPP. */
+  multicast(payload: Uint8Array, order: Order): void;
+  /** Refuse orders the driver cannot give (EOPNOTSUPP). */
+  guarantees: Guarantees;
+  log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
+  /** Reported by localNode(); default 'unknown'. */
+  driverName?: string;
+  /** Called when a send that answered EAGAIN may succeed now (the driver became writable and
+   *  the service's own queued control messages are all out). */
+  onWritable?(): void;
+}
+
+/** Where the service hands a local endpoint its events. Return false when the endpoint's
+ *  receive queue is full: the service then removes it from its group (others see reason
+ *  'overrun') and calls `overrun()` so the owner can tell the client ENOBUFS. */
+export interface EndpointSink {
+  event(ev: SocketEvent): boolean;
+  overrun(): void;
+}
+
+export interface LocalEndpoint {
+  readonly member: Member;
+  /** EADDRINUSE if bound, EINVAL bad name or closed, ENAMETOOLONG, EMFILE groupsMax or group
+   *  full (membersMax), EAGAIN when the control queue is full. */
+  bind(group: string, opts?: { selfDelivery?: boolean }): void;
+  /** ENOTCONN if not bound. */
+  unbind(): void;
+  /** ENOTCONN, EMSGSIZE, EAGAIN, EOPNOTSUPP. */
+  send(data: Uint8Array, order: Order): void;
+  /** ENOTCONN if not bound. */
+  members(): Member[];
+  /** The group it is bound to, if any (bound = bind() called, not necessarily delivered yet). */
+  group(): string | undefined;
+  close(reason?: 'leave' | 'procdown'): void;
+}
+
+interface Binding {
+  readonly group: string;
+  readonly selfDelivery: boolean;
+  /** True once its join was delivered with no later own join/leave still outstanding. */
+  active: boolean;
+}
+
+interface ControlItem {
+  readonly kind: 'join' | 'leave' | 'exchange';
+  readonly bytes: Uint8Array;
+  /** `pid:port` of the endpoint for join and leave. */
+  readonly local?: string;
+  readonly group?: string;
+}
+
+type Held = { readonly sender: number; readonly msg: GroupMessage; readonly order: Order };
+
+interface Exchange {
+  readonly ringId: RingId;
+  readonly nodes: readonly number[];
+  readonly reports: Map<number, ExchangeGroup[]>;
+  readonly complete: Set<number>;
+  readonly held: Held[];
+  heldBytes: number;
+  /** Per group: members removed at the configuration, reported when the exchange ends. */
+  readonly pendingLeft: Map<string, MemberChange[]>;
+  /** Groups that had a transitional event before this regular configuration. */
+  readonly touched: Set<string>;
+}
+
+class Endpoint implements LocalEndpoint {
+  binding: Binding | null = null;
+  closed = false;
+  constructor(readonly member: Member, readonly sink: EndpointSink, private readonly svc: GroupService) {}
+  bind(group: string, opts?: { selfDelivery?: boolean }): void { this.svc.bindEndpoint(this, group, opts?.selfDelivery ?? true); }
+  unbind(): void {
+    if (!this.binding) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it first');
+    this.svc.leaveEndpoint(this, 'leave');
+  }
+  send(data: Uint8Array, order: Order): void { this.svc.sendData(this, data, order); }
+  members(): Member[] {
+    if (!this.binding) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it first');
+    return [...this.svc.groupMembers(this.binding.group)];
+  }
+  group(): string | undefined { return this.binding?.group; }
+  close(reason: 'leave' | 'procdown' = 'leave'): void { this.svc.closeEndpoint(this, reason); }
+}
+
+export class GroupService implements DriverUpcalls {
+  private readonly table = new GroupTable();
+  private readonly locals = new Map<string, Endpoint>();
+  /** Active local endpoints per group: who gets the group's events. */
+  private readonly activeByGroup = new Map<string, Set<Endpoint>>();
+  /** Per local `pid:port`: own join/leave messages queued or in flight, not yet applied. */
+  private readonly outstanding = new Map<string, number>();
+  private readonly control: ControlItem[] = [];
+  private readonly controlOrder: Order;
+  private readonly counters: Record<string, number> = {};
+  private overruns: { ep: Endpoint; group: string }[] = [];
+  private ringId: RingId;
+  private nodes: readonly number[];
+  private configured = false;
+  private inTransitional = false;
+  private exchange: Exchange | null = null;
+  private transitionalTouched = new Set<string>();
+  private dispatching = 0;
+
+  constructor(private readonly opts: GroupServiceOptions) {
+    const g = opts.guarantees;
+    if (!g.agreed && !g.fifo) {
+      throw new ClusterError('EOPNOTSUPP', 'process groups need a driver with fifo or agreed order');
+    }
+    this.controlOrder = g.agreed ? 'agreed' : 'fifo';
+    this.ringId = { rep: opts.nodeId, seq: 0 };
+    this.nodes = [opts.nodeId];
+  }
+
+  // ---- DriverUpcalls ------------------------------------------------------------------------
+
+  deliver(sender: number, payload: Uint8Array, order: Order): void {
+    this.guarded(() => {
+      const r = decodeGroupMessage(payload);
+      if (!r.ok) {
+        this.count('malformed'); this.count(`malformed.${r.why}`);
+        this.opts.log('debug', 'dropped a malformed group payload', { sender, bytes: payload.length, why: r.why });
+        return;
+      }
+      this.count('delivered');
+      if (r.msg.type === 'exchange') { this.onExchange(sender, r.msg); return; }
+      if (this.exchange) { this.hold(sender, r.msg, order); return; }
+      this.apply(sender, r.msg, order);
+    });
+  }
+
+  configuration(conf: Configuration): void {
+    this.guarded(() => {
+      if (this.exchange) this.finishExchange(true);
+      this.ringId = conf.ringId;
+      this.nodes = [...conf.members];
+      this.configured = true;
+      if (conf.kind === 'transitional') this.onTransitional(conf);
+      else this.onRegular(conf);
+    });
+  }
+
+  writable(): void {
+    this.guarded(() => this.drainControl());
+    if (this.control.length === 0) this.opts.onWritable?.();
+  }
+
+  // ---- the owner's side -------------------------------------------------------------------
+
+  open(local: { pid: number; port: number }, sink: EndpointSink): LocalEndpoint {
+    if (!isU32(local.pid) || !isU32(local.port)) {
+      throw new ClusterError('EINVAL', `pid and port must be unsigned 32-bit integers (got ${local.pid}, ${local.port})`);
+    }
+    const key = `${local.pid}:${local.port}`;
+    if (this.locals.has(key)) throw new ClusterError('EADDRINUSE', `pid ${local.pid} already has a socket on port ${local.port}`);
+    if (this.locals.size >= this.opts.limits.socketsMax) {
+      throw new ClusterError('EMFILE', `this node already has ${this.locals.size} sockets (limits.sockets_max); close some first`);
+    }
+    const ep = new Endpoint({ nodeId: this.opts.nodeId, pid: local.pid, port: local.port }, sink, this);
+    this.locals.set(key, ep);
+    return ep;
+  }
+
+  processDown(pid: number): void {
+    for (const ep of [...this.locals.values()]) if (ep.member.pid === pid) ep.close('procdown');
+  }
+
+  localNode(): LocalNode {
+    return { nodeId: this.opts.nodeId, driver: this.opts.driverName ?? 'unknown', ringId: this.ringId, members: [...this.nodes] };
+  }
+
+  stats(): Record<string, number> {
+    return {
+      ...this.counters,
+      groups: this.table.count,
+      localSockets: this.locals.size,
+      controlQueue: this.control.length,
+      held: this.exchange?.held.length ?? 0,
+      exchanging: this.exchange ? 1 : 0,
+    };
+  }
+
+  /** Members of a group in this node's view, sorted; empty when unknown. */
+  groupMembers(group: string): readonly Member[] {
+    return this.table.get(group)?.list() ?? [];
+  }
+
+  /** Every group this node knows, with its members (for status displays). */
+  groups(): { group: string; members: readonly Member[] }[] {
+    return this.table.all().map((g) => ({ group: g.name, members: g.list() }));
+  }
+
+  // ---- endpoint operations (called by Endpoint) ---------------------------------------------
+
+  bindEndpoint(ep: Endpoint, group: string, selfDelivery: boolean): void {
+    if (ep.closed) throw new ClusterError('EINVAL', 'this socket is closed; open a new one');
+    if (ep.binding) throw new ClusterError('EADDRINUSE', `this socket is already bound to "${ep.binding.group}"; unbind it first`);
+    this.checkName(group);
+    this.checkGroupLimits(group);
+    if (this.control.length >= this.controlMax()) {
+      throw new ClusterError('EAGAIN', 'the driver is not taking control messages right now; retry bind');
+    }
+    ep.binding = { group, selfDelivery, active: false };
+    this.sendControl({ kind: 'join', bytes: encodeJoin(group, ep.member.pid, ep.member.port), local: keyOf(ep), group });
+  }
+
+  leaveEndpoint(ep: Endpoint, reason: LeaveReason): void {
+    const b = ep.binding;
+    if (!b) return;
+    this.deactivate(ep);
+    ep.binding = null;
+    if (this.cancelQueuedJoin(keyOf(ep), b.group)) return;
+    this.sendControl({ kind: 'leave', bytes: encodeLeave(b.group, ep.member.pid, ep.member.port, reason), local: keyOf(ep), group: b.group });
+  }
+
+  closeEndpoint(ep: Endpoint, reason: 'leave' | 'procdown'): void {
+    if (ep.closed) return;
+    this.leaveEndpoint(ep, reason);
+    ep.closed = true;
+    this.locals.delete(keyOf(ep));
+  }
+
+  sendData(ep: Endpoint, data: Uint8Array, order: Order): void {
+    if (!ep.binding) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it before sending');
+    if (!this.opts.guarantees[order]) {
+      throw new ClusterError('EOPNOTSUPP', `driver ${this.opts.driverName ?? ''} cannot give ${order} order; use one of: ${this.supportedOrders().join(', ')}`);
+    }
+    const max = this.opts.limits.messageSizeMax;
+    if (data.length > max) throw new ClusterError('EMSGSIZE', `message of ${data.length} bytes exceeds limits.message_size_max (${max})`);
+    if (this.control.length > 0) {
+      this.count('sendEagainControl');
+      throw new ClusterError('EAGAIN', 'the send queue is full; wait and retry');
+    }
+    this.opts.multicast(encodeData(ep.binding.group, ep.member.pid, ep.member.port, data), order);
+    this.count('sent');
+  }
+
+  // ---- applying delivered messages ----------------------------------------------------------
+
+  private apply(sender: number, msg: GroupMessage, order: Order): void {
+    if (this.configured && !this.nodes.includes(sender)) {
+      this.count('foreignSender');
+      return;
+    }
+    switch (msg.type) {
+      case 'join': this.applyJoin(sender, msg.group, msg.pid, msg.port); break;
+      case 'leave': this.applyLeave(sender, msg.group, { nodeId: sender, pid: msg.pid, port: msg.port }, msg.reason); break;
+      case 'data': this.applyData(sender, msg, order); break;
+      case 'exchange': assert(false, 'exchange messages are never applied as held messages'); break;
+    }
+  }
+
+  private applyJoin(sender: number, group: string, pid: number, port: number): void {
+    const member: Member = { nodeId: sender, pid, port };
+    const own = sender === this.opts.nodeId ? this.ownApplied(`${pid}:${port}`) : undefined;
+    const g = this.table.ensure(group);
+    if (g.has(member)) {
+      this.count('joinDuplicate');
+      if (own) this.tryActivate(own, group);
+      return;
+    }
+    if (g.size >= this.opts.limits.membersMax) {
+      // Every node refuses the same join at the same point, so views stay equal.
+      this.count('joinRefusedFull');
+      this.table.prune(group);
+      if (own?.binding?.group === group && !own.binding.active && this.settled(own)) this.refuseBinding(own, group);
+      return;
+    }
+    g.add(member);
+    if (own) this.tryActivate(own, group);
+    this.emitMembership(group, { joined: [{ member, reason: 'join' }], left: [] });
+  }
+
+  private applyLeave(sender: number, group: string, member: Member, reason: LeaveReason): void {
+    const own = sender === this.opts.nodeId ? this.ownApplied(`${member.pid}:${member.port}`) : undefined;
+    const g = this.table.get(group);
+    if (!g || !g.remove(member)) {
+      this.count('leaveNotMember');
+    } else {
+      this.emitMembership(group, { joined: [], left: [{ member, reason }] });
+      this.table.prune(group);
+    }
+    if (own?.binding) this.tryActivate(own, own.binding.group);
+  }
+
+  private applyData(sender: number, msg: Extract<GroupMessage, { type: 'data' }>, order: Order): void {
+    const sender_: Member = { nodeId: sender, pid: msg.pid, port: msg.port };
+    const g = this.table.get(msg.group);
+    if (!g || !g.has(sender_)) {
+      // The same on every node: the sender is not (or no longer) a member in the shared view.
+      this.count('dataNotMember');
+      return;
+    }
+    const targets = this.activeByGroup.get(msg.group);
+    if (!targets || targets.size === 0) return;
+    const ev: SocketEvent = { type: 'message', group: msg.group, sender: sender_, order, data: msg.data.slice() };
+    for (const ep of targets) {
+      if (!ep.binding?.selfDelivery && memberKey(ep.member) === memberKey(sender_)) continue;
+      this.offer(ep, ev);
+    }
+  }
+
+  /** Counts one own control message as applied; returns the local endpoint if it still exists. */
+  private ownApplied(local: string): Endpoint | undefined {
+    const n = this.outstanding.get(local) ?? 0;
+    if (n <= 1) this.outstanding.delete(local); else this.outstanding.set(local, n - 1);
+    return this.locals.get(local);
+  }
+
+  private settled(ep: Endpoint): boolean {
+    return !this.outstanding.has(keyOf(ep));
+  }
+
+  private tryActivate(ep: Endpoint, group: string): void {
+    const b = ep.binding;
+    if (!b || b.active || b.group !== group || !this.settled(ep)) return;
+    if (!this.table.get(group)?.has(ep.member)) return;
+    b.active = true;
+    let set = this.activeByGroup.get(group);
+    if (!set) { set = new Set(); this.activeByGroup.set(group, set); }
+    set.add(ep);
+  }
+
+  private deactivate(ep: Endpoint): void {
+    const b = ep.binding;
+    if (!b?.active) return;
+    b.active = false;
+    const set = this.activeByGroup.get(b.group);
+    set?.delete(ep);
+    if (set?.size === 0) this.activeByGroup.delete(b.group);
+  }
+
+  private refuseBinding(ep: Endpoint, group: string): void {
+    ep.binding = null;
+    ep.sink.event({ type: 'error', code: 'EMFILE',
+      message: `group "${group}" already has limits.members_max (${this.opts.limits.membersMax}) members; the bind was refused` });
+  }
+
+  private emitMembership(group: string, change: { joined: MemberChange[]; left: MemberChange[]; kind?: 'regular' | 'transitional'; ringId?: RingId }): void {
+    const targets = this.activeByGroup.get(group);
+    if (!targets || targets.size === 0) return;
+    const ev: SocketEvent = {
+      type: 'membership', group,
+      kind: change.kind ?? (this.inTransitional ? 'transitional' : 'regular'),
+      ringId: change.ringId ?? this.ringId,
+      members: [...this.groupMembers(group)],
+      joined: change.joined.sort(compareChanges),
+      left: change.left.sort(compareChanges),
+    };
+    for (const ep of targets) this.offer(ep, ev);
+  }
+
+  /** Hands an event to an endpoint; a full endpoint is removed from its group at once (it gets
+   *  nothing more) and its ordered leave and ENOBUFS follow when the upcall unwinds. */
+  private offer(ep: Endpoint, ev: SocketEvent): void {
+    if (!ep.binding?.active) return;
+    if (ep.sink.event(ev)) return;
+    this.count('overrun');
+    this.deactivate(ep);
+    this.overruns.push({ ep, group: ep.binding.group });
+    ep.binding = null;
+  }
+
+  private flushOverruns(): void {
+    while (this.overruns.length > 0) {
+      const batch = this.overruns;
+      this.overruns = [];
+      for (const { ep, group } of batch) {
+        const local = keyOf(ep);
+        if (!this.cancelQueuedJoin(local, group)) {
+          this.sendControl({ kind: 'leave', bytes: encodeLeave(group, ep.member.pid, ep.member.port, 'overrun'), local, group });
+        }
+        if (!ep.closed) ep.sink.overrun();
+      }
+    }
+  }
+
+  // ---- configurations and the state exchange ------------------------------------------------
+
+  private onTransitional(conf: Configuration): void {
+    this.inTransitional = true;
+    const removed = this.removeNodesNotIn(conf.members);
+    for (const [group, left] of removed) {
+      this.transitionalTouched.add(group);
+      this.emitMembership(group, { joined: [], left, kind: 'transitional', ringId: conf.ringId });
+      this.table.prune(group);
+    }
+  }
+
+  private onRegular(conf: Configuration): void {
+    this.inTransitional = false;
+    const pendingLeft = this.removeNodesNotIn(conf.members);
+    for (const group of pendingLeft.keys()) this.table.prune(group);
+    const touched = this.transitionalTouched;
+    this.transitionalTouched = new Set();
+    this.exchange = {
+      ringId: conf.ringId, nodes: [...conf.members], reports: new Map(), complete: new Set(),
+      held: [], heldBytes: 0, pendingLeft, touched,
+    };
+    this.count('exchanges');
+    this.sendReport(conf.ringId);
+  }
+
+  /** Removes every member whose node is not in `keep`; returns the changes per group. */
+  private removeNodesNotIn(keep: readonly number[]): Map<string, MemberChange[]> {
+    const alive = new Set(keep);
+    const out = new Map<string, MemberChange[]>();
+    for (const g of this.table.all()) {
+      for (const m of g.list()) {
+        if (alive.has(m.nodeId)) continue;
+        g.remove(m);
+        const list = out.get(g.name) ?? [];
+        list.push({ member: m, reason: 'nodedown' });
+        out.set(g.name, list);
+      }
+    }
+    return out;
+  }
+
+  /** Multicasts this node's own members, first in the control queue (stale reports dropped). */
+  private sendReport(ringId: RingId): void {
+    const groups: ExchangeGroup[] = [];
+    for (const g of this.table.all()) {
+      const mine = g.ofNode(this.opts.nodeId);
+      if (mine.length) groups.push({ group: g.name, members: mine.map((m) => ({ pid: m.pid, port: m.port })) });
+    }
+    const parts = encodeExchange(ringId, groups, Math.max(256, this.opts.limits.messageSizeMax));
+    for (let i = this.control.length - 1; i >= 0; i--) if (this.control[i].kind === 'exchange') this.control.splice(i, 1);
+    this.control.unshift(...parts.map((bytes): ControlItem => ({ kind: 'exchange', bytes })));
+    this.drainControl();
+  }
+
+  private onExchange(sender: number, msg: Extract<GroupMessage, { type: 'exchange' }>): void {
+    const ex = this.exchange;
+    if (!ex || ex.ringId.rep !== msg.ringId.rep || ex.ringId.seq !== msg.ringId.seq || !ex.nodes.includes(sender) || ex.complete.has(sender)) {
+      this.count('exchangeStale');
+      return;
+    }
+    const report = ex.reports.get(sender) ?? [];
+    report.push(...msg.groups.map((g) => ({ group: g.group, members: [...g.members] })));
+    ex.reports.set(sender, report);
+    if (!msg.last) return;
+    ex.complete.add(sender);
+    if (ex.nodes.every((n) => ex.complete.has(n))) this.finishExchange(false);
+  }
+
+  private hold(sender: number, msg: GroupMessage, order: Order): void {
+    const ex = this.exchange;
+    assert(ex, 'hold() only during an exchange');
+    const kept = msg.type === 'data' ? { ...msg, data: msg.data.slice() } : msg;
+    ex.held.push({ sender, msg: kept, order });
+    ex.heldBytes += msg.type === 'data' ? msg.data.length + 64 : 64;
+    this.count('heldMessages');
+    if (ex.held.length >= HELD_MESSAGES_MAX || ex.heldBytes >= HELD_BYTES_MAX) {
+      this.opts.log('warn', 'state exchange held too many messages; finishing it with the reports received', { held: ex.held.length });
+      this.finishExchange(true);
+    }
+  }
+
+  private finishExchange(forced: boolean): void {
+    const ex = this.exchange;
+    assert(ex, 'finishExchange() only during an exchange');
+    this.exchange = null;
+    if (forced) this.count('exchangesForced');
+    const changes = this.mergeReports(ex);
+    for (const [group, left] of ex.pendingLeft) changeOf(changes, group).left.push(...left);
+    for (const group of ex.touched) changeOf(changes, group);
+    for (const [group, c] of changes) {
+      this.emitMembership(group, { ...c, kind: 'regular', ringId: ex.ringId });
+      this.table.prune(group);
+    }
+    for (const h of ex.held) this.apply(h.sender, h.msg, h.order);
+  }
+
+  /** Sets each reporting node's members to its report; returns the differences per group. */
+  private mergeReports(ex: Exchange): Map<string, { joined: MemberChange[]; left: MemberChange[] }> {
+    const changes = new Map<string, { joined: MemberChange[]; left: MemberChange[] }>();
+    for (const node of ex.nodes) {
+      if (!ex.complete.has(node)) continue;
+      const reported = new Map<string, Member>();
+      for (const g of ex.reports.get(node) ?? []) {
+        for (const m of g.members) {
+          const member = { nodeId: node, pid: m.pid, port: m.port };
+          reported.set(`${g.group}\n${memberKey(member)}`, member);
+          if (this.table.ensure(g.group).add(member)) changeOf(changes, g.group).joined.push({ member, reason: 'join' });
+        }
+      }
+      for (const g of this.table.all()) {
+        for (const m of g.ofNode(node)) {
+          if (reported.has(`${g.name}\n${memberKey(m)}`)) continue;
+          g.remove(m);
+          changeOf(changes, g.name).left.push({ member: m, reason: 'nodedown' });
+        }
+      }
+    }
+    return changes;
+  }
+
+  // ---- the control queue --------------------------------------------------------------------
+
+  private sendControl(item: ControlItem): void {
+    if (item.local) this.outstanding.set(item.local, (this.outstanding.get(item.local) ?? 0) + 1);
+    this.control.push(item);
+    assert(this.control.filter((c) => c.kind !== 'exchange').length <= this.controlMax() + this.opts.limits.socketsMax,
+      'the control queue stays bounded: joins are refused past controlMax, each endpoint has one leave at most');
+    this.drainControl();
+  }
+
+  private drainControl(): void {
+    while (this.control.length > 0) {
+      const item = this.control[0];
+      try {
+        this.opts.multicast(item.bytes, this.controlOrder);
+      } catch (e) {
+        if (isClusterError(e, 'EAGAIN')) { this.count('controlEagain'); return; }
+        this.count('controlSendErrors');
+        this.opts.log('error', 'the driver refused a group control message', { kind: item.kind, error: String(e) });
+        if (item.local) this.ownApplied(item.local);
+      }
+      this.control.shift();
+    }
+  }
+
+  /** A join still in the queue (never multicast) is simply withdrawn: nobody saw it. */
+  private cancelQueuedJoin(local: string, group: string): boolean {
+    for (let i = this.control.length - 1; i >= 0; i--) {
+      const item = this.control[i];
+      if (item.local !== local) continue;
+      if (item.kind !== 'join' || item.group !== group) return false;
+      this.control.splice(i, 1);
+      this.ownApplied(local);
+      return true;
+    }
+    return false;
+  }
+
+  /** Each endpoint has at most one queued leave and one queued join (a queued join is
+   *  withdrawn, not answered by a leave), so twice the socket limit bounds the queue. */
+  private controlMax(): number {
+    return 2 * this.opts.limits.socketsMax;
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  private checkName(group: string): void {
+    if (typeof group !== 'string' || !isValidGroupName(group)) {
+      throw new ClusterError('EINVAL', 'a group name is 1 or more characters without control characters');
+    }
+    const bytes = new TextEncoder().encode(group).length;
+    const max = Math.min(this.opts.limits.groupNameMax, 4096);
+    if (bytes > max) throw new ClusterError('ENAMETOOLONG', `group name of ${bytes} bytes exceeds limits.group_name_max (${max})`);
+  }
+
+  private checkGroupLimits(group: string): void {
+    const bound = new Set<string>();
+    for (const ep of this.locals.values()) if (ep.binding) bound.add(ep.binding.group);
+    if (!bound.has(group) && bound.size >= this.opts.limits.groupsMax) {
+      throw new ClusterError('EMFILE', `sockets on this node are already bound to ${bound.size} groups (limits.groups_max); unbind some first`);
+    }
+    const size = this.table.get(group)?.size ?? 0;
+    if (size >= this.opts.limits.membersMax) {
+      throw new ClusterError('EMFILE', `group "${group}" already has limits.members_max (${this.opts.limits.membersMax}) members`);
+    }
+  }
+
+  private supportedOrders(): Order[] {
+    return (['fifo', 'agreed', 'safe'] as const).filter((o) => this.opts.guarantees[o]);
+  }
+
+  private count(name: string, n = 1): void {
+    this.counters[name] = (this.counters[name] ?? 0) + n;
+  }
+
+  /** Runs an upcall; overrun endpoints are handled once the outermost upcall unwinds. */
+  private guarded(fn: () => void): void {
+    this.dispatching++;
+    try { fn(); } finally { this.dispatching--; }
+    if (this.dispatching === 0) this.flushOverruns();
+  }
+}
+
+function keyOf(ep: Endpoint): string {
+  return `${ep.member.pid}:${ep.member.port}`;
+}
+
+function isU32(n: number): boolean {
+  return Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
+}
+
+function changeOf(changes: Map<string, { joined: MemberChange[]; left: MemberChange[] }>, group: string): { joined: MemberChange[]; left: MemberChange[] } {
+  let c = changes.get(group);
+  if (!c) { c = { joined: [], left: [] }; changes.set(group, c); }
+  return c;
+}

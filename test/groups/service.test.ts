@@ -1,0 +1,301 @@
+// GroupService over an ideal ordered bus: same sequence everywhere, every leave reason, merges with state exchange, hostile payloads, limits and EAGAIN.
+import { describe, expect, it } from 'vitest';
+import { GroupService } from '../../core/groups/service.ts';
+import { encodeData, encodeJoin, encodeExchange } from '../../core/groups/codec.ts';
+import { isClusterError } from '../../core/errors.ts';
+import type { NodeConfig } from '../../core/config/types.ts';
+import { ALL_GUARANTEES, TestBus, type BusOptions } from '../support/bus.ts';
+import { Recorder, TEST_LIMITS, expectSameSequences, fmtMember, type TestSocket } from '../support/groups.ts';
+
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+class Cluster {
+  readonly bus: TestBus;
+  readonly svcs = new Map<number, GroupService>();
+  readonly sockets: TestSocket[] = [];
+  private nextPort = 1;
+  constructor(nodes: number[], opts: BusOptions & { limits?: Partial<NodeConfig['limits']>; together?: boolean } = {}) {
+    this.bus = new TestBus(opts);
+    for (const n of nodes) {
+      const svc = new GroupService({
+        nodeId: n, limits: { ...TEST_LIMITS, ...opts.limits }, multicast: this.bus.multicastFor(n),
+        guarantees: this.bus.guarantees, log: () => {}, driverName: 'bus',
+      });
+      this.svcs.set(n, svc);
+      this.bus.attach(n, svc);
+    }
+    if (opts.together ?? true) { this.bus.configure([nodes]); this.bus.run(); }
+  }
+  svc(n: number): GroupService { return this.svcs.get(n)!; }
+  open(node: number, pid = 100 + node, capacity = Infinity): TestSocket {
+    const svc = this.svc(node);
+    const rec = new Recorder(capacity, {
+      stamp: () => this.bus.tick,
+      ring: () => { const r = svc.localNode().ringId; return `${r.rep}.${r.seq}`; },
+    });
+    const s = { node, rec, svc, ep: svc.open({ pid, port: this.nextPort++ }, rec) };
+    this.sockets.push(s);
+    return s;
+  }
+  run(): void { this.bus.run(); }
+  view(node: number, group: string): string[] { return this.svc(node).groupMembers(group).map(fmtMember); }
+}
+
+function expectCode(fn: () => unknown, code: string): void {
+  let err: unknown;
+  try { fn(); } catch (e) { err = e; }
+  expect(isClusterError(err) ? err.code : String(err)).toBe(code);
+}
+
+describe('GroupService', () => {
+  it('gives every endpoint of a group the same sequence of joins, messages and leaves', () => {
+    const c = new Cluster([1, 2, 3]);
+    const s = [1, 2, 3, 1, 2, 3].map((n) => c.open(n));
+    s.forEach((x, i) => x.ep.bind(i % 2 === 0 ? 'alpha' : 'beta'));
+    for (let round = 0; round < 3; round++) s.forEach((x, i) => x.ep.send(enc(`m${round}.${i}`), 'agreed'));
+    c.run();
+    s[0].ep.unbind(); s[4].ep.send(enc('after'), 'safe');
+    c.run();
+    expect(expectSameSequences(c.sockets, 'alpha')).toBeGreaterThan(20);
+    expect(expectSameSequences(c.sockets, 'beta')).toBeGreaterThan(20);
+    // The joiner's first event is the membership event that includes itself.
+    expect(s[1].rec.log[0]).toBe('regular beta ring 1.1 [2/102/2] +[2/102/2:join] -[]');
+    expect(s[2].rec.log.at(-2)).toMatch(/-\[1\/101\/1:leave\]$/);
+    expect(s[2].rec.log.at(-1)).toBe('msg alpha from 2/102/5 safe after');
+    expect(s[0].rec.log.some((l) => l.includes('after'))).toBe(false);
+    for (const n of [1, 2, 3]) expect(c.view(n, 'alpha')).toEqual(['2/102/5', '3/103/3']);
+    expect(s[1].ep.members().map(fmtMember)).toEqual(['1/101/4', '2/102/2', '3/103/6']);
+  });
+
+  it('suppresses the sender\'s own copy with selfDelivery false', () => {
+    const c = new Cluster([1, 2]);
+    const a = c.open(1); const b = c.open(2);
+    a.ep.bind('g', { selfDelivery: false }); b.ep.bind('g');
+    c.run();
+    a.ep.send(enc('from-a'), 'agreed'); b.ep.send(enc('from-b'), 'agreed');
+    c.run();
+    expect(a.rec.log.filter((l) => l.startsWith('msg'))).toEqual(['msg g from 2/102/2 agreed from-b']);
+    expect(b.rec.log.filter((l) => l.startsWith('msg'))).toHaveLength(2);
+  });
+
+  it('reports a node that fails as nodedown: transitional event, then the regular one after the exchange', () => {
+    const c = new Cluster([1, 2, 3]);
+    const s = [1, 2, 3].map((n) => c.open(n));
+    s.forEach((x) => x.ep.bind('g'));
+    c.run();
+    c.bus.crash(3);
+    c.run();
+    const tail = s[0].rec.log.slice(-2);
+    expect(tail[0]).toMatch(/^transitional g ring 1\.2 \[1\/101\/1 2\/102\/2\] \+\[\] -\[3\/103\/3:nodedown\]/);
+    expect(tail[1]).toMatch(/^regular g ring 1\.2 \[1\/101\/1 2\/102\/2\] \+\[\] -\[\]/);
+    expectSameSequences(c.sockets.slice(0, 2), 'g');
+    expect(c.view(1, 'g')).toEqual(c.view(2, 'g'));
+  });
+
+  it('reports nodedown in the regular event when the driver gives no transitional configuration', () => {
+    const c = new Cluster([1, 2, 3], { transitional: false });
+    const s = [1, 2, 3].map((n) => c.open(n));
+    s.forEach((x) => x.ep.bind('g'));
+    c.run();
+    c.bus.crash(2);
+    c.run();
+    expect(s[0].rec.log.at(-1)).toMatch(/^regular g ring 1\.2 \[1\/101\/1 3\/103\/3\] \+\[\] -\[2\/102\/2:nodedown\]/);
+    expectSameSequences([s[0], s[2]], 'g');
+  });
+
+  it('reports a dead process as procdown and a full receive queue as overrun', () => {
+    const c = new Cluster([1, 2]);
+    const a = c.open(1, 500); const a2 = c.open(1, 500); const b = c.open(2); const slow = c.open(2, 900, 3);
+    for (const x of [a, a2, b, slow]) x.ep.bind('g');
+    c.run();
+    c.svc(1).processDown(500);
+    c.run();
+    expect(b.rec.log.slice(-2)).toEqual([
+      'regular g ring 1.1 [1/500/2 2/102/3 2/900/4] +[] -[1/500/1:procdown]',
+      'regular g ring 1.1 [2/102/3 2/900/4] +[] -[1/500/2:procdown]']);
+    b.ep.send(enc('x'), 'agreed');
+    c.run();
+    expect(slow.rec.overruns).toBe(1);
+    expect(b.rec.log.at(-1)).toMatch(/^regular g .* \[2\/102\/3\] \+\[\] -\[2\/900\/4:overrun\]/);
+    expect(slow.ep.group()).toBeUndefined();
+    expectCode(() => slow.ep.send(enc('y'), 'agreed'), 'ENOTCONN');
+    // An overrun socket may bind again once it has caught up.
+    expect(c.view(1, 'g')).toEqual(['2/102/3']);
+  });
+
+  it('merges partitions: the state exchange teaches both sides each other\'s groups, in one regular event', () => {
+    const c = new Cluster([1, 2, 3], { together: false });
+    c.bus.configure([[1, 2], [3]]);
+    const a = c.open(1); const b = c.open(2); const x = c.open(3);
+    a.ep.bind('g'); b.ep.bind('g'); x.ep.bind('g');
+    c.run();
+    expect(c.view(1, 'g')).toEqual(['1/101/1', '2/102/2']);
+    expect(c.view(3, 'g')).toEqual(['3/103/3']);
+    // Messages queued before the merge are delivered after it, during the exchange: held.
+    a.ep.send(enc('early-a'), 'agreed'); x.ep.send(enc('early-x'), 'agreed');
+    c.bus.configure([[1, 2, 3]], { flush: false });
+    c.run();
+    for (const n of [1, 2, 3]) expect(c.view(n, 'g')).toEqual(['1/101/1', '2/102/2', '3/103/3']);
+    const since = (r: Recorder): string[] => r.log.slice(r.log.findIndex((l) => l.includes('ring 1.3')));
+    expect(since(a.rec)[0]).toBe('regular g ring 1.3 [1/101/1 2/102/2 3/103/3] +[3/103/3:join] -[]');
+    expect(since(x.rec)[0]).toBe('regular g ring 1.3 [1/101/1 2/102/2 3/103/3] +[1/101/1:join 2/102/2:join] -[]');
+    for (const r of [a.rec, b.rec, x.rec]) expect(since(r).slice(1)).toEqual(['msg g from 1/101/1 agreed early-a', 'msg g from 3/103/3 agreed early-x']);
+    expect(c.svc(1).stats().heldMessages).toBe(2);
+  });
+
+  it('finishes an interrupted exchange identically on the nodes that stay together', () => {
+    const c = new Cluster([1, 2, 3, 4], { together: false });
+    c.bus.configure([[1, 2], [3, 4]]);
+    const s = [1, 2, 3, 4].map((n) => c.open(n));
+    s.forEach((x) => x.ep.bind('g'));
+    c.run();
+    c.bus.configure([[1, 2, 3, 4]]);
+    c.bus.step(); // only part of the exchange is delivered
+    s[0].ep.send(enc('during'), 'agreed');
+    c.bus.configure([[1, 2], [3, 4]], { flush: false });
+    c.run();
+    expect(c.view(1, 'g')).toEqual(c.view(2, 'g'));
+    expect(c.view(3, 'g')).toEqual(c.view(4, 'g'));
+    expectSameSequences([s[0], s[1]], 'g');
+    expectSameSequences([s[2], s[3]], 'g');
+    expect(c.svc(1).stats().exchangesForced).toBe(1);
+    c.bus.configure([[1, 2, 3, 4]]);
+    c.run();
+    for (const n of [2, 3, 4]) expect(c.view(n, 'g')).toEqual(c.view(1, 'g'));
+    expect(c.view(1, 'g')).toHaveLength(4);
+  });
+
+  it('drops and counts malformed payloads without harm', () => {
+    const c = new Cluster([1, 2]);
+    const a = c.open(1); const b = c.open(2);
+    a.ep.bind('g'); b.ep.bind('g');
+    c.run();
+    const seed = 0x5eed;
+    console.log(`malformed-payload seed ${seed}`);
+    let r = seed;
+    const rnd = (): number => { r = (r * 1103515245 + 12345) & 0x7fffffff; return r / 0x80000000; };
+    const good = encodeData('g', 102, 2, enc('payload'));
+    for (let i = 0; i < 500; i++) {
+      const bytes = rnd() < 0.5 ? good.slice(0, Math.floor(rnd() * good.length))
+        : Uint8Array.from({ length: Math.floor(rnd() * 40) }, () => Math.floor(rnd() * 256));
+      c.bus.inject(2, bytes);
+    }
+    c.bus.inject(2, Uint8Array.of(0x47, 9, 1));                     // a future version
+    c.bus.inject(2, Uint8Array.of(0x47, 1, 77));                    // an unknown type
+    c.bus.inject(2, encodeJoin('bad\u0001name', 1, 1));            // invalid name
+    c.bus.inject(2, encodeExchange({ rep: 9, seq: 9 }, [], 1000)[0]); // a stale exchange
+    c.run();
+    const st = c.svc(1).stats();
+    expect(st.malformed).toBeGreaterThan(400);
+    expect(st['malformed.version']).toBeGreaterThanOrEqual(1);
+    expect(st['malformed.type']).toBeGreaterThanOrEqual(1);
+    expect(st['malformed.name']).toBeGreaterThanOrEqual(1);
+    expect(st.exchangeStale).toBe(1);
+    b.ep.send(enc('still fine'), 'agreed');
+    c.run();
+    expect(a.rec.log.at(-1)).toBe('msg g from 2/102/2 agreed still fine');
+    expectSameSequences(c.sockets, 'g');
+  });
+
+  it('enforces names and limits with the right codes', () => {
+    const c = new Cluster([1, 2], { limits: { groupsMax: 2, groupNameMax: 8, membersMax: 2, messageSizeMax: 100, socketsMax: 4 } });
+    const a = c.open(1);
+    expectCode(() => a.ep.bind(''), 'EINVAL');
+    expectCode(() => a.ep.bind('a\nb'), 'EINVAL');
+    expectCode(() => a.ep.bind('123456789'), 'ENAMETOOLONG');
+    expectCode(() => a.ep.send(enc('x'), 'agreed'), 'ENOTCONN');
+    expectCode(() => a.ep.unbind(), 'ENOTCONN');
+    expectCode(() => a.ep.members(), 'ENOTCONN');
+    a.ep.bind('g1');
+    expectCode(() => a.ep.bind('g2'), 'EADDRINUSE');
+    expectCode(() => a.ep.send(new Uint8Array(101), 'agreed'), 'EMSGSIZE');
+    c.open(1).ep.bind('g2');
+    expectCode(() => c.open(1).ep.bind('g3'), 'EMFILE');
+    c.open(2).ep.bind('g1');
+    c.run();
+    expectCode(() => c.open(2).ep.bind('g1'), 'EMFILE'); // members_max
+    c.open(2); c.open(2);
+    expectCode(() => c.open(2), 'EMFILE');               // sockets_max
+    expectCode(() => c.svc(1).open({ pid: 101, port: 1 }, new Recorder()), 'EADDRINUSE');
+  });
+
+  it('refuses orders the driver cannot give, and allows fifo', () => {
+    const c = new Cluster([1], { guarantees: { ...ALL_GUARANTEES, agreed: false, safe: false, virtualSynchrony: false } });
+    const a = c.open(1);
+    a.ep.bind('g');
+    c.run();
+    expectCode(() => a.ep.send(enc('x'), 'agreed'), 'EOPNOTSUPP');
+    expectCode(() => a.ep.send(enc('x'), 'safe'), 'EOPNOTSUPP');
+    a.ep.send(enc('x'), 'fifo');
+    c.run();
+    expect(a.rec.log.at(-1)).toBe('msg g from 1/101/1 fifo x');
+  });
+
+  it('propagates EAGAIN to send, queues joins and leaves, and retries them on writable', () => {
+    const c = new Cluster([1, 2], { sendQueueMax: 1 });
+    const wakes: number[] = [];
+    const a = c.open(1); const b = c.open(2); const a2 = c.open(1);
+    a.ep.bind('g'); b.ep.bind('g');
+    c.run();
+    a.ep.send(enc('1'), 'agreed');
+    expectCode(() => a.ep.send(enc('2'), 'agreed'), 'EAGAIN');
+    a2.ep.bind('g'); // the join waits in the service's queue
+    expect(c.svc(1).stats().controlQueue).toBe(1);
+    expectCode(() => a.ep.send(enc('3'), 'agreed'), 'EAGAIN'); // data never overtakes the join
+    c.run();
+    expect(c.svc(1).stats().controlQueue).toBe(0);
+    expect(c.view(2, 'g')).toContain('1/101/3');
+    a.ep.send(enc('4'), 'agreed');
+    c.run();
+    expect(b.rec.log.filter((l) => l.startsWith('msg')).map((l) => l.split(' ').at(-1))).toEqual(['1', '4']);
+    expect(wakes).toEqual([]);
+  });
+
+  it('withdraws a join still queued when the socket unbinds, so nobody ever sees it', () => {
+    const c = new Cluster([1, 2], { sendQueueMax: 1 });
+    const a = c.open(1); const b = c.open(2); const a2 = c.open(1);
+    b.ep.bind('g');
+    c.run();
+    a.ep.bind('g');           // in the bus
+    a2.ep.bind('g');          // queued in the service
+    a2.ep.unbind();           // withdrawn
+    a2.ep.bind('h'); a2.ep.close();
+    c.run();
+    expect(b.rec.log.some((l) => l.includes('/3'))).toBe(false);
+    expect(c.view(1, 'g')).toEqual(['1/101/1', '2/102/2']);
+    expect(c.view(2, 'h')).toEqual([]);
+  });
+
+  it('keeps every endpoint\'s sequence identical under random binds, sends, crashes and merges', () => {
+    const seed = Number(process.env.GROUPS_SEED ?? 20261121);
+    console.log(`groups random seed ${seed} (GROUPS_SEED=${seed} to replay)`);
+    let r = seed;
+    const rnd = (n: number): number => { r = (Math.imul(r, 1664525) + 1013904223) >>> 0; return r % n; };
+    const nodes = [1, 2, 3, 4];
+    const c = new Cluster(nodes);
+    for (let i = 0; i < 12; i++) c.open(nodes[i % 4], 200 + i);
+    const groups = ['red', 'blue'];
+    for (let step = 0; step < 400; step++) {
+      const s = c.sockets[rnd(c.sockets.length)];
+      const op = rnd(10);
+      try {
+        if (op < 3 && !s.ep.group()) s.ep.bind(groups[rnd(2)]);
+        else if (op < 4 && s.ep.group()) s.ep.unbind();
+        else if (op < 9 && s.ep.group()) s.ep.send(enc(`s${step}`), 'agreed');
+      } catch (e) { if (!isClusterError(e, 'EAGAIN')) throw e; }
+      if (rnd(40) === 0) {
+        const split = rnd(2) === 0 ? [[1, 2], [3, 4]] : [[1, 2, 3, 4]];
+        c.bus.configure(split, { flush: rnd(2) === 0 });
+      }
+      if (rnd(3) === 0) c.bus.step();
+    }
+    c.bus.configure([nodes]);
+    c.run();
+    let compared = 0;
+    for (const g of groups) {
+      for (const n of nodes) expect(c.view(n, g), `seed ${seed} node ${n} ${g}`).toEqual(c.view(1, g));
+      compared += expectSameSequences(c.sockets, g);
+    }
+    expect(compared).toBeGreaterThan(200);
+  });
+});
