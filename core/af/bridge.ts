@@ -36,7 +36,12 @@ export interface BridgeGroups {
   processDown(pid: number): void;
   localNode(): LocalNode;
   stats(): Readonly<Record<string, number>>;
+  /** Every group this node knows, with its members (for the live views). */
+  groups?(): { group: string; members: readonly Member[] }[];
 }
+
+/** Groups listed by name in a STATS reply at most (it must fit one datagram). */
+export const STATS_GROUPS_MAX = 32;
 
 export type BridgeLog = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
 
@@ -125,6 +130,11 @@ export class BridgeServer {
     for (const [k, v] of Object.entries(this.stats())) out[`bridge.${k}`] = v;
     for (const [k, v] of Object.entries(this.opts.groups.stats())) out[`groups.${k}`] = v;
     for (const [k, v] of Object.entries(this.opts.driverStats())) out[`driver.${k}`] = v;
+    for (const g of this.opts.groups.groups?.().slice(0, STATS_GROUPS_MAX) ?? []) {
+      const shown = g.members.slice(0, 8).map((m) => `${m.nodeId}/${m.pid}/${m.port}`);
+      if (g.members.length > shown.length) shown.push(`+${g.members.length - shown.length} more`);
+      out[`group.${g.group}`] = shown.join(' ');
+    }
     return out;
   }
 
