@@ -401,7 +401,7 @@ export class CmanDriver implements Driver {
 
   private checkSilent(now: number): void {
     const silent: number[] = [];
-    for (const [n, m] of this.members.entries()) if (now - m.lastHeardAt >= this.deadAfterMs) silent.push(n);
+    for (const [n, m] of this.members.entries()) if (m.lastHeardAt + this.deadAfterMs <= now) silent.push(n);
     if (silent.length === 0) return;
     this.c.declaredSilent += silent.length;
     this.removeNodes(silent, 'silent', now);
