@@ -4,8 +4,8 @@
 //   observer's sequence of decisions (its table broke the rules) or in time (two workers each
 //   believed, from their own node's table, that they held the lock over overlapping intervals);
 // - disagreements: pairs of observers whose decision sequences differ where both were
-//   watching: on the decisions both saw, the order differs, or one saw a decision between two
-//   shared ones that the other never saw.
+//   watching: for some lock name, on the decisions both saw, the order differs, or one saw a
+//   decision between two shared ones that the other never saw.
 // Time stamps come from one machine's monotonic clock; a worker marks a hold ended before it
 // sends the unlock, and a grant is marked after its delivery, so under agreed order two holds
 // of one exclusive lock cannot overlap whatever the scheduling.
@@ -148,23 +148,43 @@ function decisionId(d: DecisionRecord): string {
   return `${d.type}|${d.name}|${d.owner}|${d.requestId}`;
 }
 
-/** 'agree', 'disjoint' (nothing in common), or a description of the first difference. */
+/** 'agree', 'disjoint' (nothing in common), or the first difference. Compared per lock
+ *  name: how decisions on different names interleave does not matter to anyone. */
 export function comparePair(a: ObserverRecord, b: ObserverRecord): string {
-  const idsA = a.decisions.map(decisionId);
-  const idsB = b.decisions.map(decisionId);
-  const setA = new Set(idsA);
-  const setB = new Set(idsB);
-  const commonA = positions(idsA, setB);
-  const commonB = positions(idsB, setA);
+  const byNameA = groupByName(a.decisions);
+  const byNameB = groupByName(b.decisions);
+  let verdict = 'disjoint';
+  for (const [name, idsA] of byNameA) {
+    const v = compareSequences(idsA, byNameB.get(name) ?? [], a.observer, b.observer);
+    if (v === 'disjoint') continue;
+    if (v !== 'agree') return `lock "${name}": ${v}`;
+    verdict = 'agree';
+  }
+  return verdict;
+}
+
+function groupByName(ds: readonly DecisionRecord[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const d of ds) {
+    const list = out.get(d.name) ?? [];
+    out.set(d.name, list);
+    list.push(decisionId(d));
+  }
+  return out;
+}
+
+function compareSequences(idsA: readonly string[], idsB: readonly string[], nameA: string, nameB: string): string {
+  const commonA = positions(idsA, new Set(idsB));
+  const commonB = positions(idsB, new Set(idsA));
   if (commonA.length === 0 && commonB.length === 0) return 'disjoint';
   if (commonA.length !== commonB.length) return `they saw a decision a different number of times (${commonA.length} vs ${commonB.length})`;
   for (let i = 0; i < commonA.length; i++) {
     if (idsA[commonA[i]] !== idsB[commonB[i]]) return `decision ${i} of their common span: ${idsA[commonA[i]]} vs ${idsB[commonB[i]]}`;
   }
   const gapA = firstGap(commonA);
-  if (gapA !== undefined) return `${a.observer} saw ${idsA[gapA]} inside the span both watched; ${b.observer} never did`;
+  if (gapA !== undefined) return `${nameA} saw ${idsA[gapA]} inside the span both watched; ${nameB} never did`;
   const gapB = firstGap(commonB);
-  if (gapB !== undefined) return `${b.observer} saw ${idsB[gapB]} inside the span both watched; ${a.observer} never did`;
+  if (gapB !== undefined) return `${nameB} saw ${idsB[gapB]} inside the span both watched; ${nameA} never did`;
   return 'agree';
 }
 
