@@ -1,0 +1,213 @@
+// Proves the runtime runs a driver over real UDP on 127.0.0.1/127.0.0.2, with and without a key: delivery, timers re-armed, durable state, guarded datagram handling, wrong-key isolation, and a clean leave.
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { loadConfig } from '../config/parse.ts';
+import { writeLocalCluster } from '../config/local.ts';
+import { writeKeyFile } from '../crypto/keyfile.ts';
+import { DriverRegistry } from '../driver/registry.ts';
+import type { Configuration, Driver, DriverCommon, DriverEntry, DriverHost, Order } from '../driver/types.ts';
+import { ClusterError, isClusterError } from '../errors.ts';
+import { freeUdpPort, waitFor } from '../transport/testing.ts';
+import { FileStateStore, createCryptoRng } from './host.ts';
+import { startRuntime, type Runtime } from './runtime.ts';
+
+// A tiny driver: unordered best-effort multicast with self-delivery, a heartbeat on a timer,
+// a boot counter in the state store, and a datagram type that makes it throw.
+const MSG = 0x4d; // 'M'
+const BEAT = 0x42; // 'B'
+const LEAVE = 0x4c; // 'L'
+const BOOM = 0x58; // 'X'
+
+interface EchoOptions { beat_ms: number }
+
+class EchoDriver implements Driver {
+  readonly name = 'echo';
+  readonly guarantees = { fifo: false, agreed: false, safe: false, virtualSynchrony: false };
+  beatsFrom = new Map<number, number>();
+  boots = 0;
+  private next = Infinity;
+  private quiet = false;
+  constructor(readonly common: DriverCommon, private readonly opts: EchoOptions, private readonly host: DriverHost) {}
+
+  start(): void {
+    this.boots = (this.host.state.load('boots')?.[0] ?? 0) + 1;
+    this.host.state.save('boots', Uint8Array.of(this.boots));
+    this.next = this.host.now() + this.opts.beat_ms;
+  }
+  handleDatagram(from: number, bytes: Uint8Array): void {
+    switch (bytes[0]) {
+      case MSG: this.host.deliver(from, bytes.subarray(1), 'fifo'); break;
+      case BEAT: this.beatsFrom.set(from, (this.beatsFrom.get(from) ?? 0) + 1); break;
+      case LEAVE: this.host.configuration({ kind: 'regular', ringId: { rep: this.host.nodeId, seq: 1 },
+        members: [this.host.nodeId], left: [from], joined: [] }); break;
+      case BOOM: throw new Error('boom');
+      default: break;
+    }
+  }
+  handleTimeout(): void {
+    if (this.quiet || this.host.now() < this.next) return;
+    this.host.transmit('all', Uint8Array.of(BEAT));
+    this.next = this.host.now() + this.opts.beat_ms;
+  }
+  nextDeadline(): number {
+    return this.quiet ? Infinity : this.next;
+  }
+  multicast(payload: Uint8Array, order: Order): void {
+    if (order !== 'fifo') throw new ClusterError('EOPNOTSUPP', 'echo gives no order');
+    if (payload.length > this.common.messageSizeMax || payload.length + 1 > this.common.mtu) throw new ClusterError('EMSGSIZE', 'too big');
+    const frame = new Uint8Array(payload.length + 1);
+    frame[0] = MSG;
+    frame.set(payload, 1);
+    this.host.transmit('all', frame);
+    this.host.deliver(this.host.nodeId, payload, 'fifo');
+  }
+  leave(): void {
+    this.host.transmit('all', Uint8Array.of(LEAVE));
+    this.quiet = true;
+  }
+  stats() {
+    return { boots: this.boots, beats: [...this.beatsFrom.values()].reduce((a, b) => a + b, 0) };
+  }
+  checkInvariants(): void {}
+}
+
+const echoEntry: DriverEntry<EchoOptions> = {
+  name: 'echo', summary: 'test driver', guarantees: { fifo: false, agreed: false, safe: false, virtualSynchrony: false },
+  optionsSchema: z.strictObject({ beat_ms: z.int().min(1).default(20) }),
+  create: (common, options, host) => new EchoDriver(common, options, host),
+};
+const registry = new DriverRegistry();
+registry.register(echoEntry);
+
+interface Node {
+  rt: Runtime;
+  delivered: Array<[number, string]>;
+  confs: Configuration[];
+  logs: string[];
+}
+
+const root = mkdtempSync(join(tmpdir(), 'afc-runtime-'));
+let running: Runtime[] = [];
+afterEach(async () => {
+  await Promise.all(running.map((r) => r.stop()));
+  running = [];
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+async function startNode(configPath: string): Promise<Node> {
+  const node: Node = { rt: undefined as unknown as Runtime, delivered: [], confs: [], logs: [] };
+  node.rt = await startRuntime({
+    config: loadConfig(configPath, registry), registry,
+    upcalls: { deliver: (s, p) => node.delivered.push([s, Buffer.from(p).toString()]), configuration: (c) => node.confs.push(c) },
+    log: (level, msg) => node.logs.push(`${level}: ${msg}`),
+  });
+  running.push(node.rt);
+  return node;
+}
+
+async function cluster(name: string, crypto: boolean): Promise<{ configs: string[]; nodes: Node[] }> {
+  const out = writeLocalCluster({ dir: join(root, name), nodes: 2, driver: 'echo', basePort: await freeUdpPort(), crypto,
+    clusterName: name });
+  return { configs: out.configs, nodes: [await startNode(out.configs[0]), await startNode(out.configs[1])] };
+}
+
+const echoOf = (n: Node) => n.rt.driver as EchoDriver;
+
+describe.each([['without a key', false], ['with a key', true]] as const)('runtime %s', (_label, crypto) => {
+  it('delivers multicasts both ways, runs the driver\'s timer, and seals every datagram', async () => {
+    const { nodes: [a, b] } = await cluster(crypto ? 'sealed' : 'plain', crypto);
+    a.rt.multicast(Buffer.from('hello from 1'), 'fifo');
+    b.rt.multicast(Buffer.from('hello from 2'), 'fifo');
+    await waitFor(() => a.delivered.length === 2 && b.delivered.length === 2, 'both messages at both nodes');
+    expect(a.delivered.sort()).toEqual([[1, 'hello from 1'], [2, 'hello from 2']]);
+    expect(b.delivered.sort()).toEqual([[1, 'hello from 1'], [2, 'hello from 2']]);
+    await waitFor(() => (echoOf(b).beatsFrom.get(1) ?? 0) >= 3 && (echoOf(a).beatsFrom.get(2) ?? 0) >= 3, 'three heartbeats each way');
+    const st = a.rt.stats() as { crypto: { encrypted: boolean; sealed: number; opened: number }; runtime: { timeouts: number } };
+    expect(st.crypto.encrypted).toBe(crypto);
+    expect(st.crypto.sealed).toBeGreaterThanOrEqual(4);
+    expect(st.crypto.opened).toBeGreaterThanOrEqual(4);
+    expect(st.runtime.timeouts).toBeGreaterThanOrEqual(3);
+    expect(echoOf(a).common).toEqual({ nodeId: 1, nodes: [1, 2], mtu: 1500 - 28 - (crypto ? 48 : 8), messageSizeMax: 1024 * 1024 });
+    expect(a.logs.some((l) => l.startsWith('warn: no [crypto] key_file'))).toBe(!crypto);
+  });
+});
+
+describe('runtime', () => {
+  it('survives a datagram the driver throws on: logged, counted, still delivering', async () => {
+    const { nodes: [a, b] } = await cluster('boom', true);
+    // Node 1's driver host sends the poison byte, sealed like any datagram.
+    (a.rt.driver as unknown as { host: DriverHost }).host.transmit(2, Uint8Array.of(BOOM));
+    await waitFor(() => (b.rt.stats() as { runtime: { handleDatagramErrors: number } }).runtime.handleDatagramErrors === 1, 'error counted');
+    expect(b.logs).toContain('error: driver failed on a datagram; dropped it');
+    a.rt.multicast(Buffer.from('after'), 'fifo');
+    await waitFor(() => b.delivered.length === 1, 'delivery after the error');
+    expect(b.delivered).toEqual([[1, 'after']]);
+  });
+
+  it('a node with another key hears nothing: datagrams dropped as unauthenticated', async () => {
+    const { configs, nodes: [a] } = await cluster('twokeys', true);
+    await running[1].stop();
+    running = running.slice(0, 1);
+    const other = join(root, 'twokeys', 'other.key');
+    writeKeyFile(other);
+    // Same config as node 2, other key.
+    const path2 = configs[1].replace('node2.toml', 'node2-otherkey.toml');
+    writeFileSync(path2, readFileSync(configs[1], 'utf8').replace(/key_file = ".*"/, `key_file = ${JSON.stringify(other)}`));
+    const b = await startNode(path2);
+    a.rt.multicast(Buffer.from('secret'), 'fifo');
+    await waitFor(() => (b.rt.stats() as { crypto: { droppedAuth: number } }).crypto.droppedAuth >= 2, 'forged datagrams dropped');
+    expect(b.delivered).toEqual([]);
+    expect(echoOf(b).beatsFrom.size).toBe(0);
+  });
+
+  it('stop({leave: true}) sends the driver\'s goodbye before closing', async () => {
+    const { nodes: [a, b] } = await cluster('leave', false);
+    await a.rt.stop({ leave: true });
+    await waitFor(() => b.confs.length === 1, 'the other node sees the leave');
+    expect(b.confs[0]).toMatchObject({ left: [1] });
+    expect(() => a.rt.multicast(Buffer.from('x'), 'fifo')).toThrow(/ENOTCONN/);
+  });
+
+  it('keeps durable state across restarts in node.state_dir', async () => {
+    const { configs, nodes: [a] } = await cluster('state', false);
+    expect(echoOf(a).boots).toBe(1);
+    await a.rt.stop();
+    const again = await startNode(configs[0]);
+    expect(echoOf(again).boots).toBe(2);
+    expect(readdirSync(join(root, 'state', 'node1-state'))).toEqual(['boots']);
+  });
+
+  it('refuses to start with a key file others can read, and passes driver errors to the caller', async () => {
+    const { configs, nodes: [a] } = await cluster('perms', true);
+    expect(() => a.rt.multicast(Buffer.from('x'), 'agreed')).toThrow(/EOPNOTSUPP/);
+    await Promise.all(running.map((r) => r.stop()));
+    running = [];
+    chmodSync(join(root, 'perms', 'authkey'), 0o644);
+    const err = await startNode(configs[0]).catch((e: unknown) => e);
+    expect(isClusterError(err, 'EACCES')).toBe(true);
+    expect((err as Error).message).toMatch(/chmod 600 .*authkey/);
+  });
+});
+
+describe('host pieces', () => {
+  it('FileStateStore saves atomically (no temp file left) and refuses keys that are not file names', () => {
+    const dir = join(root, 'store');
+    const s = FileStateStore.open(dir);
+    expect(s.load('ring')).toBeUndefined();
+    s.save('ring', Uint8Array.of(1, 2, 3));
+    s.save('ring', Uint8Array.of(4, 5));
+    expect([...s.load('ring')!]).toEqual([4, 5]);
+    expect(readdirSync(dir)).toEqual(['ring']);
+    expect(() => s.save('../escape', Uint8Array.of(1))).toThrow(/assertion failed/);
+  });
+
+  it('createCryptoRng yields values in [0, 1)', () => {
+    const rng = createCryptoRng();
+    const xs = Array.from({ length: 5000 }, rng);
+    expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
+    expect(new Set(xs).size).toBe(5000);
+  });
+});

@@ -1,0 +1,260 @@
+// Runs a pure driver in the real world: monotonic clock, one timer re-armed to the driver's
+// next deadline after every call into it, crypto randomness, durable state files, and a UDP
+// transport whose datagrams are sealed by core/crypto. Input from the network can never crash
+// the process: a driver exception on a datagram is logged and counted.
+import { isIPv6 } from 'node:net';
+import { ClusterError } from '../errors.ts';
+import type { NodeConfig } from '../config/types.ts';
+import { cryptoReady, createSealer, SEAL_PAYLOAD_MAX, type Sealer } from '../crypto/sealer.ts';
+import { readKeyFile } from '../crypto/keyfile.ts';
+import type { DriverRegistry } from '../driver/registry.ts';
+import type { Configuration, Driver, DriverCommon, DriverHost, DriverUpcalls, LogLevel, Order } from '../driver/types.ts';
+import { openUdpTransport } from '../transport/udp.ts';
+import type { Transport } from '../transport/types.ts';
+import { createCryptoRng, createHostClock, FileStateStore, type HostClock } from './host.ts';
+
+export type RuntimeLog = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
+
+export interface RuntimeOptions {
+  readonly config: NodeConfig;
+  readonly registry: DriverRegistry;
+  readonly upcalls: DriverUpcalls;
+  readonly log?: RuntimeLog;
+}
+
+export interface Runtime {
+  readonly driver: Driver;
+  readonly nodeId: number;
+  /** Passes to driver.multicast: throws its EAGAIN / EMSGSIZE / EOPNOTSUPP; ENOTCONN once stopped. */
+  multicast(payload: Uint8Array, order: Order): void;
+  stats(): Record<string, unknown>;
+  /** With leave: the driver announces its departure and those datagrams leave before the sockets close. */
+  stop(opts?: { leave?: boolean }): Promise<void>;
+}
+
+/** IPv4 + UDP headers, IPv6 + UDP headers. */
+const IP_UDP_OVERHEAD_V4 = 28;
+const IP_UDP_OVERHEAD_V6 = 48;
+/** setTimeout's largest delay. */
+const TIMER_MAX_MS = 2_147_483_647;
+/** After handleTimeout threw, wait this long before trying again (no hot loop on a broken driver). */
+const TIMEOUT_ERROR_BACKOFF_MS = 100;
+
+/** Loads the key named in the config (if any) and builds the sealer. */
+export async function buildSealer(config: NodeConfig, log: RuntimeLog = () => undefined): Promise<Sealer> {
+  if (config.crypto.keyFile === undefined) {
+    log('warn', 'no [crypto] key_file: datagrams are NOT encrypted or authenticated; anyone on the network can read and forge cluster traffic (make a key with: afcluster keygen --out FILE)');
+    return createSealer({ clusterName: config.cluster.name });
+  }
+  const key = readKeyFile(config.crypto.keyFile);
+  await cryptoReady();
+  return createSealer({ clusterName: config.cluster.name, key });
+}
+
+/** The largest datagram a driver may transmit on this network with this sealer. */
+export function driverMtu(config: NodeConfig, sealer: Sealer): number {
+  const ip = isIPv6(config.node.listen.host) ? IP_UDP_OVERHEAD_V6 : IP_UDP_OVERHEAD_V4;
+  return Math.min(config.cluster.mtu - ip - sealer.overheadBytes, SEAL_PAYLOAD_MAX);
+}
+
+export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
+  const log = opts.log ?? (() => undefined);
+  const entry = opts.registry.get(opts.config.cluster.driver);
+  const options = driverOptions(opts.config, entry.optionsSchema);
+  const sealer = await buildSealer(opts.config, log);
+  const state = FileStateStore.open(opts.config.node.stateDir);
+  const transport = await openUdpTransport({ config: opts.config, log });
+  try {
+    const rt = new NodeRuntime(opts, log, sealer, transport, state);
+    rt.start((common, host) => entry.create(common, options, host));
+    return rt;
+  } catch (e) {
+    await transport.close();
+    throw e;
+  }
+}
+
+function driverOptions(config: NodeConfig, schema: { safeParse(v: unknown): { success: boolean; data?: unknown } }): unknown {
+  const name = config.cluster.driver;
+  if (config.drivers[name] !== undefined) return config.drivers[name];
+  const r = schema.safeParse({});
+  if (!r.success) throw new ClusterError('EINVAL', `${config.file}: [${name}] options are missing and have no defaults`);
+  return r.data;
+}
+
+class NodeRuntime implements Runtime {
+  readonly nodeId: number;
+  private drv: Driver | undefined;
+  private readonly clock: HostClock = createHostClock();
+  private timer: NodeJS.Timeout | undefined;
+  private armedFor = Infinity;
+  private notBefore = 0;
+  private stopped = false;
+  private stopping: Promise<void> | undefined;
+  private readonly counters = {
+    datagramsIn: 0, handleDatagramErrors: 0, timeouts: 0, handleTimeoutErrors: 0, upcallErrors: 0,
+    transmits: 0, transmitsOversize: 0, transmitsAfterStop: 0,
+  };
+  private readonly fire = (): void => this.onTimer();
+
+  constructor(private readonly opts: RuntimeOptions, private readonly log: RuntimeLog, private readonly sealer: Sealer,
+    private readonly transport: Transport, private readonly state: FileStateStore) {
+    this.nodeId = opts.config.node.id;
+  }
+
+  get driver(): Driver {
+    if (!this.drv) throw new ClusterError('ENOTCONN', 'the driver is not created yet');
+    return this.drv;
+  }
+
+  start(create: (common: DriverCommon, host: DriverHost) => Driver): void {
+    const c = this.opts.config;
+    const common: DriverCommon = {
+      nodeId: c.node.id, nodes: c.cluster.nodes.map((n) => n.id).sort((a, b) => a - b),
+      mtu: driverMtu(c, this.sealer), messageSizeMax: c.limits.messageSizeMax,
+    };
+    this.drv = create(common, this.host());
+    this.transport.onDatagram((from, bytes) => this.onDatagram(from, bytes));
+    this.drv.start();
+    this.log('info', 'node started', { nodeId: c.node.id, driver: this.drv.name, listen: `${c.node.listen.host}:${c.node.listen.port}`,
+      transport: c.cluster.transport, encrypted: this.sealer.encrypted, mtu: common.mtu });
+    this.rearm();
+  }
+
+  private host(): DriverHost {
+    const up = this.opts.upcalls;
+    const rng = createCryptoRng();
+    const guard = <A extends unknown[]>(name: string, f: ((...a: A) => void) | undefined) => (...a: A): void => {
+      if (!f) return;
+      try {
+        f(...a);
+      } catch (e) {
+        // An upcall that throws must not unwind through the driver and leave it half-updated.
+        this.counters.upcallErrors++;
+        this.log('error', `${name} upcall threw`, { error: String(e) });
+      }
+    };
+    return {
+      nodeId: this.nodeId,
+      now: () => this.clock.now(),
+      rng,
+      transmit: (to, bytes) => this.transmit(to, bytes),
+      state: this.state,
+      log: this.log,
+      deliver: guard('deliver', up.deliver.bind(up)),
+      configuration: guard<[Configuration]>('configuration', up.configuration.bind(up)),
+      writable: guard('writable', up.writable?.bind(up)),
+    };
+  }
+
+  private transmit(to: number | 'all', bytes: Uint8Array): void {
+    if (this.stopped) {
+      this.counters.transmitsAfterStop++;
+      return;
+    }
+    if (bytes.length > SEAL_PAYLOAD_MAX) {
+      this.counters.transmitsOversize++;
+      this.log('error', 'driver transmitted a datagram larger than UDP allows; dropped', { bytes: bytes.length });
+      return;
+    }
+    this.counters.transmits++;
+    const sealed = this.sealer.seal(bytes);
+    if (to === 'all') this.transport.broadcast(sealed);
+    else this.transport.send(to, sealed);
+  }
+
+  private onDatagram(from: number, bytes: Buffer): void {
+    if (this.stopped || !this.drv) return;
+    const plain = this.sealer.open(bytes);
+    if (plain === undefined) return; // counted by the sealer
+    this.counters.datagramsIn++;
+    try {
+      this.drv.handleDatagram(from, plain);
+    } catch (e) {
+      this.counters.handleDatagramErrors++;
+      this.log('error', 'driver failed on a datagram; dropped it', { from, bytes: plain.length, error: errorText(e) });
+    }
+    this.rearm();
+  }
+
+  /** One timer, armed no later than the driver's deadline; an early firing just re-arms. */
+  private rearm(): void {
+    if (this.stopped || !this.drv) return;
+    const deadline = Math.max(this.drv.nextDeadline(), this.notBefore);
+    if (!(deadline < Infinity)) {
+      this.clearTimer();
+      return;
+    }
+    if (this.timer && this.armedFor <= deadline) return;
+    this.clearTimer();
+    const delay = Math.min(Math.max(0, Math.ceil(deadline - this.clock.now())), TIMER_MAX_MS);
+    this.armedFor = deadline;
+    this.timer = setTimeout(this.fire, delay);
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedFor = Infinity;
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    if (this.stopped || !this.drv) return;
+    const now = this.clock.now();
+    if (now >= this.drv.nextDeadline() && now >= this.notBefore) {
+      this.counters.timeouts++;
+      try {
+        this.drv.handleTimeout();
+      } catch (e) {
+        this.counters.handleTimeoutErrors++;
+        this.notBefore = now + TIMEOUT_ERROR_BACKOFF_MS;
+        this.log('error', 'driver failed in handleTimeout', { error: errorText(e) });
+      }
+    }
+    this.rearm();
+  }
+
+  multicast(payload: Uint8Array, order: Order): void {
+    if (this.stopped) throw new ClusterError('ENOTCONN', 'this node is stopped');
+    try {
+      this.driver.multicast(payload, order);
+    } finally {
+      this.rearm();
+    }
+  }
+
+  stats(): Record<string, unknown> {
+    return {
+      nodeId: this.nodeId,
+      runtime: { ...this.counters },
+      driver: this.drv?.stats() ?? {},
+      transport: this.transport.stats(),
+      crypto: { encrypted: this.sealer.encrypted, ...this.sealer.stats() },
+    };
+  }
+
+  stop(opts: { leave?: boolean } = {}): Promise<void> {
+    this.stopping ??= this.doStop(opts.leave === true);
+    return this.stopping;
+  }
+
+  private async doStop(leave: boolean): Promise<void> {
+    if (leave && this.drv) {
+      try {
+        this.drv.leave(); // its datagrams are queued on the socket now; close() lets them out
+      } catch (e) {
+        this.log('error', 'driver failed in leave', { error: errorText(e) });
+      }
+    }
+    this.stopped = true;
+    this.clearTimer();
+    await this.transport.close();
+    this.log('info', 'node stopped', { nodeId: this.nodeId, left: leave });
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
