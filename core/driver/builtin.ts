@@ -1,10 +1,12 @@
 // The registry with the drivers that ship with afcluster.
 import { DriverRegistry } from './registry.ts';
 import { cmanDriver } from '../../drivers/cman/index.ts';
+import { totemDriver } from '../../drivers/totem/index.ts';
 
 export function builtinRegistry(): DriverRegistry {
   const registry = new DriverRegistry();
   // Each driver adds one line here: registry.register(<name>Driver);
   registry.register(cmanDriver);
+  registry.register(totemDriver);
   return registry;
 }

@@ -1,0 +1,833 @@
+// The Totem single-ring protocol as a pure state machine (TOTEM.md; Amir et al., TOCS 1995):
+// membership in four states (GATHER, COMMIT, RECOVERY, OPERATIONAL), total order by a rotating
+// token, safe delivery, and extended virtual synchrony across configuration changes.
+//
+// Output ordering rules: the ring seq is saved (host.state) before this node enters COMMIT, so a
+// restarted node never reuses a ring id; a configuration event is reported before any delivery
+// that belongs to it; deliveries of one ring follow its seq order.
+import { ClusterError, assert } from '../../core/errors.ts';
+import { Reassembler } from '../../core/driver/packing.ts';
+import {
+  ringIdEquals, formatRingId, type Configuration, type Driver, type DriverCommon, type DriverHost,
+  type Guarantees, type Order, type RingId,
+} from '../../core/driver/types.ts';
+import {
+  decode, encode, MCAST_HEADER_BYTES, ENCAP_HEADER_BYTES, COMMIT_FIXED_BYTES, COMMIT_MEMBER_BYTES,
+  type CommitMsg, type JoinMsg, type McastMsg, type TokenMsg, type TotemMsg, type DecodeLimits,
+} from './codec.ts';
+import { RingLog, type StoredMsg } from './ringlog.ts';
+import { SendQueue } from './sendqueue.ts';
+import type { TotemOptions } from './options.ts';
+
+export const TOTEM_GUARANTEES: Guarantees = { fifo: true, agreed: true, safe: true, virtualSynchrony: true };
+const RING_SEQ_KEY = 'totem.ringseq';
+
+type State = 'gather' | 'commit' | 'recovery' | 'operational' | 'left';
+
+/** What RECOVERY needs from the commit token (TOTEM.md, "RECOVERY"). */
+interface Recovery {
+  readonly old: RingLog;
+  /** New members that shared my old ring: the transitional configuration. */
+  readonly trans: readonly number[];
+  /** Highest safe line among them: messages up to it are delivered in the old regular conf. */
+  readonly maxSafe: number;
+  /** Old-ring messages this node must re-send wrapped in new-ring messages. */
+  readonly queue: StoredMsg[];
+  /** The representative's install bookkeeping: seq all re-sends fit under, once known. */
+  installSeq?: number;
+  originated: boolean;
+}
+
+const sorted = (s: Iterable<number>): number[] => [...s].sort((a, b) => a - b);
+const sameSet = (a: readonly number[], b: readonly number[]): boolean =>
+  a.length === b.length && a.every((x, i) => x === b[i]);
+
+export class TotemDriver implements Driver {
+  readonly name = 'totem';
+  readonly guarantees = TOTEM_GUARANTEES;
+  private readonly me: number;
+  private state: State = 'gather';
+  private started = false;
+  /** Operational ring (or, in GATHER/COMMIT, the last one); in RECOVERY the new ring. */
+  private cur: RingLog;
+  private rec: Recovery | undefined;
+  /** Last regular configuration delivered; undefined before the first. */
+  private lastRegular: Configuration | undefined;
+  private ringSeqCommitted = 0;
+  private ringSeqSeen = 0;
+  /** A cold start waits this long for others before forming a ring alone. */
+  private aloneNotBefore = 0;
+  // GATHER
+  private proc = new Set<number>();
+  private failed = new Set<number>();
+  private consensus = new Set<number>();
+  private commit: CommitMsg | undefined;
+  // the token on the current ring
+  private lastTokenSeq = -1;
+  private prevVisitAru: number | undefined;
+  private prevSafeAru: number | undefined;
+  private lastRecvAru = -1;
+  private aruStuck = 0;
+  private sentLastVisit = 0;
+  private backlogLastVisit = 0;
+  private readonly missCount = new Map<number, number>();
+  private idleRotations = 0;
+  private lastRotationSeq = -1;
+  private held: TokenMsg | undefined;
+  private holdCancelSentFor = -1;
+  private lastToken: { to: number; bytes: Uint8Array } | undefined;
+  // deadlines (ms, host clock); Infinity = off
+  private tokenLossAt = Infinity;
+  private retransmitAt = Infinity;
+  private joinAt = Infinity;
+  private consensusAt = Infinity;
+  private holdUntil = Infinity;
+  private mergeAt = Infinity;
+  private readonly sendQueue: SendQueue;
+  private readonly reassembler: Reassembler;
+  private wantWritable = false;
+  private readonly local: Uint8Array[] = [];
+  private draining = false;
+  private readonly limits: DecodeLimits;
+  private readonly counters: Record<string, number> = {
+    malformed: 0, unknownSender: 0, tokens: 0, tokenRetransmits: 0, mcastSent: 0, mcastRetransmits: 0,
+    mcastReceived: 0, duplicates: 0, delivered: 0, rings: 0, gathers: 0, foreign: 0, failedToReceive: 0,
+    tooFarAhead: 0, badFrames: 0, rewinds: 0, holds: 0, mergeDetects: 0,
+  };
+
+  constructor(private readonly common: DriverCommon, private readonly opts: TotemOptions,
+    private readonly host: DriverHost) {
+    this.me = common.nodeId;
+    assert(common.nodes.includes(this.me), 'this node is in the configured node list');
+    const membersMax = Math.floor((common.mtu - COMMIT_FIXED_BYTES) / COMMIT_MEMBER_BYTES);
+    if (common.nodes.length > membersMax) {
+      throw new ClusterError('EINVAL', `totem: ${common.nodes.length} nodes do not fit a commit token in an MTU of ${common.mtu}; at most ${membersMax}: raise the mtu`);
+    }
+    this.limits = { rtrMax: opts.retransmitListMax, membersMax };
+    this.cur = new RingLog({ rep: this.me, seq: 0 }, [this.me]);
+    this.sendQueue = new SendQueue({
+      frameSizeMax: common.mtu - MCAST_HEADER_BYTES - ENCAP_HEADER_BYTES,
+      messageSizeMax: common.messageSizeMax,
+      queueMessagesMax: opts.sendQueueMax,
+      queueBytesMax: opts.sendQueueBytesMax,
+    });
+    this.reassembler = new Reassembler({ messageSizeMax: common.messageSizeMax, partialBytesMax: opts.partialBytesMax });
+  }
+
+  // ---- the Driver interface -----------------------------------------------------------------
+
+  start(): void {
+    assert(!this.started, 'start() is called once');
+    this.started = true;
+    const saved = this.host.state.load(RING_SEQ_KEY);
+    const loaded = saved && saved.length === 8 ? new DataView(saved.buffer, saved.byteOffset, 8).getFloat64(0) : 0;
+    this.saveRingSeq(Number.isFinite(loaded) ? loaded + 1 : 1);
+    this.cur = new RingLog({ rep: this.me, seq: this.ringSeqCommitted }, [this.me]);
+    this.proc = new Set([this.me]);
+    this.aloneNotBefore = this.host.now() + this.opts.consensusMs;
+    this.enterGather('start');
+    this.drain();
+  }
+
+  handleDatagram(from: number, bytes: Uint8Array): void {
+    if (this.state === 'left' || !this.started) return;
+    const d = decode(bytes, this.limits);
+    if ('error' in d) {
+      this.counters.malformed++;
+      return;
+    }
+    if (d.msg.sender !== from || !this.common.nodes.includes(from) || from === this.me) {
+      this.counters.unknownSender++;
+      return;
+    }
+    this.dispatch(d.msg);
+    this.drain();
+  }
+
+  handleTimeout(): void {
+    if (this.state === 'left' || !this.started) return;
+    const now = this.host.now();
+    if (this.retransmitAt <= now) this.retransmitToken(now);
+    if (this.holdUntil <= now) this.releaseHold();
+    if (this.state === 'gather') {
+      if (this.consensusAt <= now) this.consensusTimeout();
+      else if (this.joinAt <= now) this.sendJoin();
+    } else if (this.tokenLossAt <= now) {
+      this.enterGather('token loss');
+    }
+    if (this.mergeAt <= now) this.mergeTimer(now);
+    this.drain();
+  }
+
+  nextDeadline(): number {
+    if (this.state === 'left' || !this.started) return Infinity;
+    return Math.min(this.tokenLossAt, this.retransmitAt, this.joinAt, this.consensusAt, this.holdUntil, this.mergeAt);
+  }
+
+  multicast(payload: Uint8Array, order: Order): void {
+    if (this.state === 'left') throw new ClusterError('ENOTCONN', 'this node left the cluster; start a new driver');
+    try {
+      this.sendQueue.push(payload, order);
+    } catch (e) {
+      if ((e as ClusterError).code === 'EAGAIN') this.wantWritable = true;
+      throw e;
+    }
+    if (this.held) this.releaseHold();
+    else if (this.state === 'operational' && this.holdCancelSentFor !== this.lastTokenSeq) {
+      this.holdCancelSentFor = this.lastTokenSeq;
+      this.host.transmit('all', encode({ type: 'holdCancel', sender: this.me, ring: this.cur.ring }));
+    }
+    this.drain();
+  }
+
+  leave(): void {
+    if (this.state === 'left') return;
+    const failed = sorted(new Set([...this.failed, this.me]));
+    const proc = sorted(new Set([...this.proc, this.me]));
+    const bytes = encode({ type: 'join', sender: this.me, ringSeqHigh: this.ringSeqHigh(), ring: this.cur.ring, proc, failed });
+    // A leave is a join with self in the failed set; three copies ride out moderate loss, and
+    // the token timeout covers the rest.
+    for (let i = 0; i < 3; i++) this.host.transmit('all', bytes);
+    this.state = 'left';
+    this.sendQueue.clear();
+    this.lastToken = undefined;
+  }
+
+  stats(): Record<string, number | string> {
+    return {
+      ...this.counters, state: this.state, ring: formatRingId(this.cur.ring), members: this.cur.members.length,
+      aru: this.cur.aru, highSeq: this.cur.highSeq, highDelivered: this.cur.highDelivered,
+      stored: this.cur.size, queued: this.sendQueue.queuedMessages,
+    };
+  }
+
+  checkInvariants(): void {
+    const c = this.cur;
+    assert(c.aru <= c.highSeq, `aru ${c.aru} <= highSeq ${c.highSeq}`);
+    assert(c.highDelivered <= c.aru, `highDelivered ${c.highDelivered} <= aru ${c.aru}`);
+    assert(c.freedUpTo <= c.highDelivered || this.state === 'recovery', 'nothing freed before delivery');
+    assert(c.freedUpTo <= c.gcLine, 'freed only what every member holds');
+    assert(c.size <= 3 * this.opts.outstandingMax + this.opts.windowSize, `stored ${c.size} messages within bounds`);
+    assert(this.missCount.size <= 3 * this.opts.outstandingMax, 'miss counters bounded');
+    assert(this.sendQueue.queuedMessages <= this.opts.sendQueueMax, 'send queue bounded');
+    assert(this.local.length <= 4, 'local token queue bounded');
+    assert(this.ringSeqCommitted >= c.ring.seq, 'current ring seq was committed');
+    if (this.lastRegular) assert(this.lastRegular.members.includes(this.me), 'a member of my configuration');
+    switch (this.state) {
+      case 'gather':
+        assert(this.proc.has(this.me), 'in my own process set');
+        assert(this.rec === undefined, 'no recovery in GATHER');
+        for (const id of this.consensus) assert(this.proc.has(id), 'consensus within the process set');
+        break;
+      case 'commit':
+        assert(this.commit !== undefined && this.rec === undefined, 'COMMIT holds a commit token');
+        break;
+      case 'recovery':
+        assert(this.rec !== undefined && this.rec.trans.includes(this.me), 'RECOVERY has a transitional set with me');
+        assert(c.highDelivered === 0, 'nothing of the new ring is delivered before install');
+        break;
+      case 'operational':
+        assert(this.rec === undefined && c.members.includes(this.me), 'OPERATIONAL on a ring with me');
+        assert(this.lastRegular !== undefined && ringIdEquals(this.lastRegular.ringId, c.ring), 'the ring was delivered');
+        break;
+      case 'left':
+        break;
+    }
+  }
+
+  // ---- dispatch -----------------------------------------------------------------------------
+
+  private dispatch(m: TotemMsg): void {
+    switch (m.type) {
+      case 'token': this.onToken(m); break;
+      case 'mcast': this.onMcast(m); break;
+      case 'join': this.onJoin(m); break;
+      case 'commit': this.onCommit(m); break;
+      case 'merge': this.onForeign(m.sender, m.ring); break;
+      case 'holdCancel':
+        if (this.held && ringIdEquals(m.ring, this.cur.ring)) this.releaseHold();
+        break;
+    }
+  }
+
+  /** Tokens addressed to myself (a ring of one, the representative's first token) run here,
+   * after the current handler, so that handlers never nest. */
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      for (let b = this.local.shift(); b; b = this.local.shift()) {
+        if (this.state === 'left') break;
+        const d = decode(b, this.limits);
+        assert(!('error' in d), 'my own token decodes');
+        this.dispatch(d.msg);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private sendToken(to: number, m: TokenMsg | CommitMsg): void {
+    const bytes = encode(m);
+    this.lastToken = { to, bytes };
+    this.retransmitAt = this.host.now() + this.opts.tokenRetransmitMs;
+    if (to === this.me) this.local.push(bytes);
+    else this.host.transmit(to, bytes);
+  }
+
+  private retransmitToken(now: number): void {
+    this.retransmitAt = Infinity;
+    if (!this.lastToken || this.state === 'gather') return;
+    this.counters.tokenRetransmits++;
+    if (this.lastToken.to !== this.me) this.host.transmit(this.lastToken.to, this.lastToken.bytes);
+    this.retransmitAt = now + this.opts.tokenRetransmitMs;
+  }
+
+  private ringSeqHigh(): number {
+    return Math.max(this.ringSeqCommitted, this.ringSeqSeen);
+  }
+
+  private saveRingSeq(seq: number): void {
+    this.ringSeqCommitted = seq;
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setFloat64(0, seq);
+    this.host.state.save(RING_SEQ_KEY, b);
+  }
+
+  // ---- membership: GATHER and COMMIT ---------------------------------------------------------
+
+  private enterGather(reason: string): void {
+    if (this.state === 'recovery' && this.rec) {
+      // The new ring never installed here: back to the old ring, its messages intact; the new
+      // ring's messages are dropped (TOTEM.md, "RECOVERY").
+      this.cur = this.rec.old;
+    }
+    if (this.state !== 'gather') this.host.log('info', 'totem: gather', { reason, ring: formatRingId(this.cur.ring) });
+    this.counters.gathers++;
+    this.rec = undefined;
+    this.commit = undefined;
+    this.state = 'gather';
+    this.proc.add(this.me);
+    this.failed.delete(this.me);
+    this.consensus = new Set([this.me]);
+    this.tokenLossAt = Infinity;
+    this.retransmitAt = Infinity;
+    this.lastToken = undefined;
+    this.held = undefined;
+    this.holdUntil = Infinity;
+    this.mergeAt = Infinity;
+    this.consensusAt = this.host.now() + this.opts.consensusMs;
+    this.sendJoin();
+  }
+
+  private sendJoin(): void {
+    this.joinAt = this.host.now() + this.opts.joinMs;
+    this.host.transmit('all', encode({
+      type: 'join', sender: this.me, ringSeqHigh: this.ringSeqHigh(), ring: this.cur.ring,
+      proc: sorted(this.proc), failed: sorted(this.failed),
+    }));
+    this.checkConsensus();
+  }
+
+  private onJoin(j: JoinMsg): void {
+    this.ringSeqSeen = Math.max(this.ringSeqSeen, j.ringSeqHigh);
+    const leaving = j.failed.includes(j.sender);
+    switch (this.state) {
+      case 'operational': {
+        const member = this.cur.members.includes(j.sender);
+        // A member's join from before this ring formed is stale; a non-member's leave is moot.
+        if (member ? j.ringSeqHigh < this.cur.ring.seq : leaving) return;
+        this.enterGather(member ? 'join from a member' : 'join from a new node');
+        this.joinProcess(j);
+        return;
+      }
+      case 'gather':
+        this.joinProcess(j);
+        return;
+      case 'commit':
+      case 'recovery': {
+        const newSeq = this.state === 'commit' ? this.commit?.ring.seq ?? 0 : this.cur.ring.seq;
+        // Only a node that has seen this new ring (and given up on it) can break it.
+        if (j.ringSeqHigh < newSeq && !leaving) return;
+        this.enterGather(`join during ${this.state}`);
+        this.joinProcess(j);
+        return;
+      }
+      case 'left':
+        return;
+    }
+  }
+
+  /** GATHER's join rule (TOTEM.md, "Membership"; corosync memb_join_process). */
+  private joinProcess(j: JoinMsg): void {
+    const proc = sorted(this.proc);
+    const failed = sorted(this.failed);
+    if (j.failed.includes(j.sender)) {
+      // A leave (or a node that cannot receive): it goes its own way.
+      if (!this.failed.has(j.sender)) {
+        this.proc.add(j.sender);
+        this.failed.add(j.sender);
+        this.changedSets();
+      }
+      return;
+    }
+    if (sameSet(j.proc, proc) && sameSet(j.failed, failed)) {
+      this.consensus.add(j.sender);
+      this.checkConsensus();
+      return;
+    }
+    const subset = j.proc.every((id) => this.proc.has(id)) && j.failed.every((id) => this.failed.has(id) || id === this.me);
+    if (this.failed.has(j.sender)) return;
+    if (subset && !j.failed.includes(this.me)) return;
+    for (const id of j.proc) if (this.common.nodes.includes(id)) this.proc.add(id);
+    if (j.failed.includes(this.me)) {
+      this.failed.add(j.sender);
+    } else if (this.cur.members.includes(j.sender)) {
+      for (const id of j.failed) if (id !== this.me && this.proc.has(id)) this.failed.add(id);
+    }
+    this.changedSets();
+  }
+
+  private changedSets(): void {
+    this.consensus = new Set([this.me]);
+    this.consensusAt = this.host.now() + this.opts.consensusMs;
+    this.sendJoin();
+  }
+
+  private activeSet(): number[] {
+    return sorted([...this.proc].filter((id) => !this.failed.has(id)));
+  }
+
+  private checkConsensus(): void {
+    if (this.state !== 'gather') return;
+    const active = this.activeSet();
+    if (active[0] !== this.me) return;
+    if (active.length === 1 && this.host.now() < this.aloneNotBefore) return;
+    if (!active.every((id) => this.consensus.has(id))) return;
+    this.createCommit(active);
+  }
+
+  private consensusTimeout(): void {
+    // Every node that has not agreed is declared failed (TOTEM.md, "Membership").
+    for (const id of this.activeSet()) if (!this.consensus.has(id)) this.failed.add(id);
+    this.changedSets();
+  }
+
+  private createCommit(active: number[]): void {
+    const ring = { rep: this.me, seq: this.ringSeqHigh() + 4 };
+    const blank = { rep: 0, seq: 0 };
+    const members = active.map((id) => ({ id, oldRing: blank, aru: 0, highSeq: 0, highDelivered: 0, safeLine: 0, filled: false }));
+    this.host.log('debug', 'totem: commit token', { ring: formatRingId(ring), members: active });
+    this.local.push(encode({ type: 'commit', sender: this.me, ring, hops: 0, members }));
+  }
+
+  private onCommit(c: CommitMsg): void {
+    const n = c.members.length;
+    const idx = c.members.findIndex((e) => e.id === this.me);
+    if (idx < 0 || c.hops % n !== idx) return;
+    const rotation = Math.floor(c.hops / n);
+    const same = this.commit !== undefined && ringIdEquals(this.commit.ring, c.ring);
+    if (rotation === 0 && this.state === 'gather') {
+      if (!sameSet(c.members.map((e) => e.id), this.activeSet()) || c.ring.seq <= this.ringSeqCommitted) return;
+      this.enterCommit(c, idx);
+    } else if (rotation === 1 && this.state === 'commit' && same) {
+      if (!c.members.every((e) => e.filled)) return;
+      this.enterRecovery(c);
+      this.forwardCommit(c, idx);
+    } else if (rotation === 2 && this.state === 'recovery' && same && this.rec && !this.rec.originated) {
+      this.rec.originated = true;
+      this.lastToken = undefined;
+      this.retransmitAt = Infinity;
+      this.lastTokenSeq = -1;
+      this.onToken({
+        type: 'token', sender: this.me, ring: this.cur.ring, tokenSeq: 0, seq: 0, aru: 0, aruAddr: 0,
+        fcc: 0, backlog: 0, retransFlag: false, install: false, rtr: [],
+      });
+    }
+  }
+
+  /** First rotation: record my old ring's state, persist the new ring seq, enter COMMIT. */
+  private enterCommit(c: CommitMsg, idx: number): void {
+    const old = this.cur;
+    c.members[idx] = {
+      id: this.me, oldRing: old.ring, aru: old.aru, highSeq: old.highSeq, highDelivered: old.highDelivered,
+      safeLine: old.safeLine, filled: true,
+    };
+    this.saveRingSeq(c.ring.seq);
+    this.state = 'commit';
+    this.commit = c;
+    this.joinAt = Infinity;
+    this.consensusAt = Infinity;
+    this.tokenLossAt = this.host.now() + this.opts.tokenMs;
+    this.forwardCommit(c, idx);
+  }
+
+  private forwardCommit(c: CommitMsg, idx: number): void {
+    const next = c.members[(idx + 1) % c.members.length].id;
+    this.sendToken(next, { ...c, sender: this.me, hops: c.hops + 1 });
+    this.tokenLossAt = this.host.now() + this.opts.tokenMs;
+  }
+
+  // ---- RECOVERY -----------------------------------------------------------------------------
+
+  /** Second rotation: the new ring starts; old-ring messages some member lacks are queued to be
+   * re-sent wrapped in new-ring messages (TOTEM.md, "RECOVERY"). */
+  private enterRecovery(c: CommitMsg): void {
+    const old = this.cur;
+    const transEntries = c.members.filter((e) => ringIdEquals(e.oldRing, old.ring));
+    const trans = transEntries.map((e) => e.id);
+    const lowAru = Math.min(...transEntries.map((e) => e.aru));
+    const maxAru = Math.max(...transEntries.map((e) => e.aru));
+    const maxHigh = Math.max(...transEntries.map((e) => e.highSeq));
+    const queue: StoredMsg[] = [];
+    if (!transEntries.every((e) => e.aru === maxHigh)) {
+      // Up to the highest aru one member holds everything: it alone re-sends that range.
+      // Above it, every holder re-sends what it has (duplicates are dropped on arrival).
+      const responsible = transEntries.find((e) => e.aru === maxAru)?.id;
+      const from = responsible === this.me ? lowAru + 1 : maxAru + 1;
+      for (let s = Math.max(from, old.freedUpTo + 1); s <= old.highSeq; s++) {
+        const m = old.get(s);
+        if (m) queue.push(m);
+      }
+    }
+    this.rec = {
+      old, trans, maxSafe: Math.max(...transEntries.map((e) => e.safeLine)), queue, originated: false,
+    };
+    this.cur = new RingLog(c.ring, c.members.map((e) => e.id));
+    this.state = 'recovery';
+    this.commit = c;
+    this.resetTokenState();
+    this.tokenLossAt = this.host.now() + this.opts.tokenMs;
+    this.host.log('debug', 'totem: recovery', { ring: formatRingId(c.ring), trans, resend: queue.length });
+  }
+
+  private resetTokenState(): void {
+    this.lastTokenSeq = -1;
+    this.prevVisitAru = undefined;
+    this.prevSafeAru = undefined;
+    this.lastRecvAru = -1;
+    this.aruStuck = 0;
+    this.sentLastVisit = 0;
+    this.backlogLastVisit = 0;
+    this.missCount.clear();
+    this.idleRotations = 0;
+    this.lastRotationSeq = -1;
+  }
+
+  /** Enter OPERATIONAL on the new ring and deliver in the four steps of TOTEM.md. */
+  private install(): void {
+    const rec = this.rec;
+    assert(rec !== undefined, 'install from RECOVERY');
+    this.rec = undefined;
+    this.commit = undefined;
+    this.state = 'operational';
+    this.counters.rings++;
+    const old = rec.old;
+    const members = this.cur.members;
+    if (this.lastRegular) {
+      // 1. old-ring messages up to the first gap, in the old regular configuration (a safe one
+      //    only if some transitional member knew every old member held it).
+      for (let m = old.get(old.highDelivered + 1); m; m = old.get(old.highDelivered + 1)) {
+        if (m.safe && m.seq > rec.maxSafe) break;
+        old.highDelivered = m.seq;
+        this.deliverFrame(m);
+      }
+      // 2. the transitional configuration
+      const trans = rec.trans;
+      this.report({ kind: 'transitional', ringId: this.cur.ring, members: trans,
+        left: this.lastRegular.members.filter((id) => !trans.includes(id)), joined: [] });
+      // 3. the rest: past the first gap, only messages from transitional members (causality).
+      let gap = false;
+      for (let s = old.highDelivered + 1; s <= old.highSeq; s++) {
+        const m = old.get(s);
+        if (!m) { gap = true; continue; }
+        old.highDelivered = s;
+        if (gap && !trans.includes(m.origin)) { this.reassembler.dropSender(m.origin); continue; }
+        this.deliverFrame(m);
+      }
+    }
+    // 4. the regular configuration
+    for (const s of this.reassembler.partialSenders()) this.reassembler.dropSender(s);
+    if (this.sendQueue.rewind()) this.counters.rewinds++;
+    const before = rec.trans.length && this.lastRegular ? rec.trans : [];
+    this.report({ kind: 'regular', ringId: this.cur.ring, members,
+      left: [], joined: members.filter((id) => !before.includes(id)) });
+    this.proc = new Set(members);
+    this.failed = new Set();
+    this.prevSafeAru = undefined;
+    this.cur.safeLine = 0;
+    this.mergeAt = this.host.now() + this.opts.mergeMs;
+    this.host.log('info', 'totem: operational', { ring: formatRingId(this.cur.ring), members });
+  }
+
+  private report(conf: Configuration): void {
+    if (conf.kind === 'regular') this.lastRegular = conf;
+    this.host.configuration(conf);
+  }
+
+  private deliverFrame(m: StoredMsg): void {
+    try {
+      this.reassembler.accept(m.origin, m.frame, (payload, order) => {
+        this.counters.delivered++;
+        this.host.deliver(m.origin, payload, order);
+      });
+    } catch (e) {
+      if ((e as ClusterError).code !== 'EPROTO') throw e;
+      this.counters.badFrames++;
+    }
+  }
+
+  /** Agreed order: contiguous from highDelivered + 1; a safe frame waits for the safe line. */
+  private deliverReady(): void {
+    const c = this.cur;
+    for (let m = c.get(c.highDelivered + 1); m; m = c.get(c.highDelivered + 1)) {
+      if (m.encap) { c.highDelivered = m.seq; continue; }
+      if (m.safe && m.seq > c.safeLine) break;
+      c.highDelivered = m.seq;
+      this.deliverFrame(m);
+    }
+  }
+
+  // ---- the ordering token ------------------------------------------------------------------
+
+  private onToken(t: TokenMsg): void {
+    if (this.state !== 'operational' && this.state !== 'recovery') return;
+    if (!ringIdEquals(t.ring, this.cur.ring) || t.tokenSeq <= this.lastTokenSeq) return;
+    this.counters.tokens++;
+    this.lastTokenSeq = t.tokenSeq;
+    this.tokenLossAt = this.host.now() + this.opts.tokenMs;
+    this.lastToken = undefined;
+    this.retransmitAt = Infinity;
+    const c = this.cur;
+    this.updateLines(t.aru);
+    if (this.state === 'recovery') this.recoveryVisit(t);
+    else if (t.install && this.isRep()) t.install = false;
+    if (this.state === 'operational') c.free(Math.min(c.gcLine, c.highDelivered));
+    let allowed = this.allowance(t);
+    allowed -= this.answerRetransmits(t, allowed);
+    const sent = this.sendNew(t, allowed);
+    this.requestGaps(t);
+    this.updateAru(t);
+    t.fcc = Math.max(0, t.fcc + sent - this.sentLastVisit);
+    this.sentLastVisit = sent;
+    const backlog = this.backlog();
+    t.backlog = Math.max(0, t.backlog + backlog - this.backlogLastVisit);
+    this.backlogLastVisit = backlog;
+    if (this.state === 'recovery' && this.rec && this.rec.queue.length > 0) t.retransFlag = true;
+    if (this.failedToReceive(t)) return;
+    if (this.shouldHold(t)) {
+      this.held = t;
+      this.holdUntil = this.host.now() + this.opts.holdMs;
+      this.counters.holds++;
+    } else {
+      this.forwardToken(t);
+    }
+    if (this.state === 'operational') this.deliverReady();
+    this.notifyWritable();
+  }
+
+  private isRep(): boolean {
+    return this.cur.ring.rep === this.me;
+  }
+
+  /** aru seen on two successive visits: every member holds every message up to the lower. */
+  private updateLines(aru: number): void {
+    const c = this.cur;
+    if (this.prevVisitAru !== undefined) c.gcLine = Math.max(c.gcLine, Math.min(aru, this.prevVisitAru));
+    this.prevVisitAru = aru;
+    if (this.state !== 'operational') return;
+    if (this.prevSafeAru !== undefined) c.safeLine = Math.max(c.safeLine, Math.min(aru, this.prevSafeAru));
+    this.prevSafeAru = aru;
+  }
+
+  /** RECOVERY on the token: the representative decides when every member holds every re-sent
+   * message (retransFlag clear for a rotation, then the gc line past the last seq). */
+  private recoveryVisit(t: TokenMsg): void {
+    const rec = this.rec;
+    assert(rec !== undefined, 'recovery state');
+    if (this.isRep() && !t.install) {
+      const someonePending = t.retransFlag;
+      t.retransFlag = false;
+      if (someonePending || rec.queue.length > 0) rec.installSeq = undefined;
+      else if (rec.installSeq === undefined) rec.installSeq = t.seq;
+      if (rec.installSeq !== undefined && this.cur.gcLine >= rec.installSeq && t.aru === t.seq) t.install = true;
+    }
+    if (t.install) {
+      this.install();
+      // The install visit's aru predates the others' install: safe counting starts after it.
+      this.prevSafeAru = undefined;
+    }
+  }
+
+  /** Flow control (TOTEM.md, "Flow control"): the window, the per-visit cap, a share of the
+   * backlog, and the outstanding bound that keeps every store bounded. */
+  private allowance(t: TokenMsg): number {
+    const o = this.opts;
+    let allowed = Math.min(o.maxMessages, o.windowSize - t.fcc);
+    const mine = this.backlog();
+    const total = t.backlog - this.backlogLastVisit + mine;
+    if (total > o.windowSize && mine > 0) allowed = Math.min(allowed, Math.max(1, Math.floor(o.windowSize * mine / total)));
+    return Math.max(0, allowed);
+  }
+
+  private backlog(): number {
+    if (this.state === 'recovery') return this.rec?.queue.length ?? 0;
+    return this.sendQueue.queuedMessages;
+  }
+
+  private answerRetransmits(t: TokenMsg, allowed: number): number {
+    let used = 0;
+    const keep: number[] = [];
+    for (const s of t.rtr) {
+      const m = used < allowed ? this.cur.get(s) : undefined;
+      if (!m) { if (s > this.cur.freedUpTo) keep.push(s); continue; }
+      used++;
+      this.counters.mcastRetransmits++;
+      this.multicastStored(m);
+    }
+    t.rtr = keep;
+    return used;
+  }
+
+  private sendNew(t: TokenMsg, allowed: number): number {
+    const room = Math.max(0, this.opts.outstandingMax - (t.seq - t.aru));
+    let n = Math.min(allowed, room);
+    let sent = 0;
+    const rec = this.rec;
+    for (; n > 0; n--) {
+      let m: StoredMsg;
+      if (this.state === 'recovery') {
+        const o = rec?.queue.shift();
+        if (!o || !rec) break;
+        m = { seq: t.seq + 1, origin: this.me, safe: false, frame: o.frame,
+          encap: { ring: rec.old.ring, seq: o.seq, origin: o.origin, safe: o.safe } };
+      } else {
+        const f = this.sendQueue.nextFrame();
+        if (!f) break;
+        m = { seq: t.seq + 1, origin: this.me, safe: f.safe, frame: f.bytes };
+      }
+      t.seq++;
+      this.cur.add(m);
+      this.multicastStored(m);
+      sent++;
+    }
+    return sent;
+  }
+
+  private multicastStored(m: StoredMsg): void {
+    this.counters.mcastSent++;
+    this.host.transmit('all', encode({
+      type: 'mcast', sender: this.me, ring: this.cur.ring, seq: m.seq, origin: m.origin, safe: m.safe,
+      encap: m.encap, frame: m.frame,
+    }));
+  }
+
+  /** Ask for my gaps once each has been seen missing on miss_count_const visits. */
+  private requestGaps(t: TokenMsg): void {
+    const c = this.cur;
+    for (const s of this.missCount.keys()) if (s <= c.aru) this.missCount.delete(s);
+    const present = new Set(t.rtr);
+    for (const s of c.gaps(t.seq, this.opts.outstandingMax * 2)) {
+      const n = (this.missCount.get(s) ?? 0) + 1;
+      this.missCount.set(s, n);
+      if (n >= this.opts.missCountConst && !present.has(s) && t.rtr.length < this.opts.retransmitListMax) {
+        t.rtr.push(s);
+        present.add(s);
+      }
+    }
+  }
+
+  private updateAru(t: TokenMsg): void {
+    const mine = this.cur.aru;
+    if (mine < t.aru || t.aruAddr === this.me || t.aruAddr === 0) {
+      t.aru = Math.min(mine, t.seq);
+      t.aruAddr = t.aru === t.seq ? 0 : this.me;
+    }
+  }
+
+  /** aru stuck at me for fail_recv_const visits: I cannot receive; I leave the ring alone. */
+  private failedToReceive(t: TokenMsg): boolean {
+    if (t.aru === this.lastRecvAru && t.aru < t.seq) this.aruStuck++;
+    else this.aruStuck = 0;
+    this.lastRecvAru = t.aru;
+    if (this.state !== 'operational' || this.aruStuck < this.opts.failRecvConst || t.aruAddr !== this.me) return false;
+    this.counters.failedToReceive++;
+    this.host.log('warn', 'totem: failed to receive; forming a ring alone', { ring: formatRingId(this.cur.ring) });
+    this.enterGather('failed to receive');
+    for (const id of this.proc) if (id !== this.me) this.failed.add(id);
+    this.changedSets();
+    return true;
+  }
+
+  private shouldHold(t: TokenMsg): boolean {
+    const idle = t.seq === this.lastRotationSeq && t.rtr.length === 0 && t.backlog === 0 && !t.install;
+    this.lastRotationSeq = t.seq;
+    this.idleRotations = idle ? this.idleRotations + 1 : 0;
+    return this.state === 'operational' && this.isRep() && this.opts.holdMs > 0
+      && this.idleRotations >= this.opts.seqnoUnchangedConst && this.sendQueue.queuedMessages === 0;
+  }
+
+  private releaseHold(): void {
+    const t = this.held;
+    this.held = undefined;
+    this.holdUntil = Infinity;
+    if (t && this.state === 'operational' && ringIdEquals(t.ring, this.cur.ring)) {
+      this.idleRotations = 0;
+      this.forwardToken(t);
+    }
+  }
+
+  private forwardToken(t: TokenMsg): void {
+    const members = this.cur.members;
+    const next = members[(members.indexOf(this.me) + 1) % members.length];
+    this.sendToken(next, { ...t, sender: this.me, tokenSeq: t.tokenSeq + 1 });
+  }
+
+  private notifyWritable(): void {
+    if (this.wantWritable && this.sendQueue.canPush(0)) {
+      this.wantWritable = false;
+      this.host.writable?.();
+    }
+  }
+
+  // ---- multicast messages and other rings -----------------------------------------------------
+
+  private onMcast(m: McastMsg): void {
+    this.counters.mcastReceived++;
+    const c = this.cur;
+    if (!ringIdEquals(m.ring, c.ring)) { this.onForeign(m.sender, m.ring); return; }
+    // In COMMIT the old ring is frozen: what each member holds was recorded in the commit token.
+    if (this.state === 'commit') return;
+    if (m.seq > c.aru + 2 * this.opts.outstandingMax) { this.counters.tooFarAhead++; return; }
+    const stored: StoredMsg = { seq: m.seq, origin: m.origin, safe: m.safe, encap: m.encap, frame: Uint8Array.from(m.frame) };
+    if (!c.add(stored)) { this.counters.duplicates++; return; }
+    const rec = this.rec;
+    if (m.encap && this.state === 'recovery' && rec && ringIdEquals(m.encap.ring, rec.old.ring)) {
+      rec.old.add({ seq: m.encap.seq, origin: m.encap.origin, safe: m.encap.safe, frame: stored.frame });
+    }
+    if (this.state === 'operational') this.deliverReady();
+  }
+
+  /** A message of another ring: in OPERATIONAL, a node outside my ring, or a member that has
+   * moved on to a newer ring, means the rings should merge or re-form (TOTEM.md). */
+  private onForeign(sender: number, ring: RingId): void {
+    if (this.state !== 'operational' || ringIdEquals(ring, this.cur.ring)) return;
+    const member = this.cur.members.includes(sender);
+    if (member && ring.seq <= this.cur.ring.seq) return;
+    this.counters.foreign++;
+    this.enterGather(member ? 'a member moved to another ring' : 'foreign ring');
+    if (!this.proc.has(sender)) {
+      this.proc.add(sender);
+      this.changedSets();
+    }
+  }
+
+  private mergeTimer(now: number): void {
+    this.mergeAt = Infinity;
+    if (this.state !== 'operational' || !this.isRep()) return;
+    this.mergeAt = now + this.opts.mergeMs;
+    if (this.idleRotations < this.opts.seqnoUnchangedConst) return;
+    this.counters.mergeDetects++;
+    this.host.transmit('all', encode({ type: 'merge', sender: this.me, ring: this.cur.ring }));
+  }
+}

@@ -1,0 +1,104 @@
+// The [totem] config section: every timer and limit, with a default and a stated range
+// (STYLE.md rule 2). Defaults follow corosync's LAN values (TOTEM.md, "Timers") scaled for a
+// modern LAN; docs/drivers/totem.md gives a fast profile for loopback.
+import { z } from 'zod';
+
+/** Parsed [totem] section, camelCase with the unit last. */
+export interface TotemOptions {
+  readonly tokenMs: number;
+  readonly tokenRetransmitMs: number;
+  readonly holdMs: number;
+  readonly consensusMs: number;
+  readonly joinMs: number;
+  readonly mergeMs: number;
+  readonly failRecvConst: number;
+  readonly seqnoUnchangedConst: number;
+  readonly windowSize: number;
+  readonly maxMessages: number;
+  readonly missCountConst: number;
+  readonly sendQueueMax: number;
+  readonly sendQueueBytesMax: number;
+  readonly retransmitListMax: number;
+  readonly outstandingMax: number;
+  readonly partialBytesMax: number;
+  readonly acceleratedWindow: number;
+}
+
+const MIB = 1024 * 1024;
+const int = (min: number, max: number, def: number) => z.number().int().min(min).max(max).default(def);
+
+/** TOML keys (snake_case). Strict: an unknown key is an error, not silently ignored. */
+const section = z.strictObject({
+  /** Token loss timeout: no token for this long and the ring is declared broken (GATHER). */
+  token_ms: int(10, 600_000, 1000),
+  /** The last token sent is re-sent at this interval until a newer one comes back. */
+  token_retransmit_ms: int(1, 60_000, 238),
+  /** On an idle ring the representative holds the token this long per rotation. */
+  hold_ms: int(0, 60_000, 180),
+  /** GATHER gives nodes that have not agreed this long before declaring them failed. */
+  consensus_ms: int(10, 600_000, 1200),
+  /** Interval between join messages in GATHER. */
+  join_ms: int(1, 60_000, 50),
+  /** An idle ring's representative announces its ring this often, so rings find each other. */
+  merge_ms: int(1, 600_000, 200),
+  /** Visits with aru stuck at this node before it declares itself unable to receive. */
+  fail_recv_const: int(2, 100_000, 2500),
+  /** Idle rotations before the representative starts holding the token. */
+  seqno_unchanged_const: int(1, 100_000, 30),
+  /** Messages (frames) the whole ring may send in one rotation. */
+  window_size: int(1, 10_000, 50),
+  /** Messages (frames) one node may send in one visit of the token. */
+  max_messages: int(1, 10_000, 17),
+  /** Visits a gap must be seen before it is requested (messages may still be in flight). */
+  miss_count_const: int(1, 1000, 5),
+  /** Application messages queued before multicast returns EAGAIN. */
+  send_queue_max: int(1, 1_000_000, 1024),
+  /** Bytes queued before multicast returns EAGAIN. */
+  send_queue_bytes_max: int(1024, 1024 * MIB, 4 * MIB),
+  /** Entries in the token's retransmission request list. */
+  retransmit_list_max: int(1, 1000, 30),
+  /** Frames a ring may have sent but not yet known received by all (seq - aru). */
+  outstanding_max: int(8, 1_000_000, 500),
+  /** Bytes of partly reassembled large messages across all senders. */
+  partial_bytes_max: int(1024, 1024 * MIB, 8 * MIB),
+  /** Accelerated Ring: frames of a visit multicast after the token is forwarded (0 = classic). */
+  accelerated_window: int(0, 10_000, 0),
+}).refine((o) => o.token_retransmit_ms < o.token_ms, {
+  message: 'token_retransmit_ms must be below token_ms, or a lost token is never re-sent in time',
+  path: ['token_retransmit_ms'],
+}).refine((o) => o.consensus_ms > o.join_ms, {
+  message: 'consensus_ms must exceed join_ms, or consensus times out before a join is re-sent',
+  path: ['consensus_ms'],
+}).refine((o) => o.max_messages <= o.window_size, {
+  message: 'max_messages must be at most window_size', path: ['max_messages'],
+}).refine((o) => o.window_size <= o.outstanding_max, {
+  message: 'outstanding_max must be at least window_size', path: ['outstanding_max'],
+}).refine((o) => o.hold_ms < o.token_ms / 2, {
+  message: 'hold_ms must be below half of token_ms, or a held token looks lost', path: ['hold_ms'],
+});
+
+export const totemOptionsSchema = section.transform((o): TotemOptions => ({
+  tokenMs: o.token_ms,
+  tokenRetransmitMs: o.token_retransmit_ms,
+  holdMs: o.hold_ms,
+  consensusMs: o.consensus_ms,
+  joinMs: o.join_ms,
+  mergeMs: o.merge_ms,
+  failRecvConst: o.fail_recv_const,
+  seqnoUnchangedConst: o.seqno_unchanged_const,
+  windowSize: o.window_size,
+  maxMessages: o.max_messages,
+  missCountConst: o.miss_count_const,
+  sendQueueMax: o.send_queue_max,
+  sendQueueBytesMax: o.send_queue_bytes_max,
+  retransmitListMax: o.retransmit_list_max,
+  outstandingMax: o.outstanding_max,
+  partialBytesMax: o.partial_bytes_max,
+  acceleratedWindow: o.accelerated_window,
+}));
+
+/** The fast profile for loopback and the simulator (docs/drivers/totem.md). */
+export const FAST_PROFILE = {
+  token_ms: 200, token_retransmit_ms: 30, hold_ms: 20, consensus_ms: 240, join_ms: 15,
+  merge_ms: 60, fail_recv_const: 50, miss_count_const: 2,
+} as const;

@@ -1,0 +1,83 @@
+// The send side: application messages queued for the token, packed into frames by
+// core/driver/packing.ts. It adds one thing the packer lacks: rewinding a message whose
+// fragments were cut by a configuration change, so that the whole message is sent again on the
+// new ring and every member delivers it in one configuration (EVS properties 1 and 4).
+import { Packer, FRAME_OVERHEAD, ENTRY_OVERHEAD, type Frame, type PackerOptions } from '../../core/driver/packing.ts';
+import type { Order } from '../../core/driver/types.ts';
+
+interface Queued { readonly payload: Uint8Array; readonly order: Order }
+
+export class SendQueue {
+  private packer: Packer;
+  /** The messages the packer still holds, in order: what a rewind pushes again. */
+  private mirror: Queued[] = [];
+  private head = 0;
+  /** The head message has fragments in frames already built. */
+  private inProgress = false;
+
+  constructor(private readonly opts: PackerOptions) {
+    this.packer = new Packer(opts);
+  }
+
+  get queuedMessages(): number {
+    return this.packer.queuedMessages;
+  }
+
+  get queuedBytes(): number {
+    return this.packer.queuedBytes;
+  }
+
+  canPush(size: number): boolean {
+    return this.packer.canPush(size);
+  }
+
+  /** Throws ClusterError EMSGSIZE or EAGAIN. */
+  push(payload: Uint8Array, order: Order): void {
+    this.packer.push(payload, order);
+    this.mirror.push({ payload: Uint8Array.from(payload), order });
+  }
+
+  nextFrame(): Frame | undefined {
+    const f = this.packer.nextFrame();
+    if (f) this.consume(f.bytes);
+    return f;
+  }
+
+  /** The new ring must not continue a message begun on the old one: start it again. */
+  rewind(): boolean {
+    if (!this.inProgress) return false;
+    this.packer = new Packer(this.opts);
+    for (let i = this.head; i < this.mirror.length; i++) this.packer.push(this.mirror[i].payload, this.mirror[i].order);
+    this.inProgress = false;
+    return true;
+  }
+
+  clear(): void {
+    this.packer.clear();
+    this.mirror = [];
+    this.head = 0;
+    this.inProgress = false;
+  }
+
+  /** Walks the frame's entries: whole messages and last fragments finish a queued message. */
+  private consume(frame: Uint8Array): void {
+    const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+    const count = view.getUint16(2);
+    let at = FRAME_OVERHEAD;
+    for (let i = 0; i < count; i++) {
+      const kind = frame[at] & 3;
+      const length = view.getUint32(at + 1);
+      at += ENTRY_OVERHEAD + (kind === 1 ? 4 : 0) + length;
+      if (kind === 0 || kind === 3) {
+        this.head++;
+        this.inProgress = false;
+      } else {
+        this.inProgress = true;
+      }
+    }
+    if (this.head > 1024 && this.head * 2 > this.mirror.length) {
+      this.mirror = this.mirror.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
