@@ -1,0 +1,759 @@
+// The EVS checker: verifies extended virtual synchrony (TOTEM.md, last section, properties 1-7),
+// per-sender FIFO, cman's stable-membership no-loss claim and post-heal liveness from the
+// per-node logs the simulator writes. Pure: logs in, violations out.
+//
+// Reading of the definitions (the choices matter, so they are written here):
+// - A node's log is cut into segments at CRASH and RESTART: each segment is one process.
+// - Every SEND and DELIVER belongs to the configuration current at that node when it happened.
+//   A configuration is identified by its kind and ring id; a transitional one additionally by
+//   the regular configuration it follows (EVS: nodes coming from different old rings into one new
+//   ring each get their own transitional configuration, whatever ring id the driver prints).
+// - The base of a configuration is itself if regular, the regular one it follows if
+//   transitional. A message is "sent in" regular configuration c when all its deliveries have
+//   base c (delivered in c or in the transitional configuration that follows c). A driver may
+//   queue a message sent during a membership change and send it in the next ring, so the base
+//   must be one the sender was in at or after its SEND call (same process).
+// - Without 'configurations' among the checked properties (a driver without virtual synchrony),
+//   configuration events are advisory: 'basic' checks payloads, senders and duplicates only.
+import type { Guarantees, Order } from '../../core/driver/types.ts';
+import { formatEvent, type ConfEvent, type DeliverEvent, type LogEvent, type NodeLog, type SendEvent } from './log.ts';
+
+export type Property = 'basic' | 'fifo' | 'stable-no-loss' | 'configurations' | 'self-delivery'
+  | 'failure-atomicity' | 'causal' | 'agreed' | 'safe' | 'liveness'
+  /** Not a log property: a driver threw (a broken invariant or a bug); reported by runSeed. */
+  | 'invariants';
+
+export const ALL_PROPERTIES: readonly Property[] = ['basic', 'configurations', 'self-delivery',
+  'failure-atomicity', 'causal', 'agreed', 'safe', 'fifo', 'stable-no-loss', 'liveness'];
+
+export interface Violation {
+  property: Property;
+  message: string;
+  nodes: number[];
+  /** The events involved, printed canonically (log.ts formatEvent). */
+  events: string[];
+  seed?: number;
+}
+
+export interface CheckOptions {
+  properties: readonly Property[];
+  seed?: number;
+  /** Virtual time at which the network healed and crashed nodes came back (liveness). */
+  liveFrom?: number;
+  /** At most this many violations per property (default 5). */
+  maxPerProperty?: number;
+}
+
+/** What `--check declared` checks for a driver's declared guarantees. */
+export function propertiesFor(g: Guarantees): Property[] {
+  const out: Property[] = ['basic'];
+  if (g.fifo) out.push('fifo', 'stable-no-loss');
+  if (g.agreed) out.push('agreed', 'causal');
+  if (g.safe) out.push('safe');
+  if (g.virtualSynchrony) out.push('configurations', 'self-delivery', 'failure-atomicity', 'liveness');
+  return ALL_PROPERTIES.filter((p) => out.includes(p));
+}
+
+// ---- the model built from the logs --------------------------------------------------------
+
+interface Conf {
+  key: string;
+  /** Regular key of itself, or of the regular configuration a transitional one follows. */
+  base: string;
+  ev: ConfEvent;
+  seg: Segment;
+  /** Position in the segment's item list. */
+  pos: number;
+  prev: Conf | null;
+  next: Conf | null;
+}
+
+interface Send { ev: SendEvent; seg: Segment; pos: number; conf: Conf | null }
+interface Deliver { ev: DeliverEvent; seg: Segment; pos: number; conf: Conf | null }
+
+interface Segment {
+  node: number;
+  /** 0, 1, ... per node: the process count. */
+  index: number;
+  items: (Send | Deliver | Conf)[];
+  confs: Conf[];
+  delivers: Deliver[];
+  sends: Send[];
+  /** How the process ended: crash, leave (announced departure) or still running at log end. */
+  end: 'crash' | 'leave' | 'running';
+  endT: number;
+  leftAt: number;
+}
+
+interface Msg {
+  id: string;
+  send: Send | null;
+  delivers: Deliver[];
+  /** Common base configuration of its deliveries, when they agree. */
+  base: string | null;
+  vc: Int32Array | null;
+  /** Index of this message among its sender's messages in its base configuration (1-based). */
+  vcIndex: number;
+}
+
+interface Model {
+  segments: Segment[];
+  msgs: Map<string, Msg>;
+  confsByKey: Map<string, Conf[]>;
+}
+
+function isConf(x: Send | Deliver | Conf): x is Conf {
+  return x.ev.type === 'conf';
+}
+
+function ringKey(e: ConfEvent): string {
+  return `${e.ringId.rep}.${e.ringId.seq}`;
+}
+
+function buildModel(logs: readonly NodeLog[]): Model {
+  const segments: Segment[] = [];
+  const msgs = new Map<string, Msg>();
+  const confsByKey = new Map<string, Conf[]>();
+  const msg = (id: string): Msg => {
+    let m = msgs.get(id);
+    if (!m) msgs.set(id, (m = { id, send: null, delivers: [], base: null, vc: null, vcIndex: 0 }));
+    return m;
+  };
+  for (const log of logs) {
+    let seg = newSegment(log.node, 0);
+    segments.push(seg);
+    let cur: Conf | null = null;
+    for (const e of log.events) {
+      if (e.type === 'crash' || e.type === 'restart') {
+        if (e.type === 'crash') { seg.end = 'crash'; seg.endT = e.t; }
+        if (seg.items.length > 0 || e.type === 'crash') {
+          seg = newSegment(log.node, seg.index + 1);
+          segments.push(seg);
+        }
+        cur = null;
+        continue;
+      }
+      if (e.type === 'leave') {
+        seg.end = 'leave'; seg.endT = e.t; seg.leftAt = seg.items.length;
+        continue;
+      }
+      const pos = seg.items.length;
+      if (e.type === 'conf') {
+        const key = e.kind === 'regular' ? `R${ringKey(e)}` : `T${ringKey(e)}<${cur ? cur.base : 'none'}`;
+        const c: Conf = { key, base: e.kind === 'regular' ? key : (cur ? cur.base : key), ev: e, seg, pos, prev: cur, next: null };
+        if (cur) cur.next = c;
+        cur = c;
+        seg.items.push(c);
+        seg.confs.push(c);
+      } else if (e.type === 'send') {
+        const s: Send = { ev: e, seg, pos, conf: cur };
+        seg.items.push(s);
+        seg.sends.push(s);
+        const m = msg(e.id);
+        if (!m.send) m.send = s;
+      } else {
+        const d: Deliver = { ev: e, seg, pos, conf: cur };
+        seg.items.push(d);
+        seg.delivers.push(d);
+        msg(e.id).delivers.push(d);
+      }
+    }
+    // A trailing empty segment after a crash is the process that never came back.
+    if (seg.items.length === 0 && seg.index > 0 && seg.end === 'running') {
+      const prev = segments[segments.length - 2];
+      if (prev && prev.node === seg.node && prev.end === 'crash') segments.pop();
+    }
+  }
+  for (const seg of segments) {
+    for (const c of seg.confs) {
+      // A transitional configuration is also told apart by the ring it leads to: a driver may
+      // print the old ring id, shared by the parts of a ring that split.
+      if (c.ev.kind === 'transitional') c.key += c.next ? `>${c.next.key}` : `>?@${seg.node}/${seg.index}`;
+      let list = confsByKey.get(c.key);
+      if (!list) confsByKey.set(c.key, (list = []));
+      list.push(c);
+    }
+  }
+  for (const m of msgs.values()) m.base = commonBase(m);
+  return { segments, msgs, confsByKey };
+}
+
+function newSegment(node: number, index: number): Segment {
+  return { node, index, items: [], confs: [], delivers: [], sends: [], end: 'running', endT: Infinity, leftAt: Infinity };
+}
+
+function commonBase(m: Msg): string | null {
+  let base: string | null = null;
+  for (const d of m.delivers) {
+    if (!d.conf) continue;
+    if (base === null) base = d.conf.base;
+    else if (base !== d.conf.base) return null;
+  }
+  return base;
+}
+
+// ---- reporting ------------------------------------------------------------------------
+
+class Report {
+  readonly out: Violation[] = [];
+  private readonly counts = new Map<Property, number>();
+  constructor(private readonly seed: number | undefined, private readonly max: number) {}
+  add(property: Property, message: string, nodes: number[], events: (LogEvent | Send | Deliver | Conf | null | undefined)[]): void {
+    const n = this.counts.get(property) ?? 0;
+    this.counts.set(property, n + 1);
+    if (n >= this.max) return;
+    const evs = events.filter((e): e is LogEvent | Send | Deliver | Conf => !!e)
+      .map((e) => formatEvent('ev' in e ? e.ev : e));
+    const v: Violation = { property, message, nodes: [...new Set(nodes)].sort((a, b) => a - b), events: evs };
+    if (this.seed !== undefined) v.seed = this.seed;
+    this.out.push(v);
+  }
+  full(property: Property): boolean {
+    return (this.counts.get(property) ?? 0) >= this.max;
+  }
+}
+
+// ---- the checks -----------------------------------------------------------------------
+
+export function check(logs: readonly NodeLog[], opts: CheckOptions): Violation[] {
+  const model = buildModel(logs);
+  const r = new Report(opts.seed, opts.maxPerProperty ?? 5);
+  const want = new Set(opts.properties);
+  const strictConf = want.has('configurations');
+  if (want.has('basic')) checkBasic(model, r, strictConf);
+  if (want.has('configurations')) checkConfigurations(model, r);
+  if (want.has('self-delivery')) checkSelfDelivery(model, r);
+  if (want.has('failure-atomicity')) checkFailureAtomicity(model, r);
+  if (want.has('causal')) checkCausal(model, r);
+  if (want.has('agreed')) checkAgreed(model, r);
+  if (want.has('safe')) checkSafe(model, r);
+  if (want.has('fifo')) checkFifo(model, r);
+  if (want.has('stable-no-loss')) checkStableNoLoss(model, r);
+  if (want.has('liveness')) checkLiveness(model, r, opts.liveFrom ?? 0);
+  const rank = (p: Property) => ALL_PROPERTIES.indexOf(p);
+  return r.out.sort((a, b) => rank(a.property) - rank(b.property));
+}
+
+/** 1. Basic delivery: a matching send, identical payload, the right sender, no duplicates,
+ *  and (with configurations) delivery in the sending configuration or its transitional one. */
+function checkBasic(model: Model, r: Report, strictConf: boolean): void {
+  for (const seg of model.segments) {
+    const seen = new Map<string, Deliver>();
+    for (const d of seg.delivers) {
+      const m = model.msgs.get(d.ev.id);
+      const s = m?.send;
+      if (!s) r.add('basic', `node ${seg.node} delivered ${d.ev.id}, which nobody sent`, [seg.node], [d]);
+      else if (s.ev.payloadHash !== d.ev.payloadHash || s.ev.size !== d.ev.size) {
+        r.add('basic', `node ${seg.node} delivered ${d.ev.id} with a payload that differs from the one sent`, [seg.node, s.seg.node], [s, d]);
+      } else if (s.ev.node !== d.ev.sender) {
+        r.add('basic', `node ${seg.node} delivered ${d.ev.id} as sent by ${d.ev.sender}, but node ${s.ev.node} sent it`, [seg.node, s.ev.node], [s, d]);
+      } else if (s.seg === seg && s.pos > d.pos) {
+        r.add('basic', `node ${seg.node} delivered its own ${d.ev.id} before sending it`, [seg.node], [d, s]);
+      }
+      const first = seen.get(d.ev.id);
+      if (first) r.add('basic', `node ${seg.node} delivered ${d.ev.id} twice`, [seg.node], [first, d]);
+      else seen.set(d.ev.id, d);
+    }
+  }
+  if (strictConf) checkSendingConfiguration(model, r);
+}
+
+function checkSendingConfiguration(model: Model, r: Report): void {
+  for (const m of model.msgs.values()) {
+    const placed = m.delivers.filter((d) => d.conf);
+    if (placed.length === 0) continue;
+    if (m.base === null) {
+      const a = placed[0];
+      const b = placed.find((d) => d.conf?.base !== a.conf?.base);
+      r.add('basic', `${m.id} delivered in configurations of different rings (${a.conf?.key} at node ${a.seg.node}, `
+        + `${b?.conf?.key} at node ${b?.seg.node}): a message belongs to one configuration and its transitional one`,
+      [a.seg.node, b?.seg.node ?? a.seg.node], [m.send, a, b, a.conf, b?.conf]);
+      continue;
+    }
+    const s = m.send;
+    if (!s) continue;
+    const allowed = new Set<string>();
+    if (s.conf) allowed.add(s.conf.base);
+    for (const c of s.seg.confs) if (c.pos > s.pos) allowed.add(c.base);
+    if (!allowed.has(m.base)) {
+      const d = placed[0];
+      r.add('basic', `${m.id} delivered in ${m.base} at node ${d.seg.node}, a configuration its sender ${s.seg.node} `
+        + `was not in when or after sending it (sender in ${s.conf?.key ?? 'no configuration'})`, [s.seg.node, d.seg.node], [s, s.conf, d, d.conf]);
+    }
+  }
+}
+
+/** 2. Configurations. */
+function checkConfigurations(model: Model, r: Report): void {
+  for (const seg of model.segments) {
+    checkConfSequence(seg, r);
+    const firstConf = seg.confs[0];
+    const early = seg.delivers.find((d) => !d.conf);
+    if (early) {
+      r.add('configurations', `node ${seg.node} delivered ${early.ev.id} before its first configuration`, [seg.node], [early, firstConf]);
+    }
+  }
+  checkRegularSeqIncreases(model, r);
+  for (const [key, list] of model.confsByKey) {
+    const a = list[0];
+    const b = list.find((c) => !sameList(c.ev.members, a.ev.members));
+    if (b) {
+      r.add('configurations', `nodes ${a.seg.node} and ${b.seg.node} report different members for ${key}`, [a.seg.node, b.seg.node], [a, b]);
+    }
+  }
+}
+
+function checkConfSequence(seg: Segment, r: Report): void {
+  for (const c of seg.confs) {
+    const e = c.ev;
+    if (!isSortedUnique(e.members) || !isSortedUnique(e.left) || !isSortedUnique(e.joined)) {
+      r.add('configurations', `node ${seg.node}: member, left or joined list of ${c.key} is not sorted ascending without repeats`, [seg.node], [c]);
+    }
+    if (!e.members.includes(seg.node)) {
+      r.add('configurations', `node ${seg.node} installed ${c.key} but is not one of its members`, [seg.node], [c]);
+    }
+    const p = c.prev;
+    if (p && (!sameList(e.left, minus(p.ev.members, e.members)) || !sameList(e.joined, minus(e.members, p.ev.members)))) {
+      r.add('configurations', `node ${seg.node}: left/joined of ${c.key} do not match the change from ${p.key}`, [seg.node], [p, c]);
+    }
+    if (e.kind !== 'transitional') continue;
+    if (!p || p.ev.kind !== 'regular') {
+      r.add('configurations', `node ${seg.node}: transitional ${c.key} does not follow a regular configuration`, [seg.node], [p, c]);
+    } else if (!subset(e.members, p.ev.members)) {
+      r.add('configurations', `node ${seg.node}: transitional ${c.key} has members outside the regular ${p.key} it follows`, [seg.node], [p, c]);
+    }
+    const n = c.next;
+    if (n && (n.ev.kind !== 'regular' || !subset(e.members, n.ev.members))) {
+      r.add('configurations', `node ${seg.node}: transitional ${c.key} is not followed by a regular configuration containing it`, [seg.node], [c, n]);
+    }
+  }
+}
+
+function checkRegularSeqIncreases(model: Model, r: Report): void {
+  const last = new Map<number, Conf>();
+  for (const seg of model.segments) {
+    for (const c of seg.confs) {
+      if (c.ev.kind !== 'regular') continue;
+      const p = last.get(seg.node);
+      if (p && c.ev.ringId.seq <= p.ev.ringId.seq) {
+        r.add('configurations', `node ${seg.node}: ring seq does not increase (${p.key} then ${c.key})`, [seg.node], [p, c]);
+      }
+      last.set(seg.node, c);
+    }
+  }
+}
+
+/** 3. Self-delivery: a sender that neither crashes nor leaves delivers its own message. */
+function checkSelfDelivery(model: Model, r: Report): void {
+  for (const seg of model.segments) {
+    if (seg.end === 'crash') continue;
+    const own = new Set(seg.delivers.map((d) => d.ev.id));
+    for (const s of seg.sends) {
+      if (s.pos >= seg.leftAt) continue;
+      if (seg.end === 'leave') continue;
+      if (!own.has(s.ev.id)) {
+        r.add('self-delivery', `node ${seg.node} sent ${s.ev.id}, did not crash, and never delivered it`, [seg.node], [s, s.conf]);
+      }
+    }
+  }
+}
+
+/** 4. Failure atomicity: nodes going from c to the same next configuration delivered the same set in c. */
+function checkFailureAtomicity(model: Model, r: Report): void {
+  const groups = new Map<string, { conf: Conf; ids: Set<string> }[]>();
+  for (const seg of model.segments) {
+    for (const c of seg.confs) {
+      if (!c.next) continue;
+      const ids = new Set<string>();
+      for (let i = c.pos + 1; i < c.next.pos; i++) {
+        const it = seg.items[i];
+        if (it.ev.type === 'deliver') ids.add(it.ev.id);
+      }
+      const k = `${c.key}->${c.next.key}`;
+      let g = groups.get(k);
+      if (!g) groups.set(k, (g = []));
+      g.push({ conf: c, ids });
+    }
+  }
+  for (const [k, g] of groups) {
+    const a = g[0];
+    for (const b of g.slice(1)) {
+      const onlyA = [...a.ids].filter((id) => !b.ids.has(id));
+      const onlyB = [...b.ids].filter((id) => !a.ids.has(id));
+      if (onlyA.length === 0 && onlyB.length === 0) continue;
+      const na = a.conf.seg.node;
+      const nb = b.conf.seg.node;
+      const diff = [...onlyA.slice(0, 3).map((id) => `${id} only at ${na}`), ...onlyB.slice(0, 3).map((id) => `${id} only at ${nb}`)];
+      const ev = (node: number, id: string | undefined) => id === undefined ? null
+        : model.msgs.get(id)?.delivers.find((d) => d.seg.node === node);
+      r.add('failure-atomicity', `nodes ${na} and ${nb} both went ${k} but delivered different sets in ${a.conf.key}: ${diff.join(', ')}`,
+        [na, nb], [a.conf, a.conf.next, b.conf, ev(na, onlyA[0]), ev(nb, onlyB[0])]);
+      break;
+    }
+  }
+}
+
+function isTotal(o: Order): boolean {
+  return o === 'agreed' || o === 'safe';
+}
+
+/** 5. Causal order within a configuration (agreed and safe messages), with vector clocks. */
+function checkCausal(model: Model, r: Report): void {
+  const index = new Map<number, number>();
+  for (const seg of model.segments) index.set(seg.node, 0);
+  for (const m of model.msgs.values()) if (m.send) index.set(m.send.seg.node, 0);
+  [...index.keys()].sort((a, b) => a - b).forEach((n, i) => index.set(n, i));
+  const width = index.size;
+  if (!computeClocks(model, index, width, r)) return;
+  for (const seg of model.segments) {
+    const byBase = new Map<string, Deliver[]>();
+    for (const d of seg.delivers) {
+      const m = model.msgs.get(d.ev.id);
+      if (!m || !m.vc || !m.base) continue;
+      let l = byBase.get(m.base);
+      if (!l) byBase.set(m.base, (l = []));
+      l.push(d);
+    }
+    for (const list of byBase.values()) checkCausalList(model, list, index, width, r);
+  }
+}
+
+/** Vector clock of each message at its send, per base configuration. False if the logs cannot be ordered. */
+function computeClocks(model: Model, index: Map<number, number>, width: number, r: Report): boolean {
+  const cursors = model.segments.map(() => 0);
+  const clocks = model.segments.map(() => new Map<string, Int32Array>());
+  const clock = (i: number, base: string) => {
+    let v = clocks[i].get(base);
+    if (!v) clocks[i].set(base, (v = new Int32Array(width)));
+    return v;
+  };
+  let progress = true;
+  while (progress) {
+    progress = false;
+    model.segments.forEach((seg, i) => {
+      for (; cursors[i] < seg.items.length; cursors[i]++, progress = true) {
+        const it = seg.items[cursors[i]];
+        if (isConf(it)) continue;
+        const m = model.msgs.get(it.ev.id);
+        if (!m || !m.base || !m.send || !isTotal(m.send.ev.order)) continue;
+        if (it.ev.type === 'send') {
+          if (m.send !== it) continue;
+          const v = clock(i, m.base);
+          const self = index.get(seg.node) ?? 0;
+          m.vcIndex = ++v[self];
+          m.vc = v.slice();
+        } else {
+          if (!m.vc) return; // wait until its send has been processed
+          const v = clock(i, m.base);
+          for (let k = 0; k < width; k++) if (m.vc[k] > v[k]) v[k] = m.vc[k];
+        }
+      }
+    });
+  }
+  const stuck = model.segments.findIndex((seg, i) => cursors[i] < seg.items.length);
+  if (stuck >= 0) {
+    const seg = model.segments[stuck];
+    const it = seg.items[cursors[stuck]];
+    r.add('causal', `node ${seg.node} delivered ${'id' in it.ev ? it.ev.id : '?'} before it was sent (the logs admit no causal order)`, [seg.node], [it]);
+    return false;
+  }
+  return true;
+}
+
+function checkCausalList(model: Model, list: Deliver[], index: Map<number, number>, width: number, r: Report): void {
+  const minLater = new Int32Array(width).fill(0x7fffffff);
+  const minLaterAt: (Deliver | null)[] = new Array(width).fill(null);
+  for (let i = list.length - 1; i >= 0; i--) {
+    const d = list[i];
+    const m = model.msgs.get(d.ev.id);
+    if (!m?.vc || !m.send) continue;
+    for (let k = 0; k < width; k++) {
+      if (minLater[k] <= m.vc[k] && minLaterAt[k] && minLaterAt[k]!.ev.id !== m.id) {
+        const later = minLaterAt[k]!;
+        r.add('causal', `node ${d.seg.node} delivered ${m.id} before ${later.ev.id}, which causally precedes it`,
+          [d.seg.node, m.send.seg.node], [model.msgs.get(later.ev.id)?.send, m.send, d, later]);
+        return;
+      }
+    }
+    const s = index.get(m.send.seg.node) ?? 0;
+    if (m.vcIndex < minLater[s]) {
+      minLater[s] = m.vcIndex;
+      minLaterAt[s] = d;
+    }
+  }
+}
+
+/** 6. Agreed order: one total order over the merged logs (configurations included); no gaps. */
+function checkAgreed(model: Model, r: Report): void {
+  const order = totalOrder(model, r);
+  if (!order) return;
+  checkRegularGaps(model, order, r);
+  checkTransitionalGaps(model, order, r);
+}
+
+/** Topological order of messages and configurations (Kahn); null after reporting a cycle. */
+function totalOrder(model: Model, r: Report): Map<string, number> | null {
+  const ids = new Map<string, number>();
+  const names: string[] = [];
+  const vertex = (name: string) => {
+    let v = ids.get(name);
+    if (v === undefined) { v = names.length; ids.set(name, v); names.push(name); }
+    return v;
+  };
+  const out: number[][] = [];
+  const edgeNode = new Map<string, { node: number; a: Send | Deliver | Conf; b: Send | Deliver | Conf }>();
+  for (const seg of model.segments) {
+    let prev: { v: number; it: Deliver | Conf } | null = null;
+    const seen = new Set<string>();
+    for (const it of seg.items) {
+      if (it.ev.type === 'send' || (it.ev.type === 'deliver' && !isTotal(it.ev.order))) continue;
+      const name = isConf(it) ? `conf ${it.key}` : `msg ${it.ev.id}`;
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const v = vertex(name);
+      while (out.length < names.length) out.push([]);
+      if (prev) {
+        out[prev.v].push(v);
+        const k = `${prev.v}>${v}`;
+        if (!edgeNode.has(k)) edgeNode.set(k, { node: seg.node, a: prev.it, b: it as Deliver | Conf });
+      }
+      prev = { v, it: it as Deliver | Conf };
+    }
+  }
+  const n = names.length;
+  const indeg = new Int32Array(n);
+  for (const l of out) for (const v of l) indeg[v]++;
+  const queue: number[] = [];
+  for (let v = 0; v < n; v++) if (indeg[v] === 0) queue.push(v);
+  const pos = new Map<string, number>();
+  for (let qi = 0; qi < queue.length; qi++) {
+    const v = queue[qi];
+    pos.set(names[v], qi);
+    for (const w of out[v]) if (--indeg[w] === 0) queue.push(w);
+  }
+  if (queue.length === n) return pos;
+  reportCycle(indeg, out, names, edgeNode, r);
+  return null;
+}
+
+function reportCycle(indeg: Int32Array, out: number[][], names: string[],
+  edgeNode: Map<string, { node: number; a: Send | Deliver | Conf; b: Send | Deliver | Conf }>, r: Report): void {
+  // Walk inside the unresolved part until a vertex repeats: that is a cycle.
+  let v = indeg.findIndex((d) => d > 0);
+  const seenAt = new Map<number, number>();
+  const path: number[] = [];
+  while (!seenAt.has(v)) {
+    seenAt.set(v, path.length);
+    path.push(v);
+    v = out[v].find((w) => indeg[w] > 0) ?? v;
+  }
+  const cycle = [...path.slice(seenAt.get(v)), v];
+  const nodes: number[] = [];
+  const events: (Send | Deliver | Conf)[] = [];
+  for (let i = 0; i + 1 < cycle.length; i++) {
+    const e = edgeNode.get(`${cycle[i]}>${cycle[i + 1]}`);
+    if (e) { nodes.push(e.node); events.push(e.a, e.b); }
+  }
+  r.add('agreed', `delivery orders disagree: cycle ${cycle.map((x) => names[x]).join(' -> ')}`, nodes, events);
+}
+
+/** Messages (agreed or safe) grouped by a key of where they were delivered. */
+function groupMessages(model: Model, keyOf: (d: Deliver) => string | undefined): Map<string, Set<Msg>> {
+  const out = new Map<string, Set<Msg>>();
+  for (const m of model.msgs.values()) {
+    for (const d of m.delivers) {
+      const k = isTotal(d.ev.order) ? keyOf(d) : undefined;
+      if (k === undefined) continue;
+      let set = out.get(k);
+      if (!set) out.set(k, (set = new Set()));
+      set.add(m);
+    }
+  }
+  return out;
+}
+
+/** This segment's agreed/safe deliveries matching `pick`, and the last of them in the total order. */
+function deliveredIn(seg: Segment, order: Map<string, number>, pick: (d: Deliver) => boolean, last: (d: Deliver) => boolean) {
+  const ids = new Set<string>();
+  let maxPos = -1;
+  let lastD: Deliver | null = null;
+  for (const d of seg.delivers) {
+    if (!isTotal(d.ev.order) || !pick(d)) continue;
+    ids.add(d.ev.id);
+    const p = order.get(`msg ${d.ev.id}`) ?? -1;
+    if (last(d) && p > maxPos) { maxPos = p; lastD = d; }
+  }
+  return { ids, maxPos, last: lastD };
+}
+
+/** No gaps in a regular configuration: nothing delivered there by anyone is skipped before a delivery. */
+function checkRegularGaps(model: Model, order: Map<string, number>, r: Report): void {
+  const inRegular = groupMessages(model, (d) => d.conf?.ev.kind === 'regular' ? d.conf.key : undefined);
+  for (const seg of model.segments) {
+    for (const c of seg.confs) {
+      if (c.ev.kind !== 'regular') continue;
+      const own = deliveredIn(seg, order, (d) => d.conf === c, () => true);
+      if (!own.last) continue;
+      for (const m of inRegular.get(c.key) ?? []) {
+        if (own.ids.has(m.id) || (order.get(`msg ${m.id}`) ?? -1) >= own.maxPos) continue;
+        const other = m.delivers.find((d) => d.conf?.key === c.key);
+        r.add('agreed', `gap in regular ${c.key}: node ${seg.node} delivered ${own.last.ev.id} but not ${m.id}, `
+          + `which precedes it and node ${other?.seg.node} delivered there`, [seg.node, other?.seg.node ?? seg.node], [other, own.last]);
+        break;
+      }
+    }
+  }
+}
+
+/** In a transitional configuration, a gap only for messages no member of it delivered. */
+function checkTransitionalGaps(model: Model, order: Map<string, number>, r: Report): void {
+  const byBase = groupMessages(model, (d) => d.conf?.base);
+  for (const seg of model.segments) {
+    for (const t of seg.confs) {
+      if (t.ev.kind !== 'transitional') continue;
+      const own = deliveredIn(seg, order, (d) => d.conf?.base === t.base, (d) => d.conf === t);
+      if (!own.last) continue;
+      const members = new Set(t.ev.members);
+      for (const m of byBase.get(t.base) ?? []) {
+        if (own.ids.has(m.id) || (order.get(`msg ${m.id}`) ?? -1) >= own.maxPos) continue;
+        const byMember = m.delivers.find((d) => members.has(d.seg.node) && isTotal(d.ev.order) && d.conf?.base === t.base);
+        if (!byMember) continue;
+        r.add('agreed', `gap in transitional ${t.key}: node ${seg.node} delivered ${own.last.ev.id} but not ${m.id}, which precedes it `
+          + `and member ${byMember.seg.node} delivered`, [seg.node, byMember.seg.node], [byMember, own.last, t]);
+        break;
+      }
+    }
+  }
+}
+
+/** 7. Safe delivery: every member of the configuration delivers it too, unless it crashes or leaves. */
+function checkSafe(model: Model, r: Report): void {
+  for (const m of model.msgs.values()) {
+    for (const d of m.delivers) {
+      if (d.ev.order !== 'safe' || !d.conf) continue;
+      for (const member of d.conf.ev.members) {
+        if (member === d.seg.node) continue;
+        if (deliveredOrExcused(model, m, member, d.conf)) continue;
+        r.add('safe', `safe ${m.id} delivered by node ${d.seg.node} in ${d.conf.key}, never by member ${member}, which did not crash`,
+          [d.seg.node, member], [d, d.conf]);
+        break;
+      }
+      if (r.full('safe')) return;
+    }
+  }
+}
+
+function deliveredOrExcused(model: Model, m: Msg, member: number, c: Conf): boolean {
+  if (m.delivers.some((x) => x.seg.node === member && x.conf?.base === c.base)) return true;
+  const installed = (model.confsByKey.get(c.key) ?? []).find((x) => x.seg.node === member);
+  if (installed) return installed.seg.end !== 'running';
+  // Never installed c: excused only if it crashed or left after c appeared.
+  return model.segments.some((s) => s.node === member && s.end !== 'running' && s.endT >= c.ev.t);
+}
+
+/** Per-sender FIFO: a node delivers one process's messages in the order that process sent them. */
+function checkFifo(model: Model, r: Report): void {
+  for (const seg of model.segments) {
+    const lastBySender = new Map<Segment, Deliver>();
+    for (const d of seg.delivers) {
+      const s = model.msgs.get(d.ev.id)?.send;
+      if (!s) continue;
+      const p = lastBySender.get(s.seg);
+      const ps = p && model.msgs.get(p.ev.id)?.send;
+      if (p && ps && ps.pos > s.pos) {
+        r.add('fifo', `node ${seg.node} delivered ${d.ev.id} after ${p.ev.id}, but node ${s.seg.node} sent it first`,
+          [seg.node, s.seg.node], [s, ps, p, d]);
+      }
+      if (!ps || ps.pos < s.pos) lastBySender.set(s.seg, d);
+    }
+  }
+}
+
+/** cman's claim: while sender and receiver stay in one configuration, every message arrives once. */
+function checkStableNoLoss(model: Model, r: Report): void {
+  for (const m of model.msgs.values()) {
+    const s = m.send;
+    if (!s || !s.conf || !stays(s.conf)) continue;
+    for (const member of s.conf.ev.members) {
+      const inst = (model.confsByKey.get(s.conf.key) ?? []).find((c) => c.seg.node === member);
+      if (!inst || !stays(inst)) continue;
+      const got = m.delivers.filter((d) => d.seg === inst.seg).length;
+      if (got !== 1) {
+        r.add('stable-no-loss', `node ${member} delivered ${m.id} ${got} times while it and sender ${s.seg.node} stayed in ${s.conf.key}`,
+          [member, s.seg.node], [s, inst, ...m.delivers.filter((d) => d.seg === inst.seg)]);
+        if (r.full('stable-no-loss')) return;
+      }
+    }
+  }
+}
+
+/** The node stays in this configuration to the end of the log: no later configuration, crash or leave. */
+function stays(c: Conf): boolean {
+  return c.next === null && c.seg.end === 'running';
+}
+
+/** After liveFrom: live nodes share one regular configuration of exactly themselves and deliver all sent in it. */
+function checkLiveness(model: Model, r: Report, liveFrom: number): void {
+  const live = new Map<number, Segment>();
+  for (const seg of model.segments) if (seg.end === 'running') live.set(seg.node, seg);
+  if (live.size === 0) return;
+  const lastConf = [...live.values()].map((seg) => ({ seg, c: seg.confs[seg.confs.length - 1] }));
+  const none = lastConf.find((x) => !x.c || x.c.ev.kind !== 'regular');
+  if (none) {
+    r.add('liveness', `node ${none.seg.node} ends without a regular configuration (last: ${none.c?.key ?? 'none'})`, [none.seg.node], [none.c]);
+    return;
+  }
+  const a = lastConf[0].c!;
+  const liveIds = [...live.keys()].sort((x, y) => x - y);
+  const split = lastConf.find((x) => x.c!.key !== a.key);
+  if (split) {
+    r.add('liveness', `live nodes end in different configurations: ${a.key} at ${a.seg.node}, ${split.c!.key} at ${split.seg.node}`,
+      [a.seg.node, split.seg.node], [a, split.c]);
+    return;
+  }
+  if (!sameList(a.ev.members, liveIds)) {
+    r.add('liveness', `final configuration ${a.key} has members [${a.ev.members.join(',')}], live nodes are [${liveIds.join(',')}]`, liveIds, [a]);
+    return;
+  }
+  checkLiveDeliveries(model, live, liveFrom, r);
+}
+
+function checkLiveDeliveries(model: Model, live: Map<number, Segment>, liveFrom: number, r: Report): void {
+  for (const seg of live.values()) {
+    const final = seg.confs[seg.confs.length - 1];
+    for (const s of seg.sends) {
+      if (s.ev.t < liveFrom || s.pos >= seg.leftAt) continue;
+      const m = model.msgs.get(s.ev.id)!;
+      if (m.send !== s) continue;
+      const mustAll = s.pos > final.pos;
+      const missing = mustAll ? [...live.keys()].find((n) => !m.delivers.some((d) => d.seg === live.get(n)))
+        : (m.delivers.some((d) => d.seg === seg) ? undefined : seg.node);
+      if (missing !== undefined) {
+        r.add('liveness', `${m.id}, sent by node ${seg.node} after the heal${mustAll ? ` in ${final.key}` : ''}, never delivered at node ${missing}`,
+          [seg.node, missing], [s, final]);
+        if (r.full('liveness')) return;
+      }
+    }
+  }
+}
+
+// ---- list helpers ---------------------------------------------------------------------
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function isSortedUnique(a: readonly number[]): boolean {
+  for (let i = 1; i < a.length; i++) if (a[i] <= a[i - 1]) return false;
+  return true;
+}
+
+function minus(a: readonly number[], b: readonly number[]): number[] {
+  const s = new Set(b);
+  return a.filter((x) => !s.has(x));
+}
+
+function subset(a: readonly number[], b: readonly number[]): boolean {
+  const s = new Set(b);
+  return a.every((x) => s.has(x));
+}
