@@ -15,19 +15,28 @@ Opens a cluster socket, binds it to GROUP (without self-delivery), sends MESSAGE
 closes. Listeners see the sender join, the message, and the sender leave.
 
 options:
-  -o, --order ORDER     fifo, agreed (default) or safe; a driver that cannot give it: EOPNOTSUPP
+  -o, --order ORDER     fifo, agreed or safe (default: agreed, or fifo where the driver has
+                        no total order); a driver that cannot give it: EOPNOTSUPP
 ${TARGET_HELP}`,
   async run(argv) {
     const { values, positionals } = parseFlags(argv, { ...TARGET_FLAGS, order: { type: 'string', short: 'o' } }, true);
     if (positionals.length !== 2) throw new UsageError('expected GROUP and MESSAGE');
+    // Default: agreed, or fifo on a driver that has no total order (cman).
     const order = (values.order ?? 'agreed') as Order;
     if (!ORDERS.includes(order)) throw new UsageError(`--order ${order}: expected fifo, agreed or safe`);
     const [group, message] = positionals;
     const sock = await ClusterSocket.open({ path: resolveSocket(values) });
     try {
       await sock.bind(group, { selfDelivery: false });
-      await sock.send(message, { order });
-      console.log(`sent ${Buffer.byteLength(message)} bytes to ${group} (${order}) as ${sock.self.nodeId}/${sock.self.pid}/${sock.self.port}`);
+      let used = order;
+      try {
+        await sock.send(message, { order });
+      } catch (e) {
+        if (values.order !== undefined || (e as { code?: string }).code !== 'EOPNOTSUPP') throw e;
+        used = 'fifo';
+        await sock.send(message, { order: used });
+      }
+      console.log(`sent ${Buffer.byteLength(message)} bytes to ${group} (${used}) as ${sock.self.nodeId}/${sock.self.pid}/${sock.self.port}`);
       return 0;
     } finally {
       await sock.close();

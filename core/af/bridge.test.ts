@@ -31,7 +31,7 @@ describe('bridge server (one node, loopback driver)', () => {
     svc.configuration({ kind: 'regular', ringId: { rep: 1, seq: 4 }, members: [1], left: [], joined: [1] });
     bridge = new BridgeServer({
       socket: { path, dirMode: 0o750, mode: 0o660 }, nodeId: 1, driver: 'loopback', groups: svc,
-      driverStats: () => ({ sent: 0 }), limits, messageSizeMax: limits.messageSizeMax, log: () => {},
+      runtimeStats: () => ({ 'driver.sent': 0 }), limits, messageSizeMax: limits.messageSizeMax, log: () => {},
       procCheckMs: 50, pidAlive: (pid) => !dead.has(pid) && pid > 0,
     });
   });

@@ -4,7 +4,7 @@
 // dropped and counted; none changes another socket's state (DESIGN.md, "The bridge protocol").
 import { unlinkSync } from 'node:fs';
 import { ClusterError, ERROR_NUMBERS, isClusterError, type ErrorCode } from '../errors.ts';
-import type { DriverStats, LogLevel, Order } from '../driver/types.ts';
+import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, SocketEvent } from '../../sockapi/types.ts';
 import {
@@ -50,7 +50,8 @@ export interface BridgeOptions {
   readonly nodeId: number;
   readonly driver: string;
   readonly groups: BridgeGroups;
-  readonly driverStats: () => DriverStats;
+  /** The runtime's counters, flat, with their own prefixes (driver.*, transport.*, ...). */
+  readonly runtimeStats: () => Readonly<Record<string, StatValue>>;
   readonly limits: { readonly socketsMax: number; readonly recvQueueMax: number; readonly recvQueueBytesMax: number };
   /** Largest SEND payload, told to clients in the HELLO reply. */
   readonly messageSizeMax: number;
@@ -120,7 +121,7 @@ export class BridgeServer {
     return { ...this.counters, sockets: this.clients.size, queueDepth: depth, queueDepthMax: depthMax, queueBytes: bytes, congestions };
   }
 
-  /** Everything the STATS request answers: node, bridge, groups and driver counters. */
+  /** Everything the STATS request answers: node, bridge, groups and the runtime's counters. */
   allStats(): Record<string, StatValue> {
     const node = this.opts.groups.localNode();
     const out: Record<string, StatValue> = {
@@ -129,7 +130,7 @@ export class BridgeServer {
     };
     for (const [k, v] of Object.entries(this.stats())) out[`bridge.${k}`] = v;
     for (const [k, v] of Object.entries(this.opts.groups.stats())) out[`groups.${k}`] = v;
-    for (const [k, v] of Object.entries(this.opts.driverStats())) out[`driver.${k}`] = v;
+    Object.assign(out, this.opts.runtimeStats());
     for (const g of this.opts.groups.groups?.().slice(0, STATS_GROUPS_MAX) ?? []) {
       const shown = g.members.slice(0, 8).map((m) => `${m.nodeId}/${m.pid}/${m.port}`);
       if (g.members.length > shown.length) shown.push(`+${g.members.length - shown.length} more`);

@@ -1,0 +1,99 @@
+// The AF bridge daemon of one node: the driver from the registry bound to UDP by the runtime,
+// the GroupService as the driver's upcalls, and the bridge socket in front of it
+// (DESIGN.md, the picture: process -> bridge -> groups -> driver -> transport).
+import type { Logger } from 'pino';
+import type { NodeConfig } from '../config/types.ts';
+import type { DriverRegistry } from '../driver/registry.ts';
+import type { LogLevel, Order } from '../driver/types.ts';
+import { ClusterError } from '../errors.ts';
+import { GroupService } from '../groups/service.ts';
+import { startRuntime } from '../runtime/index.ts';
+import { BridgeServer } from './bridge.ts';
+import { DATAGRAM_MAX, messageEventOverhead, type StatValue } from './codec.ts';
+
+export interface DaemonOptions {
+  readonly config: NodeConfig;
+  readonly registry: DriverRegistry;
+  readonly logger: Logger;
+  /** How often to look for dead client processes (default 1000 ms). */
+  readonly procCheckMs?: number;
+}
+
+export interface Daemon {
+  readonly bridge: BridgeServer;
+  readonly groups: GroupService;
+  /** Close the bridge socket, leave the ring cleanly, stop the transport. */
+  stop(): Promise<void>;
+}
+
+/** The largest message that fits one bridge datagram with the longest group name. */
+export function bridgeMessageSizeMax(limits: NodeConfig['limits']): number {
+  return Math.min(limits.messageSizeMax, DATAGRAM_MAX - messageEventOverhead(limits.groupNameMax));
+}
+
+type Runtime = Awaited<ReturnType<typeof startRuntime>>;
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const { config, registry, logger } = opts;
+  const entry = registry.get(config.cluster.driver);
+  const log = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => { logger[level](fields ?? {}, msg); };
+  warnIfPlaintext(config, logger);
+  const messageSizeMax = bridgeMessageSizeMax(config.limits);
+  // The service needs the driver's multicast and the runtime needs the service: tie the knot late.
+  const late: { runtime?: Runtime } = {};
+  const groups = new GroupService({
+    nodeId: config.node.id, limits: { ...config.limits, messageSizeMax }, guarantees: entry.guarantees,
+    driverName: entry.name, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'groups' }),
+    multicast: (payload: Uint8Array, order: Order) => {
+      if (!late.runtime) throw new ClusterError('EAGAIN', 'the driver is starting');
+      late.runtime.multicast(payload, order);
+    },
+  });
+  const rt = await startRuntime({ config, registry, upcalls: groups, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'driver' }) });
+  late.runtime = rt;
+  groups.writable(); // control messages queued while the driver was starting
+  let bridge: BridgeServer;
+  try {
+    bridge = new BridgeServer({
+      socket: {
+        path: config.node.socket, dirMode: config.node.socketDirMode, mode: config.node.socketMode,
+        owner: config.node.socketOwner, group: config.node.socketGroup,
+      },
+      nodeId: config.node.id, driver: entry.name, groups, runtimeStats: () => flattenStats(rt.stats()), limits: config.limits,
+      messageSizeMax, procCheckMs: opts.procCheckMs, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'bridge' }),
+    });
+  } catch (e) {
+    await rt.stop({ leave: true });
+    throw e;
+  }
+  logger.info({ socket: config.node.socket, driver: entry.name, node: config.node.id, listen: `${config.node.listen.host}:${config.node.listen.port}`, messageSizeMax }, 'daemon ready');
+  let stopping: Promise<void> | undefined;
+  return {
+    bridge, groups,
+    stop: () => (stopping ??= (async () => {
+      bridge.close();
+      await rt.stop({ leave: true });
+      logger.info({ stats: bridge.stats() }, 'daemon stopped: left the ring');
+    })()),
+  };
+}
+
+/** {driver: {sent: 1}} -> {'driver.sent': 1}; booleans as 0/1; anything else as text. */
+export function flattenStats(obj: Record<string, unknown>, prefix = '', out: Record<string, StatValue> = {}, depth = 0): Record<string, StatValue> {
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (typeof v === 'number' || typeof v === 'string') out[key] = v;
+    else if (typeof v === 'boolean') out[key] = v ? 1 : 0;
+    else if (typeof v === 'bigint') out[key] = Number(v);
+    else if (v !== null && typeof v === 'object' && !Array.isArray(v) && depth < 4) flattenStats(v as Record<string, unknown>, key, out, depth + 1);
+    else if (v !== undefined) out[key] = JSON.stringify(v);
+  }
+  return out;
+}
+
+function warnIfPlaintext(config: NodeConfig, logger: Logger): void {
+  if (config.crypto.keyFile !== undefined) return;
+  const msg = `CRYPTO IS OFF: ${config.file} has no [crypto] key_file, so cluster traffic is neither encrypted nor authenticated; anyone who can reach UDP ${config.node.listen.host}:${config.node.listen.port} can read and inject messages. Generate a key with "afcluster keygen" and set crypto.key_file.`;
+  logger.warn({ crypto: 'off' }, msg);
+  process.stderr.write(`\n*** ${msg}\n\n`);
+}

@@ -1,0 +1,52 @@
+// `afcluster daemon`: one node's AF bridge, until SIGTERM or SIGINT; then it leaves the ring.
+import { pino, type Level } from 'pino';
+import { loadConfig } from '../core/config/index.ts';
+import { builtinRegistry } from '../core/driver/builtin.ts';
+import type { DriverRegistry } from '../core/driver/registry.ts';
+import { startDaemon } from '../core/af/daemon.ts';
+import { parseFlags, UsageError, type Command } from './command.ts';
+
+const LEVELS: readonly Level[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+/** Run a daemon with this registry until a signal (tests pass a registry with test drivers). */
+export async function runDaemon(argv: string[], registry: DriverRegistry): Promise<number> {
+  const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string' } });
+  if (!values.config) throw new UsageError('--config FILE is required');
+  const level = (values['log-level'] ?? process.env.AFCLUSTER_LOG_LEVEL ?? 'info') as Level;
+  if (!LEVELS.includes(level)) throw new UsageError(`--log-level ${level}: expected one of ${LEVELS.join(', ')}`);
+  const config = loadConfig(values.config, registry);
+  const logger = pino({ level, base: { node: config.node.id } });
+  const daemon = await startDaemon({ config, registry, logger });
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string): void => {
+      logger.info({ signal: sig }, 'stopping');
+      process.once('SIGTERM', () => process.exit(1)); // a second signal: no more waiting
+      process.once('SIGINT', () => process.exit(1));
+      resolve();
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  });
+  await daemon.stop();
+  logger.flush();
+  process.exit(0); // whatever handle a library left open, the daemon is done
+}
+
+export const command: Command = {
+  name: 'daemon',
+  summary: 'run one node: the driver over UDP and the bridge socket local processes use',
+  help: `usage: afcluster daemon --config FILE [--log-level LEVEL]
+
+Runs one node of the cluster: reads and validates FILE (TOML; see README), starts the
+configured driver (cluster.driver) over UDP, and opens the bridge socket (node.socket; its
+directory mode 0750 and socket mode 0660 by default, owner and group from node.socket_owner and
+node.socket_group) through which local processes open cluster sockets (docs/PROTOCOL.md).
+Runs until SIGTERM or SIGINT, then leaves the ring cleanly and removes its socket.
+Logs are JSON lines (pino) on standard output.
+
+options:
+  -c, --config FILE     the node's config file
+  --log-level LEVEL     trace, debug, info (default), warn, error, fatal
+                        (or the AFCLUSTER_LOG_LEVEL environment variable)`,
+  run: (argv) => runDaemon(argv, builtinRegistry()),
+};
