@@ -59,7 +59,7 @@ describe('cman codec', () => {
       try {
         decode(b.subarray(0, rng.int(0, b.length)));
       } catch (e) {
-        throw new Error(`seed ${seed} case ${i}: decode threw ${String(e)}`);
+        throw new Error(`seed ${seed} case ${i}: decode threw ${String(e)}`, { cause: e });
       }
     }
   });
