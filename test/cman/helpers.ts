@@ -97,3 +97,30 @@ export function exactlyOnceFifoProblems(logs: NodeLog[], from: number): string[]
 export function confsAfter(logs: NodeLog[], t: number): number {
   return logs.reduce((n, l) => n + l.events.filter((e) => e.type === 'conf' && e.t > t).length, 0);
 }
+
+/**
+ * The logs as an EVS application would judge them. cman's configurations are each node's own
+ * (ring id rep = the node itself), so no two nodes ever share one and the checker could never
+ * compare them; here a configuration is named by its member set and how many times this node
+ * installed that set (rep = bitmask of members, seq = occurrence), so nodes with the same view
+ * history share names. And cman delivers 'agreed' requests as 'fifo': deliveries are relabelled
+ * with the order the sender asked for, so the checker judges agreed order on what asked for it.
+ */
+export function asViews(logs: NodeLog[]): NodeLog[] {
+  return logs.map((log) => {
+    const seen = new Map<number, number>();
+    const asked = new Map<string, SendEvent['order']>();
+    for (const l of logs) for (const s of sends(l)) asked.set(s.id, s.order);
+    const events = log.events.map((e) => {
+      if (e.type === 'conf') {
+        const rep = e.members.reduce((m, n) => m | (1 << n), 0);
+        const seq = (seen.get(rep) ?? 0) + 1;
+        seen.set(rep, seq);
+        return { ...e, ringId: { rep, seq } };
+      }
+      if (e.type === 'deliver') return { ...e, order: asked.get(e.id) ?? e.order };
+      return e;
+    });
+    return { node: log.node, events };
+  });
+}
