@@ -5,7 +5,7 @@
 //                 u8 flags (1 retransFlag, 2 install), u16 rtr count, u48 rtr seqs
 //   mcast:        ring, u48 seq, u32 origin, u8 flags (1 safe, 2 encapsulated),
 //                 [encapsulated: old ring, u48 old seq, u32 old origin, u8 old flags (1 safe)],
-//                 frame bytes (core/driver/packing.ts) to the end
+//                 u32 frame length, frame bytes (core/driver/packing.ts)
 //   join:         u48 ringSeqHigh, ring (the sender's current ring), u16 proc count, u32 ids,
 //                 u16 failed count, u32 ids
 //   commit:       ring (the new ring), u16 hops, u16 member count, per member: u32 id, old ring,
@@ -19,7 +19,7 @@ export const HEADER_BYTES = 8;
 const RING_BYTES = 10;
 export const SEQ_MAX = 2 ** 48 - 1;
 /** Bytes an MCAST adds around its frame, and what the recovery wrapper adds on top. */
-export const MCAST_HEADER_BYTES = HEADER_BYTES + RING_BYTES + 6 + 4 + 1;
+export const MCAST_HEADER_BYTES = HEADER_BYTES + RING_BYTES + 6 + 4 + 1 + 4;
 export const ENCAP_HEADER_BYTES = RING_BYTES + 6 + 4 + 1;
 export const COMMIT_MEMBER_BYTES = 4 + RING_BYTES + 4 * 6 + 1;
 export const COMMIT_FIXED_BYTES = HEADER_BYTES + RING_BYTES + 4;
@@ -154,6 +154,7 @@ function encodeMcast(m: McastMsg): Uint8Array {
   if (m.encap) {
     w.ring(m.encap.ring); w.u48(m.encap.seq); w.u32(m.encap.origin); w.u8(m.encap.safe ? 1 : 0);
   }
+  w.u32(m.frame.length);
   w.bytes(m.frame);
   return w.buf;
 }
@@ -205,7 +206,7 @@ class Reader {
     return v;
   }
   ring(): RingId { const rep = this.u32(); return { rep, seq: this.u48() }; }
-  rest(): Uint8Array { const b = this.buf.subarray(this.at); this.at = this.buf.length; return b; }
+  bytes(n: number): Uint8Array { this.need(n); const b = this.buf.subarray(this.at, this.at + n); this.at += n; return b; }
   ids(max: number): number[] {
     const n = this.u16();
     if (n > max) throw new Short(`list of ${n} entries over the limit of ${max}`);
@@ -236,7 +237,7 @@ export function decode(bytes: Uint8Array, limits: DecodeLimits): Decoded {
     const sender = r.u32();
     const msg = decodeBody(r, type, sender, limits);
     if (typeof msg === 'string') return { error: msg };
-    if (msg.type !== 'mcast') r.end();
+    r.end();
     return { msg };
   } catch (e) {
     return { error: e instanceof Short ? e.message : `undecodable: ${String(e)}` };
@@ -290,7 +291,7 @@ function decodeMcast(r: Reader, sender: number): McastMsg | string {
     if (oseq === 0) return 'encapsulated mcast with seq 0';
     encap = { ring: oring, seq: oseq, origin: oorigin, safe: (oflags & 1) !== 0 };
   }
-  const frame = r.rest();
+  const frame = r.bytes(r.u32());
   if (frame.length === 0) return 'mcast without a frame';
   return { type: 'mcast', sender, ring, seq, origin, safe: (flags & 1) !== 0, encap, frame };
 }

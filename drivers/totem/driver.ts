@@ -35,6 +35,8 @@ interface Recovery {
   readonly queue: StoredMsg[];
   /** The representative's install bookkeeping: seq all re-sends fit under, once known. */
   installSeq?: number;
+  /** The representative's visits in RECOVERY: the first (origination) proves nothing. */
+  repVisits: number;
   originated: boolean;
 }
 
@@ -491,7 +493,7 @@ export class TotemDriver implements Driver {
       }
     }
     this.rec = {
-      old, trans, maxSafe: Math.max(...transEntries.map((e) => e.safeLine)), queue, originated: false,
+      old, trans, maxSafe: Math.max(...transEntries.map((e) => e.safeLine)), queue, originated: false, repVisits: 0,
     };
     this.cur = new RingLog(c.ring, c.members.map((e) => e.id));
     this.state = 'recovery';
@@ -646,7 +648,8 @@ export class TotemDriver implements Driver {
     const rec = this.rec;
     assert(rec !== undefined, 'recovery state');
     if (this.isRep() && !t.install) {
-      const someonePending = t.retransFlag;
+      rec.repVisits++;
+      const someonePending = t.retransFlag || rec.repVisits < 2;
       t.retransFlag = false;
       if (someonePending || rec.queue.length > 0) rec.installSeq = undefined;
       else if (rec.installSeq === undefined) rec.installSeq = t.seq;
