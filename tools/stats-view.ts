@@ -23,10 +23,11 @@ export interface Headline {
 const NAMES = {
   sent: ['sent', 'messagesSent', 'multicasts', 'mcastSent'],
   delivered: ['delivered', 'messagesDelivered'],
-  retransmitted: ['retransmitted', 'retransmits', 'retransmissions', 'resent'],
-  rotations: ['tokenRotations', 'rotations', 'tokensReceived', 'tokenReceived'],
+  retransmitted: ['retransmitted', 'retransmits', 'retransmissions', 'mcastRetransmits', 'resent'],
+  // A node sees the token once per rotation.
+  rotations: ['tokenRotations', 'rotations', 'tokensReceived', 'tokens'],
   rotationRate: ['tokenRotationsPerSec', 'rotationsPerSec'],
-  driverQueue: ['queuedMessages', 'sendQueue', 'sendQueueDepth', 'newMessageQueue'],
+  driverQueue: ['queuedMessages', 'queued', 'sendQueue', 'sendQueueDepth'],
 } as const;
 
 function pick(stats: Readonly<Record<string, StatValue>>, names: readonly string[]): number | undefined {

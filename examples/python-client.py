@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""A cluster socket in Python, standard library only, written from docs/PROTOCOL.md alone.
+
+usage: python3 examples/python-client.py SOCKET GROUP [MESSAGE ...] [--expect N] [--timeout S]
+
+Opens a cluster socket on the daemon at SOCKET, binds it to GROUP (with self-delivery), sends
+each MESSAGE, and prints every event as one JSON line until it has received N messages
+(default: as many as it sent) or S seconds passed (default 20). Then it closes.
+Exit status 0 when it received the messages it expected, 1 otherwise.
+"""
+import json
+import os
+import socket
+import struct
+import sys
+import tempfile
+import time
+
+MAGIC, VERSION = 0x4146, 1
+HELLO, CLOSE, BIND, UNBIND, SEND, MEMBERS, LOCAL_NODE, STATS = range(1, 9)
+EV_MESSAGE, EV_MEMBERSHIP, EV_ERROR = 0x41, 0x42, 0x43
+ORDERS = ["fifo", "agreed", "safe"]
+REASONS = ["join", "leave", "nodedown", "procdown", "overrun"]
+ERRNO = {11: "EAGAIN", 22: "EINVAL", 71: "EPROTO", 90: "EMSGSIZE", 95: "EOPNOTSUPP",
+         98: "EADDRINUSE", 105: "ENOBUFS", 107: "ENOTCONN"}
+
+
+class ClusterError(Exception):
+    def __init__(self, status, what):
+        super().__init__(f"{what}: {ERRNO.get(status, status)}")
+        self.status = status
+
+
+class Reader:
+    """Reads big-endian fields of one datagram (section 2 of the protocol)."""
+
+    def __init__(self, data, at=0):
+        self.data, self.at = data, at
+
+    def take(self, fmt):
+        v = struct.unpack_from(fmt, self.data, self.at)
+        self.at += struct.calcsize(fmt)
+        return v
+
+    def u8(self): return self.take(">B")[0]
+    def u16(self): return self.take(">H")[0]
+    def u32(self): return self.take(">I")[0]
+
+    def string(self):
+        n = self.u16()
+        s = self.data[self.at:self.at + n].decode("utf-8")
+        self.at += n
+        return s
+
+    def member(self): return dict(zip(("nodeId", "pid", "port"), self.take(">III")))
+    def ring(self): return "%d.%d" % self.take(">IQ")
+    def rest(self): return self.data[self.at:]
+
+
+def decode_event(op, r):
+    if op == EV_MESSAGE:
+        group, sender, order = r.string(), r.member(), ORDERS[r.u8()]
+        return {"type": "message", "group": group, "sender": sender, "order": order,
+                "text": r.rest().decode("utf-8", "replace")}
+    if op == EV_MEMBERSHIP:
+        ev = {"type": "membership", "group": r.string(), "kind": ["regular", "transitional"][r.u8()], "ringId": r.ring()}
+        ev["members"] = [r.member() for _ in range(r.u32())]
+        for key in ("joined", "left"):
+            ev[key] = [{"member": r.member(), "reason": REASONS[r.u8()]} for _ in range(r.u32())]
+        return ev
+    if op == EV_ERROR:
+        status = r.u16()
+        return {"type": "error", "code": ERRNO.get(status, status), "message": r.string()}
+    return {"type": "unknown", "op": op}
+
+
+class ClusterSocket:
+    def __init__(self, daemon_path, timeout=10.0):
+        self.daemon = daemon_path
+        self.timeout = timeout
+        self.path = os.path.join(tempfile.gettempdir(), "afc-py-%d-%s.sock" % (os.getpid(), os.urandom(3).hex()))
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)  # the daemon answers to this path
+        os.chmod(self.path, 0o600)
+        self.next_id = 0
+        self.events = []  # events that arrived while waiting for a reply
+        r = self.call(HELLO, struct.pack(">I", os.getpid()))
+        self.node_id, self.pid, self.port, self.message_size_max = r.take(">IIII")
+        self.driver = r.string()
+
+    def call(self, op, body=b""):
+        """Send one request; return a Reader on the reply's result. Raises ClusterError on a status."""
+        self.next_id += 1
+        rid = self.next_id
+        self.sock.sendto(struct.pack(">HBBI", MAGIC, VERSION, op, rid) + body, self.daemon)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            data = self.recv(deadline)
+            if data is None:
+                raise TimeoutError(f"no reply to op {op} from {self.daemon}")
+            magic, version, rop, got = struct.unpack_from(">HBBI", data)
+            if magic != MAGIC or version != VERSION:
+                continue
+            if rop & 0x80:
+                if got != rid:
+                    continue
+                status = struct.unpack_from(">H", data, 8)[0]
+                if status != 0:
+                    raise ClusterError(status, f"op {op}")
+                return Reader(data, 10)
+            self.events.append(decode_event(rop, Reader(data, 8)))
+
+    def recv(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        self.sock.settimeout(left)
+        try:
+            return self.sock.recv(65536)
+        except socket.timeout:
+            return None
+
+    def bind(self, group, self_delivery=True):
+        g = group.encode("utf-8")
+        self.call(BIND, struct.pack(">BH", 1 if self_delivery else 0, len(g)) + g)
+
+    def send(self, data, order="agreed"):
+        """Sends; waits and retries while the daemon answers EAGAIN (backpressure)."""
+        delay = 0.001
+        while True:
+            try:
+                self.call(SEND, struct.pack(">BB", ORDERS.index(order), 0) + data)
+                return
+            except ClusterError as e:
+                if e.status != 11:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
+    def members(self):
+        r = self.call(MEMBERS)
+        group = r.string()
+        return group, [r.member() for _ in range(r.u32())]
+
+    def next_event(self, deadline):
+        if self.events:
+            return self.events.pop(0)
+        while True:
+            data = self.recv(deadline)
+            if data is None:
+                return None
+            magic, version, op, _ = struct.unpack_from(">HBBI", data)
+            if magic == MAGIC and version == VERSION and not op & 0x80:
+                return decode_event(op, Reader(data, 8))
+
+    def close(self):
+        try:
+            self.call(CLOSE)
+        finally:
+            self.sock.close()
+            os.unlink(self.path)
+
+
+def main(argv):
+    args, expect, timeout = [], None, 20.0
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--expect":
+            expect, i = int(argv[i + 1]), i + 2
+        elif argv[i] == "--timeout":
+            timeout, i = float(argv[i + 1]), i + 2
+        else:
+            args.append(argv[i])
+            i += 1
+    if len(args) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    path, group, messages = args[0], args[1], args[2:]
+    s = ClusterSocket(path)
+    print(json.dumps({"type": "open", "self": {"nodeId": s.node_id, "pid": s.pid, "port": s.port}, "driver": s.driver}), flush=True)
+    s.bind(group)
+    order = "agreed"
+    for m in messages:
+        try:
+            s.send(m.encode("utf-8"), order)
+        except ClusterError as e:
+            if e.status != 95:  # EOPNOTSUPP: this driver has no total order (cman): use fifo
+                raise
+            order = "fifo"
+            s.send(m.encode("utf-8"), order)
+    want = len(messages) if expect is None else expect
+    got, deadline = 0, time.monotonic() + timeout
+    while got < want:
+        ev = s.next_event(deadline)
+        if ev is None:
+            break
+        print(json.dumps(ev), flush=True)
+        got += ev["type"] == "message"
+    group_name, members = s.members()
+    print(json.dumps({"type": "members", "group": group_name, "members": members}), flush=True)
+    s.close()
+    return 0 if got >= want else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
