@@ -9,6 +9,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   status: () => import('./cmd-status.ts'),
   send: () => import('./cmd-send.ts'),
   listen: () => import('./cmd-listen.ts'),
+  sim: () => import('./cmd-sim.ts'),
 };
 
 async function load(name: string): Promise<Command | undefined> {

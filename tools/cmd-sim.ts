@@ -1,0 +1,145 @@
+// `afcluster sim`: runs drivers in the deterministic simulator over a range of seeds and checks
+// the extended virtual synchrony properties; every failure prints a command that replays it.
+import { builtinRegistry } from '../core/driver/builtin.ts';
+import type { DriverRegistry } from '../core/driver/registry.ts';
+import type { DriverEntry } from '../core/driver/types.ts';
+import { ALL_PROPERTIES, propertiesFor, type Property } from '../test/sim/checker.ts';
+import { formatEvent } from '../test/sim/log.ts';
+import { runSeed, type FaultMix, type SeedResult } from '../test/sim/scenario.ts';
+import { floodDriver } from '../test/sim/testdrivers/flood.ts';
+import { nullDriver } from '../test/sim/testdrivers/null.ts';
+import { sequencerDriver } from '../test/sim/testdrivers/sequencer.ts';
+import { intFlag, parseFlags, UsageError, type Command } from './command.ts';
+
+const HELP = `usage: afcluster sim --driver NAME [--seeds A-B] [--nodes N] [--swarm] [--faults none|loss|all]
+                     [--check declared|evs] [--opt KEY=VALUE]... [--time-scale MS] [--verbose]
+
+Runs whole clusters of a driver in one process on a virtual clock, one run per seed: a safety
+phase under the fault mix, then a liveness phase on a healed network with every node back up, in
+which the cluster must converge to one configuration and deliver what is sent. The per-node logs
+are then checked against the extended virtual synchrony properties (shared/TOTEM.md). A seed
+replays exactly.
+
+options:
+  --driver NAME      a registered driver (totem, cman; test drivers: flood, null, sequencer)
+  --seeds A-B        seed range, inclusive (default 1-100); one seed: --seeds 42-42 or --seeds 42
+  --nodes N          cluster size (default 3; ignored with --swarm)
+  --swarm            draw cluster size (2..12), fault mix (unless --faults) and rates per seed
+  --faults MIX       none: a perfect network; loss: loss, duplication, reordering up to ~30%;
+                     all (default): also partitions, asymmetric cuts, clogs and swizzle-clogs,
+                     crashes with restarts, pauses
+  --check WHAT       declared (default): the properties the driver's guarantees promise;
+                     evs: every property, to show what a weaker driver breaks
+  --opt KEY=VALUE    a driver option, as in its config section (e.g. --opt token_ms=200)
+  --time-scale MS    the protocol time unit phases scale with (default: the driver's largest *_ms option)
+  --verbose          print the fault schedule, every event, driver logs and full violations
+
+Output: one line per failing seed (seed, property, message, replay command), then
+"N seeds, N violations" (violations: every violation found, at most 5 per property per seed).
+Exit status 1 when any seed fails.`;
+
+function simRegistry(): DriverRegistry {
+  const registry = builtinRegistry();
+  for (const d of [floodDriver, nullDriver, sequencerDriver] as DriverEntry<unknown>[]) if (!registry.has(d.name)) registry.register(d);
+  return registry;
+}
+
+export function parseSeeds(spec: string): [number, number] {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(spec);
+  if (!m) throw new UsageError(`--seeds ${spec}: expected A-B or A (non-negative integers)`);
+  const a = Number(m[1]);
+  const b = m[2] === undefined ? a : Number(m[2]);
+  if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || b < a) {
+    throw new UsageError(`--seeds ${spec}: expected A-B with A <= B`);
+  }
+  return [a, b];
+}
+
+function parseOpts(list: string[] | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const item of list ?? []) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--opt ${item}: expected KEY=VALUE`);
+    const raw = item.slice(eq + 1);
+    out[item.slice(0, eq)] = raw === 'true' ? true : raw === 'false' ? false : raw !== '' && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
+  }
+  return out;
+}
+
+function oneOf<T extends string>(value: string | undefined, name: string, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${name} ${value}: expected one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+function replayCommand(argvFor: (seed: number) => string[], seed: number): string {
+  return ['afcluster', 'sim', ...argvFor(seed)].join(' ');
+}
+
+function printVerbose(r: SeedResult, notes: string[], driverLog: string[]): void {
+  for (const n of notes) console.log(`# ${n}`);
+  for (const e of r.sim.events()) console.log(formatEvent(e));
+  for (const l of driverLog) console.log(`log ${l}`);
+  console.log(`# stats ${JSON.stringify(r.stats)} virtual ${r.virtualMs.toFixed(1)} ms trace ${r.traceHash}`);
+  for (const v of r.violations) {
+    console.log(`# violation ${v.property}: ${v.message} (nodes ${v.nodes.join(',')})`);
+    for (const e of v.events) console.log(`#   ${e}`);
+  }
+}
+
+export const command: Command = {
+  name: 'sim',
+  summary: 'run a driver in the deterministic simulator and check virtual synchrony',
+  help: HELP,
+  async run(argv) {
+    const { values } = parseFlags(argv, {
+      driver: { type: 'string' }, seeds: { type: 'string' }, nodes: { type: 'string' }, swarm: { type: 'boolean' },
+      faults: { type: 'string' }, check: { type: 'string' }, opt: { type: 'string', multiple: true },
+      'time-scale': { type: 'string' }, verbose: { type: 'boolean' },
+    });
+    if (!values.driver) throw new UsageError('--driver NAME is required');
+    const driver = simRegistry().get(values.driver);
+    const [from, to] = parseSeeds(values.seeds ?? '1-100');
+    const nodes = intFlag(values.nodes, 'nodes', 3, 1, 64);
+    const faults = oneOf<FaultMix>(values.faults, 'faults', ['none', 'loss', 'all']);
+    const checkMode = oneOf(values.check, 'check', ['declared', 'evs'] as const) ?? 'declared';
+    const driverOptions = parseOpts(values.opt);
+    const timeScaleMs = values['time-scale'] === undefined ? undefined : intFlag(values['time-scale'], 'time-scale', 0, 1);
+    const swarm = values.swarm === true;
+    const properties: readonly Property[] = checkMode === 'evs' ? ALL_PROPERTIES : propertiesFor(driver.guarantees);
+    try {
+      driver.optionsSchema.parse(driverOptions);
+    } catch (e) {
+      throw new UsageError(`--opt: not valid options for ${driver.name}: ${(e as Error).message}`);
+    }
+    const argvFor = (seed: number) => [
+      '--driver', driver.name, '--seeds', `${seed}-${seed}`,
+      ...(swarm ? ['--swarm'] : ['--nodes', String(nodes)]),
+      ...(faults ? ['--faults', faults] : swarm ? [] : ['--faults', 'all']),
+      ...(checkMode === 'evs' ? ['--check', 'evs'] : []),
+      ...(values.opt ?? []).flatMap((o) => ['--opt', o]),
+      ...(timeScaleMs ? ['--time-scale', String(timeScaleMs)] : []),
+      '--verbose',
+    ];
+    let violations = 0;
+    let failed = 0;
+    for (let seed = from; seed <= to; seed++) {
+      const notes: string[] = [];
+      const driverLog: string[] = [];
+      const r = runSeed({
+        driver, seed, nodes, swarm, faults, properties, driverOptions, timeScaleMs,
+        onNote: values.verbose ? (l) => notes.push(l) : undefined,
+        onDriverLog: values.verbose ? (l) => driverLog.push(l) : undefined,
+      });
+      if (values.verbose) printVerbose(r, notes, driverLog);
+      violations += r.violations.length;
+      if (r.violations.length === 0) continue;
+      failed++;
+      const v = r.violations[0];
+      const more = r.violations.length > 1 ? ` (+${r.violations.length - 1} more)` : '';
+      console.log(`seed ${seed}: ${v.property}: ${v.message}${more}  replay: ${replayCommand(argvFor, seed)}`);
+    }
+    console.log(`${to - from + 1} seeds, ${violations} violations`);
+    return failed > 0 ? 1 : 0;
+  },
+};
