@@ -11,6 +11,8 @@ import { RecvStream } from '../../drivers/cman/stream.ts';
 import { cmanDriver, type CmanDriver } from '../../drivers/cman/index.ts';
 import type { Configuration, DriverHost, Order, StateStore } from '../../core/driver/types.ts';
 import { Rng } from '../sim/rng.ts';
+import { parseConfig } from '../../core/config/index.ts';
+import { builtinRegistry } from '../../core/driver/builtin.ts';
 
 describe('cman codec', () => {
   it('round-trips every datagram type', () => {
@@ -82,6 +84,16 @@ describe('cman options', () => {
     expect(cmanOptionsSchema.safeParse({ serve_agreed_as_fifo: 'yes' }).success).toBe(false);
     expect(cmanOptionsSchema.safeParse({ ack_timeout_ms: 100, ack_delay_ms: 60 }).success).toBe(false);
     expect(cmanOptionsSchema.parse({ heartbeat_ms: 100, window_max: 8 })).toMatchObject({ heartbeatMs: 100, windowMax: 8 });
+  });
+
+  it('cluster.driver = "cman" selects it; [cman] is validated naming file and key', () => {
+    const text = (cman: string) => `[node]\nid = 1\n[cluster]\ndriver = "cman"\n`
+      + `nodes = [ { id = 1, addr = "127.0.0.1" }, { id = 2, addr = "127.0.0.2" } ]\n[cman]\n${cman}\n`;
+    const c = parseConfig(text('ack_timeout_ms = 300'), 'n1.toml', builtinRegistry());
+    expect(c.cluster.driver).toBe('cman');
+    expect(c.drivers.cman).toMatchObject({ ackTimeoutMs: 300, heartbeatMs: 250 });
+    expect(() => parseConfig(text('ack_timout_ms = 300'), 'n1.toml', builtinRegistry())).toThrow(/n1\.toml.*cman/);
+    expect(() => parseConfig(text('window_max = 0'), 'n1.toml', builtinRegistry())).toThrow(/cman\.window_max/);
   });
 });
 
