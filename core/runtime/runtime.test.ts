@@ -14,7 +14,7 @@ import { freeUdpPort, waitFor } from '../transport/testing.ts';
 import { FileStateStore, createCryptoRng } from './host.ts';
 import { startRuntime, type Runtime } from './runtime.ts';
 
-// A tiny driver: unordered best-effort multicast with self-delivery, a heartbeat on a timer,
+// A tiny driver: unordered best-effort multicast sent from handleTimeout with self-delivery, a heartbeat on a timer,
 // a boot counter in the state store, and a datagram type that makes it throw.
 const MSG = 0x4d; // 'M'
 const BEAT = 0x42; // 'B'
@@ -29,6 +29,7 @@ class EchoDriver implements Driver {
   beatsFrom = new Map<number, number>();
   boots = 0;
   private next = Infinity;
+  private readonly outbox: Uint8Array[] = [];
   private quiet = false;
   constructor(readonly common: DriverCommon, private readonly opts: EchoOptions, private readonly host: DriverHost) {}
 
@@ -48,21 +49,28 @@ class EchoDriver implements Driver {
     }
   }
   handleTimeout(): void {
-    if (this.quiet || this.host.now() < this.next) return;
+    if (this.quiet) return;
+    for (const frame of this.outbox.splice(0)) {
+      this.host.transmit('all', frame);
+      this.host.deliver(this.host.nodeId, frame.subarray(1), 'fifo');
+    }
+    if (this.host.now() < this.next) return;
     this.host.transmit('all', Uint8Array.of(BEAT));
     this.next = this.host.now() + this.opts.beat_ms;
   }
   nextDeadline(): number {
-    return this.quiet ? Infinity : this.next;
+    if (this.quiet) return Infinity;
+    // Like real drivers: queued work is due "now", read from the host clock at the call.
+    return this.outbox.length > 0 ? this.host.now() : this.next;
   }
   multicast(payload: Uint8Array, order: Order): void {
     if (order !== 'fifo') throw new ClusterError('EOPNOTSUPP', 'echo gives no order');
     if (payload.length > this.common.messageSizeMax || payload.length + 1 > this.common.mtu) throw new ClusterError('EMSGSIZE', 'too big');
+    if (this.outbox.length >= 64) throw new ClusterError('EAGAIN', 'outbox full');
     const frame = new Uint8Array(payload.length + 1);
     frame[0] = MSG;
     frame.set(payload, 1);
-    this.host.transmit('all', frame);
-    this.host.deliver(this.host.nodeId, payload, 'fifo');
+    this.outbox.push(frame); // sent from handleTimeout, as soon as the host calls it
   }
   leave(): void {
     this.host.transmit('all', Uint8Array.of(LEAVE));

@@ -202,8 +202,11 @@ class NodeRuntime implements Runtime {
     this.timer = undefined;
     this.armedFor = Infinity;
     if (this.stopped || !this.drv) return;
+    // Deadline first, clock second: a driver with work queued answers "now" from its own
+    // clock read, which must not be later than ours or the work would never run.
+    const deadline = this.drv.nextDeadline();
     const now = this.clock.now();
-    if (now >= this.drv.nextDeadline() && now >= this.notBefore) {
+    if (now >= deadline && now >= this.notBefore) {
       this.counters.timeouts++;
       try {
         this.drv.handleTimeout();
