@@ -66,15 +66,15 @@ describe('bridge server (one node, loopback driver)', () => {
     expect((await raw.request({ type: 'members', id: 1 })).status).toBe(ERROR_NUMBERS.EPROTO); // before hello
     expect((await raw.request({ type: 'hello', id: 2, pid: process.pid })).status).toBe(0);
     expect((await raw.request({ type: 'send', id: 3, order: 'agreed', data: new Uint8Array(1) })).status).toBe(ERROR_NUMBERS.ENOTCONN);
-    const v9 = encodeRequest({ type: 'stats', id: 4 }); v9[2] = 9; raw.raw(v9);
+    const v9 = encodeRequest({ type: 'stats', id: 4 }); v9[2] = 9; await raw.raw(v9);
     expect(await raw.reply(4)).toMatchObject({ op: OP_PROTOCOL_ERROR, status: ERROR_NUMBERS.EPROTO });
-    const op = encodeRequest({ type: 'stats', id: 5 }); op[3] = 0x30; raw.raw(op);
+    const op = encodeRequest({ type: 'stats', id: 5 }); op[3] = 0x30; await raw.raw(op);
     expect(await raw.reply(5)).toMatchObject({ op: OP_PROTOCOL_ERROR, status: ERROR_NUMBERS.EPROTO });
-    raw.raw(encodeRequest({ type: 'bind', id: 6, group: 'x', selfDelivery: true }).subarray(0, 11));
+    await raw.raw(encodeRequest({ type: 'bind', id: 6, group: 'x', selfDelivery: true }).subarray(0, 11));
     expect(await raw.reply(6)).toMatchObject({ op: OP.bind | REPLY_BIT, status: ERROR_NUMBERS.EINVAL });
     expect((await raw.request({ type: 'bind', id: 7, group: 'x'.repeat(33), selfDelivery: true })).status).toBe(ERROR_NUMBERS.ENAMETOOLONG);
-    raw.raw(new Uint8Array([1, 2, 3]));
-    raw.raw(new Uint8Array(0));
+    await raw.raw(new Uint8Array([1, 2, 3]));
+    await raw.raw(new Uint8Array(0));
     expect((await raw.request({ type: 'bind', id: 8, group: 'x', selfDelivery: true })).status).toBe(0);
     expect((await raw.request({ type: 'bind', id: 9, group: 'y', selfDelivery: true })).status).toBe(ERROR_NUMBERS.EADDRINUSE);
     expect((await raw.request({ type: 'send', id: 10, order: 'agreed', data: new Uint8Array(70_000) })).status).toBe(ERROR_NUMBERS.EMSGSIZE);

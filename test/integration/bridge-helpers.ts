@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeDaemonDatagram, encodeRequest, type DaemonDatagram, type Reply, type Request } from '../../core/af/codec.ts';
-import { bindUnix, createUnixSocket, type UnixDgramSocket } from '../../core/af/unix.ts';
+import { bindUnix, createUnixSocket, unixErrorName, type UnixDgramSocket, type UnixError } from '../../core/af/unix.ts';
 import type { SocketEvent } from '../../sockapi/types.ts';
 
 export function tempDir(prefix: string): { dir: string; cleanup(): void } {
@@ -33,12 +33,18 @@ export class RawClient {
     this.sock.on('error', () => { /* reported through callbacks */ });
     bindUnix(this.sock, path);
   }
-  raw(bytes: Uint8Array): void {
+  /** Send one datagram; while the daemon's kernel queue is full (EAGAIN), retry. */
+  async raw(bytes: Uint8Array): Promise<void> {
     const b = Buffer.from(bytes);
-    this.sock.send(b, 0, b.length, this.daemon, () => { /* best effort */ });
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      const err = await new Promise<UnixError | undefined>((res) => this.sock.send(b, 0, b.length, this.daemon, res));
+      if (!err) return;
+      if (unixErrorName(err) !== 'EAGAIN') throw new Error(`send to ${this.daemon}: ${unixErrorName(err)}`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
   }
-  request(req: Request): Promise<Reply> {
-    this.raw(encodeRequest(req));
+  async request(req: Request): Promise<Reply> {
+    await this.raw(encodeRequest(req));
     return this.reply(req.id);
   }
   reply(id: number): Promise<Reply> {
