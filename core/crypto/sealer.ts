@@ -82,6 +82,20 @@ interface Scratch {
 
 let scratch: Scratch | undefined;
 
+/** Random nonces drawn from the OS CSPRNG in batches: one syscall-sized fill per 256 datagrams. */
+const noncePool = Buffer.alloc(NONCE_BYTES * 256);
+let noncePoolNext = noncePool.length;
+
+function nextNonce(into: Buffer, at: number): void {
+  if (noncePoolNext === noncePool.length) {
+    randomFillSync(noncePool);
+    noncePoolNext = 0;
+  }
+  noncePool.copy(into, at, noncePoolNext, noncePoolNext + NONCE_BYTES);
+  noncePool.fill(0, noncePoolNext, noncePoolNext + NONCE_BYTES); // a used nonce never lingers for reuse
+  noncePoolNext += NONCE_BYTES;
+}
+
 /** Initialises libsodium; await it once before creating an encrypting sealer. */
 export async function cryptoReady(): Promise<void> {
   await sodium.ready;
@@ -192,7 +206,7 @@ class AeadSealer implements Sealer {
     const lib = s.lib;
     const out = Buffer.allocUnsafe(this.overheadBytes + len);
     out.set(this.header, 0);
-    randomFillSync(out, HEADER_BYTES, NONCE_BYTES);
+    nextNonce(out, HEADER_BYTES);
     this.load(out.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES), plain);
     // In place: libsodium allows the ciphertext to overlap the message exactly.
     const rc = lib._crypto_aead_xchacha20poly1305_ietf_encrypt(s.buf, 0, s.buf, len, 0, s.ad, this.ad.length, 0, 0,
