@@ -1,0 +1,37 @@
+// Proves a process in another language can use the cluster from docs/PROTOCOL.md alone: examples/python-client.py (standard library only) binds, sends and receives through a real daemon, and a TypeScript client on another node sees its messages.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterSocket } from '../../sockapi/client.ts';
+import type { SocketEvent } from '../../sockapi/types.ts';
+import { TestCluster } from './cluster.ts';
+
+const SCRIPT = join(import.meta.dirname, '../../examples/python-client.py');
+
+describe('examples/python-client.py against real daemons', () => {
+  const cluster = new TestCluster({ nodes: 2, driver: 'totem', basePort: 47301 });
+  beforeAll(() => cluster.start());
+  afterAll(() => cluster.stop());
+
+  it('binds, sends, receives its own messages, and a TypeScript member on node 2 receives them too', async () => {
+    const ts = await ClusterSocket.open({ path: cluster.node(2).socket });
+    await ts.bind('py');
+    const py = spawnSync('python3', [SCRIPT, cluster.node(1).socket, 'py', 'hello', 'from python', '--timeout', '30'], { encoding: 'utf8', timeout: 60_000 });
+    expect(py.status, py.stderr).toBe(0);
+    const lines = py.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const open = lines[0] as { self: { nodeId: number; pid: number; port: number } };
+    expect(open.self.nodeId).toBe(1);
+    expect(lines.filter((l) => l.type === 'message').map((l) => l.text)).toEqual(['hello', 'from python']);
+    expect(lines.find((l) => l.type === 'membership')).toMatchObject({ group: 'py', kind: 'regular' });
+    const got: SocketEvent[] = [];
+    for await (const ev of ts) {
+      got.push(ev);
+      if (ev.type === 'membership' && ev.left.some((c) => c.member.pid === open.self.pid)) break;
+    }
+    const texts = got.flatMap((e) => (e.type === 'message' ? [new TextDecoder().decode(e.data)] : []));
+    expect(texts).toEqual(['hello', 'from python']);
+    expect(got.filter((e) => e.type === 'message').every((e) => e.type === 'message' && e.sender.pid === open.self.pid)).toBe(true);
+    expect(got.at(-1)).toMatchObject({ type: 'membership', left: [{ member: open.self, reason: 'leave' }] });
+    await ts.close();
+  });
+});
