@@ -166,6 +166,25 @@ describe('parseConfig: refusals', () => {
     ]);
   });
 
+  it('a driver\'s cross-key refinement prints its own sentence, and waits until every key is valid', () => {
+    const reg = new DriverRegistry();
+    reg.register(entry('totem', z.strictObject({ a: z.int().min(1).default(10), b: z.int().min(1).default(5) })
+      .superRefine((o, ctx) => {
+        if (o.b >= o.a) ctx.addIssue({ code: 'custom', path: ['b'], message: 'b must be below a, or nothing works' });
+      })));
+    const refuse = (text: string) => {
+      try {
+        parseConfig(text, 'node1.toml', reg);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error('expected a refusal');
+    };
+    expect(refuse(`${MINIMAL}[totem]\na = 3\n`)).toBe('EINVAL: node1.toml: totem.b: b must be below a, or nothing works');
+    expect(refuse(`${MINIMAL}[totem]\na = 3\nb = 4\n`)).toBe('EINVAL: node1.toml: totem.b = 4: b must be below a, or nothing works');
+    expect(refuse(`${MINIMAL}[totem]\na = 0\n`)).toBe('EINVAL: node1.toml: totem.a = 0: expected an integer >= 1');
+  });
+
   it('cross-checks: this node in the list, unique ids and addresses, listen, multicast group, limits', () => {
     expect(errorOf(MINIMAL.replace('id = 1\n[cluster]', 'id = 3\n[cluster]'))).toBe('EINVAL: node1.toml: node.id = 3: expected the id of one of cluster.nodes (1, 2)');
     expect(errorOf(MINIMAL.replace('{ id = 2,', '{ id = 1,'))).toMatch(/cluster.nodes: id 1 appears twice: expected unique node ids/);

@@ -165,8 +165,12 @@ export function valueAt(root: unknown, path: Path): unknown {
  */
 export function issueLines(file: string, prefix: Path, schema: Schema, raw: unknown, issues: readonly z.core.$ZodIssue[]): string[] {
   const lines: string[] = [];
+  // A cross-key refinement over keys the user did not write is noise while any key is itself
+  // wrong (it compares against a rejected value); it is reported once the keys are valid.
+  const anyPlain = issues.some((i) => i.code !== 'custom');
   for (const issue of issues) {
     const where = [...prefix, ...issue.path];
+    if (issue.code === 'custom' && anyPlain && valueAt(raw, issue.path) === undefined) continue;
     if (issue.code === 'unrecognized_keys') {
       const known = objectKeys(schemaAt(schema, issue.path)).join(', ');
       for (const key of issue.keys) lines.push(`${file}: ${formatPath([...where, key])}: unknown key (known: ${known})`);
@@ -174,10 +178,14 @@ export function issueLines(file: string, prefix: Path, schema: Schema, raw: unkn
     }
     const value = valueAt(raw, issue.path);
     const at = schemaAt(schema, issue.path);
-    // A refinement's own message wins unless the schema describes its expected form.
-    const expected = issue.code === 'custom' && !(at && describedAs(at)) ? issue.message : at ? describe(at) : issue.message;
-    if (value === undefined) lines.push(`${file}: ${formatPath(where)}: missing: expected ${expected}`);
-    else lines.push(`${file}: ${formatPath(where)} = ${formatValue(value)}: expected ${expected}`);
+    const key = value === undefined ? formatPath(where) : `${formatPath(where)} = ${formatValue(value)}`;
+    if (issue.code === 'custom' && !(at && describedAs(at))) {
+      // A refinement's own message is a whole sentence (often about several keys): print it as is.
+      lines.push(`${file}: ${key}: ${issue.message}`);
+      continue;
+    }
+    const expected = at ? describe(at) : issue.message;
+    lines.push(`${file}: ${key}: ${value === undefined ? 'missing: ' : ''}expected ${expected}`);
   }
   return lines;
 }
