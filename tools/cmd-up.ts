@@ -71,19 +71,23 @@ function howTo(nodes: readonly Node[], dir: string, driver: string): string {
   return lines.join('\n');
 }
 
-async function sample(n: Node): Promise<string> {
-  if (n.exited) return `${String(n.id).padEnd(5)} down (${n.exited})`;
+interface Sample { readonly text: string; /** The text without rates, to tell a change apart from noise. */ readonly stable: string }
+
+async function sample(n: Node): Promise<Sample> {
+  const plain = (text: string): Sample => ({ text, stable: text });
+  if (n.exited) return plain(`${String(n.id).padEnd(5)} down (${n.exited})`);
   try {
     n.sock ??= await ClusterSocket.open({ path: n.socket, timeoutMs: 2000 });
     const stats = await n.sock.stats({ signal: AbortSignal.timeout(2000) });
     const now = Date.now();
-    const row = tableRow(headline(stats, n.prev?.stats, n.prev ? now - n.prev.at : undefined));
+    const h = headline(stats, n.prev?.stats, n.prev ? now - n.prev.at : undefined);
     n.prev = { stats, at: now };
     const groups = Object.entries(stats).filter(([k]) => k.startsWith('group.')).map(([k, v]) => `${k.slice(6)}: ${v}`);
-    return groups.length ? `${row}\n      groups  ${groups.join(' | ')}` : row;
+    const more = groups.length ? `\n      groups  ${groups.join(' | ')}` : '';
+    return { text: tableRow(h) + more, stable: tableRow({ ...h, tokenRotationsPerSec: undefined }) + more };
   } catch (e) {
     n.sock = undefined;
-    return `${String(n.id).padEnd(5)} not answering (${(e as Error).message})`;
+    return plain(`${String(n.id).padEnd(5)} not answering (${(e as Error).message})`);
   }
 }
 
@@ -96,15 +100,16 @@ async function liveView(nodes: Node[], stopped: Promise<void>): Promise<void> {
   void stopped.then(() => { done = true; });
   while (!done) {
     const rows = await Promise.all(nodes.map(sample));
-    const text = [TABLE_HEADER, ...rows].join('\n');
+    const text = [TABLE_HEADER, ...rows.map((r) => r.text)].join('\n');
+    const stable = rows.map((r) => r.stable).join('\n');
     if (tty) {
       const clear = printedLines ? `\x1b[${printedLines}A\x1b[J` : '';
       process.stdout.write(`${clear}${new Date().toISOString().slice(11, 19)}\n${text}\n`);
       printedLines = text.split('\n').length + 1;
-    } else if (text.replace(/ +[\d.-]+ +\d+\/\d+/g, '') !== last.replace(/ +[\d.-]+ +\d+\/\d+/g, '')) {
+    } else if (stable !== last) {
       process.stdout.write(`${new Date().toISOString()}\n${text}\n`);
     }
-    last = text;
+    last = stable;
     await Promise.race([stopped, new Promise((r) => setTimeout(r, 1000))]);
   }
 }

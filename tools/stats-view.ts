@@ -54,7 +54,7 @@ export function headline(stats: Readonly<Record<string, StatValue>>, prev?: Read
     sent: pick(stats, NAMES.sent), delivered: pick(stats, NAMES.delivered), retransmitted: pick(stats, NAMES.retransmitted),
     tokenRotationsPerSec: rate, driverQueue: pick(stats, NAMES.driverQueue),
     bridgeQueue: num(stats, 'bridge.queueDepth'), bridgeQueueMax: num(stats, 'bridge.queueDepthMax'),
-    sockets: num(stats, 'bridge.sockets'), groups: num(stats, 'groups.groups'),
+    sockets: num(stats, 'bridge.sockets'), groups: Object.keys(stats).filter((k) => k.startsWith('group.')).length,
   };
 }
 
