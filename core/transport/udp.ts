@@ -96,7 +96,11 @@ class UdpTransport implements Transport {
   }
 
   private bindSocket(at: Endpoint, reuse: boolean): Promise<dgram.Socket> {
-    const sock = dgram.createSocket({ type: this.type, reuseAddr: reuse });
+    const family = this.type === 'udp6' ? 6 : 4;
+    // Every address is an IP literal (config refuses names): answer at once instead of a
+    // dns.lookup and a tick per datagram.
+    const lookup = (host: string, _opts: unknown, cb: (err: null, address: string, family: number) => void) => cb(null, host, family);
+    const sock = dgram.createSocket({ type: this.type, reuseAddr: reuse, lookup: lookup as unknown as dgram.SocketOptions['lookup'] });
     return new Promise((resolve, reject) => {
       const fail = (e: NodeJS.ErrnoException) => {
         sock.close();
