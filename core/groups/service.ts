@@ -44,6 +44,14 @@
 // virtual synchrony, TOTEM.md property 4), so they finish identically. The held list is bounded
 // (HELD_MESSAGES_MAX, HELD_BYTES_MAX); reaching the bound finishes the exchange the same way, at
 // the same message on every node with the same limits.
+//
+// DRIVERS WITHOUT VIRTUAL SYNCHRONY (cman: each node decides membership alone, ring ids are
+// per node, no total order). A barrier would wait for reports that a node sent before this node
+// saw the configuration, so there is none: nodedown is reported at once in a regular event, and
+// each node's report is applied when it arrives (that node's members are set to it; differences
+// reported as above). Here a report lists what the node has ANNOUNCED (every join and leave it
+// has multicast so far), not what it has applied: a receiver has delivered all of the sender's
+// earlier messages (fifo), so the report then agrees with them and only repairs what was missed.
 import { ClusterError, assert, isClusterError } from '../errors.ts';
 import type { NodeConfig } from '../config/types.ts';
 import type { Configuration, DriverUpcalls, Guarantees, LogLevel, Order, RingId } from '../driver/types.ts';
@@ -163,6 +171,12 @@ export class GroupService implements DriverUpcalls {
   private exchange: Exchange | null = null;
   private transitionalTouched = new Set<string>();
   private dispatching = 0;
+  /** Barrier exchanges need ring ids and delivery order shared by all nodes (module comment). */
+  private readonly barrier: boolean;
+  /** Per local `pid:port`: the group of its last join multicast, until a leave is multicast. */
+  private readonly announced = new Map<string, string>();
+  /** Eager mode: report parts received so far, per sender. */
+  private readonly partial = new Map<number, ExchangeGroup[]>();
 
   constructor(private readonly opts: GroupServiceOptions) {
     const g = opts.guarantees;
@@ -170,6 +184,7 @@ export class GroupService implements DriverUpcalls {
       throw new ClusterError('EOPNOTSUPP', 'process groups need a driver with fifo or agreed order');
     }
     this.controlOrder = g.agreed ? 'agreed' : 'fifo';
+    this.barrier = g.agreed && g.virtualSynchrony;
     this.ringId = { rep: opts.nodeId, seq: 0 };
     this.nodes = [opts.nodeId];
   }
@@ -452,6 +467,16 @@ export class GroupService implements DriverUpcalls {
   private onRegular(conf: Configuration): void {
     this.inTransitional = false;
     const pendingLeft = this.removeNodesNotIn(conf.members);
+    for (const node of [...this.partial.keys()]) if (!conf.members.includes(node)) this.partial.delete(node);
+    if (!this.barrier) {
+      for (const [group, left] of pendingLeft) {
+        this.emitMembership(group, { joined: [], left, kind: 'regular', ringId: conf.ringId });
+        this.table.prune(group);
+      }
+      this.count('exchanges');
+      this.sendReport(conf.ringId, this.announcedReport());
+      return;
+    }
     for (const group of pendingLeft.keys()) this.table.prune(group);
     const touched = this.transitionalTouched;
     this.transitionalTouched = new Set();
@@ -460,7 +485,7 @@ export class GroupService implements DriverUpcalls {
       held: [], heldBytes: 0, pendingLeft, touched,
     };
     this.count('exchanges');
-    this.sendReport(conf.ringId);
+    this.sendReport(conf.ringId, this.appliedReport());
   }
 
   /** Removes every member whose node is not in `keep`; returns the changes per group. */
@@ -479,13 +504,30 @@ export class GroupService implements DriverUpcalls {
     return out;
   }
 
-  /** Multicasts this node's own members, first in the control queue (stale reports dropped). */
-  private sendReport(ringId: RingId): void {
+  /** This node's own members as applied (barrier mode). */
+  private appliedReport(): ExchangeGroup[] {
     const groups: ExchangeGroup[] = [];
     for (const g of this.table.all()) {
       const mine = g.ofNode(this.opts.nodeId);
       if (mine.length) groups.push({ group: g.name, members: mine.map((m) => ({ pid: m.pid, port: m.port })) });
     }
+    return groups;
+  }
+
+  /** This node's own members as announced by the joins and leaves it multicast (eager mode). */
+  private announcedReport(): ExchangeGroup[] {
+    const byGroup = new Map<string, { pid: number; port: number }[]>();
+    for (const [local, group] of this.announced) {
+      const [pid, port] = local.split(':').map(Number);
+      const list = byGroup.get(group) ?? [];
+      list.push({ pid, port });
+      byGroup.set(group, list);
+    }
+    return [...byGroup].map(([group, members]) => ({ group, members }));
+  }
+
+  /** Multicasts this node's report, first in the control queue (stale reports dropped). */
+  private sendReport(ringId: RingId, groups: ExchangeGroup[]): void {
     const parts = encodeExchange(ringId, groups, Math.max(256, this.opts.limits.messageSizeMax));
     for (let i = this.control.length - 1; i >= 0; i--) if (this.control[i].kind === 'exchange') this.control.splice(i, 1);
     this.control.unshift(...parts.map((bytes): ControlItem => ({ kind: 'exchange', bytes })));
@@ -493,6 +535,7 @@ export class GroupService implements DriverUpcalls {
   }
 
   private onExchange(sender: number, msg: Extract<GroupMessage, { type: 'exchange' }>): void {
+    if (!this.barrier) { this.onEagerReport(sender, msg); return; }
     const ex = this.exchange;
     if (!ex || ex.ringId.rep !== msg.ringId.rep || ex.ringId.seq !== msg.ringId.seq || !ex.nodes.includes(sender) || ex.complete.has(sender)) {
       this.count('exchangeStale');
@@ -504,6 +547,20 @@ export class GroupService implements DriverUpcalls {
     if (!msg.last) return;
     ex.complete.add(sender);
     if (ex.nodes.every((n) => ex.complete.has(n))) this.finishExchange(false);
+  }
+
+  /** Eager mode: a node's complete report sets its members at once. */
+  private onEagerReport(sender: number, msg: Extract<GroupMessage, { type: 'exchange' }>): void {
+    if (!this.nodes.includes(sender)) { this.count('exchangeStale'); return; }
+    const report = this.partial.get(sender) ?? [];
+    report.push(...msg.groups.map((g) => ({ group: g.group, members: [...g.members] })));
+    if (!msg.last) { this.partial.set(sender, report); return; }
+    this.partial.delete(sender);
+    const changes = this.mergeReports({ nodes: [sender], complete: new Set([sender]), reports: new Map([[sender, report]]) });
+    for (const [group, c] of changes) {
+      this.emitMembership(group, c);
+      this.table.prune(group);
+    }
   }
 
   private hold(sender: number, msg: GroupMessage, order: Order): void {
@@ -535,7 +592,7 @@ export class GroupService implements DriverUpcalls {
   }
 
   /** Sets each reporting node's members to its report; returns the differences per group. */
-  private mergeReports(ex: Exchange): Map<string, { joined: MemberChange[]; left: MemberChange[] }> {
+  private mergeReports(ex: Pick<Exchange, 'nodes' | 'complete' | 'reports'>): Map<string, { joined: MemberChange[]; left: MemberChange[] }> {
     const changes = new Map<string, { joined: MemberChange[]; left: MemberChange[] }>();
     for (const node of ex.nodes) {
       if (!ex.complete.has(node)) continue;
@@ -573,6 +630,8 @@ export class GroupService implements DriverUpcalls {
       const item = this.control[0];
       try {
         this.opts.multicast(item.bytes, this.controlOrder);
+        if (item.local && item.kind === 'join') this.announced.set(item.local, item.group ?? '');
+        if (item.local && item.kind === 'leave') this.announced.delete(item.local);
       } catch (e) {
         if (isClusterError(e, 'EAGAIN')) { this.count('controlEagain'); return; }
         this.count('controlSendErrors');
