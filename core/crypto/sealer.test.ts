@@ -84,6 +84,9 @@ describe('encrypted sealer', () => {
     const a = Buffer.from(s.seal(payload));
     const b = Buffer.from(s.seal(payload));
     expect(a.subarray(HEADER_BYTES)).not.toEqual(b.subarray(HEADER_BYTES));
+    const nonces = new Set<string>();
+    for (let i = 0; i < 1000; i++) nonces.add(Buffer.from(s.seal(payload).subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES)).toString('hex'));
+    expect(nonces.size).toBe(1000); // across several refills of the nonce pool
   });
 
   it('drops a datagram with any single bit flipped (tampered) as droppedAuth', () => {

@@ -8,8 +8,8 @@ export interface Transport {
   broadcast(bytes: Uint8Array): void;
   /**
    * The one receiver. `from` is the configured node the source address maps to; datagrams
-   * from unknown sources or from this node itself never arrive here. `bytes` is only valid
-   * during the call.
+   * from unknown sources or from this node itself never arrive here. `bytes` is this
+   * datagram's own buffer (Node allocates one per datagram), so the receiver may keep it.
    */
   onDatagram(cb: (from: number, bytes: Buffer) => void): void;
   /** Waits (bounded) for queued sends to leave, then closes the sockets. Idempotent. */
