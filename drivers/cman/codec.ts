@@ -178,7 +178,8 @@ export function bitmapSeqs(cumulative: number, bitmap: Uint8Array): number[] {
 }
 
 /** The bitmap for the held seqs above cumulative + 1 (held must be > cumulative + 1). */
-export function makeBitmap(cumulative: number, held: Iterable<number>): Uint8Array {
+export function makeBitmap(cumulative: number, heldSeqs: Iterable<number>): Uint8Array {
+  const held = [...heldSeqs]; // walked twice: an iterator would be spent by the first pass
   let top = -1;
   for (const s of held) top = Math.max(top, s - cumulative - 2);
   const out = new Uint8Array(top < 0 ? 0 : (top >> 3) + 1);

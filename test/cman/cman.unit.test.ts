@@ -23,6 +23,7 @@ describe('cman codec', () => {
     });
     const bitmap = makeBitmap(10, [12, 15, 30]);
     expect(bitmapSeqs(10, bitmap)).toEqual([12, 15, 30]);
+    expect(bitmapSeqs(10, makeBitmap(10, new Set([13, 40]).keys()))).toEqual([13, 40]);
     const ack = decode(encodeAck({ incarnation: 9, ackedIncarnation: 4, cumulative: 10, bitmap }));
     expect(ack).toEqual({ ok: true, msg: { type: 'ack', incarnation: 9, ackedIncarnation: 4, cumulative: 10, bitmap } });
     expect(decode(encodeHeartbeat({ incarnation: 0xffffffff, nextSeq: 8, low: 3 })))

@@ -71,11 +71,14 @@ export function expectExactlyOnceFifo(logs: NodeLog[], from: number): number {
   return n;
 }
 
+/** The same check; a node that crashed or restarted is judged on its last process only. */
 export function exactlyOnceFifoProblems(logs: NodeLog[], from: number): string[] {
   const sent = new Map<string, SendEvent>();
   for (const log of logs) for (const s of sends(log, from)) sent.set(s.id, s);
   const problems: string[] = [];
-  for (const log of logs) {
+  for (const whole of logs) {
+    const cut = whole.events.findLastIndex((e) => e.type === 'crash' || e.type === 'restart');
+    const log = { node: whole.node, events: whole.events.slice(cut + 1) };
     const got = new Map<string, number>();
     const lastBySender = new Map<number, number>();
     for (const d of delivers(log)) {
