@@ -171,6 +171,7 @@ export class GroupService implements DriverUpcalls {
   private exchange: Exchange | null = null;
   private transitionalTouched = new Set<string>();
   private dispatching = 0;
+  private draining = false;
   /** Barrier exchanges need ring ids and delivery order shared by all nodes (module comment). */
   private readonly barrier: boolean;
   /** Per local `pid:port`: the group of its last join multicast, until a leave is multicast. */
@@ -626,6 +627,13 @@ export class GroupService implements DriverUpcalls {
   }
 
   private drainControl(): void {
+    // A driver may deliver inside multicast(); what that delivery queues is sent by this loop.
+    if (this.draining) return;
+    this.draining = true;
+    try { this.drainLoop(); } finally { this.draining = false; }
+  }
+
+  private drainLoop(): void {
     while (this.control.length > 0) {
       const item = this.control[0];
       try {
