@@ -1,0 +1,235 @@
+// The fault drills' checker: pure (no I/O, no clock). It reads the logs of the client processes
+// of one group (every message and membership event each received, in order) and checks, over
+// the SURVIVORS (clients alive at the end, on nodes that are members at the end):
+// - membership agreement: every survivor's last event is a regular configuration listing
+//   exactly the survivors (and, with ring ids shared by all nodes, the same ring id);
+// - missing messages (failure atomicity, EVS property 4 in TOTEM.md): two survivors that both
+//   installed configuration C and both went on to the same next configuration delivered the
+//   same messages in C. A message one of them delivered in C and the other did not is missing;
+// - total order (when the driver claims it): two survivors deliver the messages both delivered
+//   in the same relative order;
+// - per sender, at every receiver: no duplicate, and sequence numbers only increase (FIFO).
+// It also measures, without judging, messages some survivor delivered and another never did
+// (in any configuration): a node cut off for a while legitimately misses what the others said.
+//
+// A configuration is named by its kind, its member list, its ring id (only where ring ids are
+// shared by every node: totem; cman's ring ids are per node) and its occurrence number in the
+// log, so that a member list seen twice (a node leaves and comes back) names two configurations.
+
+export interface DrillMember {
+  readonly nodeId: number;
+  readonly pid: number;
+  readonly port: number;
+}
+
+/** One line of a client's log (the stream client writes these as JSON). */
+export type DrillRecord =
+  | { readonly type: 'open'; readonly self: DrillMember }
+  | { readonly type: 'membership'; readonly kind: 'regular' | 'transitional'; readonly ringId: string; readonly members: readonly DrillMember[] }
+  | { readonly type: 'message'; readonly sender: DrillMember; readonly text: string }
+  | { readonly type: 'other' };
+
+export interface ClientLog {
+  /** Unique in the drill; also the prefix of the texts it sends ("NAME:SEQ"). */
+  readonly name: string;
+  readonly self: DrillMember;
+  /** Alive at the end, on a node that is a member at the end. */
+  readonly survivor: boolean;
+  readonly records: readonly DrillRecord[];
+}
+
+export interface CheckOptions {
+  /** The driver gives one total order (totem): check it, and compare ring ids. */
+  readonly totalOrder: boolean;
+  /** The driver claims failure atomicity (totem): missing messages fail the drill. Without it
+   *  (cman) they are counted and reported, not judged. */
+  readonly virtualSynchrony: boolean;
+}
+
+export interface Missing {
+  readonly text: string;
+  readonly deliveredAt: string;
+  readonly missingAt: string;
+  readonly configuration: string;
+}
+
+export interface FaultReport {
+  readonly survivors: readonly string[];
+  /** Every survivor's last membership event agrees, and lists exactly the survivors. */
+  readonly membershipAgreed: boolean;
+  /** The final configuration as each survivor saw it: "ringId [members]". */
+  readonly finalViews: Readonly<Record<string, string>>;
+  /** Distinct configurations installed by survivors. */
+  readonly configurations: number;
+  /** Distinct messages delivered to at least one survivor. */
+  readonly messages: number;
+  readonly deliveries: number;
+  /** Failure-atomicity violations (the asserted property). */
+  readonly missing: readonly Missing[];
+  /** Messages some survivor delivered and some other survivor never did (measured, not judged). */
+  readonly notEverywhere: number;
+  readonly orderViolations: number;
+  readonly duplicates: number;
+  readonly fifoViolations: number;
+  readonly problems: readonly string[];
+  readonly verdict: 'pass' | 'fail';
+}
+
+const memberKey = (m: DrillMember): string => `${m.nodeId}/${m.pid}/${m.port}`;
+const END = 'END';
+
+interface Segment {
+  readonly config: string;
+  readonly texts: string[];
+}
+
+interface View {
+  readonly log: ClientLog;
+  readonly segments: Segment[];
+  /** Delivered texts in delivery order. */
+  readonly sequence: string[];
+}
+
+/** Splits a log at membership events; messages before the first event go to a "before" segment. */
+function segments(log: ClientLog, opts: CheckOptions): Segment[] {
+  const seen = new Map<string, number>();
+  const out: Segment[] = [{ config: 'before', texts: [] }];
+  for (const r of log.records) {
+    if (r.type === 'membership') {
+      const base = `${r.kind} ${opts.totalOrder ? r.ringId : '-'} [${r.members.map(memberKey).join(' ')}]`;
+      const n = seen.get(base) ?? 0;
+      seen.set(base, n + 1);
+      out.push({ config: `${base} #${n}`, texts: [] });
+    } else if (r.type === 'message') {
+      out[out.length - 1].texts.push(r.text);
+    }
+  }
+  return out;
+}
+
+function view(log: ClientLog, opts: CheckOptions): View {
+  const segs = segments(log, opts);
+  return { log, segments: segs, sequence: segs.flatMap((s) => s.texts) };
+}
+
+/** Configuration -> [its messages, the configuration installed next (END if none)]. */
+function byConfig(v: View): Map<string, { texts: Set<string>; next: string }> {
+  const out = new Map<string, { texts: Set<string>; next: string }>();
+  v.segments.forEach((s, i) => {
+    if (s.config === 'before' && s.texts.length === 0) return;
+    out.set(s.config, { texts: new Set(s.texts), next: v.segments[i + 1]?.config ?? END });
+  });
+  return out;
+}
+
+function missingBetween(p: View, q: View): Missing[] {
+  const pc = byConfig(p);
+  const qc = byConfig(q);
+  const out: Missing[] = [];
+  for (const [config, a] of pc) {
+    const b = qc.get(config);
+    if (!b || b.next !== a.next) continue;
+    for (const text of a.texts) {
+      if (!b.texts.has(text)) out.push({ text, deliveredAt: p.log.name, missingAt: q.log.name, configuration: config });
+    }
+  }
+  return out;
+}
+
+/** 1 when p and q deliver their common messages in different relative orders. */
+function orderDiffers(p: View, q: View): number {
+  const inQ = new Set(q.sequence);
+  const inP = new Set(p.sequence);
+  const a = p.sequence.filter((t) => inQ.has(t));
+  const b = q.sequence.filter((t) => inP.has(t));
+  return a.length === b.length && a.every((t, i) => t === b[i]) ? 0 : 1;
+}
+
+/** Duplicates and per-sender sequence inversions at one receiver. */
+function fifoAt(v: View): { duplicates: number; inversions: number } {
+  const seen = new Set<string>();
+  const last = new Map<string, number>();
+  let duplicates = 0;
+  let inversions = 0;
+  for (const text of v.sequence) {
+    if (seen.has(text)) { duplicates++; continue; }
+    seen.add(text);
+    const cut = text.lastIndexOf(':');
+    const sender = text.slice(0, cut);
+    const tail = text.slice(cut + 1);
+    const seq = tail === 'end' ? Number.POSITIVE_INFINITY : Number(tail);
+    if ((last.get(sender) ?? -1) >= seq) inversions++;
+    last.set(sender, seq);
+  }
+  return { duplicates, inversions };
+}
+
+function lastMembership(log: ClientLog): Extract<DrillRecord, { type: 'membership' }> | undefined {
+  for (let i = log.records.length - 1; i >= 0; i--) {
+    const r = log.records[i];
+    if (r.type === 'membership') return r;
+  }
+  return undefined;
+}
+
+function membership(survivors: readonly ClientLog[], opts: CheckOptions): { agreed: boolean; views: Record<string, string>; problems: string[] } {
+  const want = survivors.map((l) => memberKey(l.self)).sort().join(' ');
+  const views: Record<string, string> = {};
+  const problems: string[] = [];
+  for (const log of survivors) {
+    const last = lastMembership(log);
+    if (!last) { problems.push(`${log.name} saw no membership event`); continue; }
+    const members = last.members.map(memberKey).sort().join(' ');
+    views[log.name] = `${last.ringId} [${members}]`;
+    if (last.kind !== 'regular') problems.push(`${log.name} ends in a ${last.kind} configuration`);
+    if (members !== want) problems.push(`${log.name} ends with members [${members}], the survivors are [${want}]`);
+  }
+  if (opts.totalOrder && new Set(Object.values(views)).size > 1) problems.push(`survivors end in different configurations: ${JSON.stringify(views)}`);
+  return { agreed: problems.length === 0, views, problems };
+}
+
+export function checkFaultLogs(logs: readonly ClientLog[], opts: CheckOptions): FaultReport {
+  const survivors = logs.filter((l) => l.survivor);
+  const views = survivors.map((l) => view(l, opts));
+  const member = membership(survivors, opts);
+  const missing: Missing[] = [];
+  let orderViolations = 0;
+  for (const p of views) {
+    for (const q of views) {
+      if (p === q) continue;
+      missing.push(...missingBetween(p, q));
+      if (opts.totalOrder && p.log.name < q.log.name) orderViolations += orderDiffers(p, q);
+    }
+  }
+  const fifo = views.map(fifoAt);
+  const duplicates = fifo.reduce((s, f) => s + f.duplicates, 0);
+  const fifoViolations = fifo.reduce((s, f) => s + f.inversions, 0);
+  const delivered = views.map((v) => new Set(v.sequence));
+  const all = new Set(views.flatMap((v) => v.sequence));
+  const notEverywhere = [...all].filter((t) => delivered.some((d) => !d.has(t))).length;
+  const configurations = new Set(views.flatMap((v) => v.segments.map((s) => s.config).filter((c) => c !== 'before'))).size;
+  const problems = [...member.problems];
+  if (survivors.length === 0) problems.push('no survivors to compare');
+  if (opts.virtualSynchrony && missing.length > 0) problems.push(`${missing.length} message(s) delivered at one survivor and missing at another of the same configurations`);
+  if (orderViolations > 0) problems.push(`${orderViolations} pair(s) of survivors delivered common messages in different orders`);
+  if (duplicates > 0) problems.push(`${duplicates} duplicate deliveries`);
+  if (fifoViolations > 0) problems.push(`${fifoViolations} deliveries out of their sender's order`);
+  return {
+    survivors: survivors.map((l) => l.name), membershipAgreed: member.agreed, finalViews: member.views,
+    configurations, messages: all.size, deliveries: views.reduce((s, v) => s + v.sequence.length, 0),
+    missing, notEverywhere, orderViolations, duplicates, fifoViolations, problems,
+    verdict: problems.length === 0 ? 'pass' : 'fail',
+  };
+}
+
+/** Reads one JSON line of a stream client's log (unknown record types become 'other'). */
+export function parseRecord(line: Record<string, unknown>): DrillRecord {
+  switch (line.type) {
+    case 'open': return { type: 'open', self: line.self as DrillMember };
+    case 'membership': return {
+      type: 'membership', kind: line.kind as 'regular' | 'transitional', ringId: String(line.ringId), members: line.members as DrillMember[],
+    };
+    case 'message': return { type: 'message', sender: line.sender as DrillMember, text: String(line.text) };
+    default: return { type: 'other' };
+  }
+}
