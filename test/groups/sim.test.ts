@@ -13,17 +13,17 @@ function withGroups(entry: DriverEntry<unknown>, attach: (nodeId: number, driver
   return {
     ...entry,
     create(common, options, host) {
-      let up: DriverUpcalls | undefined;
+      const ref: { up?: DriverUpcalls } = {};
       const tee: DriverHost = {
         nodeId: host.nodeId, state: host.state,
         now: () => host.now(), rng: () => host.rng(), transmit: (to, b) => host.transmit(to, b),
         log: (l, m, f) => host.log(l, m, f),
-        deliver: (s, p, o) => { host.deliver(s, p, o); up?.deliver(s, p, o); },
-        configuration: (c) => { host.configuration(c); up?.configuration(c); },
-        writable: () => { host.writable?.(); up?.writable?.(); },
+        deliver: (s, p, o) => { host.deliver(s, p, o); ref.up?.deliver(s, p, o); },
+        configuration: (c) => { host.configuration(c); ref.up?.configuration(c); },
+        writable: () => { host.writable?.(); ref.up?.writable?.(); },
       };
       const d = entry.create(common, options, tee);
-      up = attach(common.nodeId, d);
+      ref.up = attach(common.nodeId, d);
       return d;
     },
   };
