@@ -12,6 +12,7 @@ import {
   type ReplyResult, type Request, type StatValue,
 } from '../core/af/codec.ts';
 import { bindUnix, createUnixSocket, unixErrorName, type UnixDgramSocket } from '../core/af/unix.ts';
+import { EventQueue, eventBytes, retryEagain } from './queue.ts';
 import type {
   BindOptions, GroupSocket, LocalNode, Member, SendOptions, SocketEvent,
 } from './types.ts';
@@ -26,8 +27,12 @@ export interface OpenOptions {
   readonly clientPath?: string;
   /** Mode of this socket's file (default 0o600: only this user and root, the usual daemon, may write to it). */
   readonly clientMode?: number;
-  /** Events kept while nobody iterates (default 65536); past it: ENOBUFS, as the daemon does. */
+  /** Events kept while nobody iterates (default 65536, and 64 MiB); past it: ENOBUFS, as the daemon does. */
   readonly eventQueueMax?: number;
+  readonly eventQueueBytesMax?: number;
+  /** How often to check that the daemon still knows this socket (default 5000 ms; 0 = never).
+   *  When it is gone or restarted, the stream ends with an ECONNREFUSED error event. */
+  readonly keepaliveMs?: number;
 }
 
 interface Pending {
@@ -41,18 +46,15 @@ const SEND_RETRY_MAX_MS = 50;
 
 let counter = 0;
 
+/** The daemon is gone (its socket refuses) or restarted (it no longer knows us: EPROTO). */
+function daemonLost(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === 'ECONNREFUSED' || code === 'EPROTO';
+}
+
 function defaultClientPath(): string {
   const dir = process.env.XDG_RUNTIME_DIR || tmpdir();
   return join(dir, `afc-${process.pid}-${++counter}-${randomBytes(3).toString('hex')}.sock`);
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(cancelled(signal));
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = (): void => { clearTimeout(t); reject(cancelled(signal as AbortSignal)); };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function cancelled(signal: AbortSignal): ClusterError {
@@ -72,44 +74,10 @@ function statusError(reply: Reply, what: string): ClusterError {
   return new ClusterError(code, `${what}: ${hint[code] ?? `daemon answered status ${reply.status}`}`);
 }
 
-/** A bounded event queue with one async consumer. */
-class EventQueue {
-  private readonly items: SocketEvent[] = [];
-  private head = 0;
-  private waiter?: (r: IteratorResult<SocketEvent>) => void;
-  ended = false;
-  constructor(private readonly max: number) {}
-  get size(): number { return this.items.length - this.head; }
-  /** false when full. */
-  push(ev: SocketEvent): boolean {
-    if (this.ended) return true;
-    if (this.waiter) { const w = this.waiter; this.waiter = undefined; w({ value: ev, done: false }); return true; }
-    if (this.size >= this.max) return false;
-    this.items.push(ev);
-    return true;
-  }
-  force(ev: SocketEvent): void {
-    if (!this.push(ev)) this.items.push(ev);
-  }
-  end(): void {
-    this.ended = true;
-    if (this.waiter) { const w = this.waiter; this.waiter = undefined; w({ value: undefined, done: true }); }
-  }
-  next(): Promise<IteratorResult<SocketEvent>> {
-    if (this.head < this.items.length) {
-      const value = this.items[this.head++];
-      if (this.head === this.items.length) { this.items.length = 0; this.head = 0; }
-      return Promise.resolve({ value, done: false });
-    }
-    if (this.ended) return Promise.resolve({ value: undefined, done: true });
-    if (this.waiter) return Promise.reject(new ClusterError('EINVAL', 'one reader at a time: this socket is already being iterated'));
-    return new Promise((resolve) => { this.waiter = resolve; });
-  }
-}
-
 export class ClusterSocket implements GroupSocket {
   private readonly pending = new Map<number, Pending>();
-  private readonly events: EventQueue;
+  private readonly events: EventQueue<SocketEvent>;
+  private keepalive?: NodeJS.Timeout;
   private nextId = 0;
   private closed = false;
   private overrun = false;
@@ -122,9 +90,11 @@ export class ClusterSocket implements GroupSocket {
     private readonly daemonPath: string,
     private readonly clientPath: string,
     private readonly timeoutMs: number,
-    eventQueueMax: number,
+    opts: OpenOptions,
   ) {
-    this.events = new EventQueue(eventQueueMax);
+    this.events = new EventQueue<SocketEvent>({
+      max: opts.eventQueueMax ?? 65536, bytesMax: opts.eventQueueBytesMax ?? 64 << 20, sizeOf: eventBytes,
+    });
     sock.on('message', (buf) => this.datagram(buf));
     sock.on('error', () => { /* send errors are reported through callbacks */ });
   }
@@ -141,11 +111,12 @@ export class ClusterSocket implements GroupSocket {
       const code = (e as { code?: string }).code;
       throw new ClusterError(code === 'EADDRINUSE' ? 'EADDRINUSE' : 'EACCES', `cannot bind client socket ${clientPath}: ${(e as Error).message}`);
     }
-    const cs = new ClusterSocket(sock, opts.path, clientPath, opts.timeoutMs ?? 10_000, opts.eventQueueMax ?? 65536);
+    const cs = new ClusterSocket(sock, opts.path, clientPath, opts.timeoutMs ?? 10_000, opts);
     try {
       const r = await cs.call({ type: 'hello', id: 0, pid: process.pid }, opts.signal);
       if (r.result.type !== 'hello') throw new ClusterError('EPROTO', 'the daemon answered hello without an identity');
       cs.hello = r.result.hello;
+      cs.startKeepalive(opts.keepaliveMs ?? 5000);
       return cs;
     } catch (e) {
       cs.shutdown();
@@ -175,16 +146,12 @@ export class ClusterSocket implements GroupSocket {
   /** Send to the group. While the daemon answers EAGAIN it retries, unless `wait: false`. */
   async send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    const max = this.identity().messageSizeMax;
+    if (bytes.length > max) throw new ClusterError('EMSGSIZE', `message of ${bytes.length} bytes is over ${max}, the most this daemon carries; send a smaller one`);
     const req: Request = { type: 'send', id: 0, order: options.order ?? 'agreed', data: bytes };
-    for (let delay = SEND_RETRY_MIN_MS; ; delay = Math.min(delay * 2, SEND_RETRY_MAX_MS)) {
-      try {
-        await this.call(req, options.signal);
-        return;
-      } catch (e) {
-        if ((e as ClusterError).code !== 'EAGAIN' || options.wait === false) throw e;
-      }
-      await sleep(delay, options.signal);
-    }
+    await retryEagain(() => this.call(req, options.signal), {
+      wait: options.wait, signal: options.signal, minDelayMs: SEND_RETRY_MIN_MS, maxDelayMs: SEND_RETRY_MAX_MS,
+    });
   }
 
   async members(options: { signal?: AbortSignal } = {}): Promise<Member[]> {
@@ -215,7 +182,24 @@ export class ClusterSocket implements GroupSocket {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<SocketEvent> {
-    return { next: () => this.events.next(), return: async () => ({ value: undefined, done: true }) };
+    return this.events[Symbol.asyncIterator]();
+  }
+
+  /** Every keepaliveMs, when nothing else was asked: does the daemon still know us? */
+  private startKeepalive(ms: number): void {
+    if (ms <= 0) return;
+    this.keepalive = setInterval(() => {
+      if (this.pending.size > 0) return;
+      this.call({ type: 'localNode', id: 0 }).catch((e: unknown) => { if (daemonLost(e)) this.lost(e as Error); });
+    }, ms);
+    this.keepalive.unref();
+  }
+
+  /** The daemon went away: the stream ends with an error event saying so. */
+  private lost(e: Error): void {
+    if (this.closed) return;
+    this.events.force({ type: 'error', code: 'ECONNREFUSED', message: `the daemon at ${this.daemonPath} went away or restarted (${e.message}); open a new socket` });
+    this.shutdown();
   }
 
   private identity(): HelloResult {
@@ -226,6 +210,7 @@ export class ClusterSocket implements GroupSocket {
   private shutdown(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.keepalive);
     for (const p of this.pending.values()) p.reject(new ClusterError('ECANCELED', 'the socket was closed'));
     this.pending.clear();
     this.events.end();
@@ -291,8 +276,11 @@ export class ClusterSocket implements GroupSocket {
         setTimeout(() => this.transmit(buf, Math.min(delay * 2, SEND_RETRY_MAX_MS), id), delay);
         return;
       }
-      const code: ErrorCode = name === 'ENOENT' || name === 'ECONNREFUSED' ? 'ECONNREFUSED' : name === 'EACCES' ? 'EACCES' : 'EPROTO';
-      this.pending.get(id)?.reject(new ClusterError(code, `cannot reach the daemon at ${this.daemonPath} (${name}); is it running, and may you use its socket?`));
+      const known: Record<string, ErrorCode> = { ENOENT: 'ECONNREFUSED', ECONNREFUSED: 'ECONNREFUSED', EACCES: 'EACCES', EPERM: 'EACCES', EMSGSIZE: 'EMSGSIZE' };
+      const code = known[name] ?? 'EINVAL';
+      const failure = new ClusterError(code, `cannot reach the daemon at ${this.daemonPath} (${name}); is it running, and may you use its socket?`);
+      this.pending.get(id)?.reject(failure);
+      if (code === 'ECONNREFUSED' && this.hello) this.lost(failure);
     });
   }
 }

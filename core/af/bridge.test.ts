@@ -1,10 +1,10 @@
-// Proves the bridge server over a real unix socket, on one node with a loopback driver: ClusterSocket binds, sends and receives; hostile datagrams get their errno or are dropped and counted; request-before-hello, bind twice, send before bind and oversize payloads are refused; a vanished client process is procdown.
+// Proves the bridge server over a real unix socket, on one node with a loopback driver: ClusterSocket binds, sends and receives; hostile datagrams get their errno or are dropped and counted; request-before-hello, bind twice, send before bind, oversize payloads and too many sockets are refused; send waits out EAGAIN (or not, with wait:false) and obeys AbortSignal; requests time out; a vanished client process is procdown; a vanished daemon ends the stream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { GroupService } from '../groups/service.ts';
 import { BridgeServer } from './bridge.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
-import { ERROR_NUMBERS } from '../errors.ts';
+import { ClusterError, ERROR_NUMBERS } from '../errors.ts';
 import { OP, OP_PROTOCOL_ERROR, REPLY_BIT, encodeRequest } from './codec.ts';
 import type { NodeConfig } from '../config/types.ts';
 import { RawClient, tempDir, until } from '../../test/integration/bridge-helpers.ts';
@@ -15,25 +15,37 @@ const limits: NodeConfig['limits'] = {
   recvQueueBytesMax: 1 << 20, membersMax: 64,
 };
 
+/** One node: a GroupService over a loopback "driver" (multicast comes back as a delivery), and its bridge. */
+function loopbackNode(path: string, dead: Set<number>) {
+  const ctl = { blocked: false };
+  const svc: GroupService = new GroupService({
+    nodeId: 1, limits, guarantees: { fifo: true, agreed: true, safe: true, virtualSynchrony: true },
+    driverName: 'loopback', log: () => {},
+    multicast: (p, order) => {
+      if (ctl.blocked) throw new ClusterError('EAGAIN', 'loopback send queue full');
+      const copy = p.slice();
+      setImmediate(() => svc.deliver(1, copy, order));
+    },
+  });
+  svc.configuration({ kind: 'regular', ringId: { rep: 1, seq: 4 }, members: [1], left: [], joined: [1] });
+  const bridge = new BridgeServer({
+    socket: { path, dirMode: 0o750, mode: 0o660 }, nodeId: 1, driver: 'loopback', groups: svc,
+    runtimeStats: () => ({ 'driver.sent': 0 }), limits, messageSizeMax: limits.messageSizeMax, log: () => {},
+    procCheckMs: 50, pidAlive: (pid) => !dead.has(pid) && pid > 0,
+  });
+  return { svc, bridge, ctl };
+}
+
 describe('bridge server (one node, loopback driver)', () => {
   const tmp = tempDir('afc-bridge-');
   const path = join(tmp.dir, 'run', 'bridge.sock');
   const dead = new Set<number>();
+  let node: ReturnType<typeof loopbackNode>;
   let bridge: BridgeServer;
-  let svc: GroupService;
 
   beforeAll(() => {
-    svc = new GroupService({
-      nodeId: 1, limits, guarantees: { fifo: true, agreed: true, safe: true, virtualSynchrony: true },
-      driverName: 'loopback', log: () => {},
-      multicast: (p, order) => { const copy = p.slice(); setImmediate(() => svc.deliver(1, copy, order)); },
-    });
-    svc.configuration({ kind: 'regular', ringId: { rep: 1, seq: 4 }, members: [1], left: [], joined: [1] });
-    bridge = new BridgeServer({
-      socket: { path, dirMode: 0o750, mode: 0o660 }, nodeId: 1, driver: 'loopback', groups: svc,
-      runtimeStats: () => ({ 'driver.sent': 0 }), limits, messageSizeMax: limits.messageSizeMax, log: () => {},
-      procCheckMs: 50, pidAlive: (pid) => !dead.has(pid) && pid > 0,
-    });
+    node = loopbackNode(path, dead);
+    bridge = node.bridge;
   });
   afterAll(() => { bridge.close(); tmp.cleanup(); });
 
@@ -104,5 +116,54 @@ describe('bridge server (one node, loopback driver)', () => {
     expect(bridge.stats().procdowns).toBeGreaterThan(0);
     victim.close();
     await watcher.close();
+  });
+  it('send waits while the daemon answers EAGAIN, unless wait:false; AbortSignal cancels the wait', async () => {
+    const a = await ClusterSocket.open({ path });
+    await a.bind('bp');
+    await until('bound', async () => (await a.members()).length === 1);
+    node.ctl.blocked = true;
+    await expect(a.send('now', { wait: false })).rejects.toMatchObject({ code: 'EAGAIN' });
+    const ac = new AbortController();
+    const aborted = a.send('never', { signal: ac.signal });
+    ac.abort();
+    await expect(aborted).rejects.toMatchObject({ code: 'ECANCELED' });
+    let done = false;
+    const waiting = a.send('later').then(() => { done = true; });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(done).toBe(false);
+    node.ctl.blocked = false;
+    await waiting;
+    const it = a[Symbol.asyncIterator]();
+    for (;;) {
+      const { value } = await it.next();
+      if (value?.type === 'message') { expect(new TextDecoder().decode(value.data)).toBe('later'); break; }
+    }
+    await a.close();
+  });
+
+  it('refuses sockets past sockets_max with EMFILE, and times out on a daemon that does not answer', async () => {
+    await until('earlier sockets gone', () => bridge.stats().sockets === 0);
+    const open: ClusterSocket[] = [];
+    try {
+      for (;;) open.push(await ClusterSocket.open({ path }));
+    } catch (e) {
+      expect(e).toMatchObject({ code: 'EMFILE' });
+    }
+    expect(open.length).toBe(limits.socketsMax);
+    await Promise.all(open.map((s) => s.close()));
+    const mute = new RawClient(join(tmp.dir, 'mute.sock'), '/nonexistent');
+    await expect(ClusterSocket.open({ path: mute.path, timeoutMs: 200 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    mute.close();
+    await expect(ClusterSocket.open({ path: join(tmp.dir, 'nobody.sock') })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('ends the stream with ECONNREFUSED when the daemon goes away', async () => {
+    const other = loopbackNode(join(tmp.dir, 'other.sock'), dead);
+    const s = await ClusterSocket.open({ path: join(tmp.dir, 'other.sock'), keepaliveMs: 50 });
+    await s.bind('x');
+    other.bridge.close();
+    const events: SocketEvent[] = [];
+    for await (const ev of s) events.push(ev);
+    expect(events.at(-1)).toMatchObject({ type: 'error', code: 'ECONNREFUSED' });
   });
 });

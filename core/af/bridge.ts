@@ -2,7 +2,7 @@
 // (known by the path it is bound to) owns one GroupService endpoint and one bounded receive
 // queue. Every datagram is decoded by the pure codec; malformed ones get EPROTO/EINVAL or are
 // dropped and counted; none changes another socket's state (DESIGN.md, "The bridge protocol").
-import { unlinkSync } from 'node:fs';
+import { existsSync, unlinkSync } from 'node:fs';
 import { ClusterError, ERROR_NUMBERS, isClusterError, type ErrorCode } from '../errors.ts';
 import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
@@ -304,9 +304,16 @@ export class BridgeServer {
     else this.processDown(c.pid);
   }
 
+  /** Clients whose process died, or whose socket file is gone (closed without CLOSE). */
   private checkProcesses(): void {
     const pids = new Set([...this.clients.values()].map((c) => c.pid));
     for (const pid of pids) if (!this.pidAlive(pid)) this.processDown(pid);
+    for (const c of [...this.clients.values()]) {
+      if (!existsSync(c.path)) {
+        this.opts.log('info', 'client socket file gone without CLOSE: procdown', { path: c.path, pid: c.pid });
+        this.remove(c, 'procdown');
+      }
+    }
   }
 
   private processDown(pid: number): void {
