@@ -67,7 +67,7 @@ interface Client {
   readonly pid: number;
   readonly port: number;
   readonly outbox: Outbox;
-  endpoint: BridgeEndpoint;
+  readonly endpoint: BridgeEndpoint;
   group?: string;
 }
 
@@ -225,7 +225,15 @@ export class BridgeServer {
       this.opts.log('warn', 'cannot reach client socket', { path, pid, err });
       return;
     }
-    const c = this.admit(path, pid, conn);
+    let c: Client;
+    try {
+      c = this.admit(path, pid, conn);
+    } catch (e) {
+      conn.close();
+      if (!isClusterError(e)) throw e;
+      this.counters.helloRefused++;
+      return this.answer(path, op, id, e.code as ErrorCode, { type: 'none' });
+    }
     this.opts.log('debug', 'socket opened', { path, pid, port: c.port });
     this.helloReply(c, id);
   }
@@ -245,12 +253,15 @@ export class BridgeServer {
       gone: (errno) => this.gone(path, errno),
       dropped: () => { this.counters.eventsDropped++; },
     });
-    const c: Client = { path, pid, port, outbox, endpoint: undefined as unknown as BridgeEndpoint };
-    this.clients.set(path, c);
-    c.endpoint = this.opts.groups.open({ pid, port }, {
+    const holder: { client?: Client } = {};
+    // Throws (EMFILE, EADDRINUSE) before anything is in the table.
+    const endpoint = this.opts.groups.open({ pid, port }, {
       event: (ev) => outbox.event(this.encodeShared(ev)),
-      overrun: () => this.overrun(c),
+      overrun: () => { if (holder.client) this.overrun(holder.client); },
     });
+    const c: Client = { path, pid, port, outbox, endpoint };
+    holder.client = c;
+    this.clients.set(path, c);
     this.counters.socketsOpened++;
     return c;
   }
