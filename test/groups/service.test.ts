@@ -165,6 +165,30 @@ describe('GroupService', () => {
     expect(c.view(1, 'g')).toHaveLength(4);
   });
 
+  it('without virtual synchrony (a fifo-only driver): nodedown at once, reports applied as they arrive, views converge', () => {
+    const fifoOnly = { fifo: true, agreed: false, safe: false, virtualSynchrony: false };
+    const c = new Cluster([1, 2, 3], { guarantees: fifoOnly, transitional: false, together: false });
+    c.bus.configure([[1, 2], [3]]);
+    const a = c.open(1); const b = c.open(2); const x = c.open(3); const x2 = c.open(3);
+    a.ep.bind('g'); b.ep.bind('g'); x.ep.bind('g');
+    c.run();
+    x2.ep.bind('g'); // multicast, not yet delivered when the merge comes: announced in node 3's report
+    c.bus.configure([[1, 2, 3]], { flush: false });
+    c.run();
+    for (const n of [1, 2, 3]) expect(c.view(n, 'g')).toEqual(['1/101/1', '2/102/2', '3/103/3', '3/103/4']);
+    // x2's own join comes first (fifo, sent before the report); the report then adds x.
+    expect(a.rec.log.filter((l) => l.includes('+[3/'))).toEqual([
+      'regular g ring 1.3 [1/101/1 2/102/2 3/103/4] +[3/103/4:join] -[]',
+      'regular g ring 1.3 [1/101/1 2/102/2 3/103/3 3/103/4] +[3/103/3:join] -[]']);
+    expect(c.svc(1).stats().heldMessages ?? 0).toBe(0);
+    c.bus.crash(2);
+    c.run();
+    expect(a.rec.log.filter((l) => l.includes('nodedown'))).toEqual(['regular g ring 1.4 [1/101/1 3/103/3 3/103/4] +[] -[2/102/2:nodedown]']);
+    x.ep.send(enc('fifo'), 'fifo');
+    c.run();
+    expect(a.rec.log.at(-1)).toBe('msg g from 3/103/3 fifo fifo');
+  });
+
   it('drops and counts malformed payloads without harm', () => {
     const c = new Cluster([1, 2]);
     const a = c.open(1); const b = c.open(2);
