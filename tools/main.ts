@@ -10,6 +10,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   send: () => import('./cmd-send.ts'),
   listen: () => import('./cmd-listen.ts'),
   sim: () => import('./cmd-sim.ts'),
+  bench: () => import('./cmd-bench.ts'),
 };
 
 async function load(name: string): Promise<Command | undefined> {

@@ -4,7 +4,7 @@ import { UsageError } from '../command.ts';
 import { DEFAULT_SIZES, parseBenchArgs } from './options.ts';
 
 describe('parseBenchArgs', () => {
-  it('defaults to totem and cman, 3 nodes, 3 seconds, the evsbench sizes, crypto off, accelerated on', () => {
+  it('defaults to totem and cman, 3 nodes, 3 seconds, the evsbench sizes, crypto off, accelerated off', () => {
     const o = parseBenchArgs([]);
     expect(o.drivers).toEqual(['totem', 'cman']);
     expect(o.nodes).toBe(3);
@@ -13,7 +13,9 @@ describe('parseBenchArgs', () => {
     expect(o.sizes[0]).toBe(100);
     expect(o.sizes[o.sizes.length - 1]).toBe(65536);
     expect(o.crypto).toEqual(['off']);
-    expect(o.accelerated).toEqual(['on']);
+    expect(o.accelerated).toEqual(['off']);
+    expect(o.driverSections).toEqual({});
+    expect(o.scaleSize).toBe(1300);
     expect(o.latency).toBe(false);
     expect(o.scaling).toBe(false);
     expect(o.ceiling).toBe(true);
@@ -45,8 +47,16 @@ describe('parseBenchArgs', () => {
     [['--drivers', 'totem,totem']],
     [['--bogus']],
     [['positional']],
+    [['--sizes', '4']],
+    [['--set', 'totem.window_size']],
+    [['--set', 'Totem.x=1']],
   ])('rejects %j with a usage error', (argv) => {
     expect(() => parseBenchArgs(argv)).toThrow(UsageError);
+  });
+
+  it('collects --set items into driver sections with typed values', () => {
+    const o = parseBenchArgs(['--set', 'totem.window_size=100,totem.hold_ms=0', '--set', 'cman.name=x', '--set', 'totem.flag=true']);
+    expect(o.driverSections).toEqual({ totem: { window_size: 100, hold_ms: 0, flag: true }, cman: { name: 'x' } });
   });
 
   it('names the flag and the allowed range in the message', () => {

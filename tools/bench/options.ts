@@ -1,6 +1,7 @@
 // The bench's options: parsed and validated from argv (pure; no I/O), with the defaults the
 // issue asks for (`afcluster bench --drivers totem,cman --nodes 3 --seconds 3`).
 import { intFlag, parseFlags, UsageError } from '../command.ts';
+import { SIZE_MIN } from './client-protocol.ts';
 
 export type OnOff = 'on' | 'off';
 
@@ -26,6 +27,10 @@ export interface BenchOptions {
   readonly profile?: string;
   /** Keep the daemons' directory (configs, logs) for inspection. */
   readonly keep: boolean;
+  /** Message size of the --scaling runs. */
+  readonly scaleSize: number;
+  /** Extra driver config keys (`--set totem.window_size=100`), by section. */
+  readonly driverSections: Readonly<Record<string, Readonly<Record<string, number | boolean | string>>>>;
 }
 
 export const DEFAULT_SIZES: readonly number[] = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200, 1300, 65536];
@@ -47,6 +52,8 @@ export const BENCH_FLAGS = {
   svg: { type: 'string' },
   profile: { type: 'string' },
   keep: { type: 'boolean' },
+  'scale-size': { type: 'string' },
+  set: { type: 'string', multiple: true },
 } as const;
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
@@ -59,7 +66,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     sizes: parseSizes(v.sizes),
     seconds: parseSeconds(v.seconds),
     crypto: parseOnOff(v.crypto, 'crypto', ['off']),
-    accelerated: parseOnOff(v.accelerated, 'accelerated', ['on']),
+    accelerated: parseOnOff(v.accelerated, 'accelerated', ['off']),
     latency: v.latency === true,
     scaling: v.scaling === true,
     scaleNodes: parseNodeList(v['scale-nodes'], 'scale-nodes', [2, 3, 4, 5, 6, 7, 8]),
@@ -68,7 +75,22 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     svg: v.svg,
     profile: v.profile,
     keep: v.keep === true,
+    scaleSize: intFlag(v['scale-size'], 'scale-size', 1300, SIZE_MIN, SIZE_MAX),
+    driverSections: parseSets(v.set ?? []),
   };
+}
+
+/** `section.key=value` items (each --set may hold a comma-separated list) into driver sections. */
+export function parseSets(items: readonly string[]): Record<string, Record<string, number | boolean | string>> {
+  const out: Record<string, Record<string, number | boolean | string>> = {};
+  for (const item of items.flatMap((i) => splitList(i, 'set'))) {
+    const m = /^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)=(.+)$/.exec(item);
+    if (!m) throw new UsageError(`--set ${item}: expected section.key=value, e.g. totem.window_size=100`);
+    const [, section, key, raw] = m;
+    const value = raw === 'true' ? true : raw === 'false' ? false : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+    (out[section] ??= {})[key] = value;
+  }
+  return out;
 }
 
 function splitList(value: string, name: string): string[] {
@@ -89,7 +111,7 @@ export function parseDrivers(value: string | undefined): string[] {
 
 export function parseSizes(value: string | undefined): number[] {
   if (value === undefined) return [...DEFAULT_SIZES];
-  const sizes = splitList(value, 'sizes').map((s) => intFlag(s, 'sizes', 0, 1, SIZE_MAX));
+  const sizes = splitList(value, 'sizes').map((s) => intFlag(s, 'sizes', 0, SIZE_MIN, SIZE_MAX));
   if (new Set(sizes).size !== sizes.length) throw new UsageError(`--sizes ${value}: a size is listed twice`);
   return sizes.sort((a, b) => a - b);
 }

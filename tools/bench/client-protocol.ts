@@ -1,0 +1,53 @@
+// What the bench orchestrator and its client processes (client-worker.ts) say over IPC, and
+// the tag every bench message carries (pure).
+import type { Order } from '../../core/driver/types.ts';
+
+export type ClientRequest =
+  /** Open a cluster socket on the node's daemon and bind the bench group. */
+  | { type: 'open'; socket: string; group: string }
+  /** Resolve once the group has `members` members (every node's client bound). */
+  | { type: 'waitMembers'; members: number; timeoutMs: number }
+  /**
+   * Send (unless send is false) for warm-up + seconds, count deliveries of this phase during
+   * the window. ratePerSec paces the sender (background load); absent = as fast as it can.
+   */
+  | { type: 'throughput'; phase: number; size: number; order: Order; warmupMs: number; seconds: number; send: boolean; ratePerSec?: number }
+  /** One message at a time, until its own delivery comes back: round trips in microseconds. */
+  | { type: 'latency'; phase: number; size: number; order: Order; warmupMs: number; seconds: number; samplesMax: number }
+  /** Resolve once no delivery has arrived for quietMs (or maxMs passed). */
+  | { type: 'drain'; quietMs: number; maxMs: number }
+  | { type: 'close' };
+
+export interface ThroughputResult {
+  type: 'throughput';
+  /** Messages this client wrote (send acknowledged by the daemon) during the window. */
+  written: number;
+  /** Messages of this phase delivered to this client during the window. */
+  delivered: number;
+  elapsedS: number;
+  /** Asynchronous socket errors (e.g. ENOBUFS) seen during the phase. */
+  errors: string[];
+}
+
+export interface LatencyResult {
+  type: 'latency';
+  samplesUs: number[];
+  errors: string[];
+}
+
+/** Bytes at the start of every bench message: phase (u32) and sequence (u32), big-endian. */
+export const TAG_BYTES = 8;
+/** Smallest message the bench sends (room for the tag). */
+export const SIZE_MIN = TAG_BYTES;
+
+export function writeTag(buf: Uint8Array, phase: number, seq: number): void {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  v.setUint32(0, phase >>> 0);
+  v.setUint32(4, seq >>> 0);
+}
+
+export function readTag(buf: Uint8Array): { phase: number; seq: number } | undefined {
+  if (buf.byteLength < TAG_BYTES) return undefined;
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return { phase: v.getUint32(0), seq: v.getUint32(4) };
+}

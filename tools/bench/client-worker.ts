@@ -1,0 +1,180 @@
+// One bench client: a real process that opens a cluster socket on its node's daemon over the
+// bridge protocol (ClusterSocket, the code users run), sends the bench's messages and counts
+// the deliveries it receives. Driven over IPC by driver-bench.ts.
+import { ClusterSocket } from '../../sockapi/client.ts';
+import type { Order, SocketEvent } from '../../sockapi/types.ts';
+import type { ClientRequest, LatencyResult, ThroughputResult } from './client-protocol.ts';
+import { readTag, writeTag } from './client-protocol.ts';
+
+/** Sends in flight to the daemon at once: keeps the daemon's queue fed without a round trip per message. */
+const PIPELINE = 64;
+
+let sock: ClusterSocket | undefined;
+let members = 0;
+let selfKey = '';
+/** Counting state of the current phase. */
+let phase = -1;
+let counting = false;
+let delivered = 0;
+let lastDeliveryAt = 0;
+const errors: string[] = [];
+/** Latency: the sequence number awaited back, and who to tell. */
+let awaiting: { seq: number; resolve: (at: bigint) => void } | undefined;
+const memberWaiters: (() => void)[] = [];
+
+function reply(msg: object): void {
+  process.send?.(msg);
+}
+
+function onEvent(ev: SocketEvent): void {
+  switch (ev.type) {
+    case 'message': {
+      lastDeliveryAt = performance.now();
+      const tag = readTag(ev.data);
+      if (!tag || tag.phase !== phase) return;
+      if (counting) delivered++;
+      const s = ev.sender;
+      if (awaiting && tag.seq === awaiting.seq && `${s.nodeId}.${s.pid}.${s.port}` === selfKey) {
+        const a = awaiting;
+        awaiting = undefined;
+        a.resolve(process.hrtime.bigint());
+      }
+      return;
+    }
+    case 'membership':
+      members = ev.members.length;
+      for (const w of memberWaiters.splice(0)) w();
+      return;
+    case 'error':
+      if (errors.length < 20) errors.push(`${ev.code}: ${ev.message}`);
+      return;
+  }
+}
+
+async function open(req: Extract<ClientRequest, { type: 'open' }>): Promise<void> {
+  sock = await ClusterSocket.open({ path: req.socket, timeoutMs: 30_000 });
+  const me = sock.self;
+  selfKey = `${me.nodeId}.${me.pid}.${me.port}`;
+  await sock.bind(req.group);
+  void (async () => {
+    for await (const ev of sock) onEvent(ev);
+  })();
+  reply({ type: 'ready', nodeId: me.nodeId, driver: sock.daemon.driver, messageSizeMax: sock.daemon.messageSizeMax });
+}
+
+async function waitMembers(req: Extract<ClientRequest, { type: 'waitMembers' }>): Promise<void> {
+  const deadline = Date.now() + req.timeoutMs;
+  while (members < req.members) {
+    if (Date.now() > deadline) throw new Error(`the bench group has ${members} of ${req.members} members after ${req.timeoutMs} ms`);
+    await new Promise<void>((r) => {
+      memberWaiters.push(r);
+      setTimeout(r, 100);
+    });
+  }
+  reply({ type: 'members', members });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Keeps up to PIPELINE sends in flight; paced to ratePerSec when given. */
+function startSender(s: ClusterSocket, buf: Uint8Array, req: { order: Order; ratePerSec?: number }) {
+  const st = { on: true, inflight: 0, acked: 0, started: 0, failed: '' };
+  const t0 = performance.now();
+  const allowed = () => (req.ratePerSec === undefined ? Infinity : Math.floor(((performance.now() - t0) / 1000) * req.ratePerSec));
+  const fill = () => {
+    while (st.on && st.inflight < PIPELINE && st.started < allowed()) {
+      st.inflight++;
+      st.started++;
+      s.send(buf, { order: req.order }).then(() => {
+        st.inflight--;
+        st.acked++;
+        fill();
+      }, (e: Error) => {
+        st.inflight--;
+        st.failed ||= e.message;
+      });
+    }
+  };
+  fill();
+  const pacer = req.ratePerSec === undefined ? undefined : setInterval(fill, 1);
+  return { st, stop: () => { st.on = false; if (pacer) clearInterval(pacer); } };
+}
+
+async function throughput(req: Extract<ClientRequest, { type: 'throughput' }>): Promise<void> {
+  const s = need();
+  phase = req.phase;
+  errors.length = 0;
+  const buf = new Uint8Array(req.size).fill(0x61);
+  writeTag(buf, req.phase, 0);
+  const sender = req.send ? startSender(s, buf, req) : undefined;
+  await sleep(req.warmupMs);
+  delivered = 0;
+  const ackedAtStart = sender?.st.acked ?? 0;
+  counting = true;
+  const t0 = performance.now();
+  await sleep(req.seconds * 1000);
+  counting = false;
+  const elapsedS = (performance.now() - t0) / 1000;
+  const written = (sender?.st.acked ?? 0) - ackedAtStart;
+  sender?.stop();
+  if (sender?.st.failed) errors.push(sender.st.failed);
+  const r: ThroughputResult = { type: 'throughput', written, delivered, elapsedS, errors: [...errors] };
+  reply(r);
+}
+
+async function latency(req: Extract<ClientRequest, { type: 'latency' }>): Promise<void> {
+  const s = need();
+  phase = req.phase;
+  errors.length = 0;
+  const samples: number[] = [];
+  const end = performance.now() + req.warmupMs + req.seconds * 1000;
+  const measureFrom = performance.now() + req.warmupMs;
+  for (let seq = 1; performance.now() < end && samples.length < req.samplesMax; seq++) {
+    const buf = new Uint8Array(req.size).fill(0x62);
+    writeTag(buf, req.phase, seq);
+    const back = new Promise<bigint>((resolve) => { awaiting = { seq, resolve }; });
+    const t0 = process.hrtime.bigint();
+    await s.send(buf, { order: req.order });
+    const t1 = await Promise.race([back, sleep(5000).then(() => undefined)]);
+    if (t1 === undefined) {
+      awaiting = undefined;
+      errors.push(`message ${seq} did not come back within 5 s`);
+      break;
+    }
+    const us = Number(t1 - t0) / 1000;
+    if (performance.now() >= measureFrom) samples.push(us);
+  }
+  const r: LatencyResult = { type: 'latency', samplesUs: samples, errors: [...errors] };
+  reply(r);
+}
+
+async function drain(req: Extract<ClientRequest, { type: 'drain' }>): Promise<void> {
+  const end = performance.now() + req.maxMs;
+  lastDeliveryAt = performance.now();
+  while (performance.now() < end && performance.now() - lastDeliveryAt < req.quietMs) await sleep(20);
+  reply({ type: 'drained' });
+}
+
+function need(): ClusterSocket {
+  if (!sock) throw new Error('the client has not opened its socket');
+  return sock;
+}
+
+async function handle(m: ClientRequest): Promise<void> {
+  switch (m.type) {
+    case 'open': return open(m);
+    case 'waitMembers': return waitMembers(m);
+    case 'throughput': return throughput(m);
+    case 'latency': return latency(m);
+    case 'drain': return drain(m);
+    case 'close':
+      await sock?.close();
+      reply({ type: 'closed' });
+      process.exit(0);
+  }
+}
+
+process.on('message', (m: ClientRequest) => {
+  handle(m).catch((e: Error) => reply({ type: 'error', message: e.message }));
+});
+process.on('disconnect', () => process.exit(0));

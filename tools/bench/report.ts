@@ -1,0 +1,60 @@
+// Turns a bench report into the text printed at the end of a run and the SVG charts (pure).
+import type { BenchReport, ThroughputRow } from './results.ts';
+import { lineChart, type Series } from './svg.ts';
+import { formatLatencyTable, formatMemoryTable, formatSimScalingTable, formatThroughputTable } from './table.ts';
+
+function configName(r: ThroughputRow): string {
+  if (r.driver === 'udp') return 'raw UDP ceiling';
+  const parts = [r.driver];
+  if (r.crypto === 'on') parts.push('crypto');
+  if (r.accelerated === 'on') parts.push('accelerated');
+  return parts.join(' + ');
+}
+
+/** Groups rows by configuration in first-seen order (pure). */
+export function groupBy<R>(rows: readonly R[], key: (r: R) => string): Map<string, R[]> {
+  const m = new Map<string, R[]>();
+  for (const r of rows) {
+    const k = key(r);
+    const list = m.get(k);
+    if (list) list.push(r);
+    else m.set(k, [r]);
+  }
+  return m;
+}
+
+export function formatReport(r: BenchReport): string {
+  const out: string[] = [];
+  const section = (title: string, body: string) => out.push(`== ${title}`, body, '');
+  for (const [name, rows] of groupBy(r.throughput, configName)) {
+    section(`throughput: ${name} (${rows[0].nodes} nodes; TP/s = messages delivered per second at every node)`, formatThroughputTable(rows));
+  }
+  if (r.latency.length) section('latency: round trip to agreed self-delivery at node 1 (idle, and under 50% of the measured maximum)', formatLatencyTable(r.latency));
+  if (r.memory.length) section('peak daemon RSS (VmHWM) over the whole run of each configuration', formatMemoryTable(r.memory));
+  if (r.scaling.throughput.length) section('scaling on real daemons: throughput by node count', formatThroughputTable(r.scaling.throughput));
+  if (r.scaling.latency.length) section('scaling on real daemons: idle latency by node count', formatLatencyTable(r.scaling.latency));
+  if (r.simScaling.length) section('scaling in the simulator: modelled 1 Gbit LAN, virtual time (CPU is not the limit)', formatSimScalingTable(r.simScaling));
+  if (r.notes.length) section('notes', r.notes.map((n) => `- ${n}`).join('\n'));
+  return out.join('\n');
+}
+
+/** Throughput by message size: a line per configuration, the ceiling dashed. */
+export function throughputChart(r: BenchReport): string {
+  const series: Series[] = [...groupBy(r.throughput, configName)].map(([name, rows]) => ({
+    name, dashed: rows[0].driver === 'udp', points: rows.map((x) => ({ x: x.size, y: x.mbPerSec })),
+  }));
+  const nodes = r.throughput[0]?.nodes ?? 0;
+  return lineChart({ title: `Throughput by message size, ${nodes} nodes on loopback (MB/s delivered at every node)`, xLabel: 'bytes per message (log scale)', yLabel: 'MB/s', logX: true, series });
+}
+
+/** Throughput by node count on real daemons and in the simulator. */
+export function scalingChart(r: BenchReport): string {
+  const real: Series[] = [...groupBy(r.scaling.throughput, configName)].map(([name, rows]) => ({
+    name: `${name} (real)`, dashed: rows[0].driver === 'udp', points: rows.map((x) => ({ x: x.nodes, y: x.tpPerSec })),
+  }));
+  const sim: Series[] = [...groupBy(r.simScaling, (x) => x.driver)].map(([name, rows]) => ({
+    name: `${name} (sim, 1 Gbit)`, points: rows.map((x) => ({ x: x.nodes, y: x.tpPerSec })),
+  }));
+  const size = r.scaling.throughput[0]?.size ?? r.simScaling[0]?.size ?? 0;
+  return lineChart({ title: `Throughput by node count, ${size} B messages (messages/s at every node)`, xLabel: 'nodes', yLabel: 'messages per second', series: [...real, ...sim] });
+}

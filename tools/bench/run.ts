@@ -1,0 +1,193 @@
+// The whole bench run: the raw UDP ceiling, then every driver configuration on real daemons
+// (throughput by size, latency idle and under load, counters, peak RSS), then scaling by node
+// count on real daemons and in the simulator. Returns the report; printing is cmd-bench's.
+import { cpus } from 'node:os';
+import { HEADER_BYTES as SEALER_HEADER_BYTES } from '../../core/crypto/sealer.ts';
+import { builtinRegistry } from '../../core/driver/builtin.ts';
+import type { DriverRegistry } from '../../core/driver/registry.ts';
+import type { Order } from '../../core/driver/types.ts';
+import { UsageError } from '../command.ts';
+import { CeilingCluster, ceilingRow, UDP_PAYLOAD_AT_MTU_1500 } from './ceiling.ts';
+import { BenchCluster } from './cluster.ts';
+import { measureLatency, measureThroughput, WARMUP_MS, type RunLabels } from './driver-bench.ts';
+import type { BenchOptions, OnOff } from './options.ts';
+import type { Progress } from './progress.ts';
+import type { BenchReport, MemoryRow, ThroughputRow } from './results.ts';
+import { simScaling } from './sim-scaling.ts';
+
+/** accelerated_window when --accelerated on (frames of a visit sent after the token). */
+export const ACCELERATED_WINDOW_ON = 8;
+/** The ceiling's window per size: raw UDP settles fast, and the 3-minute budget is for the drivers. */
+const CEILING_SECONDS_MAX = 1;
+const SIM_WINDOW_MS = 100;
+const SIM_SEED = 20040;
+
+export interface Config {
+  readonly driver: string;
+  readonly crypto: OnOff;
+  readonly accelerated: OnOff | '-';
+}
+
+/** Every driver x crypto x accelerated combination; accelerated applies to totem only (pure). */
+export function configurations(o: Pick<BenchOptions, 'drivers' | 'crypto' | 'accelerated'>): Config[] {
+  return o.drivers.flatMap((driver) => o.crypto.flatMap((crypto) => (driver === 'totem' ? o.accelerated : ['-' as const])
+    .map((accelerated) => ({ driver, crypto, accelerated }))));
+}
+
+/** Steps for the progress bar (pure). */
+export function stepCount(o: BenchOptions): number {
+  const perConfig = 1 + o.sizes.length * (o.latency ? 3 : 1);
+  const scaling = o.scaling ? o.drivers.length * o.scaleNodes.length * 3 : 0;
+  return (o.ceiling ? o.sizes.length : 0) + configurations(o).length * perConfig + scaling;
+}
+
+/** The driver sections for one configuration: --set items, plus accelerated_window for totem. */
+export function sectionsFor(c: Config, o: Pick<BenchOptions, 'driverSections'>): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [k, v] of Object.entries(o.driverSections)) out[k] = { ...v };
+  if (c.accelerated !== '-' && out.totem?.accelerated_window === undefined) {
+    out.totem = { ...out.totem, accelerated_window: c.accelerated === 'on' ? ACCELERATED_WINDOW_ON : 0 };
+  }
+  return out;
+}
+
+export function orderFor(registry: DriverRegistry, driver: string): Order {
+  return registry.get(driver).guarantees.agreed ? 'agreed' : 'fifo';
+}
+
+export interface RunContext {
+  readonly opts: BenchOptions;
+  readonly progress: Progress;
+  readonly command: string;
+  readonly registry?: DriverRegistry;
+}
+
+export async function runBench(ctx: RunContext): Promise<BenchReport> {
+  const registry = ctx.registry ?? builtinRegistry();
+  for (const d of ctx.opts.drivers) {
+    if (!registry.has(d)) throw new UsageError(`--drivers: no driver named "${d}"; registered: ${registry.names().join(', ')}`);
+  }
+  const report: BenchReport = {
+    startedAt: new Date().toISOString(), command: ctx.command,
+    host: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version, platform: `${process.platform} ${process.arch}` },
+    throughput: [], latency: [], scaling: { throughput: [], latency: [] }, simScaling: [], memory: [], notes: [],
+  };
+  const ceiling = ctx.opts.ceiling ? await measureCeiling(ctx, ctx.opts.nodes, ctx.opts.sizes) : new Map<number, ThroughputRow>();
+  report.throughput.push(...ceiling.values());
+  for (const c of configurations(ctx.opts)) await runConfig(ctx, registry, c, ceiling, report);
+  if (ctx.opts.scaling) await runScaling(ctx, registry, report);
+  return report;
+}
+
+async function measureCeiling(ctx: RunContext, nodes: number, sizes: readonly number[], showSteps = true): Promise<Map<number, ThroughputRow>> {
+  const out = new Map<number, ThroughputRow>();
+  const seconds = Math.min(ctx.opts.seconds, CEILING_SECONDS_MAX);
+  const cluster = await CeilingCluster.start(nodes);
+  try {
+    for (const size of sizes) {
+      if (showSteps) ctx.progress.step(`raw UDP ceiling, ${nodes} nodes, ${size} B`);
+      const results = await cluster.measure(size, { seconds, warmupMs: WARMUP_MS, datagramBytes: UDP_PAYLOAD_AT_MTU_1500 });
+      out.set(size, ceilingRow(size, results, { crypto: 'off', datagramBytes: UDP_PAYLOAD_AT_MTU_1500 }));
+      if (showSteps) ctx.progress.tick();
+    }
+  } finally {
+    await cluster.close();
+  }
+  return out;
+}
+
+function labelOf(c: Config): string {
+  return `${c.driver} crypto ${c.crypto}${c.accelerated === '-' ? '' : `, accelerated ${c.accelerated}`}`;
+}
+
+async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, ceiling: Map<number, ThroughputRow>, report: BenchReport): Promise<void> {
+  const o = ctx.opts;
+  ctx.progress.step(`${labelOf(c)}: starting ${o.nodes} daemons`);
+  const cluster = await BenchCluster.start({
+    driver: c.driver, nodes: o.nodes, crypto: c.crypto === 'on', driverSections: sectionsFor(c, o), profileDir: o.profile, keep: o.keep,
+  });
+  ctx.progress.tick();
+  const l: RunLabels = { ...c, order: orderFor(registry, c.driver) };
+  try {
+    for (const size of o.sizes) {
+      const eff = Math.min(size, cluster.messageSizeMax);
+      if (eff !== size) note(report, `${labelOf(c)}: ${size} B is over the ${cluster.messageSizeMax} B the daemon's bridge carries; measured ${eff} B instead`);
+      ctx.progress.step(`${labelOf(c)}: throughput ${eff} B`);
+      const { row, errors } = await measureThroughput(cluster, l, eff, o.seconds);
+      const ceil = ceiling.get(size);
+      report.throughput.push(ceil ? { ...row, ratio: row.mbPerSec / ceil.mbPerSec } : row);
+      noteErrors(report, `${labelOf(c)} ${eff} B`, errors);
+      ctx.progress.tick();
+      if (o.latency) await latencyAt(ctx, cluster, l, eff, row.tpPerSec, report);
+    }
+    report.memory.push(memoryRow(c, cluster));
+  } finally {
+    for (const f of cluster.failures()) note(report, f);
+    await cluster.close();
+  }
+}
+
+async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, size: number, maxTp: number, report: BenchReport): Promise<void> {
+  const seconds = Math.max(0.5, ctx.opts.seconds / 2);
+  const plans = [{ loadPerSec: 0, what: 'idle' }, { loadPerSec: Math.round(maxTp * 0.5), what: 'under 50% load' }];
+  for (const p of plans) {
+    ctx.progress.step(`${l.driver}: latency ${size} B ${p.what}`);
+    const { row, errors } = await measureLatency(cluster, l, { size, seconds, loadPerSec: p.loadPerSec });
+    report.latency.push(row);
+    noteErrors(report, `${l.driver} latency ${size} B ${p.what}`, errors);
+    ctx.progress.tick();
+  }
+}
+
+function memoryRow(c: Config, cluster: BenchCluster): MemoryRow {
+  return { driver: c.driver, crypto: c.crypto, accelerated: c.accelerated, nodes: cluster.size, peakRssBytes: cluster.peakRss() };
+}
+
+function note(report: BenchReport, s: string): void {
+  if (!report.notes.includes(s)) report.notes.push(s);
+}
+
+function noteErrors(report: BenchReport, where: string, errors: readonly string[]): void {
+  for (const e of new Set(errors)) note(report, `${where}: ${e}`);
+}
+
+async function runScaling(ctx: RunContext, registry: DriverRegistry, report: BenchReport): Promise<void> {
+  const o = ctx.opts;
+  const size = o.scaleSize;
+  for (const driver of o.drivers) {
+    const c: Config = { driver, crypto: o.crypto[0], accelerated: driver === 'totem' ? o.accelerated[0] : '-' };
+    const l: RunLabels = { ...c, order: orderFor(registry, driver) };
+    for (const n of o.scaleNodes) {
+      const ceil = o.ceiling ? (await measureCeiling(ctx, n, [size], false)).get(size) : undefined;
+      ctx.progress.step(`scaling ${driver}: ${n} daemons, ${size} B`);
+      const cluster = await BenchCluster.start({ driver, nodes: n, crypto: c.crypto === 'on', driverSections: sectionsFor(c, o), keep: o.keep });
+      try {
+        const { row, errors } = await measureThroughput(cluster, l, Math.min(size, cluster.messageSizeMax), o.seconds);
+        report.scaling.throughput.push(ceil ? { ...row, ratio: row.mbPerSec / ceil.mbPerSec } : row);
+        if (ceil) report.scaling.throughput.push(ceil);
+        noteErrors(report, `scaling ${driver} ${n} nodes`, errors);
+        ctx.progress.tick();
+        ctx.progress.step(`scaling ${driver}: ${n} daemons, idle latency`);
+        const lat = await measureLatency(cluster, l, { size, seconds: Math.max(0.5, o.seconds / 2), loadPerSec: 0 });
+        report.scaling.latency.push(lat.row);
+        ctx.progress.tick();
+      } finally {
+        for (const f of cluster.failures()) note(report, f);
+        await cluster.close();
+      }
+      ctx.progress.step(`scaling ${driver}: simulator, ${n} nodes`);
+      report.simScaling.push(simRow(registry, driver, n, size, sectionsFor(c, o)[driver], report));
+      ctx.progress.tick();
+    }
+  }
+}
+
+function simRow(registry: DriverRegistry, driver: string, nodes: number, size: number, section: Record<string, unknown> | undefined, report: BenchReport) {
+  try {
+    return simScaling({ driver: registry.get(driver), driverOptions: section, nodes, size, mtu: UDP_PAYLOAD_AT_MTU_1500 - SEALER_HEADER_BYTES, windowMs: SIM_WINDOW_MS, seed: SIM_SEED, pings: 20 });
+  } catch (e) {
+    note(report, `simulator ${driver} ${nodes} nodes: ${(e as Error).message}`);
+    return { driver, nodes, size, tpPerSec: NaN, mbPerSec: NaN, datagramsPerMessage: NaN };
+  }
+}
+

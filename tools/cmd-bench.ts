@@ -1,0 +1,60 @@
+// `afcluster bench`: compare the drivers on the same work against the raw UDP limit of this
+// machine, on real daemons and real client processes (tools/bench/, docs/BENCH.md).
+import { writeFileSync } from 'node:fs';
+import type { Command } from './command.ts';
+import { parseBenchArgs, DEFAULT_SIZES } from './bench/options.ts';
+import { Progress } from './bench/progress.ts';
+import { formatReport, scalingChart, throughputChart } from './bench/report.ts';
+import { runBench, stepCount, ACCELERATED_WINDOW_ON } from './bench/run.ts';
+
+export function scalingSvgPath(svg: string): string {
+  return svg.endsWith('.svg') ? `${svg.slice(0, -4)}-scaling.svg` : `${svg}-scaling.svg`;
+}
+
+export const command: Command = {
+  name: 'bench',
+  summary: 'measure the drivers on real daemons against the raw UDP ceiling (evsbench tables)',
+  help: `usage: afcluster bench [--drivers totem,cman] [--nodes N] [--sizes 100,200,...] [--seconds S]
+                       [--crypto on|off|on,off] [--accelerated on|off|on,off] [--latency] [--scaling]
+                       [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR]
+
+Starts N real daemons (afcluster daemon, one process per node on 127.0.0.1..N, real UDP) for
+each driver and setting, and one client process per node over the bridge protocol. Every
+client sends as fast as its daemon accepts and counts what its node delivers. Per size it
+prints evsbench's table: writes, bytes per write, seconds, TP/s (messages delivered per second
+at every node), MB/s, the ratio to the raw UDP ceiling, and the driver's counters
+(retransmissions, token rotations per second, messages per datagram). The ceiling is measured
+first, in the same run: N processes on the same addresses fan-out sending the same bytes over
+raw UDP with no protocol, packed into ${1472}-byte datagrams, counting what arrives.
+A progress bar runs on stderr. Figures are measurements, never pass/fail.
+
+options:
+  --drivers LIST       drivers to compare (default totem,cman)
+  --nodes N            daemons, 2..32 (default 3)
+  --sizes LIST         message sizes in bytes (default ${DEFAULT_SIZES.join(',')})
+  --seconds S          measurement window per size (default 3; a 0.3 s warm-up precedes it)
+  --crypto on|off      encrypt and authenticate datagrams (on,off runs both; default off)
+  --accelerated on|off totem's Accelerated Ring (accelerated_window ${ACCELERATED_WINDOW_ON} when on; default off)
+  --latency            also time round trips to agreed self-delivery, idle and under 50% load
+  --scaling            also measure by node count (--scale-nodes, default 2..8) at --scale-size
+                       (default 1300) on real daemons, and in the simulator over a 1 Gbit LAN
+  --no-ceiling         skip the raw UDP ceiling
+  --json FILE          write every figure as JSON
+  --svg FILE           chart of throughput by size (and FILE-scaling.svg with --scaling)
+  --set S.K=V          driver config key for every run, e.g. --set totem.window_size=100
+  --profile DIR        write a .cpuprofile of every daemon into DIR (node --cpu-prof)
+  --keep               keep the daemons' configs and logs (their directory is printed)`,
+  async run(argv) {
+    const opts = parseBenchArgs(argv);
+    const progress = new Progress(stepCount(opts));
+    const report = await runBench({ opts, progress, command: `afcluster bench ${argv.join(' ')}`.trim() });
+    progress.finish();
+    process.stdout.write(formatReport(report));
+    if (opts.json) writeFileSync(opts.json, JSON.stringify(report, null, 2) + '\n');
+    if (opts.svg) {
+      writeFileSync(opts.svg, throughputChart(report));
+      if (opts.scaling) writeFileSync(scalingSvgPath(opts.svg), scalingChart(report));
+    }
+    return 0;
+  },
+};
