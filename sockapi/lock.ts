@@ -19,6 +19,9 @@ export interface LockClientOptions {
   readonly order?: Order;
   /** Sees every output of this member's table in delivery order (the drill records them). */
   readonly onOutput?: (out: TableOutput) => void;
+  /** Called once if the client stops working (socket closed or removed, table failed): every
+   *  lock it held is then lost (the other members release it at the membership event). */
+  readonly onFailure?: (e: ClusterError) => void;
   /** Limits of the table (namesMax, entriesMax, bufferMax). */
   readonly limits?: Omit<LockTableOptions, 'self' | 'group'>;
 }
@@ -43,6 +46,7 @@ export class LockClient {
   readonly table: LockTable;
   private readonly order: Order;
   private readonly onOutput: ((out: TableOutput) => void) | undefined;
+  private readonly onFailure: ((e: ClusterError) => void) | undefined;
   private readonly group: string;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -56,6 +60,7 @@ export class LockClient {
     this.group = opts.group ?? DEFAULT_LOCK_GROUP;
     this.order = opts.order ?? 'agreed';
     this.onOutput = opts.onOutput;
+    this.onFailure = opts.onFailure;
     this.table = new LockTable({ self: sock.self, group: this.group, ...opts.limits });
   }
 
@@ -96,8 +101,8 @@ export class LockClient {
   /** Stops: rejects what waits, unbinds (other members then release this member's locks). */
   async close(): Promise<void> {
     if (this.stopped) return;
-    this.failAll(new ClusterError('ECANCELED', 'the lock client was closed'));
     this.stopped = true;
+    this.failAll(new ClusterError('ECANCELED', 'the lock client was closed'));
     await this.sock.unbind().catch(() => undefined);
   }
 
@@ -239,5 +244,6 @@ export class LockClient {
     for (const done of this.unlocking.values()) done();
     this.unlocking.clear();
     this.held.clear();
+    if (!this.stopped) this.onFailure?.(e);
   }
 }
