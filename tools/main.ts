@@ -4,7 +4,14 @@ import { UsageError, type Command } from './command.ts';
 /** Sub-commands and the module that implements each (loaded lazily: startup stays fast). */
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   keygen: () => import('./cmd-keygen.ts'),
+  daemon: () => import('./cmd-daemon.ts'),
+  up: () => import('./cmd-up.ts'),
+  status: () => import('./cmd-status.ts'),
+  send: () => import('./cmd-send.ts'),
+  listen: () => import('./cmd-listen.ts'),
   lock: () => import('./cmd-lock.ts'),
+  sim: () => import('./cmd-sim.ts'),
+  bench: () => import('./cmd-bench.ts'),
 };
 
 async function load(name: string): Promise<Command | undefined> {
