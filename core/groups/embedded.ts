@@ -10,8 +10,7 @@ import { ClusterError } from '../errors.ts';
 import { startRuntime, type Runtime, type RuntimeLog } from '../runtime/index.ts';
 import type { BindOptions, GroupSocket, LocalNode, Member, SendOptions, SocketEvent } from '../../sockapi/types.ts';
 import { EventQueue, WritableSignal, eventBytes, retryEagain } from '../../sockapi/queue.ts';
-import { NAME_WIRE_MAX, dataOverhead } from './codec.ts';
-import { GroupService, type LocalEndpoint } from './service.ts';
+import { GroupService, driverMessageSizeMax, type LocalEndpoint } from './service.ts';
 
 export interface CreateNodeOptions {
   readonly config: NodeConfig;
@@ -41,11 +40,6 @@ export interface EmbeddedNode {
   stats(): Record<string, unknown>;
   /** Close every socket, leave the ring cleanly (unless leave: false), stop the transport. */
   close(opts?: { leave?: boolean }): Promise<void>;
-}
-
-/** The driver must take a full-size application message plus the groups header. */
-export function driverMessageSizeMax(limits: NodeConfig['limits']): number {
-  return limits.messageSizeMax + dataOverhead(Math.min(limits.groupNameMax, NAME_WIRE_MAX));
 }
 
 export async function createNode(opts: CreateNodeOptions): Promise<EmbeddedNode> {

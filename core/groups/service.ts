@@ -57,10 +57,26 @@ import type { NodeConfig } from '../config/types.ts';
 import type { Configuration, DriverUpcalls, Guarantees, LogLevel, Order, RingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberChange, SocketEvent } from '../../sockapi/types.ts';
 import {
-  decodeGroupMessage, encodeData, encodeExchange, encodeJoin, encodeLeave, isValidGroupName,
+  NAME_WIRE_MAX, dataOverhead, decodeGroupMessage, encodeData, encodeExchange, encodeJoin, encodeLeave, isValidGroupName,
   type ExchangeGroup, type GroupMessage, type LeaveReason,
 } from './codec.ts';
 import { GroupTable, compareChanges, memberKey } from './table.ts';
+
+/** Counters stats() always reports (others, such as malformed.<why>, appear when they happen). */
+export const COUNTERS = [
+  'delivered', 'sent', 'malformed', 'dataNotMember', 'foreignSender', 'joinDuplicate', 'joinRefusedFull',
+  'leaveNotMember', 'overrun', 'exchanges', 'exchangesForced', 'exchangeStale', 'heldMessages',
+  'controlEagain', 'controlSendErrors', 'sendEagainControl',
+] as const;
+
+/**
+ * The message size the DRIVER must accept (DriverCommon.messageSizeMax) so that a full-size
+ * application message (limits.messageSizeMax) fits with the groups header and the longest
+ * group name. Exchange reports are cut to limits.messageSizeMax, so they fit too.
+ */
+export function driverMessageSizeMax(limits: NodeConfig['limits']): number {
+  return limits.messageSizeMax + dataOverhead(Math.min(limits.groupNameMax, NAME_WIRE_MAX));
+}
 
 export const HELD_MESSAGES_MAX = 65536;
 export const HELD_BYTES_MAX = 64 * 1024 * 1024;
@@ -162,7 +178,8 @@ export class GroupService implements DriverUpcalls {
   private readonly outstanding = new Map<string, number>();
   private readonly control: ControlItem[] = [];
   private readonly controlOrder: Order;
-  private readonly counters: Record<string, number> = {};
+  /** Named counters; the usual ones start at 0 so that status displays have stable keys. */
+  private readonly counters: Record<string, number> = Object.fromEntries(COUNTERS.map((c) => [c, 0]));
   private overruns: { ep: Endpoint; group: string }[] = [];
   private ringId: RingId;
   private nodes: readonly number[];
@@ -676,7 +693,7 @@ export class GroupService implements DriverUpcalls {
       throw new ClusterError('EINVAL', 'a group name is 1 or more characters without control characters');
     }
     const bytes = new TextEncoder().encode(group).length;
-    const max = Math.min(this.opts.limits.groupNameMax, 4096);
+    const max = Math.min(this.opts.limits.groupNameMax, NAME_WIRE_MAX);
     if (bytes > max) throw new ClusterError('ENAMETOOLONG', `group name of ${bytes} bytes exceeds limits.group_name_max (${max})`);
   }
 
