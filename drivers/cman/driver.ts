@@ -249,7 +249,7 @@ export class CmanDriver implements Driver {
       this.reassembler.dropSender(from);
     };
     stream.drain(msg.low, feed, gap);
-    const got = stream.offer(msg.seq, msg.frame);
+    const got = stream.offer(msg.seq, msg.frame, feed);
     if (got === 'duplicate') this.c.duplicates++;
     if (got === 'beyond') this.c.beyondWindow++;
     stream.drain(msg.low, feed, gap);

@@ -23,10 +23,18 @@ export class RecvStream {
     return this.early.keys();
   }
 
-  /** Takes a frame; copies it (the datagram's bytes are the host's). */
-  offer(seq: number, frame: Uint8Array): Offer {
+  /**
+   * Takes a frame: the next one in order goes straight to `feed` (no copy); an early one is
+   * copied into the buffer (the datagram's bytes are the host's).
+   */
+  offer(seq: number, frame: Uint8Array, feed?: (frame: Uint8Array) => void): Offer {
     if (seq < this.expected || this.early.has(seq)) return 'duplicate';
     if (seq >= this.expected + this.bufferMax) return 'beyond';
+    if (feed && seq === this.expected) {
+      this.expected++;
+      feed(frame);
+      return 'new';
+    }
     this.early.set(seq, frame.slice());
     return 'new';
   }

@@ -85,7 +85,10 @@ export class SendWindow {
 
   earliestResend(): number {
     let at = Infinity;
-    for (const e of this.pending()) at = Math.min(at, e.nextResendAt);
+    for (let i = this.head; i < this.entries.length; i++) {
+      const e = this.entries[i];
+      if (e.awaiting.size > 0 && e.nextResendAt < at) at = e.nextResendAt;
+    }
     return at;
   }
 
