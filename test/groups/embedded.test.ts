@@ -57,7 +57,7 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 
 describe('embedded node over UDP', () => {
   it('totem: every socket of a group sees the same sequence; overrun, nodedown and errors', async () => {
-    const nodes = await cluster('totem');
+    const nodes = await cluster('totem', { message_size_max: 100_000 });
     const red: Reader[] = []; const blue: Reader[] = [];
     for (const n of nodes) {
       const a = await n.socket(); const b = await n.socket();
@@ -74,6 +74,10 @@ describe('embedded node over UDP', () => {
       expect(ref.length).toBeGreaterThanOrEqual(16);
       for (const r of g) expect(fromFull(r, 3)).toEqual(ref);
     }
+
+    // A message of exactly limits.message_size_max goes through: the driver's limit has room for the groups header.
+    await red[0].sock.send(new Uint8Array(nodes[0].config.limits.messageSizeMax).fill(7));
+    await until('full-size message', () => red[1].events.some((e) => e.type === 'message' && e.data.length === 100_000));
 
     // A socket that never reads overflows its queue: removed with ENOBUFS, others see overrun.
     const slow = await nodes[0].socket({ eventQueueMax: 2 });
