@@ -175,6 +175,7 @@ export class CmanDriver implements Driver {
     this.flushSelf();
     this.host.transmit('all', encodeLeave({ incarnation: this.incarnation }));
     this.phase = 'left';
+    this.selfQueue = []; // multicast from inside those deliveries, never sent
     this.packer.clear();
     this.window.clear();
     this.streams.clear();
@@ -232,12 +233,13 @@ export class CmanDriver implements Driver {
   private onLeave(from: number, incarnation: number, now: number): void {
     this.c.leavesReceived++;
     const m = this.members.get(from);
-    if (m && m.incarnation === incarnation) {
+    if (m && incarnation < m.incarnation) return; // a late leave of an older incarnation
+    // A newer incarnation leaving means the node restarted and left: gone either way.
+    if (m) {
       this.removeNodes([from], 'leave', now);
       this.dropStream(from);
-    } else if (!m) {
-      this.members.noteLeft(from, incarnation, now);
     }
+    this.members.noteLeft(from, incarnation, now);
   }
 
   private onData(from: number, msg: DataMsg): void {

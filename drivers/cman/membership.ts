@@ -83,7 +83,7 @@ export class Membership {
   /** A leave heard from a node that is not a member: its late datagrams are stale too. */
   noteLeft(node: number, incarnation: number, now: number): void {
     const g = this.gone.get(node);
-    if (!g || incarnation >= g.incarnation) {
+    if (!g || incarnation > g.incarnation || (incarnation === g.incarnation && g.reason !== 'leave')) {
       this.gone.set(node, { incarnation, at: now, reason: 'leave', holdUntil: now });
     }
   }

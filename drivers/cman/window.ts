@@ -2,6 +2,7 @@
 // membership has not acknowledged it yet. Frames are numbered from 1 per incarnation; the
 // window holds the contiguous range [low, nextSeq), at most `windowMax` frames.
 import { assert } from '../../core/errors.ts';
+import { SEQ_MAX } from './codec.ts';
 
 export interface InFlight {
   readonly seq: number;
@@ -40,6 +41,7 @@ export class SendWindow {
   /** Keeps a new frame; returns its seq. */
   add(frame: Uint8Array, awaiting: Set<number>, resendAt: number): InFlight {
     assert(this.hasRoom, 'window full');
+    assert(this.next <= SEQ_MAX, 'sequence numbers exhausted for this incarnation (2^48 frames)');
     const entry: InFlight = { seq: this.next++, frame, awaiting, nextResendAt: resendAt, resends: 0 };
     this.entries.push(entry);
     return entry;
