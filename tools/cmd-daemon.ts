@@ -16,17 +16,19 @@ export async function runDaemon(argv: string[], registry: DriverRegistry): Promi
   if (!LEVELS.includes(level)) throw new UsageError(`--log-level ${level}: expected one of ${LEVELS.join(', ')}`);
   const config = loadConfig(values.config, registry);
   const logger = pino({ level, base: { node: config.node.id } });
+  // Handlers first: a signal during start-up still ends in a clean stop (socket removed, ring left).
+  let signalled: string | undefined;
+  let wake: (() => void) | undefined;
+  const onSignal = (sig: string): void => {
+    if (signalled) process.exit(1); // a second signal: no more waiting
+    signalled = sig;
+    wake?.();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   const daemon = await startDaemon({ config, registry, logger });
-  await new Promise<void>((resolve) => {
-    const onSignal = (sig: string): void => {
-      logger.info({ signal: sig }, 'stopping');
-      process.once('SIGTERM', () => process.exit(1)); // a second signal: no more waiting
-      process.once('SIGINT', () => process.exit(1));
-      resolve();
-    };
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-    process.once('SIGINT', () => onSignal('SIGINT'));
-  });
+  if (!signalled) await new Promise<void>((resolve) => { wake = resolve; });
+  logger.info({ signal: signalled }, 'stopping');
   await daemon.stop();
   logger.flush();
   process.exit(0); // whatever handle a library left open, the daemon is done

@@ -7,6 +7,14 @@ import { decodeDaemonDatagram, encodeRequest, type DaemonDatagram, type Reply, t
 import { bindUnix, createUnixSocket, unixErrorName, type UnixDgramSocket, type UnixError } from '../../core/af/unix.ts';
 import type { SocketEvent } from '../../sockapi/types.ts';
 
+/**
+ * A UDP port for a test file: each file has its own base (2000 apart), and the run's pid picks a
+ * slot inside it, so files never collide and two test runs on one machine rarely do.
+ */
+export function testPort(base: number): number {
+  return base + (process.pid % 997) * 2;
+}
+
 export function tempDir(prefix: string): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { writeLocalCluster } from '../../core/config/index.ts';
 import { bindUnix, createUnixSocket } from '../../core/af/unix.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
-import { tempDir, until } from './bridge-helpers.ts';
+import { tempDir, testPort, until } from './bridge-helpers.ts';
 import { track } from './cluster.ts';
 
 const ENTRY = join(import.meta.dirname, '../../tools/afcluster.mjs');
@@ -16,7 +16,7 @@ describe('afcluster daemon', () => {
   afterAll(() => tmp.cleanup());
 
   it('starts, warns loudly without crypto, secures its socket, and cleans up on SIGTERM', async () => {
-    const { configs } = writeLocalCluster({ dir: tmp.dir, nodes: 1, driver: 'totem', crypto: false, basePort: 47501 });
+    const { configs } = writeLocalCluster({ dir: tmp.dir, nodes: 1, driver: 'totem', crypto: false, basePort: testPort(48000) });
     const socket = join(tmp.dir, 'run', 'node1.sock');
     writeFileSync(configs[0], readFileSync(configs[0], 'utf8').replace(/^socket = .*$/m, `socket = ${JSON.stringify(socket)}`));
     // A stale socket file, as a crashed daemon leaves it: bound, then closed without unlink.
@@ -45,7 +45,7 @@ describe('afcluster daemon', () => {
   });
 
   it('creates a missing socket directory with mode 0750', async () => {
-    const { configs } = writeLocalCluster({ dir: join(tmp.dir, 'b'), nodes: 1, driver: 'cman', crypto: true, basePort: 47502 });
+    const { configs } = writeLocalCluster({ dir: join(tmp.dir, 'b'), nodes: 1, driver: 'cman', crypto: true, basePort: testPort(48000) + 1 });
     const socket = join(tmp.dir, 'b', 'fresh', 'dir', 'node1.sock');
     writeFileSync(configs[0], readFileSync(configs[0], 'utf8').replace(/^socket = .*$/m, `socket = ${JSON.stringify(socket)}`));
     const d = track(spawn(process.execPath, [ENTRY, 'daemon', '--config', configs[0]], { stdio: 'ignore' }));

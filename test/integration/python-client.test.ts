@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import type { SocketEvent } from '../../sockapi/types.ts';
+import { testPort } from './bridge-helpers.ts';
 import { TestCluster } from './cluster.ts';
 
 const SCRIPT = join(import.meta.dirname, '../../examples/python-client.py');
 
 describe('examples/python-client.py against real daemons', () => {
-  const cluster = new TestCluster({ nodes: 2, driver: 'totem', basePort: 47301 });
+  const cluster = new TestCluster({ nodes: 2, driver: 'totem', basePort: testPort(44000) });
   beforeAll(() => cluster.start());
   afterAll(() => cluster.stop());
 

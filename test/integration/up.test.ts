@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir, until } from './bridge-helpers.ts';
+import { tempDir, testPort, until } from './bridge-helpers.ts';
 import { track } from './cluster.ts';
 import type { UpRecord } from '../../tools/target.ts';
 
@@ -17,7 +17,7 @@ describe('afcluster up', () => {
 
   it('runs a cluster the other commands reach with --node, and stops it on SIGTERM', async () => {
     let out = '';
-    const up = track(spawn(process.execPath, [ENTRY, 'up', '--nodes', '2', '--driver', 'cman', '--port', '47411'], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const up = track(spawn(process.execPath, [ENTRY, 'up', '--nodes', '2', '--driver', 'cman', '--port', String(testPort(46000))], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
     up.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
     up.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
     const exited = new Promise<number | null>((res) => up.once('exit', (code) => res(code)));
