@@ -10,6 +10,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   send: () => import('./cmd-send.ts'),
   listen: () => import('./cmd-listen.ts'),
   lock: () => import('./cmd-lock.ts'),
+  drill: () => import('./cmd-drill.ts'),
   sim: () => import('./cmd-sim.ts'),
   bench: () => import('./cmd-bench.ts'),
 };
