@@ -30,6 +30,16 @@ describe('fault checker', () => {
     expect(r.messages).toBe(8);
     expect(r.deliveries).toBe(16);
     expect(r.configurations).toBe(3);
+    expect(r.notEverywhere).toBe(0);
+  });
+
+  it('does not count what was said before a survivor joined as missing there', () => {
+    const c1 = log(1, true, [conf('regular', '1.4', 1), msg(1, 0), conf('regular', '1.4', 1, 2), msg(1, 1)]);
+    const c2 = log(2, true, [conf('regular', '1.4', 1, 2), msg(1, 1)]);
+    const r = checkFaultLogs([c1, c2], TOTEM);
+    expect(r.missing).toEqual([]);
+    expect(r.notEverywhere).toBe(0);
+    expect(r.verdict).toBe('pass');
   });
 
   it('catches a message delivered at one survivor and missing at another of the same configurations', () => {

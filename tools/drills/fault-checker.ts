@@ -9,8 +9,9 @@
 // - total order (when the driver claims it): two survivors deliver the messages both delivered
 //   in the same relative order;
 // - per sender, at every receiver: no duplicate, and sequence numbers only increase (FIFO).
-// It also measures, without judging, messages some survivor delivered and another never did
-// (in any configuration): a node cut off for a while legitimately misses what the others said.
+// It also measures, without judging, messages some survivor delivered in a configuration that
+// lists another survivor, which never delivered them at all (a node cut off for a while
+// legitimately misses what the others said meanwhile).
 //
 // A configuration is named by its kind, its member list, its ring id (only where ring ids are
 // shared by every node: totem; cman's ring ids are per node) and its occurrence number in the
@@ -66,7 +67,9 @@ export interface FaultReport {
   readonly deliveries: number;
   /** Failure-atomicity violations (the asserted property). */
   readonly missing: readonly Missing[];
-  /** Messages some survivor delivered and some other survivor never did (measured, not judged). */
+  /** Messages some survivor delivered in a configuration listing another survivor, which never
+   *  delivered them in any configuration (measured, not judged: a node cut off for a while
+   *  legitimately misses what the others said meanwhile). */
   readonly notEverywhere: number;
   readonly orderViolations: number;
   readonly duplicates: number;
@@ -80,6 +83,8 @@ const END = 'END';
 
 interface Segment {
   readonly config: string;
+  /** Member keys of the configuration. */
+  readonly members: ReadonlySet<string>;
   readonly texts: string[];
 }
 
@@ -93,13 +98,13 @@ interface View {
 /** Splits a log at membership events; messages before the first event go to a "before" segment. */
 function segments(log: ClientLog, opts: CheckOptions): Segment[] {
   const seen = new Map<string, number>();
-  const out: Segment[] = [{ config: 'before', texts: [] }];
+  const out: Segment[] = [{ config: 'before', members: new Set(), texts: [] }];
   for (const r of log.records) {
     if (r.type === 'membership') {
       const base = `${r.kind} ${opts.totalOrder ? r.ringId : '-'} [${r.members.map(memberKey).join(' ')}]`;
       const n = seen.get(base) ?? 0;
       seen.set(base, n + 1);
-      out.push({ config: `${base} #${n}`, texts: [] });
+      out.push({ config: `${base} #${n}`, members: new Set(r.members.map(memberKey)), texts: [] });
     } else if (r.type === 'message') {
       out[out.length - 1].texts.push(r.text);
     }
@@ -164,6 +169,19 @@ function fifoAt(v: View): { duplicates: number; inversions: number } {
   return { duplicates, inversions };
 }
 
+/** Messages some survivor delivered in a configuration listing another survivor that never delivered them. */
+function countNotEverywhere(views: readonly View[]): number {
+  const delivered = new Map(views.map((v) => [memberKey(v.log.self), new Set(v.sequence)]));
+  const lacking = new Set<string>();
+  for (const v of views) {
+    for (const seg of v.segments) {
+      const others = [...seg.members].map((k) => delivered.get(k)).filter((d) => d !== undefined);
+      for (const t of seg.texts) if (others.some((d) => !d.has(t))) lacking.add(t);
+    }
+  }
+  return lacking.size;
+}
+
 function lastMembership(log: ClientLog): Extract<DrillRecord, { type: 'membership' }> | undefined {
   for (let i = log.records.length - 1; i >= 0; i--) {
     const r = log.records[i];
@@ -204,9 +222,8 @@ export function checkFaultLogs(logs: readonly ClientLog[], opts: CheckOptions): 
   const fifo = views.map(fifoAt);
   const duplicates = fifo.reduce((s, f) => s + f.duplicates, 0);
   const fifoViolations = fifo.reduce((s, f) => s + f.inversions, 0);
-  const delivered = views.map((v) => new Set(v.sequence));
   const all = new Set(views.flatMap((v) => v.sequence));
-  const notEverywhere = [...all].filter((t) => delivered.some((d) => !d.has(t))).length;
+  const notEverywhere = countNotEverywhere(views);
   const configurations = new Set(views.flatMap((v) => v.segments.map((s) => s.config).filter((c) => c !== 'before'))).size;
   const problems = [...member.problems];
   if (survivors.length === 0) problems.push('no survivors to compare');

@@ -1,0 +1,34 @@
+// The loopback fault drills in sequence on one cluster of real daemons (127.0.0.1..N): kill -9
+// of the last node, its restart, then SIGSTOP/SIGCONT of node 2. Used by `afcluster faults` and
+// test/drills.
+import { TestCluster } from '../../test/integration/cluster.ts';
+import { killDrill, restartDrill, stopDrill, type DrillResult, type DrillSettings } from './faults.ts';
+import { driverSections, type DrillDriver } from './profiles.ts';
+
+export interface LoopbackOptions {
+  readonly driver: DrillDriver;
+  readonly nodes: number;
+  readonly basePort: number;
+  readonly settings: DrillSettings;
+}
+
+export async function runLoopbackDrills(o: LoopbackOptions): Promise<DrillResult[]> {
+  const cluster = new TestCluster({ nodes: o.nodes, driver: o.driver, basePort: o.basePort, driverSections: driverSections(o.driver) });
+  const say = o.settings.progress ?? (() => undefined);
+  try {
+    say(`starting ${o.nodes} ${o.driver} daemons on 127.0.0.1..${o.nodes} port ${o.basePort}`);
+    await cluster.start();
+    say('ring formed');
+    const results: DrillResult[] = [];
+    results.push(await killDrill(cluster, o.settings, o.nodes));
+    results.push(await restartDrill(cluster, o.settings, o.nodes));
+    results.push(await stopDrill(cluster, o.settings, 2));
+    return results;
+  } catch (e) {
+    for (const n of cluster.nodes) say(`node ${n.id} log:\n${cluster.logTail(n.id)}`);
+    throw e;
+  } finally {
+    for (const n of cluster.nodes) n.proc?.kill('SIGCONT');
+    await cluster.stop();
+  }
+}
