@@ -6,7 +6,7 @@ import { isClusterError } from '../../core/errors.ts';
 import { createNode, type EmbeddedNode, type EmbeddedSocket } from '../../core/groups/embedded.ts';
 import { FAST_PROFILE } from '../../drivers/totem/options.ts';
 import type { SocketEvent } from '../../sockapi/types.ts';
-import { tempDir, until } from '../integration/bridge-helpers.ts';
+import { tempDir, testPort, until } from '../integration/bridge-helpers.ts';
 import { fmtEvent, fmtMember } from '../support/groups.ts';
 
 interface Reader { readonly sock: EmbeddedSocket; readonly events: SocketEvent[]; readonly done: Promise<void> }
@@ -26,7 +26,8 @@ async function cluster(driver: 'totem' | 'cman', limits: Record<string, number> 
   const registry = builtinRegistry();
   const tmp = tempDir('afc-embedded-');
   cleanups.push(() => tmp.cleanup());
-  const basePort = 20000 + Math.floor(Math.random() * 20000);
+  // This file's port range (test/integration's per-file scheme): 52000 + a per-run slot.
+  const basePort = testPort(52000) + (driver === 'totem' ? 0 : 1);
   const { configs } = writeLocalCluster({
     dir: tmp.dir, nodes: 3, driver, basePort, crypto: false, limits,
     // Fast rings, but failure detection slow enough that a loaded machine does not split them.
