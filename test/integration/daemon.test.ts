@@ -1,4 +1,4 @@
-// Proves `afcluster daemon` start-up and shut-down: loud warning without crypto, socket directory 0750 and socket 0660, a stale socket file replaced, a second daemon on the same socket refused, a bad config named with its key, and SIGTERM removing the socket.
+// Proves `afcluster daemon` start-up and shut-down: loud warning without crypto, socket directory 0750 and socket 0660 (owner and group from config), a stale socket file replaced, a second daemon on the same socket refused, a bad config named with its key, and SIGTERM removing the socket.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,14 +44,22 @@ describe('afcluster daemon', () => {
     expect(existsSync(socket)).toBe(false);
   });
 
-  it('creates a missing socket directory with mode 0750', async () => {
+  it('creates a missing socket directory with mode 0750, owner and group from the config', async () => {
     const { configs } = writeLocalCluster({ dir: join(tmp.dir, 'b'), nodes: 1, driver: 'cman', crypto: true, basePort: testPort(48000) + 1 });
     const socket = join(tmp.dir, 'b', 'fresh', 'dir', 'node1.sock');
-    writeFileSync(configs[0], readFileSync(configs[0], 'utf8').replace(/^socket = .*$/m, `socket = ${JSON.stringify(socket)}`));
+    // Owner and group by number (as root: nobody/nogroup, else ourselves: chown to yourself is allowed).
+    const uid = process.getuid!() === 0 ? 65534 : process.getuid!();
+    const gid = process.getuid!() === 0 ? 65534 : process.getgid!();
+    writeFileSync(configs[0], readFileSync(configs[0], 'utf8').replace(/^socket = .*$/m,
+      `socket = ${JSON.stringify(socket)}\nsocket_owner = ${uid}\nsocket_group = ${gid}`));
     const d = track(spawn(process.execPath, [ENTRY, 'daemon', '--config', configs[0]], { stdio: 'ignore' }));
     const exited = new Promise<number | null>((res) => d.once('exit', (code) => res(code)));
     await until('socket exists', () => existsSync(socket));
-    expect(statSync(join(tmp.dir, 'b', 'fresh', 'dir')).mode & 0o777).toBe(0o750);
+    const dir = statSync(join(tmp.dir, 'b', 'fresh', 'dir'));
+    expect(dir.mode & 0o777).toBe(0o750);
+    expect([dir.uid, dir.gid]).toEqual([uid, gid]);
+    await until('socket chowned', () => statSync(socket).uid === uid);
+    expect(statSync(socket).gid).toBe(gid);
     d.kill('SIGINT');
     expect(await exited).toBe(0);
   });
