@@ -99,6 +99,19 @@ describe('GroupService in the simulator', () => {
     expect(s[0].rec.log.some((l) => /^transitional red .*-\[3\/7\/3:nodedown\]/.test(l))).toBe(true);
     for (const n of [2, 3]) expect(g.view(n, 'red')).toEqual(g.view(1, 'red'));
     expect(g.svcs.get(1)!.stats().malformed ?? 0).toBe(0);
+
+    // Node 3 crashes and restarts with an empty GroupService: the exchange teaches it the groups.
+    g.sim.crash(3);
+    g.until('crash seen', () => g.view(1, 'red').length === 2 && g.view(2, 'blue').length === 2, 30_000);
+    g.sim.restart(3);
+    g.until('rejoined', () => [1, 2, 3].every((n) => g.svcs.get(n)!.localNode().members.length === 3), 30_000);
+    g.until('learned', () => g.view(3, 'red').length === 2 && g.view(3, 'blue').length === 2, 30_000);
+    const fresh = g.open(3, 9);
+    fresh.ep.bind('red');
+    g.until('fresh joined', () => [1, 2, 3].every((n) => g.view(n, 'red').length === 3));
+    expect(fresh.rec.log[0]).toMatch(/^regular red .* \[1\/7\/1 2\/7\/2 3\/7\/9\] \+\[3\/7\/9:join\]/);
+    g.send(s[1], 'welcome', 'agreed');
+    g.until('welcome', () => fresh.rec.log.at(-1) === 'msg red from 2/7/2 agreed welcome');
   });
 
   it('cman: groups converge and each sender stays fifo', () => {
