@@ -49,10 +49,11 @@ export function eventToLine(ev: SocketEvent): string {
 export const command: Command = {
   name: 'listen',
   summary: "join a group and print its messages and membership events",
-  help: `usage: afcluster listen GROUP [--json] [--no-self] [--count N] [--socket PATH | --node N]
+  help: `usage: afcluster listen GROUP [--json] [--count N] [--socket PATH | --node N]
 
 Binds a cluster socket to GROUP and prints each message and membership event as it comes, one
 per line, until Ctrl-C (then it leaves the group). Members print as node/pid/port.
+Exits 1 when the daemon goes away (the last line is then an ECONNREFUSED error event).
 
 options:
   --json                one JSON object per line (message data in base64, and as text when printable)
@@ -70,11 +71,13 @@ ${TARGET_HELP}`,
     await sock.bind(positionals[0]);
     if (!values.json) console.error(`listening on ${positionals[0]} as ${who(sock.self)} (driver ${sock.daemon.driver}); Ctrl-C to stop`);
     let messages = 0;
+    let lost = false;
     for await (const ev of sock) {
       console.log(values.json ? JSON.stringify(eventToJson(ev)) : eventToLine(ev));
       if (ev.type === 'message' && ++messages >= limit) break;
+      lost = ev.type === 'error' && ev.code === 'ECONNREFUSED';
     }
     await sock.close();
-    return 0;
+    return lost ? 1 : 0;
   },
 };
