@@ -194,6 +194,7 @@ export class CmanDriver implements Driver {
       queuedBytes: this.packer.queuedBytes,
       partialSenders: this.reassembler.partialSenders().length,
       fragmentsDiscarded: this.reassembler.counters.fragmentsDiscarded,
+      partialsDropped: this.reassembler.counters.partialsDropped,
     };
   }
 

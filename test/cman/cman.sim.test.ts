@@ -1,10 +1,12 @@
 // Proves the cman driver over the simulator: while membership is stable every message reaches
 // every node exactly once in FIFO order per sender (3 and 5 nodes, up to 20% loss, large
-// fragmented messages), and membership follows heartbeats, crashes, leaves and restarts.
+// fragmented messages), membership follows heartbeats, crashes, leaves and restarts, and a
+// receiver cut off mid-message skips the gap without splicing two messages.
 import { describe, expect, it } from 'vitest';
 import {
   cmanSim, confsAfter, delivers, expectExactlyOnceFifo, stat, untilMembers, untilQuiet,
 } from './helpers.ts';
+import { check } from '../sim/checker.ts';
 
 const SEEDS = [1, 2, 3];
 
@@ -108,5 +110,34 @@ describe('cman over the simulator: membership from heartbeats', () => {
     expect(sim.runUntil(() => stat(sim, 1, 'declaredUnacked') === 1, 2000)).toBe(true);
     expect(stat(sim, 1, 'resent')).toBe(3);
     expect(stat(sim, 1, 'windowFrames')).toBe(0);
+  });
+});
+
+describe('cman over the simulator: gaps across membership changes', () => {
+  it('a receiver cut off mid-message skips what the sender no longer holds and never splices', () => {
+    const sim = cmanSim({ seed: 41, nodes: 3 });
+    expect(untilMembers(sim, [1, 2, 3], 3)).toBe(true);
+    let passed = 0;
+    // Node 3 gets the first 10 fragments of a large message, then loses node 1 entirely.
+    sim.setFilter((from, to, bytes) => {
+      if (from === 1 && to === 3 && bytes[1] === 1 && passed < 10) { passed++; return true; }
+      return !((from === 1 && to === 3 && passed >= 10) || (from === 3 && to === 1 && passed >= 10));
+    });
+    expect(sim.send(1, 'fifo', 300_000)).toBe('ok');
+    sim.runFor(1500); // both declare the other down; node 2 has it all
+    expect(stat(sim, 1, 'members')).toBe(2);
+    expect(stat(sim, 3, 'members')).toBe(2);
+    sim.setFilter(null);
+    expect(untilMembers(sim, [1, 2, 3], 3)).toBe(true);
+    const t0 = sim.now;
+    for (let i = 0; i < 5; i++) expect(sim.send(1, 'fifo', 100 + i)).toBe('ok');
+    expect(untilQuiet(sim, [1, 2, 3])).toBe(true);
+    expect(expectExactlyOnceFifo(sim.logs(), t0)).toBe(5);
+    expect(stat(sim, 3, 'framesSkipped')).toBeGreaterThan(0);
+    expect(stat(sim, 3, 'partialsDropped')).toBe(1);
+    expect(stat(sim, 3, 'partialSenders')).toBe(0);
+    const big = (node: number) => delivers(sim.logs()[node - 1]).filter((d) => d.size === 300_000).length;
+    expect([big(1), big(2), big(3)]).toEqual([1, 1, 0]);
+    expect(check(sim.logs(), { properties: ['basic', 'fifo'] })).toEqual([]);
   });
 });

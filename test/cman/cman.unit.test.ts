@@ -237,6 +237,20 @@ describe('cman driver contract', () => {
     expect(again.stats()).toMatchObject({ incarnation: 2, ringSeq: 2 });
   });
 
+  it("drops a node's late datagrams after its leave, and takes it back when it restarts", () => {
+    const { nodes, step } = pair();
+    nodes.forEach((n) => n.driver.start());
+    step();
+    const d = nodes[0].driver;
+    d.handleDatagram(2, encodeLeave({ incarnation: 1 }));
+    expect(d.stats().members).toBe(1);
+    d.handleDatagram(2, encodeHeartbeat({ incarnation: 1, nextSeq: 1, low: 1 }));
+    expect(d.stats()).toMatchObject({ members: 1, droppedStale: 1 });
+    d.handleDatagram(2, encodeHeartbeat({ incarnation: 2, nextSeq: 1, low: 1 }));
+    expect(d.stats().members).toBe(2);
+    expect(nodes[0].confs.map((c) => c.members)).toEqual([[1], [1, 2], [1], [1, 2]]);
+  });
+
   it('goes quiet after leave()', () => {
     const { nodes, step } = pair();
     nodes.forEach((n) => n.driver.start());
