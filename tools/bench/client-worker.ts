@@ -135,7 +135,9 @@ async function latency(req: Extract<ClientRequest, { type: 'latency' }>): Promis
     const back = new Promise<bigint>((resolve) => { awaiting = { seq, resolve }; });
     const t0 = process.hrtime.bigint();
     await s.send(buf, { order: req.order });
-    const t1 = await Promise.race([back, sleep(5000).then(() => undefined)]);
+    let timer: NodeJS.Timeout | undefined;
+    const t1 = await Promise.race([back, new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), 5000); })]);
+    clearTimeout(timer);
     if (t1 === undefined) {
       awaiting = undefined;
       errors.push(`message ${seq} did not come back within 5 s`);

@@ -133,7 +133,8 @@ export class BenchCluster {
 function spawnDaemon(id: number, config: string, dir: string, profileDir: string | undefined): Daemon {
   const log = join(dir, `node${id}.log`);
   const fd = openSync(log, 'a');
-  const prof = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `daemon-node${id}-${process.pid}-${Date.now()}.cpuprofile`] : [];
+  // One directory per node: node writes a profile per thread (main, and tsx's loader worker).
+  const prof = profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, `node${id}`)] : [];
   const child = spawn(process.execPath, [...prof, ENTRY, 'daemon', '--config', config, '--log-level', 'warn'], {
     stdio: ['ignore', fd, fd], env: process.env,
   });

@@ -76,10 +76,10 @@ export function readProfile(path: string): CpuProfile {
   return JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
 }
 
-export function formatProfileSummary(s: ProfileSummary): string {
+export function formatProfileSummary(s: ProfileSummary, top = 15): string {
   const lines = [`total ${s.totalMs.toFixed(0)} ms sampled, idle ${(s.idleShare * 100).toFixed(1)}%`, '', 'self time by file:'];
-  for (const e of s.files) lines.push(`  ${(e.share * 100).toFixed(1).padStart(5)}%  ${e.selfMs.toFixed(0).padStart(7)} ms  ${e.name}`);
+  for (const e of s.files.slice(0, top)) lines.push(`  ${(e.share * 100).toFixed(1).padStart(5)}%  ${e.selfMs.toFixed(0).padStart(7)} ms  ${e.name}`);
   lines.push('', 'self time by function:');
-  for (const e of s.functions) lines.push(`  ${(e.share * 100).toFixed(1).padStart(5)}%  ${e.selfMs.toFixed(0).padStart(7)} ms  ${e.name}`);
+  for (const e of s.functions.slice(0, top)) lines.push(`  ${(e.share * 100).toFixed(1).padStart(5)}%  ${e.selfMs.toFixed(0).padStart(7)} ms  ${e.name}`);
   return lines.join('\n');
 }

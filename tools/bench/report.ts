@@ -1,4 +1,5 @@
 // Turns a bench report into the text printed at the end of a run and the SVG charts (pure).
+import { formatProfileSummary } from './profile.ts';
 import type { BenchReport, ThroughputRow } from './results.ts';
 import { lineChart, type Series } from './svg.ts';
 import { formatLatencyTable, formatMemoryTable, formatSimScalingTable, formatThroughputTable } from './table.ts';
@@ -34,6 +35,10 @@ export function formatReport(r: BenchReport): string {
   if (r.scaling.throughput.length) section('scaling on real daemons: throughput by node count', formatThroughputTable(r.scaling.throughput));
   if (r.scaling.latency.length) section('scaling on real daemons: idle latency by node count', formatLatencyTable(r.scaling.latency));
   if (r.simScaling.length) section('scaling in the simulator: modelled 1 Gbit LAN, virtual time (CPU is not the limit)', formatSimScalingTable(r.simScaling));
+  for (const p of r.profiles) {
+    section(`cpu profile of node 1's daemon: ${p.config} (${p.file || 'not written'})`, p.summary ? formatProfileSummary(p.summary, 12) : '(no profile: the daemon did not exit cleanly)');
+  }
+  out.push(`(1-minute load average ${r.loadAverage.start.toFixed(1)} at start, ${r.loadAverage.end.toFixed(1)} at end, ${r.host.cpus} cores)`, '');
   if (r.notes.length) section('notes', r.notes.map((n) => `- ${n}`).join('\n'));
   return out.join('\n');
 }

@@ -1,4 +1,5 @@
 // What a bench run measures, as plain data (this is also the --json file's shape).
+import type { ProfileSummary } from './profile.ts';
 
 /** The driver counters shown next to each throughput row (from the daemon's stats). */
 export interface DriverCounters {
@@ -74,5 +75,9 @@ export interface BenchReport {
   readonly scaling: { throughput: ThroughputRow[]; latency: LatencyRow[] };
   readonly simScaling: SimScalingRow[];
   readonly memory: MemoryRow[];
+  /** 1-minute load average when the run started and ended (other work on the machine). */
+  readonly loadAverage: { start: number; end: number };
+  /** With --profile: where node 1's daemon spent its CPU, per configuration. */
+  readonly profiles: { config: string; file: string; summary: ProfileSummary | undefined }[];
   readonly notes: string[];
 }

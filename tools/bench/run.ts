@@ -1,7 +1,9 @@
 // The whole bench run: the raw UDP ceiling, then every driver configuration on real daemons
 // (throughput by size, latency idle and under load, counters, peak RSS), then scaling by node
 // count on real daemons and in the simulator. Returns the report; printing is cmd-bench's.
-import { cpus } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { HEADER_BYTES as SEALER_HEADER_BYTES } from '../../core/crypto/sealer.ts';
 import { builtinRegistry } from '../../core/driver/builtin.ts';
 import type { DriverRegistry } from '../../core/driver/registry.ts';
@@ -12,6 +14,7 @@ import { BenchCluster } from './cluster.ts';
 import { measureLatency, measureThroughput, WARMUP_MS, type RunLabels } from './driver-bench.ts';
 import type { BenchOptions, OnOff } from './options.ts';
 import type { Progress } from './progress.ts';
+import { readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 import type { BenchReport, MemoryRow, ThroughputRow } from './results.ts';
 import { simScaling } from './sim-scaling.ts';
 
@@ -70,12 +73,16 @@ export async function runBench(ctx: RunContext): Promise<BenchReport> {
   const report: BenchReport = {
     startedAt: new Date().toISOString(), command: ctx.command,
     host: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version, platform: `${process.platform} ${process.arch}` },
-    throughput: [], latency: [], scaling: { throughput: [], latency: [] }, simScaling: [], memory: [], notes: [],
+    loadAverage: { start: loadavg()[0], end: NaN },
+    throughput: [], latency: [], scaling: { throughput: [], latency: [] }, simScaling: [], memory: [], profiles: [], notes: [],
   };
   const ceiling = ctx.opts.ceiling ? await measureCeiling(ctx, ctx.opts.nodes, ctx.opts.sizes) : new Map<number, ThroughputRow>();
   report.throughput.push(...ceiling.values());
   for (const c of configurations(ctx.opts)) await runConfig(ctx, registry, c, ceiling, report);
   if (ctx.opts.scaling) await runScaling(ctx, registry, report);
+  report.loadAverage.end = loadavg()[0];
+  const busy = Math.max(report.loadAverage.start, report.loadAverage.end);
+  if (busy > report.host.cpus) note(report, `the machine was busy (1-minute load average ${busy.toFixed(1)} on ${report.host.cpus} cores): absolute figures are low and noisy; ratios to the ceiling are more stable`);
   return report;
 }
 
@@ -104,7 +111,7 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
   const o = ctx.opts;
   ctx.progress.step(`${labelOf(c)}: starting ${o.nodes} daemons`);
   const cluster = await BenchCluster.start({
-    driver: c.driver, nodes: o.nodes, crypto: c.crypto === 'on', driverSections: sectionsFor(c, o), profileDir: o.profile, keep: o.keep,
+    driver: c.driver, nodes: o.nodes, crypto: c.crypto === 'on', driverSections: sectionsFor(c, o), profileDir: o.profile ? profileDirFor(o.profile, c) : undefined, keep: o.keep,
   });
   ctx.progress.tick();
   const l: RunLabels = { ...c, order: orderFor(registry, c.driver) };
@@ -125,6 +132,24 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
     for (const f of cluster.failures()) note(report, f);
     await cluster.close();
   }
+  if (o.profile) report.profiles.push(profileOf(profileDirFor(o.profile, c), labelOf(c)));
+}
+
+/** Where one configuration's daemons write their .cpuprofile files. */
+export function profileDirFor(root: string, c: Config): string {
+  return join(root, `${c.driver}-crypto-${c.crypto}${c.accelerated === '-' ? '' : `-accel-${c.accelerated}`}`);
+}
+
+/** The summary of node 1's daemon profile: of its thread profiles, the busiest (the main thread). */
+function profileOf(dir: string, label: string): { config: string; file: string; summary: ProfileSummary | undefined } {
+  const d = join(dir, 'node1');
+  const files = existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(d, f)) : [];
+  let best: { file: string; summary: ProfileSummary | undefined } = { file: '', summary: undefined };
+  for (const file of files) {
+    const summary = summarizeProfile(readProfile(file));
+    if (!best.summary || summary.idleShare < best.summary.idleShare) best = { file, summary };
+  }
+  return { config: label, ...best };
 }
 
 async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, size: number, maxTp: number, report: BenchReport): Promise<void> {

@@ -45,7 +45,7 @@ const THROUGHPUT_COLUMNS: Column<ThroughputRow>[] = [
   right('of ceiling', (r) => percent(r.ratio)),
   right('retrans', (r) => fixed(r.counters.retransmissions, 0)),
   right('rot/s', (r) => fixed(r.counters.tokenRotationsPerSec, 0)),
-  right('msg/dgram', (r) => fixed(r.counters.messagesPerDatagram, 1)),
+  right('msg/dgram', (r) => fixed(r.counters.messagesPerDatagram, r.counters.messagesPerDatagram !== undefined && r.counters.messagesPerDatagram < 1 ? 3 : 1)),
 ];
 
 export function formatThroughputTable(rows: readonly ThroughputRow[]): string {
