@@ -38,8 +38,10 @@ export interface DrillSettings {
 export interface DrillResult {
   readonly drill: string;
   readonly report: FaultReport;
-  /** Conditions that never came within their bound, and other facts the checker cannot see. */
+  /** Conditions that never came within their bound, and other faults the checker cannot see. */
   readonly problems: readonly string[];
+  /** What was measured outside the logs (e.g. packets a qdisc dropped). */
+  readonly facts: readonly string[];
   readonly verdict: 'pass' | 'fail';
 }
 
@@ -47,6 +49,7 @@ export interface DrillResult {
 export class Phase {
   readonly clients: StreamClient[] = [];
   readonly problems: string[] = [];
+  readonly facts: string[] = [];
   private next = 0;
 
   constructor(readonly name: string, readonly cluster: DrillCluster, readonly s: DrillSettings) {}
@@ -128,7 +131,7 @@ export class Phase {
     const report = checkFaultLogs(this.clients.map((c) => c.log()), { totalOrder: this.s.totalOrder, virtualSynchrony: this.s.virtualSynchrony });
     await Promise.all(this.clients.map((c) => c.close()));
     const verdict = report.verdict === 'pass' && this.problems.length === 0 ? 'pass' : 'fail';
-    return { drill: this.name, report, problems: [...this.problems], verdict };
+    return { drill: this.name, report, problems: [...this.problems], facts: [...this.facts], verdict };
   }
 
   async abort(): Promise<void> {

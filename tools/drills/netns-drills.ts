@@ -3,7 +3,7 @@
 // has sch_netem, loss and delay on every node's link while the clients stream. Namespaces and
 // links are deleted whatever happens.
 import { drill, type DrillCluster, type DrillResult, type DrillSettings } from './faults.ts';
-import { createTopology, destroyTopology, netemSupport, setLink, setNetem, type Topology } from './netns.ts';
+import { createTopology, destroyTopology, netemSupport, qdiscCounters, setLink, setQdisc, type Topology } from './netns.ts';
 import { NetnsCluster } from './netns-cluster.ts';
 import { driverSections, type DrillDriver } from './profiles.ts';
 
@@ -14,9 +14,11 @@ export interface NetnsOptions {
   readonly settings: DrillSettings;
   /** Keeps concurrent runs' namespace names apart. */
   readonly tag: string;
-  /** netem faults: loss and delay specs, as tc takes them. */
+  /** netem faults: loss and delay specs, as tc takes them after "netem". */
   readonly loss?: readonly string[];
   readonly delay?: readonly string[];
+  /** Also run the tbf shaping drill (works without netem). Default true. */
+  readonly shaping?: boolean;
 }
 
 export interface NetnsRun {
@@ -45,22 +47,28 @@ export function cableDrill(cluster: DrillCluster, t: Topology, s: DrillSettings,
   });
 }
 
-export function netemDrill(name: string, cluster: DrillCluster, t: Topology, s: DrillSettings, spec: readonly string[]): Promise<DrillResult> {
+/** A qdisc (netem loss or delay, or tbf shaping) on every node's link while the clients stream. */
+export function qdiscDrill(name: string, cluster: DrillCluster, t: Topology, s: DrillSettings, spec: readonly string[]): Promise<DrillResult> {
   return drill(name, cluster, s, async (p) => {
     const all = range(t.names.length);
     await p.startClients(all);
     await p.flowing(s.messagesBefore);
-    p.say(`netem ${spec.join(' ')} on every node`);
-    for (const k of all) setNetem(t, k, spec);
+    p.say(`tc qdisc ${spec.join(' ')} on every node`);
+    for (const k of all) setQdisc(t, k, spec);
     try {
-      await p.flowing(s.messagesAfter * 2);
+      await p.flowing(s.messagesAfter * 5);
     } finally {
-      p.say('netem removed');
-      for (const k of all) setNetem(t, k, undefined);
+      const counts = all.map((k) => qdiscCounters(t, k));
+      p.facts.push(`${spec.join(' ')}: ${counts.reduce((a, c) => a + c.sent, 0)} packets sent, ${counts.reduce((a, c) => a + c.dropped, 0)} dropped by the qdiscs`);
+      p.say(`qdisc removed (${p.facts.at(-1)})`);
+      for (const k of all) setQdisc(t, k, undefined);
     }
     await p.ring(all);
   });
 }
+
+/** Token-bucket shaping: queueing delay and tail drops under load, with no netem needed. */
+export const TBF = ['tbf', 'rate', '128kbit', 'burst', '1500', 'latency', '10ms'] as const;
 
 export async function runNetnsDrills(o: NetnsOptions): Promise<NetnsRun> {
   const say = o.settings.progress ?? (() => undefined);
@@ -75,8 +83,9 @@ export async function runNetnsDrills(o: NetnsOptions): Promise<NetnsRun> {
     run.results.push(await cableDrill(cluster, t, o.settings, o.nodes));
     for (const [name, spec] of [['netem-loss', o.loss ?? ['loss', '10%']], ['netem-delay', o.delay ?? ['delay', '20ms', '10ms']]] as const) {
       if (!netem.ok) { run.skipped.push({ drill: name, reason: netem.reason }); say(`[${name}] skipped: ${netem.reason}`); continue; }
-      run.results.push(await netemDrill(name, cluster, t, o.settings, spec));
+      run.results.push(await qdiscDrill(name, cluster, t, o.settings, ['netem', ...spec]));
     }
+    if (o.shaping ?? true) run.results.push(await qdiscDrill('tbf-shaping', cluster, t, o.settings, TBF));
     return run;
   } catch (e) {
     for (const n of cluster.nodes) say(`node ${n.id} log:\n${cluster.logTail(n.id)}`);

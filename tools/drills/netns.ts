@@ -112,11 +112,19 @@ export function destroyTopology(t: Topology): void {
   live.delete(t);
 }
 
-/** netem on node K's eth0 (e.g. ['loss', '10%'] or ['delay', '20ms', '5ms']); undefined removes it. */
-export function setNetem(t: Topology, k: number, spec: readonly string[] | undefined): void {
+/** A root qdisc on node K's eth0 (e.g. ['netem', 'loss', '10%'], ['tbf', 'rate', '256kbit', ...]);
+ *  undefined removes it. */
+export function setQdisc(t: Topology, k: number, spec: readonly string[] | undefined): void {
   const ns = t.names[k - 1];
-  if (spec) tc(ns, ['qdisc', 'replace', 'dev', IFACE, 'root', 'netem', ...spec]);
+  if (spec) tc(ns, ['qdisc', 'replace', 'dev', IFACE, 'root', ...spec]);
   else tc(ns, ['qdisc', 'del', 'dev', IFACE, 'root']);
+}
+
+/** Packets sent and dropped by node K's root qdisc so far (tc -s). */
+export function qdiscCounters(t: Topology, k: number): { sent: number; dropped: number } {
+  const out = execFileSync('ip', ['netns', 'exec', t.names[k - 1], 'tc', '-s', 'qdisc', 'show', 'dev', IFACE], { encoding: 'utf8' });
+  const m = /Sent \d+ bytes (\d+) pkt \(dropped (\d+)/.exec(out);
+  return m ? { sent: Number(m[1]), dropped: Number(m[2]) } : { sent: 0, dropped: 0 };
 }
 
 /** Node K's cable, plugged or pulled: its bridge port up or down (the node's own eth0 stays
