@@ -145,6 +145,15 @@ function writeHeader(out: Uint8Array, type: Type): number {
 /** Why a payload was dropped; `undefined` from decode comes with one of these in `why`. */
 export type DecodeFailure = 'short' | 'magic' | 'version' | 'type' | 'name' | 'reason' | 'trailing';
 
+/** The last valid name decoded: consecutive messages of one group skip UTF-8 decoding. */
+let lastName: { bytes: Uint8Array; name: string } = { bytes: new Uint8Array(0), name: '' };
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length || a.length === 0) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 class Reader {
   at = HEADER;
   private readonly view: DataView;
@@ -163,9 +172,12 @@ class Reader {
     if (len === 0 || len > NAME_WIRE_MAX || !this.need(len)) return undefined;
     const raw = this.bytes.subarray(this.at, this.at + len);
     this.at += len;
+    if (sameBytes(raw, lastName.bytes)) return lastName.name;
     let s: string;
     try { s = decoder.decode(raw); } catch { return undefined; }
-    return isValidGroupName(s) ? s : undefined;
+    if (!isValidGroupName(s)) return undefined;
+    lastName = { bytes: raw.slice(), name: s };
+    return s;
   }
   done(): boolean { return this.at === this.bytes.length; }
 }

@@ -390,7 +390,8 @@ export class GroupService implements DriverUpcalls {
     if (!targets || targets.size === 0) return;
     const ev: SocketEvent = { type: 'message', group: msg.group, sender: sender_, order, data: msg.data.slice() };
     for (const ep of targets) {
-      if (!ep.binding?.selfDelivery && memberKey(ep.member) === memberKey(sender_)) continue;
+      const m = ep.member;
+      if (!ep.binding?.selfDelivery && m.nodeId === sender && m.pid === msg.pid && m.port === msg.port) continue;
       this.offer(ep, ev);
     }
   }
