@@ -134,13 +134,15 @@ export class ClusterSocket implements GroupSocket {
     return this.identity();
   }
 
+  /** Join `group`. While the daemon's control queue is full (EAGAIN) it retries. */
   async bind(group: string, options: BindOptions = {}): Promise<void> {
     this.overrun = false;
-    await this.call({ type: 'bind', id: 0, group, selfDelivery: options.selfDelivery ?? true }, options.signal);
+    const req: Request = { type: 'bind', id: 0, group, selfDelivery: options.selfDelivery ?? true };
+    await retryEagain(() => this.call(req, options.signal), { signal: options.signal, maxDelayMs: SEND_RETRY_MAX_MS });
   }
 
   async unbind(options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.call({ type: 'unbind', id: 0 }, options.signal);
+    await retryEagain(() => this.call({ type: 'unbind', id: 0 }, options.signal), { signal: options.signal, maxDelayMs: SEND_RETRY_MAX_MS });
   }
 
   /** Send to the group. While the daemon answers EAGAIN it retries, unless `wait: false`. */
@@ -233,6 +235,11 @@ export class ClusterSocket implements GroupSocket {
   }
 
   private event(ev: SocketEvent): void {
+    if (ev.type === 'error' && ev.code === 'ECONNREFUSED') { // the daemon is stopping
+      this.events.force(ev);
+      this.shutdown();
+      return;
+    }
     if (this.overrun) return;
     if (this.events.push(ev)) return;
     // Nobody reads: behave as the daemon does with a slow socket, and leave the group.

@@ -5,7 +5,8 @@ import { GroupService } from '../groups/service.ts';
 import { BridgeServer } from './bridge.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import { ClusterError, ERROR_NUMBERS } from '../errors.ts';
-import { OP, OP_PROTOCOL_ERROR, REPLY_BIT, encodeRequest } from './codec.ts';
+import { OP, OP_PROTOCOL_ERROR, REPLY_BIT, decodeClientDatagram, encodeReply, encodeRequest } from './codec.ts';
+import { bindUnix, createUnixSocket } from './unix.ts';
 import type { NodeConfig } from '../config/types.ts';
 import { RawClient, tempDir, until } from '../../test/integration/bridge-helpers.ts';
 import type { SocketEvent } from '../../sockapi/types.ts';
@@ -157,9 +158,30 @@ describe('bridge server (one node, loopback driver)', () => {
     await expect(ClusterSocket.open({ path: join(tmp.dir, 'nobody.sock') })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 
+  it('ends the stream with ECONNREFUSED when a restarted daemon no longer knows the socket (keepalive)', async () => {
+    // A fake daemon: answers HELLO, then answers everything EPROTO, as a restarted daemon would.
+    const fakePath = join(tmp.dir, 'fake.sock');
+    const fake = createUnixSocket();
+    fake.on('message', (buf, rinfo) => {
+      const d = decodeClientDatagram(buf);
+      if (d.type !== 'request' || !rinfo.path) return;
+      const r = d.request;
+      const reply = r.type === 'hello'
+        ? encodeReply({ type: 'reply', op: OP.hello | REPLY_BIT, id: r.id, status: 0, result: { type: 'hello', hello: { nodeId: 9, pid: r.pid, port: 1, messageSizeMax: 100, driver: 'fake' } } })
+        : encodeReply({ type: 'reply', op: OP[r.type] | REPLY_BIT, id: r.id, status: ERROR_NUMBERS.EPROTO, result: { type: 'none' } });
+      fake.send(Buffer.from(reply), 0, reply.length, rinfo.path, () => {});
+    });
+    bindUnix(fake, fakePath);
+    const s = await ClusterSocket.open({ path: fakePath, keepaliveMs: 50 });
+    const events: SocketEvent[] = [];
+    for await (const ev of s) events.push(ev);
+    expect(events).toEqual([expect.objectContaining({ type: 'error', code: 'ECONNREFUSED' })]);
+    fake.close();
+  });
+
   it('ends the stream with ECONNREFUSED when the daemon goes away', async () => {
     const other = loopbackNode(join(tmp.dir, 'other.sock'), dead);
-    const s = await ClusterSocket.open({ path: join(tmp.dir, 'other.sock'), keepaliveMs: 50 });
+    const s = await ClusterSocket.open({ path: join(tmp.dir, 'other.sock'), keepaliveMs: 0 });
     await s.bind('x');
     other.bridge.close();
     const events: SocketEvent[] = [];

@@ -104,7 +104,11 @@ export class BridgeServer {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    for (const c of [...this.clients.values()]) this.remove(c, 'leave');
+    const bye = encodeEvent({ type: 'error', code: 'ECONNREFUSED', message: 'the daemon is stopping; this socket is closed' });
+    for (const c of [...this.clients.values()]) {
+      c.outbox.force(bye); // best effort: a client whose queue is full learns it from its keepalive
+      this.remove(c, 'leave');
+    }
     this.sock.removeAllListeners();
     this.sock.close();
     try { unlinkSync(this.opts.socket.path); } catch { /* already gone */ }
