@@ -146,6 +146,23 @@ describe('GroupService', () => {
     expect(c.svc(1).stats().heldMessages).toBe(2);
   });
 
+  it('learns a report that spans several parts', () => {
+    const c = new Cluster([1, 2], { together: false, limits: { messageSizeMax: 100, membersMax: 64 } });
+    c.bus.configure([[1], [2]]);
+    const a = c.open(1);
+    a.ep.bind('big');
+    for (let i = 0; i < 40; i++) c.open(2, 500 + i).ep.bind('big');
+    c.run();
+    c.bus.configure([[1, 2]]);
+    c.run();
+    expect(c.view(1, 'big')).toHaveLength(41);
+    expect(c.view(1, 'big')).toEqual(c.view(2, 'big'));
+    expect(a.rec.log.at(-1)).toMatch(/^regular big ring 1\.3 .* \+\[(2\/5\d\d\/\d+:join ?){40}\] -\[\]$/);
+    // Node 2's report of 40 members does not fit one part at this size.
+    const members = Array.from({ length: 40 }, (_, i) => ({ pid: 500 + i, port: 1 }));
+    expect(encodeExchange({ rep: 1, seq: 3 }, [{ group: 'big', members }], 256).length).toBeGreaterThan(1);
+  });
+
   it('finishes an interrupted exchange identically on the nodes that stay together', () => {
     const c = new Cluster([1, 2, 3, 4], { together: false });
     c.bus.configure([[1, 2], [3, 4]]);
