@@ -16,6 +16,7 @@ function print(out: DrillOutcome): void {
   console.log(`double grants        ${r.doubleGrants}  (in one node's view ${r.doubleGrantsInView}, overlapping in time ${r.doubleGrantsInTime})`);
   console.log(`disagreements        ${r.disagreements} of ${r.pairsCompared} observer pairs`);
   for (const e of r.examples) console.log(`  ${e}`);
+  if (out.crashed.length > 0) console.log(`killed halfway (-9)  ${out.crashed.join(', ')}`);
   for (const f of out.daemonFailures) console.log(`daemon failure: ${f}`);
 }
 
@@ -23,7 +24,7 @@ export const command: Command = {
   name: 'drill',
   summary: 'race lock-service workers on a local cluster; count double grants and disagreements',
   help: `usage: afcluster drill [--driver totem|cman] [--nodes N] [--workers K] [--seconds S] [--locks L]
-                       [--seed X] [--port P] [--keep] [--json]
+                       [--late J] [--crash C] [--seed X] [--port P] [--keep] [--json]
 
 Starts N daemons on 127.0.0.1..N (like "afcluster up"), then K worker processes spread over the
 nodes, each a member of the lock service (sockapi/lock.ts). For S seconds they race for L locks
@@ -43,6 +44,8 @@ options:
   --workers K       worker processes in all, spread over the nodes (default 6)
   --seconds S       how long they race (default 10)
   --locks L         how many lock names (default 3)
+  --late J          J more workers join halfway (they get the table by snapshot, under load)
+  --crash C         C workers are killed with -9 halfway (the others release their locks)
   --seed X          the workers' random choices (default: random, printed)
   --port P          UDP port of the daemons (default: a free one)
   --keep            keep the cluster's directory (configs, logs)
@@ -50,7 +53,7 @@ options:
   async run(argv) {
     const { values } = parseFlags(argv, {
       driver: { type: 'string' }, nodes: { type: 'string' }, workers: { type: 'string' }, seconds: { type: 'string' },
-      locks: { type: 'string' }, seed: { type: 'string' }, port: { type: 'string' }, keep: { type: 'boolean' }, json: { type: 'boolean' },
+      locks: { type: 'string' }, late: { type: 'string' }, crash: { type: 'string' }, seed: { type: 'string' }, port: { type: 'string' }, keep: { type: 'boolean' }, json: { type: 'boolean' },
     });
     const driver = values.driver ?? 'totem';
     const registry = builtinRegistry();
@@ -61,6 +64,8 @@ options:
       workers: intFlag(values.workers, 'workers', 6, 1, 200),
       seconds: intFlag(values.seconds, 'seconds', 10, 1, 3600),
       locks: intFlag(values.locks, 'locks', 3, 1, 100),
+      late: intFlag(values.late, 'late', 0, 0, 200),
+      crash: intFlag(values.crash, 'crash', 0, 0, 200),
       seed: intFlag(values.seed, 'seed', randomInt(2 ** 31), 0, 2 ** 32 - 1),
       port: values.port === undefined ? undefined : intFlag(values.port, 'port', 0, 1, 65535),
       keep: values.keep,

@@ -14,12 +14,14 @@ const ENTRY = resolve(import.meta.dirname, '../../tools/afcluster.mjs');
 const SEED = Number(process.env.DRILL_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
 describe('the consistency drill on real daemons', () => {
-  it('totem: zero double grants and zero disagreements', async () => {
+  it('totem: zero double grants and zero disagreements, with a late joiner and a worker killed -9 halfway', async () => {
     console.log(`drill seed ${SEED} (replay: DRILL_SEED=${SEED})`);
-    const out = await runDrill({ driver: 'totem', nodes: 3, workers: 6, seconds: 3, seed: SEED, port: testPort(56000) });
+    const out = await runDrill({ driver: 'totem', nodes: 3, workers: 6, late: 1, crash: 1, seconds: 4, seed: SEED, port: testPort(56000) });
     console.log(`totem drill: ${JSON.stringify(out.report)}`);
     expect(out.daemonFailures).toEqual([]);
+    expect(out.crashed).toHaveLength(1);
     expect(out.workers.map((w) => w.error)).toEqual(Array(6).fill(undefined));
+    expect(out.workers.filter((w) => w.observer.includes('late')).map((w) => w.table.snapshotsInstalled)).toEqual([1]);
     expect(out.report.observers).toBe(6);
     expect(out.report.pairsCompared).toBe(15);
     expect(out.report.grants).toBeGreaterThan(100);

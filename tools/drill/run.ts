@@ -21,6 +21,10 @@ export interface DrillOptions {
   readonly workers: number;
   readonly seconds: number;
   readonly seed: number;
+  /** Extra workers that join halfway through the race (they get the table by snapshot, under load). */
+  readonly late?: number;
+  /** Workers killed with SIGKILL halfway through (their locks go at the procdown event). */
+  readonly crash?: number;
   /** How many lock names the workers race for (default 3). */
   readonly locks?: number;
   readonly port?: number;
@@ -44,6 +48,8 @@ export interface DrillOutcome {
   readonly report: DrillReport;
   readonly workers: readonly WorkerOutcome[];
   readonly daemonFailures: readonly string[];
+  /** Workers killed halfway (their records are lost with them). */
+  readonly crashed: readonly string[];
 }
 
 /** agreed if the driver gives it, else fifo: the drill measures what the driver gives. */
@@ -58,26 +64,67 @@ function ask<T extends DrillReply['type']>(w: ReturnType<typeof spawnWorker>, re
   });
 }
 
+interface Worker {
+  readonly proc: ReturnType<typeof spawnWorker>;
+  readonly observer: string;
+  readonly socket: string;
+}
+
+function startWorkers(cluster: DrillCluster, from: number, count: number, late: boolean): Worker[] {
+  const n = cluster.nodes.length;
+  return Array.from({ length: count }, (_, k) => {
+    const i = from + k;
+    return { proc: spawnWorker(WORKER), observer: `n${(i % n) + 1}${late ? 'late' : 'w'}${Math.floor(i / n) + 1}`, socket: cluster.nodes[i % n].socket };
+  });
+}
+
+async function openAll(ws: readonly Worker[], order: Order): Promise<void> {
+  await Promise.all(ws.map((w) => ask(w.proc, { type: 'open', socket: w.socket, group: DRILL_GROUP, order, observer: w.observer, timeoutMs: OPEN_TIMEOUT_MS }, 'ready', OPEN_TIMEOUT_MS + 5000)));
+}
+
+function race(ws: readonly Worker[], o: DrillOptions, seconds: number, names: string[], salt: number) {
+  return ws.map((w, i) => ask(w.proc, { type: 'run', names, seconds, seed: (o.seed + (salt + i) * 7919) >>> 0 }, 'done', seconds * 1000 + 60_000));
+}
+
+/** Halfway: kill some workers with -9, start the late ones and let them race the rest of the time. */
+async function churn(cluster: DrillCluster, all: Worker[], o: DrillOptions, order: Order, names: string[]): Promise<{ late: Worker[]; done: Extract<DrillReply, { type: 'done' }>[] }> {
+  const halfMs = (o.seconds * 1000) / 2;
+  await new Promise((r) => setTimeout(r, halfMs));
+  const crashed = all.slice(all.length - (o.crash ?? 0));
+  for (const w of crashed) w.proc.kill('SIGKILL');
+  const late = startWorkers(cluster, all.length, o.late ?? 0, true);
+  await openAll(late, order);
+  const done = await Promise.all(race(late, o, Math.max(1, Math.round(o.seconds / 2)), names, 1000));
+  return { late, done };
+}
+
 export async function runDrill(o: DrillOptions): Promise<DrillOutcome> {
   const log = o.log ?? (() => undefined);
   const order = drillOrder(o.driver);
-  log(`drill: driver ${o.driver} (order ${order}), ${o.nodes} nodes, ${o.workers} workers, ${o.seconds} s, seed ${o.seed}`);
+  log(`drill: driver ${o.driver} (order ${order}), ${o.nodes} nodes, ${o.workers} workers (+${o.late ?? 0} late, ${o.crash ?? 0} killed halfway), ${o.seconds} s, seed ${o.seed}`);
   const cluster = await DrillCluster.start({ driver: o.driver, nodes: o.nodes, port: o.port, keep: o.keep });
-  const procs = Array.from({ length: o.workers }, () => spawnWorker(WORKER));
+  const workers = startWorkers(cluster, 0, o.workers, false);
+  const everyone = [...workers];
   try {
     log(`drill: cluster up in ${cluster.dir}; starting workers`);
-    const observers = procs.map((_, i) => ({ node: cluster.nodes[i % o.nodes], observer: `n${(i % o.nodes) + 1}w${Math.floor(i / o.nodes) + 1}` }));
-    await Promise.all(procs.map((w, i) => ask(w, { type: 'open', socket: observers[i].node.socket, group: DRILL_GROUP, order, observer: observers[i].observer, timeoutMs: OPEN_TIMEOUT_MS }, 'ready', OPEN_TIMEOUT_MS + 5000)));
-    await Promise.all(procs.map((w) => ask(w, { type: 'waitMembers', count: o.workers, timeoutMs: OPEN_TIMEOUT_MS }, 'members', OPEN_TIMEOUT_MS + 5000)));
+    await openAll(workers, order);
+    await Promise.all(workers.map((w) => ask(w.proc, { type: 'waitMembers', count: o.workers, timeoutMs: OPEN_TIMEOUT_MS }, 'members', OPEN_TIMEOUT_MS + 5000)));
     log('drill: every worker holds the table; racing');
     const names = Array.from({ length: o.locks ?? 3 }, (_, i) => `drill-${i}`);
-    const done = await Promise.all(procs.map((w, i) => ask(w, { type: 'run', names, seconds: o.seconds, seed: (o.seed + i * 7919) >>> 0 }, 'done', o.seconds * 1000 + 60_000)));
-    const records = await Promise.all(procs.map((w) => ask(w, { type: 'record' }, 'record', 60_000)));
+    const churning = (o.late ?? 0) + (o.crash ?? 0) > 0 ? churn(cluster, workers, o, order, names) : undefined;
+    const crashedSoon = new Set(workers.slice(workers.length - (o.crash ?? 0)));
+    const racing = race(workers, o, o.seconds, names, 0);
+    racing.forEach((p, i) => { if (crashedSoon.has(workers[i])) p.catch(() => undefined); });
+    const [done, ch] = await Promise.all([Promise.all(racing.filter((_, i) => !crashedSoon.has(workers[i]))), churning]);
+    if (ch) everyone.push(...ch.late);
+    const survivors = [...workers.filter((w) => !crashedSoon.has(w)), ...(ch?.late ?? [])];
+    const results = [...done, ...(ch?.done ?? [])];
+    const records = await Promise.all(survivors.map((w) => ask(w.proc, { type: 'record' }, 'record', 60_000)));
     const report = checkDrill(records.map((r) => r.record as ObserverRecord));
-    const workers = records.map((r, i) => ({ observer: r.record.observer, nodeId: r.record.nodeId, result: done[i].result, error: done[i].error, truncated: r.truncated, table: r.table }));
-    return { driver: o.driver, order, seed: o.seed, report, workers, daemonFailures: cluster.failures() };
+    const outcomes = records.map((r, i) => ({ observer: r.record.observer, nodeId: r.record.nodeId, result: results[i].result, error: results[i].error, truncated: r.truncated, table: r.table }));
+    return { driver: o.driver, order, seed: o.seed, report, workers: outcomes, daemonFailures: cluster.failures(), crashed: [...crashedSoon].map((w) => w.observer) };
   } finally {
-    await Promise.all(procs.map((w) => stop(w, 5000)));
+    await Promise.all(everyone.map((w) => stop(w.proc, 5000)));
     await cluster.stop();
   }
 }
