@@ -1,10 +1,10 @@
-// The fault drills' client processes (tools/drills/stream-client.ts) seen from the drill: spawn,
-// read their JSON lines, command them, and wait on what they have logged.
+// The fault drills' clients seen from the drill: one process per node (tools/drills/stream-client.ts)
+// holding one or more sockets; each socket is a StreamClient with its own log. Spawn, read their
+// JSON lines, command them, and wait on what they have logged.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { track } from '../../test/integration/cluster.ts';
-import { until } from '../../test/integration/bridge-helpers.ts';
 import { parseRecord, type ClientLog, type DrillMember } from './fault-checker.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -13,28 +13,65 @@ const SCRIPT = join(import.meta.dirname, 'stream-client.ts');
 type Line = Record<string, unknown>;
 export const memberKey = (m: DrillMember): string => `${m.nodeId}/${m.pid}/${m.port}`;
 
-export class StreamClient {
-  readonly lines: Line[] = [];
-  readonly proc: ChildProcess;
-  /** False once its daemon was killed (it is then no survivor). */
-  survivor = true;
+export interface ClientSpec {
+  readonly socket: string;
+  readonly group: string;
+  readonly order: string;
+  readonly intervalMs: number;
+}
 
-  constructor(readonly name: string, readonly nodeId: number, opts: { socket: string; group: string; order: string; intervalMs: number }) {
-    this.proc = track(spawn(process.execPath, ['--import', 'tsx', SCRIPT, opts.socket, opts.group, name, opts.order, String(opts.intervalMs)], {
+/** One client process on one node, and its sockets. */
+export class ClientProcess {
+  readonly proc: ChildProcess;
+  readonly clients: StreamClient[];
+
+  constructor(readonly nodeId: number, names: string[], spec: ClientSpec) {
+    this.clients = names.map((n) => new StreamClient(n, nodeId, this));
+    const byName = new Map(this.clients.map((c) => [c.name, c]));
+    this.proc = track(spawn(process.execPath, ['--import', 'tsx', SCRIPT, spec.socket, spec.group, spec.order, String(spec.intervalMs), ...names], {
       cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'],
     }));
-    this.proc.stdin!.on('error', () => { /* the client exited: nothing more to tell it */ });
+    this.proc.stdin!.on('error', () => { /* the process exited: nothing more to tell it */ });
     createInterface({ input: this.proc.stdout! }).on('line', (l) => {
-      try { this.lines.push(JSON.parse(l) as Line); } catch { /* not a log line */ }
+      let line: Line;
+      try { line = JSON.parse(l) as Line; } catch { return; }
+      const target = byName.get(String(line.client));
+      if (target) target.lines.push(line);
+      else for (const c of this.clients) c.lines.push(line);
     });
   }
 
-  get self(): DrillMember | undefined {
-    return this.lines.find((l) => l.type === 'open')?.self as DrillMember | undefined;
-  }
+  get running(): boolean { return this.proc.exitCode === null && this.proc.signalCode === null; }
 
   command(line: string): void {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.stdin!.write(`${line}\n`);
+    if (this.running) this.proc.stdin!.write(`${line}\n`);
+  }
+
+  kill(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((res) => { this.proc.once('exit', () => res()); this.proc.kill('SIGKILL'); });
+  }
+
+  /** Ask it to close; kill it if it has not exited within `ms`. */
+  async close(ms = 5000): Promise<void> {
+    if (!this.running) return;
+    const exited = new Promise<void>((res) => this.proc.once('exit', () => res()));
+    this.command('close');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), ms);
+    await exited;
+    clearTimeout(t);
+  }
+}
+
+export class StreamClient {
+  readonly lines: Line[] = [];
+  /** False once its daemon was killed (it is then no survivor). */
+  survivor = true;
+
+  constructor(readonly name: string, readonly nodeId: number, readonly owner: ClientProcess) {}
+
+  get self(): DrillMember | undefined {
+    return this.lines.find((l) => l.type === 'open')?.self as DrillMember | undefined;
   }
 
   /** How many of its own messages it has delivered (self-delivery: the ring carries it). */
@@ -43,6 +80,7 @@ export class StreamClient {
     return this.lines.filter((l) => l.type === 'message' && String(l.text).startsWith(prefix)).length;
   }
 
+  /** Its last configuration's member keys, sorted; undefined while that is transitional. */
   lastMembers(): string[] | undefined {
     for (let i = this.lines.length - 1; i >= 0; i--) {
       const l = this.lines[i];
@@ -59,27 +97,8 @@ export class StreamClient {
     return this.lines.filter((l) => l.type === 'fail');
   }
 
-  wait(what: string, check: (c: StreamClient) => boolean, ms: number): Promise<void> {
-    return until(`${this.name}: ${what}`, () => check(this), ms).then(() => undefined);
-  }
-
   log(): ClientLog {
     const self = this.self ?? { nodeId: this.nodeId, pid: 0, port: 0 };
     return { name: this.name, self, survivor: this.survivor, records: this.lines.map(parseRecord) };
-  }
-
-  kill(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return Promise.resolve();
-    return new Promise((res) => { this.proc.once('exit', () => res()); this.proc.kill('SIGKILL'); });
-  }
-
-  /** Ask it to close; kill it if it has not exited within `ms`. */
-  async close(ms = 5000): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise<void>((res) => this.proc.once('exit', () => res()));
-    this.command('close');
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), ms);
-    await exited;
-    clearTimeout(t);
   }
 }

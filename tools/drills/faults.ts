@@ -6,7 +6,7 @@
 // problem of the drill (the condition never came), never as a verdict from timing.
 import type { ChildProcess } from 'node:child_process';
 import type { Order } from '../../sockapi/types.ts';
-import { StreamClient, memberKey } from './clients.ts';
+import { ClientProcess, memberKey, type StreamClient } from './clients.ts';
 import { checkFaultLogs, type FaultReport } from './fault-checker.ts';
 
 /** What a drill needs of a cluster (test/integration/cluster.ts TestCluster, or its netns variant). */
@@ -48,6 +48,7 @@ export interface DrillResult {
 /** One drill: its clients, and what it has seen go wrong outside the checker. */
 export class Phase {
   readonly clients: StreamClient[] = [];
+  readonly processes: ClientProcess[] = [];
   readonly problems: string[] = [];
   readonly facts: string[] = [];
   private next = 0;
@@ -78,19 +79,19 @@ export class Phase {
     }
   }
 
-  /** Start clients on `nodes` and wait until every survivor's group lists every survivor. */
+  /** Start a client process on each of `nodes` and wait until every survivor's group lists every survivor. */
   async startClients(nodes: number[]): Promise<StreamClient[]> {
     const fresh: StreamClient[] = [];
     for (const id of nodes) {
-      for (let k = 0; k < this.s.clientsPerNode; k++) {
-        const c = new StreamClient(`${this.name}-n${id}c${k}-${this.next++}`, id, {
-          socket: this.cluster.nodes.find((n) => n.id === id)!.socket, group: `drill-${this.name}`, order: this.s.order, intervalMs: this.s.intervalMs,
-        });
-        fresh.push(c);
-        this.clients.push(c);
-      }
+      const names = Array.from({ length: this.s.clientsPerNode }, (_, k) => `${this.name}-n${id}s${k}-${this.next++}`);
+      const proc = new ClientProcess(id, names, {
+        socket: this.cluster.nodes.find((n) => n.id === id)!.socket, group: `drill-${this.name}`, order: this.s.order, intervalMs: this.s.intervalMs,
+      });
+      this.processes.push(proc);
+      fresh.push(...proc.clients);
+      this.clients.push(...proc.clients);
     }
-    await this.wait('the new clients to open', () => fresh.every((c) => c.self !== undefined || c.proc.exitCode !== null));
+    await this.wait('the new clients to open', () => fresh.every((c) => c.self !== undefined || !c.owner.running));
     await this.agreed();
     this.say(`${fresh.length} client(s) streaming on node(s) ${nodes.join(', ')}`);
     return fresh;
@@ -112,10 +113,8 @@ export class Phase {
 
   /** The node's clients die with it: they are no survivors. */
   async nodeLost(id: number): Promise<void> {
-    for (const c of this.clients.filter((x) => x.nodeId === id)) {
-      c.survivor = false;
-      await c.kill();
-    }
+    for (const c of this.clients) if (c.nodeId === id) c.survivor = false;
+    await Promise.all(this.processes.filter((p) => p.nodeId === id).map((p) => p.kill()));
   }
 
   /** Stop the streams, wait for every survivor's fence at every survivor, check the logs. */
@@ -123,19 +122,19 @@ export class Phase {
     await this.agreed();
     await this.flowing(this.s.messagesAfter);
     const survivors = this.survivors();
-    for (const c of survivors) c.command('stop');
+    for (const p of this.processes) p.command('stop');
     await this.wait('every fence at every survivor', () => survivors.every((c) => survivors.every((f) => c.hasText(`${f.name}:end`))));
     for (const c of this.clients) {
       for (const f of c.failures()) if (c.survivor) this.problems.push(`${c.name}: ${String(f.code)} ${String(f.message)}`);
     }
     const report = checkFaultLogs(this.clients.map((c) => c.log()), { totalOrder: this.s.totalOrder, virtualSynchrony: this.s.virtualSynchrony });
-    await Promise.all(this.clients.map((c) => c.close()));
+    await Promise.all(this.processes.map((p) => p.close()));
     const verdict = report.verdict === 'pass' && this.problems.length === 0 ? 'pass' : 'fail';
     return { drill: this.name, report, problems: [...this.problems], facts: [...this.facts], verdict };
   }
 
   async abort(): Promise<void> {
-    await Promise.all(this.clients.map((c) => c.kill()));
+    await Promise.all(this.processes.map((p) => p.kill()));
   }
 }
 

@@ -20,9 +20,11 @@ export async function runLoopbackDrills(o: LoopbackOptions): Promise<DrillResult
     await cluster.start();
     say('ring formed');
     const results: DrillResult[] = [];
-    results.push(await killDrill(cluster, o.settings, o.nodes));
-    results.push(await restartDrill(cluster, o.settings, o.nodes));
-    results.push(await stopDrill(cluster, o.settings, 2));
+    for (const run of [() => killDrill(cluster, o.settings, o.nodes), () => restartDrill(cluster, o.settings, o.nodes), () => stopDrill(cluster, o.settings, 2)]) {
+      const r = await run();
+      results.push(r);
+      if (r.verdict === 'fail') for (const n of cluster.nodes) say(`node ${n.id} log (last lines):\n${cluster.logTail(n.id)}`);
+    }
     return results;
   } catch (e) {
     for (const n of cluster.nodes) say(`node ${n.id} log:\n${cluster.logTail(n.id)}`);

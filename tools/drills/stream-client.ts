@@ -1,57 +1,85 @@
-// A fault-drill client process: opens a cluster socket on SOCKET, binds GROUP, sends a steady
-// stream "NAME:0", "NAME:1", ... (one every INTERVAL ms, each after the previous was accepted)
-// and logs every event it receives as a JSON line on stdout. Commands on stdin:
+// A fault-drill client process: for each NAME, opens a cluster socket on SOCKET, binds GROUP,
+// sends a steady stream "NAME:0", "NAME:1", ... (one every INTERVAL ms, each after the previous
+// was accepted) and logs every event that socket receives as a JSON line on stdout, tagged
+// {client: NAME}. Several sockets per process keep the drills light: one process per node.
+// Commands on stdin, for every socket of the process:
 //   "stop"  stop sending, then send "NAME:end" (a fence: once every survivor has it, every
 //           earlier message of this sender has been delivered wherever it will be) and log
 //           {type:'stopped', sent};
-//   "close" close the socket and exit.
-// When the daemon goes away the stream ends: it logs {type:'end'} and exits 0.
-// usage: stream-client.ts SOCKET GROUP NAME ORDER INTERVAL_MS
+//   "close" close the sockets and exit.
+// When the daemon goes away a socket's stream ends ({type:'end'}); when all have, it exits 0.
+// usage: stream-client.ts SOCKET GROUP ORDER INTERVAL_MS NAME...
 import { createInterface } from 'node:readline';
+import { formatRingId } from '../../core/driver/types.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import type { Order } from '../../sockapi/types.ts';
-import { eventToJson } from '../cmd-listen.ts';
 
-const [socket, group, name, order, interval] = process.argv.slice(2);
-const intervalMs = Number(interval ?? 10);
+const [socket, group, orderArg, interval, ...names] = process.argv.slice(2);
+const order = orderArg as Order;
+const intervalMs = Number(interval);
 const out = (o: Record<string, unknown>): void => { process.stdout.write(`${JSON.stringify(o)}\n`); };
+const text = new TextDecoder();
 
-const sock = await ClusterSocket.open({ path: socket, keepaliveMs: 1000 });
-out({ type: 'open', self: sock.self });
-await sock.bind(group);
-out({ type: 'bound' });
+class Streamer {
+  private sending = true;
+  private sent = 0;
+  private failed = false;
+  private streaming: Promise<void> = Promise.resolve();
 
-let sending = true;
-let sent = 0;
-let failed = false;
+  constructor(readonly name: string, readonly sock: ClusterSocket) {}
 
-async function stream(): Promise<void> {
-  while (sending && !failed) {
-    try {
-      await sock.send(`${name}:${sent}`, { order: order as Order });
-      sent++;
-      if (sent % 50 === 0) out({ type: 'sent', count: sent });
-    } catch (e) {
-      const err = e as { code?: string; message?: string };
-      out({ type: 'fail', code: err.code, message: err.message });
-      failed = true;
-      return;
+  start(): void { this.streaming = this.stream(); }
+
+  private log(o: Record<string, unknown>): void { out({ client: this.name, ...o }); }
+
+  private async stream(): Promise<void> {
+    while (this.sending) {
+      try {
+        await this.sock.send(`${this.name}:${this.sent}`, { order });
+        this.sent++;
+      } catch (e) {
+        const err = e as { code?: string; message?: string };
+        this.log({ type: 'fail', code: err.code, message: err.message });
+        this.failed = true;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, intervalMs));
     }
-    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+
+  async stop(): Promise<void> {
+    this.sending = false;
+    await this.streaming;
+    if (!this.failed) await this.sock.send(`${this.name}:end`, { order });
+    this.log({ type: 'stopped', sent: this.sent });
+  }
+
+  async receive(): Promise<void> {
+    for await (const ev of this.sock) {
+      switch (ev.type) {
+        case 'message': this.log({ type: 'message', sender: ev.sender, text: text.decode(ev.data) }); break;
+        case 'membership': this.log({ type: 'membership', kind: ev.kind, ringId: formatRingId(ev.ringId), members: ev.members, joined: ev.joined, left: ev.left }); break;
+        case 'error': this.log({ type: 'error', code: ev.code, message: ev.message }); break;
+      }
+    }
+    this.log({ type: 'end' });
   }
 }
 
-const streaming = stream();
+const streamers = await Promise.all(names.map(async (name) => {
+  const sock = await ClusterSocket.open({ path: socket, keepaliveMs: 1000 });
+  out({ client: name, type: 'open', self: sock.self });
+  await sock.bind(group);
+  out({ client: name, type: 'bound' });
+  return new Streamer(name, sock);
+}));
+for (const s of streamers) s.start();
 
 async function command(line: string): Promise<void> {
   const cmd = line.trim();
-  if (cmd === 'stop') {
-    sending = false;
-    await streaming;
-    if (!failed) await sock.send(`${name}:end`, { order: order as Order });
-    out({ type: 'stopped', sent });
-  } else if (cmd === 'close') {
-    await sock.close();
+  if (cmd === 'stop') await Promise.all(streamers.map((s) => s.stop()));
+  if (cmd === 'close') {
+    await Promise.all(streamers.map((s) => s.sock.close()));
     process.exit(0);
   }
 }
@@ -61,9 +89,5 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   chain = chain.then(() => command(line)).catch((e: { code?: string; message?: string }) => out({ type: 'fail', code: e.code, message: e.message }));
 });
 
-for await (const ev of sock) {
-  const j = eventToJson(ev);
-  out(ev.type === 'message' ? { type: 'message', sender: ev.sender, text: j.text } : j);
-}
-out({ type: 'end' });
+await Promise.all(streamers.map((s) => s.receive()));
 process.exit(0);
