@@ -72,7 +72,7 @@ export const COUNTERS = [
 /**
  * The message size the DRIVER must accept (DriverCommon.messageSizeMax) so that a full-size
  * application message (limits.messageSizeMax) fits with the groups header and the longest
- * group name. Exchange reports are cut to limits.messageSizeMax, so they fit too.
+ * group name. Exchange reports are cut to this size too.
  */
 export function driverMessageSizeMax(limits: NodeConfig['limits']): number {
   return limits.messageSizeMax + dataOverhead(Math.min(limits.groupNameMax, NAME_WIRE_MAX));
@@ -547,7 +547,7 @@ export class GroupService implements DriverUpcalls {
 
   /** Multicasts this node's report, first in the control queue (stale reports dropped). */
   private sendReport(ringId: RingId, groups: ExchangeGroup[]): void {
-    const parts = encodeExchange(ringId, groups, Math.max(256, this.opts.limits.messageSizeMax));
+    const parts = encodeExchange(ringId, groups, driverMessageSizeMax(this.opts.limits));
     for (let i = this.control.length - 1; i >= 0; i--) if (this.control[i].kind === 'exchange') this.control.splice(i, 1);
     this.control.unshift(...parts.map((bytes): ControlItem => ({ kind: 'exchange', bytes })));
     this.drainControl();

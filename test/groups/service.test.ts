@@ -1,7 +1,7 @@
 // GroupService over an ideal ordered bus: same sequence everywhere, every leave reason, merges with state exchange, hostile payloads, limits and EAGAIN.
 import { describe, expect, it } from 'vitest';
-import { GroupService } from '../../core/groups/service.ts';
-import { encodeData, encodeJoin, encodeExchange } from '../../core/groups/codec.ts';
+import { GroupService, driverMessageSizeMax } from '../../core/groups/service.ts';
+import { dataOverhead, encodeData, encodeJoin, encodeExchange } from '../../core/groups/codec.ts';
 import { isClusterError } from '../../core/errors.ts';
 import type { NodeConfig } from '../../core/config/types.ts';
 import { ALL_GUARANTEES, TestBus, type BusOptions } from '../support/bus.ts';
@@ -15,7 +15,8 @@ class Cluster {
   readonly sockets: TestSocket[] = [];
   private nextPort = 1;
   constructor(nodes: number[], private readonly opts: BusOptions & { limits?: Partial<NodeConfig['limits']>; together?: boolean } = {}) {
-    this.bus = new TestBus(opts);
+    // The bus refuses what a real driver configured by driverMessageSizeMax() would refuse.
+    this.bus = new TestBus({ messageSizeMax: driverMessageSizeMax({ ...TEST_LIMITS, ...opts.limits }), ...opts });
     for (const n of nodes) this.boot(n);
     if (opts.together ?? true) { this.bus.configure([nodes]); this.bus.run(); }
   }
@@ -160,7 +161,7 @@ describe('GroupService', () => {
     expect(a.rec.log.at(-1)).toMatch(/^regular big ring 1\.3 .* \+\[(2\/5\d\d\/\d+:join ?){40}\] -\[\]$/);
     // Node 2's report of 40 members does not fit one part at this size.
     const members = Array.from({ length: 40 }, (_, i) => ({ pid: 500 + i, port: 1 }));
-    expect(encodeExchange({ rep: 1, seq: 3 }, [{ group: 'big', members }], 256).length).toBeGreaterThan(1);
+    expect(encodeExchange({ rep: 1, seq: 3 }, [{ group: 'big', members }], 100 + dataOverhead(64)).length).toBeGreaterThan(1);
   });
 
   it('finishes an interrupted exchange identically on the nodes that stay together', () => {
