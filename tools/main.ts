@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   listen: () => import('./cmd-listen.ts'),
   lock: () => import('./cmd-lock.ts'),
   drill: () => import('./cmd-drill.ts'),
+  faults: () => import('./cmd-faults.ts'),
   sim: () => import('./cmd-sim.ts'),
   bench: () => import('./cmd-bench.ts'),
 };
