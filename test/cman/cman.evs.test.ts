@@ -1,6 +1,4 @@
-// Proves that cman breaks what it does not claim, and that the EVS checker catches it: concurrent
-// senders make two nodes deliver in different orders (agreed order), and a crash leaves the
-// survivors with different message sets (failure atomicity); a single sender breaks neither.
+// Proves the EVS checker catches what cman does not claim: concurrent senders break agreed order, a crash breaks failure atomicity; one sender breaks neither.
 import { describe, expect, it } from 'vitest';
 import { check } from '../sim/checker.ts';
 import { asViews, cmanSim, untilMembers, untilQuiet } from './helpers.ts';

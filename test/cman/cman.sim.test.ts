@@ -1,7 +1,4 @@
-// Proves the cman driver over the simulator: while membership is stable every message reaches
-// every node exactly once in FIFO order per sender (3 and 5 nodes, up to 20% loss, large
-// fragmented messages), membership follows heartbeats, crashes, leaves and restarts, and a
-// receiver cut off mid-message skips the gap without splicing two messages.
+// Proves cman in the simulator: exactly once + FIFO per sender while membership is stable (3/5 nodes, up to 20% loss, fragments), heartbeat membership, and no splice across a gap.
 import { describe, expect, it } from 'vitest';
 import {
   cmanSim, confsAfter, delivers, expectExactlyOnceFifo, stat, untilMembers, untilQuiet,

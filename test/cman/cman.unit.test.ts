@@ -1,6 +1,4 @@
-// Proves the cman driver's parts on their own: the wire codec (round trips; malformed input is
-// refused, never thrown), the [cman] option schema, the send window, the receive stream, and the
-// driver's API contract (orders, EAGAIN then writable, ENOTCONN, persistence, bad datagrams).
+// Proves cman's parts alone: codec (round trips, malformed input refused not thrown), [cman] options, window, stream, and the driver contract (orders, EAGAIN/writable, ENOTCONN, state).
 import { describe, expect, it } from 'vitest';
 import {
   bitmapSeqs, decode, encodeAck, encodeData, encodeHeartbeat, encodeLeave, makeBitmap, DATA_HEADER_BYTES,
