@@ -4,11 +4,12 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from './command.ts';
 import { parseBenchArgs, DEFAULT_SIZES } from './bench/options.ts';
 import { Progress } from './bench/progress.ts';
-import { formatReport, scalingChart, throughputChart } from './bench/report.ts';
+import { formatReport, scalingChart, simScalingChart, throughputChart } from './bench/report.ts';
 import { runBench, stepCount, ACCELERATED_WINDOW_ON } from './bench/run.ts';
 
-export function scalingSvgPath(svg: string): string {
-  return svg.endsWith('.svg') ? `${svg.slice(0, -4)}-scaling.svg` : `${svg}-scaling.svg`;
+/** FILE.svg -> FILE-SUFFIX.svg */
+export function siblingSvgPath(svg: string, suffix: string): string {
+  return svg.endsWith('.svg') ? `${svg.slice(0, -4)}-${suffix}.svg` : `${svg}-${suffix}.svg`;
 }
 
 export const command: Command = {
@@ -40,7 +41,8 @@ options:
                        (default 1300) on real daemons, and in the simulator over a 1 Gbit LAN
   --no-ceiling         skip the raw UDP ceiling
   --json FILE          write every figure as JSON
-  --svg FILE           chart of throughput by size (and FILE-scaling.svg with --scaling)
+  --svg FILE           chart of throughput by size (with --scaling also FILE-scaling.svg and
+                       FILE-sim.svg: by node count on real daemons and in the simulator)
   --set S.K=V          driver config key for every run, e.g. --set totem.window_size=100
   --profile DIR        write a .cpuprofile of every daemon into DIR (node --cpu-prof)
   --keep               keep the daemons' configs and logs (their directory is printed)`,
@@ -53,7 +55,10 @@ options:
     if (opts.json) writeFileSync(opts.json, JSON.stringify(report, null, 2) + '\n');
     if (opts.svg) {
       writeFileSync(opts.svg, throughputChart(report));
-      if (opts.scaling) writeFileSync(scalingSvgPath(opts.svg), scalingChart(report));
+      if (opts.scaling) {
+        writeFileSync(siblingSvgPath(opts.svg, 'scaling'), scalingChart(report));
+        writeFileSync(siblingSvgPath(opts.svg, 'sim'), simScalingChart(report));
+      }
     }
     return 0;
   },

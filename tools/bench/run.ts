@@ -178,32 +178,38 @@ function noteErrors(report: BenchReport, where: string, errors: readonly string[
 
 async function runScaling(ctx: RunContext, registry: DriverRegistry, report: BenchReport): Promise<void> {
   const o = ctx.opts;
-  const size = o.scaleSize;
-  for (const driver of o.drivers) {
-    const c: Config = { driver, crypto: o.crypto[0], accelerated: driver === 'totem' ? o.accelerated[0] : '-' };
-    const l: RunLabels = { ...c, order: orderFor(registry, driver) };
-    for (const n of o.scaleNodes) {
-      const ceil = o.ceiling ? (await measureCeiling(ctx, n, [size], false)).get(size) : undefined;
-      ctx.progress.step(`scaling ${driver}: ${n} daemons, ${size} B`);
-      const cluster = await BenchCluster.start({ driver, nodes: n, crypto: c.crypto === 'on', driverSections: sectionsFor(c, o), keep: o.keep });
-      try {
-        const { row, errors } = await measureThroughput(cluster, l, Math.min(size, cluster.messageSizeMax), o.seconds);
-        report.scaling.throughput.push(ceil ? { ...row, ratio: row.mbPerSec / ceil.mbPerSec } : row);
-        if (ceil) report.scaling.throughput.push(ceil);
-        noteErrors(report, `scaling ${driver} ${n} nodes`, errors);
-        ctx.progress.tick();
-        ctx.progress.step(`scaling ${driver}: ${n} daemons, idle latency`);
-        const lat = await measureLatency(cluster, l, { size, seconds: Math.max(0.5, o.seconds / 2), loadPerSec: 0 });
-        report.scaling.latency.push(lat.row);
-        ctx.progress.tick();
-      } finally {
-        for (const f of cluster.failures()) note(report, f);
-        await cluster.close();
-      }
+  for (const n of o.scaleNodes) {
+    const ceil = o.ceiling ? (await measureCeiling(ctx, n, [o.scaleSize], false)).get(o.scaleSize) : undefined;
+    if (ceil) report.scaling.throughput.push(ceil);
+    for (const driver of o.drivers) {
+      const c: Config = { driver, crypto: o.crypto[0], accelerated: driver === 'totem' ? o.accelerated[0] : '-' };
+      await scaleOne(ctx, { ...c, order: orderFor(registry, driver) }, n, ceil, report);
       ctx.progress.step(`scaling ${driver}: simulator, ${n} nodes`);
-      report.simScaling.push(simRow(registry, driver, n, size, sectionsFor(c, o)[driver], report));
+      report.simScaling.push(simRow(registry, driver, n, o.scaleSize, sectionsFor(c, o)[driver], report));
       ctx.progress.tick();
     }
+  }
+}
+
+/** Throughput and idle latency of one driver at n real daemons. */
+async function scaleOne(ctx: RunContext, l: RunLabels, n: number, ceil: ThroughputRow | undefined, report: BenchReport): Promise<void> {
+  const o = ctx.opts;
+  ctx.progress.step(`scaling ${l.driver}: ${n} daemons, ${o.scaleSize} B`);
+  const cluster = await BenchCluster.start({ driver: l.driver, nodes: n, crypto: l.crypto === 'on', driverSections: sectionsFor(l, o), keep: o.keep });
+  try {
+    const size = Math.min(o.scaleSize, cluster.messageSizeMax);
+    const { row, errors } = await measureThroughput(cluster, l, size, o.seconds);
+    report.scaling.throughput.push(ceil ? { ...row, ratio: row.mbPerSec / ceil.mbPerSec } : row);
+    noteErrors(report, `scaling ${l.driver} ${n} nodes`, errors);
+    ctx.progress.tick();
+    ctx.progress.step(`scaling ${l.driver}: ${n} daemons, idle latency`);
+    const lat = await measureLatency(cluster, l, { size, seconds: Math.max(0.5, o.seconds / 2), loadPerSec: 0 });
+    report.scaling.latency.push(lat.row);
+    noteErrors(report, `scaling ${l.driver} ${n} nodes latency`, lat.errors);
+    ctx.progress.tick();
+  } finally {
+    for (const f of cluster.failures()) note(report, f);
+    await cluster.close();
   }
 }
 

@@ -26,7 +26,7 @@ export interface ChartOptions {
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf'];
 const CEILING_COLOR = '#555555';
-const MARGIN = { left: 80, right: 170, top: 50, bottom: 60 };
+const MARGIN = { left: 80, right: 200, top: 50, bottom: 60 };
 
 export function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
