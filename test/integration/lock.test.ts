@@ -15,7 +15,7 @@ const SEED = Number(process.env.DRILL_SEED ?? Math.floor(Math.random() * 2 ** 31
 
 describe('the consistency drill on real daemons', () => {
   it('totem: zero double grants and zero disagreements, with a late joiner and a worker killed -9 halfway', async () => {
-    console.log(`drill seed ${SEED} (replay: DRILL_SEED=${SEED})`);
+    console.log(`drill seed ${SEED} (DRILL_SEED=${SEED} replays the workers' choices; process and UDP timing vary)`);
     const out = await runDrill({ driver: 'totem', nodes: 3, workers: 6, late: 1, crash: 1, seconds: 4, seed: SEED, port: testPort(56000) });
     console.log(`totem drill: ${JSON.stringify(out.report)}`);
     expect(out.daemonFailures).toEqual([]);
