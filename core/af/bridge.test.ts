@@ -118,6 +118,25 @@ describe('bridge server (one node, loopback driver)', () => {
     victim.close();
     await watcher.close();
   });
+  it('drops a socket that was closed without CLOSE when sending to it fails (others see procdown)', async () => {
+    const gone = new RawClient(join(tmp.dir, 'gone.sock'), path);
+    expect((await gone.request({ type: 'hello', id: 1, pid: process.pid })).status).toBe(0);
+    expect((await gone.request({ type: 'bind', id: 2, group: 'gg', selfDelivery: true })).status).toBe(0);
+    const who = (await gone.reply(1)).result;
+    const w = await ClusterSocket.open({ path });
+    await w.bind('gg');
+    await until('both members', async () => (await w.members()).length === 2);
+    gone.close(true); // the file stays: only a failed send shows the socket is gone
+    await w.send('anyone there?');
+    for await (const ev of w) {
+      if (ev.type === 'membership' && ev.left.length) {
+        expect(ev.left).toEqual([{ member: who.type === 'hello' ? { nodeId: 1, pid: who.hello.pid, port: who.hello.port } : undefined, reason: 'procdown' }]);
+        break;
+      }
+    }
+    await w.close();
+  });
+
   it('send waits while the daemon answers EAGAIN, unless wait:false; AbortSignal cancels the wait', async () => {
     const a = await ClusterSocket.open({ path });
     await a.bind('bp');

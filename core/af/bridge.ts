@@ -253,11 +253,12 @@ export class BridgeServer {
   private admit(path: string, pid: number, conn: UnixDgramSocket): Client {
     const port = this.nextPort.get(pid) ?? 1;
     this.nextPort.set(pid, port + 1);
+    const holder: { client?: Client } = {};
     const outbox = new Outbox(conn, { eventsMax: this.opts.limits.recvQueueMax, bytesMax: this.opts.limits.recvQueueBytesMax }, {
-      gone: (errno) => this.gone(path, errno),
+      // Later, not now: this can run inside the GroupService's delivery to this very endpoint.
+      gone: (errno) => { setImmediate(() => { if (holder.client) this.gone(holder.client, errno); }); },
       dropped: () => { this.counters.eventsDropped++; },
     });
-    const holder: { client?: Client } = {};
     // Throws (EMFILE, EADDRINUSE) before anything is in the table.
     const endpoint = this.opts.groups.open({ pid, port }, {
       event: (ev) => outbox.event(this.encodeShared(ev)),
@@ -311,10 +312,9 @@ export class BridgeServer {
   }
 
   /** Sending to a client failed because its socket is gone. */
-  private gone(path: string, errno: string): void {
-    const c = this.clients.get(path);
-    if (!c) return;
-    this.opts.log('info', 'client socket gone', { path, pid: c.pid, errno });
+  private gone(c: Client, errno: string): void {
+    if (this.clients.get(c.path) !== c) return;
+    this.opts.log('info', 'client socket gone', { path: c.path, pid: c.pid, errno });
     if (this.pidAlive(c.pid)) this.remove(c, 'procdown');
     else this.processDown(c.pid);
   }

@@ -102,6 +102,7 @@ export class Outbox {
 
   private failed(errno: string): void {
     if (errno === 'ECONNREFUSED' || errno === 'ENOENT' || errno === 'ENOTCONN' || errno === 'EPIPE') {
+      this.blocked = true; // nothing more will get through; the owner closes us
       this.hooks.gone(errno);
     } else {
       this.hooks.dropped(errno);

@@ -64,9 +64,10 @@ export class RawClient {
   events(): SocketEvent[] {
     return this.received.flatMap((d) => (d.type === 'event' ? [d.event] : []));
   }
-  close(): void {
+  /** Close; `keepFile` leaves the socket file behind, as a crashed process does. */
+  close(keepFile = false): void {
     this.sock.removeAllListeners();
     this.sock.close();
-    try { rmSync(this.path); } catch { /* gone */ }
+    if (!keepFile) try { rmSync(this.path); } catch { /* gone */ }
   }
 }
