@@ -1,0 +1,47 @@
+// Proves the printed report has a table per configuration with ceiling ratios, and the charts a line per configuration.
+import { describe, expect, it } from 'vitest';
+import type { BenchReport, ThroughputRow } from './results.ts';
+import { formatReport, groupBy, scalingChart, simScalingChart, throughputChart } from './report.ts';
+
+const base: ThroughputRow = {
+  driver: 'udp', crypto: 'off', accelerated: '-', nodes: 3, size: 100, writes: 1, seconds: 1, tpPerSec: 1000, tpMinPerSec: 1000, mbPerSec: 0.1, counters: {},
+};
+
+function report(): BenchReport {
+  return {
+    startedAt: 't', command: 'afcluster bench', host: { cpus: 2, cpuModel: 'x', node: 'v20', platform: 'linux x64' },
+    throughput: [base, { ...base, size: 1300, mbPerSec: 1.3 },
+      { ...base, driver: 'totem', accelerated: 'off', mbPerSec: 0.05, ratio: 0.5 },
+      { ...base, driver: 'totem', accelerated: 'off', size: 1300, mbPerSec: 0.65, ratio: 0.5 },
+      { ...base, driver: 'totem', crypto: 'on', accelerated: 'off', mbPerSec: 0.04, ratio: 0.4 }],
+    latency: [{ driver: 'totem', crypto: 'off', accelerated: 'off', nodes: 3, size: 100, load: 'idle', samples: 10, medianUs: 300, p99Us: 900 }],
+    scaling: { throughput: [{ ...base, nodes: 2 }, { ...base, nodes: 3 }, { ...base, driver: 'cman', nodes: 2 }], latency: [] },
+    simScaling: [{ driver: 'totem', nodes: 2, size: 1300, tpPerSec: 5, mbPerSec: 1, datagramsPerMessage: 1.1 }],
+    memory: [{ driver: 'totem', crypto: 'off', accelerated: 'off', nodes: 3, peakRssBytes: [100e6, 120e6, 90e6] }],
+    loadAverage: { start: 1, end: 2 }, profiles: [], notes: ['a note'],
+  };
+}
+
+describe('formatReport', () => {
+  it('prints one throughput table per configuration, then latency, memory and notes', () => {
+    const text = formatReport(report());
+    const titles = [...text.matchAll(/^== (.*)$/gm)].map((m) => m[1].split(' (')[0]);
+    expect(titles).toEqual(['throughput: raw UDP ceiling', 'throughput: totem', 'throughput: totem + crypto', 'latency: round trip to agreed self-delivery at node 1',
+      'peak daemon RSS', 'scaling on real daemons: throughput by node count', 'scaling in the simulator: modelled 1 Gbit LAN, virtual time', 'notes']);
+    expect(text).toContain('50.0%');
+    expect(text).toContain('120.0');
+    expect(text).toContain('- a note');
+  });
+});
+
+describe('charts', () => {
+  it('draw a line per configuration and the ceiling dashed', () => {
+    const svg = throughputChart(report());
+    expect([...svg.matchAll(/data-name="([^"]+)"/g)].map((m) => m[1])).toEqual(['raw UDP ceiling', 'totem', 'totem + crypto']);
+    expect(scalingChart(report())).toContain('data-name="cman"');
+    expect(simScalingChart(report())).toContain('data-name="totem"');
+  });
+  it('groupBy keeps first-seen order', () => {
+    expect([...groupBy([3, 1, 4, 1, 5], (x) => String(x % 2)).keys()]).toEqual(['1', '0']);
+  });
+});

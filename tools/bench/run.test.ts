@@ -1,0 +1,45 @@
+// Proves the bench's run plan (pure parts): configurations, step count, driver sections per configuration.
+import { describe, expect, it } from 'vitest';
+import { parseBenchArgs } from './options.ts';
+import { ACCELERATED_WINDOW_ON, configurations, profileDirFor, sectionsFor, stepCount } from './run.ts';
+
+describe('configurations', () => {
+  it('crosses drivers with crypto, and accelerated for totem only', () => {
+    const o = parseBenchArgs(['--drivers', 'totem,cman', '--crypto', 'on,off', '--accelerated', 'off,on']);
+    expect(configurations(o)).toEqual([
+      { driver: 'totem', crypto: 'on', accelerated: 'off' },
+      { driver: 'totem', crypto: 'on', accelerated: 'on' },
+      { driver: 'totem', crypto: 'off', accelerated: 'off' },
+      { driver: 'totem', crypto: 'off', accelerated: 'on' },
+      { driver: 'cman', crypto: 'on', accelerated: '-' },
+      { driver: 'cman', crypto: 'off', accelerated: '-' },
+    ]);
+  });
+});
+
+describe('stepCount', () => {
+  it('counts ceiling sizes, a start and the sizes per configuration, latency and scaling steps', () => {
+    expect(stepCount(parseBenchArgs([]))).toBe(14 + 2 * (1 + 14));
+    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--latency', '--no-ceiling', '--drivers', 'cman']))).toBe(1 + 2 * 3);
+    expect(stepCount(parseBenchArgs(['--sizes', '100', '--scaling', '--scale-nodes', '2,3', '--drivers', 'cman']))).toBe(1 + 2 + 2 * 3);
+  });
+});
+
+describe('sectionsFor', () => {
+  it('sets accelerated_window for totem from the setting, keeps --set keys', () => {
+    const o = parseBenchArgs(['--set', 'totem.window_size=80,cman.ack_timeout_ms=50']);
+    expect(sectionsFor({ driver: 'totem', crypto: 'off', accelerated: 'on' }, o)).toEqual({
+      totem: { window_size: 80, accelerated_window: ACCELERATED_WINDOW_ON }, cman: { ack_timeout_ms: 50 },
+    });
+    expect(sectionsFor({ driver: 'totem', crypto: 'off', accelerated: 'off' }, o).totem.accelerated_window).toBe(0);
+    expect(sectionsFor({ driver: 'cman', crypto: 'off', accelerated: '-' }, o)).toEqual({ totem: { window_size: 80 }, cman: { ack_timeout_ms: 50 } });
+  });
+  it('lets an explicit --set totem.accelerated_window win', () => {
+    const o = parseBenchArgs(['--set', 'totem.accelerated_window=3']);
+    expect(sectionsFor({ driver: 'totem', crypto: 'off', accelerated: 'on' }, o).totem.accelerated_window).toBe(3);
+  });
+  it('gives each configuration its own profile directory', () => {
+    expect(profileDirFor('/p', { driver: 'totem', crypto: 'on', accelerated: 'off' })).toBe('/p/totem-crypto-on-accel-off');
+    expect(profileDirFor('/p', { driver: 'cman', crypto: 'off', accelerated: '-' })).toBe('/p/cman-crypto-off');
+  });
+});
