@@ -285,7 +285,7 @@ export class GroupService implements DriverUpcalls {
     return this.table.all().map((g) => ({ group: g.name, members: g.list() }));
   }
 
-  // ---- endpoint operations (called by Endpoint) ---------------------------------------------
+  // ---- endpoint operations: called by LocalEndpoint; owners use the endpoint, not these -----
 
   bindEndpoint(ep: Endpoint, group: string, selfDelivery: boolean): void {
     if (ep.closed) throw new ClusterError('EINVAL', 'this socket is closed; open a new one');
