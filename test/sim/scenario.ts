@@ -5,7 +5,7 @@ import type { DriverEntry } from '../../core/driver/types.ts';
 import { check, type Property, type Violation } from './checker.ts';
 import { formatEvent } from './log.ts';
 import { Rng } from './rng.ts';
-import { Simulation, type NetworkOptions, type SimStats } from './sim.ts';
+import { SimBudgetError, Simulation, type NetworkOptions, type SimStats } from './sim.ts';
 
 export type FaultMix = 'none' | 'loss' | 'all';
 
@@ -28,6 +28,9 @@ export interface SeedOptions {
   /** Liveness bound: how long the healed cluster may take to converge, and again to deliver
    *  (default 30 x time scale). */
   livenessMs?: number;
+  /** Runaway guard: events one seed may process (default 2M); beyond, a 'liveness' violation
+   *  (the cluster made no progress in bounded work: a datagram or timer storm). */
+  maxEvents?: number;
   /** Narration of the fault schedule and phases (for --verbose). */
   onNote?: (line: string) => void;
   /** Driver log lines (for --verbose). */
@@ -96,6 +99,7 @@ export function runSeed(opts: SeedOptions): SeedResult {
   const note = opts.onNote ?? (() => {});
   const sim = new Simulation({
     seed: opts.seed, nodes: p.nodes, driver: opts.driver, driverOptions: opts.driverOptions, network: p.network,
+    maxEvents: opts.maxEvents ?? 2_000_000,
     onDriverLog: opts.onDriverLog ? (node, level, msg, fields) =>
       opts.onDriverLog!(`${sim.now.toFixed(3)} n${node} ${level} ${msg}${fields ? ' ' + JSON.stringify(fields) : ''}`) : undefined,
   });
@@ -124,6 +128,9 @@ export function runSeed(opts: SeedOptions): SeedResult {
 function driverThrew(sim: Simulation, e: unknown, seed: number): Violation {
   const f = sim.failure;
   const err = e instanceof Error ? e : new Error(String(e));
+  if (e instanceof SimBudgetError) {
+    return { property: 'liveness', seed, nodes: [], message: e.message, events: sim.events().slice(-5).map(formatEvent) };
+  }
   return {
     property: 'invariants', seed, nodes: f ? [f.node] : [],
     message: `${f ? `node ${f.node} at ${f.t.toFixed(3)} ms: ` : ''}${err.message}`,

@@ -46,6 +46,8 @@ export interface SimOptions {
   onDriverLog?: (node: number, level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
   /** Datagrams a paused host or a clogged link holds before dropping (default 10000). */
   holdMax?: number;
+  /** Events processed before the run is declared runaway (a datagram storm): throws (default 20M). */
+  maxEvents?: number;
 }
 
 export interface SimHostView {
@@ -109,6 +111,14 @@ interface TimerEvent { type: 'timer'; t: number; seq: number; node: number; gen:
 interface AppEvent { type: 'app'; t: number; seq: number; node: number; gen: number }
 interface CallEvent { type: 'call'; t: number; seq: number; fn: () => void }
 type SimEvent = DgramEvent | TimerEvent | AppEvent | CallEvent;
+
+/** The simulation ran past its event budget (SimOptions.maxEvents). */
+export class SimBudgetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SimBudgetError';
+  }
+}
 
 /** In-memory durable state: survives restarts of the host (not of the simulation). */
 export class MemoryStateStore implements StateStore {
@@ -208,6 +218,7 @@ export class Simulation {
   private readonly messageSizeMax: number;
   private readonly checkInv: boolean;
   private readonly holdMax: number;
+  private readonly maxEvents: number;
   private readonly onDriverLog: SimOptions['onDriverLog'];
   private net: Required<Omit<NetworkOptions, 'bandwidthBytesPerMs'>> & { bandwidthBytesPerMs?: number };
   private readonly netRng: Rng;
@@ -249,6 +260,7 @@ export class Simulation {
     this.messageSizeMax = opts.messageSizeMax ?? 1024 * 1024;
     this.checkInv = opts.checkInvariants ?? true;
     this.holdMax = opts.holdMax ?? 10_000;
+    this.maxEvents = opts.maxEvents ?? 20_000_000;
     this.onDriverLog = opts.onDriverLog;
     this.net = { latencyMs: 0.1, jitterMs: 0.05, loss: 0, duplicate: 0, transport: 'udpu', ...opts.network };
     const n = ids.length;
@@ -443,7 +455,10 @@ export class Simulation {
 
   private dispatch(ev: SimEvent): void {
     this.time = ev.t;
-    this.st.events++;
+    if (++this.st.events > this.maxEvents) {
+      throw new SimBudgetError(`event budget of ${this.maxEvents} exceeded at ${this.time.toFixed(3)} ms `
+        + `(${this.st.datagrams} datagrams, ${this.heap.size} queued): a datagram or timer storm`);
+    }
     switch (ev.type) {
       case 'dgram': return this.arrive(ev);
       case 'timer': return this.fireTimer(ev);
