@@ -12,6 +12,7 @@ import {
   type ReplyResult, type Request, type StatValue,
 } from '../core/af/codec.ts';
 import { bindUnix, createUnixSocket, unixErrorName, type UnixDgramSocket } from '../core/af/unix.ts';
+import { checkUnixPath } from '../core/af/socketfile.ts';
 import { EventQueue, eventBytes, retryEagain } from './queue.ts';
 import type {
   BindOptions, GroupSocket, LocalNode, Member, SendOptions, SocketEvent,
@@ -102,6 +103,8 @@ export class ClusterSocket implements GroupSocket {
   /** Open a socket on the daemon at `path`: binds a client socket and says hello. */
   static async open(opts: OpenOptions): Promise<ClusterSocket> {
     const clientPath = opts.clientPath ?? defaultClientPath();
+    checkUnixPath(opts.path, 'daemon socket path');
+    checkUnixPath(clientPath, 'client socket path (set clientPath, or a shorter XDG_RUNTIME_DIR or TMPDIR)');
     const sock = createUnixSocket();
     try {
       bindUnix(sock, clientPath);
