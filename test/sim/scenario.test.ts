@@ -1,6 +1,9 @@
 // Proves runSeed replays a seed exactly, passes correct drivers, catches broken ones on
 // simulator-made logs, and that `afcluster sim` reports, replays and exits as documented.
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
+import type { Driver, DriverEntry } from '../../core/driver/types.ts';
+import { assert } from '../../core/errors.ts';
 import { ALL_PROPERTIES, propertiesFor } from './checker.ts';
 import { runSeed } from './scenario.ts';
 import { floodDriver } from './testdrivers/flood.ts';
@@ -53,6 +56,41 @@ describe('runSeed', () => {
     expect(Math.min(...sizes)).toBe(2);
     expect(Math.max(...sizes)).toBe(12);
     expect([...mixes].sort()).toEqual(['all', 'loss', 'none']);
+  });
+});
+
+/** A driver that echoes every datagram to everyone (a storm), or asserts on its 3rd datagram. */
+function badDriver(kind: 'storm' | 'assert'): DriverEntry<unknown> {
+  return {
+    name: kind, summary: 'test only', guarantees: { fifo: false, agreed: false, safe: false, virtualSynchrony: false },
+    optionsSchema: z.object({}).strict(),
+    create(_common, _opts, host): Driver {
+      let got = 0;
+      return {
+        name: kind, guarantees: { fifo: false, agreed: false, safe: false, virtualSynchrony: false },
+        start: () => host.transmit('all', Uint8Array.of(1)),
+        handleDatagram: () => {
+          assert(kind !== 'assert' || ++got < 3, 'bad driver: third datagram');
+          host.transmit('all', Uint8Array.of(1));
+        },
+        handleTimeout() {}, nextDeadline: () => Infinity, multicast() {}, leave() {}, stats: () => ({}), checkInvariants() {},
+      };
+    },
+  };
+}
+
+describe('runSeed failures', () => {
+  it('turns a driver assertion into an invariants violation naming the node', () => {
+    const r = runSeed({ driver: badDriver('assert'), seed: 1, nodes: 3, faults: 'none', properties: [] });
+    expect(r.violations[0].property).toBe('invariants');
+    expect(r.violations[0].nodes.length).toBe(1);
+    expect(r.violations[0].message).toMatch(/third datagram/);
+  });
+
+  it('stops a datagram storm at the event budget and reports liveness', () => {
+    const r = runSeed({ driver: badDriver('storm'), seed: 1, nodes: 3, faults: 'none', properties: [], maxEvents: 20_000 });
+    expect(r.violations[0].property).toBe('liveness');
+    expect(r.violations[0].message).toMatch(/event budget/);
   });
 });
 

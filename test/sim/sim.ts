@@ -467,20 +467,31 @@ export class Simulation {
     }
   }
 
-  /** Run a driver call; remember which node threw so the report can name it. */
+  /** Run a rare driver call; remember which node threw so the report can name it. */
   private guard(h: Host, fn: () => void): void {
     try {
       fn();
     } catch (e) {
-      this.failure ??= { node: h.id, t: this.time, error: e };
-      throw e;
+      throw this.failed(h, e);
     }
+  }
+
+  /** Record the node whose driver threw (hot paths catch inline: no closure per event). */
+  private failed(h: Host, e: unknown): unknown {
+    this.failure ??= { node: h.id, t: this.time, error: e };
+    return e;
   }
 
   private afterCall(h: Host): void {
     const d = h.driver;
     if (!d || !h.alive) return;
-    if (this.checkInv) this.guard(h, () => d.checkInvariants());
+    if (this.checkInv) {
+      try {
+        d.checkInvariants();
+      } catch (e) {
+        throw this.failed(h, e);
+      }
+    }
     this.armTimer(h);
   }
 
@@ -512,16 +523,18 @@ export class Simulation {
     }
     if (h.spinAt === this.time) {
       if (++h.spinCount > SPIN_MAX) {
-        const e = new AssertionError(`node ${h.id}: nextDeadline() stays <= now (${this.time}) after ${SPIN_MAX} handleTimeout calls`);
-        this.failure ??= { node: h.id, t: this.time, error: e };
-        throw e;
+        throw this.failed(h, new AssertionError(`node ${h.id}: nextDeadline() stays <= now (${this.time}) after ${SPIN_MAX} handleTimeout calls`));
       }
     } else {
       h.spinAt = this.time;
       h.spinCount = 0;
     }
     const d = h.driver;
-    this.guard(h, () => d.handleTimeout());
+    try {
+      d.handleTimeout();
+    } catch (e) {
+      throw this.failed(h, e);
+    }
     this.afterCall(h);
   }
 
@@ -610,7 +623,11 @@ export class Simulation {
     x = Math.imul(x, 0x01000193) ^ ev.bytes.length;
     this.netHash = Math.imul(x, 0x01000193) >>> 0;
     const d = h.driver;
-    this.guard(h, () => d.handleDatagram(ev.from, ev.bytes));
+    try {
+      d.handleDatagram(ev.from, ev.bytes);
+    } catch (e) {
+      throw this.failed(h, e);
+    }
     this.afterCall(h);
   }
 
@@ -728,10 +745,7 @@ export class Simulation {
     try {
       d.multicast(bytes, ord);
     } catch (e) {
-      if (!isClusterError(e)) {
-        this.failure ??= { node: h.id, t: this.time, error: e };
-        throw e;
-      }
+      if (!isClusterError(e)) throw this.failed(h, e);
       this.unlog(h, ev);
       this.st.sendsRefused++;
       this.afterCall(h);
