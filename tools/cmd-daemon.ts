@@ -6,6 +6,7 @@ import type { DriverRegistry } from '../core/driver/registry.ts';
 import { startDaemon } from '../core/af/daemon.ts';
 import { parseFlags, UsageError, type Command } from './command.ts';
 
+const SECOND_SIGNAL_GRACE_MS = 2000;
 const LEVELS: readonly Level[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
 /** Run a daemon with this registry until a signal (tests pass a registry with test drivers). */
@@ -18,10 +19,17 @@ export async function runDaemon(argv: string[], registry: DriverRegistry): Promi
   const logger = pino({ level, base: { node: config.node.id } });
   // Handlers first: a signal during start-up still ends in a clean stop (socket removed, ring left).
   let signalled: string | undefined;
+  let signalledAt = 0;
   let wake: (() => void) | undefined;
   const onSignal = (sig: string): void => {
-    if (signalled) process.exit(1); // a second signal: no more waiting
+    // A second signal forces the exit, unless it is the echo of the first: Ctrl-C under
+    // `afcluster up` reaches the daemon from the terminal and then from `up` itself.
+    if (signalled) {
+      if (Date.now() - signalledAt > SECOND_SIGNAL_GRACE_MS) process.exit(1);
+      return;
+    }
     signalled = sig;
+    signalledAt = Date.now();
     wake?.();
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
