@@ -27,7 +27,11 @@ function nextPhase(): number {
 
 /** After a phase: wait for the backlog to drain so the next phase starts from a quiet ring. */
 async function drain(c: BenchCluster): Promise<void> {
-  await Promise.all(Array.from({ length: c.size }, (_, i) => request(c.client(i + 1), { type: 'drain', quietMs: 150, maxMs: 5000 } satisfies ClientRequest, 10_000)));
+  const clients = Array.from({ length: c.size }, (_, i) => c.client(i + 1));
+  const r = await Promise.all(clients.map((cl) => request<{ type: 'drained'; rebound: boolean }>(cl, { type: 'drain', quietMs: 150, maxMs: 5000 } satisfies ClientRequest, 30_000)));
+  if (r.some((x) => x.rebound)) {
+    await Promise.all(clients.map((cl) => request(cl, { type: 'waitMembers', members: c.size, timeoutMs: 30_000 } satisfies ClientRequest, 35_000)));
+  }
 }
 
 export async function measureThroughput(c: BenchCluster, l: RunLabels, size: number, seconds: number): Promise<{ row: ThroughputRow; errors: string[] }> {
