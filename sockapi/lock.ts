@@ -55,6 +55,7 @@ export class LockClient {
   private failure: ClusterError | undefined;
   private syncedWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private stopped = false;
+  private sendChain: Promise<void> = Promise.resolve();
 
   constructor(private readonly sock: GroupSocket, opts: LockClientOptions = {}) {
     this.group = opts.group ?? DEFAULT_LOCK_GROUP;
@@ -157,7 +158,15 @@ export class LockClient {
     this.send(encodeRequest({ op: 'unlock', name, mode, requestId })).catch(() => undefined);
   }
 
-  private async send(data: Uint8Array): Promise<void> {
+  /** Sends go out one at a time, in the order issued: a socket that retries on EAGAIN must not
+   *  let an unlock overtake the request it cancels. */
+  private send(data: Uint8Array): Promise<void> {
+    const p = this.sendChain.then(() => this.sendNow(data));
+    this.sendChain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async sendNow(data: Uint8Array): Promise<void> {
     try {
       await this.sock.send(data, { order: this.order });
     } catch (e) {
@@ -212,10 +221,11 @@ export class LockClient {
     const p = this.pending.get(d.requestId);
     switch (d.type) {
       case 'grant': {
+        if (!p) return; // abandoned: the unlock that follows it releases it
         const g = { name: d.name, mode: d.mode, requestId: d.requestId };
         this.held.set(d.requestId, g);
         this.pending.delete(d.requestId);
-        p?.resolve(g);
+        p.resolve(g);
         return;
       }
       case 'tryfail':
