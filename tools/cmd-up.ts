@@ -164,8 +164,15 @@ options:
     });
     let stop!: () => void;
     const stopped = new Promise<void>((r) => { stop = r; });
-    process.once('SIGINT', () => stop());
-    process.once('SIGTERM', () => stop());
+    let signals = 0;
+    const onSignal = (): void => {
+      if (++signals === 1) return stop();
+      console.error('second signal: killing every node now');
+      for (const n of nodes) n.child.kill('SIGKILL');
+      process.exit(1);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
       const deadline = Date.now() + START_TIMEOUT_MS;
       await Promise.all(nodes.map((n) => waitReady(n, deadline)));
