@@ -74,7 +74,7 @@ export function bridgeSuite(opts: SuiteOptions): void {
       for (const node of [1, 2, 3]) {
         for (const group of ['alpha', 'beta']) {
           const name = `c${node}${group[0]}`;
-          clients.set(name, new ClientProc(name, [cluster.node(node).socket, group, name]));
+          clients.set(name, new ClientProc(name, [cluster.node(node).socket, group, name], cluster.dir));
         }
       }
       for (const c of clients.values()) {
@@ -130,7 +130,7 @@ export function bridgeSuite(opts: SuiteOptions): void {
     it('a restarted daemon rejoins and learns the groups', async () => {
       cluster.startNode(3);
       await cluster.waitRing([1, 2, 3]);
-      const fresh = new ClientProc('c3new', [cluster.node(3).socket, 'beta', 'c3new']);
+      const fresh = new ClientProc('c3new', [cluster.node(3).socket, 'beta', 'c3new'], cluster.dir);
       clients.set('c3new', fresh);
       // It sees, in its first membership event, the members on nodes 1 and 2 it was never told about.
       await fresh.wait('sees beta members of nodes 1 and 2', (ls) => ls.some((l) => l.type === 'membership'
@@ -197,7 +197,7 @@ export function bridgeSuite(opts: SuiteOptions): void {
     });
 
     it('a client that never reads gets ENOBUFS and is removed (others see overrun, unharmed)', async () => {
-      const slow = neverReader(cluster.node(1).socket, 'slow');
+      const slow = neverReader(cluster.node(1).socket, 'slow', cluster.dir);
       const slowSelf = await slow.ready;
       const watcher = await ClusterSocket.open({ path: cluster.node(3).socket });
       const sender = await ClusterSocket.open({ path: cluster.node(2).socket });
@@ -229,7 +229,7 @@ export function bridgeSuite(opts: SuiteOptions): void {
 }
 
 /** A python3 client (standard library) that hellos and binds, then does not read until told to. */
-function neverReader(socket: string, group: string): { ready: Promise<Member>; drain(): Promise<Line[]>; kill(): void } {
+function neverReader(socket: string, group: string, tmp: string): { ready: Promise<Member>; drain(): Promise<Line[]>; kill(): void } {
   const script = `
 import os, socket, struct, sys, json, tempfile
 p = os.path.join(tempfile.gettempdir(), "afc-slow-%d.sock" % os.getpid())
@@ -255,7 +255,7 @@ try:
 except socket.timeout: pass
 print(json.dumps(out), flush=True); os.unlink(p)
 `;
-  const proc = track(spawn('python3', ['-c', script, socket, group], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const proc = track(spawn('python3', ['-c', script, socket, group], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, TMPDIR: tmp } }));
   const lines: string[] = [];
   const waiters: (() => void)[] = [];
   createInterface({ input: proc.stdout! }).on('line', (l) => { lines.push(l); waiters.splice(0).forEach((w) => w()); });

@@ -111,9 +111,11 @@ export class TestCluster {
 export class ClientProc {
   readonly lines: Record<string, unknown>[] = [];
   readonly proc: ChildProcess;
-  constructor(readonly name: string, args: string[]) {
+  /** `socketDir`: where the client binds its socket (a test's temp dir, so a killed client leaves nothing behind). */
+  constructor(readonly name: string, args: string[], socketDir?: string) {
+    const env = socketDir ? { ...process.env, XDG_RUNTIME_DIR: socketDir } : process.env;
     this.proc = track(spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'client-proc.ts'), ...args], {
-      cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'],
+      cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'], env,
     }));
     createInterface({ input: this.proc.stdout! }).on('line', (l) => {
       try { this.lines.push(JSON.parse(l) as Record<string, unknown>); } catch { /* not ours */ }
