@@ -15,7 +15,7 @@ const MEMBERSHIP_ASSERTED = new Set(['kill-9', 'restart']);
 
 describe('fault drills over real cman daemons (127.0.0.1..3)', () => {
   it('kill -9, restart, SIGSTOP/SIGCONT: survivors agree on membership; missing messages measured', async () => {
-    const settings = drillSettings('cman', { settleMs: 15_000, progress: (l) => console.log(l) });
+    const settings = drillSettings('cman', { progress: (l) => console.log(l) });
     const results = await runLoopbackDrills({ driver: 'cman', nodes: 3, basePort: testPort(56000), settings });
     expect(results.map((r) => r.drill)).toEqual(['kill-9', 'restart', 'sigstop']);
     for (const r of results) {
