@@ -47,6 +47,16 @@ const SEND_RETRY_MAX_MS = 50;
 
 let counter = 0;
 
+/** Socket files of this process's open sockets: removed at exit even when nobody closed them. */
+const openPaths = new Set<string>();
+let exitHook = false;
+function trackPath(path: string): void {
+  openPaths.add(path);
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => { for (const p of openPaths) try { unlinkSync(p); } catch { /* gone */ } });
+}
+
 /** The daemon is gone (its socket refuses) or restarted (it no longer knows us: EPROTO). */
 function daemonLost(e: unknown): boolean {
   const code = (e as { code?: string }).code;
@@ -108,6 +118,7 @@ export class ClusterSocket implements GroupSocket {
     const sock = createUnixSocket();
     try {
       bindUnix(sock, clientPath);
+      trackPath(clientPath);
       chmodSync(clientPath, opts.clientMode ?? 0o600);
     } catch (e) {
       sock.close();
@@ -222,6 +233,7 @@ export class ClusterSocket implements GroupSocket {
     this.sock.removeAllListeners();
     try { this.sock.close(); } catch { /* already closed */ }
     try { unlinkSync(this.clientPath); } catch { /* already gone */ }
+    openPaths.delete(this.clientPath);
   }
 
   private datagram(buf: Buffer): void {
