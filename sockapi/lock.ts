@@ -3,7 +3,7 @@
 // caller's promise resolves when its own request is granted in that order: no extra round trip,
 // no lock server. Needs agreed (or safe) order for every member to agree; with order 'fifo'
 // (cman) the same code runs and members may disagree, which the drill measures.
-import { ClusterError } from '../core/errors.ts';
+import { ClusterError, ERROR_NUMBERS, type ErrorCode } from '../core/errors.ts';
 import { encodeRequest, lockNameBytes, type LockMode } from './lock-codec.ts';
 import { LockTable, memberKey, refusedError, type LockDecision, type LockTableOptions, type TableOutput } from './lock-table.ts';
 import type { GroupSocket, Order, SocketEvent } from './types.ts';
@@ -192,7 +192,8 @@ export class LockClient {
 
   private onEvent(ev: SocketEvent): void {
     if (ev.type === 'error') {
-      this.failAll(new ClusterError(ev.code === 'ENOBUFS' ? 'ENOBUFS' : 'ENOTCONN', `${ev.message}; this member left the lock group and lost its locks`));
+      const code = ev.code in ERROR_NUMBERS ? ev.code as ErrorCode : 'ENOTCONN';
+      this.failAll(new ClusterError(code, `${ev.message}; this member left the lock group and lost its locks`));
       return;
     }
     for (const out of this.table.apply(ev)) {

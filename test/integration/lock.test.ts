@@ -1,7 +1,7 @@
 // Proves the lock service over real daemons: the consistency drill finds zero double grants and
 // zero disagreements under totem (and the cman run is reported as measured), and
 // `afcluster lock` excludes, passes on the exit status, fails --try while held, and a holder
-// killed with -9 has its lock released to the next waiter.
+// killed with -9, or whose node's daemon is killed, has its lock released to the next waiter.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -80,5 +80,19 @@ describe('afcluster lock on a totem cluster', () => {
     process.kill(-(holder.pid as number), 'SIGKILL'); // the command and its child, as a crash would
     expect(await exited(waiter)).toBe(0);
     expect(existsSync(file('k-got'))).toBe(true);
+  });
+
+  it('a holder whose node dies (daemon killed -9) loses the lock to a waiter on another node at the nodedown event', async () => {
+    const holder = lock(3, ['--', 'sh', '-c', `touch ${file('n-held')}; sleep 600`], { detached: true });
+    await until('the holder runs', () => existsSync(file('n-held')), 30_000);
+    const waiter = lock(2, ['--', 'sh', '-c', `touch ${file('n-got')}`]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(existsSync(file('n-got'))).toBe(false);
+    await cluster.kill(3, 'SIGKILL');
+    expect(await exited(waiter)).toBe(0);
+    expect(existsSync(file('n-got'))).toBe(true);
+    // The holder notices its daemon is gone (the socket's keepalive), stops its command: SIGTERM, 128+15.
+    expect(await exited(holder)).toBe(143);
+    try { process.kill(-(holder.pid as number), 'SIGKILL'); } catch { /* already gone */ }
   });
 });
