@@ -192,7 +192,7 @@ export class LockClient {
 
   private onEvent(ev: SocketEvent): void {
     if (ev.type === 'error') {
-      const code = ev.code in ERROR_NUMBERS ? ev.code as ErrorCode : 'ENOTCONN';
+      const code = Object.hasOwn(ERROR_NUMBERS, ev.code) ? ev.code as ErrorCode : 'ENOTCONN';
       this.failAll(new ClusterError(code, `${ev.message}; this member left the lock group and lost its locks`));
       return;
     }
