@@ -42,7 +42,9 @@ async function main(argv: string[]): Promise<number> {
     console.error(`afcluster: unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // Flags after `--` belong to a command the sub-command runs (afcluster lock X -- grep --help).
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (own.includes('--help') || own.includes('-h')) {
     console.log(cmd.help);
     return 0;
   }
