@@ -8,11 +8,11 @@ import { namespaceSupport } from './drills/netns.ts';
 import { runNetnsDrills } from './drills/netns-drills.ts';
 import { drillSettings, parseDriver, type DrillDriver } from './drills/profiles.ts';
 
-const HELP = `usage: afcluster faults [--driver totem|cman] [--nodes N] [--clients K] [--port P]
+const HELP = `usage: afcluster faults [--driver totem|cman] [--nodes N] [--procs P] [--clients K] [--port P]
                         [--netns] [--loss SPEC] [--delay SPEC] [--interval-ms MS] [--json]
 
-Starts N daemons on 127.0.0.1..N and, on each node, a client process with K sockets in one
-group; every socket sends a steady stream of numbered messages and logs every message and
+Starts N daemons on 127.0.0.1..N and, on each node, P client processes with K sockets each, all
+in one group; every socket sends a steady stream of numbered messages and logs every message and
 membership event it receives. While they stream, one drill after another:
   kill-9       node N's daemon is killed with SIGKILL (its clients die with it);
   restart      node N's daemon is started again: it rejoins, and its new clients must see the
@@ -44,7 +44,8 @@ Exit status: 0 if every drill passed, 1 otherwise.
 options:
   --driver NAME     totem (default) or cman
   --nodes N         daemons, 3..32 (default 3)
-  --clients K       sockets per node (default 1)
+  --procs P         client processes per node (default 1)
+  --clients K       sockets per client process (default 1)
   --port P          UDP port of the daemons (default 47901)
   --netns           also run the namespace drills (needs root, ip and a kernel that allows it)
   --loss SPEC       netem loss arguments (default "loss 10%")
@@ -75,13 +76,14 @@ export const command: Command = {
   help: HELP,
   async run(argv) {
     const { values } = parseFlags(argv, {
-      driver: { type: 'string' }, nodes: { type: 'string' }, clients: { type: 'string' }, port: { type: 'string' }, netns: { type: 'boolean' },
+      driver: { type: 'string' }, nodes: { type: 'string' }, procs: { type: 'string' }, clients: { type: 'string' }, port: { type: 'string' }, netns: { type: 'boolean' },
       loss: { type: 'string' }, delay: { type: 'string' }, 'interval-ms': { type: 'string' }, json: { type: 'boolean' },
     });
     const driver = parseDriver(values.driver ?? 'totem');
     const nodes = intFlag(values.nodes, 'nodes', 3, 3, 32);
     const port = intFlag(values.port, 'port', 47901, 1, 65535);
     const settings = drillSettings(driver, {
+      processesPerNode: intFlag(values.procs, 'procs', 1, 1, 16),
       clientsPerNode: intFlag(values.clients, 'clients', 1, 1, 16), intervalMs: intFlag(values['interval-ms'], 'interval-ms', 10, 0, 10_000),
       progress: values.json ? undefined : (l) => console.log(l),
     });

@@ -24,7 +24,10 @@ export interface DrillSettings {
   readonly order: Order;
   readonly totalOrder: boolean;
   readonly virtualSynchrony: boolean;
+  /** Sockets per client process. */
   readonly clientsPerNode: number;
+  /** Client processes per node (default 1). */
+  readonly processesPerNode?: number;
   /** Pause between one client's sends. */
   readonly intervalMs: number;
   /** Own messages each client must see delivered before the fault and after the cluster settles. */
@@ -85,13 +88,15 @@ export class Phase {
   async startClients(nodes: number[]): Promise<StreamClient[]> {
     const fresh: StreamClient[] = [];
     for (const id of nodes) {
-      const names = Array.from({ length: this.s.clientsPerNode }, (_, k) => `${this.name}-n${id}s${k}-${this.next++}`);
-      const proc = new ClientProcess(id, names, {
-        socket: this.cluster.nodes.find((n) => n.id === id)!.socket, group: `drill-${this.name}`, order: this.s.order, intervalMs: this.s.intervalMs,
-      });
-      this.processes.push(proc);
-      fresh.push(...proc.clients);
-      this.clients.push(...proc.clients);
+      for (let k = 0; k < (this.s.processesPerNode ?? 1); k++) {
+        const names = Array.from({ length: this.s.clientsPerNode }, () => `${this.name}-n${id}p${k}s${this.next++}`);
+        const proc = new ClientProcess(id, names, {
+          socket: this.cluster.nodes.find((n) => n.id === id)!.socket, group: `drill-${this.name}`, order: this.s.order, intervalMs: this.s.intervalMs,
+        });
+        this.processes.push(proc);
+        fresh.push(...proc.clients);
+        this.clients.push(...proc.clients);
+      }
     }
     await this.wait('the new clients to open', () => fresh.every((c) => c.self !== undefined || !c.owner.running));
     await this.agreed();

@@ -47,9 +47,10 @@ export function namespaceSupport(): Support {
   try {
     ip(['-n', probe, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'p1']);
     ip(['-n', probe, 'link', 'add', 'br0', 'type', 'bridge']);
+    execFileSync('ip', ['netns', 'exec', probe, process.execPath, '-e', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     return { ok: true };
   } catch (e) {
-    return { ok: false, reason: `cannot create veth pairs or a bridge in a namespace (${why(e)})` };
+    return { ok: false, reason: `cannot create veth pairs or a bridge in a namespace, or run a process in it (${why(e)})` };
   } finally {
     try { ip(['netns', 'del', probe]); } catch { /* already gone */ }
   }
