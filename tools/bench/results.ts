@@ -16,6 +16,8 @@ export interface ThroughputRow {
   readonly nodes: number;
   /** Bytes per write (application message size). */
   readonly size: number;
+  /** The size asked for, when the daemon could not carry it and `size` is its maximum instead. */
+  readonly requestedSize?: number;
   /** Messages written by all senders during the window. */
   readonly writes: number;
   readonly seconds: number;

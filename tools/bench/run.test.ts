@@ -1,7 +1,7 @@
 // Proves the bench's run plan (pure parts): configurations, step count, driver sections per configuration.
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from './options.ts';
-import { ACCELERATED_WINDOW_ON, configurations, profileDirFor, sectionsFor, stepCount } from './run.ts';
+import { ACCELERATED_WINDOW_ON, bestCeiling, configurations, profileDirFor, rerate, sectionsFor, stepCount } from './run.ts';
 
 describe('configurations', () => {
   it('crosses drivers with crypto, and accelerated for totem only', () => {
@@ -19,9 +19,22 @@ describe('configurations', () => {
 
 describe('stepCount', () => {
   it('counts ceiling sizes, a start and the sizes per configuration, latency and scaling steps', () => {
-    expect(stepCount(parseBenchArgs([]))).toBe(14 + 2 * (1 + 14));
+    expect(stepCount(parseBenchArgs([]))).toBe(2 * 14 + 2 * (1 + 14));
     expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--latency', '--no-ceiling', '--drivers', 'cman']))).toBe(1 + 2 * 3);
-    expect(stepCount(parseBenchArgs(['--sizes', '100', '--scaling', '--scale-nodes', '2,3', '--drivers', 'cman']))).toBe(1 + 2 + 2 * 3);
+    expect(stepCount(parseBenchArgs(['--sizes', '100', '--scaling', '--scale-nodes', '2,3', '--drivers', 'cman']))).toBe(2 + 2 + 2 * 3);
+  });
+});
+
+describe('bestCeiling and rerate', () => {
+  const row = (size: number, mb: number, driver = 'udp') => ({
+    driver, crypto: 'off' as const, accelerated: '-' as const, nodes: 3, size, writes: 1, seconds: 1, tpPerSec: mb * 1e6 / size, tpMinPerSec: 0, mbPerSec: mb, counters: {},
+  });
+  it('keeps the better sample per size and recomputes ratios, by the size asked for', () => {
+    const best = bestCeiling(new Map([[100, row(100, 10)], [1300, row(1300, 40)]]), new Map([[100, row(100, 20)], [1300, row(1300, 30)]]));
+    expect(best.get(100)?.mbPerSec).toBe(20);
+    expect(best.get(1300)?.mbPerSec).toBe(40);
+    const rated = rerate([row(100, 5, 'totem'), { ...row(99, 10, 'totem'), requestedSize: 1300 }], best);
+    expect(rated.map((r) => r.ratio)).toEqual([0.25, 0.25]);
   });
 });
 

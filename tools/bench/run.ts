@@ -41,7 +41,7 @@ export function configurations(o: Pick<BenchOptions, 'drivers' | 'crypto' | 'acc
 export function stepCount(o: BenchOptions): number {
   const perConfig = 1 + o.sizes.length * (o.latency ? 3 : 1);
   const scaling = o.scaling ? o.drivers.length * o.scaleNodes.length * 3 : 0;
-  return (o.ceiling ? o.sizes.length : 0) + configurations(o).length * perConfig + scaling;
+  return (o.ceiling ? 2 * o.sizes.length : 0) + configurations(o).length * perConfig + scaling;
 }
 
 /** The driver sections for one configuration: --set items, plus accelerated_window for totem. */
@@ -77,8 +77,13 @@ export async function runBench(ctx: RunContext): Promise<BenchReport> {
     throughput: [], latency: [], scaling: { throughput: [], latency: [] }, simScaling: [], memory: [], profiles: [], notes: [],
   };
   const ceiling = ctx.opts.ceiling ? await measureCeiling(ctx, ctx.opts.nodes, ctx.opts.sizes) : new Map<number, ThroughputRow>();
-  report.throughput.push(...ceiling.values());
   for (const c of configurations(ctx.opts)) await runConfig(ctx, registry, c, ceiling, report);
+  if (ctx.opts.ceiling) {
+    // Once more after the drivers: on a shared machine one sample can be unlucky; the ceiling is the better of the two.
+    const again = await measureCeiling(ctx, ctx.opts.nodes, ctx.opts.sizes);
+    const best = bestCeiling(ceiling, again);
+    report.throughput.splice(0, report.throughput.length, ...best.values(), ...rerate(report.throughput, best));
+  }
   if (ctx.opts.scaling) await runScaling(ctx, registry, report);
   report.loadAverage.end = loadavg()[0];
   const busy = Math.max(report.loadAverage.start, report.loadAverage.end);
@@ -122,7 +127,8 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
       ctx.progress.step(`${labelOf(c)}: throughput ${eff} B`);
       const { row, errors } = await measureThroughput(cluster, l, eff, o.seconds);
       const ceil = ceiling.get(size);
-      report.throughput.push(ceil ? { ...row, ratio: row.mbPerSec / ceil.mbPerSec } : row);
+      const asked = eff === size ? row : { ...row, requestedSize: size };
+      report.throughput.push(ceil ? { ...asked, ratio: row.mbPerSec / ceil.mbPerSec } : asked);
       noteErrors(report, `${labelOf(c)} ${eff} B`, errors);
       ctx.progress.tick();
       if (o.latency) await latencyAt(ctx, cluster, l, eff, row.tpPerSec, report);
@@ -133,6 +139,24 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
     await cluster.close();
   }
   if (o.profile) report.profiles.push(profileOf(profileDirFor(o.profile, c), labelOf(c)));
+}
+
+/** Per size, the ceiling sample with the higher throughput (pure). */
+export function bestCeiling(a: ReadonlyMap<number, ThroughputRow>, b: ReadonlyMap<number, ThroughputRow>): Map<number, ThroughputRow> {
+  const out = new Map(a);
+  for (const [size, row] of b) {
+    const prev = out.get(size);
+    if (!prev || row.mbPerSec > prev.mbPerSec) out.set(size, row);
+  }
+  return out;
+}
+
+/** Driver rows with their ratio recomputed against the ceiling at the size they asked for (pure). */
+export function rerate(rows: readonly ThroughputRow[], ceiling: ReadonlyMap<number, ThroughputRow>): ThroughputRow[] {
+  return rows.map((r) => {
+    const c = ceiling.get(r.requestedSize ?? r.size);
+    return c ? { ...r, ratio: r.mbPerSec / c.mbPerSec } : r;
+  });
 }
 
 /** Where one configuration's daemons write their .cpuprofile files. */
