@@ -44,3 +44,11 @@ describe('CeilingCluster (smoke: counts, never judges speed)', () => {
     }
   });
 });
+
+describe('ceilingRow cpu', () => {
+  it('turns the window CPU seconds into microseconds per message delivered everywhere', () => {
+    const r = { type: 'result' as const, bytesIn: 2_000_000, datagramsIn: 2000, datagramsOut: 4000, elapsedS: 1 };
+    const row = ceilingRow(1000, [r, r, r], { crypto: 'off', datagramBytes: 1472, cpuSeconds: 0.3 });
+    expect(row.cpuUsPerMessage).toEqual({ daemons: 100, clients: 0 });
+  });
+});

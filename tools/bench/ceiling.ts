@@ -3,7 +3,7 @@
 // protocol. What arrives per second is the most any driver could deliver on this machine.
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { request, spawnWorker, stop } from './proc.ts';
+import { cpuSeconds, request, spawnWorker, stop } from './proc.ts';
 import type { ThroughputRow } from './results.ts';
 
 export type CeilingRequest =
@@ -62,9 +62,21 @@ export class CeilingCluster {
   async measure(size: number, opts: { seconds: number; warmupMs: number; datagramBytes: number }): Promise<CeilingResult[]> {
     const all = this.ports.map((port, i) => ({ host: hostOf(i + 1), port }));
     const timeoutMs = opts.warmupMs + opts.seconds * 1000 + 30_000;
-    return Promise.all(this.workers.map((w, i) => request<CeilingResult>(w, {
+    let cpuStart = this.cpuSeconds();
+    const t = setTimeout(() => { cpuStart = this.cpuSeconds(); }, opts.warmupMs);
+    const results = await Promise.all(this.workers.map((w, i) => request<CeilingResult>(w, {
       type: 'run', peers: all.filter((_, j) => j !== i), size, datagramBytes: opts.datagramBytes, warmupMs: opts.warmupMs, seconds: opts.seconds,
     } satisfies CeilingRequest, timeoutMs)));
+    clearTimeout(t);
+    this.lastCpuSeconds = this.cpuSeconds() - cpuStart;
+    return results;
+  }
+
+  /** CPU seconds all workers used in the last measure() window (approximately: from the end of warm-up). */
+  lastCpuSeconds = 0;
+
+  private cpuSeconds(): number {
+    return this.workers.reduce((a, w) => a + (w.pid ? cpuSeconds(w.pid) ?? 0 : 0), 0);
   }
 
   async close(): Promise<void> {
@@ -84,7 +96,7 @@ export function messagesSent(size: number, datagrams: number, datagramBytes = UD
  * received it, so messages delivered everywhere per second = messages received in total / (N-1)
  * / seconds. Drivers' rows count the same thing at each node (their self-delivery included).
  */
-export function ceilingRow(size: number, results: readonly CeilingResult[], opts: { crypto: 'on' | 'off'; datagramBytes: number }): ThroughputRow {
+export function ceilingRow(size: number, results: readonly CeilingResult[], opts: { crypto: 'on' | 'off'; datagramBytes: number; cpuSeconds?: number }): ThroughputRow {
   const n = results.length;
   const seconds = results.reduce((a, r) => a + r.elapsedS, 0) / n;
   const msgsIn = results.map((r) => r.bytesIn / size);
@@ -95,5 +107,6 @@ export function ceilingRow(size: number, results: readonly CeilingResult[], opts
     driver: 'udp', crypto: opts.crypto, accelerated: '-', nodes: n, size, writes, seconds, tpPerSec: tp,
     tpMinPerSec: (Math.min(...perNodeTp) * n) / Math.max(1, n - 1),
     mbPerSec: (tp * size) / 1e6, counters: {},
+    cpuUsPerMessage: opts.cpuSeconds !== undefined && tp > 0 ? { daemons: (opts.cpuSeconds * 1e6) / (tp * seconds), clients: 0 } : undefined,
   };
 }

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { writeLocalCluster } from '../../core/config/index.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import type { StatValue } from '../../core/af/codec.ts';
-import { peakRssBytes, request, spawnWorker, stop, track } from './proc.ts';
+import { cpuSeconds, peakRssBytes, request, spawnWorker, stop, track } from './proc.ts';
 import type { ClientRequest } from './client-protocol.ts';
 
 const ENTRY = fileURLToPath(new URL('../afcluster.mjs', import.meta.url));
@@ -106,6 +106,12 @@ export class BenchCluster {
   /** Every daemon's STATS reply, node 1 first. */
   async stats(): Promise<Record<string, StatValue>[]> {
     return Promise.all(this.statSocks.map((s) => s.stats({ signal: AbortSignal.timeout(10_000) })));
+  }
+
+  /** CPU seconds used so far by the daemons and by the clients (summed over each kind). */
+  cpu(): { daemons: number; clients: number } {
+    const sum = (pids: (number | undefined)[]) => pids.reduce<number>((a, p) => a + (p ? cpuSeconds(p) ?? 0 : 0), 0);
+    return { daemons: sum(this.daemons.map((d) => d.child.pid)), clients: sum(this.clients.map((c) => c.pid)) };
   }
 
   /** Peak RSS (VmHWM) of each daemon so far. */

@@ -39,12 +39,22 @@ export async function measureThroughput(c: BenchCluster, l: RunLabels, size: num
   const before = await c.stats();
   const req: ClientRequest = { type: 'throughput', phase, size, order: l.order, warmupMs: WARMUP_MS, seconds, send: true };
   // Stats are sampled at the window's edges (approximately: the clients time their own window).
-  const statsAtStart = new Promise<Awaited<ReturnType<BenchCluster['stats']>>>((res) => setTimeout(() => res(c.stats()), WARMUP_MS));
+  let cpuStart = c.cpu();
+  const statsAtStart = new Promise<Awaited<ReturnType<BenchCluster['stats']>>>((res) => setTimeout(() => {
+    cpuStart = c.cpu();
+    res(c.stats());
+  }, WARMUP_MS));
   const results = await Promise.all(Array.from({ length: c.size }, (_, i) => request<ThroughputResult>(c.client(i + 1), req, WARMUP_MS + seconds * 1000 + SLACK_MS)));
+  const cpuEnd = c.cpu();
   const after = await c.stats();
   const start = await statsAtStart.catch(() => before);
   await drain(c);
-  return { row: throughputRow(l, size, results, driverCounters(start, after, seconds)), errors: results.flatMap((r) => r.errors) };
+  const row = throughputRow(l, size, results, driverCounters(start, after, seconds));
+  const messages = row.tpPerSec * row.seconds;
+  const cpuUsPerMessage = messages > 0
+    ? { daemons: ((cpuEnd.daemons - cpuStart.daemons) * 1e6) / messages, clients: ((cpuEnd.clients - cpuStart.clients) * 1e6) / messages }
+    : undefined;
+  return { row: { ...row, cpuUsPerMessage }, errors: results.flatMap((r) => r.errors) };
 }
 
 /** The row from every client's result (pure). TP/s = messages delivered per second at each node, averaged. */

@@ -111,3 +111,21 @@ export function parseVmHwm(status: string): number | undefined {
   const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
   return m ? Number(m[1]) * 1024 : undefined;
 }
+
+/** CPU seconds (user + system) a live process has used so far; undefined if unreadable. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    return parseCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime from a /proc/PID/stat line, at the usual 100 ticks per second. */
+export function parseCpuSeconds(stat: string): number | undefined {
+  // The command name (field 2) may hold spaces; fields resume after its closing parenthesis.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) / 100 : undefined;
+}

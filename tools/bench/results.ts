@@ -30,6 +30,11 @@ export interface ThroughputRow {
   /** This row's throughput over the raw UDP ceiling's at the same size (undefined if none). */
   readonly ratio?: number;
   readonly counters: DriverCounters;
+  /**
+   * CPU spent per message delivered at every node, in microseconds, by all daemons and by all
+   * clients together during the window: the cost that bounds throughput when the cores are busy.
+   */
+  readonly cpuUsPerMessage?: { readonly daemons: number; readonly clients: number };
 }
 
 export interface LatencyRow {

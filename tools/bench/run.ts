@@ -99,7 +99,7 @@ async function measureCeiling(ctx: RunContext, nodes: number, sizes: readonly nu
     for (const size of sizes) {
       if (showSteps) ctx.progress.step(`raw UDP ceiling, ${nodes} nodes, ${size} B`);
       const results = await cluster.measure(size, { seconds, warmupMs: WARMUP_MS, datagramBytes: UDP_PAYLOAD_AT_MTU_1500 });
-      out.set(size, ceilingRow(size, results, { crypto: 'off', datagramBytes: UDP_PAYLOAD_AT_MTU_1500 }));
+      out.set(size, ceilingRow(size, results, { crypto: 'off', datagramBytes: UDP_PAYLOAD_AT_MTU_1500, cpuSeconds: cluster.lastCpuSeconds }));
       if (showSteps) ctx.progress.tick();
     }
   } finally {

@@ -45,6 +45,7 @@ const THROUGHPUT_COLUMNS: Column<ThroughputRow>[] = [
   right('of ceiling', (r) => percent(r.ratio)),
   right('retrans', (r) => fixed(r.counters.retransmissions, 0)),
   right('rot/s', (r) => fixed(r.counters.tokenRotationsPerSec, 0)),
+  right('cpu us/msg d+c', (r) => (r.cpuUsPerMessage ? `${fixed(r.cpuUsPerMessage.daemons, 0)}+${fixed(r.cpuUsPerMessage.clients, 0)}` : '-')),
   right('msg/dgram', (r) => fixed(r.counters.messagesPerDatagram, r.counters.messagesPerDatagram !== undefined && r.counters.messagesPerDatagram < 1 ? 3 : 1)),
 ];
 
