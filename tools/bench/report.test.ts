@@ -16,7 +16,7 @@ function report(): BenchReport {
       { ...base, driver: 'totem', crypto: 'on', accelerated: 'off', mbPerSec: 0.04, ratio: 0.4 }],
     latency: [{ driver: 'totem', crypto: 'off', accelerated: 'off', nodes: 3, size: 100, load: 'idle', samples: 10, medianUs: 300, p99Us: 900 }],
     scaling: { throughput: [{ ...base, nodes: 2 }, { ...base, nodes: 3 }, { ...base, driver: 'cman', nodes: 2 }], latency: [] },
-    simScaling: [{ driver: 'totem', nodes: 2, size: 1300, tpPerSec: 5, mbPerSec: 1, datagramsPerMessage: 1.1 }],
+    simScaling: [{ driver: 'totem', transport: 'udpu', nodes: 2, size: 1300, tpPerSec: 5, mbPerSec: 1, datagramsPerMessage: 1.1 }],
     memory: [{ driver: 'totem', crypto: 'off', accelerated: 'off', nodes: 3, peakRssBytes: [100e6, 120e6, 90e6] }],
     loadAverage: { start: 1, end: 2 }, profiles: [], notes: ['a note'],
   };
@@ -39,7 +39,7 @@ describe('charts', () => {
     const svg = throughputChart(report());
     expect([...svg.matchAll(/data-name="([^"]+)"/g)].map((m) => m[1])).toEqual(['raw UDP ceiling', 'totem', 'totem + crypto']);
     expect(scalingChart(report())).toContain('data-name="cman"');
-    expect(simScalingChart(report())).toContain('data-name="totem"');
+    expect(simScalingChart(report())).toContain('data-name="totem udpu"');
   });
   it('groupBy keeps first-seen order', () => {
     expect([...groupBy([3, 1, 4, 1, 5], (x) => String(x % 2)).keys()]).toEqual(['1', '0']);

@@ -52,6 +52,8 @@ export interface LatencyRow {
 
 export interface SimScalingRow {
   readonly driver: string;
+  /** udpu: unicast fan-out (N-1 copies per send); multicast: one copy per send. */
+  readonly transport: 'udpu' | 'multicast';
   readonly nodes: number;
   readonly size: number;
   /** Messages delivered per virtual second at every node. */

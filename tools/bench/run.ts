@@ -15,7 +15,7 @@ import { measureLatency, measureThroughput, WARMUP_MS, type RunLabels } from './
 import type { BenchOptions, OnOff } from './options.ts';
 import type { Progress } from './progress.ts';
 import { readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
-import type { BenchReport, MemoryRow, ThroughputRow } from './results.ts';
+import type { BenchReport, MemoryRow, SimScalingRow, ThroughputRow } from './results.ts';
 import { simScaling } from './sim-scaling.ts';
 
 /** accelerated_window when --accelerated on (frames of a visit sent after the token). */
@@ -209,7 +209,9 @@ async function runScaling(ctx: RunContext, registry: DriverRegistry, report: Ben
       const c: Config = { driver, crypto: o.crypto[0], accelerated: driver === 'totem' ? o.accelerated[0] : '-' };
       await scaleOne(ctx, { ...c, order: orderFor(registry, driver) }, n, ceil, report);
       ctx.progress.step(`scaling ${driver}: simulator, ${n} nodes`);
-      report.simScaling.push(simRow(registry, driver, n, o.scaleSize, sectionsFor(c, o)[driver], report));
+      for (const transport of ['udpu', 'multicast'] as const) {
+        report.simScaling.push(simRow(registry, { driver, transport, nodes: n, size: o.scaleSize, section: sectionsFor(c, o)[driver] }, report));
+      }
       ctx.progress.tick();
     }
   }
@@ -237,12 +239,23 @@ async function scaleOne(ctx: RunContext, l: RunLabels, n: number, ceil: Throughp
   }
 }
 
-function simRow(registry: DriverRegistry, driver: string, nodes: number, size: number, section: Record<string, unknown> | undefined, report: BenchReport) {
+interface SimPlan {
+  readonly driver: string;
+  readonly transport: 'udpu' | 'multicast';
+  readonly nodes: number;
+  readonly size: number;
+  readonly section: Record<string, unknown> | undefined;
+}
+
+function simRow(registry: DriverRegistry, p: SimPlan, report: BenchReport): SimScalingRow {
   try {
-    return simScaling({ driver: registry.get(driver), driverOptions: section, nodes, size, mtu: UDP_PAYLOAD_AT_MTU_1500 - SEALER_HEADER_BYTES, windowMs: SIM_WINDOW_MS, seed: SIM_SEED, pings: 20 });
+    return simScaling({
+      driver: registry.get(p.driver), driverOptions: p.section, nodes: p.nodes, size: p.size, transport: p.transport,
+      mtu: UDP_PAYLOAD_AT_MTU_1500 - SEALER_HEADER_BYTES, windowMs: SIM_WINDOW_MS, seed: SIM_SEED, pings: 20,
+    });
   } catch (e) {
-    note(report, `simulator ${driver} ${nodes} nodes: ${(e as Error).message}`);
-    return { driver, nodes, size, tpPerSec: NaN, mbPerSec: NaN, datagramsPerMessage: NaN };
+    note(report, `simulator ${p.driver} ${p.transport} ${p.nodes} nodes: ${(e as Error).message}`);
+    return { driver: p.driver, transport: p.transport, nodes: p.nodes, size: p.size, tpPerSec: NaN, mbPerSec: NaN, datagramsPerMessage: NaN };
   }
 }
 

@@ -23,6 +23,8 @@ export interface SimScalingOptions {
   readonly seed: number;
   /** Idle round trips to time (send at node 1, until node 1 delivers it). */
   readonly pings: number;
+  /** 'udpu': a send to all costs N-1 copies on the sender's NIC; 'multicast': one. */
+  readonly transport: 'udpu' | 'multicast';
 }
 
 /** Messages each node offers per refill, and the refill period: enough to keep any queue full. */
@@ -34,7 +36,7 @@ export function simScaling(o: SimScalingOptions): SimScalingRow {
   const sim = new Simulation({
     seed: o.seed, nodes: o.nodes, driver: o.driver, driverOptions: o.driverOptions, mtu: o.mtu,
     checkInvariants: false, onDriverLog: () => {},
-    network: { latencyMs: 0.05, jitterMs: 0.01, bandwidthBytesPerMs: GBIT_BYTES_PER_MS, transport: 'udpu' },
+    network: { latencyMs: 0.05, jitterMs: 0.01, bandwidthBytesPerMs: GBIT_BYTES_PER_MS, transport: o.transport },
   });
   sim.start();
   if (!sim.runUntil(() => formed(sim, o.nodes), FORM_MAX_MS)) {
@@ -44,7 +46,7 @@ export function simScaling(o: SimScalingOptions): SimScalingRow {
   const latencies = pingLatencies(sim, o.size, o.pings);
   const tp = saturate(sim, o.size, o.windowMs);
   return {
-    driver: o.driver.name, nodes: o.nodes, size: o.size, tpPerSec: tp.tpPerSec, mbPerSec: (tp.tpPerSec * o.size) / 1e6,
+    driver: o.driver.name, transport: o.transport, nodes: o.nodes, size: o.size, tpPerSec: tp.tpPerSec, mbPerSec: (tp.tpPerSec * o.size) / 1e6,
     datagramsPerMessage: tp.datagramsPerMessage, latencyMedianUs: summarizeLatency(latencies).medianUs,
   };
 }

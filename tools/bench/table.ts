@@ -71,6 +71,7 @@ export function formatLatencyTable(rows: readonly LatencyRow[]): string {
 
 const SIM_COLUMNS: Column<SimScalingRow>[] = [
   left('driver', (r) => r.driver),
+  left('transport', (r) => r.transport),
   right('nodes', (r) => String(r.nodes)),
   right('bytes', (r) => String(r.size)),
   right('TP/s (virtual)', (r) => fixed(r.tpPerSec, 0)),
