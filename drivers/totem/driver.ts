@@ -328,7 +328,6 @@ export class TotemDriver implements Driver {
       type: 'join', sender: this.me, ringSeqHigh: this.ringSeqHigh(), ring: this.cur.ring,
       proc: sorted(this.proc), failed: sorted(this.failed),
     }));
-    this.checkConsensus();
   }
 
   private onJoin(j: JoinMsg): void {
@@ -340,7 +339,9 @@ export class TotemDriver implements Driver {
         // A member's join from before this ring formed is stale; a non-member's leave is moot.
         if (member ? j.ringSeqHigh < this.cur.ring.seq : leaving) return;
         this.enterGather(member ? 'join from a member' : 'join from a new node');
-        this.joinProcess(j);
+        // A join that counts me failed comes from a node still finishing a round without me:
+        // take its process set, not its verdict, or two groups exclude each other forever.
+        this.joinProcess(j.failed.includes(this.me) ? { ...j, failed: [] } : j);
         return;
       }
       case 'gather':
@@ -381,19 +382,23 @@ export class TotemDriver implements Driver {
     const subset = j.proc.every((id) => this.proc.has(id)) && j.failed.every((id) => this.failed.has(id) || id === this.me);
     if (this.failed.has(j.sender)) return;
     if (subset && !j.failed.includes(this.me)) return;
+    const size = this.proc.size + this.failed.size;
     for (const id of j.proc) if (this.common.nodes.includes(id)) this.proc.add(id);
     if (j.failed.includes(this.me)) {
       this.failed.add(j.sender);
     } else if (this.cur.members.includes(j.sender)) {
       for (const id of j.failed) if (id !== this.me && this.proc.has(id)) this.failed.add(id);
     }
-    this.changedSets();
+    // Re-announce only a real change: two nodes that keep different failed sets must not
+    // answer each other's joins forever.
+    if (this.proc.size + this.failed.size !== size) this.changedSets();
   }
 
   private changedSets(): void {
     this.consensus = new Set([this.me]);
     this.consensusAt = this.host.now() + this.opts.consensusMs;
     this.sendJoin();
+    this.checkConsensus();
   }
 
   private activeSet(): number[] {
