@@ -9,6 +9,7 @@
 //   "close" close the sockets and exit.
 // When the daemon goes away a socket's stream ends ({type:'end'}); when all have, it exits 0.
 // usage: stream-client.ts SOCKET GROUP ORDER INTERVAL_MS NAME...
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { formatRingId } from '../../core/driver/types.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
@@ -67,7 +68,8 @@ class Streamer {
 }
 
 const streamers = await Promise.all(names.map(async (name) => {
-  const sock = await ClusterSocket.open({ path: socket, keepaliveMs: 1000 });
+  // Next to the daemon's socket, in the drill cluster's directory: a killed client leaves nothing behind.
+  const sock = await ClusterSocket.open({ path: socket, keepaliveMs: 1000, clientPath: join(dirname(socket), `${name}.sock`) });
   out({ client: name, type: 'open', self: sock.self });
   await sock.bind(group);
   out({ client: name, type: 'bound' });
