@@ -6,7 +6,8 @@
 //   mcast:        ring, u48 seq, u32 origin, u8 flags (1 safe, 2 encapsulated),
 //                 [encapsulated: old ring, u48 old seq, u32 old origin, u8 old flags (1 safe)],
 //                 u32 frame length, frame bytes (core/driver/packing.ts)
-//   join:         u48 ringSeqHigh, ring (the sender's current ring), u16 proc count, u32 ids,
+//   join:         u48 ringSeqHigh, u32 joinSeq (per sender, grows), ring (the sender's current
+//                 ring), u16 proc count, u32 ids,
 //                 u16 failed count, u32 ids
 //   commit:       ring (the new ring), u16 hops, u16 member count, per member: u32 id, old ring,
 //                 u48 aru, u48 highSeq, u48 highDelivered, u48 safeLine, u8 flags (1 filled)
@@ -65,6 +66,8 @@ export interface JoinMsg {
   readonly type: 'join';
   readonly sender: number;
   readonly ringSeqHigh: number;
+  /** Grows with every join a driver instance sends: (ringSeqHigh, joinSeq) orders a sender's joins. */
+  readonly joinSeq: number;
   readonly ring: RingId;
   readonly proc: readonly number[];
   readonly failed: readonly number[];
@@ -160,9 +163,10 @@ function encodeMcast(m: McastMsg): Uint8Array {
 }
 
 function encodeJoin(m: JoinMsg): Uint8Array {
-  const w = new Writer(HEADER_BYTES + 6 + RING_BYTES + 4 + 4 * (m.proc.length + m.failed.length));
+  const w = new Writer(HEADER_BYTES + 6 + 4 + RING_BYTES + 4 + 4 * (m.proc.length + m.failed.length));
   w.header(TYPE.join, m.sender);
   w.u48(m.ringSeqHigh);
+  w.u32(m.joinSeq);
   w.ring(m.ring);
   w.u16(m.proc.length);
   for (const id of m.proc) w.u32(id);
@@ -250,11 +254,12 @@ function decodeBody(r: Reader, type: number, sender: number, limits: DecodeLimit
     case TYPE.mcast: return decodeMcast(r, sender);
     case TYPE.join: {
       const ringSeqHigh = r.u48();
+      const joinSeq = r.u32();
       const ring = r.ring();
       const proc = r.ids(Math.min(SET_MAX, limits.membersMax));
       const failed = r.ids(Math.min(SET_MAX, limits.membersMax));
       if (!sortedUnique(proc) || !sortedUnique(failed)) return 'join sets not sorted and unique';
-      return { type: 'join', sender, ringSeqHigh, ring, proc, failed };
+      return { type: 'join', sender, ringSeqHigh, joinSeq, ring, proc, failed };
     }
     case TYPE.commit: return decodeCommit(r, sender, limits);
     case TYPE.merge: return { type: 'merge', sender, ring: r.ring() };

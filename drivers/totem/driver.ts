@@ -63,6 +63,9 @@ export class TotemDriver implements Driver {
   private proc = new Set<number>();
   private failed = new Set<number>();
   private consensus = new Set<number>();
+  private joinSeq = 0;
+  /** The newest join seen from each node: older ones (delayed, held by a clogged link) are stale. */
+  private readonly newestJoin = new Map<number, { rs: number; js: number }>();
   private commit: CommitMsg | undefined;
   // the token on the current ring
   private lastTokenSeq = -1;
@@ -94,7 +97,7 @@ export class TotemDriver implements Driver {
   private readonly counters: Record<string, number> = {
     malformed: 0, unknownSender: 0, tokens: 0, tokenRetransmits: 0, mcastSent: 0, mcastRetransmits: 0,
     mcastReceived: 0, duplicates: 0, delivered: 0, rings: 0, gathers: 0, foreign: 0, failedToReceive: 0,
-    tooFarAhead: 0, badFrames: 0, rewinds: 0, holds: 0, mergeDetects: 0,
+    tooFarAhead: 0, badFrames: 0, staleJoins: 0, rewinds: 0, holds: 0, mergeDetects: 0,
   };
 
   constructor(private readonly common: DriverCommon, private readonly opts: TotemOptions,
@@ -186,7 +189,7 @@ export class TotemDriver implements Driver {
     if (this.state === 'left') return;
     const failed = sorted(new Set([...this.failed, this.me]));
     const proc = sorted(new Set([...this.proc, this.me]));
-    const bytes = encode({ type: 'join', sender: this.me, ringSeqHigh: this.ringSeqHigh(), ring: this.cur.ring, proc, failed });
+    const bytes = encode({ type: 'join', sender: this.me, ringSeqHigh: this.ringSeqHigh(), joinSeq: ++this.joinSeq, ring: this.cur.ring, proc, failed });
     // A leave is a join with self in the failed set; three copies ride out moderate loss, and
     // the token timeout covers the rest.
     for (let i = 0; i < 3; i++) this.host.transmit('all', bytes);
@@ -325,12 +328,18 @@ export class TotemDriver implements Driver {
   private sendJoin(): void {
     this.joinAt = this.host.now() + this.opts.joinMs;
     this.host.transmit('all', encode({
-      type: 'join', sender: this.me, ringSeqHigh: this.ringSeqHigh(), ring: this.cur.ring,
+      type: 'join', sender: this.me, ringSeqHigh: this.ringSeqHigh(), joinSeq: ++this.joinSeq, ring: this.cur.ring,
       proc: sorted(this.proc), failed: sorted(this.failed),
     }));
   }
 
   private onJoin(j: JoinMsg): void {
+    const newest = this.newestJoin.get(j.sender);
+    if (newest && (j.ringSeqHigh < newest.rs || (j.ringSeqHigh === newest.rs && j.joinSeq < newest.js))) {
+      this.counters.staleJoins++;
+      return;
+    }
+    this.newestJoin.set(j.sender, { rs: j.ringSeqHigh, js: j.joinSeq });
     this.ringSeqSeen = Math.max(this.ringSeqSeen, j.ringSeqHigh);
     const leaving = j.failed.includes(j.sender);
     switch (this.state) {
@@ -386,7 +395,9 @@ export class TotemDriver implements Driver {
     for (const id of j.proc) if (this.common.nodes.includes(id)) this.proc.add(id);
     if (j.failed.includes(this.me)) {
       this.failed.add(j.sender);
-    } else if (this.cur.members.includes(j.sender)) {
+    } else {
+      // Failed sets only grow within a round, so every view converges to the union quickly;
+      // a node failed by mistake rejoins in the next round (from OPERATIONAL, sets fresh).
       for (const id of j.failed) if (id !== this.me && this.proc.has(id)) this.failed.add(id);
     }
     // Re-announce only a real change: two nodes that keep different failed sets must not

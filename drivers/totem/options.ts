@@ -44,7 +44,7 @@ const section = z.strictObject({
   /** Visits with aru stuck at this node before it declares itself unable to receive. */
   fail_recv_const: int(2, 100_000, 2500),
   /** Idle rotations before the representative starts holding the token. */
-  seqno_unchanged_const: int(1, 100_000, 30),
+  seqno_unchanged_const: int(1, 100_000, 5),
   /** Messages (frames) the whole ring may send in one rotation. */
   window_size: int(1, 10_000, 50),
   /** Messages (frames) one node may send in one visit of the token. */
@@ -100,5 +100,5 @@ export const totemOptionsSchema = section.transform((o): TotemOptions => ({
 /** The fast profile for loopback and the simulator (docs/drivers/totem.md). */
 export const FAST_PROFILE = {
   token_ms: 200, token_retransmit_ms: 30, hold_ms: 20, consensus_ms: 240, join_ms: 15,
-  merge_ms: 60, fail_recv_const: 50, miss_count_const: 2,
+  merge_ms: 60, fail_recv_const: 50, miss_count_const: 2, seqno_unchanged_const: 3,
 } as const;

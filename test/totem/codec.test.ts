@@ -10,7 +10,7 @@ const samples: TotemMsg[] = [
   { type: 'mcast', sender: 2, ring, seq: 5, origin: 4, safe: true, frame: new Uint8Array([1, 2, 3]) },
   { type: 'mcast', sender: 2, ring, seq: 6, origin: 2, safe: false,
     encap: { ring: { rep: 1, seq: 8 }, seq: 77, origin: 9, safe: true }, frame: new Uint8Array([9]) },
-  { type: 'join', sender: 7, ringSeqHigh: 44, ring, proc: [1, 2, 7], failed: [2] },
+  { type: 'join', sender: 7, ringSeqHigh: 44, joinSeq: 3, ring, proc: [1, 2, 7], failed: [2] },
   { type: 'commit', sender: 1, ring, hops: 3, members: [
     { id: 1, oldRing: { rep: 1, seq: 4 }, aru: 10, highSeq: 12, highDelivered: 9, safeLine: 8, filled: true },
     { id: 5, oldRing: { rep: 0, seq: 0 }, aru: 0, highSeq: 0, highDelivered: 0, safeLine: 0, filled: false }] },
@@ -37,7 +37,7 @@ describe('totem codec', () => {
     }
     // an rtr list over the limit, unsorted join sets, a commit with hops beyond two rotations
     bad.push(encode({ ...(samples[0] as Extract<TotemMsg, { type: 'token' }>), rtr: Array.from({ length: 31 }, (_, i) => i) }));
-    bad.push(encode({ type: 'join', sender: 7, ringSeqHigh: 1, ring, proc: [2, 1], failed: [] }));
+    bad.push(encode({ type: 'join', sender: 7, ringSeqHigh: 1, joinSeq: 0, ring, proc: [2, 1], failed: [] }));
     bad.push(encode({ ...(samples[4] as Extract<TotemMsg, { type: 'commit' }>), hops: 5 }));
     for (const b of bad) {
       const d = decode(b, limits);
