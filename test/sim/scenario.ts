@@ -28,7 +28,7 @@ export interface SeedOptions {
   /** Liveness bound: how long the healed cluster may take to converge, and again to deliver
    *  (default 30 x time scale). */
   livenessMs?: number;
-  /** Runaway guard: events one seed may process (default 2M); beyond, a 'liveness' violation
+  /** Runaway guard: events (and datagrams) one seed may process (default 1M); beyond, a 'liveness' violation
    *  (the cluster made no progress in bounded work: a datagram or timer storm). */
   maxEvents?: number;
   /** Narration of the fault schedule and phases (for --verbose). */
@@ -99,7 +99,7 @@ export function runSeed(opts: SeedOptions): SeedResult {
   const note = opts.onNote ?? (() => {});
   const sim = new Simulation({
     seed: opts.seed, nodes: p.nodes, driver: opts.driver, driverOptions: opts.driverOptions, network: p.network,
-    maxEvents: opts.maxEvents ?? 2_000_000,
+    maxEvents: opts.maxEvents ?? 1_000_000, maxQueued: 200_000,
     onDriverLog: opts.onDriverLog ? (node, level, msg, fields) =>
       opts.onDriverLog!(`${sim.now.toFixed(3)} n${node} ${level} ${msg}${fields ? ' ' + JSON.stringify(fields) : ''}`) : undefined,
   });

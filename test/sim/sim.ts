@@ -46,8 +46,12 @@ export interface SimOptions {
   onDriverLog?: (node: number, level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
   /** Datagrams a paused host or a clogged link holds before dropping (default 10000). */
   holdMax?: number;
-  /** Events processed before the run is declared runaway (a datagram storm): throws (default 20M). */
+  /** Events processed, or datagrams put on the wire, before the run is declared runaway (a
+   *  datagram storm): throws SimBudgetError (default 20M). */
   maxEvents?: number;
+  /** Events queued at once (datagrams in flight, timers) before the run is declared runaway
+   *  (default 1M): bounds the simulator's memory. */
+  maxQueued?: number;
 }
 
 export interface SimHostView {
@@ -219,6 +223,7 @@ export class Simulation {
   private readonly checkInv: boolean;
   private readonly holdMax: number;
   private readonly maxEvents: number;
+  private readonly maxQueued: number;
   private readonly onDriverLog: SimOptions['onDriverLog'];
   private net: Required<Omit<NetworkOptions, 'bandwidthBytesPerMs'>> & { bandwidthBytesPerMs?: number };
   private readonly netRng: Rng;
@@ -261,6 +266,7 @@ export class Simulation {
     this.checkInv = opts.checkInvariants ?? true;
     this.holdMax = opts.holdMax ?? 10_000;
     this.maxEvents = opts.maxEvents ?? 20_000_000;
+    this.maxQueued = opts.maxQueued ?? 1_000_000;
     this.onDriverLog = opts.onDriverLog;
     this.net = { latencyMs: 0.1, jitterMs: 0.05, loss: 0, duplicate: 0, transport: 'udpu', ...opts.network };
     const n = ids.length;
@@ -397,8 +403,7 @@ export class Simulation {
     h.paused = false;
     for (const ev of h.inbox) {
       ev.t = this.time;
-      ev.seq = this.seqNo++;
-      this.heap.push(ev);
+      this.push(ev);
     }
     this.st.held -= h.inbox.length;
     h.inbox = [];
@@ -451,14 +456,17 @@ export class Simulation {
   private push(ev: SimEvent): void {
     ev.seq = this.seqNo++;
     this.heap.push(ev);
+    if (this.heap.size > this.maxQueued) this.overBudget(`queue limit of ${this.maxQueued} events`);
+  }
+
+  private overBudget(what: string): never {
+    throw new SimBudgetError(`${what} exceeded at ${this.time.toFixed(3)} ms (${this.st.events} events, `
+      + `${this.st.datagrams} datagrams sent, ${this.heap.size} queued): a datagram or timer storm`);
   }
 
   private dispatch(ev: SimEvent): void {
     this.time = ev.t;
-    if (++this.st.events > this.maxEvents) {
-      throw new SimBudgetError(`event budget of ${this.maxEvents} exceeded at ${this.time.toFixed(3)} ms `
-        + `(${this.st.datagrams} datagrams, ${this.heap.size} queued): a datagram or timer storm`);
-    }
+    if (++this.st.events > this.maxEvents) this.overBudget(`event budget of ${this.maxEvents}`);
     switch (ev.type) {
       case 'dgram': return this.arrive(ev);
       case 'timer': return this.fireTimer(ev);
@@ -568,7 +576,7 @@ export class Simulation {
   private route(from: Host, to: Host, bytes: Uint8Array, departure: number): void {
     const n = this.hostList.length;
     const link = from.index * n + to.index;
-    this.st.datagrams++;
+    if (++this.st.datagrams > this.maxEvents) this.overBudget(`datagram budget of ${this.maxEvents}`);
     this.st.bytes += bytes.length;
     if (this.filter && !this.filter(from.id, to.id, bytes)) return this.drop('droppedFilter');
     if (this.cut[link] || this.group[from.index] !== this.group[to.index]) return this.drop('droppedPartition');
