@@ -72,6 +72,7 @@ export class TotemDriver implements Driver {
   private prevVisitAru: number | undefined;
   private prevSafeAru: number | undefined;
   private lastRecvAru = -1;
+  private lastForwardedSeq = 0;
   private aruStuck = 0;
   private sentLastVisit = 0;
   private backlogLastVisit = 0;
@@ -524,6 +525,7 @@ export class TotemDriver implements Driver {
     this.prevVisitAru = undefined;
     this.prevSafeAru = undefined;
     this.lastRecvAru = -1;
+    this.lastForwardedSeq = 0;
     this.aruStuck = 0;
     this.sentLastVisit = 0;
     this.backlogLastVisit = 0;
@@ -623,7 +625,8 @@ export class TotemDriver implements Driver {
     if (this.state === 'operational') c.free(Math.min(c.gcLine, c.highDelivered));
     let allowed = this.allowance(t);
     allowed -= this.answerRetransmits(t, allowed);
-    const sent = this.sendNew(t, allowed);
+    const deferred: StoredMsg[] = [];
+    const sent = this.sendNew(t, allowed, deferred);
     this.requestGaps(t);
     this.updateAru(t);
     t.fcc = Math.max(0, t.fcc + sent - this.sentLastVisit);
@@ -632,7 +635,10 @@ export class TotemDriver implements Driver {
     t.backlog = Math.max(0, t.backlog + backlog - this.backlogLastVisit);
     this.backlogLastVisit = backlog;
     if (this.state === 'recovery' && this.rec && this.rec.queue.length > 0) t.retransFlag = true;
-    if (this.failedToReceive(t)) return;
+    if (this.failedToReceive(t)) {
+      for (const m of deferred) this.multicastStored(m);
+      return;
+    }
     if (this.shouldHold(t)) {
       this.held = t;
       this.holdUntil = this.host.now() + this.opts.holdMs;
@@ -640,6 +646,9 @@ export class TotemDriver implements Driver {
     } else {
       this.forwardToken(t);
     }
+    // Accelerated Ring (Babay & Amir 2016): the visit's last frames go out after the token.
+    for (const m of deferred) this.multicastStored(m);
+    this.lastForwardedSeq = t.seq;
     if (this.state === 'operational') this.deliverReady();
     this.notifyWritable();
   }
@@ -708,7 +717,9 @@ export class TotemDriver implements Driver {
     return used;
   }
 
-  private sendNew(t: TokenMsg, allowed: number): number {
+  /** Assigns seqs to this visit's frames and multicasts them, except the last
+   * accelerated_window ones, which go to `deferred` (multicast after the token is forwarded). */
+  private sendNew(t: TokenMsg, allowed: number, deferred: StoredMsg[]): number {
     const room = Math.max(0, this.opts.outstandingMax - (t.seq - t.aru));
     let n = Math.min(allowed, room);
     let sent = 0;
@@ -727,9 +738,11 @@ export class TotemDriver implements Driver {
       }
       t.seq++;
       this.cur.add(m);
-      this.multicastStored(m);
+      deferred.push(m);
       sent++;
     }
+    const now = deferred.splice(0, Math.max(0, deferred.length - this.opts.acceleratedWindow));
+    for (const m of now) this.multicastStored(m);
     return sent;
   }
 
@@ -746,7 +759,9 @@ export class TotemDriver implements Driver {
     const c = this.cur;
     for (const s of this.missCount.keys()) if (s <= c.aru) this.missCount.delete(s);
     const present = new Set(t.rtr);
-    for (const s of c.gaps(t.seq, this.opts.outstandingMax * 2)) {
+    // Accelerated: frames above the last token I forwarded may still be on their way.
+    const upTo = this.opts.acceleratedWindow > 0 ? Math.min(t.seq, this.lastForwardedSeq) : t.seq;
+    for (const s of c.gaps(upTo, this.opts.outstandingMax * 2)) {
       const n = (this.missCount.get(s) ?? 0) + 1;
       this.missCount.set(s, n);
       if (n >= this.opts.missCountConst && !present.has(s) && t.rtr.length < this.opts.retransmitListMax) {
