@@ -3,6 +3,9 @@
 
 usage: python3 examples/python-client.py SOCKET GROUP [MESSAGE ...] [--expect N] [--timeout S]
 
+A MESSAGE of the form @N sends N bytes of "x" (a large message goes in SEND_PART parts);
+received messages over 64 characters print as their length and first characters.
+
 Opens a cluster socket on the daemon at SOCKET, binds it to GROUP (with self-delivery), sends
 each MESSAGE, and prints every event as one JSON line until it has received N messages
 (default: as many as it sent) or S seconds passed (default 20). Then it closes.
@@ -17,8 +20,9 @@ import tempfile
 import time
 
 MAGIC, VERSION = 0x4146, 1
-HELLO, CLOSE, BIND, UNBIND, SEND, MEMBERS, LOCAL_NODE, STATS = range(1, 9)
-EV_MESSAGE, EV_MEMBERSHIP, EV_ERROR = 0x41, 0x42, 0x43
+HELLO, CLOSE, BIND, UNBIND, SEND, MEMBERS, LOCAL_NODE, STATS, SEND_PART = range(1, 10)
+EV_MESSAGE, EV_MEMBERSHIP, EV_ERROR, EV_MESSAGE_PART = 0x41, 0x42, 0x43, 0x44
+SEND_MAX, PART_MAX = 65525, 65513  # payload of one SEND, of one SEND_PART
 ORDERS = ["fifo", "agreed", "safe"]
 REASONS = ["join", "leave", "nodedown", "procdown", "overrun"]
 ERRNO = {11: "EAGAIN", 22: "EINVAL", 71: "EPROTO", 90: "EMSGSIZE", 95: "EOPNOTSUPP",
@@ -83,7 +87,9 @@ class ClusterSocket:
         self.sock.bind(self.path)  # the daemon answers to this path
         os.chmod(self.path, 0o600)
         self.next_id = 0
+        self.next_msg_id = 0
         self.events = []  # events that arrived while waiting for a reply
+        self.partial = None  # a MESSAGE_PART message being put together
         r = self.call(HELLO, struct.pack(">I", os.getpid()))
         self.node_id, self.pid, self.port, self.message_size_max = r.take(">IIII")
         self.driver = r.string()
@@ -108,7 +114,28 @@ class ClusterSocket:
                 if status != 0:
                     raise ClusterError(status, f"op {op}")
                 return Reader(data, 10)
-            self.events.append(decode_event(rop, Reader(data, 8)))
+            ev = self.decode(rop, data)
+            if ev is not None:
+                self.events.append(ev)
+
+    def decode(self, op, data):
+        """An event, or None while a large message is still arriving in parts."""
+        if op != EV_MESSAGE_PART:
+            return decode_event(op, Reader(data, 8))
+        r = Reader(data, 8)
+        group, sender, order = r.string(), r.member(), ORDERS[r.u8()]
+        msg_id, total, offset = r.take(">III")
+        if offset == 0:
+            self.partial = (msg_id, total, bytearray())
+        if not self.partial or self.partial[0] != msg_id or len(self.partial[2]) != offset:
+            self.partial = None  # a gap: drop it
+            return None
+        self.partial[2].extend(r.rest())
+        if len(self.partial[2]) < total:
+            return None
+        body, self.partial = bytes(self.partial[2]), None
+        return {"type": "message", "group": group, "sender": sender, "order": order,
+                "text": body.decode("utf-8", "replace")}
 
     def recv(self, deadline):
         left = deadline - time.monotonic()
@@ -124,12 +151,22 @@ class ClusterSocket:
         g = group.encode("utf-8")
         self.call(BIND, struct.pack(">BH", 1 if self_delivery else 0, len(g)) + g)
 
+    def send_parts(self, data, order):
+        """A message larger than one datagram: SEND_PART from offset 0 (any error drops it whole)."""
+        self.next_msg_id += 1
+        for offset in range(0, len(data), PART_MAX):
+            head = struct.pack(">BBIII", ORDERS.index(order), 0, self.next_msg_id, len(data), offset)
+            self.call(SEND_PART, head + data[offset:offset + PART_MAX])
+
     def send(self, data, order="agreed"):
         """Sends; waits and retries while the daemon answers EAGAIN (backpressure)."""
         delay = 0.001
         while True:
             try:
-                self.call(SEND, struct.pack(">BB", ORDERS.index(order), 0) + data)
+                if len(data) > SEND_MAX:
+                    self.send_parts(data, order)
+                else:
+                    self.call(SEND, struct.pack(">BB", ORDERS.index(order), 0) + data)
                 return
             except ClusterError as e:
                 if e.status != 11:
@@ -151,7 +188,9 @@ class ClusterSocket:
                 return None
             magic, version, op, _ = struct.unpack_from(">HBBI", data)
             if magic == MAGIC and version == VERSION and not op & 0x80:
-                return decode_event(op, Reader(data, 8))
+                ev = self.decode(op, data)
+                if ev is not None:
+                    return ev
 
     def close(self):
         try:
@@ -181,19 +220,22 @@ def main(argv):
     s.bind(group)
     order = "agreed"
     for m in messages:
+        data = b"x" * int(m[1:]) if m.startswith("@") else m.encode("utf-8")
         try:
-            s.send(m.encode("utf-8"), order)
+            s.send(data, order)
         except ClusterError as e:
             if e.status != 95:  # EOPNOTSUPP: this driver has no total order (cman): use fifo
                 raise
             order = "fifo"
-            s.send(m.encode("utf-8"), order)
+            s.send(data, order)
     want = len(messages) if expect is None else expect
     got, deadline = 0, time.monotonic() + timeout
     while got < want:
         ev = s.next_event(deadline)
         if ev is None:
             break
+        if ev["type"] == "message" and len(ev["text"]) > 64:
+            ev = dict(ev, text="%d bytes: %s..." % (len(ev["text"]), ev["text"][:16]))
         print(json.dumps(ev), flush=True)
         got += ev["type"] == "message"
     group_name, members = s.members()

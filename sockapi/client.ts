@@ -8,14 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterError, errorCodeFromNumber, type ErrorCode } from '../core/errors.ts';
 import {
-  decodeDaemonDatagram, encodeRequest, OP, OP_PROTOCOL_ERROR, REPLY_BIT, type HelloResult, type Reply,
-  type ReplyResult, type Request, type StatValue,
+  decodeDaemonDatagram, encodeRequest, OP, OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_PART_DATA_MAX,
+  type HelloResult, type MessagePart, type Reply, type ReplyResult, type Request, type StatValue,
 } from '../core/af/codec.ts';
 import { bindUnix, createUnixSocket, unixErrorName, type UnixDgramSocket } from '../core/af/unix.ts';
 import { checkUnixPath } from '../core/af/socketfile.ts';
 import { EventQueue, eventBytes, retryEagain } from './queue.ts';
 import type {
-  BindOptions, GroupSocket, LocalNode, Member, SendOptions, SocketEvent,
+  BindOptions, GroupSocket, LocalNode, Member, Order, SendOptions, SocketEvent,
 } from './types.ts';
 
 export interface OpenOptions {
@@ -42,6 +42,8 @@ interface Pending {
   readonly done: () => void;
 }
 
+/** Largest message reassembled from parts, whatever the daemon says (memory bound). */
+const PART_TOTAL_MAX = 64 * 1024 * 1024;
 const SEND_RETRY_MIN_MS = 1;
 const SEND_RETRY_MAX_MS = 50;
 
@@ -90,6 +92,8 @@ export class ClusterSocket implements GroupSocket {
   private readonly events: EventQueue<SocketEvent>;
   private keepalive?: NodeJS.Timeout;
   private nextId = 0;
+  private nextMsgId = 0;
+  private partial?: { readonly head: MessagePart; readonly buf: Uint8Array; received: number };
   private closed = false;
   private overrun = false;
   private hello?: HelloResult;
@@ -164,10 +168,23 @@ export class ClusterSocket implements GroupSocket {
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
     const max = this.identity().messageSizeMax;
     if (bytes.length > max) throw new ClusterError('EMSGSIZE', `message of ${bytes.length} bytes is over ${max}, the most this daemon carries; send a smaller one`);
-    const req: Request = { type: 'send', id: 0, order: options.order ?? 'agreed', data: bytes };
-    await retryEagain(() => this.call(req, options.signal), {
+    const order = options.order ?? 'agreed';
+    const attempt = bytes.length <= SEND_DATA_MAX
+      ? async (): Promise<void> => { await this.call({ type: 'send', id: 0, order, data: bytes }, options.signal); }
+      : (): Promise<void> => this.sendParts(bytes, order, options.signal);
+    await retryEagain(attempt, {
       wait: options.wait, signal: options.signal, minDelayMs: SEND_RETRY_MIN_MS, maxDelayMs: SEND_RETRY_MAX_MS,
     });
+  }
+
+  /** A message larger than one datagram, as SEND_PART fragments; any error makes the daemon drop it whole. */
+  private async sendParts(bytes: Uint8Array, order: Order, signal?: AbortSignal): Promise<void> {
+    this.nextMsgId = (this.nextMsgId + 1) >>> 0;
+    const msgId = this.nextMsgId;
+    for (let offset = 0; offset < bytes.length; offset += SEND_PART_DATA_MAX) {
+      const data = bytes.subarray(offset, offset + SEND_PART_DATA_MAX);
+      await this.call({ type: 'sendPart', id: 0, order, msgId, total: bytes.length, offset, data }, signal);
+    }
   }
 
   async members(options: { signal?: AbortSignal } = {}): Promise<Member[]> {
@@ -246,7 +263,26 @@ export class ClusterSocket implements GroupSocket {
         return;
       }
       case 'event': return this.event(d.event);
+      case 'part': return this.part(d.part);
     }
+  }
+
+  /** Fragments of one large message arrive consecutively; anything else discards the partial. */
+  private part(p: MessagePart): void {
+    if (p.offset === 0) {
+      this.partial = p.total <= PART_TOTAL_MAX ? { head: p, buf: new Uint8Array(p.total), received: 0 } : undefined;
+    }
+    const cur = this.partial;
+    if (!cur || cur.head.msgId !== p.msgId || cur.received !== p.offset || cur.buf.length !== p.total) {
+      this.partial = undefined;
+      this.badDatagrams++;
+      return;
+    }
+    cur.buf.set(p.data, p.offset);
+    cur.received += p.data.length;
+    if (cur.received < cur.buf.length) return;
+    this.partial = undefined;
+    this.event({ type: 'message', group: cur.head.group, sender: cur.head.sender, order: cur.head.order, data: cur.buf });
   }
 
   private event(ev: SocketEvent): void {

@@ -8,7 +8,8 @@ import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, SocketEvent } from '../../sockapi/types.ts';
 import {
-  decodeClientDatagram, encodeEvent, encodeReply, OP, REPLY_BIT, type ReplyResult, type Request, type StatValue,
+  decodeClientDatagram, encodeEvent, encodeMessageDatagrams, encodeReply, OP, REPLY_BIT, type ReplyResult, type Request,
+  type StatValue,
 } from './codec.ts';
 import { Outbox } from './outbox.ts';
 import { prepareSocketPath, secureSocket, UNIX_PATH_MAX, type SocketFileOptions } from './socketfile.ts';
@@ -62,14 +63,26 @@ export interface BridgeOptions {
   readonly pidAlive?: (pid: number) => boolean;
 }
 
+/** A message arriving in SEND_PART fragments. */
+interface Partial {
+  readonly order: Order;
+  readonly buf: Uint8Array;
+  received: number;
+}
+
 interface Client {
   readonly path: string;
   readonly pid: number;
   readonly port: number;
   readonly outbox: Outbox;
   readonly endpoint: BridgeEndpoint;
+  readonly partials: Map<number, Partial>;
   group?: string;
 }
+
+/** Messages a socket may have half-sent at once, and bytes of half-sent messages per daemon. */
+export const PARTIALS_PER_SOCKET_MAX = 16;
+export const PARTIAL_BYTES_MAX = 256 * 1024 * 1024;
 
 const COUNTERS = [
   'datagramsIn', 'dropped', 'badRequests', 'repliesDropped', 'eventsDropped', 'overruns', 'procdowns',
@@ -84,7 +97,9 @@ export class BridgeServer {
   private readonly timer: NodeJS.Timeout;
   private readonly pidAlive: (pid: number) => boolean;
   private lastEvent?: SocketEvent;
-  private lastBytes?: Uint8Array;
+  private lastBytes?: Uint8Array[];
+  private nextMsgId = 0;
+  private partialBytes = 0;
   private closed = false;
 
   constructor(private readonly opts: BridgeOptions) {
@@ -201,6 +216,9 @@ export class BridgeServer {
         }
         c.endpoint.send(req.data, req.order);
         return { type: 'none' };
+      case 'sendPart':
+        this.sendPart(c, req);
+        return { type: 'none' };
       case 'members': {
         const members = c.endpoint.members();
         return { type: 'members', group: c.group ?? '', members };
@@ -208,6 +226,48 @@ export class BridgeServer {
       case 'localNode': return { type: 'localNode', node: this.opts.groups.localNode() };
       case 'stats': return { type: 'stats', stats: this.allStats() };
     }
+  }
+
+  /** Collect a fragment; the last one sends the whole message. Any error drops the message: the client starts over. */
+  private sendPart(c: Client, req: Extract<Request, { type: 'sendPart' }>): void {
+    let p = c.partials.get(req.msgId);
+    if (req.offset === 0) {
+      if (p) this.dropPartial(c, req.msgId);
+      p = this.newPartial(c, req);
+    }
+    if (!p || p.order !== req.order || p.buf.length !== req.total) {
+      if (p) this.dropPartial(c, req.msgId);
+      throw new ClusterError('EINVAL', `part of message ${req.msgId} does not continue it; send parts in offset order, starting at 0`);
+    }
+    if (req.offset !== p.received) {
+      this.dropPartial(c, req.msgId);
+      throw new ClusterError('EINVAL', `part at ${req.offset} of message ${req.msgId}: expected offset ${p.received}`);
+    }
+    p.buf.set(req.data, req.offset);
+    p.received += req.data.length;
+    if (p.received < p.buf.length) return;
+    this.dropPartial(c, req.msgId);
+    c.endpoint.send(p.buf, p.order);
+  }
+
+  private newPartial(c: Client, req: Extract<Request, { type: 'sendPart' }>): Partial {
+    if (req.total > this.opts.messageSizeMax) {
+      throw new ClusterError('EMSGSIZE', `message of ${req.total} bytes is over ${this.opts.messageSizeMax}`);
+    }
+    if (c.partials.size >= PARTIALS_PER_SOCKET_MAX || this.partialBytes + req.total > PARTIAL_BYTES_MAX) {
+      throw new ClusterError('EAGAIN', 'too many half-sent messages; finish some, then retry');
+    }
+    const p: Partial = { order: req.order, buf: new Uint8Array(req.total), received: 0 };
+    c.partials.set(req.msgId, p);
+    this.partialBytes += req.total;
+    return p;
+  }
+
+  private dropPartial(c: Client, msgId: number): void {
+    const p = c.partials.get(msgId);
+    if (!p) return;
+    c.partials.delete(msgId);
+    this.partialBytes -= p.buf.length;
   }
 
   private hello(path: string, pid: number, id: number): void {
@@ -264,7 +324,7 @@ export class BridgeServer {
       event: (ev) => outbox.event(this.encodeShared(ev)),
       overrun: () => { if (holder.client) this.overrun(holder.client); },
     });
-    const c: Client = { path, pid, port, outbox, endpoint };
+    const c: Client = { path, pid, port, outbox, endpoint, partials: new Map() };
     holder.client = c;
     this.clients.set(path, c);
     this.counters.socketsOpened++;
@@ -290,12 +350,13 @@ export class BridgeServer {
   }
 
   /** Message events go to every local member: encode once for all of them. */
-  private encodeShared(ev: SocketEvent): Uint8Array {
+  private encodeShared(ev: SocketEvent): Uint8Array[] {
     if (ev !== this.lastEvent) {
       this.lastEvent = ev;
-      this.lastBytes = encodeEvent(ev);
+      this.nextMsgId = (this.nextMsgId + 1) >>> 0;
+      this.lastBytes = ev.type === 'message' ? encodeMessageDatagrams(ev, this.nextMsgId) : [encodeEvent(ev)];
     }
-    return this.lastBytes as Uint8Array;
+    return this.lastBytes as Uint8Array[];
   }
 
   private answer(path: string, op: number, id: number, code: ErrorCode | undefined, result: ReplyResult): void {
@@ -337,6 +398,7 @@ export class BridgeServer {
     for (const c of [...this.clients.values()]) {
       if (c.pid !== pid) continue;
       this.clients.delete(c.path);
+      for (const id of [...c.partials.keys()]) this.dropPartial(c, id);
       c.outbox.close();
       this.counters.socketsClosed++;
     }
@@ -347,6 +409,7 @@ export class BridgeServer {
   private remove(c: Client, reason: 'leave' | 'procdown'): void {
     if (this.clients.get(c.path) !== c) return;
     this.clients.delete(c.path);
+    for (const id of [...c.partials.keys()]) this.dropPartial(c, id);
     this.counters.socketsClosed++;
     try { c.endpoint.close(reason); } catch (e) { this.opts.log('warn', 'endpoint close failed', { path: c.path, err: String(e) }); }
     c.outbox.close();

@@ -1,8 +1,8 @@
 // Proves the bridge codec round-trips every request, reply and event, and that hostile bytes (random, truncated, wrong version, unknown op) never throw but come back as drop/bad with the right errno.
 import { describe, expect, it } from 'vitest';
 import {
-  decodeClientDatagram, decodeDaemonDatagram, encodeEvent, encodeReply, encodeRequest, OP, OP_PROTOCOL_ERROR,
-  REPLY_BIT, type Reply, type Request,
+  DATAGRAM_MAX, decodeClientDatagram, decodeDaemonDatagram, encodeEvent, encodeMessageDatagrams, encodeReply, encodeRequest,
+  OP, OP_PROTOCOL_ERROR, REPLY_BIT, type Reply, type Request,
 } from './codec.ts';
 import type { SocketEvent } from '../../sockapi/types.ts';
 
@@ -17,6 +17,7 @@ const requests: Request[] = [
   { type: 'members', id: 8 },
   { type: 'localNode', id: 9 },
   { type: 'stats', id: 0xffffffff },
+  { type: 'sendPart', id: 11, order: 'agreed', msgId: 3, total: 10, offset: 4, data: new Uint8Array([5, 6, 7]) },
 ];
 
 const a = { nodeId: 1, pid: 100, port: 1 };
@@ -52,6 +53,30 @@ describe('bridge codec', () => {
   });
   it('round-trips every event', () => {
     for (const ev of events) expect(decodeDaemonDatagram(encodeEvent(ev))).toEqual({ type: 'event', event: ev });
+  });
+  it('splits a message event larger than a datagram into parts that reassemble to it', () => {
+    const data = new Uint8Array(200_000).map((_, i) => i % 251);
+    const ev = { type: 'message', group: 'big', sender: a, order: 'safe', data } as const;
+    const datagrams = encodeMessageDatagrams(ev, 77);
+    expect(datagrams.length).toBe(4);
+    const whole = new Uint8Array(data.length);
+    for (const d of datagrams) {
+      expect(d.length).toBeLessThanOrEqual(DATAGRAM_MAX);
+      const r = decodeDaemonDatagram(d);
+      if (r.type !== 'part') throw new Error(`expected a part, got ${r.type}`);
+      expect(r.part).toMatchObject({ group: 'big', sender: a, order: 'safe', msgId: 77, total: data.length });
+      whole.set(r.part.data, r.part.offset);
+    }
+    expect(whole).toEqual(data);
+    expect(encodeMessageDatagrams({ ...ev, data: data.subarray(0, 1000) }, 78)).toEqual([encodeEvent({ ...ev, data: data.subarray(0, 1000) })]);
+  });
+  it('refuses a datagram of 65536 bytes or more (it may have been cut) with EMSGSIZE, and a part beyond its total with EINVAL', () => {
+    const big = encodeRequest({ type: 'send', id: 9, order: 'fifo', data: new Uint8Array(DATAGRAM_MAX + 1 - 10) });
+    expect(big.length).toBe(65536);
+    expect(decodeClientDatagram(big)).toMatchObject({ type: 'bad', id: 9, status: 'EMSGSIZE' });
+    const part = encodeRequest({ type: 'sendPart', id: 4, order: 'fifo', msgId: 1, total: 10, offset: 8, data: new Uint8Array(2) });
+    part[17] = 9; // total 9: offset 8 + 2 bytes is beyond it
+    expect(decodeClientDatagram(part)).toMatchObject({ type: 'bad', id: 4, status: 'EINVAL' });
   });
   it('answers a wrong version and an unknown op with EPROTO, a bad body with EINVAL', () => {
     const hello = encodeRequest({ type: 'hello', id: 5, pid: 1 });

@@ -11,19 +11,29 @@ import type {
 export const MAGIC = 0x4146; // "AF"
 export const VERSION = 1;
 export const HEADER_BYTES = 8;
-/** The largest datagram either side reads (unix-dgram receives into a 64 KiB buffer). */
-export const DATAGRAM_MAX = 65536;
+/**
+ * The largest datagram either side sends. unix-dgram receives into a 64 KiB buffer and cuts
+ * longer datagrams silently, so a datagram of 65536 bytes may have been longer: refused (EMSGSIZE).
+ */
+export const DATAGRAM_MAX = 65535;
 
 /** Request ops; a reply carries the request's op with the high bit set. */
 export const OP = {
   hello: 0x01, close: 0x02, bind: 0x03, unbind: 0x04, send: 0x05, members: 0x06,
-  localNode: 0x07, stats: 0x08,
+  localNode: 0x07, stats: 0x08, sendPart: 0x09,
 } as const;
 export type RequestType = keyof typeof OP;
 export const REPLY_BIT = 0x80;
 /** Reply to a datagram whose op or version the daemon does not know. */
 export const OP_PROTOCOL_ERROR = 0xff;
-export const EVENT_OP = { message: 0x41, membership: 0x42, error: 0x43 } as const;
+export const EVENT_OP = { message: 0x41, membership: 0x42, error: 0x43, messagePart: 0x44 } as const;
+
+/** Bytes before the payload: SEND (order, flags) and SEND_PART (order, flags, msg id, total, offset). */
+export const SEND_HEADER_BYTES = HEADER_BYTES + 2;
+export const SEND_PART_HEADER_BYTES = HEADER_BYTES + 14;
+/** Largest payload one SEND carries; larger messages go as SEND_PART fragments. */
+export const SEND_DATA_MAX = DATAGRAM_MAX - SEND_HEADER_BYTES;
+export const SEND_PART_DATA_MAX = DATAGRAM_MAX - SEND_PART_HEADER_BYTES;
 
 const ORDERS: readonly Order[] = ['fifo', 'agreed', 'safe'];
 const REASONS: readonly ChangeReason[] = ['join', 'leave', 'nodedown', 'procdown', 'overrun'];
@@ -43,7 +53,23 @@ export type Request =
   | { readonly type: 'send'; readonly id: number; readonly order: Order; readonly data: Uint8Array }
   | { readonly type: 'members'; readonly id: number }
   | { readonly type: 'localNode'; readonly id: number }
-  | { readonly type: 'stats'; readonly id: number };
+  | { readonly type: 'stats'; readonly id: number }
+  /** One fragment of a message too large for one SEND; parts of a message go in offset order. */
+  | {
+    readonly type: 'sendPart'; readonly id: number; readonly order: Order; readonly msgId: number;
+    readonly total: number; readonly offset: number; readonly data: Uint8Array;
+  };
+
+/** One fragment of a message event too large for one datagram; fragments arrive consecutively. */
+export interface MessagePart {
+  readonly group: string;
+  readonly sender: Member;
+  readonly order: Order;
+  readonly msgId: number;
+  readonly total: number;
+  readonly offset: number;
+  readonly data: Uint8Array;
+}
 
 export interface HelloResult {
   readonly nodeId: number;
@@ -87,6 +113,7 @@ export type ClientDatagram =
 export type DaemonDatagram =
   | { readonly type: 'reply'; readonly reply: Reply }
   | { readonly type: 'event'; readonly event: SocketEvent }
+  | { readonly type: 'part'; readonly part: MessagePart }
   | { readonly type: 'bad'; readonly reason: string };
 
 // ---------------------------------------------------------------- writing
@@ -134,8 +161,11 @@ export function encodeRequest(req: Request): Uint8Array {
         .u8(req.selfDelivery ? BIND_SELF_DELIVERY : 0).str(g).done();
     }
     case 'send':
-      return new Writer(HEADER_BYTES + 2 + req.data.length).header(op, req.id)
+      return new Writer(SEND_HEADER_BYTES + req.data.length).header(op, req.id)
         .u8(ORDERS.indexOf(req.order)).u8(0).raw(req.data).done();
+    case 'sendPart':
+      return new Writer(SEND_PART_HEADER_BYTES + req.data.length).header(op, req.id)
+        .u8(ORDERS.indexOf(req.order)).u8(0).u32(req.msgId).u32(req.total).u32(req.offset).raw(req.data).done();
     case 'close': case 'unbind': case 'members': case 'localNode': case 'stats':
       return new Writer(HEADER_BYTES).header(op, req.id).done();
   }
@@ -206,6 +236,25 @@ export function encodeEvent(ev: SocketEvent): Uint8Array {
 /** Bytes of a message event's header before the payload, for a group name of `groupBytes`. */
 export function messageEventOverhead(groupBytes: number): number {
   return HEADER_BYTES + 2 + groupBytes + MEMBER_BYTES + 1;
+}
+
+/** A message event as datagrams: one MESSAGE, or MESSAGE_PART fragments when it does not fit. */
+export function encodeMessageDatagrams(ev: MessageEvent, msgId: number): Uint8Array[] {
+  const g = text(ev.group);
+  if (messageEventOverhead(g.length) + ev.data.length <= DATAGRAM_MAX) return [encodeEvent(ev)];
+  const chunk = DATAGRAM_MAX - messageEventOverhead(g.length) - 12;
+  const parts: Uint8Array[] = [];
+  for (let offset = 0; offset < ev.data.length; offset += chunk) {
+    const data = ev.data.subarray(offset, offset + chunk);
+    parts.push(encodeMessagePart({ group: ev.group, sender: ev.sender, order: ev.order, msgId, total: ev.data.length, offset, data }));
+  }
+  return parts;
+}
+
+export function encodeMessagePart(p: MessagePart): Uint8Array {
+  const g = text(p.group);
+  return new Writer(messageEventOverhead(g.length) + 12 + p.data.length).header(EVENT_OP.messagePart, 0).str(g)
+    .member(p.sender).u8(ORDERS.indexOf(p.order)).u32(p.msgId).u32(p.total).u32(p.offset).raw(p.data).done();
 }
 
 function encodeMembership(ev: MembershipEvent): Uint8Array {
@@ -290,6 +339,9 @@ export function decodeClientDatagram(bytes: Uint8Array): ClientDatagram {
   }
   const type = REQUEST_TYPES.get(h.op);
   if (type === undefined) return { type: 'bad', id: h.id, op: OP_PROTOCOL_ERROR, status: 'EPROTO', reason: `unknown op 0x${h.op.toString(16)}` };
+  if (bytes.length > DATAGRAM_MAX) {
+    return { type: 'bad', id: h.id, op: h.op | REPLY_BIT, status: 'EMSGSIZE', reason: `datagram of ${bytes.length} bytes or more (at most ${DATAGRAM_MAX})` };
+  }
   try {
     return { type: 'request', request: readRequest(type, h.id, new Reader(bytes, HEADER_BYTES)) };
   } catch (e) {
@@ -313,6 +365,14 @@ function readRequest(type: RequestType, id: number, r: Reader): Request {
       if (r.u8() !== 0) throw new Invalid('send flags must be 0');
       return { type, id, order, data: r.rest() };
     }
+    case 'sendPart': {
+      const order = r.order();
+      if (r.u8() !== 0) throw new Invalid('send flags must be 0');
+      const msgId = r.u32(), total = r.u32(), offset = r.u32();
+      const data = r.rest();
+      if (total === 0 || offset + data.length > total) throw new Invalid(`part [${offset}, ${offset + data.length}) outside a message of ${total} bytes`);
+      return { type, id, order, msgId, total, offset, data };
+    }
     case 'close': case 'unbind': case 'members': case 'localNode': case 'stats':
       r.end();
       return { type, id };
@@ -327,6 +387,7 @@ export function decodeDaemonDatagram(bytes: Uint8Array): DaemonDatagram {
   try {
     const r = new Reader(bytes, HEADER_BYTES);
     if (h.op & REPLY_BIT) return { type: 'reply', reply: readReply(h, r) };
+    if (h.op === EVENT_OP.messagePart) return { type: 'part', part: readPart(r) };
     return { type: 'event', event: readEvent(h.op, r) };
   } catch (e) {
     if (!(e instanceof Truncated || e instanceof Invalid)) throw e;
@@ -362,7 +423,7 @@ function readResult(type: RequestType | undefined, r: Reader): ReplyResult {
       return { type, node: { nodeId, ringId, driver, members } };
     }
     case 'stats': return { type, stats: readStats(r) };
-    case 'close': case 'bind': case 'unbind': case 'send': return { type: 'none' };
+    case 'close': case 'bind': case 'unbind': case 'send': case 'sendPart': return { type: 'none' };
     case undefined: throw new Invalid('reply to an unknown op');
   }
 }
@@ -395,6 +456,14 @@ function readEvent(op: number, r: Reader): SocketEvent {
     }
     default: throw new Invalid('unknown event op');
   }
+}
+
+function readPart(r: Reader): MessagePart {
+  const group = r.str(), sender = r.member(), order = r.order();
+  const msgId = r.u32(), total = r.u32(), offset = r.u32();
+  const data = r.rest();
+  if (offset + data.length > total) throw new Invalid('message part beyond its total');
+  return { group, sender, order, msgId, total, offset, data };
 }
 
 function readMembership(r: Reader): MembershipEvent {

@@ -9,7 +9,7 @@ import { ClusterError } from '../errors.ts';
 import { GroupService } from '../groups/service.ts';
 import { startRuntime } from '../runtime/index.ts';
 import { BridgeServer } from './bridge.ts';
-import { DATAGRAM_MAX, messageEventOverhead, type StatValue } from './codec.ts';
+import type { StatValue } from './codec.ts';
 
 export interface DaemonOptions {
   readonly config: NodeConfig;
@@ -26,9 +26,9 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-/** The largest message that fits one bridge datagram with the longest group name. */
+/** The largest message through the bridge: limits.message_size_max (larger than a datagram: in parts). */
 export function bridgeMessageSizeMax(limits: NodeConfig['limits']): number {
-  return Math.min(limits.messageSizeMax, DATAGRAM_MAX - messageEventOverhead(limits.groupNameMax));
+  return limits.messageSizeMax;
 }
 
 type Runtime = Awaited<ReturnType<typeof startRuntime>>;

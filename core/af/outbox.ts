@@ -42,11 +42,13 @@ export class Outbox {
   get depth(): number { return this.items.length - this.head; }
   get queuedBytes(): number { return this.bytes; }
 
-  /** Queue an event; false when the queue is full (the event is not queued). */
-  event(bytes: Uint8Array): boolean {
+  /** Queue an event (all its datagrams, or none); false when the queue is full. */
+  event(datagrams: readonly Uint8Array[]): boolean {
     if (this.closed) return true;
-    if (this.events >= this.limits.eventsMax || this.bytes + bytes.length > this.limits.bytesMax) return false;
-    this.push({ bytes: asBuffer(bytes), event: true });
+    let size = 0;
+    for (const d of datagrams) size += d.length;
+    if (this.events + datagrams.length > this.limits.eventsMax || this.bytes + size > this.limits.bytesMax) return false;
+    for (const d of datagrams) this.push({ bytes: asBuffer(d), event: true });
     return true;
   }
 

@@ -1,7 +1,7 @@
 // Proves every hex example in docs/PROTOCOL.md is what the codec reads and writes: each decodes without error and re-encodes to the same bytes.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeClientDatagram, decodeDaemonDatagram, encodeEvent, encodeReply, encodeRequest } from './codec.ts';
+import { decodeClientDatagram, decodeDaemonDatagram, encodeEvent, encodeMessagePart, encodeReply, encodeRequest } from './codec.ts';
 
 const doc = readFileSync(new URL('../../docs/PROTOCOL.md', import.meta.url), 'utf8');
 const examples = [...doc.matchAll(/```hex\n([\s\S]*?)```/g)].flatMap((m) =>
@@ -10,7 +10,7 @@ const examples = [...doc.matchAll(/```hex\n([\s\S]*?)```/g)].flatMap((m) =>
 describe('docs/PROTOCOL.md examples', () => {
   it('has an example of every request, reply and event', () => {
     const ops = new Set(examples.map((b) => b[3]));
-    for (const op of [1, 2, 3, 4, 5, 6, 7, 8, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0xff, 0x41, 0x42, 0x43]) expect(ops).toContain(op);
+    for (const op of [1, 2, 3, 4, 5, 6, 7, 8, 9, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0xff, 0x41, 0x42, 0x43, 0x44]) expect(ops).toContain(op);
   });
   it('decodes and re-encodes each example byte for byte', () => {
     for (const bytes of examples) {
@@ -21,6 +21,10 @@ describe('docs/PROTOCOL.md examples', () => {
       }
       const fromDaemon = decodeDaemonDatagram(bytes);
       if (fromDaemon.type === 'bad') throw new Error(`example does not decode: ${fromDaemon.reason}`);
+      if (fromDaemon.type === 'part') {
+        expect(encodeMessagePart(fromDaemon.part)).toEqual(bytes);
+        continue;
+      }
       expect(fromDaemon.type === 'reply' ? encodeReply(fromDaemon.reply) : encodeEvent(fromDaemon.event)).toEqual(bytes);
     }
   });

@@ -41,13 +41,14 @@ export class RawClient {
     this.sock.on('error', () => { /* reported through callbacks */ });
     bindUnix(this.sock, path);
   }
-  /** Send one datagram; while the daemon's kernel queue is full (EAGAIN), retry. */
+  /** Send one datagram; while the daemon's kernel queue is full (EAGAIN, ENOBUFS), retry. */
   async raw(bytes: Uint8Array): Promise<void> {
     const b = Buffer.from(bytes);
     for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
       const err = await new Promise<UnixError | undefined>((res) => this.sock.send(b, 0, b.length, this.daemon, res));
       if (!err) return;
-      if (unixErrorName(err) !== 'EAGAIN') throw new Error(`send to ${this.daemon}: ${unixErrorName(err)}`);
+      const name = unixErrorName(err);
+      if (name !== 'EAGAIN' && name !== 'ENOBUFS') throw new Error(`send to ${this.daemon}: ${name}`);
       await new Promise((r) => setTimeout(r, delay));
     }
   }

@@ -1,4 +1,4 @@
-// Proves a process in another language can use the cluster from docs/PROTOCOL.md alone: examples/python-client.py (standard library only) binds, sends and receives through a real daemon, and a TypeScript client on another node sees its messages.
+// Proves a process in another language can use the cluster from docs/PROTOCOL.md alone: examples/python-client.py (standard library only) binds, sends and receives (a 200 KB message in parts too) through a real daemon, and a TypeScript client on another node sees its messages.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,12 +17,12 @@ describe('examples/python-client.py against real daemons', () => {
   it('binds, sends, receives its own messages, and a TypeScript member on node 2 receives them too', async () => {
     const ts = await ClusterSocket.open({ path: cluster.node(2).socket });
     await ts.bind('py');
-    const py = spawnSync('python3', [SCRIPT, cluster.node(1).socket, 'py', 'hello', 'from python', '--timeout', '30'], { encoding: 'utf8', timeout: 60_000 });
+    const py = spawnSync('python3', [SCRIPT, cluster.node(1).socket, 'py', 'hello', 'from python', '@200000', '--timeout', '30'], { encoding: 'utf8', timeout: 60_000 });
     expect(py.status, py.stderr).toBe(0);
     const lines = py.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     const open = lines[0] as { self: { nodeId: number; pid: number; port: number } };
     expect(open.self.nodeId).toBe(1);
-    expect(lines.filter((l) => l.type === 'message').map((l) => l.text)).toEqual(['hello', 'from python']);
+    expect(lines.filter((l) => l.type === 'message').map((l) => l.text)).toEqual(['hello', 'from python', '200000 bytes: xxxxxxxxxxxxxxxx...']);
     expect(lines.find((l) => l.type === 'membership')).toMatchObject({ group: 'py', kind: 'regular' });
     const got: SocketEvent[] = [];
     for await (const ev of ts) {
@@ -30,7 +30,7 @@ describe('examples/python-client.py against real daemons', () => {
       if (ev.type === 'membership' && ev.left.some((c) => c.member.pid === open.self.pid)) break;
     }
     const texts = got.flatMap((e) => (e.type === 'message' ? [new TextDecoder().decode(e.data)] : []));
-    expect(texts).toEqual(['hello', 'from python']);
+    expect(texts).toEqual(['hello', 'from python', 'x'.repeat(200_000)]);
     expect(got.filter((e) => e.type === 'message').every((e) => e.type === 'message' && e.sender.pid === open.self.pid)).toBe(true);
     expect(got.at(-1)).toMatchObject({ type: 'membership', left: [{ member: open.self, reason: 'leave' }] });
     await ts.close();
