@@ -6,6 +6,7 @@ import { ALL_PROPERTIES, check, propertiesFor, type Property } from './checker.t
 import type { LogEvent, NodeLog } from './log.ts';
 import { runSeed } from './scenario.ts';
 import { nullDriver } from './testdrivers/null.ts';
+import { sequencerDriver } from './testdrivers/sequencer.ts';
 
 /** Writes per-node logs by hand; left/joined follow from the node's previous configuration. */
 class Logs {
@@ -211,5 +212,42 @@ describe('checker: each property caught', () => {
   it('liveness: a driver that delivers nothing fails', () => {
     const res = runSeed({ driver: nullDriver, seed: 1, nodes: 3, faults: 'none', properties: ALL_PROPERTIES });
     expect(res.violations.map((v) => v.property)).toContain('liveness');
+  });
+});
+
+describe('checker: mutations of a real run are caught', () => {
+  /** Logs of a clean sequencer run (agreed order, one configuration) to break one way at a time. */
+  function realLogs(): NodeLog[] {
+    const r = runSeed({ driver: sequencerDriver, seed: 4, nodes: 4, faults: 'none', properties: ALL_PROPERTIES });
+    expect(r.violations).toEqual([]);
+    return r.sim.logs().map((l) => ({ node: l.node, events: [...l.events] }));
+  }
+  /** Positions of the agreed-order deliveries in a node's log. */
+  const delivers = (l: NodeLog) => l.events.flatMap((e, i) => (e.type === 'deliver' && e.order === 'agreed' ? [i] : []));
+  const props: Property[] = ['basic', 'fifo', 'stable-no-loss', 'causal', 'agreed'];
+
+  it('swapping two deliveries at one node breaks agreed order', () => {
+    const logs = realLogs();
+    const ev = logs[1].events as LogEvent[];
+    const d = delivers(logs[1]);
+    const i = d.findIndex((x, k) => k > 0 && (ev[x] as { sender: number }).sender !== (ev[d[k - 1]] as { sender: number }).sender);
+    [ev[d[i - 1]], ev[d[i]]] = [ev[d[i]], ev[d[i - 1]]];
+    expect(check(logs, { properties: props }).map((v) => v.property)).toContain('agreed');
+  });
+
+  it('dropping one delivery breaks stable-no-loss and the no-gap rule', () => {
+    const logs = realLogs();
+    const ev = logs[2].events as LogEvent[];
+    ev.splice(delivers(logs[2])[3], 1);
+    const found = check(logs, { properties: props }).map((v) => v.property);
+    expect(found).toContain('stable-no-loss');
+    expect(found).toContain('agreed');
+  });
+
+  it('delivering one message twice breaks basic delivery', () => {
+    const logs = realLogs();
+    const ev = logs[0].events as LogEvent[];
+    ev.push(ev[delivers(logs[0])[2]]);
+    expect(check(logs, { properties: props }).map((v) => v.property)).toContain('basic');
   });
 });
