@@ -196,6 +196,25 @@ export function bridgeSuite(opts: SuiteOptions): void {
       await c2b.wait('still receives', (ls) => ls.filter((l) => l.type === 'message').length >= n + 3);
     });
 
+    it('carries 64 KiB and larger messages between nodes (in parts over the bridge)', async () => {
+      const tx = await ClusterSocket.open({ path: cluster.node(1).socket });
+      const rx = await ClusterSocket.open({ path: cluster.node(2).socket });
+      try {
+        await rx.bind('large');
+        await tx.bind('large', { selfDelivery: false });
+        await until('both in the group', async () => (await tx.members()).length === 2);
+        const sizes = [65_536, 300_000];
+        for (const [k, n] of sizes.entries()) await tx.send(new Uint8Array(n).fill(k + 1), { order: opts.order });
+        const got: Uint8Array[] = [];
+        for await (const ev of rx) if (ev.type === 'message' && got.push(ev.data) === sizes.length) break;
+        expect(got.map((d) => d.length)).toEqual(sizes);
+        expect(got.every((d, k) => d.every((b) => b === k + 1))).toBe(true);
+      } finally {
+        await tx.close();
+        await rx.close();
+      }
+    });
+
     it('a client that never reads gets ENOBUFS and is removed (others see overrun, unharmed)', async () => {
       const slow = neverReader(cluster.node(1).socket, 'slow', cluster.dir);
       const slowSelf = await slow.ready;
