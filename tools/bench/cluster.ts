@@ -88,7 +88,10 @@ export class BenchCluster {
   private async connect(): Promise<void> {
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (const d of this.daemons) this.statSocks.push(await waitReady(d, deadline));
-    for (let i = 0; i < this.daemons.length; i++) this.clients.push(spawnWorker(CLIENT));
+    for (let i = 0; i < this.daemons.length; i++) {
+      const dir = this.spec.profileDir ? join(this.spec.profileDir, `client${i + 1}`) : undefined;
+      this.clients.push(spawnWorker(CLIENT, { nodeFlags: dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [] }));
+    }
     const ready = await Promise.all(this.clients.map((c, i) => request<{ type: 'ready'; messageSizeMax: number }>(c, { type: 'open', socket: this.daemons[i].socket, group: BENCH_GROUP } satisfies ClientRequest, START_TIMEOUT_MS)));
     this.messageSizeMax = Math.min(...ready.map((r) => r.messageSizeMax));
     await Promise.all(this.clients.map((c) => request(c, { type: 'waitMembers', members: this.daemons.length, timeoutMs: START_TIMEOUT_MS } satisfies ClientRequest, START_TIMEOUT_MS + 5000)));

@@ -36,7 +36,7 @@ export function formatReport(r: BenchReport): string {
   if (r.scaling.latency.length) section('scaling on real daemons: idle latency by node count', formatLatencyTable(r.scaling.latency));
   if (r.simScaling.length) section('scaling in the simulator: modelled 1 Gbit LAN, virtual time (CPU is not the limit)', formatSimScalingTable(r.simScaling));
   for (const p of r.profiles) {
-    section(`cpu profile of node 1's daemon: ${p.config} (${p.file || 'not written'})`, p.summary ? formatProfileSummary(p.summary, 12) : '(no profile: the daemon did not exit cleanly)');
+    section(`cpu profile: ${p.config} (${p.file || 'not written'})`, p.summary ? formatProfileSummary(p.summary, 12) : '(no profile: the process did not exit cleanly)');
   }
   out.push(`(1-minute load average ${r.loadAverage.start.toFixed(1)} at start, ${r.loadAverage.end.toFixed(1)} at end, ${r.host.cpus} cores)`, '');
   if (r.notes.length) section('notes', r.notes.map((n) => `- ${n}`).join('\n'));

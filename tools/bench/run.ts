@@ -138,7 +138,10 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
     for (const f of cluster.failures()) note(report, f);
     await cluster.close();
   }
-  if (o.profile) report.profiles.push(profileOf(profileDirFor(o.profile, c), labelOf(c)));
+  if (o.profile) {
+    report.profiles.push(profileOf(join(profileDirFor(o.profile, c), 'node1'), `${labelOf(c)}, node 1's daemon`));
+    report.profiles.push(profileOf(join(profileDirFor(o.profile, c), 'client1'), `${labelOf(c)}, node 1's client`));
+  }
 }
 
 /** Per size, the ceiling sample with the higher throughput (pure). */
@@ -164,9 +167,8 @@ export function profileDirFor(root: string, c: Config): string {
   return join(root, `${c.driver}-crypto-${c.crypto}${c.accelerated === '-' ? '' : `-accel-${c.accelerated}`}`);
 }
 
-/** The summary of node 1's daemon profile: of its thread profiles, the busiest (the main thread). */
-function profileOf(dir: string, label: string): { config: string; file: string; summary: ProfileSummary | undefined } {
-  const d = join(dir, 'node1');
+/** The summary of one process's profile: of its thread profiles, the busiest (the main thread). */
+function profileOf(d: string, label: string): { config: string; file: string; summary: ProfileSummary | undefined } {
   const files = existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(d, f)) : [];
   let best: { file: string; summary: ProfileSummary | undefined } = { file: '', summary: undefined };
   for (const file of files) {
