@@ -8,16 +8,22 @@
 //   data:      u48 seq, u48 low (the sender holds no frame below it), frame bytes (packing.ts)
 //   ack:       u32 incarnation of the node acked, u48 cumulative (every seq <= it is held),
 //              u16 bitmap bytes, bitmap (bit i of byte j = seq cumulative + 2 + 8j + i held)
-//   heartbeat: u48 next seq (the next frame's seq), u48 low
+//   heartbeat: u48 next seq (the next frame's seq), u48 low, u48 epoch (the sender's ring seq:
+//              grows with each of its configurations), u32 hash of the configured node list,
+//              u16 digest bytes, digest: one nibble per configured node in ascending id order
+//              (high nibble first): 0 = not in the sender's membership, 1..15 = how many times
+//              the sender has added that node, modulo 15 (it changes at every drop and re-add)
 //   leave:     nothing more
 // Parsing never throws: a malformed datagram decodes to undefined with the reason.
 
-export const WIRE_VERSION = 1;
+export const WIRE_VERSION = 2;
 export const HEADER_BYTES = 8;
 const SEQ_BYTES = 6;
 export const DATA_HEADER_BYTES = HEADER_BYTES + 2 * SEQ_BYTES;
 export const ACK_FIXED_BYTES = HEADER_BYTES + 4 + SEQ_BYTES + 2;
-export const HEARTBEAT_BYTES = HEADER_BYTES + 2 * SEQ_BYTES;
+export const HEARTBEAT_FIXED_BYTES = HEADER_BYTES + 3 * SEQ_BYTES + 4 + 2;
+/** Digest entries cycle through 1..15; 0 means "not a member". */
+export const DIGEST_TOKEN_MAX = 15;
 export const LEAVE_BYTES = HEADER_BYTES;
 /** Sequence numbers live in 48 bits: at a million frames a second that lasts nine years. */
 export const SEQ_MAX = 2 ** 48 - 1;
@@ -49,6 +55,12 @@ export interface HeartbeatMsg {
   readonly incarnation: number;
   readonly nextSeq: number;
   readonly low: number;
+  /** The sender's ring seq when it sent this: a later digest has a higher epoch. */
+  readonly epoch: number;
+  /** Hash of the configured node list the digest is indexed by (nodeListHash). */
+  readonly listHash: number;
+  /** Nibble per configured node (digestToken reads one). */
+  readonly digest: Uint8Array;
 }
 
 export interface LeaveMsg {
@@ -99,11 +111,40 @@ export function encodeAck(m: Omit<AckMsg, 'type'>): Uint8Array {
 }
 
 export function encodeHeartbeat(m: Omit<HeartbeatMsg, 'type'>): Uint8Array {
-  const out = new Uint8Array(HEARTBEAT_BYTES);
+  const out = new Uint8Array(HEARTBEAT_FIXED_BYTES + m.digest.length);
   const view = header(out, Type.Heartbeat, 0, m.incarnation);
   putSeq(view, HEADER_BYTES, m.nextSeq);
   putSeq(view, HEADER_BYTES + SEQ_BYTES, m.low);
+  putSeq(view, HEADER_BYTES + 2 * SEQ_BYTES, m.epoch);
+  view.setUint32(HEADER_BYTES + 3 * SEQ_BYTES, m.listHash >>> 0);
+  view.setUint16(HEADER_BYTES + 3 * SEQ_BYTES + 4, m.digest.length);
+  out.set(m.digest, HEARTBEAT_FIXED_BYTES);
   return out;
+}
+
+/** FNV-1a over the sorted node ids: peers index digests alike only if their lists match. */
+export function nodeListHash(sortedIds: readonly number[]): number {
+  let h = 0x811c9dc5;
+  for (const id of sortedIds) {
+    for (let shift = 24; shift >= 0; shift -= 8) {
+      h ^= (id >>> shift) & 0xff;
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+  }
+  return h;
+}
+
+/** A digest of `count` nibbles: token(i) for the i-th configured node. */
+export function makeDigest(count: number, token: (index: number) => number): Uint8Array {
+  const out = new Uint8Array((count + 1) >> 1);
+  for (let i = 0; i < count; i++) out[i >> 1] |= (token(i) & 0xf) << (i & 1 ? 0 : 4);
+  return out;
+}
+
+/** The nibble at `index`; 0 when the digest is too short to hold it. */
+export function digestToken(digest: Uint8Array, index: number): number {
+  if (index < 0 || (index >> 1) >= digest.length) return 0;
+  return (digest[index >> 1] >> (index & 1 ? 0 : 4)) & 0xf;
 }
 
 export function encodeLeave(m: Omit<LeaveMsg, 'type'>): Uint8Array {
@@ -159,11 +200,16 @@ function decodeAck(bytes: Uint8Array, view: DataView, incarnation: number): Deco
 }
 
 function decodeHeartbeat(bytes: Uint8Array, view: DataView, incarnation: number): Decoded {
-  if (bytes.length !== HEARTBEAT_BYTES) return fail('heartbeat of wrong length');
+  if (bytes.length < HEARTBEAT_FIXED_BYTES) return fail('heartbeat shorter than its fixed part');
   const nextSeq = getSeq(view, HEADER_BYTES);
   const low = getSeq(view, HEADER_BYTES + SEQ_BYTES);
   if (low === 0 || low > nextSeq) return fail(`heartbeat next seq ${nextSeq} with low ${low}`);
-  return { ok: true, msg: { type: 'heartbeat', incarnation, nextSeq, low } };
+  const epoch = getSeq(view, HEADER_BYTES + 2 * SEQ_BYTES);
+  const listHash = view.getUint32(HEADER_BYTES + 3 * SEQ_BYTES);
+  const digestBytes = view.getUint16(HEADER_BYTES + 3 * SEQ_BYTES + 4);
+  if (bytes.length !== HEARTBEAT_FIXED_BYTES + digestBytes) return fail('heartbeat digest length does not match');
+  const digest = bytes.subarray(HEARTBEAT_FIXED_BYTES);
+  return { ok: true, msg: { type: 'heartbeat', incarnation, nextSeq, low, epoch, listHash, digest } };
 }
 
 /** Seqs acknowledged by a bitmap (above cumulative + 1), ascending. */

@@ -3,6 +3,9 @@
 // within ack_timeout_ms is resent, by unicast, to the members that did not. Receivers deliver
 // FIFO per sender and drop duplicates. Membership comes from heartbeats and each node decides
 // it alone. No token, no sequencer, no total order, nothing across membership changes.
+// Heartbeats carry a digest of whom the sender counts, so a node that a peer dropped while it
+// kept counting that peer (a SIGSTOP past the dead time, a resend limit, lost heartbeats one
+// way) reports that peer leaving and rejoining: the layer above then re-announces its state.
 // Pure: the host injects clock, transport and state (DESIGN.md, "The driver interface").
 import { ClusterError, assert, isClusterError } from '../../core/errors.ts';
 import { Packer, Reassembler } from '../../core/driver/packing.ts';
@@ -10,8 +13,8 @@ import type {
   Driver, DriverCommon, DriverHost, DriverStats, Guarantees, Order,
 } from '../../core/driver/types.ts';
 import {
-  DATA_HEADER_BYTES, bitmapSeqs, decode, encodeAck, encodeData, encodeHeartbeat, encodeLeave,
-  makeBitmap, type AckMsg, type DataMsg, type HeartbeatMsg,
+  DATA_HEADER_BYTES, bitmapSeqs, decode, digestToken, encodeAck, encodeData, encodeHeartbeat, encodeLeave,
+  makeBitmap, makeDigest, nodeListHash, type AckMsg, type DataMsg, type HeartbeatMsg,
 } from './codec.ts';
 import { Membership, type GoneReason } from './membership.ts';
 import type { CmanOptions } from './options.ts';
@@ -32,6 +35,7 @@ interface Counters {
   framesReceived: number; duplicates: number; beyondWindow: number; framesSkipped: number;
   droppedMalformed: number; droppedMalformedFrames: number; droppedStale: number; droppedForeign: number;
   configurations: number; declaredSilent: number; declaredUnacked: number;
+  declaredByPeer: number; reannounced: number; digestsIgnored: number;
 }
 
 function zeroCounters(): Counters {
@@ -43,6 +47,7 @@ function zeroCounters(): Counters {
     framesReceived: 0, duplicates: 0, beyondWindow: 0, framesSkipped: 0,
     droppedMalformed: 0, droppedMalformedFrames: 0, droppedStale: 0, droppedForeign: 0,
     configurations: 0, declaredSilent: 0, declaredUnacked: 0,
+    declaredByPeer: 0, reannounced: 0, digestsIgnored: 0,
   };
 }
 
@@ -51,6 +56,11 @@ export class CmanDriver implements Driver {
   readonly guarantees = CMAN_GUARANTEES;
   private readonly self: number;
   private readonly others: ReadonlySet<number>;
+  /** Every configured node, ascending: the index of a node's nibble in a digest. */
+  private readonly allNodes: readonly number[];
+  private readonly selfIndex: number;
+  private readonly listHash: number;
+  private listMismatchLogged = false;
   private readonly deadAfterMs: number;
   private phase: Phase = 'new';
   private incarnation = 0;
@@ -65,6 +75,8 @@ export class CmanDriver implements Driver {
   private readonly acksDue = new Set<number>();
   private ackDueAt = Infinity;
   private heartbeatAt = Infinity;
+  /** The membership changed: the new digest goes out before any frame framed after it. */
+  private announce = false;
   /** Size of the message last refused with EAGAIN; writable() once it would fit. */
   private blockedSize: number | undefined;
   private readonly c = zeroCounters();
@@ -73,6 +85,9 @@ export class CmanDriver implements Driver {
     assert(common.nodes.includes(common.nodeId), 'this node is in the configured node list');
     this.self = common.nodeId;
     this.others = new Set(common.nodes.filter((n) => n !== common.nodeId));
+    this.allNodes = [...new Set(common.nodes)].sort((a, b) => a - b);
+    this.selfIndex = this.allNodes.indexOf(this.self);
+    this.listHash = nodeListHash(this.allNodes);
     this.deadAfterMs = (opts.deadAfterMissed + 0.5) * opts.heartbeatMs;
     this.members = new Membership(2 * this.deadAfterMs);
     this.window = new SendWindow(opts.windowMax);
@@ -157,14 +172,14 @@ export class CmanDriver implements Driver {
     if (this.ackDueAt <= now) this.sendAcks();
     this.checkSilent(now);
     this.resendDue(now);
-    if (this.heartbeatAt <= now) this.sendHeartbeat(now);
+    if (this.heartbeatAt <= now || this.announce) this.sendHeartbeat(now);
     this.pump(now);
   }
 
   nextDeadline(): number {
     if (this.phase !== 'running') return Infinity;
     const now = this.host.now();
-    if (this.selfQueue.length > 0 || (this.packer.queuedMessages > 0 && this.window.hasRoom)) return now;
+    if (this.announce || this.selfQueue.length > 0 || (this.packer.queuedMessages > 0 && this.window.hasRoom)) return now;
     let at = Math.min(this.heartbeatAt, this.ackDueAt, this.window.earliestResend());
     for (const [, m] of this.members.entries()) at = Math.min(at, m.lastHeardAt + this.deadAfterMs);
     return at;
@@ -261,6 +276,7 @@ export class CmanDriver implements Driver {
 
   private onHeartbeat(from: number, msg: HeartbeatMsg): void {
     this.c.heartbeatsReceived++;
+    this.onDigest(from, msg);
     const stream = this.streamFor(from, msg.incarnation, msg.low);
     stream.drain(msg.low, (f) => this.feed(from, f), (n) => {
       this.c.framesSkipped += n;
@@ -348,7 +364,9 @@ export class CmanDriver implements Driver {
 
   /** Frames queued messages while the window has room, then tells a blocked writer. */
   private pump(now: number): void {
-    while (this.phase === 'running' && this.window.hasRoom) {
+    // Frames wait for the heartbeat a membership change calls for (sent at the next timeout, at
+    // once: several changes in one burst of datagrams go out in one digest).
+    while (!this.announce && this.phase === 'running' && this.window.hasRoom) {
       const frame = this.packer.nextFrame();
       if (!frame) break;
       const entry = this.window.add(frame.bytes, new Set(this.members.ids), now + this.opts.ackTimeoutMs);
@@ -395,12 +413,59 @@ export class CmanDriver implements Driver {
   private sendHeartbeat(now: number): void {
     this.host.transmit('all', encodeHeartbeat({
       incarnation: this.incarnation, nextSeq: this.window.nextSeq, low: this.window.low,
+      epoch: this.ringSeq, listHash: this.listHash,
+      digest: makeDigest(this.allNodes.length, (i) => this.members.token(this.allNodes[i])),
     }));
     this.c.heartbeatsSent++;
     this.heartbeatAt = now + this.opts.heartbeatMs;
+    this.announce = false;
   }
 
   // ---- membership ----------------------------------------------------------------------
+
+  /**
+   * What `from` says about this node. Its token for us changes only when it dropped us (0) or
+   * dropped and re-added us (another value); each decides alone, so we learn it here:
+   * - it counts us no longer: it left our configuration (its acks are not awaited, the layer
+   *   above drops its state), and as it is alive it rejoins at once (its state is re-announced
+   *   after its own re-add, which follows this digest on the link, and ours after this join);
+   * - it already re-added us (every digest saying otherwise was lost): a new configuration with
+   *   the same members, so the layer above re-announces ours. Not a leave: its re-announcement
+   *   may already have been delivered here, and a leave now would discard it.
+   */
+  private onDigest(from: number, msg: HeartbeatMsg): void {
+    const m = this.members.get(from);
+    if (!m) return;
+    if (msg.listHash !== this.listHash) {
+      this.c.digestsIgnored++;
+      if (!this.listMismatchLogged) {
+        this.listMismatchLogged = true;
+        this.host.log('warn', 'cman: a peer has another cluster.nodes list; give every node the same list', { from });
+      }
+      return;
+    }
+    if (msg.epoch < m.digestEpoch) { // reordered: a later digest was already read
+      this.c.digestsIgnored++;
+      return;
+    }
+    const token = digestToken(msg.digest, this.selfIndex);
+    const before = m.peerToken;
+    m.peerToken = token;
+    m.digestEpoch = msg.epoch;
+    if (before <= 0 || token === before) return;
+    this.c.declaredByPeer++;
+    const now = this.host.now();
+    this.host.log('info', 'cman: a peer declared this node down', { from, rejoined: token !== 0 });
+    if (token !== 0) {
+      this.c.reannounced++;
+      this.reportConfiguration([], []);
+      return;
+    }
+    this.removeNodes([from], 'peer', now);
+    this.members.add(from, m.incarnation, now);
+    Object.assign(this.members.get(from)!, { peerToken: 0, digestEpoch: msg.epoch });
+    this.reportConfiguration([], [from]);
+  }
 
   private checkSilent(now: number): void {
     const silent: number[] = [];
@@ -435,5 +500,6 @@ export class CmanDriver implements Driver {
       left: [...left].sort((a, b) => a - b),
       joined: [...joined].sort((a, b) => a - b),
     });
+    this.announce = true;
   }
 }

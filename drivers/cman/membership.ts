@@ -1,15 +1,22 @@
 // Who this node believes is up, decided alone from what it hears (no agreement protocol: that
 // is the baseline's nature, and two nodes may disagree for a while). Any valid datagram from a
 // node is a sign of life; silence for the dead time, a resend limit or a leave takes it out.
+// Each node also tells, in its heartbeats, whom it counts (a digest, see codec.ts), so a node
+// that a peer dropped and re-added while it kept counting that peer finds out.
 import { assert } from '../../core/errors.ts';
+import { DIGEST_TOKEN_MAX } from './codec.ts';
 
 export interface Member {
   readonly incarnation: number;
   lastHeardAt: number;
+  /** What the member's last digest said about this node: 0 = not its member; -1 = none seen. */
+  peerToken: number;
+  /** Epoch of that digest: an older one (reordered) is ignored. */
+  digestEpoch: number;
 }
 
-/** Why a node left this node's membership. */
-export type GoneReason = 'silent' | 'leave' | 'unacked' | 'restarted';
+/** Why a node left this node's membership ('peer': its digest says it dropped this node). */
+export type GoneReason = 'silent' | 'leave' | 'unacked' | 'restarted' | 'peer';
 
 interface Gone {
   readonly incarnation: number;
@@ -25,6 +32,8 @@ export type Admission = 'member' | 'new' | 'restarted' | 'stale';
 export class Membership {
   private readonly live = new Map<number, Member>();
   private readonly gone = new Map<number, Gone>();
+  /** Times each node was added: its digest token, so peers see every drop and re-add. */
+  private readonly adds = new Map<number, number>();
 
   /** `staleAfterMs`: no datagram of an older incarnation outlives this in the network. */
   constructor(private readonly staleAfterMs: number) {}
@@ -68,8 +77,15 @@ export class Membership {
 
   add(node: number, incarnation: number, now: number): void {
     assert(!this.live.has(node), `node ${node} is already a member`);
-    this.live.set(node, { incarnation, lastHeardAt: now });
+    this.live.set(node, { incarnation, lastHeardAt: now, peerToken: -1, digestEpoch: -1 });
     this.gone.delete(node);
+    this.adds.set(node, (this.adds.get(node) ?? 0) + 1);
+  }
+
+  /** This node's digest token for `node`: 0 when not a member, else 1..DIGEST_TOKEN_MAX. */
+  token(node: number): number {
+    if (!this.live.has(node)) return 0;
+    return ((this.adds.get(node)! - 1) % DIGEST_TOKEN_MAX) + 1;
   }
 
   remove(node: number, reason: GoneReason, now: number, holdMs = 0): Member {

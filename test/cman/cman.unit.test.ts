@@ -1,7 +1,8 @@
 // Proves cman's parts alone: codec (round trips, malformed input refused not thrown), [cman] options, window, stream, and the driver contract (orders, EAGAIN/writable, ENOTCONN, state).
 import { describe, expect, it } from 'vitest';
 import {
-  bitmapSeqs, decode, encodeAck, encodeData, encodeHeartbeat, encodeLeave, makeBitmap, DATA_HEADER_BYTES,
+  bitmapSeqs, decode, digestToken, encodeAck, encodeData, encodeHeartbeat, encodeLeave, makeBitmap, makeDigest,
+  nodeListHash, DATA_HEADER_BYTES, HEARTBEAT_FIXED_BYTES,
 } from '../../drivers/cman/codec.ts';
 import { cmanOptionsSchema } from '../../drivers/cman/options.ts';
 import { SendWindow } from '../../drivers/cman/window.ts';
@@ -11,6 +12,11 @@ import type { Configuration, DriverHost, Order, StateStore } from '../../core/dr
 import { Rng } from '../sim/rng.ts';
 import { parseConfig } from '../../core/config/index.ts';
 import { builtinRegistry } from '../../core/driver/builtin.ts';
+
+/** A heartbeat from a 2-node cluster [1, 2] whose sender counts nobody. */
+function hb(incarnation: number, nextSeq: number, low: number): Uint8Array {
+  return encodeHeartbeat({ incarnation, nextSeq, low, epoch: 1, listHash: nodeListHash([1, 2]), digest: makeDigest(2, () => 0) });
+}
 
 describe('cman codec', () => {
   it('round-trips every datagram type', () => {
@@ -24,8 +30,11 @@ describe('cman codec', () => {
     expect(bitmapSeqs(10, makeBitmap(10, new Set([13, 40]).keys()))).toEqual([13, 40]);
     const ack = decode(encodeAck({ incarnation: 9, ackedIncarnation: 4, cumulative: 10, bitmap }));
     expect(ack).toEqual({ ok: true, msg: { type: 'ack', incarnation: 9, ackedIncarnation: 4, cumulative: 10, bitmap } });
-    expect(decode(encodeHeartbeat({ incarnation: 0xffffffff, nextSeq: 8, low: 3 })))
-      .toEqual({ ok: true, msg: { type: 'heartbeat', incarnation: 0xffffffff, nextSeq: 8, low: 3 } });
+    const digest = makeDigest(5, (i) => [0, 1, 15, 7, 2][i]);
+    expect([0, 1, 2, 3, 4, 5, 9].map((i) => digestToken(digest, i))).toEqual([0, 1, 15, 7, 2, 0, 0]);
+    const beat = { incarnation: 0xffffffff, nextSeq: 8, low: 3, epoch: 2 ** 33, listHash: nodeListHash([1, 2, 3]), digest };
+    expect(decode(encodeHeartbeat(beat))).toEqual({ ok: true, msg: { type: 'heartbeat', ...beat } });
+    expect(nodeListHash([1, 2, 3])).not.toBe(nodeListHash([1, 2, 4]));
     expect(decode(encodeLeave({ incarnation: 2 }))).toEqual({ ok: true, msg: { type: 'leave', incarnation: 2 } });
   });
 
@@ -33,14 +42,15 @@ describe('cman codec', () => {
     const good = encodeData({ incarnation: 1, resend: false, seq: 5, low: 2, frame: new Uint8Array(4) });
     const bad = (mutate: (b: Uint8Array) => Uint8Array) => decode(mutate(good.slice())).ok;
     expect(bad((b) => b.subarray(0, 3))).toBe(false);
-    expect(bad((b) => { b[0] = 2; return b; })).toBe(false);
+    expect(bad((b) => { b[0] = 9; return b; })).toBe(false);
     expect(bad((b) => { b[1] = 9; return b; })).toBe(false);
     expect(bad((b) => { b[2] = 4; return b; })).toBe(false);
     expect(bad((b) => { b[3] = 1; return b; })).toBe(false);
     expect(bad((b) => b.subarray(0, DATA_HEADER_BYTES))).toBe(false);
     expect(bad((b) => { b[19] = 9; return b; })).toBe(false); // low above seq
     expect(bad((b) => { b.fill(0, 4, 8); return b; })).toBe(false); // incarnation 0
-    expect(decode(encodeHeartbeat({ incarnation: 1, nextSeq: 1, low: 1 }).subarray(0, 10)).ok).toBe(false);
+    expect(decode(hb(1, 1, 1).subarray(0, 10)).ok).toBe(false);
+    expect(decode(hb(1, 1, 1).subarray(0, HEARTBEAT_FIXED_BYTES)).ok).toBe(false); // digest cut off
     const ack = encodeAck({ incarnation: 1, ackedIncarnation: 1, cumulative: 0, bitmap: new Uint8Array(3) });
     expect(decode(ack.subarray(0, ack.length - 1)).ok).toBe(false);
   });
@@ -51,7 +61,7 @@ describe('cman codec', () => {
     const samples = [
       encodeData({ incarnation: 1, resend: false, seq: 5, low: 2, frame: new Uint8Array(30) }),
       encodeAck({ incarnation: 1, ackedIncarnation: 2, cumulative: 7, bitmap: makeBitmap(7, [9, 20]) }),
-      encodeHeartbeat({ incarnation: 1, nextSeq: 9, low: 9 }), encodeLeave({ incarnation: 1 }),
+      hb(1, 9, 9), encodeLeave({ incarnation: 1 }),
     ];
     for (let i = 0; i < 20_000; i++) {
       const base = rng.pick(samples).slice();
@@ -218,7 +228,7 @@ describe('cman driver contract', () => {
     const d = nodes[0].driver;
     d.handleDatagram(2, new Uint8Array([1, 1, 0]));
     d.handleDatagram(2, encodeData({ incarnation: 1, resend: false, seq: 1, low: 1, frame: new Uint8Array([9, 9, 9, 9]) }));
-    d.handleDatagram(7, encodeHeartbeat({ incarnation: 1, nextSeq: 1, low: 1 }));
+    d.handleDatagram(7, hb(1, 1, 1));
     expect(d.stats()).toMatchObject({ droppedMalformed: 1, droppedMalformedFrames: 1, droppedForeign: 1, delivered: 0 });
     d.checkInvariants();
   });
@@ -242,9 +252,9 @@ describe('cman driver contract', () => {
     const d = nodes[0].driver;
     d.handleDatagram(2, encodeLeave({ incarnation: 1 }));
     expect(d.stats().members).toBe(1);
-    d.handleDatagram(2, encodeHeartbeat({ incarnation: 1, nextSeq: 1, low: 1 }));
+    d.handleDatagram(2, hb(1, 1, 1));
     expect(d.stats()).toMatchObject({ members: 1, droppedStale: 1 });
-    d.handleDatagram(2, encodeHeartbeat({ incarnation: 2, nextSeq: 1, low: 1 }));
+    d.handleDatagram(2, hb(2, 1, 1));
     expect(d.stats().members).toBe(2);
     expect(nodes[0].confs.map((c) => c.members)).toEqual([[1], [1, 2], [1], [1, 2]]);
   });
