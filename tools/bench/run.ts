@@ -77,7 +77,14 @@ export async function runBench(ctx: RunContext): Promise<BenchReport> {
     throughput: [], latency: [], scaling: { throughput: [], latency: [] }, simScaling: [], memory: [], profiles: [], notes: [],
   };
   const ceiling = ctx.opts.ceiling ? await measureCeiling(ctx, ctx.opts.nodes, ctx.opts.sizes) : new Map<number, ThroughputRow>();
-  for (const c of configurations(ctx.opts)) await runConfig(ctx, registry, c, ceiling, report);
+  for (const c of configurations(ctx.opts)) {
+    // One configuration that cannot run (a daemon that fails to start or dies) must not lose the others' figures.
+    try {
+      await runConfig(ctx, registry, c, ceiling, report);
+    } catch (e) {
+      note(report, `${labelOf(c)}: not measured: ${(e as Error).message}`);
+    }
+  }
   if (ctx.opts.ceiling) {
     // Once more after the drivers: on a shared machine one sample can be unlucky; the ceiling is the better of the two.
     const again = await measureCeiling(ctx, ctx.opts.nodes, ctx.opts.sizes);
@@ -209,7 +216,11 @@ async function runScaling(ctx: RunContext, registry: DriverRegistry, report: Ben
     if (ceil) report.scaling.throughput.push(ceil);
     for (const driver of o.drivers) {
       const c: Config = { driver, crypto: o.crypto[0], accelerated: driver === 'totem' ? o.accelerated[0] : '-' };
-      await scaleOne(ctx, { ...c, order: orderFor(registry, driver) }, n, ceil, report);
+      try {
+        await scaleOne(ctx, { ...c, order: orderFor(registry, driver) }, n, ceil, report);
+      } catch (e) {
+        note(report, `scaling ${driver} ${n} nodes: not measured: ${(e as Error).message}`);
+      }
       ctx.progress.step(`scaling ${driver}: simulator, ${n} nodes`);
       for (const transport of ['udpu', 'multicast'] as const) {
         report.simScaling.push(simRow(registry, { driver, transport, nodes: n, size: o.scaleSize, section: sectionsFor(c, o)[driver] }, report));
