@@ -81,7 +81,12 @@ function plan(opts: SeedOptions, rng: Rng, safetyMs: number): Plan {
     network.duplicate = rng.range(0, heavy ? 0.1 : 0.02);
     network.jitterMs = rng.pick([0.05, 0.2, 1, 3]);
   }
-  if (opts.swarm) network.latencyMs = rng.pick([0.05, 0.1, 0.5]);
+  if (opts.swarm) {
+    network.latencyMs = rng.pick([0.05, 0.1, 0.5]);
+    network.transport = rng.pick(['udpu', 'multicast'] as const);
+    // Sometimes a finite NIC (100 Mbit/s or 1 Gbit/s, in bytes per ms): flow control matters.
+    if (rng.chance(0.3)) network.bandwidthBytesPerMs = rng.pick([12_500, 125_000]);
+  }
   const messages = rng.int(40, 300);
   const ratePerSec = messages / nodes / (safetyMs / 1000);
   const sizes = rng.chance(0.3) ? [16, 64, 256, 1200, 5000, 70_000] : [16, 64, 256, 1200];
@@ -146,6 +151,7 @@ function scheduleEpisode(sim: Simulation, rng: Rng, scale: number, safetyMs: num
   const kind = rng.pick(['partition', 'cut', 'clog', 'swizzle', 'crash', 'pause', 'linkloss'] as const);
   const say = (what: string) => note(`${sim.now.toFixed(3)} fault: ${what}`);
   sim.after(at, () => {
+    if (sim.now >= safetyMs) return; // the liveness phase is fault-free
     switch (kind) {
       case 'partition': {
         const groups = splitGroups(rng, ids);

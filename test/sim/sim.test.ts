@@ -156,6 +156,15 @@ describe('network model', () => {
     expect(kinds).toEqual(['crash', 'restart']);
   });
 
+  it('leave logs LEAVE, and the node then refuses sends', () => {
+    const sim = new Simulation({ seed: 3, nodes: 2, driver: floodDriver });
+    sim.start();
+    sim.leave(2);
+    expect(sim.host(2).left).toBe(true);
+    expect(sim.send(2)).toBe('ENOTCONN');
+    expect(sim.logs()[1].events.map((e) => e.type)).toEqual(['conf', 'leave']);
+  });
+
   it('bandwidth serializes each sender; udpu pays per copy, multicast once', () => {
     const arrival = (transport: 'udpu' | 'multicast') => {
       const { sim, probe } = probeSim(5, { network: { bandwidthBytesPerMs: 1, jitterMs: 0, latencyMs: 0, transport } });
@@ -165,6 +174,14 @@ describe('network model', () => {
     };
     expect(arrival('multicast')).toBeCloseTo(10);
     expect(arrival('udpu')).toBeCloseTo(40);
+  });
+
+  it('a full NIC queue drops instead of queueing forever', () => {
+    const { sim, probe } = probeSim(2, { network: { bandwidthBytesPerMs: 1, nicQueueBytes: 5, jitterMs: 0 } });
+    for (let i = 0; i < 10; i++) probe(1).ping(2, i);
+    sim.runFor(100);
+    expect(probe(2).received.map((r) => r[1])).toEqual([0, 1, 2, 3, 4]);
+    expect(sim.stats().droppedOverflow).toBe(5);
   });
 
   it('a filter drops what it refuses', () => {

@@ -26,6 +26,9 @@ export interface NetworkOptions {
   bandwidthBytesPerMs?: number;
   /** 'all' costs N-1 sends of bandwidth ('udpu') or one ('multicast'). */
   transport?: 'udpu' | 'multicast';
+  /** With a finite bandwidth: bytes a sender's NIC queue holds; beyond, datagrams are dropped
+   *  as a full kernel send buffer would (default 1 MiB). */
+  nicQueueBytes?: number;
 }
 
 export interface SimOptions {
@@ -236,6 +239,7 @@ export class Simulation {
   private readonly group: Int32Array;
   private readonly clogHeld = new Map<number, DgramEvent[]>();
   private filter: DatagramFilter | null = null;
+  private swizzleGen = 0;
   private readonly trace: LogEvent[] = [];
   private netHash = 0x811c9dc5;
   private workloadGen = 0;
@@ -268,7 +272,7 @@ export class Simulation {
     this.maxEvents = opts.maxEvents ?? 20_000_000;
     this.maxQueued = opts.maxQueued ?? 1_000_000;
     this.onDriverLog = opts.onDriverLog;
-    this.net = { latencyMs: 0.1, jitterMs: 0.05, loss: 0, duplicate: 0, transport: 'udpu', ...opts.network };
+    this.net = { latencyMs: 0.1, jitterMs: 0.05, loss: 0, duplicate: 0, transport: 'udpu', nicQueueBytes: 1 << 20, ...opts.network };
     const n = ids.length;
     this.cut = new Uint8Array(n * n);
     this.clogged = new Uint8Array(n * n);
@@ -559,18 +563,29 @@ export class Simulation {
       for (const target of this.hostList) {
         if (target === h) continue;
         if (bw !== undefined && perCopy) dep = this.serialize(h, bytes.length, bw);
-        this.route(h, target, bytes, dep);
+        if (dep < 0) this.nicFull();
+        else this.route(h, target, bytes, dep);
       }
       return;
     }
     const target = this.byId.get(to);
     assert(target, `node ${h.id} transmitted to unknown node ${to}`);
-    this.route(h, target, bytes, bw === undefined ? this.time : this.serialize(h, bytes.length, bw));
+    const dep = bw === undefined ? this.time : this.serialize(h, bytes.length, bw);
+    if (dep < 0) this.nicFull();
+    else this.route(h, target, bytes, dep);
   }
 
+  /** Departure time through the sender's NIC, or -1 when its queue is full (the datagram is lost). */
   private serialize(h: Host, len: number, bw: number): number {
-    h.nicFreeAt = Math.max(this.time, h.nicFreeAt) + len / bw;
+    const start = Math.max(this.time, h.nicFreeAt);
+    if ((start - this.time) * bw + len > this.net.nicQueueBytes) return -1;
+    h.nicFreeAt = start + len / bw;
     return h.nicFreeAt;
+  }
+
+  private nicFull(): void {
+    this.st.datagrams++;
+    this.drop('droppedOverflow');
   }
 
   private route(from: Host, to: Host, bytes: Uint8Array, departure: number): void {
@@ -699,13 +714,17 @@ export class Simulation {
     const release = this.faultRng.shuffle(chosen);
     const step = opts.stepMs ?? 10;
     const hold = opts.holdMs ?? 100;
-    chosen.forEach(([a, b], i) => this.after(i * step, () => this.clog(a, b)));
+    // heal() ends the swizzle: steps still scheduled then do nothing.
+    const gen = this.swizzleGen;
+    chosen.forEach(([a, b], i) => this.after(i * step, () => { if (gen === this.swizzleGen) this.clog(a, b); }));
     const base = (count - 1) * step + hold;
-    release.forEach(([a, b], i) => this.after(base + i * step, () => this.unclog(a, b)));
+    release.forEach(([a, b], i) => this.after(base + i * step, () => { if (gen === this.swizzleGen) this.unclog(a, b); }));
   }
 
-  /** Remove every partition, cut, clog (held datagrams are released) and per-link loss. */
+  /** Remove every partition, cut, clog (held datagrams are released) and per-link loss, and end
+   *  any swizzle-clog in progress. */
   heal(): void {
+    this.swizzleGen++;
     this.group.fill(0);
     this.cut.fill(0);
     this.linkLoss.fill(NaN);
