@@ -130,7 +130,7 @@ export class TotemDriver implements Driver {
     this.saveRingSeq(Number.isFinite(loaded) ? loaded + 1 : 1);
     this.cur = new RingLog({ rep: this.me, seq: this.ringSeqCommitted }, [this.me]);
     this.proc = new Set([this.me]);
-    this.aloneNotBefore = this.host.now() + this.opts.consensusMs;
+    this.state = 'commit';
     this.enterGather('start');
     this.drain();
   }
@@ -309,6 +309,7 @@ export class TotemDriver implements Driver {
       this.cur = this.rec.old;
     }
     if (this.state !== 'gather') this.host.log('info', 'totem: gather', { reason, ring: formatRingId(this.cur.ring) });
+    if (reason === 'start') this.aloneNotBefore = this.host.now() + this.opts.consensusMs;
     this.counters.gathers++;
     this.rec = undefined;
     this.commit = undefined;
@@ -359,9 +360,12 @@ export class TotemDriver implements Driver {
         return;
       case 'commit':
       case 'recovery': {
+        const ring = this.state === 'commit' ? this.commit : this.cur;
         const newSeq = this.state === 'commit' ? this.commit?.ring.seq ?? 0 : this.cur.ring.seq;
-        // Only a node that has seen this new ring (and given up on it) can break it.
-        if (j.ringSeqHigh < newSeq && !leaving) return;
+        const members = this.state === 'commit' ? (this.commit?.members ?? []).map((e) => e.id) : this.cur.members;
+        // Only a member that has seen this new ring (and given up on it) can break it; others
+        // wait until it is installed (then a non-member's join starts a merge).
+        if (!ring || !members.includes(j.sender) || (j.ringSeqHigh < newSeq && !leaving)) return;
         this.enterGather(`join during ${this.state}`);
         this.joinProcess(j);
         return;
