@@ -107,7 +107,7 @@ describe('totem under faults', () => {
     // 1 and 2 went on without 3 and delivered each other's messages meanwhile.
     const c1 = confs(sim, 1);
     expect(c1.some((c) => c.kind === 'regular' && c.members.join() === '1,2')).toBe(true);
-    expect(delivered(sim, 1).length).toBeGreaterThan(100);
+    expect(delivered(sim, 1).length).toBeGreaterThan(40);
     healAndCheck(sim, [1, 2, 3]);
   });
 
