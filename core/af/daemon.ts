@@ -6,7 +6,7 @@ import type { NodeConfig } from '../config/types.ts';
 import type { DriverRegistry } from '../driver/registry.ts';
 import type { LogLevel, Order } from '../driver/types.ts';
 import { ClusterError } from '../errors.ts';
-import { GroupService } from '../groups/service.ts';
+import { driverMessageSizeMax, GroupService } from '../groups/service.ts';
 import { startRuntime } from '../runtime/index.ts';
 import { BridgeServer } from './bridge.ts';
 import type { StatValue } from './codec.ts';
@@ -49,7 +49,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       late.runtime.multicast(payload, order);
     },
   });
-  const rt = await startRuntime({ config, registry, upcalls: groups, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'driver' }) });
+  // The driver carries the groups header too: it must take a full-size message plus that.
+  const runtimeConfig: NodeConfig = { ...config, limits: { ...config.limits, messageSizeMax: driverMessageSizeMax(config.limits) } };
+  const rt = await startRuntime({ config: runtimeConfig, registry, upcalls: groups, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'driver' }) });
   late.runtime = rt;
   groups.writable(); // control messages queued while the driver was starting
   let bridge: BridgeServer;

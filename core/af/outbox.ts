@@ -47,7 +47,9 @@ export class Outbox {
     if (this.closed) return true;
     let size = 0;
     for (const d of datagrams) size += d.length;
-    if (this.events + datagrams.length > this.limits.eventsMax || this.bytes + size > this.limits.bytesMax) return false;
+    // One message larger than the byte bound still passes through an empty queue.
+    if (this.events + datagrams.length > this.limits.eventsMax && this.events > 0) return false;
+    if (this.bytes + size > this.limits.bytesMax && this.events > 0) return false;
     for (const d of datagrams) this.push({ bytes: asBuffer(d), event: true });
     return true;
   }

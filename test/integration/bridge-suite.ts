@@ -203,10 +203,13 @@ export function bridgeSuite(opts: SuiteOptions): void {
         await rx.bind('large');
         await tx.bind('large', { selfDelivery: false });
         await until('both in the group', async () => (await tx.members()).length === 2);
-        const sizes = [65_536, 300_000];
+        const sizes = [65_536, 300_000, 1024 * 1024]; // the last: limits.message_size_max exactly
         for (const [k, n] of sizes.entries()) await tx.send(new Uint8Array(n).fill(k + 1), { order: opts.order });
         const got: Uint8Array[] = [];
-        for await (const ev of rx) if (ev.type === 'message' && got.push(ev.data) === sizes.length) break;
+        for await (const ev of rx) {
+          if (ev.type === 'error') throw new Error(`receiver got ${ev.code}: ${ev.message}`);
+          if (ev.type === 'message' && got.push(ev.data) === sizes.length) break;
+        }
         expect(got.map((d) => d.length)).toEqual(sizes);
         expect(got.every((d, k) => d.every((b) => b === k + 1))).toBe(true);
       } finally {
