@@ -259,6 +259,33 @@ describe('cman driver contract', () => {
     expect(nodes[0].confs.map((c) => c.members)).toEqual([[1], [1, 2], [1], [1, 2]]);
   });
 
+  it("reads its own nibble in a peer's digest: dropped = left then joined, re-added = same members; stale or foreign digests ignored", () => {
+    const { nodes, step } = pair();
+    nodes.forEach((n) => n.driver.start());
+    step();
+    const d = nodes[0].driver;
+    const confs = nodes[0].confs;
+    // Node 2's view of node 1 (index 0 of [1, 2]) as heartbeats of its incarnation 1 say it.
+    const beat = (epoch: number, token: number, list = [1, 2]) => encodeHeartbeat({
+      incarnation: 1, nextSeq: 1, low: 1, epoch, listHash: nodeListHash(list), digest: makeDigest(2, (i) => (i === 0 ? token : 0)),
+    });
+    const before = confs.length;
+    d.handleDatagram(2, beat(100, 1));
+    d.handleDatagram(2, beat(101, 0, [1, 2, 3])); // another node list: not read
+    d.handleDatagram(2, beat(99, 0)); // older than one already read: not read
+    expect(confs.length).toBe(before);
+    expect(d.stats()).toMatchObject({ digestsIgnored: 2, declaredByPeer: 0 });
+    d.handleDatagram(2, beat(102, 0));
+    expect(confs.slice(before).map((c) => [c.members, c.left, c.joined])).toEqual([[[1], [2], []], [[1, 2], [], [2]]]);
+    d.handleDatagram(2, beat(103, 0));
+    d.handleDatagram(2, beat(104, 2)); // re-added after we saw 0: nothing new to tell
+    expect(confs.length).toBe(before + 2);
+    d.handleDatagram(2, beat(106, 3)); // dropped and re-added, the 0 never seen
+    expect(confs.slice(before + 2).map((c) => [c.members, c.left, c.joined])).toEqual([[[1, 2], [], []]]);
+    expect(d.stats()).toMatchObject({ declaredByPeer: 2, reannounced: 1, members: 2 });
+    d.checkInvariants();
+  });
+
   it('goes quiet after leave()', () => {
     const { nodes, step } = pair();
     nodes.forEach((n) => n.driver.start());
