@@ -626,11 +626,17 @@ function checkTransitionalGaps(model: Model, order: Map<string, number>, r: Repo
   }
 }
 
-/** 7. Safe delivery: every member of the configuration delivers it too, unless it crashes or leaves. */
+/**
+ * 7. Safe delivery: a safe message delivered in a regular configuration is delivered by every
+ * member of it (there or in its transitional configuration) unless that member crashes or leaves.
+ * As TOTEM.md states it, for regular configurations only: a member named in a transitional
+ * configuration may never install it (it lost the ring during recovery); what the members of a
+ * transitional configuration that do install it deliver there is failure atomicity's business.
+ */
 function checkSafe(model: Model, r: Report): void {
   for (const m of model.msgs.values()) {
     for (const d of m.delivers) {
-      if (d.ev.order !== 'safe' || !d.conf) continue;
+      if (d.ev.order !== 'safe' || !d.conf || d.conf.ev.kind !== 'regular') continue;
       for (const member of d.conf.ev.members) {
         if (member === d.seg.node) continue;
         if (deliveredOrExcused(model, m, member, d.conf)) continue;
