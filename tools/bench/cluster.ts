@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { writeLocalCluster } from '../../core/config/index.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import type { StatValue } from '../../core/af/codec.ts';
-import { cpuSeconds, peakRssBytes, request, spawnWorker, stop, track } from './proc.ts';
+import { cpuSeconds, peakRssBytes, request, spawnWorker, stop, track, waitExit } from './proc.ts';
 import type { ClientRequest } from './client-protocol.ts';
 
 const ENTRY = fileURLToPath(new URL('../afcluster.mjs', import.meta.url));
@@ -130,6 +130,8 @@ export class BenchCluster {
   async close(): Promise<void> {
     await Promise.all(this.clients.map(async (c) => {
       try { await request(c, { type: 'close' } satisfies ClientRequest, 3000); } catch { /* it may be gone */ }
+      // It exits by itself after 'closed' (writing its --cpu-prof file on the way); a signal would cut that short.
+      await waitExit(c, 5000);
       await stop(c, 1000);
     }));
     await Promise.all(this.statSocks.map((s) => s.close()));

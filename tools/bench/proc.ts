@@ -85,6 +85,18 @@ export function request<R extends WorkerReply>(child: ChildProcess, msg: object,
   });
 }
 
+/** Resolves once the child has exited, or after ms (false then). */
+export function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
 /** Stops a child: SIGTERM, then SIGKILL after graceMs. Resolves once it has exited. */
 export function stop(child: ChildProcess, graceMs = 2000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();

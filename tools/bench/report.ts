@@ -67,5 +67,5 @@ export function simScalingChart(r: BenchReport): string {
     name, points: rows.map((x) => ({ x: x.nodes, y: x.tpPerSec })),
   }));
   const size = r.simScaling[0]?.size ?? 0;
-  return lineChart({ title: `Simulator, 1 Gbit LAN: throughput by node count, ${size} B messages`, xLabel: 'nodes', yLabel: 'messages delivered per second at every node (virtual)', series });
+  return lineChart({ title: `Simulator, 1 Gbit sender NICs (receive side not modelled): throughput by node count, ${size} B`, xLabel: 'nodes', yLabel: 'messages delivered per second at every node (virtual)', series });
 }
