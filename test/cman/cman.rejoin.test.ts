@@ -58,16 +58,23 @@ describe('cman: a node declared down by its peers learns it from their heartbeat
     expect(changes(sim.logs(), settled)).toEqual({ 1: [], 2: [], 3: [] });
   });
 
-  it('a peer that declared us down after resend_max (we still hear it) is reported leaving and rejoining', () => {
-    const sim = cmanSim({ seed: 52, nodes: 3, driverOptions: { resend_max: 3 } });
+  it('a peer that declared us down after resend_max (we still hear it) is reported leaving and rejoining; what we send while it ignores us arrives after', () => {
+    // resend_max x ack_timeout_ms (1600 ms) outlasts the time node 1 ignores node 3 (1125 ms).
+    const sim = cmanSim({ seed: 52, nodes: 3, driverOptions: { resend_max: 8 } });
     expect(untilMembers(sim, [1, 2, 3], 3)).toBe(true);
     sim.runFor(300);
     // Node 1's data never reaches node 3; heartbeats still do, both ways.
     sim.setFilter((from, to, bytes) => !(from === 1 && to === 3 && bytes[1] === 1));
     const t0 = sim.now;
     expect(sim.send(1, 'fifo', 64)).toBe('ok');
-    expect(sim.runUntil(() => stat(sim, 1, 'declaredUnacked') === 1, 2000)).toBe(true);
+    expect(sim.runUntil(() => stat(sim, 1, 'declaredUnacked') === 1, 3000)).toBe(true);
     sim.setFilter(null);
+    expect(sim.runUntil(() => stat(sim, 3, 'declaredByPeer') === 1, 50)).toBe(true);
+    // Node 3 re-announces at once, while node 1 still ignores it: resent until node 1 listens.
+    const t1 = sim.now;
+    for (let i = 0; i < 5; i++) expect(sim.send(3, 'fifo', 80 + i)).toBe('ok');
+    expect(untilQuiet(sim, [1, 2, 3])).toBe(true);
+    expect(expectExactlyOnceFifo(sim.logs(), t1)).toBe(5);
     expect(untilMembers(sim, [1, 2, 3], 3)).toBe(true);
     sim.runFor(2000);
     const c = changes(sim.logs(), t0);
@@ -75,6 +82,7 @@ describe('cman: a node declared down by its peers learns it from their heartbeat
     expect(c[2]).toEqual([]);
     expect(c[3]).toEqual([[[1], []], [[], [1]]]);
     expect(stat(sim, 3, 'declaredByPeer')).toBe(1);
+    expect(stat(sim, 3, 'declaredUnacked')).toBe(0);
     expectTrafficBothWays(sim);
   });
 
