@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { writeLocalCluster } from '../../core/config/index.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import type { StatValue } from '../../core/af/codec.ts';
-import { cpuSeconds, peakRssBytes, request, spawnWorker, stop, track, waitExit } from './proc.ts';
+import { atExit, cpuSeconds, peakRssBytes, request, spawnWorker, stop, track, waitExit } from './proc.ts';
 import type { ClientRequest } from './client-protocol.ts';
 
 const ENTRY = fileURLToPath(new URL('../afcluster.mjs', import.meta.url));
@@ -60,7 +60,11 @@ export class BenchCluster {
   /** The largest message the daemons carry (from their hello). */
   messageSizeMax = Infinity;
 
-  private constructor(readonly spec: ClusterSpec, readonly dir: string, private readonly daemons: Daemon[]) {}
+  private readonly forgetDir: () => void;
+
+  private constructor(readonly spec: ClusterSpec, readonly dir: string, private readonly daemons: Daemon[]) {
+    this.forgetDir = spec.keep ? () => {} : atExit(() => rmSync(dir, { recursive: true, force: true }));
+  }
 
   static async start(spec: ClusterSpec): Promise<BenchCluster> {
     const dir = mkdtempSync(join(tmpdir(), `afc-bench-${spec.driver}-`));
@@ -137,6 +141,7 @@ export class BenchCluster {
     await Promise.all(this.statSocks.map((s) => s.close()));
     // SIGTERM: the daemon leaves the ring and exits, which also writes its --cpu-prof file.
     await Promise.all(this.daemons.map((d) => stop(d.child, 10_000)));
+    this.forgetDir();
     if (!this.spec.keep) rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -4,7 +4,22 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 const live = new Set<ChildProcess>();
+const cleanups = new Set<() => void>();
 let hooked = false;
+
+/** Runs fn if the bench exits or is interrupted before its owner removes it (e.g. a temp dir). */
+export function atExit(fn: () => void): () => void {
+  hookExit();
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
+
+function runCleanups(): void {
+  for (const fn of cleanups) {
+    try { fn(); } catch { /* best effort at exit */ }
+  }
+  cleanups.clear();
+}
 
 function hookExit(): void {
   if (hooked) return;
@@ -12,6 +27,7 @@ function hookExit(): void {
   // Our own children only, by pid: a crashed or interrupted bench leaves nothing running.
   process.on('exit', () => {
     for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    runCleanups();
   });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
