@@ -14,6 +14,7 @@ class Logs {
   private readonly logs = new Map<number, LogEvent[]>();
   private readonly lastMembers = new Map<number, number[]>();
   private readonly order = new Map<string, Order>();
+  private readonly views = new Map<number, number>();
 
   private push(node: number, e: LogEvent): this {
     let l = this.logs.get(node);
@@ -38,11 +39,11 @@ class Logs {
     this.order.set(id, order);
     return this.push(node, { type: 'send', t: ++this.t, node, id, order, payloadHash: `h-${id}`, size: 10 });
   }
-  deliver(nodes: number[], id: string, over: { sender?: number; hash?: string } = {}): this {
+  deliver(nodes: number[], id: string, over: { sender?: number; hash?: string; order?: Order } = {}): this {
     const sender = over.sender ?? Number(id.split('.')[0]);
     for (const node of nodes) {
       this.push(node, {
-        type: 'deliver', t: ++this.t, node, id, sender, order: this.order.get(id) ?? 'agreed',
+        type: 'deliver', t: ++this.t, node, id, sender, order: over.order ?? this.order.get(id) ?? 'agreed',
         payloadHash: over.hash ?? `h-${id}`, size: 10,
       });
     }
@@ -57,6 +58,17 @@ class Logs {
   }
   leave(node: number): this {
     return this.push(node, { type: 'leave', t: ++this.t, node });
+  }
+  /** A FIFO-only driver's view change: each node names it itself (rep = the node, seq = its count). */
+  view(nodes: number[], members: number[]): this {
+    for (const node of nodes) this.conf([node], 'regular', (this.views.get(node) ?? 0) + 1, members, node);
+    for (const node of nodes) this.views.set(node, (this.views.get(node) ?? 0) + 1);
+    return this;
+  }
+  /** Advance the clock (nothing logged). */
+  wait(ms: number): this {
+    this.t += ms;
+    return this;
   }
   build(): NodeLog[] {
     return [...this.logs.keys()].sort((a, b) => a - b).map((node) => ({ node, events: this.logs.get(node)! }));
@@ -257,5 +269,71 @@ describe('checker: mutations of a real run are caught', () => {
     const ev = logs[0].events as LogEvent[];
     ev.push(ev[delivers(logs[0])[2]]);
     expect(check(logs, { properties: props }).map((v) => v.property)).toContain('basic');
+  });
+});
+
+describe('checker: a FIFO-only driver whose nodes name their views themselves (cman)', () => {
+  /** Three nodes that each installed {1,2,3} under a ring id of their own. */
+  const stable = () => new Logs().view([1], [1]).view([2], [2]).view([3], [3]).view([1, 2, 3], [1, 2, 3]);
+  const fifoProps: Property[] = ['basic', 'fifo', 'stable-no-loss'];
+
+  it('stable-no-loss: a message lost between two nodes whose views are stable and contain each other', () => {
+    const logs = stable().send(1, '1.1.1', 'fifo').deliver([1, 3], '1.1.1').send(1, '1.1.2', 'fifo').deliver([1, 2, 3], '1.1.2').build();
+    for (const views of [false, true]) {
+      const v = check(logs, { properties: fifoProps, views });
+      expect(v.map((x) => x.property), `views ${views}`).toEqual(['stable-no-loss']);
+      expect(v[0]).toMatchObject({ nodes: [1, 2] });
+      expect(v[0].message).toMatch(/node 2 delivered 1\.1\.1 0 times/);
+    }
+  });
+  it('stable-no-loss: a duplicate while views are stable', () => {
+    const logs = stable().send(2, '2.1.1', 'fifo').deliver([1, 2, 3], '2.1.1').deliver([3], '2.1.1').build();
+    expect(check(logs, { properties: ['stable-no-loss'] }).map((x) => x.nodes)).toEqual([[2, 3]]);
+  });
+  it('not a violation: the same loss where the receiver\'s view dropped the sender afterwards', () => {
+    const logs = stable().send(1, '1.1.1', 'fifo').deliver([1, 3], '1.1.1').view([2], [2, 3]).build();
+    expect(check(logs, { properties: fifoProps, views: true })).toEqual([]);
+    expect(check(logs, { properties: fifoProps })).toEqual([]);
+  });
+  it('not a violation: the receiver\'s view did not yet contain the sender when it sent', () => {
+    const logs = new Logs().view([1], [1]).view([2], [2]).view([3], [3]).view([1, 3], [1, 2, 3]).send(1, '1.1.1', 'fifo')
+      .view([2], [1, 2, 3]).deliver([1, 3], '1.1.1').build();
+    expect(check(logs, { properties: fifoProps, views: true })).toEqual([]);
+  });
+  it('not a violation: the sender\'s view dropped the receiver, or the receiver crashed', () => {
+    const dropped = stable().send(1, '1.1.1', 'fifo').deliver([1, 3], '1.1.1').view([1], [1, 3]).build();
+    expect(check(dropped, { properties: fifoProps, views: true })).toEqual([]);
+    const crashed = stable().send(1, '1.1.1', 'fifo').deliver([1, 3], '1.1.1').crash(2).build();
+    expect(check(crashed, { properties: fifoProps, views: true })).toEqual([]);
+  });
+  it('a message sent within the grace period before the end may still be in flight', () => {
+    const logs = stable().send(1, '1.1.1', 'fifo').deliver([1, 3], '1.1.1').build();
+    expect(check(logs, { properties: fifoProps, stableGraceMs: 100 })).toEqual([]);
+    expect(check(logs, { properties: fifoProps, stableGraceMs: 100, endT: logs[0].events.at(-1)!.t + 100 }))
+      .toHaveLength(1);
+  });
+  it('agreed: judged by the order the sender asked for, not the fifo label of the delivery', () => {
+    const fifo = { order: 'fifo' as const };
+    const L = (asked: Order) => stable().send(1, '1.1.1', asked).send(2, '2.1.1', asked)
+      .deliver([1], '1.1.1', fifo).deliver([1], '2.1.1', fifo).deliver([2, 3], '2.1.1', fifo).deliver([2, 3], '1.1.1', fifo).build();
+    const v = check(L('agreed'), { properties: ['agreed', 'causal', ...fifoProps], views: true });
+    expect(v.map((x) => x.property)).toEqual(['agreed']);
+    expect(v[0].message).toMatch(/cycle/);
+    expect(check(L('fifo'), { properties: ['agreed', 'causal', ...fifoProps], views: true })).toEqual([]);
+  });
+  it('views: failure atomicity and the sending configuration compare nodes with the same view history', () => {
+    const logs = stable().send(1, '1.1.1', 'fifo').deliver([1, 2], '1.1.1').crash(1).view([2, 3], [2, 3]).build();
+    expect(check(logs, { properties: ['failure-atomicity'] })).toEqual([]); // ring ids: nothing shared
+    const v = check(logs, { properties: ['failure-atomicity'], views: true });
+    expect(v).toHaveLength(1);
+    expect(v[0]).toMatchObject({ property: 'failure-atomicity', nodes: [2, 3] });
+    const apart = new Logs().view([1, 2], [1, 2]).view([3], [3]).send(1, '1.1.1', 'fifo').view([3], [1, 3])
+      .deliver([1, 2, 3], '1.1.1').build();
+    expect(check(apart, { properties: ['basic', 'configurations'], views: true }).map((x) => x.property)).toEqual(['basic']);
+  });
+  it('views: live nodes in the same member set have converged, however often each installed it', () => {
+    const logs = stable().view([1, 2], [1, 2]).view([1, 2], [1, 2, 3]).build();
+    expect(check(logs, { properties: ['liveness'], views: true })).toEqual([]);
+    expect(check(logs, { properties: ['liveness'] }).map((x) => x.property)).toEqual(['liveness']);
   });
 });

@@ -15,6 +15,15 @@
 //   must be one the sender was in at or after its SEND call (same process).
 // - Without 'configurations' among the checked properties (a driver without virtual synchrony),
 //   configuration events are advisory: 'basic' checks payloads, senders and duplicates only.
+// - With `views` (a driver whose nodes each decide membership alone and name their configurations
+//   with ring ids of their own, like cman), a configuration is identified by its member set and
+//   how many times this node installed that set, so that nodes with the same view history share
+//   names and the cross-node properties (failure atomicity, sending configuration, liveness) can
+//   compare them. Ring seqs are still checked as the driver printed them.
+// - Agreed, safe and causal order judge messages by the order their sender asked for (SEND), not
+//   by the order label a delivery reports: a FIFO-only driver that accepts 'agreed' and delivers
+//   it as 'fifo' is judged on what was asked.
+// - stable-no-loss is judged by views, whatever the ring ids (see checkStableNoLoss).
 import type { Guarantees, Order } from '../../core/driver/types.ts';
 import { formatEvent, type ConfEvent, type DeliverEvent, type LogEvent, type NodeLog, type SendEvent } from './log.ts';
 
@@ -42,6 +51,14 @@ export interface CheckOptions {
   liveFrom?: number;
   /** At most this many violations per property (default 5). */
   maxPerProperty?: number;
+  /** Name configurations by member set (per-node occurrence), not ring id: for drivers whose
+   *  ring ids are local names (no virtual synchrony). Default false. */
+  views?: boolean;
+  /** stable-no-loss: a message sent less than this long before the end of the log may still be
+   *  in flight and is not required (default 0: the scenario ends after its liveness deliveries). */
+  stableGraceMs?: number;
+  /** Virtual time the run ended (default: the last logged event). */
+  endT?: number;
 }
 
 /** What `--check declared` checks for a driver's declared guarantees. */
@@ -110,7 +127,14 @@ function ringKey(e: ConfEvent): string {
   return `${e.ringId.rep}.${e.ringId.seq}`;
 }
 
-function buildModel(logs: readonly NodeLog[]): Model {
+function viewKey(e: ConfEvent, seen: Map<string, number>): string {
+  const set = e.members.join(',');
+  const n = (seen.get(set) ?? 0) + 1;
+  seen.set(set, n);
+  return `V{${set}}#${n}`;
+}
+
+function buildModel(logs: readonly NodeLog[], views: boolean): Model {
   const segments: Segment[] = [];
   const msgs = new Map<string, Msg>();
   const confsByKey = new Map<string, Conf[]>();
@@ -123,6 +147,7 @@ function buildModel(logs: readonly NodeLog[]): Model {
     let seg = newSegment(log.node, 0);
     segments.push(seg);
     let cur: Conf | null = null;
+    const seenSets = new Map<string, number>();
     for (const e of log.events) {
       if (e.type === 'crash' || e.type === 'restart') {
         if (e.type === 'crash') { seg.end = 'crash'; seg.endT = e.t; }
@@ -139,7 +164,8 @@ function buildModel(logs: readonly NodeLog[]): Model {
       }
       const pos = seg.items.length;
       if (e.type === 'conf') {
-        const key = e.kind === 'regular' ? `R${ringKey(e)}` : `T${ringKey(e)}<${cur ? cur.base : 'none'}`;
+        const name = views ? viewKey(e, seenSets) : ringKey(e);
+        const key = e.kind === 'regular' ? `R${name}` : `T${name}<${cur ? cur.base : 'none'}`;
         const c: Conf = { key, base: e.kind === 'regular' ? key : (cur ? cur.base : key), ev: e, seg, pos, prev: cur, next: null };
         if (cur) cur.next = c;
         cur = c;
@@ -216,7 +242,7 @@ class Report {
 // ---- the checks -----------------------------------------------------------------------
 
 export function check(logs: readonly NodeLog[], opts: CheckOptions): Violation[] {
-  const model = buildModel(logs);
+  const model = buildModel(logs, opts.views ?? false);
   const r = new Report(opts.seed, opts.maxPerProperty ?? 5);
   const want = new Set(opts.properties);
   const strictConf = want.has('configurations');
@@ -228,8 +254,8 @@ export function check(logs: readonly NodeLog[], opts: CheckOptions): Violation[]
   if (want.has('agreed')) checkAgreed(model, r);
   if (want.has('safe')) checkSafe(model, r);
   if (want.has('fifo')) checkFifo(model, r);
-  if (want.has('stable-no-loss')) checkStableNoLoss(model, r);
-  if (want.has('liveness')) checkLiveness(model, r, opts.liveFrom ?? 0);
+  if (want.has('stable-no-loss')) checkStableNoLoss(model, r, opts);
+  if (want.has('liveness')) checkLiveness(model, r, opts.liveFrom ?? 0, opts.views ?? false);
   const rank = (p: Property) => ALL_PROPERTIES.indexOf(p);
   return r.out.sort((a, b) => rank(a.property) - rank(b.property));
 }
@@ -397,6 +423,11 @@ function isTotal(o: Order): boolean {
   return o === 'agreed' || o === 'safe';
 }
 
+/** The order the sender asked for (its SEND), else the one the delivery reports. */
+function asked(model: Model, d: Deliver): Order {
+  return model.msgs.get(d.ev.id)?.send?.ev.order ?? d.ev.order;
+}
+
 /** 5. Causal order within a configuration (agreed and safe messages), with vector clocks. */
 function checkCausal(model: Model, r: Report): void {
   const index = new Map<number, number>();
@@ -506,7 +537,7 @@ function totalOrder(model: Model, r: Report): Map<string, number> | null {
     let prev: { v: number; it: Deliver | Conf } | null = null;
     const seen = new Set<string>();
     for (const it of seg.items) {
-      if (it.ev.type === 'send' || (it.ev.type === 'deliver' && !isTotal(it.ev.order))) continue;
+      if (it.ev.type === 'send' || (!isConf(it) && !isTotal(asked(model, it as Deliver)))) continue;
       const name = isConf(it) ? `conf ${it.key}` : `msg ${it.ev.id}`;
       if (seen.has(name)) continue;
       seen.add(name);
@@ -562,7 +593,7 @@ function groupMessages(model: Model, keyOf: (d: Deliver) => string | undefined):
   const out = new Map<string, Set<Msg>>();
   for (const m of model.msgs.values()) {
     for (const d of m.delivers) {
-      const k = isTotal(d.ev.order) ? keyOf(d) : undefined;
+      const k = isTotal(asked(model, d)) ? keyOf(d) : undefined;
       if (k === undefined) continue;
       let set = out.get(k);
       if (!set) out.set(k, (set = new Set()));
@@ -573,12 +604,12 @@ function groupMessages(model: Model, keyOf: (d: Deliver) => string | undefined):
 }
 
 /** This segment's agreed/safe deliveries matching `pick`, and the last of them in the total order. */
-function deliveredIn(seg: Segment, order: Map<string, number>, pick: (d: Deliver) => boolean, last: (d: Deliver) => boolean) {
+function deliveredIn(model: Model, seg: Segment, order: Map<string, number>, pick: (d: Deliver) => boolean, last: (d: Deliver) => boolean) {
   const ids = new Set<string>();
   let maxPos = -1;
   let lastD: Deliver | null = null;
   for (const d of seg.delivers) {
-    if (!isTotal(d.ev.order) || !pick(d)) continue;
+    if (!isTotal(asked(model, d)) || !pick(d)) continue;
     ids.add(d.ev.id);
     const p = order.get(`msg ${d.ev.id}`) ?? -1;
     if (last(d) && p > maxPos) { maxPos = p; lastD = d; }
@@ -592,7 +623,7 @@ function checkRegularGaps(model: Model, order: Map<string, number>, r: Report): 
   for (const seg of model.segments) {
     for (const c of seg.confs) {
       if (c.ev.kind !== 'regular') continue;
-      const own = deliveredIn(seg, order, (d) => d.conf === c, () => true);
+      const own = deliveredIn(model, seg, order, (d) => d.conf === c, () => true);
       if (!own.last) continue;
       for (const m of inRegular.get(c.key) ?? []) {
         if (own.ids.has(m.id) || (order.get(`msg ${m.id}`) ?? -1) >= own.maxPos) continue;
@@ -611,12 +642,12 @@ function checkTransitionalGaps(model: Model, order: Map<string, number>, r: Repo
   for (const seg of model.segments) {
     for (const t of seg.confs) {
       if (t.ev.kind !== 'transitional') continue;
-      const own = deliveredIn(seg, order, (d) => d.conf?.base === t.base, (d) => d.conf === t);
+      const own = deliveredIn(model, seg, order, (d) => d.conf?.base === t.base, (d) => d.conf === t);
       if (!own.last) continue;
       const members = new Set(t.ev.members);
       for (const m of byBase.get(t.base) ?? []) {
         if (own.ids.has(m.id) || (order.get(`msg ${m.id}`) ?? -1) >= own.maxPos) continue;
-        const byMember = m.delivers.find((d) => members.has(d.seg.node) && isTotal(d.ev.order) && d.conf?.base === t.base);
+        const byMember = m.delivers.find((d) => members.has(d.seg.node) && isTotal(asked(model, d)) && d.conf?.base === t.base);
         if (!byMember) continue;
         r.add('agreed', `gap in transitional ${t.key}: node ${seg.node} delivered ${own.last.ev.id} but not ${m.id}, which precedes it `
           + `and member ${byMember.seg.node} delivered`, [seg.node, byMember.seg.node], [byMember, own.last, t]);
@@ -636,7 +667,7 @@ function checkTransitionalGaps(model: Model, order: Map<string, number>, r: Repo
 function checkSafe(model: Model, r: Report): void {
   for (const m of model.msgs.values()) {
     for (const d of m.delivers) {
-      if (d.ev.order !== 'safe' || !d.conf || d.conf.ev.kind !== 'regular') continue;
+      if (asked(model, d) !== 'safe' || !d.conf || d.conf.ev.kind !== 'regular') continue;
       for (const member of d.conf.ev.members) {
         if (member === d.seg.node) continue;
         if (deliveredOrExcused(model, m, member, d.conf)) continue;
@@ -675,22 +706,68 @@ function checkFifo(model: Model, r: Report): void {
   }
 }
 
-/** cman's claim: while sender and receiver stay in one configuration, every message arrives once. */
-function checkStableNoLoss(model: Model, r: Report): void {
+/**
+ * No loss while membership is stable (cman's claim; implied by EVS). A message m sent by s at
+ * time t must be delivered exactly once by a receiver process r when either
+ * - by views: from t to the end of the log, s's view (its configuration at the SEND) contains r,
+ *   r's view (its configuration at time t) contains s, neither changes and neither process
+ *   crashes or leaves, and m was sent at least `graceMs` before the end of the log; or
+ * - by ring (virtual synchrony): r installed s's configuration and both stay in it to the end.
+ * Views are compared by member set only, so this holds for drivers whose nodes each decide
+ * membership alone and name configurations locally. A receiver that dropped s, or that s
+ * dropped, at any moment after t is excused: such a driver promises nothing across a change.
+ */
+function checkStableNoLoss(model: Model, r: Report, opts: CheckOptions): void {
+  const end = Math.max(opts.endT ?? 0, logEnd(model));
+  const graceMs = opts.stableGraceMs ?? 0;
+  const views = opts.views ?? false;
   for (const m of model.msgs.values()) {
     const s = m.send;
     if (!s || !s.conf || !stays(s.conf)) continue;
-    for (const member of s.conf.ev.members) {
-      const inst = (model.confsByKey.get(s.conf.key) ?? []).find((c) => c.seg.node === member);
-      if (!inst || !stays(inst)) continue;
-      const got = m.delivers.filter((d) => d.seg === inst.seg).length;
-      if (got !== 1) {
-        r.add('stable-no-loss', `node ${member} delivered ${m.id} ${got} times while it and sender ${s.seg.node} stayed in ${s.conf.key}`,
-          [member, s.seg.node], [s, inst, ...m.delivers.filter((d) => d.seg === inst.seg)]);
-        if (r.full('stable-no-loss')) return;
-      }
+    const byViews = end - s.ev.t >= graceMs;
+    for (const seg of model.segments) {
+      const inst = stablePeer(model, s, seg, byViews, views);
+      if (!inst) continue;
+      const got = m.delivers.filter((d) => d.seg === seg);
+      if (got.length === 1) continue;
+      r.add('stable-no-loss', `node ${seg.node} delivered ${m.id} ${got.length} times, though from its send at ${s.ev.t.toFixed(3)} `
+        + `to the end of the log node ${seg.node}'s view (${inst.key}) and sender ${s.seg.node}'s (${s.conf.key}) contained each other unchanged`,
+      [seg.node, s.seg.node], [s, s.conf, inst, ...got]);
+      if (r.full('stable-no-loss')) return;
     }
   }
+}
+
+/** The receiver's configuration that obliges it to deliver s's message, or null. */
+function stablePeer(model: Model, s: Send, seg: Segment, byViews: boolean, views: boolean): Conf | null {
+  const sc = s.conf!;
+  if (seg.end !== 'running' || !sc.ev.members.includes(seg.node)) return null;
+  // A shared ring (not a view name, which nodes may reach at different times) binds at once.
+  const same = views ? undefined : (model.confsByKey.get(sc.key) ?? []).find((c) => c.seg === seg);
+  if (same && stays(same)) return same;
+  if (!byViews) return null;
+  const at = seg === s.seg ? sc : viewAt(seg, s.ev.t);
+  return at && stays(at) && at.ev.members.includes(s.seg.node) ? at : null;
+}
+
+/** The configuration a process was in at time t (the last installed at or before t). */
+function viewAt(seg: Segment, t: number): Conf | null {
+  let out: Conf | null = null;
+  for (const c of seg.confs) {
+    if (c.ev.t > t) break;
+    out = c;
+  }
+  return out;
+}
+
+function logEnd(model: Model): number {
+  let end = 0;
+  for (const seg of model.segments) {
+    const last = seg.items[seg.items.length - 1];
+    if (last) end = Math.max(end, last.ev.t);
+    if (Number.isFinite(seg.endT)) end = Math.max(end, seg.endT);
+  }
+  return end;
 }
 
 /** The node stays in this configuration to the end of the log: no later configuration, crash or leave. */
@@ -699,7 +776,7 @@ function stays(c: Conf): boolean {
 }
 
 /** After liveFrom: live nodes share one regular configuration of exactly themselves and deliver all sent in it. */
-function checkLiveness(model: Model, r: Report, liveFrom: number): void {
+function checkLiveness(model: Model, r: Report, liveFrom: number, views: boolean): void {
   const live = new Map<number, Segment>();
   for (const seg of model.segments) if (seg.end === 'running') live.set(seg.node, seg);
   if (live.size === 0) return;
@@ -711,7 +788,9 @@ function checkLiveness(model: Model, r: Report, liveFrom: number): void {
   }
   const a = lastConf[0].c!;
   const liveIds = [...live.keys()].sort((x, y) => x - y);
-  const split = lastConf.find((x) => x.c!.key !== a.key);
+  // Views: the same member set is the same configuration, however often each node installed it.
+  const name = (c: Conf) => views ? c.ev.members.join(',') : c.key;
+  const split = lastConf.find((x) => name(x.c!) !== name(a));
   if (split) {
     r.add('liveness', `live nodes end in different configurations: ${a.key} at ${a.seg.node}, ${split.c!.key} at ${split.seg.node}`,
       [a.seg.node, split.seg.node], [a, split.c]);

@@ -102,6 +102,8 @@ export function runSeed(opts: SeedOptions): SeedResult {
   const rng = new Rng(opts.seed).fork('scenario');
   const p = plan(opts, rng, safetyMs);
   const note = opts.onNote ?? (() => {});
+  // Without virtual synchrony each node names its configurations itself: judge them as views.
+  const views = !opts.driver.guarantees.virtualSynchrony;
   const sim = new Simulation({
     seed: opts.seed, nodes: p.nodes, driver: opts.driver, driverOptions: opts.driverOptions, network: p.network,
     maxEvents: opts.maxEvents ?? 1_000_000, maxQueued: 200_000,
@@ -115,19 +117,27 @@ export function runSeed(opts: SeedOptions): SeedResult {
   const extra: Violation[] = [];
   try {
     sim.start();
-    sim.workload({ ratePerSec: p.ratePerSec, sizes: p.sizes });
+    sim.workload({ ratePerSec: p.ratePerSec, sizes: p.sizes, orders: workloadOrders(sim, opts) });
     for (let i = 0; i < p.episodes; i++) scheduleEpisode(sim, rng, scale, safetyMs, note);
     sim.runFor(safetyMs);
     liveFrom = healAll(sim, note);
-    convergedAt = livenessPhase(sim, livenessMs, note);
+    convergedAt = livenessPhase(sim, livenessMs, note, views);
   } catch (e) {
     extra.push(driverThrew(sim, e, opts.seed));
   }
-  const violations = [...extra, ...check(sim.logs(), { properties: opts.properties, seed: opts.seed, liveFrom })];
+  const violations = [...extra, ...check(sim.logs(), { properties: opts.properties, seed: opts.seed, liveFrom, views, endT: sim.now })];
   return {
     seed: opts.seed, nodes: p.nodes, faults: p.faults, violations, traceHash: sim.traceHash(), liveFrom, convergedAt,
     virtualMs: sim.now, stats: sim.stats(), sim,
   };
+}
+
+/** The driver's orders; plus 'agreed' when it is checked but not guaranteed (a FIFO-only driver
+ *  that accepts it is then judged on it; one that refuses it makes the sends fail, unlogged). */
+function workloadOrders(sim: Simulation, opts: SeedOptions) {
+  const orders = sim.defaultOrders();
+  if (opts.properties.includes('agreed') && !orders.includes('agreed')) orders.push('agreed');
+  return orders;
 }
 
 function driverThrew(sim: Simulation, e: unknown, seed: number): Violation {
@@ -240,28 +250,28 @@ function healAll(sim: Simulation, note: (l: string) => void): number {
 }
 
 /** The last configuration each live node installed, read from its log (null: none since its start). */
-function currentConfs(sim: Simulation): (string | null)[] {
+function currentConfs(sim: Simulation, views = false): (string | null)[] {
   return sim.logs().map((log) => {
     for (let i = log.events.length - 1; i >= 0; i--) {
       const e = log.events[i];
       if (e.type === 'crash' || e.type === 'restart') return null;
-      if (e.type === 'conf') return `${e.kind} ${e.ringId.rep}.${e.ringId.seq} ${e.members.join(',')}`;
+      if (e.type === 'conf') return `${e.kind} ${views ? 'view' : `${e.ringId.rep}.${e.ringId.seq}`} ${e.members.join(',')}`;
     }
     return null;
   });
 }
 
-function converged(sim: Simulation): boolean {
-  const confs = currentConfs(sim);
+function converged(sim: Simulation, views: boolean): boolean {
+  const confs = currentConfs(sim, views);
   const first = confs[0];
   const all = sim.nodes.join(',');
   return first !== null && first.startsWith('regular ') && first.endsWith(` ${all}`) && confs.every((c) => c === first);
 }
 
 /** Wait for one regular configuration of every node, then send from each and wait for delivery everywhere. */
-function livenessPhase(sim: Simulation, boundMs: number, note: (l: string) => void): number | null {
+function livenessPhase(sim: Simulation, boundMs: number, note: (l: string) => void, views: boolean): number | null {
   const start = sim.now;
-  const ok = sim.runUntil(cachedByLogLength(sim, () => converged(sim)), boundMs);
+  const ok = sim.runUntil(cachedByLogLength(sim, () => converged(sim, views)), boundMs);
   if (!ok) {
     note(`${sim.now.toFixed(3)} not converged after ${boundMs} ms: ${currentConfs(sim).map((c, i) => `n${sim.nodes[i]}=${c}`).join(' ')}`);
     return null;
