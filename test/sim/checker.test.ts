@@ -7,6 +7,7 @@ import type { LogEvent, NodeLog } from './log.ts';
 import { runSeed } from './scenario.ts';
 import { nullDriver } from './testdrivers/null.ts';
 import { sequencerDriver } from './testdrivers/sequencer.ts';
+import { cmanDriver } from '../../drivers/cman/index.ts';
 
 /** Writes per-node logs by hand; left/joined follow from the node's previous configuration. */
 class Logs {
@@ -335,5 +336,21 @@ describe('checker: a FIFO-only driver whose nodes name their views themselves (c
     const logs = stable().view([1, 2], [1, 2]).view([1, 2], [1, 2, 3]).build();
     expect(check(logs, { properties: ['liveness'], views: true })).toEqual([]);
     expect(check(logs, { properties: ['liveness'] }).map((x) => x.property)).toEqual(['liveness']);
+  });
+});
+
+describe('checker: a real cman run, judged by views', () => {
+  it('is clean, and dropping one delivery of another node\'s message breaks stable-no-loss', () => {
+    const r = runSeed({ driver: cmanDriver as never, seed: 7, nodes: 3, faults: 'none', properties: ['basic', 'fifo', 'stable-no-loss'] });
+    expect(r.violations).toEqual([]);
+    const logs = r.sim.logs().map((l) => ({ node: l.node, events: [...l.events] }));
+    const ev = logs[1].events as LogEvent[];
+    const i = ev.findIndex((e) => e.type === 'deliver' && e.sender === 1);
+    expect(i).toBeGreaterThanOrEqual(0);
+    const lost = ev[i] as { id: string };
+    ev.splice(i, 1);
+    const v = check(logs, { properties: ['stable-no-loss'], views: true, endT: r.virtualMs });
+    expect(v.map((x) => x.nodes)).toEqual([[1, 2]]);
+    expect(v[0].message).toContain(`node 2 delivered ${lost.id} 0 times`);
   });
 });

@@ -291,7 +291,7 @@ function checkSendingConfiguration(model: Model, r: Report): void {
     if (m.base === null) {
       const a = placed[0];
       const b = placed.find((d) => d.conf?.base !== a.conf?.base);
-      r.add('basic', `${m.id} delivered in configurations of different rings (${a.conf?.key} at node ${a.seg.node}, `
+      r.add('basic', `${m.id} delivered in different configurations (${a.conf?.key} at node ${a.seg.node}, `
         + `${b?.conf?.key} at node ${b?.seg.node}): a message belongs to one configuration and its transitional one`,
       [a.seg.node, b?.seg.node ?? a.seg.node], [m.send, a, b, a.conf, b?.conf]);
       continue;
