@@ -195,6 +195,13 @@ describe('checker: each property caught', () => {
       .deliver([1, 3], '1.1.1').deliver([2], '2.1.1').deliver([1, 3], '2.1.1').deliver([2], '1.1.1');
     caught(L.build(), 'agreed');
   });
+  it('agreed: the cycle reported is a real one, not a message downstream of it', () => {
+    const logs = base().send(1, '1.1.1').send(2, '2.1.1').send(3, '3.1.1')
+      .deliver([1], '3.1.1').deliver([2], '1.1.1').deliver([2, 3], '2.1.1').deliver([2], '3.1.1').deliver([3], '1.1.1').build();
+    const v = check(logs, { properties: ['agreed'] });
+    expect(v[0].message).toMatch(/cycle msg (1\.1\.1 -> msg 2\.1\.1 -> msg 1\.1\.1|2\.1\.1 -> msg 1\.1\.1 -> msg 2\.1\.1)$/);
+    expect(v[0].nodes).toEqual([2, 3]);
+  });
   it('agreed: a configuration change in different places (a cycle through a configuration)', () => {
     const L = base().send(1, '1.1.1').deliver([1, 2], '1.1.1').conf([1, 2, 3], 'regular', 2, [1, 2, 3])
       .deliver([3], '1.1.1');

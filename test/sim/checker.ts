@@ -569,16 +569,19 @@ function totalOrder(model: Model, r: Report): Map<string, number> | null {
 
 function reportCycle(indeg: Int32Array, out: number[][], names: string[],
   edgeNode: Map<string, { node: number; a: Send | Deliver | Conf; b: Send | Deliver | Conf }>, r: Report): void {
-  // Walk inside the unresolved part until a vertex repeats: that is a cycle.
+  // Walk backwards inside the unresolved part until a vertex repeats: that is a cycle. (Every
+  // unresolved vertex has an unresolved predecessor; it need not have an unresolved successor.)
+  const inn: number[][] = out.map(() => []);
+  out.forEach((l, u) => { for (const w of l) inn[w].push(u); });
   let v = indeg.findIndex((d) => d > 0);
   const seenAt = new Map<number, number>();
   const path: number[] = [];
   while (!seenAt.has(v)) {
     seenAt.set(v, path.length);
     path.push(v);
-    v = out[v].find((w) => indeg[w] > 0) ?? v;
+    v = inn[v].find((u) => indeg[u] > 0) ?? v;
   }
-  const cycle = [...path.slice(seenAt.get(v)), v];
+  const cycle = [...path.slice(seenAt.get(v)), v].reverse();
   const nodes: number[] = [];
   const events: (Send | Deliver | Conf)[] = [];
   for (let i = 0; i + 1 < cycle.length; i++) {
