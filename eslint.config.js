@@ -15,7 +15,7 @@ const impureGlobals = ['setTimeout', 'setInterval', 'setImmediate', 'clearTimeou
 }));
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'bench-out/**', 'docs/**'] },
+  { ignores: ['node_modules/**', 'bench-out/**', 'docs/**', 'dist/**', 'dist.tmp-*/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
