@@ -92,7 +92,10 @@ export const limitsSection = z.strictObject({
   groups_max: z.int().min(1).max(1_000_000).default(1024),
   group_name_max: z.int().min(1).max(65535).default(128),
   recv_queue_max: z.int().min(1).max(10_000_000).default(4096),
-  recv_queue_bytes_max: z.int().min(1).max(4096 * MiB).default(16 * MiB),
+  // Per socket, so sockets_max of them can be full at once: 4 MiB (four largest messages, or
+  // 4096 events of 1 KiB) keeps one slow reader from holding 16 MiB of a daemon meant to run
+  // in ~100 MB; a reader that falls further behind gets ENOBUFS, as with any full queue.
+  recv_queue_bytes_max: z.int().min(1).max(4096 * MiB).default(4 * MiB),
   members_max: z.int().min(1).max(1_000_000).default(1024),
 });
 
