@@ -1,6 +1,6 @@
 // The bundle in dist/ runs the real CLI without tsx, and the bin's rule runs it only while no input changed since the build.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: plain JavaScript module without declarations (it runs before any TypeScript can)
@@ -15,7 +15,6 @@ describe('bundle', () => {
   const dist = join(dir, 'dist');
   let entry = '';
   const manifest = (): Manifest => JSON.parse(readFileSync(join(dist, 'build.json'), 'utf8')) as Manifest;
-  const rewrite = (m: Manifest): void => writeFileSync(join(dist, 'build.json'), JSON.stringify(m));
 
   beforeAll(async () => { entry = await (buildBundle as (root: string, dist: string) => Promise<string>)(ROOT, dist); });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,18 +37,27 @@ describe('bundle', () => {
     expect(inputs.some((f) => f.startsWith('drivers/totem/'))).toBe(true);
   });
 
-  it('is fresh right after the build, and stale once any input is newer than the build or gone', () => {
-    const fresh = manifest();
-    expect(entryOf(ROOT, dist, {})).toBe(entry);
-    rewrite({ ...fresh, started: 0 }); // every input now counts as modified after the build began
-    expect(entryOf(ROOT, dist, {})).toBeUndefined();
-    rewrite({ ...fresh, inputs: [...fresh.inputs, 'tools/no-such-file.ts'] });
-    expect(entryOf(ROOT, dist, {})).toBeUndefined();
-    rewrite(fresh);
-    expect(entryOf(ROOT, dist, { AFCLUSTER_TSX: '1' })).toBeUndefined();
-    writeFileSync(join(dist, 'build.json'), '{"started": 1'); // half-written manifest
-    expect(entryOf(ROOT, dist, {})).toBeUndefined();
-    rewrite(fresh);
-    expect(entryOf(ROOT, dist, {})).toBe(entry);
+  it('is fresh while every input is older than the build, stale once one is newer or gone', () => {
+    // A tree of its own with chosen mtimes: the project's files may be edited while this runs.
+    const root = join(dir, 'rule');
+    const out = join(root, 'dist');
+    mkdirSync(out, { recursive: true });
+    for (const f of ['a.ts', 'b.ts']) { writeFileSync(join(root, f), ''); utimesSync(join(root, f), 1000, 1000); }
+    writeFileSync(join(out, 'afcluster.mjs'), '');
+    const write = (m: Manifest): void => writeFileSync(join(out, 'build.json'), JSON.stringify(m));
+    const built: Manifest = { started: 2_000_000, inputs: ['a.ts', 'b.ts'] }; // 2000 s, after both
+    write(built);
+    expect(entryOf(root, out, {})).toBe(join(out, 'afcluster.mjs'));
+    expect(entryOf(root, out, { AFCLUSTER_TSX: '1' })).toBeUndefined();
+    utimesSync(join(root, 'b.ts'), 2000, 2000); // edited the very moment the build began
+    expect(entryOf(root, out, {})).toBeUndefined();
+    utimesSync(join(root, 'b.ts'), 1000, 1000);
+    write({ ...built, inputs: [...built.inputs, 'gone.ts'] });
+    expect(entryOf(root, out, {})).toBeUndefined();
+    writeFileSync(join(out, 'build.json'), '{"started": 1'); // half-written manifest
+    expect(entryOf(root, out, {})).toBeUndefined();
+    write(built);
+    rmSync(join(out, 'afcluster.mjs'));
+    expect(entryOf(root, out, {})).toBeUndefined();
   });
 });
