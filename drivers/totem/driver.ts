@@ -213,7 +213,11 @@ export class TotemDriver implements Driver {
     assert(c.highDelivered <= c.aru, `highDelivered ${c.highDelivered} <= aru ${c.aru}`);
     assert(c.freedUpTo <= c.highDelivered || this.state === 'recovery', 'nothing freed before delivery');
     assert(c.freedUpTo <= c.gcLine, 'freed only what every member holds');
-    assert(c.size <= 3 * this.opts.outstandingMax + this.opts.windowSize, `stored ${c.size} messages within bounds`);
+    // One ring's store: at most 2 x outstanding above aru, outstanding more not yet freed, plus
+    // a visit's window. A new ring also holds what RECOVERY re-sent: at most one old store per
+    // member (several members may re-send the same message).
+    const bound = 3 * this.opts.outstandingMax + this.opts.windowSize;
+    assert(c.size <= bound * (c.members.length + 1), `stored ${c.size} messages within bounds`);
     assert(this.missCount.size <= 3 * this.opts.outstandingMax, 'miss counters bounded');
     assert(this.sendQueue.queuedMessages <= this.opts.sendQueueMax, 'send queue bounded');
     assert(this.local.length <= 4, 'local token queue bounded');
@@ -309,7 +313,10 @@ export class TotemDriver implements Driver {
       this.cur = this.rec.old;
     }
     if (this.state !== 'gather') this.host.log('info', 'totem: gather', { reason, ring: formatRingId(this.cur.ring) });
-    if (reason === 'start') this.aloneNotBefore = this.host.now() + this.opts.consensusMs;
+    // Alone again only after a consensus period: at start (others may be starting too), and
+    // after a ring of one, so a node the others keep excluding cannot spin through rings of
+    // one (and their joins) at message rate.
+    if (reason === 'start' || this.cur.members.length === 1) this.aloneNotBefore = this.host.now() + this.opts.consensusMs;
     this.counters.gathers++;
     this.rec = undefined;
     this.commit = undefined;
