@@ -1,19 +1,24 @@
 // ClusterSocket: a cluster socket reached through the local daemon over the bridge protocol
 // (docs/PROTOCOL.md). The socket binds its own unix datagram socket (the daemon knows the client
 // by that path), says hello with its pid, then sends requests and matches replies by request
-// id; events arrive in the same stream and are handed out by `for await`.
+// id; events arrive in the same stream and are handed out by `for await`. With a version-2 daemon
+// (PROTOCOL.md section 6) sends are pipelined: queued, packed into BATCH containers at the end of
+// the current tick, up to SEND_WINDOW of them unanswered; each send() resolves when the daemon
+// accepted its message. A send refused with EAGAIN waits for the daemon's WRITABLE event (no
+// sleeping) and is resent, in order, with everything after it.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClusterError, errorCodeFromNumber, type ErrorCode } from '../core/errors.ts';
+import { ClusterError, ERROR_NUMBERS, errorCodeFromNumber, type ErrorCode } from '../core/errors.ts';
 import {
-  decodeDaemonDatagram, encodeRequest, OP, OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_PART_DATA_MAX,
-  type HelloResult, type MessagePart, type Reply, type ReplyResult, type Request, type StatValue,
+  BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, decodeDaemonDatagram, encodeRequest, OP,
+  OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, VERSION_BATCH, writeBatchHeader,
+  writeSend, type HelloResult, type MessagePart, type Reply, type ReplyResult, type Request, type StatValue,
 } from '../core/af/codec.ts';
 import { bindUnix, createUnixSocket, unixErrorName, type UnixDgramSocket } from '../core/af/unix.ts';
 import { checkUnixPath } from '../core/af/socketfile.ts';
-import { EventQueue, eventBytes, retryEagain } from './queue.ts';
+import { EventQueue, eventBytes, retryEagain, WritableSignal } from './queue.ts';
 import type {
   BindOptions, GroupSocket, LocalNode, Member, Order, SendOptions, SocketEvent,
 } from './types.ts';
@@ -41,6 +46,30 @@ interface Pending {
   readonly reject: (e: Error) => void;
   readonly done: () => void;
 }
+
+/** A pipelined send: queued, then in flight, then settled by its reply (or an error). */
+interface QueuedSend {
+  id: number;
+  readonly order: Order;
+  readonly data: Uint8Array;
+  /** false: an EAGAIN answer rejects instead of waiting for WRITABLE. */
+  readonly wait: boolean;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+  sentAt: number;
+  settled: boolean;
+  readonly signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+/** Sends unanswered at most (the daemon holds a few datagrams of them in its kernel queue). */
+export const SEND_WINDOW = 1024;
+/** Sends queued in this process at most, waiting for the window: past it, send() throws EAGAIN. */
+export const SEND_QUEUE_MAX = 65536;
+/** Without a WRITABLE event this long after an EAGAIN, resend anyway (the daemon answers again). */
+const WRITABLE_FALLBACK_MS = 50;
+const REPLY_SEND = OP.send | REPLY_BIT;
+const ERROR_STATUS_EAGAIN = ERROR_NUMBERS.EAGAIN;
 
 /** Largest message reassembled from parts, whatever the daemon says (memory bound). */
 const PART_TOTAL_MAX = 64 * 1024 * 1024;
@@ -97,6 +126,21 @@ export class ClusterSocket implements GroupSocket {
   private closed = false;
   private overrun = false;
   private hello?: HelloResult;
+  /** The daemon speaks version 2: BATCH containers, WRITABLE, pipelined sends. */
+  private batch = false;
+  private readonly writableSignal = new WritableSignal();
+  /** Pipelined sends: not yet sent (from queueHead), in flight by id, refused and waiting to resend. */
+  private queue: QueuedSend[] = [];
+  private queueHead = 0;
+  private readonly inflight = new Map<number, QueuedSend>();
+  private refused: QueuedSend[] = [];
+  private paused = false;
+  private writableSeen = false;
+  private resumeNext = false;
+  private flushScheduled = false;
+  private retryTimer?: NodeJS.Timeout;
+  private sendTimer?: NodeJS.Timeout;
+  private readonly scratch = Buffer.allocUnsafe(DATAGRAM_MAX);
   /** Datagrams from the daemon that did not decode (counted, dropped). */
   badDatagrams = 0;
 
@@ -131,7 +175,7 @@ export class ClusterSocket implements GroupSocket {
     }
     const cs = new ClusterSocket(sock, opts.path, clientPath, opts.timeoutMs ?? 10_000, opts);
     try {
-      const r = await cs.call({ type: 'hello', id: 0, pid: process.pid }, opts.signal);
+      const r = await cs.sayHello(opts.signal);
       if (r.result.type !== 'hello') throw new ClusterError('EPROTO', 'the daemon answered hello without an identity');
       cs.hello = r.result.hello;
       cs.startKeepalive(opts.keepaliveMs ?? 5000);
@@ -139,6 +183,18 @@ export class ClusterSocket implements GroupSocket {
     } catch (e) {
       cs.shutdown();
       throw e;
+    }
+  }
+
+  /** HELLO with version 2; a daemon that speaks only version 1 answers EPROTO: say it again in 1. */
+  private async sayHello(signal?: AbortSignal): Promise<Reply> {
+    try {
+      const r = await this.call({ type: 'hello', id: 0, pid: process.pid, version: VERSION_BATCH }, signal);
+      this.batch = true;
+      return r;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EPROTO' || this.closed) throw e;
+      return this.call({ type: 'hello', id: 0, pid: process.pid }, signal);
     }
   }
 
@@ -169,12 +225,183 @@ export class ClusterSocket implements GroupSocket {
     const max = this.identity().messageSizeMax;
     if (bytes.length > max) throw new ClusterError('EMSGSIZE', `message of ${bytes.length} bytes is over ${max}, the most this daemon carries; send a smaller one`);
     const order = options.order ?? 'agreed';
+    if (this.batch && bytes.length <= SEND_DATA_MAX) return this.enqueue(bytes, order, options);
     const attempt = bytes.length <= SEND_DATA_MAX
       ? async (): Promise<void> => { await this.call({ type: 'send', id: 0, order, data: bytes }, options.signal); }
       : (): Promise<void> => this.sendParts(bytes, order, options.signal);
     await retryEagain(attempt, {
       wait: options.wait, signal: options.signal, minDelayMs: SEND_RETRY_MIN_MS, maxDelayMs: SEND_RETRY_MAX_MS,
+      writable: this.writableSignal,
     });
+  }
+
+  /** Queue a send for the next batch; resolves when the daemon accepted it. */
+  private enqueue(data: Uint8Array, order: Order, options: SendOptions): Promise<void> {
+    if (this.closed) return Promise.reject(new ClusterError('ENOTCONN', 'the socket is closed; open a new one'));
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(cancelled(signal));
+    if (this.queue.length - this.queueHead + this.refused.length >= SEND_QUEUE_MAX) {
+      return Promise.reject(new ClusterError('EAGAIN', `${SEND_QUEUE_MAX} sends already wait in this process; await some before sending more`));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const s: QueuedSend = { id: 0, order, data, wait: options.wait !== false, resolve, reject, sentAt: 0, settled: false, signal };
+      if (signal) {
+        s.onAbort = () => this.settle(s, cancelled(signal));
+        signal.addEventListener('abort', s.onAbort, { once: true });
+      }
+      this.queue.push(s);
+      this.scheduleFlush();
+    });
+  }
+
+  private settle(s: QueuedSend, err?: Error): void {
+    if (s.settled) return;
+    s.settled = true;
+    if (s.onAbort) s.signal?.removeEventListener('abort', s.onAbort);
+    if (err) s.reject(err); else s.resolve();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.closed) return;
+    this.flushScheduled = true;
+    setImmediate(() => { this.flushScheduled = false; this.flushSends(); });
+  }
+
+  /** Send queued sends, packed into containers, while the window has room. */
+  private flushSends(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    while (!this.paused && !this.closed && this.queueHead < this.queue.length && this.inflight.size < SEND_WINDOW) {
+      const [count, bytes] = this.pack();
+      if (count === 0) continue; // only settled (aborted) sends were at the head
+      const err = this.transmitNow(bytes);
+      if (err === 'again') {
+        // The daemon's kernel queue is full: try again at the next reply, or shortly when none is due.
+        if (this.inflight.size === 0) this.retryTimer = setTimeout(() => this.flushSends(), SEND_RETRY_MIN_MS);
+        return;
+      }
+      this.resumeNext = false;
+      const now = performance.now();
+      for (let i = 0; i < count; i++) {
+        const s = this.queue[this.queueHead++];
+        if (s.settled) { i--; continue; }
+        if (err) { this.settle(s, err); continue; }
+        s.sentAt = now;
+        this.inflight.set(s.id, s);
+      }
+      if (err?.code === 'ECONNREFUSED' && this.hello) this.lost(err);
+    }
+    if (this.queueHead === this.queue.length) { this.queue = []; this.queueHead = 0; }
+    else if (this.queueHead > 4096) { this.queue = this.queue.slice(this.queueHead); this.queueHead = 0; }
+    if (this.inflight.size > 0) this.startSendTimer();
+  }
+
+  /** The next sends from the queue head as one datagram (a lone SEND, or a BATCH container). */
+  private pack(): [number, Buffer] {
+    const buf = this.scratch;
+    let at = BATCH_HEADER_BYTES, count = 0, first: Uint8Array | undefined;
+    for (let i = this.queueHead; i < this.queue.length && this.inflight.size + count < SEND_WINDOW; i++) {
+      const s = this.queue[i];
+      if (s.settled) { if (count === 0) this.queueHead++; continue; }
+      const need = BATCH_ITEM_OVERHEAD + SEND_HEADER_BYTES + s.data.length;
+      if (at + need > DATAGRAM_MAX && count === 0) return [1, this.packAlone(s)]; // too big for a container
+      if (at + need > DATAGRAM_MAX) break;
+      this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+      s.id = this.nextId;
+      buf.writeUInt16BE(need - BATCH_ITEM_OVERHEAD, at);
+      const item = writeSend(buf, at + BATCH_ITEM_OVERHEAD, s.id, s.order, s.data, this.resumeNext && count === 0);
+      first ??= item;
+      at += need;
+      count++;
+    }
+    if (count <= 1) return [count, first ? Buffer.from(first.buffer, first.byteOffset, first.byteLength) : buf.subarray(0, 0)];
+    writeBatchHeader(buf, count);
+    return [count, buf.subarray(0, at)];
+  }
+
+  private packAlone(s: QueuedSend): Buffer {
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+    s.id = this.nextId;
+    const b = writeSend(this.scratch, 0, s.id, s.order, s.data, this.resumeNext);
+    return this.scratch.subarray(0, b.length);
+  }
+
+  /** One datagram to the daemon now: undefined when sent, 'again' when its queue is full, else the error. */
+  private transmitNow(buf: Buffer): ClusterError | 'again' | undefined {
+    let out: ClusterError | 'again' | undefined;
+    this.sock.send(buf, 0, buf.length, this.daemonPath, (err) => {
+      if (!err) return;
+      const name = unixErrorName(err);
+      out = name === 'EAGAIN' || name === 'ENOBUFS' ? 'again' : this.reachError(name);
+    });
+    return out;
+  }
+
+  private reachError(name: string): ClusterError {
+    const known: Record<string, ErrorCode> = { ENOENT: 'ECONNREFUSED', ECONNREFUSED: 'ECONNREFUSED', EACCES: 'EACCES', EPERM: 'EACCES', EMSGSIZE: 'EMSGSIZE' };
+    return new ClusterError(known[name] ?? 'EINVAL', `cannot reach the daemon at ${this.daemonPath} (${name}); is it running, and may you use its socket?`);
+  }
+
+  /** The daemon answered a pipelined send. */
+  private sendReply(id: number, status: number): void {
+    const s = this.inflight.get(id);
+    if (!s) return;
+    this.inflight.delete(id);
+    if (s.settled) return;
+    if (status === 0) { this.settle(s); return; }
+    if (status !== ERROR_STATUS_EAGAIN || !s.wait) {
+      this.settle(s, statusError({ type: 'reply', op: REPLY_SEND, id, status, result: { type: 'none' } }, 'send'));
+      if (status !== ERROR_STATUS_EAGAIN) return;
+    } else {
+      this.refused.push(s); // replies come in send order: refused stays in order
+    }
+    // The daemon now refuses every send until one carries RESUME: stop, wait for WRITABLE.
+    if (!this.paused) { this.paused = true; this.writableSeen = false; }
+  }
+
+  /** After a datagram from the daemon: resume a paused pipeline or fill the window again. */
+  private afterDatagram(): void {
+    if (this.paused) this.maybeResume();
+    else if (this.queueHead < this.queue.length) this.flushSends();
+  }
+
+  private maybeResume(): void {
+    if (!this.paused || this.inflight.size > 0) return;
+    if (this.writableSeen) { this.resume(); return; }
+    this.retryTimer ??= setTimeout(() => { this.retryTimer = undefined; this.resume(); }, WRITABLE_FALLBACK_MS);
+  }
+
+  /** Resend the refused sends first, the first of them with RESUME, then the rest of the queue. */
+  private resume(): void {
+    if (!this.paused || this.closed) return;
+    this.paused = false;
+    this.writableSeen = false;
+    this.resumeNext = true;
+    this.queue = this.refused.concat(this.queue.slice(this.queueHead));
+    this.queueHead = 0;
+    this.refused = [];
+    this.flushSends();
+  }
+
+  private daemonWritable(): void {
+    this.writableSignal.notify();
+    this.writableSeen = true;
+    this.maybeResume();
+  }
+
+  /** One timer for every send in flight: those older than timeoutMs fail with ETIMEDOUT. */
+  private startSendTimer(): void {
+    if (this.sendTimer) return;
+    this.sendTimer = setInterval(() => {
+      const now = performance.now();
+      for (const [id, s] of this.inflight) {
+        if (now - s.sentAt < this.timeoutMs) break; // in send order: the rest are younger
+        this.inflight.delete(id);
+        this.settle(s, new ClusterError('ETIMEDOUT', `no reply from the daemon at ${this.daemonPath} within ${this.timeoutMs} ms; is it running?`));
+      }
+      if (this.inflight.size === 0) { clearInterval(this.sendTimer); this.sendTimer = undefined; this.maybeResume(); }
+    }, Math.max(10, Math.min(1000, this.timeoutMs / 4)));
+    this.sendTimer.unref();
   }
 
   /** A message larger than one datagram, as SEND_PART fragments; any error makes the daemon drop it whole. */
@@ -222,7 +449,7 @@ export class ClusterSocket implements GroupSocket {
   private startKeepalive(ms: number): void {
     if (ms <= 0) return;
     this.keepalive = setInterval(() => {
-      if (this.pending.size > 0) return;
+      if (this.pending.size > 0 || this.inflight.size > 0) return;
       this.call({ type: 'localNode', id: 0 }).catch((e: unknown) => { if (daemonLost(e)) this.lost(e as Error); });
     }, ms);
     this.keepalive.unref();
@@ -244,8 +471,13 @@ export class ClusterSocket implements GroupSocket {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keepalive);
+    clearInterval(this.sendTimer);
+    clearTimeout(this.retryTimer);
     for (const p of this.pending.values()) p.reject(new ClusterError('ECANCELED', 'the socket was closed'));
     this.pending.clear();
+    const sends = [...this.queue.slice(this.queueHead), ...this.inflight.values(), ...this.refused];
+    this.queue = []; this.queueHead = 0; this.inflight.clear(); this.refused = [];
+    for (const s of sends) this.settle(s, new ClusterError('ECANCELED', 'the socket was closed'));
     this.events.end();
     this.sock.removeAllListeners();
     try { this.sock.close(); } catch { /* already closed */ }
@@ -254,14 +486,30 @@ export class ClusterSocket implements GroupSocket {
   }
 
   private datagram(buf: Buffer): void {
+    this.single(buf, true);
+    if (!this.closed) this.afterDatagram();
+  }
+
+  private single(buf: Uint8Array, outer: boolean): void {
+    // The hot path: a SEND's reply (10 bytes: header and status), read without decoding objects.
+    if (buf.length === 10 && buf[3] === REPLY_SEND && buf[0] === 0x41 && buf[1] === 0x46 && this.inflight.size > 0) {
+      const id = ((buf[4] << 24) | (buf[5] << 16) | (buf[6] << 8) | buf[7]) >>> 0;
+      if (this.inflight.has(id)) { this.sendReply(id, (buf[8] << 8) | buf[9]); return; }
+    }
     const d = decodeDaemonDatagram(buf);
     switch (d.type) {
       case 'bad': this.badDatagrams++; return;
+      case 'batch':
+        if (!outer) { this.badDatagrams++; return; }
+        for (const item of d.items) { if (this.closed) return; this.single(item, false); }
+        return;
       case 'reply': {
         const p = this.pending.get(d.reply.id);
         if (p) p.resolve(d.reply);
+        else if (d.reply.op === REPLY_SEND) this.sendReply(d.reply.id, d.reply.status);
         return;
       }
+      case 'writable': return this.daemonWritable();
       case 'event': return this.event(d.event);
       case 'part': return this.part(d.part);
     }

@@ -8,8 +8,8 @@ import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, SocketEvent } from '../../sockapi/types.ts';
 import {
-  decodeClientDatagram, encodeEvent, encodeMessageDatagrams, encodeReply, OP, REPLY_BIT, type ReplyResult, type Request,
-  type StatValue,
+  decodeClientDatagram, encodeEvent, encodeMessageDatagrams, encodeReply, encodeWritable, OP, REPLY_BIT, VERSION_BATCH,
+  type ClientDatagram, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
 import { Outbox } from './outbox.ts';
 import { prepareSocketPath, secureSocket, UNIX_PATH_MAX, type SocketFileOptions } from './socketfile.ts';
@@ -78,6 +78,9 @@ interface Client {
   readonly endpoint: BridgeEndpoint;
   readonly partials: Map<number, Partial>;
   group?: string;
+  /** Version 2: after a SEND answered EAGAIN, every SEND is answered EAGAIN until one carries
+   *  RESUME, so pipelined sends cannot overtake the one refused (PROTOCOL.md, section 6). */
+  fenced: boolean;
 }
 
 /** Messages a socket may have half-sent at once, and bytes of half-sent messages per daemon. */
@@ -86,7 +89,7 @@ export const PARTIAL_BYTES_MAX = 256 * 1024 * 1024;
 
 const COUNTERS = [
   'datagramsIn', 'dropped', 'badRequests', 'repliesDropped', 'eventsDropped', 'overruns', 'procdowns',
-  'socketsOpened', 'socketsClosed', 'helloRefused',
+  'socketsOpened', 'socketsClosed', 'helloRefused', 'batchesIn', 'requestsIn', 'writableSent',
 ] as const;
 
 export class BridgeServer {
@@ -100,6 +103,9 @@ export class BridgeServer {
   private lastBytes?: Uint8Array[];
   private nextMsgId = 0;
   private partialBytes = 0;
+  /** Version-2 sockets answered EAGAIN: each gets one WRITABLE event when the service may take sends again. */
+  private readonly waiting = new Set<Client>();
+  private readonly writableBytes = encodeWritable();
   private closed = false;
 
   constructor(private readonly opts: BridgeOptions) {
@@ -130,14 +136,30 @@ export class BridgeServer {
   }
 
   stats(): Record<string, number> {
-    let depth = 0, depthMax = 0, bytes = 0, congestions = 0;
+    let depth = 0, depthMax = 0, bytes = 0, congestions = 0, datagramsOut = 0, batchesOut = 0;
     for (const c of this.clients.values()) {
       depth += c.outbox.depth;
       depthMax = Math.max(depthMax, c.outbox.depth);
       bytes += c.outbox.queuedBytes;
       congestions += c.outbox.congestions;
+      datagramsOut += c.outbox.datagrams;
+      batchesOut += c.outbox.batches;
     }
-    return { ...this.counters, sockets: this.clients.size, queueDepth: depth, queueDepthMax: depthMax, queueBytes: bytes, congestions };
+    return {
+      ...this.counters, sockets: this.clients.size, queueDepth: depth, queueDepthMax: depthMax, queueBytes: bytes, congestions,
+      datagramsOut, batchesOut,
+    };
+  }
+
+  /** The service may take sends again (GroupService onWritable): wake the sockets that were refused. */
+  writable(): void {
+    if (this.waiting.size === 0) return;
+    for (const c of this.waiting) {
+      // Past the limits: one small event, and a socket whose queue is full must not wait forever.
+      c.outbox.force(this.writableBytes);
+      this.counters.writableSent++;
+    }
+    this.waiting.clear();
   }
 
   /** Everything the STATS request answers: node, bridge, groups and the runtime's counters. */
@@ -161,6 +183,18 @@ export class BridgeServer {
   private datagram(buf: Buffer, path: string | null): void {
     this.counters.datagramsIn++;
     const d = decodeClientDatagram(buf);
+    if (d.type !== 'batch') return this.single(d, path);
+    this.counters.batchesIn++;
+    for (const item of d.items) this.single(decodeClientDatagram(item), path);
+  }
+
+  private single(d: ClientDatagram, path: string | null): void {
+    if (d.type === 'batch') {
+      // Only the container's items get here, and readBatch refuses nested containers.
+      this.counters.dropped++;
+      return;
+    }
+    this.counters.requestsIn++;
     if (path === null || path === '' || d.type === 'drop') {
       this.counters.dropped++;
       return;
@@ -182,7 +216,7 @@ export class BridgeServer {
 
   private request(path: string, req: Request): void {
     const op = OP[req.type] | REPLY_BIT;
-    if (req.type === 'hello') return this.hello(path, req.pid, req.id);
+    if (req.type === 'hello') return this.hello(path, req.pid, req.id, req.version ?? 1);
     const c = this.clients.get(path);
     if (!c) {
       this.counters.badRequests++;
@@ -193,6 +227,7 @@ export class BridgeServer {
       result = this.perform(c, req);
     } catch (e) {
       if (!isClusterError(e)) throw e;
+      if (e.code === 'EAGAIN' && c.outbox.batch) this.waiting.add(c);
       return this.answer(path, op, req.id, e.code as ErrorCode, { type: 'none' });
     }
     this.answer(path, op, req.id, undefined, result);
@@ -214,7 +249,7 @@ export class BridgeServer {
         if (req.data.length > this.opts.messageSizeMax) {
           throw new ClusterError('EMSGSIZE', `message of ${req.data.length} bytes is over ${this.opts.messageSizeMax}`);
         }
-        c.endpoint.send(req.data, req.order);
+        this.send(c, req);
         return { type: 'none' };
       case 'sendPart':
         this.sendPart(c, req);
@@ -225,6 +260,17 @@ export class BridgeServer {
       }
       case 'localNode': return { type: 'localNode', node: this.opts.groups.localNode() };
       case 'stats': return { type: 'stats', stats: this.allStats() };
+    }
+  }
+
+  private send(c: Client, req: Extract<Request, { type: 'send' }>): void {
+    if (req.resume) c.fenced = false;
+    if (c.fenced) throw new ClusterError('EAGAIN', 'an earlier send was refused; resend it with RESUME after WRITABLE');
+    try {
+      c.endpoint.send(req.data, req.order);
+    } catch (e) {
+      if (isClusterError(e, 'EAGAIN') && c.outbox.batch) c.fenced = true;
+      throw e;
     }
   }
 
@@ -270,7 +316,7 @@ export class BridgeServer {
     this.partialBytes -= p.buf.length;
   }
 
-  private hello(path: string, pid: number, id: number): void {
+  private hello(path: string, pid: number, id: number, version: number): void {
     const op = OP.hello | REPLY_BIT;
     const old = this.clients.get(path);
     if (old && old.pid === pid) return this.helloReply(old, id); // a retried hello: same identity
@@ -291,7 +337,7 @@ export class BridgeServer {
     }
     let c: Client;
     try {
-      c = this.admit(path, pid, conn);
+      c = this.admit(path, pid, conn, version);
     } catch (e) {
       conn.close();
       if (!isClusterError(e)) throw e;
@@ -310,7 +356,7 @@ export class BridgeServer {
     return undefined;
   }
 
-  private admit(path: string, pid: number, conn: UnixDgramSocket): Client {
+  private admit(path: string, pid: number, conn: UnixDgramSocket, version: number): Client {
     const port = this.nextPort.get(pid) ?? 1;
     this.nextPort.set(pid, port + 1);
     const holder: { client?: Client } = {};
@@ -318,13 +364,13 @@ export class BridgeServer {
       // Later, not now: this can run inside the GroupService's delivery to this very endpoint.
       gone: (errno) => { setImmediate(() => { if (holder.client) this.gone(holder.client, errno); }); },
       dropped: () => { this.counters.eventsDropped++; },
-    });
+    }, version >= VERSION_BATCH);
     // Throws (EMFILE, EADDRINUSE) before anything is in the table.
     const endpoint = this.opts.groups.open({ pid, port }, {
       event: (ev) => outbox.event(this.encodeShared(ev)),
       overrun: () => { if (holder.client) this.overrun(holder.client); },
     });
-    const c: Client = { path, pid, port, outbox, endpoint, partials: new Map() };
+    const c: Client = { path, pid, port, outbox, endpoint, partials: new Map(), fenced: false };
     holder.client = c;
     this.clients.set(path, c);
     this.counters.socketsOpened++;
@@ -398,6 +444,7 @@ export class BridgeServer {
     for (const c of [...this.clients.values()]) {
       if (c.pid !== pid) continue;
       this.clients.delete(c.path);
+      this.waiting.delete(c);
       for (const id of [...c.partials.keys()]) this.dropPartial(c, id);
       c.outbox.close();
       this.counters.socketsClosed++;
@@ -409,6 +456,7 @@ export class BridgeServer {
   private remove(c: Client, reason: 'leave' | 'procdown'): void {
     if (this.clients.get(c.path) !== c) return;
     this.clients.delete(c.path);
+    this.waiting.delete(c);
     for (const id of [...c.partials.keys()]) this.dropPartial(c, id);
     this.counters.socketsClosed++;
     try { c.endpoint.close(reason); } catch (e) { this.opts.log('warn', 'endpoint close failed', { path: c.path, err: String(e) }); }

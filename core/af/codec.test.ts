@@ -80,7 +80,7 @@ describe('bridge codec', () => {
   });
   it('answers a wrong version and an unknown op with EPROTO, a bad body with EINVAL', () => {
     const hello = encodeRequest({ type: 'hello', id: 5, pid: 1 });
-    const v2 = hello.slice(); v2[2] = 2;
+    const v2 = hello.slice(); v2[2] = 3;
     expect(decodeClientDatagram(v2)).toMatchObject({ type: 'bad', id: 5, op: OP_PROTOCOL_ERROR, status: 'EPROTO' });
     const op = hello.slice(); op[3] = 0x3f;
     expect(decodeClientDatagram(op)).toMatchObject({ type: 'bad', id: 5, status: 'EPROTO' });

@@ -1,7 +1,8 @@
 // The bridge protocol codec (docs/PROTOCOL.md): pure encode and decode of the datagrams that
 // local processes and the daemon exchange over the unix socket. One request, reply or event per
-// datagram; big-endian; an 8-byte header (magic, version, op, request id). Decoding never throws:
-// hostile bytes come back as a `bad` result that says which errno the daemon answers with.
+// datagram, or (version 2) many of them in one BATCH container; big-endian; an 8-byte header
+// (magic, version, op, request id). Decoding never throws: hostile bytes come back as a `bad`
+// result that says which errno the daemon answers with.
 import { ERROR_NUMBERS, errorCodeFromNumber, type ErrorCode } from '../errors.ts';
 import type { Order, RingId } from '../driver/types.ts';
 import type {
@@ -9,8 +10,19 @@ import type {
 } from '../../sockapi/types.ts';
 
 export const MAGIC = 0x4146; // "AF"
+/** The version byte of single requests, replies and events (unchanged since version 1). */
 export const VERSION = 1;
 export const HEADER_BYTES = 8;
+/** Version 2 adds BATCH containers both ways, the WRITABLE event and SEND's RESUME flag; a client
+ *  says it speaks it by sending HELLO with version byte 2 (docs/PROTOCOL.md, section 6). */
+export const VERSION_BATCH = 2;
+/** A container of many single datagrams (version 2 only; never nested). */
+export const OP_BATCH = 0x46;
+/** Container header: the 8-byte header and a u16 item count; each item: u16 length, then the datagram. */
+export const BATCH_HEADER_BYTES = HEADER_BYTES + 2;
+export const BATCH_ITEM_OVERHEAD = 2;
+/** SEND flags (version 2): RESUME clears the daemon's send fence after EAGAIN (section 6). */
+export const SEND_RESUME = 0x01;
 /**
  * The largest datagram either side sends. unix-dgram receives into a 64 KiB buffer and cuts
  * longer datagrams silently, so a datagram of 65536 bytes may have been longer: refused (EMSGSIZE).
@@ -26,7 +38,7 @@ export type RequestType = keyof typeof OP;
 export const REPLY_BIT = 0x80;
 /** Reply to a datagram whose op or version the daemon does not know. */
 export const OP_PROTOCOL_ERROR = 0xff;
-export const EVENT_OP = { message: 0x41, membership: 0x42, error: 0x43, messagePart: 0x44 } as const;
+export const EVENT_OP = { message: 0x41, membership: 0x42, error: 0x43, messagePart: 0x44, writable: 0x45 } as const;
 
 /** Bytes before the payload: SEND (order, flags) and SEND_PART (order, flags, msg id, total, offset). */
 export const SEND_HEADER_BYTES = HEADER_BYTES + 2;
@@ -46,11 +58,12 @@ const MEMBER_BYTES = 12;
 const RING_ID_BYTES = 12;
 
 export type Request =
-  | { readonly type: 'hello'; readonly id: number; readonly pid: number }
+  /** version: the header's version byte; 2 = this client reads BATCH containers and WRITABLE. */
+  | { readonly type: 'hello'; readonly id: number; readonly pid: number; readonly version?: number }
   | { readonly type: 'close'; readonly id: number }
   | { readonly type: 'bind'; readonly id: number; readonly group: string; readonly selfDelivery: boolean }
   | { readonly type: 'unbind'; readonly id: number }
-  | { readonly type: 'send'; readonly id: number; readonly order: Order; readonly data: Uint8Array }
+  | { readonly type: 'send'; readonly id: number; readonly order: Order; readonly data: Uint8Array; readonly resume?: boolean }
   | { readonly type: 'members'; readonly id: number }
   | { readonly type: 'localNode'; readonly id: number }
   | { readonly type: 'stats'; readonly id: number }
@@ -104,6 +117,8 @@ export interface Reply {
 /** What the daemon makes of one datagram from a client. */
 export type ClientDatagram =
   | { readonly type: 'request'; readonly request: Request }
+  /** A BATCH container: each item is one single datagram, decoded on its own. */
+  | { readonly type: 'batch'; readonly items: Uint8Array[] }
   /** Answer with `status` (EPROTO or EINVAL) to request `id`, reply op `op`. */
   | { readonly type: 'bad'; readonly id: number; readonly op: number; readonly status: ErrorCode; readonly reason: string }
   /** Not answerable (no header, or a reply/event sent to the daemon): drop and count. */
@@ -114,6 +129,9 @@ export type DaemonDatagram =
   | { readonly type: 'reply'; readonly reply: Reply }
   | { readonly type: 'event'; readonly event: SocketEvent }
   | { readonly type: 'part'; readonly part: MessagePart }
+  /** The daemon takes sends again after EAGAIN (version 2). */
+  | { readonly type: 'writable' }
+  | { readonly type: 'batch'; readonly items: Uint8Array[] }
   | { readonly type: 'bad'; readonly reason: string };
 
 // ---------------------------------------------------------------- writing
@@ -136,7 +154,7 @@ class Writer {
   f64(v: number): this { this.view.setFloat64(this.at, v); this.at += 8; return this; }
   raw(b: Uint8Array): this { this.bytes.set(b, this.at); this.at += b.length; return this; }
   str(b: Uint8Array): this { return this.u16(b.length).raw(b); }
-  header(op: number, id: number): this { return this.u16(MAGIC).u8(VERSION).u8(op).u32(id); }
+  header(op: number, id: number, version = VERSION): this { return this.u16(MAGIC).u8(version).u8(op).u32(id); }
   member(m: Member): this { return this.u32(m.nodeId).u32(m.pid).u32(m.port); }
   ringId(r: RingId): this { return this.u32(r.rep).u64(r.seq); }
   done(): Uint8Array {
@@ -154,21 +172,51 @@ function text(s: string): Uint8Array {
 export function encodeRequest(req: Request): Uint8Array {
   const op = OP[req.type];
   switch (req.type) {
-    case 'hello': return new Writer(HEADER_BYTES + 4).header(op, req.id).u32(req.pid).done();
+    case 'hello': return new Writer(HEADER_BYTES + 4).header(op, req.id, req.version ?? VERSION).u32(req.pid).done();
     case 'bind': {
       const g = text(req.group);
       return new Writer(HEADER_BYTES + 1 + 2 + g.length).header(op, req.id)
         .u8(req.selfDelivery ? BIND_SELF_DELIVERY : 0).str(g).done();
     }
     case 'send':
-      return new Writer(SEND_HEADER_BYTES + req.data.length).header(op, req.id)
-        .u8(ORDERS.indexOf(req.order)).u8(0).raw(req.data).done();
+      return writeSend(new Uint8Array(SEND_HEADER_BYTES + req.data.length), 0, req.id, req.order, req.data, req.resume ?? false);
     case 'sendPart':
       return new Writer(SEND_PART_HEADER_BYTES + req.data.length).header(op, req.id)
         .u8(ORDERS.indexOf(req.order)).u8(0).u32(req.msgId).u32(req.total).u32(req.offset).raw(req.data).done();
     case 'close': case 'unbind': case 'members': case 'localNode': case 'stats':
       return new Writer(HEADER_BYTES).header(op, req.id).done();
   }
+}
+
+/** Write a SEND request at `at` of `into` (which must have room); returns its length. No allocation. */
+export function writeSend(into: Uint8Array, at: number, id: number, order: Order, data: Uint8Array, resume: boolean): Uint8Array {
+  const v = new DataView(into.buffer, into.byteOffset + at, SEND_HEADER_BYTES);
+  v.setUint16(0, MAGIC); v.setUint8(2, VERSION); v.setUint8(3, OP.send); v.setUint32(4, id);
+  v.setUint8(8, ORDERS.indexOf(order)); v.setUint8(9, resume ? SEND_RESUME : 0);
+  into.set(data, at + SEND_HEADER_BYTES);
+  return into.subarray(at, at + SEND_HEADER_BYTES + data.length);
+}
+
+/** Write a BATCH container's header for `count` items at the start of `into`. */
+export function writeBatchHeader(into: Uint8Array, count: number): void {
+  const v = new DataView(into.buffer, into.byteOffset, BATCH_HEADER_BYTES);
+  v.setUint16(0, MAGIC); v.setUint8(2, VERSION_BATCH); v.setUint8(3, OP_BATCH); v.setUint32(4, 0); v.setUint16(8, count);
+}
+
+/** A BATCH container of `items` (each a single datagram), for tests and examples. */
+export function encodeBatch(items: readonly Uint8Array[]): Uint8Array {
+  let size = BATCH_HEADER_BYTES;
+  for (const it of items) size += BATCH_ITEM_OVERHEAD + it.length;
+  const out = new Uint8Array(size);
+  writeBatchHeader(out, items.length);
+  let at = BATCH_HEADER_BYTES;
+  for (const it of items) { out[at] = it.length >> 8; out[at + 1] = it.length & 0xff; out.set(it, at + 2); at += 2 + it.length; }
+  return out;
+}
+
+/** The WRITABLE event (version 2): the daemon takes sends again. */
+export function encodeWritable(): Uint8Array {
+  return new Writer(HEADER_BYTES).header(EVENT_OP.writable, 0).done();
 }
 
 export function encodeReply(reply: Reply): Uint8Array {
@@ -333,9 +381,10 @@ function readHeader(bytes: Uint8Array): Header | string {
 export function decodeClientDatagram(bytes: Uint8Array): ClientDatagram {
   const h = readHeader(bytes);
   if (typeof h === 'string') return { type: 'drop', reason: h };
+  if (h.op === OP_BATCH && h.version === VERSION_BATCH) return readBatch(bytes) ?? { type: 'drop', reason: 'malformed BATCH container' };
   if (h.op & REPLY_BIT || (h.op & 0xc0) === 0x40) return { type: 'drop', reason: `op 0x${h.op.toString(16)} is not a request` };
-  if (h.version !== VERSION) {
-    return { type: 'bad', id: h.id, op: OP_PROTOCOL_ERROR, status: 'EPROTO', reason: `version ${h.version} (this daemon speaks ${VERSION})` };
+  if (h.version !== VERSION && h.version !== VERSION_BATCH) {
+    return { type: 'bad', id: h.id, op: OP_PROTOCOL_ERROR, status: 'EPROTO', reason: `version ${h.version} (this daemon speaks ${VERSION} and ${VERSION_BATCH})` };
   }
   const type = REQUEST_TYPES.get(h.op);
   if (type === undefined) return { type: 'bad', id: h.id, op: OP_PROTOCOL_ERROR, status: 'EPROTO', reason: `unknown op 0x${h.op.toString(16)}` };
@@ -343,11 +392,30 @@ export function decodeClientDatagram(bytes: Uint8Array): ClientDatagram {
     return { type: 'bad', id: h.id, op: h.op | REPLY_BIT, status: 'EMSGSIZE', reason: `datagram of ${bytes.length} bytes or more (at most ${DATAGRAM_MAX})` };
   }
   try {
-    return { type: 'request', request: readRequest(type, h.id, new Reader(bytes, HEADER_BYTES)) };
+    const request = readRequest(type, h.id, new Reader(bytes, HEADER_BYTES));
+    return { type: 'request', request: request.type === 'hello' && h.version !== VERSION ? { ...request, version: h.version } : request };
   } catch (e) {
     if (!(e instanceof Truncated || e instanceof Invalid)) throw e;
     return { type: 'bad', id: h.id, op: h.op | REPLY_BIT, status: 'EINVAL', reason: `${type}: ${e.message}` };
   }
+}
+
+/** The items of a BATCH container (views into `bytes`, no copies), or undefined when it is
+ *  malformed: lengths past the end, trailing bytes, an empty item list or a nested container. */
+function readBatch(bytes: Uint8Array): { type: 'batch'; items: Uint8Array[] } | undefined {
+  if (bytes.length < BATCH_HEADER_BYTES || bytes.length > DATAGRAM_MAX) return undefined;
+  const count = (bytes[8] << 8) | bytes[9];
+  const items: Uint8Array[] = [];
+  let at = BATCH_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    if (at + BATCH_ITEM_OVERHEAD > bytes.length) return undefined;
+    const n = (bytes[at] << 8) | bytes[at + 1];
+    at += BATCH_ITEM_OVERHEAD;
+    if (n < HEADER_BYTES || at + n > bytes.length || bytes[at + 3] === OP_BATCH) return undefined;
+    items.push(bytes.subarray(at, at + n));
+    at += n;
+  }
+  return count > 0 && at === bytes.length ? { type: 'batch', items } : undefined;
 }
 
 function readRequest(type: RequestType, id: number, r: Reader): Request {
@@ -362,8 +430,9 @@ function readRequest(type: RequestType, id: number, r: Reader): Request {
     }
     case 'send': {
       const order = r.order();
-      if (r.u8() !== 0) throw new Invalid('send flags must be 0');
-      return { type, id, order, data: r.rest() };
+      const flags = r.u8();
+      if (flags & ~SEND_RESUME) throw new Invalid(`unknown send flags 0x${flags.toString(16)}`);
+      return flags ? { type, id, order, data: r.rest(), resume: true } : { type, id, order, data: r.rest() };
     }
     case 'sendPart': {
       const order = r.order();
@@ -383,10 +452,12 @@ function readRequest(type: RequestType, id: number, r: Reader): Request {
 export function decodeDaemonDatagram(bytes: Uint8Array): DaemonDatagram {
   const h = readHeader(bytes);
   if (typeof h === 'string') return { type: 'bad', reason: h };
-  if (h.version !== VERSION) return { type: 'bad', reason: `version ${h.version}` };
+  if (h.op === OP_BATCH && h.version === VERSION_BATCH) return readBatch(bytes) ?? { type: 'bad', reason: 'malformed BATCH container' };
+  if (h.version !== VERSION && h.version !== VERSION_BATCH) return { type: 'bad', reason: `version ${h.version}` };
   try {
     const r = new Reader(bytes, HEADER_BYTES);
     if (h.op & REPLY_BIT) return { type: 'reply', reply: readReply(h, r) };
+    if (h.op === EVENT_OP.writable) { r.end(); return { type: 'writable' }; }
     if (h.op === EVENT_OP.messagePart) return { type: 'part', part: readPart(r) };
     return { type: 'event', event: readEvent(h.op, r) };
   } catch (e) {

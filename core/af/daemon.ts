@@ -40,7 +40,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   warnIfPlaintext(config, logger);
   const messageSizeMax = bridgeMessageSizeMax(config.limits);
   // The service needs the driver's multicast and the runtime needs the service: tie the knot late.
-  const late: { runtime?: Runtime } = {};
+  const late: { runtime?: Runtime; bridge?: BridgeServer } = {};
   const groups = new GroupService({
     nodeId: config.node.id, limits: { ...config.limits, messageSizeMax }, guarantees: entry.guarantees,
     driverName: entry.name, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'groups' }),
@@ -48,6 +48,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       if (!late.runtime) throw new ClusterError('EAGAIN', 'the driver is starting');
       late.runtime.multicast(payload, order);
     },
+    // The driver's writable() upcall: sockets answered EAGAIN get a WRITABLE event and resend.
+    onWritable: () => late.bridge?.writable(),
   });
   // The driver carries the groups header too: it must take a full-size message plus that.
   const runtimeConfig: NodeConfig = { ...config, limits: { ...config.limits, messageSizeMax: driverMessageSizeMax(config.limits) } };
@@ -64,6 +66,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       nodeId: config.node.id, driver: entry.name, groups, runtimeStats: () => flattenStats(rt.stats()), limits: config.limits,
       messageSizeMax, procCheckMs: opts.procCheckMs, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'bridge' }),
     });
+    late.bridge = bridge;
   } catch (e) {
     await rt.stop({ leave: true });
     throw e;

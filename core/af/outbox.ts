@@ -3,7 +3,14 @@
 // datagram socket is short (net.unix.max_dgram_qlen), so a client that reads slowly makes the
 // send fail with EAGAIN: we keep the rest here, bounded in events and bytes, and resume on
 // 'writable'. A full queue is the slow-consumer case (DESIGN.md): the caller removes the socket.
+// A version-2 client gets what is queued packed into BATCH containers: the queue is flushed once
+// at the end of the current burst (setImmediate, after the runtime's datagram handler), so a
+// burst of deliveries costs the client one datagram, not one each, and a lone event waits for nothing.
+import { BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, writeBatchHeader } from './codec.ts';
 import { CONGESTION, unixErrorName, type UnixDgramSocket, type UnixError } from './unix.ts';
+
+/** Where containers are put together: sends are synchronous, so one buffer serves every outbox. */
+const scratch = Buffer.allocUnsafe(DATAGRAM_MAX);
 
 export interface OutboxLimits {
   /** Events queued at most (replies are counted apart, at most REPLIES_QUEUED_MAX). */
@@ -31,10 +38,18 @@ export class Outbox {
   private bytes = 0;
   private blocked = false;
   private closed = false;
+  private scheduled = false;
   /** Times the client's queue was full (EAGAIN) — how often it fell behind. */
   congestions = 0;
+  /** Datagrams sent, and BATCH containers among them. */
+  datagrams = 0;
+  batches = 0;
 
-  constructor(private readonly sock: UnixDgramSocket, private readonly limits: OutboxLimits, private readonly hooks: OutboxHooks) {
+  constructor(
+    private readonly sock: UnixDgramSocket, private readonly limits: OutboxLimits, private readonly hooks: OutboxHooks,
+    /** Pack into BATCH containers (the client said HELLO with version 2). */
+    readonly batch = false,
+  ) {
     sock.on('writable', () => { this.blocked = false; this.flush(); });
     sock.on('error', (e) => this.failed(unixErrorName(e)));
   }
@@ -67,8 +82,10 @@ export class Outbox {
     return true;
   }
 
+  /** Send what the client's socket still takes (the CLOSE reply, a last error event), then close. */
   close(): void {
     if (this.closed) return;
+    if (!this.blocked) this.flush();
     this.closed = true;
     this.items.length = 0;
     this.head = 0;
@@ -80,22 +97,56 @@ export class Outbox {
     this.items.push(item);
     this.bytes += item.bytes.length;
     if (item.event) this.events++; else this.replies++;
-    if (!this.blocked) this.flush();
+    if (this.blocked) return;
+    if (!this.batch) { this.flush(); return; }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => { this.scheduled = false; this.flush(); });
   }
 
   private flush(): void {
     while (!this.closed && !this.blocked && this.head < this.items.length) {
-      const item = this.items[this.head];
-      let result: 'sent' | 'again' | string = 'sent';
-      this.sock.send(item.bytes, (err?: UnixError) => {
-        if (err) result = err.code === CONGESTION ? 'again' : unixErrorName(err);
-      });
+      const n = this.batch ? this.fitting() : 1;
+      const result = this.sendOne(n === 1 ? this.items[this.head].bytes : this.pack(n));
       if (result === 'again') { this.blocked = true; this.congestions++; return; }
-      this.shift(item);
+      for (let i = 0; i < n; i++) this.shift(this.items[this.head]);
       if (result !== 'sent') this.failed(result);
     }
     if (this.head === this.items.length) { this.items.length = 0; this.head = 0; }
     else if (this.head > 1024 && this.head * 2 > this.items.length) { this.items.splice(0, this.head); this.head = 0; }
+  }
+
+  private sendOne(buf: Buffer): 'sent' | 'again' | string {
+    let result: 'sent' | 'again' | string = 'sent';
+    this.sock.send(buf, (err?: UnixError) => {
+      if (err) result = err.code === CONGESTION ? 'again' : unixErrorName(err);
+    });
+    if (result === 'sent') this.datagrams++;
+    return result;
+  }
+
+  /** How many queued datagrams from the head fit one container (at least 1: a big one goes alone). */
+  private fitting(): number {
+    let size = BATCH_HEADER_BYTES, n = 0;
+    for (let i = this.head; i < this.items.length && n < 0xffff; i++, n++) {
+      size += BATCH_ITEM_OVERHEAD + this.items[i].bytes.length;
+      if (size > DATAGRAM_MAX) break;
+    }
+    return Math.max(n, 1);
+  }
+
+  /** The next `n` queued datagrams as one BATCH container (a view of the shared scratch buffer). */
+  private pack(n: number): Buffer {
+    writeBatchHeader(scratch, n);
+    let at = BATCH_HEADER_BYTES;
+    for (let i = this.head; i < this.head + n; i++) {
+      const b = this.items[i].bytes;
+      scratch.writeUInt16BE(b.length, at);
+      b.copy(scratch, at + BATCH_ITEM_OVERHEAD);
+      at += BATCH_ITEM_OVERHEAD + b.length;
+    }
+    this.batches++;
+    return scratch.subarray(0, at);
   }
 
   private shift(item: Item): void {

@@ -1,7 +1,9 @@
-// Proves every hex example in docs/PROTOCOL.md is what the codec reads and writes: each decodes without error and re-encodes to the same bytes.
+// Proves every hex example in docs/PROTOCOL.md is what the codec reads and writes: each decodes without error and re-encodes to the same bytes (BATCH containers: each item too).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeClientDatagram, decodeDaemonDatagram, encodeEvent, encodeMessagePart, encodeReply, encodeRequest } from './codec.ts';
+import {
+  decodeClientDatagram, decodeDaemonDatagram, encodeBatch, encodeEvent, encodeMessagePart, encodeReply, encodeRequest, encodeWritable,
+} from './codec.ts';
 
 const doc = readFileSync(new URL('../../docs/PROTOCOL.md', import.meta.url), 'utf8');
 const examples = [...doc.matchAll(/```hex\n([\s\S]*?)```/g)].flatMap((m) =>
@@ -10,17 +12,28 @@ const examples = [...doc.matchAll(/```hex\n([\s\S]*?)```/g)].flatMap((m) =>
 describe('docs/PROTOCOL.md examples', () => {
   it('has an example of every request, reply and event', () => {
     const ops = new Set(examples.map((b) => b[3]));
-    for (const op of [1, 2, 3, 4, 5, 6, 7, 8, 9, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0xff, 0x41, 0x42, 0x43, 0x44]) expect(ops).toContain(op);
+    for (const op of [1, 2, 3, 4, 5, 6, 7, 8, 9, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0xff, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46]) expect(ops).toContain(op);
   });
   it('decodes and re-encodes each example byte for byte', () => {
-    for (const bytes of examples) {
+    const pending = [...examples];
+    for (let bytes = pending.shift(); bytes; bytes = pending.shift()) {
       const fromClient = decodeClientDatagram(bytes);
+      if (fromClient.type === 'batch') {
+        expect(encodeBatch(fromClient.items)).toEqual(bytes);
+        pending.push(...fromClient.items.map((i) => i.slice()));
+        continue;
+      }
       if (fromClient.type === 'request') {
         expect(encodeRequest(fromClient.request)).toEqual(bytes);
         continue;
       }
       const fromDaemon = decodeDaemonDatagram(bytes);
       if (fromDaemon.type === 'bad') throw new Error(`example does not decode: ${fromDaemon.reason}`);
+      if (fromDaemon.type === 'writable') {
+        expect(encodeWritable()).toEqual(bytes);
+        continue;
+      }
+      if (fromDaemon.type === 'batch') throw new Error('a container decodes as a client datagram first');
       if (fromDaemon.type === 'part') {
         expect(encodeMessagePart(fromDaemon.part)).toEqual(bytes);
         continue;
