@@ -2,7 +2,7 @@
 // (docs/PROTOCOL.md). The socket binds its own unix datagram socket (the daemon knows the client
 // by that path), says hello with its pid, then sends requests and matches replies by request
 // id; events arrive in the same stream and are handed out by `for await`. With a version-2 daemon
-// (PROTOCOL.md section 6) sends are pipelined: queued, packed into BATCH containers at the end of
+// (PROTOCOL.md section 9) sends are pipelined: queued, packed into BATCH containers at the end of
 // the current tick, up to SEND_WINDOW of them unanswered; each send() resolves when the daemon
 // accepted its message. A send refused with EAGAIN waits for the daemon's WRITABLE event (no
 // sleeping) and is resent, in order, with everything after it.

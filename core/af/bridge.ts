@@ -79,7 +79,7 @@ interface Client {
   readonly partials: Map<number, Partial>;
   group?: string;
   /** Version 2: after a SEND answered EAGAIN, every SEND is answered EAGAIN until one carries
-   *  RESUME, so pipelined sends cannot overtake the one refused (PROTOCOL.md, section 6). */
+   *  RESUME, so pipelined sends cannot overtake the one refused (PROTOCOL.md, section 9). */
   fenced: boolean;
 }
 

@@ -14,14 +14,14 @@ export const MAGIC = 0x4146; // "AF"
 export const VERSION = 1;
 export const HEADER_BYTES = 8;
 /** Version 2 adds BATCH containers both ways, the WRITABLE event and SEND's RESUME flag; a client
- *  says it speaks it by sending HELLO with version byte 2 (docs/PROTOCOL.md, section 6). */
+ *  says it speaks it by sending HELLO with version byte 2 (docs/PROTOCOL.md, section 9). */
 export const VERSION_BATCH = 2;
 /** A container of many single datagrams (version 2 only; never nested). */
 export const OP_BATCH = 0x46;
 /** Container header: the 8-byte header and a u16 item count; each item: u16 length, then the datagram. */
 export const BATCH_HEADER_BYTES = HEADER_BYTES + 2;
 export const BATCH_ITEM_OVERHEAD = 2;
-/** SEND flags (version 2): RESUME clears the daemon's send fence after EAGAIN (section 6). */
+/** SEND flags (version 2): RESUME clears the daemon's send fence after EAGAIN (PROTOCOL.md section 9). */
 export const SEND_RESUME = 0x01;
 /**
  * The largest datagram either side sends. unix-dgram receives into a 64 KiB buffer and cuts
