@@ -1,109 +1,21 @@
-// Spawns real daemons (one process per node, on 127.0.0.1..N over loopback UDP) and client
-// processes for integration tests, and always cleans them up: every child is killed when the
-// test process exits, however it exits.
+// The integration tests' cluster: real daemons (one process per node, on 127.0.0.1..N over
+// loopback UDP) from tools/local-cluster.ts, plus client processes (client-proc.ts); every
+// child is killed when the test process exits, however it exits.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { writeLocalCluster } from '../../core/config/index.ts';
-import { ClusterSocket } from '../../sockapi/client.ts';
-import { tempDir, until } from './bridge-helpers.ts';
+import { LocalCluster, track, type ClusterOptions, type LocalNode } from '../../tools/local-cluster.ts';
+import { until } from './bridge-helpers.ts';
+
+export { track, type ClusterOptions };
+export type TestNode = LocalNode;
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const ENTRY = join(ROOT, 'tools/afcluster.mjs');
-const children = new Set<ChildProcess>();
-process.once('exit', () => { for (const c of children) c.kill('SIGKILL'); });
 
-export function track(child: ChildProcess): ChildProcess {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-export interface TestNode {
-  readonly id: number;
-  readonly config: string;
-  readonly socket: string;
-  readonly log: string;
-  proc?: ChildProcess;
-}
-
-export interface ClusterOptions {
-  readonly nodes: number;
-  readonly driver: string;
-  readonly basePort: number;
-  readonly limits?: Record<string, number>;
-  readonly driverSections?: Record<string, Record<string, unknown>>;
-}
-
-export class TestCluster {
-  readonly nodes: TestNode[];
-  private readonly tmp = tempDir('afc-it-');
-
-  constructor(readonly opts: ClusterOptions) {
-    const { configs } = writeLocalCluster({
-      dir: this.tmp.dir, nodes: opts.nodes, driver: opts.driver, crypto: true, basePort: opts.basePort,
-      limits: opts.limits, driverSections: opts.driverSections,
-    });
-    this.nodes = configs.map((config, i) => ({
-      id: i + 1, config, socket: join(this.tmp.dir, `node${i + 1}.sock`), log: join(this.tmp.dir, `node${i + 1}.log`),
-    }));
-  }
-
-  get dir(): string { return this.tmp.dir; }
-
-  /** Start every node and wait until each sees all of `expectMembers` in its configuration. */
-  async start(): Promise<void> {
-    for (const n of this.nodes) this.startNode(n.id);
-    await this.waitRing(this.nodes.map((n) => n.id));
-  }
-
-  startNode(id: number): void {
-    const n = this.node(id);
-    const fd = openSync(n.log, 'a');
-    n.proc = track(spawn(process.execPath, [ENTRY, 'daemon', '--config', n.config, '--log-level', 'info'], { stdio: ['ignore', fd, fd] }));
-  }
-
-  node(id: number): TestNode {
-    const n = this.nodes.find((x) => x.id === id);
-    if (!n) throw new Error(`no node ${id}`);
-    return n;
-  }
-
-  /** Wait until every node in `ids` answers and its configuration is exactly `ids`. */
-  async waitRing(ids: number[], ms = 60_000): Promise<void> {
-    const want = [...ids].sort((a, b) => a - b).join(',');
-    await until(`ring ${want}`, async () => {
-      for (const id of ids) {
-        const stats = await this.stats(id).catch(() => undefined);
-        if (!stats || stats['node.members'] !== want || stats['groups.exchanging'] !== 0) return false;
-      }
-      return true;
-    }, ms);
-  }
-
-  async stats(id: number): Promise<Record<string, number | string>> {
-    const s = await ClusterSocket.open({ path: this.node(id).socket, timeoutMs: 2000 });
-    try { return await s.stats(); } finally { await s.close(); }
-  }
-
-  kill(id: number, signal: NodeJS.Signals): Promise<void> {
-    const p = this.node(id).proc;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
-    return new Promise((res) => { p.once('exit', () => res()); p.kill(signal); });
-  }
-
-  logTail(id: number): string {
-    try { return readFileSync(this.node(id).log, 'utf8').split('\n').slice(-20).join('\n'); } catch { return ''; }
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(this.nodes.map(async (n) => {
-      const t = setTimeout(() => n.proc?.kill('SIGKILL'), 10_000);
-      await this.kill(n.id, 'SIGTERM');
-      clearTimeout(t);
-    }));
-    this.tmp.cleanup();
+/** A LocalCluster whose temp dir says it belongs to an integration test. */
+export class TestCluster extends LocalCluster {
+  constructor(opts: ClusterOptions) {
+    super({ prefix: 'afc-it-', ...opts });
   }
 }
 

@@ -2,36 +2,19 @@
 // and cleanup that never leaves a process behind (only the ones this bench started).
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { killAllNow, track } from '../local-cluster.ts';
 
-const live = new Set<ChildProcess>();
-const cleanups = new Set<() => void>();
+export { atExit, track } from '../local-cluster.ts';
+
 let hooked = false;
 
-/** Runs fn if the bench exits or is interrupted before its owner removes it (e.g. a temp dir). */
-export function atExit(fn: () => void): () => void {
-  hookExit();
-  cleanups.add(fn);
-  return () => cleanups.delete(fn);
-}
-
-function runCleanups(): void {
-  for (const fn of cleanups) {
-    try { fn(); } catch { /* best effort at exit */ }
-  }
-  cleanups.clear();
-}
-
-function hookExit(): void {
+/** Makes SIGINT or SIGTERM end this process at once (exit 130) so that the exit hook of local-cluster.ts kills its children. */
+export function exitOnSignals(): void {
   if (hooked) return;
   hooked = true;
-  // Our own children only, by pid: a crashed or interrupted bench leaves nothing running.
-  process.on('exit', () => {
-    for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    runCleanups();
-  });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
-      for (const c of live) c.kill('SIGKILL');
+      killAllNow();
       process.exit(130);
     });
   }
@@ -48,21 +31,12 @@ export interface WorkerOptions {
 
 /** Starts a TypeScript module as a node process with an IPC channel (tsx loads it). */
 export function spawnWorker(modulePath: string, opts: WorkerOptions = {}): ChildProcess {
-  hookExit();
+  exitOnSignals();
   const child = fork(modulePath, [...(opts.args ?? [])], {
     execArgv: ['--import', 'tsx', ...(opts.nodeFlags ?? [])],
     stdio: ['ignore', opts.stdout ?? 'ignore', opts.stderr ?? 'inherit', 'ipc'],
   });
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  return child;
-}
-
-/** Registers a process started elsewhere (e.g. a daemon) for cleanup at exit. */
-export function track(child: ChildProcess): void {
-  hookExit();
-  live.add(child);
-  child.once('exit', () => live.delete(child));
+  return track(child);
 }
 
 export interface WorkerReply {

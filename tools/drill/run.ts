@@ -5,9 +5,9 @@
 import { fileURLToPath } from 'node:url';
 import type { Order } from '../../core/driver/types.ts';
 import { builtinRegistry } from '../../core/driver/builtin.ts';
-import { request, spawnWorker, stop } from '../bench/proc.ts';
+import { exitOnSignals, request, spawnWorker, stop } from '../bench/proc.ts';
+import { LocalCluster } from '../local-cluster.ts';
 import { checkDrill, type DrillReport, type ObserverRecord } from './checker.ts';
-import { DrillCluster } from './cluster.ts';
 import type { DrillReply, DrillRequest } from './protocol.ts';
 import type { WorkloadResult } from './workload.ts';
 
@@ -70,7 +70,7 @@ interface Worker {
   readonly socket: string;
 }
 
-function startWorkers(cluster: DrillCluster, from: number, count: number, late: boolean): Worker[] {
+function startWorkers(cluster: LocalCluster, from: number, count: number, late: boolean): Worker[] {
   const n = cluster.nodes.length;
   return Array.from({ length: count }, (_, k) => {
     const i = from + k;
@@ -87,7 +87,7 @@ function race(ws: readonly Worker[], o: DrillOptions, seconds: number, names: st
 }
 
 /** Halfway: kill some workers with -9, start the late ones and let them race the rest of the time. */
-async function churn(cluster: DrillCluster, all: Worker[], o: DrillOptions, order: Order, names: string[]): Promise<{ late: Worker[]; done: Extract<DrillReply, { type: 'done' }>[] }> {
+async function churn(cluster: LocalCluster, all: Worker[], o: DrillOptions, order: Order, names: string[]): Promise<{ late: Worker[]; done: Extract<DrillReply, { type: 'done' }>[] }> {
   const halfMs = (o.seconds * 1000) / 2;
   await new Promise((r) => setTimeout(r, halfMs));
   const crashed = all.slice(all.length - (o.crash ?? 0));
@@ -98,11 +98,26 @@ async function churn(cluster: DrillCluster, all: Worker[], o: DrillOptions, orde
   return { late, done };
 }
 
+/** N daemons on 127.0.0.1..N, ready once every node sees all N members (stopped again if they never do). */
+async function startCluster(o: DrillOptions): Promise<LocalCluster> {
+  exitOnSignals();
+  const cluster = await LocalCluster.create({
+    driver: o.driver, nodes: o.nodes, basePort: o.port, keep: o.keep, clusterName: 'drill', logLevel: 'warn', prefix: `afc-drill-${o.driver}-`,
+  });
+  try {
+    await cluster.start();
+  } catch (e) {
+    await cluster.stop();
+    throw e;
+  }
+  return cluster;
+}
+
 export async function runDrill(o: DrillOptions): Promise<DrillOutcome> {
   const log = o.log ?? (() => undefined);
   const order = drillOrder(o.driver);
   log(`drill: driver ${o.driver} (order ${order}), ${o.nodes} nodes, ${o.workers} workers (+${o.late ?? 0} late, ${o.crash ?? 0} killed halfway), ${o.seconds} s, seed ${o.seed}`);
-  const cluster = await DrillCluster.start({ driver: o.driver, nodes: o.nodes, port: o.port, keep: o.keep });
+  const cluster = await startCluster(o);
   const workers = startWorkers(cluster, 0, o.workers, false);
   const everyone = [...workers];
   try {

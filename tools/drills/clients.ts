@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { track } from '../../test/integration/cluster.ts';
+import { track } from '../local-cluster.ts';
 import { parseRecord, type ClientLog, type DrillMember } from './fault-checker.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');

@@ -9,7 +9,7 @@ import type { Order } from '../../sockapi/types.ts';
 import { ClientProcess, memberKey, type StreamClient } from './clients.ts';
 import { checkFaultLogs, type FaultReport } from './fault-checker.ts';
 
-/** What a drill needs of a cluster (test/integration/cluster.ts TestCluster, or its netns variant). */
+/** What a drill needs of a cluster (tools/local-cluster.ts LocalCluster, or its netns variant). */
 export interface DrillCluster {
   readonly nodes: readonly { readonly id: number; readonly socket: string; proc?: ChildProcess }[];
   startNode(id: number): void;

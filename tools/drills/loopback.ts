@@ -1,7 +1,7 @@
 // The loopback fault drills in sequence on one cluster of real daemons (127.0.0.1..N): kill -9
 // of the last node, its restart, then SIGSTOP/SIGCONT of node 2. Used by `afcluster faults` and
 // test/drills.
-import { TestCluster } from '../../test/integration/cluster.ts';
+import { LocalCluster } from '../local-cluster.ts';
 import { killDrill, restartDrill, stopDrill, type DrillResult, type DrillSettings } from './faults.ts';
 import { driverSections, type DrillDriver } from './profiles.ts';
 
@@ -13,7 +13,7 @@ export interface LoopbackOptions {
 }
 
 export async function runLoopbackDrills(o: LoopbackOptions): Promise<DrillResult[]> {
-  const cluster = new TestCluster({ nodes: o.nodes, driver: o.driver, basePort: o.basePort, driverSections: driverSections(o.driver) });
+  const cluster = new LocalCluster({ nodes: o.nodes, driver: o.driver, basePort: o.basePort, driverSections: driverSections(o.driver), prefix: 'afc-faults-' });
   const say = o.settings.progress ?? (() => undefined);
   try {
     say(`starting ${o.nodes} ${o.driver} daemons on 127.0.0.1..${o.nodes} port ${o.basePort}`);
