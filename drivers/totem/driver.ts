@@ -313,10 +313,10 @@ export class TotemDriver implements Driver {
       this.cur = this.rec.old;
     }
     if (this.state !== 'gather') this.host.log('info', 'totem: gather', { reason, ring: formatRingId(this.cur.ring) });
-    // Alone again only after a consensus period: at start (others may be starting too), and
-    // after a ring of one, so a node the others keep excluding cannot spin through rings of
-    // one (and their joins) at message rate.
-    if (reason === 'start' || this.cur.members.length === 1) this.aloneNotBefore = this.host.now() + this.opts.consensusMs;
+    // A cold start waits a consensus period before forming a ring alone: others may be starting
+    // too. (Later, a ring of one is formed at once: it is how an excluded node resets its sets;
+    // delaying it measurably hurts convergence in the swarm.)
+    if (reason === 'start') this.aloneNotBefore = this.host.now() + this.opts.consensusMs;
     this.counters.gathers++;
     this.rec = undefined;
     this.commit = undefined;
