@@ -1,0 +1,66 @@
+// tools/local-cluster.ts's promises that no daemon test checks: a process that dies leaves no tracked child and no temp dir behind, a port it picks is free on every node address, and a cluster's files are where its nodes say.
+import { spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, LocalCluster, logTail } from './local-cluster.ts';
+
+const MODULE = new URL('./local-cluster.ts', import.meta.url).href;
+const scratch = mkdtempSync(join(tmpdir(), 'afc-lc-test-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+describe('local-cluster', () => {
+  it('kills tracked children and removes registered dirs when the process exits, even by an uncaught error', async () => {
+    const dir = mkdtempSync(join(scratch, 'doomed-'));
+    const script = `
+      import { spawn } from 'node:child_process';
+      import { rmSync } from 'node:fs';
+      const { track, atExit } = await import(${JSON.stringify(MODULE)});
+      const child = track(spawn('sleep', ['60'], { stdio: 'ignore' }));
+      atExit(() => rmSync(${JSON.stringify(dir)}, { recursive: true, force: true }));
+      console.log(child.pid);
+      setTimeout(() => { throw new Error('boom'); }, 50);`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    const pid = Number(r.stdout.trim());
+    expect(r.status).not.toBe(0);
+    expect(pid).toBeGreaterThan(0);
+    // SIGKILL is delivered before the parent's exit returns; the kernel reaps the orphan soon after.
+    const deadline = Date.now() + 10_000;
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(alive(pid)).toBe(false);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('picks a UDP port that every node address can bind', async () => {
+    const port = await freePort(3);
+    const socks = [1, 2, 3].map(() => createSocket('udp4'));
+    await Promise.all(socks.map((s, i) => new Promise<void>((res, rej) => { s.once('error', rej); s.bind(port, `127.0.0.${i + 1}`, res); })));
+    await Promise.all(socks.map((s) => new Promise<void>((res) => s.close(() => res()))));
+  });
+
+  it('writes one config per node into a given dir, keeps it, and names each node its socket and log there', async () => {
+    const dir = join(scratch, 'given');
+    const c = new LocalCluster({ nodes: 2, driver: 'totem', basePort: 47999, dir });
+    expect(c.keepDir).toBe(true);
+    expect(c.nodes.map((n) => [n.config, n.socket, n.log])).toEqual([1, 2].map((i) => [join(dir, `node${i}.toml`), join(dir, `node${i}.sock`), join(dir, `node${i}.log`)]));
+    expect(c.nodes.every((n) => existsSync(n.config))).toBe(true);
+    expect(() => c.node(3)).toThrow(/no node 3/);
+    expect(c.logTail(1)).toBe('(no log)');
+    expect(logTail(join(dir, 'node1.toml'), 1)).toMatch(/^\S/);
+    await c.stop();
+    expect(existsSync(dir)).toBe(true);
+  });
+
+  it('removes its own temp dir on stop unless told to keep it', async () => {
+    const c = await LocalCluster.create({ nodes: 1, driver: 'totem', prefix: 'afc-lc-test-own-' });
+    expect(existsSync(c.dir)).toBe(true);
+    await c.stop();
+    expect(existsSync(c.dir)).toBe(false);
+  });
+});
