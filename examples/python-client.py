@@ -19,9 +19,10 @@ import sys
 import tempfile
 import time
 
-MAGIC, VERSION = 0x4146, 1
+MAGIC, VERSION, VERSION_BATCH = 0x4146, 1, 2
 HELLO, CLOSE, BIND, UNBIND, SEND, MEMBERS, LOCAL_NODE, STATS, SEND_PART = range(1, 10)
-EV_MESSAGE, EV_MEMBERSHIP, EV_ERROR, EV_MESSAGE_PART = 0x41, 0x42, 0x43, 0x44
+EV_MESSAGE, EV_MEMBERSHIP, EV_ERROR, EV_MESSAGE_PART, EV_WRITABLE, BATCH = 0x41, 0x42, 0x43, 0x44, 0x45, 0x46
+RESUME = 0x01  # SEND flag (version 2): one send at a time, so every SEND may carry it (section 9)
 SEND_MAX, PART_MAX = 65525, 65513  # payload of one SEND, of one SEND_PART
 ORDERS = ["fifo", "agreed", "safe"]
 REASONS = ["join", "leave", "nodedown", "procdown", "overrun"]
@@ -89,23 +90,32 @@ class ClusterSocket:
         self.next_id = 0
         self.next_msg_id = 0
         self.events = []  # events that arrived while waiting for a reply
+        self.inbox = []  # single datagrams of a BATCH container not read yet
         self.partial = None  # a MESSAGE_PART message being put together
-        r = self.call(HELLO, struct.pack(">I", os.getpid()))
+        self.writable = False  # a WRITABLE event came (version 2, section 9)
+        self.batch = True
+        try:  # version 2 (batches); a version-1 daemon answers EPROTO (71): say hello in version 1
+            r = self.call(HELLO, struct.pack(">I", os.getpid()), version=VERSION_BATCH)
+        except ClusterError as e:
+            if e.status != 71:
+                raise
+            self.batch = False
+            r = self.call(HELLO, struct.pack(">I", os.getpid()))
         self.node_id, self.pid, self.port, self.message_size_max = r.take(">IIII")
         self.driver = r.string()
 
-    def call(self, op, body=b""):
+    def call(self, op, body=b"", version=VERSION):
         """Send one request; return a Reader on the reply's result. Raises ClusterError on a status."""
         self.next_id += 1
         rid = self.next_id
-        self.sock.sendto(struct.pack(">HBBI", MAGIC, VERSION, op, rid) + body, self.daemon)
+        self.sock.sendto(struct.pack(">HBBI", MAGIC, version, op, rid) + body, self.daemon)
         deadline = time.monotonic() + self.timeout
         while True:
             data = self.recv(deadline)
             if data is None:
                 raise TimeoutError(f"no reply to op {op} from {self.daemon}")
             magic, version, rop, got = struct.unpack_from(">HBBI", data)
-            if magic != MAGIC or version != VERSION:
+            if magic != MAGIC or version not in (VERSION, VERSION_BATCH):
                 continue
             if rop & 0x80:
                 if got != rid:
@@ -119,7 +129,10 @@ class ClusterSocket:
                 self.events.append(ev)
 
     def decode(self, op, data):
-        """An event, or None while a large message is still arriving in parts."""
+        """An event, or None while a large message is still arriving in parts (or for WRITABLE)."""
+        if op == EV_WRITABLE:
+            self.writable = True
+            return None
         if op != EV_MESSAGE_PART:
             return decode_event(op, Reader(data, 8))
         r = Reader(data, 8)
@@ -138,14 +151,39 @@ class ClusterSocket:
                 "text": body.decode("utf-8", "replace")}
 
     def recv(self, deadline):
+        """The next single datagram: BATCH containers (section 9) are opened here."""
+        if self.inbox:
+            return self.inbox.pop(0)
         left = deadline - time.monotonic()
         if left <= 0:
             return None
         self.sock.settimeout(left)
         try:
-            return self.sock.recv(65536)
+            data = self.sock.recv(65536)
         except socket.timeout:
             return None
+        if len(data) < 10 or data[2] != VERSION_BATCH or data[3] != BATCH:
+            return data
+        r = Reader(data, 8)
+        for _ in range(r.u16()):
+            n = r.u16()
+            self.inbox.append(data[r.at:r.at + n])
+            r.at += n
+        return self.inbox.pop(0) if self.inbox else None
+
+    def wait_writable(self, seconds):
+        """After EAGAIN: wait for the daemon's WRITABLE event (at most `seconds`), keeping other events."""
+        deadline = time.monotonic() + seconds
+        while not self.writable:
+            data = self.recv(deadline)
+            if data is None:
+                break
+            magic, version, op, _ = struct.unpack_from(">HBBI", data)
+            if magic == MAGIC and not op & 0x80:
+                ev = self.decode(op, data)
+                if ev is not None:
+                    self.events.append(ev)
+        self.writable = False
 
     def bind(self, group, self_delivery=True):
         g = group.encode("utf-8")
@@ -159,20 +197,18 @@ class ClusterSocket:
             self.call(SEND_PART, head + data[offset:offset + PART_MAX])
 
     def send(self, data, order="agreed"):
-        """Sends; waits and retries while the daemon answers EAGAIN (backpressure)."""
-        delay = 0.001
+        """Sends; while the daemon answers EAGAIN (backpressure) waits for WRITABLE, then resends."""
         while True:
             try:
                 if len(data) > SEND_MAX:
                     self.send_parts(data, order)
                 else:
-                    self.call(SEND, struct.pack(">BB", ORDERS.index(order), 0) + data)
+                    self.call(SEND, struct.pack(">BB", ORDERS.index(order), RESUME if self.batch else 0) + data)
                 return
             except ClusterError as e:
                 if e.status != 11:
                     raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
+                self.wait_writable(0.05)
 
     def members(self):
         r = self.call(MEMBERS)
@@ -187,7 +223,7 @@ class ClusterSocket:
             if data is None:
                 return None
             magic, version, op, _ = struct.unpack_from(">HBBI", data)
-            if magic == MAGIC and version == VERSION and not op & 0x80:
+            if magic == MAGIC and version in (VERSION, VERSION_BATCH) and not op & 0x80:
                 ev = self.decode(op, data)
                 if ev is not None:
                     return ev

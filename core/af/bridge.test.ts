@@ -1,4 +1,4 @@
-// Proves the bridge server over a real unix socket, on one node with a loopback driver: ClusterSocket binds, sends and receives; hostile datagrams get their errno or are dropped and counted; request-before-hello, bind twice, send before bind, oversize payloads and too many sockets are refused; send waits out EAGAIN (or not, with wait:false) and obeys AbortSignal; requests time out; a vanished client process is procdown; a vanished daemon ends the stream.
+// Proves the bridge server over a real unix socket, on one node with a loopback driver: ClusterSocket binds, sends and receives; hostile datagrams get their errno or are dropped and counted; request-before-hello, bind twice, send before bind, oversize payloads and too many sockets are refused; send waits out EAGAIN (or not, with wait:false) and obeys AbortSignal; version-2 sockets get bursts in BATCH containers and their pipelined sends keep their order across EAGAIN, the fence and WRITABLE; requests time out; a vanished client process is procdown; a vanished daemon ends the stream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { GroupService } from '../groups/service.ts';
@@ -18,12 +18,15 @@ const limits: NodeConfig['limits'] = {
 
 /** One node: a GroupService over a loopback "driver" (multicast comes back as a delivery), and its bridge. */
 function loopbackNode(path: string, dead: Set<number>) {
-  const ctl = { blocked: false };
+  /** budget: multicasts taken before the loopback answers EAGAIN. */
+  const ctl = { blocked: false, budget: Infinity };
+  const late: { bridge?: BridgeServer } = {};
   const svc: GroupService = new GroupService({
     nodeId: 1, limits, guarantees: { fifo: true, agreed: true, safe: true, virtualSynchrony: true },
-    driverName: 'loopback', log: () => {},
+    driverName: 'loopback', log: () => {}, onWritable: () => late.bridge?.writable(),
     multicast: (p, order) => {
-      if (ctl.blocked) throw new ClusterError('EAGAIN', 'loopback send queue full');
+      if (ctl.blocked || ctl.budget <= 0) throw new ClusterError('EAGAIN', 'loopback send queue full');
+      ctl.budget--;
       const copy = p.slice();
       setImmediate(() => svc.deliver(1, copy, order));
     },
@@ -34,6 +37,7 @@ function loopbackNode(path: string, dead: Set<number>) {
     runtimeStats: () => ({ 'driver.sent': 0 }), limits, messageSizeMax: limits.messageSizeMax, log: () => {},
     procCheckMs: 50, pidAlive: (pid) => !dead.has(pid) && pid > 0,
   });
+  late.bridge = bridge;
   return { svc, bridge, ctl };
 }
 
@@ -175,6 +179,34 @@ describe('bridge server (one node, loopback driver)', () => {
       const { value } = await it.next();
       if (value?.type === 'message') { expect(new TextDecoder().decode(value.data)).toBe('later'); break; }
     }
+    await a.close();
+  });
+
+  it('pipelined sends of a version-2 socket arrive in order across EAGAIN and WRITABLE, bursts in containers', async () => {
+    const a = await ClusterSocket.open({ path, eventQueueMax: 100_000 });
+    await a.bind('pipe');
+    await until('bound', async () => (await a.members()).length === 1);
+    const before = bridge.stats();
+    node.ctl.budget = 50; // the loopback takes 50, then answers EAGAIN until writable()
+    const n = 40; // under limits.recvQueueMax per burst: this test is not about overruns
+    const sends: Promise<void>[] = [];
+    for (let round = 0; round < 5; round++) for (let i = 0; i < n; i++) sends.push(a.send(`m${round * n + i}`));
+    await until('refused', () => bridge.stats().writableSent === before.writableSent && node.ctl.budget === 0);
+    await until('fenced sends answered', () => bridge.stats().requestsIn - before.requestsIn >= 5 * n);
+    node.ctl.budget = Infinity;
+    node.svc.writable();
+    await Promise.all(sends);
+    const got: string[] = [];
+    const it = a[Symbol.asyncIterator]();
+    while (got.length < 5 * n) {
+      const { value } = await it.next();
+      if (value?.type === 'message') got.push(new TextDecoder().decode(value.data));
+    }
+    expect(got).toEqual(Array.from({ length: 5 * n }, (_, i) => `m${i}`));
+    const after = bridge.stats();
+    expect(after.writableSent).toBeGreaterThan(before.writableSent);
+    expect(after.batchesIn).toBeGreaterThan(before.batchesIn);
+    expect(after.requestsIn - before.requestsIn).toBeGreaterThan(after.datagramsIn - before.datagramsIn);
     await a.close();
   });
 

@@ -1,13 +1,15 @@
-// Proves the bridge codec round-trips every request, reply and event, and that hostile bytes (random, truncated, wrong version, unknown op) never throw but come back as drop/bad with the right errno.
+// Proves the bridge codec round-trips every request, reply and event (version-2 HELLO, RESUME, BATCH containers, WRITABLE too), and that hostile bytes (random, truncated, wrong version, unknown op) never throw but come back as drop/bad with the right errno.
 import { describe, expect, it } from 'vitest';
 import {
-  DATAGRAM_MAX, decodeClientDatagram, decodeDaemonDatagram, encodeEvent, encodeMessageDatagrams, encodeReply, encodeRequest,
-  OP, OP_PROTOCOL_ERROR, REPLY_BIT, type Reply, type Request,
+  DATAGRAM_MAX, decodeClientDatagram, decodeDaemonDatagram, encodeBatch, encodeEvent, encodeMessageDatagrams, encodeReply, encodeRequest,
+  encodeWritable, OP, OP_PROTOCOL_ERROR, REPLY_BIT, type Reply, type Request,
 } from './codec.ts';
 import type { SocketEvent } from '../../sockapi/types.ts';
 
 const requests: Request[] = [
   { type: 'hello', id: 1, pid: 4242 },
+  { type: 'hello', id: 1, pid: 4242, version: 2 },
+  { type: 'send', id: 12, order: 'agreed', data: new Uint8Array([1, 2]), resume: true },
   { type: 'close', id: 2 },
   { type: 'bind', id: 3, group: 'ørders', selfDelivery: true },
   { type: 'bind', id: 4, group: 'g', selfDelivery: false },
@@ -87,6 +89,25 @@ describe('bridge codec', () => {
     expect(decodeClientDatagram(hello.subarray(0, 10))).toMatchObject({ type: 'bad', id: 5, op: OP.hello | REPLY_BIT, status: 'EINVAL' });
     const order = encodeRequest({ type: 'send', id: 6, order: 'fifo', data: new Uint8Array(1) }); order[8] = 9;
     expect(decodeClientDatagram(order)).toMatchObject({ type: 'bad', status: 'EINVAL' });
+  });
+  it('opens BATCH containers into their datagrams (views, in order) and drops malformed ones', () => {
+    const items = requests.slice(0, 4).map(encodeRequest);
+    const batch = encodeBatch(items);
+    const d = decodeClientDatagram(batch);
+    expect(d.type).toBe('batch');
+    if (d.type === 'batch') expect(d.items.map((i) => i.slice())).toEqual(items);
+    const fromDaemon = decodeDaemonDatagram(encodeBatch([encodeReply(replies[0]), encodeWritable()]));
+    if (fromDaemon.type !== 'batch') throw new Error('expected a batch');
+    expect(fromDaemon.items.map((i) => decodeDaemonDatagram(i).type)).toEqual(['reply', 'writable']);
+    const trailing = new Uint8Array([...batch, 0]);
+    const empty = encodeBatch([]);
+    const nested = encodeBatch([batch]);
+    const short = batch.subarray(0, batch.length - 1);
+    const long = batch.slice(); long[11] += 1; // the first item's length runs into the next
+    for (const bad of [trailing, empty, nested, short, long]) {
+      expect(decodeClientDatagram(bad).type).toBe('drop');
+      expect(decodeDaemonDatagram(bad).type).toBe('bad');
+    }
   });
   it('drops datagrams without a header and replies or events sent to the daemon', () => {
     expect(decodeClientDatagram(new Uint8Array([0x41, 0x46, 1]))).toMatchObject({ type: 'drop' });

@@ -98,7 +98,11 @@ export class Outbox {
     this.bytes += item.bytes.length;
     if (item.event) this.events++; else this.replies++;
     if (this.blocked) return;
-    if (!this.batch) { this.flush(); return; }
+    // A full container's worth, or half the queue, goes now: the burst need not end first.
+    if (!this.batch || this.bytes >= DATAGRAM_MAX - BATCH_HEADER_BYTES || this.depth * 2 >= this.limits.eventsMax) {
+      this.flush();
+      return;
+    }
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => { this.scheduled = false; this.flush(); });
