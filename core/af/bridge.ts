@@ -8,7 +8,7 @@ import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, SocketEvent } from '../../sockapi/types.ts';
 import {
-  decodeClientDatagram, encodeEvent, encodeMessageDatagrams, encodeReply, encodeWritable, OP, REPLY_BIT, VERSION_BATCH,
+  decodeClientDatagram, encodeEvent, encodeMessageDatagrams, encodeReply, encodeStatusReply, encodeWritable, OP, REPLY_BIT, VERSION_BATCH,
   type ClientDatagram, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
 import { Outbox } from './outbox.ts';
@@ -82,6 +82,8 @@ interface Client {
    *  RESUME, so pipelined sends cannot overtake the one refused (PROTOCOL.md, section 9). */
   fenced: boolean;
 }
+
+const NONE: ReplyResult = { type: 'none' };
 
 /** Messages a socket may have half-sent at once, and bytes of half-sent messages per daemon. */
 export const PARTIALS_PER_SOCKET_MAX = 16;
@@ -236,24 +238,24 @@ export class BridgeServer {
 
   private perform(c: Client, req: Exclude<Request, { type: 'hello' }>): ReplyResult {
     switch (req.type) {
-      case 'close': return { type: 'none' };
+      case 'close': return NONE;
       case 'bind':
         c.endpoint.bind(req.group, { selfDelivery: req.selfDelivery });
         c.group = req.group;
-        return { type: 'none' };
+        return NONE;
       case 'unbind':
         c.endpoint.unbind();
         c.group = undefined;
-        return { type: 'none' };
+        return NONE;
       case 'send':
         if (req.data.length > this.opts.messageSizeMax) {
           throw new ClusterError('EMSGSIZE', `message of ${req.data.length} bytes is over ${this.opts.messageSizeMax}`);
         }
         this.send(c, req);
-        return { type: 'none' };
+        return NONE;
       case 'sendPart':
         this.sendPart(c, req);
-        return { type: 'none' };
+        return NONE;
       case 'members': {
         const members = c.endpoint.members();
         return { type: 'members', group: c.group ?? '', members };
@@ -406,7 +408,8 @@ export class BridgeServer {
   }
 
   private answer(path: string, op: number, id: number, code: ErrorCode | undefined, result: ReplyResult): void {
-    const bytes = encodeReply({ type: 'reply', op, id, status: code ? ERROR_NUMBERS[code] : 0, result });
+    const status = code ? ERROR_NUMBERS[code] : 0;
+    const bytes = result.type === 'none' ? encodeStatusReply(op, id, status) : encodeReply({ type: 'reply', op, id, status, result });
     const c = this.clients.get(path);
     if (c) {
       if (!c.outbox.reply(bytes)) this.counters.repliesDropped++;

@@ -219,6 +219,38 @@ export function encodeWritable(): Uint8Array {
   return new Writer(HEADER_BYTES).header(EVENT_OP.writable, 0).done();
 }
 
+/** A status-only reply, written straight into a small Buffer (the hot path: one per SEND). */
+export function encodeStatusReply(op: number, id: number, status: number): Buffer {
+  const b = Buffer.allocUnsafe(HEADER_BYTES + 2);
+  b.writeUInt16BE(MAGIC, 0); b[2] = VERSION; b[3] = op; b.writeUInt32BE(id >>> 0, 4); b.writeUInt16BE(status, 8);
+  return b;
+}
+
+/** Group names as UTF-8, remembered: every message event names its group (bounded). */
+const groupBytes = new Map<string, Uint8Array>();
+const GROUP_BYTES_CACHED_MAX = 1024;
+function groupText(group: string): Uint8Array {
+  let b = groupBytes.get(group);
+  if (b) return b;
+  b = text(group);
+  if (groupBytes.size >= GROUP_BYTES_CACHED_MAX) groupBytes.clear();
+  groupBytes.set(group, b);
+  return b;
+}
+
+/** A MESSAGE event written straight into a Buffer (no Writer, no DataView). */
+function encodeMessage(ev: MessageEvent, g: Uint8Array): Uint8Array {
+  const b = Buffer.allocUnsafe(messageEventOverhead(g.length) + ev.data.length);
+  b.writeUInt16BE(MAGIC, 0); b[2] = VERSION; b[3] = EVENT_OP.message; b.writeUInt32BE(0, 4);
+  b.writeUInt16BE(g.length, 8); b.set(g, 10);
+  let at = 10 + g.length;
+  b.writeUInt32BE(ev.sender.nodeId >>> 0, at); b.writeUInt32BE(ev.sender.pid >>> 0, at + 4); b.writeUInt32BE(ev.sender.port >>> 0, at + 8);
+  b[at + 12] = ORDERS.indexOf(ev.order);
+  at += MEMBER_BYTES + 1;
+  b.set(ev.data, at);
+  return new Uint8Array(b.buffer, b.byteOffset, b.length); // a plain view: callers compare with encodeEvent's
+}
+
 export function encodeReply(reply: Reply): Uint8Array {
   const head = HEADER_BYTES + 2;
   const r = reply.result;
@@ -288,8 +320,8 @@ export function messageEventOverhead(groupBytes: number): number {
 
 /** A message event as datagrams: one MESSAGE, or MESSAGE_PART fragments when it does not fit. */
 export function encodeMessageDatagrams(ev: MessageEvent, msgId: number): Uint8Array[] {
-  const g = text(ev.group);
-  if (messageEventOverhead(g.length) + ev.data.length <= DATAGRAM_MAX) return [encodeEvent(ev)];
+  const g = groupText(ev.group);
+  if (messageEventOverhead(g.length) + ev.data.length <= DATAGRAM_MAX) return [encodeMessage(ev, g)];
   const chunk = DATAGRAM_MAX - messageEventOverhead(g.length) - 12;
   const parts: Uint8Array[] = [];
   for (let offset = 0; offset < ev.data.length; offset += chunk) {
