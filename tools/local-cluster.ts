@@ -156,7 +156,9 @@ export class LocalCluster {
   /** The command that runs node `n`'s daemon (a subclass may wrap it, e.g. in `ip netns exec`). */
   protected daemonCommand(n: LocalNode): { readonly file: string; readonly args: string[] } {
     const flags = this.opts.nodeFlags?.(n.id) ?? [];
-    return { file: process.execPath, args: [...flags, DAEMON_ENTRY, 'daemon', '--config', n.config, '--log-level', this.opts.logLevel ?? 'info'] };
+    // The same V8 flag as the bin's #! line: small young-generation steps keep the daemon's RSS
+    // down (docs/BENCH.md, memory); node ignores a #! line when it runs the file directly.
+    return { file: process.execPath, args: ['--max-semi-space-size=2', ...flags, DAEMON_ENTRY, 'daemon', '--config', n.config, '--log-level', this.opts.logLevel ?? 'info'] };
   }
 
   /** Starts (or restarts, after it exited) node `id`'s daemon, appending to its log. */
