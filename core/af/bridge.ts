@@ -224,6 +224,12 @@ export class BridgeServer {
       this.counters.badRequests++;
       return this.answer(path, op, req.id, 'EPROTO', { type: 'none' });
     }
+    if (req.type === 'send' && c.fenced && !req.resume) {
+      // The fence (PROTOCOL.md section 9), answered without an exception: this is a hot path
+      // while a pipelining client's window drains after EAGAIN.
+      this.waiting.add(c);
+      return this.answer(path, op, req.id, 'EAGAIN', NONE);
+    }
     let result: ReplyResult;
     try {
       result = this.perform(c, req);
