@@ -551,6 +551,8 @@ export class ClusterSocket implements GroupSocket {
   private call(req: Request, signal?: AbortSignal): Promise<Reply & { result: ReplyResult }> {
     if (this.closed) return Promise.reject(new ClusterError('ENOTCONN', 'the socket is closed; open a new one'));
     if (signal?.aborted) return Promise.reject(cancelled(signal));
+    // Sends queued for this tick go first: a request made after them must not overtake them.
+    if (this.queueHead < this.queue.length) this.flushSends();
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     const id = this.nextId;
     const bytes = encodeRequest({ ...req, id });
