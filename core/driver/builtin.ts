@@ -5,7 +5,6 @@ import { totemDriver } from '../../drivers/totem/index.ts';
 
 export function builtinRegistry(): DriverRegistry {
   const registry = new DriverRegistry();
-  // Each driver adds one line here: registry.register(<name>Driver);
   registry.register(cmanDriver);
   registry.register(totemDriver);
   return registry;
