@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClusterError, ERROR_NUMBERS, errorCodeFromNumber, type ErrorCode } from '../core/errors.ts';
+import { ClusterError, ERROR_NUMBERS, errorCodeFromNumber, isClusterError, type ErrorCode } from '../core/errors.ts';
 import {
   BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, decodeDaemonDatagram, encodeRequest, OP,
   OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, VERSION_BATCH, writeBatchHeader,
@@ -75,6 +75,8 @@ const ERROR_STATUS_EAGAIN = ERROR_NUMBERS.EAGAIN;
 const PART_TOTAL_MAX = 64 * 1024 * 1024;
 const SEND_RETRY_MIN_MS = 1;
 const SEND_RETRY_MAX_MS = 50;
+/** A version-2 daemon answers WRITABLE after refusing a large message: wait that long at most for it. */
+const LARGE_RETRY_MS = 50;
 
 let counter = 0;
 
@@ -129,6 +131,8 @@ export class ClusterSocket implements GroupSocket {
   /** The daemon speaks version 2: BATCH containers, WRITABLE, pipelined sends. */
   private batch = false;
   private readonly writableSignal = new WritableSignal();
+  /** WRITABLE events read so far: one read before a refusal's reply was handled is not lost. */
+  private writableCount = 0;
   /** Pipelined sends: not yet sent (from queueHead), in flight by id, refused and waiting to resend. */
   private queue: QueuedSend[] = [];
   private queueHead = 0;
@@ -226,6 +230,7 @@ export class ClusterSocket implements GroupSocket {
     if (bytes.length > max) throw new ClusterError('EMSGSIZE', `message of ${bytes.length} bytes is over ${max}, the most this daemon carries; send a smaller one`);
     const order = options.order ?? 'agreed';
     if (this.batch && bytes.length <= SEND_DATA_MAX) return this.enqueue(bytes, order, options);
+    if (this.batch) return this.sendLarge(bytes, order, options);
     const attempt = bytes.length <= SEND_DATA_MAX
       ? async (): Promise<void> => { await this.call({ type: 'send', id: 0, order, data: bytes }, options.signal); }
       : (): Promise<void> => this.sendParts(bytes, order, options.signal);
@@ -384,6 +389,7 @@ export class ClusterSocket implements GroupSocket {
   }
 
   private daemonWritable(): void {
+    this.writableCount++;
     this.writableSignal.notify();
     this.writableSeen = true;
     this.maybeResume();
@@ -402,6 +408,36 @@ export class ClusterSocket implements GroupSocket {
       if (this.inflight.size === 0) { clearInterval(this.sendTimer); this.sendTimer = undefined; this.maybeResume(); }
     }, Math.max(10, Math.min(1000, this.timeoutMs / 4)));
     this.sendTimer.unref();
+  }
+
+  /** A large message to a version-2 daemon: after EAGAIN, retry at WRITABLE, not on a fast timer,
+   *  since every retry carries the whole message (and the daemon refuses it until WRITABLE). */
+  private async sendLarge(bytes: Uint8Array, order: Order, options: SendOptions): Promise<void> {
+    for (;;) {
+      const seen = this.writableCount;
+      try {
+        await this.sendParts(bytes, order, options.signal);
+        return;
+      } catch (e) {
+        if (!isClusterError(e, 'EAGAIN') || options.wait === false) throw e;
+      }
+      if (this.writableCount === seen) await this.waitWritable(options.signal);
+    }
+  }
+
+  /** Until WRITABLE, LARGE_RETRY_MS (in case it was dropped), or `signal` aborts (ECANCELED). */
+  private async waitWritable(signal?: AbortSignal): Promise<void> {
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), LARGE_RETRY_MS);
+    const onAbort = (): void => ctl.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.writableSignal.wait(ctl.signal);
+    } catch { /* timed out or aborted */ } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+    if (signal?.aborted) throw cancelled(signal);
   }
 
   /** A message larger than one datagram, as SEND_PART fragments; any error makes the daemon drop it whole. */

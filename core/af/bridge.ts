@@ -81,6 +81,10 @@ interface Client {
   /** Version 2: after a SEND answered EAGAIN, every SEND is answered EAGAIN until one carries
    *  RESUME, so pipelined sends cannot overtake the one refused (PROTOCOL.md, section 9). */
   fenced: boolean;
+  /** Version 2: the last part of a message was refused EAGAIN; until WRITABLE is sent, a first
+   *  part is refused at once, so a retrying client does not send, and the daemon gather and
+   *  encode, a whole large message only to be refused again. */
+  partsBlocked: boolean;
 }
 
 const NONE: ReplyResult = { type: 'none' };
@@ -159,6 +163,7 @@ export class BridgeServer {
     for (const c of this.waiting) {
       // Past the limits: one small event, and a socket whose queue is full must not wait forever.
       c.outbox.force(this.writableBytes);
+      c.partsBlocked = false;
       this.counters.writableSent++;
     }
     this.waiting.clear();
@@ -227,6 +232,10 @@ export class BridgeServer {
     if (req.type === 'send' && c.fenced && !req.resume) {
       // The fence (PROTOCOL.md section 9), answered without an exception: this is a hot path
       // while a pipelining client's window drains after EAGAIN.
+      this.waiting.add(c);
+      return this.answer(path, op, req.id, 'EAGAIN', NONE);
+    }
+    if (req.type === 'sendPart' && req.offset === 0 && c.partsBlocked) {
       this.waiting.add(c);
       return this.answer(path, op, req.id, 'EAGAIN', NONE);
     }
@@ -301,7 +310,12 @@ export class BridgeServer {
     p.received += req.data.length;
     if (p.received < p.buf.length) return;
     this.dropPartial(c, req.msgId);
-    c.endpoint.send(p.buf, p.order);
+    try {
+      c.endpoint.send(p.buf, p.order);
+    } catch (e) {
+      if (isClusterError(e, 'EAGAIN') && c.outbox.batch) c.partsBlocked = true;
+      throw e;
+    }
   }
 
   private newPartial(c: Client, req: Extract<Request, { type: 'sendPart' }>): Partial {
@@ -378,7 +392,7 @@ export class BridgeServer {
       event: (ev) => outbox.event(this.encodeShared(ev)),
       overrun: () => { if (holder.client) this.overrun(holder.client); },
     });
-    const c: Client = { path, pid, port, outbox, endpoint, partials: new Map(), fenced: false };
+    const c: Client = { path, pid, port, outbox, endpoint, partials: new Map(), fenced: false, partsBlocked: false };
     holder.client = c;
     this.clients.set(path, c);
     this.counters.socketsOpened++;

@@ -4,6 +4,7 @@
 // new ring and every member delivers it in one configuration (EVS properties 1 and 4).
 import { Packer, FRAME_OVERHEAD, ENTRY_OVERHEAD, type Frame, type PackerOptions } from '../../core/driver/packing.ts';
 import type { Order } from '../../core/driver/types.ts';
+import { isClusterError } from '../../core/errors.ts';
 
 interface Queued { readonly payload: Uint8Array; readonly order: Order }
 
@@ -14,6 +15,11 @@ export class SendQueue {
   private head = 0;
   /** The head message has fragments in frames already built. */
   private inProgress = false;
+  /** Smallest message refused with EAGAIN since room last freed for it: canPush() also wants room
+   *  for it, so the driver's writable() (on canPush(0)) comes when the refused send would fit, not
+   *  at the first free byte — else every writable() made a large-message sender resend its whole
+   *  message only to be refused again. */
+  private blockedSize: number | undefined;
 
   constructor(private readonly opts: PackerOptions) {
     this.packer = new Packer(opts);
@@ -27,19 +33,26 @@ export class SendQueue {
     return this.packer.queuedBytes;
   }
 
+  /** Would a message of `size` bytes fit, and the smallest one refused since room last freed for it? */
   canPush(size: number): boolean {
-    return this.packer.canPush(size);
+    return this.packer.canPush(Math.max(size, this.blockedSize ?? 0));
   }
 
   /** Throws ClusterError EMSGSIZE or EAGAIN. */
   push(payload: Uint8Array, order: Order): void {
-    this.packer.push(payload, order);
+    try {
+      this.packer.push(payload, order);
+    } catch (e) {
+      if (isClusterError(e, 'EAGAIN')) this.blockedSize = Math.min(this.blockedSize ?? Infinity, payload.length);
+      throw e;
+    }
     this.mirror.push({ payload: Uint8Array.from(payload), order });
   }
 
   nextFrame(): Frame | undefined {
     const f = this.packer.nextFrame();
     if (f) this.consume(f.bytes);
+    if (this.blockedSize !== undefined && this.packer.canPush(this.blockedSize)) this.blockedSize = undefined;
     return f;
   }
 
@@ -54,6 +67,7 @@ export class SendQueue {
 
   clear(): void {
     this.packer.clear();
+    this.blockedSize = undefined;
     this.mirror = [];
     this.head = 0;
     this.inProgress = false;
