@@ -86,6 +86,8 @@ export class TotemDriver implements Driver {
   private tokenLossAt = Infinity;
   private retransmitAt = Infinity;
   private joinAt = Infinity;
+  /** OPERATIONAL: the install rotation has come round, so every member has installed this ring. */
+  private settled = false;
   private consensusAt = Infinity;
   private holdUntil = Infinity;
   private mergeAt = Infinity;
@@ -356,6 +358,10 @@ export class TotemDriver implements Driver {
         const member = this.cur.members.includes(j.sender);
         // A member's join from before this ring formed is stale; a non-member's leave is moot.
         if (member ? j.ringSeqHigh < this.cur.ring.seq : leaving) return;
+        // A merge waits until every member has installed this ring: leaving it sooner breaks the
+        // RECOVERY of members still installing, who fall back to the old ring with its verdicts,
+        // and the newcomer is excluded again, round after round. Its joins repeat meanwhile.
+        if (!member && !this.settled) return;
         this.enterGather(member ? 'join from a member' : 'join from a new node');
         // A join that counts me failed comes from a node still finishing a round without me:
         // take its process set, not its verdict, or two groups exclude each other forever.
@@ -552,6 +558,7 @@ export class TotemDriver implements Driver {
     this.rec = undefined;
     this.commit = undefined;
     this.state = 'operational';
+    this.settled = false;
     this.counters.rings++;
     const old = rec.old;
     const members = this.cur.members;
@@ -626,6 +633,7 @@ export class TotemDriver implements Driver {
     if (!ringIdEquals(t.ring, this.cur.ring) || t.tokenSeq <= this.lastTokenSeq) return;
     this.counters.tokens++;
     this.lastTokenSeq = t.tokenSeq;
+    if (this.state === 'operational' && (!t.install || this.isRep())) this.settled = true;
     this.tokenLossAt = this.host.now() + this.opts.tokenMs;
     this.lastToken = undefined;
     this.retransmitAt = Infinity;
@@ -859,6 +867,8 @@ export class TotemDriver implements Driver {
     if (this.state !== 'operational' || ringIdEquals(ring, this.cur.ring)) return;
     const member = this.cur.members.includes(sender);
     if (member && ring.seq <= this.cur.ring.seq) return;
+    // As for a join (onJoin): a merge waits until every member has installed this ring.
+    if (!member && !this.settled) return;
     this.counters.foreign++;
     this.enterGather(member ? 'a member moved to another ring' : 'foreign ring');
     if (!this.proc.has(sender)) {
