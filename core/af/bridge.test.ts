@@ -19,13 +19,13 @@ const limits: NodeConfig['limits'] = {
 /** One node: a GroupService over a loopback "driver" (multicast comes back as a delivery), and its bridge. */
 function loopbackNode(path: string, dead: Set<number>) {
   /** budget: multicasts taken before the loopback answers EAGAIN. */
-  const ctl = { blocked: false, budget: Infinity };
+  const ctl = { blocked: false, budget: Infinity, refused: 0 };
   const late: { bridge?: BridgeServer } = {};
   const svc: GroupService = new GroupService({
     nodeId: 1, limits, guarantees: { fifo: true, agreed: true, safe: true, virtualSynchrony: true },
     driverName: 'loopback', log: () => {}, onWritable: () => late.bridge?.writable(),
     multicast: (p, order) => {
-      if (ctl.blocked || ctl.budget <= 0) throw new ClusterError('EAGAIN', 'loopback send queue full');
+      if (ctl.blocked || ctl.budget <= 0) { ctl.refused++; throw new ClusterError('EAGAIN', 'loopback send queue full'); }
       ctl.budget--;
       const copy = p.slice();
       setImmediate(() => svc.deliver(1, copy, order));
@@ -207,6 +207,31 @@ describe('bridge server (one node, loopback driver)', () => {
     expect(after.writableSent).toBeGreaterThan(before.writableSent);
     expect(after.batchesIn).toBeGreaterThan(before.batchesIn);
     expect(after.requestsIn - before.requestsIn).toBeGreaterThan(after.datagramsIn - before.datagramsIn);
+    await a.close();
+  });
+
+  it('a refused large message of a version-2 socket is retried first part only until WRITABLE, then delivered once', async () => {
+    const a = await ClusterSocket.open({ path });
+    await a.bind('bigwait');
+    await until('bound', async () => (await a.members()).length === 1);
+    const before = bridge.stats();
+    const refusedBefore = node.ctl.refused;
+    node.ctl.budget = 0;
+    const payload = new Uint8Array(100_000).map((_, i) => i % 251);
+    const sent = a.send(payload);
+    await until('gathered and refused', () => node.ctl.refused === refusedBefore + 1);
+    const seen = bridge.stats().requestsIn;
+    await until('retried', () => bridge.stats().requestsIn >= seen + 3);
+    expect(node.ctl.refused).toBe(refusedBefore + 1); // retries were refused at the first part, not gathered again
+    node.ctl.budget = Infinity;
+    node.svc.writable();
+    await sent;
+    const it = a[Symbol.asyncIterator]();
+    for (;;) {
+      const { value } = await it.next();
+      if (value?.type === 'message') { expect(value.data).toEqual(payload); break; }
+    }
+    expect(bridge.stats().writableSent).toBeGreaterThan(before.writableSent);
     await a.close();
   });
 
