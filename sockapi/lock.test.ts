@@ -4,22 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import { checkDrill } from '../tools/drill/checker.ts';
 import { DrillRecorder } from '../tools/drill/recorder.ts';
+import { mulberry32 } from '../tools/drill/rng.ts';
 import { runWorkload } from '../tools/drill/workload.ts';
 import { OrderedBus } from '../test/support/ordered-bus.ts';
 import { LockClient } from './lock.ts';
 
 const later = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('LockClient over an ordered bus', () => {
   it('grants in delivery order; the second locker waits for the unlock', async () => {
