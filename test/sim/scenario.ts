@@ -236,7 +236,7 @@ function randomLinks(rng: Rng, ids: readonly number[]): [number, number][] {
 }
 
 /** Heal the network, resume paused nodes, restart crashed ones; returns the heal time. */
-function healAll(sim: Simulation, note: (l: string) => void): number {
+export function healAll(sim: Simulation, note: (l: string) => void = () => undefined): number {
   sim.workload(null);
   sim.heal();
   sim.setFilter(null);

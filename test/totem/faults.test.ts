@@ -2,6 +2,7 @@
 import { describe, expect, test } from 'vitest';
 import { makeSim, formed, expectClean, delivered, confs } from './harness.ts';
 import type { Simulation } from '../sim/sim.ts';
+import { healAll } from '../sim/scenario.ts';
 
 const TYPE = { token: 1, mcast: 2, join: 3, commit: 4 };
 const typeOf = (b: Uint8Array): number => b[1];
@@ -12,15 +13,7 @@ function formedAll(sim: Simulation, ids: number[], maxMs = 10_000): void {
 
 /** Heal, wait for one ring of everyone, send from each, let it settle; then check every property. */
 function healAndCheck(sim: Simulation, ids: number[]): void {
-  sim.workload(null);
-  sim.heal();
-  sim.setFilter(null);
-  sim.setNetwork({ loss: 0, duplicate: 0 });
-  for (const h of sim.hosts()) {
-    if (h.paused) sim.resume(h.nodeId);
-    if (!h.alive) sim.restart(h.nodeId);
-  }
-  const healed = sim.now;
+  const healed = healAll(sim);
   formedAll(sim, ids, 20_000);
   for (const n of ids) sim.send(n);
   sim.runFor(500);
