@@ -2,7 +2,7 @@
 // section), the application payload format that makes every message identifiable, and the
 // trace hash that proves a seed replays exactly.
 import { createHash } from 'node:crypto';
-import type { Order, RingId } from '../../core/driver/types.ts';
+import type { Configuration, Order } from '../../core/driver/types.ts';
 
 export interface SendEvent {
   readonly type: 'send';
@@ -15,15 +15,11 @@ export interface SendEvent {
   readonly size: number;
 }
 
-export interface ConfEvent {
+/** A driver's configuration change, as logged at `node` at time `t`. */
+export interface ConfEvent extends Configuration {
   readonly type: 'conf';
   readonly t: number;
   readonly node: number;
-  readonly kind: 'regular' | 'transitional';
-  readonly ringId: RingId;
-  readonly members: readonly number[];
-  readonly left: readonly number[];
-  readonly joined: readonly number[];
 }
 
 export interface DeliverEvent {
