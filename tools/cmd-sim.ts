@@ -1,5 +1,8 @@
 // `afcluster sim`: runs drivers in the deterministic simulator over a range of seeds and checks
 // the extended virtual synchrony properties; every failure prints a command that replays it.
+import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { createInterface } from 'node:readline';
 import { builtinRegistry } from '../core/driver/builtin.ts';
 import type { DriverRegistry } from '../core/driver/registry.ts';
 import type { DriverEntry } from '../core/driver/types.ts';
@@ -10,9 +13,11 @@ import { floodDriver } from '../test/sim/testdrivers/flood.ts';
 import { nullDriver } from '../test/sim/testdrivers/null.ts';
 import { sequencerDriver } from '../test/sim/testdrivers/sequencer.ts';
 import { intFlag, parseFlags, UsageError, type Command } from './command.ts';
+import { DAEMON_ENTRY } from './local-cluster.ts';
 
 const HELP = `usage: afcluster sim --driver NAME [--seeds A-B] [--nodes N] [--swarm] [--faults none|loss|all]
-                     [--check declared|evs] [--opt KEY=VALUE]... [--time-scale MS] [--verbose]
+                     [--check declared|evs] [--opt KEY=VALUE]... [--time-scale MS] [--jobs N]
+                     [--verbose]
 
 Runs whole clusters of a driver in one process on a virtual clock, one run per seed: a safety
 phase under the fault mix, then a liveness phase on a healed network with every node back up, in
@@ -32,7 +37,10 @@ options:
                      evs: every property, to show what a weaker driver breaks
   --opt KEY=VALUE    a driver option, as in its config section (e.g. --opt token_ms=200)
   --time-scale MS    the protocol time unit phases scale with (default: the driver's largest *_ms option)
+  --jobs N           run the seeds in N processes at once (default: the number of CPUs when
+                     there are at least 200 seeds, else 1); the output is the same as with one
   --verbose          print the fault schedule, every event, driver logs and full violations
+                     (implies --jobs 1)
 
 Output: one line per failing seed (seed, property, message, replay command), then
 "N seeds, N violations" (violations: every violation found, at most 5 per property per seed).
@@ -87,6 +95,46 @@ function printVerbose(r: SeedResult, notes: string[], driverLog: string[]): void
   }
 }
 
+/**
+ * Splits seeds from..to into chunks and runs each in its own `afcluster sim --jobs 1` process,
+ * at most `jobs` at a time. A chunk's failing-seed lines are printed when it ends (each names its
+ * seed and replay command); its summary line is added up. A child that ends any other way than
+ * with its summary and status 0 or 1 is an error, never a silent pass.
+ */
+async function runInProcesses(childArgs: string[], from: number, to: number, jobs: number): Promise<{ violations: number; failed: number }> {
+  const size = Math.max(20, Math.ceil((to - from + 1) / (jobs * 8)));
+  const chunks: [number, number][] = [];
+  for (let a = from; a <= to; a += size) chunks.push([a, Math.min(to, a + size - 1)]);
+  let violations = 0;
+  let failed = 0;
+  const runChunk = ([a, b]: [number, number]): Promise<void> => new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--max-semi-space-size=2', DAEMON_ENTRY, 'sim', ...childArgs, '--seeds', `${a}-${b}`, '--jobs', '1'],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines: string[] = [];
+    let summary: { seeds: number; violations: number } | undefined;
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = /^(\d+) seeds, (\d+) violations$/.exec(line);
+      if (m) summary = { seeds: Number(m[1]), violations: Number(m[2]) };
+      else lines.push(line);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      for (const l of lines) console.log(l);
+      if ((code !== 0 && code !== 1) || summary?.seeds !== b - a + 1) {
+        reject(new Error(`sim of seeds ${a}-${b} ended with ${signal ?? `status ${code}`}${summary ? '' : ' before its summary'}`));
+        return;
+      }
+      violations += summary.violations;
+      failed += lines.filter((l) => l.startsWith('seed ')).length;
+      resolve();
+    });
+  });
+  let next = 0;
+  const worker = async (): Promise<void> => { while (next < chunks.length) await runChunk(chunks[next++]); };
+  await Promise.all(Array.from({ length: Math.min(jobs, chunks.length) }, worker));
+  return { violations, failed };
+}
+
 export const command: Command = {
   name: 'sim',
   summary: 'run a driver in the deterministic simulator and check virtual synchrony',
@@ -95,7 +143,7 @@ export const command: Command = {
     const { values } = parseFlags(argv, {
       driver: { type: 'string' }, seeds: { type: 'string' }, nodes: { type: 'string' }, swarm: { type: 'boolean' },
       faults: { type: 'string' }, check: { type: 'string' }, opt: { type: 'string', multiple: true },
-      'time-scale': { type: 'string' }, verbose: { type: 'boolean' },
+      'time-scale': { type: 'string' }, verbose: { type: 'boolean' }, jobs: { type: 'string' },
     });
     if (!values.driver) throw new UsageError('--driver NAME is required');
     const driver = simRegistry().get(values.driver);
@@ -121,6 +169,21 @@ export const command: Command = {
       ...(timeScaleMs ? ['--time-scale', String(timeScaleMs)] : []),
       '--verbose',
     ];
+    const count = to - from + 1;
+    const jobs = values.verbose ? 1 : intFlag(values.jobs, 'jobs', count >= 200 ? availableParallelism() : 1, 1, 64);
+    if (jobs > 1 && count > 1) {
+      const childArgs = [
+        '--driver', driver.name,
+        ...(swarm ? ['--swarm'] : ['--nodes', String(nodes)]),
+        ...(faults ? ['--faults', faults] : []),
+        '--check', checkMode,
+        ...(values.opt ?? []).flatMap((o) => ['--opt', o]),
+        ...(timeScaleMs ? ['--time-scale', String(timeScaleMs)] : []),
+      ];
+      const r = await runInProcesses(childArgs, from, to, jobs);
+      console.log(`${count} seeds, ${r.violations} violations`);
+      return r.failed > 0 ? 1 : 0;
+    }
     let violations = 0;
     let failed = 0;
     for (let seed = from; seed <= to; seed++) {
@@ -139,7 +202,7 @@ export const command: Command = {
       const more = r.violations.length > 1 ? ` (+${r.violations.length - 1} more)` : '';
       console.log(`seed ${seed}: ${v.property}: ${v.message}${more}  replay: ${replayCommand(argvFor, seed)}`);
     }
-    console.log(`${to - from + 1} seeds, ${violations} violations`);
+    console.log(`${count} seeds, ${violations} violations`);
     return failed > 0 ? 1 : 0;
   },
 };

@@ -123,6 +123,17 @@ describe('afcluster sim', () => {
     expect(out[2]).toMatch(/^2 seeds, \d+ violations$/);
   });
 
+  it('--jobs N splits the seeds among processes and prints what one process would', async () => {
+    capture();
+    expect(await command.run(['--driver', 'null', '--seeds', '1-45', '--faults', 'none', '--jobs', '1'])).toBe(1);
+    const alone = [...out];
+    out.length = 0;
+    expect(await command.run(['--driver', 'null', '--seeds', '1-45', '--faults', 'none', '--jobs', '2'])).toBe(1);
+    expect(out.at(-1)).toBe(alone.at(-1));
+    expect(out.at(-1)).toMatch(/^45 seeds, [1-9]\d* violations$/);
+    expect([...out].sort()).toEqual([...alone].sort());
+  }, 60_000);
+
   it('refuses an unknown driver, listing the registered ones', async () => {
     await expect(command.run(['--driver', 'nope', '--seeds', '1'])).rejects.toThrow(/registered drivers: .*flood/);
   });
