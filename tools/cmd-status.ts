@@ -17,7 +17,7 @@ samples ${SAMPLE_MS} ms apart), and queue depths (driver send queue, bridge rece
 
 options:
 ${TARGET_HELP}
-  --json                every counter as one JSON object (node.*, bridge.*, groups.*, driver.*)
+  --json                every counter as one JSON object (node.*, bridge.*, groups.*, driver.*, process.*)
   --all                 also list every counter after the summary`,
   async run(argv) {
     const { values } = parseFlags(argv, { ...TARGET_FLAGS, json: { type: 'boolean' }, all: { type: 'boolean' } });

@@ -63,7 +63,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         path: config.node.socket, dirMode: config.node.socketDirMode, mode: config.node.socketMode,
         owner: config.node.socketOwner, group: config.node.socketGroup,
       },
-      nodeId: config.node.id, driver: entry.name, groups, runtimeStats: () => flattenStats(rt.stats()), limits: config.limits,
+      nodeId: config.node.id, driver: entry.name, groups, runtimeStats: () => ({ ...flattenStats(rt.stats()), ...memoryStats() }), limits: config.limits,
       messageSizeMax, procCheckMs: opts.procCheckMs, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'bridge' }),
     });
     late.bridge = bridge;
@@ -101,4 +101,13 @@ function warnIfPlaintext(config: NodeConfig, logger: Logger): void {
   const msg = `CRYPTO IS OFF: ${config.file} has no [crypto] key_file, so cluster traffic is neither encrypted nor authenticated; anyone who can reach UDP ${config.node.listen.host}:${config.node.listen.port} can read and inject messages. Generate a key with "afcluster keygen" and set crypto.key_file.`;
   logger.warn({ crypto: 'off' }, msg);
   process.stderr.write(`\n*** ${msg}\n\n`);
+}
+
+/** The daemon's memory, in bytes, for STATS (`process.rss` is what the kernel charges it). */
+function memoryStats(): Record<string, number> {
+  const m = process.memoryUsage();
+  return {
+    'process.rss': m.rss, 'process.heapTotal': m.heapTotal, 'process.heapUsed': m.heapUsed,
+    'process.external': m.external, 'process.arrayBuffers': m.arrayBuffers,
+  };
 }

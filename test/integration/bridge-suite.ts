@@ -171,6 +171,7 @@ export function bridgeSuite(opts: SuiteOptions): void {
       });
       fuzz.close();
       const before = await cluster.stats(1);
+      expect(Number(before['process.rss'])).toBeGreaterThan(Number(before['process.heapUsed']));
       let randomNoHeader = 0;
       for (let i = 0; i < 200; i++) {
         const bytes = new Uint8Array(Math.floor(rng() * 7)).map(() => Math.floor(rng() * 256)); // < header: dropped
