@@ -10,7 +10,7 @@ import { ClusterError } from '../errors.ts';
 import { startRuntime, type Runtime, type RuntimeLog } from '../runtime/index.ts';
 import type { BindOptions, GroupSocket, LocalNode, Member, SendOptions, SocketEvent } from '../../sockapi/types.ts';
 import { EventQueue, WritableSignal, eventBytes, retryEagain } from '../../sockapi/queue.ts';
-import { GroupService, driverMessageSizeMax, type LocalEndpoint } from './service.ts';
+import { GroupService, driverMessageSizeMax, keepEvent, type LocalEndpoint } from './service.ts';
 
 export interface CreateNodeOptions {
   readonly config: NodeConfig;
@@ -133,7 +133,7 @@ export class EmbeddedSocket implements GroupSocket {
   constructor(private readonly opts: EmbeddedSocketOptions) {
     this.queue = new EventQueue<SocketEvent>({ max: opts.eventQueueMax, bytesMax: opts.eventQueueBytesMax, sizeOf: eventBytes });
     this.endpoint = opts.groups.open({ pid: opts.pid, port: opts.port }, {
-      event: (ev) => this.queue.push(ev),
+      event: (ev) => this.queue.push(keepEvent(ev)),
       overrun: () => this.queue.force({ type: 'error', code: 'ENOBUFS',
         message: 'this socket fell behind (its receive queue overflowed) and was removed from its group; read faster, then bind again' }),
     });

@@ -101,8 +101,16 @@ export interface GroupServiceOptions {
  *  receive queue is full: the service then removes it from its group (others see reason
  *  'overrun') and calls `overrun()` so the owner can tell the client ENOBUFS. */
 export interface EndpointSink {
+  /** A message event's `data` is the driver's delivered payload, valid only during the call
+   *  (DriverUpcalls.deliver): a sink that keeps the event keeps `keepEvent(ev)`. The bridge
+   *  encodes it at once, so a message costs no copy on its way to local clients. */
   event(ev: SocketEvent): boolean;
   overrun(): void;
+}
+
+/** The event with a message's data copied out of the driver's memory, to keep past event(). */
+export function keepEvent(ev: SocketEvent): SocketEvent {
+  return ev.type === 'message' ? { ...ev, data: ev.data.slice() } : ev;
 }
 
 export interface LocalEndpoint {
@@ -388,7 +396,7 @@ export class GroupService implements DriverUpcalls {
     }
     const targets = this.activeByGroup.get(msg.group);
     if (!targets || targets.size === 0) return;
-    const ev: SocketEvent = { type: 'message', group: msg.group, sender: sender_, order, data: msg.data.slice() };
+    const ev: SocketEvent = { type: 'message', group: msg.group, sender: sender_, order, data: msg.data };
     for (const ep of targets) {
       const m = ep.member;
       if (!ep.binding?.selfDelivery && m.nodeId === sender && m.pid === msg.pid && m.port === msg.port) continue;

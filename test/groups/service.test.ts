@@ -1,6 +1,9 @@
 // GroupService over an ideal ordered bus: same sequence everywhere, every leave reason, merges with state exchange, hostile payloads, limits and EAGAIN.
 import { describe, expect, it } from 'vitest';
 import { GroupService, driverMessageSizeMax } from '../../core/groups/service.ts';
+import { EmbeddedSocket } from '../../core/groups/embedded.ts';
+import { WritableSignal } from '../../sockapi/queue.ts';
+import type { SocketEvent } from '../../sockapi/types.ts';
 import { dataOverhead, encodeData, encodeJoin, encodeExchange } from '../../core/groups/codec.ts';
 import { isClusterError } from '../../core/errors.ts';
 import type { NodeConfig } from '../../core/config/types.ts';
@@ -52,6 +55,28 @@ function expectCode(fn: () => unknown, code: string): void {
 }
 
 describe('GroupService', () => {
+  it('an embedded socket keeps the bytes of what it received although the driver reuses its memory', async () => {
+    // The test bus scribbles over every payload after deliver(), as the driver contract allows.
+    const c = new Cluster([1, 2]);
+    const open = (node: number) => new EmbeddedSocket({
+      groups: c.svc(node), pid: 500 + node, port: 1, writable: new WritableSignal(),
+      eventQueueMax: 100, eventQueueBytesMax: 1 << 20, onClose: () => {},
+    });
+    const [a, b] = [open(1), open(2)];
+    const bound = [a.bind('keep'), b.bind('keep')];
+    c.run();
+    await Promise.all(bound);
+    const sent = ['first', 'second', 'third'];
+    for (const text of sent) { const p = a.send(text, { order: 'agreed' }); c.run(); await p; }
+    const got: string[] = [];
+    const it_ = b[Symbol.asyncIterator]();
+    while (got.length < sent.length) {
+      const ev = (await it_.next()).value as SocketEvent;
+      if (ev.type === 'message') got.push(new TextDecoder().decode(ev.data));
+    }
+    expect(got).toEqual(sent);
+  });
+
   it('gives every endpoint of a group the same sequence of joins, messages and leaves', () => {
     const c = new Cluster([1, 2, 3]);
     const s = [1, 2, 3, 1, 2, 3].map((n) => c.open(n));

@@ -111,7 +111,13 @@ export class TestBus {
       if (!p) continue;
       any = true;
       this.tick = `m${this.delivered}`;
-      for (const n of c.members) this.upcalls.get(n)?.deliver(p.sender, p.payload, p.order);
+      for (const n of c.members) {
+        // Each node gets its own copy, scribbled over after the call, as the driver contract
+        // allows (a payload is valid only during deliver): whoever keeps a view shows garbage.
+        const payload = p.payload.slice();
+        this.upcalls.get(n)?.deliver(p.sender, payload, p.order);
+        payload.fill(0xee);
+      }
       this.delivered++;
     }
     this.wakeWriters();

@@ -1,7 +1,7 @@
 // Test helpers for core/groups: recording endpoints and the "same sequence" check.
 import { expect } from 'vitest';
 import type { NodeConfig } from '../../core/config/types.ts';
-import type { EndpointSink, GroupService, LocalEndpoint } from '../../core/groups/service.ts';
+import { keepEvent, type EndpointSink, type GroupService, type LocalEndpoint } from '../../core/groups/service.ts';
 import type { Member, SocketEvent } from '../../sockapi/types.ts';
 
 export const TEST_LIMITS: NodeConfig['limits'] = {
@@ -44,7 +44,7 @@ export class Recorder implements EndpointSink {
   event(ev: SocketEvent): boolean {
     if (this.events.length >= this.capacity) return false;
     const line = fmtEvent(ev);
-    this.events.push(ev);
+    this.events.push(keepEvent(ev));
     this.log.push(line);
     const base = `${this.ctx?.stamp() ?? ''} ${line}`;
     const k = (this.seen.get(base) ?? 0) + 1;
