@@ -387,9 +387,8 @@ export class GroupService implements DriverUpcalls {
   }
 
   private applyData(sender: number, msg: Extract<GroupMessage, { type: 'data' }>, order: Order): void {
-    const sender_: Member = { nodeId: sender, pid: msg.pid, port: msg.port };
-    const g = this.table.get(msg.group);
-    if (!g || !g.has(sender_)) {
+    const sender_ = this.table.get(msg.group)?.find(sender, msg.pid, msg.port);
+    if (sender_ === undefined) {
       // The same on every node: the sender is not (or no longer) a member in the shared view.
       this.count('dataNotMember');
       return;

@@ -19,8 +19,19 @@ export class GroupState {
   private sorted: Member[] | undefined;
   constructor(readonly name: string) {}
 
+  /** The member each node last sent data as (find's fast path: no key string per message). */
+  private readonly lastSender = new Map<number, Member>();
+
   get size(): number { return this.byKey.size; }
   has(m: Member): boolean { return this.byKey.has(memberKey(m)); }
+  /** The member with this address, as stored (shared, never mutated), or undefined. */
+  find(nodeId: number, pid: number, port: number): Member | undefined {
+    const last = this.lastSender.get(nodeId);
+    if (last !== undefined && last.pid === pid && last.port === port) return last;
+    const m = this.byKey.get(memberKey({ nodeId, pid, port }));
+    if (m !== undefined) this.lastSender.set(nodeId, m);
+    return m;
+  }
   add(m: Member): boolean {
     const k = memberKey(m);
     if (this.byKey.has(k)) return false;
@@ -29,7 +40,11 @@ export class GroupState {
   }
   remove(m: Member): boolean {
     const gone = this.byKey.delete(memberKey(m));
-    if (gone) this.sorted = undefined;
+    if (gone) {
+      this.sorted = undefined;
+      const last = this.lastSender.get(m.nodeId);
+      if (last !== undefined && last.pid === m.pid && last.port === m.port) this.lastSender.delete(m.nodeId);
+    }
     return gone;
   }
   /** Members sorted by (nodeId, pid, port); the array is shared until the next change. */
