@@ -29,6 +29,20 @@ export class ClusterError extends Error {
   }
 }
 
+/**
+ * EAGAIN for flow control: a full queue under load is routine, not a fault, and the stack trace
+ * a new Error captures costs more than the send it refuses. The error carries none.
+ */
+export function eagain(message: string): ClusterError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new ClusterError('EAGAIN', message);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 export function isClusterError(e: unknown, code?: ErrorCode): e is ClusterError {
   return typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string'
     && (code === undefined || (e as { code: string }).code === code);

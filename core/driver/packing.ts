@@ -12,7 +12,7 @@
 //     u32 length of the bytes that follow in this entry
 //     u32 total message length            (first fragments only)
 //     bytes
-import { ClusterError, assert } from '../errors.ts';
+import { ClusterError, assert, eagain } from '../errors.ts';
 import type { Order } from './types.ts';
 
 export const FRAME_VERSION = 1;
@@ -84,7 +84,7 @@ export class Packer {
         `message of ${payload.length} bytes exceeds the limit of ${this.opts.messageSizeMax}; split it`);
     }
     if (!this.canPush(payload.length)) {
-      throw new ClusterError('EAGAIN', 'send queue full; retry once the driver reports it writable');
+      throw eagain('send queue full; retry once the driver reports it writable');
     }
     this.queue.push({ payload: Uint8Array.from(payload), order: ORDER_CODE[order], offset: 0 });
     this.bytes += payload.length;

@@ -52,7 +52,7 @@
 // reported as above). Here a report lists what the node has ANNOUNCED (every join and leave it
 // has multicast so far), not what it has applied: a receiver has delivered all of the sender's
 // earlier messages (fifo), so the report then agrees with them and only repairs what was missed.
-import { ClusterError, assert, isClusterError } from '../errors.ts';
+import { ClusterError, assert, eagain, isClusterError } from '../errors.ts';
 import type { NodeConfig } from '../config/types.ts';
 import type { Configuration, DriverUpcalls, Guarantees, LogLevel, Order, RingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberChange, SocketEvent } from '../../sockapi/types.ts';
@@ -332,7 +332,7 @@ export class GroupService implements DriverUpcalls {
     if (data.length > max) throw new ClusterError('EMSGSIZE', `message of ${data.length} bytes exceeds limits.message_size_max (${max})`);
     if (this.control.length > 0) {
       this.count('sendEagainControl');
-      throw new ClusterError('EAGAIN', 'the send queue is full; wait and retry');
+      throw eagain('the send queue is full; wait and retry');
     }
     this.opts.multicast(encodeData(ep.binding.group, ep.member.pid, ep.member.port, data), order);
     this.count('sent');
