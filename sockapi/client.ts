@@ -60,6 +60,9 @@ interface QueuedSend {
   settled: boolean;
   readonly signal?: AbortSignal;
   onAbort?: () => void;
+  /** Larger than one datagram: sent alone, in SEND_PART fragments, once every earlier send is
+   *  accepted, and before any later one (a socket's sends reach the daemon in call order). */
+  readonly large: boolean;
 }
 
 /** Sends unanswered at most (the daemon holds a few datagrams of them in its kernel queue). */
@@ -135,6 +138,8 @@ export class ClusterSocket implements GroupSocket {
   private writableCount = 0;
   /** Pipelined sends: not yet sent (from queueHead), in flight by id, refused and waiting to resend. */
   private queue: QueuedSend[] = [];
+  /** A large send is going out in parts: the queue behind it waits. */
+  private largeActive = false;
   private queueHead = 0;
   private readonly inflight = new Map<number, QueuedSend>();
   private refused: QueuedSend[] = [];
@@ -229,8 +234,7 @@ export class ClusterSocket implements GroupSocket {
     const max = this.identity().messageSizeMax;
     if (bytes.length > max) throw new ClusterError('EMSGSIZE', `message of ${bytes.length} bytes is over ${max}, the most this daemon carries; send a smaller one`);
     const order = options.order ?? 'agreed';
-    if (this.batch && bytes.length <= SEND_DATA_MAX) return this.enqueue(bytes, order, options);
-    if (this.batch) return this.sendLarge(bytes, order, options);
+    if (this.batch) return this.enqueue(bytes, order, options);
     const attempt = bytes.length <= SEND_DATA_MAX
       ? async (): Promise<void> => { await this.call({ type: 'send', id: 0, order, data: bytes }, options.signal); }
       : (): Promise<void> => this.sendParts(bytes, order, options.signal);
@@ -249,7 +253,10 @@ export class ClusterSocket implements GroupSocket {
       return Promise.reject(new ClusterError('EAGAIN', `${SEND_QUEUE_MAX} sends already wait in this process; await some before sending more`));
     }
     return new Promise<void>((resolve, reject) => {
-      const s: QueuedSend = { id: 0, order, data, wait: options.wait !== false, resolve, reject, sentAt: 0, settled: false, signal };
+      const s: QueuedSend = {
+        id: 0, order, data, wait: options.wait !== false, resolve, reject, sentAt: 0, settled: false, signal,
+        large: data.length > SEND_DATA_MAX,
+      };
       if (signal) {
         s.onAbort = () => this.settle(s, cancelled(signal));
         signal.addEventListener('abort', s.onAbort, { once: true });
@@ -276,7 +283,15 @@ export class ClusterSocket implements GroupSocket {
   private flushSends(): void {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    while (!this.paused && !this.closed && this.queueHead < this.queue.length && this.inflight.size < SEND_WINDOW) {
+    while (!this.paused && !this.closed && !this.largeActive && this.queueHead < this.queue.length && this.inflight.size < SEND_WINDOW) {
+      const head = this.queue[this.queueHead];
+      if (head.settled) { this.queueHead++; continue; }
+      if (head.large) {
+        if (this.inflight.size > 0) break; // after every earlier send is accepted (afterDatagram calls again)
+        this.queueHead++;
+        this.startLarge(head);
+        break;
+      }
       const [count, bytes] = this.pack();
       if (count === 0) continue; // only settled (aborted) sends were at the head
       const err = this.transmitNow(bytes);
@@ -308,6 +323,7 @@ export class ClusterSocket implements GroupSocket {
     for (let i = this.queueHead; i < this.queue.length && this.inflight.size + count < SEND_WINDOW; i++) {
       const s = this.queue[i];
       if (s.settled) { if (count === 0) this.queueHead++; continue; }
+      if (s.large) break; // goes alone, in parts, once this container is accepted
       const need = BATCH_ITEM_OVERHEAD + SEND_HEADER_BYTES + s.data.length;
       if (at + need > DATAGRAM_MAX && count === 0) return [1, this.packAlone(s)]; // too big for a container
       if (at + need > DATAGRAM_MAX) break;
@@ -405,9 +421,22 @@ export class ClusterSocket implements GroupSocket {
         this.inflight.delete(id);
         this.settle(s, new ClusterError('ETIMEDOUT', `no reply from the daemon at ${this.daemonPath} within ${this.timeoutMs} ms; is it running?`));
       }
-      if (this.inflight.size === 0) { clearInterval(this.sendTimer); this.sendTimer = undefined; this.maybeResume(); }
+      if (this.inflight.size === 0) {
+        clearInterval(this.sendTimer);
+        this.sendTimer = undefined;
+        if (this.paused) this.maybeResume(); else this.flushSends(); // a large send may wait for the window to empty
+      }
     }, Math.max(10, Math.min(1000, this.timeoutMs / 4)));
     this.sendTimer.unref();
+  }
+
+  /** The queue's head is a large send: it goes out now, and the queue waits until it is done. */
+  private startLarge(s: QueuedSend): void {
+    this.largeActive = true;
+    this.sendLarge(s.data, s.order, { wait: s.wait, signal: s.signal }).then(() => this.settle(s), (e: Error) => this.settle(s, e)).finally(() => {
+      this.largeActive = false;
+      this.flushSends();
+    });
   }
 
   /** A large message to a version-2 daemon: after EAGAIN, retry at WRITABLE, not on a fast timer,

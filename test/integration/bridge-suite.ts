@@ -220,6 +220,15 @@ export function bridgeSuite(opts: SuiteOptions): void {
         }
         expect(got.map((d) => d.length)).toEqual(sizes);
         expect(got.every((d, k) => d.every((b) => b === k + 1))).toBe(true);
+        // Sends not awaited, small and large mixed: they arrive in call order (FIFO per sender).
+        const mixed = Array.from({ length: 40 }, (_, k) => (k % 7 === 3 ? 70_000 + k : 10 + k));
+        await Promise.all(mixed.map((n, k) => tx.send(new Uint8Array(n).fill(k), { order: opts.order })));
+        const order: number[] = [];
+        for await (const ev of rx) {
+          if (ev.type === 'error') throw new Error(`receiver got ${ev.code}: ${ev.message}`);
+          if (ev.type === 'message' && order.push(ev.data.length) === mixed.length) break;
+        }
+        expect(order).toEqual(mixed);
       } finally {
         await tx.close();
         await rx.close();
