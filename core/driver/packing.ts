@@ -14,6 +14,7 @@
 //     bytes
 import { ClusterError, assert, eagain } from '../errors.ts';
 import type { Order } from './types.ts';
+import { allocBytes, copyBytes } from './bytes.ts';
 
 export const FRAME_VERSION = 1;
 export const FRAME_OVERHEAD = 4;
@@ -77,8 +78,9 @@ export class Packer {
       && (this.bytes + size <= this.opts.queueBytesMax || this.queuedMessages === 0);
   }
 
-  /** Copies the payload into the queue. Throws EMSGSIZE or EAGAIN (queue full: retry later). */
-  push(payload: Uint8Array, order: Order): void {
+  /** Copies the payload into the queue, unless `owned` (the caller hands over a copy nobody
+   *  writes again). Throws EMSGSIZE or EAGAIN (queue full: retry later). */
+  push(payload: Uint8Array, order: Order, owned = false): void {
     if (payload.length > this.opts.messageSizeMax) {
       throw new ClusterError('EMSGSIZE',
         `message of ${payload.length} bytes exceeds the limit of ${this.opts.messageSizeMax}; split it`);
@@ -86,7 +88,7 @@ export class Packer {
     if (!this.canPush(payload.length)) {
       throw eagain('send queue full; retry once the driver reports it writable');
     }
-    this.queue.push({ payload: Uint8Array.from(payload), order: ORDER_CODE[order], offset: 0 });
+    this.queue.push({ payload: owned ? payload : copyBytes(payload), order: ORDER_CODE[order], offset: 0 });
     this.bytes += payload.length;
   }
 
@@ -104,7 +106,7 @@ export class Packer {
     assert(plan.length > 0, 'a non-empty queue always yields an entry');
     let size = FRAME_OVERHEAD;
     for (const e of plan) size += ENTRY_OVERHEAD + (e.kind === Kind.First ? FIRST_EXTRA : 0) + e.length;
-    const out = new Uint8Array(size);
+    const out = allocBytes(size);
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     let safe = false;
     let at = FRAME_OVERHEAD;

@@ -64,7 +64,7 @@ function encodeMember(type: Type, group: string, pid: number, port: number, extr
   reason?: LeaveReason): Uint8Array {
   const name = encoder.encode(group);
   const out = new Uint8Array(HEADER + 2 + name.length + MEMBER_BYTES + extra);
-  const view = new DataView(out.buffer);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let at = writeHeader(out, type);
   view.setUint16(at, name.length); at += 2;
   out.set(name, at); at += name.length;
@@ -74,9 +74,35 @@ function encodeMember(type: Type, group: string, pid: number, port: number, extr
 }
 
 export function encodeData(group: string, pid: number, port: number, data: Uint8Array): Uint8Array {
-  const name = encoder.encode(group);
-  const out = new Uint8Array(dataOverhead(name.length) + data.length);
-  const view = new DataView(out.buffer);
+  const name = nameBytes(group);
+  return writeData(new Uint8Array(dataOverhead(name.length) + data.length), name, pid, port, data);
+}
+
+/** Where encodeTransientData writes: reused, grown to the largest message seen up to 64 KiB. */
+let scratch = new Uint8Array(2048);
+const SCRATCH_MAX = 64 * 1024;
+
+/**
+ * As encodeData, but the result is valid only until the next call: for handing a message to
+ * driver.multicast, which copies what it keeps. Saves an allocation per message sent.
+ */
+export function encodeTransientData(group: string, pid: number, port: number, data: Uint8Array): Uint8Array {
+  const name = nameBytes(group);
+  const size = dataOverhead(name.length) + data.length;
+  if (size > SCRATCH_MAX) return writeData(new Uint8Array(size), name, pid, port, data);
+  if (scratch.length < size) scratch = new Uint8Array(Math.min(SCRATCH_MAX, Math.max(size, scratch.length * 2)));
+  return writeData(scratch.subarray(0, size), name, pid, port, data);
+}
+
+let lastGroup: { group: string; bytes: Uint8Array } = { group: '', bytes: new Uint8Array(0) };
+/** UTF-8 of a group name; a sender sends to one group over and over, so the last one is kept. */
+function nameBytes(group: string): Uint8Array {
+  if (group !== lastGroup.group) lastGroup = { group, bytes: encoder.encode(group) };
+  return lastGroup.bytes;
+}
+
+function writeData(out: Uint8Array, name: Uint8Array, pid: number, port: number, data: Uint8Array): Uint8Array {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let at = writeHeader(out, Type.Data);
   view.setUint16(at, name.length); at += 2;
   out.set(name, at); at += name.length;
@@ -121,7 +147,7 @@ function encodeExchangePart(ringId: RingId, groups: readonly ExchangeGroup[], la
   let size = HEADER + 15;
   groups.forEach((g, i) => { size += 4 + names[i].length + g.members.length * MEMBER_BYTES; });
   const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let at = writeHeader(out, Type.Exchange);
   view.setUint32(at, ringId.rep);
   view.setUint32(at + 4, Math.floor(ringId.seq / 2 ** 32));

@@ -57,7 +57,7 @@ import type { NodeConfig } from '../config/types.ts';
 import type { Configuration, DriverUpcalls, Guarantees, LogLevel, Order, RingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberChange, SocketEvent } from '../../sockapi/types.ts';
 import {
-  NAME_WIRE_MAX, dataOverhead, decodeGroupMessage, encodeData, encodeExchange, encodeJoin, encodeLeave, isValidGroupName,
+  NAME_WIRE_MAX, dataOverhead, decodeGroupMessage, encodeExchange, encodeTransientData, encodeJoin, encodeLeave, isValidGroupName,
   type ExchangeGroup, type GroupMessage, type LeaveReason,
 } from './codec.ts';
 import { GroupTable, compareChanges, memberKey } from './table.ts';
@@ -334,7 +334,7 @@ export class GroupService implements DriverUpcalls {
       this.count('sendEagainControl');
       throw eagain('the send queue is full; wait and retry');
     }
-    this.opts.multicast(encodeData(ep.binding.group, ep.member.pid, ep.member.port, data), order);
+    this.opts.multicast(encodeTransientData(ep.binding.group, ep.member.pid, ep.member.port, data), order);
     this.count('sent');
   }
 

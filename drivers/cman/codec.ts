@@ -16,6 +16,8 @@
 //   leave:     nothing more
 // Parsing never throws: a malformed datagram decodes to undefined with the reason.
 
+import { allocBytes } from '../../core/driver/bytes.ts';
+
 export const WIRE_VERSION = 2;
 export const HEADER_BYTES = 8;
 const SEQ_BYTES = 6;
@@ -92,7 +94,7 @@ function getSeq(view: DataView, at: number): number {
 }
 
 export function encodeData(m: Omit<DataMsg, 'type'>): Uint8Array {
-  const out = new Uint8Array(DATA_HEADER_BYTES + m.frame.length);
+  const out = allocBytes(DATA_HEADER_BYTES + m.frame.length);
   const view = header(out, Type.Data, m.resend ? FLAG_RESEND : 0, m.incarnation);
   putSeq(view, HEADER_BYTES, m.seq);
   putSeq(view, HEADER_BYTES + SEQ_BYTES, m.low);

@@ -21,6 +21,7 @@ import type { CmanOptions } from './options.ts';
 import { loadPersisted, savePersisted } from './persist.ts';
 import { RecvStream } from './stream.ts';
 import { SendWindow } from './window.ts';
+import { copyBytes } from '../../core/driver/bytes.ts';
 
 export const CMAN_GUARANTEES: Guarantees = { fifo: true, agreed: false, safe: false, virtualSynchrony: false };
 
@@ -124,8 +125,9 @@ export class CmanDriver implements Driver {
       throw new ClusterError('EOPNOTSUPP', `the cman driver gives FIFO order only, not '${order}'; `
         + "send with order 'fifo' or use the totem driver");
     }
+    const own = copyBytes(payload); // one copy for the packer and the local delivery (neither writes it)
     try {
-      this.packer.push(payload, 'fifo');
+      this.packer.push(own, 'fifo', true);
     } catch (e) {
       if (isClusterError(e, 'EAGAIN')) {
         this.c.eagain++;
@@ -134,7 +136,7 @@ export class CmanDriver implements Driver {
       throw e;
     }
     this.c.multicasts++;
-    this.selfQueue.push(payload.slice());
+    this.selfQueue.push(own);
   }
 
   handleDatagram(from: number, bytes: Uint8Array): void {

@@ -14,6 +14,7 @@
 //   merge detect: ring          hold cancel: ring
 // Decoding never throws: a malformed datagram decodes to { error } and the driver counts it.
 import type { RingId } from '../../core/driver/types.ts';
+import { allocBytes } from '../../core/driver/bytes.ts';
 
 export const WIRE_VERSION = 1;
 export const HEADER_BYTES = 8;
@@ -103,8 +104,8 @@ class Writer {
   private readonly view: DataView;
   at = 0;
   constructor(size: number) {
-    this.buf = new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer);
+    this.buf = allocBytes(size);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, size);
   }
   u8(v: number): void { this.view.setUint8(this.at, v); this.at += 1; }
   u16(v: number): void { this.view.setUint16(this.at, v); this.at += 2; }

@@ -5,6 +5,7 @@
 import { Packer, FRAME_OVERHEAD, ENTRY_OVERHEAD, type Frame, type PackerOptions } from '../../core/driver/packing.ts';
 import type { Order } from '../../core/driver/types.ts';
 import { isClusterError } from '../../core/errors.ts';
+import { copyBytes } from '../../core/driver/bytes.ts';
 
 interface Queued { readonly payload: Uint8Array; readonly order: Order }
 
@@ -40,13 +41,14 @@ export class SendQueue {
 
   /** Throws ClusterError EMSGSIZE or EAGAIN. */
   push(payload: Uint8Array, order: Order): void {
+    const own = copyBytes(payload); // one copy, shared by the packer and the mirror (neither writes it)
     try {
-      this.packer.push(payload, order);
+      this.packer.push(own, order, true);
     } catch (e) {
       if (isClusterError(e, 'EAGAIN')) this.blockedSize = Math.min(this.blockedSize ?? Infinity, payload.length);
       throw e;
     }
-    this.mirror.push({ payload: Uint8Array.from(payload), order });
+    this.mirror.push({ payload: own, order });
   }
 
   nextFrame(): Frame | undefined {
@@ -60,7 +62,7 @@ export class SendQueue {
   rewind(): boolean {
     if (!this.inProgress) return false;
     this.packer = new Packer(this.opts);
-    for (let i = this.head; i < this.mirror.length; i++) this.packer.push(this.mirror[i].payload, this.mirror[i].order);
+    for (let i = this.head; i < this.mirror.length; i++) this.packer.push(this.mirror[i].payload, this.mirror[i].order, true);
     this.inProgress = false;
     return true;
   }
