@@ -103,7 +103,10 @@ export interface Driver {
   readonly guarantees: Guarantees;
   /** Start: announce this node (join / heartbeat). Called once, before anything else. */
   start(): void;
-  /** A datagram from the network; `from` is the node id the transport mapped its source to. */
+  /** A datagram from the network; `from` is the node id the transport mapped its source to.
+   *  `bytes` is the driver's to keep: the host never writes or reuses it (the runtime hands
+   *  over each datagram's own buffer, the simulator a copy per receiver), so a driver may
+   *  store views into it without copying. The driver never writes it either. */
   handleDatagram(from: number, bytes: Uint8Array): void;
   /** Called when now() >= nextDeadline(). Spurious calls must be harmless. */
   handleTimeout(): void;

@@ -2,7 +2,6 @@
 // for frames that arrived early, duplicate detection, and skipping frames the sender no longer
 // holds (its `low` passed them: nobody will ever resend them to us).
 import { assert } from '../../core/errors.ts';
-import { copyBytes } from '../../core/driver/bytes.ts';
 
 export type Offer = 'new' | 'duplicate' | 'beyond';
 
@@ -36,7 +35,7 @@ export class RecvStream {
       feed(frame);
       return 'new';
     }
-    this.early.set(seq, copyBytes(frame));
+    this.early.set(seq, frame); // a view of a received datagram, ours to keep (Driver.handleDatagram)
     return 'new';
   }
 

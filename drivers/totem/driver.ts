@@ -18,7 +18,6 @@ import {
 import { RingLog, type StoredMsg } from './ringlog.ts';
 import { SendQueue } from './sendqueue.ts';
 import type { TotemOptions } from './options.ts';
-import { copyBytes } from '../../core/driver/bytes.ts';
 
 export const TOTEM_GUARANTEES: Guarantees = { fifo: true, agreed: true, safe: true, virtualSynchrony: true };
 const RING_SEQ_KEY = 'totem.ringseq';
@@ -853,7 +852,7 @@ export class TotemDriver implements Driver {
     // In COMMIT the old ring is frozen: what each member holds was recorded in the commit token.
     if (this.state === 'commit') return;
     if (m.seq > c.aru + 2 * this.opts.outstandingMax) { this.counters.tooFarAhead++; return; }
-    const stored: StoredMsg = { seq: m.seq, origin: m.origin, safe: m.safe, encap: m.encap, frame: copyBytes(m.frame) };
+    const stored: StoredMsg = { seq: m.seq, origin: m.origin, safe: m.safe, encap: m.encap, frame: m.frame }; // the datagram is ours to keep (DriverHost)
     if (!c.add(stored)) { this.counters.duplicates++; return; }
     const rec = this.rec;
     if (m.encap && this.state === 'recovery' && rec && ringIdEquals(m.encap.ring, rec.old.ring)) {
