@@ -21,7 +21,7 @@ export interface OutboxLimits {
 /** Replies waiting at once: a client has few requests in flight unless it never reads. */
 export const REPLIES_QUEUED_MAX = 256;
 
-interface Item { readonly bytes: Buffer; readonly event: boolean }
+interface Item { readonly bytes: Uint8Array; readonly event: boolean }
 
 export interface OutboxHooks {
   /** The client's socket is gone (ECONNREFUSED, ENOENT...): stop sending to it. */
@@ -65,20 +65,20 @@ export class Outbox {
     // One message larger than the byte bound still passes through an empty queue.
     if (this.events + datagrams.length > this.limits.eventsMax && this.events > 0) return false;
     if (this.bytes + size > this.limits.bytesMax && this.events > 0) return false;
-    for (const d of datagrams) this.push({ bytes: asBuffer(d), event: true });
+    for (const d of datagrams) this.push({ bytes: d, event: true });
     return true;
   }
 
   /** Queue a datagram past the limits (the one ENOBUFS error event after an overrun). */
   force(bytes: Uint8Array): void {
-    if (!this.closed) this.push({ bytes: asBuffer(bytes), event: true });
+    if (!this.closed) this.push({ bytes, event: true });
   }
 
   /** Queue a reply; false (dropped) when REPLIES_QUEUED_MAX replies already wait. */
   reply(bytes: Uint8Array): boolean {
     if (this.closed) return true;
     if (this.replies >= REPLIES_QUEUED_MAX) return false;
-    this.push({ bytes: asBuffer(bytes), event: false });
+    this.push({ bytes, event: false });
     return true;
   }
 
@@ -111,7 +111,7 @@ export class Outbox {
   private flush(): void {
     while (!this.closed && !this.blocked && this.head < this.items.length) {
       const n = this.batch ? this.fitting() : 1;
-      const result = this.sendOne(n === 1 ? this.items[this.head].bytes : this.pack(n));
+      const result = this.sendOne(n === 1 ? asBuffer(this.items[this.head].bytes) : this.pack(n));
       if (result === 'again') { this.blocked = true; this.congestions++; return; }
       for (let i = 0; i < n; i++) this.shift(this.items[this.head]);
       if (result !== 'sent') this.failed(result);
@@ -145,8 +145,9 @@ export class Outbox {
     let at = BATCH_HEADER_BYTES;
     for (let i = this.head; i < this.head + n; i++) {
       const b = this.items[i].bytes;
-      scratch.writeUInt16BE(b.length, at);
-      b.copy(scratch, at + BATCH_ITEM_OVERHEAD);
+      scratch[at] = b.length >>> 8;
+      scratch[at + 1] = b.length & 0xff;
+      scratch.set(b, at + BATCH_ITEM_OVERHEAD);
       at += BATCH_ITEM_OVERHEAD + b.length;
     }
     this.batches++;

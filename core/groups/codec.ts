@@ -182,14 +182,16 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 class Reader {
   at = HEADER;
-  private readonly view: DataView;
-  constructor(private readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
+  // Plain byte reads, no DataView: one fewer object per delivered message. Callers check need().
+  constructor(private readonly bytes: Uint8Array) {}
   need(n: number): boolean { return this.at + n <= this.bytes.length; }
-  u8(): number { return this.view.getUint8(this.at++); }
-  u16(): number { const v = this.view.getUint16(this.at); this.at += 2; return v; }
-  u32(): number { const v = this.view.getUint32(this.at); this.at += 4; return v; }
+  u8(): number { return this.bytes[this.at++]; }
+  u16(): number { const b = this.bytes, at = this.at; this.at += 2; return (b[at] << 8) | b[at + 1]; }
+  u32(): number {
+    const b = this.bytes, at = this.at;
+    this.at += 4;
+    return b[at] * 0x1000000 + ((b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]);
+  }
   rest(): Uint8Array { const v = this.bytes.subarray(this.at); this.at = this.bytes.length; return v; }
   /** A group name, or undefined when truncated, not UTF-8 or not a valid name. */
   name(): string | undefined {
