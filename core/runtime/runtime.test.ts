@@ -141,6 +141,16 @@ describe.each([['without a key', false], ['with a key', true]] as const)('runtim
     expect(echoOf(a).common).toEqual({ nodeId: 1, nodes: [1, 2], mtu: 1500 - 28 - (crypto ? 48 : 8), messageSizeMax: 1024 * 1024 });
     expect(a.logs.some((l) => l.startsWith('warn: no [crypto] key_file'))).toBe(!crypto);
   });
+
+  it('runs work the driver says is due now in this turn of the event loop, not a timer tick later', async () => {
+    const { nodes: [a] } = await cluster(crypto ? 'now-sealed' : 'now-plain', crypto);
+    a.rt.multicast(Buffer.from('at once'), 'fifo');
+    expect(a.delivered).toEqual([]); // deferred to handleTimeout, as drivers do
+    // Immediates run in the order queued: the runtime's (queued by multicast) comes before this one.
+    // A setTimeout(0), which Node makes 1 ms, would still be pending here.
+    await new Promise((r) => setImmediate(r));
+    expect(a.delivered).toEqual([[1, 'at once']]);
+  });
 });
 
 describe('runtime', () => {

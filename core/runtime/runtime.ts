@@ -86,7 +86,9 @@ class NodeRuntime implements Runtime {
   readonly nodeId: number;
   private drv: Driver | undefined;
   private readonly clock: HostClock = createHostClock();
-  private timer: NodeJS.Timeout | undefined;
+  /** Armed for a deadline ahead: a Timeout; for one already come: an Immediate (Node rounds
+   *  setTimeout(0) up to 1 ms). At most one of the two is set. */
+  private timer: { kind: 'timeout'; handle: NodeJS.Timeout } | { kind: 'immediate'; handle: NodeJS.Immediate } | undefined;
   private armedFor = Infinity;
   private notBefore = 0;
   private stopped = false;
@@ -189,11 +191,16 @@ class NodeRuntime implements Runtime {
     this.clearTimer();
     const delay = Math.min(Math.max(0, Math.ceil(deadline - this.clock.now())), TIMER_MAX_MS);
     this.armedFor = deadline;
-    this.timer = setTimeout(this.fire, delay);
+    // Work due now (a driver's deferred self-delivery, a frame to send) runs after this turn's
+    // I/O, not a millisecond later: Node rounds setTimeout(0) up to 1 ms.
+    this.timer = deadline <= this.clock.now()
+      ? { kind: 'immediate', handle: setImmediate(this.fire) }
+      : { kind: 'timeout', handle: setTimeout(this.fire, delay) };
   }
 
   private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer?.kind === 'timeout') clearTimeout(this.timer.handle);
+    else if (this.timer?.kind === 'immediate') clearImmediate(this.timer.handle);
     this.timer = undefined;
     this.armedFor = Infinity;
   }
