@@ -96,6 +96,7 @@ export const PARTIAL_BYTES_MAX = 256 * 1024 * 1024;
 const COUNTERS = [
   'datagramsIn', 'dropped', 'badRequests', 'repliesDropped', 'eventsDropped', 'overruns', 'procdowns',
   'socketsOpened', 'socketsClosed', 'helloRefused', 'batchesIn', 'requestsIn', 'writableSent',
+  'sendsRefused',
 ] as const;
 
 export class BridgeServer {
@@ -233,6 +234,7 @@ export class BridgeServer {
       // The fence (PROTOCOL.md section 9), answered without an exception: this is a hot path
       // while a pipelining client's window drains after EAGAIN.
       this.waiting.add(c);
+      this.counters.sendsRefused++;
       return this.answer(path, op, req.id, 'EAGAIN', NONE);
     }
     if (req.type === 'sendPart' && req.offset === 0 && c.partsBlocked) {
@@ -245,6 +247,7 @@ export class BridgeServer {
     } catch (e) {
       if (!isClusterError(e)) throw e;
       if (e.code === 'EAGAIN' && c.outbox.batch) this.waiting.add(c);
+      if (e.code === 'EAGAIN' && req.type === 'send') this.counters.sendsRefused++;
       return this.answer(path, op, req.id, e.code as ErrorCode, { type: 'none' });
     }
     this.answer(path, op, req.id, undefined, result);

@@ -379,7 +379,7 @@ export class CmanDriver implements Driver {
       this.c.messagesFramed += frame.messages;
       this.window.collect();
     }
-    if (this.blockedSize !== undefined && this.packer.canPush(this.blockedSize)) {
+    if (this.blockedSize !== undefined && this.packer.canResume(this.blockedSize)) {
       this.blockedSize = undefined;
       this.host.writable?.();
     }

@@ -837,7 +837,7 @@ export class TotemDriver implements Driver {
   }
 
   private notifyWritable(): void {
-    if (this.wantWritable && this.sendQueue.canPush(0)) {
+    if (this.wantWritable && this.sendQueue.canResume()) {
       this.wantWritable = false;
       this.host.writable?.();
     }

@@ -16,10 +16,10 @@ export class SendQueue {
   private head = 0;
   /** The head message has fragments in frames already built. */
   private inProgress = false;
-  /** Smallest message refused with EAGAIN since room last freed for it: canPush() also wants room
-   *  for it, so the driver's writable() (on canPush(0)) comes when the refused send would fit, not
-   *  at the first free byte — else every writable() made a large-message sender resend its whole
-   *  message only to be refused again. */
+  /** Smallest message refused with EAGAIN since the queue drained to its low mark with room for
+   *  it: canPush() also wants room for it, and the driver's writable() (on canResume()) comes when
+   *  the refused send fits in a half-empty queue, not at the first free byte — else every
+   *  writable() made a sender resend what it had in flight only to be refused again. */
   private blockedSize: number | undefined;
 
   constructor(private readonly opts: PackerOptions) {
@@ -39,6 +39,11 @@ export class SendQueue {
     return this.packer.canPush(Math.max(size, this.blockedSize ?? 0));
   }
 
+  /** Time to tell refused senders to come back: the packer's low mark, for the smallest refused message. */
+  canResume(): boolean {
+    return this.packer.canResume(this.blockedSize ?? 0);
+  }
+
   /** Throws ClusterError EMSGSIZE or EAGAIN. */
   push(payload: Uint8Array, order: Order): void {
     const own = copyBytes(payload); // one copy, shared by the packer and the mirror (neither writes it)
@@ -54,7 +59,7 @@ export class SendQueue {
   nextFrame(): Frame | undefined {
     const f = this.packer.nextFrame();
     if (f) this.consume(f.bytes);
-    if (this.blockedSize !== undefined && this.packer.canPush(this.blockedSize)) this.blockedSize = undefined;
+    if (this.blockedSize !== undefined && this.packer.canResume(this.blockedSize)) this.blockedSize = undefined;
     return f;
   }
 

@@ -1,4 +1,5 @@
-// Proves the totem send queue reports room (canPush(0), the driver's writable test) only once the message it refused fits.
+// Proves the totem send queue reports room (canPush(0)) only once the message it refused fits, and
+// calls refused senders back (canResume(), the driver's writable test) only at half the queue.
 import { describe, expect, it } from 'vitest';
 import { SendQueue } from '../../drivers/totem/sendqueue.ts';
 import { isClusterError } from '../../core/errors.ts';
@@ -16,6 +17,17 @@ function refused(q: SendQueue, size: number): boolean {
 }
 
 describe('SendQueue room after EAGAIN', () => {
+  it('calls refused senders back (canResume) only at half the queue, for the refused size', () => {
+    const q = new SendQueue(opts);
+    for (let i = 0; i < 8; i++) q.push(new Uint8Array(500), 'agreed'); // 4000 bytes: full
+    expect(refused(q, 500)).toBe(true);
+    q.nextFrame(); // room for the refused message, not yet the low mark
+    expect(q.canPush(0)).toBe(true);
+    expect(q.canResume()).toBe(false);
+    while (q.queuedBytes + 500 > 2000) { expect(q.canResume()).toBe(false); q.nextFrame(); }
+    expect(q.canResume()).toBe(true);
+  });
+
   it('is not writable at the first free byte when a larger message was refused', () => {
     const q = new SendQueue(opts);
     for (let i = 0; i < 8; i++) q.push(new Uint8Array(500), 'agreed');
