@@ -13,7 +13,6 @@
 //   8  plaintext: payload
 //      sealed:    nonce[24] ciphertext[payload length] tag[16]
 import { randomFillSync } from 'node:crypto';
-import sodium from 'libsodium-wrappers';
 import { assert, ClusterError } from '../errors.ts';
 
 export const WIRE_MAGIC_0 = 0xaf;
@@ -98,6 +97,9 @@ function nextNonce(into: Buffer, at: number): void {
 
 /** Initialises libsodium; await it once before creating an encrypting sealer. */
 export async function cryptoReady(): Promise<void> {
+  if (scratch) return;
+  // Loaded here, not at import: a node without a key never instantiates the wasm module.
+  const sodium = (await import('libsodium-wrappers')).default;
   await sodium.ready;
   if (scratch) return;
   const lib = (sodium as unknown as { libsodium: RawSodium }).libsodium;
