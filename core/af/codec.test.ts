@@ -56,6 +56,14 @@ describe('bridge codec', () => {
   it('round-trips every event', () => {
     for (const ev of events) expect(decodeDaemonDatagram(encodeEvent(ev))).toEqual({ type: 'event', event: ev });
   });
+
+  it('decodes alternating group names of one length right (the decoder keeps the last name)', () => {
+    const sender = { nodeId: 0xfffffffe, pid: 0x80000000, port: 7 };
+    for (const group of ['g1', 'g2', 'g2', 'g1', 'h1', 'g1']) {
+      const ev: SocketEvent = { type: 'message', group, sender, order: 'agreed', data: Uint8Array.of(1) };
+      expect(decodeDaemonDatagram(encodeEvent(ev))).toEqual({ type: 'event', event: ev });
+    }
+  });
   it('splits a message event larger than a datagram into parts that reassemble to it', () => {
     const data = new Uint8Array(200_000).map((_, i) => i % 251);
     const ev = { type: 'message', group: 'big', sender: a, order: 'safe', data } as const;

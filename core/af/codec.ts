@@ -356,17 +356,25 @@ function encodeMembership(ev: MembershipEvent): Uint8Array {
 class Truncated extends Error {}
 class Invalid extends Error {}
 
+/** The last string decoded and its bytes: a stream of events of one group decodes its name once. */
+let lastStr: { bytes: Uint8Array; text: string } = { bytes: new Uint8Array(0), text: '' };
+
 class Reader {
-  private readonly view: DataView;
+  // Small integers are read byte by byte: no DataView per datagram (one is made for u64/f64 only).
   at: number;
   constructor(readonly bytes: Uint8Array, start: number) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.at = start;
   }
+  private get view(): DataView { return new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength); }
   private need(n: number): void { if (this.at + n > this.bytes.length) throw new Truncated('truncated'); }
-  u8(): number { this.need(1); return this.view.getUint8(this.at++); }
-  u16(): number { this.need(2); const v = this.view.getUint16(this.at); this.at += 2; return v; }
-  u32(): number { this.need(4); const v = this.view.getUint32(this.at); this.at += 4; return v; }
+  u8(): number { this.need(1); return this.bytes[this.at++]; }
+  u16(): number { this.need(2); const b = this.bytes, at = this.at; this.at += 2; return (b[at] << 8) | b[at + 1]; }
+  u32(): number {
+    this.need(4);
+    const b = this.bytes, at = this.at;
+    this.at += 4;
+    return b[at] * 0x1000000 + ((b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]);
+  }
   u64(): number {
     this.need(8);
     const v = this.view.getBigUint64(this.at);
@@ -381,7 +389,16 @@ class Reader {
     this.need(n);
     const b = this.bytes.subarray(this.at, this.at + n);
     this.at += n;
-    try { return utf8Strict.decode(b); } catch { throw new Invalid('string is not valid UTF-8'); }
+    const last = lastStr.bytes;
+    if (n === last.length && n > 0) {
+      let same = true;
+      for (let i = 0; i < n; i++) if (b[i] !== last[i]) { same = false; break; }
+      if (same) return lastStr.text;
+    }
+    let text: string;
+    try { text = utf8Strict.decode(b); } catch { throw new Invalid('string is not valid UTF-8'); }
+    if (n <= 255) lastStr = { bytes: b.slice(), text };
+    return text;
   }
   count(itemBytes: number): number {
     const n = this.u32();
@@ -404,9 +421,9 @@ interface Header { readonly op: number; readonly version: number; readonly id: n
 
 function readHeader(bytes: Uint8Array): Header | string {
   if (bytes.length < HEADER_BYTES) return `datagram of ${bytes.length} bytes is shorter than the header`;
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (v.getUint16(0) !== MAGIC) return `bad magic 0x${v.getUint16(0).toString(16)}`;
-  return { version: v.getUint8(2), op: v.getUint8(3), id: v.getUint32(4) };
+  const magic = (bytes[0] << 8) | bytes[1];
+  if (magic !== MAGIC) return `bad magic 0x${magic.toString(16)}`;
+  return { version: bytes[2], op: bytes[3], id: bytes[4] * 0x1000000 + ((bytes[5] << 16) | (bytes[6] << 8) | bytes[7]) };
 }
 
 /** Decode a datagram a client sent to the daemon. Never throws. */
