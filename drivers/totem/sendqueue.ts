@@ -4,7 +4,7 @@
 // new ring and every member delivers it in one configuration (EVS properties 1 and 4).
 import { Packer, FRAME_OVERHEAD, ENTRY_OVERHEAD, type Frame, type PackerOptions } from '../../core/driver/packing.ts';
 import type { Order } from '../../core/driver/types.ts';
-import { isClusterError } from '../../core/errors.ts';
+import { eagain, isClusterError } from '../../core/errors.ts';
 import { copyBytes } from '../../core/driver/bytes.ts';
 
 interface Queued { readonly payload: Uint8Array; readonly order: Order }
@@ -44,8 +44,14 @@ export class SendQueue {
     return this.packer.canResume(this.blockedSize ?? 0);
   }
 
-  /** Throws ClusterError EMSGSIZE or EAGAIN. */
+  /** Throws ClusterError EMSGSIZE or EAGAIN. Once a message was refused, every message is,
+   *  until the queue is back at its low mark (canResume): the refused senders, called back
+   *  there, are not starved by one that kept finding a free slot in between. */
   push(payload: Uint8Array, order: Order): void {
+    if (this.blockedSize !== undefined && payload.length <= this.opts.messageSizeMax) {
+      this.blockedSize = Math.min(this.blockedSize, payload.length);
+      throw eagain('send queue full; retry once the driver reports it writable');
+    }
     const own = copyBytes(payload); // one copy, shared by the packer and the mirror (neither writes it)
     try {
       this.packer.push(own, order, true);

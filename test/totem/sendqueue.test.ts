@@ -28,28 +28,29 @@ describe('SendQueue room after EAGAIN', () => {
     expect(q.canResume()).toBe(true);
   });
 
-  it('is not writable at the first free byte when a larger message was refused', () => {
+  it('after a refusal takes nothing, small messages included, until the low mark has room for the refused one', () => {
     const q = new SendQueue(opts);
     for (let i = 0; i < 8; i++) q.push(new Uint8Array(500), 'agreed');
     expect(refused(q, 2000)).toBe(true);
-    q.nextFrame(); // one frame out: room for a small message, not yet for the refused one
-    expect(q.queuedBytes).toBeLessThan(4000);
-    expect(q.queuedBytes + 2000).toBeGreaterThan(4000);
-    expect(q.canPush(0)).toBe(false);
-    while (q.queuedBytes + 2000 > 4000) q.nextFrame();
+    q.nextFrame(); // one frame out: room for a small message, but the queue stays closed
+    expect(q.queuedBytes + 100).toBeLessThanOrEqual(4000);
+    expect(refused(q, 100)).toBe(true);
+    // The low mark is half the bytes (2000) with room for the smallest refused message (100).
+    while (q.queuedBytes + 100 > 2000) { expect(q.canResume()).toBe(false); expect(refused(q, 100)).toBe(true); q.nextFrame(); }
+    expect(q.canResume()).toBe(true);
     expect(q.canPush(0)).toBe(true);
-    q.push(new Uint8Array(2000), 'agreed');
+    q.push(new Uint8Array(100), 'agreed');
+    q.push(new Uint8Array(400), 'agreed'); // open again: nothing refused since
   });
 
-  it('waits for the smallest refused message, and forgets it once it fits', () => {
+  it('reopens at the low mark with room for the smallest refused message, not the largest', () => {
     const q = new SendQueue(opts);
     for (let i = 0; i < 8; i++) q.push(new Uint8Array(500), 'agreed');
     expect(refused(q, 2000)).toBe(true);
     expect(refused(q, 400)).toBe(true);
-    while (q.queuedBytes + 400 > 4000) q.nextFrame();
-    expect(q.canPush(0)).toBe(true); // the 400-byte one fits
+    while (q.queuedBytes + 400 > 2000) q.nextFrame();
+    expect(q.canResume()).toBe(true); // the 400-byte one fits under the low mark
     q.push(new Uint8Array(400), 'agreed');
-    while (q.queuedBytes > 3000) q.nextFrame();
     expect(q.canPush(0)).toBe(true); // nothing refused since
   });
 
