@@ -5,6 +5,7 @@
 // result that says which errno the daemon answers with.
 import { ERROR_NUMBERS, errorCodeFromNumber, type ErrorCode } from '../errors.ts';
 import type { Order, RingId } from '../driver/types.ts';
+import { LastDecoded } from '../driver/bytes.ts';
 import type {
   ChangeReason, LocalNode, Member, MemberChange, MembershipEvent, MessageEvent, SocketEvent,
 } from '../../sockapi/types.ts';
@@ -356,8 +357,8 @@ function encodeMembership(ev: MembershipEvent): Uint8Array {
 class Truncated extends Error {}
 class Invalid extends Error {}
 
-/** The last string decoded and its bytes: a stream of events of one group decodes its name once. */
-let lastStr: { bytes: Uint8Array; text: string } = { bytes: new Uint8Array(0), text: '' };
+/** A stream of events of one group decodes its name once. */
+const strings = new LastDecoded((b) => utf8Strict.decode(b));
 
 class Reader {
   // Small integers are read byte by byte: no DataView per datagram (one is made for u64/f64 only).
@@ -389,16 +390,7 @@ class Reader {
     this.need(n);
     const b = this.bytes.subarray(this.at, this.at + n);
     this.at += n;
-    const last = lastStr.bytes;
-    if (n === last.length && n > 0) {
-      let same = true;
-      for (let i = 0; i < n; i++) if (b[i] !== last[i]) { same = false; break; }
-      if (same) return lastStr.text;
-    }
-    let text: string;
-    try { text = utf8Strict.decode(b); } catch { throw new Invalid('string is not valid UTF-8'); }
-    if (n <= 255) lastStr = { bytes: b.slice(), text };
-    return text;
+    try { return strings.get(b); } catch { throw new Invalid('string is not valid UTF-8'); }
   }
   count(itemBytes: number): number {
     const n = this.u32();

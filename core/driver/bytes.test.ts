@@ -1,7 +1,7 @@
 // Proves allocBytes/copyBytes: plain Uint8Arrays (slice copies), zeroed or equal to the source,
 // independent of the source and of each other although they share Node's pool.
 import { describe, expect, it } from 'vitest';
-import { allocBytes, copyBytes } from './bytes.ts';
+import { LastDecoded, allocBytes, copyBytes } from './bytes.ts';
 
 describe('allocBytes and copyBytes', () => {
   it('are plain, independent Uint8Arrays with the right contents', () => {
@@ -22,5 +22,18 @@ describe('allocBytes and copyBytes', () => {
     expect(c[0]).toBe(10);
     const v = new DataView(c.buffer, c.byteOffset, c.byteLength);
     expect(v.getUint8(1)).toBe(11);
+  });
+
+  it('LastDecoded decodes each input right, remembers only the last accepted one, and never refused bytes', () => {
+    let calls = 0;
+    const d = new LastDecoded((b) => { calls++; if (b[0] === 0) throw new Error('refused'); return String.fromCharCode(...b); }, 3);
+    const enc = (t: string): Uint8Array => Uint8Array.from(t, (c) => c.charCodeAt(0));
+    expect(['ab', 'ab', 'ac', 'ab'].map((t) => d.get(enc(t)))).toEqual(['ab', 'ab', 'ac', 'ab']);
+    expect(calls).toBe(3); // the second 'ab' came from memory
+    expect(() => d.get(Uint8Array.of(0, 1))).toThrow('refused');
+    expect(() => d.get(Uint8Array.of(0, 1))).toThrow('refused');
+    expect(d.get(enc('abcd'))).toBe('abcd');
+    expect(d.get(enc('abcd'))).toBe('abcd');
+    expect(calls).toBe(7); // refused and over-long inputs are decoded every time
   });
 });

@@ -18,3 +18,28 @@ export function copyBytes(src: Uint8Array): Uint8Array {
   b.set(src);
   return new Uint8Array(b.buffer, b.byteOffset, src.length);
 }
+
+/** Equal lengths and bytes (false for two empty arrays: nothing to remember there). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length || a.length === 0) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * A decoder that remembers the last bytes it decoded and their text: a stream of messages of
+ * one group decodes the group's name once. `decode` throws on bytes it refuses (nothing is
+ * remembered then); inputs longer than `maxBytes` are decoded but not remembered.
+ */
+export class LastDecoded {
+  private bytes = new Uint8Array(0);
+  private text = '';
+  constructor(private readonly decode: (bytes: Uint8Array) => string, private readonly maxBytes = 255) {}
+
+  get(bytes: Uint8Array): string {
+    if (sameBytes(bytes, this.bytes)) return this.text;
+    const text = this.decode(bytes);
+    if (bytes.length <= this.maxBytes) { this.bytes = bytes.slice(); this.text = text; }
+    return text;
+  }
+}

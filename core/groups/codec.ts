@@ -13,6 +13,7 @@
 // The member's node id is never on the wire: it is the driver's sender, so a node can only speak
 // for its own members. The order of a DATA message is the order the driver delivered it in.
 import type { RingId } from '../driver/types.ts';
+import { LastDecoded } from '../driver/bytes.ts';
 
 export const GROUPS_MAGIC = 0x47;
 export const GROUPS_WIRE_VERSION = 1;
@@ -171,14 +172,13 @@ function writeHeader(out: Uint8Array, type: Type): number {
 /** Why a payload was dropped; `undefined` from decode comes with one of these in `why`. */
 export type DecodeFailure = 'short' | 'magic' | 'version' | 'type' | 'name' | 'reason' | 'trailing';
 
-/** The last valid name decoded: consecutive messages of one group skip UTF-8 decoding. */
-let lastName: { bytes: Uint8Array; name: string } = { bytes: new Uint8Array(0), name: '' };
+/** Valid group names: consecutive messages of one group skip UTF-8 decoding. */
+const groupNames = new LastDecoded((raw) => {
+  const s = decoder.decode(raw);
+  if (!isValidGroupName(s)) throw new Error('not a valid group name');
+  return s;
+}, NAME_WIRE_MAX);
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length || a.length === 0) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 class Reader {
   at = HEADER;
@@ -200,12 +200,7 @@ class Reader {
     if (len === 0 || len > NAME_WIRE_MAX || !this.need(len)) return undefined;
     const raw = this.bytes.subarray(this.at, this.at + len);
     this.at += len;
-    if (sameBytes(raw, lastName.bytes)) return lastName.name;
-    let s: string;
-    try { s = decoder.decode(raw); } catch { return undefined; }
-    if (!isValidGroupName(s)) return undefined;
-    lastName = { bytes: raw.slice(), name: s };
-    return s;
+    try { return groupNames.get(raw); } catch { return undefined; }
   }
   done(): boolean { return this.at === this.bytes.length; }
 }
