@@ -286,10 +286,16 @@ export class BridgeServer {
   private send(c: Client, req: Extract<Request, { type: 'send' }>): void {
     if (req.resume) c.fenced = false;
     if (c.fenced) throw eagain('an earlier send was refused; resend it with RESUME after WRITABLE');
+    this.sendWhole(c, req.data, req.order, 'fenced');
+  }
+
+  /** A whole message to the client's group. When the group layer refuses it (EAGAIN) a version-2
+   *  client is blocked (`block`: its sends fenced, or its next large message's first part) until WRITABLE. */
+  private sendWhole(c: Client, data: Uint8Array, order: Order, block: 'fenced' | 'partsBlocked'): void {
     try {
-      c.endpoint.send(req.data, req.order);
+      c.endpoint.send(data, order);
     } catch (e) {
-      if (isClusterError(e, 'EAGAIN') && c.outbox.batch) c.fenced = true;
+      if (isClusterError(e, 'EAGAIN') && c.outbox.batch) c[block] = true;
       throw e;
     }
   }
@@ -313,12 +319,7 @@ export class BridgeServer {
     p.received += req.data.length;
     if (p.received < p.buf.length) return;
     this.dropPartial(c, req.msgId);
-    try {
-      c.endpoint.send(p.buf, p.order);
-    } catch (e) {
-      if (isClusterError(e, 'EAGAIN') && c.outbox.batch) c.partsBlocked = true;
-      throw e;
-    }
+    this.sendWhole(c, p.buf, p.order, 'partsBlocked');
   }
 
   private newPartial(c: Client, req: Extract<Request, { type: 'sendPart' }>): Partial {
