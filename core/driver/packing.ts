@@ -57,6 +57,11 @@ export class Packer {
   private head = 0;
   private bytes = 0;
 
+  /** Smallest message refused since the queue was last at its low mark; while set, the queue is closed. */
+  private blocked: number | undefined;
+  /** A push was refused and takeWritable() has not said so since. */
+  private refusedUncalled = false;
+
   constructor(opts: PackerOptions) {
     assert(opts.frameSizeMax >= FRAME_OVERHEAD + ENTRY_OVERHEAD + FIRST_EXTRA + FRAGMENT_MIN,
       `frameSizeMax ${opts.frameSizeMax} too small to carry a fragment`);
@@ -72,36 +77,64 @@ export class Packer {
     return this.bytes;
   }
 
+  /** Would a message of `size` bytes fit, and the smallest one refused while the queue is closed? */
   canPush(size: number): boolean {
+    return this.roomFor(Math.max(size, this.blocked ?? 0));
+  }
+
+  private roomFor(size: number): boolean {
     return size <= this.opts.messageSizeMax
       && this.queuedMessages < this.opts.queueMessagesMax
       && (this.bytes + size <= this.opts.queueBytesMax || this.queuedMessages === 0);
   }
 
   /**
-   * When to tell senders refused with EAGAIN to come back (the driver's writable()): once a
-   * message of `size` fits with the queue at most half full. Not at the first free slot: a
+   * The low mark: a message of `size` (by default the smallest refused one) fits with the queue
+   * at most half full. Refused senders are called back there, not at the first free slot: a
    * pipelining sender resends everything it had in flight, so room for a few messages meant
    * most of a resend refused again (3 of 4 sends at 1300 B on 3 nodes before this low mark).
    */
-  canResume(size: number): boolean {
+  canResume(size = this.blocked ?? 0): boolean {
     return size <= this.opts.messageSizeMax
       && this.queuedMessages <= this.opts.queueMessagesMax / 2
       && (this.bytes + size <= this.opts.queueBytesMax / 2 || this.queuedMessages === 0);
   }
 
-  /** Copies the payload into the queue, unless `owned` (the caller hands over a copy nobody
-   *  writes again). Throws EMSGSIZE or EAGAIN (queue full: retry later). */
-  push(payload: Uint8Array, order: Order, owned = false): void {
+  /**
+   * Queues a message: a copy, unless `owned` (the caller hands over bytes nobody writes again);
+   * returns the bytes queued, which nobody writes either. Throws EMSGSIZE, or EAGAIN when the
+   * queue is full. Once a message was refused, every message is, until the queue is back at its
+   * low mark (checked as frames leave): the refused senders, called back there (takeWritable),
+   * are not starved by one that kept finding a free slot in between.
+   */
+  push(payload: Uint8Array, order: Order, owned = false): Uint8Array {
     if (payload.length > this.opts.messageSizeMax) {
       throw new ClusterError('EMSGSIZE',
         `message of ${payload.length} bytes exceeds the limit of ${this.opts.messageSizeMax}; split it`);
     }
-    if (!this.canPush(payload.length)) {
+    if (this.blocked !== undefined || !this.roomFor(payload.length)) {
+      this.blocked = Math.min(this.blocked ?? Infinity, payload.length);
+      this.refusedUncalled = true;
       throw eagain('send queue full; retry once the driver reports it writable');
     }
-    this.queue.push({ payload: owned ? payload : copyBytes(payload), order: ORDER_CODE[order], offset: 0 });
+    const own = owned ? payload : copyBytes(payload);
+    this.queue.push({ payload: own, order: ORDER_CODE[order], offset: 0 });
     this.bytes += payload.length;
+    return own;
+  }
+
+  /** True once per refusal episode, when refused senders should be told to come back (the
+   *  driver's writable()): someone was refused since the last call and the low mark is reached. */
+  takeWritable(): boolean {
+    if (!this.refusedUncalled || !this.canResume()) return false;
+    this.refusedUncalled = false;
+    return true;
+  }
+
+  /** Takes over another packer's flow-control state (a rebuilt queue stays closed if it was). */
+  carryFlowState(from: Packer): void {
+    this.blocked = from.blocked;
+    this.refusedUncalled = from.refusedUncalled;
   }
 
   /** Drops everything queued (e.g. the driver left the cluster). */
@@ -109,6 +142,8 @@ export class Packer {
     this.queue = [];
     this.head = 0;
     this.bytes = 0;
+    this.blocked = undefined;
+    this.refusedUncalled = false;
   }
 
   /** The next frame from the queue head, or undefined when the queue is empty. */
@@ -140,6 +175,7 @@ export class Packer {
     out[0] = FRAME_VERSION;
     out[1] = safe ? 1 : 0;
     view.setUint16(2, plan.length);
+    if (this.blocked !== undefined && this.canResume(this.blocked)) this.blocked = undefined; // open again
     return { bytes: out, safe, messages: plan.length };
   }
 

@@ -7,7 +7,7 @@
 // kept counting that peer (a SIGSTOP past the dead time, a resend limit, lost heartbeats one
 // way) reports that peer leaving and rejoining: the layer above then re-announces its state.
 // Pure: the host injects clock, transport and state (DESIGN.md, "The driver interface").
-import { ClusterError, assert, eagain, isClusterError } from '../../core/errors.ts';
+import { ClusterError, assert, isClusterError } from '../../core/errors.ts';
 import { Packer, Reassembler } from '../../core/driver/packing.ts';
 import type {
   Driver, DriverCommon, DriverHost, DriverStats, Guarantees, Order,
@@ -21,7 +21,6 @@ import type { CmanOptions } from './options.ts';
 import { loadPersisted, savePersisted } from './persist.ts';
 import { RecvStream } from './stream.ts';
 import { SendWindow } from './window.ts';
-import { copyBytes } from '../../core/driver/bytes.ts';
 
 export const CMAN_GUARANTEES: Guarantees = { fifo: true, agreed: false, safe: false, virtualSynchrony: false };
 
@@ -78,15 +77,11 @@ export class CmanDriver implements Driver {
   private heartbeatAt = Infinity;
   /** The membership changed: the new digest goes out before any frame framed after it. */
   private announce = false;
-  /** Size of the message last refused with EAGAIN; writable() once it would fit. */
-  private blockedSize: number | undefined;
-  private readonly messageSizeMax: number;
   private readonly c = zeroCounters();
 
   constructor(common: DriverCommon, private readonly opts: CmanOptions, private readonly host: DriverHost) {
     assert(common.nodes.includes(common.nodeId), 'this node is in the configured node list');
     this.self = common.nodeId;
-    this.messageSizeMax = common.messageSizeMax;
     this.others = new Set(common.nodes.filter((n) => n !== common.nodeId));
     this.allNodes = [...new Set(common.nodes)].sort((a, b) => a - b);
     this.selfIndex = this.allNodes.indexOf(this.self);
@@ -127,21 +122,11 @@ export class CmanDriver implements Driver {
       throw new ClusterError('EOPNOTSUPP', `the cman driver gives FIFO order only, not '${order}'; `
         + "send with order 'fifo' or use the totem driver");
     }
-    if (this.blockedSize !== undefined && payload.length <= this.messageSizeMax) {
-      // Closed since a refusal, until the queue is back at its low mark (see flushFrames): the
-      // senders called back there are not starved by one that kept finding a free slot.
-      this.c.eagain++;
-      this.blockedSize = Math.min(this.blockedSize, payload.length);
-      throw eagain('send queue full; retry once the driver reports it writable');
-    }
-    const own = copyBytes(payload); // one copy for the packer and the local delivery (neither writes it)
+    let own: Uint8Array; // one copy for the packer and the local delivery (neither writes it)
     try {
-      this.packer.push(own, 'fifo', true);
+      own = this.packer.push(payload, 'fifo'); // closed after a refusal until its low mark (Packer.push)
     } catch (e) {
-      if (isClusterError(e, 'EAGAIN')) {
-        this.c.eagain++;
-        this.blockedSize = Math.min(this.blockedSize ?? Infinity, payload.length);
-      }
+      if (isClusterError(e, 'EAGAIN')) this.c.eagain++;
       throw e;
     }
     this.c.multicasts++;
@@ -388,10 +373,7 @@ export class CmanDriver implements Driver {
       this.c.messagesFramed += frame.messages;
       this.window.collect();
     }
-    if (this.blockedSize !== undefined && this.packer.canResume(this.blockedSize)) {
-      this.blockedSize = undefined;
-      this.host.writable?.();
-    }
+    if (this.packer.takeWritable()) this.host.writable?.();
   }
 
   /** Resends every overdue frame to the members that have not acked it, by unicast. */

@@ -93,7 +93,6 @@ export class TotemDriver implements Driver {
   private mergeAt = Infinity;
   private readonly sendQueue: SendQueue;
   private readonly reassembler: Reassembler;
-  private wantWritable = false;
   private readonly local: Uint8Array[] = [];
   private draining = false;
   private readonly limits: DecodeLimits;
@@ -174,12 +173,7 @@ export class TotemDriver implements Driver {
 
   multicast(payload: Uint8Array, order: Order): void {
     if (this.state === 'left') throw new ClusterError('ENOTCONN', 'this node left the cluster; start a new driver');
-    try {
-      this.sendQueue.push(payload, order);
-    } catch (e) {
-      if ((e as ClusterError).code === 'EAGAIN') this.wantWritable = true;
-      throw e;
-    }
+    this.sendQueue.push(payload, order);
     if (this.held) this.releaseHold();
     else if (this.state === 'operational' && this.holdCancelSentFor !== this.lastTokenSeq) {
       this.holdCancelSentFor = this.lastTokenSeq;
@@ -837,10 +831,7 @@ export class TotemDriver implements Driver {
   }
 
   private notifyWritable(): void {
-    if (this.wantWritable && this.sendQueue.canResume()) {
-      this.wantWritable = false;
-      this.host.writable?.();
-    }
+    if (this.sendQueue.takeWritable()) this.host.writable?.();
   }
 
   // ---- multicast messages and other rings -----------------------------------------------------

@@ -4,8 +4,6 @@
 // new ring and every member delivers it in one configuration (EVS properties 1 and 4).
 import { Packer, FRAME_OVERHEAD, ENTRY_OVERHEAD, type Frame, type PackerOptions } from '../../core/driver/packing.ts';
 import type { Order } from '../../core/driver/types.ts';
-import { eagain, isClusterError } from '../../core/errors.ts';
-import { copyBytes } from '../../core/driver/bytes.ts';
 
 interface Queued { readonly payload: Uint8Array; readonly order: Order }
 
@@ -16,11 +14,6 @@ export class SendQueue {
   private head = 0;
   /** The head message has fragments in frames already built. */
   private inProgress = false;
-  /** Smallest message refused with EAGAIN since the queue drained to its low mark with room for
-   *  it: canPush() also wants room for it, and the driver's writable() (on canResume()) comes when
-   *  the refused send fits in a half-empty queue, not at the first free byte — else every
-   *  writable() made a sender resend what it had in flight only to be refused again. */
-  private blockedSize: number | undefined;
 
   constructor(private readonly opts: PackerOptions) {
     this.packer = new Packer(opts);
@@ -34,53 +27,45 @@ export class SendQueue {
     return this.packer.queuedBytes;
   }
 
-  /** Would a message of `size` bytes fit, and the smallest one refused since room last freed for it? */
+  /** Flow control is the packer's (core/driver/packing.ts): closed after a refusal, open again and
+   *  writable at the low mark. */
   canPush(size: number): boolean {
-    return this.packer.canPush(Math.max(size, this.blockedSize ?? 0));
+    return this.packer.canPush(size);
   }
 
-  /** Time to tell refused senders to come back: the packer's low mark, for the smallest refused message. */
   canResume(): boolean {
-    return this.packer.canResume(this.blockedSize ?? 0);
+    return this.packer.canResume();
   }
 
-  /** Throws ClusterError EMSGSIZE or EAGAIN. Once a message was refused, every message is,
-   *  until the queue is back at its low mark (canResume): the refused senders, called back
-   *  there, are not starved by one that kept finding a free slot in between. */
+  takeWritable(): boolean {
+    return this.packer.takeWritable();
+  }
+
+  /** Throws ClusterError EMSGSIZE or EAGAIN (Packer.push). */
   push(payload: Uint8Array, order: Order): void {
-    if (this.blockedSize !== undefined && payload.length <= this.opts.messageSizeMax) {
-      this.blockedSize = Math.min(this.blockedSize, payload.length);
-      throw eagain('send queue full; retry once the driver reports it writable');
-    }
-    const own = copyBytes(payload); // one copy, shared by the packer and the mirror (neither writes it)
-    try {
-      this.packer.push(own, order, true);
-    } catch (e) {
-      if (isClusterError(e, 'EAGAIN')) this.blockedSize = Math.min(this.blockedSize ?? Infinity, payload.length);
-      throw e;
-    }
+    const own = this.packer.push(payload, order); // one copy, shared with the mirror (neither writes it)
     this.mirror.push({ payload: own, order });
   }
 
   nextFrame(): Frame | undefined {
     const f = this.packer.nextFrame();
     if (f) this.consume(f.bytes);
-    if (this.blockedSize !== undefined && this.packer.canResume(this.blockedSize)) this.blockedSize = undefined;
     return f;
   }
 
   /** The new ring must not continue a message begun on the old one: start it again. */
   rewind(): boolean {
     if (!this.inProgress) return false;
+    const old = this.packer;
     this.packer = new Packer(this.opts);
     for (let i = this.head; i < this.mirror.length; i++) this.packer.push(this.mirror[i].payload, this.mirror[i].order, true);
+    this.packer.carryFlowState(old);
     this.inProgress = false;
     return true;
   }
 
   clear(): void {
     this.packer.clear();
-    this.blockedSize = undefined;
     this.mirror = [];
     this.head = 0;
     this.inProgress = false;

@@ -87,6 +87,35 @@ describe('Packer and Reassembler', () => {
     expect(p.canPush(10)).toBe(true);
   });
 
+  it('closes after a refusal, opens at the low mark, and says writable once per episode (both drivers use this)', () => {
+    const refused = (p: Packer, n: number): boolean => {
+      try { p.push(msg(n, 0), 'agreed'); return false; } catch (e) { if (isClusterError(e, 'EAGAIN')) return true; throw e; }
+    };
+    const p = packer(1400, { queueMessagesMax: 8 });
+    for (let i = 0; i < 8; i++) p.push(msg(10, i), 'agreed');
+    expect(refused(p, 10)).toBe(true);
+    expect(p.takeWritable()).toBe(false);
+    p.nextFrame(); // all eight leave in one frame: the queue is empty, at the low mark
+    expect(p.takeWritable()).toBe(true);
+    expect(p.takeWritable()).toBe(false); // once per episode
+    for (let i = 0; i < 8; i++) p.push(msg(500, i), 'agreed'); // two per frame
+    expect(refused(p, 500)).toBe(true);
+    p.nextFrame(); // 6 queued: room, but above the low mark (4): still closed, smaller ones too
+    expect(refused(p, 1)).toBe(true);
+    expect(p.takeWritable()).toBe(false);
+    const rebuilt = packer(1400, { queueMessagesMax: 8 });
+    rebuilt.carryFlowState(p);
+    expect(refused(rebuilt, 1)).toBe(true); // a rebuilt queue stays closed
+    p.nextFrame();
+    expect(p.takeWritable()).toBe(true);
+    p.push(msg(1, 0), 'agreed');
+    p.clear();
+    expect(refused(rebuilt, 1)).toBe(true);
+    rebuilt.clear();
+    expect(refused(rebuilt, 1)).toBe(false);
+    expect(rebuilt.takeWritable()).toBe(false);
+  });
+
   it('copies pushed payloads: the caller may reuse its buffer', () => {
     const p = packer();
     const b = msg(50, 1);
