@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { GroupService } from '../groups/service.ts';
-import { BridgeServer } from './bridge.ts';
+import { BridgeServer, PARTIALS_PER_SOCKET_MAX } from './bridge.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import { ClusterError, ERROR_NUMBERS } from '../errors.ts';
 import { OP, OP_PROTOCOL_ERROR, REPLY_BIT, decodeClientDatagram, encodeReply, encodeRequest } from './codec.ts';
@@ -35,7 +35,7 @@ function loopbackNode(path: string, dead: Set<number>) {
   const bridge = new BridgeServer({
     socket: { path, dirMode: 0o750, mode: 0o660 }, nodeId: 1, driver: 'loopback', groups: svc,
     runtimeStats: () => ({ 'driver.sent': 0 }), limits, messageSizeMax: limits.messageSizeMax, log: () => {},
-    procCheckMs: 50, pidAlive: (pid) => !dead.has(pid) && pid > 0,
+    procCheckMs: 50, partialIdleMs: 1000, pidAlive: (pid) => !dead.has(pid) && pid > 0,
   });
   late.bridge = bridge;
   return { svc, bridge, ctl };
@@ -233,6 +233,28 @@ describe('bridge server (one node, loopback driver)', () => {
     }
     expect(bridge.stats().writableSent).toBeGreaterThan(before.writableSent);
     await a.close();
+  });
+
+  it('drops half-sent messages that get no more parts (abandoned sends), so they stop counting against the limit', async () => {
+    const raw = new RawClient(join(tmp.dir, 'half.sock'), path);
+    try {
+      expect((await raw.request({ type: 'hello', id: 1, pid: process.pid })).status).toBe(0);
+      expect((await raw.request({ type: 'bind', id: 2, group: 'half', selfDelivery: false })).status).toBe(0);
+      const firstPart = (id: number, msgId: number) => raw.request({
+        type: 'sendPart', id, order: 'agreed', msgId, total: 100_000, offset: 0, data: new Uint8Array(10),
+      });
+      for (let m = 1; m <= PARTIALS_PER_SOCKET_MAX; m++) expect((await firstPart(10 + m, m)).status).toBe(0);
+      expect((await firstPart(100, 100)).status).toBe(ERROR_NUMBERS.EAGAIN); // too many half-sent
+      let statsId = 200;
+      const expired = async (): Promise<number> => {
+        const r = await raw.request({ type: 'stats', id: statsId++ });
+        return r.result.type === 'stats' ? Number(r.result.stats['bridge.partialsExpired']) : NaN;
+      };
+      await until('the abandoned messages expire', async () => (await expired()) >= PARTIALS_PER_SOCKET_MAX);
+      expect((await firstPart(101, 101)).status).toBe(0); // room again
+    } finally {
+      raw.close();
+    }
   });
 
   it('refuses sockets past sockets_max with EMFILE, and times out on a daemon that does not answer', async () => {

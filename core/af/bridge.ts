@@ -59,6 +59,8 @@ export interface BridgeOptions {
   readonly log: BridgeLog;
   /** How often to look for client processes that died without closing (default 1000 ms). */
   readonly procCheckMs?: number;
+  /** A half-sent message that gets no part for this long is dropped (default PARTIAL_IDLE_MS). */
+  readonly partialIdleMs?: number;
   /** Test hook: is this pid alive? (default kill(pid, 0)) */
   readonly pidAlive?: (pid: number) => boolean;
 }
@@ -68,6 +70,8 @@ interface Partial {
   readonly order: Order;
   readonly buf: Uint8Array;
   received: number;
+  /** performance.now() of its last part. */
+  lastPartAt: number;
 }
 
 interface Client {
@@ -92,11 +96,14 @@ const NONE: ReplyResult = { type: 'none' };
 /** Messages a socket may have half-sent at once, and bytes of half-sent messages per daemon. */
 export const PARTIALS_PER_SOCKET_MAX = 16;
 export const PARTIAL_BYTES_MAX = 256 * 1024 * 1024;
+/** A client that gives up on a message half-way (its send aborted or timed out) never sends the
+ *  rest: after this long without a part the daemon drops it, so it stops counting against the limits. */
+export const PARTIAL_IDLE_MS = 30_000;
 
 const COUNTERS = [
   'datagramsIn', 'dropped', 'badRequests', 'repliesDropped', 'eventsDropped', 'overruns', 'procdowns',
   'socketsOpened', 'socketsClosed', 'helloRefused', 'batchesIn', 'requestsIn', 'writableSent',
-  'sendsRefused',
+  'sendsRefused', 'partialsExpired',
 ] as const;
 
 export class BridgeServer {
@@ -317,6 +324,7 @@ export class BridgeServer {
     }
     p.buf.set(req.data, req.offset);
     p.received += req.data.length;
+    p.lastPartAt = performance.now();
     if (p.received < p.buf.length) return;
     this.dropPartial(c, req.msgId);
     this.sendWhole(c, p.buf, p.order, 'partsBlocked');
@@ -329,7 +337,7 @@ export class BridgeServer {
     if (c.partials.size >= PARTIALS_PER_SOCKET_MAX || this.partialBytes + req.total > PARTIAL_BYTES_MAX) {
       throw new ClusterError('EAGAIN', 'too many half-sent messages; finish some, then retry');
     }
-    const p: Partial = { order: req.order, buf: new Uint8Array(req.total), received: 0 };
+    const p: Partial = { order: req.order, buf: new Uint8Array(req.total), received: 0, lastPartAt: performance.now() };
     c.partials.set(req.msgId, p);
     this.partialBytes += req.total;
     return p;
@@ -455,12 +463,25 @@ export class BridgeServer {
 
   /** Clients whose process died, or whose socket file is gone (closed without CLOSE). */
   private checkProcesses(): void {
+    this.expirePartials();
     const pids = new Set([...this.clients.values()].map((c) => c.pid));
     for (const pid of pids) if (!this.pidAlive(pid)) this.processDown(pid);
     for (const c of [...this.clients.values()]) {
       if (!existsSync(c.path)) {
         this.opts.log('info', 'client socket file gone without CLOSE: procdown', { path: c.path, pid: c.pid });
         this.remove(c, 'procdown');
+      }
+    }
+  }
+
+  private expirePartials(): void {
+    if (this.partialBytes === 0) return;
+    const before = performance.now() - (this.opts.partialIdleMs ?? PARTIAL_IDLE_MS);
+    for (const c of this.clients.values()) {
+      for (const [msgId, p] of c.partials) {
+        if (p.lastPartAt >= before) continue;
+        this.dropPartial(c, msgId);
+        this.counters.partialsExpired++;
       }
     }
   }
