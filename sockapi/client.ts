@@ -327,8 +327,7 @@ export class ClusterSocket implements GroupSocket {
       const need = BATCH_ITEM_OVERHEAD + SEND_HEADER_BYTES + s.data.length;
       if (at + need > DATAGRAM_MAX && count === 0) return [1, this.packAlone(s)]; // too big for a container
       if (at + need > DATAGRAM_MAX) break;
-      this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
-      s.id = this.nextId;
+      s.id = this.allocId();
       buf.writeUInt16BE(need - BATCH_ITEM_OVERHEAD, at);
       const item = writeSend(buf, at + BATCH_ITEM_OVERHEAD, s.id, s.order, s.data, this.resumeNext && count === 0);
       first ??= item;
@@ -341,8 +340,7 @@ export class ClusterSocket implements GroupSocket {
   }
 
   private packAlone(s: QueuedSend): Buffer {
-    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
-    s.id = this.nextId;
+    s.id = this.allocId();
     const b = writeSend(this.scratch, 0, s.id, s.order, s.data, this.resumeNext);
     return this.scratch.subarray(0, b.length);
   }
@@ -618,8 +616,7 @@ export class ClusterSocket implements GroupSocket {
     if (signal?.aborted) return Promise.reject(cancelled(signal));
     // Sends queued for this tick go first: a request made after them must not overtake them.
     if (this.queueHead < this.queue.length) this.flushSends();
-    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
-    const id = this.nextId;
+    const id = this.allocId();
     const bytes = encodeRequest({ ...req, id });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => fail(new ClusterError('ETIMEDOUT', `no reply from the daemon at ${this.daemonPath} within ${this.timeoutMs} ms; is it running?`)), this.timeoutMs);
@@ -639,6 +636,12 @@ export class ClusterSocket implements GroupSocket {
     });
   }
 
+  /** The next request id (1 to 2^32 - 1, wrapping). */
+  private allocId(): number {
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+    return this.nextId;
+  }
+
   /** Send a request datagram; the daemon's kernel queue may be full (EAGAIN): retry shortly. */
   private transmit(buf: Buffer, delay: number, id: number): void {
     if (!this.pending.has(id) || this.closed) return;
@@ -649,11 +652,9 @@ export class ClusterSocket implements GroupSocket {
         setTimeout(() => this.transmit(buf, Math.min(delay * 2, SEND_RETRY_MAX_MS), id), delay);
         return;
       }
-      const known: Record<string, ErrorCode> = { ENOENT: 'ECONNREFUSED', ECONNREFUSED: 'ECONNREFUSED', EACCES: 'EACCES', EPERM: 'EACCES', EMSGSIZE: 'EMSGSIZE' };
-      const code = known[name] ?? 'EINVAL';
-      const failure = new ClusterError(code, `cannot reach the daemon at ${this.daemonPath} (${name}); is it running, and may you use its socket?`);
+      const failure = this.reachError(name);
       this.pending.get(id)?.reject(failure);
-      if (code === 'ECONNREFUSED' && this.hello) this.lost(failure);
+      if (failure.code === 'ECONNREFUSED' && this.hello) this.lost(failure);
     });
   }
 }

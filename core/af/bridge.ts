@@ -3,7 +3,7 @@
 // queue. Every datagram is decoded by the pure codec; malformed ones get EPROTO/EINVAL or are
 // dropped and counted; none changes another socket's state (DESIGN.md, "The bridge protocol").
 import { existsSync, unlinkSync } from 'node:fs';
-import { ClusterError, ERROR_NUMBERS, eagain, isClusterError, type ErrorCode } from '../errors.ts';
+import { ClusterError, ERROR_NUMBERS, isClusterError, type ErrorCode } from '../errors.ts';
 import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, SocketEvent } from '../../sockapi/types.ts';
@@ -291,8 +291,7 @@ export class BridgeServer {
   }
 
   private send(c: Client, req: Extract<Request, { type: 'send' }>): void {
-    if (req.resume) c.fenced = false;
-    if (c.fenced) throw eagain('an earlier send was refused; resend it with RESUME after WRITABLE');
+    if (req.resume) c.fenced = false; // request() answered a fenced send without RESUME already
     this.sendWhole(c, req.data, req.order, 'fenced');
   }
 
