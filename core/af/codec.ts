@@ -333,7 +333,7 @@ export function encodeMessageDatagrams(ev: MessageEvent, msgId: number): Uint8Ar
 }
 
 export function encodeMessagePart(p: MessagePart): Uint8Array {
-  const g = text(p.group);
+  const g = groupText(p.group);
   return new Writer(messageEventOverhead(g.length) + 12 + p.data.length).header(EVENT_OP.messagePart, 0).str(g)
     .member(p.sender).u8(ORDERS.indexOf(p.order)).u32(p.msgId).u32(p.total).u32(p.offset).raw(p.data).done();
 }
