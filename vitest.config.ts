@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts', 'core/**/*.test.ts', 'drivers/**/*.test.ts', 'sockapi/**/*.test.ts', 'tools/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'core/**/*.test.ts', 'drivers/**/*.test.ts', 'sockapi/**/*.test.ts', 'services/**/*.test.ts', 'sim/**/*.test.ts', 'tools/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',

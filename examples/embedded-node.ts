@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, writeLocalCluster } from '../core/config/index.ts';
-import { builtinRegistry } from '../core/driver/builtin.ts';
-import { createNode, type EmbeddedNode } from '../core/groups/embedded.ts';
+import { builtinRegistry } from '../drivers/builtin.ts';
+import { createNode, type EmbeddedNode } from '../sockapi/node.ts';
 
 const driver = process.argv[2] ?? 'totem';
 const registry = builtinRegistry();

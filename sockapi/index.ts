@@ -3,5 +3,5 @@ export { ClusterSocket, type OpenOptions } from './client.ts';
 export type {
   BindOptions, ChangeReason, ErrorEvent, GroupSocket, LocalNode, Member, MemberChange, MembershipEvent,
   MessageEvent, Order, RingId, SendOptions, SocketEvent,
-} from './types.ts';
-export { ClusterError, isClusterError, type ErrorCode } from '../core/errors.ts';
+} from '../core/api/types.ts';
+export { ClusterError, isClusterError, type ErrorCode } from '../core/api/errors.ts';

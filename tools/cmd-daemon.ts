@@ -1,7 +1,7 @@
 // `afcluster daemon`: one node's AF bridge, until SIGTERM or SIGINT; then it leaves the ring.
 import { pino, type Level } from 'pino';
 import { loadConfig } from '../core/config/index.ts';
-import { builtinRegistry } from '../core/driver/builtin.ts';
+import { builtinRegistry } from '../drivers/builtin.ts';
 import type { DriverRegistry } from '../core/driver/registry.ts';
 import { startDaemon } from '../core/af/daemon.ts';
 import { parseFlags, UsageError, type Command } from './command.ts';

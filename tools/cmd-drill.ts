@@ -1,7 +1,7 @@
 // `afcluster drill`: the consistency drill of the lock service on a local cluster of real
 // daemons. Under totem (agreed order) it must find nothing; under cman it reports what it finds.
 import { randomInt } from 'node:crypto';
-import { builtinRegistry } from '../core/driver/builtin.ts';
+import { builtinRegistry } from '../drivers/builtin.ts';
 import { intFlag, parseFlags, UsageError, type Command } from './command.ts';
 import { runDrill, type DrillOutcome } from './drill/run.ts';
 
@@ -27,7 +27,7 @@ export const command: Command = {
                        [--late J] [--crash C] [--seed X] [--port P] [--keep] [--json]
 
 Starts N daemons on 127.0.0.1..N (like "afcluster up"), then K worker processes spread over the
-nodes, each a member of the lock service (sockapi/lock.ts). For S seconds they race for L locks
+nodes, each a member of the lock service (services/lock/lock.ts). For S seconds they race for L locks
 (lock, trylock, shared and exclusive, held for 0-2 ms). Every worker records, in delivery
 order, every grant and release its table decided and when it held a lock itself. The checker
 then counts

@@ -1,6 +1,6 @@
 // `afcluster listen GROUP`: join the group and print its messages and membership events as they come.
 import { ClusterSocket } from '../sockapi/client.ts';
-import type { Member, SocketEvent } from '../sockapi/types.ts';
+import type { Member, SocketEvent } from '../core/api/types.ts';
 import { formatRingId } from '../core/driver/types.ts';
 import { parseFlags, UsageError, type Command } from './command.ts';
 import { resolveSocket, TARGET_FLAGS, TARGET_HELP } from './target.ts';

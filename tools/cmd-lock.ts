@@ -1,14 +1,14 @@
 // `afcluster lock NAME -- COMMAND [ARGS...]`: runs a command under a cluster-wide lock (like
 // flock(1) for a cluster). The lock is granted in delivery order by every member's lock table
-// (sockapi/lock.ts); it is released when the command exits, or by the cluster if this process
+// (services/lock/lock.ts); it is released when the command exits, or by the cluster if this process
 // or its node dies. The command's exit status is passed on.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Order } from '../core/driver/types.ts';
-import { ClusterError } from '../core/errors.ts';
+import { ClusterError } from '../core/api/errors.ts';
 import { ClusterSocket } from '../sockapi/client.ts';
-import { DEFAULT_LOCK_GROUP, LockClient, type LockGrant } from '../sockapi/lock.ts';
-import type { GroupSocket } from '../sockapi/types.ts';
+import { DEFAULT_LOCK_GROUP, LockClient, type LockGrant } from '../services/lock/lock.ts';
+import type { GroupSocket } from '../core/api/types.ts';
 import { intFlag, parseFlags, UsageError, type Command } from './command.ts';
 import { resolveSocket, TARGET_FLAGS, TARGET_HELP } from './target.ts';
 

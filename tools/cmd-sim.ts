@@ -3,15 +3,15 @@
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
-import { builtinRegistry } from '../core/driver/builtin.ts';
+import { builtinRegistry } from '../drivers/builtin.ts';
 import type { DriverRegistry } from '../core/driver/registry.ts';
 import type { DriverEntry } from '../core/driver/types.ts';
-import { ALL_PROPERTIES, propertiesFor, type Property } from '../test/sim/checker.ts';
-import { formatEvent } from '../test/sim/log.ts';
-import { runSeed, type FaultMix, type SeedResult } from '../test/sim/scenario.ts';
-import { floodDriver } from '../test/sim/testdrivers/flood.ts';
-import { nullDriver } from '../test/sim/testdrivers/null.ts';
-import { sequencerDriver } from '../test/sim/testdrivers/sequencer.ts';
+import { ALL_PROPERTIES, propertiesFor, type Property } from '../sim/checker.ts';
+import { formatEvent } from '../sim/log.ts';
+import { runSeed, type FaultMix, type SeedResult } from '../sim/scenario.ts';
+import { floodDriver } from '../sim/testdrivers/flood.ts';
+import { nullDriver } from '../sim/testdrivers/null.ts';
+import { sequencerDriver } from '../sim/testdrivers/sequencer.ts';
 import { intFlag, parseFlags, UsageError, type Command } from './command.ts';
 import { DAEMON_ENTRY } from './local-cluster.ts';
 

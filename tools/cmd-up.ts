@@ -2,7 +2,7 @@
 // nodes on 127.0.0.1..N, runs one daemon process per node, says how to talk to each, shows a
 // live view of membership and counters, and stops everything on Ctrl-C or SIGTERM.
 import { DEFAULT_DRIVER } from '../core/config/index.ts';
-import { builtinRegistry } from '../core/driver/builtin.ts';
+import { builtinRegistry } from '../drivers/builtin.ts';
 import type { StatValue } from '../core/af/codec.ts';
 import { ClusterSocket } from '../sockapi/client.ts';
 import { intFlag, parseFlags, UsageError, type Command } from './command.ts';

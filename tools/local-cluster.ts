@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeLocalCluster } from '../core/config/index.ts';
-import { ClusterError } from '../core/errors.ts';
+import { ClusterError } from '../core/api/errors.ts';
 import type { StatValue } from '../core/af/codec.ts';
 import { ClusterSocket } from '../sockapi/client.ts';
 

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_SOCKET } from '../core/config/index.ts';
-import { ClusterError } from '../core/errors.ts';
+import { ClusterError } from '../core/api/errors.ts';
 import { intFlag, UsageError } from './command.ts';
 
 export interface UpRecord {

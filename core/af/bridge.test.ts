@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { GroupService } from '../groups/service.ts';
 import { BridgeServer, PARTIALS_PER_SOCKET_MAX } from './bridge.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
-import { ClusterError, ERROR_NUMBERS } from '../errors.ts';
+import { ClusterError, ERROR_NUMBERS } from '../api/errors.ts';
 import { OP, OP_PROTOCOL_ERROR, REPLY_BIT, decodeClientDatagram, encodeReply, encodeRequest } from './codec.ts';
 import { bindUnix, createUnixSocket } from './unix.ts';
 import type { NodeConfig } from '../config/types.ts';
 import { RawClient, tempDir, until } from '../../test/integration/bridge-helpers.ts';
-import type { SocketEvent } from '../../sockapi/types.ts';
+import type { SocketEvent } from '../api/types.ts';
 
 const limits: NodeConfig['limits'] = {
   messageSizeMax: 300_000, socketsMax: 16, groupsMax: 8, groupNameMax: 32, recvQueueMax: 64,

@@ -3,10 +3,10 @@
 // queue. Every datagram is decoded by the pure codec; malformed ones get EPROTO/EINVAL or are
 // dropped and counted; none changes another socket's state (DESIGN.md, "The bridge protocol").
 import { existsSync, unlinkSync } from 'node:fs';
-import { ClusterError, ERROR_NUMBERS, isClusterError, type ErrorCode } from '../errors.ts';
+import { ClusterError, ERROR_NUMBERS, isClusterError, type ErrorCode } from '../api/errors.ts';
 import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
-import type { LocalNode, Member, SocketEvent } from '../../sockapi/types.ts';
+import type { LocalNode, Member, SocketEvent } from '../api/types.ts';
 import {
   decodeClientDatagram, encodeEvent, encodeMessageDatagrams, encodeReply, encodeStatusReply, encodeWritable, OP, REPLY_BIT, VERSION_BATCH,
   type ClientDatagram, type ReplyResult, type Request, type StatValue,

@@ -4,7 +4,7 @@ import {
   DATAGRAM_MAX, decodeClientDatagram, decodeDaemonDatagram, encodeBatch, encodeEvent, encodeMessageDatagrams, encodeReply, encodeRequest,
   encodeWritable, OP, OP_PROTOCOL_ERROR, REPLY_BIT, type Reply, type Request,
 } from './codec.ts';
-import type { SocketEvent } from '../../sockapi/types.ts';
+import type { SocketEvent } from '../api/types.ts';
 
 const requests: Request[] = [
   { type: 'hello', id: 1, pid: 4242 },

@@ -3,12 +3,12 @@
 // datagram, or (version 2) many of them in one BATCH container; big-endian; an 8-byte header
 // (magic, version, op, request id). Decoding never throws: hostile bytes come back as a `bad`
 // result that says which errno the daemon answers with.
-import { ERROR_NUMBERS, errorCodeFromNumber, type ErrorCode } from '../errors.ts';
+import { ERROR_NUMBERS, errorCodeFromNumber, type ErrorCode } from '../api/errors.ts';
 import type { Order, RingId } from '../driver/types.ts';
 import { LastDecoded } from '../driver/bytes.ts';
 import type {
   ChangeReason, LocalNode, Member, MemberChange, MembershipEvent, MessageEvent, SocketEvent,
-} from '../../sockapi/types.ts';
+} from '../api/types.ts';
 
 export const MAGIC = 0x4146; // "AF"
 /** The version byte of single requests, replies and events (unchanged since version 1). */
@@ -109,7 +109,7 @@ export interface Reply {
   /** The op of the request answered, or OP_PROTOCOL_ERROR. */
   readonly op: number;
   readonly id: number;
-  /** 0 = success, else an errno (core/errors.ts ERROR_NUMBERS). */
+  /** 0 = success, else an errno (core/api/errors.ts ERROR_NUMBERS). */
   readonly status: number;
   /** Only when status is 0. */
   readonly result: ReplyResult;

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { NodeConfig } from '../config/types.ts';
 import type { DriverRegistry } from '../driver/registry.ts';
 import type { LogLevel, Order } from '../driver/types.ts';
-import { ClusterError } from '../errors.ts';
+import { ClusterError } from '../api/errors.ts';
 import { driverMessageSizeMax, GroupService } from '../groups/service.ts';
 import { startRuntime } from '../runtime/index.ts';
 import { BridgeServer } from './bridge.ts';

@@ -3,7 +3,7 @@
 // directory and the socket decide who may use the cluster (DESIGN.md, "The bridge protocol").
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ClusterError } from '../errors.ts';
+import { ClusterError } from '../api/errors.ts';
 import { connectUnix, createUnixSocket } from './unix.ts';
 
 /** sun_path holds 108 bytes with the terminating NUL; unix-dgram would silently truncate. */

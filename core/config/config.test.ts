@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { DriverRegistry } from '../driver/registry.ts';
 import type { DriverEntry } from '../driver/types.ts';
-import { isClusterError } from '../errors.ts';
+import { isClusterError } from '../api/errors.ts';
 import { loadConfig, parseConfig, writeLocalCluster } from './index.ts';
 
 function entry(name: string, schema: z.ZodType): DriverEntry {

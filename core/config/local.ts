@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'smol-toml';
-import { ClusterError } from '../errors.ts';
+import { ClusterError } from '../api/errors.ts';
 import { writeKeyFile } from '../crypto/keyfile.ts';
 import { DEFAULT_PORT } from './schema.ts';
 

@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { isIPv4 } from 'node:net';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
-import { ClusterError } from '../errors.ts';
+import { ClusterError } from '../api/errors.ts';
 import type { DriverRegistry } from '../driver/registry.ts';
 import type { Endpoint, NodeConfig, NodeEntry } from './types.ts';
 import { formatValue, issueLines } from './describe.ts';

@@ -3,7 +3,7 @@
 // user forge cluster traffic.
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, unlinkSync, writeSync, constants, fchmodSync } from 'node:fs';
-import { ClusterError } from '../errors.ts';
+import { ClusterError } from '../api/errors.ts';
 import { KEY_BYTES } from './sealer.ts';
 
 export interface WriteKeyFileOptions {

@@ -13,7 +13,7 @@
 //   8  plaintext: payload
 //      sealed:    nonce[24] ciphertext[payload length] tag[16]
 import { randomFillSync } from 'node:crypto';
-import { assert, ClusterError } from '../errors.ts';
+import { assert, ClusterError } from '../api/errors.ts';
 
 export const WIRE_MAGIC_0 = 0xaf;
 export const WIRE_MAGIC_1 = 0xc1;

@@ -12,7 +12,7 @@
 //     u32 length of the bytes that follow in this entry
 //     u32 total message length            (first fragments only)
 //     bytes
-import { ClusterError, assert, eagain } from '../errors.ts';
+import { ClusterError, assert, eagain } from '../api/errors.ts';
 import type { Order } from './types.ts';
 import { allocBytes, copyBytes } from './bytes.ts';
 

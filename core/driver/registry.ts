@@ -1,5 +1,5 @@
-// The driver registry: name -> entry. Built-in drivers register in core/driver/builtin.ts.
-import { ClusterError } from '../errors.ts';
+// The driver registry: name -> entry. Built-in drivers register in drivers/builtin.ts (above the drivers; nothing in core imports it).
+import { ClusterError } from '../api/errors.ts';
 import type { DriverEntry } from './types.ts';
 
 export class DriverRegistry {

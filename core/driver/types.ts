@@ -1,12 +1,13 @@
 import type { ZodType } from 'zod';
+import type { Order, RingId } from '../api/types.ts';
+
+export type { Order, RingId };
+export { formatRingId, ringIdEquals } from '../api/types.ts';
 
 // The driver interface (DESIGN.md, "The driver interface"): a driver is a pure state machine.
 // It never reads a clock, sets a timer, draws randomness or touches a socket or file: the host
 // injects all of that, so the same object runs over real UDP (core/runtime) and in the
-// simulator (test/sim).
-
-/** Delivery order a sender asks for. A driver that cannot give it refuses with EOPNOTSUPP. */
-export type Order = 'fifo' | 'agreed' | 'safe';
+// simulator (sim/).
 
 export interface Guarantees {
   /** Messages of one sender are delivered in the order sent. */
@@ -17,20 +18,6 @@ export interface Guarantees {
   readonly safe: boolean;
   /** Extended virtual synchrony across configuration changes (TOTEM.md, last section). */
   readonly virtualSynchrony: boolean;
-}
-
-/** Ring id {rep, seq}; printed as `rep.seq`. seq stays below 2^53. */
-export interface RingId {
-  readonly rep: number;
-  readonly seq: number;
-}
-
-export function formatRingId(r: RingId): string {
-  return `${r.rep}.${r.seq}`;
-}
-
-export function ringIdEquals(a: RingId, b: RingId): boolean {
-  return a.rep === b.rep && a.seq === b.seq;
 }
 
 /** A configuration change reported upward. Node id lists are sorted ascending. */

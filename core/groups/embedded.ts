@@ -1,21 +1,21 @@
 // The embedded node ("totem as a linkable library", the 2006 thread): one call builds a whole
 // node inside the calling process — driver from the registry, GroupService, UDP runtime — and
-// hands out sockets with the same surface as ClusterSocket (sockapi/types.ts GroupSocket), with
+// hands out sockets with the same surface as ClusterSocket (core/api/types.ts GroupSocket), with
 // no daemon in between.
 import type { NodeConfig } from '../config/types.ts';
-import { builtinRegistry } from '../driver/builtin.ts';
 import type { DriverRegistry } from '../driver/registry.ts';
 import type { Order } from '../driver/types.ts';
-import { ClusterError } from '../errors.ts';
+import { ClusterError } from '../api/errors.ts';
 import { startRuntime, type Runtime, type RuntimeLog } from '../runtime/index.ts';
-import type { BindOptions, GroupSocket, LocalNode, Member, SendOptions, SocketEvent } from '../../sockapi/types.ts';
-import { EventQueue, WritableSignal, eventBytes, retryEagain } from '../../sockapi/queue.ts';
+import type { BindOptions, GroupSocket, LocalNode, Member, SendOptions, SocketEvent } from '../api/types.ts';
+import { EventQueue, WritableSignal, eventBytes, retryEagain } from '../api/queue.ts';
 import { GroupService, driverMessageSizeMax, keepEvent, type LocalEndpoint } from './service.ts';
 
 export interface CreateNodeOptions {
   readonly config: NodeConfig;
-  /** Default: the built-in drivers (totem, cman). */
-  readonly registry?: DriverRegistry;
+  /** The drivers to choose from (`builtinRegistry()` from drivers/builtin.ts for totem and cman;
+   *  sockapi/node.ts passes it for you). */
+  readonly registry: DriverRegistry;
   readonly log?: RuntimeLog;
 }
 
@@ -44,7 +44,7 @@ export interface EmbeddedNode {
 
 export async function createNode(opts: CreateNodeOptions): Promise<EmbeddedNode> {
   const { config } = opts;
-  const registry = opts.registry ?? builtinRegistry();
+  const { registry } = opts;
   const entry = registry.get(config.cluster.driver);
   const log: RuntimeLog = opts.log ?? (() => undefined);
   const writable = new WritableSignal();

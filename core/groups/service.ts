@@ -52,10 +52,10 @@
 // reported as above). Here a report lists what the node has ANNOUNCED (every join and leave it
 // has multicast so far), not what it has applied: a receiver has delivered all of the sender's
 // earlier messages (fifo), so the report then agrees with them and only repairs what was missed.
-import { ClusterError, assert, eagain, isClusterError } from '../errors.ts';
+import { ClusterError, assert, eagain, isClusterError } from '../api/errors.ts';
 import type { NodeConfig } from '../config/types.ts';
 import type { Configuration, DriverUpcalls, Guarantees, LogLevel, Order, RingId } from '../driver/types.ts';
-import type { LocalNode, Member, MemberChange, SocketEvent } from '../../sockapi/types.ts';
+import type { LocalNode, Member, MemberChange, SocketEvent } from '../api/types.ts';
 import {
   NAME_WIRE_MAX, dataOverhead, decodeGroupMessage, encodeExchange, encodeTransientData, encodeJoin, encodeLeave, isValidGroupName,
   type ExchangeGroup, type GroupMessage, type LeaveReason,

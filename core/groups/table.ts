@@ -1,6 +1,6 @@
 // The group table: every known group's members as this node's ordered view has them. Pure data;
 // GroupService decides when it changes.
-import type { Member, MemberChange } from '../../sockapi/types.ts';
+import type { Member, MemberChange } from '../api/types.ts';
 
 export function memberKey(m: { nodeId: number; pid: number; port: number }): string {
   return `${m.nodeId}:${m.pid}:${m.port}`;

@@ -3,7 +3,7 @@
 import { randomFillSync } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { assert, ClusterError } from '../errors.ts';
+import { assert, ClusterError } from '../api/errors.ts';
 import type { StateStore } from '../driver/types.ts';
 
 export interface HostClock {

@@ -9,7 +9,7 @@ import { writeLocalCluster } from '../config/local.ts';
 import { writeKeyFile } from '../crypto/keyfile.ts';
 import { DriverRegistry } from '../driver/registry.ts';
 import type { Configuration, Driver, DriverCommon, DriverEntry, DriverHost, Order } from '../driver/types.ts';
-import { ClusterError, isClusterError } from '../errors.ts';
+import { ClusterError, isClusterError } from '../api/errors.ts';
 import { freeUdpPort, waitFor } from '../transport/testing.ts';
 import { FileStateStore, createCryptoRng } from './host.ts';
 import { startRuntime, type Runtime } from './runtime.ts';

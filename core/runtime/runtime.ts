@@ -3,7 +3,7 @@
 // transport whose datagrams are sealed by core/crypto. Input from the network can never crash
 // the process: a driver exception on a datagram is logged and counted.
 import { isIPv6 } from 'node:net';
-import { ClusterError } from '../errors.ts';
+import { ClusterError } from '../api/errors.ts';
 import type { NodeConfig } from '../config/types.ts';
 import { cryptoReady, createSealer, SEAL_PAYLOAD_MAX, type Sealer } from '../crypto/sealer.ts';
 import { readKeyFile } from '../crypto/keyfile.ts';

@@ -5,7 +5,7 @@ import { parseConfig } from '../config/parse.ts';
 import type { NodeConfig } from '../config/types.ts';
 import { DriverRegistry } from '../driver/registry.ts';
 import { z } from 'zod';
-import { isClusterError } from '../errors.ts';
+import { isClusterError } from '../api/errors.ts';
 import { openUdpTransport } from './udp.ts';
 import type { Transport } from './types.ts';
 import { freeUdpPort, waitFor } from './testing.ts';

@@ -5,7 +5,7 @@
 // node id through the configured node list; anything else is dropped and counted.
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { ClusterError } from '../errors.ts';
+import { ClusterError } from '../api/errors.ts';
 import type { Endpoint, NodeConfig } from '../config/types.ts';
 import type { Transport } from './types.ts';
 

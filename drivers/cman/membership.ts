@@ -3,7 +3,7 @@
 // node is a sign of life; silence for the dead time, a resend limit or a leave takes it out.
 // Each node also tells, in its heartbeats, whom it counts (a digest, see codec.ts), so a node
 // that a peer dropped and re-added while it kept counting that peer finds out.
-import { assert } from '../../core/errors.ts';
+import { assert } from '../../core/api/errors.ts';
 import { DIGEST_TOKEN_MAX } from './codec.ts';
 
 export interface Member {

@@ -1,7 +1,7 @@
 // One sender's stream as a receiver sees it: FIFO delivery of frames by seq, a bounded buffer
 // for frames that arrived early, duplicate detection, and skipping frames the sender no longer
 // holds (its `low` passed them: nobody will ever resend them to us).
-import { assert } from '../../core/errors.ts';
+import { assert } from '../../core/api/errors.ts';
 
 export type Offer = 'new' | 'duplicate' | 'beyond';
 

@@ -1,7 +1,7 @@
 // The sender's window: every data frame it sent and still keeps, because some member of its
 // membership has not acknowledged it yet. Frames are numbered from 1 per incarnation; the
 // window holds the contiguous range [low, nextSeq), at most `windowMax` frames.
-import { assert } from '../../core/errors.ts';
+import { assert } from '../../core/api/errors.ts';
 import { SEQ_MAX } from './codec.ts';
 
 export interface InFlight {

@@ -5,7 +5,7 @@
 // Output ordering rules: the ring seq is saved (host.state) before this node enters COMMIT, so a
 // restarted node never reuses a ring id; a configuration event is reported before any delivery
 // that belongs to it; deliveries of one ring follow its seq order.
-import { ClusterError, assert } from '../../core/errors.ts';
+import { ClusterError, assert } from '../../core/api/errors.ts';
 import { Reassembler } from '../../core/driver/packing.ts';
 import {
   ringIdEquals, formatRingId, type Configuration, type Driver, type DriverCommon, type DriverHost,

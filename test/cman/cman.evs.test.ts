@@ -1,6 +1,6 @@
 // Proves the EVS checker catches what cman does not claim: concurrent senders break agreed order, a crash breaks failure atomicity; one sender breaks neither.
 import { describe, expect, it } from 'vitest';
-import { check } from '../sim/checker.ts';
+import { check } from '../../sim/checker.ts';
 import { asViews, cmanSim, untilMembers, untilQuiet } from './helpers.ts';
 
 describe('cman against the EVS checker', () => {

@@ -1,6 +1,6 @@
 // Proves a node that peers declared down while it still counted them up (SIGSTOP past the dead time, or a resend limit) reports them leaving and rejoining, and that messages then flow exactly once, FIFO, both ways.
 import { describe, expect, it } from 'vitest';
-import type { ConfEvent, NodeLog } from '../sim/log.ts';
+import type { ConfEvent, NodeLog } from '../../sim/log.ts';
 import { cmanSim, exactlyOnceFifoProblems, expectExactlyOnceFifo, stat, untilMembers, untilQuiet } from './helpers.ts';
 
 function confs(log: NodeLog, after: number): ConfEvent[] {

@@ -1,7 +1,7 @@
 // Proves, on `afcluster sim`'s own scenario, cman's declared properties and invariants per fault mix, and exactly once + FIFO at every node checked directly (ring ids are per node).
 import { describe, expect, it } from 'vitest';
-import { propertiesFor } from '../sim/checker.ts';
-import { runSeed, type FaultMix } from '../sim/scenario.ts';
+import { propertiesFor } from '../../sim/checker.ts';
+import { runSeed, type FaultMix } from '../../sim/scenario.ts';
 import { cmanDriver } from '../../drivers/cman/index.ts';
 import { exactlyOnceFifoProblems } from './helpers.ts';
 

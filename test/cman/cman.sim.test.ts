@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   cmanSim, confsAfter, delivers, expectExactlyOnceFifo, stat, untilMembers, untilQuiet,
 } from './helpers.ts';
-import { check } from '../sim/checker.ts';
+import { check } from '../../sim/checker.ts';
 
 const SEEDS = [1, 2, 3];
 

@@ -9,9 +9,9 @@ import { SendWindow } from '../../drivers/cman/window.ts';
 import { RecvStream } from '../../drivers/cman/stream.ts';
 import { cmanDriver, type CmanDriver } from '../../drivers/cman/index.ts';
 import type { Configuration, DriverHost, Order, StateStore } from '../../core/driver/types.ts';
-import { Rng } from '../sim/rng.ts';
+import { Rng } from '../../sim/rng.ts';
 import { parseConfig } from '../../core/config/index.ts';
-import { builtinRegistry } from '../../core/driver/builtin.ts';
+import { builtinRegistry } from '../../drivers/builtin.ts';
 
 /** A heartbeat from a 2-node cluster [1, 2] whose sender counts nobody. */
 function hb(incarnation: number, nextSeq: number, low: number): Uint8Array {

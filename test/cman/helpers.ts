@@ -1,7 +1,7 @@
 // Helpers for the cman tests: run a simulated cluster to a stable membership and read the logs.
 import { expect } from 'vitest';
-import { Simulation, type NetworkOptions } from '../sim/sim.ts';
-import type { DeliverEvent, NodeLog, SendEvent } from '../sim/log.ts';
+import { Simulation, type NetworkOptions } from '../../sim/sim.ts';
+import type { DeliverEvent, NodeLog, SendEvent } from '../../sim/log.ts';
 import { cmanDriver } from '../../drivers/cman/index.ts';
 import type { CmanDriver } from '../../drivers/cman/driver.ts';
 

@@ -1,4 +1,4 @@
-// Runs `afcluster sim`'s scenario (test/sim/scenario.ts) for cman over many seeds and prints,
+// Runs `afcluster sim`'s scenario (sim/scenario.ts) for cman over many seeds and prints,
 // per EVS property, the seeds that break it: as the checker sees the raw logs, and as an EVS
 // application would judge them (helpers.ts asViews). Also checks, on every seed, cman's own
 // claim directly: exactly once and FIFO at every live node for every message sent after the last
@@ -6,8 +6,8 @@
 // the whole run when it had no fault.
 // Usage: npx tsx test/cman/survey.ts [--faults none|loss|all] [--seeds 1-200] [--nodes 3] [--swarm]
 import { parseArgs } from 'node:util';
-import { ALL_PROPERTIES, check, type Property } from '../sim/checker.ts';
-import { runSeed, type FaultMix } from '../sim/scenario.ts';
+import { ALL_PROPERTIES, check, type Property } from '../../sim/checker.ts';
+import { runSeed, type FaultMix } from '../../sim/scenario.ts';
 import { cmanDriver } from '../../drivers/cman/index.ts';
 import { asViews, exactlyOnceFifoProblems } from './helpers.ts';
 

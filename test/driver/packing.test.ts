@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ENTRY_OVERHEAD, FRAME_OVERHEAD, Packer, Reassembler } from '../../core/driver/packing.ts';
 import type { Order } from '../../core/driver/types.ts';
-import { isClusterError } from '../../core/errors.ts';
+import { isClusterError } from '../../core/api/errors.ts';
 
 function packer(frameSizeMax = 1400, over: Partial<ConstructorParameters<typeof Packer>[0]> = {}) {
   return new Packer({ frameSizeMax, messageSizeMax: 1 << 20, queueMessagesMax: 10_000, queueBytesMax: 8 << 20, ...over });

@@ -1,11 +1,11 @@
 // The embedded node over real UDP on 127.0.0.1..3: same sequence on every socket, overrun → ENOBUFS, a leaving node → nodedown, errors, both drivers.
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, writeLocalCluster } from '../../core/config/index.ts';
-import { builtinRegistry } from '../../core/driver/builtin.ts';
-import { isClusterError } from '../../core/errors.ts';
-import { createNode, type EmbeddedNode, type EmbeddedSocket } from '../../core/groups/embedded.ts';
+import { builtinRegistry } from '../../drivers/builtin.ts';
+import { isClusterError } from '../../core/api/errors.ts';
+import { createNode, type EmbeddedNode, type EmbeddedSocket } from '../../sockapi/node.ts';
 import { FAST_PROFILE } from '../../drivers/totem/options.ts';
-import type { SocketEvent } from '../../sockapi/types.ts';
+import type { SocketEvent } from '../../core/api/types.ts';
 import { tempDir, testPort, until } from '../integration/bridge-helpers.ts';
 import { fmtEvent, fmtMember } from '../support/groups.ts';
 

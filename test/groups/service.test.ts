@@ -2,10 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { GroupService, driverMessageSizeMax } from '../../core/groups/service.ts';
 import { EmbeddedSocket } from '../../core/groups/embedded.ts';
-import { WritableSignal } from '../../sockapi/queue.ts';
-import type { SocketEvent } from '../../sockapi/types.ts';
+import { WritableSignal } from '../../core/api/queue.ts';
+import type { SocketEvent } from '../../core/api/types.ts';
 import { dataOverhead, encodeData, encodeJoin, encodeExchange } from '../../core/groups/codec.ts';
-import { isClusterError } from '../../core/errors.ts';
+import { isClusterError } from '../../core/api/errors.ts';
 import type { NodeConfig } from '../../core/config/types.ts';
 import { ALL_GUARANTEES, TestBus, type BusOptions } from '../support/bus.ts';
 import { Recorder, TEST_LIMITS, expectSameSequences, fmtMember, type TestSocket } from '../support/groups.ts';

@@ -1,11 +1,11 @@
 // GroupService over the real totem and cman drivers in the deterministic simulator: same sequences through loss, a partition and its merge (totem), and convergence (cman).
 import { describe, expect, it } from 'vitest';
 import type { Driver, DriverEntry, DriverHost, DriverUpcalls } from '../../core/driver/types.ts';
-import { isClusterError } from '../../core/errors.ts';
+import { isClusterError } from '../../core/api/errors.ts';
 import { GroupService } from '../../core/groups/service.ts';
 import { cmanDriver } from '../../drivers/cman/index.ts';
 import { FAST_PROFILE, totemDriver } from '../../drivers/totem/index.ts';
-import { Simulation } from '../sim/sim.ts';
+import { Simulation } from '../../sim/sim.ts';
 import { Recorder, TEST_LIMITS, expectSameSequences, fmtMember, type TestSocket } from '../support/groups.ts';
 
 /** Wraps a driver entry so that every driver incarnation also reports to a GroupService. */

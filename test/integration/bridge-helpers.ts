@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeDaemonDatagram, encodeRequest, type DaemonDatagram, type Reply, type Request } from '../../core/af/codec.ts';
 import { bindUnix, createUnixSocket, unixErrorName, type UnixDgramSocket, type UnixError } from '../../core/af/unix.ts';
-import type { SocketEvent } from '../../sockapi/types.ts';
+import type { SocketEvent } from '../../core/api/types.ts';
 
 /**
  * A UDP port for a test file: each file has its own base (2000 apart), and the run's pid picks a

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeClientDatagram, encodeRequest, OP, OP_PROTOCOL_ERROR, REPLY_BIT, type Reply, type Request } from '../../core/af/codec.ts';
-import { ERROR_NUMBERS } from '../../core/errors.ts';
+import { ERROR_NUMBERS } from '../../core/api/errors.ts';
 import type { Order } from '../../core/driver/types.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
-import type { Member, SocketEvent } from '../../sockapi/types.ts';
+import type { Member, SocketEvent } from '../../core/api/types.ts';
 import { RawClient, until } from './bridge-helpers.ts';
 import { ClientProc, TestCluster, track } from './cluster.ts';
 

@@ -2,7 +2,7 @@
 // event as a JSON line on stdout, and obeys commands on stdin: "send N ORDER", "members", "close".
 import { createInterface } from 'node:readline';
 import { ClusterSocket } from '../../sockapi/client.ts';
-import type { Order } from '../../sockapi/types.ts';
+import type { Order } from '../../core/api/types.ts';
 import { eventToJson } from '../../tools/cmd-listen.ts';
 
 const [socket, group, name] = process.argv.slice(2);

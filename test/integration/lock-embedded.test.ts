@@ -3,12 +3,12 @@
 // late joiner gives zero double grants and zero disagreements.
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, writeLocalCluster } from '../../core/config/index.ts';
-import { builtinRegistry } from '../../core/driver/builtin.ts';
-import { createNode, type EmbeddedNode } from '../../core/groups/embedded.ts';
-import { LockClient } from '../../sockapi/lock.ts';
+import { builtinRegistry } from '../../drivers/builtin.ts';
+import { createNode, type EmbeddedNode } from '../../sockapi/node.ts';
+import { LockClient } from '../../services/lock/lock.ts';
 import { checkDrill } from '../../tools/drill/checker.ts';
 import { DrillRecorder } from '../../tools/drill/recorder.ts';
-import { mulberry32 } from '../../tools/drill/rng.ts';
+import { randomSource } from '../../sim/rng.ts';
 import { runWorkload, type WorkloadResult } from '../../tools/drill/workload.ts';
 import { tempDir, testPort, until } from './bridge-helpers.ts';
 
@@ -29,7 +29,7 @@ describe('lock service over embedded totem nodes', () => {
     const { configs } = writeLocalCluster({ dir: tmp.dir, nodes: 3, driver: 'totem', basePort: testPort(60000), crypto: false });
     for (const path of configs) nodes.push(await createNode({ config: loadConfig(path, registry), registry }));
     await until('a ring of 3', () => nodes.every((n) => n.localNode().members.length === 3), 60_000);
-    const rng = mulberry32(seed);
+    const rng = randomSource(seed);
     let tick = 0;
     const workers: { rec: DrillRecorder; done: Promise<WorkloadResult> }[] = [];
     const start = async (node: EmbeddedNode, name: string): Promise<void> => {

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSocket } from '../../sockapi/client.ts';
-import type { SocketEvent } from '../../sockapi/types.ts';
+import type { SocketEvent } from '../../core/api/types.ts';
 import { testPort } from './bridge-helpers.ts';
 import { TestCluster } from './cluster.ts';
 

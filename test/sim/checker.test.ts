@@ -2,11 +2,11 @@
 // property, raises no false alarm on logs that keep them all, and fails a driver that delivers nothing.
 import { describe, expect, it } from 'vitest';
 import type { Order } from '../../core/driver/types.ts';
-import { ALL_PROPERTIES, check, propertiesFor, type Property } from './checker.ts';
-import type { LogEvent, NodeLog } from './log.ts';
-import { runSeed } from './scenario.ts';
-import { nullDriver } from './testdrivers/null.ts';
-import { sequencerDriver } from './testdrivers/sequencer.ts';
+import { ALL_PROPERTIES, check, propertiesFor, type Property } from '../../sim/checker.ts';
+import type { LogEvent, NodeLog } from '../../sim/log.ts';
+import { runSeed } from '../../sim/scenario.ts';
+import { nullDriver } from '../../sim/testdrivers/null.ts';
+import { sequencerDriver } from '../../sim/testdrivers/sequencer.ts';
 import { cmanDriver } from '../../drivers/cman/index.ts';
 
 /** Writes per-node logs by hand; left/joined follow from the node's previous configuration. */

@@ -3,12 +3,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import type { Driver, DriverEntry } from '../../core/driver/types.ts';
-import { assert } from '../../core/errors.ts';
-import { ALL_PROPERTIES, propertiesFor } from './checker.ts';
-import { runSeed } from './scenario.ts';
-import { floodDriver } from './testdrivers/flood.ts';
-import { sequencerDriver } from './testdrivers/sequencer.ts';
-import { nullDriver } from './testdrivers/null.ts';
+import { assert } from '../../core/api/errors.ts';
+import { ALL_PROPERTIES, propertiesFor } from '../../sim/checker.ts';
+import { runSeed } from '../../sim/scenario.ts';
+import { floodDriver } from '../../sim/testdrivers/flood.ts';
+import { sequencerDriver } from '../../sim/testdrivers/sequencer.ts';
+import { nullDriver } from '../../sim/testdrivers/null.ts';
 import { command, parseSeeds } from '../../tools/cmd-sim.ts';
 
 describe('runSeed', () => {

@@ -1,11 +1,11 @@
 // Proves the simulator's network model and host lifecycle do what sim.ts says: loss, duplication,
 // partitions, asymmetric cuts, clogs, swizzle-clog, pause/resume, crash/restart, bandwidth.
 import { describe, expect, it } from 'vitest';
-import { Simulation } from './sim.ts';
-import { Rng } from './rng.ts';
-import { ProbeDriver, probeDriver } from './testdrivers/probe.ts';
-import { floodDriver } from './testdrivers/flood.ts';
-import { parsePayloadId, makePayload, hashBytes } from './log.ts';
+import { Simulation } from '../../sim/sim.ts';
+import { Rng } from '../../sim/rng.ts';
+import { ProbeDriver, probeDriver } from '../../sim/testdrivers/probe.ts';
+import { floodDriver } from '../../sim/testdrivers/flood.ts';
+import { parsePayloadId, makePayload, hashBytes } from '../../sim/log.ts';
 
 function probeSim(nodes = 3, extra: Partial<ConstructorParameters<typeof Simulation>[0]> = {}) {
   const sim = new Simulation({ seed: 7, nodes, driver: probeDriver, ...extra });

@@ -2,7 +2,7 @@
 // network component, with configuration changes (transitional + regular, as Totem reports
 // them), partitions, merges, crashes and a bounded per-node send queue (EAGAIN, then
 // writable()). It is a test double of the driver's upcall behaviour, not of any protocol.
-import { ClusterError } from '../../core/errors.ts';
+import { ClusterError } from '../../core/api/errors.ts';
 import type { Configuration, DriverUpcalls, Guarantees, Order, RingId } from '../../core/driver/types.ts';
 
 export const ALL_GUARANTEES: Guarantees = { fifo: true, agreed: true, safe: true, virtualSynchrony: true };

@@ -2,7 +2,7 @@
 import { expect } from 'vitest';
 import type { NodeConfig } from '../../core/config/types.ts';
 import { keepEvent, type EndpointSink, type GroupService, type LocalEndpoint } from '../../core/groups/service.ts';
-import type { Member, SocketEvent } from '../../sockapi/types.ts';
+import type { Member, SocketEvent } from '../../core/api/types.ts';
 
 export const TEST_LIMITS: NodeConfig['limits'] = {
   messageSizeMax: 65536, socketsMax: 64, groupsMax: 8, groupNameMax: 64,

@@ -3,10 +3,10 @@
 // reaches every member in that order, like an agreed-order driver with virtual synchrony.
 // Unordered (give an rng): each receiver gets the messages of one drain in its own random
 // interleaving (FIFO per sender only), like cman; membership events stay barriers.
-import { ClusterError } from '../../core/errors.ts';
+import { ClusterError } from '../../core/api/errors.ts';
 import type {
   BindOptions, ChangeReason, GroupSocket, LocalNode, Member, SendOptions, SocketEvent,
-} from '../../sockapi/types.ts';
+} from '../../core/api/types.ts';
 
 type Action =
   | { readonly type: 'bind'; readonly sock: BusSocket; readonly group: string }

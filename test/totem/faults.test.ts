@@ -1,8 +1,8 @@
 // Proves extended virtual synchrony and recovery under each fault of issue 5: crash and restart, token loss in COMMIT and RECOVERY, failed to receive, asymmetric links, swizzle-clog, 50% loss, a paused node, partition and merge, and the samba-technical case.
 import { describe, expect, test } from 'vitest';
 import { makeSim, formed, expectClean, delivered, confs } from './harness.ts';
-import type { Simulation } from '../sim/sim.ts';
-import { healAll } from '../sim/scenario.ts';
+import type { Simulation } from '../../sim/sim.ts';
+import { healAll } from '../../sim/scenario.ts';
 
 const TYPE = { token: 1, mcast: 2, join: 3, commit: 4 };
 const typeOf = (b: Uint8Array): number => b[1];

@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'vitest';
 import { makeSim, formed, expectClean, delivered, sent } from './harness.ts';
 import { totemDriver } from '../../drivers/totem/index.ts';
-import { Simulation } from '../sim/sim.ts';
+import { Simulation } from '../../sim/sim.ts';
 import type { DriverEntry, DriverHost } from '../../core/driver/types.ts';
 import { PROFILE } from './harness.ts';
 

@@ -1,10 +1,10 @@
 // Shared set-up for the totem sim tests: the fast profile, a cluster that forms, and the checker.
 import { expect } from 'vitest';
 import { totemDriver, FAST_PROFILE } from '../../drivers/totem/index.ts';
-import { Simulation, type NetworkOptions } from '../sim/sim.ts';
-import { check, propertiesFor, type Violation } from '../sim/checker.ts';
+import { Simulation, type NetworkOptions } from '../../sim/sim.ts';
+import { check, propertiesFor, type Violation } from '../../sim/checker.ts';
 import type { DriverEntry } from '../../core/driver/types.ts';
-import type { ConfEvent } from '../sim/log.ts';
+import type { ConfEvent } from '../../sim/log.ts';
 
 export const PROFILE: Record<string, number> = { ...FAST_PROFILE };
 

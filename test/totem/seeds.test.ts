@@ -1,7 +1,7 @@
 // Proves the CI share of `afcluster sim --driver totem`: 200 loss seeds and 500 swarm seeds (faults, then a healed liveness phase) with every declared EVS property checked on each.
 import { describe, expect, test } from 'vitest';
-import { runSeed } from '../sim/scenario.ts';
-import { propertiesFor } from '../sim/checker.ts';
+import { runSeed } from '../../sim/scenario.ts';
+import { propertiesFor } from '../../sim/checker.ts';
 import { totemDriver } from '../../drivers/totem/index.ts';
 import type { DriverEntry } from '../../core/driver/types.ts';
 

@@ -2,7 +2,7 @@
 // calls refused senders back (canResume(), the driver's writable test) only at half the queue.
 import { describe, expect, it } from 'vitest';
 import { SendQueue } from '../../drivers/totem/sendqueue.ts';
-import { isClusterError } from '../../core/errors.ts';
+import { isClusterError } from '../../core/api/errors.ts';
 
 const opts = { frameSizeMax: 1000, messageSizeMax: 64 * 1024, queueMessagesMax: 100, queueBytesMax: 4000 };
 

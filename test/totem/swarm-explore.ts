@@ -1,7 +1,7 @@
 // Exploration runner (not a test): per-seed wall time and violations of the swarm.
 // npx tsx test/totem/swarm-explore.ts FROM TO [swarm|loss] [KEY=VALUE...]
-import { runSeed } from '../sim/scenario.ts';
-import { propertiesFor } from '../sim/checker.ts';
+import { runSeed } from '../../sim/scenario.ts';
+import { propertiesFor } from '../../sim/checker.ts';
 import { totemDriver } from '../../drivers/totem/index.ts';
 import type { DriverEntry } from '../../core/driver/types.ts';
 const [from, to] = [Number(process.argv[2]), Number(process.argv[3])];

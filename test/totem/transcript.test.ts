@@ -1,7 +1,7 @@
 // Proves the configuration events of a 3-node ring through formation, a clean leave and a return, as every node sees them.
 import { describe, expect, test } from 'vitest';
 import { makeSim, formed, expectClean, confs } from './harness.ts';
-import type { ConfEvent } from '../sim/log.ts';
+import type { ConfEvent } from '../../sim/log.ts';
 
 const show = (c: ConfEvent): string =>
   `${c.kind} ${c.ringId.rep}.${c.ringId.seq} [${c.members.join(',')}] left [${c.left.join(',')}] joined [${c.joined.join(',')}]`;

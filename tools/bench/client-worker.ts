@@ -2,7 +2,7 @@
 // bridge protocol (ClusterSocket, the code users run), sends the bench's messages and counts
 // the deliveries it receives. Driven over IPC by driver-bench.ts.
 import { ClusterSocket } from '../../sockapi/client.ts';
-import type { Order, SocketEvent } from '../../sockapi/types.ts';
+import type { Order, SocketEvent } from '../../core/api/types.ts';
 import type { ClientRequest, LatencyResult, ThroughputResult } from './client-protocol.ts';
 import { readTag, writeTag } from './client-protocol.ts';
 

@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { HEADER_BYTES as SEALER_HEADER_BYTES } from '../../core/crypto/sealer.ts';
-import { builtinRegistry } from '../../core/driver/builtin.ts';
+import { builtinRegistry } from '../../drivers/builtin.ts';
 import type { DriverRegistry } from '../../core/driver/registry.ts';
 import type { Order } from '../../core/driver/types.ts';
 import { UsageError } from '../command.ts';

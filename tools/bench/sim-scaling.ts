@@ -1,10 +1,10 @@
-// Scaling in the simulator (test/sim): the same driver objects on a virtual clock over a
+// Scaling in the simulator (sim/): the same driver objects on a virtual clock over a
 // modelled 1 Gbit LAN (per-sender NIC serialization, unicast fan-out), where CPU is not the
 // limit. Shows how each protocol's cost grows with N: datagrams on the wire per delivered
 // message, virtual-time throughput, and idle self-delivery latency.
 import type { DriverEntry } from '../../core/driver/types.ts';
-import { Simulation } from '../../test/sim/sim.ts';
-import type { LogEvent } from '../../test/sim/log.ts';
+import { Simulation } from '../../sim/sim.ts';
+import type { LogEvent } from '../../sim/log.ts';
 import type { SimScalingRow } from './results.ts';
 import { summarizeLatency } from './stats.ts';
 

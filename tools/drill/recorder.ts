@@ -1,9 +1,9 @@
 // What one drill worker records: every output of its lock table (in delivery order) and its
 // own holds with times from a clock all observers share. Bounded: past recordsMax it stops
 // recording and says so (the checker then sees a shorter span, never a wrong one).
-import type { LockGrant, TableOutput } from '../../sockapi/lock.ts';
-import { memberKey } from '../../sockapi/lock.ts';
-import type { Member } from '../../sockapi/types.ts';
+import type { LockGrant, TableOutput } from '../../services/lock/lock.ts';
+import { memberKey } from '../../services/lock/lock.ts';
+import type { Member } from '../../core/api/types.ts';
 import type { DecisionRecord, HoldRecord, ObserverRecord } from './checker.ts';
 
 export class DrillRecorder {

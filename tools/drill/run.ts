@@ -4,7 +4,7 @@
 // under totem, fifo under cman (which then shows what happens without agreed order).
 import { fileURLToPath } from 'node:url';
 import type { Order } from '../../core/driver/types.ts';
-import { builtinRegistry } from '../../core/driver/builtin.ts';
+import { builtinRegistry } from '../../drivers/builtin.ts';
 import { exitOnSignals, request, spawnWorker, stop } from '../bench/proc.ts';
 import { LocalCluster } from '../local-cluster.ts';
 import { checkDrill, type DrillReport, type ObserverRecord } from './checker.ts';

@@ -2,10 +2,10 @@
 // (tools/drill/run.ts) drives it over IPC: open, wait for everyone, race, hand over the record.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClusterSocket } from '../../sockapi/client.ts';
-import { LockClient } from '../../sockapi/lock.ts';
+import { LockClient } from '../../services/lock/lock.ts';
 import type { DrillReply, DrillRequest } from './protocol.ts';
 import { DrillRecorder } from './recorder.ts';
-import { mulberry32 } from './rng.ts';
+import { randomSource } from '../../sim/rng.ts';
 import { runWorkload } from './workload.ts';
 
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
@@ -40,7 +40,7 @@ async function waitMembers(count: number, timeoutMs: number): Promise<DrillReply
 
 async function run(req: Extract<DrillRequest, { type: 'run' }>): Promise<DrillReply> {
   if (!client || !recorder) return { type: 'error', message: 'run before open' };
-  const rng = mulberry32(req.seed);
+  const rng = randomSource(req.seed);
   const pause = (maxMs: number) => (): Promise<void> => sleep(Math.floor(rng() * (maxMs + 1)));
   let result = { ops: 0, grants: 0, tryfails: 0 };
   try {

@@ -1,8 +1,8 @@
 // The drill's workload: one worker races for a few lock names until told to stop, recording
 // what its table decides and what it holds. Pure of I/O itself: randomness, pauses and the
 // stop signal are injected, so the same loop runs over the in-process bus and real daemons.
-import { isClusterError } from '../../core/errors.ts';
-import type { LockClient, LockMode } from '../../sockapi/lock.ts';
+import { isClusterError } from '../../core/api/errors.ts';
+import type { LockClient, LockMode } from '../../services/lock/lock.ts';
 import type { DrillRecorder } from './recorder.ts';
 
 export interface WorkloadOptions {

@@ -5,7 +5,7 @@
 // Waits are on conditions, each with a generous bound: a bound that runs out is reported as a
 // problem of the drill (the condition never came), never as a verdict from timing.
 import type { ChildProcess } from 'node:child_process';
-import type { Order } from '../../sockapi/types.ts';
+import type { Order } from '../../core/api/types.ts';
 import { ClientProcess, memberKey, type StreamClient } from './clients.ts';
 import { checkFaultLogs, type FaultReport } from './fault-checker.ts';
 

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { formatRingId } from '../../core/driver/types.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
-import type { Order } from '../../sockapi/types.ts';
+import type { Order } from '../../core/api/types.ts';
 
 const [socket, group, orderArg, interval, ...names] = process.argv.slice(2);
 const order = orderArg as Order;

@@ -1,8 +1,21 @@
-// The user's contract (DESIGN.md, "Sockets and groups"): what a cluster socket offers, whether
-// it talks to a daemon over the bridge protocol (ClusterSocket) or runs embedded in the process.
-import type { Order, RingId } from '../core/driver/types.ts';
+// The user's contract: what a cluster socket offers, whether it talks to a daemon over the
+// bridge protocol (ClusterSocket) or runs embedded in the process. The client library re-exports it.
+/** Delivery order a sender asks for. A driver that cannot give it refuses with EOPNOTSUPP. */
+export type Order = 'fifo' | 'agreed' | 'safe';
 
-export type { Order, RingId };
+/** Ring id {rep, seq}; printed as `rep.seq`. seq stays below 2^53. */
+export interface RingId {
+  readonly rep: number;
+  readonly seq: number;
+}
+
+export function formatRingId(r: RingId): string {
+  return `${r.rep}.${r.seq}`;
+}
+
+export function ringIdEquals(a: RingId, b: RingId): boolean {
+  return a.rep === b.rep && a.seq === b.seq;
+}
 
 /** A group member: a socket of a process on a node. */
 export interface Member {

@@ -1,7 +1,7 @@
 // A test driver that accepts every message and never delivers or reports a configuration:
 // it claims every guarantee, so the checker must fail it on liveness.
 import { z } from 'zod';
-import type { Driver, DriverEntry } from '../../../core/driver/types.ts';
+import type { Driver, DriverEntry } from '../../core/driver/types.ts';
 
 const options = z.object({}).strict();
 

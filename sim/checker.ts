@@ -24,7 +24,7 @@
 //   by the order label a delivery reports: a FIFO-only driver that accepts 'agreed' and delivers
 //   it as 'fifo' is judged on what was asked.
 // - stable-no-loss is judged by views, whatever the ring ids (see checkStableNoLoss).
-import type { Guarantees, Order } from '../../core/driver/types.ts';
+import type { Guarantees, Order } from '../core/driver/types.ts';
 import { formatEvent, type ConfEvent, type DeliverEvent, type LogEvent, type NodeLog, type SendEvent } from './log.ts';
 
 export type Property = 'basic' | 'fifo' | 'stable-no-loss' | 'configurations' | 'self-delivery'

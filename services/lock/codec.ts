@@ -10,8 +10,8 @@
 //            | u16 olderCount | u16 olderIndex[]
 //   lock:    u8 nameLen | name | u16 holderCount | entry[] | u16 waiterCount | entry[]
 //   entry:   u16 memberIndex | u32 requestId | u8 mode
-import { ClusterError } from '../core/errors.ts';
-import type { Member } from './types.ts';
+import { ClusterError } from '../../core/api/errors.ts';
+import type { Member } from '../../core/api/types.ts';
 
 export type LockMode = 'shared' | 'exclusive';
 export type LockOp = 'lock' | 'trylock' | 'unlock';

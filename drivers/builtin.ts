@@ -1,7 +1,7 @@
 // The registry with the drivers that ship with afcluster.
-import { DriverRegistry } from './registry.ts';
-import { cmanDriver } from '../../drivers/cman/index.ts';
-import { totemDriver } from '../../drivers/totem/index.ts';
+import { DriverRegistry } from '../core/driver/registry.ts';
+import { cmanDriver } from './cman/index.ts';
+import { totemDriver } from './totem/index.ts';
 
 export function builtinRegistry(): DriverRegistry {
   const registry = new DriverRegistry();

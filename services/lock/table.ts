@@ -15,11 +15,11 @@
 //   every member that was there before it leaves first, nothing it missed can still matter
 //   (their holds are gone), so it rebuilds the table from its own join on; every other
 //   newcomer does the same, identically.
-import { AssertionError, ClusterError } from '../core/errors.ts';
+import { AssertionError, ClusterError } from '../../core/api/errors.ts';
 import {
   decodeLockMessage, encodeSnapshot, type LockMode, type LockRequest, type LockSnapshot, type SnapshotState,
-} from './lock-codec.ts';
-import type { ChangeReason, Member, MembershipEvent, SocketEvent } from './types.ts';
+} from './codec.ts';
+import type { ChangeReason, Member, MembershipEvent, SocketEvent } from '../../core/api/types.ts';
 
 export type { LockMode };
 export type ReleaseReason = 'unlock' | ChangeReason;

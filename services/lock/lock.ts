@@ -3,10 +3,10 @@
 // caller's promise resolves when its own request is granted in that order: no extra round trip,
 // no lock server. Needs agreed (or safe) order for every member to agree; with order 'fifo'
 // (cman) the same code runs and members may disagree, which the drill measures.
-import { ClusterError, ERROR_NUMBERS, type ErrorCode } from '../core/errors.ts';
-import { encodeRequest, lockNameBytes, type LockMode } from './lock-codec.ts';
-import { LockTable, memberKey, refusedError, type LockDecision, type LockTableOptions, type TableOutput } from './lock-table.ts';
-import type { GroupSocket, Order, SocketEvent } from './types.ts';
+import { ClusterError, ERROR_NUMBERS, type ErrorCode } from '../../core/api/errors.ts';
+import { encodeRequest, lockNameBytes, type LockMode } from './codec.ts';
+import { LockTable, memberKey, refusedError, type LockDecision, type LockTableOptions, type TableOutput } from './table.ts';
+import type { GroupSocket, Order, SocketEvent } from '../../core/api/types.ts';
 
 export { LockTable, memberKey, type LockDecision, type LockMode, type TableOutput };
 

@@ -1,9 +1,9 @@
 // Proves the lock table's rules: FIFO, shared/exclusive compatibility, trylock, release at
 // membership events, the snapshot hand-over to newcomers, limits, and the request codec.
 import { describe, expect, it } from 'vitest';
-import { decodeLockMessage, encodeRequest, encodeSnapshot } from './lock-codec.ts';
-import { LockTable, memberKey, type TableOutput } from './lock-table.ts';
-import type { ChangeReason, Member, SocketEvent } from './types.ts';
+import { decodeLockMessage, encodeRequest, encodeSnapshot } from './codec.ts';
+import { LockTable, memberKey, type TableOutput } from './table.ts';
+import type { ChangeReason, Member, SocketEvent } from '../../core/api/types.ts';
 
 const G = 'locks';
 const mem = (n: number): Member => ({ nodeId: n, pid: 100 + n, port: 1 });

@@ -2,7 +2,7 @@
 // section), the application payload format that makes every message identifiable, and the
 // trace hash that proves a seed replays exactly.
 import { createHash } from 'node:crypto';
-import type { Configuration, Order } from '../../core/driver/types.ts';
+import type { Configuration, Order } from '../core/driver/types.ts';
 
 export interface SendEvent {
   readonly type: 'send';

@@ -2,11 +2,11 @@
 // queue, trylock/abort/crash behave, and a seeded random race of clients on several nodes
 // (one joining late) gives zero double grants and zero disagreements.
 import { describe, expect, it } from 'vitest';
-import { checkDrill } from '../tools/drill/checker.ts';
-import { DrillRecorder } from '../tools/drill/recorder.ts';
-import { mulberry32 } from '../tools/drill/rng.ts';
-import { runWorkload } from '../tools/drill/workload.ts';
-import { OrderedBus } from '../test/support/ordered-bus.ts';
+import { checkDrill } from '../../tools/drill/checker.ts';
+import { DrillRecorder } from '../../tools/drill/recorder.ts';
+import { randomSource } from '../../sim/rng.ts';
+import { runWorkload } from '../../tools/drill/workload.ts';
+import { OrderedBus } from '../../test/support/ordered-bus.ts';
 import { LockClient } from './lock.ts';
 
 const later = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -69,15 +69,15 @@ describe('LockClient over an ordered bus', () => {
   });
 
   it('refuses agreed order on an unordered bus with a message that says what to do', async () => {
-    const bus = new OrderedBus({ rng: mulberry32(1) });
+    const bus = new OrderedBus({ rng: randomSource(1) });
     const a = await LockClient.open(bus.socket(1));
     await expect(a.lock('x')).rejects.toMatchObject({ code: 'EOPNOTSUPP', message: expect.stringMatching(/fifo/) });
   });
 
   it('a seeded random race gives zero double grants and zero disagreements', async () => {
     const seed = Number(process.env.LOCK_SEED ?? Math.floor(Math.random() * 2 ** 31));
-    console.log(`lock race seed ${seed} (replay: LOCK_SEED=${seed} npx vitest run sockapi/lock.test.ts)`);
-    const rng = mulberry32(seed);
+    console.log(`lock race seed ${seed} (replay: LOCK_SEED=${seed} npx vitest run services/lock/lock.test.ts)`);
+    const rng = randomSource(seed);
     const bus = new OrderedBus();
     let tick = 0;
     const nowUs = (): number => ++tick;
@@ -105,8 +105,8 @@ describe('LockClient over an ordered bus', () => {
 
   it('without agreed order (an unordered bus, order fifo) the same code lets members disagree, and the checker sees it', async () => {
     const seed = 1; // fixed: this run is known to diverge; the point is that the checker reports it
-    const rng = mulberry32(seed);
-    const bus = new OrderedBus({ rng: mulberry32(seed + 100) });
+    const rng = randomSource(seed);
+    const bus = new OrderedBus({ rng: randomSource(seed + 100) });
     let tick = 0;
     const stop = new AbortController();
     const workers: { rec: DrillRecorder; done: Promise<unknown> }[] = [];

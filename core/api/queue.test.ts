@@ -1,6 +1,6 @@
 // The shared client pieces: the bounded event queue (bounds, force, end, one reader) and the EAGAIN wait-and-retry loop (writable wake-up, backoff, wait:false, abort).
 import { describe, expect, it } from 'vitest';
-import { ClusterError, isClusterError } from '../core/errors.ts';
+import { ClusterError, isClusterError } from './errors.ts';
 import { EventQueue, WritableSignal, eventBytes, retryEagain } from './queue.ts';
 import type { SocketEvent } from './types.ts';
 

@@ -102,3 +102,9 @@ export class Rng {
     return new Rng((Math.imul(this.seed ^ 0x5bd1e995, 0x9e3779b1) ^ hashLabel(label)) >>> 0);
   }
 }
+
+/** A plain `() => [0, 1)` function over an Rng, for code that takes a random source as a function. */
+export function randomSource(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.next();
+}

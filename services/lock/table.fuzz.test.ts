@@ -3,10 +3,10 @@
 // kind, snapshots delivered late or never), that every member holding the table has the same
 // table after every event and took the same decisions, and that every newcomer gets the table.
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '../tools/drill/rng.ts';
-import { encodeRequest } from './lock-codec.ts';
-import { LockTable, memberKey, type TableOutput } from './lock-table.ts';
-import type { ChangeReason, Member, SocketEvent } from './types.ts';
+import { randomSource } from '../../sim/rng.ts';
+import { encodeRequest } from './codec.ts';
+import { LockTable, memberKey, type TableOutput } from './table.ts';
+import type { ChangeReason, Member, SocketEvent } from '../../core/api/types.ts';
 
 const G = 'locks';
 const ring = { rep: 1, seq: 1 };
@@ -14,7 +14,7 @@ const ring = { rep: 1, seq: 1 };
 interface Live { readonly member: Member; readonly table: LockTable; nextId: number }
 
 function fuzz(seed: number, steps: number): { joins: number; snapshots: number; rebuilt: number } {
-  const rng = mulberry32(seed);
+  const rng = randomSource(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)];
   let live: Live[] = [];
   let pool: { sender: Member; data: Uint8Array }[] = [];

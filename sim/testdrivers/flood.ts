@@ -2,8 +2,8 @@
 // once): no ordering, no retransmission, one fixed configuration of every node. It exercises
 // the simulator's network and shows what the checker catches in a weak protocol.
 import { z } from 'zod';
-import { ClusterError } from '../../../core/errors.ts';
-import type { Driver, DriverCommon, DriverEntry, DriverHost, Order } from '../../../core/driver/types.ts';
+import { ClusterError } from '../../core/api/errors.ts';
+import type { Driver, DriverCommon, DriverEntry, DriverHost, Order } from '../../core/driver/types.ts';
 
 const options = z.object({
   /** Send a heartbeat every this many ms (0 = never): gives the simulator timers to run. */

@@ -3,8 +3,8 @@
 // order on a perfect network, and no recovery at all: under loss it stalls, which the checker
 // must report.
 import { z } from 'zod';
-import { ClusterError, assert } from '../../../core/errors.ts';
-import type { Driver, DriverCommon, DriverEntry, DriverHost, Order } from '../../../core/driver/types.ts';
+import { ClusterError, assert } from '../../core/api/errors.ts';
+import type { Driver, DriverCommon, DriverEntry, DriverHost, Order } from '../../core/driver/types.ts';
 
 const options = z.object({
   /** Most messages held out of order before new ones are dropped (a bounded buffer). */

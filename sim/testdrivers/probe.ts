@@ -1,7 +1,7 @@
 // A test driver for the network model's own tests: it sends what the test tells it to, records
 // every datagram it receives, counts its timer ticks and its boots in its durable state.
 import { z } from 'zod';
-import type { Driver, DriverCommon, DriverEntry, DriverHost } from '../../../core/driver/types.ts';
+import type { Driver, DriverCommon, DriverEntry, DriverHost } from '../../core/driver/types.ts';
 
 const options = z.object({ tick_ms: z.number().min(0).default(0) }).strict();
 type Options = z.infer<typeof options>;

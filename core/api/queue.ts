@@ -1,7 +1,7 @@
 // Client-side pieces shared by every GroupSocket implementation (the embedded node's sockets and
 // ClusterSocket over the daemon): a bounded event queue read with `for await`, and the loop that
 // waits and retries while a send answers EAGAIN.
-import { ClusterError, isClusterError } from '../core/errors.ts';
+import { ClusterError, isClusterError } from './errors.ts';
 import type { SocketEvent } from './types.ts';
 
 export interface EventQueueOptions<T> {

@@ -1,7 +1,7 @@
 // One seed end to end, as `afcluster sim` runs it (TigerBeetle's VOPR shape): a safety phase with
 // the fault mix drawn from the seed, then a liveness phase on a healed network with every node
 // back up, in which the cluster must converge and deliver within a bound; then the EVS checker.
-import type { DriverEntry } from '../../core/driver/types.ts';
+import type { DriverEntry } from '../core/driver/types.ts';
 import { check, type Property, type Violation } from './checker.ts';
 import { formatEvent } from './log.ts';
 import { Rng } from './rng.ts';

@@ -1,11 +1,11 @@
 // The deterministic simulator: N hosts on a virtual clock drive real drivers through DriverHost,
 // over a seeded network that delays, reorders, drops, duplicates, partitions, cuts and clogs.
 // One event queue ordered by (time, sequence number); no wall clock, no Math.random: one seed
-// replays a run exactly (test/sim/README in the sim-api notes; DESIGN.md "Testing").
-import { AssertionError, assert, isClusterError } from '../../core/errors.ts';
+// replays a run exactly (docs/TOTEM.md, "How it is tested").
+import { AssertionError, assert, isClusterError } from '../core/api/errors.ts';
 import type {
   Configuration, Driver, DriverCommon, DriverEntry, DriverHost, LogLevel, Order, StateStore,
-} from '../../core/driver/types.ts';
+} from '../core/driver/types.ts';
 import { EventHeap } from './heap.ts';
 import {
   hashBytes, makePayload, messageIdOf, traceHashOf,
