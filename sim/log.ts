@@ -3,6 +3,7 @@
 // trace hash that proves a seed replays exactly.
 import { createHash } from 'node:crypto';
 import type { Configuration, Order } from '../core/driver/types.ts';
+import { fnv1a } from '../core/wire/hash.ts';
 
 export interface SendEvent {
   readonly type: 'send';
@@ -94,12 +95,7 @@ export function messageIdOf(bytes: Uint8Array, hash: string): string {
 
 /** FNV-1a 32-bit over bytes, as 8 hex digits: cheap enough to run at every delivery. */
 export function hashBytes(bytes: Uint8Array): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) {
-    h ^= bytes[i];
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0).toString(16).padStart(8, '0');
+  return fnv1a(bytes).toString(16).padStart(8, '0');
 }
 
 // ---- printing and hashing ----------------------------------------------------------------

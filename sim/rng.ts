@@ -1,6 +1,7 @@
 // A small seeded PRNG (sfc32, seeded through splitmix32): the only randomness in the simulator.
 // fork(label) derives an independent stream from the root seed and a label, so adding draws
 // to one stream (say, the network) never shifts another (say, a driver's rng).
+import { fnv1a } from '../core/wire/hash.ts';
 
 function splitmix32(state: { s: number }): number {
   state.s = (state.s + 0x9e3779b9) | 0;
@@ -10,15 +11,6 @@ function splitmix32(state: { s: number }): number {
   return (z ^ (z >>> 16)) >>> 0;
 }
 
-/** FNV-1a over a string's UTF-16 code units; used to turn fork labels into seeds. */
-function hashLabel(label: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < label.length; i++) {
-    h ^= label.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
 
 export class Rng {
   /** The seed this stream was built from (for forks: the derived seed). */
@@ -99,7 +91,7 @@ export class Rng {
    * position): the same label always gives the same stream.
    */
   fork(label: string): Rng {
-    return new Rng((Math.imul(this.seed ^ 0x5bd1e995, 0x9e3779b1) ^ hashLabel(label)) >>> 0);
+    return new Rng((Math.imul(this.seed ^ 0x5bd1e995, 0x9e3779b1) ^ fnv1a(label)) >>> 0);
   }
 }
 

@@ -6,6 +6,7 @@ import { AssertionError, assert, isClusterError } from '../core/api/errors.ts';
 import type {
   Configuration, Driver, DriverCommon, DriverEntry, DriverHost, LogLevel, Order, StateStore,
 } from '../core/driver/types.ts';
+import { FNV_OFFSET, fnvStep } from '../core/wire/hash.ts';
 import { EventHeap } from './heap.ts';
 import {
   hashBytes, makePayload, messageIdOf, traceHashOf,
@@ -241,7 +242,7 @@ export class Simulation {
   private filter: DatagramFilter | null = null;
   private swizzleGen = 0;
   private readonly trace: LogEvent[] = [];
-  private netHash = 0x811c9dc5;
+  private netHash = FNV_OFFSET;
   private workloadGen = 0;
   private workloadOpts: Required<WorkloadOptions> | null = null;
   private readonly st: SimStats = {
@@ -641,10 +642,7 @@ export class Simulation {
       return;
     }
     this.st.received++;
-    let x = this.netHash ^ ev.from;
-    x = Math.imul(x, 0x01000193) ^ h.id;
-    x = Math.imul(x, 0x01000193) ^ ev.bytes.length;
-    this.netHash = Math.imul(x, 0x01000193) >>> 0;
+    this.netHash = fnvStep(fnvStep(fnvStep(this.netHash, ev.from), h.id), ev.bytes.length);
     const d = h.driver;
     try {
       d.handleDatagram(ev.from, ev.bytes);

@@ -5,7 +5,9 @@
 // result that says which errno the daemon answers with.
 import { ERROR_NUMBERS, errorCodeFromNumber, type ErrorCode } from '../api/errors.ts';
 import type { Order, RingId } from '../driver/types.ts';
-import { LastDecoded } from '../driver/bytes.ts';
+import { LastDecoded } from '../wire/bytes.ts';
+import { Reader, WireError } from '../wire/reader.ts';
+import { Writer } from '../wire/writer.ts';
 import type {
   ChangeReason, LocalNode, Member, MemberChange, MembershipEvent, MessageEvent, SocketEvent,
 } from '../api/types.ts';
@@ -140,29 +142,12 @@ export type DaemonDatagram =
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 
-class Writer {
-  readonly bytes: Uint8Array;
-  private readonly view: DataView;
-  private at = 0;
-  constructor(size: number) {
-    this.bytes = new Uint8Array(size);
-    this.view = new DataView(this.bytes.buffer);
-  }
-  u8(v: number): this { this.view.setUint8(this.at, v); this.at += 1; return this; }
-  u16(v: number): this { this.view.setUint16(this.at, v); this.at += 2; return this; }
-  u32(v: number): this { this.view.setUint32(this.at, v >>> 0); this.at += 4; return this; }
-  u64(v: number): this { this.view.setBigUint64(this.at, BigInt(v)); this.at += 8; return this; }
-  f64(v: number): this { this.view.setFloat64(this.at, v); this.at += 8; return this; }
-  raw(b: Uint8Array): this { this.bytes.set(b, this.at); this.at += b.length; return this; }
-  str(b: Uint8Array): this { return this.u16(b.length).raw(b); }
-  header(op: number, id: number, version = VERSION): this { return this.u16(MAGIC).u8(version).u8(op).u32(id); }
-  member(m: Member): this { return this.u32(m.nodeId).u32(m.pid).u32(m.port); }
-  ringId(r: RingId): this { return this.u32(r.rep).u64(r.seq); }
-  done(): Uint8Array {
-    if (this.at !== this.bytes.length) throw new Error(`codec: wrote ${this.at} of ${this.bytes.length} bytes`);
-    return this.bytes;
-  }
+/** The 8-byte header every datagram opens with. */
+function header(w: Writer, op: number, id: number, version = VERSION): Writer {
+  return w.u16(MAGIC).u8(version).u8(op).u32(id);
 }
+
+function ringId(w: Writer, r: RingId): Writer { return w.u32(r.rep).u64(r.seq); }
 
 function text(s: string): Uint8Array {
   const b = utf8.encode(s);
@@ -173,19 +158,19 @@ function text(s: string): Uint8Array {
 export function encodeRequest(req: Request): Uint8Array {
   const op = OP[req.type];
   switch (req.type) {
-    case 'hello': return new Writer(HEADER_BYTES + 4).header(op, req.id, req.version ?? VERSION).u32(req.pid).done();
+    case 'hello': return header(Writer.fixed(HEADER_BYTES + 4), op, req.id, req.version ?? VERSION).u32(req.pid).done();
     case 'bind': {
       const g = text(req.group);
-      return new Writer(HEADER_BYTES + 1 + 2 + g.length).header(op, req.id)
-        .u8(req.selfDelivery ? BIND_SELF_DELIVERY : 0).str(g).done();
+      return header(Writer.fixed(HEADER_BYTES + 1 + 2 + g.length), op, req.id)
+        .u8(req.selfDelivery ? BIND_SELF_DELIVERY : 0).str16(g).done();
     }
     case 'send':
       return writeSend(new Uint8Array(SEND_HEADER_BYTES + req.data.length), 0, req.id, req.order, req.data, req.resume ?? false);
     case 'sendPart':
-      return new Writer(SEND_PART_HEADER_BYTES + req.data.length).header(op, req.id)
+      return header(Writer.fixed(SEND_PART_HEADER_BYTES + req.data.length), op, req.id)
         .u8(ORDERS.indexOf(req.order)).u8(0).u32(req.msgId).u32(req.total).u32(req.offset).raw(req.data).done();
     case 'close': case 'unbind': case 'members': case 'localNode': case 'stats':
-      return new Writer(HEADER_BYTES).header(op, req.id).done();
+      return header(Writer.fixed(HEADER_BYTES), op, req.id).done();
   }
 }
 
@@ -204,20 +189,31 @@ export function writeBatchHeader(into: Uint8Array, count: number): void {
   v.setUint16(0, MAGIC); v.setUint8(2, VERSION_BATCH); v.setUint8(3, OP_BATCH); v.setUint32(4, 0); v.setUint16(8, count);
 }
 
+/** Writes a BATCH container of `count` items (`item(i)`: each a single datagram) at the start of
+ *  `into`, which must have room; returns the container, a view of `into`. */
+export function writeBatch(into: Uint8Array, count: number, item: (i: number) => Uint8Array): Uint8Array {
+  writeBatchHeader(into, count);
+  let at = BATCH_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    const b = item(i);
+    into[at] = b.length >>> 8;
+    into[at + 1] = b.length & 0xff;
+    into.set(b, at + BATCH_ITEM_OVERHEAD);
+    at += BATCH_ITEM_OVERHEAD + b.length;
+  }
+  return into.subarray(0, at);
+}
+
 /** A BATCH container of `items` (each a single datagram), for tests and examples. */
 export function encodeBatch(items: readonly Uint8Array[]): Uint8Array {
   let size = BATCH_HEADER_BYTES;
   for (const it of items) size += BATCH_ITEM_OVERHEAD + it.length;
-  const out = new Uint8Array(size);
-  writeBatchHeader(out, items.length);
-  let at = BATCH_HEADER_BYTES;
-  for (const it of items) { out[at] = it.length >> 8; out[at + 1] = it.length & 0xff; out.set(it, at + 2); at += 2 + it.length; }
-  return out;
+  return writeBatch(new Uint8Array(size), items.length, (i) => items[i]);
 }
 
 /** The WRITABLE event (version 2): the daemon takes sends again. */
 export function encodeWritable(): Uint8Array {
-  return new Writer(HEADER_BYTES).header(EVENT_OP.writable, 0).done();
+  return header(Writer.fixed(HEADER_BYTES), EVENT_OP.writable, 0).done();
 }
 
 /** A status-only reply, written straight into a small Buffer (the hot path: one per SEND). */
@@ -256,18 +252,17 @@ export function encodeReply(reply: Reply): Uint8Array {
   const head = HEADER_BYTES + 2;
   const r = reply.result;
   if (reply.status !== 0 || r.type === 'none') {
-    return new Writer(head).header(reply.op, reply.id).u16(reply.status).done();
+    return header(Writer.fixed(head), reply.op, reply.id).u16(reply.status).done();
   }
   switch (r.type) {
     case 'hello': {
       const d = text(r.hello.driver);
-      return new Writer(head + 16 + 2 + d.length).header(reply.op, reply.id).u16(0)
-        .u32(r.hello.nodeId).u32(r.hello.pid).u32(r.hello.port).u32(r.hello.messageSizeMax).str(d).done();
+      return header(Writer.fixed(head + 16 + 2 + d.length), reply.op, reply.id).u16(0)
+        .u32(r.hello.nodeId).u32(r.hello.pid).u32(r.hello.port).u32(r.hello.messageSizeMax).str16(d).done();
     }
     case 'members': {
       const g = text(r.group);
-      const w = new Writer(head + 2 + g.length + 4 + MEMBER_BYTES * r.members.length)
-        .header(reply.op, reply.id).u16(0).str(g).u32(r.members.length);
+      const w = header(Writer.fixed(head + 2 + g.length + 4 + MEMBER_BYTES * r.members.length), reply.op, reply.id).u16(0).str16(g).u32(r.members.length);
       for (const m of r.members) w.member(m);
       return w.done();
     }
@@ -278,8 +273,8 @@ export function encodeReply(reply: Reply): Uint8Array {
 
 function encodeLocalNode(reply: Reply, n: LocalNode): Uint8Array {
   const d = text(n.driver);
-  const w = new Writer(HEADER_BYTES + 2 + 4 + RING_ID_BYTES + 2 + d.length + 4 + 4 * n.members.length)
-    .header(reply.op, reply.id).u16(0).u32(n.nodeId).ringId(n.ringId).str(d).u32(n.members.length);
+  const w = header(Writer.fixed(HEADER_BYTES + 2 + 4 + RING_ID_BYTES + 2 + d.length + 4 + 4 * n.members.length), reply.op, reply.id).u16(0).u32(n.nodeId);
+  ringId(w, n.ringId).str16(d).u32(n.members.length);
   for (const id of n.members) w.u32(id);
   return w.done();
 }
@@ -289,27 +284,23 @@ function encodeStats(reply: Reply, stats: Readonly<Record<string, StatValue>>): 
     [text(k), typeof v === 'number' ? v : text(v)] as const);
   let size = HEADER_BYTES + 2 + 2;
   for (const [k, v] of entries) size += 2 + k.length + 1 + (typeof v === 'number' ? 8 : 2 + v.length);
-  const w = new Writer(size).header(reply.op, reply.id).u16(0).u16(entries.length);
+  const w = header(Writer.fixed(size), reply.op, reply.id).u16(0).u16(entries.length);
   for (const [k, v] of entries) {
-    w.str(k);
+    w.str16(k);
     if (typeof v === 'number') w.u8(0).f64(v);
-    else w.u8(1).str(v);
+    else w.u8(1).str16(v);
   }
   return w.done();
 }
 
 export function encodeEvent(ev: SocketEvent): Uint8Array {
   switch (ev.type) {
-    case 'message': {
-      const g = text(ev.group);
-      return new Writer(HEADER_BYTES + 2 + g.length + MEMBER_BYTES + 1 + ev.data.length)
-        .header(EVENT_OP.message, 0).str(g).member(ev.sender).u8(ORDERS.indexOf(ev.order)).raw(ev.data).done();
-    }
+    case 'message': return encodeMessage(ev, groupText(ev.group));
     case 'membership': return encodeMembership(ev);
     case 'error': {
       const m = text(ev.message);
       const n = ERROR_NUMBERS[ev.code as ErrorCode] ?? ERROR_NUMBERS.EPROTO;
-      return new Writer(HEADER_BYTES + 2 + 2 + m.length).header(EVENT_OP.error, 0).u16(n).str(m).done();
+      return header(Writer.fixed(HEADER_BYTES + 2 + 2 + m.length), EVENT_OP.error, 0).u16(n).str16(m).done();
     }
   }
 }
@@ -334,7 +325,7 @@ export function encodeMessageDatagrams(ev: MessageEvent, msgId: number): Uint8Ar
 
 export function encodeMessagePart(p: MessagePart): Uint8Array {
   const g = groupText(p.group);
-  return new Writer(messageEventOverhead(g.length) + 12 + p.data.length).header(EVENT_OP.messagePart, 0).str(g)
+  return header(Writer.fixed(messageEventOverhead(g.length) + 12 + p.data.length), EVENT_OP.messagePart, 0).str16(g)
     .member(p.sender).u8(ORDERS.indexOf(p.order)).u32(p.msgId).u32(p.total).u32(p.offset).raw(p.data).done();
 }
 
@@ -342,8 +333,8 @@ function encodeMembership(ev: MembershipEvent): Uint8Array {
   const g = text(ev.group);
   const size = HEADER_BYTES + 2 + g.length + 1 + RING_ID_BYTES + 4 + MEMBER_BYTES * ev.members.length
     + 4 + (MEMBER_BYTES + 1) * ev.joined.length + 4 + (MEMBER_BYTES + 1) * ev.left.length;
-  const w = new Writer(size).header(EVENT_OP.membership, 0).str(g).u8(KINDS.indexOf(ev.kind)).ringId(ev.ringId)
-    .u32(ev.members.length);
+  const w = header(Writer.fixed(size), EVENT_OP.membership, 0).str16(g).u8(KINDS.indexOf(ev.kind));
+  ringId(w, ev.ringId).u32(ev.members.length);
   for (const m of ev.members) w.member(m);
   for (const list of [ev.joined, ev.left]) {
     w.u32(list.length);
@@ -354,58 +345,22 @@ function encodeMembership(ev: MembershipEvent): Uint8Array {
 
 // ---------------------------------------------------------------- reading
 
-class Truncated extends Error {}
-class Invalid extends Error {}
-
 /** A stream of events of one group decodes its name once. */
 const strings = new LastDecoded((b) => utf8Strict.decode(b));
 
-class Reader {
-  // Small integers are read byte by byte: no DataView per datagram (one is made for u64/f64 only).
-  at: number;
-  constructor(readonly bytes: Uint8Array, start: number) {
-    this.at = start;
-  }
-  private get view(): DataView { return new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength); }
-  private need(n: number): void { if (this.at + n > this.bytes.length) throw new Truncated('truncated'); }
-  u8(): number { this.need(1); return this.bytes[this.at++]; }
-  u16(): number { this.need(2); const b = this.bytes, at = this.at; this.at += 2; return (b[at] << 8) | b[at + 1]; }
-  u32(): number {
-    this.need(4);
-    const b = this.bytes, at = this.at;
-    this.at += 4;
-    return b[at] * 0x1000000 + ((b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]);
-  }
-  u64(): number {
-    this.need(8);
-    const v = this.view.getBigUint64(this.at);
-    this.at += 8;
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Invalid('64-bit value above 2^53');
-    return Number(v);
-  }
-  f64(): number { this.need(8); const v = this.view.getFloat64(this.at); this.at += 8; return v; }
-  rest(): Uint8Array { const b = this.bytes.subarray(this.at); this.at = this.bytes.length; return b; }
-  str(): string {
-    const n = this.u16();
-    this.need(n);
-    const b = this.bytes.subarray(this.at, this.at + n);
-    this.at += n;
-    try { return strings.get(b); } catch { throw new Invalid('string is not valid UTF-8'); }
-  }
-  count(itemBytes: number): number {
-    const n = this.u32();
-    if (n * itemBytes > this.bytes.length - this.at) throw new Truncated('list longer than the datagram');
-    return n;
-  }
-  member(): Member { return { nodeId: this.u32(), pid: this.u32(), port: this.u32() }; }
-  ringId(): RingId { return { rep: this.u32(), seq: this.u64() }; }
-  order(): Order { return pick(ORDERS, this.u8(), 'order'); }
-  end(): void { if (this.at !== this.bytes.length) throw new Invalid(`${this.bytes.length - this.at} trailing bytes`); }
+/** The bridge's string: u16 length, UTF-8 (validated). */
+function str(r: Reader): string {
+  const b = r.raw(r.u16());
+  try { return strings.get(b); } catch { throw new WireError('string is not valid UTF-8'); }
 }
+
+function readRingId(r: Reader): RingId { return { rep: r.u32(), seq: r.u64() }; }
+
+function readOrder(r: Reader): Order { return pick(ORDERS, r.u8(), 'order'); }
 
 function pick<T>(table: readonly T[], i: number, what: string): T {
   const v = table[i];
-  if (v === undefined) throw new Invalid(`unknown ${what} ${i}`);
+  if (v === undefined) throw new WireError(`unknown ${what} ${i}`);
   return v;
 }
 
@@ -436,7 +391,7 @@ export function decodeClientDatagram(bytes: Uint8Array): ClientDatagram {
     const request = readRequest(type, h.id, new Reader(bytes, HEADER_BYTES));
     return { type: 'request', request: request.type === 'hello' && h.version !== VERSION ? { ...request, version: h.version } : request };
   } catch (e) {
-    if (!(e instanceof Truncated || e instanceof Invalid)) throw e;
+    if (!(e instanceof WireError)) throw e;
     return { type: 'bad', id: h.id, op: h.op | REPLY_BIT, status: 'EINVAL', reason: `${type}: ${e.message}` };
   }
 }
@@ -464,23 +419,23 @@ function readRequest(type: RequestType, id: number, r: Reader): Request {
     case 'hello': { const pid = r.u32(); r.end(); return { type, id, pid }; }
     case 'bind': {
       const flags = r.u8();
-      if (flags & ~BIND_SELF_DELIVERY) throw new Invalid(`unknown bind flags 0x${flags.toString(16)}`);
-      const group = r.str();
+      if (flags & ~BIND_SELF_DELIVERY) throw new WireError(`unknown bind flags 0x${flags.toString(16)}`);
+      const group = str(r);
       r.end();
       return { type, id, group, selfDelivery: (flags & BIND_SELF_DELIVERY) !== 0 };
     }
     case 'send': {
-      const order = r.order();
+      const order = readOrder(r);
       const flags = r.u8();
-      if (flags & ~SEND_RESUME) throw new Invalid(`unknown send flags 0x${flags.toString(16)}`);
+      if (flags & ~SEND_RESUME) throw new WireError(`unknown send flags 0x${flags.toString(16)}`);
       return flags ? { type, id, order, data: r.rest(), resume: true } : { type, id, order, data: r.rest() };
     }
     case 'sendPart': {
-      const order = r.order();
-      if (r.u8() !== 0) throw new Invalid('send flags must be 0');
+      const order = readOrder(r);
+      if (r.u8() !== 0) throw new WireError('send flags must be 0');
       const msgId = r.u32(), total = r.u32(), offset = r.u32();
       const data = r.rest();
-      if (total === 0 || offset + data.length > total) throw new Invalid(`part [${offset}, ${offset + data.length}) outside a message of ${total} bytes`);
+      if (total === 0 || offset + data.length > total) throw new WireError(`part [${offset}, ${offset + data.length}) outside a message of ${total} bytes`);
       return { type, id, order, msgId, total, offset, data };
     }
     case 'close': case 'unbind': case 'members': case 'localNode': case 'stats':
@@ -502,7 +457,7 @@ export function decodeDaemonDatagram(bytes: Uint8Array): DaemonDatagram {
     if (h.op === EVENT_OP.messagePart) return { type: 'part', part: readPart(r) };
     return { type: 'event', event: readEvent(h.op, r) };
   } catch (e) {
-    if (!(e instanceof Truncated || e instanceof Invalid)) throw e;
+    if (!(e instanceof WireError)) throw e;
     return { type: 'bad', reason: `op 0x${h.op.toString(16)}: ${e.message}` };
   }
 }
@@ -519,24 +474,24 @@ function readReply(h: Header, r: Reader): Reply {
 function readResult(type: RequestType | undefined, r: Reader): ReplyResult {
   switch (type) {
     case 'hello':
-      return { type, hello: { nodeId: r.u32(), pid: r.u32(), port: r.u32(), messageSizeMax: r.u32(), driver: r.str() } };
+      return { type, hello: { nodeId: r.u32(), pid: r.u32(), port: r.u32(), messageSizeMax: r.u32(), driver: str(r) } };
     case 'members': {
-      const group = r.str();
-      const n = r.count(MEMBER_BYTES);
+      const group = str(r);
+      const n = r.count32(MEMBER_BYTES);
       const members: Member[] = [];
       for (let i = 0; i < n; i++) members.push(r.member());
       return { type, group, members };
     }
     case 'localNode': {
-      const nodeId = r.u32(), ringId = r.ringId(), driver = r.str();
-      const n = r.count(4);
+      const nodeId = r.u32(), ringId = readRingId(r), driver = str(r);
+      const n = r.count32(4);
       const members: number[] = [];
       for (let i = 0; i < n; i++) members.push(r.u32());
       return { type, node: { nodeId, ringId, driver, members } };
     }
     case 'stats': return { type, stats: readStats(r) };
     case 'close': case 'bind': case 'unbind': case 'send': case 'sendPart': return { type: 'none' };
-    case undefined: throw new Invalid('reply to an unknown op');
+    case undefined: throw new WireError('reply to an unknown op');
   }
 }
 
@@ -544,11 +499,11 @@ function readStats(r: Reader): Record<string, StatValue> {
   const stats: Record<string, StatValue> = {};
   const n = r.u16();
   for (let i = 0; i < n; i++) {
-    const key = r.str();
+    const key = str(r);
     const kind = r.u8();
     if (kind === 0) stats[key] = r.f64();
-    else if (kind === 1) stats[key] = r.str();
-    else throw new Invalid(`unknown stat value kind ${kind}`);
+    else if (kind === 1) stats[key] = str(r);
+    else throw new WireError(`unknown stat value kind ${kind}`);
   }
   return stats;
 }
@@ -556,38 +511,38 @@ function readStats(r: Reader): Record<string, StatValue> {
 function readEvent(op: number, r: Reader): SocketEvent {
   switch (op) {
     case EVENT_OP.message: {
-      const ev: MessageEvent = { type: 'message', group: r.str(), sender: r.member(), order: r.order(), data: r.rest() };
+      const ev: MessageEvent = { type: 'message', group: str(r), sender: r.member(), order: readOrder(r), data: r.rest() };
       return ev;
     }
     case EVENT_OP.membership: return readMembership(r);
     case EVENT_OP.error: {
       const n = r.u16();
-      const message = r.str();
+      const message = str(r);
       r.end();
       return { type: 'error', code: errorCodeFromNumber(n) ?? `E${n}`, message };
     }
-    default: throw new Invalid('unknown event op');
+    default: throw new WireError('unknown event op');
   }
 }
 
 function readPart(r: Reader): MessagePart {
-  const group = r.str(), sender = r.member(), order = r.order();
+  const group = str(r), sender = r.member(), order = readOrder(r);
   const msgId = r.u32(), total = r.u32(), offset = r.u32();
   const data = r.rest();
-  if (offset + data.length > total) throw new Invalid('message part beyond its total');
+  if (offset + data.length > total) throw new WireError('message part beyond its total');
   return { group, sender, order, msgId, total, offset, data };
 }
 
 function readMembership(r: Reader): MembershipEvent {
-  const group = r.str();
+  const group = str(r);
   const kind = pick(KINDS, r.u8(), 'membership kind');
-  const ringId = r.ringId();
-  const n = r.count(MEMBER_BYTES);
+  const ringId = readRingId(r);
+  const n = r.count32(MEMBER_BYTES);
   const members: Member[] = [];
   for (let i = 0; i < n; i++) members.push(r.member());
   const changes = (): MemberChange[] => {
     const list: MemberChange[] = [];
-    const c = r.count(MEMBER_BYTES + 1);
+    const c = r.count32(MEMBER_BYTES + 1);
     for (let i = 0; i < c; i++) list.push({ member: r.member(), reason: pick(REASONS, r.u8(), 'reason') });
     return list;
   };

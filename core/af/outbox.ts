@@ -6,7 +6,7 @@
 // A version-2 client gets what is queued packed into BATCH containers: the queue is flushed once
 // at the end of the current burst (setImmediate, after the runtime's datagram handler), so a
 // burst of deliveries costs the client one datagram, not one each, and a lone event waits for nothing.
-import { BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, writeBatchHeader } from './codec.ts';
+import { BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, writeBatch } from './codec.ts';
 import { CONGESTION, unixErrorName, type UnixDgramSocket, type UnixError } from './unix.ts';
 
 /** Where containers are put together: sends are synchronous, so one buffer serves every outbox. */
@@ -141,17 +141,8 @@ export class Outbox {
 
   /** The next `n` queued datagrams as one BATCH container (a view of the shared scratch buffer). */
   private pack(n: number): Buffer {
-    writeBatchHeader(scratch, n);
-    let at = BATCH_HEADER_BYTES;
-    for (let i = this.head; i < this.head + n; i++) {
-      const b = this.items[i].bytes;
-      scratch[at] = b.length >>> 8;
-      scratch[at + 1] = b.length & 0xff;
-      scratch.set(b, at + BATCH_ITEM_OVERHEAD);
-      at += BATCH_ITEM_OVERHEAD + b.length;
-    }
     this.batches++;
-    return scratch.subarray(0, at);
+    return writeBatch(scratch, n, (i) => this.items[this.head + i].bytes) as Buffer;
   }
 
   private shift(item: Item): void {

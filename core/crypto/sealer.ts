@@ -14,6 +14,7 @@
 //      sealed:    nonce[24] ciphertext[payload length] tag[16]
 import { randomFillSync } from 'node:crypto';
 import { assert, ClusterError } from '../api/errors.ts';
+import { fnv1a } from '../wire/hash.ts';
 
 export const WIRE_MAGIC_0 = 0xaf;
 export const WIRE_MAGIC_1 = 0xc1;
@@ -113,12 +114,7 @@ export async function cryptoReady(): Promise<void> {
 
 /** FNV-1a, 32-bit: cheap, stable, good enough to tell cluster names apart before any crypto. */
 export function clusterNameHash(name: string): number {
-  let h = 0x811c9dc5;
-  for (const byte of Buffer.from(name, 'utf8')) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
+  return fnv1a(Buffer.from(name, 'utf8'));
 }
 
 function makeHeader(clusterName: string, mode: number): Buffer {

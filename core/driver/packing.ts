@@ -14,7 +14,7 @@
 //     bytes
 import { ClusterError, assert, eagain } from '../api/errors.ts';
 import type { Order } from './types.ts';
-import { allocBytes, copyBytes } from './bytes.ts';
+import { allocBytes, copyBytes } from '../wire/bytes.ts';
 
 export const FRAME_VERSION = 1;
 export const FRAME_OVERHEAD = 4;

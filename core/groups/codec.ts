@@ -13,7 +13,9 @@
 // The member's node id is never on the wire: it is the driver's sender, so a node can only speak
 // for its own members. The order of a DATA message is the order the driver delivered it in.
 import type { RingId } from '../driver/types.ts';
-import { LastDecoded } from '../driver/bytes.ts';
+import { LastDecoded } from '../wire/bytes.ts';
+import { Reader, WireError } from '../wire/reader.ts';
+import { Writer } from '../wire/writer.ts';
 
 export const GROUPS_MAGIC = 0x47;
 export const GROUPS_WIRE_VERSION = 1;
@@ -64,14 +66,10 @@ export function encodeLeave(group: string, pid: number, port: number, reason: Le
 function encodeMember(type: Type, group: string, pid: number, port: number, extra: number,
   reason?: LeaveReason): Uint8Array {
   const name = encoder.encode(group);
-  const out = new Uint8Array(HEADER + 2 + name.length + MEMBER_BYTES + extra);
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  let at = writeHeader(out, type);
-  view.setUint16(at, name.length); at += 2;
-  out.set(name, at); at += name.length;
-  view.setUint32(at, pid); view.setUint32(at + 4, port); at += MEMBER_BYTES;
-  if (extra) out[at] = LEAVE_REASONS.indexOf(reason ?? 'leave') + 1;
-  return out;
+  const w = writeHeader(new Writer(new Uint8Array(HEADER + 2 + name.length + MEMBER_BYTES + extra)), type);
+  w.str16(name).u32(pid).u32(port);
+  if (extra) w.u8(LEAVE_REASONS.indexOf(reason ?? 'leave') + 1);
+  return w.done();
 }
 
 export function encodeData(group: string, pid: number, port: number, data: Uint8Array): Uint8Array {
@@ -103,13 +101,7 @@ function nameBytes(group: string): Uint8Array {
 }
 
 function writeData(out: Uint8Array, name: Uint8Array, pid: number, port: number, data: Uint8Array): Uint8Array {
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  let at = writeHeader(out, Type.Data);
-  view.setUint16(at, name.length); at += 2;
-  out.set(name, at); at += name.length;
-  view.setUint32(at, pid); view.setUint32(at + 4, port); at += MEMBER_BYTES;
-  out.set(data, at);
-  return out;
+  return writeHeader(new Writer(out), Type.Data).str16(name).u32(pid).u32(port).raw(data).done();
 }
 
 /**
@@ -147,30 +139,21 @@ function encodeExchangePart(ringId: RingId, groups: readonly ExchangeGroup[], la
   const names = groups.map((g) => encoder.encode(g.group));
   let size = HEADER + 15;
   groups.forEach((g, i) => { size += 4 + names[i].length + g.members.length * MEMBER_BYTES; });
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  let at = writeHeader(out, Type.Exchange);
-  view.setUint32(at, ringId.rep);
-  view.setUint32(at + 4, Math.floor(ringId.seq / 2 ** 32));
-  view.setUint32(at + 8, ringId.seq % 2 ** 32);
-  out[at + 12] = last ? 1 : 0;
-  view.setUint16(at + 13, groups.length); at += 15;
+  const w = writeHeader(new Writer(new Uint8Array(size)), Type.Exchange)
+    .u32(ringId.rep).u64(ringId.seq).u8(last ? 1 : 0).u16(groups.length);
   groups.forEach((g, i) => {
-    view.setUint16(at, names[i].length); at += 2;
-    out.set(names[i], at); at += names[i].length;
-    view.setUint16(at, g.members.length); at += 2;
-    for (const m of g.members) { view.setUint32(at, m.pid); view.setUint32(at + 4, m.port); at += MEMBER_BYTES; }
+    w.str16(names[i]).u16(g.members.length);
+    for (const m of g.members) w.u32(m.pid).u32(m.port);
   });
-  return out;
+  return w.done();
 }
 
-function writeHeader(out: Uint8Array, type: Type): number {
-  out[0] = GROUPS_MAGIC; out[1] = GROUPS_WIRE_VERSION; out[2] = type;
-  return HEADER;
+function writeHeader(w: Writer, type: Type): Writer {
+  return w.u8(GROUPS_MAGIC).u8(GROUPS_WIRE_VERSION).u8(type);
 }
 
 /** Why a payload was dropped; `undefined` from decode comes with one of these in `why`. */
-export type DecodeFailure = 'short' | 'magic' | 'version' | 'type' | 'name' | 'reason' | 'trailing';
+export type DecodeFailure = 'short' | 'magic' | 'version' | 'type' | 'name' | 'reason' | 'trailing' | 'value';
 
 /** Valid group names: consecutive messages of one group skip UTF-8 decoding. */
 const groupNames = new LastDecoded((raw) => {
@@ -180,29 +163,17 @@ const groupNames = new LastDecoded((raw) => {
 }, NAME_WIRE_MAX);
 
 
-class Reader {
-  at = HEADER;
-  // Plain byte reads, no DataView: one fewer object per delivered message. Callers check need().
-  constructor(private readonly bytes: Uint8Array) {}
-  need(n: number): boolean { return this.at + n <= this.bytes.length; }
-  u8(): number { return this.bytes[this.at++]; }
-  u16(): number { const b = this.bytes, at = this.at; this.at += 2; return (b[at] << 8) | b[at + 1]; }
-  u32(): number {
-    const b = this.bytes, at = this.at;
-    this.at += 4;
-    return b[at] * 0x1000000 + ((b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]);
-  }
-  rest(): Uint8Array { const v = this.bytes.subarray(this.at); this.at = this.bytes.length; return v; }
-  /** A group name, or undefined when truncated, not UTF-8 or not a valid name. */
-  name(): string | undefined {
-    if (!this.need(2)) return undefined;
-    const len = this.u16();
-    if (len === 0 || len > NAME_WIRE_MAX || !this.need(len)) return undefined;
-    const raw = this.bytes.subarray(this.at, this.at + len);
-    this.at += len;
-    try { return groupNames.get(raw); } catch { return undefined; }
-  }
-  done(): boolean { return this.at === this.bytes.length; }
+/** A decode failure other than running out of bytes or trailing ones. */
+class Refused extends Error {
+  constructor(readonly why: DecodeFailure) { super(why); }
+}
+
+/** A group name: 1..NAME_WIRE_MAX bytes of valid UTF-8 naming a valid group. */
+function readName(r: Reader): string {
+  const len = r.u16();
+  if (len === 0 || len > NAME_WIRE_MAX) throw new Refused('name');
+  const raw = r.raw(len);
+  try { return groupNames.get(raw); } catch { throw new Refused('name'); }
 }
 
 export type DecodeResult =
@@ -214,47 +185,46 @@ export function decodeGroupMessage(bytes: Uint8Array): DecodeResult {
   if (bytes.length < HEADER) return { ok: false, why: 'short' };
   if (bytes[0] !== GROUPS_MAGIC) return { ok: false, why: 'magic' };
   if (bytes[1] !== GROUPS_WIRE_VERSION) return { ok: false, why: 'version' };
-  const r = new Reader(bytes);
-  switch (bytes[2]) {
-    case Type.Join: case Type.Leave: case Type.Data: return decodeMemberMessage(r, bytes[2]);
-    case Type.Exchange: return decodeExchange(r);
-    default: return { ok: false, why: 'type' };
+  const r = new Reader(bytes, HEADER);
+  try {
+    switch (bytes[2]) {
+      case Type.Join: case Type.Leave: case Type.Data: return { ok: true, msg: readMemberMessage(r, bytes[2]) };
+      case Type.Exchange: return { ok: true, msg: readExchange(r) };
+      default: return { ok: false, why: 'type' };
+    }
+  } catch (e) {
+    if (e instanceof Refused) return { ok: false, why: e.why };
+    if (e instanceof WireError) return { ok: false, why: e.kind === 'truncated' ? 'short' : e.kind === 'trailing' ? 'trailing' : 'value' };
+    throw e;
   }
 }
 
-function decodeMemberMessage(r: Reader, type: Type): DecodeResult {
-  const group = r.name();
-  if (group === undefined) return { ok: false, why: 'name' };
-  if (!r.need(MEMBER_BYTES)) return { ok: false, why: 'short' };
+function readMemberMessage(r: Reader, type: Type): GroupMessage {
+  const group = readName(r);
   const pid = r.u32();
   const port = r.u32();
-  if (type === Type.Data) return { ok: true, msg: { type: 'data', group, pid, port, data: r.rest() } };
-  if (type === Type.Join) {
-    return r.done() ? { ok: true, msg: { type: 'join', group, pid, port } } : { ok: false, why: 'trailing' };
-  }
-  if (!r.need(1)) return { ok: false, why: 'short' };
+  if (type === Type.Data) return { type: 'data', group, pid, port, data: r.rest() };
+  if (type === Type.Join) { r.end(); return { type: 'join', group, pid, port }; }
   const reason = LEAVE_REASONS[r.u8() - 1];
-  if (reason === undefined) return { ok: false, why: 'reason' };
-  return r.done() ? { ok: true, msg: { type: 'leave', group, pid, port, reason } } : { ok: false, why: 'trailing' };
+  if (reason === undefined) throw new Refused('reason');
+  r.end();
+  return { type: 'leave', group, pid, port, reason };
 }
 
-function decodeExchange(r: Reader): DecodeResult {
-  if (!r.need(15)) return { ok: false, why: 'short' };
+function readExchange(r: Reader): GroupMessage {
   const rep = r.u32();
-  const seq = r.u32() * 2 ** 32 + r.u32();
+  const seq = r.u64();
   const last = (r.u8() & 1) === 1;
   const count = r.u16();
   const groups: ExchangeGroup[] = [];
   for (let i = 0; i < count; i++) {
-    const group = r.name();
-    if (group === undefined) return { ok: false, why: 'name' };
-    if (!r.need(2)) return { ok: false, why: 'short' };
+    const group = readName(r);
     const n = r.u16();
-    if (!r.need(n * MEMBER_BYTES)) return { ok: false, why: 'short' };
+    r.need(n * MEMBER_BYTES);
     const members: { pid: number; port: number }[] = [];
     for (let j = 0; j < n; j++) members.push({ pid: r.u32(), port: r.u32() });
     groups.push({ group, members });
   }
-  if (!r.done()) return { ok: false, why: 'trailing' };
-  return { ok: true, msg: { type: 'exchange', ringId: { rep, seq }, last, groups } };
+  r.end();
+  return { type: 'exchange', ringId: { rep, seq }, last, groups };
 }

@@ -2,13 +2,9 @@
 // GroupService decides when it changes.
 import type { Member, MemberChange } from '../api/types.ts';
 
-export function memberKey(m: { nodeId: number; pid: number; port: number }): string {
-  return `${m.nodeId}:${m.pid}:${m.port}`;
-}
+import { compareMembers, memberKey } from '../wire/member.ts';
 
-export function compareMembers(a: Member, b: Member): number {
-  return a.nodeId - b.nodeId || a.pid - b.pid || a.port - b.port;
-}
+export { compareMembers, memberKey };
 
 export function compareChanges(a: MemberChange, b: MemberChange): number {
   return compareMembers(a.member, b.member);

@@ -16,7 +16,9 @@
 //   leave:     nothing more
 // Parsing never throws: a malformed datagram decodes to undefined with the reason.
 
-import { allocBytes } from '../../core/driver/bytes.ts';
+import { fnvStep, FNV_OFFSET } from '../../core/wire/hash.ts';
+import { Reader } from '../../core/wire/reader.ts';
+import { Writer } from '../../core/wire/writer.ts';
 
 export const WIRE_VERSION = 2;
 export const HEADER_BYTES = 8;
@@ -74,65 +76,29 @@ export type CmanMsg = DataMsg | AckMsg | HeartbeatMsg | LeaveMsg;
 
 export type Decoded = { ok: true; msg: CmanMsg } | { ok: false; reason: string };
 
-function header(out: Uint8Array, type: Type, flags: number, incarnation: number): DataView {
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  out[0] = WIRE_VERSION;
-  out[1] = type;
-  out[2] = flags;
-  out[3] = 0;
-  view.setUint32(4, incarnation >>> 0);
-  return view;
-}
-
-function putSeq(view: DataView, at: number, seq: number): void {
-  view.setUint16(at, Math.floor(seq / 2 ** 32));
-  view.setUint32(at + 2, seq >>> 0);
-}
-
-function getSeq(view: DataView, at: number): number {
-  return view.getUint16(at) * 2 ** 32 + view.getUint32(at + 2);
+function header(size: number, type: Type, flags: number, incarnation: number): Writer {
+  return Writer.fixed(size).u8(WIRE_VERSION).u8(type).u8(flags).u8(0).u32(incarnation);
 }
 
 export function encodeData(m: Omit<DataMsg, 'type'>): Uint8Array {
-  const out = allocBytes(DATA_HEADER_BYTES + m.frame.length);
-  const view = header(out, Type.Data, m.resend ? FLAG_RESEND : 0, m.incarnation);
-  putSeq(view, HEADER_BYTES, m.seq);
-  putSeq(view, HEADER_BYTES + SEQ_BYTES, m.low);
-  out.set(m.frame, DATA_HEADER_BYTES);
-  return out;
+  return header(DATA_HEADER_BYTES + m.frame.length, Type.Data, m.resend ? FLAG_RESEND : 0, m.incarnation)
+    .u48(m.seq).u48(m.low).raw(m.frame).done();
 }
 
 export function encodeAck(m: Omit<AckMsg, 'type'>): Uint8Array {
-  const out = new Uint8Array(ACK_FIXED_BYTES + m.bitmap.length);
-  const view = header(out, Type.Ack, 0, m.incarnation);
-  view.setUint32(HEADER_BYTES, m.ackedIncarnation >>> 0);
-  putSeq(view, HEADER_BYTES + 4, m.cumulative);
-  view.setUint16(HEADER_BYTES + 4 + SEQ_BYTES, m.bitmap.length);
-  out.set(m.bitmap, ACK_FIXED_BYTES);
-  return out;
+  return header(ACK_FIXED_BYTES + m.bitmap.length, Type.Ack, 0, m.incarnation)
+    .u32(m.ackedIncarnation).u48(m.cumulative).u16(m.bitmap.length).raw(m.bitmap).done();
 }
 
 export function encodeHeartbeat(m: Omit<HeartbeatMsg, 'type'>): Uint8Array {
-  const out = new Uint8Array(HEARTBEAT_FIXED_BYTES + m.digest.length);
-  const view = header(out, Type.Heartbeat, 0, m.incarnation);
-  putSeq(view, HEADER_BYTES, m.nextSeq);
-  putSeq(view, HEADER_BYTES + SEQ_BYTES, m.low);
-  putSeq(view, HEADER_BYTES + 2 * SEQ_BYTES, m.epoch);
-  view.setUint32(HEADER_BYTES + 3 * SEQ_BYTES, m.listHash >>> 0);
-  view.setUint16(HEADER_BYTES + 3 * SEQ_BYTES + 4, m.digest.length);
-  out.set(m.digest, HEARTBEAT_FIXED_BYTES);
-  return out;
+  return header(HEARTBEAT_FIXED_BYTES + m.digest.length, Type.Heartbeat, 0, m.incarnation)
+    .u48(m.nextSeq).u48(m.low).u48(m.epoch).u32(m.listHash).u16(m.digest.length).raw(m.digest).done();
 }
 
 /** FNV-1a over the sorted node ids: peers index digests alike only if their lists match. */
 export function nodeListHash(sortedIds: readonly number[]): number {
-  let h = 0x811c9dc5;
-  for (const id of sortedIds) {
-    for (let shift = 24; shift >= 0; shift -= 8) {
-      h ^= (id >>> shift) & 0xff;
-      h = Math.imul(h, 0x01000193) >>> 0;
-    }
-  }
+  let h = FNV_OFFSET;
+  for (const id of sortedIds) for (let shift = 24; shift >= 0; shift -= 8) h = fnvStep(h, (id >>> shift) & 0xff);
   return h;
 }
 
@@ -150,9 +116,7 @@ export function digestToken(digest: Uint8Array, index: number): number {
 }
 
 export function encodeLeave(m: Omit<LeaveMsg, 'type'>): Uint8Array {
-  const out = new Uint8Array(LEAVE_BYTES);
-  header(out, Type.Leave, 0, m.incarnation);
-  return out;
+  return header(LEAVE_BYTES, Type.Leave, 0, m.incarnation).done();
 }
 
 const fail = (reason: string): Decoded => ({ ok: false, reason });
@@ -161,14 +125,14 @@ export function decode(bytes: Uint8Array): Decoded {
   if (bytes.length < HEADER_BYTES) return fail(`${bytes.length} bytes is shorter than the header`);
   if (bytes[0] !== WIRE_VERSION) return fail(`version ${bytes[0]}, expected ${WIRE_VERSION}`);
   if (bytes[3] !== 0) return fail('reserved byte is not zero');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const incarnation = view.getUint32(4);
+  const r = new Reader(bytes, 4);
+  const incarnation = r.u32();
   if (incarnation === 0) return fail('incarnation 0');
   const flags = bytes[2];
   switch (bytes[1]) {
-    case Type.Data: return decodeData(bytes, view, incarnation, flags);
-    case Type.Ack: return flags === 0 ? decodeAck(bytes, view, incarnation) : fail('ack with flags');
-    case Type.Heartbeat: return flags === 0 ? decodeHeartbeat(bytes, view, incarnation) : fail('heartbeat with flags');
+    case Type.Data: return decodeData(r, incarnation, flags);
+    case Type.Ack: return flags === 0 ? decodeAck(r, incarnation) : fail('ack with flags');
+    case Type.Heartbeat: return flags === 0 ? decodeHeartbeat(r, incarnation) : fail('heartbeat with flags');
     case Type.Leave:
       if (flags !== 0 || bytes.length !== LEAVE_BYTES) return fail('leave of wrong length or with flags');
       return { ok: true, msg: { type: 'leave', incarnation } };
@@ -176,42 +140,36 @@ export function decode(bytes: Uint8Array): Decoded {
   }
 }
 
-function decodeData(bytes: Uint8Array, view: DataView, incarnation: number, flags: number): Decoded {
-  if (bytes.length <= DATA_HEADER_BYTES) return fail('data without a frame');
+// The length checks come first, so the reads below never run out of bytes.
+function decodeData(r: Reader, incarnation: number, flags: number): Decoded {
+  if (r.left <= 2 * SEQ_BYTES) return fail('data without a frame');
   if ((flags & ~FLAG_RESEND) !== 0) return fail(`unknown data flags ${flags}`);
-  const seq = getSeq(view, HEADER_BYTES);
-  const low = getSeq(view, HEADER_BYTES + SEQ_BYTES);
+  const seq = r.u48();
+  const low = r.u48();
   if (seq === 0 || low === 0 || low > seq) return fail(`data seq ${seq} with low ${low}`);
-  return {
-    ok: true,
-    msg: { type: 'data', incarnation, resend: (flags & FLAG_RESEND) !== 0, seq, low, frame: bytes.subarray(DATA_HEADER_BYTES) },
-  };
+  return { ok: true, msg: { type: 'data', incarnation, resend: (flags & FLAG_RESEND) !== 0, seq, low, frame: r.rest() } };
 }
 
-function decodeAck(bytes: Uint8Array, view: DataView, incarnation: number): Decoded {
-  if (bytes.length < ACK_FIXED_BYTES) return fail('ack shorter than its fixed part');
-  const ackedIncarnation = view.getUint32(HEADER_BYTES);
-  const cumulative = getSeq(view, HEADER_BYTES + 4);
-  const bitmapBytes = view.getUint16(HEADER_BYTES + 4 + SEQ_BYTES);
-  if (bytes.length !== ACK_FIXED_BYTES + bitmapBytes) return fail('ack bitmap length does not match');
+function decodeAck(r: Reader, incarnation: number): Decoded {
+  if (r.left < ACK_FIXED_BYTES - HEADER_BYTES) return fail('ack shorter than its fixed part');
+  const ackedIncarnation = r.u32();
+  const cumulative = r.u48();
+  const bitmapBytes = r.u16();
+  if (r.left !== bitmapBytes) return fail('ack bitmap length does not match');
   if (ackedIncarnation === 0) return fail('ack of incarnation 0');
-  return {
-    ok: true,
-    msg: { type: 'ack', incarnation, ackedIncarnation, cumulative, bitmap: bytes.subarray(ACK_FIXED_BYTES) },
-  };
+  return { ok: true, msg: { type: 'ack', incarnation, ackedIncarnation, cumulative, bitmap: r.rest() } };
 }
 
-function decodeHeartbeat(bytes: Uint8Array, view: DataView, incarnation: number): Decoded {
-  if (bytes.length < HEARTBEAT_FIXED_BYTES) return fail('heartbeat shorter than its fixed part');
-  const nextSeq = getSeq(view, HEADER_BYTES);
-  const low = getSeq(view, HEADER_BYTES + SEQ_BYTES);
+function decodeHeartbeat(r: Reader, incarnation: number): Decoded {
+  if (r.left < HEARTBEAT_FIXED_BYTES - HEADER_BYTES) return fail('heartbeat shorter than its fixed part');
+  const nextSeq = r.u48();
+  const low = r.u48();
   if (low === 0 || low > nextSeq) return fail(`heartbeat next seq ${nextSeq} with low ${low}`);
-  const epoch = getSeq(view, HEADER_BYTES + 2 * SEQ_BYTES);
-  const listHash = view.getUint32(HEADER_BYTES + 3 * SEQ_BYTES);
-  const digestBytes = view.getUint16(HEADER_BYTES + 3 * SEQ_BYTES + 4);
-  if (bytes.length !== HEARTBEAT_FIXED_BYTES + digestBytes) return fail('heartbeat digest length does not match');
-  const digest = bytes.subarray(HEARTBEAT_FIXED_BYTES);
-  return { ok: true, msg: { type: 'heartbeat', incarnation, nextSeq, low, epoch, listHash, digest } };
+  const epoch = r.u48();
+  const listHash = r.u32();
+  const digestBytes = r.u16();
+  if (r.left !== digestBytes) return fail('heartbeat digest length does not match');
+  return { ok: true, msg: { type: 'heartbeat', incarnation, nextSeq, low, epoch, listHash, digest: r.rest() } };
 }
 
 /** Seqs acknowledged by a bitmap (above cumulative + 1), ascending. */

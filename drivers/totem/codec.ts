@@ -14,7 +14,8 @@
 //   merge detect: ring          hold cancel: ring
 // Decoding never throws: a malformed datagram decodes to { error } and the driver counts it.
 import type { RingId } from '../../core/driver/types.ts';
-import { allocBytes } from '../../core/driver/bytes.ts';
+import { Reader, WireError } from '../../core/wire/reader.ts';
+import { Writer } from '../../core/wire/writer.ts';
 
 export const WIRE_VERSION = 1;
 export const HEADER_BYTES = 8;
@@ -99,25 +100,10 @@ export type TotemMsg = TokenMsg | McastMsg | JoinMsg | CommitMsg | MergeDetectMs
 
 // ---- writing ------------------------------------------------------------------------------
 
-class Writer {
-  readonly buf: Uint8Array;
-  private readonly view: DataView;
-  at = 0;
-  constructor(size: number) {
-    this.buf = allocBytes(size);
-    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, size);
-  }
-  u8(v: number): void { this.view.setUint8(this.at, v); this.at += 1; }
-  u16(v: number): void { this.view.setUint16(this.at, v); this.at += 2; }
-  u32(v: number): void { this.view.setUint32(this.at, v >>> 0); this.at += 4; }
-  u48(v: number): void {
-    this.view.setUint16(this.at, Math.floor(v / 2 ** 32));
-    this.view.setUint32(this.at + 2, v % 2 ** 32);
-    this.at += 6;
-  }
-  ring(r: RingId): void { this.u32(r.rep); this.u48(r.seq); }
-  bytes(b: Uint8Array): void { this.buf.set(b, this.at); this.at += b.length; }
-  header(type: number, sender: number): void { this.u8(WIRE_VERSION); this.u8(type); this.u16(0); this.u32(sender); }
+function writeRing(w: Writer, r: RingId): Writer { return w.u32(r.rep).u48(r.seq); }
+
+function writeHeader(w: Writer, type: number, sender: number): Writer {
+  return w.u8(WIRE_VERSION).u8(type).u16(0).u32(sender);
 }
 
 export function encode(m: TotemMsg): Uint8Array {
@@ -128,98 +114,79 @@ export function encode(m: TotemMsg): Uint8Array {
     case 'commit': return encodeCommit(m);
     case 'merge':
     case 'holdCancel': {
-      const w = new Writer(HEADER_BYTES + RING_BYTES);
-      w.header(TYPE[m.type], m.sender);
-      w.ring(m.ring);
-      return w.buf;
+      const w = Writer.fixed(HEADER_BYTES + RING_BYTES);
+      writeHeader(w, TYPE[m.type], m.sender);
+      writeRing(w, m.ring);
+      return w.done();
     }
   }
 }
 
 function encodeToken(m: TokenMsg): Uint8Array {
-  const w = new Writer(HEADER_BYTES + RING_BYTES + 6 * 3 + 4 * 3 + 1 + 2 + 6 * m.rtr.length);
-  w.header(TYPE.token, m.sender);
-  w.ring(m.ring);
+  const w = Writer.fixed(HEADER_BYTES + RING_BYTES + 6 * 3 + 4 * 3 + 1 + 2 + 6 * m.rtr.length);
+  writeHeader(w, TYPE.token, m.sender);
+  writeRing(w, m.ring);
   w.u48(m.tokenSeq); w.u48(m.seq); w.u48(m.aru);
   w.u32(m.aruAddr); w.u32(m.fcc); w.u32(m.backlog);
   w.u8((m.retransFlag ? 1 : 0) | (m.install ? 2 : 0));
   w.u16(m.rtr.length);
   for (const s of m.rtr) w.u48(s);
-  return w.buf;
+  return w.done();
 }
 
 function encodeMcast(m: McastMsg): Uint8Array {
-  const w = new Writer(MCAST_HEADER_BYTES + (m.encap ? ENCAP_HEADER_BYTES : 0) + m.frame.length);
-  w.header(TYPE.mcast, m.sender);
-  w.ring(m.ring);
+  const w = Writer.fixed(MCAST_HEADER_BYTES + (m.encap ? ENCAP_HEADER_BYTES : 0) + m.frame.length);
+  writeHeader(w, TYPE.mcast, m.sender);
+  writeRing(w, m.ring);
   w.u48(m.seq);
   w.u32(m.origin);
   w.u8((m.safe ? 1 : 0) | (m.encap ? 2 : 0));
   if (m.encap) {
-    w.ring(m.encap.ring); w.u48(m.encap.seq); w.u32(m.encap.origin); w.u8(m.encap.safe ? 1 : 0);
+    writeRing(w, m.encap.ring); w.u48(m.encap.seq); w.u32(m.encap.origin); w.u8(m.encap.safe ? 1 : 0);
   }
   w.u32(m.frame.length);
-  w.bytes(m.frame);
-  return w.buf;
+  w.raw(m.frame);
+  return w.done();
 }
 
 function encodeJoin(m: JoinMsg): Uint8Array {
-  const w = new Writer(HEADER_BYTES + 6 + 4 + RING_BYTES + 4 + 4 * (m.proc.length + m.failed.length));
-  w.header(TYPE.join, m.sender);
+  const w = Writer.fixed(HEADER_BYTES + 6 + 4 + RING_BYTES + 4 + 4 * (m.proc.length + m.failed.length));
+  writeHeader(w, TYPE.join, m.sender);
   w.u48(m.ringSeqHigh);
   w.u32(m.joinSeq);
-  w.ring(m.ring);
+  writeRing(w, m.ring);
   w.u16(m.proc.length);
   for (const id of m.proc) w.u32(id);
   w.u16(m.failed.length);
   for (const id of m.failed) w.u32(id);
-  return w.buf;
+  return w.done();
 }
 
 function encodeCommit(m: CommitMsg): Uint8Array {
-  const w = new Writer(COMMIT_FIXED_BYTES + COMMIT_MEMBER_BYTES * m.members.length);
-  w.header(TYPE.commit, m.sender);
-  w.ring(m.ring);
+  const w = Writer.fixed(COMMIT_FIXED_BYTES + COMMIT_MEMBER_BYTES * m.members.length);
+  writeHeader(w, TYPE.commit, m.sender);
+  writeRing(w, m.ring);
   w.u16(m.hops);
   w.u16(m.members.length);
   for (const e of m.members) {
-    w.u32(e.id); w.ring(e.oldRing);
+    w.u32(e.id); writeRing(w, e.oldRing);
     w.u48(e.aru); w.u48(e.highSeq); w.u48(e.highDelivered); w.u48(e.safeLine);
     w.u8(e.filled ? 1 : 0);
   }
-  return w.buf;
+  return w.done();
 }
 
 // ---- reading ------------------------------------------------------------------------------
 
-class Short extends Error {}
+function readRing(r: Reader): RingId { const rep = r.u32(); return { rep, seq: r.u48() }; }
 
-class Reader {
-  private readonly view: DataView;
-  at = 0;
-  constructor(readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-  need(n: number): void { if (this.at + n > this.buf.length) throw new Short('truncated'); }
-  u8(): number { this.need(1); return this.view.getUint8(this.at++); }
-  u16(): number { this.need(2); const v = this.view.getUint16(this.at); this.at += 2; return v; }
-  u32(): number { this.need(4); const v = this.view.getUint32(this.at); this.at += 4; return v; }
-  u48(): number {
-    this.need(6);
-    const v = this.view.getUint16(this.at) * 2 ** 32 + this.view.getUint32(this.at + 2);
-    this.at += 6;
-    return v;
-  }
-  ring(): RingId { const rep = this.u32(); return { rep, seq: this.u48() }; }
-  bytes(n: number): Uint8Array { this.need(n); const b = this.buf.subarray(this.at, this.at + n); this.at += n; return b; }
-  ids(max: number): number[] {
-    const n = this.u16();
-    if (n > max) throw new Short(`list of ${n} entries over the limit of ${max}`);
-    const out: number[] = [];
-    for (let i = 0; i < n; i++) out.push(this.u32());
-    return out;
-  }
-  end(): void { if (this.at !== this.buf.length) throw new Short(`${this.buf.length - this.at} trailing bytes`); }
+/** A u16-counted list of u32 node ids, refused above `max` entries. */
+function readIds(r: Reader, max: number): number[] {
+  const n = r.u16();
+  if (n > max) throw new WireError(`list of ${n} entries over the limit of ${max}`);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(r.u32());
+  return out;
 }
 
 export interface DecodeLimits {
@@ -245,7 +212,7 @@ export function decode(bytes: Uint8Array, limits: DecodeLimits): Decoded {
     r.end();
     return { msg };
   } catch (e) {
-    return { error: e instanceof Short ? e.message : `undecodable: ${String(e)}` };
+    return { error: e instanceof WireError ? e.message : `undecodable: ${String(e)}` };
   }
 }
 
@@ -256,21 +223,21 @@ function decodeBody(r: Reader, type: number, sender: number, limits: DecodeLimit
     case TYPE.join: {
       const ringSeqHigh = r.u48();
       const joinSeq = r.u32();
-      const ring = r.ring();
-      const proc = r.ids(Math.min(SET_MAX, limits.membersMax));
-      const failed = r.ids(Math.min(SET_MAX, limits.membersMax));
+      const ring = readRing(r);
+      const proc = readIds(r, Math.min(SET_MAX, limits.membersMax));
+      const failed = readIds(r, Math.min(SET_MAX, limits.membersMax));
       if (!sortedUnique(proc) || !sortedUnique(failed)) return 'join sets not sorted and unique';
       return { type: 'join', sender, ringSeqHigh, joinSeq, ring, proc, failed };
     }
     case TYPE.commit: return decodeCommit(r, sender, limits);
-    case TYPE.merge: return { type: 'merge', sender, ring: r.ring() };
-    case TYPE.holdCancel: return { type: 'holdCancel', sender, ring: r.ring() };
+    case TYPE.merge: return { type: 'merge', sender, ring: readRing(r) };
+    case TYPE.holdCancel: return { type: 'holdCancel', sender, ring: readRing(r) };
     default: return `unknown type ${type}`;
   }
 }
 
 function decodeToken(r: Reader, sender: number, limits: DecodeLimits): TokenMsg | string {
-  const ring = r.ring();
+  const ring = readRing(r);
   const tokenSeq = r.u48(); const seq = r.u48(); const aru = r.u48();
   const aruAddr = r.u32(); const fcc = r.u32(); const backlog = r.u32();
   const flags = r.u8();
@@ -286,30 +253,30 @@ function decodeToken(r: Reader, sender: number, limits: DecodeLimits): TokenMsg 
 }
 
 function decodeMcast(r: Reader, sender: number): McastMsg | string {
-  const ring = r.ring();
+  const ring = readRing(r);
   const seq = r.u48();
   const origin = r.u32();
   const flags = r.u8();
   if (seq === 0) return 'mcast with seq 0';
   let encap: EncapInfo | undefined;
   if (flags & 2) {
-    const oring = r.ring(); const oseq = r.u48(); const oorigin = r.u32(); const oflags = r.u8();
+    const oring = readRing(r); const oseq = r.u48(); const oorigin = r.u32(); const oflags = r.u8();
     if (oseq === 0) return 'encapsulated mcast with seq 0';
     encap = { ring: oring, seq: oseq, origin: oorigin, safe: (oflags & 1) !== 0 };
   }
-  const frame = r.bytes(r.u32());
+  const frame = r.raw(r.u32());
   if (frame.length === 0) return 'mcast without a frame';
   return { type: 'mcast', sender, ring, seq, origin, safe: (flags & 1) !== 0, encap, frame };
 }
 
 function decodeCommit(r: Reader, sender: number, limits: DecodeLimits): CommitMsg | string {
-  const ring = r.ring();
+  const ring = readRing(r);
   const hops = r.u16();
   const n = r.u16();
   if (n === 0 || n > limits.membersMax) return `commit token with ${n} members`;
   const members: CommitEntry[] = [];
   for (let i = 0; i < n; i++) {
-    const id = r.u32(); const oldRing = r.ring();
+    const id = r.u32(); const oldRing = readRing(r);
     const aru = r.u48(); const highSeq = r.u48(); const highDelivered = r.u48(); const safeLine = r.u48();
     const filled = (r.u8() & 1) !== 0;
     members.push({ id, oldRing, aru, highSeq, highDelivered, safeLine, filled });

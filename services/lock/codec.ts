@@ -12,6 +12,8 @@
 //   entry:   u16 memberIndex | u32 requestId | u8 mode
 import { ClusterError } from '../../core/api/errors.ts';
 import type { Member } from '../../core/api/types.ts';
+import { Reader, WireError } from '../../core/wire/reader.ts';
+import { Writer } from '../../core/wire/writer.ts';
 
 export type LockMode = 'shared' | 'exclusive';
 export type LockOp = 'lock' | 'trylock' | 'unlock';
@@ -71,35 +73,8 @@ export function lockNameBytes(name: string): Uint8Array {
 
 export function encodeRequest(req: Omit<LockRequest, 'type'>): Uint8Array {
   const name = lockNameBytes(req.name);
-  const out = new Uint8Array(8 + name.length);
-  const view = new DataView(out.buffer);
-  out[0] = VERSION;
-  out[1] = OPS.indexOf(req.op) + 1;
-  out[2] = req.mode === 'exclusive' ? 1 : 0;
-  view.setUint32(3, req.requestId >>> 0);
-  out[7] = name.length;
-  out.set(name, 8);
-  return out;
-}
-
-/** A growable writer used only for snapshots (rare; not on the request path). */
-class Writer {
-  private buf = new Uint8Array(256);
-  private view = new DataView(this.buf.buffer);
-  length = 0;
-  private room(n: number): void {
-    if (this.length + n <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));
-    next.set(this.buf.subarray(0, this.length));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
-  u8(v: number): void { this.room(1); this.buf[this.length++] = v; }
-  u16(v: number): void { this.room(2); this.view.setUint16(this.length, v); this.length += 2; }
-  u32(v: number): void { this.room(4); this.view.setUint32(this.length, v >>> 0); this.length += 4; }
-  bytes(b: Uint8Array): void { this.room(b.length); this.buf.set(b, this.length); this.length += b.length; }
-  member(m: Member): void { this.u32(m.nodeId); this.u32(m.pid); this.u32(m.port); }
-  done(): Uint8Array { return this.buf.slice(0, this.length); }
+  return Writer.fixed(8 + name.length).u8(VERSION).u8(OPS.indexOf(req.op) + 1).u8(req.mode === 'exclusive' ? 1 : 0)
+    .u32(req.requestId).u8(name.length).raw(name).done();
 }
 
 function writeEntries(w: Writer, entries: readonly SnapshotEntry[]): void {
@@ -112,7 +87,7 @@ function writeEntries(w: Writer, entries: readonly SnapshotEntry[]): void {
 }
 
 export function encodeSnapshot(snap: Omit<LockSnapshot, 'type'>): Uint8Array {
-  const w = new Writer();
+  const w = Writer.growable(); // snapshots are rare: not on the request path
   w.u8(VERSION);
   w.u8(TYPE_SNAPSHOT);
   w.member(snap.joiner);
@@ -130,41 +105,26 @@ export function encodeSnapshot(snap: Omit<LockSnapshot, 'type'>): Uint8Array {
   for (const l of snap.state.locks) {
     const name = lockNameBytes(l.name);
     w.u8(name.length);
-    w.bytes(name);
+    w.raw(name);
     writeEntries(w, l.holders);
     writeEntries(w, l.waiters);
   }
   return w.done();
 }
 
-/** Thrown inside the decoder for any malformed input; decodeLockMessage turns it into undefined. */
+/** Thrown inside the decoder for a value out of range; decodeLockMessage turns it into undefined. */
 class Malformed extends Error {}
 
-class Reader {
-  private readonly view: DataView;
-  private at = 0;
-  constructor(private readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-  private need(n: number): void { if (this.at + n > this.buf.length) throw new Malformed(); }
-  u8(): number { this.need(1); return this.buf[this.at++]; }
-  u16(): number { this.need(2); const v = this.view.getUint16(this.at); this.at += 2; return v; }
-  u32(): number { this.need(4); const v = this.view.getUint32(this.at); this.at += 4; return v; }
-  member(): Member { return { nodeId: this.u32(), pid: this.u32(), port: this.u32() }; }
-  name(): string {
-    const n = this.u8();
-    if (n === 0 || n > LOCK_NAME_BYTES_MAX) throw new Malformed();
-    this.need(n);
-    const s = decoder.decode(this.buf.subarray(this.at, this.at + n));
-    this.at += n;
-    return s;
-  }
-  mode(): LockMode {
-    const m = this.u8();
-    if (m > 1) throw new Malformed();
-    return m === 1 ? 'exclusive' : 'shared';
-  }
-  end(): void { if (this.at !== this.buf.length) throw new Malformed(); }
+function readName(r: Reader): string {
+  const n = r.u8();
+  if (n === 0 || n > LOCK_NAME_BYTES_MAX) throw new Malformed();
+  return decoder.decode(r.raw(n));
+}
+
+function readMode(r: Reader): LockMode {
+  const m = r.u8();
+  if (m > 1) throw new Malformed();
+  return m === 1 ? 'exclusive' : 'shared';
 }
 
 function readEntries(r: Reader, memberCount: number): SnapshotEntry[] {
@@ -173,7 +133,7 @@ function readEntries(r: Reader, memberCount: number): SnapshotEntry[] {
   for (let i = 0; i < n; i++) {
     const member = r.u16();
     if (member >= memberCount) throw new Malformed();
-    out.push({ member, requestId: r.u32(), mode: r.mode() });
+    out.push({ member, requestId: r.u32(), mode: readMode(r) });
   }
   return out;
 }
@@ -197,7 +157,7 @@ function readSnapshot(r: Reader): LockSnapshot {
   }
   const locks: SnapshotState['locks'][number][] = [];
   for (let n = r.u16(), i = 0; i < n; i++) {
-    locks.push({ name: r.name(), holders: readEntries(r, memberCount), waiters: readEntries(r, memberCount) });
+    locks.push({ name: readName(r), holders: readEntries(r, memberCount), waiters: readEntries(r, memberCount) });
   }
   return { type: 'snapshot', joiner, afterEvents, state: { members, locks } };
 }
@@ -214,13 +174,13 @@ export function decodeLockMessage(data: Uint8Array): LockMessage | undefined {
     } else {
       const op = OPS[type - 1];
       if (op === undefined) return undefined;
-      const mode = r.mode();
-      msg = { type: 'request', op, mode, requestId: r.u32(), name: r.name() };
+      const mode = readMode(r);
+      msg = { type: 'request', op, mode, requestId: r.u32(), name: readName(r) };
     }
     r.end();
     return msg;
   } catch (e) {
-    if (e instanceof Malformed || e instanceof TypeError) return undefined;
+    if (e instanceof Malformed || e instanceof WireError || e instanceof TypeError) return undefined;
     throw e;
   }
 }

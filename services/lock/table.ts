@@ -16,6 +16,7 @@
 //   (their holds are gone), so it rebuilds the table from its own join on; every other
 //   newcomer does the same, identically.
 import { AssertionError, ClusterError } from '../../core/api/errors.ts';
+import { compareMembers, memberKey } from '../../core/wire/member.ts';
 import {
   decodeLockMessage, encodeSnapshot, type LockMode, type LockRequest, type LockSnapshot, type SnapshotState,
 } from './codec.ts';
@@ -79,13 +80,7 @@ interface MemberState {
 
 export type TableStatus = 'unbound' | 'pending' | 'synced' | 'failed';
 
-export function memberKey(m: Member): string {
-  return `${m.nodeId}/${m.pid}/${m.port}`;
-}
-
-export function compareMembers(a: Member, b: Member): number {
-  return a.nodeId - b.nodeId || a.pid - b.pid || a.port - b.port;
-}
+export { compareMembers, memberKey };
 
 function compatible(holders: readonly Entry[], mode: LockMode): boolean {
   if (holders.length === 0) return true;

@@ -6,12 +6,13 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { track } from '../local-cluster.ts';
 import { parseRecord, type ClientLog, type DrillMember } from './fault-checker.ts';
+import { memberKey } from '../../core/wire/member.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SCRIPT = join(import.meta.dirname, 'stream-client.ts');
 
 type Line = Record<string, unknown>;
-export const memberKey = (m: DrillMember): string => `${m.nodeId}/${m.pid}/${m.port}`;
+export { memberKey };
 
 export interface ClientSpec {
   readonly socket: string;

@@ -16,6 +16,7 @@
 // A configuration is named by its kind, its member list, its ring id (only where ring ids are
 // shared by every node: totem; cman's ring ids are per node) and its occurrence number in the
 // log, so that a member list seen twice (a node leaves and comes back) names two configurations.
+import { memberKey } from '../../core/wire/member.ts';
 
 export interface DrillMember {
   readonly nodeId: number;
@@ -78,7 +79,6 @@ export interface FaultReport {
   readonly verdict: 'pass' | 'fail';
 }
 
-const memberKey = (m: DrillMember): string => `${m.nodeId}/${m.pid}/${m.port}`;
 const END = 'END';
 
 interface Segment {
