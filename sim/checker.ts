@@ -1,4 +1,4 @@
-// The EVS checker: verifies extended virtual synchrony (TOTEM.md, last section, properties 1-7),
+// The EVS checker: verifies extended virtual synchrony (docs/TOTEM.md, "Extended virtual synchrony", properties 1-7),
 // per-sender FIFO, cman's stable-membership no-loss claim and post-heal liveness from the
 // per-node logs the simulator writes. Pure: logs in, violations out.
 //
@@ -663,7 +663,7 @@ function checkTransitionalGaps(model: Model, order: Map<string, number>, r: Repo
 /**
  * 7. Safe delivery: a safe message delivered in a regular configuration is delivered by every
  * member of it (there or in its transitional configuration) unless that member crashes or leaves.
- * As TOTEM.md states it, for regular configurations only: a member named in a transitional
+ * As docs/TOTEM.md states it, for regular configurations only: a member named in a transitional
  * configuration may never install it (it lost the ring during recovery); what the members of a
  * transitional configuration that do install it deliver there is failure atomicity's business.
  */

@@ -1,4 +1,4 @@
-// Per-node event logs written by the simulator and read by the EVS checker (TOTEM.md, last
+// Per-node event logs written by the simulator and read by the EVS checker (docs/TOTEM.md, last
 // section), the application payload format that makes every message identifiable, and the
 // trace hash that proves a seed replays exactly.
 import { createHash } from 'node:crypto';

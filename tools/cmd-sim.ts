@@ -22,7 +22,7 @@ const HELP = `usage: afcluster sim --driver NAME [--seeds A-B] [--nodes N] [--sw
 Runs whole clusters of a driver in one process on a virtual clock, one run per seed: a safety
 phase under the fault mix, then a liveness phase on a healed network with every node back up, in
 which the cluster must converge to one configuration and deliver what is sent. The per-node logs
-are then checked against the extended virtual synchrony properties (shared/TOTEM.md). A seed
+are then checked against the extended virtual synchrony properties (docs/TOTEM.md). A seed
 replays exactly.
 
 options:

@@ -1,7 +1,7 @@
 // The AF bridge: the daemon's unix datagram socket and its socket table. Each client socket
 // (known by the path it is bound to) owns one GroupService endpoint and one bounded receive
 // queue. Every datagram is decoded by the pure codec; malformed ones get EPROTO/EINVAL or are
-// dropped and counted; none changes another socket's state (DESIGN.md, "The bridge protocol").
+// dropped and counted; none changes another socket's state (docs/ARCHITECTURE.md, "The bridge").
 import { existsSync, unlinkSync } from 'node:fs';
 import { ClusterError, ERROR_NUMBERS, isClusterError, type ErrorCode } from '../api/errors.ts';
 import type { LogLevel, Order } from '../driver/types.ts';

@@ -1,6 +1,6 @@
 // The AF bridge daemon of one node: the driver from the registry bound to UDP by the runtime,
 // the GroupService as the driver's upcalls, and the bridge socket in front of it
-// (DESIGN.md, the picture: process -> bridge -> groups -> driver -> transport).
+// (docs/ARCHITECTURE.md, "Layers and data flow": process -> bridge -> groups -> driver -> transport).
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config/types.ts';
 import type { DriverRegistry } from '../driver/registry.ts';

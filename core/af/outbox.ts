@@ -2,7 +2,7 @@
 // the client's socket, through a unix socket connected to it. The kernel queue of a unix
 // datagram socket is short (net.unix.max_dgram_qlen), so a client that reads slowly makes the
 // send fail with EAGAIN: we keep the rest here, bounded in events and bytes, and resume on
-// 'writable'. A full queue is the slow-consumer case (DESIGN.md): the caller removes the socket.
+// 'writable'. A full queue is the slow-consumer case (docs/ARCHITECTURE.md, "Sockets and groups"): the caller removes the socket.
 // A version-2 client gets what is queued packed into BATCH containers: the queue is flushed once
 // at the end of the current burst (setImmediate, after the runtime's datagram handler), so a
 // burst of deliveries costs the client one datagram, not one each, and a lone event waits for nothing.

@@ -1,6 +1,6 @@
 // The bridge socket's place in the file system: its directory (created with mode 0750 by
 // default), the stale file a crashed daemon left behind, mode and ownership. Permissions on the
-// directory and the socket decide who may use the cluster (DESIGN.md, "The bridge protocol").
+// directory and the socket decide who may use the cluster (docs/ARCHITECTURE.md, "The bridge").
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ClusterError } from '../api/errors.ts';

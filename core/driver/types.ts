@@ -4,7 +4,7 @@ import type { Order, RingId } from '../api/types.ts';
 export type { Order, RingId };
 export { formatRingId, ringIdEquals } from '../api/types.ts';
 
-// The driver interface (DESIGN.md, "The driver interface"): a driver is a pure state machine.
+// The driver interface (docs/ARCHITECTURE.md, "The driver interface"): a driver is a pure state machine.
 // It never reads a clock, sets a timer, draws randomness or touches a socket or file: the host
 // injects all of that, so the same object runs over real UDP (core/runtime) and in the
 // simulator (sim/).
@@ -16,7 +16,7 @@ export interface Guarantees {
   readonly agreed: boolean;
   /** A message is delivered only once every member is known to hold it. */
   readonly safe: boolean;
-  /** Extended virtual synchrony across configuration changes (TOTEM.md, last section). */
+  /** Extended virtual synchrony across configuration changes (docs/TOTEM.md, "Extended virtual synchrony"). */
   readonly virtualSynchrony: boolean;
 }
 

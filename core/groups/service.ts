@@ -1,5 +1,5 @@
 // GroupService: process groups over any driver's ordered node-level multicast, like corosync's
-// CPG (DESIGN.md, "Sockets and groups"). Pure: no clock, no timers, no sockets. It is the
+// CPG (docs/ARCHITECTURE.md, "Sockets and groups"). Pure: no clock, no timers, no sockets. It is the
 // driver's DriverUpcalls sink and owns every group's membership.
 //
 // ORDERING. Join, leave and data are driver messages (core/groups/codec.ts), sent in 'agreed'
@@ -41,7 +41,7 @@
 // the reports that did arrive (nodes whose report did not arrive keep the members this node
 // knew), the held messages are applied, and then the new configuration is processed. Nodes that
 // pass together from one configuration to the next delivered the same messages in it (extended
-// virtual synchrony, TOTEM.md property 4), so they finish identically. The held list is bounded
+// virtual synchrony, docs/TOTEM.md property 4), so they finish identically. The held list is bounded
 // (HELD_MESSAGES_MAX, HELD_BYTES_MAX); reaching the bound finishes the exchange the same way, at
 // the same message on every node with the same limits.
 //

@@ -6,7 +6,7 @@
 // Heartbeats carry a digest of whom the sender counts, so a node that a peer dropped while it
 // kept counting that peer (a SIGSTOP past the dead time, a resend limit, lost heartbeats one
 // way) reports that peer leaving and rejoining: the layer above then re-announces its state.
-// Pure: the host injects clock, transport and state (DESIGN.md, "The driver interface").
+// Pure: the host injects clock, transport and state (docs/ARCHITECTURE.md, "The driver interface").
 import { ClusterError, assert, isClusterError } from '../../core/api/errors.ts';
 import { Packer, Reassembler } from '../../core/driver/packing.ts';
 import type {

@@ -1,4 +1,4 @@
-// The [cman] config section: every key has a default and a stated range (STYLE.md rule 2).
+// The [cman] config section: every key has a default and a stated range.
 import { z } from 'zod';
 
 /** Parsed [cman] section, camelCase with the unit last. */

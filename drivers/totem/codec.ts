@@ -1,4 +1,4 @@
-// Wire codec of the totem driver (TOTEM.md, "Messages"). Every datagram opens with 8 bytes:
+// Wire codec of the totem driver (docs/TOTEM.md, "Messages"). Every datagram opens with 8 bytes:
 //   u8  version (WIRE_VERSION)   u8 type   u16 reserved (0)   u32 sender node id
 // then, by type (ring ids are u32 rep + u48 seq; sequence numbers are u48, big-endian):
 //   token:        ring, u48 tokenSeq, u48 seq, u48 aru, u32 aruAddr, u32 fcc, u32 backlog,

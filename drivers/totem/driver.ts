@@ -1,4 +1,4 @@
-// The Totem single-ring protocol as a pure state machine (TOTEM.md; Amir et al., TOCS 1995):
+// The Totem single-ring protocol as a pure state machine (docs/TOTEM.md; Amir et al., TOCS 1995):
 // membership in four states (GATHER, COMMIT, RECOVERY, OPERATIONAL), total order by a rotating
 // token, safe delivery, and extended virtual synchrony across configuration changes.
 //
@@ -24,7 +24,7 @@ const RING_SEQ_KEY = 'totem.ringseq';
 
 type State = 'gather' | 'commit' | 'recovery' | 'operational' | 'left';
 
-/** What RECOVERY needs from the commit token (TOTEM.md, "RECOVERY"). */
+/** What RECOVERY needs from the commit token (docs/TOTEM.md, "Recovery"). */
 interface Recovery {
   readonly old: RingLog;
   /** New members that shared my old ring: the transitional configuration. */
@@ -305,7 +305,7 @@ export class TotemDriver implements Driver {
   private enterGather(reason: string): void {
     if (this.state === 'recovery' && this.rec) {
       // The new ring never installed here: back to the old ring, its messages intact; the new
-      // ring's messages are dropped (TOTEM.md, "RECOVERY").
+      // ring's messages are dropped (docs/TOTEM.md, "Recovery").
       this.cur = this.rec.old;
     }
     if (this.state !== 'gather') this.host.log('info', 'totem: gather', { reason, ring: formatRingId(this.cur.ring) });
@@ -382,7 +382,7 @@ export class TotemDriver implements Driver {
     }
   }
 
-  /** GATHER's join rule (TOTEM.md, "Membership"; corosync memb_join_process). */
+  /** GATHER's join rule (docs/TOTEM.md, "Membership"; corosync memb_join_process). */
   private joinProcess(j: JoinMsg): void {
     const proc = sorted(this.proc);
     const failed = sorted(this.failed);
@@ -438,7 +438,7 @@ export class TotemDriver implements Driver {
   }
 
   private consensusTimeout(): void {
-    // Every node that has not agreed is declared failed (TOTEM.md, "Membership").
+    // Every node that has not agreed is declared failed (docs/TOTEM.md, "Membership").
     for (const id of this.activeSet()) if (!this.consensus.has(id)) this.failed.add(id);
     this.changedSets();
   }
@@ -501,7 +501,7 @@ export class TotemDriver implements Driver {
   // ---- RECOVERY -----------------------------------------------------------------------------
 
   /** Second rotation: the new ring starts; old-ring messages some member lacks are queued to be
-   * re-sent wrapped in new-ring messages (TOTEM.md, "RECOVERY"). */
+   * re-sent wrapped in new-ring messages (docs/TOTEM.md, "Recovery"). */
   private enterRecovery(c: CommitMsg): void {
     const old = this.cur;
     const transEntries = c.members.filter((e) => ringIdEquals(e.oldRing, old.ring));
@@ -545,7 +545,7 @@ export class TotemDriver implements Driver {
     this.lastRotationSeq = -1;
   }
 
-  /** Enter OPERATIONAL on the new ring and deliver in the four steps of TOTEM.md. */
+  /** Enter OPERATIONAL on the new ring and deliver in the four steps of docs/TOTEM.md, "Recovery". */
   private install(): void {
     const rec = this.rec;
     assert(rec !== undefined, 'install from RECOVERY');
@@ -700,7 +700,7 @@ export class TotemDriver implements Driver {
     }
   }
 
-  /** Flow control (TOTEM.md, "Flow control"): the window, the per-visit cap, a share of the
+  /** Flow control (docs/TOTEM.md, "Flow control"): the window, the per-visit cap, a share of the
    * backlog, and the outstanding bound that keeps every store bounded. */
   private allowance(t: TokenMsg): number {
     const o = this.opts;
@@ -853,7 +853,7 @@ export class TotemDriver implements Driver {
   }
 
   /** A message of another ring: in OPERATIONAL, a node outside my ring, or a member that has
-   * moved on to a newer ring, means the rings should merge or re-form (TOTEM.md). */
+   * moved on to a newer ring, means the rings should merge or re-form (docs/TOTEM.md, "Membership"). */
   private onForeign(sender: number, ring: RingId): void {
     if (this.state !== 'operational' || ringIdEquals(ring, this.cur.ring)) return;
     const member = this.cur.members.includes(sender);

@@ -1,5 +1,5 @@
 // The totem driver's registry entry: Totem single-ring ordering and membership with extended
-// virtual synchrony (TOTEM.md). Options: the [totem] section (options.ts).
+// virtual synchrony (docs/TOTEM.md). Options: the [totem] section (options.ts).
 import type { DriverEntry } from '../../core/driver/types.ts';
 import { TotemDriver, TOTEM_GUARANTEES } from './driver.ts';
 import { totemOptionsSchema, type TotemOptions } from './options.ts';

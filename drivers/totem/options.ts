@@ -1,5 +1,5 @@
 // The [totem] config section: every timer and limit, with a default and a stated range
-// (STYLE.md rule 2). Defaults follow corosync's LAN values (TOTEM.md, "Timers") scaled for a
+// Defaults follow corosync's LAN values (docs/TOTEM.md, "Timers") scaled for a
 // modern LAN; docs/drivers/totem.md gives a fast profile for loopback.
 import { z } from 'zod';
 

@@ -1,5 +1,5 @@
 // The messages of one ring, by sequence number: the agreed-order buffer and, until every member
-// holds a message, its retransmission buffer (TOTEM.md, "Ordering on a stable ring").
+// holds a message, its retransmission buffer (docs/TOTEM.md, "Ordering on a stable ring").
 import type { RingId } from '../../core/driver/types.ts';
 import type { EncapInfo } from './codec.ts';
 

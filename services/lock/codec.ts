@@ -1,5 +1,5 @@
 // The lock service's wire format: requests and state snapshots carried as group messages.
-// Binary, versioned, no JSON on the wire (DESIGN.md "Performance principles"). Pure: no I/O.
+// Binary, versioned, no JSON on the wire (docs/ARCHITECTURE.md, "Performance principles"). Pure: no I/O.
 //
 // Request:  u8 version=1 | u8 type (1 lock, 2 trylock, 3 unlock) | u8 mode (0 shared,
 //           1 exclusive) | u32 requestId | u8 nameLen | name (UTF-8)

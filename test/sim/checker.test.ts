@@ -127,7 +127,7 @@ describe('checker: no false alarm', () => {
   });
 
   it('accepts a safe delivery in a transitional configuration a named member never installed', () => {
-    // 2 lost the new ring during recovery and went on from the old one (TOTEM.md property 7 is
+    // 2 lost the new ring during recovery and went on from the old one (docs/TOTEM.md property 7 is
     // about regular configurations).
     const L = new Logs().conf([1, 2, 3], 'regular', 1, [1, 2, 3]).send(1, '1.1.1', 'safe').crash(3)
       .conf([1], 'transitional', 2, [1, 2]).deliver([1], '1.1.1').conf([1], 'regular', 2, [1, 2]);

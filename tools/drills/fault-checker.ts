@@ -3,7 +3,7 @@
 // the SURVIVORS (clients alive at the end, on nodes that are members at the end):
 // - membership agreement: every survivor's last event is a regular configuration listing
 //   exactly the survivors (and, with ring ids shared by all nodes, the same ring id);
-// - missing messages (failure atomicity, EVS property 4 in TOTEM.md): two survivors that both
+// - missing messages (failure atomicity, EVS property 4 in docs/TOTEM.md): two survivors that both
 //   installed configuration C and both went on to the same next configuration delivered the
 //   same messages in C. A message one of them delivered in C and the other did not is missing;
 // - total order (when the driver claims it): two survivors deliver the messages both delivered
