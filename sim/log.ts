@@ -1,5 +1,5 @@
-// Per-node event logs written by the simulator and read by the EVS checker (docs/TOTEM.md, last
-// section), the application payload format that makes every message identifiable, and the
+// Per-node event logs written by the simulator and read by the EVS checker (docs/TOTEM.md, "Extended
+// virtual synchrony"), the application payload format that makes every message identifiable, and the
 // trace hash that proves a seed replays exactly.
 import { createHash } from 'node:crypto';
 import type { Configuration, Order } from '../core/driver/types.ts';

@@ -1,4 +1,4 @@
-// Packing and fragmentation, shared by the drivers (docs/TOTEM.md, "Flow control, packing
+// Packing and fragmentation, shared by the drivers (docs/TOTEM.md, "Flow control, packing and
 // fragmentation"): many small application messages share one frame, and a message larger than a
 // frame is cut into fragments that the receivers reassemble per sender. Pure: no I/O.
 //

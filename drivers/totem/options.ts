@@ -1,4 +1,4 @@
-// The [totem] config section: every timer and limit, with a default and a stated range
+// The [totem] config section: every timer and limit, with a default and a stated range.
 // Defaults follow corosync's LAN values (docs/TOTEM.md, "Timers") scaled for a
 // modern LAN; docs/drivers/totem.md gives a fast profile for loopback.
 import { z } from 'zod';
