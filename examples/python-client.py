@@ -6,9 +6,10 @@ usage: python3 examples/python-client.py SOCKET GROUP [MESSAGE ...] [--expect N]
 A MESSAGE of the form @N sends N bytes of "x" (a large message goes in SEND_PART parts);
 received messages over 64 characters print as their length and first characters.
 
-Opens a cluster socket on the daemon at SOCKET, binds it to GROUP (with self-delivery), sends
-each MESSAGE, and prints every event as one JSON line until it has received N messages
-(default: as many as it sent) or S seconds passed (default 20). Then it closes.
+Opens a cluster socket on the daemon at SOCKET, prints the node's quorum state, binds it to GROUP
+(with self-delivery), sends each MESSAGE, and prints every event as one JSON line until it has
+received N messages (default: as many as it sent) or S seconds passed (default 20). Then it
+closes. It speaks protocol version 3 (view ids, quorum) and falls back to 2 and 1.
 Exit status 0 when it received the messages it expected, 1 otherwise.
 """
 import json
@@ -19,9 +20,11 @@ import sys
 import tempfile
 import time
 
-MAGIC, VERSION, VERSION_BATCH = 0x4146, 1, 2
-HELLO, CLOSE, BIND, UNBIND, SEND, MEMBERS, LOCAL_NODE, STATS, SEND_PART = range(1, 10)
+MAGIC, VERSION, VERSION_BATCH, VERSION_VIEWS = 0x4146, 1, 2, 3
+HELLO, CLOSE, BIND, UNBIND, SEND, MEMBERS, LOCAL_NODE, STATS, SEND_PART, QUORUM = range(1, 11)
 EV_MESSAGE, EV_MEMBERSHIP, EV_ERROR, EV_MESSAGE_PART, EV_WRITABLE, BATCH = 0x41, 0x42, 0x43, 0x44, 0x45, 0x46
+EV_MEMBERSHIP_V3, EV_QUORUM = 0x47, 0x48  # version 3 (section 10)
+QUORUM_FLAGS = ["disabled", "two_node", "wait_for_all", "wait_for_all_pending", "last_man_standing", "auto_tie_breaker"]
 RESUME = 0x01  # SEND flag (version 2): one send at a time, so every SEND may carry it (section 9)
 SEND_MAX, PART_MAX = 65525, 65513  # payload of one SEND, of one SEND_PART
 ORDERS = ["fifo", "agreed", "safe"]
@@ -61,18 +64,30 @@ class Reader:
     def ring(self): return "%d.%d" % self.take(">IQ")
     def rest(self): return self.data[self.at:]
 
+    def quorum(self):
+        """The quorum block (section 10): flags, votes, expected, quorum."""
+        bits, votes, expected, quorum = self.take(">HIII")
+        flags = [f for i, f in enumerate(QUORUM_FLAGS) if bits & (2 << i)]
+        return {"quorate": bool(bits & 1), "votes": votes, "expected": expected, "quorum": quorum, "flags": flags}
+
 
 def decode_event(op, r):
     if op == EV_MESSAGE:
         group, sender, order = r.string(), r.member(), ORDERS[r.u8()]
         return {"type": "message", "group": group, "sender": sender, "order": order,
                 "text": r.rest().decode("utf-8", "replace")}
-    if op == EV_MEMBERSHIP:
+    if op in (EV_MEMBERSHIP, EV_MEMBERSHIP_V3):
         ev = {"type": "membership", "group": r.string(), "kind": ["regular", "transitional"][r.u8()], "ringId": r.ring()}
+        if op == EV_MEMBERSHIP_V3:
+            view_ring = r.ring()
+            ev["viewId"] = "%s/%d" % (view_ring, r.u32())
+            ev["quorum"] = r.quorum()
         ev["members"] = [r.member() for _ in range(r.u32())]
         for key in ("joined", "left"):
             ev[key] = [{"member": r.member(), "reason": REASONS[r.u8()]} for _ in range(r.u32())]
         return ev
+    if op == EV_QUORUM:
+        return {"type": "quorum", "group": r.string(), "ringId": r.ring(), "quorum": r.quorum()}
     if op == EV_ERROR:
         status = r.u16()
         return {"type": "error", "code": ERRNO.get(status, status), "message": r.string()}
@@ -93,14 +108,15 @@ class ClusterSocket:
         self.inbox = []  # single datagrams of a BATCH container not read yet
         self.partial = None  # a MESSAGE_PART message being put together
         self.writable = False  # a WRITABLE event came (version 2, section 9)
-        self.batch = True
-        try:  # version 2 (batches); a version-1 daemon answers EPROTO (71): say hello in version 1
-            r = self.call(HELLO, struct.pack(">I", os.getpid()), version=VERSION_BATCH)
-        except ClusterError as e:
-            if e.status != 71:
-                raise
-            self.batch = False
-            r = self.call(HELLO, struct.pack(">I", os.getpid()))
+        # The newest version first; a daemon that does not speak it answers EPROTO (71): one lower.
+        for self.version in (VERSION_VIEWS, VERSION_BATCH, VERSION):
+            try:
+                r = self.call(HELLO, struct.pack(">I", os.getpid()), version=self.version)
+                break
+            except ClusterError as e:
+                if e.status != 71 or self.version == VERSION:
+                    raise
+        self.batch = self.version >= VERSION_BATCH
         self.node_id, self.pid, self.port, self.message_size_max = r.take(">IIII")
         self.driver = r.string()
 
@@ -115,7 +131,7 @@ class ClusterSocket:
             if data is None:
                 raise TimeoutError(f"no reply to op {op} from {self.daemon}")
             magic, version, rop, got = struct.unpack_from(">HBBI", data)
-            if magic != MAGIC or version not in (VERSION, VERSION_BATCH):
+            if magic != MAGIC or version not in (VERSION, VERSION_BATCH, VERSION_VIEWS):
                 continue
             if rop & 0x80:
                 if got != rid:
@@ -210,6 +226,15 @@ class ClusterSocket:
                     raise
                 self.wait_writable(0.05)
 
+    def quorum(self):
+        """The node's quorum state and every configured node (version 3), or None from an older daemon."""
+        if self.version < VERSION_VIEWS:
+            return None
+        r = self.call(QUORUM)
+        state = r.quorum()
+        state["nodes"] = [dict(zip(("nodeId", "votes", "present"), r.take(">IIB"))) for _ in range(r.u32())]
+        return state
+
     def members(self):
         r = self.call(MEMBERS)
         group = r.string()
@@ -223,7 +248,7 @@ class ClusterSocket:
             if data is None:
                 return None
             magic, version, op, _ = struct.unpack_from(">HBBI", data)
-            if magic == MAGIC and version in (VERSION, VERSION_BATCH) and not op & 0x80:
+            if magic == MAGIC and version in (VERSION, VERSION_BATCH, VERSION_VIEWS) and not op & 0x80:
                 ev = self.decode(op, data)
                 if ev is not None:
                     return ev
@@ -252,7 +277,9 @@ def main(argv):
         return 2
     path, group, messages = args[0], args[1], args[2:]
     s = ClusterSocket(path)
-    print(json.dumps({"type": "open", "self": {"nodeId": s.node_id, "pid": s.pid, "port": s.port}, "driver": s.driver}), flush=True)
+    print(json.dumps({"type": "open", "self": {"nodeId": s.node_id, "pid": s.pid, "port": s.port}, "driver": s.driver,
+                      "version": s.version}), flush=True)
+    print(json.dumps({"type": "quorum-state", "quorum": s.quorum()}), flush=True)
     s.bind(group)
     order = "agreed"
     for m in messages:

@@ -13,14 +13,14 @@ import { join } from 'node:path';
 import { ClusterError, ERROR_NUMBERS, errorCodeFromNumber, isClusterError, type ErrorCode } from '../core/api/errors.ts';
 import {
   BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, decodeDaemonDatagram, encodeRequest, OP,
-  OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, VERSION_BATCH, writeBatchHeader,
+  OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, VERSION_BATCH, VERSION_VIEWS, writeBatchHeader,
   writeSend, type HelloResult, type MessagePart, type Reply, type ReplyResult, type Request, type StatValue,
 } from '../core/af/codec.ts';
 import { bindUnix, createUnixSocket, unixErrorName, type UnixDgramSocket } from '../core/af/unix.ts';
 import { checkUnixPath } from '../core/af/socketfile.ts';
 import { EventQueue, eventBytes, retryEagain, WritableSignal } from '../core/api/queue.ts';
 import type {
-  BindOptions, GroupSocket, LocalNode, Member, Order, SendOptions, SocketEvent,
+  BindOptions, GroupSocket, LocalNode, Member, Order, QuorumInfo, SendOptions, SocketEvent,
 } from '../core/api/types.ts';
 
 export interface OpenOptions {
@@ -131,6 +131,8 @@ export class ClusterSocket implements GroupSocket {
   private closed = false;
   private overrun = false;
   private hello?: HelloResult;
+  /** The protocol version the daemon accepted in HELLO. */
+  private version = 1;
   /** The daemon speaks version 2: BATCH containers, WRITABLE, pipelined sends. */
   private batch = false;
   private readonly writableSignal = new WritableSignal();
@@ -195,15 +197,18 @@ export class ClusterSocket implements GroupSocket {
     }
   }
 
-  /** HELLO with version 2; a daemon that speaks only version 1 answers EPROTO: say it again in 1. */
+  /** HELLO with the newest version; a daemon that does not speak it answers EPROTO: say it again
+   *  one version lower (3: views and quorum, 2: batches and flow control, 1). */
   private async sayHello(signal?: AbortSignal): Promise<Reply> {
-    try {
-      const r = await this.call({ type: 'hello', id: 0, pid: process.pid, version: VERSION_BATCH }, signal);
-      this.batch = true;
-      return r;
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'EPROTO' || this.closed) throw e;
-      return this.call({ type: 'hello', id: 0, pid: process.pid }, signal);
+    for (let version = VERSION_VIEWS; ; version--) {
+      try {
+        const r = await this.call({ type: 'hello', id: 0, pid: process.pid, version }, signal);
+        this.version = version;
+        this.batch = version >= VERSION_BATCH;
+        return r;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'EPROTO' || this.closed || version === 1) throw e;
+      }
     }
   }
 
@@ -486,6 +491,14 @@ export class ClusterSocket implements GroupSocket {
     const r = await this.call({ type: 'localNode', id: 0 }, options.signal);
     if (r.result.type !== 'localNode') throw new ClusterError('EPROTO', 'bad local node reply');
     return r.result.node;
+  }
+
+  /** The node's quorum state and every configured node with its votes (version 3 daemons). */
+  async quorum(options: { signal?: AbortSignal } = {}): Promise<QuorumInfo> {
+    if (this.version < VERSION_VIEWS) throw new ClusterError('EOPNOTSUPP', 'this daemon is older than protocol version 3 and knows no quorum');
+    const r = await this.call({ type: 'quorum', id: 0 }, options.signal);
+    if (r.result.type !== 'quorum') throw new ClusterError('EPROTO', 'bad quorum reply');
+    return r.result.quorum;
   }
 
   /** The daemon's counters: node.*, bridge.*, groups.*, driver.* */

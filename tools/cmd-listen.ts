@@ -1,6 +1,6 @@
 // `afcluster listen GROUP`: join the group and print its messages and membership events as they come.
 import { ClusterSocket } from '../sockapi/client.ts';
-import type { Member, SocketEvent } from '../core/api/types.ts';
+import type { Member, QuorumState, SocketEvent, ViewId } from '../core/api/types.ts';
 import { formatRingId } from '../core/driver/types.ts';
 import { parseFlags, UsageError, type Command } from './command.ts';
 import { resolveSocket, TARGET_FLAGS, TARGET_HELP } from './target.ts';
@@ -18,6 +18,13 @@ function asText(data: Uint8Array): string | undefined {
 
 const who = (m: Member): string => `${m.nodeId}/${m.pid}/${m.port}`;
 
+/** A view id as ring/seq: `1.8/3` is the third view of ring 1.8. */
+export const formatViewId = (v: ViewId): string => `${formatRingId(v.ringId)}/${v.seq}`;
+
+export function quorumText(q: QuorumState): string {
+  return `${q.quorate ? 'quorate' : 'NOT quorate'}, ${q.votes} of ${q.expected} votes, quorum ${q.quorum}${q.flags.length ? `, ${q.flags.join(' ')}` : ''}`;
+}
+
 /** One event as a JSON-friendly object (data as base64, and as text when it is printable UTF-8). */
 export function eventToJson(ev: SocketEvent): Record<string, unknown> {
   switch (ev.type) {
@@ -27,7 +34,11 @@ export function eventToJson(ev: SocketEvent): Record<string, unknown> {
         ...(text === undefined ? {} : { text }), base64: Buffer.from(ev.data).toString('base64') };
     }
     case 'membership':
-      return { type: 'membership', group: ev.group, kind: ev.kind, ringId: formatRingId(ev.ringId), members: ev.members, joined: ev.joined, left: ev.left };
+      return {
+        type: 'membership', group: ev.group, kind: ev.kind, ringId: formatRingId(ev.ringId), members: ev.members, joined: ev.joined, left: ev.left,
+        ...(ev.viewId ? { viewId: formatViewId(ev.viewId) } : {}), ...(ev.quorum ? { quorum: ev.quorum } : {}),
+      };
+    case 'quorum': return { type: 'quorum', group: ev.group, ringId: formatRingId(ev.ringId), quorum: ev.quorum };
     case 'error': return { type: 'error', code: ev.code, message: ev.message };
   }
 }
@@ -40,8 +51,11 @@ export function eventToLine(ev: SocketEvent): string {
     }
     case 'membership': {
       const changes = [...ev.joined.map((c) => `+${who(c.member)} ${c.reason}`), ...ev.left.map((c) => `-${who(c.member)} ${c.reason}`)];
-      return `membership ${ev.group} ${ev.kind} ring ${formatRingId(ev.ringId)}: [${ev.members.map(who).join(' ')}]${changes.length ? ` ${changes.join(', ')}` : ''}`;
+      const view = ev.viewId ? ` view ${formatViewId(ev.viewId)}` : '';
+      return `membership ${ev.group} ${ev.kind} ring ${formatRingId(ev.ringId)}${view}: [${ev.members.map(who).join(' ')}]`
+        + `${changes.length ? ` ${changes.join(', ')}` : ''}${ev.quorum ? ` (${quorumText(ev.quorum)})` : ''}`;
     }
+    case 'quorum': return `quorum     ${ev.group} ring ${formatRingId(ev.ringId)}: ${quorumText(ev.quorum)}`;
     case 'error': return `error      ${ev.code}: ${ev.message}`;
   }
 }
@@ -52,7 +66,9 @@ export const command: Command = {
   help: `usage: afcluster listen GROUP [--json] [--count N] [--socket PATH | --node N]
 
 Binds a cluster socket to GROUP and prints each message and membership event as it comes, one
-per line, until Ctrl-C (then it leaves the group). Members print as node/pid/port.
+per line, until Ctrl-C (then it leaves the group). Members print as node/pid/port; a membership
+event shows its view id (ring/seq, the same at every member) and the node's quorum state, and a
+quorum line appears when quorum changes without a membership change.
 Exits 1 when the daemon goes away (the last line is then an ECONNREFUSED error event).
 
 options:

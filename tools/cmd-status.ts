@@ -3,6 +3,16 @@ import { ClusterSocket } from '../sockapi/client.ts';
 import { parseFlags, type Command } from './command.ts';
 import { headline, hasRotationCounter, TABLE_HEADER, tableRow } from './stats-view.ts';
 import { resolveSocket, TARGET_FLAGS, TARGET_HELP } from './target.ts';
+import type { QuorumInfo } from '../core/api/types.ts';
+import { quorumFlags } from './cmd-quorum.ts';
+
+/** Quorum in one line, with the configured nodes that are absent. */
+export function quorumLine(info: QuorumInfo): string {
+  const q = info.state;
+  const absent = info.nodes.filter((n) => !n.present).map((n) => n.nodeId);
+  return `quorum: ${q.quorate ? 'quorate' : 'NOT QUORATE'}, ${q.votes} of ${q.expected} expected votes (quorum ${q.quorum}); `
+    + `flags ${quorumFlags(q)}; absent: ${absent.length ? absent.join(', ') : 'none'}`;
+}
 
 const SAMPLE_MS = 1000;
 
@@ -13,7 +23,8 @@ export const command: Command = {
 
 Asks the node's daemon for its counters and prints: driver, ring id, members, messages sent,
 delivered and retransmitted, token rotations per second (when the driver counts them: then two
-samples ${SAMPLE_MS} ms apart), and queue depths (driver send queue, bridge receive queues).
+samples ${SAMPLE_MS} ms apart), and queue depths (driver send queue, bridge receive queues); then
+the quorum state and the configured nodes that are absent ("afcluster quorum" has the detail).
 
 options:
 ${TARGET_HELP}
@@ -33,12 +44,14 @@ ${TARGET_HELP}
         prev = {};
       }
       const h = headline(stats, prev, Date.now() - t0);
+      const quorum = await sock.quorum().catch(() => undefined); // a daemon older than version 3 has none
       if (values.json) {
-        console.log(JSON.stringify({ summary: h, stats }, null, 2));
+        console.log(JSON.stringify({ summary: h, ...(quorum ? { quorum } : {}), stats }, null, 2));
         return 0;
       }
       console.log(TABLE_HEADER);
       console.log(tableRow(h));
+      if (quorum) console.log(quorumLine(quorum));
       if (values.all) for (const [k, v] of Object.entries(stats).sort()) console.log(`  ${k} = ${v}`);
       return 0;
     } finally {

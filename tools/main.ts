@@ -7,6 +7,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   daemon: () => import('./cmd-daemon.ts'),
   up: () => import('./cmd-up.ts'),
   status: () => import('./cmd-status.ts'),
+  quorum: () => import('./cmd-quorum.ts'),
   send: () => import('./cmd-send.ts'),
   listen: () => import('./cmd-listen.ts'),
   lock: () => import('./cmd-lock.ts'),

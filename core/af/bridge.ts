@@ -8,8 +8,9 @@ import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, SocketEvent } from '../api/types.ts';
 import {
-  decodeClientDatagram, encodeEvent, encodeMessageDatagrams, encodeReply, encodeStatusReply, encodeWritable, OP, REPLY_BIT, VERSION_BATCH,
-  type ClientDatagram, type ReplyResult, type Request, type StatValue,
+  decodeClientDatagram, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply, encodeStatusReply, encodeWritable, OP, REPLY_BIT,
+  VERSION_BATCH, VERSION_VIEWS,
+  type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
 import { Outbox } from './outbox.ts';
 import { prepareSocketPath, secureSocket, UNIX_PATH_MAX, type SocketFileOptions } from './socketfile.ts';
@@ -36,9 +37,12 @@ export interface BridgeGroups {
   open(local: { pid: number; port: number }, sink: EndpointSink): BridgeEndpoint;
   processDown(pid: number): void;
   localNode(): LocalNode;
+  quorumInfo(): QuorumInfo;
   stats(): Readonly<Record<string, number>>;
   /** Every group this node knows, with its members (for the live views). */
   groups?(): { group: string; members: readonly Member[] }[];
+  /** Time passed (about once a second): last_man_standing's window. */
+  tick?(): void;
 }
 
 /** Groups listed by name in a STATS reply at most (it must fit one datagram). */
@@ -89,6 +93,9 @@ interface Client {
    *  part is refused at once, so a retrying client does not send, and the daemon gather and
    *  encode, a whole large message only to be refused again. */
   partsBlocked: boolean;
+  /** Removed from its group for falling behind: requests on the group are answered ENOBUFS (not
+   *  ENOTCONN) until it binds again, so the reply itself says why (PROTOCOL.md, SEND). */
+  evicted: boolean;
 }
 
 const NONE: ReplyResult = { type: 'none' };
@@ -113,8 +120,9 @@ export class BridgeServer {
   private readonly sock: UnixDgramSocket;
   private readonly timer: NodeJS.Timeout;
   private readonly pidAlive: (pid: number) => boolean;
+  /** The last event encoded, for every local member at once: per protocol version class (3, older). */
   private lastEvent?: SocketEvent;
-  private lastBytes?: Uint8Array[];
+  private readonly lastBytes: (Uint8Array[] | undefined)[] = [undefined, undefined];
   private nextMsgId = 0;
   private partialBytes = 0;
   /** Version-2 sockets answered EAGAIN: each gets one WRITABLE event when the service may take sends again. */
@@ -139,7 +147,7 @@ export class BridgeServer {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    const bye = encodeEvent({ type: 'error', code: 'ECONNREFUSED', message: 'the daemon is stopping; this socket is closed' });
+    const bye = encodeErrorEvent('ECONNREFUSED', 'the daemon is stopping; this socket is closed');
     for (const c of [...this.clients.values()]) {
       c.outbox.force(bye); // best effort: a client whose queue is full learns it from its keepalive
       this.remove(c, 'leave');
@@ -184,6 +192,11 @@ export class BridgeServer {
       'node.id': this.opts.nodeId, 'node.driver': this.opts.driver, 'node.ringId': formatRingId(node.ringId),
       'node.members': node.members.join(','),
     };
+    const q = node.quorum;
+    if (q) {
+      Object.assign(out, { 'quorum.quorate': q.quorate ? 1 : 0, 'quorum.votes': q.votes, 'quorum.expected': q.expected, 'quorum.quorum': q.quorum });
+      out['quorum.flags'] = q.flags.join(',');
+    }
     for (const [k, v] of Object.entries(this.stats())) out[`bridge.${k}`] = v;
     for (const [k, v] of Object.entries(this.opts.groups.stats())) out[`groups.${k}`] = v;
     Object.assign(out, this.opts.runtimeStats());
@@ -237,6 +250,9 @@ export class BridgeServer {
       this.counters.badRequests++;
       return this.answer(path, op, req.id, 'EPROTO', { type: 'none' });
     }
+    if (c.evicted && (req.type === 'send' || req.type === 'sendPart' || req.type === 'unbind' || req.type === 'members')) {
+      return this.answer(path, op, req.id, 'ENOBUFS', NONE);
+    }
     if (req.type === 'send' && c.fenced && !req.resume) {
       // The fence (PROTOCOL.md section 9), answered without an exception: this is a hot path
       // while a pipelining client's window drains after EAGAIN.
@@ -267,6 +283,7 @@ export class BridgeServer {
       case 'bind':
         c.endpoint.bind(req.group, { selfDelivery: req.selfDelivery });
         c.group = req.group;
+        c.evicted = false;
         return NONE;
       case 'unbind':
         c.endpoint.unbind();
@@ -287,6 +304,7 @@ export class BridgeServer {
       }
       case 'localNode': return { type: 'localNode', node: this.opts.groups.localNode() };
       case 'stats': return { type: 'stats', stats: this.allStats() };
+      case 'quorum': return { type: 'quorum', quorum: this.opts.groups.quorumInfo() };
     }
   }
 
@@ -400,10 +418,13 @@ export class BridgeServer {
     }, version >= VERSION_BATCH);
     // Throws (EMFILE, EADDRINUSE) before anything is in the table.
     const endpoint = this.opts.groups.open({ pid, port }, {
-      event: (ev) => outbox.event(this.encodeShared(ev)),
+      event: (ev) => {
+        const bytes = this.encodeShared(ev, version);
+        return bytes.length === 0 || outbox.event(bytes); // an event this version does not carry is skipped
+      },
       overrun: () => { if (holder.client) this.overrun(holder.client); },
     });
-    const c: Client = { path, pid, port, outbox, endpoint, partials: new Map(), fenced: false, partsBlocked: false };
+    const c: Client = { path, pid, port, outbox, endpoint, partials: new Map(), fenced: false, partsBlocked: false, evicted: false };
     holder.client = c;
     this.clients.set(path, c);
     this.counters.socketsOpened++;
@@ -422,20 +443,30 @@ export class BridgeServer {
     this.counters.overruns++;
     this.opts.log('warn', 'socket overrun: removed from its group', { path: c.path, pid: c.pid, port: c.port, group: c.group });
     c.group = undefined;
-    c.outbox.force(encodeEvent({
-      type: 'error', code: 'ENOBUFS',
-      message: 'this socket fell behind (its receive queue overflowed) and was removed from its group; read faster, then bind again',
-    }));
+    c.evicted = true;
+    c.outbox.force(encodeErrorEvent('ENOBUFS',
+      'this socket fell behind (its receive queue overflowed) and was removed from its group; read faster, then bind again'));
   }
 
   /** Message events go to every local member: encode once for all of them. */
-  private encodeShared(ev: SocketEvent): Uint8Array[] {
+  private encodeShared(ev: SocketEvent, version: number): Uint8Array[] {
     if (ev !== this.lastEvent) {
       this.lastEvent = ev;
-      this.nextMsgId = (this.nextMsgId + 1) >>> 0;
-      this.lastBytes = ev.type === 'message' ? encodeMessageDatagrams(ev, this.nextMsgId) : [encodeEvent(ev)];
+      this.lastBytes.fill(undefined);
+      if (ev.type === 'message') this.nextMsgId = (this.nextMsgId + 1) >>> 0;
     }
-    return this.lastBytes as Uint8Array[];
+    const v3 = version >= VERSION_VIEWS ? 0 : 1;
+    let bytes = this.lastBytes[v3];
+    if (bytes === undefined) {
+      if (ev.type === 'message') {
+        bytes = this.lastBytes[1 - v3] ?? encodeMessageDatagrams(ev, this.nextMsgId); // the same bytes in every version
+      } else {
+        const one = encodeEvent(ev, version);
+        bytes = one ? [one] : [];
+      }
+      this.lastBytes[v3] = bytes;
+    }
+    return bytes;
   }
 
   private answer(path: string, op: number, id: number, code: ErrorCode | undefined, result: ReplyResult): void {
@@ -462,6 +493,7 @@ export class BridgeServer {
 
   /** Clients whose process died, or whose socket file is gone (closed without CLOSE). */
   private checkProcesses(): void {
+    this.opts.groups.tick?.();
     this.expirePartials();
     const pids = new Set([...this.clients.values()].map((c) => c.pid));
     for (const pid of pids) if (!this.pidAlive(pid)) this.processDown(pid);

@@ -1,10 +1,10 @@
-// Proves the bridge codec round-trips every request, reply and event (version-2 HELLO, RESUME, BATCH containers, WRITABLE too), and that hostile bytes (random, truncated, wrong version, unknown op) never throw but come back as drop/bad with the right errno.
+// Proves the bridge codec round-trips every request, reply and event (version-2 HELLO, RESUME, BATCH containers, WRITABLE; version-3 views, quorum), and that hostile bytes (random, truncated, wrong version, unknown op) never throw but come back as drop/bad with the right errno.
 import { describe, expect, it } from 'vitest';
 import {
   DATAGRAM_MAX, decodeClientDatagram, decodeDaemonDatagram, encodeBatch, encodeEvent, encodeMessageDatagrams, encodeReply, encodeRequest,
   encodeWritable, OP, OP_PROTOCOL_ERROR, REPLY_BIT, type Reply, type Request,
 } from './codec.ts';
-import type { SocketEvent } from '../api/types.ts';
+import type { QuorumState, SocketEvent } from '../api/types.ts';
 
 const requests: Request[] = [
   { type: 'hello', id: 1, pid: 4242 },
@@ -19,6 +19,8 @@ const requests: Request[] = [
   { type: 'members', id: 8 },
   { type: 'localNode', id: 9 },
   { type: 'stats', id: 0xffffffff },
+  { type: 'quorum', id: 13 },
+  { type: 'hello', id: 1, pid: 4242, version: 3 },
   { type: 'sendPart', id: 11, order: 'agreed', msgId: 3, total: 10, offset: 4, data: new Uint8Array([5, 6, 7]) },
 ];
 
@@ -32,6 +34,18 @@ const replies: Reply[] = [
   { type: 'reply', op: OP.localNode | REPLY_BIT, id: 5, status: 0, result: { type: 'localNode', node: { nodeId: 2, driver: 'cman', ringId: { rep: 1, seq: 2 ** 40 }, members: [1, 2, 3] } } },
   { type: 'reply', op: OP.stats | REPLY_BIT, id: 6, status: 0, result: { type: 'stats', stats: { 'driver.sent': 12, 'driver.ring': '1.4', x: 0.5 } } },
   { type: 'reply', op: OP_PROTOCOL_ERROR, id: 7, status: 71, result: { type: 'none' } },
+  { type: 'reply', op: OP.quorum | REPLY_BIT, id: 8, status: 0, result: { type: 'quorum', quorum: {
+    state: { quorate: false, votes: 1, expected: 3, quorum: 2, flags: ['wait_for_all', 'auto_tie_breaker'] },
+    nodes: [{ nodeId: 1, votes: 1, present: true }, { nodeId: 2, votes: 2, present: false }],
+  } } },
+];
+
+const quorum: QuorumState = { quorate: true, votes: 2, expected: 3, quorum: 2, flags: ['last_man_standing'] };
+/** Version-3 events: membership with view id and quorum, and the QUORUM event. */
+const eventsV3: SocketEvent[] = [
+  { type: 'membership', group: 'g', kind: 'transitional', ringId: { rep: 2, seq: 12 }, members: [a], joined: [], left: [{ member: b, reason: 'nodedown' }],
+    viewId: { ringId: { rep: 1, seq: 8 }, seq: 4 }, quorum: { ...quorum, flags: [...quorum.flags] } },
+  { type: 'quorum', group: 'g', ringId: { rep: 2, seq: 12 }, quorum: { quorate: false, votes: 1, expected: 2, quorum: 2, flags: ['disabled', 'two_node'] } },
 ];
 
 const events: SocketEvent[] = [
@@ -54,14 +68,24 @@ describe('bridge codec', () => {
     for (const r of replies) expect(decodeDaemonDatagram(encodeReply(r))).toEqual({ type: 'reply', reply: r });
   });
   it('round-trips every event', () => {
-    for (const ev of events) expect(decodeDaemonDatagram(encodeEvent(ev))).toEqual({ type: 'event', event: ev });
+    for (const ev of events) expect(decodeDaemonDatagram(encodeEvent(ev, 2)!)).toEqual({ type: 'event', event: ev });
+    for (const ev of eventsV3) expect(decodeDaemonDatagram(encodeEvent(ev, 3)!)).toEqual({ type: 'event', event: ev });
+  });
+  it('gives older sockets what their version carries: MEMBERSHIP without view and quorum, no QUORUM event', () => {
+    const [membership, quorumEvent] = eventsV3;
+    expect(decodeDaemonDatagram(encodeEvent(membership, 2)!)).toEqual({ type: 'event', event: {
+      type: 'membership', group: 'g', kind: 'transitional', ringId: { rep: 2, seq: 12 }, members: [a], joined: [], left: [{ member: b, reason: 'nodedown' }],
+    } });
+    expect(encodeEvent(quorumEvent, 1)).toBeUndefined();
+    expect(encodeEvent(membership, 2)![3]).toBe(0x42);
+    expect(encodeEvent(membership, 3)![3]).toBe(0x47);
   });
 
   it('decodes alternating group names of one length right (the decoder keeps the last name)', () => {
     const sender = { nodeId: 0xfffffffe, pid: 0x80000000, port: 7 };
     for (const group of ['g1', 'g2', 'g2', 'g1', 'h1', 'g1']) {
       const ev: SocketEvent = { type: 'message', group, sender, order: 'agreed', data: Uint8Array.of(1) };
-      expect(decodeDaemonDatagram(encodeEvent(ev))).toEqual({ type: 'event', event: ev });
+      expect(decodeDaemonDatagram(encodeEvent(ev)!)).toEqual({ type: 'event', event: ev });
     }
   });
   it('splits a message event larger than a datagram into parts that reassemble to it', () => {
@@ -90,8 +114,8 @@ describe('bridge codec', () => {
   });
   it('answers a wrong version and an unknown op with EPROTO, a bad body with EINVAL', () => {
     const hello = encodeRequest({ type: 'hello', id: 5, pid: 1 });
-    const v2 = hello.slice(); v2[2] = 3;
-    expect(decodeClientDatagram(v2)).toMatchObject({ type: 'bad', id: 5, op: OP_PROTOCOL_ERROR, status: 'EPROTO' });
+    const v4 = hello.slice(); v4[2] = 4;
+    expect(decodeClientDatagram(v4)).toMatchObject({ type: 'bad', id: 5, op: OP_PROTOCOL_ERROR, status: 'EPROTO' });
     const op = hello.slice(); op[3] = 0x3f;
     expect(decodeClientDatagram(op)).toMatchObject({ type: 'bad', id: 5, status: 'EPROTO' });
     expect(decodeClientDatagram(hello.subarray(0, 10))).toMatchObject({ type: 'bad', id: 5, op: OP.hello | REPLY_BIT, status: 'EINVAL' });
@@ -121,13 +145,13 @@ describe('bridge codec', () => {
     expect(decodeClientDatagram(new Uint8Array([0x41, 0x46, 1]))).toMatchObject({ type: 'drop' });
     expect(decodeClientDatagram(new Uint8Array(8))).toMatchObject({ type: 'drop' });
     expect(decodeClientDatagram(encodeReply(replies[1]))).toMatchObject({ type: 'drop' });
-    expect(decodeClientDatagram(encodeEvent(events[0]))).toMatchObject({ type: 'drop' });
+    expect(decodeClientDatagram(encodeEvent(events[0])!)).toMatchObject({ type: 'drop' });
   });
   it('never throws on random or truncated input', () => {
     const seed = Number(process.env.AF_CODEC_SEED ?? Date.now() % 1_000_000); // replay: AF_CODEC_SEED=n
     console.log(`codec fuzz seed ${seed} (replay with AF_CODEC_SEED=${seed})`);
     const rng = seeded(seed);
-    const samples = [...requests.map(encodeRequest), ...replies.map(encodeReply), ...events.map(encodeEvent)];
+    const samples = [...requests.map(encodeRequest), ...replies.map(encodeReply), ...[...events, ...eventsV3].map((ev) => encodeEvent(ev)!)];
     for (let i = 0; i < 5000; i++) {
       const base = samples[Math.floor(rng() * samples.length)];
       const bytes = base.slice(0, Math.floor(rng() * (base.length + 1)));

@@ -9,8 +9,10 @@ import { LastDecoded } from '../wire/bytes.ts';
 import { Reader, WireError } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 import type {
-  ChangeReason, LocalNode, Member, MemberChange, MembershipEvent, MessageEvent, SocketEvent,
+  ChangeReason, LocalNode, Member, MemberChange, MembershipEvent, MessageEvent, QuorumFlag, QuorumInfo, QuorumState, SocketEvent,
 } from '../api/types.ts';
+
+export type { QuorumInfo };
 
 export const MAGIC = 0x4146; // "AF"
 /** The version byte of single requests, replies and events (unchanged since version 1). */
@@ -19,6 +21,10 @@ export const HEADER_BYTES = 8;
 /** Version 2 adds BATCH containers both ways, the WRITABLE event and SEND's RESUME flag; a client
  *  says it speaks it by sending HELLO with version byte 2 (docs/PROTOCOL.md, section 9). */
 export const VERSION_BATCH = 2;
+/** Version 3 adds view ids and the quorum state to membership events (MEMBERSHIP_V3), the QUORUM
+ *  event and request; a client says it speaks it with HELLO version byte 3 (docs/PROTOCOL.md, section 10).
+ *  Everything of version 2 stays: BATCH containers keep version byte 2. */
+export const VERSION_VIEWS = 3;
 /** A container of many single datagrams (version 2 only; never nested). */
 export const OP_BATCH = 0x46;
 /** Container header: the 8-byte header and a u16 item count; each item: u16 length, then the datagram. */
@@ -35,13 +41,17 @@ export const DATAGRAM_MAX = 65535;
 /** Request ops; a reply carries the request's op with the high bit set. */
 export const OP = {
   hello: 0x01, close: 0x02, bind: 0x03, unbind: 0x04, send: 0x05, members: 0x06,
-  localNode: 0x07, stats: 0x08, sendPart: 0x09,
+  localNode: 0x07, stats: 0x08, sendPart: 0x09, quorum: 0x0a,
 } as const;
 export type RequestType = keyof typeof OP;
 export const REPLY_BIT = 0x80;
 /** Reply to a datagram whose op or version the daemon does not know. */
 export const OP_PROTOCOL_ERROR = 0xff;
-export const EVENT_OP = { message: 0x41, membership: 0x42, error: 0x43, messagePart: 0x44, writable: 0x45 } as const;
+export const EVENT_OP = {
+  message: 0x41, membership: 0x42, error: 0x43, messagePart: 0x44, writable: 0x45,
+  /** Version 3: MEMBERSHIP with view id and quorum, and QUORUM. */
+  membershipV3: 0x47, quorum: 0x48,
+} as const;
 
 /** Bytes before the payload: SEND (order, flags) and SEND_PART (order, flags, msg id, total, offset). */
 export const SEND_HEADER_BYTES = HEADER_BYTES + 2;
@@ -70,6 +80,8 @@ export type Request =
   | { readonly type: 'members'; readonly id: number }
   | { readonly type: 'localNode'; readonly id: number }
   | { readonly type: 'stats'; readonly id: number }
+  /** Version 3: the quorum state and the configured nodes with their votes. */
+  | { readonly type: 'quorum'; readonly id: number }
   /** One fragment of a message too large for one SEND; parts of a message go in offset order. */
   | {
     readonly type: 'sendPart'; readonly id: number; readonly order: Order; readonly msgId: number;
@@ -104,7 +116,9 @@ export type ReplyResult =
   | { readonly type: 'hello'; readonly hello: HelloResult }
   | { readonly type: 'members'; readonly group: string; readonly members: readonly Member[] }
   | { readonly type: 'localNode'; readonly node: LocalNode }
-  | { readonly type: 'stats'; readonly stats: Readonly<Record<string, StatValue>> };
+  | { readonly type: 'stats'; readonly stats: Readonly<Record<string, StatValue>> }
+  | { readonly type: 'quorum'; readonly quorum: QuorumInfo };
+
 
 export interface Reply {
   readonly type: 'reply';
@@ -169,7 +183,7 @@ export function encodeRequest(req: Request): Uint8Array {
     case 'sendPart':
       return header(Writer.fixed(SEND_PART_HEADER_BYTES + req.data.length), op, req.id)
         .u8(ORDERS.indexOf(req.order)).u8(0).u32(req.msgId).u32(req.total).u32(req.offset).raw(req.data).done();
-    case 'close': case 'unbind': case 'members': case 'localNode': case 'stats':
+    case 'close': case 'unbind': case 'members': case 'localNode': case 'stats': case 'quorum':
       return header(Writer.fixed(HEADER_BYTES), op, req.id).done();
   }
 }
@@ -268,7 +282,30 @@ export function encodeReply(reply: Reply): Uint8Array {
     }
     case 'localNode': return encodeLocalNode(reply, r.node);
     case 'stats': return encodeStats(reply, r.stats);
+    case 'quorum': {
+      const w = header(Writer.fixed(head + QUORUM_BYTES + 4 + 9 * r.quorum.nodes.length), reply.op, reply.id).u16(0);
+      writeQuorum(w, r.quorum.state).u32(r.quorum.nodes.length);
+      for (const n of r.quorum.nodes) w.u32(n.nodeId).u32(n.votes).u8(n.present ? 1 : 0);
+      return w.done();
+    }
   }
+}
+
+/** The quorum block: u16 flags (bit 0 quorate, then QUORUM_FLAGS from bit 1), votes, expected, quorum. */
+const QUORUM_BYTES = 2 + 4 + 4 + 4;
+const QUORUM_FLAGS: readonly QuorumFlag[] = ['disabled', 'two_node', 'wait_for_all', 'wait_for_all_pending', 'last_man_standing', 'auto_tie_breaker'];
+
+function writeQuorum(w: Writer, q: QuorumState): Writer {
+  let flags = q.quorate ? 1 : 0;
+  for (const f of q.flags) flags |= 2 << QUORUM_FLAGS.indexOf(f);
+  return w.u16(flags).u32(q.votes).u32(q.expected).u32(q.quorum);
+}
+
+function readQuorum(r: Reader): QuorumState {
+  const bits = r.u16();
+  if (bits >> (QUORUM_FLAGS.length + 1)) throw new WireError(`unknown quorum flags 0x${bits.toString(16)}`);
+  const flags = QUORUM_FLAGS.filter((_, i) => bits & (2 << i));
+  return { quorate: (bits & 1) === 1, votes: r.u32(), expected: r.u32(), quorum: r.u32(), flags };
 }
 
 function encodeLocalNode(reply: Reply, n: LocalNode): Uint8Array {
@@ -293,16 +330,32 @@ function encodeStats(reply: Reply, stats: Readonly<Record<string, StatValue>>): 
   return w.done();
 }
 
-export function encodeEvent(ev: SocketEvent): Uint8Array {
+/**
+ * One event as a single datagram. `version` is the socket's protocol version: below 3, membership
+ * events lose their view id and quorum (MEMBERSHIP) and QUORUM events are not sent (undefined).
+ */
+export function encodeEvent(ev: SocketEvent, version = VERSION_VIEWS): Uint8Array | undefined {
   switch (ev.type) {
     case 'message': return encodeMessage(ev, groupText(ev.group));
-    case 'membership': return encodeMembership(ev);
+    case 'membership': return encodeMembership(ev, version >= VERSION_VIEWS);
+    case 'quorum': {
+      if (version < VERSION_VIEWS) return undefined;
+      const g = text(ev.group);
+      const w = header(Writer.fixed(HEADER_BYTES + 2 + g.length + RING_ID_BYTES + QUORUM_BYTES), EVENT_OP.quorum, 0).str16(g);
+      return writeQuorum(ringId(w, ev.ringId), ev.quorum).done();
+    }
     case 'error': {
       const m = text(ev.message);
       const n = ERROR_NUMBERS[ev.code as ErrorCode] ?? ERROR_NUMBERS.EPROTO;
       return header(Writer.fixed(HEADER_BYTES + 2 + 2 + m.length), EVENT_OP.error, 0).u16(n).str16(m).done();
     }
   }
+}
+
+/** An ERROR event (every version). */
+export function encodeErrorEvent(code: ErrorCode, message: string): Uint8Array {
+  const m = text(message);
+  return header(Writer.fixed(HEADER_BYTES + 2 + 2 + m.length), EVENT_OP.error, 0).u16(ERROR_NUMBERS[code]).str16(m).done();
 }
 
 /** Bytes of a message event's header before the payload, for a group name of `groupBytes`. */
@@ -329,12 +382,19 @@ export function encodeMessagePart(p: MessagePart): Uint8Array {
     .member(p.sender).u8(ORDERS.indexOf(p.order)).u32(p.msgId).u32(p.total).u32(p.offset).raw(p.data).done();
 }
 
-function encodeMembership(ev: MembershipEvent): Uint8Array {
+/** MEMBERSHIP, or MEMBERSHIP_V3 (`v3`: with the view id and quorum block after the ring id;
+ *  an event without them, from a driver layer that has none, gets view {ring, 0} and "quorate"). */
+function encodeMembership(ev: MembershipEvent, v3: boolean): Uint8Array {
   const g = text(ev.group);
-  const size = HEADER_BYTES + 2 + g.length + 1 + RING_ID_BYTES + 4 + MEMBER_BYTES * ev.members.length
-    + 4 + (MEMBER_BYTES + 1) * ev.joined.length + 4 + (MEMBER_BYTES + 1) * ev.left.length;
-  const w = header(Writer.fixed(size), EVENT_OP.membership, 0).str16(g).u8(KINDS.indexOf(ev.kind));
-  ringId(w, ev.ringId).u32(ev.members.length);
+  const size = HEADER_BYTES + 2 + g.length + 1 + RING_ID_BYTES + (v3 ? RING_ID_BYTES + 4 + QUORUM_BYTES : 0)
+    + 4 + MEMBER_BYTES * ev.members.length + 4 + (MEMBER_BYTES + 1) * ev.joined.length + 4 + (MEMBER_BYTES + 1) * ev.left.length;
+  const w = header(Writer.fixed(size), v3 ? EVENT_OP.membershipV3 : EVENT_OP.membership, 0).str16(g).u8(KINDS.indexOf(ev.kind));
+  ringId(w, ev.ringId);
+  if (v3) {
+    ringId(w, ev.viewId?.ringId ?? ev.ringId).u32(ev.viewId?.seq ?? 0);
+    writeQuorum(w, ev.quorum ?? { quorate: true, votes: 0, expected: 0, quorum: 0, flags: ['disabled'] });
+  }
+  w.u32(ev.members.length);
   for (const m of ev.members) w.member(m);
   for (const list of [ev.joined, ev.left]) {
     w.u32(list.length);
@@ -379,8 +439,8 @@ export function decodeClientDatagram(bytes: Uint8Array): ClientDatagram {
   if (typeof h === 'string') return { type: 'drop', reason: h };
   if (h.op === OP_BATCH && h.version === VERSION_BATCH) return readBatch(bytes) ?? { type: 'drop', reason: 'malformed BATCH container' };
   if (h.op & REPLY_BIT || (h.op & 0xc0) === 0x40) return { type: 'drop', reason: `op 0x${h.op.toString(16)} is not a request` };
-  if (h.version !== VERSION && h.version !== VERSION_BATCH) {
-    return { type: 'bad', id: h.id, op: OP_PROTOCOL_ERROR, status: 'EPROTO', reason: `version ${h.version} (this daemon speaks ${VERSION} and ${VERSION_BATCH})` };
+  if (h.version < VERSION || h.version > VERSION_VIEWS) {
+    return { type: 'bad', id: h.id, op: OP_PROTOCOL_ERROR, status: 'EPROTO', reason: `version ${h.version} (this daemon speaks ${VERSION} to ${VERSION_VIEWS})` };
   }
   const type = REQUEST_TYPES.get(h.op);
   if (type === undefined) return { type: 'bad', id: h.id, op: OP_PROTOCOL_ERROR, status: 'EPROTO', reason: `unknown op 0x${h.op.toString(16)}` };
@@ -438,7 +498,7 @@ function readRequest(type: RequestType, id: number, r: Reader): Request {
       if (total === 0 || offset + data.length > total) throw new WireError(`part [${offset}, ${offset + data.length}) outside a message of ${total} bytes`);
       return { type, id, order, msgId, total, offset, data };
     }
-    case 'close': case 'unbind': case 'members': case 'localNode': case 'stats':
+    case 'close': case 'unbind': case 'members': case 'localNode': case 'stats': case 'quorum':
       r.end();
       return { type, id };
   }
@@ -449,7 +509,7 @@ export function decodeDaemonDatagram(bytes: Uint8Array): DaemonDatagram {
   const h = readHeader(bytes);
   if (typeof h === 'string') return { type: 'bad', reason: h };
   if (h.op === OP_BATCH && h.version === VERSION_BATCH) return readBatch(bytes) ?? { type: 'bad', reason: 'malformed BATCH container' };
-  if (h.version !== VERSION && h.version !== VERSION_BATCH) return { type: 'bad', reason: `version ${h.version}` };
+  if (h.version < VERSION || h.version > VERSION_VIEWS) return { type: 'bad', reason: `version ${h.version}` };
   try {
     const r = new Reader(bytes, HEADER_BYTES);
     if (h.op & REPLY_BIT) return { type: 'reply', reply: readReply(h, r) };
@@ -490,6 +550,13 @@ function readResult(type: RequestType | undefined, r: Reader): ReplyResult {
       return { type, node: { nodeId, ringId, driver, members } };
     }
     case 'stats': return { type, stats: readStats(r) };
+    case 'quorum': {
+      const state = readQuorum(r);
+      const n = r.count32(9);
+      const nodes: QuorumInfo['nodes'][number][] = [];
+      for (let i = 0; i < n; i++) nodes.push({ nodeId: r.u32(), votes: r.u32(), present: r.u8() === 1 });
+      return { type, quorum: { state, nodes } };
+    }
     case 'close': case 'bind': case 'unbind': case 'send': case 'sendPart': return { type: 'none' };
     case undefined: throw new WireError('reply to an unknown op');
   }
@@ -514,7 +581,13 @@ function readEvent(op: number, r: Reader): SocketEvent {
       const ev: MessageEvent = { type: 'message', group: str(r), sender: r.member(), order: readOrder(r), data: r.rest() };
       return ev;
     }
-    case EVENT_OP.membership: return readMembership(r);
+    case EVENT_OP.membership: return readMembership(r, false);
+    case EVENT_OP.membershipV3: return readMembership(r, true);
+    case EVENT_OP.quorum: {
+      const group = str(r), ring = readRingId(r), quorum = readQuorum(r);
+      r.end();
+      return { type: 'quorum', group, ringId: ring, quorum };
+    }
     case EVENT_OP.error: {
       const n = r.u16();
       const message = str(r);
@@ -533,10 +606,11 @@ function readPart(r: Reader): MessagePart {
   return { group, sender, order, msgId, total, offset, data };
 }
 
-function readMembership(r: Reader): MembershipEvent {
+function readMembership(r: Reader, v3: boolean): MembershipEvent {
   const group = str(r);
   const kind = pick(KINDS, r.u8(), 'membership kind');
   const ringId = readRingId(r);
+  const extra = v3 ? { viewId: { ringId: readRingId(r), seq: r.u32() }, quorum: readQuorum(r) } : {};
   const n = r.count32(MEMBER_BYTES);
   const members: Member[] = [];
   for (let i = 0; i < n; i++) members.push(r.member());
@@ -549,5 +623,5 @@ function readMembership(r: Reader): MembershipEvent {
   const joined = changes();
   const left = changes();
   r.end();
-  return { type: 'membership', group, kind, ringId, members, joined, left };
+  return { type: 'membership', group, kind, ringId, members, joined, left, ...extra };
 }

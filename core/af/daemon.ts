@@ -7,6 +7,7 @@ import type { DriverRegistry } from '../driver/registry.ts';
 import type { LogLevel, Order } from '../driver/types.ts';
 import { ClusterError } from '../api/errors.ts';
 import { driverMessageSizeMax, GroupService } from '../groups/service.ts';
+import { quorumOptions } from '../quorum/quorum.ts';
 import { startRuntime } from '../runtime/index.ts';
 import { BridgeServer } from './bridge.ts';
 import type { StatValue } from './codec.ts';
@@ -50,6 +51,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     },
     // The driver's writable() upcall: sockets answered EAGAIN get a WRITABLE event and resend.
     onWritable: () => late.bridge?.writable(),
+    quorum: quorumOptions(config),
+    now: () => performance.now(),
   });
   // The driver carries the groups header too: it must take a full-size message plus that.
   const runtimeConfig: NodeConfig = { ...config, limits: { ...config.limits, messageSizeMax: driverMessageSizeMax(config.limits) } };

@@ -84,6 +84,7 @@ export function eventBytes(ev: SocketEvent): number {
   switch (ev.type) {
     case 'message': return 64 + ev.data.length;
     case 'membership': return 64 + 16 * (ev.members.length + ev.joined.length + ev.left.length);
+    case 'quorum': return 64;
     case 'error': return 64 + ev.message.length;
   }
 }

@@ -40,6 +40,32 @@ export interface MessageEvent {
   readonly data: Uint8Array;
 }
 
+/** What the quorum state says (core/quorum): `quorate` is what services act on. */
+export type QuorumFlag = 'disabled' | 'two_node' | 'wait_for_all' | 'wait_for_all_pending' | 'last_man_standing' | 'auto_tie_breaker';
+
+export interface QuorumState {
+  /** This node's component is the primary one: it may act for the cluster. */
+  readonly quorate: boolean;
+  /** Votes of the nodes in this node's current configuration. */
+  readonly votes: number;
+  /** Expected votes: configured (or the sum of all nodes'), raised by more votes seen, lowered by last_man_standing. */
+  readonly expected: number;
+  /** Votes needed to be quorate: floor(expected / 2) + 1, or 1 under two_node. */
+  readonly quorum: number;
+  readonly flags: readonly QuorumFlag[];
+}
+
+/**
+ * A group view's identity, the same at every member that receives the event: the ring it
+ * belongs to and its number within that ring. A regular configuration starts every group's
+ * views at 1; each later change of the group's membership on that ring counts up; a
+ * transitional view continues the old ring's count (its members all come from that ring).
+ */
+export interface ViewId {
+  readonly ringId: RingId;
+  readonly seq: number;
+}
+
 export interface MembershipEvent {
   readonly type: 'membership';
   readonly group: string;
@@ -49,6 +75,24 @@ export interface MembershipEvent {
   readonly members: readonly Member[];
   readonly joined: readonly MemberChange[];
   readonly left: readonly MemberChange[];
+  /** The view this event opens (bridge protocol version 3 and the embedded node; absent from older daemons). */
+  readonly viewId?: ViewId;
+  /** The node's quorum state as of this event (version 3 and embedded; absent from older daemons). */
+  readonly quorum?: QuorumState;
+}
+
+/** The QUORUM request's answer: the node's quorum state and every configured node. */
+export interface QuorumInfo {
+  readonly state: QuorumState;
+  readonly nodes: readonly { readonly nodeId: number; readonly votes: number; readonly present: boolean }[];
+}
+
+/** The node's quorum state changed without a change of this group's membership (version 3). */
+export interface QuorumEvent {
+  readonly type: 'quorum';
+  readonly group: string;
+  readonly ringId: RingId;
+  readonly quorum: QuorumState;
 }
 
 /** An asynchronous error for this socket (e.g. ENOBUFS: it fell behind and was removed). */
@@ -58,7 +102,7 @@ export interface ErrorEvent {
   readonly message: string;
 }
 
-export type SocketEvent = MessageEvent | MembershipEvent | ErrorEvent;
+export type SocketEvent = MessageEvent | MembershipEvent | QuorumEvent | ErrorEvent;
 
 export interface SendOptions {
   /** Default 'agreed'. */
@@ -79,6 +123,8 @@ export interface LocalNode {
   readonly driver: string;
   readonly ringId: RingId;
   readonly members: readonly number[];
+  /** Version 3 and the embedded node; absent from older daemons. */
+  readonly quorum?: QuorumState;
 }
 
 /** What ClusterSocket (over the daemon) and the embedded node's sockets both offer. */
@@ -90,5 +136,7 @@ export interface GroupSocket extends AsyncIterable<SocketEvent> {
   send(data: Uint8Array | string, options?: SendOptions): Promise<void>;
   members(options?: { signal?: AbortSignal }): Promise<Member[]>;
   localNode(options?: { signal?: AbortSignal }): Promise<LocalNode>;
+  /** The node's quorum state and every configured node (EOPNOTSUPP from a daemon older than version 3). */
+  quorum(options?: { signal?: AbortSignal }): Promise<QuorumInfo>;
   close(): Promise<void>;
 }

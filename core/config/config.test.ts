@@ -51,7 +51,7 @@ describe('parseConfig: defaults', () => {
     });
     expect(c.cluster).toEqual({
       name: 'afcluster', driver: 'totem', transport: 'udpu', mtu: 1500,
-      nodes: [{ id: 1, addr: { host: '10.0.0.1', port: 5405 } }, { id: 2, addr: { host: '10.0.0.2', port: 5405 } }],
+      nodes: [{ id: 1, addr: { host: '10.0.0.1', port: 5405 }, votes: 1 }, { id: 2, addr: { host: '10.0.0.2', port: 5405 }, votes: 1 }],
     });
     expect(c.crypto).toEqual({});
     expect(c.limits.messageSizeMax).toBe(1024 * 1024);
@@ -92,7 +92,7 @@ ack_timeout_ms = 50
       socketDirMode: 0o700, socketMode: 0o600, socketOwner: 'afc', socketGroup: '1000', stateDir: '/srv/afc' });
     expect(c.cluster).toMatchObject({ name: 'demo', driver: 'cman', transport: 'multicast', mtu: 9000,
       multicastAddr: { host: '239.1.2.3', port: 7000 } });
-    expect(c.cluster.nodes[0]).toEqual({ id: 1, addr: { host: '127.0.0.1', port: 6000 }, name: 'alpha' });
+    expect(c.cluster.nodes[0]).toEqual({ id: 1, addr: { host: '127.0.0.1', port: 6000 }, name: 'alpha', votes: 1 });
     expect(c.crypto.keyFile).toBe('/cfg/authkey');
     expect(c.limits).toMatchObject({ messageSizeMax: 65536, membersMax: 16, socketsMax: 1024 });
     expect(c.drivers).toEqual({ totem: { token_ms: 50, consensus_ms: 1200, window: 50 }, cman: { ack_timeout_ms: 50 } });
@@ -122,11 +122,11 @@ describe('parseConfig: refusals', () => {
     expect(errorOf(`${MINIMAL}[totem]\ntokn_ms = 5\n`)).toBe('EINVAL: node1.toml: totem.tokn_ms: unknown key (known: token_ms, consensus_ms, window)');
     expect(errorOf(MINIMAL.replace('id = 1\n', 'id = 1\nlisen = "10.0.0.1"\n'))).toMatch(
       /^EINVAL: node1.toml: node.lisen: unknown key \(known: id, name, listen, socket, socket_dir_mode, socket_mode, socket_owner, socket_group, state_dir\)$/);
-    expect(errorOf(MINIMAL.replace('addr = "10.0.0.2"', 'adr = "10.0.0.2"'))).toMatch(/cluster.nodes\[1\].adr: unknown key \(known: id, addr, name\)/);
+    expect(errorOf(MINIMAL.replace('addr = "10.0.0.2"', 'adr = "10.0.0.2"'))).toMatch(/cluster.nodes\[1\].adr: unknown key \(known: id, addr, name, votes\)/);
   });
 
   it('a section for an unregistered driver or a stray section is an unknown key', () => {
-    expect(errorOf(`${MINIMAL}[tipc]\nx = 1\n`)).toBe('EINVAL: node1.toml: tipc: unknown key (known: node, cluster, crypto, limits, cman, totem)');
+    expect(errorOf(`${MINIMAL}[tipc]\nx = 1\n`)).toBe('EINVAL: node1.toml: tipc: unknown key (known: node, cluster, crypto, limits, quorum, cman, totem)');
     expect(errorOf(`limits = 5\n${MINIMAL}`)).toBe('EINVAL: node1.toml: limits = 5: expected a table [limits]');
   });
 
@@ -183,6 +183,25 @@ describe('parseConfig: refusals', () => {
     expect(refuse(`${MINIMAL}[totem]\na = 3\n`)).toBe('EINVAL: node1.toml: totem.b: b must be below a, or nothing works');
     expect(refuse(`${MINIMAL}[totem]\na = 3\nb = 4\n`)).toBe('EINVAL: node1.toml: totem.b = 4: b must be below a, or nothing works');
     expect(refuse(`${MINIMAL}[totem]\na = 0\n`)).toBe('EINVAL: node1.toml: totem.a = 0: expected an integer >= 1');
+  });
+
+  it('quorum: votes and options, and the combinations that cannot mean what they say, named by key', () => {
+    const three = MINIMAL.replace('{ id = 2, addr = "10.0.0.2" } ]', '{ id = 2, addr = "10.0.0.2", votes = 2 }, { id = 3, addr = "10.0.0.3" } ]');
+    const c = parseConfig(`${three}[quorum]\nauto_tie_breaker = true\nauto_tie_breaker_node = 3\nlast_man_standing = true\n`, 'n.toml', registry);
+    expect(c.cluster.nodes.map((n) => n.votes)).toEqual([1, 2, 1]);
+    expect(c.quorum).toEqual({
+      enabled: true, expectedVotes: 0, twoNode: false, waitForAll: false, lastManStanding: true, lastManStandingWindowMs: 10_000,
+      autoTieBreaker: true, autoTieBreakerNode: 3,
+    });
+    expect(parseConfig(`${MINIMAL}[quorum]\ntwo_node = true\n`, 'n.toml', registry).quorum).toMatchObject({ twoNode: true, waitForAll: true });
+    expect(errorOf(`${three}[quorum]\ntwo_node = true\n`)).toBe(
+      'EINVAL: node1.toml: quorum.two_node = true: expected exactly 2 nodes of 1 vote each in cluster.nodes (found 3 nodes, 4 votes)');
+    expect(errorOf(`${MINIMAL}[quorum]\ntwo_node = true\nauto_tie_breaker = true\n`)).toMatch(/quorum.auto_tie_breaker = true: expected false with quorum.two_node/);
+    expect(errorOf(`${MINIMAL}[quorum]\ntwo_node = true\nlast_man_standing = true\n`)).toMatch(/quorum.last_man_standing = true: expected false with quorum.two_node/);
+    expect(errorOf(`${three}[quorum]\nexpected_votes = 3\n`)).toMatch(/quorum.expected_votes = 3: expected 0 \(the sum of the nodes' votes, 4\) or at least 4/);
+    expect(errorOf(`${three}[quorum]\nauto_tie_breaker_node = 9\n`)).toMatch(/quorum.auto_tie_breaker_node = 9: expected "lowest", "highest" or the id of one of cluster.nodes \(1, 2, 3\)/);
+    expect(errorOf(MINIMAL.replace(/addr = "10.0.0.(\d)" }/g, 'addr = "10.0.0.$1", votes = 0 }'))).toMatch(/expected at least one node with votes > 0/);
+    expect(errorOf(`${MINIMAL}[quorum]\nlast_man_standing_window_ms = 10\n`)).toMatch(/quorum.last_man_standing_window_ms = 10: expected an integer/);
   });
 
   it('cross-checks: this node in the list, unique ids and addresses, listen, multicast group, limits', () => {

@@ -24,6 +24,8 @@ export interface LocalClusterOptions {
   readonly transport?: 'udpu' | 'multicast';
   /** Extra [limits] keys. */
   readonly limits?: Readonly<Record<string, number>>;
+  /** [quorum] keys (default: none, so quorum is on with one vote per node). */
+  readonly quorum?: Readonly<Record<string, unknown>>;
 }
 
 export interface LocalCluster {
@@ -66,6 +68,7 @@ function nodeToml(opts: LocalClusterOptions, dir: string, i: number, nodeList: s
   ];
   if (keyFile) lines.push('[crypto]', `key_file = ${JSON.stringify(keyFile)}`, '');
   if (opts.limits && Object.keys(opts.limits).length > 0) lines.push(stringify({ limits: opts.limits }), '');
+  if (opts.quorum && Object.keys(opts.quorum).length > 0) lines.push(stringify({ quorum: opts.quorum }), '');
   if (opts.driverSections && Object.keys(opts.driverSections).length > 0) lines.push(stringify(opts.driverSections), '');
   return lines.join('\n');
 }

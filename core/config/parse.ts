@@ -12,7 +12,7 @@ import type { Endpoint, NodeConfig, NodeEntry } from './types.ts';
 import { formatValue, issueLines } from './describe.ts';
 import {
   CORE_SECTIONS, DEFAULT_MULTICAST_ADDR, DEFAULT_PORT, formatEndpoint, parseEndpoint,
-  type clusterSection, type cryptoSection, type limitsSection, type nodeSection,
+  type clusterSection, type cryptoSection, type limitsSection, type nodeSection, type quorumSection,
 } from './schema.ts';
 
 type Table = Record<string, unknown>;
@@ -44,9 +44,10 @@ export function parseConfig(text: string, file: string, registry: DriverRegistry
   const cluster = section<z.output<typeof clusterSection>>(raw, 'cluster', CORE_SECTIONS.cluster, file, errors);
   const crypto = section<z.output<typeof cryptoSection>>(raw, 'crypto', CORE_SECTIONS.crypto, file, errors);
   const limits = section<z.output<typeof limitsSection>>(raw, 'limits', CORE_SECTIONS.limits, file, errors);
+  const quorum = section<z.output<typeof quorumSection>>(raw, 'quorum', CORE_SECTIONS.quorum, file, errors);
   const drivers = driverSections(raw, cluster?.driver, file, registry, errors);
-  if (errors.length === 0 && node && cluster && crypto && limits) {
-    const config = build({ file, node, cluster, crypto, limits, drivers });
+  if (errors.length === 0 && node && cluster && crypto && limits && quorum) {
+    const config = build({ file, node, cluster, crypto, limits, quorum, drivers });
     crossCheck(config, node.listen, file, errors);
     if (errors.length === 0) return config;
   }
@@ -112,6 +113,7 @@ interface Parts {
   cluster: z.output<typeof clusterSection>;
   crypto: z.output<typeof cryptoSection>;
   limits: z.output<typeof limitsSection>;
+  quorum: z.output<typeof quorumSection>;
   drivers: Record<string, unknown>;
 }
 
@@ -124,7 +126,7 @@ function endpoint(text: string): Endpoint {
 function build(p: Parts): NodeConfig {
   const base = p.file === EMBEDDED ? process.cwd() : dirname(resolve(p.file));
   const abs = (path: string) => resolve(base, path);
-  const nodes: NodeEntry[] = p.cluster.nodes.map((n) => ({ id: n.id, addr: endpoint(n.addr), ...(n.name ? { name: n.name } : {}) }));
+  const nodes: NodeEntry[] = p.cluster.nodes.map((n) => ({ id: n.id, addr: endpoint(n.addr), votes: n.votes, ...(n.name ? { name: n.name } : {}) }));
   const self = nodes.find((n) => n.id === p.node.id);
   const listen = p.node.listen !== undefined ? endpoint(p.node.listen) : (self?.addr ?? { host: '0.0.0.0', port: DEFAULT_PORT });
   const name = p.node.name ?? self?.name;
@@ -147,6 +149,12 @@ function build(p: Parts): NodeConfig {
       messageSizeMax: p.limits.message_size_max, socketsMax: p.limits.sockets_max, groupsMax: p.limits.groups_max,
       groupNameMax: p.limits.group_name_max, recvQueueMax: p.limits.recv_queue_max,
       recvQueueBytesMax: p.limits.recv_queue_bytes_max, membersMax: p.limits.members_max,
+    },
+    quorum: {
+      enabled: p.quorum.enabled, expectedVotes: p.quorum.expected_votes, twoNode: p.quorum.two_node,
+      waitForAll: p.quorum.wait_for_all ?? p.quorum.two_node, lastManStanding: p.quorum.last_man_standing,
+      lastManStandingWindowMs: p.quorum.last_man_standing_window_ms, autoTieBreaker: p.quorum.auto_tie_breaker,
+      autoTieBreakerNode: p.quorum.auto_tie_breaker_node,
     },
     drivers: p.drivers,
     file: p.file,
@@ -181,6 +189,7 @@ function crossCheck(c: NodeConfig, listenText: string | undefined, file: string,
   } else if (m && (!isMulticast(m) || isIPv4(m.host) !== v4)) {
     errors.push(`${file}: cluster.multicast_addr = ${formatValue(formatEndpoint(m))}: expected an ${v4 ? 'IPv4 multicast address (224.0.0.0 to 239.255.255.255)' : 'IPv6 multicast address (ff00::/8)'}`);
   }
+  checkQuorum(c, file, errors);
   if (c.limits.recvQueueBytesMax < c.limits.messageSizeMax) {
     errors.push(`${file}: limits.recv_queue_bytes_max = ${c.limits.recvQueueBytesMax}: expected at least limits.message_size_max (${c.limits.messageSizeMax}), or a largest message could never be queued`);
   }
@@ -198,5 +207,27 @@ function checkNodeList(c: NodeConfig, file: string, errors: string[]): void {
     if (other !== undefined) errors.push(`${file}: cluster.nodes: addr "${addr}" appears twice (nodes ${other} and ${n.id}): expected one address per node`);
     else addrs.set(addr, n.id);
     if (isIPv4(n.addr.host) !== v4) errors.push(`${file}: cluster.nodes: node ${n.id} addr "${addr}": expected an ${v4 ? 'IPv4' : 'IPv6'} address like the first node's`);
+  }
+}
+
+/** Combinations votequorum refuses, or that could not mean what they say. */
+function checkQuorum(c: NodeConfig, file: string, errors: string[]): void {
+  const q = c.quorum;
+  const total = c.cluster.nodes.reduce((sum, n) => sum + n.votes, 0);
+  const say = (key: string, value: unknown, expected: string): void => {
+    errors.push(`${file}: ${key} = ${formatValue(value)}: ${expected}`);
+  };
+  if (total === 0) say('cluster.nodes', 'votes', 'expected at least one node with votes > 0, or no component could ever be quorate');
+  if (q.expectedVotes !== 0 && q.expectedVotes < total) {
+    say('quorum.expected_votes', q.expectedVotes, `expected 0 (the sum of the nodes' votes, ${total}) or at least ${total}: fewer would let two halves both be quorate`);
+  }
+  if (q.twoNode && (c.cluster.nodes.length !== 2 || total !== 2)) {
+    say('quorum.two_node', true, `expected exactly 2 nodes of 1 vote each in cluster.nodes (found ${c.cluster.nodes.length} nodes, ${total} votes)`);
+  }
+  if (q.twoNode && q.autoTieBreaker) say('quorum.auto_tie_breaker', true, 'expected false with quorum.two_node (two_node already decides the 1-1 split)');
+  if (q.twoNode && q.lastManStanding) say('quorum.last_man_standing', true, 'expected false with quorum.two_node (there is nothing to lower)');
+  const tb = q.autoTieBreakerNode;
+  if (typeof tb === 'number' && !c.cluster.nodes.some((n) => n.id === tb)) {
+    say('quorum.auto_tie_breaker_node', tb, `expected "lowest", "highest" or the id of one of cluster.nodes (${c.cluster.nodes.map((n) => n.id).join(', ')})`);
   }
 }

@@ -68,6 +68,7 @@ export const nodeEntry = z.strictObject({
   id: nodeId,
   addr: endpoint,
   name: name.optional(),
+  votes: z.int().min(0).max(255).default(1).describe('a number of votes from 0 to 255'),
 });
 
 export const clusterSection = z.strictObject({
@@ -99,11 +100,25 @@ export const limitsSection = z.strictObject({
   members_max: z.int().min(1).max(1_000_000).default(1024),
 });
 
+export const quorumSection = z.strictObject({
+  enabled: z.boolean().default(true),
+  expected_votes: z.int().min(0).max(255 * NODES_MAX).default(0)
+    .describe('a number of votes (0 = the sum of the votes in cluster.nodes)'),
+  two_node: z.boolean().default(false),
+  wait_for_all: z.boolean().optional(),
+  last_man_standing: z.boolean().default(false),
+  last_man_standing_window_ms: z.int().min(1000).max(3_600_000).default(10_000),
+  auto_tie_breaker: z.boolean().default(false),
+  auto_tie_breaker_node: z.union([z.enum(['lowest', 'highest']), nodeId]).default('lowest')
+    .describe('"lowest", "highest" or a node id'),
+});
+
 export const CORE_SECTIONS = {
   node: nodeSection,
   cluster: clusterSection,
   crypto: cryptoSection,
   limits: limitsSection,
+  quorum: quorumSection,
 } as const;
 
 export type CoreSectionName = keyof typeof CORE_SECTIONS;

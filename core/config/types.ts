@@ -10,6 +10,8 @@ export interface NodeEntry {
   readonly id: number;
   readonly addr: Endpoint;
   readonly name?: string;
+  /** Quorum votes (default 1). */
+  readonly votes: number;
 }
 
 export interface NodeConfig {
@@ -55,6 +57,19 @@ export interface NodeConfig {
     readonly recvQueueMax: number;
     readonly recvQueueBytesMax: number;
     readonly membersMax: number;
+  };
+  /** [quorum]: votequorum's options (core/quorum/quorum.ts says what each does). */
+  readonly quorum: {
+    readonly enabled: boolean;
+    /** 0 = the sum of the nodes' votes. */
+    readonly expectedVotes: number;
+    readonly twoNode: boolean;
+    /** Defaults to twoNode. */
+    readonly waitForAll: boolean;
+    readonly lastManStanding: boolean;
+    readonly lastManStandingWindowMs: number;
+    readonly autoTieBreaker: boolean;
+    readonly autoTieBreakerNode: 'lowest' | 'highest' | number;
   };
   /** Each driver's own section, parsed by its registry entry's optionsSchema. */
   readonly drivers: Readonly<Record<string, unknown>>;

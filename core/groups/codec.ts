@@ -7,18 +7,23 @@
 // type 1 JOIN:     u16 nameLen, name (UTF-8), u32 pid, u32 port
 // type 2 LEAVE:    u16 nameLen, name, u32 pid, u32 port, u8 reason (1 leave, 2 procdown, 3 overrun)
 // type 3 DATA:     u16 nameLen, name, u32 pid, u32 port, payload (the rest of the message)
-// type 4 EXCHANGE: u32 ring rep, u32 ring seq high, u32 ring seq low, u8 flags (bit 0: last part),
-//                  u16 group count, then per group: u16 nameLen, name, u16 member count,
-//                  member count x (u32 pid, u32 port)
+// type 4 EXCHANGE: u32 ring rep, u64 ring seq, u8 flags (bit 0: last part; bit 1: the sender
+//                  has seen every configured node together, for quorum's wait_for_all),
+//                  u32 the sender's expected votes, u16 group count, then per group:
+//                  u16 nameLen, name, u16 member count, member count x (u32 pid, u32 port)
+// type 5 EXPECTED: u32 ring rep, u64 ring seq, u32 expected votes (last_man_standing lowers
+//                  expected votes on that ring when this is delivered)
+// Version 1 had no EXPECTED and no quorum fields in EXCHANGE; version-1 messages still decode.
 // The member's node id is never on the wire: it is the driver's sender, so a node can only speak
 // for its own members. The order of a DATA message is the order the driver delivered it in.
 import type { RingId } from '../driver/types.ts';
+import type { QuorumReport } from '../quorum/quorum.ts';
 import { LastDecoded } from '../wire/bytes.ts';
 import { Reader, WireError } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 
 export const GROUPS_MAGIC = 0x47;
-export const GROUPS_WIRE_VERSION = 1;
+export const GROUPS_WIRE_VERSION = 2;
 /** The longest group name the wire carries, whatever a node's groupNameMax says. */
 export const NAME_WIRE_MAX = 4096;
 const HEADER = 3;
@@ -30,7 +35,7 @@ export function dataOverhead(nameBytes: number): number {
 
 export type LeaveReason = 'leave' | 'procdown' | 'overrun';
 const LEAVE_REASONS: readonly LeaveReason[] = ['leave', 'procdown', 'overrun'];
-const enum Type { Join = 1, Leave = 2, Data = 3, Exchange = 4 }
+const enum Type { Join = 1, Leave = 2, Data = 3, Exchange = 4, Expected = 5 }
 
 export interface ExchangeGroup {
   readonly group: string;
@@ -44,7 +49,8 @@ export type GroupMessage =
   | { readonly type: 'data'; readonly group: string; readonly pid: number; readonly port: number;
       readonly data: Uint8Array }
   | { readonly type: 'exchange'; readonly ringId: RingId; readonly last: boolean;
-      readonly groups: readonly ExchangeGroup[] };
+      readonly groups: readonly ExchangeGroup[]; readonly quorum?: QuorumReport }
+  | { readonly type: 'expected'; readonly ringId: RingId; readonly expected: number };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -110,13 +116,13 @@ function writeData(out: Uint8Array, name: Uint8Array, pid: number, port: number,
  * a node with no members sends one empty last part.
  */
 export function encodeExchange(ringId: RingId, groups: readonly ExchangeGroup[],
-  partBytesMax: number): Uint8Array[] {
-  const fixed = HEADER + 15;
+  partBytesMax: number, quorum: QuorumReport): Uint8Array[] {
+  const fixed = HEADER + EXCHANGE_FIXED;
   const parts: Uint8Array[] = [];
   let current: ExchangeGroup[] = [];
   let size = fixed;
   const flush = (last: boolean): void => {
-    parts.push(encodeExchangePart(ringId, current, last));
+    parts.push(encodeExchangePart(ringId, current, last, quorum));
     current = []; size = fixed;
   };
   for (const g of groups) {
@@ -135,17 +141,25 @@ export function encodeExchange(ringId: RingId, groups: readonly ExchangeGroup[],
   return parts;
 }
 
-function encodeExchangePart(ringId: RingId, groups: readonly ExchangeGroup[], last: boolean): Uint8Array {
+/** rep, seq, flags, expected votes, group count. */
+const EXCHANGE_FIXED = 4 + 8 + 1 + 4 + 2;
+
+function encodeExchangePart(ringId: RingId, groups: readonly ExchangeGroup[], last: boolean, quorum: QuorumReport): Uint8Array {
   const names = groups.map((g) => encoder.encode(g.group));
-  let size = HEADER + 15;
+  let size = HEADER + EXCHANGE_FIXED;
   groups.forEach((g, i) => { size += 4 + names[i].length + g.members.length * MEMBER_BYTES; });
   const w = writeHeader(new Writer(new Uint8Array(size)), Type.Exchange)
-    .u32(ringId.rep).u64(ringId.seq).u8(last ? 1 : 0).u16(groups.length);
+    .u32(ringId.rep).u64(ringId.seq).u8((last ? 1 : 0) | (quorum.allSeen ? 2 : 0)).u32(quorum.expected).u16(groups.length);
   groups.forEach((g, i) => {
     w.str16(names[i]).u16(g.members.length);
     for (const m of g.members) w.u32(m.pid).u32(m.port);
   });
   return w.done();
+}
+
+/** last_man_standing's proposal to lower expected votes on `ringId`. */
+export function encodeExpected(ringId: RingId, expected: number): Uint8Array {
+  return writeHeader(new Writer(new Uint8Array(HEADER + 16)), Type.Expected).u32(ringId.rep).u64(ringId.seq).u32(expected).done();
 }
 
 function writeHeader(w: Writer, type: Type): Writer {
@@ -184,12 +198,20 @@ export type DecodeResult =
 export function decodeGroupMessage(bytes: Uint8Array): DecodeResult {
   if (bytes.length < HEADER) return { ok: false, why: 'short' };
   if (bytes[0] !== GROUPS_MAGIC) return { ok: false, why: 'magic' };
-  if (bytes[1] !== GROUPS_WIRE_VERSION) return { ok: false, why: 'version' };
+  const version = bytes[1];
+  if (version !== GROUPS_WIRE_VERSION && version !== 1) return { ok: false, why: 'version' };
   const r = new Reader(bytes, HEADER);
   try {
     switch (bytes[2]) {
       case Type.Join: case Type.Leave: case Type.Data: return { ok: true, msg: readMemberMessage(r, bytes[2]) };
-      case Type.Exchange: return { ok: true, msg: readExchange(r) };
+      case Type.Exchange: return { ok: true, msg: readExchange(r, version) };
+      case Type.Expected: {
+        if (version === 1) return { ok: false, why: 'type' };
+        const ringId = { rep: r.u32(), seq: r.u64() };
+        const expected = r.u32();
+        r.end();
+        return { ok: true, msg: { type: 'expected', ringId, expected } };
+      }
       default: return { ok: false, why: 'type' };
     }
   } catch (e) {
@@ -211,10 +233,11 @@ function readMemberMessage(r: Reader, type: Type): GroupMessage {
   return { type: 'leave', group, pid, port, reason };
 }
 
-function readExchange(r: Reader): GroupMessage {
+function readExchange(r: Reader, version: number): GroupMessage {
   const rep = r.u32();
   const seq = r.u64();
-  const last = (r.u8() & 1) === 1;
+  const flags = r.u8();
+  const quorum = version === 1 ? undefined : { allSeen: (flags & 2) !== 0, expected: r.u32() };
   const count = r.u16();
   const groups: ExchangeGroup[] = [];
   for (let i = 0; i < count; i++) {
@@ -226,5 +249,5 @@ function readExchange(r: Reader): GroupMessage {
     groups.push({ group, members });
   }
   r.end();
-  return { type: 'exchange', ringId: { rep, seq }, last, groups };
+  return { type: 'exchange', ringId: { rep, seq }, last: (flags & 1) !== 0, groups, ...(quorum ? { quorum } : {}) };
 }

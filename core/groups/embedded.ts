@@ -7,9 +7,10 @@ import type { DriverRegistry } from '../driver/registry.ts';
 import type { Order } from '../driver/types.ts';
 import { ClusterError } from '../api/errors.ts';
 import { startRuntime, type Runtime, type RuntimeLog } from '../runtime/index.ts';
-import type { BindOptions, GroupSocket, LocalNode, Member, SendOptions, SocketEvent } from '../api/types.ts';
+import type { BindOptions, GroupSocket, LocalNode, Member, QuorumInfo, SendOptions, SocketEvent } from '../api/types.ts';
 import { EventQueue, WritableSignal, eventBytes, retryEagain } from '../api/queue.ts';
 import { GroupService, driverMessageSizeMax, keepEvent, type LocalEndpoint } from './service.ts';
+import { quorumOptions } from '../quorum/quorum.ts';
 
 export interface CreateNodeOptions {
   readonly config: NodeConfig;
@@ -58,6 +59,8 @@ export async function createNode(opts: CreateNodeOptions): Promise<EmbeddedNode>
       if (!late.runtime) throw new ClusterError('EAGAIN', 'the driver is starting');
       late.runtime.multicast(payload, order);
     },
+    quorum: quorumOptions(config),
+    now: () => performance.now(),
   });
   const runtimeConfig: NodeConfig = { ...config, limits: { ...config.limits, messageSizeMax: driverMessageSizeMax(config.limits) } };
   late.runtime = await startRuntime({ config: runtimeConfig, registry, upcalls: groups, log });
@@ -69,9 +72,14 @@ class Node implements EmbeddedNode {
   private readonly sockets = new Set<EmbeddedSocket>();
   private nextPort = 1;
   private closing: Promise<void> | undefined;
+  /** last_man_standing's clock (GroupService.tick), about once a second. */
+  private readonly ticker: NodeJS.Timeout;
 
   constructor(readonly config: NodeConfig, readonly driver: string, readonly groups: GroupService,
-    private readonly runtime: Runtime, private readonly writable: WritableSignal) {}
+    private readonly runtime: Runtime, private readonly writable: WritableSignal) {
+    this.ticker = setInterval(() => groups.tick(), 1000);
+    this.ticker.unref();
+  }
 
   get nodeId(): number { return this.config.node.id; }
 
@@ -99,6 +107,7 @@ class Node implements EmbeddedNode {
 
   close(opts: { leave?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
+      clearInterval(this.ticker);
       for (const s of [...this.sockets]) await s.close();
       await this.runtime.stop({ leave: opts.leave ?? true });
       this.writable.notify();
@@ -173,6 +182,11 @@ export class EmbeddedSocket implements GroupSocket {
   async localNode(options: { signal?: AbortSignal } = {}): Promise<LocalNode> {
     this.check(options.signal);
     return this.opts.groups.localNode();
+  }
+
+  async quorum(options: { signal?: AbortSignal } = {}): Promise<QuorumInfo> {
+    this.check(options.signal);
+    return this.opts.groups.quorumInfo();
   }
 
   async close(): Promise<void> {

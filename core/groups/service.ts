@@ -45,6 +45,13 @@
 // (HELD_MESSAGES_MAX, HELD_BYTES_MAX); reaching the bound finishes the exchange the same way, at
 // the same message on every node with the same limits.
 //
+// QUORUM AND VIEWS. Every membership event carries the node's quorum state (core/quorum) and
+// the id of the view it opens (core/api ViewId). Quorum is recomputed where every member of a
+// configuration stands at the same point of the order: at a transitional configuration (for
+// the survivors), when the state exchange completes (with what every node reported: expected
+// votes, wait_for_all), and when last_man_standing's EXPECTED message is delivered. Groups whose
+// membership did not change at that point get a QUORUM event instead, when quorum changed.
+//
 // DRIVERS WITHOUT VIRTUAL SYNCHRONY (cman: each node decides membership alone, ring ids are
 // per node, no total order). A barrier would wait for reports that a node sent before this node
 // saw the configuration, so there is none: nodedown is reported at once in a regular event, and
@@ -55,18 +62,20 @@
 import { ClusterError, assert, eagain, isClusterError } from '../api/errors.ts';
 import type { NodeConfig } from '../config/types.ts';
 import type { Configuration, DriverUpcalls, Guarantees, LogLevel, Order, RingId } from '../driver/types.ts';
-import type { LocalNode, Member, MemberChange, SocketEvent } from '../api/types.ts';
+import type { LocalNode, Member, MemberChange, QuorumState, SocketEvent, ViewId } from '../api/types.ts';
+import { Quorum, quorumOff, type QuorumOptions } from '../quorum/quorum.ts';
 import {
-  NAME_WIRE_MAX, dataOverhead, decodeGroupMessage, encodeExchange, encodeTransientData, encodeJoin, encodeLeave, isValidGroupName,
+  NAME_WIRE_MAX, dataOverhead, decodeGroupMessage, encodeExchange, encodeExpected, encodeTransientData, encodeJoin, encodeLeave, isValidGroupName,
   type ExchangeGroup, type GroupMessage, type LeaveReason,
 } from './codec.ts';
+import type { QuorumReport } from '../quorum/quorum.ts';
 import { GroupTable, compareChanges, memberKey } from './table.ts';
 
 /** Counters stats() always reports (others, such as malformed.<why>, appear when they happen). */
 export const COUNTERS = [
   'delivered', 'sent', 'malformed', 'dataNotMember', 'foreignSender', 'joinDuplicate', 'joinRefusedFull',
   'leaveNotMember', 'overrun', 'exchanges', 'exchangesForced', 'exchangeStale', 'heldMessages',
-  'controlEagain', 'controlSendErrors', 'sendEagainControl',
+  'controlEagain', 'controlSendErrors', 'sendEagainControl', 'quorumChanges', 'expectedLowered',
 ] as const;
 
 /**
@@ -95,6 +104,10 @@ export interface GroupServiceOptions {
   /** Called when a send that answered EAGAIN may succeed now (the driver became writable and
    *  the service's own queued control messages are all out). */
   onWritable?(): void;
+  /** Quorum's options (core/quorum quorumOptions(config)); default: quorum off. */
+  quorum?: QuorumOptions;
+  /** The host's clock in ms, for last_man_standing's window (tick()); default: always 0. */
+  now?(): number;
 }
 
 /** Where the service hands a local endpoint its events. Return false when the endpoint's
@@ -137,7 +150,7 @@ interface Binding {
 }
 
 interface ControlItem {
-  readonly kind: 'join' | 'leave' | 'exchange';
+  readonly kind: 'join' | 'leave' | 'exchange' | 'expected';
   readonly bytes: Uint8Array;
   /** `pid:port` of the endpoint for join and leave. */
   readonly local?: string;
@@ -157,6 +170,8 @@ interface Exchange {
   readonly pendingLeft: Map<string, MemberChange[]>;
   /** Groups that had a transitional event before this regular configuration. */
   readonly touched: Set<string>;
+  /** Quorum reports of the nodes whose report arrived. */
+  readonly quorum: Map<number, QuorumReport>;
 }
 
 class Endpoint implements LocalEndpoint {
@@ -203,6 +218,12 @@ export class GroupService implements DriverUpcalls {
   private readonly announced = new Map<string, string>();
   /** Eager mode: report parts received so far, per sender. */
   private readonly partial = new Map<number, ExchangeGroup[]>();
+  private readonly quorum: Quorum;
+  private readonly now: () => number;
+  /** Per group: the number of its current view on this ring (absent = 1, the ring's first). */
+  private readonly views = new Map<string, number>();
+  /** The expected votes last proposed on this ring (last_man_standing), so it is sent once. */
+  private proposed?: { ringId: RingId; expected: number };
 
   constructor(private readonly opts: GroupServiceOptions) {
     const g = opts.guarantees;
@@ -213,6 +234,9 @@ export class GroupService implements DriverUpcalls {
     this.barrier = g.agreed && g.virtualSynchrony;
     this.ringId = { rep: opts.nodeId, seq: 0 };
     this.nodes = [opts.nodeId];
+    this.now = opts.now ?? (() => 0);
+    this.quorum = new Quorum(opts.quorum ?? quorumOff([opts.nodeId]));
+    this.quorum.configuration(this.nodes, this.now());
   }
 
   // ---- DriverUpcalls ------------------------------------------------------------------------
@@ -227,6 +251,7 @@ export class GroupService implements DriverUpcalls {
       }
       this.count('delivered');
       if (r.msg.type === 'exchange') { this.onExchange(sender, r.msg); return; }
+      if (r.msg.type === 'expected') { this.onExpected(r.msg); return; }
       if (this.exchange) { this.hold(sender, r.msg, order); return; }
       this.apply(sender, r.msg, order);
     });
@@ -235,10 +260,11 @@ export class GroupService implements DriverUpcalls {
   configuration(conf: Configuration): void {
     this.guarded(() => {
       if (this.exchange) this.finishExchange(true);
+      const previous = this.ringId;
       this.ringId = conf.ringId;
       this.nodes = [...conf.members];
       this.configured = true;
-      if (conf.kind === 'transitional') this.onTransitional(conf);
+      if (conf.kind === 'transitional') this.onTransitional(conf, previous);
       else this.onRegular(conf);
     });
   }
@@ -269,7 +295,24 @@ export class GroupService implements DriverUpcalls {
   }
 
   localNode(): LocalNode {
-    return { nodeId: this.opts.nodeId, driver: this.opts.driverName ?? 'unknown', ringId: this.ringId, members: [...this.nodes] };
+    return { nodeId: this.opts.nodeId, driver: this.opts.driverName ?? 'unknown', ringId: this.ringId, members: [...this.nodes], quorum: this.quorum.state };
+  }
+
+  /** The node's quorum state now, and every configured node with its votes. */
+  quorumInfo(): { state: QuorumState; nodes: { nodeId: number; votes: number; present: boolean }[] } {
+    return { state: this.quorum.state, nodes: this.quorum.nodes() };
+  }
+
+  /** Time passes (the host calls this about once a second): last_man_standing's window. The
+   *  lowest node of the configuration proposes lower expected votes in an agreed message. */
+  tick(): void {
+    if (this.exchange || this.inTransitional) return;
+    const expected = this.quorum.lowerDue(this.now());
+    if (expected === undefined || this.nodes[0] !== this.opts.nodeId) return;
+    const p = this.proposed;
+    if (p && p.expected === expected && p.ringId.rep === this.ringId.rep && p.ringId.seq === this.ringId.seq) return;
+    this.proposed = { ringId: this.ringId, expected };
+    this.guarded(() => this.sendControl({ kind: 'expected', bytes: encodeExpected(this.ringId, expected) }));
   }
 
   stats(): Record<string, number> {
@@ -349,7 +392,7 @@ export class GroupService implements DriverUpcalls {
       case 'join': this.applyJoin(sender, msg.group, msg.pid, msg.port); break;
       case 'leave': this.applyLeave(sender, msg.group, { nodeId: sender, pid: msg.pid, port: msg.port }, msg.reason); break;
       case 'data': this.applyData(sender, msg, order); break;
-      case 'exchange': assert(false, 'exchange messages are never applied as held messages'); break;
+      case 'exchange': case 'expected': assert(false, `${msg.type} messages are never applied as held messages`); break;
     }
   }
 
@@ -439,7 +482,11 @@ export class GroupService implements DriverUpcalls {
       message: `group "${group}" already has limits.members_max (${this.opts.limits.membersMax}) members; the bind was refused` });
   }
 
-  private emitMembership(group: string, change: { joined: MemberChange[]; left: MemberChange[]; kind?: 'regular' | 'transitional'; ringId?: RingId }): void {
+  /** A change of the group's membership: the next view of the group on this ring (or, with
+   *  `view`, the view the caller names), told to the group's local members. */
+  private emitMembership(group: string, change: { joined: MemberChange[]; left: MemberChange[]; kind?: 'regular' | 'transitional'; ringId?: RingId; view?: ViewId }): void {
+    const viewId = change.view ?? { ringId: this.ringId, seq: (this.views.get(group) ?? 1) + 1 };
+    this.views.set(group, viewId.seq);
     const targets = this.activeByGroup.get(group);
     if (!targets || targets.size === 0) return;
     const ev: SocketEvent = {
@@ -449,8 +496,25 @@ export class GroupService implements DriverUpcalls {
       members: [...this.groupMembers(group)],
       joined: change.joined.sort(compareChanges),
       left: change.left.sort(compareChanges),
+      viewId,
+      quorum: this.quorum.state,
     };
     for (const ep of targets) this.offer(ep, ev);
+  }
+
+  /** Quorum changed from `before` at this point of the order: every group with local members
+   *  that did not just get a membership event (`told`) gets a QUORUM event. */
+  private quorumChanged(before: QuorumState, told: ReadonlySet<string>): void {
+    const now = this.quorum.state;
+    if (sameQuorum(before, now)) return;
+    this.count('quorumChanges');
+    this.opts.log(now.quorate === before.quorate ? 'info' : 'warn', now.quorate ? 'quorum: quorate' : 'quorum: NOT quorate',
+      { votes: now.votes, expected: now.expected, quorum: now.quorum, members: this.nodes });
+    for (const [group, targets] of this.activeByGroup) {
+      if (told.has(group)) continue;
+      const ev: SocketEvent = { type: 'quorum', group, ringId: this.ringId, quorum: now };
+      for (const ep of targets) this.offer(ep, ev);
+    }
   }
 
   /** Hands an event to an endpoint; a full endpoint is removed from its group at once (it gets
@@ -480,25 +544,35 @@ export class GroupService implements DriverUpcalls {
 
   // ---- configurations and the state exchange ------------------------------------------------
 
-  private onTransitional(conf: Configuration): void {
+  /** The survivors of the old ring (`previous`) go on without the nodes that failed: their
+   *  members leave in a transitional view that continues the old ring's count. */
+  private onTransitional(conf: Configuration, previous: RingId): void {
     this.inTransitional = true;
+    const before = this.quorum.state;
+    this.quorum.configuration(conf.members, this.now());
     const removed = this.removeNodesNotIn(conf.members);
     for (const [group, left] of removed) {
       this.transitionalTouched.add(group);
-      this.emitMembership(group, { joined: [], left, kind: 'transitional', ringId: conf.ringId });
+      const view = { ringId: previous, seq: (this.views.get(group) ?? 1) + 1 };
+      this.emitMembership(group, { joined: [], left, kind: 'transitional', ringId: conf.ringId, view });
       this.table.prune(group);
     }
+    this.quorumChanged(before, new Set(removed.keys()));
   }
 
   private onRegular(conf: Configuration): void {
     this.inTransitional = false;
+    this.views.clear();
     const pendingLeft = this.removeNodesNotIn(conf.members);
     for (const node of [...this.partial.keys()]) if (!conf.members.includes(node)) this.partial.delete(node);
     if (!this.barrier) {
+      const before = this.quorum.state;
+      this.quorum.configuration(conf.members, this.now());
       for (const [group, left] of pendingLeft) {
-        this.emitMembership(group, { joined: [], left, kind: 'regular', ringId: conf.ringId });
+        this.emitMembership(group, { joined: [], left, kind: 'regular', ringId: conf.ringId, view: { ringId: conf.ringId, seq: 1 } });
         this.table.prune(group);
       }
+      this.quorumChanged(before, new Set(pendingLeft.keys()));
       this.count('exchanges');
       this.sendReport(conf.ringId, this.announcedReport());
       return;
@@ -508,7 +582,7 @@ export class GroupService implements DriverUpcalls {
     this.transitionalTouched = new Set();
     this.exchange = {
       ringId: conf.ringId, nodes: [...conf.members], reports: new Map(), complete: new Set(),
-      held: [], heldBytes: 0, pendingLeft, touched,
+      held: [], heldBytes: 0, pendingLeft, touched, quorum: new Map(),
     };
     this.count('exchanges');
     this.sendReport(conf.ringId, this.appliedReport());
@@ -554,7 +628,7 @@ export class GroupService implements DriverUpcalls {
 
   /** Multicasts this node's report, first in the control queue (stale reports dropped). */
   private sendReport(ringId: RingId, groups: ExchangeGroup[]): void {
-    const parts = encodeExchange(ringId, groups, driverMessageSizeMax(this.opts.limits));
+    const parts = encodeExchange(ringId, groups, driverMessageSizeMax(this.opts.limits), this.quorum.report());
     for (let i = this.control.length - 1; i >= 0; i--) if (this.control[i].kind === 'exchange') this.control.splice(i, 1);
     this.control.unshift(...parts.map((bytes): ControlItem => ({ kind: 'exchange', bytes })));
     this.drainControl();
@@ -570,6 +644,7 @@ export class GroupService implements DriverUpcalls {
     const report = ex.reports.get(sender) ?? [];
     report.push(...msg.groups.map((g) => ({ group: g.group, members: [...g.members] })));
     ex.reports.set(sender, report);
+    if (msg.quorum) ex.quorum.set(sender, msg.quorum);
     if (!msg.last) return;
     ex.complete.add(sender);
     if (ex.nodes.every((n) => ex.complete.has(n))) this.finishExchange(false);
@@ -587,6 +662,15 @@ export class GroupService implements DriverUpcalls {
       this.emitMembership(group, c);
       this.table.prune(group);
     }
+  }
+
+  /** last_man_standing: lower expected votes, at this point of the order on every node of the ring. */
+  private onExpected(msg: Extract<GroupMessage, { type: 'expected' }>): void {
+    if (msg.ringId.rep !== this.ringId.rep || msg.ringId.seq !== this.ringId.seq) { this.count('exchangeStale'); return; }
+    const before = this.quorum.state;
+    this.quorum.lower(msg.expected);
+    if (this.quorum.state.expected < before.expected) this.count('expectedLowered');
+    this.quorumChanged(before, new Set());
   }
 
   private hold(sender: number, msg: GroupMessage, order: Order): void {
@@ -607,13 +691,17 @@ export class GroupService implements DriverUpcalls {
     assert(ex, 'finishExchange() only during an exchange');
     this.exchange = null;
     if (forced) this.count('exchangesForced');
+    const before = this.quorum.state;
+    this.quorum.configuration(ex.nodes, this.now());
+    this.quorum.merge([...ex.quorum.values()]);
     const changes = this.mergeReports(ex);
     for (const [group, left] of ex.pendingLeft) changeOf(changes, group).left.push(...left);
     for (const group of ex.touched) changeOf(changes, group);
     for (const [group, c] of changes) {
-      this.emitMembership(group, { ...c, kind: 'regular', ringId: ex.ringId });
+      this.emitMembership(group, { ...c, kind: 'regular', ringId: ex.ringId, view: { ringId: ex.ringId, seq: 1 } });
       this.table.prune(group);
     }
+    this.quorumChanged(before, new Set(changes.keys()));
     for (const h of ex.held) this.apply(h.sender, h.msg, h.order);
   }
 
@@ -745,4 +833,9 @@ function changeOf(changes: Map<string, { joined: MemberChange[]; left: MemberCha
   let c = changes.get(group);
   if (!c) { c = { joined: [], left: [] }; changes.set(group, c); }
   return c;
+}
+
+function sameQuorum(a: QuorumState, b: QuorumState): boolean {
+  return a.quorate === b.quorate && a.votes === b.votes && a.expected === b.expected && a.quorum === b.quorum
+    && a.flags.length === b.flags.length && a.flags.every((f, i) => f === b.flags[i]);
 }

@@ -1,8 +1,10 @@
 // The groups wire format: every message round-trips, exchange reports split into parts within the size bound, and no truncation or corruption throws.
 import { describe, expect, it } from 'vitest';
 import {
-  dataOverhead, decodeGroupMessage, encodeData, encodeExchange, encodeTransientData, encodeJoin, encodeLeave, type ExchangeGroup,
+  dataOverhead, decodeGroupMessage, encodeData, encodeExchange, encodeExpected, encodeTransientData, encodeJoin, encodeLeave, type ExchangeGroup,
 } from '../../core/groups/codec.ts';
+
+const Q = { allSeen: false, expected: 3 };
 
 describe('groups codec', () => {
   it('round-trips join, leave (each reason), data and exchange', () => {
@@ -17,16 +19,26 @@ describe('groups codec', () => {
     const big = encodeTransientData('grüppe', 0xffffffff, 0x80000001, Uint8Array.of(1, 2));
     expect([...big]).toEqual([...encodeData('grüppe', 0xffffffff, 0x80000001, Uint8Array.of(1, 2))]);
     expect(decodeGroupMessage(big)).toEqual({ ok: true, msg: { type: 'data', group: 'grüppe', pid: 0xffffffff, port: 0x80000001, data: Uint8Array.of(1, 2) } });
-    const ex = encodeExchange({ rep: 3, seq: 2 ** 40 + 5 }, [{ group: 'a', members: [{ pid: 1, port: 1 }] }], 1000);
+    const ex = encodeExchange({ rep: 3, seq: 2 ** 40 + 5 }, [{ group: 'a', members: [{ pid: 1, port: 1 }] }], 1000, { allSeen: true, expected: 5 });
     expect(ex).toHaveLength(1);
-    expect(decodeGroupMessage(ex[0])).toEqual({ ok: true, msg: { type: 'exchange', ringId: { rep: 3, seq: 2 ** 40 + 5 }, last: true, groups: [{ group: 'a', members: [{ pid: 1, port: 1 }] }] } });
+    expect(decodeGroupMessage(ex[0])).toEqual({ ok: true, msg: {
+      type: 'exchange', ringId: { rep: 3, seq: 2 ** 40 + 5 }, last: true, groups: [{ group: 'a', members: [{ pid: 1, port: 1 }] }],
+      quorum: { allSeen: true, expected: 5 },
+    } });
+    expect(decodeGroupMessage(encodeExpected({ rep: 2, seq: 7 }, 3))).toEqual({ ok: true, msg: { type: 'expected', ringId: { rep: 2, seq: 7 }, expected: 3 } });
+  });
+
+  it('still decodes version-1 exchange reports (no quorum fields)', () => {
+    const v1 = Uint8Array.of(0x47, 1, 4, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 9, 1, 0, 0);
+    expect(decodeGroupMessage(v1)).toEqual({ ok: true, msg: { type: 'exchange', ringId: { rep: 3, seq: 9 }, last: true, groups: [] } });
+    expect(decodeGroupMessage(Uint8Array.of(0x47, 1, 5, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1))).toEqual({ ok: false, why: 'type' });
   });
 
   it('cuts a large report into parts no bigger than the bound, the last one flagged', () => {
     const groups: ExchangeGroup[] = ['alpha', 'beta', 'gamma'].map((group, g) => ({
       group, members: Array.from({ length: 50 + g * 30 }, (_, i) => ({ pid: 1000 + i, port: g })),
     }));
-    const parts = encodeExchange({ rep: 1, seq: 1 }, groups, 200);
+    const parts = encodeExchange({ rep: 1, seq: 1 }, groups, 200, Q);
     expect(parts.length).toBeGreaterThan(5);
     const back = new Map<string, { pid: number; port: number }[]>();
     parts.forEach((p, i) => {
@@ -37,13 +49,14 @@ describe('groups codec', () => {
       for (const g of r.msg.groups) back.set(g.group, [...(back.get(g.group) ?? []), ...g.members]);
     });
     expect([...back].map(([group, members]) => ({ group, members }))).toEqual(groups);
-    expect(encodeExchange({ rep: 1, seq: 1 }, [], 200)).toHaveLength(1);
+    expect(encodeExchange({ rep: 1, seq: 1 }, [], 200, Q)).toHaveLength(1);
   });
 
   it('never throws on truncated or corrupted bytes', () => {
     const samples = [
       encodeJoin('group', 1, 2), encodeLeave('group', 1, 2, 'overrun'), encodeData('group', 1, 2, new Uint8Array(5)),
-      ...encodeExchange({ rep: 1, seq: 1 }, [{ group: 'g', members: [{ pid: 1, port: 2 }, { pid: 3, port: 4 }] }], 1000),
+      ...encodeExchange({ rep: 1, seq: 1 }, [{ group: 'g', members: [{ pid: 1, port: 2 }, { pid: 3, port: 4 }] }], 1000, Q),
+      encodeExpected({ rep: 1, seq: 1 }, 2),
     ];
     let seed = 99;
     const rnd = (n: number): number => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed % n; };

@@ -186,7 +186,7 @@ describe('GroupService', () => {
     expect(a.rec.log.at(-1)).toMatch(/^regular big ring 1\.3 .* \+\[(2\/5\d\d\/\d+:join ?){40}\] -\[\]$/);
     // Node 2's report of 40 members does not fit one part at this size.
     const members = Array.from({ length: 40 }, (_, i) => ({ pid: 500 + i, port: 1 }));
-    expect(encodeExchange({ rep: 1, seq: 3 }, [{ group: 'big', members }], 100 + dataOverhead(64)).length).toBeGreaterThan(1);
+    expect(encodeExchange({ rep: 1, seq: 3 }, [{ group: 'big', members }], 100 + dataOverhead(64), { allSeen: false, expected: 1 }).length).toBeGreaterThan(1);
   });
 
   it('finishes an interrupted exchange identically on the nodes that stay together', () => {
@@ -253,7 +253,7 @@ describe('GroupService', () => {
     c.bus.inject(2, Uint8Array.of(0x47, 9, 1));                     // a future version
     c.bus.inject(2, Uint8Array.of(0x47, 1, 77));                    // an unknown type
     c.bus.inject(2, encodeJoin('bad\u0001name', 1, 1));            // invalid name
-    c.bus.inject(2, encodeExchange({ rep: 9, seq: 9 }, [], 1000)[0]); // a stale exchange
+    c.bus.inject(2, encodeExchange({ rep: 9, seq: 9 }, [], 1000, { allSeen: false, expected: 1 })[0]); // a stale exchange
     c.run();
     const st = c.svc(1).stats();
     expect(st.malformed).toBeGreaterThan(400);

@@ -2,7 +2,7 @@
 import { expect } from 'vitest';
 import type { NodeConfig } from '../../core/config/types.ts';
 import { keepEvent, type EndpointSink, type GroupService, type LocalEndpoint } from '../../core/groups/service.ts';
-import type { Member, SocketEvent } from '../../core/api/types.ts';
+import type { Member, QuorumState, SocketEvent } from '../../core/api/types.ts';
 
 export const TEST_LIMITS: NodeConfig['limits'] = {
   messageSizeMax: 65536, socketsMax: 64, groupsMax: 8, groupNameMax: 64,
@@ -11,6 +11,10 @@ export const TEST_LIMITS: NodeConfig['limits'] = {
 
 export function fmtMember(m: Member): string {
   return `${m.nodeId}/${m.pid}/${m.port}`;
+}
+
+function fmtQuorum(q: QuorumState | undefined): string {
+  return q ? `${q.quorate ? 'quorate' : 'inquorate'} ${q.votes}/${q.expected}` : 'no-quorum';
 }
 
 /** One line per event, deterministic, comparable across endpoints. */
@@ -22,9 +26,18 @@ export function fmtEvent(ev: SocketEvent): string {
       return `${ev.kind} ${ev.group} ring ${ev.ringId.rep}.${ev.ringId.seq} [${ev.members.map(fmtMember).join(' ')}]`
         + ` +[${ev.joined.map((c) => `${fmtMember(c.member)}:${c.reason}`).join(' ')}]`
         + ` -[${ev.left.map((c) => `${fmtMember(c.member)}:${c.reason}`).join(' ')}]`;
+    case 'quorum':
+      return `quorum ${ev.group} ring ${ev.ringId.rep}.${ev.ringId.seq} ${fmtQuorum(ev.quorum)}`;
     case 'error':
       return `error ${ev.code}`;
   }
+}
+
+/** fmtEvent plus what must also agree at every member: a membership event's view id and quorum. */
+export function fmtEventFull(ev: SocketEvent): string {
+  if (ev.type !== 'membership') return fmtEvent(ev);
+  const v = ev.viewId;
+  return `${fmtEvent(ev)} view ${v ? `${v.ringId.rep}.${v.ringId.seq}/${v.seq}` : '-'} ${fmtQuorum(ev.quorum)}`;
 }
 
 /** Where an event happened, identically on every node: the driver upcall that caused it and
@@ -43,9 +56,9 @@ export class Recorder implements EndpointSink {
   constructor(private readonly capacity = Infinity, private readonly ctx?: EventContext) {}
   event(ev: SocketEvent): boolean {
     if (this.events.length >= this.capacity) return false;
-    const line = fmtEvent(ev);
+    const line = fmtEventFull(ev);
     this.events.push(keepEvent(ev));
-    this.log.push(line);
+    this.log.push(fmtEvent(ev));
     const base = `${this.ctx?.stamp() ?? ''} ${line}`;
     const k = (this.seen.get(base) ?? 0) + 1;
     this.seen.set(base, k);

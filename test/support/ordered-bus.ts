@@ -5,7 +5,7 @@
 // interleaving (FIFO per sender only), like cman; membership events stay barriers.
 import { ClusterError } from '../../core/api/errors.ts';
 import type {
-  BindOptions, ChangeReason, GroupSocket, LocalNode, Member, SendOptions, SocketEvent,
+  BindOptions, ChangeReason, GroupSocket, LocalNode, QuorumInfo, Member, SendOptions, SocketEvent,
 } from '../../core/api/types.ts';
 
 type Action =
@@ -176,6 +176,10 @@ export class BusSocket implements GroupSocket {
 
   async localNode(): Promise<LocalNode> {
     return { nodeId: this.self.nodeId, driver: this.bus.ordered ? 'bus' : 'unordered-bus', ringId: { rep: 1, seq: 1 }, members: [this.self.nodeId] };
+  }
+
+  async quorum(): Promise<QuorumInfo> {
+    return { state: { quorate: true, votes: 1, expected: 1, quorum: 1, flags: ['disabled'] }, nodes: [{ nodeId: this.self.nodeId, votes: 1, present: true }] };
   }
 
   /** The process died: no more sends, the stream ends (the bus announces procdown). */

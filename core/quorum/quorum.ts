@@ -1,0 +1,155 @@
+// Quorum: which component of a partitioned cluster may act. Extended virtual synchrony delivers
+// in every component; quorum names the one primary component, by votes, as corosync's
+// votequorum does (the options keep votequorum(5)'s names and meanings). Pure: the group layer
+// feeds it the configurations the driver delivers and what the other nodes reported in the
+// state exchange, at the same point of the message order on every node, so every member of a
+// configuration computes the same state.
+//
+// quorum = floor(expected / 2) + 1 votes; a component is quorate when its nodes' votes reach it
+// (and, under wait_for_all, once every configured node has been seen together). Two disjoint
+// components can never both hold more than half of the same expected votes, so at most one is
+// quorate: the options below bend that rule, each in a documented way.
+// - two_node: a 2-node cluster is quorate with 1 vote (both halves of a split think they are:
+//   only fencing makes that safe); it implies wait_for_all unless that is set false.
+// - wait_for_all: after a cold start, not quorate until all configured nodes have been in one
+//   configuration (then remembered; a node joining a component that has seen them all inherits it).
+// - last_man_standing: once a quorate membership has been stable for the window, expected votes
+//   drop to the votes present, so quorum degrades step by step (to 2 nodes, or 1 with
+//   auto_tie_breaker). Expected votes rise again by themselves when more votes are seen.
+// - auto_tie_breaker: in an exact half split, the half with the tie-breaker node (the lowest
+//   configured id, the highest, or one named node) stays quorate.
+import type { QuorumFlag, QuorumState } from '../api/types.ts';
+
+export interface QuorumOptions {
+  /** false: every component counts as quorate (quorum off: the behaviour before quorum existed). */
+  readonly enabled: boolean;
+  /** Votes per configured node id. */
+  readonly votes: ReadonlyMap<number, number>;
+  /** Configured expected votes; 0 = the sum of every node's votes. */
+  readonly expectedVotes: number;
+  readonly twoNode: boolean;
+  readonly waitForAll: boolean;
+  readonly lastManStanding: boolean;
+  readonly lastManStandingWindowMs: number;
+  readonly autoTieBreaker: boolean;
+  /** 'lowest' or 'highest' configured id, or one configured node id. */
+  readonly autoTieBreakerNode: 'lowest' | 'highest' | number;
+}
+
+/** What one node contributes to the state exchange after a regular configuration. */
+export interface QuorumReport {
+  /** This node has seen every configured node in one configuration (wait_for_all). */
+  readonly allSeen: boolean;
+  /** Its expected votes. */
+  readonly expected: number;
+}
+
+export class Quorum {
+  private readonly total: number;
+  private readonly tieBreaker: number;
+  private expected: number;
+  private allSeen = false;
+  private members: readonly number[] = [];
+  /** When the current membership began (for last_man_standing's window). */
+  private stableSince = 0;
+  private current: QuorumState;
+
+  constructor(private readonly opts: QuorumOptions) {
+    this.total = [...opts.votes.values()].reduce((a, b) => a + b, 0);
+    this.expected = opts.expectedVotes > 0 ? opts.expectedVotes : this.total;
+    const ids = [...opts.votes.keys()].sort((a, b) => a - b);
+    const n = opts.autoTieBreakerNode;
+    this.tieBreaker = n === 'lowest' ? ids[0] : n === 'highest' ? ids[ids.length - 1] : n;
+    this.current = this.compute();
+  }
+
+  get state(): QuorumState { return this.current; }
+
+  /** A configuration was delivered (transitional or regular): recompute for its members. */
+  configuration(members: readonly number[], now: number): QuorumState {
+    this.members = [...members];
+    this.stableSince = now;
+    if (this.votesOf(members) === this.total) this.allSeen = true;
+    this.expected = Math.max(this.expected, this.votesOf(members));
+    return this.update();
+  }
+
+  /** Every configured node with its votes, and whether it is in the current configuration. */
+  nodes(): { nodeId: number; votes: number; present: boolean }[] {
+    return [...this.opts.votes].sort((a, b) => a[0] - b[0])
+      .map(([nodeId, votes]) => ({ nodeId, votes, present: this.members.includes(nodeId) }));
+  }
+
+  report(): QuorumReport {
+    return { allSeen: this.allSeen, expected: this.expected };
+  }
+
+  /** The state exchange completed: adopt what the configuration's nodes reported. */
+  merge(reports: readonly QuorumReport[]): QuorumState {
+    for (const r of reports) {
+      if (r.allSeen) this.allSeen = true;
+      this.expected = Math.max(this.expected, r.expected);
+    }
+    return this.update();
+  }
+
+  /** last_man_standing: the expected votes to propose now, or undefined when nothing is due. */
+  lowerDue(now: number): number | undefined {
+    if (!this.opts.enabled || !this.opts.lastManStanding || !this.current.quorate) return undefined;
+    if (now - this.stableSince < this.opts.lastManStandingWindowMs) return undefined;
+    const votes = this.votesOf(this.members);
+    const floor = this.opts.autoTieBreaker ? 1 : 2;
+    const target = Math.max(votes, Math.min(floor, this.expected));
+    return target < this.expected ? target : undefined;
+  }
+
+  /** An agreed "lower expected votes" message was delivered (last_man_standing). */
+  lower(expected: number): QuorumState {
+    if (expected >= this.votesOf(this.members) && expected < this.expected) this.expected = expected;
+    return this.update();
+  }
+
+  private update(): QuorumState {
+    this.current = this.compute();
+    return this.current;
+  }
+
+  private compute(): QuorumState {
+    const votes = this.votesOf(this.members);
+    const expected = this.expected;
+    const two = this.opts.twoNode && expected === 2;
+    const quorum = two ? 1 : Math.floor(expected / 2) + 1;
+    const flags: QuorumFlag[] = [];
+    if (!this.opts.enabled) flags.push('disabled');
+    if (two) flags.push('two_node');
+    if (this.opts.waitForAll) flags.push(this.allSeen ? 'wait_for_all' : 'wait_for_all_pending');
+    if (this.opts.lastManStanding) flags.push('last_man_standing');
+    if (this.opts.autoTieBreaker) flags.push('auto_tie_breaker');
+    const tie = this.opts.autoTieBreaker && votes * 2 === expected && this.members.includes(this.tieBreaker);
+    const enough = votes >= quorum || tie;
+    const quorate = !this.opts.enabled || (enough && (!this.opts.waitForAll || this.allSeen));
+    return { quorate, votes, expected, quorum, flags };
+  }
+
+  private votesOf(members: readonly number[]): number {
+    let v = 0;
+    for (const id of members) v += this.opts.votes.get(id) ?? 0;
+    return v;
+  }
+}
+
+/** The quorum options of a node's config: votes per node from cluster.nodes, the rest from [quorum]. */
+export function quorumOptions(config: {
+  readonly cluster: { readonly nodes: readonly { readonly id: number; readonly votes: number }[] };
+  readonly quorum: Omit<QuorumOptions, 'votes'>;
+}): QuorumOptions {
+  return { ...config.quorum, votes: new Map(config.cluster.nodes.map((n) => [n.id, n.votes])) };
+}
+
+/** Quorum switched off for `nodes` (one vote each): every component is quorate. */
+export function quorumOff(nodes: readonly number[]): QuorumOptions {
+  return {
+    enabled: false, votes: new Map(nodes.map((id) => [id, 1])), expectedVotes: 0, twoNode: false, waitForAll: false,
+    lastManStanding: false, lastManStandingWindowMs: 10_000, autoTieBreaker: false, autoTieBreakerNode: 'lowest',
+  };
+}
