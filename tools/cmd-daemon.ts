@@ -3,7 +3,9 @@ import { pino, type Level } from 'pino';
 import { loadConfig } from '../core/config/index.ts';
 import { builtinRegistry } from '../drivers/builtin.ts';
 import type { DriverRegistry } from '../core/driver/registry.ts';
-import { startDaemon } from '../core/af/daemon.ts';
+import { failureDetection, startDaemon } from '../core/af/daemon.ts';
+import { DEFAULT_LOCK_GROUP, fenceDelayMs } from '../services/lock/lock.ts';
+import { startLockReplica } from '../services/lock/replica.ts';
 import { parseFlags, UsageError, type Command } from './command.ts';
 
 const SECOND_SIGNAL_GRACE_MS = 2000;
@@ -35,8 +37,16 @@ export async function runDaemon(argv: string[], registry: DriverRegistry): Promi
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
   const daemon = await startDaemon({ config, registry, logger });
+  // The lock service's table on this node (services/lock/replica.ts), as member port 0 of the daemon.
+  const entry = registry.get(config.cluster.driver);
+  const replica = startLockReplica(() => daemon.socket(0), {
+    group: DEFAULT_LOCK_GROUP, order: entry.guarantees.agreed ? 'agreed' : 'fifo',
+    fenceDelayMs: fenceDelayMs(failureDetection(entry, config)),
+    log: (msg, fields) => logger.info({ ...fields, layer: 'locks' }, msg),
+  });
   if (!signalled) await new Promise<void>((resolve) => { wake = resolve; });
   logger.info({ signal: signalled }, 'stopping');
+  await replica.stop();
   await daemon.stop();
   logger.flush();
   process.exit(0); // whatever handle a library left open, the daemon is done

@@ -4,6 +4,18 @@ import { randomInt } from 'node:crypto';
 import { builtinRegistry } from '../drivers/builtin.ts';
 import { intFlag, parseFlags, UsageError, type Command } from './command.ts';
 import { runDrill, type DrillOutcome } from './drill/run.ts';
+import { runPartitionDrill, type PartitionReport } from './drill/partition.ts';
+import { freePort } from './local-cluster.ts';
+
+function printPartitions(r: PartitionReport): void {
+  console.log(`\npartition drill: ${r.nodes} nodes, quorum ${r.quorum ? 'on' : 'OFF'}, seed ${r.seed}`);
+  console.log('episode  cut        holder  asker  holder exit  granted after (ms)  two holders (ms)');
+  for (const e of r.episodes) {
+    console.log(`${String(e.index).padEnd(8)} ${e.cut.join(',').padEnd(10)} ${String(e.holderNode).padEnd(7)} ${String(e.askerNode).padEnd(6)} ${String(e.holderExit).padEnd(12)} ${(e.grantedAfterMs?.toFixed(0) ?? 'never').padEnd(19)} ${e.overlapMs.toFixed(0)}`);
+  }
+  console.log(`\ndouble holders       ${r.doubleHolders} of ${r.episodes.length} episodes (judged from the commands' own start and stop times)`);
+  console.log(`slowest grant        ${r.slowestGrantMs.toFixed(0)} ms after the split (bound ${r.grantBoundMs} ms: failure detection + fencing delay + 2 s)`);
+}
 
 function print(out: DrillOutcome): void {
   const r = out.report;
@@ -38,6 +50,13 @@ With totem (agreed order) both must be 0. With cman (FIFO only, requests sent fi
 apply requests in different orders: the drill reports what it measured.
 Exit status: 0 if both counts are 0, 1 otherwise.
 
+With --partitions E it runs the partition drill instead (root, network namespaces): N totem
+daemons, one per namespace; in each of E episodes a command holds a lock on a node that is then
+cut off with a minority (1 vs 2, 2 vs 3, ...; node 1 among them every other episode) while a node
+of the majority asks for the lock; then the split heals. Two holders at once are judged from the
+commands' own start and stop times. Exit status 0 when no episode had two holders (with
+--no-quorum the drill is expected to find them: quorum is what prevents them).
+
 options:
   --driver NAME     totem (default) or cman
   --nodes N         nodes, 1..254 (default 3)
@@ -49,12 +68,28 @@ options:
   --seed X          the workers' random choices (default: random, printed)
   --port P          UDP port of the daemons (default: a free one)
   --keep            keep the cluster's directory (configs, logs)
-  --json            print the outcome as JSON`,
+  --json            print the outcome as JSON
+  --partitions E    the partition drill, E episodes (with --nodes 3..9, default 5; --seed, --port)
+  --no-quorum       (partition drill) quorum off in every node's config, to show what it prevents`,
   async run(argv) {
     const { values } = parseFlags(argv, {
       driver: { type: 'string' }, nodes: { type: 'string' }, workers: { type: 'string' }, seconds: { type: 'string' },
       locks: { type: 'string' }, late: { type: 'string' }, crash: { type: 'string' }, seed: { type: 'string' }, port: { type: 'string' }, keep: { type: 'boolean' }, json: { type: 'boolean' },
+      partitions: { type: 'string' }, 'no-quorum': { type: 'boolean' },
     });
+    if (values.partitions !== undefined) {
+      if (values.driver !== undefined && values.driver !== 'totem') throw new UsageError('--partitions runs the totem driver only');
+      const nodes = intFlag(values.nodes, 'nodes', 5, 3, 9);
+      const report = await runPartitionDrill({
+        nodes, episodes: intFlag(values.partitions, 'partitions', 1, 1, 10_000), quorum: values['no-quorum'] !== true,
+        seed: intFlag(values.seed, 'seed', randomInt(2 ** 31), 0, 2 ** 32 - 1),
+        port: values.port === undefined ? await freePort(1) : intFlag(values.port, 'port', 0, 1, 65535),
+        tag: String(process.pid % 100_000), log: values.json ? undefined : (l) => console.log(l),
+      });
+      if (values.json) console.log(JSON.stringify(report, null, 2));
+      else printPartitions(report);
+      return report.doubleHolders === 0 ? 0 : 1;
+    }
     const driver = values.driver ?? 'totem';
     const registry = builtinRegistry();
     if (!registry.has(driver)) throw new UsageError(`--driver ${driver}: registered drivers are ${registry.names().join(', ')}`);

@@ -4,9 +4,11 @@
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config/types.ts';
 import type { DriverRegistry } from '../driver/registry.ts';
-import type { LogLevel, Order } from '../driver/types.ts';
+import type { DriverEntry, LogLevel, Order } from '../driver/types.ts';
 import { ClusterError } from '../api/errors.ts';
 import { driverMessageSizeMax, GroupService } from '../groups/service.ts';
+import { EmbeddedSocket } from '../groups/embedded.ts';
+import { WritableSignal } from '../api/queue.ts';
 import { quorumOptions } from '../quorum/quorum.ts';
 import { startRuntime } from '../runtime/index.ts';
 import { BridgeServer } from './bridge.ts';
@@ -23,6 +25,9 @@ export interface DaemonOptions {
 export interface Daemon {
   readonly bridge: BridgeServer;
   readonly groups: GroupService;
+  /** A socket of the daemon's own (its pid, the given port: 0 and below the bridge's first, 1,
+   *  so no client's member identity can be the same), for services the daemon runs itself. */
+  socket(port: number): EmbeddedSocket;
   /** Close the bridge socket, leave the ring cleanly, stop the transport. */
   stop(): Promise<void>;
 }
@@ -40,8 +45,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const log = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => { logger[level](fields ?? {}, msg); };
   warnIfPlaintext(config, logger);
   const messageSizeMax = bridgeMessageSizeMax(config.limits);
+  const failureDetectionMs = failureDetection(entry, config);
   // The service needs the driver's multicast and the runtime needs the service: tie the knot late.
   const late: { runtime?: Runtime; bridge?: BridgeServer } = {};
+  const writable = new WritableSignal();
   const groups = new GroupService({
     nodeId: config.node.id, limits: { ...config.limits, messageSizeMax }, guarantees: entry.guarantees,
     driverName: entry.name, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'groups' }),
@@ -50,7 +57,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       late.runtime.multicast(payload, order);
     },
     // The driver's writable() upcall: sockets answered EAGAIN get a WRITABLE event and resend.
-    onWritable: () => late.bridge?.writable(),
+    onWritable: () => { late.bridge?.writable(); writable.notify(); },
     quorum: quorumOptions(config),
     now: () => performance.now(),
   });
@@ -66,7 +73,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         path: config.node.socket, dirMode: config.node.socketDirMode, mode: config.node.socketMode,
         owner: config.node.socketOwner, group: config.node.socketGroup,
       },
-      nodeId: config.node.id, driver: entry.name, groups, runtimeStats: () => ({ ...flattenStats(rt.stats()), ...memoryStats() }), limits: config.limits,
+      nodeId: config.node.id, driver: entry.name, groups, limits: config.limits,
+      runtimeStats: () => ({ ...flattenStats(rt.stats()), ...memoryStats(), 'node.failureDetectionMs': failureDetectionMs }),
       messageSizeMax, procCheckMs: opts.procCheckMs, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'bridge' }),
     });
     late.bridge = bridge;
@@ -78,12 +86,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let stopping: Promise<void> | undefined;
   return {
     bridge, groups,
+    socket: (port) => new EmbeddedSocket({
+      groups, pid: process.pid, port, writable, eventQueueMax: config.limits.recvQueueMax,
+      eventQueueBytesMax: config.limits.recvQueueBytesMax, onClose: () => undefined,
+    }),
     stop: () => (stopping ??= (async () => {
       bridge.close();
       await rt.stop({ leave: true });
       logger.info({ stats: bridge.stats() }, 'daemon stopped: left the ring');
     })()),
   };
+}
+
+/** How long a departure takes to be seen everywhere (DriverEntry.failureDetectionMs); a driver
+ *  that does not say is assumed to take 10 s. */
+export function failureDetection(entry: DriverEntry<unknown>, config: NodeConfig): number {
+  const options = config.drivers[entry.name] ?? entry.optionsSchema.parse({});
+  return entry.failureDetectionMs?.(options) ?? 10_000;
 }
 
 /** {driver: {sent: 1}} -> {'driver.sent': 1}; booleans as 0/1; anything else as text. */

@@ -3,13 +3,13 @@
 export type ErrorCode =
   | 'EAGAIN' | 'EMSGSIZE' | 'ENOTCONN' | 'EADDRINUSE' | 'EINVAL' | 'EOPNOTSUPP'
   | 'ENOBUFS' | 'EACCES' | 'ENOENT' | 'EPROTO' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EMFILE'
-  | 'ENAMETOOLONG' | 'ESRCH' | 'ECANCELED';
+  | 'ENAMETOOLONG' | 'ESRCH' | 'ECANCELED' | 'ENOLCK';
 
 /** Stable numeric codes for the wire (bridge protocol status field). 0 is success. */
 export const ERROR_NUMBERS: Readonly<Record<ErrorCode, number>> = {
   EAGAIN: 11, EMSGSIZE: 90, ENOTCONN: 107, EADDRINUSE: 98, EINVAL: 22, EOPNOTSUPP: 95,
   ENOBUFS: 105, EACCES: 13, ENOENT: 2, EPROTO: 71, ETIMEDOUT: 110, ECONNREFUSED: 111,
-  EMFILE: 24, ENAMETOOLONG: 36, ESRCH: 3, ECANCELED: 125,
+  EMFILE: 24, ENAMETOOLONG: 36, ESRCH: 3, ECANCELED: 125, ENOLCK: 37,
 };
 
 const BY_NUMBER = new Map<number, ErrorCode>(

@@ -124,4 +124,11 @@ export interface DriverEntry<Options = unknown> {
    */
   readonly optionsSchema: ZodType<Options>;
   create(common: DriverCommon, options: Options, host: DriverHost): Driver;
+  /**
+   * With these options, how long after a node stops (or is cut off) until every other node has
+   * delivered the configuration without it, at most, on a network that delivers what it is
+   * given in time. Services that act on a departure with a delay (the lock service's fencing
+   * delay) build on it.
+   */
+  failureDetectionMs?(options: Options): number;
 }

@@ -6,10 +6,13 @@
 //           For unlock, requestId names the lock or trylock request it releases or cancels.
 // Snapshot: u8 version=1 | u8 type=4 | joiner (u32 nodeId, u32 pid, u32 port) | u32 afterEvents
 //           | u16 memberCount | members[] | u16 lockCount | locks[]
-//   member:  u32 nodeId | u32 pid | u32 port | u8 pending | if pending: u32 eventsSinceJoin
+//   member:  u32 nodeId | u32 pid | u32 port | u8 flags (1 pending, 2 fencing: a departed
+//            member whose holds wait for FENCED) | if pending: u32 eventsSinceJoin
 //            | u16 olderCount | u16 olderIndex[]
 //   lock:    u8 nameLen | name | u16 holderCount | entry[] | u16 waiterCount | entry[]
 //   entry:   u16 memberIndex | u32 requestId | u8 mode
+// Fenced:   u8 version=1 | u8 type=5 | member (u32 nodeId, u32 pid, u32 port): the departed
+//           member can no longer act (it was fenced, or the fencing delay passed): release its holds.
 import { ClusterError } from '../../core/api/errors.ts';
 import type { Member } from '../../core/api/types.ts';
 import { Reader, WireError } from '../../core/wire/reader.ts';
@@ -23,6 +26,7 @@ export const LOCK_NAME_BYTES_MAX = 128;
 const VERSION = 1;
 const OPS: readonly LockOp[] = ['lock', 'trylock', 'unlock'];
 const TYPE_SNAPSHOT = 4;
+const TYPE_FENCED = 5;
 
 export interface LockRequest {
   readonly type: 'request';
@@ -40,6 +44,8 @@ export interface SnapshotEntry {
 
 export interface SnapshotMember {
   readonly member: Member;
+  /** A departed member whose holds wait for FENCED (not a member of the group any more). */
+  readonly fencing?: boolean;
   /** Absent: the member holds the table. Present: it still waits for a snapshot. */
   readonly pending?: { readonly eventsSinceJoin: number; readonly older: readonly number[] };
 }
@@ -57,7 +63,16 @@ export interface LockSnapshot {
   readonly state: SnapshotState;
 }
 
-export type LockMessage = LockRequest | LockSnapshot;
+export interface LockFenced {
+  readonly type: 'fenced';
+  readonly member: Member;
+}
+
+export type LockMessage = LockRequest | LockSnapshot | LockFenced;
+
+export function encodeFenced(member: Member): Uint8Array {
+  return Writer.fixed(2 + 12).u8(VERSION).u8(TYPE_FENCED).member(member).done();
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -95,7 +110,7 @@ export function encodeSnapshot(snap: Omit<LockSnapshot, 'type'>): Uint8Array {
   w.u16(snap.state.members.length);
   for (const m of snap.state.members) {
     w.member(m.member);
-    w.u8(m.pending ? 1 : 0);
+    w.u8((m.pending ? 1 : 0) | (m.fencing ? 2 : 0));
     if (!m.pending) continue;
     w.u32(m.pending.eventsSinceJoin);
     w.u16(m.pending.older.length);
@@ -145,7 +160,10 @@ function readSnapshot(r: Reader): LockSnapshot {
   const members: SnapshotMember[] = [];
   for (let i = 0; i < memberCount; i++) {
     const member = r.member();
-    if (r.u8() === 0) { members.push({ member }); continue; }
+    const flags = r.u8();
+    if (flags > 3 || flags === 3) throw new Malformed();
+    if (flags === 2) { members.push({ member, fencing: true }); continue; }
+    if (flags === 0) { members.push({ member }); continue; }
     const eventsSinceJoin = r.u32();
     const older: number[] = [];
     for (let n = r.u16(), j = 0; j < n; j++) {
@@ -171,6 +189,8 @@ export function decodeLockMessage(data: Uint8Array): LockMessage | undefined {
     let msg: LockMessage;
     if (type === TYPE_SNAPSHOT) {
       msg = readSnapshot(r);
+    } else if (type === TYPE_FENCED) {
+      msg = { type: 'fenced', member: r.member() };
     } else {
       const op = OPS[type - 1];
       if (op === undefined) return undefined;

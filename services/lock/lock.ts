@@ -3,10 +3,18 @@
 // caller's promise resolves when its own request is granted in that order: no extra round trip,
 // no lock server. Needs agreed (or safe) order for every member to agree; with order 'fifo'
 // (cman) the same code runs and members may disagree, which the drill measures.
+//
+// Partitions (docs/LOCKS.md): a table stops the moment its node's part loses quorum (onFailure
+// with ENOLCK: the owner must stop using its locks at once). The quorate part keeps the holds of
+// members cut off with their node until they are fenced: the lowest member multicasts FENCED
+// once `fenceDelayMs` has passed since it saw them go (long enough for the cut-off side to have
+// noticed and stopped its holders), or at once when the `fence` hook (a fence command) says the
+// node is down.
 import { ClusterError, ERROR_NUMBERS, type ErrorCode } from '../../core/api/errors.ts';
 import { encodeRequest, lockNameBytes, type LockMode } from './codec.ts';
 import { LockTable, memberKey, refusedError, type LockDecision, type LockTableOptions, type TableOutput } from './table.ts';
-import type { GroupSocket, Order, SocketEvent } from '../../core/api/types.ts';
+import type { ChangeReason, GroupSocket, Member, Order, QuorumState, SocketEvent } from '../../core/api/types.ts';
+import { encodeFenced } from './codec.ts';
 
 export { LockTable, memberKey, type LockDecision, type LockMode, type TableOutput };
 
@@ -24,7 +32,35 @@ export interface LockClientOptions {
   readonly onFailure?: (e: ClusterError) => void;
   /** Limits of the table (namesMax, entriesMax, bufferMax). */
   readonly limits?: Omit<LockTableOptions, 'self' | 'group'>;
+  /** How long after a holder's node was cut off its locks may go to others (fenceDelayMs()). */
+  readonly fenceDelayMs?: number;
+  /** Puts a departed member's node down (a fence command); resolves true when it is down, so
+   *  its locks may go at once. Only the lowest member calls it. */
+  readonly fence?: (member: Member, reason: ChangeReason) => Promise<boolean>;
+  /** Called (with the state) while open() waits for the node's part to be quorate. */
+  readonly onWaitQuorum?: (state: QuorumState) => void;
 }
+
+/** How long a holder's command may take to stop after it is told (SIGTERM, then SIGKILL). */
+export const HOLDER_KILL_GRACE_MS = 2000;
+/** Added to the fencing delay for scheduling and clock-rate slack. */
+export const FENCE_MARGIN_MS = 1000;
+
+/**
+ * The fencing delay: after this long since a member's departure was delivered here, its side of
+ * the split has lost quorum (at most one failure detection after the split, which came at most one
+ * failure detection before this side saw it) and stopped its holders (the kill grace).
+ * It assumes the cut-off node and its processes keep running: a frozen process cannot be stopped,
+ * only fenced by a fence command.
+ */
+export function fenceDelayMs(failureDetectionMs: number): number {
+  return 2 * failureDetectionMs + HOLDER_KILL_GRACE_MS + FENCE_MARGIN_MS;
+}
+
+/** Used when neither the caller nor the daemon says how fast failures are detected. */
+export const DEFAULT_FENCE_DELAY_MS = fenceDelayMs(10_000);
+/** How often open() asks the daemon for quorum while it waits. */
+const QUORUM_POLL_MS = 250;
 
 export interface LockGrant {
   readonly name: string;
@@ -56,6 +92,11 @@ export class LockClient {
   private syncedWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private stopped = false;
   private sendChain: Promise<void> = Promise.resolve();
+  private readonly fenceDelay: number;
+  /** Departed members whose holds wait for FENCED: when this member may send it. */
+  private readonly fenceDue = new Map<string, { readonly member: Member; readonly reason: ChangeReason; readonly at: number }>();
+  private readonly fenceSent = new Set<string>();
+  private fenceTimer?: NodeJS.Timeout;
 
   constructor(private readonly sock: GroupSocket, opts: LockClientOptions = {}) {
     this.group = opts.group ?? DEFAULT_LOCK_GROUP;
@@ -63,11 +104,18 @@ export class LockClient {
     this.onOutput = opts.onOutput;
     this.onFailure = opts.onFailure;
     this.table = new LockTable({ self: sock.self, group: this.group, ...opts.limits });
+    this.fenceDelay = opts.fenceDelayMs ?? DEFAULT_FENCE_DELAY_MS;
+    this.fenceHook = opts.fence;
   }
 
-  /** Binds the socket to the lock group, starts reading it, and resolves once this member holds the table. */
+  private readonly fenceHook: LockClientOptions['fence'];
+
+  /** Waits until the node's part of the cluster is quorate (a daemon older than protocol
+   *  version 3 knows no quorum: then at once), binds the socket to the lock group, starts reading
+   *  it, and resolves once this member holds the table. */
   static async open(sock: GroupSocket, opts: LockClientOptions & { signal?: AbortSignal } = {}): Promise<LockClient> {
     const client = new LockClient(sock, opts);
+    await waitQuorate(sock, opts.onWaitQuorum, opts.signal);
     await sock.bind(client.group, { signal: opts.signal });
     void client.run();
     await client.synced(opts.signal);
@@ -103,6 +151,7 @@ export class LockClient {
   async close(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearTimeout(this.fenceTimer);
     this.failAll(new ClusterError('ECANCELED', 'the lock client was closed'));
     await this.sock.unbind().catch(() => undefined);
   }
@@ -200,6 +249,45 @@ export class LockClient {
       this.onOutput?.(out);
       this.handle(out);
     }
+    // A membership change may make this member the lowest: fences already due are its to send.
+    if (ev.type === 'membership' && this.fenceDue.size > 0) this.checkFences();
+  }
+
+  /** Sends FENCED for the departed members whose delay has passed, if this member is the lowest;
+   *  forgets the ones the table no longer waits for; re-arms for the next one due. */
+  private checkFences(): void {
+    clearTimeout(this.fenceTimer);
+    this.fenceTimer = undefined;
+    if (this.stopped || this.failure) return;
+    const waiting = new Set(this.table.fencingMembers().map((f) => memberKey(f.member)));
+    const now = performance.now();
+    let next = Infinity;
+    for (const [k, f] of this.fenceDue) {
+      if (!waiting.has(k)) { this.fenceDue.delete(k); this.fenceSent.delete(k); continue; }
+      if (f.at > now) { next = Math.min(next, f.at); continue; }
+      if (this.fenceSent.has(k) || !this.table.isDonor()) continue;
+      this.fenceSent.add(k);
+      this.send(encodeFenced(f.member)).catch(() => this.fenceSent.delete(k));
+    }
+    if (next < Infinity) {
+      this.fenceTimer = setTimeout(() => this.checkFences(), next - now);
+      this.fenceTimer.unref?.();
+    }
+  }
+
+  /** A departed member's holds wait for FENCED: after the delay, or when the fence hook says its
+   *  node is down (the lowest member asks it). */
+  private fencing(member: Member, reason: ChangeReason): void {
+    const k = memberKey(member);
+    if (!this.fenceDue.has(k)) this.fenceDue.set(k, { member, reason, at: performance.now() + this.fenceDelay });
+    if (this.fenceHook && reason === 'nodedown' && this.table.isDonor()) {
+      this.fenceHook(member, reason).then((down) => {
+        if (!down || !this.fenceDue.has(k)) return;
+        this.fenceDue.set(k, { member, reason, at: 0 });
+        this.checkFences();
+      }, () => undefined);
+    }
+    this.checkFences();
   }
 
   private handle(out: TableOutput): void {
@@ -212,6 +300,9 @@ export class LockClient {
         return;
       case 'failed':
         this.failAll(new ClusterError(out.code, out.message));
+        return;
+      case 'fence':
+        this.fencing(out.member, out.reason);
         return;
       default:
         if (memberKey(out.owner) === memberKey(this.sock.self)) this.ownDecision(out);
@@ -249,6 +340,7 @@ export class LockClient {
   private failAll(e: ClusterError): void {
     if (this.failure) return;
     this.failure = e;
+    clearTimeout(this.fenceTimer);
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
     for (const w of this.syncedWaiters.splice(0)) w.reject(e);
@@ -256,5 +348,24 @@ export class LockClient {
     this.unlocking.clear();
     this.held.clear();
     if (!this.stopped) this.onFailure?.(e);
+  }
+}
+
+/** Resolves once the node's part of the cluster is quorate (at once for daemons without quorum). */
+async function waitQuorate(sock: GroupSocket, onWait: ((s: QuorumState) => void) | undefined, signal?: AbortSignal): Promise<void> {
+  for (let told = false; ; told = true) {
+    let state: QuorumState;
+    try {
+      state = (await sock.quorum({ signal })).state;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'EOPNOTSUPP') return;
+      throw e;
+    }
+    if (state.quorate) return;
+    if (!told) onWait?.(state);
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(resolve, QUORUM_POLL_MS);
+      signal?.addEventListener('abort', () => { clearTimeout(t); reject(new ClusterError('ECANCELED', 'gave up waiting for quorum')); }, { once: true });
+    });
   }
 }

@@ -1,7 +1,7 @@
 // Proves the lock table's rules: FIFO, shared/exclusive compatibility, trylock, release at
 // membership events, the snapshot hand-over to newcomers, limits, and the request codec.
 import { describe, expect, it } from 'vitest';
-import { decodeLockMessage, encodeRequest, encodeSnapshot } from './codec.ts';
+import { decodeLockMessage, encodeFenced, encodeRequest, encodeSnapshot } from './codec.ts';
 import { LockTable, memberKey, type TableOutput } from './table.ts';
 import type { ChangeReason, Member, SocketEvent } from '../../core/api/types.ts';
 
@@ -104,9 +104,72 @@ describe('LockTable rules', () => {
     t.apply(req(B, 'lock', 'x', 'exclusive', 1));
     t.apply(req(C, 'lock', 'x', 'exclusive', 2));
     t.apply(req(D, 'lock', 'x', 'exclusive', 3));
-    expect(decisions(t.apply(leaveEv([A, D], [B, C], 'nodedown')))).toEqual([
-      'release x 2/102/1#1 nodedown', 'cancel x 3/103/1#2 nodedown', 'grant x 4/104/1#3',
+    expect(decisions(t.apply(leaveEv([A, D], [B, C], 'procdown')))).toEqual([
+      'release x 2/102/1#1 procdown', 'cancel x 3/103/1#2 procdown', 'grant x 4/104/1#3',
     ]);
+  });
+
+  it('keeps the holds of a member cut off with its node (or evicted) until FENCED, cancelling its waits', () => {
+    const t = table(A, [A, B, C, D]);
+    t.apply(req(B, 'lock', 'x', 'exclusive', 1));
+    t.apply(req(C, 'lock', 'x', 'exclusive', 2));
+    t.apply(req(B, 'lock', 'y', 'exclusive', 3));
+    t.apply(req(D, 'lock', 'y', 'exclusive', 4));
+    t.apply(req(B, 'lock', 'z', 'shared', 5));
+    const out = t.apply(leaveEv([A, C, D], [B], 'nodedown'));
+    expect(decisions(out)).toEqual([]); // nothing released, nothing granted: B may still be running
+    expect(out.filter((o) => o.type === 'fence')).toEqual([{ type: 'fence', member: B, reason: 'nodedown' }]);
+    expect(t.holders('x').map((h) => h.owner)).toEqual(['fenced/2/102/1']);
+    expect(t.fencingMembers()).toEqual([{ member: B, reason: 'nodedown' }]);
+    expect(decisions(t.apply(req(D, 'lock', 'z', 'exclusive', 6)))).toEqual([]); // z is still held by B
+    expect(decisions(t.apply(msg(A, encodeFenced(B))))).toEqual([
+      'release x 2/102/1#1 nodedown', 'release y 2/102/1#3 nodedown', 'release z 2/102/1#5 nodedown',
+      'grant x 3/103/1#2', 'grant y 4/104/1#4', 'grant z 4/104/1#6',
+    ]);
+    expect(t.fencingMembers()).toEqual([]);
+    expect(decisions(t.apply(msg(C, encodeFenced(B))))).toEqual([]); // a second FENCED changes nothing
+    const e = table(A, [A, B]);
+    e.apply(req(B, 'lock', 'x', 'exclusive', 7));
+    e.apply(req(A, 'lock', 'x', 'exclusive', 8));
+    expect(decisions(e.apply(leaveEv([A], [B], 'overrun')))).toEqual([]);
+    expect(decisions(e.apply(msg(A, encodeFenced(B))))).toEqual(['release x 2/102/1#7 overrun', 'grant x 1/101/1#8']);
+  });
+
+  it('hands the holds that wait for FENCED to a newcomer in the snapshot', () => {
+    const a = table(A, [A, B, C]);
+    a.apply(req(B, 'lock', 'x', 'exclusive', 1));
+    a.apply(leaveEv([A, C], [B], 'nodedown'));
+    const d = new LockTable({ self: D, group: G });
+    const join = joinEv([A, C, D], [D]);
+    const sent = a.apply(join).flatMap((o) => (o.type === 'send' ? [o.data] : []));
+    d.apply(join);
+    expect(sent).toHaveLength(1);
+    const installed = d.apply(msg(A, sent[0]));
+    expect(installed).toContainEqual({ type: 'fence', member: B, reason: 'nodedown' });
+    expect(d.status).toBe('synced');
+    expect(d.holders('x').map((h) => h.owner)).toEqual(['fenced/2/102/1']);
+    const fenced = msg(A, encodeFenced(B));
+    a.apply(msg(A, sent[0]));
+    expect(decisions(a.apply(fenced))).toEqual(decisions(d.apply(fenced)));
+    expect(d.holders('x')).toEqual([]);
+  });
+
+  it('stops at once, deciding nothing more, when an event says the part is not quorate', () => {
+    const quorum = (quorate: boolean) => ({ quorate, votes: quorate ? 2 : 1, expected: 3, quorum: 2, flags: [] });
+    const t = table(A, [A, B, C]);
+    t.apply(req(A, 'lock', 'x', 'exclusive', 1));
+    t.apply(req(B, 'lock', 'x', 'exclusive', 2));
+    const lost = t.apply({ type: 'quorum', group: G, ringId: ring, quorum: quorum(false) });
+    expect(lost).toEqual([{ type: 'failed', code: 'ENOLCK', message: expect.stringMatching(/not quorate/) }]);
+    expect(t.status).toBe('failed');
+    expect(t.apply(req(A, 'unlock', 'x', 'exclusive', 1))).toEqual([]);
+    const u = table(A, [A, B, C]);
+    u.apply(req(B, 'lock', 'x', 'exclusive', 3));
+    const ev = { ...leaveEv([A], [B, C], 'nodedown'), quorum: quorum(false) } as SocketEvent;
+    expect(u.apply(ev).map((o) => o.type)).toEqual(['failed']); // no release, no grant in a minority
+    const q = table(A, [A, B]);
+    expect(q.apply({ type: 'quorum', group: G, ringId: ring, quorum: quorum(true) })).toEqual([]);
+    expect(q.stats().index).toBe(0); // QUORUM events do not count as events (older daemons send none)
   });
 
   it('ignores requests from non-members and malformed messages', () => {
@@ -203,8 +266,13 @@ describe('lock codec', () => {
   it('round-trips requests and snapshots and rejects garbage', () => {
     const r = encodeRequest({ op: 'trylock', name: 'ünïcode', mode: 'shared', requestId: 0xfffffffe });
     expect(decodeLockMessage(r)).toEqual({ type: 'request', op: 'trylock', name: 'ünïcode', mode: 'shared', requestId: 0xfffffffe });
-    const snap = { joiner: C, afterEvents: 7, state: { members: [{ member: A }, { member: C, pending: { eventsSinceJoin: 7, older: [0] } }], locks: [{ name: 'x', holders: [{ member: 0, requestId: 3, mode: 'exclusive' as const }], waiters: [] }] } };
+    const snap = { joiner: C, afterEvents: 7, state: {
+      members: [{ member: A }, { member: C, pending: { eventsSinceJoin: 7, older: [0] } }, { member: B, fencing: true }],
+      locks: [{ name: 'x', holders: [{ member: 0, requestId: 3, mode: 'exclusive' as const }, { member: 2, requestId: 9, mode: 'exclusive' as const }], waiters: [] }],
+    } };
     expect(decodeLockMessage(encodeSnapshot(snap))).toEqual({ type: 'snapshot', ...snap });
+    expect(decodeLockMessage(encodeFenced(B))).toEqual({ type: 'fenced', member: B });
+    expect(decodeLockMessage(encodeFenced(B).subarray(0, 13))).toBeUndefined();
     expect(decodeLockMessage(r.subarray(0, r.length - 1))).toBeUndefined();
     expect(decodeLockMessage(new Uint8Array([2, 1, 0, 0, 0, 0, 1, 1, 65]))).toBeUndefined();
     expect(() => encodeRequest({ op: 'lock', name: '', mode: 'shared', requestId: 1 })).toThrow(/EINVAL/);

@@ -7,8 +7,17 @@
 // - lock: granted at once if nobody waits and the holders are compatible (any number of shared,
 //   or one exclusive); otherwise queued, FIFO. trylock: granted at once or fails, never queued.
 //   unlock(requestId): releases that hold, or cancels that waiter.
-// - A member that leaves (leave, procdown, nodedown, overrun) loses its holds and waits at the
-//   membership event that removes it; waiters behind are then granted in FIFO order.
+// - Quorum: a table decides only while its node's part of the cluster is quorate. An event that
+//   says it is not (a membership or QUORUM event) stops the table at once (ENOLCK): the member
+//   loses every lock it held here, and its owner must stop using them (afcluster lock kills the
+//   command). It may join again, as a newcomer, once quorum is back.
+// - A member that leaves by itself (leave) or whose process died (procdown: its daemon saw it
+//   go) loses its holds and waits at the membership event that removes it; waiters behind are
+//   then granted in FIFO order. A member cut off with its node (nodedown) or evicted for falling
+//   behind (overrun) may still be running: its waits are cancelled, but its holds stay, FENCING,
+//   until a FENCED message for it is delivered. The lowest member sends it once the fencing
+//   delay has passed (by then the cut-off side has lost quorum and stopped its holders) or a
+//   fence command has put the node down (services/lock/lock.ts, docs/LOCKS.md).
 // - A newcomer does not know the table. It buffers the stream from its own join event until a
 //   snapshot arrives, sent by the lowest member that holds the table and tagged with how many
 //   events after the newcomer's join it was taken; it then replays the rest of its buffer. If
@@ -45,10 +54,27 @@ export type TableOutput =
   | LockDecision
   /** This member must multicast `data` (a snapshot for a newcomer). */
   | { readonly type: 'send'; readonly data: Uint8Array }
+  /** A departed member's holds now wait for FENCED (the lowest member sends it when due). */
+  | { readonly type: 'fence'; readonly member: Member; readonly reason: ChangeReason }
   /** This member now holds the table: its own requests can be decided. */
   | { readonly type: 'synced' }
   /** The table stopped: this member left the group, or its buffer overflowed. */
-  | { readonly type: 'failed'; readonly code: 'ENOTCONN' | 'ENOBUFS'; readonly message: string };
+  | { readonly type: 'failed'; readonly code: FailCode; readonly message: string };
+
+type FailCode = 'ENOTCONN' | 'ENOBUFS' | 'ENOLCK';
+
+/** Departures after which the member may still be running: its holds wait for FENCED. */
+const FENCED_REASONS: ReadonlySet<ChangeReason> = new Set(['nodedown', 'overrun']);
+
+/** The owner key of a departed member's holds while they wait for FENCED. */
+function fenceKey(m: Member): string {
+  return `fenced/${memberKey(m)}`;
+}
+
+/** false when the event says this node's part of the cluster is not quorate (undefined: says nothing). */
+function quorateOf(ev: SocketEvent): boolean | undefined {
+  return ev.type === 'membership' || ev.type === 'quorum' ? ev.quorum?.quorate : undefined;
+}
 
 export interface LockTableOptions {
   readonly self: Member;
@@ -98,6 +124,8 @@ export class LockTable {
   /** Events applied since this member's own join event (which is event 0). */
   private index = 0;
   private members = new Map<string, MemberState>();
+  /** Departed members whose holds wait for FENCED, by fenceKey. */
+  private fencing = new Map<string, { readonly member: Member; readonly reason: ChangeReason }>();
   private locks = new Map<string, Queue>();
   private entries = 0;
   private readonly snapshotsSent = new Set<string>();
@@ -123,6 +151,13 @@ export class LockTable {
   apply(ev: SocketEvent): TableOutput[] {
     if (ev.type === 'error' || ev.group !== this.group) return [];
     const out: TableOutput[] = [];
+    if (quorateOf(ev) === false && this.state !== 'failed') {
+      this.fail(out, 'ENOLCK', "this node's part of the cluster is not quorate: the lock table stopped and every lock held through it is lost");
+      return out;
+    }
+    // QUORUM events carry nothing else, and sockets of older daemons never get them: they do not
+    // count as events (a snapshot's afterEvents must mean the same at every member).
+    if (ev.type === 'quorum') return out;
     switch (this.state) {
       case 'unbound':
         if (ev.type === 'membership' && ev.members.some((m) => memberKey(m) === this.selfKey)) this.join(ev, out);
@@ -156,7 +191,21 @@ export class LockTable {
   }
 
   stats(): Record<string, number | string> {
-    return { status: this.state, index: this.index, names: this.locks.size, entries: this.entries, members: this.members.size, buffered: this.buffer.length, ...this.counters };
+    return {
+      status: this.state, index: this.index, names: this.locks.size, entries: this.entries, members: this.members.size,
+      fencing: this.fencing.size, buffered: this.buffer.length, ...this.counters,
+    };
+  }
+
+  /** Departed members whose holds wait for FENCED. */
+  fencingMembers(): { member: Member; reason: ChangeReason }[] {
+    return [...this.fencing.values()];
+  }
+
+  /** This member is the lowest one holding the table: it sends snapshots and FENCED messages. */
+  isDonor(): boolean {
+    const d = this.donor();
+    return this.state === 'synced' && d !== undefined && memberKey(d) === this.selfKey;
   }
 
   // --- joining and the snapshot hand-over ---------------------------------------------------
@@ -223,9 +272,17 @@ export class LockTable {
 
   private install(snap: LockSnapshot, out: TableOutput[]): void {
     const members = snap.state.members;
-    if (!members.some((m) => memberKey(m.member) === this.selfKey)) { this.counters.malformed++; return; }
+    if (!members.some((m) => memberKey(m.member) === this.selfKey && !m.fencing)) { this.counters.malformed++; return; }
     this.members = new Map();
+    this.fencing = new Map();
+    const ownerKey = (i: number): string => (members[i].fencing ? fenceKey(members[i].member) : memberKey(members[i].member));
     for (const m of members) {
+      if (m.fencing) {
+        // The reason is not in the snapshot: both reasons wait the same way.
+        this.fencing.set(fenceKey(m.member), { member: m.member, reason: 'nodedown' });
+        out.push({ type: 'fence', member: m.member, reason: 'nodedown' });
+        continue;
+      }
       const pending = m.pending && memberKey(m.member) !== this.selfKey
         ? { joinedAt: snap.afterEvents - m.pending.eventsSinceJoin, older: new Set(m.pending.older.map((i) => memberKey(members[i].member))) }
         : undefined;
@@ -234,7 +291,7 @@ export class LockTable {
     this.locks = new Map();
     this.entries = 0;
     for (const l of snap.state.locks) {
-      const entry = (e: (typeof l.holders)[number]): Entry => ({ owner: memberKey(members[e.member].member), requestId: e.requestId, mode: e.mode });
+      const entry = (e: (typeof l.holders)[number]): Entry => ({ owner: ownerKey(e.member), requestId: e.requestId, mode: e.mode });
       this.locks.set(l.name, { holders: l.holders.map(entry), waiters: l.waiters.map(entry) });
       this.entries += l.holders.length + l.waiters.length;
     }
@@ -273,12 +330,18 @@ export class LockTable {
     out.push({ type: 'synced' });
   }
 
-  /** The lowest member holding the table sends it to every newcomer still waiting. */
-  private donate(out: TableOutput[]): void {
+  /** The lowest member holding the table. */
+  private donor(): Member | undefined {
     let donor: Member | undefined;
     for (const st of this.members.values()) {
       if (!st.pending && (donor === undefined || compareMembers(st.member, donor) < 0)) donor = st.member;
     }
+    return donor;
+  }
+
+  /** The lowest member holding the table sends it to every newcomer still waiting. */
+  private donate(out: TableOutput[]): void {
+    const donor = this.donor();
     if (donor === undefined || memberKey(donor) !== this.selfKey) return;
     for (const [k, st] of this.members) {
       if (!st.pending || this.snapshotsSent.has(k)) continue;
@@ -290,18 +353,22 @@ export class LockTable {
 
   private snapshotState(): SnapshotState {
     const sorted = [...this.members.values()].sort((a, b) => compareMembers(a.member, b.member));
-    const at = new Map(sorted.map((st, i) => [memberKey(st.member), i]));
+    const fenced = [...this.fencing.values()].sort((a, b) => compareMembers(a.member, b.member));
+    const at = new Map([...sorted.map((st) => memberKey(st.member)), ...fenced.map((f) => fenceKey(f.member))].map((k, i) => [k, i]));
     const idx = (k: string): number => at.get(k) ?? assertNever(`owner ${k} is not a member`);
-    const members = sorted.map((st) => ({
-      member: st.member,
-      pending: st.pending && { eventsSinceJoin: this.index - st.pending.joinedAt, older: [...st.pending.older].map(idx) },
-    }));
+    const members = [
+      ...sorted.map((st) => ({
+        member: st.member,
+        pending: st.pending && { eventsSinceJoin: this.index - st.pending.joinedAt, older: [...st.pending.older].map(idx) },
+      })),
+      ...fenced.map((f) => ({ member: f.member, fencing: true })),
+    ];
     const entry = (e: Entry) => ({ member: idx(e.owner), requestId: e.requestId, mode: e.mode });
     const locks = [...this.locks].map(([name, q]) => ({ name, holders: q.holders.map(entry), waiters: q.waiters.map(entry) }));
     return { members, locks };
   }
 
-  private fail(out: TableOutput[], code: 'ENOTCONN' | 'ENOBUFS', message: string): void {
+  private fail(out: TableOutput[], code: FailCode, message: string): void {
     this.state = 'failed';
     this.buffer = [];
     out.push({ type: 'failed', code, message });
@@ -324,7 +391,28 @@ export class LockTable {
       if (joiner?.pending) this.markSynced(memberKey(msg.joiner), joiner);
       return;
     }
+    if (msg.type === 'fenced') {
+      this.applyFenced(msg.member, out);
+      return;
+    }
     this.applyRequest(sender.member, msg, out);
+  }
+
+  /** A departed member can no longer act: its holds go, and the waiters behind them are granted. */
+  private applyFenced(member: Member, out: TableOutput[]): void {
+    const k = fenceKey(member);
+    const f = this.fencing.get(k);
+    if (!f) { this.counters.stray++; return; }
+    this.fencing.delete(k);
+    for (const [name, q] of [...this.locks]) {
+      q.holders = q.holders.filter((e) => {
+        if (e.owner !== k) return true;
+        out.push({ type: 'release', name, owner: member, requestId: e.requestId, mode: e.mode, reason: f.reason });
+        this.entries--;
+        return false;
+      });
+    }
+    for (const [name, q] of [...this.locks]) this.promote(name, q, out);
   }
 
   private markSynced(k: string, st: MemberState): void {
@@ -354,24 +442,35 @@ export class LockTable {
     }
   }
 
-  /** Drops every hold and wait of the departed members first, then grants waiters behind:
-   *  nothing is granted to a member that leaves in the same event. */
+  /** Drops every wait of the departed members, and every hold of those that cannot be running
+   *  any more; the holds of members that may still run (nodedown, overrun) wait for FENCED.
+   *  Then grants waiters behind: nothing is granted to a member that leaves in the same event. */
   private removeMembers(gone: readonly { member: Member; reason: ChangeReason }[], out: TableOutput[]): void {
     const reasonOf = new Map(gone.map((g) => [memberKey(g.member), g]));
     for (const k of reasonOf.keys()) {
       this.members.delete(k);
       this.snapshotsSent.delete(k);
     }
+    const fenced = new Set<string>();
     for (const [name, q] of [...this.locks]) {
-      const report = (type: 'release' | 'cancel', e: Entry): boolean => {
+      const report = (type: 'release' | 'cancel', e: Entry): Entry[] => {
         const g = reasonOf.get(e.owner);
-        if (g === undefined) return true;
+        if (g === undefined) return [e];
+        if (type === 'release' && FENCED_REASONS.has(g.reason)) {
+          fenced.add(e.owner);
+          return [{ ...e, owner: fenceKey(g.member) }];
+        }
         out.push({ type, name, owner: g.member, requestId: e.requestId, mode: e.mode, reason: g.reason });
         this.entries--;
-        return false;
+        return [];
       };
-      q.holders = q.holders.filter((e) => report('release', e));
-      q.waiters = q.waiters.filter((e) => report('cancel', e));
+      q.holders = q.holders.flatMap((e) => report('release', e));
+      q.waiters = q.waiters.flatMap((e) => report('cancel', e));
+    }
+    for (const k of fenced) {
+      const g = reasonOf.get(k) ?? assertNever('a fenced owner left');
+      this.fencing.set(fenceKey(g.member), { member: g.member, reason: g.reason });
+      out.push({ type: 'fence', member: g.member, reason: g.reason });
     }
     for (const [name, q] of [...this.locks]) this.promote(name, q, out);
   }

@@ -2,6 +2,7 @@
 // zero disagreements under totem (and the cman run is reported as measured), and
 // `afcluster lock` excludes, passes on the exit status, fails --try while held, and a holder
 // killed with -9, or whose node's daemon is killed, has its lock released to the next waiter.
+import { EXIT_LOST } from '../../tools/cmd-lock.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -82,7 +83,7 @@ describe('afcluster lock on a totem cluster', () => {
     expect(existsSync(file('k-got'))).toBe(true);
   });
 
-  it('a holder whose node dies (daemon killed -9) loses the lock to a waiter on another node at the nodedown event', async () => {
+  it('a holder whose node dies (daemon killed -9) loses the lock to a waiter on another node after the nodedown event and the fencing delay', async () => {
     const holder = lock(3, ['--', 'sh', '-c', `touch ${file('n-held')}; sleep 600`], { detached: true });
     await until('the holder runs', () => existsSync(file('n-held')), 30_000);
     const waiter = lock(2, ['--', 'sh', '-c', `touch ${file('n-got')}`]);
@@ -91,8 +92,9 @@ describe('afcluster lock on a totem cluster', () => {
     await cluster.kill(3, 'SIGKILL');
     expect(await exited(waiter)).toBe(0);
     expect(existsSync(file('n-got'))).toBe(true);
-    // The holder notices its daemon is gone (the socket's keepalive), stops its command: SIGTERM, 128+15.
-    expect(await exited(holder)).toBe(143);
+    // The holder notices its daemon is gone (the socket's keepalive), stops its command (SIGTERM)
+    // and says it lost the lock.
+    expect(await exited(holder)).toBe(EXIT_LOST);
     try { process.kill(-(holder.pid as number), 'SIGKILL'); } catch { /* already gone */ }
   });
 });

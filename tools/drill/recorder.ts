@@ -21,7 +21,7 @@ export class DrillRecorder {
 
   /** Pass as LockClientOptions.onOutput. */
   readonly onOutput = (out: TableOutput): void => {
-    if (out.type === 'send' || out.type === 'synced' || out.type === 'failed') return;
+    if (out.type === 'send' || out.type === 'synced' || out.type === 'failed' || out.type === 'fence') return;
     if (this.full()) return;
     this.decisions.push({ type: out.type, name: out.name, owner: memberKey(out.owner), requestId: out.requestId, mode: out.mode });
   };

@@ -2,7 +2,8 @@
 // 10.213.7.K/24) to a bridge that lives in a namespace of its own, so nothing is added to the
 // host's own network (no address, no route, no link) and no packet can leave for a real outside
 // address: the 10.213.7.0/24 addresses exist only inside these namespaces. Faults: `tc netem`
-// loss/delay on a node's eth0, or the link set down. Every namespace made is deleted again,
+// loss/delay on a node's eth0, the link set down, or a partition (some nodes' bridge ports moved
+// to a second bridge, br1, that the others are not on). Every namespace made is deleted again,
 // on success, failure, or exit of the process.
 import { execFileSync } from 'node:child_process';
 
@@ -83,8 +84,10 @@ export function createTopology(n: number, tag: string): Topology {
   live.add(t);
   try {
     ip(['netns', 'add', t.bridge]);
-    ip(['-n', t.bridge, 'link', 'add', 'br0', 'type', 'bridge']);
-    ip(['-n', t.bridge, 'link', 'set', 'br0', 'up']);
+    for (const br of ['br0', 'br1']) {
+      ip(['-n', t.bridge, 'link', 'add', br, 'type', 'bridge']);
+      ip(['-n', t.bridge, 'link', 'set', br, 'up']);
+    }
     t.names.forEach((ns, i) => addNode(t, ns, i + 1));
     return t;
   } catch (e) {
@@ -132,4 +135,10 @@ export function qdiscCounters(t: Topology, k: number): { sent: number; dropped: 
  *  up and keeps its address, so the daemon sees packets vanish, not a send error). */
 export function setLink(t: Topology, k: number, up: boolean): void {
   ip(['-n', t.bridge, 'link', 'set', `v${k}`, up ? 'up' : 'down']);
+}
+
+/** A partition: the nodes in `cut` can reach each other and no one else (their ports move to
+ *  br1); an empty `cut` heals it (every port back on br0). */
+export function setPartition(t: Topology, cut: readonly number[]): void {
+  t.names.forEach((_, i) => ip(['-n', t.bridge, 'link', 'set', `v${i + 1}`, 'master', cut.includes(i + 1) ? 'br1' : 'br0']));
 }
