@@ -6,6 +6,8 @@ import type { DriverRegistry } from '../core/driver/registry.ts';
 import { failureDetection, startDaemon } from '../core/af/daemon.ts';
 import { DEFAULT_LOCK_GROUP, fenceDelayMs } from '../services/lock/lock.ts';
 import { startLockReplica } from '../services/lock/replica.ts';
+import type { Member } from '../core/api/types.ts';
+import { runFence } from './fence.ts';
 import { parseFlags, UsageError, type Command } from './command.ts';
 
 const SECOND_SIGNAL_GRACE_MS = 2000;
@@ -39,10 +41,12 @@ export async function runDaemon(argv: string[], registry: DriverRegistry): Promi
   const daemon = await startDaemon({ config, registry, logger });
   // The lock service's table on this node (services/lock/replica.ts), as member port 0 of the daemon.
   const entry = registry.get(config.cluster.driver);
+  const fenceCommand = config.quorum.fenceCommand;
   const replica = startLockReplica(() => daemon.socket(0), {
     group: DEFAULT_LOCK_GROUP, order: entry.guarantees.agreed ? 'agreed' : 'fifo',
     fenceDelayMs: fenceDelayMs(failureDetection(entry, config)),
     log: (msg, fields) => logger.info({ ...fields, layer: 'locks' }, msg),
+    ...(fenceCommand ? { fence: (m: Member) => runFence(fenceCommand, m.nodeId, (msg, f) => logger.warn({ ...f, layer: 'locks' }, msg)) } : {}),
   });
   if (!signalled) await new Promise<void>((resolve) => { wake = resolve; });
   logger.info({ signal: signalled }, 'stopping');

@@ -12,7 +12,6 @@ import { ClusterSocket } from '../sockapi/client.ts';
 import {
   DEFAULT_LOCK_GROUP, DEFAULT_FENCE_DELAY_MS, fenceDelayMs, HOLDER_KILL_GRACE_MS, LockClient, type LockGrant,
 } from '../services/lock/lock.ts';
-import type { Member } from '../core/api/types.ts';
 import { intFlag, parseFlags, UsageError, type Command } from './command.ts';
 import { resolveSocket, TARGET_FLAGS, TARGET_HELP } from './target.ts';
 
@@ -99,7 +98,7 @@ release NAME at the membership event. If the lock is lost while COMMAND runs (th
 the cluster lost quorum, or this socket was removed from the group), COMMAND gets SIGTERM, then
 SIGKILL after ${HOLDER_KILL_GRACE_MS} ms, and this exits ${EXIT_LOST}. When a holder's node is cut off, the
 quorate part gives its locks to others only after the fencing delay (2 x the driver's failure
-detection + ${HOLDER_KILL_GRACE_MS} ms + 1 s, printed at start), or at once when --fence-command succeeds.
+detection + ${HOLDER_KILL_GRACE_MS} ms + 1 s), or at once when the daemons' quorum.fence_command has put it down.
 See docs/LOCKS.md for what is guaranteed and what is not (a frozen process cannot be stopped).
 
 options:
@@ -107,9 +106,6 @@ options:
   --try                 do not wait: if NAME is taken, exit ${EXIT_BUSY} without running COMMAND
   --timeout MS          give up waiting after MS ms: exit ${EXIT_TIMEOUT} without running COMMAND
   --group G             the lock service's group (default ${DEFAULT_LOCK_GROUP})
-  --fence-command CMD   when a holder's node is cut off and this process is the lowest member,
-                        run "CMD NODE_ID" (through sh); exit 0 means the node is down, so its
-                        locks may go at once instead of after the fencing delay
   -o, --order ORDER     agreed (default) or safe; fifo runs without agreed order (cman): the
                         nodes may then disagree about who holds NAME
 ${TARGET_HELP}
@@ -120,7 +116,7 @@ example:
     const { flags, command: cmd } = splitArgv(argv);
     const { values, positionals } = parseFlags(flags, {
       ...TARGET_FLAGS, shared: { type: 'boolean' }, try: { type: 'boolean' }, timeout: { type: 'string' },
-      group: { type: 'string' }, order: { type: 'string', short: 'o' }, 'fence-command': { type: 'string' },
+      group: { type: 'string' }, order: { type: 'string', short: 'o' },
     }, true);
     if (positionals.length !== 1) throw new UsageError('expected one lock NAME before --');
     const order = (values.order ?? 'agreed') as Order;
@@ -134,12 +130,10 @@ example:
     let lostWhileRunning = false;
     let sock = first;
     try {
-      const fence = values['fence-command'];
       const opts = {
         group: values.group, order, fenceDelayMs: delay,
         onFailure: (e: ClusterError) => lost?.(e),
         onWaitQuorum: () => console.error('afcluster lock: waiting for this node\'s part of the cluster to be quorate'),
-        ...(fence ? { fence: (m: Member) => runFence(fence, m.nodeId) } : {}),
       };
       const held = await acquireQuorate(first, path, opts, name, { shared: values.shared === true, tryOnly: values.try === true, timeoutMs });
       if (typeof held === 'number') return held;
@@ -192,16 +186,4 @@ async function acquireQuorate(first: ClusterSocket, path: string, opts: Paramete
       console.error(`afcluster lock: ${e.message}; starting over`);
     }
   }
-}
-
-/** Runs the fence command for a node: true when it exits 0 (the node is down). */
-function runFence(command: string, nodeId: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', `${command} "$1"`, 'afcluster-fence', String(nodeId)], { stdio: ['ignore', 'inherit', 'inherit'] });
-    child.once('error', () => resolve(false));
-    child.once('exit', (code) => {
-      console.error(`afcluster lock: fence command for node ${nodeId} exited ${code ?? 'by a signal'}`);
-      resolve(code === 0);
-    });
-  });
 }

@@ -155,6 +155,7 @@ function build(p: Parts): NodeConfig {
       waitForAll: p.quorum.wait_for_all ?? p.quorum.two_node, lastManStanding: p.quorum.last_man_standing,
       lastManStandingWindowMs: p.quorum.last_man_standing_window_ms, autoTieBreaker: p.quorum.auto_tie_breaker,
       autoTieBreakerNode: p.quorum.auto_tie_breaker_node,
+      ...(p.quorum.fence_command !== undefined ? { fenceCommand: p.quorum.fence_command } : {}),
     },
     drivers: p.drivers,
     file: p.file,

@@ -111,6 +111,7 @@ export const quorumSection = z.strictObject({
   auto_tie_breaker: z.boolean().default(false),
   auto_tie_breaker_node: z.union([z.enum(['lowest', 'highest']), nodeId]).default('lowest')
     .describe('"lowest", "highest" or a node id'),
+  fence_command: z.string().min(1).optional().describe('a command line (run as COMMAND NODE_ID through sh)'),
 });
 
 export const CORE_SECTIONS = {

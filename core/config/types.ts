@@ -70,6 +70,8 @@ export interface NodeConfig {
     readonly lastManStandingWindowMs: number;
     readonly autoTieBreaker: boolean;
     readonly autoTieBreakerNode: 'lowest' | 'highest' | number;
+    /** Puts a node down (power fencing): run as `COMMAND NODE_ID` by the lock service; exit 0 = done. */
+    readonly fenceCommand?: string;
   };
   /** Each driver's own section, parsed by its registry entry's optionsSchema. */
   readonly drivers: Readonly<Record<string, unknown>>;

@@ -56,6 +56,45 @@ describe('LockClient over an ordered bus', () => {
     await expect(pb).resolves.toMatchObject({ name: 'x' });
   });
 
+  it('a holder cut off with its node: its side stops at once (ENOLCK); the others wait the fencing delay, then the lowest sends FENCED', async () => {
+    const bus = new OrderedBus();
+    const lost: string[] = [];
+    const a = await LockClient.open(bus.socket(1), { fenceDelayMs: 150 });
+    const sb = bus.socket(2);
+    const b = await LockClient.open(sb, { fenceDelayMs: 150, onFailure: (e) => lost.push(e.code) });
+    const c = await LockClient.open(bus.socket(3), { fenceDelayMs: 150 });
+    await b.lock('x');
+    let granted = false;
+    const pc = c.lock('x').then((g) => { granted = true; return g; });
+    await bus.settle();
+    const t0 = performance.now();
+    bus.cutOff(sb, { quorate: false, votes: 1, expected: 3, quorum: 2, flags: [] });
+    await bus.settle();
+    expect(lost).toEqual(['ENOLCK']); // told at once
+    expect(b.holding()).toEqual([]);
+    expect(granted).toBe(false); // the others keep its hold: it may still be running
+    expect(a.table.fencingMembers().map((f) => f.member.nodeId)).toEqual([2]);
+    await expect(pc).resolves.toMatchObject({ name: 'x' });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(140); // not before the delay (timers never fire early)
+    expect(a.table.fencingMembers()).toEqual([]);
+  });
+
+  it('with a fence hook the lowest member fences the node and the lock goes at once', async () => {
+    const bus = new OrderedBus();
+    const fenced: number[] = [];
+    const a = await LockClient.open(bus.socket(1), { fenceDelayMs: 600_000, fence: async (m) => { fenced.push(m.nodeId); return true; } });
+    const sb = bus.socket(2);
+    const b = await LockClient.open(sb, { fenceDelayMs: 600_000 });
+    const c = await LockClient.open(bus.socket(3), { fenceDelayMs: 600_000 });
+    await b.lock('x');
+    const pc = c.lock('x');
+    await bus.settle();
+    bus.cutOff(sb);
+    await expect(pc).resolves.toMatchObject({ name: 'x' });
+    expect(fenced).toEqual([2]);
+    void a;
+  });
+
   it('a late joiner gets the table and waits behind the current holder', async () => {
     const bus = new OrderedBus();
     const a = await LockClient.open(bus.socket(1));

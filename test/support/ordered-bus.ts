@@ -5,7 +5,7 @@
 // interleaving (FIFO per sender only), like cman; membership events stay barriers.
 import { ClusterError } from '../../core/api/errors.ts';
 import type {
-  BindOptions, ChangeReason, GroupSocket, LocalNode, QuorumInfo, Member, SendOptions, SocketEvent,
+  BindOptions, ChangeReason, GroupSocket, LocalNode, QuorumInfo, QuorumState, Member, SendOptions, SocketEvent,
 } from '../../core/api/types.ts';
 
 type Action =
@@ -42,6 +42,14 @@ export class OrderedBus {
   crash(sock: BusSocket): void {
     sock.kill();
     this.enqueue({ type: 'leave', sock, reason: 'procdown' });
+  }
+
+  /** `sock`'s node was cut off: the others see it leave with reason nodedown, and it hears
+   *  nothing more but, when `quorum` is given, one QUORUM event saying its part lost quorum. */
+  cutOff(sock: BusSocket, quorum?: QuorumState): void {
+    const group = sock.group;
+    this.enqueue({ type: 'leave', sock, reason: 'nodedown' });
+    if (quorum && group !== undefined) sock.push({ type: 'quorum', group, ringId: { rep: sock.self.nodeId, seq: 2 }, quorum });
   }
 
   membersOf(group: string): Member[] {
