@@ -26,14 +26,17 @@
 // - stable-no-loss is judged by views, whatever the ring ids (see checkStableNoLoss).
 import type { Guarantees, Order } from '../core/driver/types.ts';
 import { formatEvent, type ConfEvent, type DeliverEvent, type LogEvent, type NodeLog, type SendEvent } from './log.ts';
+import { checkQuorum, type SafeQuorumOptions } from './quorum-check.ts';
 
 export type Property = 'basic' | 'fifo' | 'stable-no-loss' | 'configurations' | 'self-delivery'
   | 'failure-atomicity' | 'causal' | 'agreed' | 'safe' | 'liveness'
+  /** At no time two components with disjoint memberships both quorate (sim/quorum-check.ts). */
+  | 'quorum'
   /** Not a log property: a driver threw (a broken invariant or a bug); reported by runSeed. */
   | 'invariants';
 
 export const ALL_PROPERTIES: readonly Property[] = ['basic', 'configurations', 'self-delivery',
-  'failure-atomicity', 'causal', 'agreed', 'safe', 'fifo', 'stable-no-loss', 'liveness'];
+  'failure-atomicity', 'causal', 'agreed', 'safe', 'fifo', 'stable-no-loss', 'liveness', 'quorum'];
 
 export interface Violation {
   property: Property;
@@ -59,6 +62,9 @@ export interface CheckOptions {
   stableGraceMs?: number;
   /** Virtual time the run ended (default: the last logged event). */
   endT?: number;
+  /** The configured node ids and the quorum options the 'quorum' property judges by (default:
+   *  the nodes that logged, no options). */
+  quorum?: { readonly nodes: readonly number[]; readonly options: SafeQuorumOptions };
 }
 
 /** What `--check declared` checks for a driver's declared guarantees. */
@@ -67,7 +73,7 @@ export function propertiesFor(g: Guarantees): Property[] {
   if (g.fifo) out.push('fifo', 'stable-no-loss');
   if (g.agreed) out.push('agreed', 'causal');
   if (g.safe) out.push('safe');
-  if (g.virtualSynchrony) out.push('configurations', 'self-delivery', 'failure-atomicity', 'liveness');
+  if (g.virtualSynchrony) out.push('configurations', 'self-delivery', 'failure-atomicity', 'liveness', 'quorum');
   return ALL_PROPERTIES.filter((p) => out.includes(p));
 }
 
@@ -256,6 +262,10 @@ export function check(logs: readonly NodeLog[], opts: CheckOptions): Violation[]
   if (want.has('fifo')) checkFifo(model, r);
   if (want.has('stable-no-loss')) checkStableNoLoss(model, r, opts);
   if (want.has('liveness')) checkLiveness(model, r, opts.liveFrom ?? 0, opts.views ?? false);
+  if (want.has('quorum')) {
+    const q = opts.quorum ?? { nodes: logs.map((l) => l.node), options: { waitForAll: false, autoTieBreaker: false, autoTieBreakerNode: 'lowest' } };
+    for (const v of checkQuorum(logs, q.nodes, q.options)) r.out.push({ property: 'quorum', message: v.message, nodes: v.nodes, events: [], seed: opts.seed });
+  }
   const rank = (p: Property) => ALL_PROPERTIES.indexOf(p);
   return r.out.sort((a, b) => rank(a.property) - rank(b.property));
 }

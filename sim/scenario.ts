@@ -3,6 +3,7 @@
 // back up, in which the cluster must converge and deliver within a bound; then the EVS checker.
 import type { DriverEntry } from '../core/driver/types.ts';
 import { check, type Property, type Violation } from './checker.ts';
+import type { SafeQuorumOptions } from './quorum-check.ts';
 import { formatEvent } from './log.ts';
 import { Rng } from './rng.ts';
 import { SimBudgetError, Simulation, type NetworkOptions, type SimStats } from './sim.ts';
@@ -94,6 +95,16 @@ function plan(opts: SeedOptions, rng: Rng, safetyMs: number): Plan {
   return { nodes, faults, network, ratePerSec, sizes, episodes };
 }
 
+/** The quorum options the 'quorum' property judges a seed by: drawn from a stream of their own,
+ *  so they shift no other draw. */
+function quorumPlan(seed: number, nodes: number): { nodes: number[]; options: SafeQuorumOptions } {
+  const rng = new Rng(seed).fork('quorum');
+  return {
+    nodes: Array.from({ length: nodes }, (_, i) => i + 1),
+    options: { waitForAll: rng.chance(0.3), autoTieBreaker: rng.chance(0.5), autoTieBreakerNode: rng.pick(['lowest', 'highest'] as const) },
+  };
+}
+
 export function runSeed(opts: SeedOptions): SeedResult {
   const scale = opts.timeScaleMs ?? timeScaleOf(opts.driver, opts.driverOptions);
   const safetyMs = opts.safetyMs ?? 6 * scale;
@@ -125,7 +136,9 @@ export function runSeed(opts: SeedOptions): SeedResult {
   } catch (e) {
     extra.push(driverThrew(sim, e, opts.seed));
   }
-  const violations = [...extra, ...check(sim.logs(), { properties: opts.properties, seed: opts.seed, liveFrom, views, endT: sim.now })];
+  const violations = [...extra, ...check(sim.logs(), {
+    properties: opts.properties, seed: opts.seed, liveFrom, views, endT: sim.now, quorum: quorumPlan(opts.seed, p.nodes),
+  })];
   return {
     seed: opts.seed, nodes: p.nodes, faults: p.faults, violations, traceHash: sim.traceHash(), liveFrom, convergedAt,
     virtualMs: sim.now, stats: sim.stats(), sim,
