@@ -1,144 +1,88 @@
-// The AF bridge: the daemon's unix datagram socket and its socket table. Each client socket
-// (known by the path it is bound to) owns one GroupService endpoint and one bounded receive
-// queue. Every datagram is decoded by the pure codec; malformed ones get EPROTO/EINVAL or are
-// dropped and counted; none changes another socket's state (docs/ARCHITECTURE.md, "The bridge").
+// The bridge's shell: the daemon's unix datagram socket, one connected socket per client, the
+// clock, setImmediate and a once-a-second tick, bound to the pure state machine in server.ts.
+// Everything the bridge decides is decided there; this file only moves bytes and time.
 import { existsSync, unlinkSync } from 'node:fs';
-import { ClusterError, ERROR_NUMBERS, isClusterError, type ErrorCode } from '../api/errors.ts';
-import type { LogLevel, Order } from '../driver/types.ts';
-import { formatRingId } from '../driver/types.ts';
-import type { LocalNode, Member, SocketEvent } from '../api/types.ts';
-import {
-  decodeClientDatagram, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply, encodeStatusReply, encodeWritable, OP, REPLY_BIT,
-  VERSION_BATCH, VERSION_VIEWS,
-  type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
-} from './codec.ts';
-import { Outbox } from './outbox.ts';
-import { prepareSocketPath, secureSocket, UNIX_PATH_MAX, type SocketFileOptions } from './socketfile.ts';
-import { bindUnix, connectUnix, createUnixSocket, type UnixDgramSocket } from './unix.ts';
+import { BridgeCore, type BridgeHost, type BridgeOptions } from './server.ts';
+import type { ClientChannel } from './outbox.ts';
+import { prepareSocketPath, secureSocket, type SocketFileOptions } from './socketfile.ts';
+import { bindUnix, connectUnix, CONGESTION, createUnixSocket, unixErrorName, type UnixDgramSocket, type UnixError } from './unix.ts';
 
-/** Where the service hands a local endpoint its events (core/groups' EndpointSink). */
-export interface EndpointSink {
-  event(ev: SocketEvent): boolean;
-  overrun(): void;
-}
+export {
+  STATS_GROUPS_MAX, PARTIALS_PER_SOCKET_MAX, PARTIAL_BYTES_MAX, PARTIAL_IDLE_MS,
+  type BridgeEndpoint, type BridgeGroups, type BridgeLog, type EndpointSink,
+} from './server.ts';
 
-/** What the bridge needs of a GroupService endpoint (core/groups' LocalEndpoint). */
-export interface BridgeEndpoint {
-  readonly member: Member;
-  bind(group: string, opts?: { selfDelivery?: boolean }): void;
-  unbind(): void;
-  send(data: Uint8Array, order: Order): void;
-  members(): Member[];
-  close(reason?: 'leave' | 'procdown'): void;
-}
-
-/** What the bridge needs of the GroupService. */
-export interface BridgeGroups {
-  open(local: { pid: number; port: number }, sink: EndpointSink): BridgeEndpoint;
-  processDown(pid: number): void;
-  localNode(): LocalNode;
-  quorumInfo(): QuorumInfo;
-  stats(): Readonly<Record<string, number>>;
-  /** Every group this node knows, with its members (for the live views). */
-  groups?(): { group: string; members: readonly Member[] }[];
-  /** Time passed (about once a second): last_man_standing's window. */
-  tick?(): void;
-}
-
-/** Groups listed by name in a STATS reply at most (it must fit one datagram). */
-export const STATS_GROUPS_MAX = 32;
-
-export type BridgeLog = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
-
-export interface BridgeOptions {
+export interface BridgeServerOptions extends BridgeOptions {
   readonly socket: SocketFileOptions;
-  readonly nodeId: number;
-  readonly driver: string;
-  readonly groups: BridgeGroups;
-  /** The runtime's counters, flat, with their own prefixes (driver.*, transport.*, ...). */
-  readonly runtimeStats: () => Readonly<Record<string, StatValue>>;
-  readonly limits: { readonly socketsMax: number; readonly recvQueueMax: number; readonly recvQueueBytesMax: number };
-  /** Largest SEND payload, told to clients in the HELLO reply. */
-  readonly messageSizeMax: number;
-  readonly log: BridgeLog;
   /** How often to look for client processes that died without closing (default 1000 ms). */
   readonly procCheckMs?: number;
-  /** A half-sent message that gets no part for this long is dropped (default PARTIAL_IDLE_MS). */
-  readonly partialIdleMs?: number;
   /** Test hook: is this pid alive? (default kill(pid, 0)) */
   readonly pidAlive?: (pid: number) => boolean;
 }
 
-/** A message arriving in SEND_PART fragments. */
-interface Partial {
-  readonly order: Order;
-  readonly buf: Uint8Array;
-  received: number;
-  /** performance.now() of its last part. */
-  lastPartAt: number;
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
-interface Client {
-  readonly path: string;
-  readonly pid: number;
-  readonly port: number;
-  readonly outbox: Outbox;
-  readonly endpoint: BridgeEndpoint;
-  readonly partials: Map<number, Partial>;
-  group?: string;
-  /** Version 2: after a SEND answered EAGAIN, every SEND is answered EAGAIN until one carries
-   *  RESUME, so pipelined sends cannot overtake the one refused (PROTOCOL.md, section 9). */
-  fenced: boolean;
-  /** Version 2: the last part of a message was refused EAGAIN; until WRITABLE is sent, a first
-   *  part is refused at once, so a retrying client does not send, and the daemon gather and
-   *  encode, a whole large message only to be refused again. */
-  partsBlocked: boolean;
-  /** Removed from its group for falling behind: requests on the group are answered ENOBUFS (not
-   *  ENOTCONN) until it binds again, so the reply itself says why (PROTOCOL.md, SEND). */
-  evicted: boolean;
+/** A unix socket connected to one client: sends are synchronous (unix-dgram calls back at once). */
+function unixChannel(sock: UnixDgramSocket, onWritable: () => void, onError: (errno: string) => void): ClientChannel {
+  sock.on('writable', onWritable);
+  sock.on('error', (e) => onError(unixErrorName(e)));
+  return {
+    send(bytes) {
+      let result = 'sent';
+      sock.send(asBuffer(bytes), (err?: UnixError) => {
+        if (err) result = err.code === CONGESTION ? 'again' : unixErrorName(err);
+      });
+      return result;
+    },
+    close() {
+      sock.removeAllListeners();
+      sock.close();
+    },
+  };
 }
 
-const NONE: ReplyResult = { type: 'none' };
-
-/** Messages a socket may have half-sent at once, and bytes of half-sent messages per daemon. */
-export const PARTIALS_PER_SOCKET_MAX = 16;
-export const PARTIAL_BYTES_MAX = 256 * 1024 * 1024;
-/** A client that gives up on a message half-way (its send aborted or timed out) never sends the
- *  rest: after this long without a part the daemon drops it, so it stops counting against the limits. */
-export const PARTIAL_IDLE_MS = 30_000;
-
-const COUNTERS = [
-  'datagramsIn', 'dropped', 'badRequests', 'repliesDropped', 'eventsDropped', 'overruns', 'procdowns',
-  'socketsOpened', 'socketsClosed', 'helloRefused', 'batchesIn', 'requestsIn', 'writableSent',
-  'sendsRefused', 'partialsExpired',
-] as const;
+export function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export class BridgeServer {
-  private readonly clients = new Map<string, Client>();
-  private readonly nextPort = new Map<number, number>();
-  private readonly counters: Record<(typeof COUNTERS)[number], number> = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as never;
+  readonly core: BridgeCore;
   private readonly sock: UnixDgramSocket;
   private readonly timer: NodeJS.Timeout;
-  private readonly pidAlive: (pid: number) => boolean;
-  /** The last event encoded, for every local member at once: per protocol version class (3, older). */
-  private lastEvent?: SocketEvent;
-  private readonly lastBytes: (Uint8Array[] | undefined)[] = [undefined, undefined];
-  private nextMsgId = 0;
-  private partialBytes = 0;
-  /** Version-2 sockets answered EAGAIN: each gets one WRITABLE event when the service may take sends again. */
-  private readonly waiting = new Set<Client>();
-  private readonly writableBytes = encodeWritable();
   private closed = false;
 
-  constructor(private readonly opts: BridgeOptions) {
-    this.pidAlive = opts.pidAlive ?? pidExists;
+  constructor(private readonly opts: BridgeServerOptions) {
     prepareSocketPath(opts.socket, (msg) => opts.log('warn', msg));
-    this.sock = createUnixSocket();
-    this.sock.on('message', (buf, rinfo) => this.datagram(buf, rinfo.path));
-    bindUnix(this.sock, opts.socket.path);
-    this.sock.on('error', (e) => opts.log('warn', 'bridge socket error', { err: e.message }));
+    const sock = createUnixSocket();
+    this.sock = sock;
+    const host: BridgeHost = {
+      now: () => performance.now(),
+      defer: (fn) => { setImmediate(fn); },
+      connect: (path, onWritable) => {
+        const conn = createUnixSocket();
+        const err = connectUnix(conn, path);
+        if (err) { conn.close(); return err; }
+        return unixChannel(conn, onWritable, (errno) => opts.log('debug', 'client socket error', { path, errno }));
+      },
+      sendTo: (path, bytes, onFailed) => {
+        sock.send(asBuffer(bytes), 0, bytes.length, path, (err) => { if (err) onFailed(); });
+      },
+      processAlive: opts.pidAlive ?? pidExists,
+      clientExists: (path) => existsSync(path),
+    };
+    this.core = new BridgeCore(opts, host);
+    sock.on('message', (buf, rinfo) => this.core.datagram(buf, rinfo.path));
+    bindUnix(sock, opts.socket.path);
+    sock.on('error', (e) => opts.log('warn', 'bridge socket error', { err: e.message }));
     secureSocket(opts.socket);
-    this.timer = setInterval(() => this.checkProcesses(), opts.procCheckMs ?? 1000);
+    this.timer = setInterval(() => this.core.tick(), opts.procCheckMs ?? 1000);
     this.timer.unref();
   }
 
@@ -147,407 +91,14 @@ export class BridgeServer {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    const bye = encodeErrorEvent('ECONNREFUSED', 'the daemon is stopping; this socket is closed');
-    for (const c of [...this.clients.values()]) {
-      c.outbox.force(bye); // best effort: a client whose queue is full learns it from its keepalive
-      this.remove(c, 'leave');
-    }
+    this.core.close();
     this.sock.removeAllListeners();
     this.sock.close();
     try { unlinkSync(this.opts.socket.path); } catch { /* already gone */ }
   }
 
-  stats(): Record<string, number> {
-    let depth = 0, depthMax = 0, bytes = 0, congestions = 0, datagramsOut = 0, batchesOut = 0;
-    for (const c of this.clients.values()) {
-      depth += c.outbox.depth;
-      depthMax = Math.max(depthMax, c.outbox.depth);
-      bytes += c.outbox.queuedBytes;
-      congestions += c.outbox.congestions;
-      datagramsOut += c.outbox.datagrams;
-      batchesOut += c.outbox.batches;
-    }
-    return {
-      ...this.counters, sockets: this.clients.size, queueDepth: depth, queueDepthMax: depthMax, queueBytes: bytes, congestions,
-      datagramsOut, batchesOut,
-    };
-  }
-
+  stats(): Record<string, number> { return this.core.stats(); }
+  allStats(): ReturnType<BridgeCore['allStats']> { return this.core.allStats(); }
   /** The service may take sends again (GroupService onWritable): wake the sockets that were refused. */
-  writable(): void {
-    if (this.waiting.size === 0) return;
-    for (const c of this.waiting) {
-      // Past the limits: one small event, and a socket whose queue is full must not wait forever.
-      c.outbox.force(this.writableBytes);
-      c.partsBlocked = false;
-      this.counters.writableSent++;
-    }
-    this.waiting.clear();
-  }
-
-  /** Everything the STATS request answers: node, bridge, groups and the runtime's counters. */
-  allStats(): Record<string, StatValue> {
-    const node = this.opts.groups.localNode();
-    const out: Record<string, StatValue> = {
-      'node.id': this.opts.nodeId, 'node.driver': this.opts.driver, 'node.ringId': formatRingId(node.ringId),
-      'node.members': node.members.join(','),
-    };
-    const q = node.quorum;
-    if (q) {
-      Object.assign(out, { 'quorum.quorate': q.quorate ? 1 : 0, 'quorum.votes': q.votes, 'quorum.expected': q.expected, 'quorum.quorum': q.quorum });
-      out['quorum.flags'] = q.flags.join(',');
-    }
-    for (const [k, v] of Object.entries(this.stats())) out[`bridge.${k}`] = v;
-    for (const [k, v] of Object.entries(this.opts.groups.stats())) out[`groups.${k}`] = v;
-    Object.assign(out, this.opts.runtimeStats());
-    for (const g of this.opts.groups.groups?.().slice(0, STATS_GROUPS_MAX) ?? []) {
-      const shown = g.members.slice(0, 8).map((m) => `${m.nodeId}/${m.pid}/${m.port}`);
-      if (g.members.length > shown.length) shown.push(`+${g.members.length - shown.length} more`);
-      out[`group.${g.group}`] = shown.join(' ');
-    }
-    return out;
-  }
-
-  private datagram(buf: Buffer, path: string | null): void {
-    this.counters.datagramsIn++;
-    const d = decodeClientDatagram(buf);
-    if (d.type !== 'batch') return this.single(d, path);
-    this.counters.batchesIn++;
-    for (const item of d.items) this.single(decodeClientDatagram(item), path);
-  }
-
-  private single(d: ClientDatagram, path: string | null): void {
-    if (d.type === 'batch') {
-      // Only the container's items get here, and readBatch refuses nested containers.
-      this.counters.dropped++;
-      return;
-    }
-    this.counters.requestsIn++;
-    if (path === null || path === '' || d.type === 'drop') {
-      this.counters.dropped++;
-      return;
-    }
-    if (d.type === 'bad') {
-      this.counters.badRequests++;
-      this.opts.log('debug', 'bad request', { path, reason: d.reason });
-      this.answer(path, d.op, d.id, d.status, { type: 'none' });
-      return;
-    }
-    try {
-      this.request(path, d.request);
-    } catch (e) {
-      // A bug below (an assertion): answer, log, keep serving everyone else.
-      this.opts.log('error', 'request failed', { path, op: d.request.type, err: String(e) });
-      this.answer(path, OP[d.request.type] | REPLY_BIT, d.request.id, 'EPROTO', { type: 'none' });
-    }
-  }
-
-  private request(path: string, req: Request): void {
-    const op = OP[req.type] | REPLY_BIT;
-    if (req.type === 'hello') return this.hello(path, req.pid, req.id, req.version ?? 1);
-    const c = this.clients.get(path);
-    if (!c) {
-      this.counters.badRequests++;
-      return this.answer(path, op, req.id, 'EPROTO', { type: 'none' });
-    }
-    if (c.evicted && (req.type === 'send' || req.type === 'sendPart' || req.type === 'unbind' || req.type === 'members')) {
-      return this.answer(path, op, req.id, 'ENOBUFS', NONE);
-    }
-    if (req.type === 'send' && c.fenced && !req.resume) {
-      // The fence (PROTOCOL.md section 9), answered without an exception: this is a hot path
-      // while a pipelining client's window drains after EAGAIN.
-      this.waiting.add(c);
-      this.counters.sendsRefused++;
-      return this.answer(path, op, req.id, 'EAGAIN', NONE);
-    }
-    if (req.type === 'sendPart' && req.offset === 0 && c.partsBlocked) {
-      this.waiting.add(c);
-      return this.answer(path, op, req.id, 'EAGAIN', NONE);
-    }
-    let result: ReplyResult;
-    try {
-      result = this.perform(c, req);
-    } catch (e) {
-      if (!isClusterError(e)) throw e;
-      if (e.code === 'EAGAIN' && c.outbox.batch) this.waiting.add(c);
-      if (e.code === 'EAGAIN' && req.type === 'send') this.counters.sendsRefused++;
-      return this.answer(path, op, req.id, e.code as ErrorCode, { type: 'none' });
-    }
-    this.answer(path, op, req.id, undefined, result);
-    if (req.type === 'close') this.remove(c, 'leave');
-  }
-
-  private perform(c: Client, req: Exclude<Request, { type: 'hello' }>): ReplyResult {
-    switch (req.type) {
-      case 'close': return NONE;
-      case 'bind':
-        c.endpoint.bind(req.group, { selfDelivery: req.selfDelivery });
-        c.group = req.group;
-        c.evicted = false;
-        return NONE;
-      case 'unbind':
-        c.endpoint.unbind();
-        c.group = undefined;
-        return NONE;
-      case 'send':
-        if (req.data.length > this.opts.messageSizeMax) {
-          throw new ClusterError('EMSGSIZE', `message of ${req.data.length} bytes is over ${this.opts.messageSizeMax}`);
-        }
-        this.send(c, req);
-        return NONE;
-      case 'sendPart':
-        this.sendPart(c, req);
-        return NONE;
-      case 'members': {
-        const members = c.endpoint.members();
-        return { type: 'members', group: c.group ?? '', members };
-      }
-      case 'localNode': return { type: 'localNode', node: this.opts.groups.localNode() };
-      case 'stats': return { type: 'stats', stats: this.allStats() };
-      case 'quorum': return { type: 'quorum', quorum: this.opts.groups.quorumInfo() };
-    }
-  }
-
-  private send(c: Client, req: Extract<Request, { type: 'send' }>): void {
-    if (req.resume) c.fenced = false; // request() answered a fenced send without RESUME already
-    this.sendWhole(c, req.data, req.order, 'fenced');
-  }
-
-  /** A whole message to the client's group. When the group layer refuses it (EAGAIN) a version-2
-   *  client is blocked (`block`: its sends fenced, or its next large message's first part) until WRITABLE. */
-  private sendWhole(c: Client, data: Uint8Array, order: Order, block: 'fenced' | 'partsBlocked'): void {
-    try {
-      c.endpoint.send(data, order);
-    } catch (e) {
-      if (isClusterError(e, 'EAGAIN') && c.outbox.batch) c[block] = true;
-      throw e;
-    }
-  }
-
-  /** Collect a fragment; the last one sends the whole message. Any error drops the message: the client starts over. */
-  private sendPart(c: Client, req: Extract<Request, { type: 'sendPart' }>): void {
-    let p = c.partials.get(req.msgId);
-    if (req.offset === 0) {
-      if (p) this.dropPartial(c, req.msgId);
-      p = this.newPartial(c, req);
-    }
-    if (!p || p.order !== req.order || p.buf.length !== req.total) {
-      if (p) this.dropPartial(c, req.msgId);
-      throw new ClusterError('EINVAL', `part of message ${req.msgId} does not continue it; send parts in offset order, starting at 0`);
-    }
-    if (req.offset !== p.received) {
-      this.dropPartial(c, req.msgId);
-      throw new ClusterError('EINVAL', `part at ${req.offset} of message ${req.msgId}: expected offset ${p.received}`);
-    }
-    p.buf.set(req.data, req.offset);
-    p.received += req.data.length;
-    p.lastPartAt = performance.now();
-    if (p.received < p.buf.length) return;
-    this.dropPartial(c, req.msgId);
-    this.sendWhole(c, p.buf, p.order, 'partsBlocked');
-  }
-
-  private newPartial(c: Client, req: Extract<Request, { type: 'sendPart' }>): Partial {
-    if (req.total > this.opts.messageSizeMax) {
-      throw new ClusterError('EMSGSIZE', `message of ${req.total} bytes is over ${this.opts.messageSizeMax}`);
-    }
-    if (c.partials.size >= PARTIALS_PER_SOCKET_MAX || this.partialBytes + req.total > PARTIAL_BYTES_MAX) {
-      throw new ClusterError('EAGAIN', 'too many half-sent messages; finish some, then retry');
-    }
-    const p: Partial = { order: req.order, buf: new Uint8Array(req.total), received: 0, lastPartAt: performance.now() };
-    c.partials.set(req.msgId, p);
-    this.partialBytes += req.total;
-    return p;
-  }
-
-  private dropPartial(c: Client, msgId: number): void {
-    const p = c.partials.get(msgId);
-    if (!p) return;
-    c.partials.delete(msgId);
-    this.partialBytes -= p.buf.length;
-  }
-
-  private hello(path: string, pid: number, id: number, version: number): void {
-    const op = OP.hello | REPLY_BIT;
-    const old = this.clients.get(path);
-    if (old && old.pid === pid) return this.helloReply(old, id); // a retried hello: same identity
-    if (old) this.remove(old, 'procdown'); // the path now belongs to another process
-    const refuse = this.helloCheck(path, pid);
-    if (refuse) {
-      this.counters.helloRefused++;
-      this.opts.log('info', 'hello refused', { path, pid, code: refuse });
-      return this.answer(path, op, id, refuse, { type: 'none' });
-    }
-    const conn = createUnixSocket();
-    const err = connectUnix(conn, path);
-    if (err) {
-      conn.close();
-      this.counters.helloRefused++;
-      this.opts.log('warn', 'cannot reach client socket', { path, pid, err });
-      return;
-    }
-    let c: Client;
-    try {
-      c = this.admit(path, pid, conn, version);
-    } catch (e) {
-      conn.close();
-      if (!isClusterError(e)) throw e;
-      this.counters.helloRefused++;
-      return this.answer(path, op, id, e.code as ErrorCode, { type: 'none' });
-    }
-    this.opts.log('debug', 'socket opened', { path, pid, port: c.port });
-    this.helloReply(c, id);
-  }
-
-  private helloCheck(path: string, pid: number): ErrorCode | undefined {
-    if (pid < 1 || pid > 0x7fffffff) return 'EINVAL';
-    if (Buffer.byteLength(path) > UNIX_PATH_MAX) return 'ENAMETOOLONG';
-    if (!this.pidAlive(pid)) return 'ESRCH';
-    if (this.clients.size >= this.opts.limits.socketsMax) return 'EMFILE';
-    return undefined;
-  }
-
-  private admit(path: string, pid: number, conn: UnixDgramSocket, version: number): Client {
-    const port = this.nextPort.get(pid) ?? 1;
-    this.nextPort.set(pid, port + 1);
-    const holder: { client?: Client } = {};
-    const outbox = new Outbox(conn, { eventsMax: this.opts.limits.recvQueueMax, bytesMax: this.opts.limits.recvQueueBytesMax }, {
-      // Later, not now: this can run inside the GroupService's delivery to this very endpoint.
-      gone: (errno) => { setImmediate(() => { if (holder.client) this.gone(holder.client, errno); }); },
-      dropped: () => { this.counters.eventsDropped++; },
-    }, version >= VERSION_BATCH);
-    // Throws (EMFILE, EADDRINUSE) before anything is in the table.
-    const endpoint = this.opts.groups.open({ pid, port }, {
-      event: (ev) => {
-        const bytes = this.encodeShared(ev, version);
-        return bytes.length === 0 || outbox.event(bytes); // an event this version does not carry is skipped
-      },
-      overrun: () => { if (holder.client) this.overrun(holder.client); },
-    });
-    const c: Client = { path, pid, port, outbox, endpoint, partials: new Map(), fenced: false, partsBlocked: false, evicted: false };
-    holder.client = c;
-    this.clients.set(path, c);
-    this.counters.socketsOpened++;
-    return c;
-  }
-
-  private helloReply(c: Client, id: number): void {
-    this.answer(c.path, OP.hello | REPLY_BIT, id, undefined, {
-      type: 'hello',
-      hello: { nodeId: this.opts.nodeId, pid: c.pid, port: c.port, messageSizeMax: this.opts.messageSizeMax, driver: this.opts.driver },
-    });
-  }
-
-  /** The service removed this socket from its group: its queue overflowed. Tell it ENOBUFS. */
-  private overrun(c: Client): void {
-    this.counters.overruns++;
-    this.opts.log('warn', 'socket overrun: removed from its group', { path: c.path, pid: c.pid, port: c.port, group: c.group });
-    c.group = undefined;
-    c.evicted = true;
-    c.outbox.force(encodeErrorEvent('ENOBUFS',
-      'this socket fell behind (its receive queue overflowed) and was removed from its group; read faster, then bind again'));
-  }
-
-  /** Message events go to every local member: encode once for all of them. */
-  private encodeShared(ev: SocketEvent, version: number): Uint8Array[] {
-    if (ev !== this.lastEvent) {
-      this.lastEvent = ev;
-      this.lastBytes.fill(undefined);
-      if (ev.type === 'message') this.nextMsgId = (this.nextMsgId + 1) >>> 0;
-    }
-    const v3 = version >= VERSION_VIEWS ? 0 : 1;
-    let bytes = this.lastBytes[v3];
-    if (bytes === undefined) {
-      if (ev.type === 'message') {
-        bytes = this.lastBytes[1 - v3] ?? encodeMessageDatagrams(ev, this.nextMsgId); // the same bytes in every version
-      } else {
-        const one = encodeEvent(ev, version);
-        bytes = one ? [one] : [];
-      }
-      this.lastBytes[v3] = bytes;
-    }
-    return bytes;
-  }
-
-  private answer(path: string, op: number, id: number, code: ErrorCode | undefined, result: ReplyResult): void {
-    const status = code ? ERROR_NUMBERS[code] : 0;
-    const bytes = result.type === 'none' ? encodeStatusReply(op, id, status) : encodeReply({ type: 'reply', op, id, status, result });
-    const c = this.clients.get(path);
-    if (c) {
-      if (!c.outbox.reply(bytes)) this.counters.repliesDropped++;
-      return;
-    }
-    // No socket table entry (refused hello, request before hello): best effort from the main socket.
-    this.sock.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, path, (err) => {
-      if (err) this.counters.repliesDropped++;
-    });
-  }
-
-  /** Sending to a client failed because its socket is gone. */
-  private gone(c: Client, errno: string): void {
-    if (this.clients.get(c.path) !== c) return;
-    this.opts.log('info', 'client socket gone', { path: c.path, pid: c.pid, errno });
-    if (this.pidAlive(c.pid)) this.remove(c, 'procdown');
-    else this.processDown(c.pid);
-  }
-
-  /** Clients whose process died, or whose socket file is gone (closed without CLOSE). */
-  private checkProcesses(): void {
-    this.opts.groups.tick?.();
-    this.expirePartials();
-    const pids = new Set([...this.clients.values()].map((c) => c.pid));
-    for (const pid of pids) if (!this.pidAlive(pid)) this.processDown(pid);
-    for (const c of [...this.clients.values()]) {
-      if (!existsSync(c.path)) {
-        this.opts.log('info', 'client socket file gone without CLOSE: procdown', { path: c.path, pid: c.pid });
-        this.remove(c, 'procdown');
-      }
-    }
-  }
-
-  private expirePartials(): void {
-    if (this.partialBytes === 0) return;
-    const before = performance.now() - (this.opts.partialIdleMs ?? PARTIAL_IDLE_MS);
-    for (const c of this.clients.values()) {
-      for (const [msgId, p] of c.partials) {
-        if (p.lastPartAt >= before) continue;
-        this.dropPartial(c, msgId);
-        this.counters.partialsExpired++;
-      }
-    }
-  }
-
-  private processDown(pid: number): void {
-    this.counters.procdowns++;
-    this.opts.log('info', 'client process died without closing: procdown', { pid });
-    for (const c of [...this.clients.values()]) {
-      if (c.pid !== pid) continue;
-      this.clients.delete(c.path);
-      this.waiting.delete(c);
-      for (const id of [...c.partials.keys()]) this.dropPartial(c, id);
-      c.outbox.close();
-      this.counters.socketsClosed++;
-    }
-    this.nextPort.delete(pid);
-    this.opts.groups.processDown(pid);
-  }
-
-  private remove(c: Client, reason: 'leave' | 'procdown'): void {
-    if (this.clients.get(c.path) !== c) return;
-    this.clients.delete(c.path);
-    this.waiting.delete(c);
-    for (const id of [...c.partials.keys()]) this.dropPartial(c, id);
-    this.counters.socketsClosed++;
-    try { c.endpoint.close(reason); } catch (e) { this.opts.log('warn', 'endpoint close failed', { path: c.path, err: String(e) }); }
-    c.outbox.close();
-  }
-}
-
-function pidExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  writable(): void { this.core.writable(); }
 }

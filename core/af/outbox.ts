@@ -1,16 +1,25 @@
 // One client's receive queue in the daemon: the datagrams (events and replies) on their way to
-// the client's socket, through a unix socket connected to it. The kernel queue of a unix
-// datagram socket is short (net.unix.max_dgram_qlen), so a client that reads slowly makes the
-// send fail with EAGAIN: we keep the rest here, bounded in events and bytes, and resume on
-// 'writable'. A full queue is the slow-consumer case (docs/ARCHITECTURE.md, "Sockets and groups"): the caller removes the socket.
+// the client's socket, through a channel to it (a unix socket connected to it, in the shell).
+// The kernel queue of a unix datagram socket is short (net.unix.max_dgram_qlen), so a client
+// that reads slowly makes the send answer 'again': we keep the rest here, bounded in events and
+// bytes, and resume when the channel says it is writable. A full queue is the slow-consumer case
+// (docs/ARCHITECTURE.md, "Sockets and groups"): the caller removes the socket.
 // A version-2 client gets what is queued packed into BATCH containers: the queue is flushed once
-// at the end of the current burst (setImmediate, after the runtime's datagram handler), so a
+// at the end of the current burst (the host's defer, after the runtime's datagram handler), so a
 // burst of deliveries costs the client one datagram, not one each, and a lone event waits for nothing.
+// Pure: the channel and the deferral are injected.
 import { BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, writeBatch } from './codec.ts';
-import { CONGESTION, unixErrorName, type UnixDgramSocket, type UnixError } from './unix.ts';
+
+/** A datagram channel to one client socket. */
+export interface ClientChannel {
+  /** Sends one datagram now: 'sent'; 'again' when the client's queue is full (the owner is told
+   *  when it is writable again); otherwise the errno name (ECONNREFUSED: the socket is gone). */
+  send(bytes: Uint8Array): 'sent' | 'again' | string;
+  close(): void;
+}
 
 /** Where containers are put together: sends are synchronous, so one buffer serves every outbox. */
-const scratch = Buffer.allocUnsafe(DATAGRAM_MAX);
+const scratch = new Uint8Array(DATAGRAM_MAX);
 
 export interface OutboxLimits {
   /** Events queued at most (replies are counted apart, at most REPLIES_QUEUED_MAX). */
@@ -28,6 +37,8 @@ export interface OutboxHooks {
   gone(errno: string): void;
   /** A datagram the kernel refused for another reason (dropped and counted). */
   dropped(errno: string): void;
+  /** Run `fn` once the current burst of work is over. */
+  defer(fn: () => void): void;
 }
 
 export class Outbox {
@@ -46,12 +57,15 @@ export class Outbox {
   batches = 0;
 
   constructor(
-    private readonly sock: UnixDgramSocket, private readonly limits: OutboxLimits, private readonly hooks: OutboxHooks,
+    private readonly channel: ClientChannel, private readonly limits: OutboxLimits, private readonly hooks: OutboxHooks,
     /** Pack into BATCH containers (the client said HELLO with version 2). */
     readonly batch = false,
-  ) {
-    sock.on('writable', () => { this.blocked = false; this.flush(); });
-    sock.on('error', (e) => this.failed(unixErrorName(e)));
+  ) {}
+
+  /** The channel takes datagrams again. */
+  writable(): void {
+    this.blocked = false;
+    this.flush();
   }
 
   get depth(): number { return this.items.length - this.head; }
@@ -89,8 +103,7 @@ export class Outbox {
     this.closed = true;
     this.items.length = 0;
     this.head = 0;
-    this.sock.removeAllListeners();
-    try { this.sock.close(); } catch { /* already closed by the kernel side */ }
+    try { this.channel.close(); } catch { /* already closed by the kernel side */ }
   }
 
   private push(item: Item): void {
@@ -105,13 +118,13 @@ export class Outbox {
     }
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => { this.scheduled = false; this.flush(); });
+    this.hooks.defer(() => { this.scheduled = false; this.flush(); });
   }
 
   private flush(): void {
     while (!this.closed && !this.blocked && this.head < this.items.length) {
       const n = this.batch ? this.fitting() : 1;
-      const result = this.sendOne(n === 1 ? asBuffer(this.items[this.head].bytes) : this.pack(n));
+      const result = this.sendOne(n === 1 ? this.items[this.head].bytes : this.pack(n));
       if (result === 'again') { this.blocked = true; this.congestions++; return; }
       for (let i = 0; i < n; i++) this.shift(this.items[this.head]);
       if (result !== 'sent') this.failed(result);
@@ -120,11 +133,8 @@ export class Outbox {
     else if (this.head > 1024 && this.head * 2 > this.items.length) { this.items.splice(0, this.head); this.head = 0; }
   }
 
-  private sendOne(buf: Buffer): 'sent' | 'again' | string {
-    let result: 'sent' | 'again' | string = 'sent';
-    this.sock.send(buf, (err?: UnixError) => {
-      if (err) result = err.code === CONGESTION ? 'again' : unixErrorName(err);
-    });
+  private sendOne(bytes: Uint8Array): 'sent' | 'again' | string {
+    const result = this.channel.send(bytes);
     if (result === 'sent') this.datagrams++;
     return result;
   }
@@ -140,9 +150,9 @@ export class Outbox {
   }
 
   /** The next `n` queued datagrams as one BATCH container (a view of the shared scratch buffer). */
-  private pack(n: number): Buffer {
+  private pack(n: number): Uint8Array {
     this.batches++;
-    return writeBatch(scratch, n, (i) => this.items[this.head + i].bytes) as Buffer;
+    return writeBatch(scratch, n, (i) => this.items[this.head + i].bytes);
   }
 
   private shift(item: Item): void {
@@ -159,8 +169,4 @@ export class Outbox {
       this.hooks.dropped(errno);
     }
   }
-}
-
-function asBuffer(b: Uint8Array): Buffer {
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
