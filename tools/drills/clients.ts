@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { track } from '../local-cluster.ts';
-import { parseRecord, type ClientLog, type DrillMember } from './fault-checker.ts';
+import { parseRecord, type ClientLog, type DrillMember } from '../../sim/group-checker.ts';
 import { memberKey } from '../../core/wire/member.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');

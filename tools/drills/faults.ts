@@ -1,13 +1,13 @@
 // The fault drills over real daemons: while client processes stream messages in one group, a
 // fault hits a node (kill -9; SIGSTOP past the token timeout then SIGCONT; restart of a killed
 // daemon; a cut link, loss or delay inside network namespaces); when the cluster has settled,
-// every client sends a fence, and the checker (fault-checker.ts) reads every client's log.
+// every client sends a fence, and the checker (sim/group-checker.ts, shared with the whole-node simulator) reads every client's log.
 // Waits are on conditions, each with a generous bound: a bound that runs out is reported as a
 // problem of the drill (the condition never came), never as a verdict from timing.
 import type { ChildProcess } from 'node:child_process';
 import type { Order } from '../../core/api/types.ts';
 import { ClientProcess, memberKey, type StreamClient } from './clients.ts';
-import { checkFaultLogs, type FaultReport } from './fault-checker.ts';
+import { checkFaultLogs, type FaultReport } from '../../sim/group-checker.ts';
 
 /** What a drill needs of a cluster (tools/local-cluster.ts LocalCluster, or its netns variant). */
 export interface DrillCluster {

@@ -59,7 +59,10 @@ class Streamer {
     for await (const ev of this.sock) {
       switch (ev.type) {
         case 'message': this.log({ type: 'message', sender: ev.sender, text: text.decode(ev.data) }); break;
-        case 'membership': this.log({ type: 'membership', kind: ev.kind, ringId: formatRingId(ev.ringId), members: ev.members, joined: ev.joined, left: ev.left }); break;
+        case 'membership': this.log({
+          type: 'membership', kind: ev.kind, ringId: formatRingId(ev.ringId), members: ev.members, joined: ev.joined, left: ev.left,
+          ...(ev.viewId ? { viewId: `${formatRingId(ev.viewId.ringId)}/${ev.viewId.seq}` } : {}),
+        }); break;
         case 'error': this.log({ type: 'error', code: ev.code, message: ev.message }); break;
       }
     }

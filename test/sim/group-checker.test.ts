@@ -1,6 +1,6 @@
-// Proves the fault-drill checker catches what it must (a missing message, disagreeing final membership, order, duplicates) on hand-made logs, and passes a clean failure.
+// Proves the group checker catches what it must (a missing message, disagreeing final membership, order, duplicates, views named alike that differ) on hand-made logs, and passes a clean failure.
 import { describe, expect, it } from 'vitest';
-import { checkFaultLogs, type ClientLog, type DrillMember, type DrillRecord } from '../../tools/drills/fault-checker.ts';
+import { checkFaultLogs, type ClientLog, type DrillMember, type DrillRecord } from '../../sim/group-checker.ts';
 
 const m = (nodeId: number): DrillMember => ({ nodeId, pid: 100 + nodeId, port: 1 });
 const conf = (kind: 'regular' | 'transitional', ring: string, ...nodes: number[]): DrillRecord => ({ type: 'membership', kind, ringId: ring, members: nodes.map(m) });
@@ -89,5 +89,19 @@ describe('fault checker', () => {
     const inverted = checkFaultLogs([log(1, true, [conf('regular', '1.4', 1), msg(1, 1), msg(1, 0)])], CMAN);
     expect(inverted.fifoViolations).toBe(1);
     expect(inverted.verdict).toBe('fail');
+  });
+
+  it('views by id: the same id with other members, or other messages up to the same next view, are violations, over every client', () => {
+    const v = (id: string, ...nodes: number[]): DrillRecord => ({ type: 'membership', kind: 'regular', ringId: id.split('/')[0], members: nodes.map(m), viewId: id });
+    const good = [
+      log(1, true, [v('1.4/1', 1, 2, 3), msg(1, 0), msg(2, 0), v('1.4/2', 1, 2), msg(1, 'end'), msg(2, 'end')]),
+      log(2, true, [v('1.4/1', 1, 2, 3), msg(1, 0), msg(2, 0), v('1.4/2', 1, 2), msg(1, 'end'), msg(2, 'end')]),
+      log(3, false, [v('1.4/1', 1, 2, 3), msg(1, 0)]), // left (dead) before the next view: not compared on messages
+    ];
+    expect(checkFaultLogs(good, TOTEM).viewViolations).toBe(0);
+    const members = [good[0], log(2, true, [v('1.4/1', 1, 2), msg(1, 0), msg(2, 0), v('1.4/2', 1, 2), msg(1, 'end'), msg(2, 'end')])];
+    expect(checkFaultLogs(members, TOTEM).problems.join()).toMatch(/view 1\.4\/1: c1 got regular \[1\/101\/1 2\/102\/1 3\/103\/1\], c2 got regular \[1\/101\/1 2\/102\/1\]/);
+    const dead = [good[0], log(3, false, [v('1.4/1', 1, 2, 3), msg(2, 0), msg(1, 0), v('1.4/2', 1, 2)])]; // a dead client is still judged per view
+    expect(checkFaultLogs(dead, TOTEM).viewViolations).toBe(1);
   });
 });

@@ -1,4 +1,5 @@
-// The fault drills' checker: pure (no I/O, no clock). It reads the logs of the client processes
+// The group-level virtual synchrony checker, for the fault drills' real clients and the
+// whole-node simulator's simulated ones: pure (no I/O, no clock). It reads the logs of the client processes
 // of one group (every message and membership event each received, in order) and checks, over
 // the SURVIVORS (clients alive at the end, on nodes that are members at the end):
 // - membership agreement: every survivor's last event is a regular configuration listing
@@ -16,7 +17,7 @@
 // A configuration is named by its kind, its member list, its ring id (only where ring ids are
 // shared by every node: totem; cman's ring ids are per node) and its occurrence number in the
 // log, so that a member list seen twice (a node leaves and comes back) names two configurations.
-import { memberKey } from '../../core/wire/member.ts';
+import { memberKey } from '../core/wire/member.ts';
 
 export interface DrillMember {
   readonly nodeId: number;
@@ -27,7 +28,11 @@ export interface DrillMember {
 /** One line of a client's log (the stream client writes these as JSON). */
 export type DrillRecord =
   | { readonly type: 'open'; readonly self: DrillMember }
-  | { readonly type: 'membership'; readonly kind: 'regular' | 'transitional'; readonly ringId: string; readonly members: readonly DrillMember[] }
+  | {
+    readonly type: 'membership'; readonly kind: 'regular' | 'transitional'; readonly ringId: string; readonly members: readonly DrillMember[];
+    /** The view id the event opened (protocol version 3: "rep.seq/n"), when the daemon gave one. */
+    readonly viewId?: string;
+  }
   | { readonly type: 'message'; readonly sender: DrillMember; readonly text: string }
   | { readonly type: 'other' };
 
@@ -75,6 +80,9 @@ export interface FaultReport {
   readonly orderViolations: number;
   readonly duplicates: number;
   readonly fifoViolations: number;
+  /** Views (by view id) whose members, or whose messages up to the same next view, differ between
+   *  two clients that got them: over every client, survivors or not. */
+  readonly viewViolations: number;
   readonly problems: readonly string[];
   readonly verdict: 'pass' | 'fail';
 }
@@ -225,7 +233,8 @@ export function checkFaultLogs(logs: readonly ClientLog[], opts: CheckOptions): 
   const all = new Set(views.flatMap((v) => v.sequence));
   const notEverywhere = countNotEverywhere(views);
   const configurations = new Set(views.flatMap((v) => v.segments.map((s) => s.config).filter((c) => c !== 'before'))).size;
-  const problems = [...member.problems];
+  const viewProblems = opts.totalOrder ? checkViews(logs) : [];
+  const problems = [...member.problems, ...viewProblems.slice(0, 5)];
   if (survivors.length === 0) problems.push('no survivors to compare');
   if (opts.virtualSynchrony && missing.length > 0) problems.push(`${missing.length} message(s) delivered at one survivor and missing at another of the same configurations`);
   if (orderViolations > 0) problems.push(`${orderViolations} pair(s) of survivors delivered common messages in different orders`);
@@ -234,9 +243,56 @@ export function checkFaultLogs(logs: readonly ClientLog[], opts: CheckOptions): 
   return {
     survivors: survivors.map((l) => l.name), membershipAgreed: member.agreed, finalViews: member.views,
     configurations, messages: all.size, deliveries: views.reduce((s, v) => s + v.sequence.length, 0),
-    missing, notEverywhere, orderViolations, duplicates, fifoViolations, problems,
+    missing, notEverywhere, orderViolations, duplicates, fifoViolations, viewViolations: viewProblems.length, problems,
     verdict: problems.length === 0 ? 'pass' : 'fail',
   };
+}
+
+/** A client's views by view id: the members of the event that opened it, the messages delivered
+ *  in it, and the view id that came next (END when none did). */
+function viewsOf(log: ClientLog): Map<string, { members: string; kind: string; texts: string[]; next: string }> {
+  const out = new Map<string, { members: string; kind: string; texts: string[]; next: string }>();
+  let cur: { members: string; kind: string; texts: string[]; next: string } | undefined;
+  for (const r of log.records) {
+    if (r.type === 'membership') {
+      if (r.viewId === undefined) { cur = undefined; continue; }
+      if (cur) cur.next = r.viewId;
+      cur = { members: r.members.map(memberKey).join(' '), kind: r.kind, texts: [], next: END };
+      out.set(r.viewId, cur);
+    } else if (r.type === 'message' && cur) {
+      cur.texts.push(r.text);
+    }
+  }
+  return out;
+}
+
+/**
+ * Views are named alike at every member (view ids): two clients that got the event opening view V
+ * must agree on V's kind and members; if both also got the same next view (or both are still in
+ * V at the end and alive), they delivered the same messages in V in the same order (extended
+ * virtual synchrony, failure atomicity and agreed order, judged per view over every client).
+ */
+function checkViews(logs: readonly ClientLog[]): string[] {
+  const per = logs.map((l) => ({ log: l, views: viewsOf(l) }));
+  const problems: string[] = [];
+  for (let i = 0; i < per.length; i++) {
+    for (let j = i + 1; j < per.length; j++) {
+      const a = per[i], b = per[j];
+      for (const [id, va] of a.views) {
+        const vb = b.views.get(id);
+        if (!vb) continue;
+        if (va.members !== vb.members || va.kind !== vb.kind) {
+          problems.push(`view ${id}: ${a.log.name} got ${va.kind} [${va.members}], ${b.log.name} got ${vb.kind} [${vb.members}]`);
+          continue;
+        }
+        const sameEnd = va.next === vb.next && (va.next !== END || (a.log.survivor && b.log.survivor));
+        if (sameEnd && va.texts.join('\n') !== vb.texts.join('\n')) {
+          problems.push(`view ${id} (next ${va.next}): ${a.log.name} delivered ${va.texts.length} messages, ${b.log.name} ${vb.texts.length}, not the same sequence`);
+        }
+      }
+    }
+  }
+  return problems;
 }
 
 /** Reads one JSON line of a stream client's log (unknown record types become 'other'). */
@@ -245,6 +301,7 @@ export function parseRecord(line: Record<string, unknown>): DrillRecord {
     case 'open': return { type: 'open', self: line.self as DrillMember };
     case 'membership': return {
       type: 'membership', kind: line.kind as 'regular' | 'transitional', ringId: String(line.ringId), members: line.members as DrillMember[],
+      ...(typeof line.viewId === 'string' ? { viewId: line.viewId } : {}),
     };
     case 'message': return { type: 'message', sender: line.sender as DrillMember, text: String(line.text) };
     default: return { type: 'other' };
