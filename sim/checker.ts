@@ -32,6 +32,8 @@ export type Property = 'basic' | 'fifo' | 'stable-no-loss' | 'configurations' | 
   | 'failure-atomicity' | 'causal' | 'agreed' | 'safe' | 'liveness'
   /** At no time two components with disjoint memberships both quorate (sim/quorum-check.ts). */
   | 'quorum'
+  /** Whole-node runs: the group-level checker's findings (sim/group-checker.ts). */
+  | 'groups'
   /** Not a log property: a driver threw (a broken invariant or a bug); reported by runSeed. */
   | 'invariants';
 

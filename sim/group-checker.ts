@@ -101,6 +101,10 @@ interface View {
   readonly segments: Segment[];
   /** Delivered texts in delivery order. */
   readonly sequence: string[];
+  /** Each delivered text's position in `sequence` (the first, when delivered twice). */
+  readonly position: Map<string, number>;
+  /** Configuration -> its messages and the configuration installed next. */
+  readonly byConfig: Map<string, { texts: Set<string>; next: string }>;
 }
 
 /** Splits a log at membership events; messages before the first event go to a "before" segment. */
@@ -122,7 +126,12 @@ function segments(log: ClientLog, opts: CheckOptions): Segment[] {
 
 function view(log: ClientLog, opts: CheckOptions): View {
   const segs = segments(log, opts);
-  return { log, segments: segs, sequence: segs.flatMap((s) => s.texts) };
+  const sequence = segs.flatMap((s) => s.texts);
+  const position = new Map<string, number>();
+  sequence.forEach((t, i) => { if (!position.has(t)) position.set(t, i); });
+  const v: View = { log, segments: segs, sequence, position, byConfig: new Map() };
+  for (const [k, c] of byConfig(v)) v.byConfig.set(k, c);
+  return v;
 }
 
 /** Configuration -> [its messages, the configuration installed next (END if none)]. */
@@ -136,8 +145,8 @@ function byConfig(v: View): Map<string, { texts: Set<string>; next: string }> {
 }
 
 function missingBetween(p: View, q: View): Missing[] {
-  const pc = byConfig(p);
-  const qc = byConfig(q);
+  const pc = p.byConfig;
+  const qc = q.byConfig;
   const out: Missing[] = [];
   for (const [config, a] of pc) {
     const b = qc.get(config);
@@ -149,13 +158,17 @@ function missingBetween(p: View, q: View): Missing[] {
   return out;
 }
 
-/** 1 when p and q deliver their common messages in different relative orders. */
+/** 1 when p and q deliver their common messages in different relative orders: walking p's
+ *  sequence, the common messages' positions in q must only increase. */
 function orderDiffers(p: View, q: View): number {
-  const inQ = new Set(q.sequence);
-  const inP = new Set(p.sequence);
-  const a = p.sequence.filter((t) => inQ.has(t));
-  const b = q.sequence.filter((t) => inP.has(t));
-  return a.length === b.length && a.every((t, i) => t === b[i]) ? 0 : 1;
+  let last = -1;
+  for (const t of p.sequence) {
+    const at = q.position.get(t);
+    if (at === undefined) continue;
+    if (at <= last) return 1;
+    last = at;
+  }
+  return 0;
 }
 
 /** Duplicates and per-sender sequence inversions at one receiver. */
@@ -293,6 +306,16 @@ function checkViews(logs: readonly ClientLog[]): string[] {
     }
   }
   return problems;
+}
+
+/**
+ * A view's name for the checker: its view id; a transitional view's id counts on the old ring, so
+ * it is named together with the new ring it leads to (the survivors of one old ring going to one
+ * new ring are the same set at every one of them; from another old ring, another set).
+ */
+export function viewName(kind: 'regular' | 'transitional', ringId: { rep: number; seq: number }, viewId: { ringId: { rep: number; seq: number }; seq: number }): string {
+  const id = `${viewId.ringId.rep}.${viewId.ringId.seq}/${viewId.seq}`;
+  return kind === 'transitional' ? `${id}>${ringId.rep}.${ringId.seq}` : id;
 }
 
 /** Reads one JSON line of a stream client's log (unknown record types become 'other'). */

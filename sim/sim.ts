@@ -32,6 +32,23 @@ export interface NetworkOptions {
   nicQueueBytes?: number;
 }
 
+/** What runs above the driver on one host incarnation (whole-node simulation: the group layer
+ *  and the bridge): it gets the driver's upcalls instead of the simulator's logs. */
+export interface SimNode {
+  deliver(sender: number, payload: Uint8Array, order: Order): void;
+  configuration(conf: Configuration): void;
+  writable(): void;
+  /** The host was resumed after a pause (work it held may go on). */
+  resumed?(): void;
+}
+
+export interface SimNodeContext {
+  readonly nodeId: number;
+  readonly incarnation: number;
+  /** driver.multicast() of this incarnation (throws what it throws). */
+  multicast(payload: Uint8Array, order: Order): void;
+}
+
 export interface SimOptions {
   seed: number;
   /** A count (ids 1..N) or explicit ids. */
@@ -56,6 +73,8 @@ export interface SimOptions {
   /** Events queued at once (datagrams in flight, timers) before the run is declared runaway
    *  (default 1M): bounds the simulator's memory. */
   maxQueued?: number;
+  /** Whole-node simulation: builds what runs above each driver incarnation. */
+  node?: (ctx: SimNodeContext) => SimNode;
 }
 
 export interface SimHostView {
@@ -158,6 +177,8 @@ interface Host {
   epoch: number;
   driver: Driver | null;
   hostApi: SimDriverHost | null;
+  /** Whole-node simulation: the layers above the driver of this incarnation. */
+  node: SimNode | null;
   timerGen: number;
   /** Time of the one live timer event in the queue (Infinity: none). */
   timerAt: number;
@@ -196,14 +217,17 @@ class SimDriverHost implements DriverHost {
   }
   deliver(sender: number, payload: Uint8Array, order: Order): void {
     if (this.host.hostApi !== this) return;
-    this.sim.logDeliver(this.host, sender, payload, order);
+    if (this.host.node) this.host.node.deliver(sender, payload, order);
+    else this.sim.logDeliver(this.host, sender, payload, order);
   }
   configuration(conf: Configuration): void {
     if (this.host.hostApi !== this) return;
     this.sim.logConf(this.host, conf);
+    this.host.node?.configuration(conf);
   }
   writable(): void {
-    // The workload simply retries later; nothing to do.
+    // The workload simply retries later; the whole-node layers are told.
+    if (this.host.hostApi === this) this.host.node?.writable();
   }
   log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
     this.sim.driverLogLine(this.host, level, msg, fields);
@@ -229,6 +253,7 @@ export class Simulation {
   private readonly maxEvents: number;
   private readonly maxQueued: number;
   private readonly onDriverLog: SimOptions['onDriverLog'];
+  private readonly nodeFactory: SimOptions['node'];
   private net: Required<Omit<NetworkOptions, 'bandwidthBytesPerMs'>> & { bandwidthBytesPerMs?: number };
   private readonly netRng: Rng;
   private readonly appRng: Rng;
@@ -273,6 +298,7 @@ export class Simulation {
     this.maxEvents = opts.maxEvents ?? 20_000_000;
     this.maxQueued = opts.maxQueued ?? 1_000_000;
     this.onDriverLog = opts.onDriverLog;
+    this.nodeFactory = opts.node;
     this.net = { latencyMs: 0.1, jitterMs: 0.05, loss: 0, duplicate: 0, transport: 'udpu', nicQueueBytes: 1 << 20, ...opts.network };
     const n = ids.length;
     this.cut = new Uint8Array(n * n);
@@ -282,7 +308,7 @@ export class Simulation {
     ids.forEach((id, index) => {
       const h: Host = {
         id, index, store: new MemoryStateStore(), events: [], logRing: [], started: false, alive: false,
-        paused: false, left: false, incarnation: 0, epoch: 0, driver: null, hostApi: null, timerGen: 0,
+        paused: false, left: false, incarnation: 0, epoch: 0, driver: null, hostApi: null, node: null, timerGen: 0,
         timerAt: Infinity, deadline: Infinity, timerDueOnResume: false, spinCount: 0, spinAt: -1,
         inbox: [], counter: 0, nicFreeAt: 0,
       };
@@ -360,11 +386,26 @@ export class Simulation {
     h.hostApi = api;
     const common: DriverCommon = { nodeId: h.id, nodes: this.nodeIds, mtu: this.mtu, messageSizeMax: this.messageSizeMax };
     h.driver = null;
+    h.node = null;
     this.guard(h, () => {
       h.driver = this.entry.create(common, this.driverOptions, api);
+      if (this.nodeFactory) h.node = this.nodeFactory({ nodeId: h.id, incarnation: h.incarnation, multicast: (p, o) => this.nodeMulticast(h, api, p, o) });
       h.driver.start();
     });
     this.afterCall(h);
+  }
+
+  /** The whole-node layers' multicast: into this incarnation's driver, then its timer re-armed. */
+  private nodeMulticast(h: Host, api: SimDriverHost, payload: Uint8Array, order: Order): void {
+    if (h.hostApi !== api || !h.driver) throw new AssertionError(`node ${h.id}: a multicast from a stopped incarnation`);
+    const d = h.driver;
+    try {
+      d.multicast(payload, order);
+    } catch (e) {
+      throw isClusterError(e) ? e : this.failed(h, e);
+    } finally {
+      this.afterCall(h);
+    }
   }
 
   /** Kill a node: in-flight and held datagrams to it are lost, its timers stop. Logs CRASH. */
@@ -375,6 +416,7 @@ export class Simulation {
     h.paused = false;
     h.driver = null;
     h.hostApi = null;
+    h.node = null;
     h.epoch++;
     h.timerGen++;
     h.timerAt = Infinity;
@@ -416,6 +458,7 @@ export class Simulation {
     h.timerGen++;
     h.timerAt = Infinity;
     this.armTimer(h);
+    h.node?.resumed?.();
   }
 
   /** driver.leave(): the node announces its departure and goes quiet. Logs LEAVE. */

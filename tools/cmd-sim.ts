@@ -9,6 +9,7 @@ import type { DriverEntry } from '../core/driver/types.ts';
 import { ALL_PROPERTIES, propertiesFor, type Property } from '../sim/checker.ts';
 import { formatEvent } from '../sim/log.ts';
 import { runSeed, type FaultMix, type SeedResult } from '../sim/scenario.ts';
+import { runWholeNodeSeed } from '../sim/whole-node.ts';
 import { floodDriver } from '../sim/testdrivers/flood.ts';
 import { nullDriver } from '../sim/testdrivers/null.ts';
 import { sequencerDriver } from '../sim/testdrivers/sequencer.ts';
@@ -17,7 +18,7 @@ import { DAEMON_ENTRY } from './local-cluster.ts';
 
 const HELP = `usage: afcluster sim --driver NAME [--seeds A-B] [--nodes N] [--swarm] [--faults none|loss|all]
                      [--check declared|evs] [--opt KEY=VALUE]... [--time-scale MS] [--jobs N]
-                     [--verbose]
+                     [--whole-node] [--verbose]
 
 Runs whole clusters of a driver in one process on a virtual clock, one run per seed: a safety
 phase under the fault mix, then a liveness phase on a healed network with every node back up, in
@@ -39,6 +40,11 @@ options:
   --time-scale MS    the protocol time unit phases scale with (default: the driver's largest *_ms option)
   --jobs N           run the seeds in N processes at once (default: the number of CPUs when
                      there are at least 200 seeds, else 1); the output is the same as with one
+  --whole-node       run whole nodes: on every host the real group layer and bridge state
+                     machine over the driver, with simulated client processes speaking the
+                     bridge protocol (bind, send, close, die, stop reading, rebind); the
+                     group-level checker judges what the clients saw (views by id, failure
+                     atomicity, one order, no duplicates, survivors in one final view)
   --verbose          print the fault schedule, every event, driver logs and full violations
                      (implies --jobs 1)
 
@@ -143,8 +149,9 @@ export const command: Command = {
     const { values } = parseFlags(argv, {
       driver: { type: 'string' }, seeds: { type: 'string' }, nodes: { type: 'string' }, swarm: { type: 'boolean' },
       faults: { type: 'string' }, check: { type: 'string' }, opt: { type: 'string', multiple: true },
-      'time-scale': { type: 'string' }, verbose: { type: 'boolean' }, jobs: { type: 'string' },
+      'time-scale': { type: 'string' }, verbose: { type: 'boolean' }, jobs: { type: 'string' }, 'whole-node': { type: 'boolean' },
     });
+    const wholeNode = values['whole-node'] === true;
     if (!values.driver) throw new UsageError('--driver NAME is required');
     const driver = simRegistry().get(values.driver);
     const [from, to] = parseSeeds(values.seeds ?? '1-100');
@@ -167,6 +174,7 @@ export const command: Command = {
       ...(checkMode === 'evs' ? ['--check', 'evs'] : []),
       ...(values.opt ?? []).flatMap((o) => ['--opt', o]),
       ...(timeScaleMs ? ['--time-scale', String(timeScaleMs)] : []),
+      ...(wholeNode ? ['--whole-node'] : []),
       '--verbose',
     ];
     const count = to - from + 1;
@@ -179,6 +187,7 @@ export const command: Command = {
         '--check', checkMode,
         ...(values.opt ?? []).flatMap((o) => ['--opt', o]),
         ...(timeScaleMs ? ['--time-scale', String(timeScaleMs)] : []),
+        ...(wholeNode ? ['--whole-node'] : []),
       ];
       const r = await runInProcesses(childArgs, from, to, jobs);
       console.log(`${count} seeds, ${r.violations} violations`);
@@ -189,6 +198,19 @@ export const command: Command = {
     for (let seed = from; seed <= to; seed++) {
       const notes: string[] = [];
       const driverLog: string[] = [];
+      if (wholeNode) {
+        const r = runWholeNodeSeed({
+          driver, seed, nodes, swarm, faults, driverOptions, timeScaleMs, check: checkMode, onNote: values.verbose ? (l) => notes.push(l) : undefined,
+        });
+        if (values.verbose) for (const n of notes) console.log(`# ${n}`);
+        if (values.verbose) console.log(`# ${r.clients} clients, ${r.report?.messages ?? 0} messages, virtual ${r.virtualMs.toFixed(1)} ms, trace ${r.traceHash}`);
+        violations += r.violations.length;
+        if (r.violations.length === 0) continue;
+        failed++;
+        const more = r.violations.length > 1 ? ` (+${r.violations.length - 1} more)` : '';
+        console.log(`seed ${seed}: ${r.violations[0].property}: ${r.violations[0].message}${more}  replay: ${replayCommand(argvFor, seed)}`);
+        continue;
+      }
       const r = runSeed({
         driver, seed, nodes, swarm, faults, properties, driverOptions, timeScaleMs,
         onNote: values.verbose ? (l) => notes.push(l) : undefined,

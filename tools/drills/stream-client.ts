@@ -12,6 +12,7 @@
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { formatRingId } from '../../core/driver/types.ts';
+import { viewName } from '../../sim/group-checker.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import type { Order } from '../../core/api/types.ts';
 
@@ -61,7 +62,7 @@ class Streamer {
         case 'message': this.log({ type: 'message', sender: ev.sender, text: text.decode(ev.data) }); break;
         case 'membership': this.log({
           type: 'membership', kind: ev.kind, ringId: formatRingId(ev.ringId), members: ev.members, joined: ev.joined, left: ev.left,
-          ...(ev.viewId ? { viewId: `${formatRingId(ev.viewId.ringId)}/${ev.viewId.seq}` } : {}),
+          ...(ev.viewId ? { viewId: viewName(ev.kind, ev.ringId, ev.viewId) } : {}),
         }); break;
         case 'error': this.log({ type: 'error', code: ev.code, message: ev.message }); break;
       }
