@@ -113,10 +113,13 @@ function segments(log: ClientLog, opts: CheckOptions): Segment[] {
   const out: Segment[] = [{ config: 'before', members: new Set(), texts: [] }];
   for (const r of log.records) {
     if (r.type === 'membership') {
+      // A view id names the view alike at every member; without one (older daemons, cman's
+      // per-node rings), kind, ring and members, counted per log.
       const base = `${r.kind} ${opts.totalOrder ? r.ringId : '-'} [${r.members.map(memberKey).join(' ')}]`;
       const n = seen.get(base) ?? 0;
       seen.set(base, n + 1);
-      out.push({ config: `${base} #${n}`, members: new Set(r.members.map(memberKey)), texts: [] });
+      const config = r.viewId !== undefined && opts.totalOrder ? `${base} view ${r.viewId}` : `${base} #${n}`;
+      out.push({ config, members: new Set(r.members.map(memberKey)), texts: [] });
     } else if (r.type === 'message') {
       out[out.length - 1].texts.push(r.text);
     }

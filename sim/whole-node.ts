@@ -57,7 +57,7 @@ const GROUP = 'g';
 /** Small queues, so that a client that stops reading is evicted within the run. */
 const LIMITS: NodeConfig['limits'] = {
   messageSizeMax: 60_000, socketsMax: 32, groupsMax: 4, groupNameMax: 32, recvQueueMax: 64,
-  recvQueueBytesMax: 1 << 20, membersMax: 64,
+  recvQueueBytesMax: 1 << 20, recvStallMs: 2000, membersMax: 64,
 };
 /** Datagrams a client that stops reading lets its kernel queue hold (net.unix.max_dgram_qlen). */
 const SLOW_QUEUE = 10;
@@ -82,6 +82,10 @@ class SimClient {
   private readonly held: Uint8Array[] = [];
   /** The daemon's channel waits for this after 'again' (the kernel queue drained). */
   wake?: () => void;
+  /** Times it stopped reading for less than recv_stall_ms (it must never be evicted for them). */
+  hiccups = 0;
+  /** Set when the daemon evicted it (ENOBUFS) while it was reading normally. */
+  evictedWhileReading = false;
 
   constructor(private readonly w: World, readonly name: string, readonly node: number, readonly pid: number, private readonly rate: number) {
     this.path = `/sim/${name}.sock`;
@@ -162,6 +166,11 @@ class SimClient {
     }
   }
 
+  /** Marks an eviction of a client that never stopped reading for good (a hiccup at most). */
+  checkEviction(): void {
+    if (this.state === 'evicted' && !this.everSlow) this.evictedWhileReading = true;
+  }
+
   private scheduleSend(): void {
     if (this.state !== 'bound' || this.inFlight || this.endSent) return;
     const delay = this.stopping ? 0.1 : this.w.rng.exponential(1000 / this.rate);
@@ -192,12 +201,16 @@ class SimClient {
   unbindAndRebind(): void {
     if (this.state !== 'bound') return;
     this.state = 'binding';
-    this.inFlight = undefined;
+    // A send still unanswered may or may not be delivered: never send its text again.
+    if (this.inFlight) { this.inFlight = undefined; this.seq++; }
     this.request({ type: 'unbind', id: 0 });
     this.request({ type: 'bind', id: 0, group: GROUP, selfDelivery: true });
   }
 
   die(): void { this.state = 'dead'; }
+
+  /** It stopped reading for good at some point (client-slow), not just a hiccup. */
+  everSlow = false;
 
   /** Reads again: what its queue held first, then the daemon may send more. */
   unslow(): void {
@@ -334,7 +347,7 @@ function scheduleEpisode(w: World, rng: Rng, scale: number, safetyMs: number, no
   const sim = w.sim;
   const at = rng.range(0, safetyMs * 0.8);
   const lasts = rng.range(0.2, 3) * scale;
-  const kind = rng.pick(['partition', 'crash', 'pause', 'loss', 'client-crash', 'client-close', 'client-slow', 'client-rebind'] as const);
+  const kind = rng.pick(['partition', 'crash', 'pause', 'loss', 'client-crash', 'client-close', 'client-slow', 'client-rebind', 'client-hiccup'] as const);
   const say = (what: string) => note(`${sim.now.toFixed(3)} fault: ${what}`);
   sim.after(at, () => {
     if (sim.now >= safetyMs) return;
@@ -379,8 +392,15 @@ function scheduleEpisode(w: World, rng: Rng, scale: number, safetyMs: number, no
         say(`${kind} ${c.name}`);
         if (kind === 'client-crash') c.die();
         else if (kind === 'client-close') c.close();
-        else if (kind === 'client-slow') c.slow = true;
-        else c.unbindAndRebind();
+        else if (kind === 'client-slow') { c.slow = true; c.everSlow = true; }
+        else if (kind === 'client-hiccup') {
+          // Stops reading for a while, as a busy or paused process does, then catches up: its queue
+          // may go past its bound, but it reads within recv_stall_ms, so it must stay a member.
+          c.slow = true;
+          const ms = rng.range(50, LIMITS.recvStallMs * 0.8);
+          c.hiccups++;
+          sim.after(ms, () => c.unslow());
+        } else c.unbindAndRebind();
       }
     }
   });
@@ -464,6 +484,12 @@ export function runWholeNodeSeed(o: WholeNodeOptions): WholeNodeResult {
       property: e instanceof SimBudgetError ? 'liveness' : 'invariants', seed: o.seed, nodes: f ? [f.node] : [], events: [],
       message: `${f ? `node ${f.node} at ${f.t.toFixed(3)} ms: ` : ''}${e instanceof Error ? e.message : String(e)}`,
     });
+  }
+  for (const c of w.clients.values()) {
+    c.checkEviction();
+    if (c.evictedWhileReading) {
+      violations.push({ property: 'groups', seed: o.seed, nodes: [c.node], events: [], message: `${c.name} was evicted for overrun although it only paused reading for less than recv_stall_ms (${c.hiccups} time(s))` });
+    }
   }
   const fates = { evicted: 0, dead: 0, closed: 0, bound: 0 };
   for (const c of w.clients.values()) if (c.state in fates) fates[c.state as keyof typeof fates]++;

@@ -51,7 +51,7 @@ export function eventToLine(ev: SocketEvent): string {
     }
     case 'membership': {
       const changes = [...ev.joined.map((c) => `+${who(c.member)} ${c.reason}`), ...ev.left.map((c) => `-${who(c.member)} ${c.reason}`)];
-      const view = ev.viewId ? ` view ${formatViewId(ev.viewId)}` : '';
+      const view = ev.viewId ? ` view ${formatViewId(ev.viewId)}${ev.kind === 'transitional' ? `>${formatRingId(ev.ringId)}` : ''}` : '';
       return `membership ${ev.group} ${ev.kind} ring ${formatRingId(ev.ringId)}${view}: [${ev.members.map(who).join(' ')}]`
         + `${changes.length ? ` ${changes.join(', ')}` : ''}${ev.quorum ? ` (${quorumText(ev.quorum)})` : ''}`;
     }

@@ -13,7 +13,7 @@ import type { SocketEvent } from '../api/types.ts';
 
 const limits: NodeConfig['limits'] = {
   messageSizeMax: 300_000, socketsMax: 16, groupsMax: 8, groupNameMax: 32, recvQueueMax: 64,
-  recvQueueBytesMax: 1 << 20, membersMax: 64,
+  recvQueueBytesMax: 1 << 20, recvStallMs: 2000, membersMax: 64,
 };
 
 /** One node: a GroupService over a loopback "driver" (multicast comes back as a delivery), and its bridge. */

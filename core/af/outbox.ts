@@ -21,11 +21,21 @@ export interface ClientChannel {
 /** Where containers are put together: sends are synchronous, so one buffer serves every outbox. */
 const scratch = new Uint8Array(DATAGRAM_MAX);
 
+/**
+ * The slow-consumer rule. Up to eventsMax events and bytesMax bytes a queue always takes more.
+ * Beyond that (a burst: the backlog a merge releases at once) it still takes more while the
+ * client keeps reading, until twice the bounds; a client that has read nothing for stallMs while
+ * over the bounds, or whose queue reached twice them, is out (the caller evicts it: overrun).
+ */
 export interface OutboxLimits {
-  /** Events queued at most (replies are counted apart, at most REPLIES_QUEUED_MAX). */
+  /** Events queued (replies are counted apart, at most REPLIES_QUEUED_MAX). */
   readonly eventsMax: number;
   readonly bytesMax: number;
+  readonly stallMs: number;
 }
+
+/** How far past its bounds a queue that keeps draining may grow. */
+export const BURST_FACTOR = 2;
 
 /** Replies waiting at once: a client has few requests in flight unless it never reads. */
 export const REPLIES_QUEUED_MAX = 256;
@@ -39,6 +49,8 @@ export interface OutboxHooks {
   dropped(errno: string): void;
   /** Run `fn` once the current burst of work is over. */
   defer(fn: () => void): void;
+  /** Milliseconds on a monotonic clock. */
+  now(): number;
 }
 
 export class Outbox {
@@ -52,6 +64,10 @@ export class Outbox {
   private scheduled = false;
   /** Times the client's queue was full (EAGAIN) — how often it fell behind. */
   congestions = 0;
+  /** Events taken past the bounds because the client kept reading (a burst absorbed). */
+  burstEvents = 0;
+  /** When the client last took a datagram (or the queue was last empty). */
+  private progressAt: number;
   /** Datagrams sent, and BATCH containers among them. */
   datagrams = 0;
   batches = 0;
@@ -60,7 +76,9 @@ export class Outbox {
     private readonly channel: ClientChannel, private readonly limits: OutboxLimits, private readonly hooks: OutboxHooks,
     /** Pack into BATCH containers (the client said HELLO with version 2). */
     readonly batch = false,
-  ) {}
+  ) {
+    this.progressAt = hooks.now();
+  }
 
   /** The channel takes datagrams again. */
   writable(): void {
@@ -71,14 +89,18 @@ export class Outbox {
   get depth(): number { return this.items.length - this.head; }
   get queuedBytes(): number { return this.bytes; }
 
-  /** Queue an event (all its datagrams, or none); false when the queue is full. */
+  /** Queue an event (all its datagrams, or none); false when the client is out (OutboxLimits). */
   event(datagrams: readonly Uint8Array[]): boolean {
     if (this.closed) return true;
     let size = 0;
     for (const d of datagrams) size += d.length;
+    const events = this.events + datagrams.length, bytes = this.bytes + size;
     // One message larger than the byte bound still passes through an empty queue.
-    if (this.events + datagrams.length > this.limits.eventsMax && this.events > 0) return false;
-    if (this.bytes + size > this.limits.bytesMax && this.events > 0) return false;
+    if (this.events > 0 && (events > this.limits.eventsMax || bytes > this.limits.bytesMax)) {
+      const stalled = this.hooks.now() - this.progressAt > this.limits.stallMs;
+      if (stalled || events > BURST_FACTOR * this.limits.eventsMax || bytes > BURST_FACTOR * this.limits.bytesMax) return false;
+      this.burstEvents++;
+    }
     for (const d of datagrams) this.push({ bytes: d, event: true });
     return true;
   }
@@ -129,13 +151,13 @@ export class Outbox {
       for (let i = 0; i < n; i++) this.shift(this.items[this.head]);
       if (result !== 'sent') this.failed(result);
     }
-    if (this.head === this.items.length) { this.items.length = 0; this.head = 0; }
+    if (this.head === this.items.length) { this.items.length = 0; this.head = 0; this.progressAt = this.hooks.now(); }
     else if (this.head > 1024 && this.head * 2 > this.items.length) { this.items.splice(0, this.head); this.head = 0; }
   }
 
   private sendOne(bytes: Uint8Array): 'sent' | 'again' | string {
     const result = this.channel.send(bytes);
-    if (result === 'sent') this.datagrams++;
+    if (result === 'sent') { this.datagrams++; this.progressAt = this.hooks.now(); }
     return result;
   }
 

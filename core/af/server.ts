@@ -90,7 +90,7 @@ export interface BridgeOptions {
   readonly groups: BridgeGroups;
   /** The runtime's counters, flat, with their own prefixes (driver.*, transport.*, ...). */
   readonly runtimeStats: () => Readonly<Record<string, StatValue>>;
-  readonly limits: { readonly socketsMax: number; readonly recvQueueMax: number; readonly recvQueueBytesMax: number };
+  readonly limits: { readonly socketsMax: number; readonly recvQueueMax: number; readonly recvQueueBytesMax: number; readonly recvStallMs: number };
   /** Largest SEND payload, told to clients in the HELLO reply. */
   readonly messageSizeMax: number;
   readonly log: BridgeLog;
@@ -425,7 +425,8 @@ export class BridgeCore {
     const port = this.nextPort.get(pid) ?? 1;
     this.nextPort.set(pid, port + 1);
     const holder: { client?: Client } = {};
-    const outbox = new Outbox(conn, { eventsMax: this.opts.limits.recvQueueMax, bytesMax: this.opts.limits.recvQueueBytesMax }, {
+    const outbox = new Outbox(conn, { eventsMax: this.opts.limits.recvQueueMax, bytesMax: this.opts.limits.recvQueueBytesMax, stallMs: this.opts.limits.recvStallMs }, {
+      now: () => this.host.now(),
       // Later, not now: this can run inside the GroupService's delivery to this very endpoint.
       gone: (errno) => { this.host.defer(() => { if (holder.client) this.gone(holder.client, errno); }); },
       dropped: () => { this.counters.eventsDropped++; },

@@ -59,7 +59,9 @@ export interface QuorumState {
  * A group view's identity, the same at every member that receives the event: the ring it
  * belongs to and its number within that ring. A regular configuration starts every group's
  * views at 1; each later change of the group's membership on that ring counts up; a
- * transitional view continues the old ring's count (its members all come from that ring).
+ * transitional view continues the old ring's count (its members all come from that ring), and is
+ * named together with the event's ringId (the new ring): the parts of a split ring each pass
+ * through a transitional view of their own, counted alike on the old ring.
  */
 export interface ViewId {
   readonly ringId: RingId;

@@ -148,7 +148,7 @@ function build(p: Parts): NodeConfig {
     limits: {
       messageSizeMax: p.limits.message_size_max, socketsMax: p.limits.sockets_max, groupsMax: p.limits.groups_max,
       groupNameMax: p.limits.group_name_max, recvQueueMax: p.limits.recv_queue_max,
-      recvQueueBytesMax: p.limits.recv_queue_bytes_max, membersMax: p.limits.members_max,
+      recvQueueBytesMax: p.limits.recv_queue_bytes_max, recvStallMs: p.limits.recv_stall_ms, membersMax: p.limits.members_max,
     },
     quorum: {
       enabled: p.quorum.enabled, expectedVotes: p.quorum.expected_votes, twoNode: p.quorum.two_node,

@@ -97,6 +97,9 @@ export const limitsSection = z.strictObject({
   // 4096 events of 1 KiB) keeps one slow reader from holding 16 MiB of a daemon meant to run
   // in ~100 MB; a reader that falls further behind gets ENOBUFS, as with any full queue.
   recv_queue_bytes_max: z.int().min(1).max(4096 * MiB).default(4 * MiB),
+  // A socket over its receive-queue bound is evicted only once it has read nothing for this long
+  // (or its queue reached twice the bound): a burst after a merge must not evict a reader.
+  recv_stall_ms: z.int().min(100).max(600_000).default(2000),
   members_max: z.int().min(1).max(1_000_000).default(1024),
 });
 

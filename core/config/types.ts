@@ -56,6 +56,8 @@ export interface NodeConfig {
     /** Per-socket receive queue, in events and in bytes. */
     readonly recvQueueMax: number;
     readonly recvQueueBytesMax: number;
+    /** A socket over its queue bound that reads nothing for this long is evicted (overrun). */
+    readonly recvStallMs: number;
     readonly membersMax: number;
   };
   /** [quorum]: votequorum's options (core/quorum/quorum.ts says what each does). */

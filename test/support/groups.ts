@@ -6,7 +6,7 @@ import type { Member, QuorumState, SocketEvent } from '../../core/api/types.ts';
 
 export const TEST_LIMITS: NodeConfig['limits'] = {
   messageSizeMax: 65536, socketsMax: 64, groupsMax: 8, groupNameMax: 64,
-  recvQueueMax: 1024, recvQueueBytesMax: 1 << 20, membersMax: 32,
+  recvQueueMax: 1024, recvQueueBytesMax: 1 << 20, recvStallMs: 2000, membersMax: 32,
 };
 
 export function fmtMember(m: Member): string {

@@ -1,0 +1,63 @@
+// Proves the receive queue's slow-consumer rule: within its bounds it takes everything; past
+// them, a client that keeps reading absorbs a burst (up to twice the bounds), while one that has
+// read nothing for stallMs, or whose queue reached twice the bounds, is out; a version-2 client
+// gets what was queued in one burst packed into containers.
+import { describe, expect, it } from 'vitest';
+import { Outbox, type ClientChannel } from './outbox.ts';
+import { decodeDaemonDatagram } from './codec.ts';
+
+/** A channel whose kernel queue holds `room` datagrams until the client reads them all. */
+function channel(room: number) {
+  const got: Uint8Array[] = [];
+  const c = { room, got, sent: 0, send(b: Uint8Array): string { if (c.room === 0) return 'again'; c.room--; c.sent++; got.push(b.slice()); return 'sent'; }, close() {} };
+  return c as typeof c & ClientChannel;
+}
+
+function setup(room: number) {
+  let now = 0;
+  const deferred: (() => void)[] = [];
+  const ch = channel(room);
+  const box = new Outbox(ch, { eventsMax: 10, bytesMax: 1 << 20, stallMs: 1000 }, {
+    gone: () => undefined, dropped: () => undefined, defer: (fn) => deferred.push(fn), now: () => now,
+  });
+  return { box, ch, at: (t: number) => { now = t; }, flush: () => { for (const fn of deferred.splice(0)) fn(); } };
+}
+
+const ev = (i: number): Uint8Array[] => [Uint8Array.of(0x41, 0x46, 1, 0x43, 0, 0, 0, 0, 0, 11, 0, 1, i & 0xff)];
+
+describe('Outbox: the slow-consumer rule', () => {
+  it('a client that keeps reading absorbs a burst past its bound, up to twice the bound', () => {
+    const { box, ch, at } = setup(2);
+    for (let i = 0; i < 12; i++) expect(box.event(ev(i))).toBe(true); // 2 sent, 10 queued: at the bound
+    at(500);
+    ch.room = 3; box.writable(); // it read: progress
+    let taken = 0;
+    while (box.event(ev(taken))) taken++; // a burst: past the bound, while it reads
+    expect(box.burstEvents).toBeGreaterThan(0);
+    expect(box.depth).toBe(20); // refused at twice the bound, even though it reads
+  });
+
+  it('a client that stopped reading is out once over its bound for stallMs', () => {
+    const { box, at } = setup(0);
+    for (let i = 0; i < 10; i++) expect(box.event(ev(i))).toBe(true);
+    at(900);
+    expect(box.event(ev(10))).toBe(true); // over the bound, but not stalled long enough yet
+    at(1100);
+    expect(box.event(ev(11))).toBe(false);
+  });
+
+  it('packs what one burst queued for a version-2 client into a container', () => {
+    let now = 0;
+    const deferred: (() => void)[] = [];
+    const ch = channel(100);
+    const box = new Outbox(ch, { eventsMax: 10, bytesMax: 1 << 20, stallMs: 1000 }, {
+      gone: () => undefined, dropped: () => undefined, defer: (fn) => deferred.push(fn), now: () => now++,
+    }, true);
+    for (let i = 0; i < 4; i++) box.event(ev(i));
+    expect(ch.sent).toBe(0); // nothing until the burst is over
+    for (const fn of deferred.splice(0)) fn();
+    expect(ch.sent).toBe(1);
+    const d = decodeDaemonDatagram(ch.got[0]);
+    expect(d.type === 'batch' && d.items.length).toBe(4);
+  });
+});
