@@ -19,22 +19,13 @@
 // - auto_tie_breaker: in an exact half split, the half with the tie-breaker node (the lowest
 //   configured id, the highest, or one named node) stays quorate.
 import type { QuorumFlag, QuorumState } from '../api/types.ts';
+import type { NodeConfig } from '../config/types.ts';
 
-export interface QuorumOptions {
-  /** false: every component counts as quorate (quorum off: the behaviour before quorum existed). */
-  readonly enabled: boolean;
+/** The [quorum] section as parsed (core/config/types.ts), with the votes of every configured node. */
+export type QuorumOptions = Omit<NodeConfig['quorum'], 'fenceCommand'> & {
   /** Votes per configured node id. */
   readonly votes: ReadonlyMap<number, number>;
-  /** Configured expected votes; 0 = the sum of every node's votes. */
-  readonly expectedVotes: number;
-  readonly twoNode: boolean;
-  readonly waitForAll: boolean;
-  readonly lastManStanding: boolean;
-  readonly lastManStandingWindowMs: number;
-  readonly autoTieBreaker: boolean;
-  /** 'lowest' or 'highest' configured id, or one configured node id. */
-  readonly autoTieBreakerNode: 'lowest' | 'highest' | number;
-}
+};
 
 /** What one node contributes to the state exchange after a regular configuration. */
 export interface QuorumReport {
@@ -139,11 +130,9 @@ export class Quorum {
 }
 
 /** The quorum options of a node's config: votes per node from cluster.nodes, the rest from [quorum]. */
-export function quorumOptions(config: {
-  readonly cluster: { readonly nodes: readonly { readonly id: number; readonly votes: number }[] };
-  readonly quorum: Omit<QuorumOptions, 'votes'>;
-}): QuorumOptions {
-  return { ...config.quorum, votes: new Map(config.cluster.nodes.map((n) => [n.id, n.votes])) };
+export function quorumOptions(config: Pick<NodeConfig, 'cluster' | 'quorum'>): QuorumOptions {
+  const { fenceCommand: _fence, ...q } = config.quorum;
+  return { ...q, votes: new Map(config.cluster.nodes.map((n) => [n.id, n.votes])) };
 }
 
 /** Quorum switched off for `nodes` (one vote each): every component is quorate. */
