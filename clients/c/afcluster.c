@@ -405,13 +405,17 @@ static void pump(struct afc *h, int all)
     if (h->dead || h->paused) return;
     if (h->tx_blocked && now_ms() < h->tx_retry_at) return;
     h->tx_blocked = 0;
+    if (h->count > 0 && at(h, 0)->large && at(h, 0)->state == S_INFLIGHT) {
+        large_pump(h, at(h, 0)); /* its next parts; nothing after it goes before it is accepted */
+        return;
+    }
     while (h->n_sent < h->count) {
         struct sendent *e = at(h, h->n_sent);
         if (e->large) {
             if (h->n_sent > 0) return; /* after every earlier message is accepted */
-            if (e->state == S_UNSENT && large_start(h, e) < 0) { fail_entry(h, e, -ENOMEM); advance_head(h); continue; }
+            if (large_start(h, e) < 0) { fail_entry(h, e, -ENOMEM); advance_head(h); continue; }
             large_pump(h, e);
-            return; /* nothing after it goes before it is accepted */
+            return;
         }
         if (h->version < 2 && h->n_inflight > 0) return; /* version 1: one at a time (no fence) */
         /* how many fit one datagram (sizes only: nothing is copied for a container held back) */

@@ -7,7 +7,8 @@
  * request while messages and replies stream in). Then it checks afc_members and closes.
  *
  * usage: afc-order-test SOCKET GROUP --send N --expect TOTAL [--large-every K] [--large-size B]
- *                       [--v1] [--timeout S]
+ *                       [--last-size B] [--v1] [--timeout S]
+ * (--last-size: the last message's size, e.g. more parts than the daemon's socket queue holds)
  * stdout: "open N/P/P DRIVER VERSION", "membership KIND RING MEMBERS +N/P/P REASON -N/P/P REASON",
  *         "message N/P/P ORDER LEN FNV1A32", "error ...", "members COUNT", "done"
  * Exit 0 when it received TOTAL messages and every call succeeded.
@@ -42,12 +43,13 @@ static uint32_t fnv1a(const unsigned char *p, size_t n)
 
 static void who(const struct afc_member *m) { printf("%" PRIu32 "/%" PRIu32 "/%" PRIu32, m->node_id, m->pid, m->port); }
 
-/* Message i: its length and bytes (the TypeScript side checks only what arrives). */
-static size_t make_message(unsigned char *buf, long i, long large_every, size_t large_size)
+/* Message i of n: its length and bytes (c-client.test.ts makes the same ones). */
+static size_t make_message(unsigned char *buf, long i, long n, long large_every, size_t large_size, size_t last_size)
 {
     static const size_t edges[] = { 0, 65513, 65514, 65525, 65526 }; /* container, alone, largest SEND, smallest in parts */
     size_t len;
-    if (large_every > 0 && i % large_every == large_every - 1) len = large_size;
+    if (last_size > 0 && i == n - 1) len = last_size;
+    else if (large_every > 0 && i % large_every == large_every - 1) len = large_size;
     else if (i >= 1 && i <= 5) len = edges[i - 1];
     else len = (size_t)(i * 37 % 1500);
     char prefix[32];
@@ -60,12 +62,12 @@ static size_t make_message(unsigned char *buf, long i, long large_every, size_t 
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: afc-order-test SOCKET GROUP --send N --expect TOTAL [--large-every K] [--large-size B] [--v1] [--timeout S]\n");
+        fprintf(stderr, "usage: afc-order-test SOCKET GROUP --send N --expect TOTAL [--large-every K] [--large-size B] [--last-size B] [--v1] [--timeout S]\n");
         return 2;
     }
     const char *path = argv[1], *group = argv[2];
     long n_send = 0, expect = 0, large_every = 0;
-    size_t large_size = 200 * 1024;
+    size_t large_size = 200 * 1024, last_size = 0;
     double timeout = 60;
     struct afc_options opts;
     memset(&opts, 0, sizeof opts);
@@ -76,6 +78,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--expect")) expect = atol(argv[++i]);
         else if (!strcmp(argv[i], "--large-every")) large_every = atol(argv[++i]);
         else if (!strcmp(argv[i], "--large-size")) large_size = (size_t)atol(argv[++i]);
+        else if (!strcmp(argv[i], "--last-size")) last_size = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--timeout")) timeout = atof(argv[++i]);
         else return 2;
     }
@@ -95,6 +98,7 @@ int main(int argc, char **argv)
         return 1;
     }
     size_t cap = large_size > 65526 ? large_size : 65526;
+    if (last_size > cap) cap = last_size;
     unsigned char *buf = malloc(cap);
     if (!buf) return 1;
 
@@ -109,7 +113,7 @@ int main(int argc, char **argv)
             break;
         }
         while (joined && !blocked && next < n_send) {
-            size_t len = make_message(buf, next, large_every, large_size);
+            size_t len = make_message(buf, next, n_send, large_every, large_size, last_size);
             r = afc_send(h, buf, len, AFC_AGREED | (next + 1 < n_send ? AFC_MORE : 0));
             if (r == -EAGAIN) { blocked = 1; eagains++; break; }
             if (r < 0) { fprintf(stderr, "afc_send %ld: %s\n", next, afc_strerror(r)); failed = 1; break; }
