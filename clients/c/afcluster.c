@@ -120,6 +120,7 @@ struct afc {
     uint64_t sent;         /* afc_send() calls that returned 0 */
     int large_held;
     int paused, writable_seen, resume_next;
+    int probe;             /* resumed without WRITABLE: one datagram until one is accepted */
     int tx_blocked;        /* the daemon's queue was full: retry at tx_retry_at, or when it answers */
     int64_t tx_retry_at;
     int64_t resume_at;     /* ms; 0: not armed */
@@ -330,6 +331,9 @@ static void pump(struct afc *h, int all);
 static void resume_sends(struct afc *h)
 {
     unsigned j = 0;
+    /* Without the daemon's WRITABLE the cluster may still refuse: resend one message (or a large
+     * one's first part) and the rest once it is accepted, not everything only to be refused. */
+    h->probe = !h->writable_seen;
     h->paused = 0;
     h->writable_seen = 0;
     h->resume_at = 0;
@@ -380,7 +384,7 @@ static int large_start(struct afc *h, struct sendent *e)
 static void large_pump(struct afc *h, struct sendent *e)
 {
     unsigned char head[PART_HEAD];
-    while (!h->lg.err && h->lg.off < e->len) {
+    while (!h->lg.err && h->lg.off < e->len && !(h->probe && h->lg.sent_parts > 0)) {
         size_t n = e->len - h->lg.off;
         if (n > PART_DATA_MAX) n = PART_DATA_MAX;
         uint32_t id = alloc_id(h);
@@ -417,7 +421,7 @@ static void pump(struct afc *h, int all)
             large_pump(h, e);
             return;
         }
-        if (h->version < 2 && h->n_inflight > 0) return; /* version 1: one at a time (no fence) */
+        if ((h->version < 2 || h->probe) && h->n_inflight > 0) return; /* version 1 has no fence */
         /* how many fit one datagram (sizes only: nothing is copied for a container held back) */
         size_t pos = BATCH_HEAD;
         unsigned k = 0;
@@ -425,7 +429,7 @@ static void pump(struct afc *h, int all)
         for (unsigned j = h->n_sent; j < h->count; j++, k++) {
             struct sendent *s = at(h, j);
             size_t need = 2 + SEND_HEAD + s->len;
-            if (s->large || (h->version < 2 && k == 1) || pos + need > DGRAM_MAX) { full = 1; break; }
+            if (s->large || ((h->version < 2 || h->probe) && k == 1) || pos + need > DGRAM_MAX) { full = 1; break; }
             pos += need;
         }
         if (!full && !all) return; /* AFC_MORE: wait for a full container */
@@ -491,6 +495,7 @@ static void send_reply(struct afc *h, uint32_t id, unsigned status)
     h->n_inflight--;
     if (status == 0) {
         e->state = S_DONE;
+        h->probe = 0;
         if (h->version < 2) h->retry_ms = 1;
     } else if (status == STATUS_EAGAIN) {
         e->state = S_REFUSED;
@@ -523,6 +528,7 @@ static void part_reply(struct afc *h, uint32_t id, unsigned status)
     if (k > h->lg.answered && !h->lg.err) h->lg.err = -ETIMEDOUT;
     h->lg.answered = k + 1;
     if (status != 0 && !h->lg.err) h->lg.err = -(int)status;
+    if (status == 0) h->probe = 0; /* the rest of the parts go (pump) */
     if (h->lg.answered == h->lg.sent_parts && (h->lg.err || h->lg.off == e->len)) large_finish(h, e);
 }
 
