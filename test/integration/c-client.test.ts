@@ -24,12 +24,19 @@ const HAVE_CC = works(CC, ['--version']) && works('make', ['--version']);
 if (!HAVE_CC) console.warn(`c-client.test.ts: skipped: no C compiler (${CC}) or no make on this machine`);
 
 /** Can this compiler build and run a sanitized program? (Some lack libasan/libubsan.) */
-function sanitizersWork(dir: string): boolean {
+function sanitizersWork(): boolean {
   if (!HAVE_CC) return false;
-  const exe = join(dir, 'probe');
-  const r = spawnSync(CC, ['-x', 'c', '-', SANITIZE, '-o', exe], { input: 'int main(void) { return 0; }\n' });
-  return r.status === 0 && spawnSync(exe, []).status === 0;
+  const tmp = tempDir('afc-cprobe-');
+  try {
+    const exe = join(tmp.dir, 'probe');
+    const r = spawnSync(CC, ['-x', 'c', '-', SANITIZE, '-o', exe], { input: 'int main(void) { return 0; }\n' });
+    return r.status === 0 && spawnSync(exe, []).status === 0;
+  } finally {
+    tmp.cleanup();
+  }
 }
+const SANITIZERS = sanitizersWork();
+if (HAVE_CC && !SANITIZERS) console.warn(`c-client.test.ts: the sanitizer run is skipped: ${CC} cannot build and run a ${SANITIZE} program here`);
 
 /** make -C clients/c into `out`; throws with the compiler's output when it fails. */
 function build(out: string, cflags: string, ldflags = ''): void {
@@ -96,24 +103,24 @@ async function joinOf(it: AsyncIterator<SocketEvent>, pid: number, what: string)
 }
 
 describe.skipIf(!HAVE_CC)('the C client (clients/c) against real daemons', () => {
-  const tmp = tempDir('afc-cbuild-');
-  const plain = join(tmp.dir, 'plain');
-  const asan = join(tmp.dir, 'asan');
-  const SANITIZERS = sanitizersWork(tmp.dir);
-  if (HAVE_CC && !SANITIZERS) console.warn(`c-client.test.ts: the sanitizer run is skipped: ${CC} cannot build and run a ${SANITIZE} program here`);
+  let tmp: ReturnType<typeof tempDir> | undefined;
+  let plain = '', asan = '';
   const cluster = new TestCluster({
     nodes: 3, driver: 'totem', basePort: testPort(50000), crypto: false,
     driverSections: { totem: { send_queue_max: 16 } },
   });
 
   beforeAll(async () => {
+    tmp = tempDir('afc-cbuild-');
+    plain = join(tmp.dir, 'plain');
+    asan = join(tmp.dir, 'asan');
     build(plain, '-O2 -g');
     if (SANITIZERS) build(asan, `-O1 -g -fno-omit-frame-pointer ${SANITIZE}`, SANITIZE);
     await cluster.start();
   });
   afterAll(async () => {
     await cluster.stop();
-    tmp.cleanup();
+    tmp?.cleanup();
   });
 
   /**
