@@ -1250,7 +1250,7 @@ int afc_bind(struct afc *h, const char *group, int flags)
     if (flags & ~AFC_SELF_DELIVERY) return -EINVAL;
     size_t n = strlen(group);
     if (n == 0) return -EINVAL;
-    if (n > 65535 - 3) return -ENAMETOOLONG;
+    if (n > DGRAM_MAX - HEADER - 3) return -ENAMETOOLONG; /* the request must fit one datagram */
     unsigned char *body = malloc(3 + n);
     if (!body) return -ENOMEM;
     body[0] = (unsigned char)flags;

@@ -92,6 +92,18 @@ int main(int argc, char **argv)
     who(me);
     printf(" %s %d\n", afc_driver(h), afc_version(h));
     fflush(stdout);
+    /* Group names at the edge of one datagram (65524 bytes) and past it: refused, nothing overruns. */
+    char *name = malloc(65536);
+    if (!name) return 1;
+    static const size_t lens[] = { 65524, 65525, 65532 };
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        size_t len = lens[i];
+        memset(name, 'g', len);
+        name[len] = '\0';
+        int e = afc_bind(h, name, 0);
+        if (e != -ENAMETOOLONG) { fprintf(stderr, "afc_bind of a %zu-byte name: %s\n", len, afc_strerror(e)); return 1; }
+    }
+    free(name);
     int r = afc_bind(h, group, AFC_SELF_DELIVERY);
     if (r < 0) {
         fprintf(stderr, "afc_bind: %s\n", afc_strerror(r));
