@@ -94,6 +94,12 @@ async function next(it: AsyncIterator<SocketEvent>, what: string, ms = 30_000): 
   }
 }
 
+/** `p`, unless the C program exits first: then a failure carrying its exit status and stderr. */
+function unlessExited<T>(p: Promise<T>, c: { done: Promise<Run> }): Promise<T> {
+  const exited = c.done.then((run): never => { throw new Error(`the C program exited (status ${run.code}) first:\n${run.stderr}`); });
+  return Promise.race([p, exited]);
+}
+
 /** Until a membership event in which a member of process `pid` joined; returns it. */
 async function joinOf(it: AsyncIterator<SocketEvent>, pid: number, what: string): Promise<SocketEvent> {
   for (;;) {
@@ -140,12 +146,12 @@ describe.skipIf(!HAVE_CC)('the C client (clients/c) against real daemons', () =>
       const it = ts[Symbol.asyncIterator]();
       const c = runC(join(dir, 'afc-order-test'), [cluster.node(1).socket, group, '--send', `${C_SEND}`, '--expect', `${C_SEND + TS_SEND}`,
         '--large-every', `${C_LARGE_EVERY}`, '--large-size', `${LARGE}`, '--last-size', `${LAST}`, '--timeout', '90', ...extra]);
-      const joined = await joinOf(it, c.pid, 'the C client to join');
+      const joined = await unlessExited(joinOf(it, c.pid, 'the C client to join'), c);
       const cSelf = joined.type === 'membership' ? who(joined.joined.find((x) => x.member.pid === c.pid)!.member) : '';
       const sent = Promise.all(tsMessages.map((m) => ts.send(m)));
       const seen: string[] = [];
       while (seen.length < C_SEND + TS_SEND) {
-        const ev = await next(it, `message ${seen.length + 1} of ${C_SEND + TS_SEND}`);
+        const ev = await unlessExited(next(it, `message ${seen.length + 1} of ${C_SEND + TS_SEND}`), c);
         if (ev.type === 'message') seen.push(line(who(ev.sender), ev.order, ev.data));
         if (ev.type === 'error') throw new Error(`TypeScript socket: ${ev.code}: ${ev.message}`);
       }
@@ -190,7 +196,7 @@ describe.skipIf(!HAVE_CC)('the C client (clients/c) against real daemons', () =>
       await ts.bind(group);
       const it = ts[Symbol.asyncIterator]();
       const listen = runC(join(SANITIZERS ? asan : plain, 'afc-listen'), ['--socket', cluster.node(3).socket, '--count', '3', group]);
-      const events: SocketEvent[] = [await joinOf(it, listen.pid, 'afc-listen to join')];
+      const events: SocketEvent[] = [await unlessExited(joinOf(it, listen.pid, 'afc-listen to join'), listen)];
       await sender.bind(group);
       const texts = [new TextEncoder().encode('hello'), new Uint8Array([0, 1, 0xff]), new TextEncoder().encode('tab\tand ✓\nnewline')];
       for (const t of texts) await sender.send(t);
