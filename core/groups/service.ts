@@ -38,10 +38,14 @@
 // member is ignored, a leave of a non-member is ignored), so a report and a held message can
 // never double-apply.
 // If another configuration arrives before the exchange completes, the exchange is finished with
-// the reports that did arrive (nodes whose report did not arrive keep the members this node
-// knew), the held messages are applied, and then the new configuration is processed. Nodes that
-// pass together from one configuration to the next delivered the same messages in it (extended
-// virtual synchrony, docs/TOTEM.md property 4), so they finish identically. The held list is bounded
+// the reports that did arrive, the held messages are applied, and then the new configuration is
+// processed. Nodes that pass together from one configuration to the next delivered the same
+// messages in it (extended virtual synchrony, docs/TOTEM.md property 4), so they have the same
+// reports; a node whose report did not arrive keeps the members each node knew of it (which
+// may differ between nodes that came from different rings, until the next exchange that
+// completes). The events of an interrupted exchange, and of the messages it held, are views on
+// the way to the next ring: named like transitional views, by the old ring's count and the new
+// ring, since nodes going on to different rings may have finished it differently. The held list is bounded
 // (HELD_MESSAGES_MAX, HELD_BYTES_MAX); reaching the bound finishes the exchange the same way, at
 // the same message on every node with the same limits.
 //
@@ -222,6 +226,9 @@ export class GroupService implements DriverUpcalls {
   private readonly now: () => number;
   /** Per group: the number of its current view on this ring (absent = 1, the ring's first). */
   private readonly views = new Map<string, number>();
+  /** While an exchange interrupted by the next configuration is finished: that configuration's
+   *  ring (the events are views on the way to it, named as transitional ones). */
+  private finishingTo: RingId | null = null;
   /** The expected votes last proposed on this ring (last_man_standing), so it is sent once. */
   private proposed?: { ringId: RingId; expected: number };
 
@@ -259,7 +266,7 @@ export class GroupService implements DriverUpcalls {
 
   configuration(conf: Configuration): void {
     this.guarded(() => {
-      if (this.exchange) this.finishExchange(true);
+      if (this.exchange) this.finishExchange(true, conf.ringId);
       const previous = this.ringId;
       this.ringId = conf.ringId;
       this.nodes = [...conf.members];
@@ -485,14 +492,16 @@ export class GroupService implements DriverUpcalls {
   /** A change of the group's membership: the next view of the group on this ring (or, with
    *  `view`, the view the caller names), told to the group's local members. */
   private emitMembership(group: string, change: { joined: MemberChange[]; left: MemberChange[]; kind?: 'regular' | 'transitional'; ringId?: RingId; view?: ViewId }): void {
-    const viewId = change.view ?? { ringId: this.ringId, seq: (this.views.get(group) ?? 1) + 1 };
+    const to = this.finishingTo;
+    const viewId = to ? { ringId: this.ringId, seq: (this.views.get(group) ?? 1) + 1 }
+      : change.view ?? { ringId: this.ringId, seq: (this.views.get(group) ?? 1) + 1 };
     this.views.set(group, viewId.seq);
     const targets = this.activeByGroup.get(group);
     if (!targets || targets.size === 0) return;
     const ev: SocketEvent = {
       type: 'membership', group,
-      kind: change.kind ?? (this.inTransitional ? 'transitional' : 'regular'),
-      ringId: change.ringId ?? this.ringId,
+      kind: to ? 'transitional' : change.kind ?? (this.inTransitional ? 'transitional' : 'regular'),
+      ringId: to ?? change.ringId ?? this.ringId,
       members: [...this.groupMembers(group)],
       joined: change.joined.sort(compareChanges),
       left: change.left.sort(compareChanges),
@@ -686,23 +695,32 @@ export class GroupService implements DriverUpcalls {
     }
   }
 
-  private finishExchange(forced: boolean): void {
+  /** Ends the exchange: every reported membership set, the differences told in one regular
+   *  event per group, then the held messages applied. `next`: the configuration that interrupted
+   *  it (module comment: nodes whose report did not arrive lose their members; views named on the
+   *  way to `next`). */
+  private finishExchange(forced: boolean, next?: RingId): void {
     const ex = this.exchange;
     assert(ex, 'finishExchange() only during an exchange');
     this.exchange = null;
     if (forced) this.count('exchangesForced');
-    const before = this.quorum.state;
-    this.quorum.configuration(ex.nodes, this.now());
-    this.quorum.merge([...ex.quorum.values()]);
-    const changes = this.mergeReports(ex);
-    for (const [group, left] of ex.pendingLeft) changeOf(changes, group).left.push(...left);
-    for (const group of ex.touched) changeOf(changes, group);
-    for (const [group, c] of changes) {
-      this.emitMembership(group, { ...c, kind: 'regular', ringId: ex.ringId, view: { ringId: ex.ringId, seq: 1 } });
-      this.table.prune(group);
+    this.finishingTo = next ?? null;
+    try {
+      const before = this.quorum.state;
+      this.quorum.configuration(ex.nodes, this.now());
+      this.quorum.merge([...ex.quorum.values()]);
+      const changes = this.mergeReports(ex);
+      for (const [group, left] of ex.pendingLeft) changeOf(changes, group).left.push(...left);
+      for (const group of ex.touched) changeOf(changes, group);
+      for (const [group, c] of changes) {
+        this.emitMembership(group, { ...c, kind: 'regular', ringId: ex.ringId, view: { ringId: ex.ringId, seq: 1 } });
+        this.table.prune(group);
+      }
+      this.quorumChanged(before, new Set(changes.keys()));
+      for (const h of ex.held) this.apply(h.sender, h.msg, h.order);
+    } finally {
+      this.finishingTo = null;
     }
-    this.quorumChanged(before, new Set(changes.keys()));
-    for (const h of ex.held) this.apply(h.sender, h.msg, h.order);
   }
 
   /** Sets each reporting node's members to its report; returns the differences per group. */
