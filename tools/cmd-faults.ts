@@ -2,14 +2,17 @@
 // SIGSTOP/SIGCONT on loopback, and with --netns a pulled cable, tbf shaping and netem loss/delay
 // inside network namespaces. Prints a summary per drill; exit status 0 when every drill passed.
 import { intFlag, parseFlags, UsageError, type Command } from './command.ts';
-import type { DrillResult } from './drills/faults.ts';
-import { runLoopbackDrills } from './drills/loopback.ts';
+import { randomInt } from 'node:crypto';
+import { pauseDrill, type DrillResult, type DrillSettings, type PauseOutcome } from './drills/faults.ts';
+import { runLoopbackDrills, withLoopbackCluster } from './drills/loopback.ts';
+import { Rng } from '../sim/rng.ts';
 import { namespaceSupport } from './drills/netns.ts';
 import { runNetnsDrills } from './drills/netns-drills.ts';
 import { drillSettings, parseDriver, type DrillDriver } from './drills/profiles.ts';
 
 const HELP = `usage: afcluster faults [--driver totem|cman] [--nodes N] [--procs P] [--clients K] [--port P]
                         [--netns] [--loss SPEC] [--delay SPEC] [--interval-ms MS] [--json]
+                        [--pauses N [--seed X]]
 
 Starts N daemons on 127.0.0.1..N and, on each node, P client processes with K sockets each, all
 in one group; every socket sends a steady stream of numbered messages and logs every message and
@@ -26,6 +29,11 @@ a namespace of its own; nothing touches the host's network) for:
                has no sch_netem, saying so;
   netem-delay  tc netem delay (default "delay 20ms 10ms"), same;
   tbf-shaping  a token bucket on every link: queueing delay and tail drops, no netem needed.
+With --pauses N it runs the availability drill instead: N pauses (SIGSTOP, then SIGCONT) of 2.5
+to 4 s, past the totem drill profile's token + consensus, spread over every node id in turn,
+while the clients stream; per pause it prints how many views an unfaulted node's client went
+through, whether unfaulted nodes were separated (one saw another's member leave), and how many
+reading clients were evicted; the usual checker judges the whole run.
 After each drill every client sends a fence, and once every survivor has every fence the
 checker reads the logs. Printed per drill:
   survivors       clients alive at the end (their daemon was never killed)
@@ -51,7 +59,9 @@ options:
   --loss SPEC       netem loss arguments (default "loss 10%")
   --delay SPEC      netem delay arguments (default "delay 20ms 10ms")
   --interval-ms MS  pause between one socket's sends (default 10)
-  --json            print the results as JSON`;
+  --json            print the results as JSON
+  --pauses N        the availability drill: N pauses of 2.5-4 s over every node id
+  --seed X          (with --pauses) the pause lengths' seed (default: random, printed)`;
 
 function print(driver: DrillDriver, results: readonly DrillResult[], skipped: readonly { drill: string; reason: string }[]): void {
   console.log(`\nfault drills, driver ${driver}${driver === 'cman' ? ' (missing messages measured, not judged: cman does not claim failure atomicity)' : ''}`);
@@ -78,6 +88,7 @@ export const command: Command = {
     const { values } = parseFlags(argv, {
       driver: { type: 'string' }, nodes: { type: 'string' }, procs: { type: 'string' }, clients: { type: 'string' }, port: { type: 'string' }, netns: { type: 'boolean' },
       loss: { type: 'string' }, delay: { type: 'string' }, 'interval-ms': { type: 'string' }, json: { type: 'boolean' },
+      pauses: { type: 'string' }, seed: { type: 'string' },
     });
     const driver = parseDriver(values.driver ?? 'totem');
     const nodes = intFlag(values.nodes, 'nodes', 3, 3, 32);
@@ -93,6 +104,7 @@ export const command: Command = {
       const ns = namespaceSupport();
       if (!ns.ok) throw new UsageError(`--netns: ${ns.reason}`);
     }
+    if (values.pauses !== undefined) return runPauses(values, driver, nodes, port, settings);
     const results = await runLoopbackDrills({ driver, nodes, basePort: port, settings });
     const skipped: { drill: string; reason: string }[] = [];
     if (values.netns) {
@@ -110,3 +122,23 @@ export const command: Command = {
     return results.every((r) => r.verdict === 'pass') ? 0 : 1;
   },
 };
+
+/** The availability drill: `--pauses N` pauses over every node id in turn, lengths drawn from `--seed`. */
+async function runPauses(values: { pauses?: string; seed?: string; json?: boolean }, driver: DrillDriver, nodes: number, port: number, settings: DrillSettings): Promise<number> {
+  const count = intFlag(values.pauses, 'pauses', 1, 1, 1000);
+  const seed = intFlag(values.seed, 'seed', randomInt(2 ** 31), 0, 2 ** 32 - 1);
+  const rng = new Rng(seed);
+  const pauses = Array.from({ length: count }, (_, i) => ({ victim: (i % nodes) + 1, ms: Math.round(rng.range(2500, 4000)) }));
+  if (!values.json) console.log(`pause drill: ${count} pauses on ${nodes} ${driver} daemons, seed ${seed}`);
+  const outcomes: PauseOutcome[] = [];
+  const result = await withLoopbackCluster({ driver, nodes, basePort: port, settings }, (c) => pauseDrill(c, settings, pauses, outcomes));
+  if (values.json) {
+    console.log(JSON.stringify({ driver, seed, pauses: outcomes, result }, null, 2));
+  } else {
+    print(driver, [result], []);
+    console.log('\npause  node  ms    views  unfaulted nodes   evictions');
+    outcomes.forEach((o, i) => console.log(`${String(i + 1).padEnd(6)} ${String(o.victim).padEnd(5)} ${String(o.ms).padEnd(5)} ${String(o.configurations).padEnd(6)} ${(o.separated ? 'SEPARATED' : 'together').padEnd(17)} ${o.evictions}`));
+    console.log(`\nseparations ${outcomes.filter((o) => o.separated).length}, evictions ${outcomes.reduce((a, o) => a + o.evictions, 0)}, virtual synchrony ${result.report.verdict}`);
+  }
+  return result.verdict === 'pass' ? 0 : 1;
+}

@@ -7,6 +7,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Order } from '../../core/api/types.ts';
 import { ClientProcess, memberKey, type StreamClient } from './clients.ts';
+import type { DrillMember } from '../../sim/group-checker.ts';
 import { checkFaultLogs, type FaultReport } from '../../sim/group-checker.ts';
 
 /** What a drill needs of a cluster (tools/local-cluster.ts LocalCluster, or its netns variant). */
@@ -227,4 +228,53 @@ export function summaryLine(r: DrillResult): string {
   return `survivors ${x.survivors.length}, configurations ${x.configurations}, messages ${x.messages} (${x.deliveries} deliveries), `
     + `missing ${x.missing.length}, not everywhere ${x.notEverywhere}, order ${x.orderViolations}, duplicates ${x.duplicates}, fifo ${x.fifoViolations}, `
     + `membership ${x.membershipAgreed ? 'agreed' : 'DISAGREES'}`;
+}
+
+/** One pause of a pause drill, as the unfaulted nodes' clients saw it. */
+export interface PauseOutcome {
+  readonly victim: number;
+  readonly ms: number;
+  /** Distinct views an unfaulted observer went through from the pause until the ring was whole again. */
+  readonly configurations: number;
+  /** An unfaulted node's client saw a member of another unfaulted node leave (they were separated). */
+  readonly separated: boolean;
+  /** Reading clients removed for overrun during the pause and its aftermath. */
+  readonly evictions: number;
+}
+
+/**
+ * The availability drill (issue 12): under the clients' load, each pause stops one node's daemon
+ * (SIGSTOP) for `ms` (past token + consensus: the others form a ring without it) and continues it;
+ * then waits for the whole ring. Judged per pause from the clients' own logs: no unfaulted node's
+ * client may see another unfaulted node's member leave, and no client that keeps reading may be
+ * evicted. The usual checker judges the whole run (virtual synchrony).
+ */
+export function pauseDrill(cluster: DrillCluster, s: DrillSettings, pauses: readonly { victim: number; ms: number }[], out: PauseOutcome[]): Promise<DrillResult> {
+  return drill('pauses', cluster, s, async (p) => {
+    const nodes = alive(cluster);
+    await p.startClients(nodes);
+    await p.flowing(s.messagesBefore);
+    for (const { victim, ms } of pauses) {
+      const observers = p.survivors().filter((c) => c.nodeId !== victim);
+      const marks = new Map(p.clients.map((c) => [c, c.lines.length]));
+      const proc = cluster.nodes.find((n) => n.id === victim)!.proc!;
+      p.say(`SIGSTOP node ${victim} for ${ms} ms`);
+      proc.kill('SIGSTOP');
+      await new Promise((r) => setTimeout(r, ms));
+      proc.kill('SIGCONT');
+      await p.ring(nodes);
+      await p.agreed();
+      await p.flowing(3);
+      const after = (c: StreamClient) => c.lines.slice(marks.get(c) ?? 0);
+      const views = (c: StreamClient) => after(c).filter((l) => l.type === 'membership');
+      const separated = observers.some((c) => views(c).some((l) => ((l.left ?? []) as { member: DrillMember; reason: string }[])
+        .some((ch) => ch.member.nodeId !== victim && ch.member.nodeId !== c.nodeId && ch.reason === 'nodedown')));
+      const evictions = p.clients.filter((c) => after(c).some((l) => l.type === 'error' && l.code === 'ENOBUFS')).length;
+      const configurations = Math.max(0, ...observers.map((c) => new Set(views(c).map((l) => String(l.viewId ?? `${l.kind} ${l.ringId}`))).size));
+      out.push({ victim, ms, configurations, separated, evictions });
+      p.say(`pause of node ${victim} (${ms} ms): ${configurations} views at an unfaulted observer, unfaulted nodes ${separated ? 'SEPARATED' : 'stayed together'}, ${evictions} evictions`);
+      if (separated) p.problems.push(`pausing node ${victim} for ${ms} ms separated unfaulted nodes`);
+      if (evictions > 0) p.problems.push(`pausing node ${victim} for ${ms} ms evicted ${evictions} reading client(s)`);
+    }
+  });
 }
