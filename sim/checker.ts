@@ -24,16 +24,21 @@
 //   by the order label a delivery reports: a FIFO-only driver that accepts 'agreed' and delivers
 //   it as 'fifo' is judged on what was asked.
 // - stable-no-loss is judged by views, whatever the ring ids (see checkStableNoLoss).
+// - availability needs the fault timeline (CheckOptions.faults) and is judged only where the
+//   network dropped nothing by itself (sim/availability.ts says why).
 import type { Guarantees, Order } from '../core/driver/types.ts';
-import { formatEvent, type ConfEvent, type DeliverEvent, type LogEvent, type NodeLog, type SendEvent } from './log.ts';
+import { checkAvailability } from './availability.ts';
+import {
+  formatEvent, type ConfEvent, type DeliverEvent, type FaultEvent, type LogEvent, type NodeLog, type SendEvent,
+} from './log.ts';
 
 export type Property = 'basic' | 'fifo' | 'stable-no-loss' | 'configurations' | 'self-delivery'
-  | 'failure-atomicity' | 'causal' | 'agreed' | 'safe' | 'liveness'
+  | 'failure-atomicity' | 'causal' | 'agreed' | 'safe' | 'liveness' | 'availability'
   /** Not a log property: a driver threw (a broken invariant or a bug); reported by runSeed. */
   | 'invariants';
 
 export const ALL_PROPERTIES: readonly Property[] = ['basic', 'configurations', 'self-delivery',
-  'failure-atomicity', 'causal', 'agreed', 'safe', 'fifo', 'stable-no-loss', 'liveness'];
+  'failure-atomicity', 'causal', 'agreed', 'safe', 'fifo', 'stable-no-loss', 'liveness', 'availability'];
 
 export interface Violation {
   property: Property;
@@ -59,6 +64,8 @@ export interface CheckOptions {
   stableGraceMs?: number;
   /** Virtual time the run ended (default: the last logged event). */
   endT?: number;
+  /** The simulator's fault timeline (Simulation.faults()): availability is judged only with it. */
+  faults?: readonly FaultEvent[];
 }
 
 /** What `--check declared` checks for a driver's declared guarantees. */
@@ -67,7 +74,9 @@ export function propertiesFor(g: Guarantees): Property[] {
   if (g.fifo) out.push('fifo', 'stable-no-loss');
   if (g.agreed) out.push('agreed', 'causal');
   if (g.safe) out.push('safe');
-  if (g.virtualSynchrony) out.push('configurations', 'self-delivery', 'failure-atomicity', 'liveness');
+  // Availability rides on virtual synchrony: one agreed membership is what a storm breaks, and a
+  // driver whose nodes each decide alone (cman) does not promise how often views change.
+  if (g.virtualSynchrony) out.push('configurations', 'self-delivery', 'failure-atomicity', 'liveness', 'availability');
   return ALL_PROPERTIES.filter((p) => out.includes(p));
 }
 
@@ -256,6 +265,9 @@ export function check(logs: readonly NodeLog[], opts: CheckOptions): Violation[]
   if (want.has('fifo')) checkFifo(model, r);
   if (want.has('stable-no-loss')) checkStableNoLoss(model, r, opts);
   if (want.has('liveness')) checkLiveness(model, r, opts.liveFrom ?? 0, opts.views ?? false);
+  if (want.has('availability') && opts.faults) {
+    for (const f of checkAvailability(logs, opts.faults)) r.add('availability', f.message, f.nodes, f.events);
+  }
   const rank = (p: Property) => ALL_PROPERTIES.indexOf(p);
   return r.out.sort((a, b) => rank(a.property) - rank(b.property));
 }

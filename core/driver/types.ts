@@ -124,4 +124,10 @@ export interface DriverEntry<Options = unknown> {
    */
   readonly optionsSchema: ZodType<Options>;
   create(common: DriverCommon, options: Options, host: DriverHost): Driver;
+  /**
+   * How long a node that stops answering goes unnoticed before the others' membership excludes
+   * it, with these options. The simulator times its pauses by it (just past it is where a
+   * returning node finds the cluster has moved on); without it, twice the largest timer.
+   */
+  failureDetectionMs?(options: Options): number;
 }

@@ -10,6 +10,8 @@ export const totemDriver: DriverEntry<TotemOptions> = {
   summary: 'Totem single ring: agreed and safe total order, extended virtual synchrony',
   optionsSchema: totemOptionsSchema,
   create: (common, options, host) => new TotemDriver(common, options, host),
+  // No token for token_ms starts GATHER; a silent node is failed when consensus_ms runs out.
+  failureDetectionMs: (o) => o.tokenMs + o.consensusMs,
 };
 
 export { totemOptionsSchema, FAST_PROFILE, type TotemOptions } from './options.ts';
