@@ -14,6 +14,9 @@ import { SimBudgetError, Simulation, type NetworkOptions, type SimStats } from '
  *  and settled before the next, so that availability can be judged. */
 export type FaultMix = 'none' | 'loss' | 'all' | 'pause';
 export const FAULT_MIXES: readonly FaultMix[] = ['none', 'loss', 'all', 'pause'];
+/** Share of swarm seeds that run the pause mix, drawn from a stream of its own so that every
+ *  other seed draws exactly what it drew before the mix existed (and replays as documented). */
+const SWARM_PAUSE_SHARE = 0.2;
 
 export interface SeedOptions {
   driver: DriverEntry<unknown>;
@@ -78,7 +81,8 @@ interface Plan {
 
 function plan(opts: SeedOptions, rng: Rng, safetyMs: number): Plan {
   const nodes = opts.swarm ? rng.int(2, 12) : (opts.nodes ?? 3);
-  const faults: FaultMix = opts.faults ?? (opts.swarm ? rng.pick(['none', 'loss', 'all', 'all'] as const) : 'all');
+  let faults: FaultMix = opts.faults ?? (opts.swarm ? rng.pick(['none', 'loss', 'all', 'all'] as const) : 'all');
+  if (opts.swarm && !opts.faults && new Rng(opts.seed).fork('swarm-pause').chance(SWARM_PAUSE_SHARE)) faults = 'pause';
   const network: NetworkOptions = { latencyMs: 0.1, jitterMs: 0.05, loss: 0, duplicate: 0 };
   if (faults !== 'none' && faults !== 'pause') {
     // Half the seeds stay gentle: heavy loss everywhere hides the subtle bugs.

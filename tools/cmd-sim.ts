@@ -30,7 +30,8 @@ options:
   --driver NAME      a registered driver (totem, cman; test drivers: flood, null, sequencer)
   --seeds A-B        seed range, inclusive (default 1-100); one seed: --seeds 42-42 or --seeds 42
   --nodes N          cluster size (default 3; ignored with --swarm)
-  --swarm            draw cluster size (2..12), fault mix (unless --faults) and rates per seed
+  --swarm            draw cluster size (2..12), fault mix (unless --faults; pause on 1 seed in 5)
+                     and rates per seed
   --faults MIX       none: a perfect network; loss: loss, duplication, reordering up to ~30%;
                      all (default): also partitions, asymmetric cuts, clogs and swizzle-clogs,
                      crashes with restarts, pauses; pause: on a loss-free network, one fault at a

@@ -56,7 +56,7 @@ describe('runSeed', () => {
     }
     expect(Math.min(...sizes)).toBe(2);
     expect(Math.max(...sizes)).toBe(12);
-    expect([...mixes].sort()).toEqual(['all', 'loss', 'none']);
+    expect([...mixes].sort()).toEqual(['all', 'loss', 'none', 'pause']);
   });
 });
 
