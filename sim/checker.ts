@@ -24,12 +24,17 @@
 //   by the order label a delivery reports: a FIFO-only driver that accepts 'agreed' and delivers
 //   it as 'fifo' is judged on what was asked.
 // - stable-no-loss is judged by views, whatever the ring ids (see checkStableNoLoss).
+// - availability needs the fault timeline (CheckOptions.faults) and is judged only where the
+//   network dropped nothing by itself (sim/availability.ts says why).
 import type { Guarantees, Order } from '../core/driver/types.ts';
-import { formatEvent, type ConfEvent, type DeliverEvent, type LogEvent, type NodeLog, type SendEvent } from './log.ts';
+import { checkAvailability } from './availability.ts';
+import {
+  formatEvent, type ConfEvent, type DeliverEvent, type FaultEvent, type LogEvent, type NodeLog, type SendEvent,
+} from './log.ts';
 import { checkQuorum, type SafeQuorumOptions } from './quorum-check.ts';
 
 export type Property = 'basic' | 'fifo' | 'stable-no-loss' | 'configurations' | 'self-delivery'
-  | 'failure-atomicity' | 'causal' | 'agreed' | 'safe' | 'liveness'
+  | 'failure-atomicity' | 'causal' | 'agreed' | 'safe' | 'liveness' | 'availability'
   /** At no time two components with disjoint memberships both quorate (sim/quorum-check.ts). */
   | 'quorum'
   /** Whole-node runs: the group-level checker's findings (sim/group-checker.ts). */
@@ -38,7 +43,7 @@ export type Property = 'basic' | 'fifo' | 'stable-no-loss' | 'configurations' | 
   | 'invariants';
 
 export const ALL_PROPERTIES: readonly Property[] = ['basic', 'configurations', 'self-delivery',
-  'failure-atomicity', 'causal', 'agreed', 'safe', 'fifo', 'stable-no-loss', 'liveness', 'quorum'];
+  'failure-atomicity', 'causal', 'agreed', 'safe', 'fifo', 'stable-no-loss', 'liveness', 'availability', 'quorum'];
 
 export interface Violation {
   property: Property;
@@ -67,6 +72,8 @@ export interface CheckOptions {
   /** The configured node ids and the quorum options the 'quorum' property judges by (default:
    *  the nodes that logged, no options). */
   quorum?: { readonly nodes: readonly number[]; readonly options: SafeQuorumOptions };
+  /** The simulator's fault timeline (Simulation.faults()): availability is judged only with it. */
+  faults?: readonly FaultEvent[];
 }
 
 /** What `--check declared` checks for a driver's declared guarantees. */
@@ -75,7 +82,9 @@ export function propertiesFor(g: Guarantees): Property[] {
   if (g.fifo) out.push('fifo', 'stable-no-loss');
   if (g.agreed) out.push('agreed', 'causal');
   if (g.safe) out.push('safe');
-  if (g.virtualSynchrony) out.push('configurations', 'self-delivery', 'failure-atomicity', 'liveness', 'quorum');
+  // Availability rides on virtual synchrony: one agreed membership is what a storm breaks, and a
+  // driver whose nodes each decide alone (cman) does not promise how often views change.
+  if (g.virtualSynchrony) out.push('configurations', 'self-delivery', 'failure-atomicity', 'liveness', 'availability', 'quorum');
   return ALL_PROPERTIES.filter((p) => out.includes(p));
 }
 
@@ -267,6 +276,9 @@ export function check(logs: readonly NodeLog[], opts: CheckOptions): Violation[]
   if (want.has('quorum')) {
     const q = opts.quorum ?? { nodes: logs.map((l) => l.node), options: { waitForAll: false, autoTieBreaker: false, autoTieBreakerNode: 'lowest' } };
     for (const v of checkQuorum(logs, q.nodes, q.options)) r.out.push({ property: 'quorum', message: v.message, nodes: v.nodes, events: [], seed: opts.seed });
+  }
+  if (want.has('availability') && opts.faults) {
+    for (const f of checkAvailability(logs, opts.faults)) r.add('availability', f.message, f.nodes, f.events);
   }
   const rank = (p: Property) => ALL_PROPERTIES.indexOf(p);
   return r.out.sort((a, b) => rank(a.property) - rank(b.property));

@@ -48,6 +48,34 @@ export interface NodeLog {
   readonly events: readonly LogEvent[];
 }
 
+/** A host fault the simulator applied (a crash or restart is also in the node's own log). */
+export interface HostFaultEvent {
+  readonly type: 'host';
+  readonly t: number;
+  readonly node: number;
+  readonly what: 'pause' | 'resume' | 'crash' | 'restart' | 'leave';
+}
+
+/** The network's state after a change: what the availability check needs to know whether
+ *  two nodes could reach each other, and whether the network itself dropped datagrams. */
+export interface NetFaultEvent {
+  readonly type: 'net';
+  readonly t: number;
+  /** Partition groups, each ascending, ordered by first id (one group: no partition). */
+  readonly groups: readonly (readonly number[])[];
+  /** Random loss on every link without a rate of its own. */
+  readonly loss: number;
+  /** Some link is cut, clogged or has a loss rate of its own. */
+  readonly linkFaults: boolean;
+  /** A protocol-aware datagram filter is set (tests). */
+  readonly filter: boolean;
+  /** Senders' NICs have a finite bandwidth, so a full queue drops datagrams. */
+  readonly finiteNic: boolean;
+}
+
+/** The fault timeline of a run, in time order (Simulation.faults()). */
+export type FaultEvent = HostFaultEvent | NetFaultEvent;
+
 // ---- payloads ----------------------------------------------------------------------------
 
 /** 'AFSM' */
@@ -112,6 +140,17 @@ export function formatEvent(e: LogEvent): string {
     case 'restart': return `${t} n${e.node} RESTART incarnation ${e.incarnation}`;
     case 'leave': return `${t} n${e.node} LEAVE`;
   }
+}
+
+/** One line per fault-timeline entry, for --verbose. */
+export function formatFault(f: FaultEvent): string {
+  const t = f.t.toFixed(3);
+  if (f.type === 'host') return `${t} n${f.node} FAULT ${f.what}`;
+  const parts = [`groups ${f.groups.map((g) => `[${g.join(',')}]`).join(' ')}`, `loss ${f.loss}`];
+  if (f.linkFaults) parts.push('link faults');
+  if (f.filter) parts.push('filter');
+  if (f.finiteNic) parts.push('finite NIC');
+  return `${t} NET ${parts.join(', ')}`;
 }
 
 /** sha256 over the canonical lines of events in the order given (the simulator's global order). */

@@ -1,6 +1,7 @@
 // One seed end to end, as `afcluster sim` runs it (TigerBeetle's VOPR shape): a safety phase with
 // the fault mix drawn from the seed, then a liveness phase on a healed network with every node
 // back up, in which the cluster must converge and deliver within a bound; then the EVS checker.
+// The `pause` mix runs its safety phase as a sequence of clean faults instead (runPauseEpisodes).
 import type { DriverEntry } from '../core/driver/types.ts';
 import { check, type Property, type Violation } from './checker.ts';
 import type { SafeQuorumOptions } from './quorum-check.ts';
@@ -8,7 +9,15 @@ import { formatEvent } from './log.ts';
 import { Rng } from './rng.ts';
 import { SimBudgetError, Simulation, type NetworkOptions, type SimStats } from './sim.ts';
 
-export type FaultMix = 'none' | 'loss' | 'all';
+/** none: a perfect network; loss: random loss and duplication; all: also partitions, cuts,
+ *  clogs, swizzles, crashes and pauses at random moments; pause: one clean fault at a time on a
+ *  loss-free network (a pause just past failure detection, a crash, a partition), each undone
+ *  and settled before the next, so that availability can be judged. */
+export type FaultMix = 'none' | 'loss' | 'all' | 'pause';
+export const FAULT_MIXES: readonly FaultMix[] = ['none', 'loss', 'all', 'pause'];
+/** Share of swarm seeds that run the pause mix, drawn from a stream of its own so that every
+ *  other seed draws exactly what it drew before the mix existed (and replays as documented). */
+const SWARM_PAUSE_SHARE = 0.2;
 
 export interface SeedOptions {
   driver: DriverEntry<unknown>;
@@ -73,9 +82,10 @@ interface Plan {
 
 function plan(opts: SeedOptions, rng: Rng, safetyMs: number): Plan {
   const nodes = opts.swarm ? rng.int(2, 12) : (opts.nodes ?? 3);
-  const faults: FaultMix = opts.faults ?? (opts.swarm ? rng.pick(['none', 'loss', 'all', 'all'] as const) : 'all');
+  let faults: FaultMix = opts.faults ?? (opts.swarm ? rng.pick(['none', 'loss', 'all', 'all'] as const) : 'all');
+  if (opts.swarm && !opts.faults && new Rng(opts.seed).fork('swarm-pause').chance(SWARM_PAUSE_SHARE)) faults = 'pause';
   const network: NetworkOptions = { latencyMs: 0.1, jitterMs: 0.05, loss: 0, duplicate: 0 };
-  if (faults !== 'none') {
+  if (faults !== 'none' && faults !== 'pause') {
     // Half the seeds stay gentle: heavy loss everywhere hides the subtle bugs.
     const heavy = rng.chance(0.5);
     network.loss = heavy ? rng.range(0, 0.3) : rng.range(0, 0.05);
@@ -86,12 +96,16 @@ function plan(opts: SeedOptions, rng: Rng, safetyMs: number): Plan {
     network.latencyMs = rng.pick([0.05, 0.1, 0.5]);
     network.transport = rng.pick(['udpu', 'multicast'] as const);
     // Sometimes a finite NIC (100 Mbit/s or 1 Gbit/s, in bytes per ms): flow control matters.
-    if (rng.chance(0.3)) network.bandwidthBytesPerMs = rng.pick([12_500, 125_000]);
+    // Not in the pause mix: a full NIC queue drops datagrams, and it is judged on a clean network.
+    if (rng.chance(0.3)) {
+      const bw = rng.pick([12_500, 125_000]);
+      if (faults !== 'pause') network.bandwidthBytesPerMs = bw;
+    }
   }
   const messages = rng.int(40, 300);
   const ratePerSec = messages / nodes / (safetyMs / 1000);
   const sizes = rng.chance(0.3) ? [16, 64, 256, 1200, 5000, 70_000] : [16, 64, 256, 1200];
-  const episodes = faults === 'all' ? rng.int(1, 5) : 0;
+  const episodes = faults === 'all' ? rng.int(1, 5) : faults === 'pause' ? rng.int(1, 3) : 0;
   return { nodes, faults, network, ratePerSec, sizes, episodes };
 }
 
@@ -129,15 +143,20 @@ export function runSeed(opts: SeedOptions): SeedResult {
   try {
     sim.start();
     sim.workload({ ratePerSec: p.ratePerSec, sizes: p.sizes, orders: workloadOrders(sim, opts) });
-    for (let i = 0; i < p.episodes; i++) scheduleEpisode(sim, rng, scale, safetyMs, note);
-    sim.runFor(safetyMs);
+    if (p.faults === 'pause') {
+      runPauseEpisodes(sim, rng, { episodes: p.episodes, scale, livenessMs, views, detectMs: detectionOf(opts, scale) }, note);
+    } else {
+      for (let i = 0; i < p.episodes; i++) scheduleEpisode(sim, rng, scale, safetyMs, note);
+      sim.runFor(safetyMs);
+    }
     liveFrom = healAll(sim, note);
     convergedAt = livenessPhase(sim, livenessMs, note, views);
   } catch (e) {
     extra.push(driverThrew(sim, e, opts.seed));
   }
   const violations = [...extra, ...check(sim.logs(), {
-    properties: opts.properties, seed: opts.seed, liveFrom, views, endT: sim.now, quorum: quorumPlan(opts.seed, p.nodes),
+    properties: opts.properties, seed: opts.seed, liveFrom, views, endT: sim.now, faults: sim.faults(),
+    quorum: quorumPlan(opts.seed, p.nodes),
   })];
   return {
     seed: opts.seed, nodes: p.nodes, faults: p.faults, violations, traceHash: sim.traceHash(), liveFrom, convergedAt,
@@ -228,6 +247,51 @@ function scheduleEpisode(sim: Simulation, rng: Rng, scale: number, safetyMs: num
       }
     }
   });
+}
+
+/** How long the driver takes to exclude a silent node (DriverEntry.failureDetectionMs). */
+function detectionOf(opts: SeedOptions, scale: number): number {
+  const parsed = opts.driver.optionsSchema.parse(opts.driverOptions ?? {});
+  return opts.driver.failureDetectionMs?.(parsed) ?? 2 * scale;
+}
+
+interface PauseMix { episodes: number; scale: number; livenessMs: number; views: boolean; detectMs: number }
+
+/**
+ * The pause mix (issue 12): once the cluster has formed, one clean fault at a time: a pause of
+ * 1.0 to 1.6 times the failure detection time on any node, the lowest id included (just past
+ * it, the returning node finds the others moved on without it and holds their stale joins), a
+ * crash with a restart after as long, or a symmetric partition healed after as long. Each is
+ * undone, the cluster must converge again, and it runs on for two time units, so whatever storm
+ * the return causes lands inside the episode the checker judges.
+ */
+function runPauseEpisodes(sim: Simulation, rng: Rng, m: PauseMix, note: (l: string) => void): void {
+  const isConverged = cachedByLogLength(sim, () => converged(sim, m.views));
+  const say = (what: string) => note(`${sim.now.toFixed(3)} fault: ${what}`);
+  sim.runUntil(isConverged, m.livenessMs);
+  for (let i = 0; i < m.episodes; i++) {
+    sim.runFor(rng.range(0.5, 2) * m.scale);
+    const lasts = rng.range(1, 1.6) * m.detectMs;
+    const kind = rng.pick(['pause', 'pause', 'crash', 'partition'] as const);
+    const ids = sim.nodes;
+    let undo: () => void;
+    if (kind === 'partition') {
+      const groups = splitGroups(rng, ids);
+      say(`partition ${groups.map((g) => `[${g.join(',')}]`).join(' ')} for ${lasts.toFixed(0)} ms`);
+      sim.partition(groups);
+      undo = () => { say('partition healed'); sim.partition([[...ids]]); };
+    } else {
+      const id = rng.pick(ids);
+      say(`${kind} ${id} for ${lasts.toFixed(0)} ms`);
+      if (kind === 'pause') sim.pause(id);
+      else sim.crash(id);
+      undo = () => { say(`${kind === 'pause' ? 'resume' : 'restart'} ${id}`); if (kind === 'pause') sim.resume(id); else sim.restart(id); };
+    }
+    sim.runFor(lasts);
+    undo();
+    if (!sim.runUntil(isConverged, m.livenessMs)) note(`${sim.now.toFixed(3)} not converged after ${m.livenessMs} ms`);
+    sim.runFor(2 * m.scale);
+  }
 }
 
 function splitGroups(rng: Rng, ids: readonly number[]): number[][] {

@@ -10,7 +10,7 @@ import { FNV_OFFSET, fnvStep } from '../core/wire/hash.ts';
 import { EventHeap } from './heap.ts';
 import {
   hashBytes, makePayload, messageIdOf, traceHashOf,
-  type DeliverEvent, type LogEvent, type NodeLog, type SendEvent,
+  type DeliverEvent, type FaultEvent, type HostFaultEvent, type LogEvent, type NetFaultEvent, type NodeLog, type SendEvent,
 } from './log.ts';
 import { Rng } from './rng.ts';
 
@@ -267,6 +267,8 @@ export class Simulation {
   private filter: DatagramFilter | null = null;
   private swizzleGen = 0;
   private readonly trace: LogEvent[] = [];
+  private readonly faultLog: FaultEvent[] = [];
+  private lastNet: NetFaultEvent | null = null;
   private netHash = FNV_OFFSET;
   private workloadGen = 0;
   private workloadOpts: Required<WorkloadOptions> | null = null;
@@ -315,6 +317,7 @@ export class Simulation {
       this.hostList.push(h);
       this.byId.set(id, h);
     });
+    this.netChanged();
   }
 
   get now(): number {
@@ -426,6 +429,7 @@ export class Simulation {
     this.st.held -= h.inbox.length;
     h.inbox = [];
     this.log(h, { type: 'crash', t: this.time, node: h.id });
+    this.hostFault(h, 'crash');
   }
 
   /** Bring a crashed node back: a new driver object over the same StateStore. Logs RESTART. */
@@ -434,13 +438,16 @@ export class Simulation {
     assert(!h.alive, `restart(${id}): node is running; crash it first`);
     h.started = true;
     this.log(h, { type: 'restart', t: this.time, node: h.id, incarnation: h.incarnation + 1 });
+    this.hostFault(h, 'restart');
     this.boot(h);
   }
 
   /** Like SIGSTOP: timers do not fire, inbound datagrams queue (up to holdMax). */
   pause(id: number): void {
     const h = this.get(id);
-    if (h.alive) h.paused = true;
+    if (!h.alive || h.paused) return;
+    h.paused = true;
+    this.hostFault(h, 'pause');
   }
 
   /** Like SIGCONT: queued datagrams arrive, in order, then a due timer fires. */
@@ -448,6 +455,7 @@ export class Simulation {
     const h = this.get(id);
     if (!h.alive || !h.paused) return;
     h.paused = false;
+    this.hostFault(h, 'resume');
     for (const ev of h.inbox) {
       ev.t = this.time;
       this.push(ev);
@@ -467,6 +475,7 @@ export class Simulation {
     if (!h.alive || h.left) return;
     h.left = true;
     this.log(h, { type: 'leave', t: this.time, node: h.id });
+    this.hostFault(h, 'leave');
     this.guard(h, () => h.driver?.leave());
     this.afterCall(h);
   }
@@ -707,29 +716,35 @@ export class Simulation {
     });
     let next = groups.length;
     for (let i = 0; i < this.group.length; i++) if (this.group[i] === -1) this.group[i] = next++;
+    this.netChanged();
   }
 
   /** Asymmetric cut: everything from -> to is dropped (to -> from still flows). */
   cutLink(from: number, to: number): void {
     this.cut[this.linkIndex(from, to)] = 1;
+    this.netChanged();
   }
 
   restoreLink(from: number, to: number): void {
     this.cut[this.linkIndex(from, to)] = 0;
+    this.netChanged();
   }
 
   /** Per-link loss rate, overriding the network's default for this direction. */
   setLinkLoss(from: number, to: number, rate: number): void {
     this.linkLoss[this.linkIndex(from, to)] = rate;
+    this.netChanged();
   }
 
   /** Hold (not drop) datagrams from -> to until unclog (up to holdMax per link). */
   clog(from: number, to: number): void {
     this.clogged[this.linkIndex(from, to)] = 1;
+    this.netChanged();
   }
 
   unclog(from: number, to: number): void {
     this.releaseLink(this.linkIndex(from, to));
+    this.netChanged();
   }
 
   private releaseLink(link: number): void {
@@ -772,10 +787,12 @@ export class Simulation {
     for (let link = 0; link < this.clogged.length; link++) {
       if (this.clogged[link] || this.clogHeld.has(link)) this.releaseLink(link);
     }
+    this.netChanged();
   }
 
   setNetwork(opts: Partial<NetworkOptions>): void {
     this.net = { ...this.net, ...opts };
+    this.netChanged();
   }
 
   network(): Readonly<NetworkOptions> {
@@ -785,6 +802,38 @@ export class Simulation {
   /** Datagram filter for protocol-aware faults: return false to drop. null removes it. */
   setFilter(f: DatagramFilter | null): void {
     this.filter = f;
+    this.netChanged();
+  }
+
+  /** The faults applied so far, in time order: host faults, and the network's state after each
+   *  change (the first entry is the network at construction). */
+  faults(): readonly FaultEvent[] {
+    return this.faultLog;
+  }
+
+  private hostFault(h: Host, what: HostFaultEvent['what']): void {
+    this.faultLog.push({ type: 'host', t: this.time, node: h.id, what });
+  }
+
+  /** Records the network's state when it differs from the last one recorded. */
+  private netChanged(): void {
+    const byGroup = new Map<number, number[]>();
+    this.hostList.forEach((h, i) => {
+      const g = byGroup.get(this.group[i]);
+      if (g) g.push(h.id);
+      else byGroup.set(this.group[i], [h.id]);
+    });
+    const groups = [...byGroup.values()].sort((a, b) => a[0] - b[0]);
+    const ev: NetFaultEvent = {
+      type: 'net', t: this.time, groups, loss: this.net.loss,
+      linkFaults: this.cut.some((x) => x !== 0) || this.clogged.some((x) => x !== 0) || this.linkLoss.some((x) => !Number.isNaN(x)),
+      filter: this.filter !== null, finiteNic: this.net.bandwidthBytesPerMs !== undefined,
+    };
+    const l = this.lastNet;
+    if (l && l.loss === ev.loss && l.linkFaults === ev.linkFaults && l.filter === ev.filter && l.finiteNic === ev.finiteNic
+      && JSON.stringify(l.groups) === JSON.stringify(ev.groups)) return;
+    this.lastNet = ev;
+    this.faultLog.push(ev);
   }
 
   // ---- application ---------------------------------------------------------------------

@@ -339,7 +339,7 @@ function plan(o: WholeNodeOptions, rng: Rng, safetyMs: number): Plan {
   const clientsPerNode = rng.int(1, 2);
   // A few hundred messages a run, as the driver-level runs send: enough to cross every fault.
   const rate = rng.int(100, 600) / (nodes * clientsPerNode) / (safetyMs / 1000);
-  return { nodes, faults, network, clientsPerNode, rate, episodes: faults === 'all' ? rng.int(1, 4) : 0 };
+  return { nodes, faults, network, clientsPerNode, rate, episodes: faults === 'all' || faults === 'pause' ? rng.int(1, 4) : 0 };
 }
 
 /** One fault: of the network, a node or a client, undone after a while (the liveness phase heals the rest). */

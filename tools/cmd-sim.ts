@@ -7,8 +7,8 @@ import { builtinRegistry } from '../drivers/builtin.ts';
 import type { DriverRegistry } from '../core/driver/registry.ts';
 import type { DriverEntry } from '../core/driver/types.ts';
 import { ALL_PROPERTIES, propertiesFor, type Property } from '../sim/checker.ts';
-import { formatEvent } from '../sim/log.ts';
-import { runSeed, type FaultMix, type SeedResult } from '../sim/scenario.ts';
+import { formatEvent, formatFault } from '../sim/log.ts';
+import { FAULT_MIXES, runSeed, type FaultMix, type SeedResult } from '../sim/scenario.ts';
 import { runWholeNodeSeed } from '../sim/whole-node.ts';
 import { floodDriver } from '../sim/testdrivers/flood.ts';
 import { nullDriver } from '../sim/testdrivers/null.ts';
@@ -16,26 +16,32 @@ import { sequencerDriver } from '../sim/testdrivers/sequencer.ts';
 import { intFlag, parseFlags, UsageError, type Command } from './command.ts';
 import { DAEMON_ENTRY } from './local-cluster.ts';
 
-const HELP = `usage: afcluster sim --driver NAME [--seeds A-B] [--nodes N] [--swarm] [--faults none|loss|all]
-                     [--check declared|evs] [--opt KEY=VALUE]... [--time-scale MS] [--jobs N]
-                     [--whole-node] [--verbose]
+const HELP = `usage: afcluster sim --driver NAME [--seeds A-B] [--nodes N] [--swarm] [--faults none|loss|all|pause]
+                     [--check declared|evs|PROPERTY,...] [--opt KEY=VALUE]... [--time-scale MS]
+                     [--jobs N] [--whole-node] [--verbose]
 
 Runs whole clusters of a driver in one process on a virtual clock, one run per seed: a safety
 phase under the fault mix, then a liveness phase on a healed network with every node back up, in
 which the cluster must converge to one configuration and deliver what is sent. The per-node logs
-are then checked against the extended virtual synchrony properties (docs/TOTEM.md). A seed
-replays exactly.
+are then checked against the extended virtual synchrony properties (docs/TOTEM.md; Moser et
+al., "Extended virtual synchrony", 1994), availability (sim/availability.ts) and quorum
+(sim/quorum-check.ts). A seed replays exactly.
 
 options:
   --driver NAME      a registered driver (totem, cman; test drivers: flood, null, sequencer)
   --seeds A-B        seed range, inclusive (default 1-100); one seed: --seeds 42-42 or --seeds 42
   --nodes N          cluster size (default 3; ignored with --swarm)
-  --swarm            draw cluster size (2..12), fault mix (unless --faults) and rates per seed
+  --swarm            draw cluster size (2..12), fault mix (unless --faults; pause on 1 seed in 5)
+                     and rates per seed
   --faults MIX       none: a perfect network; loss: loss, duplication, reordering up to ~30%;
                      all (default): also partitions, asymmetric cuts, clogs and swizzle-clogs,
-                     crashes with restarts, pauses
+                     crashes with restarts, pauses; pause: on a loss-free network, one fault at a
+                     time: a pause of 1.0-1.6x the failure detection time (totem: token_ms +
+                     consensus_ms) on any node, a crash and restart, or a clean partition, each
+                     undone and settled before the next (where availability is judged)
   --check WHAT       declared (default): the properties the driver's guarantees promise;
-                     evs: every property, to show what a weaker driver breaks
+                     evs: every property, to show what a weaker driver breaks; or a comma-separated
+                     list of properties (${ALL_PROPERTIES.join(', ')})
   --opt KEY=VALUE    a driver option, as in its config section (e.g. --opt token_ms=200)
   --time-scale MS    the protocol time unit phases scale with (default: the driver's largest *_ms option)
   --jobs N           run the seeds in N processes at once (default: the number of CPUs when
@@ -86,6 +92,19 @@ function oneOf<T extends string>(value: string | undefined, name: string, allowe
   return value as T;
 }
 
+/** --check: declared, evs, or a comma-separated list of property names. */
+function checkedProperties(mode: string, driver: DriverEntry<unknown>): readonly Property[] {
+  if (mode === 'declared') return propertiesFor(driver.guarantees);
+  if (mode === 'evs') return ALL_PROPERTIES;
+  const list = mode.split(',');
+  for (const p of list) {
+    if (!(ALL_PROPERTIES as readonly string[]).includes(p)) {
+      throw new UsageError(`--check ${mode}: ${p} is not a property; expected declared, evs or some of ${ALL_PROPERTIES.join(', ')}`);
+    }
+  }
+  return list as Property[];
+}
+
 function replayCommand(argvFor: (seed: number) => string[], seed: number): string {
   return ['afcluster', 'sim', ...argvFor(seed)].join(' ');
 }
@@ -93,6 +112,7 @@ function replayCommand(argvFor: (seed: number) => string[], seed: number): strin
 function printVerbose(r: SeedResult, notes: string[], driverLog: string[]): void {
   for (const n of notes) console.log(`# ${n}`);
   for (const e of r.sim.events()) console.log(formatEvent(e));
+  for (const f of r.sim.faults()) console.log(`fault ${formatFault(f)}`);
   for (const l of driverLog) console.log(`log ${l}`);
   console.log(`# stats ${JSON.stringify(r.stats)} virtual ${r.virtualMs.toFixed(1)} ms trace ${r.traceHash}`);
   for (const v of r.violations) {
@@ -156,12 +176,12 @@ export const command: Command = {
     const driver = simRegistry().get(values.driver);
     const [from, to] = parseSeeds(values.seeds ?? '1-100');
     const nodes = intFlag(values.nodes, 'nodes', 3, 1, 64);
-    const faults = oneOf<FaultMix>(values.faults, 'faults', ['none', 'loss', 'all']);
-    const checkMode = oneOf(values.check, 'check', ['declared', 'evs'] as const) ?? 'declared';
+    const faults = oneOf<FaultMix>(values.faults, 'faults', FAULT_MIXES);
+    const checkMode = values.check ?? 'declared';
     const driverOptions = parseOpts(values.opt);
     const timeScaleMs = values['time-scale'] === undefined ? undefined : intFlag(values['time-scale'], 'time-scale', 0, 1);
     const swarm = values.swarm === true;
-    const properties: readonly Property[] = checkMode === 'evs' ? ALL_PROPERTIES : propertiesFor(driver.guarantees);
+    const properties = checkedProperties(checkMode, driver);
     try {
       driver.optionsSchema.parse(driverOptions);
     } catch (e) {
@@ -171,7 +191,7 @@ export const command: Command = {
       '--driver', driver.name, '--seeds', `${seed}-${seed}`,
       ...(swarm ? ['--swarm'] : ['--nodes', String(nodes)]),
       ...(faults ? ['--faults', faults] : swarm ? [] : ['--faults', 'all']),
-      ...(checkMode === 'evs' ? ['--check', 'evs'] : []),
+      ...(checkMode === 'declared' ? [] : ['--check', checkMode]),
       ...(values.opt ?? []).flatMap((o) => ['--opt', o]),
       ...(timeScaleMs ? ['--time-scale', String(timeScaleMs)] : []),
       ...(wholeNode ? ['--whole-node'] : []),
@@ -200,7 +220,7 @@ export const command: Command = {
       const driverLog: string[] = [];
       if (wholeNode) {
         const r = runWholeNodeSeed({
-          driver, seed, nodes, swarm, faults, driverOptions, timeScaleMs, check: checkMode, onNote: values.verbose ? (l) => notes.push(l) : undefined,
+          driver, seed, nodes, swarm, faults, driverOptions, timeScaleMs, check: checkMode === 'evs' ? 'evs' : 'declared', onNote: values.verbose ? (l) => notes.push(l) : undefined,
         });
         if (values.verbose) for (const n of notes) console.log(`# ${n}`);
         if (values.verbose) console.log(`# ${r.clients} clients, ${r.report?.messages ?? 0} messages, virtual ${r.virtualMs.toFixed(1)} ms, trace ${r.traceHash}`);

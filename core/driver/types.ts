@@ -125,10 +125,10 @@ export interface DriverEntry<Options = unknown> {
   readonly optionsSchema: ZodType<Options>;
   create(common: DriverCommon, options: Options, host: DriverHost): Driver;
   /**
-   * With these options, how long after a node stops (or is cut off) until every other node has
-   * delivered the configuration without it, at most, on a network that delivers what it is
-   * given in time. Services that act on a departure with a delay (the lock service's fencing
-   * delay) build on it.
+   * How long a node that stops answering goes unnoticed before the others' membership excludes
+   * it, with these options. The simulator times its pauses by it (just past it is where a
+   * returning node finds the cluster has moved on); the lock service's fencing delay allows for
+   * twice it (services/lock/lock.ts). Without it, twice the largest timer.
    */
   failureDetectionMs?(options: Options): number;
 }

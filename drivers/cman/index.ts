@@ -9,9 +9,8 @@ export const cmanDriver: DriverEntry<CmanOptions> = {
   summary: 'multicast, an ack from every member, resend on timeout; heartbeat membership; FIFO per sender only',
   optionsSchema: cmanOptionsSchema,
   create: (common, options, host) => new CmanDriver(common, options, host),
-  // A node is declared dead after dead_after_missed heartbeats; one more period for the last
-  // heartbeat it sent to have been just before it stopped.
-  failureDetectionMs: (o) => (o.deadAfterMissed + 1) * o.heartbeatMs,
+  // A node unheard for dead_after_missed heartbeats (plus half of one) is declared down.
+  failureDetectionMs: (o) => (o.deadAfterMissed + 0.5) * o.heartbeatMs,
 };
 
 export { CmanDriver, CMAN_GUARANTEES } from './driver.ts';

@@ -358,8 +358,8 @@ export class TotemDriver implements Driver {
         if (!member && !this.settled) return;
         this.enterGather(member ? 'join from a member' : 'join from a new node');
         // A join that counts me failed comes from a node still finishing a round without me:
-        // take its process set, not its verdict, or two groups exclude each other forever.
-        this.joinProcess(j.failed.includes(this.me) ? { ...j, failed: [] } : j);
+        // joinProcess takes its process set, not its verdict, or two groups exclude each other.
+        this.joinProcess(j);
         return;
       }
       case 'gather':
@@ -401,13 +401,18 @@ export class TotemDriver implements Driver {
       return;
     }
     const subset = j.proc.every((id) => this.proc.has(id)) && j.failed.every((id) => this.failed.has(id) || id === this.me);
-    if (this.failed.has(j.sender)) return;
-    if (subset && !j.failed.includes(this.me)) return;
+    if (this.failed.has(j.sender) || subset) return;
     const size = this.proc.size + this.failed.size;
     for (const id of j.proc) if (this.common.nodes.includes(id)) this.proc.add(id);
-    if (j.failed.includes(this.me)) {
-      this.failed.add(j.sender);
-    } else {
+    // A join that counts me failed: its process set, not its verdict, and no verdict in return.
+    // Its sender is in a round that excludes me, and that round may be long over: a node back
+    // from a pause holds the joins of the round that failed it. Failing each sender in return
+    // (corosync's memb_join_process) gave the returning node a failed set of healthy nodes; the
+    // union below spread it, and healthy nodes failed each other in a GATHER storm (issue 12,
+    // docs/drivers/totem.md). If the sender still excludes me it never agrees with me, and the
+    // consensus timeout fails it like any node that does not agree; once its round is over, it
+    // answers my join with a fresh one and we agree.
+    if (!j.failed.includes(this.me)) {
       // Failed sets only grow within a round, so every view converges to the union quickly;
       // a node failed by mistake rejoins in the next round (from OPERATIONAL, sets fresh).
       for (const id of j.failed) if (id !== this.me && this.proc.has(id)) this.failed.add(id);

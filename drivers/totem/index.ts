@@ -10,10 +10,8 @@ export const totemDriver: DriverEntry<TotemOptions> = {
   summary: 'Totem single ring: agreed and safe total order, extended virtual synchrony',
   optionsSchema: totemOptionsSchema,
   create: (common, options, host) => new TotemDriver(common, options, host),
-  // The token is missed for token_ms; then GATHER runs until consensus (consensus_ms), and once
-  // more if a join changed the sets at the last moment; the commit token's two rotations and
-  // recovery take a few token passes more (counted in the second consensus).
-  failureDetectionMs: (o) => o.tokenMs + 2 * o.consensusMs,
+  // No token for token_ms starts GATHER; a silent node is failed when consensus_ms runs out.
+  failureDetectionMs: (o) => o.tokenMs + o.consensusMs,
 };
 
 export { totemOptionsSchema, FAST_PROFILE, type TotemOptions } from './options.ts';

@@ -48,8 +48,10 @@ export const FENCE_MARGIN_MS = 1000;
 
 /**
  * The fencing delay: after this long since a member's departure was delivered here, its side of
- * the split has lost quorum (at most one failure detection after the split, which came at most one
- * failure detection before this side saw it) and stopped its holders (the kill grace).
+ * the split has lost quorum and stopped its holders. The split came before this side saw it; the
+ * other side noticed it within about one failure detection (token + consensus for totem), and a
+ * round of joins and recovery may take as long again: twice the failure detection covers how much
+ * later the other side may see it than this one, then the kill grace, then a second of slack.
  * It assumes the cut-off node and its processes keep running: a frozen process cannot be stopped,
  * only fenced by a fence command.
  */

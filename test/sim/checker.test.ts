@@ -1,9 +1,11 @@
 // Proves the EVS checker catches each property's violation in hand-made logs, naming the right
-// property, raises no false alarm on logs that keep them all, and fails a driver that delivers nothing.
+// property, raises no false alarm on logs that keep them all, fails a driver that delivers nothing,
+// and judges availability against a fault timeline only where the network dropped nothing itself.
 import { describe, expect, it } from 'vitest';
 import type { Order } from '../../core/driver/types.ts';
 import { ALL_PROPERTIES, check, propertiesFor, type Property } from '../../sim/checker.ts';
-import type { LogEvent, NodeLog } from '../../sim/log.ts';
+import type { FaultEvent, HostFaultEvent, LogEvent, NodeLog } from '../../sim/log.ts';
+import { CONFIGURATIONS_PER_EPISODE_MAX } from '../../sim/availability.ts';
 import { runSeed } from '../../sim/scenario.ts';
 import { nullDriver } from '../../sim/testdrivers/null.ts';
 import { sequencerDriver } from '../../sim/testdrivers/sequencer.ts';
@@ -359,5 +361,78 @@ describe('checker: a real cman run, judged by views', () => {
     const v = check(logs, { properties: ['stable-no-loss'], views: true, endT: r.virtualMs });
     expect(v.map((x) => x.nodes)).toEqual([[1, 2]]);
     expect(v[0].message).toContain(`node 2 delivered ${lost.id} 0 times`);
+  });
+});
+
+describe('checker: availability', () => {
+  const net = (t: number, groups: number[][], loss = 0): FaultEvent =>
+    ({ type: 'net', t, groups, loss, linkFaults: false, filter: false, finiteNic: false });
+  const host = (t: number, node: number, what: HostFaultEvent['what']): FaultEvent => ({ type: 'host', t, node, what });
+  const avail = (logs: NodeLog[], faults?: FaultEvent[]) => check(logs, { properties: ['availability'], seed: 3, faults });
+
+  /** Four nodes on one ring; node 4 is paused, the others form [1,2,3], then `after` happens. */
+  function pause4(after: (L: Logs) => void, loss = 0): { logs: NodeLog[]; faults: FaultEvent[] } {
+    const L = new Logs().conf([1, 2, 3, 4], 'regular', 4, [1, 2, 3, 4]).wait(10);
+    const from = L.now;
+    L.wait(10).conf([1, 2, 3], 'regular', 8, [1, 2, 3]).wait(10);
+    const to = L.now;
+    after(L.wait(10));
+    return { logs: L.build(), faults: [net(0, [[1, 2, 3, 4]], loss), host(from, 4, 'pause'), host(to, 4, 'resume')] };
+  }
+
+  it('accepts the others excluding a paused node and taking it back', () => {
+    const { logs, faults } = pause4((L) => L.conf([1, 2, 3, 4], 'regular', 12, [1, 2, 3, 4]));
+    expect(avail(logs, faults)).toEqual([]);
+  });
+
+  it('catches a healthy node leaving out another after the pause (the GATHER storm)', () => {
+    const { logs, faults } = pause4((L) => L.conf([1], 'regular', 12, [1]).conf([2, 3], 'regular', 12, [2, 3], 2)
+      .conf([1, 2, 3, 4], 'regular', 16, [1, 2, 3, 4]));
+    const v = avail(logs, faults);
+    expect(v.map((x) => x.property)).toEqual(['availability', 'availability', 'availability']);
+    expect(v[0]).toMatchObject({ seed: 3, nodes: [1, 2] });
+    expect(v[0].message).toMatch(/node 1 installed regular 1\.12 \[1\] without node 2, though neither was touched by the faults \(pause 4 at .*, resume 4 at .*\)/);
+  });
+
+  it(`catches more than ${CONFIGURATIONS_PER_EPISODE_MAX} configurations of an untouched node in one episode`, () => {
+    const { logs, faults } = pause4((L) => {
+      for (let seq = 12; seq < 24; seq += 4) L.conf([1, 2, 3], 'regular', seq, [1, 2, 3]);
+      L.conf([1, 2, 3, 4], 'regular', 24, [1, 2, 3, 4]);
+    });
+    const v = avail(logs, faults);
+    expect(v.map((x) => x.nodes)).toEqual([[1], [2], [3]]);
+    expect(v[0].message).toMatch(/node 1, untouched by the faults .* installed 5 regular configurations \(at most 4 per episode\)/);
+  });
+
+  it('does not judge an episode with random loss, nor a run without a fault timeline', () => {
+    const storm = (L: Logs) => L.conf([1], 'regular', 12, [1]).conf([2, 3], 'regular', 12, [2, 3], 2);
+    const lossy = pause4(storm, 0.01);
+    expect(avail(lossy.logs, lossy.faults)).toEqual([]);
+    expect(avail(pause4(storm).logs)).toEqual([]);
+  });
+
+  it('judges a partition by its groups: each side stays together', () => {
+    const L = new Logs().conf([1, 2, 3, 4], 'regular', 4, [1, 2, 3, 4]).wait(10);
+    const from = L.now;
+    L.wait(10).conf([1, 2], 'regular', 8, [1, 2]).conf([3, 4], 'regular', 8, [3, 4], 3).wait(10);
+    const to = L.now;
+    const faults = [net(0, [[1, 2, 3, 4]]), net(from, [[1, 2], [3, 4]]), net(to, [[1, 2, 3, 4]])];
+    const merged = L.wait(10).conf([1, 2, 3, 4], 'regular', 12, [1, 2, 3, 4]).build();
+    expect(avail(merged, faults)).toEqual([]);
+    const split = L.conf([3], 'regular', 16, [3], 3).build();
+    expect(avail(split, faults).map((x) => x.nodes)).toEqual([[3, 4]]);
+  });
+
+  it('an episode ends at the next one: the node paused in the first is judged in the second', () => {
+    const { logs, faults } = pause4((L) => L.conf([1, 2, 3, 4], 'regular', 12, [1, 2, 3, 4]));
+    const t = logs[0].events.at(-1)!.t + 10;
+    const more = [...faults, host(t, 1, 'pause'), host(t + 20, 1, 'resume')];
+    const conf = (node: number, members: number[]): LogEvent =>
+      ({ type: 'conf', t: t + 5, node, kind: 'regular', ringId: { rep: members[0], seq: 16 }, members, left: [], joined: [] });
+    const next = (of4: number[]) => logs.map((l) => l.node === 1 ? l : { node: l.node, events: [...l.events, conf(l.node, l.node === 4 ? of4 : [2, 3, 4])] });
+    expect(avail(next([2, 3, 4]), more)).toEqual([]);
+    const v = avail(next([4]), more);
+    expect(v.map((x) => x.nodes)).toEqual([[2, 4]]);
+    expect(v[0].message).toMatch(/^node 4 installed regular 4\.16 \[4\] without node 2, .*\(pause 1 at .*, resume 1 at .*\)/);
   });
 });

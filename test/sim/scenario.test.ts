@@ -9,6 +9,7 @@ import { runSeed } from '../../sim/scenario.ts';
 import { floodDriver } from '../../sim/testdrivers/flood.ts';
 import { sequencerDriver } from '../../sim/testdrivers/sequencer.ts';
 import { nullDriver } from '../../sim/testdrivers/null.ts';
+import { totemDriver } from '../../drivers/totem/index.ts';
 import { command, parseSeeds } from '../../tools/cmd-sim.ts';
 
 describe('runSeed', () => {
@@ -55,7 +56,7 @@ describe('runSeed', () => {
     }
     expect(Math.min(...sizes)).toBe(2);
     expect(Math.max(...sizes)).toBe(12);
-    expect([...mixes].sort()).toEqual(['all', 'loss', 'none']);
+    expect([...mixes].sort()).toEqual(['all', 'loss', 'none', 'pause']);
   });
 });
 
@@ -78,6 +79,42 @@ function badDriver(kind: 'storm' | 'assert'): DriverEntry<unknown> {
     },
   };
 }
+
+describe('the pause mix', () => {
+  it('applies one clean fault at a time on a loss-free network: pauses of 1.0-1.6x token + consensus on every node', () => {
+    const detect = 1000 + 1200; // totem defaults: token_ms + consensus_ms
+    const paused = new Set<number>();
+    const kinds = new Set<string>();
+    for (let seed = 1; seed <= 20; seed++) {
+      const r = runSeed({ driver: totemDriver as DriverEntry<unknown>, seed, nodes: 4, faults: 'pause', properties: [] });
+      expect(r.faults).toBe('pause');
+      const faults = r.sim.faults();
+      let open: { what: string; node: number; t: number } | null = null;
+      for (const f of faults) {
+        if (f.type === 'net') {
+          expect([f.loss, f.linkFaults, f.filter, f.finiteNic], `seed ${seed}`).toEqual([0, false, false, false]);
+          if (f.groups.length > 1) { expect(open, `seed ${seed}: one fault at a time`).toBeNull(); open = { what: 'partition', node: 0, t: f.t }; kinds.add('partition'); }
+          else if (open?.what === 'partition') open = null;
+          continue;
+        }
+        if (f.what === 'pause' || f.what === 'crash') {
+          expect(open, `seed ${seed}: one fault at a time`).toBeNull();
+          open = { what: f.what, node: f.node, t: f.t };
+          kinds.add(f.what);
+          if (f.what === 'pause') paused.add(f.node);
+        } else {
+          expect(open?.node).toBe(f.node);
+          const lasted = (f.t - open!.t) / detect;
+          expect(lasted >= 1 && lasted <= 1.6, `seed ${seed}: ${open!.what} lasted ${lasted}x`).toBe(true);
+          open = null;
+        }
+      }
+      expect(open, `seed ${seed}: every fault undone before the liveness phase`).toBeNull();
+    }
+    expect([...paused].sort()).toEqual([1, 2, 3, 4]);
+    expect([...kinds].sort()).toEqual(['crash', 'partition', 'pause']);
+  }, 60_000);
+});
 
 describe('runSeed failures', () => {
   it('turns a driver assertion into an invariants violation naming the node', () => {
@@ -133,6 +170,13 @@ describe('afcluster sim', () => {
     expect(out.at(-1)).toMatch(/^45 seeds, [1-9]\d* violations$/);
     expect([...out].sort()).toEqual([...alone].sort());
   }, 60_000);
+
+  it('--check takes declared, evs or a list of properties, and refuses others', async () => {
+    capture();
+    expect(await command.run(['--driver', 'sequencer', '--seeds', '1-2', '--faults', 'none', '--check', 'basic,availability'])).toBe(0);
+    expect(out).toEqual(['2 seeds, 0 violations']);
+    await expect(command.run(['--driver', 'sequencer', '--seeds', '1', '--check', 'basic,nope'])).rejects.toThrow(/nope is not a property/);
+  });
 
   it('refuses an unknown driver, listing the registered ones', async () => {
     await expect(command.run(['--driver', 'nope', '--seeds', '1'])).rejects.toThrow(/registered drivers: .*flood/);

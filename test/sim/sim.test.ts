@@ -1,11 +1,12 @@
 // Proves the simulator's network model and host lifecycle do what sim.ts says: loss, duplication,
-// partitions, asymmetric cuts, clogs, swizzle-clog, pause/resume, crash/restart, bandwidth.
+// partitions, asymmetric cuts, clogs, swizzle-clog, pause/resume, crash/restart, bandwidth, and
+// that the fault timeline records them.
 import { describe, expect, it } from 'vitest';
 import { Simulation } from '../../sim/sim.ts';
 import { Rng } from '../../sim/rng.ts';
 import { ProbeDriver, probeDriver } from '../../sim/testdrivers/probe.ts';
 import { floodDriver } from '../../sim/testdrivers/flood.ts';
-import { parsePayloadId, makePayload, hashBytes } from '../../sim/log.ts';
+import { parsePayloadId, makePayload, hashBytes, formatFault } from '../../sim/log.ts';
 
 function probeSim(nodes = 3, extra: Partial<ConstructorParameters<typeof Simulation>[0]> = {}) {
   const sim = new Simulation({ seed: 7, nodes, driver: probeDriver, ...extra });
@@ -192,6 +193,44 @@ describe('network model', () => {
     sim.runFor(1);
     expect(probe(2).received.map((r) => r[1])).toEqual([8]);
     expect(sim.stats().droppedFilter).toBe(1);
+  });
+});
+
+describe('fault timeline', () => {
+  it('records host faults and every change of the network state, once', () => {
+    const { sim } = probeSim(3, { network: { loss: 0.1 } });
+    sim.runFor(1);
+    sim.setNetwork({ loss: 0 });
+    sim.pause(2);
+    sim.pause(2);
+    sim.runFor(1);
+    sim.resume(2);
+    sim.partition([[1], [2, 3]]);
+    sim.runFor(1);
+    sim.partition([[1, 2, 3]]);
+    sim.heal();
+    sim.crash(3);
+    sim.restart(3);
+    sim.cutLink(1, 2);
+    sim.heal();
+    sim.setFilter(() => true);
+    sim.setFilter(null);
+    sim.leave(1);
+    expect(sim.faults().map(formatFault)).toEqual([
+      '0.000 NET groups [1,2,3], loss 0.1',
+      '1.000 NET groups [1,2,3], loss 0',
+      '1.000 n2 FAULT pause',
+      '2.000 n2 FAULT resume',
+      '2.000 NET groups [1] [2,3], loss 0',
+      '3.000 NET groups [1,2,3], loss 0',
+      '3.000 n3 FAULT crash',
+      '3.000 n3 FAULT restart',
+      '3.000 NET groups [1,2,3], loss 0, link faults',
+      '3.000 NET groups [1,2,3], loss 0',
+      '3.000 NET groups [1,2,3], loss 0, filter',
+      '3.000 NET groups [1,2,3], loss 0',
+      '3.000 n1 FAULT leave',
+    ]);
   });
 });
 
