@@ -68,6 +68,14 @@ describe('afcluster command line', () => {
     expect(dns.stderr).toMatch(/cluster.nodes\[1\].addr = "no-such-host.invalid:5405": cannot resolve host "no-such-host.invalid"/);
   });
 
+  it("client commands find this machine's daemon by the socket its config names", async () => {
+    const { configuredSocket } = await import('./target.ts');
+    const file = join(dir, 'machine.toml');
+    writeFileSync(file, `[node]\nid = 1\nsocket = "/run/afc-custom/node.sock"\n[cluster]\nnodes = [ { id = 1, addr = "127.0.0.1" } ]\n`);
+    expect(configuredSocket({ AFCLUSTER_CONFIG: file })).toBe('/run/afc-custom/node.sock');
+    expect(configuredSocket({ AFCLUSTER_CONFIG: join(dir, 'none.toml') })).toBe('/run/afcluster/afcluster.sock');
+  });
+
   it('in process: keygen names a missing directory, sim --opt says the key and form, up names a busy port and --port', async () => {
     vi.spyOn(console, 'log').mockImplementation(() => undefined);
     const keygen = (await import('./cmd-keygen.ts')).command;

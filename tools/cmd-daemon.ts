@@ -61,6 +61,14 @@ export async function runDaemon(argv: string[], registry: DriverRegistry): Promi
     throw new UsageError(`--log-format ${forcedFormat}: expected one of ${LOG_FORMATS.join(', ')}`);
   }
   const path = configPath(values.config);
+  // SIGHUP's default action ends the process: take it before anything can take long (reading the
+  // config resolves host names). Until the daemon runs, a reload has nothing to apply.
+  const running: { daemon?: Daemon; logger?: Logger } = {};
+  const counters = { reloads: 0, reloadFailures: 0 };
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    reloading = reloading.then(() => reload(path, registry, running, forcedLevel !== undefined, counters));
+  });
   let config: NodeConfig;
   try {
     config = await readConfig(path, registry, values.check === true);
@@ -77,6 +85,7 @@ export async function runDaemon(argv: string[], registry: DriverRegistry): Promi
   const logger = createLogger({
     level: (forcedLevel ?? config.log.level) as Level, format: (forcedFormat ?? config.log.format) as LogFormat, node: config.node.id,
   });
+  running.logger = logger;
   // Handlers first: a signal during start-up still ends in a clean stop (socket removed, ring left).
   let signalled: string | undefined;
   let signalledAt = 0;
@@ -94,13 +103,6 @@ export async function runDaemon(argv: string[], registry: DriverRegistry): Promi
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
-  // SIGHUP's default action ends the process: take it at once, before anything can take long.
-  const running: { daemon?: Daemon } = {};
-  const counters = { reloads: 0, reloadFailures: 0 };
-  let reloading = Promise.resolve();
-  process.on('SIGHUP', () => {
-    reloading = reloading.then(() => reload(path, registry, running.daemon, logger, forcedLevel !== undefined, counters));
-  });
   const started = await startDaemon({ config, registry, logger });
   running.daemon = started;
   // The lock service's table on this node (services/lock/replica.ts), as member port 0 of the daemon.
@@ -140,10 +142,13 @@ export async function runDaemon(argv: string[], registry: DriverRegistry): Promi
 }
 
 /** SIGHUP: read the file again and apply what may change at run time. Never throws. */
-async function reload(path: string, registry: DriverRegistry, daemon: Daemon | undefined, logger: Logger, levelForced: boolean,
+async function reload(path: string, registry: DriverRegistry, running: { daemon?: Daemon; logger?: Logger }, levelForced: boolean,
   counters: { reloads: number; reloadFailures: number }): Promise<void> {
-  if (!daemon) {
-    logger.warn({ layer: 'reload' }, 'SIGHUP during start-up: ignored; send it again once the daemon is ready');
+  const { daemon, logger } = running;
+  if (!daemon || !logger) {
+    const msg = 'SIGHUP during start-up: ignored; send it again once the daemon is ready';
+    if (logger) logger.warn({ layer: 'reload' }, msg);
+    else process.stderr.write(`afcluster daemon: ${msg}\n`);
     return;
   }
   await sdNotify('RELOADING=1');
