@@ -16,7 +16,6 @@ import type { Member } from '../core/api/types.ts';
 import { runFence } from './fence.ts';
 import { parseFlags, UsageError, type Command } from './command.ts';
 import { createLogger, type LogFormat } from './log.ts';
-import { serveMetrics } from './metrics.ts';
 import { sdNotify } from './sd-notify.ts';
 
 const SECOND_SIGNAL_GRACE_MS = 2000;
@@ -117,6 +116,7 @@ export async function runDaemon(argv: string[], registry: DriverRegistry): Promi
   let metrics: Server | undefined;
   if (config.metrics.listen) {
     try {
+      const { serveMetrics } = await import('./metrics.ts'); // node:http only where metrics are on
       metrics = await serveMetrics(config.metrics.listen, () => ({
         ...started.bridge.allStats(), 'daemon.reloads': counters.reloads, 'daemon.reloadFailures': counters.reloadFailures,
       }));
@@ -164,7 +164,8 @@ async function reload(path: string, registry: DriverRegistry, running: { daemon?
     const result = daemon.reload(next);
     counters.reloads++;
     if (result.logLevel && !levelForced) logger.level = result.logLevel;
-    const applied = result.apply.filter((k) => !result.refused.some((r) => r.startsWith(`${k}:`)));
+    if (result.logLevel && levelForced) logger.warn({ layer: 'reload' }, 'reload: log.level changed, but --log-level or AFCLUSTER_LOG_LEVEL decides the level');
+    const applied = result.apply.filter((k) => !result.refused.some((r) => r.startsWith(`${k}:`)) && !(k === 'log.level' && levelForced));
     logger.info({ layer: 'reload', applied, ...(result.nodes ? { nodes: daemon.config.cluster.nodes.map((n) => n.id) } : {}) },
       applied.length ? `reload: applied ${applied.join(', ')}` : 'reload: nothing to change at run time');
     for (const r of result.refused) logger.warn({ layer: 'reload' }, `reload: ${r}`);
