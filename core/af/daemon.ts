@@ -117,7 +117,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       try {
         rt.setNodes(plan.nodes);
         nodes = plan.nodes;
-        votes = quorumOptions(next).votes;
+        // A new map only when ids or votes changed: quorum then re-reads the expected votes.
+        const newVotes = quorumOptions(next).votes;
+        if (newVotes.size !== votes.size || [...newVotes].some(([id, v]) => votes.get(id) !== v)) votes = newVotes;
       } catch (e) {
         refused.push(`cluster.nodes: ${(e as Error).message}`);
       }
