@@ -4,7 +4,11 @@
 // costs ~35 MB of RSS per process and compiles at every start). Run by package.json "prepare"
 // (npm install, npm ci) and by hand: `node tools/build.mjs`. The bin (tools/afcluster.mjs) runs
 // the bundle only while bundleEntry() says it is fresh; otherwise it falls back to tsx.
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// The same build writes the client library of the package (dist/lib/index.mjs for `afcluster`,
+// dist/lib/node.mjs for `afcluster/node`); `node tools/build.mjs --types` (npm pack's prepack,
+// before its prepare builds the bundle) writes only their type declarations, to types/.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -22,6 +26,8 @@ const ENTRY = 'afcluster.mjs';
  */
 export function bundleEntry(root = ROOT, dist = join(root, 'dist'), env = process.env) {
   if (env.AFCLUSTER_TSX === '1') return undefined;
+  // An installed package ships the bundle without its sources: the bundle is all there is.
+  if (!existsSync(join(root, 'tools', 'main.ts'))) return existsSync(join(dist, ENTRY)) ? join(dist, ENTRY) : undefined;
   try {
     const manifest = JSON.parse(readFileSync(join(dist, MANIFEST), 'utf8'));
     if (typeof manifest.started !== 'number' || !Array.isArray(manifest.inputs)) return undefined;
@@ -77,7 +83,14 @@ export async function buildBundle(root = ROOT, dist = join(root, 'dist')) {
       banner: { js: "import { createRequire as __afcRequire } from 'node:module'; const require = __afcRequire(import.meta.url);" },
       plugins: [sourceLocations(root, dist)],
     });
-    const inputs = [...Object.keys(result.metafile.inputs), 'tools/build.mjs', 'package.json']
+    // The client library: every package a user installs stays external (their copies are used).
+    const lib = await build({
+      absWorkingDir: root, entryPoints: { index: join(root, 'sockapi/index.ts'), node: join(root, 'sockapi/node.ts') },
+      bundle: true, splitting: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external',
+      outdir: join(tmp, 'lib'), outExtension: { '.js': '.mjs' }, chunkNames: '[name]-[hash]',
+      metafile: true, sourcemap: 'linked', logLevel: 'warning',
+    });
+    const inputs = [...new Set([...Object.keys(result.metafile.inputs), ...Object.keys(lib.metafile.inputs), 'tools/build.mjs', 'package.json'])]
       .map((f) => relative(root, resolve(root, f)).split(sep).join('/'));
     writeFileSync(join(tmp, MANIFEST), `${JSON.stringify({ started, inputs }, null, 1)}\n`);
     rmSync(dist, { recursive: true, force: true });
@@ -89,7 +102,28 @@ export async function buildBundle(root = ROOT, dist = join(root, 'dist')) {
   return join(dist, ENTRY);
 }
 
+/**
+ * Type declarations of the client library into `out` (tsconfig.types.json: sockapi/index.ts and
+ * node.ts and what they import), with `.ts` import paths made `.js` so they resolve to the .d.ts.
+ */
+export function buildTypes(root = ROOT, out = join(root, 'types')) {
+  rmSync(out, { recursive: true, force: true });
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.types.json'), '--outDir', out], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tsc could not write the declarations:\n${r.stdout}${r.stderr}`);
+  const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+  for (const file of walk(out).filter((f) => f.endsWith('.d.ts'))) {
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, text.replace(/((?:from|import)\s*\(?\s*['"]\.{1,2}\/[^'"]*?)\.ts(['"])/g, '$1.js$2'));
+  }
+  return out;
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const entry = await buildBundle();
-  console.log(`afcluster: built ${relative(process.cwd(), entry) || entry} (the bin runs it while no source is newer)`);
+  if (process.argv.includes('--types')) {
+    console.log(`afcluster: wrote type declarations to ${relative(process.cwd(), buildTypes()) || '.'}`);
+  } else {
+    const entry = await buildBundle();
+    console.log(`afcluster: built ${relative(process.cwd(), entry) || entry} and the client library (the bin runs the bundle while no source is newer)`);
+  }
 }

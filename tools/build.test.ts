@@ -37,11 +37,13 @@ describe('bundle', () => {
     expect(inputs.some((f) => f.startsWith('drivers/totem/'))).toBe(true);
   });
 
-  it('is fresh while every input is older than the build, stale once one is newer or gone', () => {
+  it('is fresh while every input is older than the build, stale once one is newer or gone; without sources, always the bundle', () => {
     // A tree of its own with chosen mtimes: the project's files may be edited while this runs.
     const root = join(dir, 'rule');
     const out = join(root, 'dist');
     mkdirSync(out, { recursive: true });
+    mkdirSync(join(root, 'tools'));
+    writeFileSync(join(root, 'tools/main.ts'), ''); // a checkout: its sources are there
     for (const f of ['a.ts', 'b.ts']) { writeFileSync(join(root, f), ''); utimesSync(join(root, f), 1000, 1000); }
     writeFileSync(join(out, 'afcluster.mjs'), '');
     const write = (m: Manifest): void => writeFileSync(join(out, 'build.json'), JSON.stringify(m));
@@ -57,6 +59,13 @@ describe('bundle', () => {
     writeFileSync(join(out, 'build.json'), '{"started": 1'); // half-written manifest
     expect(entryOf(root, out, {})).toBeUndefined();
     write(built);
+    rmSync(join(out, 'afcluster.mjs'));
+    expect(entryOf(root, out, {})).toBeUndefined();
+    // An installed package has the bundle and no sources: it runs the bundle.
+    writeFileSync(join(out, 'afcluster.mjs'), '');
+    rmSync(join(root, 'tools'), { recursive: true });
+    utimesSync(join(root, 'b.ts'), 2000, 2000);
+    expect(entryOf(root, out, {})).toBe(join(out, 'afcluster.mjs'));
     rmSync(join(out, 'afcluster.mjs'));
     expect(entryOf(root, out, {})).toBeUndefined();
   });

@@ -21,9 +21,9 @@ options:
   --force      replace an existing file (every node then needs the new key)`,
   async run(argv) {
     const { values } = parseFlags(argv, { out: { type: 'string' }, force: { type: 'boolean' } });
-    if (!values.out) throw new UsageError('--out FILE is required');
+    if (!values.out) throw new UsageError('--out FILE is required (for example: afcluster keygen --out /etc/afcluster/authkey)');
     writeKeyFile(values.out, { force: values.force === true });
-    console.log(`wrote a new cluster key to ${values.out} (mode 0600); copy it to every node`);
+    console.log(`wrote a new cluster key to ${values.out} (mode 0600); copy it to every node (keeping mode 0600) and set [crypto] key_file = "${values.out}" in each node's config`);
     return 0;
   },
 };

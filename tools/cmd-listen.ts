@@ -77,23 +77,27 @@ options:
 ${TARGET_HELP}`,
   async run(argv) {
     const { values, positionals } = parseFlags(argv, { ...TARGET_FLAGS, json: { type: 'boolean' }, count: { type: 'string' } }, true);
-    if (positionals.length !== 1) throw new UsageError('expected GROUP');
+    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'expected GROUP' : `expected one GROUP, got ${positionals.length} arguments`);
+    if (positionals[0] === '') throw new UsageError('GROUP is empty; give a group name');
     const limit = values.count === undefined ? Infinity : Number(values.count);
-    if (!(limit > 0)) throw new UsageError(`--count ${values.count}: expected a positive integer`);
+    if (!(Number.isInteger(limit) && limit > 0) && limit !== Infinity) throw new UsageError(`--count ${values.count}: expected a positive integer`);
     const sock = await ClusterSocket.open({ path: resolveSocket(values) });
     const stop = (): void => { void sock.close(); };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    await sock.bind(positionals[0]);
-    if (!values.json) console.error(`listening on ${positionals[0]} as ${who(sock.self)} (driver ${sock.daemon.driver}); Ctrl-C to stop`);
-    let messages = 0;
-    let lost = false;
-    for await (const ev of sock) {
-      console.log(values.json ? JSON.stringify(eventToJson(ev)) : eventToLine(ev));
-      if (ev.type === 'message' && ++messages >= limit) break;
-      lost = ev.type === 'error' && ev.code === 'ECONNREFUSED';
+    try {
+      await sock.bind(positionals[0]);
+      if (!values.json) console.error(`listening on ${positionals[0]} as ${who(sock.self)} (driver ${sock.daemon.driver}); Ctrl-C to stop`);
+      let messages = 0;
+      let lost = false;
+      for await (const ev of sock) {
+        console.log(values.json ? JSON.stringify(eventToJson(ev)) : eventToLine(ev));
+        if (ev.type === 'message' && ++messages >= limit) break;
+        lost = ev.type === 'error' && ev.code === 'ECONNREFUSED';
+      }
+      return lost ? 1 : 0;
+    } finally {
+      await sock.close();
     }
-    await sock.close();
-    return lost ? 1 : 0;
   },
 };

@@ -14,6 +14,8 @@ import { floodDriver } from '../sim/testdrivers/flood.ts';
 import { nullDriver } from '../sim/testdrivers/null.ts';
 import { sequencerDriver } from '../sim/testdrivers/sequencer.ts';
 import { intFlag, parseFlags, UsageError, type Command } from './command.ts';
+import { issueLines } from '../core/config/describe.ts';
+import type { z } from 'zod';
 import { DAEMON_ENTRY } from './local-cluster.ts';
 
 const HELP = `usage: afcluster sim --driver NAME [--seeds A-B] [--nodes N] [--swarm] [--faults none|loss|all|pause]
@@ -182,10 +184,10 @@ export const command: Command = {
     const timeScaleMs = values['time-scale'] === undefined ? undefined : intFlag(values['time-scale'], 'time-scale', 0, 1);
     const swarm = values.swarm === true;
     const properties = checkedProperties(checkMode, driver);
-    try {
-      driver.optionsSchema.parse(driverOptions);
-    } catch (e) {
-      throw new UsageError(`--opt: not valid options for ${driver.name}: ${(e as Error).message}`);
+    const checked = driver.optionsSchema.safeParse(driverOptions);
+    if (!checked.success) {
+      const lines = issueLines('--opt', [], driver.optionsSchema as z.ZodType, driverOptions, checked.error.issues);
+      throw new UsageError(`not valid options for ${driver.name} (its [${driver.name}] keys, docs/CONFIG.md):\n${lines.join('\n')}`);
     }
     const argvFor = (seed: number) => [
       '--driver', driver.name, '--seeds', `${seed}-${seed}`,

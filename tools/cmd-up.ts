@@ -6,7 +6,7 @@ import { builtinRegistry } from '../drivers/builtin.ts';
 import type { StatValue } from '../core/af/codec.ts';
 import { ClusterSocket } from '../sockapi/client.ts';
 import { intFlag, parseFlags, UsageError, type Command } from './command.ts';
-import { killAllNow, LocalCluster, type LocalNode } from './local-cluster.ts';
+import { killAllNow, LocalCluster, portTaken, type LocalNode } from './local-cluster.ts';
 import { headline, TABLE_HEADER, tableRow } from './stats-view.ts';
 import { clearUpRecord, writeUpRecord, type UpRecord } from './target.ts';
 
@@ -106,6 +106,10 @@ options:
     const driver = values.driver ?? DEFAULT_DRIVER;
     const registry = builtinRegistry();
     if (!registry.has(driver)) throw new UsageError(`--driver ${driver}: registered drivers are ${registry.names().join(', ') || '(none)'}`);
+    const taken = await portTaken(basePort, count);
+    if (taken) {
+      throw new UsageError(`UDP port ${basePort} is already in use on ${taken} (another "afcluster up", or a daemon, runs there); choose another port: afcluster up --port ${basePort === 65535 ? 5505 : basePort + 100}`);
+    }
     const cluster = new LocalCluster({ nodes: count, driver, basePort, dir: values.dir, keep: values.keep, prefix: 'afcluster-up-', logLevel: values['log-level'] ?? 'info' });
     const { dir, nodes } = cluster;
     cluster.startAll();
@@ -123,7 +127,14 @@ options:
     const views: Node[] = nodes.map((n) => ({ n }));
     try {
       const deadline = Date.now() + START_TIMEOUT_MS;
-      await Promise.all(views.map(async (v) => { v.sock = await cluster.waitAnswering(v.n.id, deadline); }));
+      try {
+        await Promise.all(views.map(async (v) => { v.sock = await cluster.waitAnswering(v.n.id, deadline); }));
+      } catch (e) {
+        // The message quotes the log; its file goes with the temporary directory, so say so.
+        if (!cluster.keepDir) (e as Error).message = `${(e as Error).message.replace(/its log \S+:/, 'its log (removed with the temporary directory; --keep keeps it):')}`;
+        if (/EADDRINUSE|address in use/.test((e as Error).message)) (e as Error).message += `\nanother process holds UDP port ${basePort}: choose another with --port P`;
+        throw e;
+      }
       const rec: UpRecord = { pid: process.pid, dir, driver, nodes: nodes.map((n) => ({ id: n.id, socket: n.socket, config: n.config, pid: n.proc?.pid ?? 0 })) };
       writeUpRecord(rec);
       console.log(howTo(nodes, dir, driver));

@@ -83,6 +83,18 @@ export async function freePort(nodes: number): Promise<number> {
   throw new ClusterError('EADDRINUSE', 'no free UDP port on the loopback addresses after 20 tries; give --port');
 }
 
+/** The first of 127.0.0.1..N on which UDP `port` is taken now, or undefined when it is free on all. */
+export async function portTaken(port: number, nodes: number): Promise<string | undefined> {
+  const socks = Array.from({ length: nodes }, () => createSocket('udp4'));
+  const ok = await Promise.all(socks.map((s, i) => new Promise<boolean>((res) => {
+    s.once('error', () => res(false));
+    s.bind(port, `127.0.0.${i + 1}`, () => res(true));
+  })));
+  await Promise.all(socks.map((s) => new Promise<void>((res) => { try { s.close(() => res()); } catch { res(); } })));
+  const i = ok.indexOf(false);
+  return i < 0 ? undefined : `127.0.0.${i + 1}`;
+}
+
 /** The last `lines` lines of a log file, or '(no log)'. */
 export function logTail(path: string, lines = 20): string {
   try { return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n'); } catch { return '(no log)'; }

@@ -1,9 +1,11 @@
 // Which daemon a client command talks to: --socket PATH, or --node N of the running
-// `afcluster up` (which records its nodes in a well-known file), or the default socket.
+// `afcluster up` (which records its nodes in a well-known file), or this machine's daemon (the
+// socket its config names), or the default socket.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_SOCKET } from '../core/config/index.ts';
+import { CONFIG_ENV, DEFAULT_CONFIG, DEFAULT_SOCKET, loadConfig } from '../core/config/index.ts';
+import { builtinRegistry } from '../drivers/builtin.ts';
 import { ClusterError } from '../core/api/errors.ts';
 import { intFlag, UsageError } from './command.ts';
 
@@ -22,7 +24,19 @@ export const TARGET_FLAGS = {
 
 export const TARGET_HELP = `  -s, --socket PATH     the daemon's socket (node.socket in its config)
   -n, --node N          node N of the running "afcluster up"
-  (neither: node 1 of a running "afcluster up", else ${DEFAULT_SOCKET})`;
+  (neither: node 1 of a running "afcluster up", else node.socket of this machine's config,
+  $${CONFIG_ENV} or ${DEFAULT_CONFIG}, else ${DEFAULT_SOCKET})`;
+
+/** node.socket of this machine's config when it can be read, else the default socket. */
+export function configuredSocket(env: NodeJS.ProcessEnv = process.env): string {
+  const path = env[CONFIG_ENV] || DEFAULT_CONFIG;
+  if (!existsSync(path)) return DEFAULT_SOCKET;
+  try {
+    return loadConfig(path, builtinRegistry()).node.socket;
+  } catch {
+    return DEFAULT_SOCKET; // an unreadable or invalid file: the daemon says why when it starts
+  }
+}
 
 /** Directory of the running `up`'s record: per user, so two users do not collide. */
 export function upRecordDir(): string {
@@ -63,7 +77,7 @@ export function resolveSocket(values: { socket?: string; node?: string }): strin
   if (values.socket !== undefined && values.node !== undefined) throw new UsageError('give --socket or --node, not both');
   if (values.socket !== undefined) return values.socket;
   const rec = readUpRecord();
-  if (values.node === undefined) return rec?.nodes[0]?.socket ?? DEFAULT_SOCKET;
+  if (values.node === undefined) return rec?.nodes[0]?.socket ?? configuredSocket();
   const n = intFlag(values.node, 'node', 1, 1, 254);
   if (!rec) throw new ClusterError('ENOENT', `--node ${n}: no "afcluster up" is running (no ${upRecordPath()}); start one or give --socket PATH`);
   const node = rec.nodes.find((x) => x.id === n);

@@ -3,8 +3,9 @@
 // (docs/ARCHITECTURE.md, "Layers and data flow": process -> bridge -> groups -> driver -> transport).
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config/types.ts';
+import { planReload, type ReloadPlan } from '../config/reload.ts';
 import type { DriverRegistry } from '../driver/registry.ts';
-import type { DriverEntry, LogLevel, Order } from '../driver/types.ts';
+import type { Configuration, DriverEntry, LogLevel, Order } from '../driver/types.ts';
 import { ClusterError } from '../api/errors.ts';
 import { driverMessageSizeMax, GroupService } from '../groups/service.ts';
 import { EmbeddedSocket } from '../groups/embedded.ts';
@@ -28,8 +29,19 @@ export interface Daemon {
   /** A socket of the daemon's own (its pid, the given port: 0 and below the bridge's first, 1,
    *  so no client's member identity can be the same), for services the daemon runs itself. */
   socket(port: number): EmbeddedSocket;
+  /** Resolves when the node has formed or joined its first ring (its first regular configuration). */
+  readonly ready: Promise<void>;
+  /** The config the daemon runs with: the file it started from, with what reloads applied. */
+  readonly config: NodeConfig;
+  /** Applies what a reload may change (core/config/reload.ts) from the file's new config; never
+   *  throws. `refused`: keys it could not apply, and why. */
+  reload(next: NodeConfig): ReloadResult;
   /** Close the bridge socket, leave the ring cleanly, stop the transport. */
   stop(): Promise<void>;
+}
+
+export interface ReloadResult extends ReloadPlan {
+  readonly refused: readonly string[];
 }
 
 /** The largest message through the bridge: limits.message_size_max (larger than a datagram: in parts). */
@@ -49,8 +61,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // The service needs the driver's multicast and the runtime needs the service: tie the knot late.
   const late: { runtime?: Runtime; bridge?: BridgeServer } = {};
   const writable = new WritableSignal();
+  // The limits and the node votes the bridge and the groups read at run time: objects of ours,
+  // so a reload can change the values it may (core/config/reload.ts).
+  const limits = { ...config.limits };
+  const groupLimits = { ...config.limits, messageSizeMax };
+  let votes = quorumOptions(config).votes;
   const groups = new GroupService({
-    nodeId: config.node.id, limits: { ...config.limits, messageSizeMax }, guarantees: entry.guarantees,
+    nodeId: config.node.id, limits: groupLimits, guarantees: entry.guarantees,
     driverName: entry.name, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'groups' }),
     multicast: (payload: Uint8Array, order: Order) => {
       if (!late.runtime) throw new ClusterError('EAGAIN', 'the driver is starting');
@@ -58,12 +75,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     },
     // The driver's writable() upcall: sockets answered EAGAIN get a WRITABLE event and resend.
     onWritable: () => { late.bridge?.writable(); writable.notify(); },
-    quorum: quorumOptions(config),
+    quorum: { ...quorumOptions(config), get votes() { return votes; } },
     now: () => performance.now(),
   });
+  let firstRing!: () => void;
+  const ready = new Promise<void>((resolve) => { firstRing = resolve; });
+  const upcalls = {
+    deliver: (sender: number, payload: Uint8Array, order: Order) => groups.deliver(sender, payload, order),
+    configuration: (conf: Configuration) => { groups.configuration(conf); if (conf.kind === 'regular') firstRing(); },
+    writable: () => groups.writable(),
+  };
   // The driver carries the groups header too: it must take a full-size message plus that.
   const runtimeConfig: NodeConfig = { ...config, limits: { ...config.limits, messageSizeMax: driverMessageSizeMax(config.limits) } };
-  const rt = await startRuntime({ config: runtimeConfig, registry, upcalls: groups, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'driver' }) });
+  const rt = await startRuntime({ config: runtimeConfig, registry, upcalls, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'driver' }) });
   late.runtime = rt;
   groups.writable(); // control messages queued while the driver was starting
   let bridge: BridgeServer;
@@ -73,7 +97,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         path: config.node.socket, dirMode: config.node.socketDirMode, mode: config.node.socketMode,
         owner: config.node.socketOwner, group: config.node.socketGroup,
       },
-      nodeId: config.node.id, driver: entry.name, groups, limits: config.limits,
+      nodeId: config.node.id, driver: entry.name, groups, limits,
       runtimeStats: () => ({ ...flattenStats(rt.stats()), ...memoryStats(), 'node.failureDetectionMs': failureDetectionMs }),
       messageSizeMax, procCheckMs: opts.procCheckMs, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'bridge' }),
     });
@@ -82,10 +106,35 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await rt.stop({ leave: true });
     throw e;
   }
-  logger.info({ socket: config.node.socket, driver: entry.name, node: config.node.id, listen: `${config.node.listen.host}:${config.node.listen.port}`, messageSizeMax }, 'daemon ready');
+  logger.info({ socket: config.node.socket, driver: entry.name, listen: `${config.node.listen.host}:${config.node.listen.port}`, messageSizeMax }, 'daemon ready');
   let stopping: Promise<void> | undefined;
+  let running = config;
+  const reload = (next: NodeConfig): ReloadResult => {
+    const plan = planReload(running, next);
+    const refused: string[] = [];
+    let nodes = running.cluster.nodes;
+    if (plan.nodes) {
+      try {
+        rt.setNodes(plan.nodes);
+        nodes = plan.nodes;
+        // A new map only when ids or votes changed: quorum then re-reads the expected votes.
+        const newVotes = quorumOptions(next).votes;
+        if (newVotes.size !== votes.size || [...newVotes].some(([id, v]) => votes.get(id) !== v)) votes = newVotes;
+      } catch (e) {
+        refused.push(`cluster.nodes: ${(e as Error).message}`);
+      }
+    }
+    Object.assign(limits, plan.limits);
+    Object.assign(groupLimits, plan.limits);
+    running = {
+      ...running, limits: { ...running.limits, ...plan.limits }, log: { ...running.log, level: plan.logLevel ?? running.log.level },
+      cluster: { ...running.cluster, nodes },
+    };
+    return { ...plan, refused };
+  };
   return {
-    bridge, groups,
+    bridge, groups, ready, reload,
+    get config() { return running; },
     socket: (port) => new EmbeddedSocket({
       groups, pid: process.pid, port, writable, eventQueueMax: config.limits.recvQueueMax,
       eventQueueBytesMax: config.limits.recvQueueBytesMax, onClose: () => undefined,

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { DriverRegistry } from '../driver/registry.ts';
 import type { DriverEntry } from '../driver/types.ts';
 import { isClusterError } from '../api/errors.ts';
-import { loadConfig, parseConfig, writeLocalCluster } from './index.ts';
+import { loadConfig, parseConfig, resolveConfig, writeLocalCluster, type Resolver } from './index.ts';
 
 function entry(name: string, schema: z.ZodType): DriverEntry {
   return {
@@ -41,6 +41,42 @@ function errorOf(text: string, file = 'node1.toml'): string {
   }
   throw new Error('expected the config to be refused');
 }
+
+describe('host names in addresses', () => {
+  const named = MINIMAL.replace('"10.0.0.2"', '"db2.example:6000"');
+  const hosts: Record<string, { address: string; family: number }[]> = {
+    'db2.example': [{ address: 'fd00::2', family: 6 }, { address: '10.0.0.2', family: 4 }],
+    'v6only.example': [{ address: 'fd00::9', family: 6 }],
+    'same.example': [{ address: '10.0.0.1', family: 4 }],
+  };
+  const resolver: Resolver = async (host) => {
+    const found = hosts[host];
+    if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+    return found;
+  };
+
+  it('are kept by parseConfig and resolved to the cluster\'s family at start', async () => {
+    const c = parseConfig(named, 'n.toml', registry);
+    expect(c.cluster.nodes[1].addr).toEqual({ host: 'db2.example', port: 6000 });
+    const r = await resolveConfig(c, resolver);
+    expect(r.cluster.nodes.map((n) => n.addr)).toEqual([{ host: '10.0.0.1', port: 5405 }, { host: '10.0.0.2', port: 6000 }]);
+    expect(r.node.listen).toEqual({ host: '10.0.0.1', port: 5405 });
+    const self = await resolveConfig(parseConfig(named.replace('id = 1\n', 'id = 2\n'), 'n.toml', registry), resolver);
+    expect(self.node.listen).toEqual({ host: '10.0.0.2', port: 6000 });
+    expect(await resolveConfig(parseConfig(MINIMAL, 'n.toml', registry), resolver)).toEqual(parseConfig(MINIMAL, 'n.toml', registry));
+  });
+
+  it('errors name the file, the key and the host', async () => {
+    const fail = (text: string) => resolveConfig(parseConfig(text, 'n.toml', registry), resolver).then(() => 'resolved', (e: Error) => e.message);
+    expect(await fail(named.replace('db2.example', 'nosuch.example'))).toBe(
+      'EINVAL: n.toml: cluster.nodes[1].addr = "nosuch.example:6000": cannot resolve host "nosuch.example": no such host (ENOTFOUND)');
+    expect(await fail(named.replace('db2.example', 'v6only.example'))).toMatch(
+      /cluster.nodes\[1\].addr = "v6only.example:6000": cannot resolve host "v6only.example": it has no IPv4 address \(only fd00::9\)/);
+    expect(await fail(named.replace('db2.example:6000', 'same.example'))).toMatch(
+      /cluster.nodes: addr "10.0.0.1:5405" appears twice \(after resolving host names\) \(nodes 1 and 2\)/);
+    expect(await fail(named.replace('id = 1\n', 'id = 1\nlisten = "nosuch.example"\n'))).toMatch(/node.listen = "nosuch.example:5405": cannot resolve host "nosuch.example"/);
+  });
+});
 
 describe('parseConfig: defaults', () => {
   it('fills everything a LAN needs from a minimal file', () => {
@@ -126,7 +162,7 @@ describe('parseConfig: refusals', () => {
   });
 
   it('a section for an unregistered driver or a stray section is an unknown key', () => {
-    expect(errorOf(`${MINIMAL}[tipc]\nx = 1\n`)).toBe('EINVAL: node1.toml: tipc: unknown key (known: node, cluster, crypto, limits, quorum, cman, totem)');
+    expect(errorOf(`${MINIMAL}[tipc]\nx = 1\n`)).toBe('EINVAL: node1.toml: tipc: unknown key (known: node, cluster, crypto, limits, quorum, log, metrics, cman, totem)');
     expect(errorOf(`limits = 5\n${MINIMAL}`)).toBe('EINVAL: node1.toml: limits = 5: expected a table [limits]');
   });
 
@@ -149,7 +185,10 @@ describe('parseConfig: refusals', () => {
   it('wrong types and bad values of core keys', () => {
     expect(errorOf(MINIMAL.replace('id = 1\n[cluster]', 'id = 0\n[cluster]'))).toMatch(/node.id = 0: expected an integer from 1 to 4294967295/);
     expect(errorOf(MINIMAL.replace('id = 1\n[cluster]', 'id = 4294967296\n[cluster]'))).toMatch(/node.id = 4294967296: expected an integer from 1 to 4294967295/);
-    expect(errorOf(MINIMAL.replace('"10.0.0.2"', '"nodeb:5405"'))).toMatch(/cluster.nodes\[1\].addr = "nodeb:5405": expected an address "IP:port"/);
+    expect(errorOf(MINIMAL.replace('"10.0.0.2"', '"node_b:5405"'))).toMatch(/cluster.nodes\[1\].addr = "node_b:5405": expected an address "host:port"/);
+    expect(errorOf(MINIMAL.replace('"10.0.0.2"', '"10.0.0.300"'))).toMatch(/cluster.nodes\[1\].addr = "10.0.0.300": expected an address "host:port"/);
+    expect(errorOf(`${MINIMAL}[log]\nlevel = "verbose"\n`)).toMatch(/log.level = "verbose": expected one of "trace", "debug", "info", "warn", "error", "fatal"/);
+    expect(errorOf(`${MINIMAL}[metrics]\nlisten = "localhost:9405"\n`)).toMatch(/metrics.listen = "localhost:9405": expected an address "IP:port"/);
     expect(errorOf(MINIMAL.replace('"10.0.0.2"', '"10.0.0.2:70000"'))).toMatch(/cluster.nodes\[1\].addr = "10.0.0.2:70000": expected an address/);
     expect(errorOf(MINIMAL.replace('[cluster]', '[cluster]\ntransport = "tcp"'))).toMatch(/cluster.transport = "tcp": expected one of "udpu", "multicast"/);
     expect(errorOf(MINIMAL.replace('[cluster]', '[cluster]\nname = "my cluster"'))).toMatch(/cluster.name = "my cluster": expected a name of 1 to 64 characters/);

@@ -6,3 +6,6 @@ export {
   DEFAULT_PORT, DEFAULT_SOCKET, DEFAULT_STATE_DIR, DEFAULT_CLUSTER_NAME, DEFAULT_DRIVER, DEFAULT_MULTICAST_ADDR,
   parseEndpoint, formatEndpoint,
 } from './schema.ts';
+export { resolveConfig, type Resolver } from './resolve.ts';
+export { DEFAULT_CONFIG, CONFIG_ENV, DEFAULT_METRICS_PORT, LOG_LEVELS, LOG_FORMATS, isIpLiteral } from './schema.ts';
+export { planReload, RELOADABLE, type ReloadPlan } from './reload.ts';

@@ -11,8 +11,9 @@ import type { DriverRegistry } from '../driver/registry.ts';
 import type { Endpoint, NodeConfig, NodeEntry } from './types.ts';
 import { formatValue, issueLines } from './describe.ts';
 import {
-  CORE_SECTIONS, DEFAULT_MULTICAST_ADDR, DEFAULT_PORT, formatEndpoint, parseEndpoint,
-  type clusterSection, type cryptoSection, type limitsSection, type nodeSection, type quorumSection,
+  CORE_SECTIONS, DEFAULT_METRICS_PORT, DEFAULT_MULTICAST_ADDR, DEFAULT_PORT, formatEndpoint, isIpLiteral, parseEndpoint,
+  type clusterSection, type cryptoSection, type limitsSection, type logSection, type metricsSection, type nodeSection,
+  type quorumSection,
 } from './schema.ts';
 
 type Table = Record<string, unknown>;
@@ -45,9 +46,11 @@ export function parseConfig(text: string, file: string, registry: DriverRegistry
   const crypto = section<z.output<typeof cryptoSection>>(raw, 'crypto', CORE_SECTIONS.crypto, file, errors);
   const limits = section<z.output<typeof limitsSection>>(raw, 'limits', CORE_SECTIONS.limits, file, errors);
   const quorum = section<z.output<typeof quorumSection>>(raw, 'quorum', CORE_SECTIONS.quorum, file, errors);
+  const log = section<z.output<typeof logSection>>(raw, 'log', CORE_SECTIONS.log, file, errors);
+  const metrics = section<z.output<typeof metricsSection>>(raw, 'metrics', CORE_SECTIONS.metrics, file, errors);
   const drivers = driverSections(raw, cluster?.driver, file, registry, errors);
-  if (errors.length === 0 && node && cluster && crypto && limits && quorum) {
-    const config = build({ file, node, cluster, crypto, limits, quorum, drivers });
+  if (errors.length === 0 && node && cluster && crypto && limits && quorum && log && metrics) {
+    const config = build({ file, node, cluster, crypto, limits, quorum, log, metrics, drivers });
     crossCheck(config, node.listen, file, errors);
     if (errors.length === 0) return config;
   }
@@ -114,13 +117,24 @@ interface Parts {
   crypto: z.output<typeof cryptoSection>;
   limits: z.output<typeof limitsSection>;
   quorum: z.output<typeof quorumSection>;
+  log: z.output<typeof logSection>;
+  metrics: z.output<typeof metricsSection>;
   drivers: Record<string, unknown>;
 }
 
-function endpoint(text: string): Endpoint {
-  const e = parseEndpoint(text, DEFAULT_PORT);
+function endpoint(text: string, defaultPort = DEFAULT_PORT): Endpoint {
+  const e = parseEndpoint(text, defaultPort, true);
   if (!e) throw new Error(`unreachable: ${text} passed the schema`);
   return e;
+}
+
+/** Where each node's entry stands in the file's cluster.nodes (the config lists them by id). */
+const fileIndexes = new WeakMap<NodeConfig['cluster']['nodes'], ReadonlyMap<number, number>>();
+
+/** "cluster.nodes[2]": the key of node `id`'s entry, as the file has it. */
+export function nodeKey(c: NodeConfig, id: number): string {
+  const i = fileIndexes.get(c.cluster.nodes)?.get(id);
+  return i === undefined ? `cluster.nodes (id ${id})` : `cluster.nodes[${i}]`;
 }
 
 function build(p: Parts): NodeConfig {
@@ -132,6 +146,8 @@ function build(p: Parts): NodeConfig {
   const name = p.node.name ?? self?.name;
   const mcast = p.cluster.multicast_addr ?? (p.cluster.transport === 'multicast' ? DEFAULT_MULTICAST_ADDR : undefined);
   const asText = (v: string | number | undefined) => (v === undefined ? undefined : String(v));
+  const sortedNodes = [...nodes].sort((a, b) => a.id - b.id);
+  fileIndexes.set(sortedNodes, new Map(p.cluster.nodes.map((n, i) => [n.id, i])));
   return {
     node: {
       id: p.node.id, ...(name ? { name } : {}), listen, socket: abs(p.node.socket),
@@ -141,7 +157,7 @@ function build(p: Parts): NodeConfig {
       stateDir: abs(p.node.state_dir),
     },
     cluster: {
-      name: p.cluster.name, driver: p.cluster.driver, nodes: [...nodes].sort((a, b) => a.id - b.id),
+      name: p.cluster.name, driver: p.cluster.driver, nodes: sortedNodes,
       transport: p.cluster.transport, ...(mcast !== undefined ? { multicastAddr: endpoint(mcast) } : {}), mtu: p.cluster.mtu,
     },
     crypto: p.crypto.key_file !== undefined ? { keyFile: abs(p.crypto.key_file) } : {},
@@ -157,6 +173,8 @@ function build(p: Parts): NodeConfig {
       autoTieBreakerNode: p.quorum.auto_tie_breaker_node,
       ...(p.quorum.fence_command !== undefined ? { fenceCommand: p.quorum.fence_command } : {}),
     },
+    log: { level: p.log.level, format: p.log.format },
+    metrics: p.metrics.listen !== undefined ? { listen: endpoint(p.metrics.listen, DEFAULT_METRICS_PORT) } : {},
     drivers: p.drivers,
     file: p.file,
   };
@@ -174,40 +192,56 @@ function isMulticast(e: Endpoint): boolean {
   return e.host.toLowerCase().startsWith('ff');
 }
 
-/** Checks that span keys (ids, addresses, this node's entry, multicast group, limits). */
+/** Checks that span keys (ids, addresses, this node's entry, multicast group, limits). Address
+ *  checks wait for resolveConfig when the file names hosts. */
 function crossCheck(c: NodeConfig, listenText: string | undefined, file: string, errors: string[]): void {
-  checkNodeList(c, file, errors);
-  const self = c.cluster.nodes.find((n) => n.id === c.node.id);
-  if (!self) {
+  const ids = new Set<number>();
+  for (const n of c.cluster.nodes) {
+    if (ids.has(n.id)) errors.push(`${file}: cluster.nodes: id ${n.id} appears twice: expected unique node ids`);
+    ids.add(n.id);
+  }
+  if (!ids.has(c.node.id)) {
     errors.push(`${file}: node.id = ${c.node.id}: expected the id of one of cluster.nodes (${c.cluster.nodes.map((n) => n.id).join(', ')})`);
-  } else if (listenText !== undefined && !sameEndpoint(c.node.listen, self.addr)) {
-    errors.push(`${file}: node.listen = ${formatValue(listenText)}: expected this node's address in cluster.nodes, "${formatEndpoint(self.addr)}" (or leave node.listen out)`);
   }
-  const v4 = isIPv4(c.cluster.nodes[0].addr.host);
-  const m = c.cluster.multicastAddr;
-  if (c.cluster.transport === 'multicast' && !m) {
-    errors.push(`${file}: cluster.multicast_addr: missing: expected an IPv6 multicast address "[ff..]:port" (an IPv6 cluster has no default group)`);
-  } else if (m && (!isMulticast(m) || isIPv4(m.host) !== v4)) {
-    errors.push(`${file}: cluster.multicast_addr = ${formatValue(formatEndpoint(m))}: expected an ${v4 ? 'IPv4 multicast address (224.0.0.0 to 239.255.255.255)' : 'IPv6 multicast address (ff00::/8)'}`);
-  }
+  if (hostNames(c).length === 0) checkAddresses(c, errors, listenText);
   checkQuorum(c, file, errors);
   if (c.limits.recvQueueBytesMax < c.limits.messageSizeMax) {
     errors.push(`${file}: limits.recv_queue_bytes_max = ${c.limits.recvQueueBytesMax}: expected at least limits.message_size_max (${c.limits.messageSizeMax}), or a largest message could never be queued`);
   }
 }
 
-function checkNodeList(c: NodeConfig, file: string, errors: string[]): void {
+/** The host names (not IP literals) in node.listen and cluster.nodes, each once. */
+export function hostNames(c: NodeConfig): string[] {
+  return [...new Set([c.node.listen.host, ...c.cluster.nodes.map((n) => n.addr.host)].filter((h) => !isIpLiteral(h)))];
+}
+
+/**
+ * Address checks on IP literals: one family, unique addresses, node.listen is this node's
+ * address, a multicast group of the same family. `listenText` is node.listen as written
+ * (undefined when left out); `resolved` says the addresses came from host names.
+ */
+export function checkAddresses(c: NodeConfig, errors: string[], listenText?: string, resolved = false): void {
+  const file = c.file;
+  const after = resolved ? ' (after resolving host names)' : '';
   const v4 = isIPv4(c.cluster.nodes[0].addr.host);
-  const ids = new Set<number>();
   const addrs = new Map<string, number>();
   for (const n of c.cluster.nodes) {
     const addr = formatEndpoint(n.addr);
-    if (ids.has(n.id)) errors.push(`${file}: cluster.nodes: id ${n.id} appears twice: expected unique node ids`);
-    ids.add(n.id);
     const other = addrs.get(addr);
-    if (other !== undefined) errors.push(`${file}: cluster.nodes: addr "${addr}" appears twice (nodes ${other} and ${n.id}): expected one address per node`);
+    if (other !== undefined) errors.push(`${file}: cluster.nodes: addr "${addr}" appears twice${after} (nodes ${other} and ${n.id}): expected one address per node`);
     else addrs.set(addr, n.id);
-    if (isIPv4(n.addr.host) !== v4) errors.push(`${file}: cluster.nodes: node ${n.id} addr "${addr}": expected an ${v4 ? 'IPv4' : 'IPv6'} address like the first node's`);
+    if (isIPv4(n.addr.host) !== v4) errors.push(`${file}: cluster.nodes: node ${n.id} addr "${addr}"${after}: expected an ${v4 ? 'IPv4' : 'IPv6'} address like the first node's`);
+  }
+  const self = c.cluster.nodes.find((n) => n.id === c.node.id);
+  if (self && !sameEndpoint(c.node.listen, self.addr)) {
+    const shown = listenText ?? formatEndpoint(c.node.listen);
+    errors.push(`${file}: node.listen = ${formatValue(shown)}${after}: expected this node's address in cluster.nodes, "${formatEndpoint(self.addr)}" (or leave node.listen out)`);
+  }
+  const m = c.cluster.multicastAddr;
+  if (c.cluster.transport === 'multicast' && !m) {
+    errors.push(`${file}: cluster.multicast_addr: missing: expected an IPv6 multicast address "[ff..]:port" (an IPv6 cluster has no default group)`);
+  } else if (m && (!isMulticast(m) || isIPv4(m.host) !== v4)) {
+    errors.push(`${file}: cluster.multicast_addr = ${formatValue(formatEndpoint(m))}: expected an ${v4 ? 'IPv4 multicast address (224.0.0.0 to 239.255.255.255)' : 'IPv6 multicast address (ff00::/8)'}`);
   }
 }
 

@@ -16,8 +16,23 @@ export const NODES_MAX = 1024;
 /** sun_path holds 108 bytes including the terminating NUL. */
 export const SOCKET_PATH_MAX = 107;
 
-/** "host:port", "host" (default port), "[v6]:port" or "[v6]"; IP literals only, so sources map to nodes. */
-export function parseEndpoint(text: string, defaultPort: number): Endpoint | undefined {
+/** A DNS host name (RFC 1123 labels; the last label not all digits, so "10.0.0.300" is no name). */
+export function isHostName(text: string): boolean {
+  if (text.length > 253) return false;
+  const labels = text.replace(/\.$/, '').split('.');
+  return labels.every((l) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l)) && !/^\d+$/.test(labels[labels.length - 1]);
+}
+
+/** An IPv4 or IPv6 literal (as opposed to a host name still to resolve). */
+export function isIpLiteral(host: string): boolean {
+  return isIPv4(host) || isIPv6(host);
+}
+
+/**
+ * "host:port", "host" (default port), "[v6]:port" or "[v6]". The host is an IP literal or, with
+ * `names`, a host name (resolved when the daemon starts: resolveConfig in resolve.ts).
+ */
+export function parseEndpoint(text: string, defaultPort: number, names = false): Endpoint | undefined {
   let host: string;
   let portText: string | undefined;
   const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
@@ -27,7 +42,7 @@ export function parseEndpoint(text: string, defaultPort: number): Endpoint | und
     if (!isIPv6(host)) return undefined;
   } else {
     const m = /^([^:]+)(?::(\d+))?$/.exec(text);
-    if (!m || !isIPv4(m[1])) return undefined;
+    if (!m || !(isIPv4(m[1]) || (names && isHostName(m[1])))) return undefined;
     host = m[1];
     portText = m[2];
   }
@@ -41,6 +56,9 @@ export function formatEndpoint(e: Endpoint): string {
 }
 
 const endpoint = z.string()
+  .refine((s) => parseEndpoint(s, DEFAULT_PORT, true) !== undefined)
+  .describe('an address "host:port": an IPv4 address, an [IPv6] address or a host name (resolved when the daemon starts); the port may be left out');
+const ipEndpoint = z.string()
   .refine((s) => parseEndpoint(s, DEFAULT_PORT) !== undefined)
   .describe('an address "IP:port" (IPv4, or [IPv6]; the port may be left out)');
 
@@ -51,70 +69,98 @@ const userOrGroup = z.union([z.string().min(1), z.int().min(0)]).describe('a nam
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)
   .describe('a name of 1 to 64 characters: letters, digits, "_", "." and "-", starting with a letter or digit');
 
+/** What a key means, for docs/CONFIG.md (tools/gen-config-doc.ts reads it back): one source. */
+export function doc<S extends z.ZodType>(schema: S, meaning: string): S {
+  return schema.meta({ doc: meaning }) as S;
+}
+
+/** The meaning given to a schema with doc(), looking through wrappers; undefined when none. */
+export function docOf(schema: z.ZodType): string | undefined {
+  const m = z.globalRegistry.get(schema) as { doc?: unknown } | undefined;
+  return typeof m?.doc === 'string' ? m.doc : undefined;
+}
+
 export const nodeSection = z.strictObject({
-  id: nodeId,
-  name: name.optional(),
-  listen: endpoint.optional(),
-  socket: path.refine((p) => Buffer.byteLength(p) <= SOCKET_PATH_MAX)
+  id: doc(nodeId, "This node's id: the id of its entry in cluster.nodes."),
+  name: doc(name.optional(), "A name for logs and status (default: the name of this node's entry in cluster.nodes)."),
+  listen: doc(endpoint.optional(), "The UDP address this node listens on; it must be this node's address in cluster.nodes (default: that address)."),
+  socket: doc(path.refine((p) => Buffer.byteLength(p) <= SOCKET_PATH_MAX)
     .describe(`a path of at most ${SOCKET_PATH_MAX} bytes (the limit of a unix socket address)`).default(DEFAULT_SOCKET),
-  socket_dir_mode: fileMode.default(0o750),
-  socket_mode: fileMode.default(0o660),
-  socket_owner: userOrGroup.optional(),
-  socket_group: userOrGroup.optional(),
-  state_dir: path.default(DEFAULT_STATE_DIR),
+  'The bridge\'s unix datagram socket, through which local processes open cluster sockets (relative paths are relative to the config file).'),
+  socket_dir_mode: doc(fileMode.default(0o750), "Mode of the socket's directory, created if missing."),
+  socket_mode: doc(fileMode.default(0o660), 'Mode of the socket file: whoever may write to it may use the cluster.'),
+  socket_owner: doc(userOrGroup.optional(), "Owner of the socket and its directory (default: the daemon's user)."),
+  socket_group: doc(userOrGroup.optional(), "Group of the socket and its directory: with the default modes, its members may use the cluster (default: the daemon's group)."),
+  state_dir: doc(path.default(DEFAULT_STATE_DIR), 'Directory for durable state (the ring sequence number, fsynced), created if missing.'),
 });
 
 export const nodeEntry = z.strictObject({
-  id: nodeId,
-  addr: endpoint,
-  name: name.optional(),
-  votes: z.int().min(0).max(255).default(1).describe('a number of votes from 0 to 255'),
+  id: doc(nodeId, "The node's id, unique in the cluster."),
+  addr: doc(endpoint, "The node's UDP address: the others send to it, and know the node by it (datagrams from any other source are dropped)."),
+  name: doc(name.optional(), 'A name for logs and status.'),
+  votes: doc(z.int().min(0).max(255).default(1).describe('a number of votes from 0 to 255'), "The node's quorum votes (0: it never counts towards quorum)."),
 });
 
 export const clusterSection = z.strictObject({
-  name: name.default(DEFAULT_CLUSTER_NAME),
-  driver: z.string().min(1).default(DEFAULT_DRIVER),
-  nodes: z.array(nodeEntry).min(1).max(NODES_MAX)
+  name: doc(name.default(DEFAULT_CLUSTER_NAME), "The cluster's name, sealed into every datagram: clusters that share a network ignore each other. The same on every node."),
+  driver: doc(z.string().min(1).default(DEFAULT_DRIVER), 'The protocol driver: "totem" (total order, virtual synchrony) or "cman" (FIFO, ack and resend). The same on every node.'),
+  nodes: doc(z.array(nodeEntry).min(1).max(NODES_MAX)
     .describe(`an array of 1 to ${NODES_MAX} tables like { id = 1, addr = "10.0.0.1:${DEFAULT_PORT}", name = "a" }`),
-  transport: z.enum(['udpu', 'multicast']).default('udpu'),
-  multicast_addr: endpoint.optional(),
-  mtu: z.int().min(576).max(65535).default(1500),
+  'Every node of the cluster, this one included: the same list on every node. Each entry\'s keys are below.'),
+  transport: doc(z.enum(['udpu', 'multicast']).default('udpu'), '"udpu": one unicast datagram to each other node (works on any network); "multicast": one IP multicast datagram to all.'),
+  multicast_addr: doc(ipEndpoint.optional(), `The multicast group and port for transport = "multicast" (default for IPv4: ${DEFAULT_MULTICAST_ADDR} and port ${DEFAULT_PORT}).`),
+  mtu: doc(z.int().min(576).max(65535).default(1500), 'The path MTU of the network (IP packet size): frames are sized to fit one packet.'),
 });
 
 export const cryptoSection = z.strictObject({
-  key_file: path.optional(),
+  key_file: doc(path.optional(), 'The cluster key (32 bytes, mode 0600, made by `afcluster keygen`), the same on every node. Absent: traffic is neither encrypted nor authenticated, and the daemon says so at start.'),
 });
 
 const MiB = 1024 * 1024;
 
 export const limitsSection = z.strictObject({
-  message_size_max: z.int().min(1).max(64 * MiB).default(MiB),
-  sockets_max: z.int().min(1).max(1_000_000).default(1024),
-  groups_max: z.int().min(1).max(1_000_000).default(1024),
-  group_name_max: z.int().min(1).max(65535).default(128),
-  recv_queue_max: z.int().min(1).max(10_000_000).default(4096),
+  message_size_max: doc(z.int().min(1).max(64 * MiB).default(MiB), 'The largest message a socket may send (larger than a datagram: it travels in parts). The same on every node.'),
+  sockets_max: doc(z.int().min(1).max(1_000_000).default(1024), 'Cluster sockets open on this node at once.'),
+  groups_max: doc(z.int().min(1).max(1_000_000).default(1024), "Distinct groups this node's sockets may be bound to at once."),
+  group_name_max: doc(z.int().min(1).max(65535).default(128), 'The longest group name, in bytes. The same on every node.'),
+  recv_queue_max: doc(z.int().min(1).max(10_000_000).default(4096), 'Events queued for one socket that is not reading; past it the socket leaves its group and gets ENOBUFS.'),
   // Per socket, so sockets_max of them can be full at once: 4 MiB (four largest messages, or
   // 4096 events of 1 KiB) keeps one slow reader from holding 16 MiB of a daemon meant to run
   // in ~100 MB; a reader that falls further behind gets ENOBUFS, as with any full queue.
-  recv_queue_bytes_max: z.int().min(1).max(4096 * MiB).default(4 * MiB),
-  // A socket over its receive-queue bound is evicted only once it has read nothing for this long
-  // (or its queue reached twice the bound): a burst after a merge must not evict a reader.
-  recv_stall_ms: z.int().min(100).max(600_000).default(2000),
-  members_max: z.int().min(1).max(1_000_000).default(1024),
+  recv_queue_bytes_max: doc(z.int().min(1).max(4096 * MiB).default(4 * MiB), 'The same bound for one socket in bytes (at least message_size_max).'),
+  recv_stall_ms: doc(z.int().min(100).max(600_000).default(2000), 'A socket over its receive-queue bounds is removed from its group (overrun) once it has read nothing for this long, or its queue reaches twice the bounds: a burst after a merge does not evict a reader.'),
+  members_max: doc(z.int().min(1).max(1_000_000).default(1024), 'Members of one group at most. The same on every node.'),
 });
 
 export const quorumSection = z.strictObject({
-  enabled: z.boolean().default(true),
-  expected_votes: z.int().min(0).max(255 * NODES_MAX).default(0)
-    .describe('a number of votes (0 = the sum of the votes in cluster.nodes)'),
-  two_node: z.boolean().default(false),
-  wait_for_all: z.boolean().optional(),
-  last_man_standing: z.boolean().default(false),
-  last_man_standing_window_ms: z.int().min(1000).max(3_600_000).default(10_000),
-  auto_tie_breaker: z.boolean().default(false),
-  auto_tie_breaker_node: z.union([z.enum(['lowest', 'highest']), nodeId]).default('lowest')
-    .describe('"lowest", "highest" or a node id'),
-  fence_command: z.string().min(1).optional().describe('a command line (run as COMMAND NODE_ID through sh)'),
+  enabled: doc(z.boolean().default(true), 'false: every component counts as quorate (no quorum; locks are then not partition-safe).'),
+  expected_votes: doc(z.int().min(0).max(255 * NODES_MAX).default(0)
+    .describe('a number of votes (0 = the sum of the votes in cluster.nodes)'), 'The votes of the whole cluster: a component is quorate with more than half of them (0: the sum of the votes in cluster.nodes).'),
+  two_node: doc(z.boolean().default(false), 'A two-node cluster stays quorate with one vote (both halves of a split do: only fencing makes that safe); implies wait_for_all.'),
+  wait_for_all: doc(z.boolean().optional(), 'After a cold start, not quorate until every configured node has been in one configuration (default: the value of two_node).'),
+  last_man_standing: doc(z.boolean().default(false), 'Once a quorate membership has been stable for the window, expected votes drop to the votes present, so quorum degrades step by step.'),
+  last_man_standing_window_ms: doc(z.int().min(1000).max(3_600_000).default(10_000), 'How long a membership must be stable before last_man_standing lowers expected votes.'),
+  auto_tie_breaker: doc(z.boolean().default(false), 'In an exact half split, the half with the tie-breaker node stays quorate.'),
+  auto_tie_breaker_node: doc(z.union([z.enum(['lowest', 'highest']), nodeId]).default('lowest')
+    .describe('"lowest", "highest" or a node id'), 'The tie-breaker: the lowest configured node id, the highest, or this node id.'),
+  fence_command: doc(z.string().min(1).optional().describe('a command line (run as COMMAND NODE_ID through sh)'),
+    'Powers off a node cut off from the quorate part: run by the lock service as COMMAND NODE_ID; exit status 0 means done (docs/LOCKS.md).'),
+});
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+
+export const logSection = z.strictObject({
+  level: doc(z.enum(LOG_LEVELS).default('info'), 'The least severe level logged. --log-level and AFCLUSTER_LOG_LEVEL override it.'),
+  format: doc(z.enum(LOG_FORMATS).default('auto'), '"json": one JSON object per line; "pretty": one readable line per entry; "auto": pretty on a terminal, else json. --log-format overrides it.'),
+});
+
+export const DEFAULT_METRICS_PORT = 9405;
+
+export const metricsSection = z.strictObject({
+  listen: doc(z.string().refine((s) => parseEndpoint(s, DEFAULT_METRICS_PORT) !== undefined)
+    .describe(`an address "IP:port" (IPv4, or [IPv6]; the port may be left out: ${DEFAULT_METRICS_PORT})`).optional(),
+  'Serve Prometheus metrics over HTTP at this address (GET /metrics; docs/METRICS.md). Absent: no endpoint. It has no authentication: keep it on a loopback or management address.'),
 });
 
 export const CORE_SECTIONS = {
@@ -123,6 +169,12 @@ export const CORE_SECTIONS = {
   crypto: cryptoSection,
   limits: limitsSection,
   quorum: quorumSection,
+  log: logSection,
+  metrics: metricsSection,
 } as const;
 
 export type CoreSectionName = keyof typeof CORE_SECTIONS;
+
+/** Where the daemon reads its config when neither --config nor AFCLUSTER_CONFIG names one. */
+export const DEFAULT_CONFIG = '/etc/afcluster/afcluster.toml';
+export const CONFIG_ENV = 'AFCLUSTER_CONFIG';

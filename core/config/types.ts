@@ -2,6 +2,7 @@
 // TOML keys are snake_case; here they are camelCase with the unit last.
 
 export interface Endpoint {
+  /** An IP literal, or a host name until resolveConfig has resolved it. */
   readonly host: string;
   readonly port: number;
 }
@@ -74,6 +75,15 @@ export interface NodeConfig {
     readonly autoTieBreakerNode: 'lowest' | 'highest' | number;
     /** Puts a node down (power fencing): run as `COMMAND NODE_ID` by the lock service; exit 0 = done. */
     readonly fenceCommand?: string;
+  };
+  /** [log]: the daemon's log level and format (the command line may override both). */
+  readonly log: {
+    readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+    readonly format: 'auto' | 'json' | 'pretty';
+  };
+  /** [metrics]: where the Prometheus endpoint listens; absent = no endpoint. */
+  readonly metrics: {
+    readonly listen?: Endpoint;
   };
   /** Each driver's own section, parsed by its registry entry's optionsSchema. */
   readonly drivers: Readonly<Record<string, unknown>>;

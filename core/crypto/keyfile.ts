@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, unlinkSync, writeSync, constants, fchmodSync } from 'node:fs';
 import { ClusterError } from '../api/errors.ts';
 import { KEY_BYTES } from './sealer.ts';
+import { dirname } from 'node:path';
 
 export interface WriteKeyFileOptions {
   /** Replace an existing file (default: refuse, so a working key is never lost by accident). */
@@ -69,6 +70,11 @@ function wrongLength(path: string, n: number): ClusterError {
 
 function fsError(e: unknown, path: string, what: string): ClusterError {
   const code = (e as NodeJS.ErrnoException).code;
+  if (what !== 'read') {
+    const dir = dirname(path);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return new ClusterError('ENOENT', `${path}: cannot ${what} the key file: the directory ${dir} does not exist; create it first (mkdir -p ${dir}) or choose another path`);
+    if (code === 'EACCES' || code === 'EPERM') return new ClusterError('EACCES', `${path}: permission denied to ${what} the key file in ${dir}; run as a user who may write there (root for /etc), or choose another path`);
+  }
   if (code === 'ENOENT') return new ClusterError('ENOENT', `${path}: no such key file; make one with: afcluster keygen --out ${path}`);
   if (code === 'EACCES' || code === 'EPERM') return new ClusterError('EACCES', `${path}: permission denied to ${what} the key file`);
   return new ClusterError('EINVAL', `${path}: cannot ${what} the key file: ${(e as Error).message}`);

@@ -107,6 +107,12 @@ export interface Driver {
   multicast(payload: Uint8Array, order: Order): void;
   /** Leave the cluster cleanly (announce departure); the driver then goes quiet. */
   leave(): void;
+  /**
+   * Optional: the configured node list changed at run time (a reload adds or removes nodes;
+   * sorted ids, this node included). A driver without it cannot take a new list: the host then
+   * says a restart is needed. Members that left the list drop out of the ring as if silent.
+   */
+  setNodes?(nodes: readonly number[]): void;
   stats(): DriverStats;
   /** Throws AssertionError when an internal invariant is broken. The simulator calls it after every step. */
   checkInvariants(): void;

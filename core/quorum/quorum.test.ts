@@ -71,6 +71,24 @@ describe('Quorum', () => {
     expect(q.configuration([1, 2, 3, 4], 5000)).toMatchObject({ expected: 4 }); // rises by itself
   });
 
+  it('a reloaded node list: more votes apply at the next configuration, fewer through an agreed lowering', () => {
+    let votes = new Map([[1, 1], [2, 1], [3, 1]]);
+    const live: QuorumOptions = { ...opts([]), get votes() { return votes; } };
+    const q = new Quorum(live);
+    q.configuration([1, 2, 3], 0);
+    votes = new Map([...votes, [4, 1]]); // node 4 added to the list (SIGHUP)
+    expect(q.nodes().map((n) => n.nodeId)).toEqual([1, 2, 3, 4]);
+    expect(q.lowerDue(1)).toBeUndefined();
+    expect(q.configuration([1, 2, 3], 2)).toMatchObject({ quorate: true, votes: 3, expected: 4, quorum: 3 });
+    expect(q.configuration([1, 2, 3, 4], 3)).toMatchObject({ votes: 4, expected: 4 });
+    votes = new Map([[1, 1], [2, 1], [3, 1]]); // node 4 removed again
+    expect(q.configuration([1, 2, 3], 4)).toMatchObject({ votes: 3, expected: 4 }); // never by itself
+    expect(q.lowerDue(5)).toBe(3);
+    expect(q.lower(3)).toMatchObject({ quorate: true, expected: 3, quorum: 2 });
+    expect(q.lowerDue(6)).toBeUndefined();
+    expect(q.configuration([1, 2], 7)).toMatchObject({ quorate: true, votes: 2, expected: 3 });
+  });
+
   it('quorum off: every component is quorate', () => {
     expect(new Quorum(quorumOff([1, 2, 3])).configuration([3], 0)).toMatchObject({ quorate: true, flags: ['disabled'] });
   });

@@ -23,7 +23,8 @@ import type { NodeConfig } from '../config/types.ts';
 
 /** The [quorum] section as parsed (core/config/types.ts), with the votes of every configured node. */
 export type QuorumOptions = Omit<NodeConfig['quorum'], 'fenceCommand'> & {
-  /** Votes per configured node id. */
+  /** Votes per configured node id. The owner may replace the map (a reloaded node list: a getter
+   *  returning a new map); Quorum notices the new map and applies it as listChanged() says. */
   readonly votes: ReadonlyMap<number, number>;
 };
 
@@ -36,8 +37,10 @@ export interface QuorumReport {
 }
 
 export class Quorum {
-  private readonly total: number;
-  private readonly tieBreaker: number;
+  /** The votes map the state was last computed from (see listChanged). */
+  private votesSeen: ReadonlyMap<number, number>;
+  /** After the node list changed: the expected votes the new list asks for. */
+  private listExpected: number | undefined;
   private expected: number;
   private allSeen = false;
   private members: readonly number[] = [];
@@ -46,21 +49,52 @@ export class Quorum {
   private current: QuorumState;
 
   constructor(private readonly opts: QuorumOptions) {
-    this.total = [...opts.votes.values()].reduce((a, b) => a + b, 0);
-    this.expected = opts.expectedVotes > 0 ? opts.expectedVotes : this.total;
-    const ids = [...opts.votes.keys()].sort((a, b) => a - b);
-    const n = opts.autoTieBreakerNode;
-    this.tieBreaker = n === 'lowest' ? ids[0] : n === 'highest' ? ids[ids.length - 1] : n;
+    this.votesSeen = opts.votes;
+    this.expected = this.configuredExpected();
     this.current = this.compute();
+  }
+
+  private total(): number {
+    let sum = 0;
+    for (const v of this.opts.votes.values()) sum += v;
+    return sum;
+  }
+
+  private configuredExpected(): number {
+    return this.opts.expectedVotes > 0 ? this.opts.expectedVotes : this.total();
+  }
+
+  private tieBreaker(): number {
+    const n = this.opts.autoTieBreakerNode;
+    if (typeof n === 'number') return n;
+    const ids = [...this.opts.votes.keys()];
+    return n === 'lowest' ? Math.min(...ids) : Math.max(...ids);
+  }
+
+  /**
+   * The node list changed under us (a reload): its expected votes apply at points every node
+   * sees in the same place of the message order. More: at the next configuration (raised like
+   * any rise in votes, and spread by the state exchange). Fewer: proposed by lowerDue() like
+   * last_man_standing's lowering, in an agreed message, never below the votes present.
+   */
+  private listChanged(): void {
+    if (this.opts.votes === this.votesSeen) return;
+    this.votesSeen = this.opts.votes;
+    this.listExpected = this.configuredExpected();
   }
 
   get state(): QuorumState { return this.current; }
 
   /** A configuration was delivered (transitional or regular): recompute for its members. */
   configuration(members: readonly number[], now: number): QuorumState {
+    this.listChanged();
     this.members = [...members];
     this.stableSince = now;
-    if (this.votesOf(members) === this.total) this.allSeen = true;
+    if (this.votesOf(members) === this.total()) this.allSeen = true;
+    if (this.listExpected !== undefined && this.listExpected >= this.expected) {
+      this.expected = this.listExpected;
+      this.listExpected = undefined;
+    }
     this.expected = Math.max(this.expected, this.votesOf(members));
     return this.update();
   }
@@ -84,8 +118,14 @@ export class Quorum {
     return this.update();
   }
 
-  /** last_man_standing: the expected votes to propose now, or undefined when nothing is due. */
+  /** The expected votes to propose now (a shorter node list, or last_man_standing), or undefined
+   *  when nothing is due. */
   lowerDue(now: number): number | undefined {
+    this.listChanged();
+    if (this.opts.enabled && this.listExpected !== undefined && this.listExpected < this.expected) {
+      const target = Math.max(this.listExpected, this.votesOf(this.members));
+      if (target < this.expected) return target;
+    }
     if (!this.opts.enabled || !this.opts.lastManStanding || !this.current.quorate) return undefined;
     if (now - this.stableSince < this.opts.lastManStandingWindowMs) return undefined;
     const votes = this.votesOf(this.members);
@@ -97,6 +137,7 @@ export class Quorum {
   /** An agreed "lower expected votes" message was delivered (last_man_standing). */
   lower(expected: number): QuorumState {
     if (expected >= this.votesOf(this.members) && expected < this.expected) this.expected = expected;
+    if (this.listExpected !== undefined && this.expected <= this.listExpected) this.listExpected = undefined;
     return this.update();
   }
 
@@ -116,7 +157,7 @@ export class Quorum {
     if (this.opts.waitForAll) flags.push(this.allSeen ? 'wait_for_all' : 'wait_for_all_pending');
     if (this.opts.lastManStanding) flags.push('last_man_standing');
     if (this.opts.autoTieBreaker) flags.push('auto_tie_breaker');
-    const tie = this.opts.autoTieBreaker && votes * 2 === expected && this.members.includes(this.tieBreaker);
+    const tie = this.opts.autoTieBreaker && votes * 2 === expected && this.members.includes(this.tieBreaker());
     const enough = votes >= quorum || tie;
     const quorate = !this.opts.enabled || (enough && (!this.opts.waitForAll || this.allSeen));
     return { quorate, votes, expected, quorum, flags };

@@ -4,7 +4,7 @@
 // the process: a driver exception on a datagram is logged and counted.
 import { isIPv6 } from 'node:net';
 import { ClusterError } from '../api/errors.ts';
-import type { NodeConfig } from '../config/types.ts';
+import type { NodeConfig, NodeEntry } from '../config/types.ts';
 import { cryptoReady, createSealer, SEAL_PAYLOAD_MAX, type Sealer } from '../crypto/sealer.ts';
 import { readKeyFile } from '../crypto/keyfile.ts';
 import type { DriverRegistry } from '../driver/registry.ts';
@@ -28,6 +28,9 @@ export interface Runtime {
   /** Passes to driver.multicast: throws its EAGAIN / EMSGSIZE / EOPNOTSUPP; ENOTCONN once stopped. */
   multicast(payload: Uint8Array, order: Order): void;
   stats(): Record<string, unknown>;
+  /** A new node list (a reload): the driver and the transport take it, or EOPNOTSUPP when the
+   *  driver cannot change its list at run time (then nothing changed). */
+  setNodes(nodes: readonly NodeEntry[]): void;
   /** With leave: the driver announces its departure and those datagrams leave before the sockets close. */
   stop(opts?: { leave?: boolean }): Promise<void>;
 }
@@ -233,6 +236,16 @@ class NodeRuntime implements Runtime {
     } finally {
       this.rearm();
     }
+  }
+
+  setNodes(nodes: readonly NodeEntry[]): void {
+    const drv = this.driver;
+    if (!drv.setNodes || !this.transport.setNodes) {
+      throw new ClusterError('EOPNOTSUPP', `the ${drv.name} driver cannot change its node list at run time: restart every node with the new list`);
+    }
+    drv.setNodes(nodes.map((n) => n.id).sort((a, b) => a - b));
+    this.transport.setNodes(nodes);
+    this.rearm();
   }
 
   stats(): Record<string, unknown> {

@@ -12,6 +12,9 @@ export interface Transport {
    * datagram's own buffer (Node allocates one per datagram), so the receiver may keep it.
    */
   onDatagram(cb: (from: number, bytes: Buffer) => void): void;
+  /** Replaces the configured node list (a reload): whom broadcast reaches, whose datagrams
+   *  are taken. Optional: a transport without it cannot change the list at run time. */
+  setNodes?(nodes: readonly { readonly id: number; readonly addr: { readonly host: string; readonly port: number } }[]): void;
   /** Waits (bounded) for queued sends to leave, then closes the sockets. Idempotent. */
   close(): Promise<void>;
   stats(): Record<string, number>;

@@ -4,9 +4,9 @@
 // socket bound to the group receives them. A datagram's source address and port map it to a
 // node id through the configured node list; anything else is dropped and counted.
 import dgram from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import { ClusterError } from '../api/errors.ts';
-import type { Endpoint, NodeConfig } from '../config/types.ts';
+import type { Endpoint, NodeConfig, NodeEntry } from '../config/types.ts';
 import type { Transport } from './types.ts';
 
 /** Socket buffer size asked for (the kernel may cap it at net.core.[rw]mem_max). */
@@ -36,10 +36,10 @@ class UdpTransport implements Transport {
   private readonly selfId: number;
   private readonly listen: Endpoint;
   private readonly group: Endpoint | undefined;
-  private readonly peers: Peer[];
-  private readonly byId = new Map<number, Peer>();
+  private peers: Peer[] = [];
+  private byId = new Map<number, Peer>();
   /** address -> port -> node id: no string building per datagram. */
-  private readonly sources = new Map<string, Map<number, number>>();
+  private sources = new Map<string, Map<number, number>>();
   private readonly type: 'udp4' | 'udp6';
   private sock: dgram.Socket | undefined;
   private groupSock: dgram.Socket | undefined;
@@ -68,13 +68,26 @@ class UdpTransport implements Transport {
     if (c.cluster.transport === 'multicast' && !this.group) {
       throw new ClusterError('EINVAL', `${c.file}: transport "multicast" needs cluster.multicast_addr`);
     }
-    this.peers = c.cluster.nodes.filter((n) => n.id !== this.selfId).map((n) => ({ id: n.id, host: n.addr.host, port: n.addr.port }));
-    for (const n of c.cluster.nodes) {
-      this.byId.set(n.id, { id: n.id, host: n.addr.host, port: n.addr.port });
-      let ports = this.sources.get(n.addr.host);
-      if (!ports) this.sources.set(n.addr.host, (ports = new Map()));
+    const named = [c.node.listen, ...c.cluster.nodes.map((n) => n.addr)].find((e) => !isIP(e.host));
+    if (named) throw new ClusterError('EINVAL', `${c.file}: host "${named.host}" is not resolved: resolve host names first (resolveConfig in core/config)`);
+    this.setNodes(c.cluster.nodes);
+  }
+
+  /** The configured nodes (a reload may change them): whom to send to, and whose datagrams to take. */
+  setNodes(nodes: readonly NodeEntry[]): void {
+    const named = nodes.find((n) => !isIP(n.addr.host));
+    if (named) throw new ClusterError('EINVAL', `node ${named.id}: host "${named.addr.host}" is not resolved`);
+    const byId = new Map<number, Peer>();
+    const sources = new Map<string, Map<number, number>>();
+    for (const n of nodes) {
+      byId.set(n.id, { id: n.id, host: n.addr.host, port: n.addr.port });
+      let ports = sources.get(n.addr.host);
+      if (!ports) sources.set(n.addr.host, (ports = new Map()));
       ports.set(n.addr.port, n.id);
     }
+    this.byId = byId;
+    this.sources = sources;
+    this.peers = [...byId.values()].filter((p) => p.id !== this.selfId);
   }
 
   async open(): Promise<void> {

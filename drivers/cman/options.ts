@@ -19,26 +19,16 @@ const MIB = 1024 * 1024;
 
 /** TOML keys (snake_case). Strict: an unknown key is an error, not silently ignored. */
 const section = z.strictObject({
-  /** A frame not acked by some member within this time is resent to that member. */
-  ack_timeout_ms: z.number().int().min(10).max(60_000).default(200),
-  /** Receivers hold acks this long to batch them (0 = at the end of the current event). */
-  ack_delay_ms: z.number().int().min(0).max(1000).default(0),
-  /** Resends of one frame to one member before that member is declared down. */
-  resend_max: z.number().int().min(1).max(1000).default(30),
-  /** Interval between heartbeats. */
-  heartbeat_ms: z.number().int().min(10).max(60_000).default(250),
-  /** Heartbeat intervals without hearing a node before it is declared down. */
-  dead_after_missed: z.number().int().min(2).max(100).default(4),
-  /** Data frames a sender may have unacked at once. */
-  window_max: z.number().int().min(1).max(4096).default(64),
-  /** Messages waiting for window room before multicast returns EAGAIN. */
-  queue_messages_max: z.number().int().min(1).max(1_000_000).default(1024),
-  /** Bytes waiting for window room before multicast returns EAGAIN. */
-  queue_bytes_max: z.number().int().min(1024).max(1024 * MIB).default(4 * MIB),
-  /** Bytes of partly reassembled large messages held across all senders. */
-  partial_bytes_max: z.number().int().min(1024).max(1024 * MIB).default(8 * MIB),
-  /** Accept 'agreed' sends and serve them in FIFO order (reported as 'fifo'); false = EOPNOTSUPP. */
-  serve_agreed_as_fifo: z.boolean().default(true),
+  ack_timeout_ms: z.number().int().min(10).max(60_000).default(200).meta({ doc: 'A frame not acked by some member within this time is resent to that member.' }),
+  ack_delay_ms: z.number().int().min(0).max(1000).default(0).meta({ doc: 'Receivers hold acks this long to batch them (0 = at the end of the current event).' }),
+  resend_max: z.number().int().min(1).max(1000).default(30).meta({ doc: 'Resends of one frame to one member before that member is declared down.' }),
+  heartbeat_ms: z.number().int().min(10).max(60_000).default(250).meta({ doc: 'Interval between heartbeats.' }),
+  dead_after_missed: z.number().int().min(2).max(100).default(4).meta({ doc: 'Heartbeat intervals without hearing a node before it is declared down.' }),
+  window_max: z.number().int().min(1).max(4096).default(64).meta({ doc: 'Data frames a sender may have unacked at once.' }),
+  queue_messages_max: z.number().int().min(1).max(1_000_000).default(1024).meta({ doc: 'Messages waiting for window room before multicast returns EAGAIN.' }),
+  queue_bytes_max: z.number().int().min(1024).max(1024 * MIB).default(4 * MIB).meta({ doc: 'Bytes waiting for window room before multicast returns EAGAIN.' }),
+  partial_bytes_max: z.number().int().min(1024).max(1024 * MIB).default(8 * MIB).meta({ doc: 'Bytes of partly reassembled large messages held across all senders.' }),
+  serve_agreed_as_fifo: z.boolean().default(true).meta({ doc: 'Accept \'agreed\' sends and serve them in FIFO order (reported as \'fifo\'); false = EOPNOTSUPP.' }),
 }).refine((o) => o.ack_delay_ms * 2 <= o.ack_timeout_ms, {
   message: 'ack_delay_ms must be at most half of ack_timeout_ms, or every frame is resent',
   path: ['ack_delay_ms'],

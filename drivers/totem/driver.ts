@@ -59,6 +59,8 @@ export class TotemDriver implements Driver {
   private ringSeqSeen = 0;
   /** A cold start waits this long for others before forming a ring alone. */
   private aloneNotBefore = 0;
+  /** The configured node ids (common.nodes, or the list of the last setNodes). */
+  private nodes: readonly number[];
   // GATHER
   private proc = new Set<number>();
   private failed = new Set<number>();
@@ -105,11 +107,9 @@ export class TotemDriver implements Driver {
   constructor(private readonly common: DriverCommon, private readonly opts: TotemOptions,
     private readonly host: DriverHost) {
     this.me = common.nodeId;
-    assert(common.nodes.includes(this.me), 'this node is in the configured node list');
     const membersMax = Math.floor((common.mtu - COMMIT_FIXED_BYTES) / COMMIT_MEMBER_BYTES);
-    if (common.nodes.length > membersMax) {
-      throw new ClusterError('EINVAL', `totem: ${common.nodes.length} nodes do not fit a commit token in an MTU of ${common.mtu}; at most ${membersMax}: raise the mtu`);
-    }
+    this.checkNodes(common.nodes, membersMax);
+    this.nodes = [...common.nodes];
     this.limits = { rtrMax: opts.retransmitListMax, membersMax };
     this.cur = new RingLog({ rep: this.me, seq: 0 }, [this.me]);
     this.sendQueue = new SendQueue({
@@ -143,7 +143,7 @@ export class TotemDriver implements Driver {
       this.counters.malformed++;
       return;
     }
-    if (d.msg.sender !== from || !this.common.nodes.includes(from) || from === this.me) {
+    if (d.msg.sender !== from || !this.nodes.includes(from) || from === this.me) {
       this.counters.unknownSender++;
       return;
     }
@@ -180,6 +180,20 @@ export class TotemDriver implements Driver {
       this.host.transmit('all', encode({ type: 'holdCancel', sender: this.me, ring: this.cur.ring }));
     }
     this.drain();
+  }
+
+  /** A new node list (a reload): joins from added nodes count from now on; datagrams from
+   *  removed ones are ignored, so a removed member drops out at the next token loss. */
+  setNodes(nodes: readonly number[]): void {
+    this.checkNodes(nodes, this.limits.membersMax);
+    this.nodes = [...nodes];
+  }
+
+  private checkNodes(nodes: readonly number[], membersMax: number): void {
+    assert(nodes.includes(this.me), 'this node is in the configured node list');
+    if (nodes.length > membersMax) {
+      throw new ClusterError('EINVAL', `totem: ${nodes.length} nodes do not fit a commit token in an MTU of ${this.common.mtu}; at most ${membersMax}: raise the mtu`);
+    }
   }
 
   leave(): void {
@@ -403,7 +417,7 @@ export class TotemDriver implements Driver {
     const subset = j.proc.every((id) => this.proc.has(id)) && j.failed.every((id) => this.failed.has(id) || id === this.me);
     if (this.failed.has(j.sender) || subset) return;
     const size = this.proc.size + this.failed.size;
-    for (const id of j.proc) if (this.common.nodes.includes(id)) this.proc.add(id);
+    for (const id of j.proc) if (this.nodes.includes(id)) this.proc.add(id);
     // A join that counts me failed: its process set, not its verdict, and no verdict in return.
     // Its sender is in a round that excludes me, and that round may be long over: a node back
     // from a pause holds the joins of the round that failed it. Failing each sender in return

@@ -29,40 +29,23 @@ const int = (min: number, max: number, def: number) => z.number().int().min(min)
 
 /** TOML keys (snake_case). Strict: an unknown key is an error, not silently ignored. */
 const section = z.strictObject({
-  /** Token loss timeout: no token for this long and the ring is declared broken (GATHER). */
-  token_ms: int(10, 600_000, 1000),
-  /** The last token sent is re-sent at this interval until a newer one comes back. */
-  token_retransmit_ms: int(1, 60_000, 238),
-  /** On an idle ring the representative holds the token this long per rotation. */
-  hold_ms: int(0, 60_000, 180),
-  /** GATHER gives nodes that have not agreed this long before declaring them failed. */
-  consensus_ms: int(10, 600_000, 1200),
-  /** Interval between join messages in GATHER. */
-  join_ms: int(1, 60_000, 50),
-  /** An idle ring's representative announces its ring this often, so rings find each other. */
-  merge_ms: int(1, 600_000, 200),
-  /** Visits with aru stuck at this node before it declares itself unable to receive. */
-  fail_recv_const: int(2, 100_000, 2500),
-  /** Idle rotations before the representative starts holding the token. */
-  seqno_unchanged_const: int(1, 100_000, 5),
-  /** Messages (frames) the whole ring may send in one rotation. */
-  window_size: int(1, 10_000, 50),
-  /** Messages (frames) one node may send in one visit of the token. */
-  max_messages: int(1, 10_000, 17),
-  /** Visits a gap must be seen before it is requested (messages may still be in flight). */
-  miss_count_const: int(1, 1000, 5),
-  /** Application messages queued before multicast returns EAGAIN. */
-  send_queue_max: int(1, 1_000_000, 1024),
-  /** Bytes queued before multicast returns EAGAIN. */
-  send_queue_bytes_max: int(1024, 1024 * MIB, 4 * MIB),
-  /** Entries in the token's retransmission request list. */
-  retransmit_list_max: int(1, 1000, 30),
-  /** Frames a ring may have sent but not yet known received by all (seq - aru). */
-  outstanding_max: int(8, 1_000_000, 500),
-  /** Bytes of partly reassembled large messages across all senders. */
-  partial_bytes_max: int(1024, 1024 * MIB, 8 * MIB),
-  /** Accelerated Ring: frames of a visit multicast after the token is forwarded (0 = classic). */
-  accelerated_window: int(0, 10_000, 0),
+  token_ms: int(10, 600_000, 1000).meta({ doc: 'Token loss timeout: no token for this long and the ring is declared broken (GATHER).' }),
+  token_retransmit_ms: int(1, 60_000, 238).meta({ doc: 'The last token sent is re-sent at this interval until a newer one comes back.' }),
+  hold_ms: int(0, 60_000, 180).meta({ doc: 'On an idle ring the representative holds the token this long per rotation.' }),
+  consensus_ms: int(10, 600_000, 1200).meta({ doc: 'GATHER gives nodes that have not agreed this long before declaring them failed.' }),
+  join_ms: int(1, 60_000, 50).meta({ doc: 'Interval between join messages in GATHER.' }),
+  merge_ms: int(1, 600_000, 200).meta({ doc: 'An idle ring\'s representative announces its ring this often, so rings find each other.' }),
+  fail_recv_const: int(2, 100_000, 2500).meta({ doc: 'Visits with aru stuck at this node before it declares itself unable to receive.' }),
+  seqno_unchanged_const: int(1, 100_000, 5).meta({ doc: 'Idle rotations before the representative starts holding the token.' }),
+  window_size: int(1, 10_000, 50).meta({ doc: 'Messages (frames) the whole ring may send in one rotation.' }),
+  max_messages: int(1, 10_000, 17).meta({ doc: 'Messages (frames) one node may send in one visit of the token.' }),
+  miss_count_const: int(1, 1000, 5).meta({ doc: 'Visits a gap must be seen before it is requested (messages may still be in flight).' }),
+  send_queue_max: int(1, 1_000_000, 1024).meta({ doc: 'Application messages queued before multicast returns EAGAIN.' }),
+  send_queue_bytes_max: int(1024, 1024 * MIB, 4 * MIB).meta({ doc: 'Bytes queued before multicast returns EAGAIN.' }),
+  retransmit_list_max: int(1, 1000, 30).meta({ doc: 'Entries in the token\'s retransmission request list.' }),
+  outstanding_max: int(8, 1_000_000, 500).meta({ doc: 'Frames a ring may have sent but not yet known received by all (seq - aru).' }),
+  partial_bytes_max: int(1024, 1024 * MIB, 8 * MIB).meta({ doc: 'Bytes of partly reassembled large messages across all senders.' }),
+  accelerated_window: int(0, 10_000, 0).meta({ doc: 'Accelerated Ring: frames of a visit multicast after the token is forwarded (0 = classic).' }),
 }).refine((o) => o.token_retransmit_ms < o.token_ms, {
   message: 'token_retransmit_ms must be below token_ms, or a lost token is never re-sent in time',
   path: ['token_retransmit_ms'],
