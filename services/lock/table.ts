@@ -132,6 +132,8 @@ export class LockTable {
   private buffer: { readonly index: number; readonly ev: SocketEvent }[] = [];
   private joinEvent: MembershipEvent | undefined;
   private myOlder = new Set<string>();
+  /** While pending: the group's members as of the last membership event. */
+  private present = new Set<string>();
   private readonly counters = { stray: 0, malformed: 0, refused: 0, snapshotsSent: 0, snapshotsInstalled: 0, rebuilt: 0 };
 
   constructor(opts: LockTableOptions) {
@@ -212,6 +214,7 @@ export class LockTable {
 
   private join(ev: MembershipEvent, out: TableOutput[]): void {
     this.joinEvent = ev;
+    this.present = new Set(ev.members.map(memberKey));
     this.index = 0;
     const joined = new Set(ev.joined.map((c) => memberKey(c.member)));
     joined.add(this.selfKey);
@@ -246,14 +249,18 @@ export class LockTable {
         this.fail(out, 'ENOTCONN', 'this socket is no longer a member of the lock group');
         return;
       }
-      const present = new Set(ev.members.map(memberKey));
-      for (const k of [...this.myOlder]) if (!present.has(k)) this.myOlder.delete(k);
+      this.present = new Set(ev.members.map(memberKey));
+      for (const k of [...this.myOlder]) if (!this.present.has(k)) this.myOlder.delete(k);
       if (this.myOlder.size === 0) this.rebuildFromJoin(out);
       return;
     }
     if (ev.type !== 'message') return;
     const msg = decodeLockMessage(ev.data);
-    if (msg?.type === 'snapshot' && memberKey(msg.joiner) === this.selfKey) this.install(msg, out);
+    if (msg?.type !== 'snapshot') return;
+    if (memberKey(msg.joiner) === this.selfKey) this.install(msg, out);
+    // A co-joiner that got the table holds it now: I wait for the table from it too, rather
+    // than rebuild when the older members are gone (their fencing holds live on in its table).
+    else if (this.present.has(memberKey(msg.joiner))) this.myOlder.add(memberKey(msg.joiner));
   }
 
   /** Every older member left before handing me the table: start from my join, empty. */
@@ -387,8 +394,12 @@ export class LockTable {
     const msg = decodeLockMessage(ev.data);
     if (msg === undefined) { this.counters.malformed++; return; }
     if (msg.type === 'snapshot') {
-      const joiner = this.members.get(memberKey(msg.joiner));
-      if (joiner?.pending) this.markSynced(memberKey(msg.joiner), joiner);
+      const k = memberKey(msg.joiner);
+      const joiner = this.members.get(k);
+      if (!joiner?.pending) return;
+      this.markSynced(k, joiner);
+      // It holds the table now: the members still waiting may get it from it (whilePending).
+      for (const [other, st] of this.members) if (other !== k && st.pending) st.pending.older.add(k);
       return;
     }
     if (msg.type === 'fenced') {
