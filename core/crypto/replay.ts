@@ -8,6 +8,13 @@
 // a datagram is "in the window" when its word is at most WINDOW_WORDS - 1 words behind the
 // newest's: the newest and at least the 992 numbers before it (up to 1023, depending on where the
 // newest falls in its word) are judged exactly; older ones are dropped as behind the window.
+//
+// Nor can this node judge what a sender sent before this node heard from it: the first datagram
+// accepted from an incarnation (in this run of this node) sets a floor, and anything below it is
+// dropped as behind the window too. Without the floor, the datagrams a peer sent while this node
+// was down (never received, so never marked) could be replayed to it once it is back. The marks
+// saved at a clean stop (restore()) also cover the moment between this node's start and its first
+// datagram from each peer.
 
 export const WINDOW_BITS = 1024;
 const WORD_BITS = 32;
@@ -19,28 +26,35 @@ export type ReplayVerdict = 'new' | 'droppedStaleIncarnation' | 'droppedReplay' 
 export class ReplayWindow {
   /** The incarnation the window belongs to; -1 before the first datagram. */
   incarnation = -1;
-  /** The newest sequence number accepted in this incarnation (0 = none yet). */
+  /** The newest sequence number accepted in this incarnation. */
   top = 0;
+  /** The lowest sequence number this node can judge in this incarnation. */
+  floor = 0;
+  /** Restored from saved marks: the next datagram accepted sets the floor afresh. */
+  private restored = false;
   private readonly bits = new Uint32Array(WINDOW_WORDS);
 
   /** Whether (incarnation, seq) may be a datagram not seen before. Both are integers below 2^53. */
   check(incarnation: number, seq: number): ReplayVerdict {
     if (incarnation !== this.incarnation) return incarnation > this.incarnation ? 'new' : 'droppedStaleIncarnation';
     if (seq > this.top) return 'new';
+    if (seq < this.floor || this.restored) return 'droppedBehindWindow';
     const word = Math.floor(seq / WORD_BITS);
     if (word + WINDOW_WORDS <= Math.floor(this.top / WORD_BITS)) return 'droppedBehindWindow';
     return (this.bits[word % WINDOW_WORDS] & (1 << (seq % WORD_BITS))) !== 0 ? 'droppedReplay' : 'new';
   }
 
-  /** Records an authenticated datagram that check() called new. A newer incarnation starts afresh. */
+  /** Records an authenticated datagram that check() called new. The first of an incarnation (or
+   *  the first after restore()) starts the window afresh, with its floor there. */
   accept(incarnation: number, seq: number): void {
-    if (incarnation > this.incarnation) {
-      this.incarnation = incarnation;
-      this.top = 0;
-      this.bits.fill(0);
-    }
     const word = Math.floor(seq / WORD_BITS);
-    if (seq > this.top) {
+    if (incarnation > this.incarnation || this.restored) {
+      this.incarnation = incarnation;
+      this.top = seq;
+      this.floor = seq;
+      this.restored = false;
+      this.bits.fill(0);
+    } else if (seq > this.top) {
       // Clear the words the window slides over (at most all of them), then move the top.
       const topWord = Math.floor(this.top / WORD_BITS);
       const last = Math.min(word, topWord + WINDOW_WORDS);
@@ -48,5 +62,15 @@ export class ReplayWindow {
       this.top = seq;
     }
     this.bits[word % WINDOW_WORDS] |= 1 << (seq % WORD_BITS);
+  }
+
+  /** Starts from marks saved by an earlier run of this node: everything up to `top` of
+   *  `incarnation`, and every older incarnation, is old. Ignored if the window has moved on. */
+  restore(incarnation: number, top: number): void {
+    if (this.incarnation !== -1) return;
+    this.incarnation = incarnation;
+    this.top = top;
+    this.floor = top + 1;
+    this.restored = true;
   }
 }

@@ -121,6 +121,7 @@ describe.each([['encrypted', encrypted], ['plaintext', plaintext]] as const)('%s
     const a = make(1);
     const b = make(2);
     const ds = Array.from({ length: 1100 }, () => a.seal(payload, 2));
+    expect(b.open(ds[0], 1)).toBeDefined(); // seq 1: first contact
     expect(b.open(ds[1099], 1)).toBeDefined(); // seq 1100
     expect(b.open(ds[999], 1)).toBeDefined(); // 100 behind: late, not seen yet
     expect(b.open(ds[999], 1)).toBeUndefined();
@@ -140,6 +141,28 @@ describe.each([['encrypted', encrypted], ['plaintext', plaintext]] as const)('%s
     expect(b.peerIncarnation(1)).toBe(5001);
     expect(b.peerIncarnation(3)).toBeUndefined();
     expect(b.stats()).toMatchObject({ opened: 2, incarnationsSeen: 2, droppedStaleIncarnation: 1 });
+  });
+
+  it('drops what a peer sent before this node first heard from it, and, after a restart, what the previous run accepted', () => {
+    const a = make(1);
+    const b = make(2);
+    const ds = Array.from({ length: 10 }, () => a.seal(payload, TO_ALL));
+    expect(b.open(ds[4], 1)).toBeDefined();
+    expect(b.open(ds[3], 1)).toBeUndefined(); // sent before b listened: cannot tell, dropped
+    expect(b.lastDrop).toBe('droppedBehindWindow');
+    expect(b.open(ds[6], 1)).toBeDefined();
+    // b restarts, restoring the marks it saved: what it accepted stays dropped from its first moment.
+    const b2 = make(2, { incarnation: 1001 });
+    b2.restoreMarks(b.marks());
+    expect(b2.open(ds[6], 1)).toBeUndefined();
+    expect(b2.open(ds[5], 1)).toBeUndefined(); // never accepted, but older than the marks
+    expect(b2.open(ds[8], 1)).toBeDefined();
+    expect(b2.open(ds[7], 1)).toBeUndefined(); // sent while b was down
+    expect(drops(b2)).toEqual({ droppedBehindWindow: 3 });
+    expect(b2.peerIncarnation(1)).toBe(1000);
+    const junk = make(2);
+    for (const m of [new Uint8Array(0), Uint8Array.of(9, 1, 2), Uint8Array.of(1, 0, 0, 0, 9, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1)]) junk.restoreMarks(m);
+    expect(junk.open(ds[0], 1)).toBeDefined(); // malformed marks, or marks of node 9: ignored
   });
 
   it('drops plaintext datagrams at an encrypting node and the reverse (mode)', () => {

@@ -104,6 +104,11 @@ export interface Sealer {
   open(datagram: Uint8Array, from: number): Uint8Array | undefined;
   /** The newest incarnation accepted from node `id`, if any datagram of it was. */
   peerIncarnation(id: number): number | undefined;
+  /** The newest incarnation and sequence number accepted from each peer: save them at a stop. */
+  marks(): Uint8Array;
+  /** Starts from the marks of an earlier run of this node (before any datagram is opened);
+   *  anything malformed or about nodes not configured now is ignored. */
+  restoreMarks(bytes: Uint8Array): void;
   stats(): SealerStats;
 }
 
@@ -220,6 +225,11 @@ function writeU48(b: Uint8Array, at: number, v: number): void {
   writeU32(b, at + 2, v >>> 0);
 }
 
+/** Saved marks: u8 version, then per peer u32 node id, u48 incarnation, u48 newest seq. */
+const MARKS_VERSION = 1;
+const MARKS_HEADER_BYTES = 1;
+const MARK_BYTES = 16;
+
 function emptyStats(): SealerStats {
   return { sealed: 0, opened: 0, incarnationsSeen: 0, droppedTruncated: 0, droppedOversize: 0, droppedGarbage: 0,
     droppedVersion: 0, droppedMode: 0, droppedOtherCluster: 0, droppedWrongSender: 0, droppedWrongDestination: 0,
@@ -312,6 +322,27 @@ abstract class StampingSealer implements Sealer {
   peerIncarnation(id: number): number | undefined {
     const inc = this.windows.get(id)?.incarnation;
     return inc === undefined || inc < 0 ? undefined : inc;
+  }
+
+  marks(): Uint8Array {
+    const known = [...this.windows].filter(([, w]) => w.incarnation >= 0);
+    const out = new Uint8Array(MARKS_HEADER_BYTES + known.length * MARK_BYTES);
+    out[0] = MARKS_VERSION;
+    let at = MARKS_HEADER_BYTES;
+    for (const [id, w] of known) {
+      writeU32(out, at, id);
+      writeU48(out, at + 4, w.incarnation);
+      writeU48(out, at + 10, w.top);
+      at += MARK_BYTES;
+    }
+    return out;
+  }
+
+  restoreMarks(bytes: Uint8Array): void {
+    if (bytes.length < MARKS_HEADER_BYTES || bytes[0] !== MARKS_VERSION || (bytes.length - MARKS_HEADER_BYTES) % MARK_BYTES !== 0) return;
+    for (let at = MARKS_HEADER_BYTES; at < bytes.length; at += MARK_BYTES) {
+      this.windows.get(readU32(bytes, at))?.restore(readU48(bytes, at + 4), readU48(bytes, at + 10));
+    }
   }
 
   stats(): SealerStats {

@@ -203,7 +203,7 @@ describe('runtime', () => {
     await a.rt.stop();
     const again = await startNode(configs[0]);
     expect(echoOf(again).boots).toBe(2);
-    expect(readdirSync(join(root, 'state', 'node1-state')).sort()).toEqual(['boots', 'incarnation']);
+    expect(readdirSync(join(root, 'state', 'node1-state')).sort()).toEqual(['boots', 'incarnation', 'replay-marks']);
   });
 
   it('refuses to start with a key file others can read, and passes driver errors to the caller', async () => {

@@ -49,8 +49,11 @@ const TIMER_MAX_MS = 2_147_483_647;
 /** After handleTimeout threw, wait this long before trying again (no hot loop on a broken driver). */
 const TIMEOUT_ERROR_BACKOFF_MS = 100;
 
+/** State key of the replay marks saved at a stop (core/crypto/replay.ts). */
+const REPLAY_MARKS_STATE_KEY = 'replay-marks';
+
 /** Loads the key named in the config (if any), chooses this start's incarnation (saved in
- *  `state`, node.state_dir) and builds the sealer. */
+ *  `state`, node.state_dir), builds the sealer and gives it the replay marks the last stop saved. */
 export async function buildSealer(config: NodeConfig, state: StateStore, log: RuntimeLog = () => undefined): Promise<Sealer> {
   const key = config.crypto.keyFile === undefined ? undefined : readKeyFile(config.crypto.keyFile);
   if (key === undefined) {
@@ -59,8 +62,11 @@ export async function buildSealer(config: NodeConfig, state: StateStore, log: Ru
     await cryptoReady();
   }
   const incarnation = nextIncarnation(state, Date.now());
-  return createSealer({ clusterName: config.cluster.name, nodeId: config.node.id,
+  const sealer = createSealer({ clusterName: config.cluster.name, nodeId: config.node.id,
     nodes: config.cluster.nodes.map((n) => n.id), incarnation, ...(key ? { key } : {}) });
+  const marks = state.load(REPLAY_MARKS_STATE_KEY);
+  if (marks) sealer.restoreMarks(marks);
+  return sealer;
 }
 
 /** The largest datagram a driver may transmit on this network with this sealer. */
@@ -294,6 +300,12 @@ class NodeRuntime implements Runtime {
     this.stopped = true;
     this.clearTimer();
     await this.transport.close();
+    try {
+      // What this run accepted from each peer: the next run drops replays of it from its start.
+      this.state.save(REPLAY_MARKS_STATE_KEY, this.sealer.marks());
+    } catch (e) {
+      this.log('warn', 'could not save the replay marks to node.state_dir', { error: errorText(e) });
+    }
     this.log('info', 'node stopped', { nodeId: this.nodeId, left: leave });
   }
 }
