@@ -97,11 +97,11 @@ export class SecCluster {
 
   async start(id: number, sink?: Captured[]): Promise<SecNode> {
     const config = this.configs[id - 1];
-    const tap = new TapTransport(await openUdpTransport({ config }), id);
-    tap.sink = sink;
     const confs: Configuration[] = [];
     const delivered: string[] = [];
     const logs: string[] = [];
+    const tap = new TapTransport(await openUdpTransport({ config, log: (level, msg) => logs.push(`${level}: ${msg}`) }), id);
+    tap.sink = sink;
     const rt = await startRuntime({
       config, registry: this.registry, transport: tap,
       upcalls: {
