@@ -80,7 +80,13 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const entry = opts.registry.get(opts.config.cluster.driver);
   const options = driverOptions(opts.config, entry.optionsSchema);
   const state = FileStateStore.open(opts.config.node.stateDir);
-  const sealer = await buildSealer(opts.config, state, log);
+  let sealer: Sealer;
+  try {
+    sealer = await buildSealer(opts.config, state, log);
+  } catch (e) {
+    await opts.transport?.close(); // ours to close, as on stop
+    throw e;
+  }
   const transport = opts.transport ?? await openUdpTransport({ config: opts.config, log });
   try {
     const rt = new NodeRuntime(opts, log, sealer, transport, state);
