@@ -138,7 +138,7 @@ describe.each([['without a key', false], ['with a key', true]] as const)('runtim
     expect(st.crypto.sealed).toBeGreaterThanOrEqual(4);
     expect(st.crypto.opened).toBeGreaterThanOrEqual(4);
     expect(st.runtime.timeouts).toBeGreaterThanOrEqual(3);
-    expect(echoOf(a).common).toEqual({ nodeId: 1, nodes: [1, 2], mtu: 1500 - 28 - (crypto ? 48 : 8), messageSizeMax: 1024 * 1024 });
+    expect(echoOf(a).common).toEqual({ nodeId: 1, nodes: [1, 2], mtu: 1500 - 28 - (crypto ? 68 : 28), messageSizeMax: 1024 * 1024 });
     expect(a.logs.some((l) => l.startsWith('warn: no [crypto] key_file'))).toBe(!crypto);
   });
 
@@ -165,7 +165,7 @@ describe('runtime', () => {
     expect(b.delivered).toEqual([[1, 'after']]);
   });
 
-  it('a node with another key hears nothing: datagrams dropped as unauthenticated', async () => {
+  it('a node with another key hears nothing: datagrams dropped as unauthenticated, and said so once per source', async () => {
     const { configs, nodes: [a] } = await cluster('twokeys', true);
     await running[1].stop();
     running = running.slice(0, 1);
@@ -174,11 +174,19 @@ describe('runtime', () => {
     // Same config as node 2, other key.
     const path2 = configs[1].replace('node2.toml', 'node2-otherkey.toml');
     writeFileSync(path2, readFileSync(configs[1], 'utf8').replace(/key_file = ".*"/, `key_file = ${JSON.stringify(other)}`));
+    const started = performance.now();
     const b = await startNode(path2);
     a.rt.multicast(Buffer.from('secret'), 'fifo');
     await waitFor(() => (b.rt.stats() as { crypto: { droppedAuth: number } }).crypto.droppedAuth >= 2, 'forged datagrams dropped');
     expect(b.delivered).toEqual([]);
     expect(echoOf(b).beatsFrom.size).toBe(0);
+    // Every such drop is either a line (at most one per source per 10 s) or counted as suppressed;
+    // the line names the source address and hints at the cause. Stats and logs read in one tick.
+    const st = (b.rt.stats() as { crypto: { droppedAuth: number; dropLogsSuppressed: number } }).crypto;
+    const warned = b.logs.filter((l) => l.includes('failed authentication'));
+    expect(warned.length + st.dropLogsSuppressed).toBe(st.droppedAuth);
+    expect(warned.length).toBeLessThanOrEqual(1 + Math.floor((performance.now() - started) / 10_000));
+    expect(warned[0]).toMatch(/^warn: datagram from 127\.0\.0\.1:\d+ \(node 1\) failed authentication: a different key, or a different cluster name\?/);
   });
 
   it('stop({leave: true}) sends the driver\'s goodbye before closing', async () => {
@@ -195,7 +203,7 @@ describe('runtime', () => {
     await a.rt.stop();
     const again = await startNode(configs[0]);
     expect(echoOf(again).boots).toBe(2);
-    expect(readdirSync(join(root, 'state', 'node1-state'))).toEqual(['boots']);
+    expect(readdirSync(join(root, 'state', 'node1-state')).sort()).toEqual(['boots', 'incarnation', 'replay-marks']);
   });
 
   it('refuses to start with a key file others can read, and passes driver errors to the caller', async () => {

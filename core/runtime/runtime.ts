@@ -1,12 +1,18 @@
 // Runs a pure driver in the real world: monotonic clock, one timer re-armed to the driver's
 // next deadline after every call into it, crypto randomness, durable state files, and a UDP
 // transport whose datagrams are sealed by core/crypto. Input from the network can never crash
-// the process: a driver exception on a datagram is logged and counted.
+// the process: a driver exception on a datagram is logged and counted. A datagram the sealer
+// drops (not ours, not authentic, a replay: docs/SECURITY.md) never reaches the driver; it is
+// counted, and logged at most once per source per 10 s.
 import { isIPv6 } from 'node:net';
 import { ClusterError } from '../api/errors.ts';
 import type { NodeConfig, NodeEntry } from '../config/types.ts';
-import { cryptoReady, createSealer, SEAL_PAYLOAD_MAX, type Sealer } from '../crypto/sealer.ts';
+import { cryptoReady, createSealer, SEAL_PAYLOAD_MAX, TO_ALL, type Sealer } from '../crypto/sealer.ts';
 import { readKeyFile } from '../crypto/keyfile.ts';
+import { nextIncarnation } from '../crypto/incarnation.ts';
+import { dropIsLogged, explainDrop } from '../crypto/explain.ts';
+import type { StateStore } from '../driver/types.ts';
+import { RateLimiter } from '../transport/ratelimit.ts';
 import type { DriverRegistry } from '../driver/registry.ts';
 import type { Configuration, Driver, DriverCommon, DriverHost, DriverUpcalls, LogLevel, Order } from '../driver/types.ts';
 import { openUdpTransport } from '../transport/udp.ts';
@@ -20,6 +26,9 @@ export interface RuntimeOptions {
   readonly registry: DriverRegistry;
   readonly upcalls: DriverUpcalls;
   readonly log?: RuntimeLog;
+  /** The datagram transport to run over, already open (tests wrap one to watch or inject
+   *  datagrams); the runtime closes it on stop. Default: UDP as the config says. */
+  readonly transport?: Transport;
 }
 
 export interface Runtime {
@@ -43,15 +52,24 @@ const TIMER_MAX_MS = 2_147_483_647;
 /** After handleTimeout threw, wait this long before trying again (no hot loop on a broken driver). */
 const TIMEOUT_ERROR_BACKOFF_MS = 100;
 
-/** Loads the key named in the config (if any) and builds the sealer. */
-export async function buildSealer(config: NodeConfig, log: RuntimeLog = () => undefined): Promise<Sealer> {
-  if (config.crypto.keyFile === undefined) {
-    log('warn', 'no [crypto] key_file: datagrams are NOT encrypted or authenticated; anyone on the network can read and forge cluster traffic (make a key with: afcluster keygen --out FILE)');
-    return createSealer({ clusterName: config.cluster.name });
+/** State key of the replay marks saved at a stop (core/crypto/replay.ts). */
+const REPLAY_MARKS_STATE_KEY = 'replay-marks';
+
+/** Loads the key named in the config (if any), chooses this start's incarnation (saved in
+ *  `state`, node.state_dir), builds the sealer and gives it the replay marks the last stop saved. */
+export async function buildSealer(config: NodeConfig, state: StateStore, log: RuntimeLog = () => undefined): Promise<Sealer> {
+  const key = config.crypto.keyFile === undefined ? undefined : readKeyFile(config.crypto.keyFile);
+  if (key === undefined) {
+    log('warn', 'no [crypto] key_file: datagrams are NOT encrypted or authenticated; anyone on the network can read, forge and replay cluster traffic (make a key with: afcluster keygen --out FILE)');
+  } else {
+    await cryptoReady();
   }
-  const key = readKeyFile(config.crypto.keyFile);
-  await cryptoReady();
-  return createSealer({ clusterName: config.cluster.name, key });
+  const incarnation = nextIncarnation(state, Date.now());
+  const sealer = createSealer({ clusterName: config.cluster.name, nodeId: config.node.id,
+    nodes: config.cluster.nodes.map((n) => n.id), incarnation, ...(key ? { key } : {}) });
+  const marks = state.load(REPLAY_MARKS_STATE_KEY);
+  if (marks) sealer.restoreMarks(marks);
+  return sealer;
 }
 
 /** The largest datagram a driver may transmit on this network with this sealer. */
@@ -64,9 +82,15 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const log = opts.log ?? (() => undefined);
   const entry = opts.registry.get(opts.config.cluster.driver);
   const options = driverOptions(opts.config, entry.optionsSchema);
-  const sealer = await buildSealer(opts.config, log);
   const state = FileStateStore.open(opts.config.node.stateDir);
-  const transport = await openUdpTransport({ config: opts.config, log });
+  let sealer: Sealer;
+  try {
+    sealer = await buildSealer(opts.config, state, log);
+  } catch (e) {
+    await opts.transport?.close(); // ours to close, as on stop
+    throw e;
+  }
+  const transport = opts.transport ?? await openUdpTransport({ config: opts.config, log });
   try {
     const rt = new NodeRuntime(opts, log, sealer, transport, state);
     rt.start((common, host) => entry.create(common, options, host));
@@ -100,11 +124,16 @@ class NodeRuntime implements Runtime {
     datagramsIn: 0, handleDatagramErrors: 0, timeouts: 0, handleTimeoutErrors: 0, upcallErrors: 0,
     transmits: 0, transmitsOversize: 0, transmitsAfterStop: 0,
   };
+  /** Sealer drops worth a line: one per source per 10 s. */
+  private readonly dropLog = new RateLimiter<number>({ now: () => this.clock.now() });
+  /** Node id -> "127.0.0.2:5405 (node 2)": the only sources the transport lets through. */
+  private readonly sources = new Map<number, string>();
   private readonly fire = (): void => this.onTimer();
 
   constructor(private readonly opts: RuntimeOptions, private readonly log: RuntimeLog, private readonly sealer: Sealer,
     private readonly transport: Transport, private readonly state: FileStateStore) {
     this.nodeId = opts.config.node.id;
+    for (const n of opts.config.cluster.nodes) this.sources.set(n.id, `${n.addr.host}:${n.addr.port} (node ${n.id})`);
   }
 
   get driver(): Driver {
@@ -122,7 +151,7 @@ class NodeRuntime implements Runtime {
     this.transport.onDatagram((from, bytes) => this.onDatagram(from, bytes));
     this.drv.start();
     this.log('info', 'node started', { nodeId: c.node.id, driver: this.drv.name, listen: `${c.node.listen.host}:${c.node.listen.port}`,
-      transport: c.cluster.transport, encrypted: this.sealer.encrypted, mtu: common.mtu });
+      transport: c.cluster.transport, encrypted: this.sealer.encrypted, incarnation: this.sealer.incarnation, mtu: common.mtu });
     this.rearm();
   }
 
@@ -163,15 +192,18 @@ class NodeRuntime implements Runtime {
       return;
     }
     this.counters.transmits++;
-    const sealed = this.sealer.seal(bytes);
+    const sealed = this.sealer.seal(bytes, to === 'all' ? TO_ALL : to);
     if (to === 'all') this.transport.broadcast(sealed);
     else this.transport.send(to, sealed);
   }
 
   private onDatagram(from: number, bytes: Buffer): void {
     if (this.stopped || !this.drv) return;
-    const plain = this.sealer.open(bytes);
-    if (plain === undefined) return; // counted by the sealer
+    const plain = this.sealer.open(bytes, from);
+    if (plain === undefined) {
+      this.reportDrop(from, bytes); // counted by the sealer
+      return;
+    }
     this.counters.datagramsIn++;
     try {
       this.drv.handleDatagram(from, plain);
@@ -180,6 +212,18 @@ class NodeRuntime implements Runtime {
       this.log('error', 'driver failed on a datagram; dropped it', { from, bytes: plain.length, error: errorText(e) });
     }
     this.rearm();
+  }
+
+  private reportDrop(from: number, bytes: Uint8Array): void {
+    const reason = this.sealer.lastDrop;
+    if (reason === undefined || !dropIsLogged(reason)) return;
+    const suppressed = this.dropLog.take(from);
+    if (suppressed === undefined) return;
+    const source = this.sources.get(from) ?? `node ${from}`;
+    const c = this.opts.config;
+    this.log('warn', explainDrop(reason, bytes, { source, from, nodeId: this.nodeId, clusterName: c.cluster.name,
+      encrypted: this.sealer.encrypted, knownIncarnation: this.sealer.peerIncarnation(from) }),
+    { from, source, reason, bytes: bytes.length, suppressed });
   }
 
   /** One timer, armed no later than the driver's deadline; an early firing just re-arms. */
@@ -245,6 +289,7 @@ class NodeRuntime implements Runtime {
     }
     drv.setNodes(nodes.map((n) => n.id).sort((a, b) => a - b));
     this.transport.setNodes(nodes);
+    this.sealer.setNodes(nodes.map((n) => n.id));
     this.rearm();
   }
 
@@ -254,7 +299,8 @@ class NodeRuntime implements Runtime {
       runtime: { ...this.counters },
       driver: this.drv?.stats() ?? {},
       transport: this.transport.stats(),
-      crypto: { encrypted: this.sealer.encrypted, ...this.sealer.stats() },
+      crypto: { encrypted: this.sealer.encrypted, incarnation: this.sealer.incarnation, ...this.sealer.stats(),
+        dropLogsSuppressed: this.dropLog.suppressedTotal },
     };
   }
 
@@ -274,6 +320,12 @@ class NodeRuntime implements Runtime {
     this.stopped = true;
     this.clearTimer();
     await this.transport.close();
+    try {
+      // What this run accepted from each peer: the next run drops replays of it from its start.
+      this.state.save(REPLAY_MARKS_STATE_KEY, this.sealer.marks());
+    } catch (e) {
+      this.log('warn', 'could not save the replay marks to node.state_dir', { error: errorText(e) });
+    }
     this.log('info', 'node stopped', { nodeId: this.nodeId, left: leave });
   }
 }

@@ -74,6 +74,23 @@ describe('udp transport', () => {
     expect(got[0]).toEqual([]);
   });
 
+  it('logs unknown sources at most once per 10 s for all of them, naming the first', async () => {
+    const port = await freeUdpPort();
+    const logs: Array<[string, Record<string, unknown> | undefined]> = [];
+    const t = await openUdpTransport({ config: configs(1, port)[0], log: (_level, msg, fields) => logs.push([msg, fields]) });
+    open.push(t);
+    const stranger = dgram.createSocket('udp4');
+    await new Promise<void>((r) => stranger.bind(0, '127.0.0.3', r));
+    const started = performance.now();
+    for (let i = 0; i < 20; i++) stranger.send('hello', port, '127.0.0.1');
+    await waitFor(() => t.stats().droppedUnknownSource === 20, 'twenty unknown-source drops');
+    stranger.close();
+    expect(logs.length).toBeGreaterThanOrEqual(1);
+    expect(logs.length).toBeLessThanOrEqual(1 + Math.floor((performance.now() - started) / 10_000));
+    expect(logs[0][0]).toMatch(/^dropped a datagram from 127\.0\.0\.3:\d+, which is no configured node's address and port \(cluster\.nodes\)/);
+    expect(logs[0][1]).toMatchObject({ suppressed: 0, bytes: 5 });
+  });
+
   it('counts send errors and sends to unknown nodes without throwing', async () => {
     const port = await freeUdpPort();
     const { ts, got } = await start(configs(2, port));

@@ -2,12 +2,14 @@
 // node (works on one host with 127.0.0.N). 'multicast': the same socket sends unicast and the
 // group datagrams (TTL 1, loopback on, so nodes on one host hear each other), and a second
 // socket bound to the group receives them. A datagram's source address and port map it to a
-// node id through the configured node list; anything else is dropped and counted.
+// node id through the configured node list; anything else is dropped, counted and logged (at
+// most one line per 10 s for all unknown sources together: their number is not bounded).
 import dgram from 'node:dgram';
 import { isIP, isIPv6 } from 'node:net';
 import { ClusterError } from '../api/errors.ts';
 import type { Endpoint, NodeConfig, NodeEntry } from '../config/types.ts';
 import type { Transport } from './types.ts';
+import { RateLimiter } from './ratelimit.ts';
 
 /** Socket buffer size asked for (the kernel may cap it at net.core.[rw]mem_max). */
 export const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -47,6 +49,7 @@ class UdpTransport implements Transport {
   private pending = 0;
   private drained: (() => void) | undefined;
   private closed = false;
+  private readonly unknownLog = new RateLimiter<'unknown'>({ now: () => performance.now(), keysMax: 1 });
   private readonly counters: Record<string, number> = {
     sentDatagrams: 0, sentBytes: 0, sendErrors: 0, sendUnknownNode: 0, recvDatagrams: 0, recvBytes: 0,
     droppedUnknownSource: 0, droppedSelf: 0, droppedNoReceiver: 0, socketErrors: 0,
@@ -149,6 +152,11 @@ class UdpTransport implements Transport {
     const from = this.sources.get(rinfo.address)?.get(rinfo.port);
     if (from === undefined) {
       this.counters.droppedUnknownSource++;
+      const suppressed = this.unknownLog.take('unknown');
+      if (suppressed !== undefined) {
+        this.opts.log?.('warn', `dropped a datagram from ${rinfo.address}:${rinfo.port}, which is no configured node's address and port (cluster.nodes): a node missing from the list, a wrong port, or a stranger`,
+          { source: `${rinfo.address}:${rinfo.port}`, bytes: msg.length, suppressed });
+      }
       return;
     }
     if (from === this.selfId) {
