@@ -132,6 +132,8 @@ export class LockTable {
   private buffer: { readonly index: number; readonly ev: SocketEvent }[] = [];
   private joinEvent: MembershipEvent | undefined;
   private myOlder = new Set<string>();
+  /** While pending: later joiners still waiting, and their sources (trackCohort). */
+  private cohort = new Map<string, Set<string>>();
   /** While pending: the group's members as of the last membership event. */
   private present = new Set<string>();
   private readonly counters = { stray: 0, malformed: 0, refused: 0, snapshotsSent: 0, snapshotsInstalled: 0, rebuilt: 0 };
@@ -215,10 +217,12 @@ export class LockTable {
   private join(ev: MembershipEvent, out: TableOutput[]): void {
     this.joinEvent = ev;
     this.present = new Set(ev.members.map(memberKey));
+    this.cohort = new Map();
     this.index = 0;
     const joined = new Set(ev.joined.map((c) => memberKey(c.member)));
     joined.add(this.selfKey);
     this.myOlder = new Set(ev.members.map(memberKey).filter((k) => !joined.has(k)));
+    for (const k of joined) if (k !== this.selfKey && this.myOlder.size > 0) this.cohort.set(k, new Set(this.myOlder));
     if (this.myOlder.size === 0) {
       this.members = this.initialMembers(ev, joined);
       this.becomeSynced(out);
@@ -250,6 +254,7 @@ export class LockTable {
         return;
       }
       this.present = new Set(ev.members.map(memberKey));
+      this.trackCohort(ev);
       for (const k of [...this.myOlder]) if (!this.present.has(k)) this.myOlder.delete(k);
       if (this.myOlder.size === 0) this.rebuildFromJoin(out);
       return;
@@ -257,10 +262,29 @@ export class LockTable {
     if (ev.type !== 'message') return;
     const msg = decodeLockMessage(ev.data);
     if (msg?.type !== 'snapshot') return;
-    if (memberKey(msg.joiner) === this.selfKey) this.install(msg, out);
-    // A co-joiner that got the table holds it now: I wait for the table from it too, rather
-    // than rebuild when the older members are gone (their fencing holds live on in its table).
-    else if (this.present.has(memberKey(msg.joiner))) this.myOlder.add(memberKey(msg.joiner));
+    const k = memberKey(msg.joiner);
+    if (k === this.selfKey) { this.install(msg, out); return; }
+    // A co-joiner (or a later joiner) that got the table holds it now: the synced members add it
+    // to every waiting member's sources (step()), so I wait for the table from it too, rather than
+    // rebuild when the older members are gone (their fencing holds live on in its table).
+    const c = this.cohort.get(k);
+    if (!c) return;
+    this.cohort.delete(k);
+    this.myOlder.add(k);
+    for (const other of this.cohort.values()) other.add(k);
+  }
+
+  /** While pending: the members that joined with me or after me and still wait for the table,
+   *  with their own sources, kept by the same rules the synced members keep them (step()). */
+  private trackCohort(ev: MembershipEvent): void {
+    const joined = new Set(ev.joined.map((c) => memberKey(c.member)));
+    for (const [k, older] of this.cohort) {
+      if (!this.present.has(k)) { this.cohort.delete(k); continue; }
+      for (const o of [...older]) if (!this.present.has(o)) older.delete(o);
+      if (older.size === 0) this.cohort.delete(k); // it rebuilt from its join: no source of mine
+    }
+    const before = [...this.present].filter((k) => !joined.has(k));
+    for (const k of joined) if (k !== this.selfKey && before.length > 0) this.cohort.set(k, new Set(before));
   }
 
   /** Every older member left before handing me the table: start from my join, empty. */
@@ -303,13 +327,13 @@ export class LockTable {
       this.entries += l.holders.length + l.waiters.length;
     }
     this.counters.snapshotsInstalled++;
-    this.replayFrom(snap.afterEvents, out);
+    this.replayFrom(snap.afterEvents, out, this.index);
   }
 
   /** Applies the buffered events after `from` by the synced rules; I am synced once my own
    *  pending mark clears (at once after a snapshot, at the last older member's departure
    *  when rebuilding). */
-  private replayFrom(from: number, out: TableOutput[]): void {
+  private replayFrom(from: number, out: TableOutput[], installedAt?: number): void {
     const buffered = this.buffer;
     this.buffer = [];
     this.index = from;
@@ -326,6 +350,9 @@ export class LockTable {
       if (b.index <= from) continue;
       this.index = b.index;
       this.step(b.ev, out);
+      // At my snapshot's own event the synced members add me to every waiting member's sources
+      // (step()): so do I, at the same point.
+      if (b.index === installedAt) for (const [k, st] of this.members) if (k !== this.selfKey && st.pending) st.pending.older.add(this.selfKey);
       if (this.status === 'failed') return;
       announce();
     }
