@@ -20,10 +20,11 @@
 //   fence command has put the node down (services/lock/lock.ts, docs/LOCKS.md).
 // - A newcomer does not know the table. It buffers the stream from its own join event until a
 //   snapshot arrives, sent by the lowest member that holds the table and tagged with how many
-//   events after the newcomer's join it was taken; it then replays the rest of its buffer. If
-//   every member that was there before it leaves first, nothing it missed can still matter
-//   (their holds are gone), so it rebuilds the table from its own join on; every other
-//   newcomer does the same, identically.
+//   events after the newcomer's join it was taken; it then replays the rest of its buffer. A
+//   newcomer that got the table becomes a source for those still waiting. If every source leaves
+//   first, what the newcomer missed can no longer matter (the holds of those who left by
+//   themselves are gone, and no member left holds anything it could not see), so it rebuilds
+//   the table from its own join on; every other newcomer in its place does the same, identically.
 import { AssertionError, ClusterError } from '../../core/api/errors.ts';
 import { compareMembers, memberKey } from '../../core/wire/member.ts';
 import {
