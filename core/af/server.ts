@@ -80,8 +80,31 @@ export interface BridgeHost {
   sendTo(path: string, bytes: Uint8Array, onFailed: () => void): void;
   /** Is this process alive? (kill(pid, 0) in the shell) */
   processAlive(pid: number): boolean;
-  /** Is there still a file at this client's path? (a client that closed without CLOSE) */
-  clientExists(path: string): boolean;
+  /** Is the client's socket file still at its path (a client that closed without CLOSE)?
+   *  `file`: the identity's token: the same file, not another one bound there since. */
+  clientExists(path: string, file?: string): boolean;
+  /** Who the client bound at `path` is, by the kernel's word, given the pid its HELLO claims;
+   *  or the errno to refuse the HELLO with (ESRCH: no such process; EACCES: the kernel's
+   *  records contradict the claim; ENOENT: no socket file at the path). The shell reads the
+   *  socket file and /proc (core/af/peercred.ts); the simulator knows its clients. */
+  identify(path: string, claimedPid: number): ClientIdentity | ErrorCode;
+}
+
+/** A client's identity as the daemon established it at HELLO (docs/PROTOCOL.md, HELLO). */
+export interface ClientIdentity {
+  /** The process that holds the socket: the pid HELLO claimed, once checked. */
+  readonly pid: number;
+  /** Owner and group of the client's socket file: the user whose process bound it. */
+  readonly uid: number;
+  readonly gid: number;
+  /** The groups the client counts as a member of in access rules: `gid` and the process's
+   *  supplementary groups. */
+  readonly groups: readonly number[];
+  /** true: the kernel shows the process holds the socket; false: the daemon could not look
+   *  (another user's process, a daemon that is not root) and only checked the process's user. */
+  readonly verified: boolean;
+  /** Opaque: which file was at the path (so another file bound there later is not this client). */
+  readonly file?: string;
 }
 
 export interface BridgeOptions {
@@ -110,6 +133,7 @@ interface Partial {
 interface Client {
   readonly path: string;
   readonly pid: number;
+  readonly ident: ClientIdentity;
   readonly port: number;
   readonly outbox: Outbox;
   readonly endpoint: BridgeEndpoint;
@@ -139,7 +163,7 @@ export const PARTIAL_IDLE_MS = 30_000;
 const COUNTERS = [
   'datagramsIn', 'dropped', 'badRequests', 'repliesDropped', 'eventsDropped', 'overruns', 'procdowns',
   'socketsOpened', 'socketsClosed', 'helloRefused', 'batchesIn', 'requestsIn', 'writableSent',
-  'sendsRefused', 'partialsExpired',
+  'sendsRefused', 'partialsExpired', 'identityRefused', 'pidUnverified',
 ] as const;
 
 export class BridgeCore {
@@ -383,14 +407,18 @@ export class BridgeCore {
 
   private hello(path: string, pid: number, id: number, version: number): void {
     const op = OP.hello | REPLY_BIT;
+    const early = this.helloCheck(path, pid);
+    const ident = early ?? this.host.identify(path, pid);
     const old = this.clients.get(path);
-    if (old && old.pid === pid) return this.helloReply(old, id); // a retried hello: same identity
-    if (old) this.remove(old, 'procdown'); // the path now belongs to another process
-    const refuse = this.helloCheck(path, pid);
-    if (refuse) {
+    // A retried hello: the same identity, if the same process still holds the same file.
+    if (old && typeof ident !== 'string' && sameIdentity(old.ident, ident)) return this.helloReply(old, id);
+    if (old) this.remove(old, 'procdown'); // the path now belongs to another process (or file)
+    if (typeof ident === 'string' || this.clients.size >= this.opts.limits.socketsMax) {
+      const code = typeof ident === 'string' ? ident : 'EMFILE';
       this.counters.helloRefused++;
-      this.opts.log('info', 'hello refused', { path, pid, code: refuse });
-      return this.answer(path, op, id, refuse, { type: 'none' });
+      if (code === 'EACCES') this.counters.identityRefused++;
+      this.opts.log('info', 'hello refused', { path, pid, code });
+      return this.answer(path, op, id, code, { type: 'none' });
     }
     const holder: { outbox?: Outbox } = {};
     const conn = this.host.connect(path, () => holder.outbox?.writable());
@@ -401,7 +429,7 @@ export class BridgeCore {
     }
     let c: Client;
     try {
-      c = this.admit(path, pid, conn, version);
+      c = this.admit(path, ident, conn, version);
       holder.outbox = c.outbox;
     } catch (e) {
       conn.close();
@@ -409,19 +437,20 @@ export class BridgeCore {
       this.counters.helloRefused++;
       return this.answer(path, op, id, e.code as ErrorCode, { type: 'none' });
     }
-    this.opts.log('debug', 'socket opened', { path, pid, port: c.port });
+    if (!ident.verified) this.counters.pidUnverified++;
+    this.opts.log('debug', 'socket opened', { path, pid, port: c.port, uid: ident.uid, gid: ident.gid, verified: ident.verified });
     this.helloReply(c, id);
   }
 
+  /** What HELLO refuses before asking the host who the client is. */
   private helloCheck(path: string, pid: number): ErrorCode | undefined {
     if (pid < 1 || pid > 0x7fffffff) return 'EINVAL';
     if (Buffer.byteLength(path) > UNIX_PATH_MAX) return 'ENAMETOOLONG';
-    if (!this.host.processAlive(pid)) return 'ESRCH';
-    if (this.clients.size >= this.opts.limits.socketsMax) return 'EMFILE';
     return undefined;
   }
 
-  private admit(path: string, pid: number, conn: ClientChannel, version: number): Client {
+  private admit(path: string, ident: ClientIdentity, conn: ClientChannel, version: number): Client {
+    const pid = ident.pid;
     const port = this.nextPort.get(pid) ?? 1;
     this.nextPort.set(pid, port + 1);
     const holder: { client?: Client } = {};
@@ -440,7 +469,7 @@ export class BridgeCore {
       },
       overrun: () => { if (holder.client) this.overrun(holder.client); },
     });
-    const c: Client = { path, pid, port, outbox, endpoint, partials: new Map(), fenced: false, partsBlocked: false, evicted: false };
+    const c: Client = { path, pid, ident, port, outbox, endpoint, partials: new Map(), fenced: false, partsBlocked: false, evicted: false };
     holder.client = c;
     this.clients.set(path, c);
     this.counters.socketsOpened++;
@@ -514,7 +543,7 @@ export class BridgeCore {
     const pids = new Set([...this.clients.values()].map((c) => c.pid));
     for (const pid of pids) if (!this.host.processAlive(pid)) this.processDown(pid);
     for (const c of [...this.clients.values()]) {
-      if (!this.host.clientExists(c.path)) {
+      if (!this.host.clientExists(c.path, c.ident.file)) {
         this.opts.log('info', 'client socket file gone without CLOSE: procdown', { path: c.path, pid: c.pid });
         this.remove(c, 'procdown');
       }
@@ -557,4 +586,8 @@ export class BridgeCore {
     try { c.endpoint.close(reason); } catch (e) { this.opts.log('warn', 'endpoint close failed', { path: c.path, err: String(e) }); }
     c.outbox.close();
   }
+}
+
+function sameIdentity(a: ClientIdentity, b: ClientIdentity): boolean {
+  return a.pid === b.pid && a.uid === b.uid && a.gid === b.gid && a.file === b.file;
 }
