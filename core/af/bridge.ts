@@ -10,7 +10,7 @@ import { prepareSocketPath, secureSocket, type SocketFileOptions } from './socke
 import { bindUnix, connectUnix, CONGESTION, createUnixSocket, unixErrorName, type UnixDgramSocket, type UnixError } from './unix.ts';
 
 export {
-  STATS_GROUPS_MAX, PARTIALS_PER_SOCKET_MAX, PARTIAL_BYTES_MAX, PARTIAL_IDLE_MS,
+  STATS_GROUPS_MAX, PARTIALS_PER_SOCKET_MAX, PARTIAL_BYTES_MAX, PARTIAL_IDLE_MS, partialLimits,
   type BridgeEndpoint, type BridgeGroups, type BridgeLog, type EndpointSink,
 } from './server.ts';
 

@@ -19,7 +19,7 @@
 //    for every reply and for WRITABLE, then resends the refused ones in order, the first with RESUME.
 // The other direction is bounded per client by its receive queue (outbox.ts): a client that
 // does not read is removed from its group (overrun) and told ENOBUFS.
-import { ClusterError, ERROR_NUMBERS, isClusterError, type ErrorCode } from '../api/errors.ts';
+import { ClusterError, ERROR_NUMBERS, eagain, isClusterError, type ErrorCode } from '../api/errors.ts';
 import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, SocketEvent } from '../api/types.ts';
@@ -121,10 +121,13 @@ export interface BridgeOptions {
   readonly partialIdleMs?: number;
 }
 
-/** A message arriving in SEND_PART fragments. */
+/** A message arriving in SEND_PART fragments: the parts so far, each copied, assembled at the
+ *  last one. It is charged for what has arrived (PARTIAL_OVERHEAD plus the bytes), never for the
+ *  total it announces, so a first part of 1 byte claiming 1 MiB costs 1 byte and the overhead. */
 interface Partial {
   readonly order: Order;
-  readonly buf: Uint8Array;
+  readonly total: number;
+  readonly chunks: Uint8Array[];
   received: number;
   /** host.now() at its last part. */
   lastPartAt: number;
@@ -138,6 +141,8 @@ interface Client {
   readonly outbox: Outbox;
   readonly endpoint: BridgeEndpoint;
   readonly partials: Map<number, Partial>;
+  /** Bytes its half-sent messages are charged (partialCharge). */
+  partialBytes: number;
   group?: string;
   /** Version 2: after a SEND answered EAGAIN, every SEND is answered EAGAIN until one carries
    *  RESUME, so pipelined sends cannot overtake the one refused (PROTOCOL.md, section 9). */
@@ -153,9 +158,27 @@ interface Client {
 
 const NONE: ReplyResult = { type: 'none' };
 
-/** Messages a socket may have half-sent at once, and bytes of half-sent messages per daemon. */
+/** Messages a socket may have half-sent at once. */
 export const PARTIALS_PER_SOCKET_MAX = 16;
-export const PARTIAL_BYTES_MAX = 256 * 1024 * 1024;
+const MiB = 1024 * 1024;
+/** Half-sent messages of the whole node: at least this many bytes (more when messages may be larger). */
+export const PARTIAL_BYTES_MIN = 64 * MiB;
+/** One user's half-sent messages get at most this share of the node's bytes. */
+export const PARTIAL_USER_SHARE = 4;
+/** What a half-sent message costs beyond its bytes (its record, its first part's copy). */
+export const PARTIAL_OVERHEAD = 1024;
+
+/** The byte bounds on half-sent messages (docs/PROTOCOL.md, SEND_PART), from the largest message
+ *  M: the node holds max(64 MiB, 8 M); one user (by uid, over all its sockets) a quarter of that;
+ *  one socket 4 M or the user's bound, whichever is less. Each is at least 2 M, so every user can
+ *  always send a largest message, and one user cannot take the node's room from the others. */
+export function partialLimits(messageSizeMax: number): { readonly node: number; readonly user: number; readonly socket: number } {
+  const node = Math.max(PARTIAL_BYTES_MIN, 8 * messageSizeMax);
+  const user = Math.floor(node / PARTIAL_USER_SHARE);
+  return { node, user, socket: Math.min(user, 4 * messageSizeMax) };
+}
+/** The node's bound with the default message_size_max (1 MiB). */
+export const PARTIAL_BYTES_MAX = partialLimits(MiB).node;
 /** A client that gives up on a message half-way (its send aborted or timed out) never sends the
  *  rest: after this long without a part the daemon drops it, so it stops counting against the limits. */
 export const PARTIAL_IDLE_MS = 30_000;
@@ -163,7 +186,7 @@ export const PARTIAL_IDLE_MS = 30_000;
 const COUNTERS = [
   'datagramsIn', 'dropped', 'badRequests', 'repliesDropped', 'eventsDropped', 'overruns', 'procdowns',
   'socketsOpened', 'socketsClosed', 'helloRefused', 'batchesIn', 'requestsIn', 'writableSent',
-  'sendsRefused', 'partialsExpired', 'identityRefused', 'pidUnverified',
+  'sendsRefused', 'partialsExpired', 'partialsRefused', 'identityRefused', 'pidUnverified',
 ] as const;
 
 export class BridgeCore {
@@ -174,13 +197,19 @@ export class BridgeCore {
   private lastEvent?: SocketEvent;
   private readonly lastBytes: (Uint8Array[] | undefined)[] = [undefined, undefined];
   private nextMsgId = 0;
+  /** Bytes half-sent messages are charged: the node's, and per user (uid). */
   private partialBytes = 0;
+  private partialCount = 0;
+  private readonly userPartialBytes = new Map<number, number>();
+  private readonly partialMax: ReturnType<typeof partialLimits>;
   /** Version-2 sockets answered EAGAIN: each gets one WRITABLE event when the service may take sends again. */
   private readonly waiting = new Set<Client>();
   private readonly writableBytes = encodeWritable();
   private closed = false;
 
-  constructor(private readonly opts: BridgeOptions, private readonly host: BridgeHost) {}
+  constructor(private readonly opts: BridgeOptions, private readonly host: BridgeHost) {
+    this.partialMax = partialLimits(opts.messageSizeMax);
+  }
 
   /** Stop: every client socket is told and closed (its members leave). */
   close(): void {
@@ -206,6 +235,8 @@ export class BridgeCore {
     return {
       ...this.counters, sockets: this.clients.size, queueDepth: depth, queueDepthMax: depthMax, queueBytes: bytes, congestions,
       datagramsOut, batchesOut,
+      partials: this.partialCount, partialBytes: this.partialBytes, partialBytesMax: this.partialMax.node,
+      partialBytesUserMax: this.partialMax.user, partialBytesSocketMax: this.partialMax.socket,
     };
   }
 
@@ -367,42 +398,76 @@ export class BridgeCore {
     let p = c.partials.get(req.msgId);
     if (req.offset === 0) {
       if (p) this.dropPartial(c, req.msgId);
-      p = this.newPartial(c, req);
+      if (req.total > this.opts.messageSizeMax) {
+        throw new ClusterError('EMSGSIZE', `message of ${req.total} bytes is over ${this.opts.messageSizeMax}`);
+      }
+      if (c.group === undefined) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it before sending');
+      // A whole message in one part needs no keeping.
+      if (req.data.length === req.total) return this.sendWhole(c, req.data, req.order, 'partsBlocked');
+      if (c.partials.size >= PARTIALS_PER_SOCKET_MAX) {
+        this.counters.partialsRefused++;
+        throw eagain(`${PARTIALS_PER_SOCKET_MAX} messages of this socket are half-sent; finish some, then retry`);
+      }
+      p = { order: req.order, total: req.total, chunks: [], received: 0, lastPartAt: this.host.now() };
+      this.charge(c, PARTIAL_OVERHEAD + req.data.length);
+      c.partials.set(req.msgId, p);
+      this.partialCount++;
+    } else {
+      if (!p || p.order !== req.order || p.total !== req.total) {
+        if (p) this.dropPartial(c, req.msgId);
+        throw new ClusterError('EINVAL', `part of message ${req.msgId} does not continue it; send parts in offset order, starting at 0`);
+      }
+      if (req.offset !== p.received) {
+        this.dropPartial(c, req.msgId);
+        throw new ClusterError('EINVAL', `part at ${req.offset} of message ${req.msgId}: expected offset ${p.received}`);
+      }
+      try {
+        this.charge(c, req.data.length);
+      } catch (e) {
+        this.dropPartial(c, req.msgId);
+        throw e;
+      }
     }
-    if (!p || p.order !== req.order || p.buf.length !== req.total) {
-      if (p) this.dropPartial(c, req.msgId);
-      throw new ClusterError('EINVAL', `part of message ${req.msgId} does not continue it; send parts in offset order, starting at 0`);
-    }
-    if (req.offset !== p.received) {
-      this.dropPartial(c, req.msgId);
-      throw new ClusterError('EINVAL', `part at ${req.offset} of message ${req.msgId}: expected offset ${p.received}`);
-    }
-    p.buf.set(req.data, req.offset);
-    p.received += req.data.length;
+    // A copy of its own: the datagram's buffer (a container's, perhaps) is not kept alive by it.
+    const chunk = new Uint8Array(req.data.length);
+    chunk.set(req.data);
+    p.chunks.push(chunk);
+    p.received += chunk.length;
     p.lastPartAt = this.host.now();
-    if (p.received < p.buf.length) return;
+    if (p.received < p.total) return;
+    const whole = new Uint8Array(p.total);
+    let at = 0;
+    for (const ch of p.chunks) { whole.set(ch, at); at += ch.length; }
     this.dropPartial(c, req.msgId);
-    this.sendWhole(c, p.buf, p.order, 'partsBlocked');
+    this.sendWhole(c, whole, p.order, 'partsBlocked');
   }
 
-  private newPartial(c: Client, req: Extract<Request, { type: 'sendPart' }>): Partial {
-    if (req.total > this.opts.messageSizeMax) {
-      throw new ClusterError('EMSGSIZE', `message of ${req.total} bytes is over ${this.opts.messageSizeMax}`);
+  /** Charges `bytes` more of half-sent messages to the socket, its user and the node, or
+   *  refuses (EAGAIN) when one of the three bounds (partialLimits) would be passed. */
+  private charge(c: Client, bytes: number): void {
+    const uid = c.ident.uid;
+    const user = this.userPartialBytes.get(uid) ?? 0;
+    const max = this.partialMax;
+    if (c.partialBytes + bytes > max.socket || user + bytes > max.user || this.partialBytes + bytes > max.node) {
+      this.counters.partialsRefused++;
+      const which = c.partialBytes + bytes > max.socket ? `this socket's ${max.socket}` : user + bytes > max.user ? `your user's ${max.user}` : `the node's ${max.node}`;
+      throw eagain(`half-sent messages would pass ${which} bytes; finish or abandon some, then retry`);
     }
-    if (c.partials.size >= PARTIALS_PER_SOCKET_MAX || this.partialBytes + req.total > PARTIAL_BYTES_MAX) {
-      throw new ClusterError('EAGAIN', 'too many half-sent messages; finish some, then retry');
-    }
-    const p: Partial = { order: req.order, buf: new Uint8Array(req.total), received: 0, lastPartAt: this.host.now() };
-    c.partials.set(req.msgId, p);
-    this.partialBytes += req.total;
-    return p;
+    c.partialBytes += bytes;
+    this.userPartialBytes.set(uid, user + bytes);
+    this.partialBytes += bytes;
   }
 
   private dropPartial(c: Client, msgId: number): void {
     const p = c.partials.get(msgId);
     if (!p) return;
     c.partials.delete(msgId);
-    this.partialBytes -= p.buf.length;
+    this.partialCount--;
+    const bytes = PARTIAL_OVERHEAD + p.received;
+    c.partialBytes -= bytes;
+    this.partialBytes -= bytes;
+    const user = (this.userPartialBytes.get(c.ident.uid) ?? 0) - bytes;
+    if (user > 0) this.userPartialBytes.set(c.ident.uid, user); else this.userPartialBytes.delete(c.ident.uid);
   }
 
   private hello(path: string, pid: number, id: number, version: number): void {
@@ -469,7 +534,7 @@ export class BridgeCore {
       },
       overrun: () => { if (holder.client) this.overrun(holder.client); },
     });
-    const c: Client = { path, pid, ident, port, outbox, endpoint, partials: new Map(), fenced: false, partsBlocked: false, evicted: false };
+    const c: Client = { path, pid, ident, port, outbox, endpoint, partials: new Map(), partialBytes: 0, fenced: false, partsBlocked: false, evicted: false };
     holder.client = c;
     this.clients.set(path, c);
     this.counters.socketsOpened++;
