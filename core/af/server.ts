@@ -22,7 +22,7 @@
 import { ClusterError, ERROR_NUMBERS, eagain, isClusterError, type ErrorCode } from '../api/errors.ts';
 import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
-import type { LocalNode, Member, SocketEvent } from '../api/types.ts';
+import type { LocalNode, Member, MemberIdentity, MemberInfo, SocketEvent } from '../api/types.ts';
 import {
   decodeClientDatagram, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply, encodeStatusReply, encodeWritable, OP, REPLY_BIT,
   VERSION_BATCH, VERSION_VIEWS,
@@ -46,12 +46,14 @@ export interface BridgeEndpoint {
   unbind(): void;
   send(data: Uint8Array, order: Order): void;
   members(): Member[];
+  /** The members with who they are (MEMBER_INFO). */
+  memberInfo(): MemberInfo[];
   close(reason?: 'leave' | 'procdown'): void;
 }
 
 /** What the bridge needs of the GroupService. */
 export interface BridgeGroups {
-  open(local: { pid: number; port: number }, sink: EndpointSink): BridgeEndpoint;
+  open(local: { pid: number; port: number; identity?: MemberIdentity }, sink: EndpointSink): BridgeEndpoint;
   processDown(pid: number): void;
   localNode(): LocalNode;
   quorumInfo(): QuorumInfo;
@@ -319,7 +321,7 @@ export class BridgeCore {
       this.counters.badRequests++;
       return this.answer(path, op, req.id, 'EPROTO', { type: 'none' });
     }
-    if (c.evicted && (req.type === 'send' || req.type === 'sendPart' || req.type === 'unbind' || req.type === 'members')) {
+    if (c.evicted && (req.type === 'send' || req.type === 'sendPart' || req.type === 'unbind' || req.type === 'members' || req.type === 'memberInfo')) {
       return this.answer(path, op, req.id, 'ENOBUFS', NONE);
     }
     if (req.type === 'send' && c.fenced && !req.resume) {
@@ -371,6 +373,7 @@ export class BridgeCore {
         const members = c.endpoint.members();
         return { type: 'members', group: c.group ?? '', members };
       }
+      case 'memberInfo': return { type: 'memberInfo', group: c.group ?? '', members: c.endpoint.memberInfo() };
       case 'localNode': return { type: 'localNode', node: this.opts.groups.localNode() };
       case 'stats': return { type: 'stats', stats: this.allStats() };
       case 'quorum': return { type: 'quorum', quorum: this.opts.groups.quorumInfo() };
@@ -527,7 +530,8 @@ export class BridgeCore {
       defer: (fn) => this.host.defer(fn),
     }, version >= VERSION_BATCH);
     // Throws (EMFILE, EADDRINUSE) before anything is in the table.
-    const endpoint = this.opts.groups.open({ pid, port }, {
+    const identity: MemberIdentity = { uid: ident.uid, gid: ident.gid, verified: ident.verified };
+    const endpoint = this.opts.groups.open({ pid, port, identity }, {
       event: (ev) => {
         const bytes = this.encodeShared(ev, version);
         return bytes.length === 0 || outbox.event(bytes); // an event this version does not carry is skipped
