@@ -29,6 +29,7 @@ import {
   type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
 import { Outbox, type ClientChannel } from './outbox.ts';
+import type { AccessPolicy } from './access.ts';
 
 /** sun_path holds 108 bytes with the terminating NUL. */
 export const UNIX_PATH_MAX = 107;
@@ -121,6 +122,8 @@ export interface BridgeOptions {
   readonly log: BridgeLog;
   /** A half-sent message that gets no part for this long is dropped (default PARTIAL_IDLE_MS). */
   readonly partialIdleMs?: number;
+  /** Who may join, send to and receive from which groups ([access]; absent: everyone everything). */
+  readonly access?: AccessPolicy;
 }
 
 /** A message arriving in SEND_PART fragments: the parts so far, each copied, assembled at the
@@ -156,6 +159,9 @@ interface Client {
   /** Removed from its group for falling behind: requests on the group are answered ENOBUFS (not
    *  ENOTCONN) until it binds again, so the reply itself says why (PROTOCOL.md, SEND). */
   evicted: boolean;
+  /** What the access rules allowed it in the group of its last bind. */
+  maySend: boolean;
+  mayReceive: boolean;
 }
 
 const NONE: ReplyResult = { type: 'none' };
@@ -188,7 +194,7 @@ export const PARTIAL_IDLE_MS = 30_000;
 const COUNTERS = [
   'datagramsIn', 'dropped', 'badRequests', 'repliesDropped', 'eventsDropped', 'overruns', 'procdowns',
   'socketsOpened', 'socketsClosed', 'helloRefused', 'batchesIn', 'requestsIn', 'writableSent',
-  'sendsRefused', 'partialsExpired', 'partialsRefused', 'identityRefused', 'pidUnverified',
+  'sendsRefused', 'partialsExpired', 'partialsRefused', 'identityRefused', 'pidUnverified', 'accessDenied',
 ] as const;
 
 export class BridgeCore {
@@ -351,22 +357,29 @@ export class BridgeCore {
   private perform(c: Client, req: Exclude<Request, { type: 'hello' }>): ReplyResult {
     switch (req.type) {
       case 'close': return NONE;
-      case 'bind':
+      case 'bind': {
+        const may = this.opts.access?.decide(req.group, c.ident);
+        if (may && !may.join) this.deny(c, 'join', req.group);
         c.endpoint.bind(req.group, { selfDelivery: req.selfDelivery });
         c.group = req.group;
         c.evicted = false;
+        c.maySend = may?.send ?? true;
+        c.mayReceive = may?.receive ?? true;
         return NONE;
+      }
       case 'unbind':
         c.endpoint.unbind();
         c.group = undefined;
         return NONE;
       case 'send':
+        if (!c.maySend && c.group !== undefined) this.deny(c, 'send', c.group);
         if (req.data.length > this.opts.messageSizeMax) {
           throw new ClusterError('EMSGSIZE', `message of ${req.data.length} bytes is over ${this.opts.messageSizeMax}`);
         }
         this.send(c, req);
         return NONE;
       case 'sendPart':
+        if (!c.maySend && c.group !== undefined) this.deny(c, 'send', c.group);
         this.sendPart(c, req);
         return NONE;
       case 'members': {
@@ -378,6 +391,13 @@ export class BridgeCore {
       case 'stats': return { type: 'stats', stats: this.allStats() };
       case 'quorum': return { type: 'quorum', quorum: this.opts.groups.quorumInfo() };
     }
+  }
+
+  /** Refuses a request the access rules do not allow (EACCES), counted and logged. */
+  private deny(c: Client, what: 'join' | 'send', group: string): never {
+    this.counters.accessDenied++;
+    this.opts.log('info', `access denied: ${what}`, { path: c.path, pid: c.pid, uid: c.ident.uid, group, rule: this.opts.access?.ruleFor(group)?.name });
+    throw new ClusterError('EACCES', `user ${c.ident.uid} may not ${what === 'join' ? 'bind to' : 'send to'} group "${group}" on this node ([access] rules)`);
   }
 
   private send(c: Client, req: Extract<Request, { type: 'send' }>): void {
@@ -533,12 +553,15 @@ export class BridgeCore {
     const identity: MemberIdentity = { uid: ident.uid, gid: ident.gid, verified: ident.verified };
     const endpoint = this.opts.groups.open({ pid, port, identity }, {
       event: (ev) => {
+        if (ev.type === 'message' && holder.client?.mayReceive === false) return true; // [access] receive
         const bytes = this.encodeShared(ev, version);
         return bytes.length === 0 || outbox.event(bytes); // an event this version does not carry is skipped
       },
       overrun: () => { if (holder.client) this.overrun(holder.client); },
     });
-    const c: Client = { path, pid, ident, port, outbox, endpoint, partials: new Map(), partialBytes: 0, fenced: false, partsBlocked: false, evicted: false };
+    const c: Client = { path, pid, ident, port, outbox, endpoint, partials: new Map(), partialBytes: 0, fenced: false, partsBlocked: false, evicted: false,
+      maySend: true, mayReceive: true,
+    };
     holder.client = c;
     this.clients.set(path, c);
     this.counters.socketsOpened++;
