@@ -81,6 +81,17 @@ describe('peer identity from the kernel', () => {
     expect(identifyPeer(path, process.pid)).toBe('EACCES'); // root does not hold nobody's socket
   });
 
+  it.skipIf(!isRoot || spawnSync('unshare', ['--net', 'true']).status !== 0)('a client in another network namespace is found in its own', async () => {
+    const path = join(shared, 'netns.sock');
+    const code = `const u = require(${JSON.stringify(join(ROOT, 'node_modules/unix-dgram'))});
+const s = u.createSocket('unix_dgram'); s.bind(${JSON.stringify(path)}); console.log(process.pid); setInterval(() => {}, 1000);`;
+    const proc = spawn('unshare', ['--net', process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    kids.push(proc);
+    const pid = await new Promise<number>((resolve) => proc.stdout!.once('data', (b: Buffer) => resolve(Number(String(b).trim()))));
+    expect(boundInode(path)).toBeUndefined(); // not in the daemon's namespace
+    expect(identifyPeer(path, pid)).toMatchObject({ pid, uid: 0, verified: true });
+  });
+
   it.skipIf(!isRoot)('a daemon that is not root: its own user\'s processes verified, another user\'s own socket unverified, a false claim refused', async () => {
     const path = join(shared, 'nobody2.sock');
     const h = nobodyHolder(path);

@@ -4,8 +4,10 @@
 //
 //  1. the file at the client's path (lstat, so a symbolic link is refused): a socket, whose
 //     owner and group are the user that bound it (only root can give a file away);
-//  2. /proc/net/unix: the socket bound at that path, by its inode; exactly one (two sockets bound
-//     at one path, one of them unlinked, cannot be told apart by their address: refused);
+//  2. /proc/PID/net/unix and /proc/net/unix (the claimed process's network namespace and the
+//     daemon's, which differ when the client runs in another one): the socket bound at that
+//     path, by its inode; exactly one (two sockets bound at one path, one of them unlinked,
+//     cannot be told apart by their address: refused);
 //  3. /proc/PID/fd of the pid the client claims: one of its descriptors is that socket
 //     ("socket:[INODE]"), and that socket was created by the file's owner (stat through the
 //     descriptor gives the socket inode's owner), so a file swapped in by a hard link is refused;
@@ -67,17 +69,18 @@ export function identifyPeer(path: string, claimedPid: number, proc = '/proc'): 
   }
   if (!st.isSocket()) return 'EACCES';
   if (!pidExists(claimedPid)) return 'ESRCH';
-  const inode = boundInode(path, proc);
-  if (inode === undefined) return 'EACCES';
   const status = readStatus(claimedPid, proc);
-  const held = holds(claimedPid, inode, proc);
-  if (held === 'gone') return 'ESRCH';
+  const fds = listFds(claimedPid, proc);
+  if (fds === 'gone') return 'ESRCH';
   let verified: boolean;
-  if (held === 'unreadable') {
+  if (fds === 'unreadable') {
     // Another user's process and a daemon that is not root: the process must run as the file's owner.
     if (!status || !status.uids.includes(st.uid)) return 'EACCES';
     verified = false;
   } else {
+    const inode = boundInode(path, [`${proc}/${claimedPid}/net/unix`, `${proc}/net/unix`]);
+    if (inode === undefined) return 'EACCES';
+    const held = holds(claimedPid, fds, inode, proc);
     if (held === undefined || held.uid !== st.uid) return 'EACCES';
     verified = true;
   }
@@ -85,40 +88,42 @@ export function identifyPeer(path: string, claimedPid: number, proc = '/proc'): 
   return { pid: claimedPid, uid: st.uid, gid: st.gid, groups, verified, file: `${st.dev}:${st.ino}` };
 }
 
-/** The inode of the one socket bound at `path` (/proc/net/unix), or undefined (none, or several). */
-export function boundInode(path: string, proc = '/proc'): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`${proc}/net/unix`, 'latin1');
-  } catch {
-    return undefined;
-  }
+/** The inode of the one socket bound at `path` in the listings `files` (/proc/.../net/unix, each
+ *  a network namespace's), or undefined (none, or several). */
+export function boundInode(path: string, files: readonly string[] = ['/proc/net/unix']): number | undefined {
   // The path is bytes; /proc prints them raw. Compare bytes as latin1 characters.
   const want = Buffer.from(path, 'utf8').toString('latin1');
-  let found: number | undefined;
-  let count = 0;
-  for (const line of text.split('\n')) {
-    if (!line.endsWith(want)) continue;
-    // Num: RefCount Protocol Flags Type St Inode Path (the inode is padded to 5 characters).
-    const m = /^[0-9a-fA-F]+: [0-9A-Fa-f]{8} [0-9A-Fa-f]{8} [0-9A-Fa-f]{8} [0-9A-Fa-f]{4} [0-9A-Fa-f]{2} +(\d+) (.*)$/.exec(line);
-    if (!m || m[2] !== want) continue;
-    found = Number(m[1]);
-    count++;
+  const found = new Set<number>();
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      if (!line.endsWith(want)) continue;
+      // Num: RefCount Protocol Flags Type St Inode Path (the inode is padded to 5 characters).
+      const m = /^[0-9a-fA-F]+: [0-9A-Fa-f]{8} [0-9A-Fa-f]{8} [0-9A-Fa-f]{8} [0-9A-Fa-f]{4} [0-9A-Fa-f]{2} +(\d+) (.*)$/.exec(line);
+      if (m && m[2] === want) found.add(Number(m[1]));
+    }
   }
-  return count === 1 ? found : undefined;
+  return found.size === 1 ? [...found][0] : undefined;
 }
 
-/** Does process `pid` hold socket `inode`? Its owner when it does; undefined when it does not;
- *  'unreadable' when the daemon may not look; 'gone' when the process is gone. */
-function holds(pid: number, inode: number, proc: string): { uid: number } | undefined | 'unreadable' | 'gone' {
-  const dir = `${proc}/${pid}/fd`;
-  let fds: string[];
+/** The descriptors of process `pid`; 'unreadable' when the daemon may not look, 'gone' when the process is gone. */
+function listFds(pid: number, proc: string): string[] | 'unreadable' | 'gone' {
   try {
-    fds = readdirSync(dir);
+    return readdirSync(`${proc}/${pid}/fd`);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? 'gone' : code === 'EACCES' || code === 'EPERM' ? 'unreadable' : undefined;
+    return code === 'EACCES' || code === 'EPERM' ? 'unreadable' : 'gone';
   }
+}
+
+/** Does process `pid` hold socket `inode` among `fds`? Its owner (who created it) when it does. */
+function holds(pid: number, fds: readonly string[], inode: number, proc: string): { uid: number } | undefined {
+  const dir = `${proc}/${pid}/fd`;
   if (fds.length > FD_SCAN_MAX) return undefined;
   const want = `socket:[${inode}]`;
   for (const fd of fds) {
