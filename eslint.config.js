@@ -85,7 +85,7 @@ export default tseslint.config(
     // The state machines the simulator drives whole: drivers, codecs, the driver contract, quorum,
     // the group layer and the bridge's core (its shell, core/af/bridge.ts, does the I/O).
     files: ['drivers/**/*.ts', 'core/**/codec*.ts', 'core/**/*.codec.ts', 'core/driver/**/*.ts', 'core/wire/**/*.ts', 'core/quorum/**/*.ts',
-      'core/groups/service.ts', 'core/groups/table.ts', 'core/af/server.ts', 'core/af/outbox.ts'],
+      'core/groups/service.ts', 'core/groups/table.ts', 'core/af/server.ts', 'core/af/outbox.ts', 'core/af/access.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: impureModules.map((name) => ({ name, message: 'Pure protocol code does no I/O.' })) }],

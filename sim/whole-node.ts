@@ -240,6 +240,7 @@ class SimDaemon implements SimNode {
       sendTo: (path, bytes, onFailed) => { const c = w.clients.get(path); if (!c || c.receive(bytes) !== 'sent') onFailed(); },
       processAlive: (pid) => [...w.clients.values()].some((c) => c.pid === pid && c.state !== 'dead'),
       clientExists: (path) => w.clients.get(path)?.live ?? false,
+      identify: (_path, pid) => ([...w.clients.values()].some((c) => c.pid === pid && c.state !== 'dead') ? { pid, uid: 0, gid: 0, groups: [0], verified: true } : 'ESRCH'),
     };
     this.groups = new GroupService({
       nodeId: ctx.nodeId, limits: LIMITS, guarantees: w.guarantees, driverName: 'sim', log: () => undefined,

@@ -20,7 +20,7 @@ import { bindUnix, createUnixSocket, unixErrorName, type UnixDgramSocket } from 
 import { checkUnixPath } from '../core/af/socketfile.ts';
 import { EventQueue, eventBytes, retryEagain, WritableSignal } from '../core/api/queue.ts';
 import type {
-  BindOptions, GroupSocket, LocalNode, Member, Order, QuorumInfo, SendOptions, SocketEvent,
+  BindOptions, GroupSocket, LocalNode, Member, MemberInfo, Order, QuorumInfo, SendOptions, SocketEvent,
 } from '../core/api/types.ts';
 
 export interface OpenOptions {
@@ -485,6 +485,14 @@ export class ClusterSocket implements GroupSocket {
   async members(options: { signal?: AbortSignal } = {}): Promise<Member[]> {
     const r = await this.call({ type: 'members', id: 0 }, options.signal);
     return r.result.type === 'members' ? [...r.result.members] : [];
+  }
+
+  /** The members of the group with who they are: uid and gid of each member's socket, by the
+   *  kernel's word on its node (identity absent when its node did not say); EPROTO from a daemon
+   *  that does not know MEMBER_INFO. */
+  async memberInfo(options: { signal?: AbortSignal } = {}): Promise<MemberInfo[]> {
+    const r = await this.call({ type: 'memberInfo', id: 0 }, options.signal);
+    return r.result.type === 'memberInfo' ? [...r.result.members] : [];
   }
 
   async localNode(options: { signal?: AbortSignal } = {}): Promise<LocalNode> {

@@ -42,6 +42,7 @@ function summary(c: NodeConfig): string {
     `  crypto: ${c.crypto.keyFile ? `on, key ${c.crypto.keyFile}` : 'OFF (no [crypto] key_file: traffic is neither encrypted nor authenticated)'}`,
     `  socket ${c.node.socket} (mode ${c.node.socketMode.toString(8)}), state in ${c.node.stateDir}`,
     `  metrics: ${c.metrics.listen ? `http://${formatEndpoint(c.metrics.listen)}/metrics` : 'off'}; log level ${c.log.level}, format ${c.log.format}`,
+    `  access: ${c.access.groups.length ? c.access.groups.map((r) => r.name).join(', ') : 'no rules'}${c.access.groups.some((r) => r.name === DEFAULT_LOCK_GROUP) ? '' : `; ${DEFAULT_LOCK_GROUP} limited to root and the daemon's group`}`,
   ].join('\n');
 }
 
@@ -204,6 +205,14 @@ Under systemd (Type=notify, contrib/systemd/afcluster.service) it sends READY=1 
 has formed or joined its first ring.
 Logs: JSON lines on standard output, or readable lines on a terminal (log.format).
 Metrics: [metrics] listen = "127.0.0.1:9405" serves Prometheus metrics (docs/METRICS.md).
+
+Security: a client's pid, user and groups are the kernel's word, checked at HELLO (its socket
+file's owner and /proc); a HELLO claiming a process that does not hold the client's socket is
+refused EACCES. [[access.group]] rules in FILE say which users ("alice", "1000") and groups
+("@wheel") may join a group, send to it and receive from it (docs/CONFIG.md, "Who may use which
+group"); refusals are answered EACCES and counted as bridge.accessDenied. Unless a rule names
+it, the lock service's group ${DEFAULT_LOCK_GROUP} is limited to root and the daemon's own group.
+Half-sent large messages are bounded per socket, per user and per node (docs/PROTOCOL.md).
 
 options:
   -c, --config FILE     the node's config file (default above)

@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
-import { CORE_SECTIONS, docOf, nodeEntry } from '../core/config/schema.ts';
+import { accessRule, CORE_SECTIONS, docOf, nodeEntry } from '../core/config/schema.ts';
 import { describe, objectKeys, schemaAt, unwrap } from '../core/config/describe.ts';
 import { RELOADABLE } from '../core/config/reload.ts';
 import type { DriverRegistry } from '../core/driver/registry.ts';
@@ -67,6 +67,9 @@ export function configReference(registry: DriverRegistry = builtinRegistry()): s
     out.push(`### [${name}]`, '', ...table(schema, name, coreReload), '');
     if (name === 'cluster') {
       out.push('Each table of `cluster.nodes`:', '', ...table(nodeEntry, 'cluster.nodes', () => 'as `cluster.nodes`'), '');
+    }
+    if (name === 'access') {
+      out.push('Each table of `access.group` (`[[access.group]]`):', '', ...table(accessRule, 'access.group', () => 'as `access.group`'), '');
     }
   }
   for (const name of registry.names()) {

@@ -7,6 +7,8 @@ import { ClusterSocket } from '../../sockapi/client.ts';
 import { ClusterError, ERROR_NUMBERS } from '../api/errors.ts';
 import { OP, OP_PROTOCOL_ERROR, REPLY_BIT, decodeClientDatagram, encodeReply, encodeRequest } from './codec.ts';
 import { bindUnix, createUnixSocket } from './unix.ts';
+import { identifyPeer, type PeerIdentity } from './peercred.ts';
+import { spawn } from 'node:child_process';
 import type { NodeConfig } from '../config/types.ts';
 import { RawClient, tempDir, until } from '../../test/integration/bridge-helpers.ts';
 import type { SocketEvent } from '../api/types.ts';
@@ -15,6 +17,9 @@ const limits: NodeConfig['limits'] = {
   messageSizeMax: 300_000, socketsMax: 16, groupsMax: 8, groupNameMax: 32, recvQueueMax: 64,
   recvQueueBytesMax: 1 << 20, recvStallMs: 2000, membersMax: 64,
 };
+
+/** Pids the tests pretend exist: a HELLO claiming one is this process's (the kernel's word otherwise). */
+const FAKE_PIDS = new Set([999_999]);
 
 /** One node: a GroupService over a loopback "driver" (multicast comes back as a delivery), and its bridge. */
 function loopbackNode(path: string, dead: Set<number>) {
@@ -36,6 +41,11 @@ function loopbackNode(path: string, dead: Set<number>) {
     socket: { path, dirMode: 0o750, mode: 0o660 }, nodeId: 1, driver: 'loopback', groups: svc,
     runtimeStats: () => ({ 'driver.sent': 0 }), limits, messageSizeMax: limits.messageSizeMax, log: () => {},
     procCheckMs: 50, partialIdleMs: 1000, pidAlive: (pid) => !dead.has(pid) && pid > 0,
+    identify: (p, pid) => {
+      if (!FAKE_PIDS.has(pid)) return identifyPeer(p, pid);
+      const me = identifyPeer(p, process.pid);
+      return typeof me === 'string' ? me : { ...me, pid } satisfies PeerIdentity;
+    },
   });
   late.bridge = bridge;
   return { svc, bridge, ctl };
@@ -139,6 +149,26 @@ describe('bridge server (one node, loopback driver)', () => {
     victim.close();
     await watcher.close();
   });
+  it('refuses a HELLO that claims another live process (EACCES, counted); a retried HELLO keeps the identity', async () => {
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const liar = new RawClient(join(tmp.dir, 'liar.sock'), path);
+    try {
+      const before = bridge.stats();
+      expect((await liar.request({ type: 'hello', id: 1, pid: other.pid! })).status).toBe(ERROR_NUMBERS.EACCES);
+      expect((await liar.request({ type: 'hello', id: 2, pid: 0x7ffffff0 })).status).toBe(ERROR_NUMBERS.ESRCH);
+      const after = bridge.stats();
+      expect(after.identityRefused - before.identityRefused).toBe(1);
+      expect(after.helloRefused - before.helloRefused).toBe(2);
+      const first = await liar.request({ type: 'hello', id: 3, pid: process.pid });
+      const again = await liar.request({ type: 'hello', id: 4, pid: process.pid });
+      expect(first.status).toBe(0);
+      expect(again.result).toEqual(first.result);
+    } finally {
+      other.kill('SIGKILL');
+      liar.close();
+    }
+  });
+
   it('drops a socket that was closed without CLOSE when sending to it fails (others see procdown)', async () => {
     const gone = new RawClient(join(tmp.dir, 'gone.sock'), path);
     expect((await gone.request({ type: 'hello', id: 1, pid: process.pid })).status).toBe(0);

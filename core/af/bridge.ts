@@ -2,13 +2,15 @@
 // clock, setImmediate and a once-a-second tick, bound to the pure state machine in server.ts.
 // Everything the bridge decides is decided there; this file only moves bytes and time.
 import { existsSync, unlinkSync } from 'node:fs';
-import { BridgeCore, type BridgeHost, type BridgeOptions } from './server.ts';
+import { BridgeCore, type BridgeHost, type BridgeOptions, type ClientIdentity } from './server.ts';
+import type { ErrorCode } from '../api/errors.ts';
+import { fileToken, identifyPeer, pidExists } from './peercred.ts';
 import type { ClientChannel } from './outbox.ts';
 import { prepareSocketPath, secureSocket, type SocketFileOptions } from './socketfile.ts';
 import { bindUnix, connectUnix, CONGESTION, createUnixSocket, unixErrorName, type UnixDgramSocket, type UnixError } from './unix.ts';
 
 export {
-  STATS_GROUPS_MAX, PARTIALS_PER_SOCKET_MAX, PARTIAL_BYTES_MAX, PARTIAL_IDLE_MS,
+  STATS_GROUPS_MAX, PARTIALS_PER_SOCKET_MAX, PARTIAL_BYTES_MAX, PARTIAL_IDLE_MS, partialLimits,
   type BridgeEndpoint, type BridgeGroups, type BridgeLog, type EndpointSink,
 } from './server.ts';
 
@@ -18,6 +20,8 @@ export interface BridgeServerOptions extends BridgeOptions {
   readonly procCheckMs?: number;
   /** Test hook: is this pid alive? (default kill(pid, 0)) */
   readonly pidAlive?: (pid: number) => boolean;
+  /** Test hook: who is the client at this path? (default: the kernel's word, core/af/peercred.ts) */
+  readonly identify?: (path: string, claimedPid: number) => ClientIdentity | ErrorCode;
 }
 
 function asBuffer(b: Uint8Array): Buffer {
@@ -43,14 +47,7 @@ function unixChannel(sock: UnixDgramSocket, onWritable: () => void, onError: (er
   };
 }
 
-export function pidExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { pidExists };
 
 export class BridgeServer {
   readonly core: BridgeCore;
@@ -75,7 +72,8 @@ export class BridgeServer {
         sock.send(asBuffer(bytes), 0, bytes.length, path, (err) => { if (err) onFailed(); });
       },
       processAlive: opts.pidAlive ?? pidExists,
-      clientExists: (path) => existsSync(path),
+      clientExists: (path, file) => (file === undefined ? existsSync(path) : fileToken(path) === file),
+      identify: opts.identify ?? identifyPeer,
     };
     this.core = new BridgeCore(opts, host);
     sock.on('message', (buf, rinfo) => this.core.datagram(buf, rinfo.path));

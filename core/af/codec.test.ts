@@ -1,4 +1,4 @@
-// Proves the bridge codec round-trips every request, reply and event (version-2 HELLO, RESUME, BATCH containers, WRITABLE; version-3 views, quorum), and that hostile bytes (random, truncated, wrong version, unknown op) never throw but come back as drop/bad with the right errno.
+// Proves the bridge codec round-trips every request, reply and event (version-2 HELLO, RESUME, BATCH containers, WRITABLE; version-3 views, quorum; MEMBER_INFO), and that hostile bytes (random, truncated, wrong version, unknown op) never throw but come back as drop/bad with the right errno.
 import { describe, expect, it } from 'vitest';
 import {
   DATAGRAM_MAX, decodeClientDatagram, decodeDaemonDatagram, encodeBatch, encodeEvent, encodeMessageDatagrams, encodeReply, encodeRequest,
@@ -20,6 +20,7 @@ const requests: Request[] = [
   { type: 'localNode', id: 9 },
   { type: 'stats', id: 0xffffffff },
   { type: 'quorum', id: 13 },
+  { type: 'memberInfo', id: 14 },
   { type: 'hello', id: 1, pid: 4242, version: 3 },
   { type: 'sendPart', id: 11, order: 'agreed', msgId: 3, total: 10, offset: 4, data: new Uint8Array([5, 6, 7]) },
 ];
@@ -38,6 +39,9 @@ const replies: Reply[] = [
     state: { quorate: false, votes: 1, expected: 3, quorum: 2, flags: ['wait_for_all', 'auto_tie_breaker'] },
     nodes: [{ nodeId: 1, votes: 1, present: true }, { nodeId: 2, votes: 2, present: false }],
   } } },
+  { type: 'reply', op: OP.memberInfo | REPLY_BIT, id: 9, status: 0, result: { type: 'memberInfo', group: 'g', members: [
+    { member: a, identity: { uid: 0, gid: 0, verified: true } }, { member: b, identity: { uid: 65534, gid: 100, verified: false } }, { member: { ...b, port: 8 } },
+  ] } },
 ];
 
 const quorum: QuorumState = { quorate: true, votes: 2, expected: 3, quorum: 2, flags: ['last_man_standing'] };

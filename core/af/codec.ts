@@ -9,7 +9,7 @@ import { LastDecoded } from '../wire/bytes.ts';
 import { Reader, WireError } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 import type {
-  ChangeReason, LocalNode, Member, MemberChange, MembershipEvent, MessageEvent, QuorumFlag, QuorumInfo, QuorumState, SocketEvent,
+  ChangeReason, LocalNode, Member, MemberChange, MemberInfo, MembershipEvent, MessageEvent, QuorumFlag, QuorumInfo, QuorumState, SocketEvent,
 } from '../api/types.ts';
 
 export type { QuorumInfo };
@@ -41,7 +41,7 @@ export const DATAGRAM_MAX = 65535;
 /** Request ops; a reply carries the request's op with the high bit set. */
 export const OP = {
   hello: 0x01, close: 0x02, bind: 0x03, unbind: 0x04, send: 0x05, members: 0x06,
-  localNode: 0x07, stats: 0x08, sendPart: 0x09, quorum: 0x0a,
+  localNode: 0x07, stats: 0x08, sendPart: 0x09, quorum: 0x0a, memberInfo: 0x0b,
 } as const;
 export type RequestType = keyof typeof OP;
 export const REPLY_BIT = 0x80;
@@ -69,6 +69,12 @@ const REQUEST_TYPES = new Map<number, RequestType>(
 export const BIND_SELF_DELIVERY = 0x01;
 const MEMBER_BYTES = 12;
 const RING_ID_BYTES = 12;
+/** MEMBER_INFO's entry: member, uid, gid, flags. */
+const MEMBER_INFO_BYTES = MEMBER_BYTES + 9;
+/** MEMBER_INFO flags: the member's daemon saw its process hold its socket. */
+export const MEMBER_VERIFIED = 0x01;
+/** MEMBER_INFO's uid and gid of a member whose node did not say who it is. */
+export const UNKNOWN_ID = 0xffffffff;
 
 export type Request =
   /** version: the header's version byte; 2 = this client reads BATCH containers and WRITABLE. */
@@ -82,6 +88,8 @@ export type Request =
   | { readonly type: 'stats'; readonly id: number }
   /** Version 3: the quorum state and the configured nodes with their votes. */
   | { readonly type: 'quorum'; readonly id: number }
+  /** The members of the socket's group with who they are (uid, gid; any version). */
+  | { readonly type: 'memberInfo'; readonly id: number }
   /** One fragment of a message too large for one SEND; parts of a message go in offset order. */
   | {
     readonly type: 'sendPart'; readonly id: number; readonly order: Order; readonly msgId: number;
@@ -117,7 +125,8 @@ export type ReplyResult =
   | { readonly type: 'members'; readonly group: string; readonly members: readonly Member[] }
   | { readonly type: 'localNode'; readonly node: LocalNode }
   | { readonly type: 'stats'; readonly stats: Readonly<Record<string, StatValue>> }
-  | { readonly type: 'quorum'; readonly quorum: QuorumInfo };
+  | { readonly type: 'quorum'; readonly quorum: QuorumInfo }
+  | { readonly type: 'memberInfo'; readonly group: string; readonly members: readonly MemberInfo[] };
 
 
 export interface Reply {
@@ -183,7 +192,7 @@ export function encodeRequest(req: Request): Uint8Array {
     case 'sendPart':
       return header(Writer.fixed(SEND_PART_HEADER_BYTES + req.data.length), op, req.id)
         .u8(ORDERS.indexOf(req.order)).u8(0).u32(req.msgId).u32(req.total).u32(req.offset).raw(req.data).done();
-    case 'close': case 'unbind': case 'members': case 'localNode': case 'stats': case 'quorum':
+    case 'close': case 'unbind': case 'members': case 'localNode': case 'stats': case 'quorum': case 'memberInfo':
       return header(Writer.fixed(HEADER_BYTES), op, req.id).done();
   }
 }
@@ -278,6 +287,15 @@ export function encodeReply(reply: Reply): Uint8Array {
       const g = text(r.group);
       const w = header(Writer.fixed(head + 2 + g.length + 4 + MEMBER_BYTES * r.members.length), reply.op, reply.id).u16(0).str16(g).u32(r.members.length);
       for (const m of r.members) w.member(m);
+      return w.done();
+    }
+    case 'memberInfo': {
+      const g = text(r.group);
+      const w = header(Writer.fixed(head + 2 + g.length + 4 + MEMBER_INFO_BYTES * r.members.length), reply.op, reply.id).u16(0).str16(g).u32(r.members.length);
+      for (const m of r.members) {
+        const id = m.identity;
+        w.member(m.member).u32(id ? id.uid : UNKNOWN_ID).u32(id ? id.gid : UNKNOWN_ID).u8(id?.verified ? MEMBER_VERIFIED : 0);
+      }
       return w.done();
     }
     case 'localNode': return encodeLocalNode(reply, r.node);
@@ -498,7 +516,7 @@ function readRequest(type: RequestType, id: number, r: Reader): Request {
       if (total === 0 || offset + data.length > total) throw new WireError(`part [${offset}, ${offset + data.length}) outside a message of ${total} bytes`);
       return { type, id, order, msgId, total, offset, data };
     }
-    case 'close': case 'unbind': case 'members': case 'localNode': case 'stats': case 'quorum':
+    case 'close': case 'unbind': case 'members': case 'localNode': case 'stats': case 'quorum': case 'memberInfo':
       r.end();
       return { type, id };
   }
@@ -540,6 +558,18 @@ function readResult(type: RequestType | undefined, r: Reader): ReplyResult {
       const n = r.count32(MEMBER_BYTES);
       const members: Member[] = [];
       for (let i = 0; i < n; i++) members.push(r.member());
+      return { type, group, members };
+    }
+    case 'memberInfo': {
+      const group = str(r);
+      const n = r.count32(MEMBER_INFO_BYTES);
+      const members: MemberInfo[] = [];
+      for (let i = 0; i < n; i++) {
+        const member = r.member(), uid = r.u32(), gid = r.u32(), flags = r.u8();
+        if (flags & ~MEMBER_VERIFIED) throw new WireError(`unknown member flags 0x${flags.toString(16)}`);
+        const known = uid !== UNKNOWN_ID || gid !== UNKNOWN_ID;
+        members.push(known ? { member, identity: { uid, gid, verified: (flags & MEMBER_VERIFIED) !== 0 } } : { member });
+      }
       return { type, group, members };
     }
     case 'localNode': {

@@ -13,6 +13,7 @@ import { WritableSignal } from '../api/queue.ts';
 import { quorumOptions } from '../quorum/quorum.ts';
 import { startRuntime } from '../runtime/index.ts';
 import { BridgeServer } from './bridge.ts';
+import { AccessPolicy } from './access.ts';
 import type { StatValue } from './codec.ts';
 
 export interface DaemonOptions {
@@ -66,6 +67,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const limits = { ...config.limits };
   const groupLimits = { ...config.limits, messageSizeMax };
   let votes = quorumOptions(config).votes;
+  // [access]: the lock service's group defaults to root and this daemon's own group.
+  const access = new AccessPolicy(config.access.groups, process.getgid?.() ?? 0);
   const groups = new GroupService({
     nodeId: config.node.id, limits: groupLimits, guarantees: entry.guarantees,
     driverName: entry.name, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'groups' }),
@@ -100,6 +103,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       nodeId: config.node.id, driver: entry.name, groups, limits,
       runtimeStats: () => ({ ...flattenStats(rt.stats()), ...memoryStats(), 'node.failureDetectionMs': failureDetectionMs }),
       messageSizeMax, procCheckMs: opts.procCheckMs, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'bridge' }),
+      access,
     });
     late.bridge = bridge;
   } catch (e) {
@@ -124,11 +128,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         refused.push(`cluster.nodes: ${(e as Error).message}`);
       }
     }
+    if (plan.access) access.update(plan.access.groups);
     Object.assign(limits, plan.limits);
     Object.assign(groupLimits, plan.limits);
     running = {
       ...running, limits: { ...running.limits, ...plan.limits }, log: { ...running.log, level: plan.logLevel ?? running.log.level },
-      cluster: { ...running.cluster, nodes },
+      cluster: { ...running.cluster, nodes }, access: plan.access ?? running.access,
     };
     return { ...plan, refused };
   };

@@ -19,16 +19,17 @@
 //    for every reply and for WRITABLE, then resends the refused ones in order, the first with RESUME.
 // The other direction is bounded per client by its receive queue (outbox.ts): a client that
 // does not read is removed from its group (overrun) and told ENOBUFS.
-import { ClusterError, ERROR_NUMBERS, isClusterError, type ErrorCode } from '../api/errors.ts';
+import { ClusterError, ERROR_NUMBERS, eagain, isClusterError, type ErrorCode } from '../api/errors.ts';
 import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
-import type { LocalNode, Member, SocketEvent } from '../api/types.ts';
+import type { LocalNode, Member, MemberIdentity, MemberInfo, SocketEvent } from '../api/types.ts';
 import {
   decodeClientDatagram, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply, encodeStatusReply, encodeWritable, OP, REPLY_BIT,
   VERSION_BATCH, VERSION_VIEWS,
   type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
 import { Outbox, type ClientChannel } from './outbox.ts';
+import type { AccessPolicy } from './access.ts';
 
 /** sun_path holds 108 bytes with the terminating NUL. */
 export const UNIX_PATH_MAX = 107;
@@ -46,12 +47,14 @@ export interface BridgeEndpoint {
   unbind(): void;
   send(data: Uint8Array, order: Order): void;
   members(): Member[];
+  /** The members with who they are (MEMBER_INFO). */
+  memberInfo(): MemberInfo[];
   close(reason?: 'leave' | 'procdown'): void;
 }
 
 /** What the bridge needs of the GroupService. */
 export interface BridgeGroups {
-  open(local: { pid: number; port: number }, sink: EndpointSink): BridgeEndpoint;
+  open(local: { pid: number; port: number; identity?: MemberIdentity }, sink: EndpointSink): BridgeEndpoint;
   processDown(pid: number): void;
   localNode(): LocalNode;
   quorumInfo(): QuorumInfo;
@@ -80,8 +83,31 @@ export interface BridgeHost {
   sendTo(path: string, bytes: Uint8Array, onFailed: () => void): void;
   /** Is this process alive? (kill(pid, 0) in the shell) */
   processAlive(pid: number): boolean;
-  /** Is there still a file at this client's path? (a client that closed without CLOSE) */
-  clientExists(path: string): boolean;
+  /** Is the client's socket file still at its path (a client that closed without CLOSE)?
+   *  `file`: the identity's token: the same file, not another one bound there since. */
+  clientExists(path: string, file?: string): boolean;
+  /** Who the client bound at `path` is, by the kernel's word, given the pid its HELLO claims;
+   *  or the errno to refuse the HELLO with (ESRCH: no such process; EACCES: the kernel's
+   *  records contradict the claim; ENOENT: no socket file at the path). The shell reads the
+   *  socket file and /proc (core/af/peercred.ts); the simulator knows its clients. */
+  identify(path: string, claimedPid: number): ClientIdentity | ErrorCode;
+}
+
+/** A client's identity as the daemon established it at HELLO (docs/PROTOCOL.md, HELLO). */
+export interface ClientIdentity {
+  /** The process that holds the socket: the pid HELLO claimed, once checked. */
+  readonly pid: number;
+  /** Owner and group of the client's socket file: the user whose process bound it. */
+  readonly uid: number;
+  readonly gid: number;
+  /** The groups the client counts as a member of in access rules: `gid` and the process's
+   *  supplementary groups. */
+  readonly groups: readonly number[];
+  /** true: the kernel shows the process holds the socket; false: the daemon could not look
+   *  (another user's process, a daemon that is not root) and only checked the process's user. */
+  readonly verified: boolean;
+  /** Opaque: which file was at the path (so another file bound there later is not this client). */
+  readonly file?: string;
 }
 
 export interface BridgeOptions {
@@ -96,12 +122,17 @@ export interface BridgeOptions {
   readonly log: BridgeLog;
   /** A half-sent message that gets no part for this long is dropped (default PARTIAL_IDLE_MS). */
   readonly partialIdleMs?: number;
+  /** Who may join, send to and receive from which groups ([access]; absent: everyone everything). */
+  readonly access?: AccessPolicy;
 }
 
-/** A message arriving in SEND_PART fragments. */
+/** A message arriving in SEND_PART fragments: the parts so far, each copied, assembled at the
+ *  last one. It is charged for what has arrived (PARTIAL_OVERHEAD plus the bytes), never for the
+ *  total it announces, so a first part of 1 byte claiming 1 MiB costs 1 byte and the overhead. */
 interface Partial {
   readonly order: Order;
-  readonly buf: Uint8Array;
+  readonly total: number;
+  readonly chunks: Uint8Array[];
   received: number;
   /** host.now() at its last part. */
   lastPartAt: number;
@@ -110,10 +141,13 @@ interface Partial {
 interface Client {
   readonly path: string;
   readonly pid: number;
+  readonly ident: ClientIdentity;
   readonly port: number;
   readonly outbox: Outbox;
   readonly endpoint: BridgeEndpoint;
   readonly partials: Map<number, Partial>;
+  /** Bytes its half-sent messages are charged (partialCharge). */
+  partialBytes: number;
   group?: string;
   /** Version 2: after a SEND answered EAGAIN, every SEND is answered EAGAIN until one carries
    *  RESUME, so pipelined sends cannot overtake the one refused (PROTOCOL.md, section 9). */
@@ -125,13 +159,34 @@ interface Client {
   /** Removed from its group for falling behind: requests on the group are answered ENOBUFS (not
    *  ENOTCONN) until it binds again, so the reply itself says why (PROTOCOL.md, SEND). */
   evicted: boolean;
+  /** What the access rules allowed it in the group of its last bind. */
+  maySend: boolean;
+  mayReceive: boolean;
 }
 
 const NONE: ReplyResult = { type: 'none' };
 
-/** Messages a socket may have half-sent at once, and bytes of half-sent messages per daemon. */
+/** Messages a socket may have half-sent at once. */
 export const PARTIALS_PER_SOCKET_MAX = 16;
-export const PARTIAL_BYTES_MAX = 256 * 1024 * 1024;
+const MiB = 1024 * 1024;
+/** Half-sent messages of the whole node: at least this many bytes (more when messages may be larger). */
+export const PARTIAL_BYTES_MIN = 64 * MiB;
+/** One user's half-sent messages get at most this share of the node's bytes. */
+export const PARTIAL_USER_SHARE = 4;
+/** What a half-sent message costs beyond its bytes (its record, its first part's copy). */
+export const PARTIAL_OVERHEAD = 1024;
+
+/** The byte bounds on half-sent messages (docs/PROTOCOL.md, SEND_PART), from the largest message
+ *  M: the node holds max(64 MiB, 8 M); one user (by uid, over all its sockets) a quarter of that;
+ *  one socket 4 M or the user's bound, whichever is less. Each is at least 2 M, so every user can
+ *  always send a largest message, and one user cannot take the node's room from the others. */
+export function partialLimits(messageSizeMax: number): { readonly node: number; readonly user: number; readonly socket: number } {
+  const node = Math.max(PARTIAL_BYTES_MIN, 8 * messageSizeMax);
+  const user = Math.floor(node / PARTIAL_USER_SHARE);
+  return { node, user, socket: Math.min(user, 4 * messageSizeMax) };
+}
+/** The node's bound with the default message_size_max (1 MiB). */
+export const PARTIAL_BYTES_MAX = partialLimits(MiB).node;
 /** A client that gives up on a message half-way (its send aborted or timed out) never sends the
  *  rest: after this long without a part the daemon drops it, so it stops counting against the limits. */
 export const PARTIAL_IDLE_MS = 30_000;
@@ -139,7 +194,7 @@ export const PARTIAL_IDLE_MS = 30_000;
 const COUNTERS = [
   'datagramsIn', 'dropped', 'badRequests', 'repliesDropped', 'eventsDropped', 'overruns', 'procdowns',
   'socketsOpened', 'socketsClosed', 'helloRefused', 'batchesIn', 'requestsIn', 'writableSent',
-  'sendsRefused', 'partialsExpired',
+  'sendsRefused', 'partialsExpired', 'partialsRefused', 'identityRefused', 'pidUnverified', 'accessDenied',
 ] as const;
 
 export class BridgeCore {
@@ -150,13 +205,19 @@ export class BridgeCore {
   private lastEvent?: SocketEvent;
   private readonly lastBytes: (Uint8Array[] | undefined)[] = [undefined, undefined];
   private nextMsgId = 0;
+  /** Bytes half-sent messages are charged: the node's, and per user (uid). */
   private partialBytes = 0;
+  private partialCount = 0;
+  private readonly userPartialBytes = new Map<number, number>();
+  private readonly partialMax: ReturnType<typeof partialLimits>;
   /** Version-2 sockets answered EAGAIN: each gets one WRITABLE event when the service may take sends again. */
   private readonly waiting = new Set<Client>();
   private readonly writableBytes = encodeWritable();
   private closed = false;
 
-  constructor(private readonly opts: BridgeOptions, private readonly host: BridgeHost) {}
+  constructor(private readonly opts: BridgeOptions, private readonly host: BridgeHost) {
+    this.partialMax = partialLimits(opts.messageSizeMax);
+  }
 
   /** Stop: every client socket is told and closed (its members leave). */
   close(): void {
@@ -182,6 +243,8 @@ export class BridgeCore {
     return {
       ...this.counters, sockets: this.clients.size, queueDepth: depth, queueDepthMax: depthMax, queueBytes: bytes, congestions,
       datagramsOut, batchesOut,
+      partials: this.partialCount, partialBytes: this.partialBytes, partialBytesMax: this.partialMax.node,
+      partialBytesUserMax: this.partialMax.user, partialBytesSocketMax: this.partialMax.socket,
     };
   }
 
@@ -264,7 +327,7 @@ export class BridgeCore {
       this.counters.badRequests++;
       return this.answer(path, op, req.id, 'EPROTO', { type: 'none' });
     }
-    if (c.evicted && (req.type === 'send' || req.type === 'sendPart' || req.type === 'unbind' || req.type === 'members')) {
+    if (c.evicted && (req.type === 'send' || req.type === 'sendPart' || req.type === 'unbind' || req.type === 'members' || req.type === 'memberInfo')) {
       return this.answer(path, op, req.id, 'ENOBUFS', NONE);
     }
     if (req.type === 'send' && c.fenced && !req.resume) {
@@ -294,32 +357,47 @@ export class BridgeCore {
   private perform(c: Client, req: Exclude<Request, { type: 'hello' }>): ReplyResult {
     switch (req.type) {
       case 'close': return NONE;
-      case 'bind':
+      case 'bind': {
+        const may = this.opts.access?.decide(req.group, c.ident);
+        if (may && !may.join) this.deny(c, 'join', req.group);
         c.endpoint.bind(req.group, { selfDelivery: req.selfDelivery });
         c.group = req.group;
         c.evicted = false;
+        c.maySend = may?.send ?? true;
+        c.mayReceive = may?.receive ?? true;
         return NONE;
+      }
       case 'unbind':
         c.endpoint.unbind();
         c.group = undefined;
         return NONE;
       case 'send':
+        if (!c.maySend && c.group !== undefined) this.deny(c, 'send', c.group);
         if (req.data.length > this.opts.messageSizeMax) {
           throw new ClusterError('EMSGSIZE', `message of ${req.data.length} bytes is over ${this.opts.messageSizeMax}`);
         }
         this.send(c, req);
         return NONE;
       case 'sendPart':
+        if (!c.maySend && c.group !== undefined) this.deny(c, 'send', c.group);
         this.sendPart(c, req);
         return NONE;
       case 'members': {
         const members = c.endpoint.members();
         return { type: 'members', group: c.group ?? '', members };
       }
+      case 'memberInfo': return { type: 'memberInfo', group: c.group ?? '', members: c.endpoint.memberInfo() };
       case 'localNode': return { type: 'localNode', node: this.opts.groups.localNode() };
       case 'stats': return { type: 'stats', stats: this.allStats() };
       case 'quorum': return { type: 'quorum', quorum: this.opts.groups.quorumInfo() };
     }
+  }
+
+  /** Refuses a request the access rules do not allow (EACCES), counted and logged. */
+  private deny(c: Client, what: 'join' | 'send', group: string): never {
+    this.counters.accessDenied++;
+    this.opts.log('info', `access denied: ${what}`, { path: c.path, pid: c.pid, uid: c.ident.uid, group, rule: this.opts.access?.ruleFor(group)?.name });
+    throw new ClusterError('EACCES', `user ${c.ident.uid} may not ${what === 'join' ? 'bind to' : 'send to'} group "${group}" on this node ([access] rules)`);
   }
 
   private send(c: Client, req: Extract<Request, { type: 'send' }>): void {
@@ -343,54 +421,92 @@ export class BridgeCore {
     let p = c.partials.get(req.msgId);
     if (req.offset === 0) {
       if (p) this.dropPartial(c, req.msgId);
-      p = this.newPartial(c, req);
+      if (req.total > this.opts.messageSizeMax) {
+        throw new ClusterError('EMSGSIZE', `message of ${req.total} bytes is over ${this.opts.messageSizeMax}`);
+      }
+      if (c.group === undefined) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it before sending');
+      // A whole message in one part needs no keeping.
+      if (req.data.length === req.total) return this.sendWhole(c, req.data, req.order, 'partsBlocked');
+      if (c.partials.size >= PARTIALS_PER_SOCKET_MAX) {
+        this.counters.partialsRefused++;
+        throw eagain(`${PARTIALS_PER_SOCKET_MAX} messages of this socket are half-sent; finish some, then retry`);
+      }
+      p = { order: req.order, total: req.total, chunks: [], received: 0, lastPartAt: this.host.now() };
+      this.charge(c, PARTIAL_OVERHEAD + req.data.length);
+      c.partials.set(req.msgId, p);
+      this.partialCount++;
+    } else {
+      if (!p || p.order !== req.order || p.total !== req.total) {
+        if (p) this.dropPartial(c, req.msgId);
+        throw new ClusterError('EINVAL', `part of message ${req.msgId} does not continue it; send parts in offset order, starting at 0`);
+      }
+      if (req.offset !== p.received) {
+        this.dropPartial(c, req.msgId);
+        throw new ClusterError('EINVAL', `part at ${req.offset} of message ${req.msgId}: expected offset ${p.received}`);
+      }
+      try {
+        this.charge(c, req.data.length);
+      } catch (e) {
+        this.dropPartial(c, req.msgId);
+        throw e;
+      }
     }
-    if (!p || p.order !== req.order || p.buf.length !== req.total) {
-      if (p) this.dropPartial(c, req.msgId);
-      throw new ClusterError('EINVAL', `part of message ${req.msgId} does not continue it; send parts in offset order, starting at 0`);
-    }
-    if (req.offset !== p.received) {
-      this.dropPartial(c, req.msgId);
-      throw new ClusterError('EINVAL', `part at ${req.offset} of message ${req.msgId}: expected offset ${p.received}`);
-    }
-    p.buf.set(req.data, req.offset);
-    p.received += req.data.length;
+    // A copy of its own: the datagram's buffer (a container's, perhaps) is not kept alive by it.
+    const chunk = new Uint8Array(req.data.length);
+    chunk.set(req.data);
+    p.chunks.push(chunk);
+    p.received += chunk.length;
     p.lastPartAt = this.host.now();
-    if (p.received < p.buf.length) return;
+    if (p.received < p.total) return;
+    const whole = new Uint8Array(p.total);
+    let at = 0;
+    for (const ch of p.chunks) { whole.set(ch, at); at += ch.length; }
     this.dropPartial(c, req.msgId);
-    this.sendWhole(c, p.buf, p.order, 'partsBlocked');
+    this.sendWhole(c, whole, p.order, 'partsBlocked');
   }
 
-  private newPartial(c: Client, req: Extract<Request, { type: 'sendPart' }>): Partial {
-    if (req.total > this.opts.messageSizeMax) {
-      throw new ClusterError('EMSGSIZE', `message of ${req.total} bytes is over ${this.opts.messageSizeMax}`);
+  /** Charges `bytes` more of half-sent messages to the socket, its user and the node, or
+   *  refuses (EAGAIN) when one of the three bounds (partialLimits) would be passed. */
+  private charge(c: Client, bytes: number): void {
+    const uid = c.ident.uid;
+    const user = this.userPartialBytes.get(uid) ?? 0;
+    const max = this.partialMax;
+    if (c.partialBytes + bytes > max.socket || user + bytes > max.user || this.partialBytes + bytes > max.node) {
+      this.counters.partialsRefused++;
+      const which = c.partialBytes + bytes > max.socket ? `this socket's ${max.socket}` : user + bytes > max.user ? `your user's ${max.user}` : `the node's ${max.node}`;
+      throw eagain(`half-sent messages would pass ${which} bytes; finish or abandon some, then retry`);
     }
-    if (c.partials.size >= PARTIALS_PER_SOCKET_MAX || this.partialBytes + req.total > PARTIAL_BYTES_MAX) {
-      throw new ClusterError('EAGAIN', 'too many half-sent messages; finish some, then retry');
-    }
-    const p: Partial = { order: req.order, buf: new Uint8Array(req.total), received: 0, lastPartAt: this.host.now() };
-    c.partials.set(req.msgId, p);
-    this.partialBytes += req.total;
-    return p;
+    c.partialBytes += bytes;
+    this.userPartialBytes.set(uid, user + bytes);
+    this.partialBytes += bytes;
   }
 
   private dropPartial(c: Client, msgId: number): void {
     const p = c.partials.get(msgId);
     if (!p) return;
     c.partials.delete(msgId);
-    this.partialBytes -= p.buf.length;
+    this.partialCount--;
+    const bytes = PARTIAL_OVERHEAD + p.received;
+    c.partialBytes -= bytes;
+    this.partialBytes -= bytes;
+    const user = (this.userPartialBytes.get(c.ident.uid) ?? 0) - bytes;
+    if (user > 0) this.userPartialBytes.set(c.ident.uid, user); else this.userPartialBytes.delete(c.ident.uid);
   }
 
   private hello(path: string, pid: number, id: number, version: number): void {
     const op = OP.hello | REPLY_BIT;
+    const early = this.helloCheck(path, pid);
+    const ident = early ?? this.host.identify(path, pid);
     const old = this.clients.get(path);
-    if (old && old.pid === pid) return this.helloReply(old, id); // a retried hello: same identity
-    if (old) this.remove(old, 'procdown'); // the path now belongs to another process
-    const refuse = this.helloCheck(path, pid);
-    if (refuse) {
+    // A retried hello: the same identity, if the same process still holds the same file.
+    if (old && typeof ident !== 'string' && sameIdentity(old.ident, ident)) return this.helloReply(old, id);
+    if (old) this.remove(old, 'procdown'); // the path now belongs to another process (or file)
+    if (typeof ident === 'string' || this.clients.size >= this.opts.limits.socketsMax) {
+      const code = typeof ident === 'string' ? ident : 'EMFILE';
       this.counters.helloRefused++;
-      this.opts.log('info', 'hello refused', { path, pid, code: refuse });
-      return this.answer(path, op, id, refuse, { type: 'none' });
+      if (code === 'EACCES') this.counters.identityRefused++;
+      this.opts.log('info', 'hello refused', { path, pid, code });
+      return this.answer(path, op, id, code, { type: 'none' });
     }
     const holder: { outbox?: Outbox } = {};
     const conn = this.host.connect(path, () => holder.outbox?.writable());
@@ -401,7 +517,7 @@ export class BridgeCore {
     }
     let c: Client;
     try {
-      c = this.admit(path, pid, conn, version);
+      c = this.admit(path, ident, conn, version);
       holder.outbox = c.outbox;
     } catch (e) {
       conn.close();
@@ -409,19 +525,20 @@ export class BridgeCore {
       this.counters.helloRefused++;
       return this.answer(path, op, id, e.code as ErrorCode, { type: 'none' });
     }
-    this.opts.log('debug', 'socket opened', { path, pid, port: c.port });
+    if (!ident.verified) this.counters.pidUnverified++;
+    this.opts.log('debug', 'socket opened', { path, pid, port: c.port, uid: ident.uid, gid: ident.gid, verified: ident.verified });
     this.helloReply(c, id);
   }
 
+  /** What HELLO refuses before asking the host who the client is. */
   private helloCheck(path: string, pid: number): ErrorCode | undefined {
     if (pid < 1 || pid > 0x7fffffff) return 'EINVAL';
     if (Buffer.byteLength(path) > UNIX_PATH_MAX) return 'ENAMETOOLONG';
-    if (!this.host.processAlive(pid)) return 'ESRCH';
-    if (this.clients.size >= this.opts.limits.socketsMax) return 'EMFILE';
     return undefined;
   }
 
-  private admit(path: string, pid: number, conn: ClientChannel, version: number): Client {
+  private admit(path: string, ident: ClientIdentity, conn: ClientChannel, version: number): Client {
+    const pid = ident.pid;
     const port = this.nextPort.get(pid) ?? 1;
     this.nextPort.set(pid, port + 1);
     const holder: { client?: Client } = {};
@@ -433,14 +550,18 @@ export class BridgeCore {
       defer: (fn) => this.host.defer(fn),
     }, version >= VERSION_BATCH);
     // Throws (EMFILE, EADDRINUSE) before anything is in the table.
-    const endpoint = this.opts.groups.open({ pid, port }, {
+    const identity: MemberIdentity = { uid: ident.uid, gid: ident.gid, verified: ident.verified };
+    const endpoint = this.opts.groups.open({ pid, port, identity }, {
       event: (ev) => {
+        if (ev.type === 'message' && holder.client?.mayReceive === false) return true; // [access] receive
         const bytes = this.encodeShared(ev, version);
         return bytes.length === 0 || outbox.event(bytes); // an event this version does not carry is skipped
       },
       overrun: () => { if (holder.client) this.overrun(holder.client); },
     });
-    const c: Client = { path, pid, port, outbox, endpoint, partials: new Map(), fenced: false, partsBlocked: false, evicted: false };
+    const c: Client = { path, pid, ident, port, outbox, endpoint, partials: new Map(), partialBytes: 0, fenced: false, partsBlocked: false, evicted: false,
+      maySend: true, mayReceive: true,
+    };
     holder.client = c;
     this.clients.set(path, c);
     this.counters.socketsOpened++;
@@ -514,7 +635,7 @@ export class BridgeCore {
     const pids = new Set([...this.clients.values()].map((c) => c.pid));
     for (const pid of pids) if (!this.host.processAlive(pid)) this.processDown(pid);
     for (const c of [...this.clients.values()]) {
-      if (!this.host.clientExists(c.path)) {
+      if (!this.host.clientExists(c.path, c.ident.file)) {
         this.opts.log('info', 'client socket file gone without CLOSE: procdown', { path: c.path, pid: c.pid });
         this.remove(c, 'procdown');
       }
@@ -557,4 +678,8 @@ export class BridgeCore {
     try { c.endpoint.close(reason); } catch (e) { this.opts.log('warn', 'endpoint close failed', { path: c.path, err: String(e) }); }
     c.outbox.close();
   }
+}
+
+function sameIdentity(a: ClientIdentity, b: ClientIdentity): boolean {
+  return a.pid === b.pid && a.uid === b.uid && a.gid === b.gid && a.file === b.file;
 }

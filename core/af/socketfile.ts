@@ -1,10 +1,11 @@
 // The bridge socket's place in the file system: its directory (created with mode 0750 by
 // default), the stale file a crashed daemon left behind, mode and ownership. Permissions on the
 // directory and the socket decide who may use the cluster (docs/ARCHITECTURE.md, "The bridge").
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ClusterError } from '../api/errors.ts';
 import { connectUnix, createUnixSocket } from './unix.ts';
+import { lookupId } from '../config/accounts.ts';
 
 /** sun_path holds 108 bytes with the terminating NUL; unix-dgram would silently truncate. */
 export const UNIX_PATH_MAX = 107;
@@ -71,10 +72,8 @@ function chownPath(path: string, opts: SocketFileOptions): void {
 }
 
 /** A user or group name (or number) to its id, from the passwd/group file. */
-function resolveId(name: string, file: string, key: string): number {
-  if (/^\d+$/.test(name)) return Number(name);
-  const line = readFileSync(file, 'utf8').split('\n').find((l) => l.split(':')[0] === name);
-  const id = line === undefined ? NaN : Number(line.split(':')[2]);
-  if (!Number.isInteger(id)) throw new ClusterError('ENOENT', `${key} = "${name}": no such entry in ${file}; use an existing name or a number`);
+function resolveId(name: string, file: '/etc/passwd' | '/etc/group', key: string): number {
+  const id = lookupId(name, file === '/etc/passwd' ? 'user' : 'group');
+  if (id === undefined) throw new ClusterError('ENOENT', `${key} = "${name}": no such entry in ${file}; use an existing name or a number`);
   return id;
 }

@@ -25,6 +25,21 @@ export interface Member {
   readonly port: number;
 }
 
+/** Who a member's process is, as its node's daemon established it from the kernel (bridge
+ *  protocol HELLO): the owner and group of its socket file. */
+export interface MemberIdentity {
+  readonly uid: number;
+  readonly gid: number;
+  /** The daemon saw the process hold the socket (false: it could only check the process's user). */
+  readonly verified: boolean;
+}
+
+/** A member and who it is (MEMBER_INFO); `identity` is absent when its node did not say (an older daemon). */
+export interface MemberInfo {
+  readonly member: Member;
+  readonly identity?: MemberIdentity;
+}
+
 export type ChangeReason = 'join' | 'leave' | 'nodedown' | 'procdown' | 'overrun';
 
 export interface MemberChange {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { DriverRegistry } from '../driver/registry.ts';
 import type { DriverEntry } from '../driver/types.ts';
 import { isClusterError } from '../api/errors.ts';
-import { loadConfig, parseConfig, resolveConfig, writeLocalCluster, type Resolver } from './index.ts';
+import { loadConfig, parseConfig, planReload, resolveConfig, writeLocalCluster, type Resolver } from './index.ts';
 
 function entry(name: string, schema: z.ZodType): DriverEntry {
   return {
@@ -162,7 +162,7 @@ describe('parseConfig: refusals', () => {
   });
 
   it('a section for an unregistered driver or a stray section is an unknown key', () => {
-    expect(errorOf(`${MINIMAL}[tipc]\nx = 1\n`)).toBe('EINVAL: node1.toml: tipc: unknown key (known: node, cluster, crypto, limits, quorum, log, metrics, cman, totem)');
+    expect(errorOf(`${MINIMAL}[tipc]\nx = 1\n`)).toBe('EINVAL: node1.toml: tipc: unknown key (known: node, cluster, crypto, limits, quorum, log, metrics, access, cman, totem)');
     expect(errorOf(`limits = 5\n${MINIMAL}`)).toBe('EINVAL: node1.toml: limits = 5: expected a table [limits]');
   });
 
@@ -253,6 +253,61 @@ describe('parseConfig: refusals', () => {
       /cluster.multicast_addr = "10.1.1.1:5405": expected an IPv4 multicast address/);
     expect(errorOf(`${MINIMAL}[limits]\nrecv_queue_bytes_max = 1000\n`)).toMatch(/limits.recv_queue_bytes_max = 1000: expected at least limits.message_size_max \(1048576\)/);
     expect(errorOf(MINIMAL.replace('"10.0.0.2"', '"[::2]"'))).toMatch(/node 2 addr "\[::2\]:5405": expected an IPv4 address like the first node's/);
+  });
+});
+
+describe('parseConfig: [access]', () => {
+  it('reads rules with names resolved to ids, send and receive defaulting to join; none by default', () => {
+    expect(parseConfig(MINIMAL, 'n.toml', registry).access).toEqual({ groups: [] });
+    const c = parseConfig(`${MINIMAL}
+[[access.group]]
+name = "app.*"
+join = ["*", "root", "@root", "1234", "@567"]
+send = ["root"]
+[[access.group]]
+name = "afcluster.locks"
+join = []
+`, 'n.toml', registry);
+    const join = [{ kind: 'anyone' }, { kind: 'user', id: 0 }, { kind: 'group', id: 0 }, { kind: 'user', id: 1234 }, { kind: 'group', id: 567 }];
+    expect(c.access.groups).toEqual([
+      { name: 'app.*', join, send: [{ kind: 'user', id: 0 }], receive: join },
+      { name: 'afcluster.locks', join: [], send: [], receive: [] },
+    ]);
+  });
+
+  it('refuses unknown users and groups, a rule twice for one name, and malformed entries, by key', () => {
+    const msg = errorOf(`${MINIMAL}
+[[access.group]]
+name = "g"
+join = ["no-such-user-here", "@no-such-group-here"]
+[[access.group]]
+name = "g"
+join = ["*"]
+[[access.group]]
+name = "h"
+join = ["bad name"]
+`);
+    expect(msg).toContain('node1.toml: access.group[2].join[0] = "bad name": expected "*" (anyone), a user');
+    const names = errorOf(`${MINIMAL}
+[[access.group]]
+name = "g"
+join = ["no-such-user-here", "@no-such-group-here"]
+[[access.group]]
+name = "g"
+join = ["*"]
+`);
+    expect(names).toContain('node1.toml: access.group[0].join[0] = "no-such-user-here": no such user in /etc/passwd');
+    expect(names).toContain('node1.toml: access.group[0].join[1] = "@no-such-group-here": no such group in /etc/group');
+    expect(names).toContain('node1.toml: access.group[1].name = "g": access.group[0] names the same groups');
+  });
+
+  it('a reload applies changed rules', () => {
+    const before = parseConfig(MINIMAL, 'n.toml', registry);
+    const after = parseConfig(`${MINIMAL}\n[[access.group]]\nname = "g"\njoin = ["0"]\n`, 'n.toml', registry);
+    const plan = planReload(before, after);
+    expect(plan.apply).toEqual(['access.group']);
+    expect(plan.access).toBe(after.access);
+    expect(planReload(after, after).apply).toEqual([]);
   });
 });
 

@@ -8,12 +8,13 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { ClusterError } from '../api/errors.ts';
 import type { DriverRegistry } from '../driver/registry.ts';
-import type { Endpoint, NodeConfig, NodeEntry } from './types.ts';
+import type { AccessPrincipal, AccessRule, Endpoint, NodeConfig, NodeEntry } from './types.ts';
+import { lookupId } from './accounts.ts';
 import { formatValue, issueLines } from './describe.ts';
 import {
   CORE_SECTIONS, DEFAULT_METRICS_PORT, DEFAULT_MULTICAST_ADDR, DEFAULT_PORT, formatEndpoint, isIpLiteral, parseEndpoint,
-  type clusterSection, type cryptoSection, type limitsSection, type logSection, type metricsSection, type nodeSection,
-  type quorumSection,
+  type accessSection, type clusterSection, type cryptoSection, type limitsSection, type logSection, type metricsSection,
+  type nodeSection, type quorumSection,
 } from './schema.ts';
 
 type Table = Record<string, unknown>;
@@ -48,9 +49,11 @@ export function parseConfig(text: string, file: string, registry: DriverRegistry
   const quorum = section<z.output<typeof quorumSection>>(raw, 'quorum', CORE_SECTIONS.quorum, file, errors);
   const log = section<z.output<typeof logSection>>(raw, 'log', CORE_SECTIONS.log, file, errors);
   const metrics = section<z.output<typeof metricsSection>>(raw, 'metrics', CORE_SECTIONS.metrics, file, errors);
+  const accessRaw = section<z.output<typeof accessSection>>(raw, 'access', CORE_SECTIONS.access, file, errors);
+  const access = accessRaw && accessRules(accessRaw, file, errors);
   const drivers = driverSections(raw, cluster?.driver, file, registry, errors);
-  if (errors.length === 0 && node && cluster && crypto && limits && quorum && log && metrics) {
-    const config = build({ file, node, cluster, crypto, limits, quorum, log, metrics, drivers });
+  if (errors.length === 0 && node && cluster && crypto && limits && quorum && log && metrics && access) {
+    const config = build({ file, node, cluster, crypto, limits, quorum, log, metrics, access, drivers });
     crossCheck(config, node.listen, file, errors);
     if (errors.length === 0) return config;
   }
@@ -119,7 +122,33 @@ interface Parts {
   quorum: z.output<typeof quorumSection>;
   log: z.output<typeof logSection>;
   metrics: z.output<typeof metricsSection>;
+  access: AccessRule[];
   drivers: Record<string, unknown>;
+}
+
+/** The [[access.group]] rules with user and group names resolved to ids (unknown names and
+ *  rules naming the same groups twice are errors). */
+function accessRules(a: z.output<typeof accessSection>, file: string, errors: string[]): AccessRule[] {
+  const seen = new Map<string, number>();
+  return a.group.map((r, i) => {
+    const key = `access.group[${i}]`;
+    const other = seen.get(r.name);
+    if (other !== undefined) errors.push(`${file}: ${key}.name = ${formatValue(r.name)}: access.group[${other}] names the same groups; expected one rule per name`);
+    seen.set(r.name, i);
+    const list = (field: 'join' | 'send' | 'receive', names: readonly string[]): AccessPrincipal[] => names.map((n, j) => {
+      if (n === '*') return { kind: 'anyone' };
+      const kind = n.startsWith('@') ? 'group' : 'user';
+      const name = kind === 'group' ? n.slice(1) : n;
+      const id = lookupId(name, kind);
+      if (id === undefined) {
+        errors.push(`${file}: ${key}.${field}[${j}] = ${formatValue(n)}: no such ${kind} in ${kind === 'user' ? '/etc/passwd' : '/etc/group'}; expected an existing name or a numeric id`);
+        return { kind, id: -1 };
+      }
+      return { kind, id };
+    });
+    const join = list('join', r.join);
+    return { name: r.name, join, send: r.send ? list('send', r.send) : join, receive: r.receive ? list('receive', r.receive) : join };
+  });
 }
 
 function endpoint(text: string, defaultPort = DEFAULT_PORT): Endpoint {
@@ -175,6 +204,7 @@ function build(p: Parts): NodeConfig {
     },
     log: { level: p.log.level, format: p.log.format },
     metrics: p.metrics.listen !== undefined ? { listen: endpoint(p.metrics.listen, DEFAULT_METRICS_PORT) } : {},
+    access: { groups: p.access },
     drivers: p.drivers,
     file: p.file,
   };

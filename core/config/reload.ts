@@ -12,6 +12,7 @@ export const RELOADABLE: Readonly<Record<string, string>> = {
   'limits.recv_queue_bytes_max': 'applied to sockets opened after the reload',
   'limits.recv_stall_ms': 'applied to sockets opened after the reload',
   'cluster.nodes': 'totem: nodes added and removed at once (see "Adding and removing a node"); cman: restart',
+  'access.group': 'applied to binds after the reload (sockets already bound keep what their bind allowed)',
 };
 
 /** The keys of a config a reload compares, as the file spells them, with their values. */
@@ -33,6 +34,7 @@ function keyed(c: NodeConfig): [string, unknown][] {
     ...Object.entries(c.quorum).map(([k, v]): [string, unknown] => [`quorum.${snake(k)}`, v]),
     ['log.level', c.log.level], ['log.format', c.log.format],
     ['metrics.listen', c.metrics.listen && formatEndpoint(c.metrics.listen)],
+    ['access.group', c.access.groups],
     ...[...new Set([...Object.keys(c.drivers)])].map((d): [string, unknown] => [`[${d}]`, c.drivers[d]]),
   ];
 }
@@ -47,6 +49,7 @@ export interface ReloadPlan {
   readonly limits: Partial<NodeConfig['limits']>;
   readonly logLevel?: NodeConfig['log']['level'];
   readonly nodes?: readonly NodeEntry[];
+  readonly access?: NodeConfig['access'];
 }
 
 /** Compares the running config with the file's new one. */
@@ -66,5 +69,6 @@ export function planReload(running: NodeConfig, next: NodeConfig): ReloadPlan {
     apply, restart: changed.filter((k) => !(k in RELOADABLE)), limits,
     ...(apply.includes('log.level') ? { logLevel: next.log.level } : {}),
     ...(apply.includes('cluster.nodes') ? { nodes: next.cluster.nodes } : {}),
+    ...(apply.includes('access.group') ? { access: next.access } : {}),
   };
 }

@@ -163,6 +163,29 @@ export const metricsSection = z.strictObject({
   'Serve Prometheus metrics over HTTP at this address (GET /metrics; docs/METRICS.md). Absent: no endpoint. It has no authentication: keep it on a loopback or management address.'),
 });
 
+const principal = z.string().regex(/^(\*|@?[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?)$/)
+  .describe('"*" (anyone), a user ("alice", or a uid like "1000") or a group ("@wheel", or a gid like "@10")');
+const principals = z.array(principal).max(256).describe('an array of "*" (anyone), users ("alice", "1000") and groups ("@wheel", "@10")');
+// eslint-disable-next-line no-control-regex
+const groupPattern = z.string().min(1).max(4096).regex(/^[^\u0000-\u001f\u007f]+$/)
+  .describe('a group name, or a prefix ending in "*" like "app.*" ("*" alone: every group)');
+
+export const accessRule = z.strictObject({
+  name: doc(groupPattern, 'The groups the rule is for: a group name, or a prefix ending in "*" ("*" alone: every group). For a group, a rule with its exact name decides, else the one with the longest matching prefix.'),
+  join: doc(principals, 'Who may bind a socket to the group (BIND; others get EACCES): users by name or uid, groups by "@name" or "@gid" (the group of the client\'s socket file, or one of its process\'s supplementary groups), "*" for anyone.'),
+  send: doc(principals.optional(), 'Who of the members may send to the group; the others get EACCES (default: as join).'),
+  receive: doc(principals.optional(), "Who of the members gets the group's messages; the others get its membership events only (default: as join)."),
+});
+
+/** The lock service's group (services/lock DEFAULT_LOCK_GROUP), protected when no rule names it. */
+export const LOCK_GROUP = 'afcluster.locks';
+
+export const accessSection = z.strictObject({
+  group: doc(z.array(accessRule).max(1024).default([])
+    .describe('an array of tables like { name = "app.*", join = ["@app"], send = ["alice"] }'),
+  `Who may join, send to and receive from which groups; a group no rule matches is open to every process that can use the socket. Unless a rule names "${LOCK_GROUP}" exactly, the lock service's group is limited to root and the daemon's own group (its gid). Identities are the kernel's word (docs/PROTOCOL.md, HELLO). Each rule's keys are below.`),
+});
+
 export const CORE_SECTIONS = {
   node: nodeSection,
   cluster: clusterSection,
@@ -171,6 +194,7 @@ export const CORE_SECTIONS = {
   quorum: quorumSection,
   log: logSection,
   metrics: metricsSection,
+  access: accessSection,
 } as const;
 
 export type CoreSectionName = keyof typeof CORE_SECTIONS;

@@ -15,6 +15,24 @@ export interface NodeEntry {
   readonly votes: number;
 }
 
+/** Whom an access rule names: anyone, one user (by uid), or the members of one group (by gid). */
+export type AccessPrincipal =
+  | { readonly kind: 'anyone' }
+  | { readonly kind: 'user'; readonly id: number }
+  | { readonly kind: 'group'; readonly id: number };
+
+/** One [[access.group]] rule. */
+export interface AccessRule {
+  /** A group name, or a prefix ending in "*" ("*" alone: every group). */
+  readonly name: string;
+  /** Who may bind a socket to the group. */
+  readonly join: readonly AccessPrincipal[];
+  /** Who may send to it. */
+  readonly send: readonly AccessPrincipal[];
+  /** Who gets its messages (a member that may not gets its membership events only). */
+  readonly receive: readonly AccessPrincipal[];
+}
+
 export interface NodeConfig {
   /** [node] */
   readonly node: {
@@ -84,6 +102,11 @@ export interface NodeConfig {
   /** [metrics]: where the Prometheus endpoint listens; absent = no endpoint. */
   readonly metrics: {
     readonly listen?: Endpoint;
+  };
+  /** [access]: who may join, send to and receive from which groups (core/af/access.ts applies it). */
+  readonly access: {
+    /** The [[access.group]] rules, in file order, with names resolved to ids. */
+    readonly groups: readonly AccessRule[];
   };
   /** Each driver's own section, parsed by its registry entry's optionsSchema. */
   readonly drivers: Readonly<Record<string, unknown>>;

@@ -4,30 +4,38 @@
 //
 // Layout (big-endian). Every message opens with a 3-byte header:
 //   u8 magic 0x47 ('G')   u8 version (GROUPS_WIRE_VERSION)   u8 type
-// type 1 JOIN:     u16 nameLen, name (UTF-8), u32 pid, u32 port
+// type 1 JOIN:     u16 nameLen, name (UTF-8), u32 pid, u32 port, identity
 // type 2 LEAVE:    u16 nameLen, name, u32 pid, u32 port, u8 reason (1 leave, 2 procdown, 3 overrun)
 // type 3 DATA:     u16 nameLen, name, u32 pid, u32 port, payload (the rest of the message)
 // type 4 EXCHANGE: u32 ring rep, u64 ring seq, u8 flags (bit 0: last part; bit 1: the sender
 //                  has seen every configured node together, for quorum's wait_for_all),
 //                  u32 the sender's expected votes, u16 group count, then per group:
-//                  u16 nameLen, name, u16 member count, member count x (u32 pid, u32 port)
+//                  u16 nameLen, name, u16 member count, member count x (u32 pid, u32 port, identity)
 // type 5 EXPECTED: u32 ring rep, u64 ring seq, u32 expected votes (last_man_standing lowers
 //                  expected votes on that ring when this is delivered)
-// Version 1 had no EXPECTED and no quorum fields in EXCHANGE; version-1 messages still decode.
+// identity (9 bytes): u32 uid, u32 gid (0xFFFFFFFF both: unknown), u8 flags (bit 0: the member's
+//                  node verified its pid with the kernel): who the member's process is, as its
+//                  node established it (core/af/peercred.ts); the bridge's MEMBER_INFO reports it.
+// Version 1 had no EXPECTED and no quorum fields in EXCHANGE; version 2 no identities. Messages
+// of both still decode (members without identity).
 // The member's node id is never on the wire: it is the driver's sender, so a node can only speak
 // for its own members. The order of a DATA message is the order the driver delivered it in.
 import type { RingId } from '../driver/types.ts';
+import type { MemberIdentity } from '../api/types.ts';
 import type { QuorumReport } from '../quorum/quorum.ts';
 import { LastDecoded } from '../wire/bytes.ts';
 import { Reader, WireError } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 
 export const GROUPS_MAGIC = 0x47;
-export const GROUPS_WIRE_VERSION = 2;
+export const GROUPS_WIRE_VERSION = 3;
 /** The longest group name the wire carries, whatever a node's groupNameMax says. */
 export const NAME_WIRE_MAX = 4096;
 const HEADER = 3;
 const MEMBER_BYTES = 8;
+const IDENTITY_BYTES = 9;
+/** uid and gid of a member whose identity its node did not say (wire version 2 and older). */
+export const UNKNOWN_ID = 0xffffffff;
 /** Bytes a DATA message adds to the application payload, for a group name of `nameBytes`. */
 export function dataOverhead(nameBytes: number): number {
   return HEADER + 2 + nameBytes + MEMBER_BYTES;
@@ -37,13 +45,20 @@ export type LeaveReason = 'leave' | 'procdown' | 'overrun';
 const LEAVE_REASONS: readonly LeaveReason[] = ['leave', 'procdown', 'overrun'];
 const enum Type { Join = 1, Leave = 2, Data = 3, Exchange = 4, Expected = 5 }
 
+/** A member's pid and port on its node, and who it is (absent: unknown). */
+export interface ReportedMember {
+  readonly pid: number;
+  readonly port: number;
+  readonly identity?: MemberIdentity;
+}
+
 export interface ExchangeGroup {
   readonly group: string;
-  readonly members: readonly { readonly pid: number; readonly port: number }[];
+  readonly members: readonly ReportedMember[];
 }
 
 export type GroupMessage =
-  | { readonly type: 'join'; readonly group: string; readonly pid: number; readonly port: number }
+  | { readonly type: 'join'; readonly group: string; readonly pid: number; readonly port: number; readonly identity?: MemberIdentity }
   | { readonly type: 'leave'; readonly group: string; readonly pid: number; readonly port: number;
       readonly reason: LeaveReason }
   | { readonly type: 'data'; readonly group: string; readonly pid: number; readonly port: number;
@@ -61,8 +76,20 @@ export function isValidGroupName(name: string): boolean {
   return name.length > 0 && !/[\u0000-\u001f\u007f]/.test(name);
 }
 
-export function encodeJoin(group: string, pid: number, port: number): Uint8Array {
-  return encodeMember(Type.Join, group, pid, port, 0);
+export function encodeJoin(group: string, pid: number, port: number, identity?: MemberIdentity): Uint8Array {
+  const name = encoder.encode(group);
+  const w = writeHeader(new Writer(new Uint8Array(HEADER + 2 + name.length + MEMBER_BYTES + IDENTITY_BYTES)), Type.Join);
+  return writeIdentity(w.str16(name).u32(pid).u32(port), identity).done();
+}
+
+function writeIdentity(w: Writer, id: MemberIdentity | undefined): Writer {
+  return id ? w.u32(id.uid).u32(id.gid).u8(id.verified ? 1 : 0) : w.u32(UNKNOWN_ID).u32(UNKNOWN_ID).u8(0);
+}
+
+function readIdentity(r: Reader): MemberIdentity | undefined {
+  const uid = r.u32(), gid = r.u32(), flags = r.u8();
+  if (flags & ~1) throw new Refused('value');
+  return uid === UNKNOWN_ID && gid === UNKNOWN_ID ? undefined : { uid, gid, verified: (flags & 1) === 1 };
 }
 
 export function encodeLeave(group: string, pid: number, port: number, reason: LeaveReason): Uint8Array {
@@ -125,15 +152,16 @@ export function encodeExchange(ringId: RingId, groups: readonly ExchangeGroup[],
     parts.push(encodeExchangePart(ringId, current, last, quorum));
     current = []; size = fixed;
   };
+  const each = MEMBER_BYTES + IDENTITY_BYTES;
   for (const g of groups) {
     const nameBytes = encoder.encode(g.group).length + 4;
     let rest = g.members;
     while (rest.length > 0) {
-      if (size + nameBytes + MEMBER_BYTES > partBytesMax) flush(false);
-      const room = Math.max(1, Math.floor((partBytesMax - size - nameBytes) / MEMBER_BYTES));
+      if (size + nameBytes + each > partBytesMax) flush(false);
+      const room = Math.max(1, Math.floor((partBytesMax - size - nameBytes) / each));
       const take = Math.min(rest.length, room, 0xffff);
       current.push({ group: g.group, members: rest.slice(0, take) });
-      size += nameBytes + take * MEMBER_BYTES;
+      size += nameBytes + take * each;
       rest = rest.slice(take);
     }
   }
@@ -147,12 +175,12 @@ const EXCHANGE_FIXED = 4 + 8 + 1 + 4 + 2;
 function encodeExchangePart(ringId: RingId, groups: readonly ExchangeGroup[], last: boolean, quorum: QuorumReport): Uint8Array {
   const names = groups.map((g) => encoder.encode(g.group));
   let size = HEADER + EXCHANGE_FIXED;
-  groups.forEach((g, i) => { size += 4 + names[i].length + g.members.length * MEMBER_BYTES; });
+  groups.forEach((g, i) => { size += 4 + names[i].length + g.members.length * (MEMBER_BYTES + IDENTITY_BYTES); });
   const w = writeHeader(new Writer(new Uint8Array(size)), Type.Exchange)
     .u32(ringId.rep).u64(ringId.seq).u8((last ? 1 : 0) | (quorum.allSeen ? 2 : 0)).u32(quorum.expected).u16(groups.length);
   groups.forEach((g, i) => {
     w.str16(names[i]).u16(g.members.length);
-    for (const m of g.members) w.u32(m.pid).u32(m.port);
+    for (const m of g.members) writeIdentity(w.u32(m.pid).u32(m.port), m.identity);
   });
   return w.done();
 }
@@ -199,11 +227,11 @@ export function decodeGroupMessage(bytes: Uint8Array): DecodeResult {
   if (bytes.length < HEADER) return { ok: false, why: 'short' };
   if (bytes[0] !== GROUPS_MAGIC) return { ok: false, why: 'magic' };
   const version = bytes[1];
-  if (version !== GROUPS_WIRE_VERSION && version !== 1) return { ok: false, why: 'version' };
+  if (version < 1 || version > GROUPS_WIRE_VERSION) return { ok: false, why: 'version' };
   const r = new Reader(bytes, HEADER);
   try {
     switch (bytes[2]) {
-      case Type.Join: case Type.Leave: case Type.Data: return { ok: true, msg: readMemberMessage(r, bytes[2]) };
+      case Type.Join: case Type.Leave: case Type.Data: return { ok: true, msg: readMemberMessage(r, bytes[2], version) };
       case Type.Exchange: return { ok: true, msg: readExchange(r, version) };
       case Type.Expected: {
         if (version === 1) return { ok: false, why: 'type' };
@@ -221,12 +249,16 @@ export function decodeGroupMessage(bytes: Uint8Array): DecodeResult {
   }
 }
 
-function readMemberMessage(r: Reader, type: Type): GroupMessage {
+function readMemberMessage(r: Reader, type: Type, version: number): GroupMessage {
   const group = readName(r);
   const pid = r.u32();
   const port = r.u32();
   if (type === Type.Data) return { type: 'data', group, pid, port, data: r.rest() };
-  if (type === Type.Join) { r.end(); return { type: 'join', group, pid, port }; }
+  if (type === Type.Join) {
+    const identity = version >= 3 ? readIdentity(r) : undefined;
+    r.end();
+    return identity ? { type: 'join', group, pid, port, identity } : { type: 'join', group, pid, port };
+  }
   const reason = LEAVE_REASONS[r.u8() - 1];
   if (reason === undefined) throw new Refused('reason');
   r.end();
@@ -243,9 +275,14 @@ function readExchange(r: Reader, version: number): GroupMessage {
   for (let i = 0; i < count; i++) {
     const group = readName(r);
     const n = r.u16();
-    r.need(n * MEMBER_BYTES);
-    const members: { pid: number; port: number }[] = [];
-    for (let j = 0; j < n; j++) members.push({ pid: r.u32(), port: r.u32() });
+    const ids = version >= 3;
+    r.need(n * (MEMBER_BYTES + (ids ? IDENTITY_BYTES : 0)));
+    const members: ReportedMember[] = [];
+    for (let j = 0; j < n; j++) {
+      const pid = r.u32(), port = r.u32();
+      const identity = ids ? readIdentity(r) : undefined;
+      members.push(identity ? { pid, port, identity } : { pid, port });
+    }
     groups.push({ group, members });
   }
   r.end();

@@ -7,7 +7,7 @@ import type { DriverRegistry } from '../driver/registry.ts';
 import type { Order } from '../driver/types.ts';
 import { ClusterError } from '../api/errors.ts';
 import { startRuntime, type Runtime, type RuntimeLog } from '../runtime/index.ts';
-import type { BindOptions, GroupSocket, LocalNode, Member, QuorumInfo, SendOptions, SocketEvent } from '../api/types.ts';
+import type { BindOptions, GroupSocket, LocalNode, Member, MemberIdentity, MemberInfo, QuorumInfo, SendOptions, SocketEvent } from '../api/types.ts';
 import { EventQueue, WritableSignal, eventBytes, retryEagain } from '../api/queue.ts';
 import { GroupService, driverMessageSizeMax, keepEvent, type LocalEndpoint } from './service.ts';
 import { quorumOptions } from '../quorum/quorum.ts';
@@ -131,6 +131,13 @@ interface EmbeddedSocketOptions {
   readonly eventQueueMax: number;
   readonly eventQueueBytesMax: number;
   readonly onClose: () => void;
+  /** Who the socket's process is (default: this process's user and group). */
+  readonly identity?: MemberIdentity;
+}
+
+/** This process's user and group, where the platform has them. */
+export function processIdentity(): MemberIdentity | undefined {
+  return process.getuid && process.getgid ? { uid: process.getuid(), gid: process.getgid(), verified: true } : undefined;
 }
 
 /** A socket of an embedded node: GroupSocket over a GroupService endpoint in this process. */
@@ -141,7 +148,8 @@ export class EmbeddedSocket implements GroupSocket {
 
   constructor(private readonly opts: EmbeddedSocketOptions) {
     this.queue = new EventQueue<SocketEvent>({ max: opts.eventQueueMax, bytesMax: opts.eventQueueBytesMax, sizeOf: eventBytes });
-    this.endpoint = opts.groups.open({ pid: opts.pid, port: opts.port }, {
+    const identity = opts.identity ?? processIdentity();
+    this.endpoint = opts.groups.open({ pid: opts.pid, port: opts.port, ...(identity ? { identity } : {}) }, {
       event: (ev) => this.queue.push(keepEvent(ev)),
       overrun: () => this.queue.force({ type: 'error', code: 'ENOBUFS',
         message: 'this socket fell behind (its receive queue overflowed) and was removed from its group; read faster, then bind again' }),
@@ -177,6 +185,12 @@ export class EmbeddedSocket implements GroupSocket {
   async members(options: { signal?: AbortSignal } = {}): Promise<Member[]> {
     this.check(options.signal);
     return this.endpoint.members();
+  }
+
+  /** The members of its group with who they are (uid and gid, as their nodes said). */
+  async memberInfo(options: { signal?: AbortSignal } = {}): Promise<MemberInfo[]> {
+    this.check(options.signal);
+    return this.endpoint.memberInfo();
   }
 
   async localNode(options: { signal?: AbortSignal } = {}): Promise<LocalNode> {

@@ -66,11 +66,11 @@
 import { ClusterError, assert, eagain, isClusterError } from '../api/errors.ts';
 import type { NodeConfig } from '../config/types.ts';
 import type { Configuration, DriverUpcalls, Guarantees, LogLevel, Order, RingId } from '../driver/types.ts';
-import type { LocalNode, Member, MemberChange, QuorumState, SocketEvent, ViewId } from '../api/types.ts';
+import type { LocalNode, Member, MemberChange, MemberIdentity, MemberInfo, QuorumState, SocketEvent, ViewId } from '../api/types.ts';
 import { Quorum, quorumOff, type QuorumOptions } from '../quorum/quorum.ts';
 import {
   NAME_WIRE_MAX, dataOverhead, decodeGroupMessage, encodeExchange, encodeExpected, encodeTransientData, encodeJoin, encodeLeave, isValidGroupName,
-  type ExchangeGroup, type GroupMessage, type LeaveReason,
+  type ExchangeGroup, type GroupMessage, type LeaveReason, type ReportedMember,
 } from './codec.ts';
 import type { QuorumReport } from '../quorum/quorum.ts';
 import { GroupTable, compareChanges, memberKey } from './table.ts';
@@ -141,6 +141,8 @@ export interface LocalEndpoint {
   send(data: Uint8Array, order: Order): void;
   /** ENOTCONN if not bound. */
   members(): Member[];
+  /** The members with who they are, as their nodes said (ENOTCONN if not bound). */
+  memberInfo(): MemberInfo[];
   /** The group it is bound to, if any (bound = bind() called, not necessarily delivered yet). */
   group(): string | undefined;
   close(reason?: 'leave' | 'procdown'): void;
@@ -181,7 +183,7 @@ interface Exchange {
 class Endpoint implements LocalEndpoint {
   binding: Binding | null = null;
   closed = false;
-  constructor(readonly member: Member, readonly sink: EndpointSink, private readonly svc: GroupService) {}
+  constructor(readonly member: Member, readonly sink: EndpointSink, private readonly svc: GroupService, readonly identity?: MemberIdentity) {}
   bind(group: string, opts?: { selfDelivery?: boolean }): void { this.svc.bindEndpoint(this, group, opts?.selfDelivery ?? true); }
   unbind(): void {
     if (!this.binding) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it first');
@@ -191,6 +193,10 @@ class Endpoint implements LocalEndpoint {
   members(): Member[] {
     if (!this.binding) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it first');
     return [...this.svc.groupMembers(this.binding.group)];
+  }
+  memberInfo(): MemberInfo[] {
+    if (!this.binding) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it first');
+    return this.svc.groupMemberInfo(this.binding.group);
   }
   group(): string | undefined { return this.binding?.group; }
   close(reason: 'leave' | 'procdown' = 'leave'): void { this.svc.closeEndpoint(this, reason); }
@@ -283,7 +289,9 @@ export class GroupService implements DriverUpcalls {
 
   // ---- the owner's side -------------------------------------------------------------------
 
-  open(local: { pid: number; port: number }, sink: EndpointSink): LocalEndpoint {
+  /** A local socket; `identity`: who its process is (the bridge learns it from the kernel), told
+   *  to every node with its joins. */
+  open(local: { pid: number; port: number; identity?: MemberIdentity }, sink: EndpointSink): LocalEndpoint {
     if (!isU32(local.pid) || !isU32(local.port)) {
       throw new ClusterError('EINVAL', `pid and port must be unsigned 32-bit integers (got ${local.pid}, ${local.port})`);
     }
@@ -292,7 +300,7 @@ export class GroupService implements DriverUpcalls {
     if (this.locals.size >= this.opts.limits.socketsMax) {
       throw new ClusterError('EMFILE', `this node already has ${this.locals.size} sockets (limits.sockets_max); close some first`);
     }
-    const ep = new Endpoint({ nodeId: this.opts.nodeId, pid: local.pid, port: local.port }, sink, this);
+    const ep = new Endpoint({ nodeId: this.opts.nodeId, pid: local.pid, port: local.port }, sink, this, local.identity);
     this.locals.set(key, ep);
     return ep;
   }
@@ -338,6 +346,16 @@ export class GroupService implements DriverUpcalls {
     return this.table.get(group)?.list() ?? [];
   }
 
+  /** Members of a group with who they are (when their node said), sorted; empty when unknown. */
+  groupMemberInfo(group: string): MemberInfo[] {
+    const g = this.table.get(group);
+    if (!g) return [];
+    return g.list().map((member) => {
+      const identity = g.identity(member);
+      return identity ? { member, identity } : { member };
+    });
+  }
+
   /** Every group this node knows, with its members (for status displays). */
   groups(): { group: string; members: readonly Member[] }[] {
     return this.table.all().map((g) => ({ group: g.name, members: g.list() }));
@@ -354,7 +372,7 @@ export class GroupService implements DriverUpcalls {
       throw new ClusterError('EAGAIN', 'the driver is not taking control messages right now; retry bind');
     }
     ep.binding = { group, selfDelivery, active: false };
-    this.sendControl({ kind: 'join', bytes: encodeJoin(group, ep.member.pid, ep.member.port), local: keyOf(ep), group });
+    this.sendControl({ kind: 'join', bytes: encodeJoin(group, ep.member.pid, ep.member.port, ep.identity), local: keyOf(ep), group });
   }
 
   leaveEndpoint(ep: Endpoint, reason: LeaveReason): void {
@@ -396,14 +414,14 @@ export class GroupService implements DriverUpcalls {
       return;
     }
     switch (msg.type) {
-      case 'join': this.applyJoin(sender, msg.group, msg.pid, msg.port); break;
+      case 'join': this.applyJoin(sender, msg.group, msg.pid, msg.port, msg.identity); break;
       case 'leave': this.applyLeave(sender, msg.group, { nodeId: sender, pid: msg.pid, port: msg.port }, msg.reason); break;
       case 'data': this.applyData(sender, msg, order); break;
       case 'exchange': case 'expected': assert(false, `${msg.type} messages are never applied as held messages`); break;
     }
   }
 
-  private applyJoin(sender: number, group: string, pid: number, port: number): void {
+  private applyJoin(sender: number, group: string, pid: number, port: number, identity?: MemberIdentity): void {
     const member: Member = { nodeId: sender, pid, port };
     const own = sender === this.opts.nodeId ? this.ownApplied(`${pid}:${port}`) : undefined;
     const g = this.table.ensure(group);
@@ -419,7 +437,7 @@ export class GroupService implements DriverUpcalls {
       if (own?.binding?.group === group && !own.binding.active && this.settled(own)) this.refuseBinding(own, group);
       return;
     }
-    g.add(member);
+    g.add(member, identity);
     if (own) this.tryActivate(own, group);
     this.emitMembership(group, { joined: [{ member, reason: 'join' }], left: [] });
   }
@@ -618,18 +636,18 @@ export class GroupService implements DriverUpcalls {
     const groups: ExchangeGroup[] = [];
     for (const g of this.table.all()) {
       const mine = g.ofNode(this.opts.nodeId);
-      if (mine.length) groups.push({ group: g.name, members: mine.map((m) => ({ pid: m.pid, port: m.port })) });
+      if (mine.length) groups.push({ group: g.name, members: mine.map((m) => reported(m.pid, m.port, g.identity(m))) });
     }
     return groups;
   }
 
   /** This node's own members as announced by the joins and leaves it multicast (eager mode). */
   private announcedReport(): ExchangeGroup[] {
-    const byGroup = new Map<string, { pid: number; port: number }[]>();
+    const byGroup = new Map<string, ReportedMember[]>();
     for (const [local, group] of this.announced) {
       const [pid, port] = local.split(':').map(Number);
       const list = byGroup.get(group) ?? [];
-      list.push({ pid, port });
+      list.push(reported(pid, port, this.locals.get(local)?.identity));
       byGroup.set(group, list);
     }
     return [...byGroup].map(([group, members]) => ({ group, members }));
@@ -733,7 +751,7 @@ export class GroupService implements DriverUpcalls {
         for (const m of g.members) {
           const member = { nodeId: node, pid: m.pid, port: m.port };
           reported.set(`${g.group}\n${memberKey(member)}`, member);
-          if (this.table.ensure(g.group).add(member)) changeOf(changes, g.group).joined.push({ member, reason: 'join' });
+          if (this.table.ensure(g.group).add(member, m.identity)) changeOf(changes, g.group).joined.push({ member, reason: 'join' });
         }
       }
       for (const g of this.table.all()) {
@@ -837,6 +855,10 @@ export class GroupService implements DriverUpcalls {
     try { fn(); } finally { this.dispatching--; }
     if (this.dispatching === 0) this.flushOverruns();
   }
+}
+
+function reported(pid: number, port: number, identity: MemberIdentity | undefined): ReportedMember {
+  return identity ? { pid, port, identity } : { pid, port };
 }
 
 function keyOf(ep: Endpoint): string {

@@ -1,6 +1,6 @@
 // The group table: every known group's members as this node's ordered view has them. Pure data;
 // GroupService decides when it changes.
-import type { Member, MemberChange } from '../api/types.ts';
+import type { Member, MemberChange, MemberIdentity } from '../api/types.ts';
 
 import { compareMembers, memberKey } from '../wire/member.ts';
 
@@ -12,6 +12,8 @@ export function compareChanges(a: MemberChange, b: MemberChange): number {
 
 export class GroupState {
   private readonly byKey = new Map<string, Member>();
+  /** Who each member is, when its node said (absent: unknown). */
+  private readonly identities = new Map<string, MemberIdentity>();
   private sorted: Member[] | undefined;
   constructor(readonly name: string) {}
 
@@ -28,14 +30,19 @@ export class GroupState {
     if (m !== undefined) this.lastSender.set(nodeId, m);
     return m;
   }
-  add(m: Member): boolean {
+  /** Adds a member (false when it is one already); `identity`, when given, is who it is (also for a member already in). */
+  add(m: Member, identity?: MemberIdentity): boolean {
     const k = memberKey(m);
+    if (identity) this.identities.set(k, identity);
     if (this.byKey.has(k)) return false;
     this.byKey.set(k, m); this.sorted = undefined;
     return true;
   }
+  identity(m: Member): MemberIdentity | undefined { return this.identities.get(memberKey(m)); }
   remove(m: Member): boolean {
-    const gone = this.byKey.delete(memberKey(m));
+    const k = memberKey(m);
+    this.identities.delete(k);
+    const gone = this.byKey.delete(k);
     if (gone) {
       this.sorted = undefined;
       const last = this.lastSender.get(m.nodeId);

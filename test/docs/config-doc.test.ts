@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { generatedDocs, CONFIG_DOC } from '../../tools/gen-config-doc.ts';
-import { CORE_SECTIONS, docOf, nodeEntry } from '../../core/config/schema.ts';
+import { accessRule, CORE_SECTIONS, docOf, nodeEntry } from '../../core/config/schema.ts';
 import { objectKeys, schemaAt, unwrap } from '../../core/config/describe.ts';
 import { RELOADABLE } from '../../core/config/reload.ts';
 import { parseConfig } from '../../core/config/parse.ts';
@@ -31,7 +31,7 @@ describe('docs/CONFIG.md and docs/METRICS.md', () => {
 
   it('every key of every section, the node entries and each driver section has a meaning', () => {
     const registry = builtinRegistry();
-    const sections: [string, z.ZodType][] = [...Object.entries(CORE_SECTIONS), ['cluster.nodes[]', nodeEntry],
+    const sections: [string, z.ZodType][] = [...Object.entries(CORE_SECTIONS), ['cluster.nodes[]', nodeEntry], ['access.group[]', accessRule],
       ...registry.names().map((n): [string, z.ZodType] => [n, registry.get(n).optionsSchema as z.ZodType])];
     const missing: string[] = [];
     for (const [name, schema] of sections) {

@@ -28,6 +28,24 @@ describe('groups codec', () => {
     expect(decodeGroupMessage(encodeExpected({ rep: 2, seq: 7 }, 3))).toEqual({ ok: true, msg: { type: 'expected', ringId: { rep: 2, seq: 7 }, expected: 3 } });
   });
 
+  it('carries who each member is in joins and reports, and still decodes version-2 ones without it', () => {
+    const alice = { uid: 1000, gid: 100, verified: true };
+    expect(decodeGroupMessage(encodeJoin('g', 7, 1, alice))).toEqual({ ok: true, msg: { type: 'join', group: 'g', pid: 7, port: 1, identity: alice } });
+    const members = [{ pid: 7, port: 1, identity: { uid: 0, gid: 0, verified: false } }, { pid: 8, port: 2 }];
+    const [ex] = encodeExchange({ rep: 1, seq: 2 }, [{ group: 'g', members }], 1000, Q);
+    const d = decodeGroupMessage(ex);
+    expect(d.ok && d.msg.type === 'exchange' && d.msg.groups).toEqual([{ group: 'g', members }]);
+    // Version 2: JOIN "g" pid 7 port 1, and a report of one member 7/1, as older nodes send them.
+    expect(decodeGroupMessage(Uint8Array.of(0x47, 2, 1, 0, 1, 0x67, 0, 0, 0, 7, 0, 0, 0, 1))).toEqual({ ok: true, msg: { type: 'join', group: 'g', pid: 7, port: 1 } });
+    const v2 = Uint8Array.of(0x47, 2, 4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 1, 0, 0, 0, 3, 0, 1, 0, 1, 0x67, 0, 1, 0, 0, 0, 7, 0, 0, 0, 1);
+    expect(decodeGroupMessage(v2)).toEqual({ ok: true, msg: {
+      type: 'exchange', ringId: { rep: 1, seq: 2 }, last: true, groups: [{ group: 'g', members: [{ pid: 7, port: 1 }] }], quorum: { allSeen: false, expected: 3 },
+    } });
+    const bad = encodeJoin('g', 7, 1, alice);
+    bad[bad.length - 1] = 2; // an unknown identity flag
+    expect(decodeGroupMessage(bad)).toEqual({ ok: false, why: 'value' });
+  });
+
   it('still decodes version-1 exchange reports (no quorum fields)', () => {
     const v1 = Uint8Array.of(0x47, 1, 4, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 9, 1, 0, 0);
     expect(decodeGroupMessage(v1)).toEqual({ ok: true, msg: { type: 'exchange', ringId: { rep: 3, seq: 9 }, last: true, groups: [] } });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { GroupService, driverMessageSizeMax } from '../../core/groups/service.ts';
 import { EmbeddedSocket } from '../../core/groups/embedded.ts';
 import { WritableSignal } from '../../core/api/queue.ts';
-import type { SocketEvent } from '../../core/api/types.ts';
+import type { MemberIdentity, SocketEvent } from '../../core/api/types.ts';
 import { dataOverhead, encodeData, encodeJoin, encodeExchange } from '../../core/groups/codec.ts';
 import { isClusterError } from '../../core/api/errors.ts';
 import type { NodeConfig } from '../../core/config/types.ts';
@@ -34,13 +34,13 @@ class Cluster {
     return svc;
   }
   svc(n: number): GroupService { return this.svcs.get(n)!; }
-  open(node: number, pid = 100 + node, capacity = Infinity): TestSocket {
+  open(node: number, pid = 100 + node, capacity = Infinity, identity?: MemberIdentity): TestSocket {
     const svc = this.svc(node);
     const rec = new Recorder(capacity, {
       stamp: () => this.bus.tick,
       ring: () => { const r = svc.localNode().ringId; return `${r.rep}.${r.seq}`; },
     });
-    const s = { node, rec, svc, ep: svc.open({ pid, port: this.nextPort++ }, rec) };
+    const s = { node, rec, svc, ep: svc.open({ pid, port: this.nextPort++, ...(identity ? { identity } : {}) }, rec) };
     this.sockets.push(s);
     return s;
   }
@@ -170,6 +170,28 @@ describe('GroupService', () => {
     expect(since(x.rec)[0]).toBe('regular g ring 1.3 [1/101/1 2/102/2 3/103/3] +[1/101/1:join 2/102/2:join] -[]');
     for (const r of [a.rec, b.rec, x.rec]) expect(since(r).slice(1)).toEqual(['msg g from 1/101/1 agreed early-a', 'msg g from 3/103/3 agreed early-x']);
     expect(c.svc(1).stats().heldMessages).toBe(2);
+  });
+
+  it('tells every node who each member is, by its joins and by the state exchange after a merge', () => {
+    for (const vs of [true, false]) {
+      const guarantees = vs ? undefined : { fifo: true, agreed: false, safe: false, virtualSynchrony: false };
+      const c = new Cluster([1, 2, 3], { together: false, ...(guarantees ? { guarantees, transitional: false } : {}) });
+      c.bus.configure([[1, 2], [3]]);
+      const alice = { uid: 1000, gid: 1000, verified: true }, bob = { uid: 2000, gid: 3000, verified: false };
+      const a = c.open(1, 101, Infinity, alice); const b = c.open(2); const x = c.open(3, 103, Infinity, bob);
+      a.ep.bind('g'); b.ep.bind('g'); x.ep.bind('g');
+      c.run();
+      expect(b.ep.memberInfo()).toEqual([{ member: a.ep.member, identity: alice }, { member: b.ep.member }]);
+      c.bus.configure([[1, 2, 3]], { flush: false });
+      c.run();
+      const all = [{ member: a.ep.member, identity: alice }, { member: b.ep.member }, { member: x.ep.member, identity: bob }];
+      for (const s of [a, b, x]) expect(s.ep.memberInfo()).toEqual(all);
+      // A member that leaves takes its identity along; back in, it says again who it is.
+      a.ep.unbind(); c.run();
+      expect(x.ep.memberInfo()).toEqual(all.slice(1));
+      a.ep.bind('g'); c.run();
+      expect(x.ep.memberInfo()).toEqual(all);
+    }
   });
 
   it('learns a report that spans several parts', () => {

@@ -1,0 +1,121 @@
+// Proves the bridge core's local security rules with a fake host (no sockets, a manual clock): half-sent large messages are charged by the bytes that arrived, within per-socket, per-user and per-node bounds, so the reservation attack (many sockets, many first parts of 1 byte announcing 1 MiB) costs the attacker its bytes, honest users' large sends go on during it, and everything is given back when the parts expire.
+import { describe, expect, it } from 'vitest';
+import { ERROR_NUMBERS } from '../api/errors.ts';
+import { SEND_PART_DATA_MAX, type Request } from './codec.ts';
+import { PARTIAL_IDLE_MS, PARTIAL_OVERHEAD, PARTIALS_PER_SOCKET_MAX, partialLimits } from './server.ts';
+import { FakeNode, limits, MiB } from '../../test/support/bridge-core.ts';
+
+const firstPart = (msgId: number, total: number, data: Uint8Array): Request =>
+  ({ type: 'sendPart', id: 0, order: 'agreed', msgId, total, offset: 0, data });
+
+describe('bridge core: half-sent messages', () => {
+  const max = partialLimits(limits.messageSizeMax);
+
+  it('has bounds that let every user send a largest message and no user take more than a quarter of the node', () => {
+    expect(max).toEqual({ node: 64 * MiB, user: 16 * MiB, socket: 4 * MiB });
+    for (const m of [1, 60_000, MiB, 16 * MiB, 64 * MiB]) {
+      const b = partialLimits(m);
+      expect(b.socket).toBeGreaterThanOrEqual(2 * m);
+      expect(b.user).toBeGreaterThanOrEqual(b.socket);
+      expect(b.user * 4).toBeLessThanOrEqual(b.node);
+    }
+  });
+
+  it('the reservation attack costs the attacker its bytes; honest large sends go on; all is given back at expiry', () => {
+    const node = new FakeNode();
+    const honest = node.client('/h.sock', 0);
+    const receiver = node.client('/r.sock', 0);
+    for (const c of [honest, receiver]) {
+      expect(c.hello()).toBe(0);
+      expect(c.status({ type: 'bind', id: 0, group: 'big', selfDelivery: false })).toBe(0);
+    }
+    const arrayBuffersBefore = process.memoryUsage().arrayBuffers;
+    // 17 sockets of user 1000, each 16 first parts of 1 byte announcing 1 MiB (the report's attack).
+    const attackers = Array.from({ length: 17 }, (_, i) => node.client(`/a${i}.sock`, 1000));
+    for (const a of attackers) {
+      expect(a.hello()).toBe(0);
+      expect(a.status({ type: 'bind', id: 0, group: 'big', selfDelivery: false })).toBe(0);
+      for (let m = 1; m <= PARTIALS_PER_SOCKET_MAX; m++) expect(a.status(firstPart(m, MiB, Uint8Array.of(7)))).toBe(0);
+      expect(a.status(firstPart(99, MiB, Uint8Array.of(7)))).toBe(ERROR_NUMBERS.EAGAIN); // 16 a socket
+    }
+    const reserved = 17 * PARTIALS_PER_SOCKET_MAX * (PARTIAL_OVERHEAD + 1);
+    expect(node.stats()).toMatchObject({ partials: 17 * 16, partialBytes: reserved });
+    // The attacker now sends real bytes on fresh sockets: it gets its user's share and no more.
+    const fillers = Array.from({ length: 8 }, (_, i) => node.client(`/f${i}.sock`, 1000));
+    let refused = 0;
+    for (const f of fillers) {
+      expect(f.hello()).toBe(0);
+      expect(f.status({ type: 'bind', id: 0, group: 'big', selfDelivery: false })).toBe(0);
+      for (let m = 1; m <= 3; m++) {
+        const chunk = new Uint8Array(SEND_PART_DATA_MAX);
+        let offset = 0;
+        while (offset < MiB - SEND_PART_DATA_MAX) {
+          const st = f.status({ type: 'sendPart', id: 0, order: 'agreed', msgId: m, total: MiB, offset, data: chunk });
+          if (st !== 0) { expect(st).toBe(ERROR_NUMBERS.EAGAIN); refused++; break; }
+          offset += chunk.length;
+        }
+      }
+      expect(node.stats().partialBytes).toBeLessThanOrEqual(max.user);
+    }
+    expect(refused).toBeGreaterThan(0);
+    const during = node.stats();
+    expect(during.partialBytes).toBeLessThanOrEqual(max.user);
+    expect(during.partialsRefused).toBeGreaterThan(0);
+    // The daemon's own memory for it stays under the node's bound (no 256 MB of reservations).
+    expect(process.memoryUsage().arrayBuffers - arrayBuffersBefore).toBeLessThan(max.node);
+    // Meanwhile root's 1 MiB messages, two at a time on two sockets, go through whole.
+    const honest2 = node.client('/h2.sock', 0);
+    expect(honest2.hello()).toBe(0);
+    expect(honest2.status({ type: 'bind', id: 0, group: 'big', selfDelivery: false })).toBe(0);
+    const payload = Uint8Array.from({ length: MiB }, (_, i) => (i * 31) % 251);
+    expect(honest.sendLarge(1, payload)).toBe(0);
+    expect(honest2.sendLarge(1, payload.slice().reverse())).toBe(0);
+    const parts = receiver.parts();
+    const got = new Map<number, Uint8Array>();
+    for (const p of parts) {
+      const buf = got.get(p.msgId) ?? new Uint8Array(p.total);
+      buf.set(p.data, p.offset);
+      got.set(p.msgId, buf);
+    }
+    const same = (x: Uint8Array | undefined, y: Uint8Array): boolean => x !== undefined && Buffer.from(x).equals(Buffer.from(y));
+    expect(got.size).toBe(2);
+    expect(same([...got.values()][0], payload) && same([...got.values()][1], payload.slice().reverse())).toBe(true);
+    // Abandoned parts expire, and every byte is given back.
+    node.t += PARTIAL_IDLE_MS + 1;
+    node.bridge.tick();
+    const after = node.stats();
+    expect(after).toMatchObject({ partials: 0, partialBytes: 0 });
+    expect(after.partialsExpired).toBe(during.partials);
+    expect(honest.sendLarge(2, payload)).toBe(0); // and room for everyone again
+  });
+
+  it('refuses a part that would pass the socket\'s bound, dropping the message; other sockets of the user go on', () => {
+    const node = new FakeNode();
+    const a = node.client('/a.sock', 1000);
+    const b = node.client('/b.sock', 1000);
+    for (const c of [a, b]) {
+      expect(c.hello()).toBe(0);
+      expect(c.status({ type: 'bind', id: 0, group: 'g', selfDelivery: false })).toBe(0);
+    }
+    const chunk = new Uint8Array(SEND_PART_DATA_MAX);
+    let sent = 0, status = 0;
+    for (let m = 1; status === 0; m++) {
+      for (let offset = 0; offset + chunk.length < MiB && status === 0; offset += chunk.length) {
+        status = a.status({ type: 'sendPart', id: 0, order: 'agreed', msgId: m, total: MiB, offset, data: chunk });
+        if (status === 0) sent += chunk.length;
+      }
+    }
+    expect(status).toBe(ERROR_NUMBERS.EAGAIN);
+    expect(sent).toBeLessThanOrEqual(max.socket);
+    expect(sent).toBeGreaterThan(max.socket - MiB - chunk.length);
+    expect(b.sendLarge(1, new Uint8Array(MiB))).toBe(0);
+    // A first part from a socket that is not bound is refused at once.
+    const c = node.client('/c.sock', 1000);
+    expect(c.hello()).toBe(0);
+    expect(c.status(firstPart(1, MiB, Uint8Array.of(1)))).toBe(ERROR_NUMBERS.ENOTCONN);
+    expect(c.status(firstPart(2, MiB + 1, Uint8Array.of(1)))).toBe(ERROR_NUMBERS.EMSGSIZE);
+    // A socket that closes gives its parts back.
+    expect(a.status({ type: 'close', id: 0 })).toBe(0);
+    expect(node.stats().partialBytes).toBe(0);
+  });
+});

@@ -1,0 +1,108 @@
+// The bridge core in memory, for unit tests: a GroupService over a loopback driver and BridgeCore
+// over a fake host (no sockets, a manual clock, identities set per client path).
+import { GroupService } from '../../core/groups/service.ts';
+import type { Order } from '../../core/driver/types.ts';
+import type { SocketEvent } from '../../core/api/types.ts';
+import { decodeDaemonDatagram, encodeRequest, SEND_PART_DATA_MAX, type MessagePart, type Reply, type Request } from '../../core/af/codec.ts';
+import { BridgeCore, type BridgeHost, type ClientIdentity } from '../../core/af/server.ts';
+import type { AccessPolicy } from '../../core/af/access.ts';
+import type { NodeConfig } from '../../core/config/types.ts';
+
+export const MiB = 1024 * 1024;
+export const limits: NodeConfig['limits'] = {
+  messageSizeMax: MiB, socketsMax: 64, groupsMax: 8, groupNameMax: 32, recvQueueMax: 4096,
+  recvQueueBytesMax: 8 * MiB, recvStallMs: 2000, membersMax: 64,
+};
+
+/** One node in memory: a GroupService over a loopback driver, the bridge core over a fake host. */
+export class FakeNode {
+  t = 0;
+  private readonly deferred: (() => void)[] = [];
+  private readonly deliveries: [Uint8Array, Order][] = [];
+  /** Datagrams the daemon sent to each client path, decoded. */
+  readonly inbox = new Map<string, ReturnType<typeof decodeDaemonDatagram>[]>();
+  readonly identities = new Map<string, Omit<ClientIdentity, 'pid'>>();
+  readonly svc: GroupService;
+  readonly bridge: BridgeCore;
+  private nextId = 1;
+
+  constructor(opts: { access?: AccessPolicy } = {}) {
+    const receive = (path: string, bytes: Uint8Array): void => {
+      const list = this.inbox.get(path) ?? [];
+      list.push(decodeDaemonDatagram(bytes.slice()));
+      this.inbox.set(path, list);
+    };
+    const host: BridgeHost = {
+      now: () => this.t,
+      defer: (fn) => { this.deferred.push(fn); },
+      connect: (path) => ({ send: (b) => { receive(path, b); return 'sent'; }, close: () => undefined }),
+      sendTo: (path, bytes) => receive(path, bytes),
+      processAlive: () => true,
+      clientExists: () => true,
+      identify: (path, pid) => {
+        const id = this.identities.get(path);
+        return id ? { ...id, pid } : 'ESRCH';
+      },
+    };
+    this.svc = new GroupService({
+      nodeId: 1, limits, guarantees: { fifo: true, agreed: true, safe: true, virtualSynchrony: true }, driverName: 'loopback',
+      log: () => undefined, onWritable: () => this.bridge.writable(),
+      multicast: (p, order) => { this.deliveries.push([p.slice(), order]); },
+    });
+    this.svc.configuration({ kind: 'regular', ringId: { rep: 1, seq: 4 }, members: [1], left: [], joined: [1] });
+    this.bridge = new BridgeCore({
+      nodeId: 1, driver: 'loopback', groups: this.svc, runtimeStats: () => ({}), limits, messageSizeMax: limits.messageSizeMax,
+      log: () => undefined, ...(opts.access ? { access: opts.access } : {}),
+    }, host);
+  }
+
+  /** Runs what the host deferred and what the loopback delivers, until nothing is left. */
+  pump(): void {
+    for (;;) {
+      const d = this.deliveries.shift();
+      if (d) { this.svc.deliver(1, d[0], d[1]); continue; }
+      const fn = this.deferred.shift();
+      if (fn) { fn(); continue; }
+      return;
+    }
+  }
+
+  /** A client at `path` of user `uid` (groups: its gid and `groups`). */
+  client(path: string, uid: number, gid = uid, groups: number[] = []): FakeClient {
+    this.identities.set(path, { uid, gid, groups: [gid, ...groups], verified: true });
+    return new FakeClient(this, path, 10_000 + this.identities.size);
+  }
+
+  request(path: string, req: Request): Reply {
+    const id = this.nextId++;
+    this.bridge.datagram(encodeRequest({ ...req, id } as Request), path);
+    this.pump();
+    const got = this.inbox.get(path)?.find((d) => d.type === 'reply' && d.reply.id === id);
+    if (got?.type !== 'reply') throw new Error(`no reply to ${req.type} from ${path}`);
+    return got.reply;
+  }
+
+  stats(): Record<string, number> { return this.bridge.stats(); }
+}
+
+export class FakeClient {
+  constructor(readonly node: FakeNode, readonly path: string, readonly pid: number) {}
+  request(req: Request): Reply { return this.node.request(this.path, req); }
+  status(req: Request): number { return this.request(req).status; }
+  hello(): number { return this.status({ type: 'hello', id: 0, pid: this.pid }); }
+  events(): SocketEvent[] {
+    return (this.node.inbox.get(this.path) ?? []).flatMap((d) => (d.type === 'event' ? [d.event] : []));
+  }
+  parts(): MessagePart[] {
+    return (this.node.inbox.get(this.path) ?? []).flatMap((d) => (d.type === 'part' ? [d.part] : []));
+  }
+  /** A whole message in SEND_PART fragments, as the reference clients send it; the last status. */
+  sendLarge(msgId: number, data: Uint8Array): number {
+    let status = 0;
+    for (let offset = 0; offset < data.length && status === 0; offset += SEND_PART_DATA_MAX) {
+      status = this.status({ type: 'sendPart', id: 0, order: 'agreed', msgId, total: data.length, offset, data: data.subarray(offset, offset + SEND_PART_DATA_MAX) });
+    }
+    return status;
+  }
+}
+
