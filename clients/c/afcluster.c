@@ -37,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- the wire (docs/PROTOCOL.md sections 2-4, 6, 9) ---- */
+/* ---- the wire (docs/PROTOCOL.md sections 2-4, 6, 9, 10) ---- */
 
 #define MAGIC0 0x41
 #define MAGIC1 0x46
@@ -51,6 +51,7 @@
 #define OP_MEMBERS 0x06
 #define OP_LOCAL_NODE 0x07
 #define OP_SEND_PART 0x09
+#define OP_QUORUM 0x0A
 #define REPLY_BIT 0x80
 #define OP_PROTOCOL_ERROR 0xFF
 #define EV_MESSAGE 0x41
@@ -59,6 +60,8 @@
 #define EV_MESSAGE_PART 0x44
 #define EV_WRITABLE 0x45
 #define OP_BATCH 0x46
+#define EV_MEMBERSHIP_V3 0x47
+#define EV_QUORUM 0x48
 #define SEND_HEAD 10                           /* header, order, flags */
 #define PART_HEAD 22                           /* header, order, flags, msg_id, total, offset */
 #define SEND_DATA_MAX (DGRAM_MAX - SEND_HEAD)  /* 65525 */
@@ -97,7 +100,7 @@ struct lerror {
 
 struct afc {
     int fd;
-    int version;           /* 1 or 2, after HELLO */
+    int version;           /* 1, 2 or 3, after HELLO */
     int timeout_ms;
     struct sockaddr_un daemon, self_addr;
     socklen_t daemon_len, self_len;
@@ -172,6 +175,7 @@ struct afc {
     } part;
     char *ln_driver; size_t ln_driver_cap;
     uint32_t *ln_nodes; size_t ln_nodes_cap;
+    struct afc_quorum_node *q_nodes; size_t q_nodes_cap;
 };
 
 /* ---- small helpers ---- */
@@ -571,7 +575,7 @@ static void daemon_writable(struct afc *h)
 /* A reply, WRITABLE, or an event (returned as ITEM_EVENT for the caller to decode or keep). */
 static int handle_item(struct afc *h, const unsigned char *p, size_t n)
 {
-    if (n < HEADER || p[0] != MAGIC0 || p[1] != MAGIC1 || (p[2] != 1 && p[2] != 2)) { h->bad++; return ITEM_DONE; }
+    if (n < HEADER || p[0] != MAGIC0 || p[1] != MAGIC1 || p[2] < 1 || p[2] > AFC_PROTOCOL_VERSION) { h->bad++; return ITEM_DONE; }
     int op = p[3];
     uint32_t id = get32(p + 4);
     if (op & REPLY_BIT) {
@@ -597,6 +601,8 @@ static int handle_item(struct afc *h, const unsigned char *p, size_t n)
     case EV_MESSAGE:
     case EV_MEMBERSHIP:
     case EV_MESSAGE_PART:
+    case EV_MEMBERSHIP_V3:
+    case EV_QUORUM:
         return h->overrun ? ITEM_DONE : ITEM_EVENT; /* after a gap, nothing until bind */
     default:
         h->bad++;
@@ -826,6 +832,18 @@ static int rd_changes(struct rd *r, struct afc *h, size_t from, size_t *n)
     return 0;
 }
 
+/* The quorum block (section 10). Flag bits this library does not know are kept as they are. */
+static struct afc_quorum_state rd_quorum(struct rd *r)
+{
+    struct afc_quorum_state q;
+    q.flags = rd_u16(r);
+    q.quorate = q.flags & AFC_QF_QUORATE ? AFC_QUORATE : AFC_INQUORATE;
+    q.votes = rd_u32(r);
+    q.expected = rd_u32(r);
+    q.quorum = rd_u32(r);
+    return q;
+}
+
 /* A MESSAGE_PART: its bytes join the message; 1 when the message is complete. */
 static int message_part(struct afc *h, struct rd *r, struct afc_event *ev)
 {
@@ -872,10 +890,10 @@ static int message_part(struct afc *h, struct rd *r, struct afc_event *ev)
 }
 
 /*
- * Every event's fields are read here, and only here. An event datagram of a later protocol
- * version adds its fields after the version-2 ones (e.g. version 3's membership view id and
- * quorum state: read them under `if (version >= 3)` below). Returns the event type, 0 for
- * nothing to return (a part of a message still arriving), -1 for a malformed datagram.
+ * Every event's fields are read here, and only here. The op says what the datagram holds
+ * (MEMBERSHIP_V3 is MEMBERSHIP with the view id and quorum block after the ring id), whatever
+ * version the handle speaks. Returns the event type, 0 for nothing to return (a part of a
+ * message still arriving), -1 for a malformed datagram.
  */
 static int decode_event(struct afc *h, const unsigned char *p, size_t n, struct afc_event *ev)
 {
@@ -895,26 +913,39 @@ static int decode_event(struct afc *h, const unsigned char *p, size_t n, struct 
     }
     case EV_MESSAGE_PART:
         return message_part(h, &r, ev) < 0 ? -1 : ev->type;
-    case EV_MEMBERSHIP: {
+    case EV_MEMBERSHIP:
+    case EV_MEMBERSHIP_V3: {
         struct afc_membership *m = &ev->membership;
         if (rd_string(&r, &h->gbuf, &h->gbuf_cap, &ev->group_len) < 0) return -1;
         m->kind = (int)rd_u8(&r);
         m->ring_id.rep = rd_u32(&r);
         m->ring_id.seq = rd_u64(&r);
+        if (op == EV_MEMBERSHIP_V3) { /* else all zero (memset above) */
+            m->view_id.ring.rep = rd_u32(&r);
+            m->view_id.ring.seq = rd_u64(&r);
+            m->view_id.seq = rd_u32(&r);
+            m->quorum = rd_quorum(&r);
+        }
         m->n_members = rd_count(&r, 12);
         if (grow((void **)&h->mem, &h->mem_cap, m->n_members + 1, sizeof *h->mem) < 0) return -1;
         for (size_t i = 0; i < m->n_members; i++) h->mem[i] = rd_member(&r);
         if (rd_changes(&r, h, 0, &m->n_joined) < 0) return -1;
         if (rd_changes(&r, h, m->n_joined, &m->n_left) < 0) return -1;
-        /* version 3 (not yet): if (p[2] >= 3) { m->view_id = rd_u64(&r); m->quorum = ...; } */
         if (r.bad || r.at != n) return -1;
         ev->group = h->gbuf;
         m->members = h->mem;
         m->joined = h->chg;
         m->left = h->chg + m->n_joined;
-        m->view_id = 0;
-        m->quorum = AFC_QUORUM_UNKNOWN;
         return ev->type = AFC_EV_MEMBERSHIP;
+    }
+    case EV_QUORUM: {
+        if (rd_string(&r, &h->gbuf, &h->gbuf_cap, &ev->group_len) < 0) return -1;
+        ev->quorum.ring_id.rep = rd_u32(&r);
+        ev->quorum.ring_id.seq = rd_u64(&r);
+        ev->quorum.state = rd_quorum(&r);
+        if (r.bad || r.at != n) return -1;
+        ev->group = h->gbuf;
+        return ev->type = AFC_EV_QUORUM;
     }
     case EV_ERROR: {
         unsigned status = rd_u16(&r);
@@ -1172,6 +1203,7 @@ static void free_handle(struct afc *h)
     free(h->part.buf);
     free(h->ln_driver);
     free(h->ln_nodes);
+    free(h->q_nodes);
     free(h);
 }
 
@@ -1206,7 +1238,7 @@ struct afc *afc_open_opts(const char *path, const struct afc_options *o)
     h->fd = -1;
     h->timeout_ms = o && o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
     h->retry_ms = 1;
-    int version = o && o->version == 1 ? 1 : AFC_PROTOCOL_VERSION;
+    int version = o && o->version >= 1 && o->version < AFC_PROTOCOL_VERSION ? o->version : AFC_PROTOCOL_VERSION;
     int r = set_addr(&h->daemon, &h->daemon_len, path);
     if (r < 0) return open_fail(h, r);
     h->reply = malloc(DGRAM_MAX + 1);
@@ -1377,6 +1409,31 @@ int afc_local_node(struct afc *h, struct afc_node *out)
     return 0;
 }
 
+int afc_quorum(struct afc *h, struct afc_quorum_info *out)
+{
+    if (!h || !out) return -EINVAL;
+    memset(out, 0, sizeof *out);
+    /* A daemon below version 3 does not know the op (its 0xFF EPROTO would read as "restarted"). */
+    if (h->version < 3) return h->dead ? h->dead : -EOPNOTSUPP;
+    int r = request(h, 1, OP_QUORUM, NULL, 0, h->timeout_ms);
+    if (r < 0) return r;
+    struct rd rd;
+    reply_reader(h, &rd);
+    struct afc_quorum_state state = rd_quorum(&rd);
+    size_t n = rd_count(&rd, 9);
+    if (grow((void **)&h->q_nodes, &h->q_nodes_cap, n + 1, sizeof *h->q_nodes) < 0) return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        h->q_nodes[i].node_id = rd_u32(&rd);
+        h->q_nodes[i].votes = rd_u32(&rd);
+        h->q_nodes[i].present = rd_u8(&rd) != 0;
+    }
+    if (rd.bad || rd.at != rd.n) return -EPROTO;
+    out->state = state;
+    out->nodes = h->q_nodes;
+    out->n_nodes = n;
+    return 0;
+}
+
 int afc_close(struct afc *h)
 {
     if (!h) return -EINVAL;
@@ -1414,7 +1471,7 @@ static const struct { int err; const char *name, *text; } errors[] = {
     { ENAMETOOLONG, "ENAMETOOLONG", "group name or socket path too long" },
     { EPROTO, "EPROTO", "protocol error: the daemon did not understand, or does not know this socket (restarted?)" },
     { EMSGSIZE, "EMSGSIZE", "message too large for this daemon" },
-    { EOPNOTSUPP, "EOPNOTSUPP", "the cluster's driver cannot give that order" },
+    { EOPNOTSUPP, "EOPNOTSUPP", "not supported: an order the cluster's driver cannot give, or a request older protocol versions lack" },
     { EADDRINUSE, "EADDRINUSE", "already bound: unbind first" },
     { ENOBUFS, "ENOBUFS", "fell behind and was removed from the group: read faster, then bind again" },
     { ENOTCONN, "ENOTCONN", "not bound to a group" },
@@ -1453,4 +1510,17 @@ const char *afc_reason_name(int reason)
 {
     static const char *names[] = { "join", "leave", "nodedown", "procdown", "overrun" };
     return reason >= 0 && reason <= 4 ? names[reason] : "?";
+}
+
+const char *afc_quorum_flag_name(uint32_t flag)
+{
+    switch (flag) {
+    case AFC_QF_DISABLED: return "disabled";
+    case AFC_QF_TWO_NODE: return "two_node";
+    case AFC_QF_WAIT_FOR_ALL: return "wait_for_all";
+    case AFC_QF_WAIT_FOR_ALL_PENDING: return "wait_for_all_pending";
+    case AFC_QF_LAST_MAN_STANDING: return "last_man_standing";
+    case AFC_QF_AUTO_TIE_BREAKER: return "auto_tie_breaker";
+    default: return NULL;
+    }
 }

@@ -1,6 +1,6 @@
 /*
  * afcluster.h: a cluster socket for C programs, over the afcluster bridge protocol
- * (docs/PROTOCOL.md, versions 1 and 2). C99, libc only, Linux.
+ * (docs/PROTOCOL.md, versions 3, 2 and 1). C99, libc only, Linux.
  *
  * A handle is a unix datagram socket bound to its own path and talking to the node's
  * daemon. afc_fd() is that socket: poll or epoll it for POLLIN, then call afc_recv() until it
@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 /* The highest bridge protocol version this library speaks. */
-#define AFC_PROTOCOL_VERSION 2
+#define AFC_PROTOCOL_VERSION 3
 
 /* afc_send() orders (the wire values), and a flag that may be or-ed into them. */
 #define AFC_FIFO   0
@@ -47,14 +47,23 @@ enum afc_event_type {
     AFC_EV_MESSAGE = 1,    /* a message of the group (large ones reassembled) */
     AFC_EV_MEMBERSHIP = 2, /* the group's members changed */
     AFC_EV_ERROR = 3,      /* from the daemon (ENOBUFS, ECONNREFUSED) or a failed afc_send */
-    AFC_EV_WRITABLE = 4    /* afc_send() returned -EAGAIN before; it may take messages again */
-    /* Protocol version 3 will add a QUORUM event here (5). */
+    AFC_EV_WRITABLE = 4,   /* afc_send() returned -EAGAIN before; it may take messages again */
+    AFC_EV_QUORUM = 5      /* the node's quorum state changed, the group's membership did not (version 3) */
 };
 
 enum afc_reason { AFC_JOIN = 0, AFC_LEAVE = 1, AFC_NODEDOWN = 2, AFC_PROCDOWN = 3, AFC_OVERRUN = 4 };
 enum afc_kind { AFC_REGULAR = 0, AFC_TRANSITIONAL = 1 };
-/* Quorum state of a membership event: only protocol version 3 tells it. */
+/* Whether the node is in the primary component: only protocol version 3 tells it. */
 enum afc_quorum { AFC_QUORUM_UNKNOWN = 0, AFC_QUORATE = 1, AFC_INQUORATE = 2 };
+
+/* The quorum block's flag bits (PROTOCOL.md section 10), as on the wire. */
+#define AFC_QF_QUORATE              0x0001u /* this node is in the primary component */
+#define AFC_QF_DISABLED             0x0002u /* quorum is switched off: every part counts as quorate */
+#define AFC_QF_TWO_NODE             0x0004u
+#define AFC_QF_WAIT_FOR_ALL         0x0008u /* wait_for_all, and every node has been seen */
+#define AFC_QF_WAIT_FOR_ALL_PENDING 0x0010u /* wait_for_all still waiting to see every node once */
+#define AFC_QF_LAST_MAN_STANDING    0x0020u
+#define AFC_QF_AUTO_TIE_BREAKER     0x0040u
 
 struct afc_member {
     uint32_t node_id;
@@ -65,6 +74,24 @@ struct afc_member {
 struct afc_ring_id {
     uint32_t rep; /* a node id */
     uint64_t seq; /* prints as rep.seq */
+};
+
+/* A group view's id (version 3), the same at every member: the ring the view belongs to and its
+ * number on that ring (from 1). A transitional view continues the old ring's count, so it is
+ * named by the event's ring_id (the new ring) together with this; for a regular view ring_id
+ * equals ring. Comparing all three (ring_id, ring, seq) tells any two views apart. */
+struct afc_view_id {
+    struct afc_ring_id ring; /* view_ring: a transitional view's is the old ring */
+    uint32_t seq;            /* view_seq */
+};
+
+/* The node's quorum state (version 3): the quorum block. */
+struct afc_quorum_state {
+    int quorate;       /* enum afc_quorum: AFC_QUORATE or AFC_INQUORATE (AFC_QF_QUORATE of flags) */
+    uint32_t flags;    /* AFC_QF_* bits */
+    uint32_t votes;    /* votes of the nodes in this node's current configuration */
+    uint32_t expected; /* expected votes */
+    uint32_t quorum;   /* votes needed: expected / 2 + 1, or 1 in a two-node cluster */
 };
 
 /* One member that joined or left, and why (enum afc_reason). */
@@ -89,9 +116,17 @@ struct afc_membership {
     size_t n_joined;
     const struct afc_change *left;
     size_t n_left;
-    /* Protocol version 3 (not yet): 0 and AFC_QUORUM_UNKNOWN under versions 1 and 2. */
-    uint64_t view_id;
-    int quorum; /* enum afc_quorum */
+    /* Version 3 (MEMBERSHIP_V3): the view this event opens, and the node's quorum state as of
+     * this event. All zero under versions 1 and 2: quorum.quorate is AFC_QUORUM_UNKNOWN exactly
+     * when the event carries neither. */
+    struct afc_view_id view_id;
+    struct afc_quorum_state quorum;
+};
+
+/* AFC_EV_QUORUM (version 3): it takes its place in the group's stream like any event. */
+struct afc_quorum_event {
+    struct afc_ring_id ring_id;
+    struct afc_quorum_state state;
 };
 
 struct afc_error {
@@ -107,11 +142,12 @@ struct afc_error {
  * the handle (any function). Fields of other types are zero. */
 struct afc_event {
     int type;             /* enum afc_event_type */
-    const char *group;    /* message and membership: the group, NUL-terminated */
+    const char *group;    /* message, membership and quorum: the group, NUL-terminated */
     size_t group_len;
     struct afc_message message;
     struct afc_membership membership;
     struct afc_error error;
+    struct afc_quorum_event quorum; /* AFC_EV_QUORUM (version 3) */
 };
 
 /* afc_local_node(): the node and its current configuration. */
@@ -123,10 +159,23 @@ struct afc_node {
     size_t n_nodes;
 };
 
+/* afc_quorum(): the node's quorum state and every configured node. */
+struct afc_quorum_node {
+    uint32_t node_id;
+    uint32_t votes;
+    int present; /* 1: in this node's current configuration */
+};
+
+struct afc_quorum_info {
+    struct afc_quorum_state state;
+    const struct afc_quorum_node *nodes; /* ascending node id; valid until the next call on the handle */
+    size_t n_nodes;
+};
+
 struct afc_options {
     const char *client_path; /* where the handle binds (default: a new name in $XDG_RUNTIME_DIR or /tmp) */
     int timeout_ms;          /* a request's reply, a send's acceptance (default 10000) */
-    int version;             /* highest protocol version to speak: 1 or 2 (default 2) */
+    int version;             /* highest protocol version to speak: 1, 2 or 3 (default 3) */
     unsigned mode;           /* the client socket file's mode (default 0600) */
 };
 
@@ -164,6 +213,8 @@ int afc_timeout(const struct afc *h);
 int afc_members(struct afc *h, struct afc_member *out, size_t max);
 /* This node, its ring and configuration (also a cheap "is the daemon still there"). */
 int afc_local_node(struct afc *h, struct afc_node *out);
+/* The node's quorum state and every configured node (-EOPNOTSUPP below protocol version 3). */
+int afc_quorum(struct afc *h, struct afc_quorum_info *out);
 
 /* Close: hand over held messages (up to the timeout), leave the group, remove the socket
  * file, free the handle. Returns 0, or the first error (the handle is freed anyway). */
@@ -173,7 +224,7 @@ int afc_close(struct afc *h);
 const struct afc_member *afc_self(const struct afc *h);
 const char *afc_driver(const struct afc *h);
 size_t afc_message_size_max(const struct afc *h);
-int afc_version(const struct afc *h);           /* the protocol version in use: 1 or 2 */
+int afc_version(const struct afc *h);           /* the protocol version in use: 1, 2 or 3 */
 uint64_t afc_sent(const struct afc *h);         /* afc_send() calls that returned 0 */
 size_t afc_pending(const struct afc *h);        /* of those, not yet accepted by the daemon */
 
@@ -186,6 +237,9 @@ const char *afc_errname(int err);
 const char *afc_order_name(int order);
 const char *afc_kind_name(int kind);
 const char *afc_reason_name(int reason);
+/* A quorum flag's name as `afcluster listen` prints it ("two_node", ...), for one AFC_QF_* bit
+ * other than AFC_QF_QUORATE; NULL for any other value. */
+const char *afc_quorum_flag_name(uint32_t flag);
 
 #ifdef __cplusplus
 }

@@ -94,10 +94,14 @@ async function next(it: AsyncIterator<SocketEvent>, what: string, ms = 30_000): 
   }
 }
 
-/** `p`, unless the C program exits first: then a failure carrying its exit status and stderr. */
+/**
+ * `p`, unless the C program fails first: then a failure carrying its exit status and stderr. A
+ * program that ends well (status 0) may finish before this side has read everything.
+ */
 function unlessExited<T>(p: Promise<T>, c: { done: Promise<Run> }): Promise<T> {
-  const exited = c.done.then((run): never => { throw new Error(`the C program exited (status ${run.code}) first:\n${run.stderr}`); });
-  return Promise.race([p, exited]);
+  const failed = c.done.then((run): Promise<never> | Promise<T> => run.code === 0 ? p
+    : Promise.reject(new Error(`the C program exited (status ${run.code}) first:\n${run.stderr}`)));
+  return Promise.race([p, failed]);
 }
 
 /** Until a membership event in which a member of process `pid` joined; returns it. */
@@ -168,10 +172,18 @@ describe.skipIf(!HAVE_CC)('the C client (clients/c) against real daemons', () =>
       expect(seen.filter((l) => l.startsWith(`message ${cSelf} `))).toEqual(
         Array.from({ length: C_SEND }, (_, i) => line(cSelf, 'agreed', cMessage(i, C_SEND, C_LARGE_EVERY, LARGE, LAST))));
       expect(seen.filter((l) => l.startsWith(`message ${tsSelf} `))).toEqual(tsMessages.map((m) => line(tsSelf, 'agreed', m)));
-      expect(run.lines[0]).toMatch(new RegExp(`^open ${cSelf} totem ${extra.includes('--v1') ? 1 : 2}$`));
+      const version = extra.includes('--version') ? Number(extra[extra.indexOf('--version') + 1]) : 3;
+      expect(run.lines[0]).toMatch(new RegExp(`^open ${cSelf} totem ${version}$`));
+      // afc_quorum: the state and the three configured nodes under version 3; EOPNOTSUPP below it.
+      expect(run.lines[1]).toBe(version >= 3
+        ? 'quorum votes=3 expected=3 quorum=2 flags=quorate nodes=1:1:1,2:1:1,3:1:1'
+        : 'quorum EOPNOTSUPP');
       expect(run.lines).toContain('members 2');
-      // The C client's own join, as it saw it: a regular configuration listing both.
-      expect(run.lines.find((l) => l.startsWith('membership '))).toMatch(new RegExp(`^membership regular \\d+\\.\\d+ 2 \\+${cSelf} join$`));
+      // The C client's own join, as it saw it: a regular configuration listing both (under version 3
+      // with its view id, a view of the event's own ring, and the node's quorum state).
+      const own = run.lines.find((l) => l.startsWith('membership '));
+      expect(own).toMatch(new RegExp(`^membership regular (\\d+\\.\\d+) 2 \\+${cSelf} join${version >= 3
+        ? ' view \\1/\\d+ votes=3 expected=3 quorum=2 flags=quorate' : ''}$`));
     } finally {
       await ts.close();
     }
@@ -181,8 +193,12 @@ describe.skipIf(!HAVE_CC)('the C client (clients/c) against real daemons', () =>
     await sameOrder(plain, 'c-order');
   });
 
+  it('the same over protocol version 2 (no view ids, no quorum)', async () => {
+    await sameOrder(plain, 'c-order-v2', ['--version', '2']);
+  });
+
   it('the same over protocol version 1 (no batches, one send in flight)', async () => {
-    await sameOrder(plain, 'c-order-v1', ['--v1']);
+    await sameOrder(plain, 'c-order-v1', ['--version', '1']);
   });
 
   it.skipIf(!SANITIZERS)('the same under AddressSanitizer and UBSan', async () => {
@@ -215,7 +231,7 @@ describe.skipIf(!HAVE_CC)('the C client (clients/c) against real daemons', () =>
   it('afc-bench measures one sender by size (a large size in parts too)', async () => {
     const run = await runC(join(SANITIZERS ? asan : plain, 'afc-bench'), ['--socket', cluster.node(1).socket, '--seconds', '0.2', '--sizes', '100,70000', '--group', 'c-bench']).done;
     expect(run.code, run.stderr).toBe(0);
-    expect(run.lines[0]).toMatch(/^afc-bench: node 1 \(driver totem, protocol 2\), group c-bench, agreed order/);
+    expect(run.lines[0]).toMatch(/^afc-bench: node 1 \(driver totem, protocol 3\), group c-bench, agreed order/);
     expect(run.lines[1].trim().split(/\s+/)).toEqual(['size', 'writes', 'seconds', 'TP/s', 'MB/s']);
     expect(run.lines.slice(2).map((l) => l.trim().split(/\s+/)[0])).toEqual(['100', '70000']);
     for (const l of run.lines.slice(2)) expect(l).toMatch(/^\s*\d+\s+\d+\s+\d+\.\d\d\s+\d+\s+\d+\.\d\d$/);

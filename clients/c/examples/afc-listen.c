@@ -1,7 +1,9 @@
 /*
  * afc-listen: the C twin of `afcluster listen GROUP` (tools/cmd-listen.ts). Binds a cluster
- * socket to GROUP and prints each message and membership event as it comes, one per line, in
- * the same format, until Ctrl-C (then it leaves the group) or --count messages.
+ * socket to GROUP and prints each message, membership and quorum event as it comes, one per
+ * line, in the same format (eventToLine), until Ctrl-C (then it leaves the group) or --count
+ * messages. Under protocol version 3 a membership line shows its view id (ring/seq; a
+ * transitional one as view_ring/seq>ring) and the node's quorum state, and quorum lines appear.
  * Exits 1 when the daemon goes away (the last line is then an ECONNREFUSED error).
  *
  * usage: afc-listen [--socket PATH | --node N] [--count N] GROUP
@@ -27,6 +29,21 @@ static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
 static void who(const struct afc_member *m) { printf("%" PRIu32 "/%" PRIu32 "/%" PRIu32, m->node_id, m->pid, m->port); }
+static void ring(const struct afc_ring_id *r) { printf("%" PRIu32 ".%" PRIu64, r->rep, r->seq); }
+
+/* As quorumText: "quorate, 2 of 3 votes, quorum 2, wait_for_all". */
+static void quorum_text(const struct afc_quorum_state *q)
+{
+    printf("%s, %" PRIu32 " of %" PRIu32 " votes, quorum %" PRIu32, q->quorate == AFC_QUORATE ? "quorate" : "NOT quorate",
+           q->votes, q->expected, q->quorum);
+    int first = 1;
+    for (uint32_t bit = AFC_QF_QUORATE << 1; bit <= 0x8000u; bit <<= 1) {
+        const char *name = (q->flags & bit) ? afc_quorum_flag_name(bit) : NULL;
+        if (!name) continue;
+        printf(first ? ", %s" : " %s", name);
+        first = 0;
+    }
+}
 
 /* Valid UTF-8 without control characters other than \n and \t: printed as text (a leading BOM
  * dropped, as TextDecoder does); anything else as hex. Returns where the text starts, or -1. */
@@ -68,7 +85,20 @@ static void print_event(const struct afc_event *ev)
         putchar('\n');
     } else if (ev->type == AFC_EV_MEMBERSHIP) {
         const struct afc_membership *m = &ev->membership;
-        printf("membership %s %s ring %" PRIu32 ".%" PRIu64 ": [", ev->group, afc_kind_name(m->kind), m->ring_id.rep, m->ring_id.seq);
+        /* quorate is AFC_QUORUM_UNKNOWN when the event carries no view id or quorum (versions 1 and 2) */
+        int v3 = m->quorum.quorate != AFC_QUORUM_UNKNOWN;
+        printf("membership %s %s ring ", ev->group, afc_kind_name(m->kind));
+        ring(&m->ring_id);
+        if (v3) {
+            printf(" view ");
+            ring(&m->view_id.ring);
+            printf("/%" PRIu32, m->view_id.seq);
+            if (m->kind == AFC_TRANSITIONAL) {
+                putchar('>');
+                ring(&m->ring_id);
+            }
+        }
+        printf(": [");
         for (size_t i = 0; i < m->n_members; i++) {
             if (i) putchar(' ');
             who(&m->members[i]);
@@ -85,6 +115,17 @@ static void print_event(const struct afc_event *ev)
             who(&m->left[i].member);
             printf(" %s", afc_reason_name(m->left[i].reason));
         }
+        if (v3) {
+            printf(" (");
+            quorum_text(&m->quorum);
+            putchar(')');
+        }
+        putchar('\n');
+    } else if (ev->type == AFC_EV_QUORUM) {
+        printf("quorum     %s ring ", ev->group);
+        ring(&ev->quorum.ring_id);
+        printf(": ");
+        quorum_text(&ev->quorum.state);
         putchar('\n');
     } else if (ev->type == AFC_EV_ERROR) {
         printf("error      %s: %s\n", afc_errname(ev->error.error), ev->error.message);

@@ -5,12 +5,20 @@
  * they are accepted, waiting for AFC_EV_WRITABLE after -EAGAIN, while it prints every event it
  * receives, until it has received TOTAL messages. Midway it asks the daemon for its node (a
  * request while messages and replies stream in). Then it checks afc_members and closes.
+ * Right after opening it asks afc_quorum (-EOPNOTSUPP below protocol version 3); with
+ * --open-only it closes then.
  *
  * usage: afc-order-test SOCKET GROUP --send N --expect TOTAL [--large-every K] [--large-size B]
- *                       [--last-size B] [--v1] [--timeout S]
- * (--last-size: the last message's size, e.g. more parts than the daemon's socket queue holds)
- * stdout: "open N/P/P DRIVER VERSION", "membership KIND RING MEMBERS +N/P/P REASON -N/P/P REASON",
- *         "message N/P/P ORDER LEN FNV1A32", "error ...", "members COUNT", "done"
+ *                       [--last-size B] [--version V] [--timeout S]
+ *        afc-order-test SOCKET GROUP --open-only [--version V]
+ * (--last-size: the last message's size, e.g. more parts than the daemon's socket queue holds;
+ *  --version: the highest protocol version to speak, as afc_options.version)
+ * stdout: "open N/P/P DRIVER VERSION",
+ *         "quorum QUORUM-STATE nodes=ID:VOTES:PRESENT,..." or "quorum ERRNAME",
+ *         "membership KIND RING MEMBERS +N/P/P REASON -N/P/P REASON [view RING/SEQ QUORUM-STATE]",
+ *         "quorum-event RING QUORUM-STATE", "message N/P/P ORDER LEN FNV1A32", "error ...",
+ *         "members COUNT", "done"
+ * where QUORUM-STATE is "votes=V expected=E quorum=Q flags=quorate|not-quorate[,FLAG...]".
  * Exit 0 when it received TOTAL messages and every call succeeded.
  */
 #define _DEFAULT_SOURCE
@@ -43,6 +51,50 @@ static uint32_t fnv1a(const unsigned char *p, size_t n)
 
 static void who(const struct afc_member *m) { printf("%" PRIu32 "/%" PRIu32 "/%" PRIu32, m->node_id, m->pid, m->port); }
 
+static void quorum_state(const struct afc_quorum_state *q)
+{
+    printf("votes=%" PRIu32 " expected=%" PRIu32 " quorum=%" PRIu32 " flags=%s", q->votes, q->expected, q->quorum,
+           q->quorate == AFC_QUORATE ? "quorate" : q->quorate == AFC_INQUORATE ? "not-quorate" : "unknown");
+    for (uint32_t bit = AFC_QF_QUORATE << 1; bit <= 0x8000u; bit <<= 1) {
+        if (!(q->flags & bit)) continue;
+        const char *name = afc_quorum_flag_name(bit);
+        if (name) printf(",%s", name);
+        else printf(",0x%04" PRIx32, bit);
+    }
+}
+
+/* The quorum line; 0, or -1 when afc_quorum did not do what it should under this version. */
+static int print_quorum(struct afc *h)
+{
+    struct afc_quorum_info info;
+    int r = afc_quorum(h, &info);
+    if (r < 0) {
+        printf("quorum %s\n", afc_errname(r));
+        return afc_version(h) < 3 && r == -EOPNOTSUPP ? 0 : -1;
+    }
+    printf("quorum ");
+    quorum_state(&info.state);
+    printf(" nodes=");
+    for (size_t i = 0; i < info.n_nodes; i++)
+        printf("%s%" PRIu32 ":%" PRIu32 ":%d", i ? "," : "", info.nodes[i].node_id, info.nodes[i].votes, info.nodes[i].present);
+    printf("\n");
+    return afc_version(h) >= 3 && info.state.quorate != AFC_QUORUM_UNKNOWN && info.n_nodes > 0 ? 0 : -1;
+}
+
+/* A membership event's version-3 fields: all zero below version 3; else a view of this ring
+ * (a regular one) numbered from 1 and a quorum state. 0 or -1. */
+static int check_v3_fields(struct afc *h, const struct afc_membership *m)
+{
+    const struct afc_view_id *v = &m->view_id;
+    const struct afc_quorum_state *q = &m->quorum;
+    if (afc_version(h) < 3)
+        return v->ring.rep == 0 && v->ring.seq == 0 && v->seq == 0 && q->quorate == AFC_QUORUM_UNKNOWN &&
+               q->flags == 0 && q->votes == 0 && q->expected == 0 && q->quorum == 0 ? 0 : -1;
+    if (q->quorate != ((q->flags & AFC_QF_QUORATE) ? AFC_QUORATE : AFC_INQUORATE) || v->seq == 0) return -1;
+    if (m->kind == AFC_REGULAR && (v->ring.rep != m->ring_id.rep || v->ring.seq != m->ring_id.seq)) return -1;
+    return 0;
+}
+
 /* Message i of n: its length and bytes (c-client.test.ts makes the same ones). */
 static size_t make_message(unsigned char *buf, long i, long n, long large_every, size_t large_size, size_t last_size)
 {
@@ -62,19 +114,22 @@ static size_t make_message(unsigned char *buf, long i, long n, long large_every,
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: afc-order-test SOCKET GROUP --send N --expect TOTAL [--large-every K] [--large-size B] [--last-size B] [--v1] [--timeout S]\n");
+        fprintf(stderr, "usage: afc-order-test SOCKET GROUP --send N --expect TOTAL [--large-every K] [--large-size B] [--last-size B] [--version V] [--timeout S]\n"
+                        "       afc-order-test SOCKET GROUP --open-only [--version V]\n");
         return 2;
     }
     const char *path = argv[1], *group = argv[2];
     long n_send = 0, expect = 0, large_every = 0;
     size_t large_size = 200 * 1024, last_size = 0;
     double timeout = 60;
+    int open_only = 0;
     struct afc_options opts;
     memset(&opts, 0, sizeof opts);
     for (int i = 3; i < argc; i++) {
-        if (!strcmp(argv[i], "--v1")) { opts.version = 1; continue; }
+        if (!strcmp(argv[i], "--open-only")) { open_only = 1; continue; }
         if (i + 1 >= argc) return 2;
-        if (!strcmp(argv[i], "--send")) n_send = atol(argv[++i]);
+        if (!strcmp(argv[i], "--version")) opts.version = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--send")) n_send = atol(argv[++i]);
         else if (!strcmp(argv[i], "--expect")) expect = atol(argv[++i]);
         else if (!strcmp(argv[i], "--large-every")) large_every = atol(argv[++i]);
         else if (!strcmp(argv[i], "--large-size")) large_size = (size_t)atol(argv[++i]);
@@ -91,7 +146,18 @@ int main(int argc, char **argv)
     printf("open ");
     who(me);
     printf(" %s %d\n", afc_driver(h), afc_version(h));
+    if (print_quorum(h) < 0) {
+        fprintf(stderr, "afc_quorum under protocol version %d: not what it should be\n", afc_version(h));
+        afc_close(h);
+        return 1;
+    }
     fflush(stdout);
+    if (open_only) {
+        int r = afc_close(h);
+        if (r < 0) { fprintf(stderr, "afc_close: %s\n", afc_strerror(r)); return 1; }
+        printf("done\n");
+        return 0;
+    }
     /* Group names at the edge of one datagram (65524 bytes) and past it: refused, nothing overruns. */
     char *name = malloc(65536);
     if (!name) return 1;
@@ -167,10 +233,20 @@ int main(int argc, char **argv)
                     who(&m->left[i].member);
                     printf(" %s", afc_reason_name(m->left[i].reason));
                 }
-                if (m->view_id != 0 || m->quorum != AFC_QUORUM_UNKNOWN) { fprintf(stderr, "version-3 fields set under version %d\n", afc_version(h)); failed = 1; }
+                if (afc_version(h) >= 3) {
+                    printf(" view %" PRIu32 ".%" PRIu64 "/%" PRIu32 " ", m->view_id.ring.rep, m->view_id.ring.seq, m->view_id.seq);
+                    quorum_state(&m->quorum);
+                }
+                if (check_v3_fields(h, m) < 0) { fprintf(stderr, "view id or quorum wrong under protocol version %d\n", afc_version(h)); failed = 1; }
                 printf("\n");
                 break;
             }
+            case AFC_EV_QUORUM:
+                printf("quorum-event %" PRIu32 ".%" PRIu64 " ", ev.quorum.ring_id.rep, ev.quorum.ring_id.seq);
+                quorum_state(&ev.quorum.state);
+                printf("\n");
+                if (afc_version(h) < 3 || strcmp(ev.group, group) != 0) { fprintf(stderr, "a quorum event under version %d, group %s\n", afc_version(h), ev.group); failed = 1; }
+                break;
             case AFC_EV_WRITABLE:
                 blocked = 0;
                 writables++;
