@@ -18,9 +18,12 @@ import { issueLines } from '../core/config/describe.ts';
 import type { z } from 'zod';
 import { DAEMON_ENTRY } from './local-cluster.ts';
 
+/** The drivers a swarm runs as whole nodes by default (the product's drivers). */
+const WHOLE_NODE_DRIVERS = new Set(['totem', 'cman']);
+
 const HELP = `usage: afcluster sim --driver NAME [--seeds A-B] [--nodes N] [--swarm] [--faults none|loss|all|pause]
                      [--check declared|evs|PROPERTY,...] [--opt KEY=VALUE]... [--time-scale MS]
-                     [--jobs N] [--whole-node] [--verbose]
+                     [--jobs N] [--whole-node | --driver-only] [--verbose]
 
 Runs whole clusters of a driver in one process on a virtual clock, one run per seed: a safety
 phase under the fault mix, then a liveness phase on a healed network with every node back up, in
@@ -52,7 +55,10 @@ options:
                      machine over the driver, with simulated client processes speaking the
                      bridge protocol (bind, send, close, die, stop reading, rebind); the
                      group-level checker judges what the clients saw (views by id, failure
-                     atomicity, one order, no duplicates, survivors in one final view)
+                     atomicity, one order, no duplicates, survivors in one final view).
+                     The default with --swarm for totem and cman
+  --driver-only      the driver alone under the checker of its configurations and messages
+                     (the default without --swarm, and for the test drivers)
   --verbose          print the fault schedule, every event, driver logs and full violations
                      (implies --jobs 1)
 
@@ -172,10 +178,19 @@ export const command: Command = {
       driver: { type: 'string' }, seeds: { type: 'string' }, nodes: { type: 'string' }, swarm: { type: 'boolean' },
       faults: { type: 'string' }, check: { type: 'string' }, opt: { type: 'string', multiple: true },
       'time-scale': { type: 'string' }, verbose: { type: 'boolean' }, jobs: { type: 'string' }, 'whole-node': { type: 'boolean' },
+      'driver-only': { type: 'boolean' },
     });
-    const wholeNode = values['whole-node'] === true;
     if (!values.driver) throw new UsageError('--driver NAME is required');
     const driver = simRegistry().get(values.driver);
+    if (values['whole-node'] && values['driver-only']) throw new UsageError('--whole-node and --driver-only exclude each other');
+    const listed = values.check !== undefined && values.check !== 'declared' && values.check !== 'evs';
+    if (values['whole-node'] && listed) {
+      throw new UsageError('--check with a list of properties judges the driver alone: use it with --driver-only (whole nodes take declared or evs)');
+    }
+    // Whole nodes are what clients run, so a swarm judges them unless told otherwise; the test
+    // drivers (and property lists) are about the driver alone.
+    const wholeNode = values['whole-node'] === true
+      || (values.swarm === true && values['driver-only'] !== true && !listed && WHOLE_NODE_DRIVERS.has(driver.name));
     const [from, to] = parseSeeds(values.seeds ?? '1-100');
     const nodes = intFlag(values.nodes, 'nodes', 3, 1, 64);
     const faults = oneOf<FaultMix>(values.faults, 'faults', FAULT_MIXES);
@@ -196,7 +211,7 @@ export const command: Command = {
       ...(checkMode === 'declared' ? [] : ['--check', checkMode]),
       ...(values.opt ?? []).flatMap((o) => ['--opt', o]),
       ...(timeScaleMs ? ['--time-scale', String(timeScaleMs)] : []),
-      ...(wholeNode ? ['--whole-node'] : []),
+      ...(wholeNode ? ['--whole-node'] : swarm ? ['--driver-only'] : []),
       '--verbose',
     ];
     const count = to - from + 1;
@@ -209,7 +224,7 @@ export const command: Command = {
         '--check', checkMode,
         ...(values.opt ?? []).flatMap((o) => ['--opt', o]),
         ...(timeScaleMs ? ['--time-scale', String(timeScaleMs)] : []),
-        ...(wholeNode ? ['--whole-node'] : []),
+        ...(wholeNode ? ['--whole-node'] : swarm ? ['--driver-only'] : []),
       ];
       const r = await runInProcesses(childArgs, from, to, jobs);
       console.log(`${count} seeds, ${r.violations} violations`);
