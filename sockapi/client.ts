@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { ClusterError, ERROR_NUMBERS, errorCodeFromNumber, isClusterError, type ErrorCode } from '../core/api/errors.ts';
 import {
   BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, decodeDaemonDatagram, encodeRequest, OP,
-  OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, VERSION_BATCH, VERSION_VIEWS, writeBatchHeader,
+  OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, VERSION_BATCH, VERSION_MAX, VERSION_VIEWS, writeBatchHeader,
   writeSend, type HelloResult, type MessagePart, type Reply, type ReplyResult, type Request, type StatValue,
 } from '../core/af/codec.ts';
 import { bindUnix, createUnixSocket, unixErrorName, type UnixDgramSocket } from '../core/af/unix.ts';
@@ -198,9 +198,9 @@ export class ClusterSocket implements GroupSocket {
   }
 
   /** HELLO with the newest version; a daemon that does not speak it answers EPROTO: say it again
-   *  one version lower (3: views and quorum, 2: batches and flow control, 1). */
+   *  one version lower (4: who the members are, 3: views and quorum, 2: batches and flow control, 1). */
   private async sayHello(signal?: AbortSignal): Promise<Reply> {
-    for (let version = VERSION_VIEWS; ; version--) {
+    for (let version = VERSION_MAX; ; version--) {
       try {
         const r = await this.call({ type: 'hello', id: 0, pid: process.pid, version }, signal);
         this.version = version;

@@ -25,7 +25,7 @@ import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberIdentity, MemberInfo, SocketEvent } from '../api/types.ts';
 import {
   decodeClientDatagram, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply, encodeStatusReply, encodeWritable, OP, REPLY_BIT,
-  VERSION_BATCH, VERSION_VIEWS,
+  VERSION_BATCH, VERSION_IDENTITIES, VERSION_VIEWS,
   type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
 import { Outbox, type ClientChannel } from './outbox.ts';
@@ -201,9 +201,9 @@ export class BridgeCore {
   private readonly clients = new Map<string, Client>();
   private readonly nextPort = new Map<number, number>();
   private readonly counters: Record<(typeof COUNTERS)[number], number> = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as never;
-  /** The last event encoded, for every local member at once: per protocol version class (3, older). */
+  /** The last event encoded, for every local member at once: per protocol version class (older than 3, 3, 4). */
   private lastEvent?: SocketEvent;
-  private readonly lastBytes: (Uint8Array[] | undefined)[] = [undefined, undefined];
+  private readonly lastBytes: (Uint8Array[] | undefined)[] = [undefined, undefined, undefined];
   private nextMsgId = 0;
   /** Bytes half-sent messages are charged: the node's, and per user (uid). */
   private partialBytes = 0;
@@ -592,16 +592,17 @@ export class BridgeCore {
       this.lastBytes.fill(undefined);
       if (ev.type === 'message') this.nextMsgId = (this.nextMsgId + 1) >>> 0;
     }
-    const v3 = version >= VERSION_VIEWS ? 0 : 1;
-    let bytes = this.lastBytes[v3];
+    const cls = version >= VERSION_IDENTITIES ? 2 : version >= VERSION_VIEWS ? 1 : 0;
+    let bytes = this.lastBytes[cls];
     if (bytes === undefined) {
       if (ev.type === 'message') {
-        bytes = this.lastBytes[1 - v3] ?? encodeMessageDatagrams(ev, this.nextMsgId); // the same bytes in every version
+        // The same bytes in every version.
+        bytes = this.lastBytes.find((b) => b !== undefined) ?? encodeMessageDatagrams(ev, this.nextMsgId);
       } else {
         const one = encodeEvent(ev, version);
         bytes = one ? [one] : [];
       }
-      this.lastBytes[v3] = bytes;
+      this.lastBytes[cls] = bytes;
     }
     return bytes;
   }

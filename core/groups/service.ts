@@ -516,15 +516,18 @@ export class GroupService implements DriverUpcalls {
     this.views.set(group, viewId.seq);
     const targets = this.activeByGroup.get(group);
     if (!targets || targets.size === 0) return;
+    const members = [...this.groupMembers(group)];
+    const state = this.table.get(group);
     const ev: SocketEvent = {
       type: 'membership', group,
       kind: to ? 'transitional' : change.kind ?? (this.inTransitional ? 'transitional' : 'regular'),
       ringId: to ?? change.ringId ?? this.ringId,
-      members: [...this.groupMembers(group)],
+      members,
       joined: change.joined.sort(compareChanges),
       left: change.left.sort(compareChanges),
       viewId,
       quorum: this.quorum.state,
+      identities: members.map((m) => state?.identity(m) ?? null),
     };
     for (const ep of targets) this.offer(ep, ev);
   }
