@@ -178,7 +178,8 @@ static void cmd_throughput(uint32_t ph, size_t size, double warmup_s, double win
         }
         int may_send = send && fail == CS_OK && (rate <= 0 || sent < (long)((t - t_start) * rate));
         if (may_send) {
-            cs_error_t r = send_one(&iov, end);
+            /* Flow control may hold a send past the window's start: count from there on time. */
+            cs_error_t r = send_one(&iov, written_at_t0 < 0 ? t0 : end);
             if (r == CS_OK)
                 sent++;
             else if (r != CS_ERR_TRY_AGAIN)
