@@ -265,18 +265,21 @@ export class CorosyncCluster implements BenchTarget {
   private cleanupNow(): void {
     if (this.topology) destroyTopology(this.topology);
     this.topology = undefined;
-    removeShm(this.daemons.map((d) => d.pid).filter((p): p is number => p !== undefined));
-    if (this.spec.keep) process.stderr.write(`corosync reference: configs and logs kept in ${this.dir}\n`);
-    else rmSync(this.dir, { recursive: true, force: true });
+    try {
+      removeShm(this.daemons.map((d) => d.pid).filter((p): p is number => p !== undefined));
+    } finally {
+      if (this.spec.keep) process.stderr.write(`corosync reference: configs and logs kept in ${this.dir}\n`);
+      else rmSync(this.dir, { recursive: true, force: true });
+    }
   }
 }
 
-/** libqb's shared-memory files of these corosync processes (qb-PID-CLIENT-..., qb-corosync-PID-blackbox-...), left in /dev/shm when one is killed. */
+/** libqb's shared memory of these corosync processes (directories qb-PID-CLIENT-..., files qb-corosync-PID-blackbox-...), left in /dev/shm when one is killed. */
 function removeShm(pids: readonly number[]): void {
   if (pids.length === 0 || !existsSync('/dev/shm')) return;
   const mine = new RegExp(`^qb-(corosync-)?(${pids.join('|')})-`);
   for (const f of readdirSync('/dev/shm')) {
-    if (mine.test(f)) rmSync(join('/dev/shm', f), { force: true });
+    if (mine.test(f)) rmSync(join('/dev/shm', f), { recursive: true, force: true });
   }
 }
 
