@@ -102,10 +102,13 @@ class CpgClient {
   }
 
   ask(req: ClientRequest, timeoutMs: number): Promise<CpgReply> {
-    if (this.gone) return Promise.reject(new Error(`node ${this.node}'s cpg-bench has exited`));
+    if (this.gone) return Promise.reject(new Error(`node ${this.node}'s cpg-bench has exited or stopped answering`));
+    if (this.waiter) return Promise.reject(new Error(`bug: a second request to node ${this.node}'s cpg-bench before its reply`));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
+        // Its reply may still come and would answer the next request: ask it nothing more.
         this.waiter = undefined;
+        this.gone = true;
         reject(new Error(`node ${this.node}'s cpg-bench did not answer "${cpgCommand(req)}" within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiter = (line) => {
