@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import type { StatValue } from '../../core/af/codec.ts';
 import { LocalCluster } from '../local-cluster.ts';
-import { cpuSeconds, exitOnSignals, peakRssBytes, request, spawnWorker, stop, waitExit } from './proc.ts';
+import { cpuSeconds, exitOnSignals, peakRssBytes, request, spawnWorker, stop, waitExit, type WorkerReply } from './proc.ts';
 import type { ClientRequest } from './client-protocol.ts';
+import type { BenchTarget } from './driver-bench.ts';
 
 const CLIENT = fileURLToPath(new URL('./client-worker.ts', import.meta.url));
 const START_TIMEOUT_MS = 60_000;
@@ -23,7 +24,7 @@ export interface ClusterSpec {
   readonly keep?: boolean;
 }
 
-export class BenchCluster {
+export class BenchCluster implements BenchTarget {
   private readonly clients: ChildProcess[] = [];
   private readonly statSocks: ClusterSocket[] = [];
   /** The largest message the daemons carry (from their hello). */
@@ -74,6 +75,10 @@ export class BenchCluster {
   /** The client process of node i (1-based). */
   client(i: number): ChildProcess {
     return this.clients[i - 1];
+  }
+
+  ask<R extends WorkerReply>(node: number, req: ClientRequest, timeoutMs: number): Promise<R> {
+    return request<R>(this.client(node), req, timeoutMs);
   }
 
   get size(): number {

@@ -19,6 +19,7 @@ describe('parseBenchArgs', () => {
     expect(o.latency).toBe(false);
     expect(o.scaling).toBe(false);
     expect(o.ceiling).toBe(true);
+    expect(o.reference).toBeUndefined();
   });
 
   it('parses every flag', () => {
@@ -50,6 +51,8 @@ describe('parseBenchArgs', () => {
     [['--sizes', '4']],
     [['--set', 'totem.window_size']],
     [['--set', 'Totem.x=1']],
+    [['--reference', 'pacemaker']],
+    [['--reference']],
   ])('rejects %j with a usage error', (argv) => {
     expect(() => parseBenchArgs(argv)).toThrow(UsageError);
   });
@@ -57,6 +60,11 @@ describe('parseBenchArgs', () => {
   it('collects --set items into driver sections with typed values', () => {
     const o = parseBenchArgs(['--set', 'totem.window_size=100,totem.hold_ms=0', '--set', 'cman.name=x', '--set', 'totem.flag=true']);
     expect(o.driverSections).toEqual({ totem: { window_size: 100, hold_ms: 0, flag: true }, cman: { name: 'x' } });
+  });
+
+  it('takes corosync as the reference and names the choices otherwise', () => {
+    expect(parseBenchArgs(['--reference', 'corosync']).reference).toBe('corosync');
+    expect(() => parseBenchArgs(['--reference', 'Corosync'])).toThrow(/--reference Corosync: the reference implementations are corosync/);
   });
 
   it('names the flag and the allowed range in the message', () => {

@@ -5,6 +5,10 @@ import { SIZE_MIN } from './client-protocol.ts';
 
 export type OnOff = 'on' | 'off';
 
+/** Implementations --reference can measure beside afcluster (tools/bench/reference.ts). */
+export const REFERENCES = ['corosync'] as const;
+export type ReferenceName = (typeof REFERENCES)[number];
+
 export interface BenchOptions {
   readonly drivers: readonly string[];
   readonly nodes: number;
@@ -29,6 +33,8 @@ export interface BenchOptions {
   readonly keep: boolean;
   /** Message size of the --scaling runs. */
   readonly scaleSize: number;
+  /** Also measure the same work on this implementation, interleaved (--reference corosync). */
+  readonly reference?: ReferenceName;
   /** Extra driver config keys (`--set totem.window_size=100`), by section. */
   readonly driverSections: Readonly<Record<string, Readonly<Record<string, number | boolean | string>>>>;
 }
@@ -54,6 +60,7 @@ export const BENCH_FLAGS = {
   keep: { type: 'boolean' },
   'scale-size': { type: 'string' },
   set: { type: 'string', multiple: true },
+  reference: { type: 'string' },
 } as const;
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
@@ -77,7 +84,15 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     keep: v.keep === true,
     scaleSize: intFlag(v['scale-size'], 'scale-size', 1300, SIZE_MIN, SIZE_MAX),
     driverSections: parseSets(v.set ?? []),
+    reference: parseReference(v.reference),
   };
+}
+
+export function parseReference(value: string | undefined): ReferenceName | undefined {
+  if (value === undefined) return undefined;
+  const r = REFERENCES.find((n) => n === value);
+  if (!r) throw new UsageError(`--reference ${value}: the reference implementations are ${REFERENCES.join(', ')}`);
+  return r;
 }
 
 /** `section.key=value` items (each --set may hold a comma-separated list) into driver sections. */

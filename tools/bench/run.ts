@@ -15,7 +15,8 @@ import { measureLatency, measureThroughput, WARMUP_MS, type RunLabels } from './
 import type { BenchOptions, OnOff } from './options.ts';
 import type { Progress } from './progress.ts';
 import { readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
-import type { BenchReport, MemoryRow, SimScalingRow, ThroughputRow } from './results.ts';
+import { ReferenceRun, referenceInfo } from './reference.ts';
+import type { BenchReport, MemoryRow, Senders, SimScalingRow, ThroughputRow } from './results.ts';
 import { simScaling } from './sim-scaling.ts';
 
 /** accelerated_window when --accelerated on (frames of a visit sent after the token). */
@@ -39,7 +40,10 @@ export function configurations(o: Pick<BenchOptions, 'drivers' | 'crypto' | 'acc
 
 /** Steps for the progress bar (pure). */
 export function stepCount(o: BenchOptions): number {
-  const perConfig = 1 + o.sizes.length * (o.latency ? 3 : 1);
+  // --reference: its start, and per size one sender (afcluster, reference), every node (reference),
+  // idle latency (afcluster unless --latency measures it already, reference), under load (reference, with --latency).
+  const reference = o.reference ? 1 + o.sizes.length * 5 : 0;
+  const perConfig = 1 + o.sizes.length * (o.latency ? 3 : 1) + reference;
   const scaling = o.scaling ? o.drivers.length * o.scaleNodes.length * 3 : 0;
   return (o.ceiling ? 2 * o.sizes.length : 0) + configurations(o).length * perConfig + scaling;
 }
@@ -76,6 +80,10 @@ export async function runBench(ctx: RunContext): Promise<BenchReport> {
     loadAverage: { start: loadavg()[0], end: NaN },
     throughput: [], latency: [], scaling: { throughput: [], latency: [] }, simScaling: [], memory: [], profiles: [], notes: [],
   };
+  if (ctx.opts.reference) {
+    report.reference = referenceInfo(ctx.opts.reference);
+    if (report.reference.skipped) note(report, `--reference ${ctx.opts.reference}: ${report.reference.skipped}`);
+  }
   const ceiling = ctx.opts.ceiling ? await measureCeiling(ctx, ctx.opts.nodes, ctx.opts.sizes) : new Map<number, ThroughputRow>();
   for (const c of configurations(ctx.opts)) {
     // One configuration that cannot run (a daemon that fails to start or dies) must not lose the others' figures.
@@ -127,23 +135,21 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
   });
   ctx.progress.tick();
   const l: RunLabels = { ...c, order: orderFor(registry, c.driver) };
+  let ref: ReferenceRun | undefined;
   try {
+    if (report.reference) ref = await ReferenceRun.start({ info: report.reference, nodes: o.nodes, crypto: c.crypto, keep: o.keep, progress: ctx.progress, note: (s) => note(report, s) });
     for (const size of o.sizes) {
       const eff = Math.min(size, cluster.messageSizeMax);
       if (eff !== size) note(report, `${labelOf(c)}: ${size} B is over the ${cluster.messageSizeMax} B the daemon's bridge carries; measured ${eff} B instead`);
-      ctx.progress.step(`${labelOf(c)}: throughput ${eff} B`);
-      const { row, errors } = await measureThroughput(cluster, l, eff, o.seconds);
-      const ceil = ceiling.get(size);
-      const asked = eff === size ? row : { ...row, requestedSize: size };
-      report.throughput.push(ceil ? { ...asked, ratio: row.mbPerSec / ceil.mbPerSec } : asked);
-      noteErrors(report, `${labelOf(c)} ${eff} B`, errors);
-      ctx.progress.tick();
-      if (o.latency) await latencyAt(ctx, cluster, l, eff, row.tpPerSec, report);
+      const sizes = { size, eff, ceiling: ceiling.get(size) };
+      if (ref) await throughputAt(ctx, { cluster, l, ref, report }, sizes, 'one');
+      const row = await throughputAt(ctx, { cluster, l, ref, report }, sizes, 'all');
+      if (o.latency || ref) await latencyAt(ctx, cluster, l, eff, row.tpPerSec, report, ref && { run: ref, maxTp: row.reference?.tpPerSec ?? NaN });
     }
-    report.memory.push(memoryRow(c, cluster));
+    report.memory.push(memoryRow(c, cluster, ref));
   } finally {
     for (const f of cluster.failures()) note(report, f);
-    await cluster.close();
+    await Promise.all([cluster.close(), ref?.close()]);
   }
   if (o.profile) {
     report.profiles.push(profileOf(join(profileDirFor(o.profile, c), 'node1'), `${labelOf(c)}, node 1's daemon`));
@@ -185,20 +191,45 @@ function profileOf(d: string, label: string): { config: string; file: string; su
   return { config: label, ...best };
 }
 
-async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, size: number, maxTp: number, report: BenchReport): Promise<void> {
+interface Measuring {
+  readonly cluster: BenchCluster;
+  readonly l: RunLabels;
+  readonly ref: ReferenceRun | undefined;
+  readonly report: BenchReport;
+}
+
+/** One throughput row at one size (eff: what the bridge carries), then the reference's on the same work right after it. */
+async function throughputAt(ctx: RunContext, m: Measuring, s: { size: number; eff: number; ceiling: ThroughputRow | undefined }, senders: Senders): Promise<ThroughputRow> {
+  const who = senders === 'one' ? ', one sender' : '';
+  ctx.progress.step(`${labelOf(m.l)}: throughput ${s.eff} B${who}`);
+  const { row, errors } = await measureThroughput(m.cluster, m.l, s.eff, ctx.opts.seconds, senders);
+  noteErrors(m.report, `${labelOf(m.l)} ${s.eff} B${who}`, errors);
+  ctx.progress.tick();
+  const reference = m.ref ? await m.ref.throughput(s.eff, ctx.opts.seconds, senders) : undefined;
+  const asked = { ...row, ...(s.eff === s.size ? {} : { requestedSize: s.size }), ...(reference ? { reference } : {}) };
+  const out = s.ceiling ? { ...asked, ratio: row.mbPerSec / s.ceiling.mbPerSec } : asked;
+  m.report.throughput.push(out);
+  return out;
+}
+
+/** Idle (and with --latency, under 50% of the maximum just measured); each followed by the reference's. */
+async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, size: number, maxTp: number, report: BenchReport, ref?: { run: ReferenceRun; maxTp: number }): Promise<void> {
   const seconds = Math.max(0.5, ctx.opts.seconds / 2);
-  const plans = [{ loadPerSec: 0, what: 'idle' }, { loadPerSec: Math.round(maxTp * 0.5), what: 'under 50% load' }];
+  const plans = [{ load: 0, what: 'idle' }, ...(ctx.opts.latency ? [{ load: 0.5, what: 'under 50% load' }] : [])];
   for (const p of plans) {
     ctx.progress.step(`${l.driver}: latency ${size} B ${p.what}`);
-    const { row, errors } = await measureLatency(cluster, l, { size, seconds, loadPerSec: p.loadPerSec });
-    report.latency.push(row);
+    const { row, errors } = await measureLatency(cluster, l, { size, seconds, loadPerSec: Math.round(maxTp * p.load) });
     noteErrors(report, `${l.driver} latency ${size} B ${p.what}`, errors);
     ctx.progress.tick();
+    // A reference whose throughput was skipped has no maximum: its load is then none (a skipped row anyway).
+    const reference = ref ? await ref.run.latency({ size, seconds, loadPerSec: Number.isFinite(ref.maxTp) ? Math.round(ref.maxTp * p.load) : 0 }) : undefined;
+    report.latency.push(reference ? { ...row, reference } : row);
   }
 }
 
-function memoryRow(c: Config, cluster: BenchCluster): MemoryRow {
-  return { driver: c.driver, crypto: c.crypto, accelerated: c.accelerated, nodes: cluster.size, peakRssBytes: cluster.peakRss() };
+function memoryRow(c: Config, cluster: BenchCluster, ref: ReferenceRun | undefined): MemoryRow {
+  const row = { driver: c.driver, crypto: c.crypto, accelerated: c.accelerated, nodes: cluster.size, peakRssBytes: cluster.peakRss() };
+  return ref ? { ...row, reference: ref.memory() } : row;
 }
 
 function note(report: BenchReport, s: string): void {
