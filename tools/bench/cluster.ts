@@ -72,6 +72,11 @@ export class BenchCluster implements BenchTarget {
     await Promise.all(this.clients.map((c) => request(c, { type: 'waitMembers', members: this.size, timeoutMs: START_TIMEOUT_MS } satisfies ClientRequest, START_TIMEOUT_MS + 5000)));
   }
 
+  /** The daemon socket of node i (1-based), for clients of other languages. */
+  socket(i: number): string {
+    return this.local.nodes[i - 1].socket;
+  }
+
   /** The client process of node i (1-based). */
   client(i: number): ChildProcess {
     return this.clients[i - 1];
