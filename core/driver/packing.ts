@@ -50,6 +50,9 @@ export interface Frame {
   readonly messages: number;
 }
 
+/** What a sent message's slot holds until the queue is compacted (its bytes are let go). */
+const SENT: Pending = { payload: new Uint8Array(0), order: 0, offset: 0 };
+
 /** The send side: a bounded queue of application messages, drained into frames. */
 export class Packer {
   private readonly opts: PackerOptions;
@@ -212,8 +215,11 @@ export class Packer {
   private pop(p: Pending): void {
     assert(this.queue[this.head] === p, 'frames consume the queue in order');
     this.bytes -= p.payload.length;
+    // Let go of the message at once: entries behind the head would otherwise keep up to 1024
+    // sent messages' bytes alive (1 GiB of 1 MiB messages) until the next compaction.
+    this.queue[this.head] = SENT;
     this.head++;
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+    if (this.head > 64 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }

@@ -80,7 +80,13 @@ async function main(): Promise<void> {
     const pid = c.daemonPids[0];
     const idle = rssMb(pid);
     console.log(`${a.driver}, ${a.nodes} nodes, crypto ${a.crypto ? 'on' : 'off'}, one sender (node 1), agreed; node 1 daemon idle RSS ${idle.rss.toFixed(1)} MB`);
-    for (const size of a.sizes) console.log(await oneSender(c, Math.min(size, c.messageSizeMax), a.seconds));
+    for (const size of a.sizes) {
+      console.log(await oneSender(c, Math.min(size, c.messageSizeMax), a.seconds));
+      if (process.env.ONE_SENDER_MEM) {
+        const st = (await c.stats())[0];
+        console.log('   node 1 memory (MB):', ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'].map((k) => `${k} ${(Number(st[`process.${k}`]) / 2 ** 20).toFixed(0)}`).join(', '), `gcRuns ${String(st['process.gcRuns'])} floor ${(Number(st['process.gcFloorBytes']) / 2 ** 20).toFixed(0)} last ${Number(st['process.gcLastMs']).toFixed(1)} ms max ${Number(st['process.gcMaxMs']).toFixed(1)} ms`, `hwm ${rssMb(pid).hwm.toFixed(0)}`);
+      }
+    }
     const l = { driver: a.driver, crypto: a.crypto ? 'on' as const : 'off' as const, accelerated: '-' as const, order: 'agreed' as const };
     for (const size of a.latencySizes) {
       const { row, errors } = await measureLatency(c, l, { size, seconds: a.latencySeconds, loadPerSec: 0 });
