@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchCluster } from './cluster.ts';
-import type { ClientRequest, ThroughputResult } from './client-protocol.ts';
+import type { ClientRequest, LatencyResult, ThroughputResult } from './client-protocol.ts';
 import { measureLatency, WARMUP_MS } from './driver-bench.ts';
 import { cpuSeconds, request } from './proc.ts';
 
@@ -73,7 +73,7 @@ async function oneSender(c: BenchCluster, size: number, seconds: number): Promis
 async function main(): Promise<void> {
   const a = parse(process.argv.slice(2));
   const c = await BenchCluster.start({
-    driver: a.driver, nodes: a.nodes, crypto: a.crypto, driverSections: a.sections, mtu: a.mtu,
+    driver: a.driver, nodes: a.nodes, crypto: a.crypto, driverSections: a.sections, mtu: a.mtu, keep: !!process.env.ONE_SENDER_KEEP,
     profileDir: a.profile ? join(a.profile, `${a.driver}-crypto-${a.crypto ? 'on' : 'off'}`) : undefined,
   });
   try {
@@ -89,6 +89,14 @@ async function main(): Promise<void> {
     }
     const l = { driver: a.driver, crypto: a.crypto ? 'on' as const : 'off' as const, accelerated: '-' as const, order: 'agreed' as const };
     for (const size of a.latencySizes) {
+      if (process.env.ONE_SENDER_HIST) {
+        phase++;
+        const r = await request<LatencyResult>(c.client(1), { type: 'latency', phase, size, order: 'agreed', warmupMs: WARMUP_MS, seconds: a.latencySeconds, samplesMax: 100_000 } satisfies ClientRequest, 60_000);
+        const sorted = [...r.samplesUs].sort((x, y) => x - y);
+        const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(0);
+        console.log(`latency ${size} B: p10 ${at(0.1)} p50 ${at(0.5)} p90 ${at(0.9)} p95 ${at(0.95)} p98 ${at(0.98)} p99 ${at(0.99)} p99.5 ${at(0.995)} max ${at(0.9999)}; top 1%: ${sorted.slice(Math.floor(sorted.length * 0.99)).map((x) => x.toFixed(0)).join(' ')}`);
+        continue;
+      }
       const { row, errors } = await measureLatency(c, l, { size, seconds: a.latencySeconds, loadPerSec: 0 });
       console.log(`latency ${size} B idle: p50 ${row.medianUs.toFixed(0)} us, p99 ${row.p99Us.toFixed(0)} us (${row.samples} samples)${errors.length ? ` errors: ${errors.join('; ')}` : ''}`);
     }
