@@ -17,7 +17,7 @@ export const command: Command = {
   summary: 'measure the drivers on real daemons against the raw UDP ceiling (evsbench tables)',
   help: `usage: afcluster bench [--drivers totem,cman] [--nodes N] [--sizes 100,200,...] [--seconds S]
                        [--crypto on|off|on,off] [--accelerated on|off|on,off] [--latency] [--scaling]
-                       [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR]
+                       [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR] [--mtu N]
 
 Starts N real daemons (afcluster daemon, one process per node on 127.0.0.1..N, real UDP) for
 each driver and setting, and one client process per node over the bridge protocol. Every
@@ -45,7 +45,9 @@ options:
                        FILE-sim.svg: by node count on real daemons and in the simulator)
   --set S.K=V          driver config key for every run, e.g. --set totem.window_size=100
   --profile DIR        write a .cpuprofile of every daemon into DIR (node --cpu-prof)
-  --keep               keep the daemons' configs and logs (their directory is printed)`,
+  --keep               keep the daemons' configs and logs (their directory is printed)
+  --mtu N              cluster.mtu of every daemon (default 1500; 65535 on loopback, whose MTU is
+                       65536, gives totem 64 KiB frames); the ceiling's datagrams follow it`,
   async run(argv) {
     const opts = parseBenchArgs(argv);
     const progress = new Progress(stepCount(opts));

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../command.ts';
 import { DEFAULT_SIZES, parseBenchArgs } from './options.ts';
+import { ceilingDatagramBytes } from './run.ts';
 
 describe('parseBenchArgs', () => {
   it('defaults to totem and cman, 3 nodes, 3 seconds, the evsbench sizes, crypto off, accelerated off', () => {
@@ -57,6 +58,15 @@ describe('parseBenchArgs', () => {
   it('collects --set items into driver sections with typed values', () => {
     const o = parseBenchArgs(['--set', 'totem.window_size=100,totem.hold_ms=0', '--set', 'cman.name=x', '--set', 'totem.flag=true']);
     expect(o.driverSections).toEqual({ totem: { window_size: 100, hold_ms: 0, flag: true }, cman: { name: 'x' } });
+  });
+
+  it('takes --mtu from 576 to 65535 (absent: the config default), and sizes the ceiling\'s datagrams by it', () => {
+    expect(parseBenchArgs([]).mtu).toBeUndefined();
+    expect(parseBenchArgs(['--mtu', '65535']).mtu).toBe(65535);
+    expect(() => parseBenchArgs(['--mtu', '70000'])).toThrow(UsageError);
+    expect(ceilingDatagramBytes(undefined)).toBe(1472);
+    expect(ceilingDatagramBytes(9000)).toBe(8972);
+    expect(ceilingDatagramBytes(65535)).toBe(65507);
   });
 
   it('names the flag and the allowed range in the message', () => {
