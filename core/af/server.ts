@@ -45,7 +45,7 @@ export interface BridgeEndpoint {
   readonly member: Member;
   bind(group: string, opts?: { selfDelivery?: boolean }): void;
   unbind(): void;
-  send(data: Uint8Array, order: Order): void;
+  send(data: Uint8Array | readonly Uint8Array[], order: Order): void;
   members(): Member[];
   /** The members with who they are (MEMBER_INFO). */
   memberInfo(): MemberInfo[];
@@ -424,7 +424,7 @@ export class BridgeCore {
 
   /** A whole message to the client's group. When the group layer refuses it (EAGAIN) a version-2
    *  client is blocked (`block`: its sends fenced, or its next large message's first part) until WRITABLE. */
-  private sendWhole(c: Client, data: Uint8Array, order: Order, block: 'fenced' | 'partsBlocked'): void {
+  private sendWhole(c: Client, data: Uint8Array | readonly Uint8Array[], order: Order, block: 'fenced' | 'partsBlocked'): void {
     try {
       c.endpoint.send(data, order);
     } catch (e) {
@@ -477,11 +477,9 @@ export class BridgeCore {
     p.received += chunk.length;
     p.lastPartAt = this.host.now();
     if (p.received < p.total) return;
-    const whole = new Uint8Array(p.total);
-    let at = 0;
-    for (const ch of p.chunks) { whole.set(ch, at); at += ch.length; }
     this.dropPartial(c, req.msgId);
-    this.sendWhole(c, whole, p.order, 'partsBlocked');
+    // The parts as they are: the group layer writes them into the driver's message in one pass.
+    this.sendWhole(c, p.chunks, p.order, 'partsBlocked');
   }
 
   /** Charges `bytes` more of half-sent messages to the socket, its user and the node, or

@@ -14,7 +14,7 @@
 //     bytes
 import { ClusterError, assert, eagain } from '../api/errors.ts';
 import type { Order } from './types.ts';
-import { allocBytes, copyBytes } from '../wire/bytes.ts';
+import { allocBytesToFill, copyBytes } from '../wire/bytes.ts';
 
 export const FRAME_VERSION = 1;
 export const FRAME_OVERHEAD = 4;
@@ -156,7 +156,7 @@ export class Packer {
     assert(plan.length > 0, 'a non-empty queue always yields an entry');
     let size = FRAME_OVERHEAD;
     for (const e of plan) size += ENTRY_OVERHEAD + (e.kind === Kind.First ? FIRST_EXTRA : 0) + e.length;
-    const out = allocBytes(size);
+    const out = allocBytesToFill(size); // every byte is written below: the size is the sum of what is
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     let safe = false;
     let at = FRAME_OVERHEAD;
