@@ -104,7 +104,8 @@ async function main(): Promise<void> {
     console.log(`node 1 daemon RSS: idle ${idle.rss.toFixed(1)} MB, peak ${peak.hwm.toFixed(1)} MB, now ${peak.rss.toFixed(1)} MB; all daemons' peaks ${c.peakRss().map((b) => (b / 2 ** 20).toFixed(1)).join(' ')} MB`);
     if (a.afterS > 0) {
       await new Promise((r) => setTimeout(r, a.afterS * 1000));
-      console.log(`node 1 daemon RSS ${a.afterS} s later: ${rssMb(pid).rss.toFixed(1)} MB`);
+      const st = (await c.stats())[0];
+      console.log(`node 1 daemon RSS ${a.afterS} s later: ${rssMb(pid).rss.toFixed(1)} MB`, ['heapTotal', 'heapUsed', 'external', 'arrayBuffers'].map((k) => `${k} ${(Number(st[`process.${k}`]) / 2 ** 20).toFixed(1)}`).join(', '));
     }
   } finally {
     await c.close();
