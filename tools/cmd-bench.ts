@@ -18,7 +18,7 @@ export const command: Command = {
   summary: 'measure the drivers on real daemons against the raw UDP ceiling (evsbench tables)',
   help: `usage: afcluster bench [--drivers totem,cman] [--nodes N] [--sizes 100,200,...] [--seconds S]
                        [--crypto on|off|on,off] [--accelerated on|off|on,off] [--latency] [--scaling]
-                       [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR]
+                       [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR] [--mtu N]
                        [--reference corosync]
 
 Starts N real daemons (afcluster daemon, one process per node on 127.0.0.1..N, real UDP) for
@@ -56,7 +56,10 @@ options:
                        knet, crypto ${COROSYNC_CIPHER}+${COROSYNC_HASH} with a generated authkey when --crypto on;
                        its client (tools/bench/cpg/cpg-bench.c) is compiled with cc -lcpg.
                        Needs root, corosync and libcpg-dev (Debian: apt install corosync
-                       libcpg-dev); without them the corosync rows print as skipped and say why`,
+                       libcpg-dev); without them the corosync rows print as skipped and say why
+
+  --mtu N              cluster.mtu of every daemon (default 1500; 65535 on loopback, whose MTU is
+                       65536, gives totem 64 KiB frames); the ceiling's datagrams follow it`,
   async run(argv) {
     const opts = parseBenchArgs(argv);
     const progress = new Progress(stepCount(opts));

@@ -1,4 +1,4 @@
-// Proves the bridge codec round-trips every request, reply and event (version-2 HELLO, RESUME, BATCH containers, WRITABLE; version-3 views, quorum; MEMBER_INFO), and that hostile bytes (random, truncated, wrong version, unknown op) never throw but come back as drop/bad with the right errno.
+// Proves the bridge codec round-trips every request, reply and event (version-2 HELLO, RESUME, BATCH containers, WRITABLE; version-3 views, quorum; MEMBER_INFO; version-4 RESUME on a first part), and that hostile bytes (random, truncated, wrong version, unknown op) never throw but come back as drop/bad with the right errno.
 import { describe, expect, it } from 'vitest';
 import {
   DATAGRAM_MAX, decodeClientDatagram, decodeDaemonDatagram, encodeBatch, encodeEvent, encodeMessageDatagrams, encodeReply, encodeRequest,
@@ -23,6 +23,8 @@ const requests: Request[] = [
   { type: 'memberInfo', id: 14 },
   { type: 'hello', id: 1, pid: 4242, version: 3 },
   { type: 'sendPart', id: 11, order: 'agreed', msgId: 3, total: 10, offset: 4, data: new Uint8Array([5, 6, 7]) },
+  { type: 'sendPart', id: 13, order: 'agreed', msgId: 4, total: 10, offset: 0, data: new Uint8Array([5, 6, 7]), resume: true },
+  { type: 'hello', id: 1, pid: 4242, version: 4 },
 ];
 
 const a = { nodeId: 1, pid: 100, port: 1 };
@@ -136,6 +138,11 @@ describe('bridge codec', () => {
     const part = encodeRequest({ type: 'sendPart', id: 4, order: 'fifo', msgId: 1, total: 10, offset: 8, data: new Uint8Array(2) });
     part[17] = 9; // total 9: offset 8 + 2 bytes is beyond it
     expect(decodeClientDatagram(part)).toMatchObject({ type: 'bad', id: 4, status: 'EINVAL' });
+    const resumed = encodeRequest({ type: 'sendPart', id: 5, order: 'fifo', msgId: 1, total: 10, offset: 0, data: new Uint8Array(2), resume: true });
+    const late = resumed.slice(); late[21] = 2; // offset 2: RESUME only opens a message
+    expect(decodeClientDatagram(late)).toMatchObject({ type: 'bad', id: 5, status: 'EINVAL' });
+    const flags = resumed.slice(); flags[9] = 2;
+    expect(decodeClientDatagram(flags)).toMatchObject({ type: 'bad', id: 5, status: 'EINVAL' });
   });
   it('answers a wrong version and an unknown op with EPROTO, a bad body with EINVAL', () => {
     const hello = encodeRequest({ type: 'hello', id: 5, pid: 1 });

@@ -25,11 +25,15 @@ export const VERSION_BATCH = 2;
  *  event and request; a client says it speaks it with HELLO version byte 3 (docs/PROTOCOL.md, section 10).
  *  Everything of version 2 stays: BATCH containers keep version byte 2. */
 export const VERSION_VIEWS = 3;
-/** Version 4 adds who each member is (uid, gid, verified) to membership events (MEMBERSHIP_V4,
- *  docs/PROTOCOL.md, section 11); HELLO version byte 4. Everything of version 3 stays. */
+/** Version 4 adds two things a client says it speaks with HELLO version byte 4 (docs/PROTOCOL.md,
+ *  section 11): who each member is (uid, gid, verified) in membership events (MEMBERSHIP_V4),
+ *  and streamed large messages: a client may pipeline SEND_PART requests (parts of many messages
+ *  in flight, no round trip per part); the send fence covers SEND_PART, and a part opening a
+ *  message may carry RESUME. Everything of version 3 stays. */
 export const VERSION_IDENTITIES = 4;
-/** The highest version this codec speaks. */
-export const VERSION_MAX = VERSION_IDENTITIES;
+export const VERSION_STREAM = 4;
+/** The newest version this code speaks. */
+export const VERSION_MAX = 4;
 /** A container of many single datagrams (version 2 only; never nested). */
 export const OP_BATCH = 0x46;
 /** Container header: the 8-byte header and a u16 item count; each item: u16 length, then the datagram. */
@@ -103,6 +107,8 @@ export type Request =
   | {
     readonly type: 'sendPart'; readonly id: number; readonly order: Order; readonly msgId: number;
     readonly total: number; readonly offset: number; readonly data: Uint8Array;
+    /** Version 4, on a part at offset 0: clears the send fence (as SEND's RESUME). */
+    readonly resume?: boolean;
   };
 
 /** One fragment of a message event too large for one datagram; fragments arrive consecutively. */
@@ -199,14 +205,23 @@ export function encodeRequest(req: Request): Uint8Array {
     case 'send':
       return writeSend(new Uint8Array(SEND_HEADER_BYTES + req.data.length), 0, req.id, req.order, req.data, req.resume ?? false);
     case 'sendPart':
-      return header(Writer.fixed(SEND_PART_HEADER_BYTES + req.data.length), op, req.id)
-        .u8(ORDERS.indexOf(req.order)).u8(0).u32(req.msgId).u32(req.total).u32(req.offset).raw(req.data).done();
+      return writeSendPart(new Uint8Array(SEND_PART_HEADER_BYTES + req.data.length), 0, req);
     case 'close': case 'unbind': case 'members': case 'localNode': case 'stats': case 'quorum': case 'memberInfo':
       return header(Writer.fixed(HEADER_BYTES), op, req.id).done();
   }
 }
 
 /** Write a SEND request at `at` of `into` (which must have room); returns its length. No allocation. */
+/** A SEND_PART datagram written at `at` of `into` (the client's scratch buffer); returns its bytes. */
+export function writeSendPart(into: Uint8Array, at: number, req: Omit<Extract<Request, { type: 'sendPart' }>, 'type'>): Uint8Array {
+  const v = new DataView(into.buffer, into.byteOffset + at, SEND_PART_HEADER_BYTES);
+  v.setUint16(0, MAGIC); v.setUint8(2, VERSION); v.setUint8(3, OP.sendPart); v.setUint32(4, req.id);
+  v.setUint8(8, ORDERS.indexOf(req.order)); v.setUint8(9, req.resume ? SEND_RESUME : 0);
+  v.setUint32(10, req.msgId); v.setUint32(14, req.total); v.setUint32(18, req.offset);
+  into.set(req.data, at + SEND_PART_HEADER_BYTES);
+  return into.subarray(at, at + SEND_PART_HEADER_BYTES + req.data.length);
+}
+
 export function writeSend(into: Uint8Array, at: number, id: number, order: Order, data: Uint8Array, resume: boolean): Uint8Array {
   const v = new DataView(into.buffer, into.byteOffset + at, SEND_HEADER_BYTES);
   v.setUint16(0, MAGIC); v.setUint8(2, VERSION); v.setUint8(3, OP.send); v.setUint32(4, id);
@@ -537,11 +552,14 @@ function readRequest(type: RequestType, id: number, r: Reader): Request {
     }
     case 'sendPart': {
       const order = readOrder(r);
-      if (r.u8() !== 0) throw new WireError('send flags must be 0');
+      const flags = r.u8();
+      if (flags & ~SEND_RESUME) throw new WireError(`unknown send flags 0x${flags.toString(16)}`);
       const msgId = r.u32(), total = r.u32(), offset = r.u32();
       const data = r.rest();
       if (total === 0 || offset + data.length > total) throw new WireError(`part [${offset}, ${offset + data.length}) outside a message of ${total} bytes`);
-      return { type, id, order, msgId, total, offset, data };
+      // RESUME only opens a message (version 4; the server refuses it from older sockets).
+      if (flags && offset !== 0) throw new WireError('RESUME on a part that does not open its message');
+      return flags ? { type, id, order, msgId, total, offset, data, resume: true } : { type, id, order, msgId, total, offset, data };
     }
     case 'close': case 'unbind': case 'members': case 'localNode': case 'stats': case 'quorum': case 'memberInfo':
       r.end();

@@ -22,6 +22,8 @@ export interface ClusterSpec {
   /** Write each daemon's .cpuprofile here (node --cpu-prof; written when the daemon stops). */
   readonly profileDir?: string;
   readonly keep?: boolean;
+  /** cluster.mtu of every daemon (default: the schema's). */
+  readonly mtu?: number;
 }
 
 export class BenchCluster implements BenchTarget {
@@ -39,7 +41,7 @@ export class BenchCluster implements BenchTarget {
   static async start(spec: ClusterSpec): Promise<BenchCluster> {
     exitOnSignals();
     const local = await LocalCluster.create({
-      nodes: spec.nodes, driver: spec.driver, crypto: spec.crypto, clusterName: 'bench', driverSections: spec.driverSections,
+      nodes: spec.nodes, driver: spec.driver, crypto: spec.crypto, clusterName: 'bench', driverSections: spec.driverSections, mtu: spec.mtu,
       keep: spec.keep, logLevel: 'warn', prefix: `afc-bench-${spec.driver}-`,
       // One directory per node: node writes a profile per thread (main, and tsx's loader worker).
       nodeFlags: (id) => (spec.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(spec.profileDir, `node${id}`)] : []),

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../command.ts';
 import { DEFAULT_SIZES, parseBenchArgs } from './options.ts';
+import { ceilingDatagramBytes } from './run.ts';
 
 describe('parseBenchArgs', () => {
   it('defaults to totem and cman, 3 nodes, 3 seconds, the evsbench sizes, crypto off, accelerated off', () => {
@@ -65,6 +66,14 @@ describe('parseBenchArgs', () => {
   it('takes corosync as the reference and names the choices otherwise', () => {
     expect(parseBenchArgs(['--reference', 'corosync']).reference).toBe('corosync');
     expect(() => parseBenchArgs(['--reference', 'Corosync'])).toThrow(/--reference Corosync: the reference implementations are corosync/);
+  });
+  it('takes --mtu from 576 to 65535 (absent: the config default), and sizes the ceiling\'s datagrams by it', () => {
+    expect(parseBenchArgs([]).mtu).toBeUndefined();
+    expect(parseBenchArgs(['--mtu', '65535']).mtu).toBe(65535);
+    expect(() => parseBenchArgs(['--mtu', '70000'])).toThrow(UsageError);
+    expect(ceilingDatagramBytes(undefined)).toBe(1472);
+    expect(ceilingDatagramBytes(9000)).toBe(8972);
+    expect(ceilingDatagramBytes(65535)).toBe(65507);
   });
 
   it('names the flag and the allowed range in the message', () => {

@@ -37,6 +37,8 @@ export interface BenchOptions {
   readonly reference?: ReferenceName;
   /** Extra driver config keys (`--set totem.window_size=100`), by section. */
   readonly driverSections: Readonly<Record<string, Readonly<Record<string, number | boolean | string>>>>;
+  /** cluster.mtu of every daemon (absent: the config's default, 1500); the ceiling's datagrams follow it. */
+  readonly mtu?: number;
 }
 
 export const DEFAULT_SIZES: readonly number[] = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200, 1300, 65536];
@@ -61,6 +63,7 @@ export const BENCH_FLAGS = {
   'scale-size': { type: 'string' },
   set: { type: 'string', multiple: true },
   reference: { type: 'string' },
+  mtu: { type: 'string' },
 } as const;
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
@@ -85,6 +88,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     scaleSize: intFlag(v['scale-size'], 'scale-size', 1300, SIZE_MIN, SIZE_MAX),
     driverSections: parseSets(v.set ?? []),
     reference: parseReference(v.reference),
+    ...(v.mtu === undefined ? {} : { mtu: intFlag(v.mtu, 'mtu', 1500, 576, 65535) }),
   };
 }
 

@@ -113,14 +113,20 @@ async function measureCeiling(ctx: RunContext, nodes: number, sizes: readonly nu
   try {
     for (const size of sizes) {
       if (showSteps) ctx.progress.step(`raw UDP ceiling, ${nodes} nodes, ${size} B`);
-      const results = await cluster.measure(size, { seconds, warmupMs: WARMUP_MS, datagramBytes: UDP_PAYLOAD_AT_MTU_1500 });
-      out.set(size, ceilingRow(size, results, { crypto: 'off', datagramBytes: UDP_PAYLOAD_AT_MTU_1500, cpuSeconds: cluster.lastCpuSeconds }));
+      const datagramBytes = ceilingDatagramBytes(ctx.opts.mtu);
+      const results = await cluster.measure(size, { seconds, warmupMs: WARMUP_MS, datagramBytes });
+      out.set(size, ceilingRow(size, results, { crypto: 'off', datagramBytes, cpuSeconds: cluster.lastCpuSeconds }));
       if (showSteps) ctx.progress.tick();
     }
   } finally {
     await cluster.close();
   }
   return out;
+}
+
+/** UDP payload of the ceiling's datagrams: what fits the daemons' MTU (IPv4 and UDP headers off; pure). */
+export function ceilingDatagramBytes(mtu: number | undefined): number {
+  return mtu === undefined ? UDP_PAYLOAD_AT_MTU_1500 : Math.min(mtu - 28, 65_507);
 }
 
 function labelOf(c: Config): string {
@@ -131,7 +137,7 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
   const o = ctx.opts;
   ctx.progress.step(`${labelOf(c)}: starting ${o.nodes} daemons`);
   const cluster = await BenchCluster.start({
-    driver: c.driver, nodes: o.nodes, crypto: c.crypto === 'on', driverSections: sectionsFor(c, o), profileDir: o.profile ? profileDirFor(o.profile, c) : undefined, keep: o.keep,
+    driver: c.driver, nodes: o.nodes, crypto: c.crypto === 'on', driverSections: sectionsFor(c, o), profileDir: o.profile ? profileDirFor(o.profile, c) : undefined, keep: o.keep, mtu: o.mtu,
   });
   ctx.progress.tick();
   const l: RunLabels = { ...c, order: orderFor(registry, c.driver) };
@@ -265,7 +271,7 @@ async function runScaling(ctx: RunContext, registry: DriverRegistry, report: Ben
 async function scaleOne(ctx: RunContext, l: RunLabels, n: number, ceil: ThroughputRow | undefined, report: BenchReport): Promise<void> {
   const o = ctx.opts;
   ctx.progress.step(`scaling ${l.driver}: ${n} daemons, ${o.scaleSize} B`);
-  const cluster = await BenchCluster.start({ driver: l.driver, nodes: n, crypto: l.crypto === 'on', driverSections: sectionsFor(l, o), keep: o.keep });
+  const cluster = await BenchCluster.start({ driver: l.driver, nodes: n, crypto: l.crypto === 'on', driverSections: sectionsFor(l, o), keep: o.keep, mtu: o.mtu });
   try {
     const size = Math.min(o.scaleSize, cluster.messageSizeMax);
     const { row, errors } = await measureThroughput(cluster, l, size, o.seconds);
