@@ -14,7 +14,7 @@ async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void
 
 describe('memory governor', () => {
   it('collects dead buffers past its step, once more when growth stops, then nothing', async () => {
-    const gov = startMemoryGovernor({ checkMs: 10, stepBytes: 8 * MiB, settleMs: 100, settleBytes: 1 * MiB });
+    const gov = startMemoryGovernor({ checkMs: 10, stepBytes: 8 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 1 * MiB });
     try {
       const runs = () => Number(gov.stats()['process.gcRuns']);
       const before = process.memoryUsage().arrayBuffers;

@@ -16,15 +16,19 @@ import { runInNewContext } from 'node:vm';
 export interface MemoryGovernorOptions {
   /** How often to sample (ms). */
   readonly checkMs: number;
-  /** Growth of ArrayBuffer bytes since the last collection that starts the next one. */
+  /** Growth of ArrayBuffer bytes since the last collection that starts the next one (a full one). */
   readonly stepBytes: number;
+  /** Growth since the last collection that starts a young-generation one (0: never). */
+  readonly minorStepBytes: number;
   /** No growth for this long after a load: one collection if more than `settleBytes` are left. */
   readonly settleMs: number;
   readonly settleBytes: number;
 }
 
 const MiB = 1024 * 1024;
-export const MEMORY_GOVERNOR_DEFAULTS: MemoryGovernorOptions = { checkMs: 100, stepBytes: 64 * MiB, settleMs: 2000, settleBytes: 2 * MiB };
+export const MEMORY_GOVERNOR_DEFAULTS: MemoryGovernorOptions = {
+  checkMs: 20, stepBytes: 64 * MiB, minorStepBytes: 8 * MiB, settleMs: 2000, settleBytes: 2 * MiB,
+};
 
 type GcFunction = (opts?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => Promise<void> | void;
 
@@ -46,28 +50,42 @@ export interface MemoryGovernor {
   stats(): Record<string, number>;
 }
 
+/** What the governor decides at one sample (pure): a full collection, a young one, or nothing. */
+export function decide(g: GovernorState, ab: number, now: number, opts: MemoryGovernorOptions): 'major' | 'minor' | undefined {
+  if (ab > g.last) { g.grewAt = now; g.settledDone = false; }
+  g.last = ab;
+  g.majorFloor = Math.min(g.majorFloor, ab);
+  g.minorFloor = Math.min(g.minorFloor, ab);
+  const settle = !g.settledDone && now - g.grewAt >= opts.settleMs && ab - g.idleFloor > opts.settleBytes;
+  if (settle) g.settledDone = true;
+  if (settle || ab - g.majorFloor >= opts.stepBytes) return 'major';
+  if (opts.minorStepBytes > 0 && ab - g.minorFloor >= opts.minorStepBytes) {
+    g.minorFloor = ab; // its bytes are swept concurrently: the count drops at a later sample
+    return 'minor';
+  }
+  return undefined;
+}
+
+export interface GovernorState {
+  /** ArrayBuffer bytes at the last full collection, and at the last collection of either kind. */
+  majorFloor: number;
+  minorFloor: number;
+  /** The least ever left after a full collection: what an idle daemon holds. */
+  idleFloor: number;
+  last: number;
+  grewAt: number;
+  /** The settling collection ran since the last growth. */
+  settledDone: boolean;
+}
+
 export function startMemoryGovernor(opts: MemoryGovernorOptions = MEMORY_GOVERNOR_DEFAULTS): MemoryGovernor {
   const gc = exposeGc();
-  const counters = { gcRuns: 0, gcFloorBytes: 0, gcLastMs: 0, gcMaxMs: 0 };
+  const counters = { gcRuns: 0, minorRuns: 0, gcFloorBytes: 0, gcLastMs: 0, gcMaxMs: 0 };
   if (!gc) return { stop: () => undefined, stats: () => ({ 'process.gcRuns': 0 }) };
-  let floor = process.memoryUsage().arrayBuffers;
-  /** The least ever left after a collection: what an idle daemon holds. */
-  let idleFloor = floor;
-  let last = floor;
-  let grewAt = performance.now();
-  /** The settling collection ran since the last growth. */
-  let settledDone = true;
+  const ab0 = process.memoryUsage().arrayBuffers;
+  const g: GovernorState = { majorFloor: ab0, minorFloor: ab0, idleFloor: ab0, last: ab0, grewAt: performance.now(), settledDone: true };
   let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    const ab = process.memoryUsage().arrayBuffers;
-    const now = performance.now();
-    if (ab > last) { grewAt = now; settledDone = false; }
-    last = ab;
-    if (ab < floor) floor = ab;
-    const settle = !settledDone && now - grewAt >= opts.settleMs && ab - idleFloor > opts.settleBytes;
-    if (settle) settledDone = true;
-    if (ab - floor < opts.stepBytes && !settle) return;
+  const major = (): void => {
     counters.gcRuns++;
     running = true;
     const t0 = performance.now();
@@ -75,9 +93,9 @@ export function startMemoryGovernor(opts: MemoryGovernorOptions = MEMORY_GOVERNO
       counters.gcLastMs = performance.now() - t0;
       counters.gcMaxMs = Math.max(counters.gcMaxMs, counters.gcLastMs);
       running = false;
-      floor = last = process.memoryUsage().arrayBuffers;
-      idleFloor = Math.min(idleFloor, floor);
-      counters.gcFloorBytes = floor;
+      g.majorFloor = g.minorFloor = g.last = process.memoryUsage().arrayBuffers;
+      g.idleFloor = Math.min(g.idleFloor, g.majorFloor);
+      counters.gcFloorBytes = g.majorFloor;
     };
     try {
       const r = gc({ type: 'major', execution: 'async' });
@@ -85,10 +103,22 @@ export function startMemoryGovernor(opts: MemoryGovernorOptions = MEMORY_GOVERNO
     } catch {
       done();
     }
+  };
+  const timer = setInterval(() => {
+    if (running) return;
+    const what = decide(g, process.memoryUsage().arrayBuffers, performance.now(), opts);
+    if (what === 'major') major();
+    else if (what === 'minor') {
+      counters.minorRuns++;
+      try { void gc({ type: 'minor' }); } catch { /* not offered */ }
+    }
   }, opts.checkMs);
   timer.unref();
   return {
     stop: () => clearInterval(timer),
-    stats: () => ({ 'process.gcRuns': counters.gcRuns, 'process.gcFloorBytes': counters.gcFloorBytes, 'process.gcLastMs': counters.gcLastMs, 'process.gcMaxMs': counters.gcMaxMs }),
+    stats: () => ({
+      'process.gcRuns': counters.gcRuns, 'process.gcMinorRuns': counters.minorRuns, 'process.gcFloorBytes': counters.gcFloorBytes,
+      'process.gcLastMs': counters.gcLastMs, 'process.gcMaxMs': counters.gcMaxMs,
+    }),
   };
 }
