@@ -3,13 +3,15 @@
 // events: see docs/BENCH.md, memory); they die at once, but their bytes live outside V8's heap
 // and V8 starts a full collection only once the heap itself grows, which a daemon whose live
 // heap is 10 to 20 MB rarely does: dead buffers piled up to 300-500 MB before the collector ran.
-// The governor samples the bytes of live and dead ArrayBuffers a few times a second and, when
-// they have grown by `stepBytes` since the last collection, asks V8 for one (a full one, which
-// frees the buffers' bytes; incremental when V8 offers it, so the pause is short), and once
-// more when a load has stopped (`settleMs` without growth) and some are left, so an idle daemon
-// goes back to its idle size. Under load it is a backstop, not a pace: collections cost the
-// message path (measured: a step of 16 MiB took a quarter of the throughput of 1 MiB messages
-// for 10 MB less peak), so the step is large. Idle, the count does not grow and nothing runs.
+// The governor samples the bytes of live and dead ArrayBuffers every few tens of milliseconds
+// and, each `minorStepBytes` of growth, asks V8 for a young-generation collection: most
+// per-message buffers die young, and a scavenge (about a millisecond) frees them (their bytes
+// are swept concurrently, just after). Buffers that lived long enough to be promoted are only
+// freed by a full collection: one when the bytes have grown by `stepBytes` since the last, and
+// one when a load has stopped (`settleMs` without growth) and some are left, so an idle daemon
+// goes back towards its idle size. Full collections are a backstop, not a pace: as the pace
+// (every 16 MiB) they took a quarter of the throughput of 1 MiB messages for 10 MB less peak
+// (docs/BENCH.md). Idle, the count does not grow and nothing runs.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
