@@ -1,6 +1,6 @@
-// Proves the daemon's memory governor asks V8 for a collection once dead ArrayBuffers have grown by its step, that the collection frees them, and that it runs once more when growth stops, then stays quiet.
+// Proves the daemon's memory governor: young collections each minor step of ArrayBuffer growth, a full one past its step and once when growth stops (the pure decision), and that on V8 a full collection frees dead buffers, then the governor stays quiet.
 import { describe, expect, it } from 'vitest';
-import { startMemoryGovernor } from './memory.ts';
+import { decide, startMemoryGovernor, type GovernorState, type MemoryGovernorOptions } from './memory.ts';
 
 const MiB = 1024 * 1024;
 
@@ -35,5 +35,19 @@ describe('memory governor', () => {
     } finally {
       gov.stop();
     }
+  });
+
+  it('decides: a young collection each minor step, a full one past the step, one more when growth stops, then nothing', () => {
+    const opts: MemoryGovernorOptions = { checkMs: 10, stepBytes: 64 * MiB, minorStepBytes: 8 * MiB, settleMs: 100, settleBytes: 2 * MiB };
+    const g: GovernorState = { majorFloor: 0, minorFloor: 0, idleFloor: 0, last: 0, grewAt: 0, settledDone: true };
+    expect(decide(g, 4 * MiB, 1, opts)).toBeUndefined();
+    expect(decide(g, 8 * MiB, 2, opts)).toBe('minor');
+    expect(decide(g, 12 * MiB, 3, opts)).toBeUndefined(); // 4 MiB since the last one
+    expect(decide(g, 16 * MiB, 4, opts)).toBe('minor');
+    expect(decide(g, 64 * MiB, 5, opts)).toBe('major'); // promoted buffers: past the full step
+    Object.assign(g, { majorFloor: 6 * MiB, minorFloor: 6 * MiB, last: 6 * MiB }); // what the full one left
+    expect(decide(g, 6 * MiB, 50, opts)).toBeUndefined(); // not settled yet
+    expect(decide(g, 6 * MiB, 200, opts)).toBe('major'); // settled, 6 MiB above idle: once
+    expect(decide(g, 6 * MiB, 300, opts)).toBeUndefined(); // and no more until it grows again
   });
 });

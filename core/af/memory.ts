@@ -1,8 +1,9 @@
 // Keeps the daemon's resident memory near what it holds alive. Under load the message path
 // allocates a few buffers per message (a received datagram, a reassembled message, frames,
 // events: see docs/BENCH.md, memory); they die at once, but their bytes live outside V8's heap
-// and V8 starts a full collection only once the heap itself grows, which a daemon whose live
-// heap is 10 to 20 MB rarely does: dead buffers piled up to 300-500 MB before the collector ran.
+// and V8 collects them only once its own heap grows (which a daemon whose live heap is 10 to
+// 20 MB rarely does) or their bytes grow by about 64 MB: that much garbage sat on top of what
+// was alive, in a daemon whose idle size is about 63 MB.
 // The governor samples the bytes of live and dead ArrayBuffers every few tens of milliseconds
 // and, each `minorStepBytes` of growth, asks V8 for a young-generation collection: most
 // per-message buffers die young, and a scavenge (about a millisecond) frees them (their bytes
