@@ -1,5 +1,8 @@
 // Proves the totem send queue reports room (canPush(0)) only once the message it refused fits, and
-// calls refused senders back (canResume(), the driver's writable test) only at half the queue.
+// calls refused senders back (canResume(), the driver's writable test) only at half the queue,
+// and keeps no sent message alive.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { SendQueue } from '../../drivers/totem/sendqueue.ts';
 import { isClusterError } from '../../core/api/errors.ts';
@@ -60,5 +63,24 @@ describe('SendQueue room after EAGAIN', () => {
     expect(refused(q, 3000)).toBe(true);
     q.clear();
     expect(q.canPush(0)).toBe(true);
+  });
+});
+
+describe('SendQueue memory', () => {
+  it('lets go of a sent message (queue and rewind mirror) once its last fragment is in a frame', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const q = new SendQueue({ ...opts, queueBytesMax: 1 << 20 });
+    const refs: WeakRef<Uint8Array>[] = [];
+    for (let i = 0; i < 3; i++) {
+      q.push(new Uint8Array(20_000).fill(i), 'agreed');
+      // The queue's own copy (the packer and the mirror share it).
+      const held = (q as unknown as { mirror: { payload: Uint8Array }[] }).mirror;
+      refs.push(new WeakRef(held[held.length - 1].payload));
+    }
+    while (q.nextFrame()) { /* every fragment of every message into a frame */ }
+    await new Promise((r) => setTimeout(r, 0)); // WeakRef targets live until the job ends
+    gc();
+    expect(refs.map((r) => r.deref() === undefined)).toEqual([true, true, true]);
   });
 });

@@ -1,9 +1,13 @@
 // The issue-14 workload on real daemons, apart from the bench's tables: one sender alone in an
 // N-node group (node 1's client sends as fast as its daemon accepts, the others only count),
 // idle self-delivery round trips, and node 1's daemon RSS idle, at its peak and a while after.
+// Latency first (on a ring with no backlog), then throughput by size.
 // Run: npx tsx tools/bench/one-sender.ts [--driver totem] [--nodes 3] [--sizes 100,1300,65536]
 //      [--crypto off|on] [--seconds 3] [--latency-sizes 100,1000] [--latency-seconds 3]
-//      [--after-s 60] [--profile DIR] [--set section.key=value]
+//      [--after-s 60] [--profile DIR] [--set section.key=value] [--mtu 65535]
+// Environment: ONE_SENDER_MEM=1 prints node 1's memory after each size, ONE_SENDER_HIST=1 the
+// latency percentiles and the slowest 1% of samples, ONE_SENDER_KEEP=1 keeps the daemons' logs.
+// docs/BENCH.md, "Issue 14", has what it measured.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchCluster } from './cluster.ts';
@@ -80,13 +84,6 @@ async function main(): Promise<void> {
     const pid = c.daemonPids[0];
     const idle = rssMb(pid);
     console.log(`${a.driver}, ${a.nodes} nodes, crypto ${a.crypto ? 'on' : 'off'}, one sender (node 1), agreed; node 1 daemon idle RSS ${idle.rss.toFixed(1)} MB`);
-    for (const size of a.sizes) {
-      console.log(await oneSender(c, Math.min(size, c.messageSizeMax), a.seconds));
-      if (process.env.ONE_SENDER_MEM) {
-        const st = (await c.stats())[0];
-        console.log('   node 1 memory (MB):', ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'].map((k) => `${k} ${(Number(st[`process.${k}`]) / 2 ** 20).toFixed(0)}`).join(', '), `gcRuns ${String(st['process.gcRuns'])} floor ${(Number(st['process.gcFloorBytes']) / 2 ** 20).toFixed(0)} last ${Number(st['process.gcLastMs']).toFixed(1)} ms max ${Number(st['process.gcMaxMs']).toFixed(1)} ms`, `hwm ${rssMb(pid).hwm.toFixed(0)}`);
-      }
-    }
     const l = { driver: a.driver, crypto: a.crypto ? 'on' as const : 'off' as const, accelerated: '-' as const, order: 'agreed' as const };
     for (const size of a.latencySizes) {
       if (process.env.ONE_SENDER_HIST) {
@@ -99,6 +96,13 @@ async function main(): Promise<void> {
       }
       const { row, errors } = await measureLatency(c, l, { size, seconds: a.latencySeconds, loadPerSec: 0 });
       console.log(`latency ${size} B idle: p50 ${row.medianUs.toFixed(0)} us, p99 ${row.p99Us.toFixed(0)} us (${row.samples} samples)${errors.length ? ` errors: ${errors.join('; ')}` : ''}`);
+    }
+    for (const size of a.sizes) {
+      console.log(await oneSender(c, Math.min(size, c.messageSizeMax), a.seconds));
+      if (process.env.ONE_SENDER_MEM) {
+        const st = (await c.stats())[0];
+        console.log('   node 1 memory (MB):', ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'].map((k) => `${k} ${(Number(st[`process.${k}`]) / 2 ** 20).toFixed(0)}`).join(', '), `gcRuns ${String(st['process.gcRuns'])} floor ${(Number(st['process.gcFloorBytes']) / 2 ** 20).toFixed(0)} last ${Number(st['process.gcLastMs']).toFixed(1)} ms max ${Number(st['process.gcMaxMs']).toFixed(1)} ms`, `hwm ${rssMb(pid).hwm.toFixed(0)}`);
+      }
     }
     const peak = rssMb(pid);
     console.log(`node 1 daemon RSS: idle ${idle.rss.toFixed(1)} MB, peak ${peak.hwm.toFixed(1)} MB, now ${peak.rss.toFixed(1)} MB; all daemons' peaks ${c.peakRss().map((b) => (b / 2 ** 20).toFixed(1)).join(' ')} MB`);
