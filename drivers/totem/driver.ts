@@ -17,6 +17,7 @@ import {
 } from './codec.ts';
 import { RingLog, type StoredMsg } from './ringlog.ts';
 import { SendQueue } from './sendqueue.ts';
+import { TokenTimer } from './token-timer.ts';
 import type { TotemOptions } from './options.ts';
 
 export const TOTEM_GUARANTEES: Guarantees = { fifo: true, agreed: true, safe: true, virtualSynchrony: true };
@@ -83,7 +84,12 @@ export class TotemDriver implements Driver {
   private lastRotationSeq = -1;
   private held: TokenMsg | undefined;
   private holdCancelSentFor = -1;
-  private lastToken: { to: number; bytes: Uint8Array } | undefined;
+  private lastToken: { to: number; bytes: Uint8Array; regular: boolean } | undefined;
+  /** Re-sends of lastToken so far (each waits twice the previous; TokenTimer). */
+  private retransmitAttempt = 0;
+  /** When I last forwarded a regular token: the next one back measures a rotation. */
+  private forwardedAt: number | undefined;
+  private readonly tokenTimer: TokenTimer;
   // deadlines (ms, host clock); Infinity = off
   private tokenLossAt = Infinity;
   private retransmitAt = Infinity;
@@ -111,6 +117,7 @@ export class TotemDriver implements Driver {
     this.checkNodes(common.nodes, membersMax);
     this.nodes = [...common.nodes];
     this.limits = { rtrMax: opts.retransmitListMax, membersMax };
+    this.tokenTimer = new TokenTimer(opts.tokenRetransmitMinMs, opts.tokenRetransmitMs);
     this.cur = new RingLog({ rep: this.me, seq: 0 }, [this.me]);
     this.sendQueue = new SendQueue({
       frameSizeMax: common.mtu - MCAST_HEADER_BYTES - ENCAP_HEADER_BYTES,
@@ -213,7 +220,7 @@ export class TotemDriver implements Driver {
     return {
       ...this.counters, state: this.state, ring: formatRingId(this.cur.ring), members: this.cur.members.length,
       aru: this.cur.aru, highSeq: this.cur.highSeq, highDelivered: this.cur.highDelivered,
-      stored: this.cur.size, queued: this.sendQueue.queuedMessages,
+      stored: this.cur.size, queued: this.sendQueue.queuedMessages, tokenRetransmitBoundMs: this.tokenTimer.bound,
     };
   }
 
@@ -289,18 +296,23 @@ export class TotemDriver implements Driver {
 
   private sendToken(to: number, m: TokenMsg | CommitMsg): void {
     const bytes = encode(m);
-    this.lastToken = { to, bytes };
-    this.retransmitAt = this.host.now() + this.opts.tokenRetransmitMs;
+    const regular = m.type === 'token';
+    this.lastToken = { to, bytes, regular };
+    this.retransmitAttempt = 0;
+    this.retransmitAt = this.host.now() + (regular ? this.tokenTimer.delay(0) : this.opts.tokenRetransmitMs);
     if (to === this.me) this.local.push(bytes);
     else this.host.transmit(to, bytes);
   }
 
+  /** The last token again: lost tokens are recovered in about a rotation (TokenTimer); token_ms
+   *  alone decides that the ring is broken. The successor drops a copy it already has by tokenSeq. */
   private retransmitToken(now: number): void {
     this.retransmitAt = Infinity;
     if (!this.lastToken || this.state === 'gather') return;
     this.counters.tokenRetransmits++;
     if (this.lastToken.to !== this.me) this.host.transmit(this.lastToken.to, this.lastToken.bytes);
-    this.retransmitAt = now + this.opts.tokenRetransmitMs;
+    this.retransmitAttempt++;
+    this.retransmitAt = now + (this.lastToken.regular ? this.tokenTimer.delay(this.retransmitAttempt) : this.opts.tokenRetransmitMs);
   }
 
   private ringSeqHigh(): number {
@@ -562,6 +574,7 @@ export class TotemDriver implements Driver {
     this.missCount.clear();
     this.idleRotations = 0;
     this.lastRotationSeq = -1;
+    this.forwardedAt = undefined;
   }
 
   /** Enter OPERATIONAL on the new ring and deliver in the four steps of docs/TOTEM.md, "Recovery". */
@@ -647,7 +660,11 @@ export class TotemDriver implements Driver {
     this.counters.tokens++;
     this.lastTokenSeq = t.tokenSeq;
     if (this.state === 'operational' && (!t.install || this.isRep())) this.settled = true;
-    this.tokenLossAt = this.host.now() + this.opts.tokenMs;
+    const now = this.host.now();
+    this.tokenLossAt = now + this.opts.tokenMs;
+    // Karn's rule: a rotation in which I re-sent the token measures nothing.
+    if (this.forwardedAt !== undefined && this.retransmitAttempt === 0) this.tokenTimer.sample(now - this.forwardedAt);
+    this.forwardedAt = undefined;
     this.lastToken = undefined;
     this.retransmitAt = Infinity;
     const c = this.cur;
@@ -847,6 +864,7 @@ export class TotemDriver implements Driver {
     const members = this.cur.members;
     const next = members[(members.indexOf(this.me) + 1) % members.length];
     this.sendToken(next, { ...t, sender: this.me, tokenSeq: t.tokenSeq + 1 });
+    this.forwardedAt = this.host.now();
   }
 
   private notifyWritable(): void {
@@ -863,12 +881,21 @@ export class TotemDriver implements Driver {
     if (this.state === 'commit') return;
     if (m.seq > c.aru + 2 * this.opts.outstandingMax) { this.counters.tooFarAhead++; return; }
     const stored: StoredMsg = { seq: m.seq, origin: m.origin, safe: m.safe, encap: m.encap, frame: m.frame }; // the datagram is ours to keep (DriverHost)
+    this.successorHasToken(m);
     if (!c.add(stored)) { this.counters.duplicates++; return; }
     const rec = this.rec;
     if (m.encap && this.state === 'recovery' && rec && ringIdEquals(m.encap.ring, rec.old.ring)) {
       rec.old.add({ seq: m.encap.seq, origin: m.encap.origin, safe: m.encap.safe, frame: stored.frame });
     }
     if (this.state === 'operational') this.deliverReady();
+  }
+
+  /** A new seq from the node I forwarded the token to proves it accepted the token: no re-send
+   *  (it re-sends its own forward if that is lost). On a ring where the successor sends, a lost
+   *  token is then noticed without waiting for a rotation's worth of silence. */
+  private successorHasToken(m: McastMsg): void {
+    const last = this.lastToken;
+    if (last && last.regular && last.to === m.sender && m.seq > this.lastForwardedSeq) this.retransmitAt = Infinity;
   }
 
   /** A message of another ring: in OPERATIONAL, a node outside my ring, or a member that has

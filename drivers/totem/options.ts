@@ -7,6 +7,7 @@ import { z } from 'zod';
 export interface TotemOptions {
   readonly tokenMs: number;
   readonly tokenRetransmitMs: number;
+  readonly tokenRetransmitMinMs: number;
   readonly holdMs: number;
   readonly consensusMs: number;
   readonly joinMs: number;
@@ -30,7 +31,8 @@ const int = (min: number, max: number, def: number) => z.number().int().min(min)
 /** TOML keys (snake_case). Strict: an unknown key is an error, not silently ignored. */
 const section = z.strictObject({
   token_ms: int(10, 600_000, 1000).meta({ doc: 'Token loss timeout: no token for this long and the ring is declared broken (GATHER).' }),
-  token_retransmit_ms: int(1, 60_000, 238).meta({ doc: 'The last token sent is re-sent at this interval until a newer one comes back.' }),
+  token_retransmit_ms: int(1, 60_000, 238).meta({ doc: 'The longest wait before the last token sent is re-sent (until a newer one comes back); the commit token is re-sent at this interval.' }),
+  token_retransmit_min_ms: z.number().min(0.1).max(60_000).default(1).meta({ doc: 'The shortest wait before the last token is re-sent: the wait is twice the median of the ring\'s recent rotations, within this floor and token_retransmit_ms, doubling at each re-send of one token. Set it to token_retransmit_ms for a fixed interval.' }),
   hold_ms: int(0, 60_000, 180).meta({ doc: 'On an idle ring the representative holds the token this long per rotation.' }),
   consensus_ms: int(10, 600_000, 1200).meta({ doc: 'GATHER gives nodes that have not agreed this long before declaring them failed.' }),
   join_ms: int(1, 60_000, 50).meta({ doc: 'Interval between join messages in GATHER.' }),
@@ -49,6 +51,8 @@ const section = z.strictObject({
 }).refine((o) => o.token_retransmit_ms < o.token_ms, {
   message: 'token_retransmit_ms must be below token_ms, or a lost token is never re-sent in time',
   path: ['token_retransmit_ms'],
+}).refine((o) => o.token_retransmit_min_ms <= o.token_retransmit_ms, {
+  message: 'token_retransmit_min_ms must be at most token_retransmit_ms', path: ['token_retransmit_min_ms'],
 }).refine((o) => o.consensus_ms > o.join_ms, {
   message: 'consensus_ms must exceed join_ms, or consensus times out before a join is re-sent',
   path: ['consensus_ms'],
@@ -63,6 +67,7 @@ const section = z.strictObject({
 export const totemOptionsSchema = section.transform((o): TotemOptions => ({
   tokenMs: o.token_ms,
   tokenRetransmitMs: o.token_retransmit_ms,
+  tokenRetransmitMinMs: o.token_retransmit_min_ms,
   holdMs: o.hold_ms,
   consensusMs: o.consensus_ms,
   joinMs: o.join_ms,
