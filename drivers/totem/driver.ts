@@ -22,6 +22,8 @@ import type { TotemOptions } from './options.ts';
 
 export const TOTEM_GUARANTEES: Guarantees = { fifo: true, agreed: true, safe: true, virtualSynchrony: true };
 const RING_SEQ_KEY = 'totem.ringseq';
+/** Visits after a sign of loss during which tokens go out in token_copies_on_loss copies. */
+const LOSS_MEMORY_VISITS = 64;
 
 type State = 'gather' | 'commit' | 'recovery' | 'operational' | 'left';
 
@@ -84,12 +86,17 @@ export class TotemDriver implements Driver {
   private lastRotationSeq = -1;
   private held: TokenMsg | undefined;
   private holdCancelSentFor = -1;
+  /** Re-sends of the hold cancel so far: a lost one must not cost a whole hold_ms. */
+  private holdCancelAttempt = 0;
   private lastToken: { to: number; bytes: Uint8Array; regular: boolean } | undefined;
   /** Re-sends of lastToken so far (each waits twice the previous; TokenTimer). */
   private retransmitAttempt = 0;
   /** When I last forwarded a regular token: the next one back measures a rotation. */
   private forwardedAt: number | undefined;
   private readonly tokenTimer: TokenTimer;
+  /** Tokens accepted on any ring, and the visit at which this node last saw a sign of loss. */
+  private visits = 0;
+  private lossSeenVisit = -Infinity;
   // deadlines (ms, host clock); Infinity = off
   private tokenLossAt = Infinity;
   private retransmitAt = Infinity;
@@ -98,6 +105,7 @@ export class TotemDriver implements Driver {
   private settled = false;
   private consensusAt = Infinity;
   private holdUntil = Infinity;
+  private holdCancelAt = Infinity;
   private mergeAt = Infinity;
   private readonly sendQueue: SendQueue;
   private readonly reassembler: Reassembler;
@@ -163,6 +171,7 @@ export class TotemDriver implements Driver {
     const now = this.host.now();
     if (this.retransmitAt <= now) this.retransmitToken(now);
     if (this.holdUntil <= now) this.releaseHold();
+    if (this.holdCancelAt <= now) this.holdCancelTimer();
     if (this.state === 'gather') {
       if (this.consensusAt <= now) this.consensusTimeout();
       else if (this.joinAt <= now) this.sendJoin();
@@ -175,18 +184,40 @@ export class TotemDriver implements Driver {
 
   nextDeadline(): number {
     if (this.state === 'left' || !this.started) return Infinity;
-    return Math.min(this.tokenLossAt, this.retransmitAt, this.joinAt, this.consensusAt, this.holdUntil, this.mergeAt);
+    return Math.min(this.tokenLossAt, this.retransmitAt, this.joinAt, this.consensusAt, this.holdUntil, this.holdCancelAt, this.mergeAt);
   }
 
   multicast(payload: Uint8Array, order: Order): void {
     if (this.state === 'left') throw new ClusterError('ENOTCONN', 'this node left the cluster; start a new driver');
     this.sendQueue.push(payload, order);
     if (this.held) this.releaseHold();
-    else if (this.state === 'operational' && this.holdCancelSentFor !== this.lastTokenSeq) {
+    else if (this.mayBeHeld() && this.holdCancelSentFor !== this.lastTokenSeq) {
       this.holdCancelSentFor = this.lastTokenSeq;
-      this.host.transmit('all', encode({ type: 'holdCancel', sender: this.me, ring: this.cur.ring }));
+      this.holdCancelAttempt = 0;
+      this.sendHoldCancel();
     }
     this.drain();
+  }
+
+  /** The representative may be holding the token: the ring has been idle here for all but one of
+   *  the rotations it waits for (it counts the same rotations, at most one visit apart). On a busy
+   *  ring no hold cancel is sent. */
+  private mayBeHeld(): boolean {
+    return this.state === 'operational' && this.opts.holdMs > 0 && this.idleRotations >= this.opts.seqnoUnchangedConst - 1;
+  }
+
+  /** Sent again, at the re-send floor doubling, until a token arrives or a hold would be over. */
+  private sendHoldCancel(): void {
+    this.host.transmit('all', encode({ type: 'holdCancel', sender: this.me, ring: this.cur.ring }));
+    const wait = this.opts.tokenRetransmitMinMs * 2 ** this.holdCancelAttempt;
+    this.holdCancelAt = wait < this.opts.holdMs ? this.host.now() + wait : Infinity;
+  }
+
+  private holdCancelTimer(): void {
+    this.holdCancelAt = Infinity;
+    if (!this.mayBeHeld() || this.holdCancelSentFor !== this.lastTokenSeq || this.held) return;
+    this.holdCancelAttempt++;
+    this.sendHoldCancel();
   }
 
   /** A new node list (a reload): joins from added nodes count from now on; datagrams from
@@ -301,7 +332,15 @@ export class TotemDriver implements Driver {
     this.retransmitAttempt = 0;
     this.retransmitAt = this.host.now() + (regular ? this.tokenTimer.delay(0) : this.opts.tokenRetransmitMs);
     if (to === this.me) this.local.push(bytes);
-    else this.host.transmit(to, bytes);
+    else for (let i = regular ? this.tokenCopies() : 1; i > 0; i--) this.host.transmit(to, bytes);
+  }
+
+  /** Copies of a regular token to send: more than one while the ring shows loss (token re-sends
+   *  or retransmission requests within the last LOSS_MEMORY_VISITS visits). Each copy is a few
+   *  dozen bytes beside a visit's frames, and the successor drops all but the first by tokenSeq;
+   *  at a loss rate p a hop then stalls with probability p^copies instead of p. */
+  private tokenCopies(): number {
+    return this.visits - this.lossSeenVisit <= LOSS_MEMORY_VISITS ? this.opts.tokenCopiesOnLoss : 1;
   }
 
   /** The last token again: lost tokens are recovered in about a rotation (TokenTimer); token_ms
@@ -351,6 +390,7 @@ export class TotemDriver implements Driver {
     this.lastToken = undefined;
     this.held = undefined;
     this.holdUntil = Infinity;
+    this.holdCancelAt = Infinity;
     this.mergeAt = Infinity;
     this.consensusAt = this.host.now() + this.opts.consensusMs;
     this.sendJoin();
@@ -664,9 +704,12 @@ export class TotemDriver implements Driver {
     this.tokenLossAt = now + this.opts.tokenMs;
     // Karn's rule: a rotation in which I re-sent the token measures nothing.
     if (this.forwardedAt !== undefined && this.retransmitAttempt === 0) this.tokenTimer.sample(now - this.forwardedAt);
+    this.visits++;
+    if (this.retransmitAttempt > 0 || t.rtr.length > 0) this.lossSeenVisit = this.visits;
     this.forwardedAt = undefined;
     this.lastToken = undefined;
     this.retransmitAt = Infinity;
+    this.holdCancelAt = Infinity;
     const c = this.cur;
     this.updateLines(t.aru);
     if (this.state === 'recovery') this.recoveryVisit(t);
@@ -843,7 +886,9 @@ export class TotemDriver implements Driver {
   }
 
   private shouldHold(t: TokenMsg): boolean {
-    const idle = t.seq === this.lastRotationSeq && t.rtr.length === 0 && t.backlog === 0 && !t.install;
+    // A ring whose aru is behind its seq is recovering a loss, not idle: holding its token would
+    // keep the gap open for hold_ms.
+    const idle = t.seq === this.lastRotationSeq && t.aru === t.seq && t.rtr.length === 0 && t.backlog === 0 && !t.install;
     this.lastRotationSeq = t.seq;
     this.idleRotations = idle ? this.idleRotations + 1 : 0;
     return this.state === 'operational' && this.isRep() && this.opts.holdMs > 0

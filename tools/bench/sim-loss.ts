@@ -130,10 +130,12 @@ function saturate(sim: Simulation, o: SimLossOptions, all: () => LossNode[], sen
   first: LossNode, order: Order): { tpPerSec: number; datagramsPerMessage: number } {
   const bytes = payload(o.size, 0);
   let on = true;
+  let sent = 0;
   const fill = () => {
     for (let k = 0; on && k < 4096; k++) {
       try {
         send(bytes, order);
+        sent++;
       } catch {
         return;
       }
@@ -155,19 +157,10 @@ function saturate(sim: Simulation, o: SimLossOptions, all: () => LossNode[], sen
   on = false;
   first.onWritable = undefined;
   const perNode = (d1 - d0) / o.nodes;
-  drain(sim, all);
+  // The lone messages are timed on an empty queue.
+  sim.runUntil(() => all().every((n) => n.delivered >= sent), PING_MAX_MS * 6);
+  sim.runFor(5);
   return { tpPerSec: perNode / (o.windowMs / 1000), datagramsPerMessage: perNode > 0 ? (w1 - w0) / perNode : NaN };
-}
-
-/** Until the sender's queue has drained: every node delivered the same count, unchanged for 5 ms. */
-function drain(sim: Simulation, all: () => LossNode[]): void {
-  let last = -1;
-  for (let t = 0; t < PING_MAX_MS; t += 5) {
-    sim.runFor(5);
-    const counts = all().map((n) => n.delivered);
-    if (counts.every((c) => c === counts[0]) && counts[0] === last) return;
-    last = counts[0];
-  }
 }
 
 /** One stamped message at a time from node 1: time until every node delivered it. */
