@@ -18,6 +18,7 @@ export const command: Command = {
   help: `usage: afcluster bench [--drivers totem,cman] [--nodes N] [--sizes 100,200,...] [--seconds S]
                        [--crypto on|off|on,off] [--accelerated on|off|on,off] [--latency] [--scaling]
                        [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR]
+                       [--loss P[,P...]]
 
 Starts N real daemons (afcluster daemon, one process per node on 127.0.0.1..N, real UDP) for
 each driver and setting, and one client process per node over the bridge protocol. Every
@@ -45,7 +46,14 @@ options:
                        FILE-sim.svg: by node count on real daemons and in the simulator)
   --set S.K=V          driver config key for every run, e.g. --set totem.window_size=100
   --profile DIR        write a .cpuprofile of every daemon into DIR (node --cpu-prof)
-  --keep               keep the daemons' configs and logs (their directory is printed)`,
+  --keep               keep the daemons' configs and logs (their directory is printed)
+  --loss P[,P...]      instead of the size table: one sender (node 1) per size and loss rate P
+                       (percent), every cluster datagram dropped at its receiver with probability
+                       P/100 by an iptables rule on loopback INPUT (statistic --mode random) for
+                       the cluster's UDP port only; the rule is removed after each rate, on errors
+                       and on Ctrl-C. Needs root and iptables. A row per rate: throughput, its
+                       share of the 0% row, retransmissions, token re-sends, configurations.
+                       The simulator's version: afcluster sim --loss-curve`,
   async run(argv) {
     const opts = parseBenchArgs(argv);
     const progress = new Progress(stepCount(opts));

@@ -34,17 +34,18 @@ async function drain(c: BenchCluster): Promise<void> {
   }
 }
 
-export async function measureThroughput(c: BenchCluster, l: RunLabels, size: number, seconds: number): Promise<{ row: ThroughputRow; errors: string[] }> {
+/** Every node's client counts deliveries; the first `senders` of them (default all) also send. */
+export async function measureThroughput(c: BenchCluster, l: RunLabels, size: number, seconds: number, senders = c.size): Promise<{ row: ThroughputRow; errors: string[] }> {
   const phase = nextPhase();
   const before = await c.stats();
-  const req: ClientRequest = { type: 'throughput', phase, size, order: l.order, warmupMs: WARMUP_MS, seconds, send: true };
+  const req = (i: number): ClientRequest => ({ type: 'throughput', phase, size, order: l.order, warmupMs: WARMUP_MS, seconds, send: i < senders });
   // Stats are sampled at the window's edges (approximately: the clients time their own window).
   let cpuStart = c.cpu();
   const statsAtStart = new Promise<Awaited<ReturnType<BenchCluster['stats']>>>((res) => setTimeout(() => {
     cpuStart = c.cpu();
     res(c.stats());
   }, WARMUP_MS));
-  const results = await Promise.all(Array.from({ length: c.size }, (_, i) => request<ThroughputResult>(c.client(i + 1), req, WARMUP_MS + seconds * 1000 + SLACK_MS)));
+  const results = await Promise.all(Array.from({ length: c.size }, (_, i) => request<ThroughputResult>(c.client(i + 1), req(i), WARMUP_MS + seconds * 1000 + SLACK_MS)));
   const cpuEnd = c.cpu();
   const after = await c.stats();
   const start = await statsAtStart.catch(() => before);

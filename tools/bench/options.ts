@@ -2,6 +2,7 @@
 // issue asks for (`afcluster bench --drivers totem,cman --nodes 3 --seconds 3`).
 import { intFlag, parseFlags, UsageError } from '../command.ts';
 import { SIZE_MIN } from './client-protocol.ts';
+import { parseLoss } from './loss.ts';
 
 export type OnOff = 'on' | 'off';
 
@@ -31,6 +32,8 @@ export interface BenchOptions {
   readonly scaleSize: number;
   /** Extra driver config keys (`--set totem.window_size=100`), by section. */
   readonly driverSections: Readonly<Record<string, Readonly<Record<string, number | boolean | string>>>>;
+  /** --loss: drop probabilities (ascending) to measure one sender at, instead of the size table. */
+  readonly loss?: readonly number[];
 }
 
 export const DEFAULT_SIZES: readonly number[] = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200, 1300, 65536];
@@ -54,6 +57,7 @@ export const BENCH_FLAGS = {
   keep: { type: 'boolean' },
   'scale-size': { type: 'string' },
   set: { type: 'string', multiple: true },
+  loss: { type: 'string' },
 } as const;
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
@@ -77,6 +81,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     keep: v.keep === true,
     scaleSize: intFlag(v['scale-size'], 'scale-size', 1300, SIZE_MIN, SIZE_MAX),
     driverSections: parseSets(v.set ?? []),
+    loss: v.loss === undefined ? undefined : parseLoss(v.loss),
   };
 }
 

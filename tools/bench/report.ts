@@ -2,7 +2,7 @@
 import { formatProfileSummary } from './profile.ts';
 import type { BenchReport, ThroughputRow } from './results.ts';
 import { lineChart, type Series } from './svg.ts';
-import { formatLatencyTable, formatMemoryTable, formatSimScalingTable, formatThroughputTable } from './table.ts';
+import { formatLatencyTable, formatLossTable, formatMemoryTable, formatSimScalingTable, formatThroughputTable } from './table.ts';
 
 function configName(r: ThroughputRow): string {
   if (r.driver === 'udp') return 'raw UDP ceiling';
@@ -30,6 +30,7 @@ export function formatReport(r: BenchReport): string {
   for (const [name, rows] of groupBy(r.throughput, configName)) {
     section(`throughput: ${name} (${rows[0].nodes} nodes; TP/s = messages delivered per second at every node)`, formatThroughputTable(rows));
   }
+  if (r.loss?.length) section('loss: one sender (node 1), every cluster datagram dropped at its receiver with the given probability (iptables statistic on lo); confs = configurations installed during the window, summed over the nodes', formatLossTable(r.loss));
   if (r.latency.length) section('latency: round trip to agreed self-delivery at node 1 (idle, and under 50% of the measured maximum)', formatLatencyTable(r.latency));
   if (r.memory.length) section('peak daemon RSS (VmHWM) over the whole run of each configuration', formatMemoryTable(r.memory));
   if (r.scaling.throughput.length) section('scaling on real daemons: throughput by node count', formatThroughputTable(r.scaling.throughput));

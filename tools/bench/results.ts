@@ -6,6 +6,10 @@ export interface DriverCounters {
   readonly retransmissions?: number;
   readonly tokenRotationsPerSec?: number;
   readonly messagesPerDatagram?: number;
+  /** Tokens re-sent (totem), summed over the nodes. */
+  readonly tokenRetransmissions?: number;
+  /** Configurations installed (totem rings, cman configurations), summed over the nodes. */
+  readonly configurations?: number;
 }
 
 export interface ThroughputRow {
@@ -35,6 +39,15 @@ export interface ThroughputRow {
    * clients together during the window: the cost that bounds throughput when the cores are busy.
    */
   readonly cpuUsPerMessage?: { readonly daemons: number; readonly clients: number };
+}
+
+export interface LossRow extends ThroughputRow {
+  /** Drop probability per datagram at its receiver. */
+  readonly loss: number;
+  /** Sending clients (the others only receive). */
+  readonly senders: number;
+  /** This row's throughput over the same configuration's and size's at loss 0, when measured. */
+  readonly ofLossless?: number;
 }
 
 export interface LatencyRow {
@@ -83,6 +96,8 @@ export interface BenchReport {
   /** Throughput and latency by node count on real daemons (--scaling). */
   readonly scaling: { throughput: ThroughputRow[]; latency: LatencyRow[] };
   readonly simScaling: SimScalingRow[];
+  /** --loss: one sender's throughput with the cluster's datagrams dropped at random (tools/bench/loss.ts). */
+  readonly loss?: LossRow[];
   readonly memory: MemoryRow[];
   /** 1-minute load average when the run started and ended (other work on the machine). */
   readonly loadAverage: { start: number; end: number };

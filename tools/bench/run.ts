@@ -17,6 +17,7 @@ import type { Progress } from './progress.ts';
 import { readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 import type { BenchReport, MemoryRow, SimScalingRow, ThroughputRow } from './results.ts';
 import { simScaling } from './sim-scaling.ts';
+import { checkLossPossible, LossRule } from './loss.ts';
 
 /** accelerated_window when --accelerated on (frames of a visit sent after the token). */
 export const ACCELERATED_WINDOW_ON = 8;
@@ -39,9 +40,14 @@ export function configurations(o: Pick<BenchOptions, 'drivers' | 'crypto' | 'acc
 
 /** Steps for the progress bar (pure). */
 export function stepCount(o: BenchOptions): number {
-  const perConfig = 1 + o.sizes.length * (o.latency ? 3 : 1);
+  const perConfig = 1 + o.sizes.length * (o.loss ? o.loss.length : o.latency ? 3 : 1);
   const scaling = o.scaling ? o.drivers.length * o.scaleNodes.length * 3 : 0;
-  return (o.ceiling ? 2 * o.sizes.length : 0) + configurations(o).length * perConfig + scaling;
+  return (withCeiling(o) ? 2 * o.sizes.length : 0) + configurations(o).length * perConfig + scaling;
+}
+
+/** --loss rows are compared with the lossless row, not with the raw UDP ceiling. */
+function withCeiling(o: Pick<BenchOptions, 'ceiling' | 'loss'>): boolean {
+  return o.ceiling && !o.loss;
 }
 
 /** The driver sections for one configuration: --set items, plus accelerated_window for totem. */
@@ -75,8 +81,10 @@ export async function runBench(ctx: RunContext): Promise<BenchReport> {
     host: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version, platform: `${process.platform} ${process.arch}` },
     loadAverage: { start: loadavg()[0], end: NaN },
     throughput: [], latency: [], scaling: { throughput: [], latency: [] }, simScaling: [], memory: [], profiles: [], notes: [],
+    ...(ctx.opts.loss ? { loss: [] } : {}),
   };
-  const ceiling = ctx.opts.ceiling ? await measureCeiling(ctx, ctx.opts.nodes, ctx.opts.sizes) : new Map<number, ThroughputRow>();
+  if (ctx.opts.loss) checkLossPossible();
+  const ceiling = withCeiling(ctx.opts) ? await measureCeiling(ctx, ctx.opts.nodes, ctx.opts.sizes) : new Map<number, ThroughputRow>();
   for (const c of configurations(ctx.opts)) {
     // One configuration that cannot run (a daemon that fails to start or dies) must not lose the others' figures.
     try {
@@ -85,7 +93,7 @@ export async function runBench(ctx: RunContext): Promise<BenchReport> {
       note(report, `${labelOf(c)}: not measured: ${(e as Error).message}`);
     }
   }
-  if (ctx.opts.ceiling) {
+  if (withCeiling(ctx.opts)) {
     // Once more after the drivers: on a shared machine one sample can be unlucky; the ceiling is the better of the two.
     const again = await measureCeiling(ctx, ctx.opts.nodes, ctx.opts.sizes);
     const best = bestCeiling(ceiling, again);
@@ -128,7 +136,8 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
   ctx.progress.tick();
   const l: RunLabels = { ...c, order: orderFor(registry, c.driver) };
   try {
-    for (const size of o.sizes) {
+    if (o.loss) await lossRows(ctx, cluster, l, report);
+    else for (const size of o.sizes) {
       const eff = Math.min(size, cluster.messageSizeMax);
       if (eff !== size) note(report, `${labelOf(c)}: ${size} B is over the ${cluster.messageSizeMax} B the daemon's bridge carries; measured ${eff} B instead`);
       ctx.progress.step(`${labelOf(c)}: throughput ${eff} B`);
@@ -148,6 +157,29 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
   if (o.profile) {
     report.profiles.push(profileOf(join(profileDirFor(o.profile, c), 'node1'), `${labelOf(c)}, node 1's daemon`));
     report.profiles.push(profileOf(join(profileDirFor(o.profile, c), 'client1'), `${labelOf(c)}, node 1's client`));
+  }
+}
+
+/** --loss: per loss rate (the rule installed, removed whatever happens) and size, one sender. */
+async function lossRows(ctx: RunContext, cluster: BenchCluster, l: RunLabels, report: BenchReport): Promise<void> {
+  const o = ctx.opts;
+  const lossless = new Map<number, number>();
+  for (const p of o.loss ?? []) {
+    const rule = LossRule.install(cluster.port, p);
+    try {
+      for (const size of o.sizes) {
+        const eff = Math.min(size, cluster.messageSizeMax);
+        ctx.progress.step(`${labelOf(l)}: ${(p * 100).toFixed(1)}% loss, ${eff} B, one sender`);
+        const { row, errors } = await measureThroughput(cluster, l, eff, o.seconds, 1);
+        if (p === 0) lossless.set(eff, row.tpPerSec);
+        const base = lossless.get(eff);
+        report.loss?.push({ ...row, loss: p, senders: 1, ofLossless: base ? row.tpPerSec / base : undefined });
+        noteErrors(report, `${labelOf(l)} ${(p * 100).toFixed(1)}% loss ${eff} B`, errors);
+        ctx.progress.tick();
+      }
+    } finally {
+      rule?.remove();
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 // Text tables for the bench (pure): evsbench's columns (writes, bytes per write, seconds,
 // TP/s, MB/s) plus the ratio to the raw UDP ceiling and the driver counters.
-import type { LatencyRow, MemoryRow, SimScalingRow, ThroughputRow } from './results.ts';
+import type { LatencyRow, LossRow, MemoryRow, SimScalingRow, ThroughputRow } from './results.ts';
 
 export type Align = 'left' | 'right';
 
@@ -51,6 +51,26 @@ const THROUGHPUT_COLUMNS: Column<ThroughputRow>[] = [
 
 export function formatThroughputTable(rows: readonly ThroughputRow[]): string {
   return formatTable(THROUGHPUT_COLUMNS, rows);
+}
+
+const LOSS_COLUMNS: Column<LossRow>[] = [
+  left('driver', (r) => r.driver),
+  left('crypto', (r) => r.crypto),
+  left('accel', (r) => r.accelerated),
+  right('nodes', (r) => String(r.nodes)),
+  right('loss', (r) => `${(r.loss * 100).toFixed(1)}%`),
+  right('bytes/write', (r) => String(r.size)),
+  right('seconds', (r) => fixed(r.seconds, 3)),
+  right('TP/s', (r) => fixed(r.tpPerSec, 1)),
+  right('MB/s', (r) => fixed(r.mbPerSec, 3)),
+  right('of lossless', (r) => percent(r.ofLossless)),
+  right('retrans', (r) => fixed(r.counters.retransmissions, 0)),
+  right('token resends', (r) => fixed(r.counters.tokenRetransmissions, 0)),
+  right('confs', (r) => fixed(r.counters.configurations, 0)),
+];
+
+export function formatLossTable(rows: readonly LossRow[]): string {
+  return formatTable(LOSS_COLUMNS, rows);
 }
 
 const LATENCY_COLUMNS: Column<LatencyRow>[] = [
