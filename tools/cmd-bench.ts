@@ -53,7 +53,9 @@ options:
                        the cluster's UDP port only; the rule is removed after each rate, on errors
                        and on Ctrl-C. Needs root and iptables. A row per rate: throughput, its
                        share of the 0% row, retransmissions, token re-sends, configurations.
-                       The simulator's version: afcluster sim --loss-curve`,
+                       With --scaling, the simulator's rows are repeated at each rate (its
+                       datagram copies dropped at random). One sender by loss rate in the
+                       simulator alone: afcluster sim --loss-curve`,
   async run(argv) {
     const opts = parseBenchArgs(argv);
     const progress = new Progress(stepCount(opts));

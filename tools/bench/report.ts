@@ -64,7 +64,7 @@ export function scalingChart(r: BenchReport): string {
 
 /** Throughput by node count in the simulator (virtual time, modelled 1 Gbit LAN). */
 export function simScalingChart(r: BenchReport): string {
-  const series: Series[] = [...groupBy(r.simScaling, (x) => `${x.driver} ${x.transport}`)].map(([name, rows]) => ({
+  const series: Series[] = [...groupBy(r.simScaling, (x) => `${x.driver} ${x.transport}${x.loss ? ` ${(x.loss * 100).toFixed(1)}% loss` : ''}`)].map(([name, rows]) => ({
     name, points: rows.map((x) => ({ x: x.nodes, y: x.tpPerSec })),
   }));
   const size = r.simScaling[0]?.size ?? 0;

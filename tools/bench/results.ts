@@ -69,6 +69,8 @@ export interface SimScalingRow {
   readonly transport: 'udpu' | 'multicast';
   readonly nodes: number;
   readonly size: number;
+  /** Drop probability per datagram copy (bench --scaling --loss); absent = none. */
+  readonly loss?: number;
   /** Messages delivered per virtual second at every node. */
   readonly tpPerSec: number;
   readonly mbPerSec: number;

@@ -254,8 +254,10 @@ async function runScaling(ctx: RunContext, registry: DriverRegistry, report: Ben
         note(report, `scaling ${driver} ${n} nodes: not measured: ${(e as Error).message}`);
       }
       ctx.progress.step(`scaling ${driver}: simulator, ${n} nodes`);
-      for (const transport of ['udpu', 'multicast'] as const) {
-        report.simScaling.push(simRow(registry, { driver, transport, nodes: n, size: o.scaleSize, section: sectionsFor(c, o)[driver] }, report));
+      for (const loss of o.loss ?? [0]) {
+        for (const transport of ['udpu', 'multicast'] as const) {
+          report.simScaling.push(simRow(registry, { driver, transport, nodes: n, size: o.scaleSize, loss, section: sectionsFor(c, o)[driver] }, report));
+        }
       }
       ctx.progress.tick();
     }
@@ -289,6 +291,7 @@ interface SimPlan {
   readonly transport: 'udpu' | 'multicast';
   readonly nodes: number;
   readonly size: number;
+  readonly loss: number;
   readonly section: Record<string, unknown> | undefined;
 }
 
@@ -296,11 +299,11 @@ function simRow(registry: DriverRegistry, p: SimPlan, report: BenchReport): SimS
   try {
     return simScaling({
       driver: registry.get(p.driver), driverOptions: p.section, nodes: p.nodes, size: p.size, transport: p.transport,
-      mtu: UDP_PAYLOAD_AT_MTU_1500 - SEALER_HEADER_BYTES, windowMs: SIM_WINDOW_MS, seed: SIM_SEED, pings: 20,
+      mtu: UDP_PAYLOAD_AT_MTU_1500 - SEALER_HEADER_BYTES, windowMs: SIM_WINDOW_MS, seed: SIM_SEED, pings: 20, loss: p.loss,
     });
   } catch (e) {
     note(report, `simulator ${p.driver} ${p.transport} ${p.nodes} nodes: ${(e as Error).message}`);
-    return { driver: p.driver, transport: p.transport, nodes: p.nodes, size: p.size, tpPerSec: NaN, mbPerSec: NaN, datagramsPerMessage: NaN };
+    return { driver: p.driver, transport: p.transport, nodes: p.nodes, size: p.size, ...(p.loss ? { loss: p.loss } : {}), tpPerSec: NaN, mbPerSec: NaN, datagramsPerMessage: NaN };
   }
 }
 

@@ -93,6 +93,7 @@ const SIM_COLUMNS: Column<SimScalingRow>[] = [
   left('driver', (r) => r.driver),
   left('transport', (r) => r.transport),
   right('nodes', (r) => String(r.nodes)),
+  right('loss', (r) => `${((r.loss ?? 0) * 100).toFixed(1)}%`),
   right('bytes', (r) => String(r.size)),
   right('TP/s (virtual)', (r) => fixed(r.tpPerSec, 0)),
   right('MB/s', (r) => fixed(r.mbPerSec, 2)),
