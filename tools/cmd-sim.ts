@@ -64,7 +64,7 @@ options:
 --loss-curve measures instead of checking: one sender (node 1) in a group of --nodes (default 3)
 on the modelled 1 Gbit LAN of \`afcluster bench --scaling\`, every datagram copy dropped at
 random with each --loss probability (percent). Per driver, size and loss rate, one markdown row:
-messages and MB per virtual second (node 1 kept saturated for --window virtual ms, default
+messages (16 B or more) and MB per virtual second (node 1 kept saturated for --window virtual ms, default
 2000), the share of the lossless rate, datagram copies on the wire per delivered message, the
 latency of a lone message to its delivery at every node (--pings of them, default 200, median
 and p99), and the regular configurations the loss caused (docs/BENCH.md, "Loss").
@@ -188,7 +188,7 @@ function runLossCurve(values: Record<string, string | boolean | string[] | undef
   }) : fallback);
   const losses = list(values.loss, 'loss', [0, 1, 5, 10, 20, 40]);
   if (losses.some((l) => l >= 100)) throw new UsageError(`--loss ${String(values.loss)}: percentages below 100`);
-  const sizes = list(values.sizes, 'sizes', [100, 1300, 65536]).map((n) => intFlag(String(n), 'sizes', 0, 1, 1 << 20));
+  const sizes = list(values.sizes, 'sizes', [100, 1300, 65536]).map((n) => intFlag(String(n), 'sizes', 0, 16, 1 << 20));
   const opts = parseOpts(values.opt as string[] | undefined);
   console.log(`# afcluster sim --loss-curve: ${names.join(',')}, ${intFlag(values.nodes as string | undefined, 'nodes', 3, 2, 64)} nodes, one sender, 1 Gbit LAN model, virtual time`);
   console.log(LOSS_CURVE_HEADER);
