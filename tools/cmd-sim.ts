@@ -66,7 +66,7 @@ on the modelled 1 Gbit LAN of \`afcluster bench --scaling\`, every datagram copy
 random with each --loss probability (percent). Per driver, size and loss rate, one markdown row:
 messages (16 B or more) and MB per virtual second (node 1 kept saturated for --window virtual ms, default
 2000), the share of the lossless rate, datagram copies on the wire per delivered message, the
-latency of a lone message to its delivery at every node (--pings of them, default 200, median
+latency of a lone message, 20 ms after the previous one, to its delivery at every node (--pings of them, default 200, median
 and p99), and the regular configurations the loss caused (docs/BENCH.md, "Loss").
 
 Output: one line per failing seed (seed, property, message, replay command), then

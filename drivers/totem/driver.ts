@@ -195,6 +195,7 @@ export class TotemDriver implements Driver {
       this.holdCancelSentFor = this.lastTokenSeq;
       this.holdCancelAttempt = 0;
       this.sendHoldCancel();
+      this.tokenWanted();
     }
     this.drain();
   }
@@ -303,7 +304,9 @@ export class TotemDriver implements Driver {
       case 'commit': this.onCommit(m); break;
       case 'merge': this.onForeign(m.sender, m.ring); break;
       case 'holdCancel':
-        if (this.held && ringIdEquals(m.ring, this.cur.ring)) this.releaseHold();
+        if (!ringIdEquals(m.ring, this.cur.ring)) break;
+        if (this.held) this.releaseHold();
+        else if (this.state === 'operational') this.tokenWanted();
         break;
     }
   }
@@ -330,7 +333,7 @@ export class TotemDriver implements Driver {
     const regular = m.type === 'token';
     this.lastToken = { to, bytes, regular };
     this.retransmitAttempt = 0;
-    this.retransmitAt = this.host.now() + (regular ? this.tokenTimer.delay(0) : this.opts.tokenRetransmitMs);
+    this.retransmitAt = this.host.now() + (regular ? this.resendDelay(0) : this.opts.tokenRetransmitMs);
     if (to === this.me) this.local.push(bytes);
     else for (let i = regular ? this.tokenCopies() : 1; i > 0; i--) this.host.transmit(to, bytes);
   }
@@ -351,7 +354,22 @@ export class TotemDriver implements Driver {
     this.counters.tokenRetransmits++;
     if (this.lastToken.to !== this.me) this.host.transmit(this.lastToken.to, this.lastToken.bytes);
     this.retransmitAttempt++;
-    this.retransmitAt = now + (this.lastToken.regular ? this.tokenTimer.delay(this.retransmitAttempt) : this.opts.tokenRetransmitMs);
+    this.retransmitAt = now + (this.lastToken.regular ? this.resendDelay(this.retransmitAttempt) : this.opts.tokenRetransmitMs);
+  }
+
+  /** On an idle ring the representative may be holding the token for hold_ms: a first re-send
+   *  before the hold ends would only be dropped (and read as a sign of loss). Unless this node has
+   *  something to send, or a hold cancel says another node has (both re-arm the short bound):
+   *  then a lost token must not wait out a hold. Later re-sends take the short bound, doubling. */
+  private resendDelay(attempt: number): number {
+    const d = this.tokenTimer.delay(attempt);
+    if (attempt > 0 || !this.mayBeHeld() || this.sendQueue.queuedMessages > 0) return d;
+    return Math.max(d, this.opts.holdMs + this.tokenTimer.bound);
+  }
+
+  /** Someone wants the token now: the re-send of mine, if it waits out a possible hold, is due at the short bound. */
+  private tokenWanted(): void {
+    if (this.lastToken?.regular) this.retransmitAt = Math.min(this.retransmitAt, this.host.now() + this.tokenTimer.delay(this.retransmitAttempt));
   }
 
   private ringSeqHigh(): number {
@@ -702,8 +720,11 @@ export class TotemDriver implements Driver {
     if (this.state === 'operational' && (!t.install || this.isRep())) this.settled = true;
     const now = this.host.now();
     this.tokenLossAt = now + this.opts.tokenMs;
-    // Karn's rule: a rotation in which I re-sent the token measures nothing.
-    if (this.forwardedAt !== undefined && this.retransmitAttempt === 0) this.tokenTimer.sample(now - this.forwardedAt);
+    // Karn's rule: a rotation in which I re-sent the token measures nothing; nor does one in which
+    // the representative held it (the hold is idleness, not the ring's speed).
+    const held = t.held === true && !this.isRep();
+    if (this.forwardedAt !== undefined && this.retransmitAttempt === 0 && !held) this.tokenTimer.sample(now - this.forwardedAt);
+    if (this.isRep()) t.held = false;
     this.visits++;
     if (this.retransmitAttempt > 0 || t.rtr.length > 0) this.lossSeenVisit = this.visits;
     this.forwardedAt = undefined;
@@ -901,6 +922,12 @@ export class TotemDriver implements Driver {
     this.holdUntil = Infinity;
     if (t && this.state === 'operational' && ringIdEquals(t.ring, this.cur.ring)) {
       this.idleRotations = 0;
+      t.held = true;
+      // My queue goes into the backlog as a visit would put it: the others then see a ring that
+      // is no longer idle (no long first re-send, no hold cancels) before my next visit.
+      const mine = this.backlog();
+      t.backlog = Math.max(0, t.backlog + mine - this.backlogLastVisit);
+      this.backlogLastVisit = mine;
       this.forwardToken(t);
     }
   }

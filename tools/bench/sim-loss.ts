@@ -48,6 +48,10 @@ const PING_MAX_MS = 10_000;
 /** Refill period of the sender while it is saturated (it also refills when the driver says writable). */
 const REFILL_MS = 0.2;
 const STAMP_BYTES = 16;
+/** Between two lone messages: long enough for an idle ring's representative to hold the token,
+ *  so each one is timed as a message that wakes an idle ring (and under loss, may have to re-send
+ *  the hold cancel). */
+const PING_GAP_MS = 20;
 
 /** What runs above each driver: counts deliveries, times stamped messages, keeps the sender fed. */
 class LossNode implements SimNode {
@@ -182,7 +186,7 @@ function pings(sim: Simulation, o: SimLossOptions, all: () => LossNode[], send: 
     } else {
       lost++;
     }
-    sim.runFor(1);
+    sim.runFor(PING_GAP_MS);
   }
   const s = summarizeLatency(out);
   return { medianUs: s.medianUs, p99Us: s.p99Us, lost };
