@@ -201,10 +201,11 @@ export class TotemDriver implements Driver {
   }
 
   /** The representative may be holding the token: the ring has been idle here for all but one of
-   *  the rotations it waits for (it counts the same rotations, at most one visit apart). On a busy
-   *  ring no hold cancel is sent. */
+   *  the rotations it waits for (it counts the same rotations, at most one visit apart), and for
+   *  one at least. On a busy ring no hold cancel is sent. */
   private mayBeHeld(): boolean {
-    return this.state === 'operational' && this.opts.holdMs > 0 && this.idleRotations >= this.opts.seqnoUnchangedConst - 1;
+    return this.state === 'operational' && this.opts.holdMs > 0
+      && this.idleRotations >= Math.max(1, this.opts.seqnoUnchangedConst - 1);
   }
 
   /** Sent again, at the re-send floor doubling, until a token arrives or a hold would be over. */
@@ -962,9 +963,9 @@ export class TotemDriver implements Driver {
     if (this.state === 'operational') this.deliverReady();
   }
 
-  /** A new seq from the node I forwarded the token to proves it accepted the token: no re-send
-   *  (it re-sends its own forward if that is lost). On a ring where the successor sends, a lost
-   *  token is then noticed without waiting for a rotation's worth of silence. */
+  /** A new seq from the node I forwarded the token to proves it accepted the token: mine need not
+   *  be re-sent (it re-sends its own forward if that is lost), even when this rotation is slower
+   *  than the bound. */
   private successorHasToken(m: McastMsg): void {
     const last = this.lastToken;
     if (last && last.regular && last.to === m.sender && m.seq > this.lastForwardedSeq) this.retransmitAt = Infinity;
