@@ -83,6 +83,8 @@ export class TotemDriver implements Driver {
   private backlogLastVisit = 0;
   private readonly missCount = new Map<number, number>();
   private idleRotations = 0;
+  /** Idle visits in a row, not reset by a hold's end: the ring as the others see it (mayBeHeld). */
+  private idleVisits = 0;
   private lastRotationSeq = -1;
   private held: TokenMsg | undefined;
   private holdCancelSentFor = -1;
@@ -205,7 +207,7 @@ export class TotemDriver implements Driver {
    *  one at least. On a busy ring no hold cancel is sent. */
   private mayBeHeld(): boolean {
     return this.state === 'operational' && this.opts.holdMs > 0
-      && this.idleRotations >= Math.max(1, this.opts.seqnoUnchangedConst - 1);
+      && this.idleVisits >= Math.max(1, this.opts.seqnoUnchangedConst - 1);
   }
 
   /** Sent again, at the re-send floor doubling, until a token arrives or a hold would be over. */
@@ -364,8 +366,16 @@ export class TotemDriver implements Driver {
    *  then a lost token must not wait out a hold. Later re-sends take the short bound, doubling. */
   private resendDelay(attempt: number): number {
     const d = this.tokenTimer.delay(attempt);
-    if (attempt > 0 || !this.mayBeHeld() || this.sendQueue.queuedMessages > 0) return d;
+    if (attempt > 0 || !this.likelyHeld() || this.sendQueue.queuedMessages > 0) return d;
     return Math.max(d, this.opts.holdMs + this.tokenTimer.bound);
+  }
+
+  /** The token I forward will likely be held: I am not the representative and have seen as many
+   *  idle visits as it waits for. One more than mayBeHeld asks of a node sending a hold cancel, so
+   *  that any node with a message sends one before I wait out a hold (counts differ by one visit
+   *  at most). */
+  private likelyHeld(): boolean {
+    return !this.isRep() && this.mayBeHeld() && this.idleVisits >= this.opts.seqnoUnchangedConst;
   }
 
   /** Someone wants the token now: the re-send of mine, if it waits out a possible hold, is due at the short bound. */
@@ -632,6 +642,7 @@ export class TotemDriver implements Driver {
     this.backlogLastVisit = 0;
     this.missCount.clear();
     this.idleRotations = 0;
+    this.idleVisits = 0;
     this.lastRotationSeq = -1;
     this.forwardedAt = undefined;
   }
@@ -913,6 +924,7 @@ export class TotemDriver implements Driver {
     const idle = t.seq === this.lastRotationSeq && t.aru === t.seq && t.rtr.length === 0 && t.backlog === 0 && !t.install;
     this.lastRotationSeq = t.seq;
     this.idleRotations = idle ? this.idleRotations + 1 : 0;
+    this.idleVisits = idle ? this.idleVisits + 1 : 0;
     return this.state === 'operational' && this.isRep() && this.opts.holdMs > 0
       && this.idleRotations >= this.opts.seqnoUnchangedConst && this.sendQueue.queuedMessages === 0;
   }
