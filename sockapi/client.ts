@@ -5,7 +5,9 @@
 // (PROTOCOL.md section 9) sends are pipelined: queued, packed into BATCH containers at the end of
 // the current tick, up to SEND_WINDOW of them unanswered; each send() resolves when the daemon
 // accepted its message. A send refused with EAGAIN waits for the daemon's WRITABLE event (no
-// sleeping) and is resent, in order, with everything after it.
+// sleeping) and is resent, in order, with everything after it. With a version-4 daemon
+// (PROTOCOL.md section 11) a large message's parts stream through the same window: no reply is
+// awaited per part, and a refused part puts the whole message back in line like a refused send.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,8 +15,8 @@ import { join } from 'node:path';
 import { ClusterError, ERROR_NUMBERS, errorCodeFromNumber, isClusterError, type ErrorCode } from '../core/api/errors.ts';
 import {
   BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, decodeDaemonDatagram, encodeRequest, OP,
-  OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, VERSION_BATCH, VERSION_VIEWS, writeBatchHeader,
-  writeSend, type HelloResult, type MessagePart, type Reply, type ReplyResult, type Request, type StatValue,
+  OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, VERSION_BATCH, VERSION_MAX, VERSION_STREAM, VERSION_VIEWS, writeBatchHeader,
+  writeSend, writeSendPart, type HelloResult, type MessagePart, type Reply, type ReplyResult, type Request, type StatValue,
 } from '../core/af/codec.ts';
 import { bindUnix, createUnixSocket, unixErrorName, type UnixDgramSocket } from '../core/af/unix.ts';
 import { checkUnixPath } from '../core/af/socketfile.ts';
@@ -63,15 +65,32 @@ interface QueuedSend {
   /** Larger than one datagram: sent alone, in SEND_PART fragments, once every earlier send is
    *  accepted, and before any later one (a socket's sends reach the daemon in call order). */
   readonly large: boolean;
+  /** Version 4: a large send streams its parts through the window; set while it does. */
+  stream?: StreamState;
+}
+
+/** A large send going out in parts to a version-4 daemon (PROTOCOL.md, section 11). */
+interface StreamState {
+  readonly msgId: number;
+  /** Offset of the next part to send. */
+  next: number;
+  /** Parts sent and not yet answered. */
+  unanswered: number;
+  /** A part was refused or failed: the daemon dropped the message; later answers are ignored. */
+  decided: boolean;
 }
 
 /** Sends unanswered at most (the daemon holds a few datagrams of them in its kernel queue). */
 export const SEND_WINDOW = 1024;
+/** Version 4: bytes of large messages' parts unanswered at most (the daemon keeps one message's
+ *  parts at a time; this bounds what waits in the kernel and the daemon's queue). */
+export const STREAM_BYTES_MAX = 4 * 1024 * 1024;
 /** Sends queued in this process at most, waiting for the window: past it, send() throws EAGAIN. */
 export const SEND_QUEUE_MAX = 65536;
 /** Without a WRITABLE event this long after an EAGAIN, resend anyway (the daemon answers again). */
 const WRITABLE_FALLBACK_MS = 50;
 const REPLY_SEND = OP.send | REPLY_BIT;
+const REPLY_SEND_PART = OP.sendPart | REPLY_BIT;
 const ERROR_STATUS_EAGAIN = ERROR_NUMBERS.EAGAIN;
 
 /** Largest message reassembled from parts, whatever the daemon says (memory bound). */
@@ -142,6 +161,11 @@ export class ClusterSocket implements GroupSocket {
   private queue: QueuedSend[] = [];
   /** A large send is going out in parts: the queue behind it waits. */
   private largeActive = false;
+  /** Version 4: the large send whose parts are going out now (taken off the queue). */
+  private streaming?: QueuedSend;
+  /** Version 4: bytes of parts in flight, and each part's length by request id. */
+  private streamBytes = 0;
+  private readonly parts = new Map<number, { readonly len: number; readonly st: StreamState }>();
   private queueHead = 0;
   private readonly inflight = new Map<number, QueuedSend>();
   private refused: QueuedSend[] = [];
@@ -198,9 +222,9 @@ export class ClusterSocket implements GroupSocket {
   }
 
   /** HELLO with the newest version; a daemon that does not speak it answers EPROTO: say it again
-   *  one version lower (3: views and quorum, 2: batches and flow control, 1). */
+   *  one version lower (4: who the members are, 3: views and quorum, 2: batches and flow control, 1). */
   private async sayHello(signal?: AbortSignal): Promise<Reply> {
-    for (let version = VERSION_VIEWS; ; version--) {
+    for (let version = VERSION_MAX; ; version--) {
       try {
         const r = await this.call({ type: 'hello', id: 0, pid: process.pid, version }, signal);
         this.version = version;
@@ -288,9 +312,21 @@ export class ClusterSocket implements GroupSocket {
   private flushSends(): void {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    if (this.streaming && !this.paused && !this.closed && this.pumpParts(this.streaming) !== 'sent') {
+      if (this.inflight.size > 0) this.startSendTimer();
+      return;
+    }
     while (!this.paused && !this.closed && !this.largeActive && this.queueHead < this.queue.length && this.inflight.size < SEND_WINDOW) {
       const head = this.queue[this.queueHead];
       if (head.settled) { this.queueHead++; continue; }
+      if (head.large && this.version >= VERSION_STREAM) {
+        this.queueHead++;
+        this.nextMsgId = (this.nextMsgId + 1) >>> 0;
+        head.stream = { msgId: this.nextMsgId, next: 0, unanswered: 0, decided: false };
+        this.streaming = head;
+        if (this.pumpParts(head) !== 'sent') break;
+        continue;
+      }
       if (head.large) {
         if (this.inflight.size > 0) break; // after every earlier send is accepted (afterDatagram calls again)
         this.queueHead++;
@@ -319,6 +355,67 @@ export class ClusterSocket implements GroupSocket {
     if (this.queueHead === this.queue.length) { this.queue = []; this.queueHead = 0; }
     else if (this.queueHead > 4096) { this.queue = this.queue.slice(this.queueHead); this.queueHead = 0; }
     if (this.inflight.size > 0) this.startSendTimer();
+  }
+
+  /** Version 4: the streaming send's next parts, each its own datagram, while the window and
+   *  STREAM_BYTES_MAX allow; 'sent' once its last part is out. No reply is awaited per part:
+   *  the daemon's fence keeps later messages behind one whose part it refused. */
+  private pumpParts(s: QueuedSend): 'sent' | 'blocked' {
+    const st = s.stream;
+    if (!st || s.settled || st.decided) { this.streaming = undefined; return 'sent'; }
+    const total = s.data.length;
+    while (st.next < total) {
+      if (this.inflight.size >= SEND_WINDOW || (this.streamBytes > 0 && this.streamBytes + SEND_PART_DATA_MAX > STREAM_BYTES_MAX)) return 'blocked';
+      const id = this.allocId();
+      const data = s.data.subarray(st.next, st.next + SEND_PART_DATA_MAX);
+      const bytes = writeSendPart(this.scratch, 0, { id, order: s.order, msgId: st.msgId, total, offset: st.next, data, resume: this.resumeNext && st.next === 0 });
+      const err = this.transmitNow(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      if (err === 'again') {
+        if (this.inflight.size === 0) this.retryTimer = setTimeout(() => this.flushSends(), SEND_RETRY_MIN_MS);
+        return 'blocked';
+      }
+      if (err) {
+        st.decided = true;
+        this.streaming = undefined;
+        this.settle(s, err);
+        if (err.code === 'ECONNREFUSED' && this.hello) this.lost(err);
+        return 'sent';
+      }
+      this.resumeNext = false;
+      s.sentAt = performance.now();
+      st.next += data.length;
+      st.unanswered++;
+      this.streamBytes += data.length;
+      this.parts.set(id, { len: data.length, st });
+      this.inflight.set(id, s);
+    }
+    this.streaming = undefined;
+    this.startSendTimer();
+    return 'sent';
+  }
+
+  /** Version 4: the daemon answered one part of a streaming send. */
+  private partReply(id: number, s: QueuedSend, part: { readonly len: number; readonly st: StreamState }, status: number): void {
+    const st = part.st;
+    st.unanswered--;
+    this.streamBytes -= part.len;
+    this.parts.delete(id);
+    if (s.settled || st.decided) return; // the message was decided by an earlier part's answer
+    if (status === 0) {
+      if (st.unanswered === 0 && st.next === s.data.length) this.settle(s);
+      return;
+    }
+    // Any error drops the whole message at the daemon: stop sending its parts.
+    st.decided = true;
+    if (this.streaming === s) this.streaming = undefined;
+    if (status === ERROR_STATUS_EAGAIN && s.wait) {
+      s.stream = undefined;
+      this.refused.push(s); // resent from offset 0 after WRITABLE, in order
+    } else {
+      this.settle(s, statusError({ type: 'reply', op: OP.sendPart | REPLY_BIT, id, status, result: { type: 'none' } }, 'send'));
+      if (status !== ERROR_STATUS_EAGAIN) return;
+    }
+    if (!this.paused) { this.paused = true; this.writableSeen = false; }
   }
 
   /** The next sends from the queue head as one datagram (a lone SEND, or a BATCH container). */
@@ -371,6 +468,8 @@ export class ClusterSocket implements GroupSocket {
     const s = this.inflight.get(id);
     if (!s) return;
     this.inflight.delete(id);
+    const part = this.parts.get(id);
+    if (part) return this.partReply(id, s, part, status);
     if (s.settled) return;
     if (status === 0) { this.settle(s); return; }
     if (status !== ERROR_STATUS_EAGAIN || !s.wait) {
@@ -386,7 +485,7 @@ export class ClusterSocket implements GroupSocket {
   /** After a datagram from the daemon: resume a paused pipeline or fill the window again. */
   private afterDatagram(): void {
     if (this.paused) this.maybeResume();
-    else if (this.queueHead < this.queue.length) this.flushSends();
+    else if (this.queueHead < this.queue.length || this.streaming) this.flushSends();
   }
 
   private maybeResume(): void {
@@ -401,6 +500,7 @@ export class ClusterSocket implements GroupSocket {
     this.paused = false;
     this.writableSeen = false;
     this.resumeNext = true;
+    this.streaming = undefined;
     this.queue = this.refused.concat(this.queue.slice(this.queueHead));
     this.queueHead = 0;
     this.refused = [];
@@ -422,6 +522,13 @@ export class ClusterSocket implements GroupSocket {
       for (const [id, s] of this.inflight) {
         if (now - s.sentAt < this.timeoutMs) break; // in send order: the rest are younger
         this.inflight.delete(id);
+        const part = this.parts.get(id);
+        if (part) {
+          this.streamBytes -= part.len;
+          this.parts.delete(id);
+          part.st.decided = true;
+          if (this.streaming === s) this.streaming = undefined;
+        }
         this.settle(s, new ClusterError('ETIMEDOUT', `no reply from the daemon at ${this.daemonPath} within ${this.timeoutMs} ms; is it running?`));
       }
       if (this.inflight.size === 0) {
@@ -559,7 +666,10 @@ export class ClusterSocket implements GroupSocket {
     clearTimeout(this.retryTimer);
     for (const p of this.pending.values()) p.reject(new ClusterError('ECANCELED', 'the socket was closed'));
     this.pending.clear();
-    const sends = [...this.queue.slice(this.queueHead), ...this.inflight.values(), ...this.refused];
+    const sends = [...this.queue.slice(this.queueHead), ...this.inflight.values(), ...this.refused, ...(this.streaming ? [this.streaming] : [])];
+    this.streaming = undefined;
+    this.streamBytes = 0;
+    this.parts.clear();
     this.queue = []; this.queueHead = 0; this.inflight.clear(); this.refused = [];
     for (const s of sends) this.settle(s, new ClusterError('ECANCELED', 'the socket was closed'));
     this.events.end();
@@ -576,7 +686,7 @@ export class ClusterSocket implements GroupSocket {
 
   private single(buf: Uint8Array, outer: boolean): void {
     // The hot path: a SEND's reply (10 bytes: header and status), read without decoding objects.
-    if (buf.length === 10 && buf[3] === REPLY_SEND && buf[0] === 0x41 && buf[1] === 0x46 && this.inflight.size > 0) {
+    if (buf.length === 10 && (buf[3] === REPLY_SEND || buf[3] === REPLY_SEND_PART) && buf[0] === 0x41 && buf[1] === 0x46 && this.inflight.size > 0) {
       const id = ((buf[4] << 24) | (buf[5] << 16) | (buf[6] << 8) | buf[7]) >>> 0;
       if (this.inflight.has(id)) { this.sendReply(id, (buf[8] << 8) | buf[9]); return; }
     }
@@ -590,7 +700,7 @@ export class ClusterSocket implements GroupSocket {
       case 'reply': {
         const p = this.pending.get(d.reply.id);
         if (p) p.resolve(d.reply);
-        else if (d.reply.op === REPLY_SEND) this.sendReply(d.reply.id, d.reply.status);
+        else if (d.reply.op === REPLY_SEND || d.reply.op === REPLY_SEND_PART) this.sendReply(d.reply.id, d.reply.status);
         return;
       }
       case 'writable': return this.daemonWritable();

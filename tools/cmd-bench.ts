@@ -2,6 +2,7 @@
 // machine, on real daemons and real client processes (tools/bench/, docs/BENCH.md).
 import { writeFileSync } from 'node:fs';
 import type { Command } from './command.ts';
+import { COROSYNC_CIPHER, COROSYNC_HASH } from './bench/corosync-conf.ts';
 import { parseBenchArgs, DEFAULT_SIZES } from './bench/options.ts';
 import { Progress } from './bench/progress.ts';
 import { formatReport, scalingChart, simScalingChart, throughputChart } from './bench/report.ts';
@@ -17,8 +18,8 @@ export const command: Command = {
   summary: 'measure the drivers on real daemons against the raw UDP ceiling (evsbench tables)',
   help: `usage: afcluster bench [--drivers totem,cman] [--nodes N] [--sizes 100,200,...] [--seconds S]
                        [--crypto on|off|on,off] [--accelerated on|off|on,off] [--latency] [--scaling]
-                       [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR]
-                       [--loss P[,P...]]
+                       [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR] [--mtu N]
+                       [--reference corosync] [--loss P[,P...]]
 
 Starts N real daemons (afcluster daemon, one process per node on 127.0.0.1..N, real UDP) for
 each driver and setting, and one client process per node over the bridge protocol. Every
@@ -47,6 +48,18 @@ options:
   --set S.K=V          driver config key for every run, e.g. --set totem.window_size=100
   --profile DIR        write a .cpuprofile of every daemon into DIR (node --cpu-prof)
   --keep               keep the daemons' configs and logs (their directory is printed)
+  --reference corosync also measure corosync on the same work in the same run, interleaved: each
+                       afcluster row is followed by corosync's, with the ratio (x corosync) in
+                       the throughput, latency and memory tables. Adds the one-sender workload
+                       (node 1's client alone sends; the others count) and idle latency for both.
+                       corosync runs as N nodes, each in its own network namespace on a bridge,
+                       knet, crypto ${COROSYNC_CIPHER}+${COROSYNC_HASH} with a generated authkey when --crypto on;
+                       its client (tools/bench/cpg/cpg-bench.c) is compiled with cc -lcpg.
+                       Needs root, corosync and libcpg-dev (Debian: apt install corosync
+                       libcpg-dev); without them the corosync rows print as skipped and say why
+
+  --mtu N              cluster.mtu of every daemon (default 1500; 65535 on loopback, whose MTU is
+                       65536, gives totem 64 KiB frames); the ceiling's datagrams follow it
   --loss P[,P...]      instead of the size table: one sender (node 1) per size and loss rate P
                        (percent), every cluster datagram dropped at its receiver with probability
                        P/100 by an iptables rule on loopback INPUT (statistic --mode random) for
@@ -55,7 +68,8 @@ options:
                        share of the 0% row, retransmissions, token re-sends, configurations.
                        With --scaling, the simulator's rows are repeated at each rate (its
                        datagram copies dropped at random). One sender by loss rate in the
-                       simulator alone: afcluster sim --loss-curve`,
+                       simulator alone: afcluster sim --loss-curve
+`,
   async run(argv) {
     const opts = parseBenchArgs(argv);
     const progress = new Progress(stepCount(opts));

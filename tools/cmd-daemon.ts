@@ -103,7 +103,7 @@ export async function runDaemon(argv: string[], registry: DriverRegistry): Promi
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
-  const started = await startDaemon({ config, registry, logger });
+  const started = await startDaemon({ config, registry, logger, memoryGovernor: process.env.AFCLUSTER_MEMORY_GOVERNOR !== 'off' });
   running.daemon = started;
   // The lock service's table on this node (services/lock/replica.ts), as member port 0 of the daemon.
   const entry = registry.get(config.cluster.driver);

@@ -21,9 +21,12 @@ import { formatLossRow, lossCurve, LOSS_CURVE_HEADER } from './bench/sim-loss.ts
 import { UDP_PAYLOAD_AT_MTU_1500 } from './bench/ceiling.ts';
 import { HEADER_BYTES as SEALER_HEADER_BYTES } from '../core/crypto/sealer.ts';
 
+/** The drivers a swarm runs as whole nodes by default (the product's drivers). */
+const WHOLE_NODE_DRIVERS = new Set(['totem', 'cman']);
+
 const HELP = `usage: afcluster sim --driver NAME [--seeds A-B] [--nodes N] [--swarm] [--faults none|loss|all|pause]
                      [--check declared|evs|PROPERTY,...] [--opt KEY=VALUE]... [--time-scale MS]
-                     [--jobs N] [--whole-node] [--verbose]
+                     [--jobs N] [--whole-node | --driver-only] [--verbose]
        afcluster sim --loss-curve [--driver totem,cman] [--loss 0,1,5,10,20,40]
                      [--sizes 100,1300,65536] [--window MS] [--pings N] [--opt KEY=VALUE]...
 
@@ -57,7 +60,10 @@ options:
                      machine over the driver, with simulated client processes speaking the
                      bridge protocol (bind, send, close, die, stop reading, rebind); the
                      group-level checker judges what the clients saw (views by id, failure
-                     atomicity, one order, no duplicates, survivors in one final view)
+                     atomicity, one order, no duplicates, survivors in one final view).
+                     The default with --swarm for totem and cman
+  --driver-only      the driver alone under the checker of its configurations and messages
+                     (the default without --swarm, and for the test drivers)
   --verbose          print the fault schedule, every event, driver logs and full violations
                      (implies --jobs 1)
 
@@ -209,15 +215,24 @@ export const command: Command = {
       driver: { type: 'string' }, seeds: { type: 'string' }, nodes: { type: 'string' }, swarm: { type: 'boolean' },
       faults: { type: 'string' }, check: { type: 'string' }, opt: { type: 'string', multiple: true },
       'time-scale': { type: 'string' }, verbose: { type: 'boolean' }, jobs: { type: 'string' }, 'whole-node': { type: 'boolean' },
+      'driver-only': { type: 'boolean' },
       'loss-curve': { type: 'boolean' }, loss: { type: 'string' }, sizes: { type: 'string' }, window: { type: 'string' }, pings: { type: 'string' },
     });
     if (values['loss-curve']) return runLossCurve(values);
     for (const f of ['loss', 'sizes', 'window', 'pings'] as const) {
       if (values[f] !== undefined) throw new UsageError(`--${f} goes with --loss-curve`);
     }
-    const wholeNode = values['whole-node'] === true;
     if (!values.driver) throw new UsageError('--driver NAME is required');
     const driver = simRegistry().get(values.driver);
+    if (values['whole-node'] && values['driver-only']) throw new UsageError('--whole-node and --driver-only exclude each other');
+    const listed = values.check !== undefined && values.check !== 'declared' && values.check !== 'evs';
+    if (values['whole-node'] && listed) {
+      throw new UsageError('--check with a list of properties judges the driver alone: use it with --driver-only (whole nodes take declared or evs)');
+    }
+    // Whole nodes are what clients run, so a swarm judges them unless told otherwise; the test
+    // drivers (and property lists) are about the driver alone.
+    const wholeNode = values['whole-node'] === true
+      || (values.swarm === true && values['driver-only'] !== true && !listed && WHOLE_NODE_DRIVERS.has(driver.name));
     const [from, to] = parseSeeds(values.seeds ?? '1-100');
     const nodes = intFlag(values.nodes, 'nodes', 3, 1, 64);
     const faults = oneOf<FaultMix>(values.faults, 'faults', FAULT_MIXES);
@@ -238,7 +253,7 @@ export const command: Command = {
       ...(checkMode === 'declared' ? [] : ['--check', checkMode]),
       ...(values.opt ?? []).flatMap((o) => ['--opt', o]),
       ...(timeScaleMs ? ['--time-scale', String(timeScaleMs)] : []),
-      ...(wholeNode ? ['--whole-node'] : []),
+      ...(wholeNode ? ['--whole-node'] : swarm ? ['--driver-only'] : []),
       '--verbose',
     ];
     const count = to - from + 1;
@@ -251,7 +266,7 @@ export const command: Command = {
         '--check', checkMode,
         ...(values.opt ?? []).flatMap((o) => ['--opt', o]),
         ...(timeScaleMs ? ['--time-scale', String(timeScaleMs)] : []),
-        ...(wholeNode ? ['--whole-node'] : []),
+        ...(wholeNode ? ['--whole-node'] : swarm ? ['--driver-only'] : []),
       ];
       const r = await runInProcesses(childArgs, from, to, jobs);
       console.log(`${count} seeds, ${r.violations} violations`);

@@ -114,6 +114,8 @@ export interface ClusterOptions {
   /** [quorum] keys for every node. */
   readonly quorum?: Readonly<Record<string, unknown>>;
   readonly driverSections?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** cluster.mtu of every node (default: the schema's). */
+  readonly mtu?: number;
   /** Write configs, key, sockets and logs here (kept afterwards); default a new temp dir. */
   readonly dir?: string;
   /** Prefix of the temp dir's name (default 'afc-'). */
@@ -149,7 +151,7 @@ export class LocalCluster {
     this.forgetDir = this.keepDir ? () => false : atExit(() => rmSync(this.dir, { recursive: true, force: true }));
     const { configs } = writeLocalCluster({
       dir: this.dir, nodes: opts.nodes, driver: opts.driver, crypto: opts.crypto ?? true, basePort: opts.basePort,
-      clusterName: opts.clusterName, limits: opts.limits, quorum: opts.quorum, driverSections: opts.driverSections,
+      clusterName: opts.clusterName, limits: opts.limits, quorum: opts.quorum, driverSections: opts.driverSections, mtu: opts.mtu,
     });
     this.nodes = configs.map((config, i) => ({
       id: i + 1, config, socket: join(this.dir, `node${i + 1}.sock`), log: join(this.dir, `node${i + 1}.log`),

@@ -1,4 +1,4 @@
-// Proves the bridge server over a real unix socket, on one node with a loopback driver: ClusterSocket binds, sends and receives; hostile datagrams get their errno or are dropped and counted; request-before-hello, bind twice, send before bind, oversize payloads and too many sockets are refused; send waits out EAGAIN (or not, with wait:false) and obeys AbortSignal; version-2 sockets get bursts in BATCH containers and their pipelined sends keep their order across EAGAIN, the fence and WRITABLE; requests time out; a vanished client process is procdown; a vanished daemon ends the stream.
+// Proves the bridge server over a real unix socket, on one node with a loopback driver: ClusterSocket binds, sends and receives; hostile datagrams get their errno or are dropped and counted; request-before-hello, bind twice, send before bind, oversize payloads and too many sockets are refused; send waits out EAGAIN (or not, with wait:false) and obeys AbortSignal; version-2 sockets get bursts in BATCH containers and their pipelined sends keep their order across EAGAIN, the fence and WRITABLE; version-4 sockets stream large messages' parts without a round trip each, fenced alike; requests time out; a vanished client process is procdown; a vanished daemon ends the stream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { GroupService } from '../groups/service.ts';
@@ -263,6 +263,63 @@ describe('bridge server (one node, loopback driver)', () => {
     }
     expect(bridge.stats().writableSent).toBeGreaterThan(before.writableSent);
     await a.close();
+  });
+
+  it('a version-4 socket streams large messages (parts pipelined) mixed with small ones, in call order across EAGAIN and WRITABLE', async () => {
+    const a = await ClusterSocket.open({ path, eventQueueMax: 100_000 });
+    await a.bind('stream');
+    await until('bound', async () => (await a.members()).length === 1);
+    const before = bridge.stats();
+    node.ctl.budget = 7; // some messages are taken, then the loopback refuses until writable()
+    const sizes = [100_000, 10, 140_000, 65_536, 5, 200_000, 70_000, 3, 131_000, 20];
+    const payload = (i: number) => new Uint8Array(sizes[i % sizes.length]).map((_, k) => (k * 7 + i) % 251);
+    const n = 20;
+    const sends = Array.from({ length: n }, (_, i) => a.send(payload(i)));
+    await until('refused', () => node.ctl.budget === 0 && node.ctl.refused > 0);
+    node.ctl.budget = Infinity;
+    node.svc.writable();
+    await Promise.all(sends);
+    const got: Uint8Array[] = [];
+    const it = a[Symbol.asyncIterator]();
+    while (got.length < n) {
+      const { value } = await it.next();
+      if (value?.type === 'message') got.push(value.data);
+    }
+    expect(got.map((d) => d.length)).toEqual(Array.from({ length: n }, (_, i) => payload(i).length));
+    got.forEach((d, i) => expect(new Uint8Array(d)).toEqual(payload(i)));
+    const after = bridge.stats();
+    expect(after.writableSent).toBeGreaterThan(before.writableSent);
+    expect(after.partials).toBe(0);
+    await a.close();
+  });
+
+  it('version 4: a refused part fences the socket (later first parts and SENDs refused until RESUME); RESUME on a part is refused before version 4', async () => {
+    const raw = new RawClient(join(tmp.dir, 'v4.sock'), path);
+    const old = new RawClient(join(tmp.dir, 'v3.sock'), path);
+    try {
+      expect((await raw.request({ type: 'hello', id: 1, pid: process.pid, version: 4 })).status).toBe(0);
+      expect((await raw.request({ type: 'bind', id: 2, group: 'fence4', selfDelivery: false })).status).toBe(0);
+      const part = (id: number, msgId: number, offset: number, resume = false) => raw.request({
+        type: 'sendPart', id, order: 'agreed', msgId, total: 20, offset, data: new Uint8Array(10), resume,
+      });
+      node.ctl.budget = 0;
+      expect((await part(10, 1, 0)).status).toBe(0);
+      expect((await part(11, 1, 10)).status).toBe(ERROR_NUMBERS.EAGAIN); // the last part: refused, message dropped
+      node.ctl.budget = Infinity;
+      expect((await part(12, 2, 0)).status).toBe(ERROR_NUMBERS.EAGAIN); // fenced
+      expect((await raw.request({ type: 'send', id: 13, order: 'agreed', data: new Uint8Array(3) })).status).toBe(ERROR_NUMBERS.EAGAIN);
+      node.svc.writable();
+      expect((await part(14, 1, 0, true)).status).toBe(0); // RESUME opens the fence
+      expect((await part(15, 1, 10)).status).toBe(0);
+      expect((await raw.request({ type: 'send', id: 16, order: 'agreed', data: new Uint8Array(3) })).status).toBe(0);
+      expect((await old.request({ type: 'hello', id: 1, pid: process.pid, version: 3 })).status).toBe(0);
+      expect((await old.request({ type: 'bind', id: 2, group: 'fence4', selfDelivery: false })).status).toBe(0);
+      expect((await old.request({ type: 'sendPart', id: 3, order: 'agreed', msgId: 1, total: 20, offset: 0, data: new Uint8Array(10), resume: true })).status)
+        .toBe(ERROR_NUMBERS.EINVAL);
+    } finally {
+      raw.close();
+      old.close();
+    }
   });
 
   it('drops half-sent messages that get no more parts (abandoned sends), so they stop counting against the limit', async () => {

@@ -1,10 +1,10 @@
-// Proves the bridge codec round-trips every request, reply and event (version-2 HELLO, RESUME, BATCH containers, WRITABLE; version-3 views, quorum; MEMBER_INFO), and that hostile bytes (random, truncated, wrong version, unknown op) never throw but come back as drop/bad with the right errno.
+// Proves the bridge codec round-trips every request, reply and event (version-2 HELLO, RESUME, BATCH containers, WRITABLE; version-3 views, quorum; MEMBER_INFO; version-4 RESUME on a first part), and that hostile bytes (random, truncated, wrong version, unknown op) never throw but come back as drop/bad with the right errno.
 import { describe, expect, it } from 'vitest';
 import {
   DATAGRAM_MAX, decodeClientDatagram, decodeDaemonDatagram, encodeBatch, encodeEvent, encodeMessageDatagrams, encodeReply, encodeRequest,
   encodeWritable, OP, OP_PROTOCOL_ERROR, REPLY_BIT, type Reply, type Request,
 } from './codec.ts';
-import type { QuorumState, SocketEvent } from '../api/types.ts';
+import type { MembershipEvent, QuorumState, SocketEvent } from '../api/types.ts';
 
 const requests: Request[] = [
   { type: 'hello', id: 1, pid: 4242 },
@@ -23,6 +23,8 @@ const requests: Request[] = [
   { type: 'memberInfo', id: 14 },
   { type: 'hello', id: 1, pid: 4242, version: 3 },
   { type: 'sendPart', id: 11, order: 'agreed', msgId: 3, total: 10, offset: 4, data: new Uint8Array([5, 6, 7]) },
+  { type: 'sendPart', id: 13, order: 'agreed', msgId: 4, total: 10, offset: 0, data: new Uint8Array([5, 6, 7]), resume: true },
+  { type: 'hello', id: 1, pid: 4242, version: 4 },
 ];
 
 const a = { nodeId: 1, pid: 100, port: 1 };
@@ -52,6 +54,13 @@ const eventsV3: SocketEvent[] = [
   { type: 'quorum', group: 'g', ringId: { rep: 2, seq: 12 }, quorum: { quorate: false, votes: 1, expected: 2, quorum: 2, flags: ['disabled', 'two_node'] } },
 ];
 
+/** Version-4 events: membership with who the members are. */
+const eventsV4: SocketEvent[] = [
+  { type: 'membership', group: 'g', kind: 'regular', ringId: { rep: 1, seq: 8 }, members: [a, b], joined: [{ member: b, reason: 'join' }], left: [],
+    viewId: { ringId: { rep: 1, seq: 8 }, seq: 2 }, quorum: { ...quorum, flags: [] },
+    identities: [{ uid: 1000, gid: 100, verified: true }, null] },
+];
+
 const events: SocketEvent[] = [
   { type: 'message', group: 'g', sender: a, order: 'agreed', data: new Uint8Array([9, 8]) },
   { type: 'membership', group: 'g', kind: 'regular', ringId: { rep: 1, seq: 8 }, members: [a, b], joined: [{ member: b, reason: 'join' }], left: [{ member: { nodeId: 3, pid: 1, port: 1 }, reason: 'overrun' }] },
@@ -74,6 +83,20 @@ describe('bridge codec', () => {
   it('round-trips every event', () => {
     for (const ev of events) expect(decodeDaemonDatagram(encodeEvent(ev, 2)!)).toEqual({ type: 'event', event: ev });
     for (const ev of eventsV3) expect(decodeDaemonDatagram(encodeEvent(ev, 3)!)).toEqual({ type: 'event', event: ev });
+    for (const ev of eventsV4) expect(decodeDaemonDatagram(encodeEvent(ev, 4)!)).toEqual({ type: 'event', event: ev });
+  });
+  it('version 4: who each member is, unknown where the event does not say; refused when the counts differ', () => {
+    const [withIds] = eventsV4;
+    expect(encodeEvent(withIds, 4)![3]).toBe(0x49);
+    // Version 3 gets the same event without identities.
+    const { identities: _, ...v3 } = withIds as MembershipEvent;
+    expect(decodeDaemonDatagram(encodeEvent(withIds, 3)!)).toEqual({ type: 'event', event: v3 });
+    // An event with no identities (a layer that has none) says "unknown" for every member.
+    expect(decodeDaemonDatagram(encodeEvent(v3, 4)!)).toEqual({ type: 'event', event: { ...v3, identities: [null, null] } });
+    const bytes = encodeEvent(withIds, 4)!;
+    const count = bytes.length - 4 - 2 * 9;
+    const wrong = bytes.slice(); wrong[count + 3] = 3;
+    expect(decodeDaemonDatagram(wrong)).toMatchObject({ type: 'bad' });
   });
   it('gives older sockets what their version carries: MEMBERSHIP without view and quorum, no QUORUM event', () => {
     const [membership, quorumEvent] = eventsV3;
@@ -115,11 +138,16 @@ describe('bridge codec', () => {
     const part = encodeRequest({ type: 'sendPart', id: 4, order: 'fifo', msgId: 1, total: 10, offset: 8, data: new Uint8Array(2) });
     part[17] = 9; // total 9: offset 8 + 2 bytes is beyond it
     expect(decodeClientDatagram(part)).toMatchObject({ type: 'bad', id: 4, status: 'EINVAL' });
+    const resumed = encodeRequest({ type: 'sendPart', id: 5, order: 'fifo', msgId: 1, total: 10, offset: 0, data: new Uint8Array(2), resume: true });
+    const late = resumed.slice(); late[21] = 2; // offset 2: RESUME only opens a message
+    expect(decodeClientDatagram(late)).toMatchObject({ type: 'bad', id: 5, status: 'EINVAL' });
+    const flags = resumed.slice(); flags[9] = 2;
+    expect(decodeClientDatagram(flags)).toMatchObject({ type: 'bad', id: 5, status: 'EINVAL' });
   });
   it('answers a wrong version and an unknown op with EPROTO, a bad body with EINVAL', () => {
     const hello = encodeRequest({ type: 'hello', id: 5, pid: 1 });
-    const v4 = hello.slice(); v4[2] = 4;
-    expect(decodeClientDatagram(v4)).toMatchObject({ type: 'bad', id: 5, op: OP_PROTOCOL_ERROR, status: 'EPROTO' });
+    const v5 = hello.slice(); v5[2] = 5;
+    expect(decodeClientDatagram(v5)).toMatchObject({ type: 'bad', id: 5, op: OP_PROTOCOL_ERROR, status: 'EPROTO' });
     const op = hello.slice(); op[3] = 0x3f;
     expect(decodeClientDatagram(op)).toMatchObject({ type: 'bad', id: 5, status: 'EPROTO' });
     expect(decodeClientDatagram(hello.subarray(0, 10))).toMatchObject({ type: 'bad', id: 5, op: OP.hello | REPLY_BIT, status: 'EINVAL' });

@@ -9,7 +9,7 @@ import { LastDecoded } from '../wire/bytes.ts';
 import { Reader, WireError } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 import type {
-  ChangeReason, LocalNode, Member, MemberChange, MemberInfo, MembershipEvent, MessageEvent, QuorumFlag, QuorumInfo, QuorumState, SocketEvent,
+  ChangeReason, LocalNode, Member, MemberChange, MemberIdentity, MemberInfo, MembershipEvent, MessageEvent, QuorumFlag, QuorumInfo, QuorumState, SocketEvent,
 } from '../api/types.ts';
 
 export type { QuorumInfo };
@@ -25,6 +25,15 @@ export const VERSION_BATCH = 2;
  *  event and request; a client says it speaks it with HELLO version byte 3 (docs/PROTOCOL.md, section 10).
  *  Everything of version 2 stays: BATCH containers keep version byte 2. */
 export const VERSION_VIEWS = 3;
+/** Version 4 adds two things a client says it speaks with HELLO version byte 4 (docs/PROTOCOL.md,
+ *  section 11): who each member is (uid, gid, verified) in membership events (MEMBERSHIP_V4),
+ *  and streamed large messages: a client may pipeline SEND_PART requests (parts of many messages
+ *  in flight, no round trip per part); the send fence covers SEND_PART, and a part opening a
+ *  message may carry RESUME. Everything of version 3 stays. */
+export const VERSION_IDENTITIES = 4;
+export const VERSION_STREAM = 4;
+/** The newest version this code speaks. */
+export const VERSION_MAX = 4;
 /** A container of many single datagrams (version 2 only; never nested). */
 export const OP_BATCH = 0x46;
 /** Container header: the 8-byte header and a u16 item count; each item: u16 length, then the datagram. */
@@ -51,6 +60,8 @@ export const EVENT_OP = {
   message: 0x41, membership: 0x42, error: 0x43, messagePart: 0x44, writable: 0x45,
   /** Version 3: MEMBERSHIP with view id and quorum, and QUORUM. */
   membershipV3: 0x47, quorum: 0x48,
+  /** Version 4: MEMBERSHIP_V3 with who each member is. */
+  membershipV4: 0x49,
 } as const;
 
 /** Bytes before the payload: SEND (order, flags) and SEND_PART (order, flags, msg id, total, offset). */
@@ -69,8 +80,10 @@ const REQUEST_TYPES = new Map<number, RequestType>(
 export const BIND_SELF_DELIVERY = 0x01;
 const MEMBER_BYTES = 12;
 const RING_ID_BYTES = 12;
+/** Who a member is: uid, gid, flags (MEMBER_INFO, MEMBERSHIP_V4). */
+const IDENTITY_BYTES = 9;
 /** MEMBER_INFO's entry: member, uid, gid, flags. */
-const MEMBER_INFO_BYTES = MEMBER_BYTES + 9;
+const MEMBER_INFO_BYTES = MEMBER_BYTES + IDENTITY_BYTES;
 /** MEMBER_INFO flags: the member's daemon saw its process hold its socket. */
 export const MEMBER_VERIFIED = 0x01;
 /** MEMBER_INFO's uid and gid of a member whose node did not say who it is. */
@@ -94,6 +107,8 @@ export type Request =
   | {
     readonly type: 'sendPart'; readonly id: number; readonly order: Order; readonly msgId: number;
     readonly total: number; readonly offset: number; readonly data: Uint8Array;
+    /** Version 4, on a part at offset 0: clears the send fence (as SEND's RESUME). */
+    readonly resume?: boolean;
   };
 
 /** One fragment of a message event too large for one datagram; fragments arrive consecutively. */
@@ -190,14 +205,23 @@ export function encodeRequest(req: Request): Uint8Array {
     case 'send':
       return writeSend(new Uint8Array(SEND_HEADER_BYTES + req.data.length), 0, req.id, req.order, req.data, req.resume ?? false);
     case 'sendPart':
-      return header(Writer.fixed(SEND_PART_HEADER_BYTES + req.data.length), op, req.id)
-        .u8(ORDERS.indexOf(req.order)).u8(0).u32(req.msgId).u32(req.total).u32(req.offset).raw(req.data).done();
+      return writeSendPart(new Uint8Array(SEND_PART_HEADER_BYTES + req.data.length), 0, req);
     case 'close': case 'unbind': case 'members': case 'localNode': case 'stats': case 'quorum': case 'memberInfo':
       return header(Writer.fixed(HEADER_BYTES), op, req.id).done();
   }
 }
 
 /** Write a SEND request at `at` of `into` (which must have room); returns its length. No allocation. */
+/** A SEND_PART datagram written at `at` of `into` (the client's scratch buffer); returns its bytes. */
+export function writeSendPart(into: Uint8Array, at: number, req: Omit<Extract<Request, { type: 'sendPart' }>, 'type'>): Uint8Array {
+  const v = new DataView(into.buffer, into.byteOffset + at, SEND_PART_HEADER_BYTES);
+  v.setUint16(0, MAGIC); v.setUint8(2, VERSION); v.setUint8(3, OP.sendPart); v.setUint32(4, req.id);
+  v.setUint8(8, ORDERS.indexOf(req.order)); v.setUint8(9, req.resume ? SEND_RESUME : 0);
+  v.setUint32(10, req.msgId); v.setUint32(14, req.total); v.setUint32(18, req.offset);
+  into.set(req.data, at + SEND_PART_HEADER_BYTES);
+  return into.subarray(at, at + SEND_PART_HEADER_BYTES + req.data.length);
+}
+
 export function writeSend(into: Uint8Array, at: number, id: number, order: Order, data: Uint8Array, resume: boolean): Uint8Array {
   const v = new DataView(into.buffer, into.byteOffset + at, SEND_HEADER_BYTES);
   v.setUint16(0, MAGIC); v.setUint8(2, VERSION); v.setUint8(3, OP.send); v.setUint32(4, id);
@@ -292,10 +316,7 @@ export function encodeReply(reply: Reply): Uint8Array {
     case 'memberInfo': {
       const g = text(r.group);
       const w = header(Writer.fixed(head + 2 + g.length + 4 + MEMBER_INFO_BYTES * r.members.length), reply.op, reply.id).u16(0).str16(g).u32(r.members.length);
-      for (const m of r.members) {
-        const id = m.identity;
-        w.member(m.member).u32(id ? id.uid : UNKNOWN_ID).u32(id ? id.gid : UNKNOWN_ID).u8(id?.verified ? MEMBER_VERIFIED : 0);
-      }
+      for (const m of r.members) writeIdentity(w.member(m.member), m.identity);
       return w.done();
     }
     case 'localNode': return encodeLocalNode(reply, r.node);
@@ -350,12 +371,13 @@ function encodeStats(reply: Reply, stats: Readonly<Record<string, StatValue>>): 
 
 /**
  * One event as a single datagram. `version` is the socket's protocol version: below 3, membership
- * events lose their view id and quorum (MEMBERSHIP) and QUORUM events are not sent (undefined).
+ * events lose their view id and quorum (MEMBERSHIP) and QUORUM events are not sent (undefined);
+ * below 4 they lose who the members are (MEMBERSHIP_V3).
  */
-export function encodeEvent(ev: SocketEvent, version = VERSION_VIEWS): Uint8Array | undefined {
+export function encodeEvent(ev: SocketEvent, version = VERSION_MAX): Uint8Array | undefined {
   switch (ev.type) {
     case 'message': return encodeMessage(ev, groupText(ev.group));
-    case 'membership': return encodeMembership(ev, version >= VERSION_VIEWS);
+    case 'membership': return encodeMembership(ev, Math.min(version, VERSION_MAX));
     case 'quorum': {
       if (version < VERSION_VIEWS) return undefined;
       const g = text(ev.group);
@@ -400,13 +422,17 @@ export function encodeMessagePart(p: MessagePart): Uint8Array {
     .member(p.sender).u8(ORDERS.indexOf(p.order)).u32(p.msgId).u32(p.total).u32(p.offset).raw(p.data).done();
 }
 
-/** MEMBERSHIP, or MEMBERSHIP_V3 (`v3`: with the view id and quorum block after the ring id;
- *  an event without them, from a driver layer that has none, gets view {ring, 0} and "quorate"). */
-function encodeMembership(ev: MembershipEvent, v3: boolean): Uint8Array {
+/** MEMBERSHIP (versions 1 and 2), MEMBERSHIP_V3 (with the view id and quorum block after the
+ *  ring id; an event without them, from a driver layer that has none, gets view {ring, 0} and
+ *  "quorate"), or MEMBERSHIP_V4 (and after the lists, who each member is: unknown without `identities`). */
+function encodeMembership(ev: MembershipEvent, version: number): Uint8Array {
   const g = text(ev.group);
+  const v3 = version >= VERSION_VIEWS, v4 = version >= VERSION_IDENTITIES;
   const size = HEADER_BYTES + 2 + g.length + 1 + RING_ID_BYTES + (v3 ? RING_ID_BYTES + 4 + QUORUM_BYTES : 0)
-    + 4 + MEMBER_BYTES * ev.members.length + 4 + (MEMBER_BYTES + 1) * ev.joined.length + 4 + (MEMBER_BYTES + 1) * ev.left.length;
-  const w = header(Writer.fixed(size), v3 ? EVENT_OP.membershipV3 : EVENT_OP.membership, 0).str16(g).u8(KINDS.indexOf(ev.kind));
+    + 4 + MEMBER_BYTES * ev.members.length + 4 + (MEMBER_BYTES + 1) * ev.joined.length + 4 + (MEMBER_BYTES + 1) * ev.left.length
+    + (v4 ? 4 + IDENTITY_BYTES * ev.members.length : 0);
+  const op = v4 ? EVENT_OP.membershipV4 : v3 ? EVENT_OP.membershipV3 : EVENT_OP.membership;
+  const w = header(Writer.fixed(size), op, 0).str16(g).u8(KINDS.indexOf(ev.kind));
   ringId(w, ev.ringId);
   if (v3) {
     ringId(w, ev.viewId?.ringId ?? ev.ringId).u32(ev.viewId?.seq ?? 0);
@@ -418,7 +444,23 @@ function encodeMembership(ev: MembershipEvent, v3: boolean): Uint8Array {
     w.u32(list.length);
     for (const c of list) w.member(c.member).u8(REASONS.indexOf(c.reason));
   }
+  if (v4) {
+    w.u32(ev.members.length);
+    for (let i = 0; i < ev.members.length; i++) writeIdentity(w, ev.identities?.[i] ?? null);
+  }
   return w.done();
+}
+
+/** Who a member is: uid, gid, flags (MEMBER_INFO's entry and MEMBERSHIP_V4's after the member). */
+function writeIdentity(w: Writer, id: MemberIdentity | null | undefined): Writer {
+  return w.u32(id ? id.uid : UNKNOWN_ID).u32(id ? id.gid : UNKNOWN_ID).u8(id?.verified ? MEMBER_VERIFIED : 0);
+}
+
+/** An identity as written by writeIdentity; null when its node did not say. `strict`: unknown flag bits are an error. */
+function readIdentity(r: Reader, strict: boolean): MemberIdentity | null {
+  const uid = r.u32(), gid = r.u32(), flags = r.u8();
+  if (strict && flags & ~MEMBER_VERIFIED) throw new WireError(`unknown member flags 0x${flags.toString(16)}`);
+  return uid !== UNKNOWN_ID || gid !== UNKNOWN_ID ? { uid, gid, verified: (flags & MEMBER_VERIFIED) !== 0 } : null;
 }
 
 // ---------------------------------------------------------------- reading
@@ -457,8 +499,8 @@ export function decodeClientDatagram(bytes: Uint8Array): ClientDatagram {
   if (typeof h === 'string') return { type: 'drop', reason: h };
   if (h.op === OP_BATCH && h.version === VERSION_BATCH) return readBatch(bytes) ?? { type: 'drop', reason: 'malformed BATCH container' };
   if (h.op & REPLY_BIT || (h.op & 0xc0) === 0x40) return { type: 'drop', reason: `op 0x${h.op.toString(16)} is not a request` };
-  if (h.version < VERSION || h.version > VERSION_VIEWS) {
-    return { type: 'bad', id: h.id, op: OP_PROTOCOL_ERROR, status: 'EPROTO', reason: `version ${h.version} (this daemon speaks ${VERSION} to ${VERSION_VIEWS})` };
+  if (h.version < VERSION || h.version > VERSION_MAX) {
+    return { type: 'bad', id: h.id, op: OP_PROTOCOL_ERROR, status: 'EPROTO', reason: `version ${h.version} (this daemon speaks ${VERSION} to ${VERSION_MAX})` };
   }
   const type = REQUEST_TYPES.get(h.op);
   if (type === undefined) return { type: 'bad', id: h.id, op: OP_PROTOCOL_ERROR, status: 'EPROTO', reason: `unknown op 0x${h.op.toString(16)}` };
@@ -510,11 +552,14 @@ function readRequest(type: RequestType, id: number, r: Reader): Request {
     }
     case 'sendPart': {
       const order = readOrder(r);
-      if (r.u8() !== 0) throw new WireError('send flags must be 0');
+      const flags = r.u8();
+      if (flags & ~SEND_RESUME) throw new WireError(`unknown send flags 0x${flags.toString(16)}`);
       const msgId = r.u32(), total = r.u32(), offset = r.u32();
       const data = r.rest();
       if (total === 0 || offset + data.length > total) throw new WireError(`part [${offset}, ${offset + data.length}) outside a message of ${total} bytes`);
-      return { type, id, order, msgId, total, offset, data };
+      // RESUME only opens a message (version 4; the server refuses it from older sockets).
+      if (flags && offset !== 0) throw new WireError('RESUME on a part that does not open its message');
+      return flags ? { type, id, order, msgId, total, offset, data, resume: true } : { type, id, order, msgId, total, offset, data };
     }
     case 'close': case 'unbind': case 'members': case 'localNode': case 'stats': case 'quorum': case 'memberInfo':
       r.end();
@@ -527,7 +572,7 @@ export function decodeDaemonDatagram(bytes: Uint8Array): DaemonDatagram {
   const h = readHeader(bytes);
   if (typeof h === 'string') return { type: 'bad', reason: h };
   if (h.op === OP_BATCH && h.version === VERSION_BATCH) return readBatch(bytes) ?? { type: 'bad', reason: 'malformed BATCH container' };
-  if (h.version < VERSION || h.version > VERSION_VIEWS) return { type: 'bad', reason: `version ${h.version}` };
+  if (h.version < VERSION || h.version > VERSION_MAX) return { type: 'bad', reason: `version ${h.version}` };
   try {
     const r = new Reader(bytes, HEADER_BYTES);
     if (h.op & REPLY_BIT) return { type: 'reply', reply: readReply(h, r) };
@@ -565,10 +610,8 @@ function readResult(type: RequestType | undefined, r: Reader): ReplyResult {
       const n = r.count32(MEMBER_INFO_BYTES);
       const members: MemberInfo[] = [];
       for (let i = 0; i < n; i++) {
-        const member = r.member(), uid = r.u32(), gid = r.u32(), flags = r.u8();
-        if (flags & ~MEMBER_VERIFIED) throw new WireError(`unknown member flags 0x${flags.toString(16)}`);
-        const known = uid !== UNKNOWN_ID || gid !== UNKNOWN_ID;
-        members.push(known ? { member, identity: { uid, gid, verified: (flags & MEMBER_VERIFIED) !== 0 } } : { member });
+        const member = r.member(), identity = readIdentity(r, true);
+        members.push(identity ? { member, identity } : { member });
       }
       return { type, group, members };
     }
@@ -611,8 +654,9 @@ function readEvent(op: number, r: Reader): SocketEvent {
       const ev: MessageEvent = { type: 'message', group: str(r), sender: r.member(), order: readOrder(r), data: r.rest() };
       return ev;
     }
-    case EVENT_OP.membership: return readMembership(r, false);
-    case EVENT_OP.membershipV3: return readMembership(r, true);
+    case EVENT_OP.membership: return readMembership(r, 2);
+    case EVENT_OP.membershipV3: return readMembership(r, VERSION_VIEWS);
+    case EVENT_OP.membershipV4: return readMembership(r, VERSION_IDENTITIES);
     case EVENT_OP.quorum: {
       const group = str(r), ring = readRingId(r), quorum = readQuorum(r);
       r.end();
@@ -636,11 +680,11 @@ function readPart(r: Reader): MessagePart {
   return { group, sender, order, msgId, total, offset, data };
 }
 
-function readMembership(r: Reader, v3: boolean): MembershipEvent {
+function readMembership(r: Reader, version: number): MembershipEvent {
   const group = str(r);
   const kind = pick(KINDS, r.u8(), 'membership kind');
   const ringId = readRingId(r);
-  const extra = v3 ? { viewId: { ringId: readRingId(r), seq: r.u32() }, quorum: readQuorum(r) } : {};
+  const extra = version >= VERSION_VIEWS ? { viewId: { ringId: readRingId(r), seq: r.u32() }, quorum: readQuorum(r) } : {};
   const n = r.count32(MEMBER_BYTES);
   const members: Member[] = [];
   for (let i = 0; i < n; i++) members.push(r.member());
@@ -652,6 +696,11 @@ function readMembership(r: Reader, v3: boolean): MembershipEvent {
   };
   const joined = changes();
   const left = changes();
+  let identities: (MemberIdentity | null)[] | undefined;
+  if (version >= VERSION_IDENTITIES) {
+    if (r.count32(IDENTITY_BYTES) !== members.length) throw new WireError('member identities do not match the members');
+    identities = members.map(() => readIdentity(r, false));
+  }
   r.end();
-  return { type: 'membership', group, kind, ringId, members, joined, left, ...extra };
+  return { type: 'membership', group, kind, ringId, members, joined, left, ...extra, ...(identities ? { identities } : {}) };
 }

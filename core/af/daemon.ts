@@ -15,6 +15,7 @@ import { startRuntime } from '../runtime/index.ts';
 import { BridgeServer } from './bridge.ts';
 import { AccessPolicy } from './access.ts';
 import type { StatValue } from './codec.ts';
+import { startMemoryGovernor, type MemoryGovernor } from './memory.ts';
 
 export interface DaemonOptions {
   readonly config: NodeConfig;
@@ -22,6 +23,9 @@ export interface DaemonOptions {
   readonly logger: Logger;
   /** How often to look for dead client processes (default 1000 ms). */
   readonly procCheckMs?: number;
+  /** Collect dead buffers when they have piled up (core/af/memory.ts): on for the daemon
+   *  process (one per process), off where several daemons share one (tests). */
+  readonly memoryGovernor?: boolean;
 }
 
 export interface Daemon {
@@ -94,6 +98,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   late.runtime = rt;
   groups.writable(); // control messages queued while the driver was starting
   let bridge: BridgeServer;
+  const governor: MemoryGovernor | undefined = opts.memoryGovernor ? startMemoryGovernor() : undefined;
   try {
     bridge = new BridgeServer({
       socket: {
@@ -101,12 +106,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         owner: config.node.socketOwner, group: config.node.socketGroup,
       },
       nodeId: config.node.id, driver: entry.name, groups, limits,
-      runtimeStats: () => ({ ...flattenStats(rt.stats()), ...memoryStats(), 'node.failureDetectionMs': failureDetectionMs }),
+      runtimeStats: () => ({ ...flattenStats(rt.stats()), ...memoryStats(), ...governor?.stats(), 'node.failureDetectionMs': failureDetectionMs }),
       messageSizeMax, procCheckMs: opts.procCheckMs, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'bridge' }),
       access,
     });
     late.bridge = bridge;
   } catch (e) {
+    governor?.stop();
     await rt.stop({ leave: true });
     throw e;
   }
@@ -146,6 +152,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }),
     stop: () => (stopping ??= (async () => {
       bridge.close();
+      governor?.stop();
       await rt.stop({ leave: true });
       logger.info({ stats: bridge.stats() }, 'daemon stopped: left the ring');
     })()),

@@ -12,7 +12,7 @@ const examples = [...doc.matchAll(/```hex\n([\s\S]*?)```/g)].flatMap((m) =>
 describe('docs/PROTOCOL.md examples', () => {
   it('has an example of every request, reply and event', () => {
     const ops = new Set(examples.map((b) => b[3]));
-    for (const op of [1, 2, 3, 4, 5, 6, 7, 8, 9, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0xff, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x0a, 0x8a, 0x47, 0x48, 0x0b, 0x8b]) expect(ops).toContain(op);
+    for (const op of [1, 2, 3, 4, 5, 6, 7, 8, 9, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0xff, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x0a, 0x8a, 0x47, 0x48, 0x49, 0x0b, 0x8b]) expect(ops).toContain(op);
   });
   it('decodes and re-encodes each example byte for byte', () => {
     const pending = [...examples];
@@ -38,8 +38,9 @@ describe('docs/PROTOCOL.md examples', () => {
         expect(encodeMessagePart(fromDaemon.part)).toEqual(bytes);
         continue;
       }
-      // MEMBERSHIP (0x42) is what sockets older than version 3 get; MEMBERSHIP_V3 (0x47) and QUORUM, version 3.
-      expect(fromDaemon.type === 'reply' ? encodeReply(fromDaemon.reply) : encodeEvent(fromDaemon.event, bytes[3] === 0x42 ? 2 : 3)).toEqual(bytes);
+      // MEMBERSHIP (0x42) is what sockets older than version 3 get; MEMBERSHIP_V3 (0x47), version 3; MEMBERSHIP_V4 (0x49), version 4.
+      const version = bytes[3] === 0x42 ? 2 : bytes[3] === 0x47 ? 3 : 4;
+      expect(fromDaemon.type === 'reply' ? encodeReply(fromDaemon.reply) : encodeEvent(fromDaemon.event, version)).toEqual(bytes);
     }
   });
 });

@@ -25,7 +25,7 @@ import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberIdentity, MemberInfo, SocketEvent } from '../api/types.ts';
 import {
   decodeClientDatagram, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply, encodeStatusReply, encodeWritable, OP, REPLY_BIT,
-  VERSION_BATCH, VERSION_VIEWS,
+  VERSION_BATCH, VERSION_IDENTITIES, VERSION_STREAM, VERSION_VIEWS,
   type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
 import { Outbox, type ClientChannel } from './outbox.ts';
@@ -45,7 +45,7 @@ export interface BridgeEndpoint {
   readonly member: Member;
   bind(group: string, opts?: { selfDelivery?: boolean }): void;
   unbind(): void;
-  send(data: Uint8Array, order: Order): void;
+  send(data: Uint8Array | readonly Uint8Array[], order: Order): void;
   members(): Member[];
   /** The members with who they are (MEMBER_INFO). */
   memberInfo(): MemberInfo[];
@@ -156,6 +156,9 @@ interface Client {
    *  part is refused at once, so a retrying client does not send, and the daemon gather and
    *  encode, a whole large message only to be refused again. */
   partsBlocked: boolean;
+  /** Version 4: SEND_PART is pipelined; the fence covers every SEND and every part that opens a
+   *  message, and is set by a refused part as by a refused SEND (PROTOCOL.md, section 11). */
+  readonly stream: boolean;
   /** Removed from its group for falling behind: requests on the group are answered ENOBUFS (not
    *  ENOTCONN) until it binds again, so the reply itself says why (PROTOCOL.md, SEND). */
   evicted: boolean;
@@ -165,6 +168,12 @@ interface Client {
 }
 
 const NONE: ReplyResult = { type: 'none' };
+
+/** A request the send fence refuses: a SEND, or (version 4) a part opening a message, without RESUME. */
+function fencedOut(c: Client, req: Request): boolean {
+  if (req.type === 'send') return !req.resume;
+  return req.type === 'sendPart' && c.stream && req.offset === 0 && !req.resume;
+}
 
 /** Messages a socket may have half-sent at once. */
 export const PARTIALS_PER_SOCKET_MAX = 16;
@@ -201,9 +210,9 @@ export class BridgeCore {
   private readonly clients = new Map<string, Client>();
   private readonly nextPort = new Map<number, number>();
   private readonly counters: Record<(typeof COUNTERS)[number], number> = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as never;
-  /** The last event encoded, for every local member at once: per protocol version class (3, older). */
+  /** The last event encoded, for every local member at once: per protocol version class (older than 3, 3, 4). */
   private lastEvent?: SocketEvent;
-  private readonly lastBytes: (Uint8Array[] | undefined)[] = [undefined, undefined];
+  private readonly lastBytes: (Uint8Array[] | undefined)[] = [undefined, undefined, undefined];
   private nextMsgId = 0;
   /** Bytes half-sent messages are charged: the node's, and per user (uid). */
   private partialBytes = 0;
@@ -283,7 +292,9 @@ export class BridgeCore {
     return out;
   }
 
-  /** One datagram from the client socket at `path` (null or '' for an unbound sender). */
+  /** One datagram from the client socket at `path` (null or '' for an unbound sender). `buf`
+   *  becomes the bridge's: it may keep views into it (a large message's parts), so the caller
+   *  never changes or reuses it afterwards. */
   datagram(buf: Uint8Array, path: string | null): void {
     if (this.closed) return;
     this.counters.datagramsIn++;
@@ -330,7 +341,11 @@ export class BridgeCore {
     if (c.evicted && (req.type === 'send' || req.type === 'sendPart' || req.type === 'unbind' || req.type === 'members' || req.type === 'memberInfo')) {
       return this.answer(path, op, req.id, 'ENOBUFS', NONE);
     }
-    if (req.type === 'send' && c.fenced && !req.resume) {
+    if (req.type === 'sendPart' && req.resume && !c.stream) {
+      this.counters.badRequests++;
+      return this.answer(path, op, req.id, 'EINVAL', NONE); // RESUME on a part is version 4's
+    }
+    if (c.fenced && fencedOut(c, req)) {
       // The fence (PROTOCOL.md section 9), answered without an exception: this is a hot path
       // while a pipelining client's window drains after EAGAIN.
       this.waiting.add(c);
@@ -348,6 +363,8 @@ export class BridgeCore {
       if (!isClusterError(e)) throw e;
       if (e.code === 'EAGAIN' && c.outbox.batch) this.waiting.add(c);
       if (e.code === 'EAGAIN' && req.type === 'send') this.counters.sendsRefused++;
+      // Version 4: a refused part (its message dropped) fences the socket as a refused SEND does.
+      if (e.code === 'EAGAIN' && req.type === 'sendPart' && c.stream) c.fenced = true;
       return this.answer(path, op, req.id, e.code as ErrorCode, { type: 'none' });
     }
     this.answer(path, op, req.id, undefined, result);
@@ -407,7 +424,7 @@ export class BridgeCore {
 
   /** A whole message to the client's group. When the group layer refuses it (EAGAIN) a version-2
    *  client is blocked (`block`: its sends fenced, or its next large message's first part) until WRITABLE. */
-  private sendWhole(c: Client, data: Uint8Array, order: Order, block: 'fenced' | 'partsBlocked'): void {
+  private sendWhole(c: Client, data: Uint8Array | readonly Uint8Array[], order: Order, block: 'fenced' | 'partsBlocked'): void {
     try {
       c.endpoint.send(data, order);
     } catch (e) {
@@ -420,6 +437,7 @@ export class BridgeCore {
   private sendPart(c: Client, req: Extract<Request, { type: 'sendPart' }>): void {
     let p = c.partials.get(req.msgId);
     if (req.offset === 0) {
+      if (req.resume) c.fenced = false; // request() answered a fenced first part without RESUME already
       if (p) this.dropPartial(c, req.msgId);
       if (req.total > this.opts.messageSizeMax) {
         throw new ClusterError('EMSGSIZE', `message of ${req.total} bytes is over ${this.opts.messageSizeMax}`);
@@ -451,18 +469,17 @@ export class BridgeCore {
         throw e;
       }
     }
-    // A copy of its own: the datagram's buffer (a container's, perhaps) is not kept alive by it.
-    const chunk = new Uint8Array(req.data.length);
-    chunk.set(req.data);
+    // The datagram's buffer is the bridge's to keep (the host never reuses it): a part that fills
+    // most of it is kept as a view, with no copy; a small part (in a container, perhaps) is copied
+    // so that it does not keep a larger buffer alive.
+    const chunk = req.data.byteLength * 2 >= req.data.buffer.byteLength ? req.data : new Uint8Array(req.data);
     p.chunks.push(chunk);
     p.received += chunk.length;
     p.lastPartAt = this.host.now();
     if (p.received < p.total) return;
-    const whole = new Uint8Array(p.total);
-    let at = 0;
-    for (const ch of p.chunks) { whole.set(ch, at); at += ch.length; }
     this.dropPartial(c, req.msgId);
-    this.sendWhole(c, whole, p.order, 'partsBlocked');
+    // The parts as they are: the group layer writes them into the driver's message in one pass.
+    this.sendWhole(c, p.chunks, p.order, 'partsBlocked');
   }
 
   /** Charges `bytes` more of half-sent messages to the socket, its user and the node, or
@@ -559,7 +576,7 @@ export class BridgeCore {
       },
       overrun: () => { if (holder.client) this.overrun(holder.client); },
     });
-    const c: Client = { path, pid, ident, port, outbox, endpoint, partials: new Map(), partialBytes: 0, fenced: false, partsBlocked: false, evicted: false,
+    const c: Client = { path, pid, ident, port, outbox, endpoint, partials: new Map(), partialBytes: 0, fenced: false, partsBlocked: false, stream: version >= VERSION_STREAM, evicted: false,
       maySend: true, mayReceive: true,
     };
     holder.client = c;
@@ -592,16 +609,17 @@ export class BridgeCore {
       this.lastBytes.fill(undefined);
       if (ev.type === 'message') this.nextMsgId = (this.nextMsgId + 1) >>> 0;
     }
-    const v3 = version >= VERSION_VIEWS ? 0 : 1;
-    let bytes = this.lastBytes[v3];
+    const cls = version >= VERSION_IDENTITIES ? 2 : version >= VERSION_VIEWS ? 1 : 0;
+    let bytes = this.lastBytes[cls];
     if (bytes === undefined) {
       if (ev.type === 'message') {
-        bytes = this.lastBytes[1 - v3] ?? encodeMessageDatagrams(ev, this.nextMsgId); // the same bytes in every version
+        // The same bytes in every version.
+        bytes = this.lastBytes.find((b) => b !== undefined) ?? encodeMessageDatagrams(ev, this.nextMsgId);
       } else {
         const one = encodeEvent(ev, version);
         bytes = one ? [one] : [];
       }
-      this.lastBytes[v3] = bytes;
+      this.lastBytes[cls] = bytes;
     }
     return bytes;
   }

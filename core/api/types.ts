@@ -96,6 +96,9 @@ export interface MembershipEvent {
   readonly viewId?: ViewId;
   /** The node's quorum state as of this event (version 3 and embedded; absent from older daemons). */
   readonly quorum?: QuorumState;
+  /** Who each member is, aligned with `members` (its node's daemon established it from the
+   *  kernel at HELLO; null where that node did not say): bridge protocol version 4 and embedded. */
+  readonly identities?: readonly (MemberIdentity | null)[];
 }
 
 /** The QUORUM request's answer: the node's quorum state and every configured node. */

@@ -22,6 +22,8 @@ export interface LocalClusterOptions {
   /** Default "local". */
   readonly clusterName?: string;
   readonly transport?: 'udpu' | 'multicast';
+  /** cluster.mtu (default: the schema's, 1500). */
+  readonly mtu?: number;
   /** Extra [limits] keys. */
   readonly limits?: Readonly<Record<string, number>>;
   /** [quorum] keys (default: none, so quorum is on with one vote per node). */
@@ -64,7 +66,7 @@ function nodeToml(opts: LocalClusterOptions, dir: string, i: number, nodeList: s
     '[node]', `id = ${i}`, `socket = ${JSON.stringify(join(dir, `node${i}.sock`))}`,
     `state_dir = ${JSON.stringify(join(dir, `node${i}-state`))}`, '',
     '[cluster]', `name = ${JSON.stringify(opts.clusterName ?? 'local')}`, `driver = ${JSON.stringify(opts.driver)}`,
-    `transport = "${opts.transport ?? 'udpu'}"`, 'nodes = [', ...nodeList, ']', '',
+    `transport = "${opts.transport ?? 'udpu'}"`, ...(opts.mtu === undefined ? [] : [`mtu = ${opts.mtu}`]), 'nodes = [', ...nodeList, ']', '',
   ];
   if (keyFile) lines.push('[crypto]', `key_file = ${JSON.stringify(keyFile)}`, '');
   if (opts.limits && Object.keys(opts.limits).length > 0) lines.push(stringify({ limits: opts.limits }), '');

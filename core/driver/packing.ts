@@ -14,7 +14,7 @@
 //     bytes
 import { ClusterError, assert, eagain } from '../api/errors.ts';
 import type { Order } from './types.ts';
-import { allocBytes, copyBytes } from '../wire/bytes.ts';
+import { allocBytesToFill, copyBytes } from '../wire/bytes.ts';
 
 export const FRAME_VERSION = 1;
 export const FRAME_OVERHEAD = 4;
@@ -49,6 +49,9 @@ export interface Frame {
   /** Entries (whole messages or fragments) in the frame. */
   readonly messages: number;
 }
+
+/** What a sent message's slot holds until the queue is compacted (its bytes are let go). */
+const SENT: Pending = { payload: new Uint8Array(0), order: 0, offset: 0 };
 
 /** The send side: a bounded queue of application messages, drained into frames. */
 export class Packer {
@@ -153,7 +156,7 @@ export class Packer {
     assert(plan.length > 0, 'a non-empty queue always yields an entry');
     let size = FRAME_OVERHEAD;
     for (const e of plan) size += ENTRY_OVERHEAD + (e.kind === Kind.First ? FIRST_EXTRA : 0) + e.length;
-    const out = allocBytes(size);
+    const out = allocBytesToFill(size); // every byte is written below: the size is the sum of what is
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     let safe = false;
     let at = FRAME_OVERHEAD;
@@ -212,8 +215,11 @@ export class Packer {
   private pop(p: Pending): void {
     assert(this.queue[this.head] === p, 'frames consume the queue in order');
     this.bytes -= p.payload.length;
+    // Let go of the message at once: entries behind the head would otherwise keep up to 1024
+    // sent messages' bytes alive (1 GiB of 1 MiB messages) until the next compaction.
+    this.queue[this.head] = SENT;
     this.head++;
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+    if (this.head > 64 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }

@@ -137,8 +137,10 @@ export interface LocalEndpoint {
   bind(group: string, opts?: { selfDelivery?: boolean }): void;
   /** ENOTCONN if not bound. */
   unbind(): void;
-  /** ENOTCONN, EMSGSIZE, EAGAIN, EOPNOTSUPP. */
-  send(data: Uint8Array, order: Order): void;
+  /** ENOTCONN, EMSGSIZE, EAGAIN, EOPNOTSUPP. `data` may be the message's pieces in order (a
+   *  large message as its parts arrived): they are written into the driver's message as one, so
+   *  the caller need not join them first. The caller keeps the bytes (the driver copies). */
+  send(data: Uint8Array | readonly Uint8Array[], order: Order): void;
   /** ENOTCONN if not bound. */
   members(): Member[];
   /** The members with who they are, as their nodes said (ENOTCONN if not bound). */
@@ -189,7 +191,7 @@ class Endpoint implements LocalEndpoint {
     if (!this.binding) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it first');
     this.svc.leaveEndpoint(this, 'leave');
   }
-  send(data: Uint8Array, order: Order): void { this.svc.sendData(this, data, order); }
+  send(data: Uint8Array | readonly Uint8Array[], order: Order): void { this.svc.sendData(this, data, order); }
   members(): Member[] {
     if (!this.binding) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it first');
     return [...this.svc.groupMembers(this.binding.group)];
@@ -391,13 +393,14 @@ export class GroupService implements DriverUpcalls {
     this.locals.delete(keyOf(ep));
   }
 
-  sendData(ep: Endpoint, data: Uint8Array, order: Order): void {
+  sendData(ep: Endpoint, data: Uint8Array | readonly Uint8Array[], order: Order): void {
     if (!ep.binding) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it before sending');
     if (!this.opts.guarantees[order]) {
       throw new ClusterError('EOPNOTSUPP', `driver ${this.opts.driverName ?? ''} cannot give ${order} order; use one of: ${this.supportedOrders().join(', ')}`);
     }
     const max = this.opts.limits.messageSizeMax;
-    if (data.length > max) throw new ClusterError('EMSGSIZE', `message of ${data.length} bytes exceeds limits.message_size_max (${max})`);
+    const size = data instanceof Uint8Array ? data.length : data.reduce((n, d) => n + d.length, 0);
+    if (size > max) throw new ClusterError('EMSGSIZE', `message of ${size} bytes exceeds limits.message_size_max (${max})`);
     if (this.control.length > 0) {
       this.count('sendEagainControl');
       throw eagain('the send queue is full; wait and retry');
@@ -516,15 +519,18 @@ export class GroupService implements DriverUpcalls {
     this.views.set(group, viewId.seq);
     const targets = this.activeByGroup.get(group);
     if (!targets || targets.size === 0) return;
+    const members = [...this.groupMembers(group)];
+    const state = this.table.get(group);
     const ev: SocketEvent = {
       type: 'membership', group,
       kind: to ? 'transitional' : change.kind ?? (this.inTransitional ? 'transitional' : 'regular'),
       ringId: to ?? change.ringId ?? this.ringId,
-      members: [...this.groupMembers(group)],
+      members,
       joined: change.joined.sort(compareChanges),
       left: change.left.sort(compareChanges),
       viewId,
       quorum: this.quorum.state,
+      identities: members.map((m) => state?.identity(m) ?? null),
     };
     for (const ep of targets) this.offer(ep, ev);
   }

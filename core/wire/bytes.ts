@@ -12,6 +12,14 @@ export function allocBytes(n: number): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
+/** `n` bytes NOT zeroed, for a caller that writes every one of them before anything reads them
+ *  (a fixed Writer, which done() checks, or a frame whose size is the sum of what is written):
+ *  zeroing a 64 KiB frame first costs as much as filling it. */
+export function allocBytesToFill(n: number): Uint8Array {
+  const b = Buffer.allocUnsafe(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
 /** A copy of `src` that owns its bytes. */
 export function copyBytes(src: Uint8Array): Uint8Array {
   const b = Buffer.allocUnsafe(src.length);

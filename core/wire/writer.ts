@@ -2,7 +2,7 @@
 // write a header into room it reserved in front of a payload: no copy of the payload) or that it
 // allocates from the pool (bytes.ts), or into one it grows (rare, large messages such as lock
 // snapshots). Big-endian, byte by byte; a DataView only for f64. Pure: memory only.
-import { allocBytes } from './bytes.ts';
+import { allocBytesToFill } from './bytes.ts';
 
 export class Writer {
   at: number;
@@ -13,8 +13,9 @@ export class Writer {
     this.at = start;
   }
 
-  /** A writer over `size` fresh zeroed bytes, which done() insists are all written. */
-  static fixed(size: number): Writer { return new Writer(allocBytes(size)); }
+  /** A writer over `size` fresh bytes, which done() insists are all written (so they need no zeroing:
+   *  every method writes each byte it passes, and a writer that throws is thrown away). */
+  static fixed(size: number): Writer { return new Writer(allocBytesToFill(size)); }
 
   /** A writer that grows as needed; done() returns the bytes written. */
   static growable(initial = 256): Writer { return new Writer(new Uint8Array(initial), 0, true); }

@@ -6,6 +6,8 @@ import { Packer, FRAME_OVERHEAD, ENTRY_OVERHEAD, type Frame, type PackerOptions 
 import type { Order } from '../../core/driver/types.ts';
 
 interface Queued { readonly payload: Uint8Array; readonly order: Order }
+/** A sent message's slot until the mirror is compacted. */
+const SENT: Queued = { payload: new Uint8Array(0), order: 'agreed' };
 
 export class SendQueue {
   private packer: Packer;
@@ -81,13 +83,14 @@ export class SendQueue {
       const length = view.getUint32(at + 1);
       at += ENTRY_OVERHEAD + (kind === 1 ? 4 : 0) + length;
       if (kind === 0 || kind === 3) {
+        this.mirror[this.head] = SENT; // its bytes are let go now, not at the next compaction
         this.head++;
         this.inProgress = false;
       } else {
         this.inProgress = true;
       }
     }
-    if (this.head > 1024 && this.head * 2 > this.mirror.length) {
+    if (this.head > 64 && this.head * 2 > this.mirror.length) {
       this.mirror = this.mirror.slice(this.head);
       this.head = 0;
     }

@@ -37,7 +37,12 @@ export class RawClient {
   private readonly sock: UnixDgramSocket;
   constructor(readonly path: string, private readonly daemon: string) {
     this.sock = createUnixSocket();
-    this.sock.on('message', (buf) => this.received.push(decodeDaemonDatagram(buf)));
+    this.sock.on('message', (buf) => {
+      const d = decodeDaemonDatagram(buf);
+      // A version-2+ socket gets containers: what is inside, in order.
+      if (d.type === 'batch') for (const item of d.items) this.received.push(decodeDaemonDatagram(item));
+      else this.received.push(d);
+    });
     this.sock.on('error', () => { /* reported through callbacks */ });
     bindUnix(this.sock, path);
   }

@@ -1,4 +1,4 @@
-// Proves "who may do what on a node" over real daemons (2 nodes, totem, loopback), with a client process running as user nobody: its identity is the kernel's word (a HELLO claiming another live process's pid is refused EACCES; MEMBER_INFO on both nodes reports nobody's uid and gid, verified), a user outside the allowed group is refused BIND of a protected group and of the lock service's group with EACCES, a member not allowed to send is refused SEND, and the daemon counts the refusals in STATS. Runs as root (it must start a process of another user); skipped, saying why, otherwise.
+// Proves "who may do what on a node" over real daemons (2 nodes, totem, loopback), with a client process running as user nobody: its identity is the kernel's word (a HELLO claiming another live process's pid is refused EACCES; MEMBER_INFO on both nodes and the membership events of protocol version 4 report nobody's uid and gid, verified), a user outside the allowed group is refused BIND of a protected group and of the lock service's group with EACCES, a member not allowed to send is refused SEND, and the daemon counts the refusals in STATS. Runs as root (it must start a process of another user); skipped, saying why, otherwise.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -62,7 +62,7 @@ describe.skipIf(!isRoot)('local security over real daemons (2 nodes, totem)', ()
     await cluster.stop();
   });
 
-  it('a HELLO claiming another live process is refused; MEMBER_INFO on every node tells who each member is', async () => {
+  it('a HELLO claiming another live process is refused; MEMBER_INFO and membership events on every node tell who each member is', async () => {
     const liar = nobody('liar');
     expect((await liar.request({ type: 'hello', pid: process.pid })).status).toBe(ERROR_NUMBERS.EACCES);
     const honest = nobody('honest');
@@ -83,6 +83,13 @@ describe.skipIf(!isRoot)('local security over real daemons (2 nodes, totem)', ()
       ]);
       const near = await honest.request({ type: 'memberInfo' });
       expect(near.result).toEqual({ type: 'memberInfo', group: 'open', members: info });
+      // The same identities in the membership events of protocol version 4, aligned with the members.
+      for await (const ev of far) {
+        if (ev.type !== 'membership' || ev.members.length < 2) continue;
+        expect(ev.members).toEqual(info.map((i) => i.member));
+        expect(ev.identities).toEqual(info.map((i) => i.identity));
+        break;
+      }
       const stats = await far.stats();
       expect(stats['bridge.identityRefused']).toBe(0); // node 2 refused nobody
     } finally {

@@ -1,4 +1,4 @@
-// Proves a process in another language can use the cluster from docs/PROTOCOL.md alone: examples/python-client.py (standard library only, protocol version 3) binds, sends and receives (a 200 KB message in parts too) through a real daemon, sees view ids and quorum, and a TypeScript client on another node sees its messages; and the version-2 client of the previous release (a fixture, unchanged) still works against this daemon.
+// Proves a process in another language can use the cluster from docs/PROTOCOL.md alone: examples/python-client.py (the package in clients/python, standard library only, protocol version 3) binds, sends and receives (a 200 KB message in parts too) through a real daemon, sees view ids and quorum, and a TypeScript client on another node sees its messages; and the version-2 client of the previous release (a fixture, unchanged) still works against this daemon.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

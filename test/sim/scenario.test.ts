@@ -178,6 +178,19 @@ describe('afcluster sim', () => {
     await expect(command.run(['--driver', 'sequencer', '--seeds', '1', '--check', 'basic,nope'])).rejects.toThrow(/nope is not a property/);
   });
 
+  it('a swarm of totem runs whole nodes unless told --driver-only; the two flags exclude each other', async () => {
+    capture();
+    expect(await command.run(['--driver', 'totem', '--swarm', '--seeds', '2', '--verbose'])).toBe(0);
+    // Only a whole-node run reports its simulated clients.
+    expect(out.some((l) => /^# \d+ clients, \d+ messages, virtual /.test(l))).toBe(true);
+    capture();
+    expect(await command.run(['--driver', 'totem', '--swarm', '--seeds', '2', '--verbose', '--driver-only'])).toBe(0);
+    expect(out.some((l) => /^# \d+ clients, /.test(l))).toBe(false);
+    expect(out.at(-1)).toBe('1 seeds, 0 violations');
+    await expect(command.run(['--driver', 'totem', '--whole-node', '--driver-only'])).rejects.toThrow(/exclude each other/);
+    await expect(command.run(['--driver', 'totem', '--whole-node', '--check', 'agreed'])).rejects.toThrow(/--driver-only/);
+  }, 60_000);
+
   it('refuses an unknown driver, listing the registered ones', async () => {
     await expect(command.run(['--driver', 'nope', '--seeds', '1'])).rejects.toThrow(/registered drivers: .*flood/);
   });

@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import type { StatValue } from '../../core/af/codec.ts';
 import { LocalCluster } from '../local-cluster.ts';
-import { cpuSeconds, exitOnSignals, peakRssBytes, request, spawnWorker, stop, waitExit } from './proc.ts';
+import { cpuSeconds, exitOnSignals, peakRssBytes, request, spawnWorker, stop, waitExit, type WorkerReply } from './proc.ts';
 import type { ClientRequest } from './client-protocol.ts';
+import type { BenchTarget } from './driver-bench.ts';
 
 const CLIENT = fileURLToPath(new URL('./client-worker.ts', import.meta.url));
 const START_TIMEOUT_MS = 60_000;
@@ -21,9 +22,11 @@ export interface ClusterSpec {
   /** Write each daemon's .cpuprofile here (node --cpu-prof; written when the daemon stops). */
   readonly profileDir?: string;
   readonly keep?: boolean;
+  /** cluster.mtu of every daemon (default: the schema's). */
+  readonly mtu?: number;
 }
 
-export class BenchCluster {
+export class BenchCluster implements BenchTarget {
   private readonly clients: ChildProcess[] = [];
   private readonly statSocks: ClusterSocket[] = [];
   /** The largest message the daemons carry (from their hello). */
@@ -43,7 +46,7 @@ export class BenchCluster {
   static async start(spec: ClusterSpec): Promise<BenchCluster> {
     exitOnSignals();
     const local = await LocalCluster.create({
-      nodes: spec.nodes, driver: spec.driver, crypto: spec.crypto, clusterName: 'bench', driverSections: spec.driverSections,
+      nodes: spec.nodes, driver: spec.driver, crypto: spec.crypto, clusterName: 'bench', driverSections: spec.driverSections, mtu: spec.mtu,
       keep: spec.keep, logLevel: 'warn', prefix: `afc-bench-${spec.driver}-`,
       // One directory per node: node writes a profile per thread (main, and tsx's loader worker).
       nodeFlags: (id) => (spec.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(spec.profileDir, `node${id}`)] : []),
@@ -76,9 +79,18 @@ export class BenchCluster {
     await Promise.all(this.clients.map((c) => request(c, { type: 'waitMembers', members: this.size, timeoutMs: START_TIMEOUT_MS } satisfies ClientRequest, START_TIMEOUT_MS + 5000)));
   }
 
+  /** The daemon socket of node i (1-based), for clients of other languages. */
+  socket(i: number): string {
+    return this.local.nodes[i - 1].socket;
+  }
+
   /** The client process of node i (1-based). */
   client(i: number): ChildProcess {
     return this.clients[i - 1];
+  }
+
+  ask<R extends WorkerReply>(node: number, req: ClientRequest, timeoutMs: number): Promise<R> {
+    return request<R>(this.client(node), req, timeoutMs);
   }
 
   get size(): number {

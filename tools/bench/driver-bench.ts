@@ -1,13 +1,25 @@
-// Throughput and latency of one driver on a running BenchCluster: every node's client sends
-// as fast as its daemon accepts and counts what its node delivers (evsbench's measure), or one
-// client times round trips to its own delivery, idle or under a fixed background load.
+// Throughput and latency of one driver on a running cluster: every node's client (or node 1's
+// alone) sends as fast as its daemon accepts and counts what its node delivers (evsbench's
+// measure), or one client times round trips to its own delivery, idle or under a fixed
+// background load. The cluster is afcluster's (cluster.ts) or the corosync reference's (corosync.ts).
+import type { StatValue } from '../../core/af/codec.ts';
 import type { Order } from '../../core/driver/types.ts';
-import type { BenchCluster } from './cluster.ts';
 import type { ClientRequest, LatencyResult, ThroughputResult } from './client-protocol.ts';
 import { driverCounters } from './counters.ts';
-import { request } from './proc.ts';
-import type { LatencyRow, ThroughputRow } from './results.ts';
+import type { WorkerReply } from './proc.ts';
+import type { LatencyRow, Senders, ThroughputRow } from './results.ts';
 import { summarizeLatency } from './stats.ts';
+
+/** A running cluster with one bench client per node. */
+export interface BenchTarget {
+  readonly size: number;
+  /** Sends one request to node i's client (1-based) and resolves with its reply; an error reply rejects. */
+  ask<R extends WorkerReply>(node: number, req: ClientRequest, timeoutMs: number): Promise<R>;
+  /** Every daemon's counters, node 1 first (empty when the daemons have no STATS). */
+  stats(): Promise<Record<string, StatValue>[]>;
+  /** CPU seconds used so far by the daemons and by the clients (summed over each kind). */
+  cpu(): { daemons: number; clients: number };
+}
 
 export interface RunLabels {
   readonly driver: string;
@@ -26,31 +38,32 @@ function nextPhase(): number {
 }
 
 /** After a phase: wait for the backlog to drain so the next phase starts from a quiet ring. */
-async function drain(c: BenchCluster): Promise<void> {
-  const clients = Array.from({ length: c.size }, (_, i) => c.client(i + 1));
-  const r = await Promise.all(clients.map((cl) => request<{ type: 'drained'; rebound: boolean }>(cl, { type: 'drain', quietMs: 150, maxMs: 5000 } satisfies ClientRequest, 30_000)));
+async function drain(c: BenchTarget): Promise<void> {
+  const nodes = Array.from({ length: c.size }, (_, i) => i + 1);
+  const r = await Promise.all(nodes.map((i) => c.ask<{ type: 'drained'; rebound: boolean }>(i, { type: 'drain', quietMs: 150, maxMs: 5000 }, 30_000)));
   if (r.some((x) => x.rebound)) {
-    await Promise.all(clients.map((cl) => request(cl, { type: 'waitMembers', members: c.size, timeoutMs: 30_000 } satisfies ClientRequest, 35_000)));
+    await Promise.all(nodes.map((i) => c.ask(i, { type: 'waitMembers', members: c.size, timeoutMs: 30_000 }, 35_000)));
   }
 }
 
-/** Every node's client counts deliveries; the first `senders` of them (default all) also send. */
-export async function measureThroughput(c: BenchCluster, l: RunLabels, size: number, seconds: number, senders = c.size): Promise<{ row: ThroughputRow; errors: string[] }> {
+/** senders 'one': node 1's client sends and every node's counts (the others send nothing). */
+export async function measureThroughput(c: BenchTarget, l: RunLabels, size: number, seconds: number, senders: Senders = 'all'): Promise<{ row: ThroughputRow; errors: string[] }> {
   const phase = nextPhase();
   const before = await c.stats();
-  const req = (i: number): ClientRequest => ({ type: 'throughput', phase, size, order: l.order, warmupMs: WARMUP_MS, seconds, send: i < senders });
+  const req = (node: number): ClientRequest => ({ type: 'throughput', phase, size, order: l.order, warmupMs: WARMUP_MS, seconds, send: senders === 'all' || node === 1 });
   // Stats are sampled at the window's edges (approximately: the clients time their own window).
   let cpuStart = c.cpu();
-  const statsAtStart = new Promise<Awaited<ReturnType<BenchCluster['stats']>>>((res) => setTimeout(() => {
+  const statsAtStart = new Promise<Awaited<ReturnType<BenchTarget['stats']>>>((res) => setTimeout(() => {
     cpuStart = c.cpu();
     res(c.stats());
   }, WARMUP_MS));
-  const results = await Promise.all(Array.from({ length: c.size }, (_, i) => request<ThroughputResult>(c.client(i + 1), req(i), WARMUP_MS + seconds * 1000 + SLACK_MS)));
+  const results = await Promise.all(Array.from({ length: c.size }, (_, i) => c.ask<ThroughputResult>(i + 1, req(i + 1), WARMUP_MS + seconds * 1000 + SLACK_MS)));
   const cpuEnd = c.cpu();
   const after = await c.stats();
   const start = await statsAtStart.catch(() => before);
   await drain(c);
-  const row = throughputRow(l, size, results, driverCounters(start, after, seconds));
+  const counted = throughputRow(l, size, results, driverCounters(start, after, seconds));
+  const row = senders === 'one' ? { ...counted, senders } : counted;
   const messages = row.tpPerSec * row.seconds;
   const cpuUsPerMessage = messages > 0
     ? { daemons: ((cpuEnd.daemons - cpuStart.daemons) * 1e6) / messages, clients: ((cpuEnd.clients - cpuStart.clients) * 1e6) / messages }
@@ -79,17 +92,17 @@ export interface LatencyPlan {
 }
 
 /** Node 1's client times round trips; with load, nodes 2..N send at loadPerSec in total. */
-export async function measureLatency(c: BenchCluster, l: RunLabels, p: LatencyPlan): Promise<{ row: LatencyRow; errors: string[] }> {
+export async function measureLatency(c: BenchTarget, l: RunLabels, p: LatencyPlan): Promise<{ row: LatencyRow; errors: string[] }> {
   const phase = nextPhase();
   const timeout = WARMUP_MS + p.seconds * 1000 + SLACK_MS;
-  const probe = request<LatencyResult>(c.client(1), {
+  const probe = c.ask<LatencyResult>(1, {
     type: 'latency', phase, size: p.size, order: l.order, warmupMs: WARMUP_MS, seconds: p.seconds, samplesMax: 100_000,
-  } satisfies ClientRequest, timeout);
+  }, timeout);
   const others = p.loadPerSec > 0 && c.size > 1
-    ? Array.from({ length: c.size - 1 }, (_, i) => request<ThroughputResult>(c.client(i + 2), {
+    ? Array.from({ length: c.size - 1 }, (_, i) => c.ask<ThroughputResult>(i + 2, {
       type: 'throughput', phase, size: p.size, order: l.order, warmupMs: WARMUP_MS, seconds: p.seconds, send: true,
       ratePerSec: p.loadPerSec / (c.size - 1),
-    } satisfies ClientRequest, timeout))
+    }, timeout))
     : [];
   const [lat, ...load] = await Promise.all([probe, ...others]);
   await drain(c);

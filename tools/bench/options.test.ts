@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../command.ts';
 import { DEFAULT_SIZES, parseBenchArgs } from './options.ts';
+import { ceilingDatagramBytes } from './run.ts';
 
 describe('parseBenchArgs', () => {
   it('defaults to totem and cman, 3 nodes, 3 seconds, the evsbench sizes, crypto off, accelerated off', () => {
@@ -19,6 +20,7 @@ describe('parseBenchArgs', () => {
     expect(o.latency).toBe(false);
     expect(o.scaling).toBe(false);
     expect(o.ceiling).toBe(true);
+    expect(o.reference).toBeUndefined();
   });
 
   it('parses every flag', () => {
@@ -50,6 +52,8 @@ describe('parseBenchArgs', () => {
     [['--sizes', '4']],
     [['--set', 'totem.window_size']],
     [['--set', 'Totem.x=1']],
+    [['--reference', 'pacemaker']],
+    [['--reference']],
   ])('rejects %j with a usage error', (argv) => {
     expect(() => parseBenchArgs(argv)).toThrow(UsageError);
   });
@@ -57,6 +61,19 @@ describe('parseBenchArgs', () => {
   it('collects --set items into driver sections with typed values', () => {
     const o = parseBenchArgs(['--set', 'totem.window_size=100,totem.hold_ms=0', '--set', 'cman.name=x', '--set', 'totem.flag=true']);
     expect(o.driverSections).toEqual({ totem: { window_size: 100, hold_ms: 0, flag: true }, cman: { name: 'x' } });
+  });
+
+  it('takes corosync as the reference and names the choices otherwise', () => {
+    expect(parseBenchArgs(['--reference', 'corosync']).reference).toBe('corosync');
+    expect(() => parseBenchArgs(['--reference', 'Corosync'])).toThrow(/--reference Corosync: the reference implementations are corosync/);
+  });
+  it('takes --mtu from 576 to 65535 (absent: the config default), and sizes the ceiling\'s datagrams by it', () => {
+    expect(parseBenchArgs([]).mtu).toBeUndefined();
+    expect(parseBenchArgs(['--mtu', '65535']).mtu).toBe(65535);
+    expect(() => parseBenchArgs(['--mtu', '70000'])).toThrow(UsageError);
+    expect(ceilingDatagramBytes(undefined)).toBe(1472);
+    expect(ceilingDatagramBytes(9000)).toBe(8972);
+    expect(ceilingDatagramBytes(65535)).toBe(65507);
   });
 
   it('names the flag and the allowed range in the message', () => {

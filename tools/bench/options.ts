@@ -6,6 +6,10 @@ import { parseLoss } from './loss.ts';
 
 export type OnOff = 'on' | 'off';
 
+/** Implementations --reference can measure beside afcluster (tools/bench/reference.ts). */
+export const REFERENCES = ['corosync'] as const;
+export type ReferenceName = (typeof REFERENCES)[number];
+
 export interface BenchOptions {
   readonly drivers: readonly string[];
   readonly nodes: number;
@@ -30,10 +34,14 @@ export interface BenchOptions {
   readonly keep: boolean;
   /** Message size of the --scaling runs. */
   readonly scaleSize: number;
+  /** Also measure the same work on this implementation, interleaved (--reference corosync). */
+  readonly reference?: ReferenceName;
   /** Extra driver config keys (`--set totem.window_size=100`), by section. */
   readonly driverSections: Readonly<Record<string, Readonly<Record<string, number | boolean | string>>>>;
   /** --loss: drop probabilities (ascending) to measure one sender at, instead of the size table. */
   readonly loss?: readonly number[];
+  /** cluster.mtu of every daemon (absent: the config's default, 1500); the ceiling's datagrams follow it. */
+  readonly mtu?: number;
 }
 
 export const DEFAULT_SIZES: readonly number[] = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200, 1300, 65536];
@@ -58,6 +66,8 @@ export const BENCH_FLAGS = {
   'scale-size': { type: 'string' },
   set: { type: 'string', multiple: true },
   loss: { type: 'string' },
+  reference: { type: 'string' },
+  mtu: { type: 'string' },
 } as const;
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
@@ -82,7 +92,16 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     scaleSize: intFlag(v['scale-size'], 'scale-size', 1300, SIZE_MIN, SIZE_MAX),
     driverSections: parseSets(v.set ?? []),
     loss: v.loss === undefined ? undefined : parseLoss(v.loss),
+    reference: parseReference(v.reference),
+    ...(v.mtu === undefined ? {} : { mtu: intFlag(v.mtu, 'mtu', 1500, 576, 65535) }),
   };
+}
+
+export function parseReference(value: string | undefined): ReferenceName | undefined {
+  if (value === undefined) return undefined;
+  const r = REFERENCES.find((n) => n === value);
+  if (!r) throw new UsageError(`--reference ${value}: the reference implementations are ${REFERENCES.join(', ')}`);
+  return r;
 }
 
 /** `section.key=value` items (each --set may hold a comma-separated list) into driver sections. */

@@ -34,6 +34,32 @@ describe('formatReport', () => {
   });
 });
 
+describe('formatReport with --reference', () => {
+  const cs: ThroughputRow = { ...base, driver: 'corosync', mbPerSec: 0.02 };
+  const withRef = (reference: BenchReport['reference'], refRow: ThroughputRow): BenchReport => ({
+    ...report(), reference,
+    throughput: [{ ...base, driver: 'totem', accelerated: 'off', senders: 'one', mbPerSec: 0.04, reference: refRow }, { ...base, driver: 'totem', accelerated: 'off', mbPerSec: 0.05, reference: refRow }],
+  });
+
+  it('says what the reference is first, then a table per workload with its rows interleaved', () => {
+    const text = formatReport(withRef({ name: 'corosync', version: '3.1.7' }, cs));
+    const titles = [...text.matchAll(/^== (.*)$/gm)].map((m) => m[1]);
+    expect(titles[0]).toBe('reference: corosync');
+    expect(titles[1]).toMatch(/^throughput: totem, one sender \(3 nodes, node 1's client alone sends;/);
+    expect(titles[2]).toMatch(/^throughput: totem \(3 nodes, every node's client sends;/);
+    expect(text).toMatch(/corosync 3\.1\.7: 3 nodes, each in its own network namespace on a bridge, knet, crypto aes256\+sha256 when on/);
+    expect(text).toMatch(/^totem .* 2\.00x /m);
+    expect(text).toMatch(/^corosync /m);
+  });
+
+  it('says clearly why the reference was skipped, and prints its rows as skipped', () => {
+    const skipped: ThroughputRow = { ...cs, writes: NaN, tpPerSec: NaN, mbPerSec: NaN, skipped: 'not root' };
+    const text = formatReport(withRef({ name: 'corosync', skipped: 'network namespaces need root (run as root, e.g. sudo); the corosync rows are skipped' }, skipped));
+    expect(text).toContain('== reference: corosync\ncorosync skipped: network namespaces need root (run as root, e.g. sudo); the corosync rows are skipped\n');
+    expect(text).toMatch(/^corosync\s+off\s+-\s+3\s+skipped\s+100 /m);
+  });
+});
+
 describe('charts', () => {
   it('draw a line per configuration and the ceiling dashed', () => {
     const svg = throughputChart(report());

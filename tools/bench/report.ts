@@ -1,4 +1,5 @@
 // Turns a bench report into the text printed at the end of a run and the SVG charts (pure).
+import { COROSYNC_CIPHER, COROSYNC_HASH } from './corosync-conf.ts';
 import { formatProfileSummary } from './profile.ts';
 import type { BenchReport, ThroughputRow } from './results.ts';
 import { lineChart, type Series } from './svg.ts';
@@ -9,7 +10,15 @@ function configName(r: ThroughputRow): string {
   const parts = [r.driver];
   if (r.crypto === 'on') parts.push('crypto');
   if (r.accelerated === 'on') parts.push('accelerated');
-  return parts.join(' + ');
+  return parts.join(' + ') + (r.senders === 'one' ? ', one sender' : '');
+}
+
+/** What the reference's rows are, for the top of the report (pure). */
+export function referenceHeading(ref: NonNullable<BenchReport['reference']>, nodes: number): string {
+  if (ref.skipped) return `${ref.name} skipped: ${ref.skipped}`;
+  return `${ref.name} ${ref.version ?? ''}: ${nodes} nodes, each in its own network namespace on a bridge, knet, `
+    + `crypto ${COROSYNC_CIPHER}+${COROSYNC_HASH} when on; client cpg-bench (libcpg, CPG_TYPE_AGREED). `
+    + `Each ${ref.name} row is the same work as the row above it, measured right after it; "x ${ref.name}" = that row's figure over ${ref.name}'s.`;
 }
 
 /** Groups rows by configuration in first-seen order (pure). */
@@ -27,8 +36,10 @@ export function groupBy<R>(rows: readonly R[], key: (r: R) => string): Map<strin
 export function formatReport(r: BenchReport): string {
   const out: string[] = [];
   const section = (title: string, body: string) => out.push(`== ${title}`, body, '');
+  if (r.reference) section(`reference: ${r.reference.name}`, referenceHeading(r.reference, r.throughput[0]?.nodes ?? 0));
   for (const [name, rows] of groupBy(r.throughput, configName)) {
-    section(`throughput: ${name} (${rows[0].nodes} nodes; TP/s = messages delivered per second at every node)`, formatThroughputTable(rows));
+    const who = rows[0].driver === 'udp' ? '' : rows[0].senders === 'one' ? ", node 1's client alone sends" : ", every node's client sends";
+    section(`throughput: ${name} (${rows[0].nodes} nodes${who}; TP/s = messages delivered per second at every node)`, formatThroughputTable(rows));
   }
   if (r.loss?.length) section('loss: one sender (node 1), every cluster datagram dropped at its receiver with the given probability (iptables statistic on lo); confs = configurations installed during the window, summed over the nodes', formatLossTable(r.loss));
   if (r.latency.length) section('latency: round trip to agreed self-delivery at node 1 (idle, and under 50% of the measured maximum)', formatLatencyTable(r.latency));

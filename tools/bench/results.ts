@@ -12,8 +12,11 @@ export interface DriverCounters {
   readonly configurations?: number;
 }
 
+/** Who sends: every node's client (the bench's default work), or node 1's alone (--reference). */
+export type Senders = 'all' | 'one';
+
 export interface ThroughputRow {
-  /** Driver name, or 'udp' for the raw UDP ceiling. */
+  /** Driver name, 'udp' for the raw UDP ceiling, or 'corosync' for the reference. */
   readonly driver: string;
   readonly crypto: 'on' | 'off';
   readonly accelerated: 'on' | 'off' | '-';
@@ -39,13 +42,17 @@ export interface ThroughputRow {
    * clients together during the window: the cost that bounds throughput when the cores are busy.
    */
   readonly cpuUsPerMessage?: { readonly daemons: number; readonly clients: number };
+  /** Absent = 'all'. */
+  readonly senders?: Senders;
+  /** The same work on the reference (--reference), measured right after this row. */
+  readonly reference?: ThroughputRow;
+  /** Why this (reference) row was not measured; its figures are then NaN. */
+  readonly skipped?: string;
 }
 
 export interface LossRow extends ThroughputRow {
   /** Drop probability per datagram at its receiver. */
   readonly loss: number;
-  /** Sending clients (the others only receive). */
-  readonly senders: number;
   /** This row's throughput over the same configuration's and size's at loss 0, when measured. */
   readonly ofLossless?: number;
 }
@@ -61,6 +68,10 @@ export interface LatencyRow {
   readonly samples: number;
   readonly medianUs: number;
   readonly p99Us: number;
+  /** The same work on the reference (--reference), measured right after this row. */
+  readonly reference?: LatencyRow;
+  /** Why this (reference) row was not measured; its figures are then NaN. */
+  readonly skipped?: string;
 }
 
 export interface SimScalingRow {
@@ -87,6 +98,10 @@ export interface MemoryRow {
   readonly nodes: number;
   /** Peak RSS (VmHWM) of each daemon, in bytes, node 1 first. */
   readonly peakRssBytes: readonly number[];
+  /** The reference's daemons over the same work (--reference), read at the same moment. */
+  readonly reference?: MemoryRow;
+  /** Why this (reference) row was not measured; peakRssBytes is then empty. */
+  readonly skipped?: string;
 }
 
 export interface BenchReport {
@@ -105,5 +120,7 @@ export interface BenchReport {
   readonly loadAverage: { start: number; end: number };
   /** With --profile: where node 1's daemon spent its CPU, per configuration. */
   readonly profiles: { config: string; file: string; summary: ProfileSummary | undefined }[];
+  /** With --reference: what ran (e.g. "corosync 3.1.7, knet, in network namespaces"), or why it could not. */
+  reference?: { readonly name: string; readonly version?: string; readonly skipped?: string };
   readonly notes: string[];
 }

@@ -23,6 +23,12 @@ describe('stepCount', () => {
     expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--latency', '--no-ceiling', '--drivers', 'cman']))).toBe(1 + 2 * 3);
     expect(stepCount(parseBenchArgs(['--sizes', '100', '--scaling', '--scale-nodes', '2,3', '--drivers', 'cman']))).toBe(2 + 2 + 2 * 3);
   });
+  it('adds per configuration the start of the reference and five steps per size, with or without --latency', () => {
+    // one sender (afcluster, corosync), every node (afcluster, corosync), idle latency (afcluster, corosync)
+    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--no-ceiling', '--drivers', 'totem', '--reference', 'corosync']))).toBe(1 + 2 + 1 + 2 * 5);
+    // + afcluster and corosync under load: afcluster's idle and load were counted already
+    expect(stepCount(parseBenchArgs(['--sizes', '100', '--no-ceiling', '--drivers', 'totem', '--latency', '--reference', 'corosync']))).toBe(1 + 3 + 1 + 5);
+  });
 });
 
 describe('bestCeiling and rerate', () => {

@@ -15,7 +15,8 @@ import { measureLatency, measureThroughput, WARMUP_MS, type RunLabels } from './
 import type { BenchOptions, OnOff } from './options.ts';
 import type { Progress } from './progress.ts';
 import { readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
-import type { BenchReport, MemoryRow, SimScalingRow, ThroughputRow } from './results.ts';
+import { ReferenceRun, referenceInfo } from './reference.ts';
+import type { BenchReport, MemoryRow, Senders, SimScalingRow, ThroughputRow } from './results.ts';
 import { simScaling } from './sim-scaling.ts';
 import { checkLossPossible, LossRule } from './loss.ts';
 
@@ -40,7 +41,10 @@ export function configurations(o: Pick<BenchOptions, 'drivers' | 'crypto' | 'acc
 
 /** Steps for the progress bar (pure). */
 export function stepCount(o: BenchOptions): number {
-  const perConfig = 1 + o.sizes.length * (o.loss ? o.loss.length : o.latency ? 3 : 1);
+  // --reference: its start, and per size one sender (afcluster, reference), every node (reference),
+  // idle latency (afcluster unless --latency measures it already, reference), under load (reference, with --latency).
+  const reference = o.reference ? 1 + o.sizes.length * 5 : 0;
+  const perConfig = 1 + o.sizes.length * (o.loss ? o.loss.length : o.latency ? 3 : 1) + reference;
   const scaling = o.scaling ? o.drivers.length * o.scaleNodes.length * 3 : 0;
   return (withCeiling(o) ? 2 * o.sizes.length : 0) + configurations(o).length * perConfig + scaling;
 }
@@ -83,6 +87,10 @@ export async function runBench(ctx: RunContext): Promise<BenchReport> {
     throughput: [], latency: [], scaling: { throughput: [], latency: [] }, simScaling: [], memory: [], profiles: [], notes: [],
     ...(ctx.opts.loss ? { loss: [] } : {}),
   };
+  if (ctx.opts.reference) {
+    report.reference = referenceInfo(ctx.opts.reference);
+    if (report.reference.skipped) note(report, `--reference ${ctx.opts.reference}: ${report.reference.skipped}`);
+  }
   if (ctx.opts.loss) checkLossPossible();
   const ceiling = withCeiling(ctx.opts) ? await measureCeiling(ctx, ctx.opts.nodes, ctx.opts.sizes) : new Map<number, ThroughputRow>();
   for (const c of configurations(ctx.opts)) {
@@ -113,14 +121,20 @@ async function measureCeiling(ctx: RunContext, nodes: number, sizes: readonly nu
   try {
     for (const size of sizes) {
       if (showSteps) ctx.progress.step(`raw UDP ceiling, ${nodes} nodes, ${size} B`);
-      const results = await cluster.measure(size, { seconds, warmupMs: WARMUP_MS, datagramBytes: UDP_PAYLOAD_AT_MTU_1500 });
-      out.set(size, ceilingRow(size, results, { crypto: 'off', datagramBytes: UDP_PAYLOAD_AT_MTU_1500, cpuSeconds: cluster.lastCpuSeconds }));
+      const datagramBytes = ceilingDatagramBytes(ctx.opts.mtu);
+      const results = await cluster.measure(size, { seconds, warmupMs: WARMUP_MS, datagramBytes });
+      out.set(size, ceilingRow(size, results, { crypto: 'off', datagramBytes, cpuSeconds: cluster.lastCpuSeconds }));
       if (showSteps) ctx.progress.tick();
     }
   } finally {
     await cluster.close();
   }
   return out;
+}
+
+/** UDP payload of the ceiling's datagrams: what fits the daemons' MTU (IPv4 and UDP headers off; pure). */
+export function ceilingDatagramBytes(mtu: number | undefined): number {
+  return mtu === undefined ? UDP_PAYLOAD_AT_MTU_1500 : Math.min(mtu - 28, 65_507);
 }
 
 function labelOf(c: Config): string {
@@ -131,28 +145,27 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
   const o = ctx.opts;
   ctx.progress.step(`${labelOf(c)}: starting ${o.nodes} daemons`);
   const cluster = await BenchCluster.start({
-    driver: c.driver, nodes: o.nodes, crypto: c.crypto === 'on', driverSections: sectionsFor(c, o), profileDir: o.profile ? profileDirFor(o.profile, c) : undefined, keep: o.keep,
+    driver: c.driver, nodes: o.nodes, crypto: c.crypto === 'on', driverSections: sectionsFor(c, o), profileDir: o.profile ? profileDirFor(o.profile, c) : undefined, keep: o.keep, mtu: o.mtu,
   });
   ctx.progress.tick();
   const l: RunLabels = { ...c, order: orderFor(registry, c.driver) };
+  let ref: ReferenceRun | undefined;
   try {
+    // --loss measures one sender under loss against its own lossless row; no reference there.
+    if (report.reference && !o.loss) ref = await ReferenceRun.start({ info: report.reference, nodes: o.nodes, crypto: c.crypto, keep: o.keep, progress: ctx.progress, note: (s) => note(report, s) });
     if (o.loss) await lossRows(ctx, cluster, l, report);
     else for (const size of o.sizes) {
       const eff = Math.min(size, cluster.messageSizeMax);
       if (eff !== size) note(report, `${labelOf(c)}: ${size} B is over the ${cluster.messageSizeMax} B the daemon's bridge carries; measured ${eff} B instead`);
-      ctx.progress.step(`${labelOf(c)}: throughput ${eff} B`);
-      const { row, errors } = await measureThroughput(cluster, l, eff, o.seconds);
-      const ceil = ceiling.get(size);
-      const asked = eff === size ? row : { ...row, requestedSize: size };
-      report.throughput.push(ceil ? { ...asked, ratio: row.mbPerSec / ceil.mbPerSec } : asked);
-      noteErrors(report, `${labelOf(c)} ${eff} B`, errors);
-      ctx.progress.tick();
-      if (o.latency) await latencyAt(ctx, cluster, l, eff, row.tpPerSec, report);
+      const sizes = { size, eff, ceiling: ceiling.get(size) };
+      if (ref) await throughputAt(ctx, { cluster, l, ref, report }, sizes, 'one');
+      const row = await throughputAt(ctx, { cluster, l, ref, report }, sizes, 'all');
+      if (o.latency || ref) await latencyAt(ctx, cluster, l, eff, row.tpPerSec, report, ref && { run: ref, maxTp: row.reference?.tpPerSec ?? NaN });
     }
-    report.memory.push(memoryRow(c, cluster));
+    report.memory.push(memoryRow(c, cluster, ref));
   } finally {
     for (const f of cluster.failures()) note(report, f);
-    await cluster.close();
+    await Promise.all([cluster.close(), ref?.close()]);
   }
   if (o.profile) {
     report.profiles.push(profileOf(join(profileDirFor(o.profile, c), 'node1'), `${labelOf(c)}, node 1's daemon`));
@@ -170,10 +183,10 @@ async function lossRows(ctx: RunContext, cluster: BenchCluster, l: RunLabels, re
       for (const size of o.sizes) {
         const eff = Math.min(size, cluster.messageSizeMax);
         ctx.progress.step(`${labelOf(l)}: ${(p * 100).toFixed(1)}% loss, ${eff} B, one sender`);
-        const { row, errors } = await measureThroughput(cluster, l, eff, o.seconds, 1);
+        const { row, errors } = await measureThroughput(cluster, l, eff, o.seconds, 'one');
         if (p === 0) lossless.set(eff, row.tpPerSec);
         const base = lossless.get(eff);
-        report.loss?.push({ ...row, loss: p, senders: 1, ofLossless: base ? row.tpPerSec / base : undefined });
+        report.loss?.push({ ...row, loss: p, senders: 'one', ofLossless: base ? row.tpPerSec / base : undefined });
         noteErrors(report, `${labelOf(l)} ${(p * 100).toFixed(1)}% loss ${eff} B`, errors);
         ctx.progress.tick();
       }
@@ -217,20 +230,45 @@ function profileOf(d: string, label: string): { config: string; file: string; su
   return { config: label, ...best };
 }
 
-async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, size: number, maxTp: number, report: BenchReport): Promise<void> {
+interface Measuring {
+  readonly cluster: BenchCluster;
+  readonly l: RunLabels;
+  readonly ref: ReferenceRun | undefined;
+  readonly report: BenchReport;
+}
+
+/** One throughput row at one size (eff: what the bridge carries), then the reference's on the same work right after it. */
+async function throughputAt(ctx: RunContext, m: Measuring, s: { size: number; eff: number; ceiling: ThroughputRow | undefined }, senders: Senders): Promise<ThroughputRow> {
+  const who = senders === 'one' ? ', one sender' : '';
+  ctx.progress.step(`${labelOf(m.l)}: throughput ${s.eff} B${who}`);
+  const { row, errors } = await measureThroughput(m.cluster, m.l, s.eff, ctx.opts.seconds, senders);
+  noteErrors(m.report, `${labelOf(m.l)} ${s.eff} B${who}`, errors);
+  ctx.progress.tick();
+  const reference = m.ref ? await m.ref.throughput(s.eff, ctx.opts.seconds, senders) : undefined;
+  const asked = { ...row, ...(s.eff === s.size ? {} : { requestedSize: s.size }), ...(reference ? { reference } : {}) };
+  const out = s.ceiling ? { ...asked, ratio: row.mbPerSec / s.ceiling.mbPerSec } : asked;
+  m.report.throughput.push(out);
+  return out;
+}
+
+/** Idle (and with --latency, under 50% of the maximum just measured); each followed by the reference's. */
+async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, size: number, maxTp: number, report: BenchReport, ref?: { run: ReferenceRun; maxTp: number }): Promise<void> {
   const seconds = Math.max(0.5, ctx.opts.seconds / 2);
-  const plans = [{ loadPerSec: 0, what: 'idle' }, { loadPerSec: Math.round(maxTp * 0.5), what: 'under 50% load' }];
+  const plans = [{ load: 0, what: 'idle' }, ...(ctx.opts.latency ? [{ load: 0.5, what: 'under 50% load' }] : [])];
   for (const p of plans) {
     ctx.progress.step(`${l.driver}: latency ${size} B ${p.what}`);
-    const { row, errors } = await measureLatency(cluster, l, { size, seconds, loadPerSec: p.loadPerSec });
-    report.latency.push(row);
+    const { row, errors } = await measureLatency(cluster, l, { size, seconds, loadPerSec: Math.round(maxTp * p.load) });
     noteErrors(report, `${l.driver} latency ${size} B ${p.what}`, errors);
     ctx.progress.tick();
+    // A reference whose throughput was skipped has no maximum: its load is then none (a skipped row anyway).
+    const reference = ref ? await ref.run.latency({ size, seconds, loadPerSec: Number.isFinite(ref.maxTp) ? Math.round(ref.maxTp * p.load) : 0 }) : undefined;
+    report.latency.push(reference ? { ...row, reference } : row);
   }
 }
 
-function memoryRow(c: Config, cluster: BenchCluster): MemoryRow {
-  return { driver: c.driver, crypto: c.crypto, accelerated: c.accelerated, nodes: cluster.size, peakRssBytes: cluster.peakRss() };
+function memoryRow(c: Config, cluster: BenchCluster, ref: ReferenceRun | undefined): MemoryRow {
+  const row = { driver: c.driver, crypto: c.crypto, accelerated: c.accelerated, nodes: cluster.size, peakRssBytes: cluster.peakRss() };
+  return ref ? { ...row, reference: ref.memory() } : row;
 }
 
 function note(report: BenchReport, s: string): void {
@@ -268,7 +306,7 @@ async function runScaling(ctx: RunContext, registry: DriverRegistry, report: Ben
 async function scaleOne(ctx: RunContext, l: RunLabels, n: number, ceil: ThroughputRow | undefined, report: BenchReport): Promise<void> {
   const o = ctx.opts;
   ctx.progress.step(`scaling ${l.driver}: ${n} daemons, ${o.scaleSize} B`);
-  const cluster = await BenchCluster.start({ driver: l.driver, nodes: n, crypto: l.crypto === 'on', driverSections: sectionsFor(l, o), keep: o.keep });
+  const cluster = await BenchCluster.start({ driver: l.driver, nodes: n, crypto: l.crypto === 'on', driverSections: sectionsFor(l, o), keep: o.keep, mtu: o.mtu });
   try {
     const size = Math.min(o.scaleSize, cluster.messageSizeMax);
     const { row, errors } = await measureThroughput(cluster, l, size, o.seconds);

@@ -1,7 +1,8 @@
 // Proves the bench tables: evsbench's columns, alignment, '-' for absent values, ratios as percentages.
 import { describe, expect, it } from 'vitest';
-import type { LatencyRow, ThroughputRow } from './results.ts';
-import { fixed, formatLatencyTable, formatTable, formatThroughputTable, percent } from './table.ts';
+import type { LatencyRow, MemoryRow, ThroughputRow } from './results.ts';
+import { skippedLatency, skippedThroughput } from './reference.ts';
+import { fixed, formatLatencyTable, formatMemoryTable, formatTable, formatThroughputTable, percent, times } from './table.ts';
 
 const row: ThroughputRow = {
   driver: 'totem', crypto: 'off', accelerated: 'on', nodes: 3, size: 1300, writes: 123456, seconds: 3.0004,
@@ -40,6 +41,62 @@ describe('formatLatencyTable', () => {
     const lines = formatLatencyTable([l, { ...l, load: 20000.4 }]).split('\n');
     expect(lines[2].split(/\s+/)).toEqual(['cman', 'on', '-', '3', '100', 'idle', '500', '413', '990']);
     expect(lines[3].split(/\s+/)[5]).toBe('20000');
+  });
+});
+
+describe('with a reference', () => {
+  const cs: ThroughputRow = { ...row, driver: 'corosync', accelerated: '-', writes: 1000, tpPerSec: 20576.2, mbPerSec: 26.749, ratio: undefined, counters: {} };
+  const cells = (line: string) => line.trim().split(/\s+/);
+
+  it('prints each row then the reference row below it, and the ratio of MB/s after "of ceiling"', () => {
+    const lines = formatThroughputTable([{ ...row, reference: cs }, { ...row, size: 100, mbPerSec: 1, reference: { ...cs, size: 100, mbPerSec: 4 } }]).split('\n');
+    expect(cells(lines[0]).slice(8, 12)).toEqual(['MB/s', 'of', 'ceiling', 'x']);
+    expect(lines[0]).toContain('of ceiling  x corosync  retrans');
+    expect(lines.slice(2).map((l) => cells(l)[0])).toEqual(['totem', 'corosync', 'totem', 'corosync']);
+    expect(cells(lines[2])[10]).toBe('2.00x');
+    expect(cells(lines[4])[10]).toBe('0.25x');
+    // The reference's own row has no ratio of its own: its next cell is the counters'.
+    expect(cells(lines[3]).slice(9, 11)).toEqual(['-', '-']);
+  });
+
+  it('has no ratio column without a reference, as before', () => {
+    expect(formatThroughputTable([row])).not.toContain('x corosync');
+  });
+
+  it('prints a skipped reference row as skipped, and its ratio as -', () => {
+    const skipped = skippedThroughput({ driver: 'corosync', crypto: 'off', accelerated: '-', order: 'agreed' }, 3, 1300, 'one', 'corosync is not installed');
+    const lines = formatThroughputTable([{ ...row, senders: 'one', reference: skipped }]).split('\n');
+    expect(cells(lines[2])[10]).toBe('-');
+    expect(cells(lines[3]).slice(0, 7)).toEqual(['corosync', 'off', '-', '3', 'skipped', '1300', '-']);
+  });
+
+  it('gives latency the ratios of median and p99, afcluster over the reference', () => {
+    const l: LatencyRow = { driver: 'totem', crypto: 'off', accelerated: 'off', nodes: 3, size: 100, load: 'idle', samples: 500, medianUs: 300, p99Us: 3000 };
+    const ref: LatencyRow = { ...l, driver: 'corosync', accelerated: '-', medianUs: 400, p99Us: 1000 };
+    const lines = formatLatencyTable([{ ...l, reference: ref }, { ...l, size: 1300, reference: skippedLatency({ ...ref, order: 'agreed' }, 3, { size: 1300, seconds: 1, loadPerSec: 0 }, 'not root') }]).split('\n');
+    expect(lines[0]).toMatch(/p99 us\s+median x corosync\s+p99 x corosync$/);
+    expect(cells(lines[2]).slice(-2)).toEqual(['0.75x', '3.00x']);
+    expect(cells(lines[3])).toEqual(['corosync', 'off', '-', '3', '100', 'idle', '500', '400', '1000']);
+    expect(cells(lines[4]).slice(-2)).toEqual(['-', '-']);
+    expect(cells(lines[5])).toEqual(['corosync', 'off', '-', '3', '1300', 'idle', 'skipped', '-', '-']);
+  });
+
+  it("gives memory the ratio of node 1's daemon (the sender's) to the reference's", () => {
+    const m: MemoryRow = { driver: 'totem', crypto: 'on', accelerated: 'off', nodes: 3, peakRssBytes: [186e6, 200e6, 150e6] };
+    const ref: MemoryRow = { driver: 'corosync', crypto: 'on', accelerated: '-', nodes: 3, peakRssBytes: [93e6, 90e6, 91e6] };
+    const lines = formatMemoryTable([{ ...m, reference: ref }, { ...m, reference: { ...ref, peakRssBytes: [], skipped: 'no corosync' } }]).split('\n');
+    expect(lines[0]).toMatch(/peak RSS MB \(max\)\s+node 1 x corosync\s+per daemon MB/);
+    expect(cells(lines[2])).toEqual(['totem', 'on', 'off', '3', '200.0', '2.00x', '186.0', '200.0', '150.0']);
+    expect(cells(lines[3])).toEqual(['corosync', 'on', '-', '3', '93.0', '93.0', '90.0', '91.0']);
+    expect(cells(lines[4])[5]).toBe('-');
+    expect(cells(lines[5])).toEqual(['corosync', 'on', '-', '3', '-', 'skipped']);
+  });
+
+  it('times() divides, and says - for what is missing', () => {
+    expect(times(8.2, 1)).toBe('8.20x');
+    expect(times(1, NaN)).toBe('-');
+    expect(times(1, 0)).toBe('-');
+    expect(times(undefined, 1)).toBe('-');
   });
 });
 

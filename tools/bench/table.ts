@@ -1,5 +1,6 @@
 // Text tables for the bench (pure): evsbench's columns (writes, bytes per write, seconds,
-// TP/s, MB/s) plus the ratio to the raw UDP ceiling and the driver counters.
+// TP/s, MB/s) plus the ratio to the raw UDP ceiling and the driver counters. With --reference,
+// each row is followed by the reference's row on the same work and carries the ratio to it.
 import type { LatencyRow, LossRow, MemoryRow, SimScalingRow, ThroughputRow } from './results.ts';
 
 export type Align = 'left' | 'right';
@@ -32,12 +33,31 @@ export function percent(ratio: number | undefined): string {
 const left = <R>(header: string, cell: (r: R) => string): Column<R> => ({ header, align: 'left', cell });
 const right = <R>(header: string, cell: (r: R) => string): Column<R> => ({ header, align: 'right', cell });
 
+/** a / b as "8.20x" (afcluster's figure over the reference's), '-' when either is missing. */
+export function times(a: number | undefined, b: number | undefined): string {
+  return a === undefined || b === undefined || !Number.isFinite(a / b) ? '-' : `${(a / b).toFixed(2)}x`;
+}
+
+/** Each row, then its reference's row (the same work, measured right after it). */
+export function withReferences<R extends { readonly reference?: R }>(rows: readonly R[]): R[] {
+  return rows.flatMap((r) => (r.reference ? [r, r.reference] : [r]));
+}
+
+/** Inserts the ratio columns after the column named `after` when some row has a reference ("x corosync"). */
+function withRatios<R extends { readonly reference?: R; readonly driver: string }>(columns: readonly Column<R>[], rows: readonly R[], after: string, ratios: readonly [string, (r: R, ref: R) => string][]): Column<R>[] {
+  const name = rows.find((r) => r.reference)?.reference?.driver;
+  if (name === undefined) return [...columns];
+  const added = ratios.map(([header, f]) => right<R>(`${header}x ${name}`, (r) => (r.reference ? f(r, r.reference) : '')));
+  const at = columns.findIndex((c) => c.header === after) + 1;
+  return [...columns.slice(0, at), ...added, ...columns.slice(at)];
+}
+
 const THROUGHPUT_COLUMNS: Column<ThroughputRow>[] = [
   left('driver', (r) => r.driver),
   left('crypto', (r) => r.crypto),
   left('accel', (r) => r.accelerated),
   right('nodes', (r) => String(r.nodes)),
-  right('writes', (r) => String(r.writes)),
+  right('writes', (r) => r.skipped ? 'skipped' : String(r.writes)),
   right('bytes/write', (r) => String(r.size)),
   right('seconds', (r) => fixed(r.seconds, 3)),
   right('TP/s', (r) => fixed(r.tpPerSec, 1)),
@@ -50,7 +70,8 @@ const THROUGHPUT_COLUMNS: Column<ThroughputRow>[] = [
 ];
 
 export function formatThroughputTable(rows: readonly ThroughputRow[]): string {
-  return formatTable(THROUGHPUT_COLUMNS, rows);
+  const columns = withRatios(THROUGHPUT_COLUMNS, rows, 'of ceiling', [['', (r, ref) => times(r.mbPerSec, ref.mbPerSec)]]);
+  return formatTable(columns, withReferences(rows));
 }
 
 const LOSS_COLUMNS: Column<LossRow>[] = [
@@ -80,13 +101,16 @@ const LATENCY_COLUMNS: Column<LatencyRow>[] = [
   right('nodes', (r) => String(r.nodes)),
   right('bytes', (r) => String(r.size)),
   right('load msg/s', (r) => (r.load === 'idle' ? 'idle' : String(Math.round(r.load)))),
-  right('samples', (r) => String(r.samples)),
+  right('samples', (r) => r.skipped ? 'skipped' : String(r.samples)),
   right('median us', (r) => fixed(r.medianUs, 0)),
   right('p99 us', (r) => fixed(r.p99Us, 0)),
 ];
 
 export function formatLatencyTable(rows: readonly LatencyRow[]): string {
-  return formatTable(LATENCY_COLUMNS, rows);
+  const columns = withRatios(LATENCY_COLUMNS, rows, 'p99 us', [
+    ['median ', (r, ref) => times(r.medianUs, ref.medianUs)], ['p99 ', (r, ref) => times(r.p99Us, ref.p99Us)],
+  ]);
+  return formatTable(columns, withReferences(rows));
 }
 
 const SIM_COLUMNS: Column<SimScalingRow>[] = [
@@ -111,9 +135,11 @@ const MEMORY_COLUMNS: Column<MemoryRow>[] = [
   left('accel', (r) => r.accelerated),
   right('nodes', (r) => String(r.nodes)),
   right('peak RSS MB (max)', (r) => fixed(Math.max(...r.peakRssBytes) / 1e6, 1)),
-  left('per daemon MB', (r) => r.peakRssBytes.map((b) => (b / 1e6).toFixed(1)).join(' ')),
+  left('per daemon MB', (r) => (r.skipped ? 'skipped' : r.peakRssBytes.map((b) => (b / 1e6).toFixed(1)).join(' '))),
 ];
 
 export function formatMemoryTable(rows: readonly MemoryRow[]): string {
-  return formatTable(MEMORY_COLUMNS, rows);
+  // Node 1's daemon: the one whose client sends in every workload (the only sender in one-sender rows).
+  const columns = withRatios(MEMORY_COLUMNS, rows, 'peak RSS MB (max)', [['node 1 ', (r, ref) => times(r.peakRssBytes[0], ref.peakRssBytes[0])]]);
+  return formatTable(columns, withReferences(rows));
 }

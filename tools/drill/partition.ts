@@ -15,6 +15,7 @@ import { createTopology, destroyTopology, namespaceSupport, setPartition, type T
 import { driverSections } from '../drills/profiles.ts';
 import { Rng } from '../../sim/rng.ts';
 import { fenceDelayMs } from '../../services/lock/lock.ts';
+import { totemDriver } from '../../drivers/totem/index.ts';
 
 export interface PartitionDrillOptions {
   /** 3 to 9 nodes. */
@@ -59,9 +60,10 @@ export interface PartitionReport {
   readonly slowestGrantMs: number;
 }
 
-/** totem's failure detection with the drill profile (token 500 ms + 2 x consensus 600 ms). */
+/** totem's failure detection with the drill profile (token 500 ms + consensus 600 ms), computed
+ *  as the daemons compute it for their lock service's fencing delay. */
 const PROFILE = driverSections('totem');
-const DETECT_MS = Number(PROFILE.totem.token_ms) + 2 * Number(PROFILE.totem.consensus_ms);
+const DETECT_MS = totemDriver.failureDetectionMs!(totemDriver.optionsSchema.parse(PROFILE.totem));
 
 /** The holder's command: record the start, run until stopped, record the stop on SIGTERM. */
 function holderScript(file: string): string {

@@ -1,0 +1,115 @@
+// The issue-14 workload on real daemons, apart from the bench's tables: one sender alone in an
+// N-node group (node 1's client sends as fast as its daemon accepts, the others only count),
+// idle self-delivery round trips, and node 1's daemon RSS idle, at its peak and a while after.
+// Run: npx tsx tools/bench/one-sender.ts [--driver totem] [--nodes 3] [--sizes 100,1300,65536]
+//      [--crypto off|on] [--seconds 3] [--latency-sizes 100,1000] [--latency-seconds 3]
+//      [--after-s 60] [--profile DIR] [--set section.key=value]
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BenchCluster } from './cluster.ts';
+import type { ClientRequest, LatencyResult, ThroughputResult } from './client-protocol.ts';
+import { measureLatency, WARMUP_MS } from './driver-bench.ts';
+import { cpuSeconds, request } from './proc.ts';
+
+interface Args {
+  driver: string; nodes: number; sizes: number[]; crypto: boolean; seconds: number;
+  latencySizes: number[]; latencySeconds: number; afterS: number; profile?: string;
+  sections: Record<string, Record<string, unknown>>; mtu?: number;
+}
+
+function parse(argv: string[]): Args {
+  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {} };
+  const list = (s: string) => (s === '' || s === 'none' ? [] : s.split(',').map(Number));
+  for (let i = 0; i < argv.length; i += 2) {
+    const v = argv[i + 1] ?? '';
+    switch (argv[i]) {
+      case '--driver': a.driver = v; break;
+      case '--nodes': a.nodes = Number(v); break;
+      case '--sizes': a.sizes = list(v); break;
+      case '--crypto': a.crypto = v === 'on'; break;
+      case '--seconds': a.seconds = Number(v); break;
+      case '--latency-sizes': a.latencySizes = list(v); break;
+      case '--latency-seconds': a.latencySeconds = Number(v); break;
+      case '--after-s': a.afterS = Number(v); break;
+      case '--profile': a.profile = v; break;
+      case '--mtu': a.mtu = Number(v); break;
+      case '--set': {
+        const [k, val] = v.split('=');
+        const [sec, key] = k.split('.');
+        a.sections[sec] = { ...a.sections[sec], [key]: Number.isFinite(Number(val)) ? Number(val) : val };
+        break;
+      }
+      default: throw new Error(`unknown option ${argv[i]}`);
+    }
+  }
+  return a;
+}
+
+function rssMb(pid: number): { rss: number; hwm: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? NaN) / 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+let phase = 1_000_000;
+
+async function oneSender(c: BenchCluster, size: number, seconds: number): Promise<string> {
+  phase++;
+  const pid = c.daemonPids[0];
+  const cpu0 = cpuSeconds(pid) ?? 0;
+  const results = await Promise.all(Array.from({ length: c.size }, (_, i) => request<ThroughputResult>(c.client(i + 1), {
+    type: 'throughput', phase, size, order: 'agreed', warmupMs: WARMUP_MS, seconds, send: i === 0,
+  } satisfies ClientRequest, WARMUP_MS + seconds * 1000 + 60_000)));
+  const cpu1 = cpuSeconds(pid) ?? 0;
+  const tp = results.map((r) => r.delivered / r.elapsedS);
+  const minTp = Math.min(...tp);
+  const errs = [...new Set(results.flatMap((r) => r.errors))];
+  // Drain: the clients report once nothing has arrived for 150 ms.
+  await Promise.all(Array.from({ length: c.size }, (_, i) => request(c.client(i + 1), { type: 'drain', quietMs: 150, maxMs: 5000 } satisfies ClientRequest, 30_000)));
+  return `${String(size).padStart(8)} B  ${minTp.toFixed(1).padStart(10)} msg/s  ${((minTp * size) / 1e6).toFixed(2).padStart(8)} MB/s` +
+    `  (slowest node; sender's daemon cpu ${(((cpu1 - cpu0) / (seconds + WARMUP_MS / 1000)) * 100).toFixed(0)}%)${errs.length ? `  errors: ${errs.join('; ')}` : ''}`;
+}
+
+async function main(): Promise<void> {
+  const a = parse(process.argv.slice(2));
+  const c = await BenchCluster.start({
+    driver: a.driver, nodes: a.nodes, crypto: a.crypto, driverSections: a.sections, mtu: a.mtu, keep: !!process.env.ONE_SENDER_KEEP,
+    profileDir: a.profile ? join(a.profile, `${a.driver}-crypto-${a.crypto ? 'on' : 'off'}`) : undefined,
+  });
+  try {
+    const pid = c.daemonPids[0];
+    const idle = rssMb(pid);
+    console.log(`${a.driver}, ${a.nodes} nodes, crypto ${a.crypto ? 'on' : 'off'}, one sender (node 1), agreed; node 1 daemon idle RSS ${idle.rss.toFixed(1)} MB`);
+    for (const size of a.sizes) {
+      console.log(await oneSender(c, Math.min(size, c.messageSizeMax), a.seconds));
+      if (process.env.ONE_SENDER_MEM) {
+        const st = (await c.stats())[0];
+        console.log('   node 1 memory (MB):', ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'].map((k) => `${k} ${(Number(st[`process.${k}`]) / 2 ** 20).toFixed(0)}`).join(', '), `gcRuns ${String(st['process.gcRuns'])} floor ${(Number(st['process.gcFloorBytes']) / 2 ** 20).toFixed(0)} last ${Number(st['process.gcLastMs']).toFixed(1)} ms max ${Number(st['process.gcMaxMs']).toFixed(1)} ms`, `hwm ${rssMb(pid).hwm.toFixed(0)}`);
+      }
+    }
+    const l = { driver: a.driver, crypto: a.crypto ? 'on' as const : 'off' as const, accelerated: '-' as const, order: 'agreed' as const };
+    for (const size of a.latencySizes) {
+      if (process.env.ONE_SENDER_HIST) {
+        phase++;
+        const r = await request<LatencyResult>(c.client(1), { type: 'latency', phase, size, order: 'agreed', warmupMs: WARMUP_MS, seconds: a.latencySeconds, samplesMax: 100_000 } satisfies ClientRequest, 60_000);
+        const sorted = [...r.samplesUs].sort((x, y) => x - y);
+        const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(0);
+        console.log(`latency ${size} B: p10 ${at(0.1)} p50 ${at(0.5)} p90 ${at(0.9)} p95 ${at(0.95)} p98 ${at(0.98)} p99 ${at(0.99)} p99.5 ${at(0.995)} max ${at(0.9999)}; top 1%: ${sorted.slice(Math.floor(sorted.length * 0.99)).map((x) => x.toFixed(0)).join(' ')}`);
+        continue;
+      }
+      const { row, errors } = await measureLatency(c, l, { size, seconds: a.latencySeconds, loadPerSec: 0 });
+      console.log(`latency ${size} B idle: p50 ${row.medianUs.toFixed(0)} us, p99 ${row.p99Us.toFixed(0)} us (${row.samples} samples)${errors.length ? ` errors: ${errors.join('; ')}` : ''}`);
+    }
+    const peak = rssMb(pid);
+    console.log(`node 1 daemon RSS: idle ${idle.rss.toFixed(1)} MB, peak ${peak.hwm.toFixed(1)} MB, now ${peak.rss.toFixed(1)} MB; all daemons' peaks ${c.peakRss().map((b) => (b / 2 ** 20).toFixed(1)).join(' ')} MB`);
+    if (a.afterS > 0) {
+      await new Promise((r) => setTimeout(r, a.afterS * 1000));
+      const st = (await c.stats())[0];
+      console.log(`node 1 daemon RSS ${a.afterS} s later: ${rssMb(pid).rss.toFixed(1)} MB`, ['heapTotal', 'heapUsed', 'external', 'arrayBuffers'].map((k) => `${k} ${(Number(st[`process.${k}`]) / 2 ** 20).toFixed(1)}`).join(', '));
+    }
+  } finally {
+    await c.close();
+  }
+}
+
+await main();
