@@ -19,7 +19,7 @@ export const command: Command = {
   help: `usage: afcluster bench [--drivers totem,cman] [--nodes N] [--sizes 100,200,...] [--seconds S]
                        [--crypto on|off|on,off] [--accelerated on|off|on,off] [--latency] [--scaling]
                        [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR] [--mtu N]
-                       [--reference corosync]
+                       [--reference corosync] [--loss P[,P...]]
 
 Starts N real daemons (afcluster daemon, one process per node on 127.0.0.1..N, real UDP) for
 each driver and setting, and one client process per node over the bridge protocol. Every
@@ -59,7 +59,17 @@ options:
                        libcpg-dev); without them the corosync rows print as skipped and say why
 
   --mtu N              cluster.mtu of every daemon (default 1500; 65535 on loopback, whose MTU is
-                       65536, gives totem 64 KiB frames); the ceiling's datagrams follow it`,
+                       65536, gives totem 64 KiB frames); the ceiling's datagrams follow it
+  --loss P[,P...]      instead of the size table: one sender (node 1) per size and loss rate P
+                       (percent), every cluster datagram dropped at its receiver with probability
+                       P/100 by an iptables rule on loopback INPUT (statistic --mode random) for
+                       the cluster's UDP port only; the rule is removed after each rate, on errors
+                       and on Ctrl-C. Needs root and iptables. A row per rate: throughput, its
+                       share of the 0% row, retransmissions, token re-sends, configurations.
+                       With --scaling, the simulator's rows are repeated at each rate (its
+                       datagram copies dropped at random). One sender by loss rate in the
+                       simulator alone: afcluster sim --loss-curve
+`,
   async run(argv) {
     const opts = parseBenchArgs(argv);
     const progress = new Progress(stepCount(opts));

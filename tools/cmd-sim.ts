@@ -17,6 +17,9 @@ import { intFlag, parseFlags, UsageError, type Command } from './command.ts';
 import { issueLines } from '../core/config/describe.ts';
 import type { z } from 'zod';
 import { DAEMON_ENTRY } from './local-cluster.ts';
+import { formatLossRow, lossCurve, LOSS_CURVE_HEADER } from './bench/sim-loss.ts';
+import { UDP_PAYLOAD_AT_MTU_1500 } from './bench/ceiling.ts';
+import { HEADER_BYTES as SEALER_HEADER_BYTES } from '../core/crypto/sealer.ts';
 
 /** The drivers a swarm runs as whole nodes by default (the product's drivers). */
 const WHOLE_NODE_DRIVERS = new Set(['totem', 'cman']);
@@ -24,6 +27,8 @@ const WHOLE_NODE_DRIVERS = new Set(['totem', 'cman']);
 const HELP = `usage: afcluster sim --driver NAME [--seeds A-B] [--nodes N] [--swarm] [--faults none|loss|all|pause]
                      [--check declared|evs|PROPERTY,...] [--opt KEY=VALUE]... [--time-scale MS]
                      [--jobs N] [--whole-node | --driver-only] [--verbose]
+       afcluster sim --loss-curve [--driver totem,cman] [--loss 0,1,5,10,20,40]
+                     [--sizes 100,1300,65536] [--window MS] [--pings N] [--opt KEY=VALUE]...
 
 Runs whole clusters of a driver in one process on a virtual clock, one run per seed: a safety
 phase under the fault mix, then a liveness phase on a healed network with every node back up, in
@@ -61,6 +66,14 @@ options:
                      (the default without --swarm, and for the test drivers)
   --verbose          print the fault schedule, every event, driver logs and full violations
                      (implies --jobs 1)
+
+--loss-curve measures instead of checking: one sender (node 1) in a group of --nodes (default 3)
+on the modelled 1 Gbit LAN of \`afcluster bench --scaling\`, every datagram copy dropped at
+random with each --loss probability (percent). Per driver, size and loss rate, one markdown row:
+messages (16 B or more) and MB per virtual second (node 1 kept saturated for --window virtual ms, default
+2000), the share of the lossless rate, datagram copies on the wire per delivered message, the
+latency of a lone message, 20 ms after the previous one, to its delivery at every node (--pings of them, default 200, median
+and p99), and the regular configurations the loss caused (docs/BENCH.md, "Loss").
 
 Output: one line per failing seed (seed, property, message, replay command), then
 "N seeds, N violations" (violations: every violation found, at most 5 per property per seed).
@@ -169,6 +182,30 @@ async function runInProcesses(childArgs: string[], from: number, to: number, job
   return { violations, failed };
 }
 
+/** --loss-curve: the throughput and latency of one sender by loss rate, in virtual time. */
+function runLossCurve(values: Record<string, string | boolean | string[] | undefined>): number {
+  const registry = simRegistry();
+  const names = typeof values.driver === 'string' ? values.driver.split(',') : ['totem', 'cman'];
+  const drivers = names.map((n) => registry.get(n));
+  const list = (v: unknown, name: string, fallback: number[]) => (typeof v === 'string' ? v.split(',').map((x) => {
+    const n = Number(x);
+    if (x.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`--${name} ${v}: expected a comma-separated list of non-negative numbers`);
+    return n;
+  }) : fallback);
+  const losses = list(values.loss, 'loss', [0, 1, 5, 10, 20, 40]);
+  if (losses.some((l) => l >= 100)) throw new UsageError(`--loss ${String(values.loss)}: percentages below 100`);
+  const sizes = list(values.sizes, 'sizes', [100, 1300, 65536]).map((n) => intFlag(String(n), 'sizes', 0, 16, 1 << 20));
+  const opts = parseOpts(values.opt as string[] | undefined);
+  console.log(`# afcluster sim --loss-curve: ${names.join(',')}, ${intFlag(values.nodes as string | undefined, 'nodes', 3, 2, 64)} nodes, one sender, 1 Gbit LAN model, virtual time`);
+  console.log(LOSS_CURVE_HEADER);
+  lossCurve({
+    drivers, driverOptions: opts, losses: losses.map((l) => l / 100), sizes, nodes: intFlag(values.nodes as string | undefined, 'nodes', 3, 2, 64),
+    windowMs: intFlag(values.window as string | undefined, 'window', 2000, 10, 600_000), pings: intFlag(values.pings as string | undefined, 'pings', 200, 0, 100_000),
+    seed: 20040, mtu: UDP_PAYLOAD_AT_MTU_1500 - SEALER_HEADER_BYTES,
+  }, (r, lossless) => console.log(formatLossRow(r, lossless)));
+  return 0;
+}
+
 export const command: Command = {
   name: 'sim',
   summary: 'run a driver in the deterministic simulator and check virtual synchrony',
@@ -179,7 +216,12 @@ export const command: Command = {
       faults: { type: 'string' }, check: { type: 'string' }, opt: { type: 'string', multiple: true },
       'time-scale': { type: 'string' }, verbose: { type: 'boolean' }, jobs: { type: 'string' }, 'whole-node': { type: 'boolean' },
       'driver-only': { type: 'boolean' },
+      'loss-curve': { type: 'boolean' }, loss: { type: 'string' }, sizes: { type: 'string' }, window: { type: 'string' }, pings: { type: 'string' },
     });
+    if (values['loss-curve']) return runLossCurve(values);
+    for (const f of ['loss', 'sizes', 'window', 'pings'] as const) {
+      if (values[f] !== undefined) throw new UsageError(`--${f} goes with --loss-curve`);
+    }
     if (!values.driver) throw new UsageError('--driver NAME is required');
     const driver = simRegistry().get(values.driver);
     if (values['whole-node'] && values['driver-only']) throw new UsageError('--whole-node and --driver-only exclude each other');

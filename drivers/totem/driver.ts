@@ -17,10 +17,13 @@ import {
 } from './codec.ts';
 import { RingLog, type StoredMsg } from './ringlog.ts';
 import { SendQueue } from './sendqueue.ts';
+import { TokenTimer } from './token-timer.ts';
 import type { TotemOptions } from './options.ts';
 
 export const TOTEM_GUARANTEES: Guarantees = { fifo: true, agreed: true, safe: true, virtualSynchrony: true };
 const RING_SEQ_KEY = 'totem.ringseq';
+/** Visits after a sign of loss during which tokens go out in token_copies_on_loss copies. */
+const LOSS_MEMORY_VISITS = 64;
 
 type State = 'gather' | 'commit' | 'recovery' | 'operational' | 'left';
 
@@ -80,10 +83,22 @@ export class TotemDriver implements Driver {
   private backlogLastVisit = 0;
   private readonly missCount = new Map<number, number>();
   private idleRotations = 0;
+  /** Idle visits in a row, not reset by a hold's end: the ring as the others see it (mayBeHeld). */
+  private idleVisits = 0;
   private lastRotationSeq = -1;
   private held: TokenMsg | undefined;
   private holdCancelSentFor = -1;
-  private lastToken: { to: number; bytes: Uint8Array } | undefined;
+  /** Re-sends of the hold cancel so far: a lost one must not cost a whole hold_ms. */
+  private holdCancelAttempt = 0;
+  private lastToken: { to: number; bytes: Uint8Array; regular: boolean } | undefined;
+  /** Re-sends of lastToken so far (each waits twice the previous; TokenTimer). */
+  private retransmitAttempt = 0;
+  /** When I last forwarded a regular token: the next one back measures a rotation. */
+  private forwardedAt: number | undefined;
+  private readonly tokenTimer: TokenTimer;
+  /** Tokens accepted on any ring, and the visit at which this node last saw a sign of loss. */
+  private visits = 0;
+  private lossSeenVisit = -Infinity;
   // deadlines (ms, host clock); Infinity = off
   private tokenLossAt = Infinity;
   private retransmitAt = Infinity;
@@ -92,6 +107,7 @@ export class TotemDriver implements Driver {
   private settled = false;
   private consensusAt = Infinity;
   private holdUntil = Infinity;
+  private holdCancelAt = Infinity;
   private mergeAt = Infinity;
   private readonly sendQueue: SendQueue;
   private readonly reassembler: Reassembler;
@@ -111,6 +127,7 @@ export class TotemDriver implements Driver {
     this.checkNodes(common.nodes, membersMax);
     this.nodes = [...common.nodes];
     this.limits = { rtrMax: opts.retransmitListMax, membersMax };
+    this.tokenTimer = new TokenTimer(opts.tokenRetransmitMinMs, opts.tokenRetransmitMs);
     this.cur = new RingLog({ rep: this.me, seq: 0 }, [this.me]);
     this.sendQueue = new SendQueue({
       frameSizeMax: common.mtu - MCAST_HEADER_BYTES - ENCAP_HEADER_BYTES,
@@ -156,6 +173,7 @@ export class TotemDriver implements Driver {
     const now = this.host.now();
     if (this.retransmitAt <= now) this.retransmitToken(now);
     if (this.holdUntil <= now) this.releaseHold();
+    if (this.holdCancelAt <= now) this.holdCancelTimer();
     if (this.state === 'gather') {
       if (this.consensusAt <= now) this.consensusTimeout();
       else if (this.joinAt <= now) this.sendJoin();
@@ -168,18 +186,42 @@ export class TotemDriver implements Driver {
 
   nextDeadline(): number {
     if (this.state === 'left' || !this.started) return Infinity;
-    return Math.min(this.tokenLossAt, this.retransmitAt, this.joinAt, this.consensusAt, this.holdUntil, this.mergeAt);
+    return Math.min(this.tokenLossAt, this.retransmitAt, this.joinAt, this.consensusAt, this.holdUntil, this.holdCancelAt, this.mergeAt);
   }
 
   multicast(payload: Uint8Array, order: Order): void {
     if (this.state === 'left') throw new ClusterError('ENOTCONN', 'this node left the cluster; start a new driver');
     this.sendQueue.push(payload, order);
     if (this.held) this.releaseHold();
-    else if (this.state === 'operational' && this.holdCancelSentFor !== this.lastTokenSeq) {
+    else if (this.mayBeHeld() && this.holdCancelSentFor !== this.lastTokenSeq) {
       this.holdCancelSentFor = this.lastTokenSeq;
-      this.host.transmit('all', encode({ type: 'holdCancel', sender: this.me, ring: this.cur.ring }));
+      this.holdCancelAttempt = 0;
+      this.sendHoldCancel();
+      this.tokenWanted();
     }
     this.drain();
+  }
+
+  /** The representative may be holding the token: the ring has been idle here for all but one of
+   *  the rotations it waits for (it counts the same rotations, at most one visit apart), and for
+   *  one at least. On a busy ring no hold cancel is sent. */
+  private mayBeHeld(): boolean {
+    return this.state === 'operational' && this.opts.holdMs > 0
+      && this.idleVisits >= Math.max(1, this.opts.seqnoUnchangedConst - 1);
+  }
+
+  /** Sent again, at the re-send floor doubling, until a token arrives or a hold would be over. */
+  private sendHoldCancel(): void {
+    this.host.transmit('all', encode({ type: 'holdCancel', sender: this.me, ring: this.cur.ring }));
+    const wait = this.opts.tokenRetransmitMinMs * 2 ** this.holdCancelAttempt;
+    this.holdCancelAt = wait < this.opts.holdMs ? this.host.now() + wait : Infinity;
+  }
+
+  private holdCancelTimer(): void {
+    this.holdCancelAt = Infinity;
+    if (!this.mayBeHeld() || this.holdCancelSentFor !== this.lastTokenSeq || this.held) return;
+    this.holdCancelAttempt++;
+    this.sendHoldCancel();
   }
 
   /** A new node list (a reload): joins from added nodes count from now on; datagrams from
@@ -213,7 +255,7 @@ export class TotemDriver implements Driver {
     return {
       ...this.counters, state: this.state, ring: formatRingId(this.cur.ring), members: this.cur.members.length,
       aru: this.cur.aru, highSeq: this.cur.highSeq, highDelivered: this.cur.highDelivered,
-      stored: this.cur.size, queued: this.sendQueue.queuedMessages,
+      stored: this.cur.size, queued: this.sendQueue.queuedMessages, tokenRetransmitBoundMs: this.tokenTimer.bound,
     };
   }
 
@@ -265,7 +307,9 @@ export class TotemDriver implements Driver {
       case 'commit': this.onCommit(m); break;
       case 'merge': this.onForeign(m.sender, m.ring); break;
       case 'holdCancel':
-        if (this.held && ringIdEquals(m.ring, this.cur.ring)) this.releaseHold();
+        if (!ringIdEquals(m.ring, this.cur.ring)) break;
+        if (this.held) this.releaseHold();
+        else if (this.state === 'operational') this.tokenWanted();
         break;
     }
   }
@@ -289,18 +333,54 @@ export class TotemDriver implements Driver {
 
   private sendToken(to: number, m: TokenMsg | CommitMsg): void {
     const bytes = encode(m);
-    this.lastToken = { to, bytes };
-    this.retransmitAt = this.host.now() + this.opts.tokenRetransmitMs;
+    const regular = m.type === 'token';
+    this.lastToken = { to, bytes, regular };
+    this.retransmitAttempt = 0;
+    this.retransmitAt = this.host.now() + (regular ? this.resendDelay(0) : this.opts.tokenRetransmitMs);
     if (to === this.me) this.local.push(bytes);
-    else this.host.transmit(to, bytes);
+    else for (let i = regular ? this.tokenCopies() : 1; i > 0; i--) this.host.transmit(to, bytes);
   }
 
+  /** Copies of a regular token to send: more than one while the ring shows loss (token re-sends
+   *  or retransmission requests within the last LOSS_MEMORY_VISITS visits). Each copy is a few
+   *  dozen bytes beside a visit's frames, and the successor drops all but the first by tokenSeq;
+   *  at a loss rate p a hop then stalls with probability p^copies instead of p. */
+  private tokenCopies(): number {
+    return this.visits - this.lossSeenVisit <= LOSS_MEMORY_VISITS ? this.opts.tokenCopiesOnLoss : 1;
+  }
+
+  /** The last token again: lost tokens are recovered in about a rotation (TokenTimer); token_ms
+   *  alone decides that the ring is broken. The successor drops a copy it already has by tokenSeq. */
   private retransmitToken(now: number): void {
     this.retransmitAt = Infinity;
     if (!this.lastToken || this.state === 'gather') return;
     this.counters.tokenRetransmits++;
     if (this.lastToken.to !== this.me) this.host.transmit(this.lastToken.to, this.lastToken.bytes);
-    this.retransmitAt = now + this.opts.tokenRetransmitMs;
+    this.retransmitAttempt++;
+    this.retransmitAt = now + (this.lastToken.regular ? this.resendDelay(this.retransmitAttempt) : this.opts.tokenRetransmitMs);
+  }
+
+  /** On an idle ring the representative may be holding the token for hold_ms: a first re-send
+   *  before the hold ends would only be dropped (and read as a sign of loss). Unless this node has
+   *  something to send, or a hold cancel says another node has (both re-arm the short bound):
+   *  then a lost token must not wait out a hold. Later re-sends take the short bound, doubling. */
+  private resendDelay(attempt: number): number {
+    const d = this.tokenTimer.delay(attempt);
+    if (attempt > 0 || !this.likelyHeld() || this.sendQueue.queuedMessages > 0) return d;
+    return Math.max(d, this.opts.holdMs + this.tokenTimer.bound);
+  }
+
+  /** The token I forward will likely be held: I am not the representative and have seen as many
+   *  idle visits as it waits for. One more than mayBeHeld asks of a node sending a hold cancel, so
+   *  that any node with a message sends one before I wait out a hold (counts differ by one visit
+   *  at most). */
+  private likelyHeld(): boolean {
+    return !this.isRep() && this.mayBeHeld() && this.idleVisits >= this.opts.seqnoUnchangedConst;
+  }
+
+  /** Someone wants the token now: the re-send of mine, if it waits out a possible hold, is due at the short bound. */
+  private tokenWanted(): void {
+    if (this.lastToken?.regular) this.retransmitAt = Math.min(this.retransmitAt, this.host.now() + this.tokenTimer.delay(this.retransmitAttempt));
   }
 
   private ringSeqHigh(): number {
@@ -339,6 +419,7 @@ export class TotemDriver implements Driver {
     this.lastToken = undefined;
     this.held = undefined;
     this.holdUntil = Infinity;
+    this.holdCancelAt = Infinity;
     this.mergeAt = Infinity;
     this.consensusAt = this.host.now() + this.opts.consensusMs;
     this.sendJoin();
@@ -561,7 +642,9 @@ export class TotemDriver implements Driver {
     this.backlogLastVisit = 0;
     this.missCount.clear();
     this.idleRotations = 0;
+    this.idleVisits = 0;
     this.lastRotationSeq = -1;
+    this.forwardedAt = undefined;
   }
 
   /** Enter OPERATIONAL on the new ring and deliver in the four steps of docs/TOTEM.md, "Recovery". */
@@ -647,9 +730,19 @@ export class TotemDriver implements Driver {
     this.counters.tokens++;
     this.lastTokenSeq = t.tokenSeq;
     if (this.state === 'operational' && (!t.install || this.isRep())) this.settled = true;
-    this.tokenLossAt = this.host.now() + this.opts.tokenMs;
+    const now = this.host.now();
+    this.tokenLossAt = now + this.opts.tokenMs;
+    // Karn's rule: a rotation in which I re-sent the token measures nothing; nor does one in which
+    // the representative held it (the hold is idleness, not the ring's speed).
+    const held = t.held === true && !this.isRep();
+    if (this.forwardedAt !== undefined && this.retransmitAttempt === 0 && !held) this.tokenTimer.sample(now - this.forwardedAt);
+    if (this.isRep()) t.held = false;
+    this.visits++;
+    if (this.retransmitAttempt > 0 || t.rtr.length > 0) this.lossSeenVisit = this.visits;
+    this.forwardedAt = undefined;
     this.lastToken = undefined;
     this.retransmitAt = Infinity;
+    this.holdCancelAt = Infinity;
     const c = this.cur;
     this.updateLines(t.aru);
     if (this.state === 'recovery') this.recoveryVisit(t);
@@ -826,9 +919,12 @@ export class TotemDriver implements Driver {
   }
 
   private shouldHold(t: TokenMsg): boolean {
-    const idle = t.seq === this.lastRotationSeq && t.rtr.length === 0 && t.backlog === 0 && !t.install;
+    // A ring whose aru is behind its seq is recovering a loss, not idle: holding its token would
+    // keep the gap open for hold_ms.
+    const idle = t.seq === this.lastRotationSeq && t.aru === t.seq && t.rtr.length === 0 && t.backlog === 0 && !t.install;
     this.lastRotationSeq = t.seq;
     this.idleRotations = idle ? this.idleRotations + 1 : 0;
+    this.idleVisits = idle ? this.idleVisits + 1 : 0;
     return this.state === 'operational' && this.isRep() && this.opts.holdMs > 0
       && this.idleRotations >= this.opts.seqnoUnchangedConst && this.sendQueue.queuedMessages === 0;
   }
@@ -839,6 +935,12 @@ export class TotemDriver implements Driver {
     this.holdUntil = Infinity;
     if (t && this.state === 'operational' && ringIdEquals(t.ring, this.cur.ring)) {
       this.idleRotations = 0;
+      t.held = true;
+      // My queue goes into the backlog as a visit would put it: the others then see a ring that
+      // is no longer idle (no long first re-send, no hold cancels) before my next visit.
+      const mine = this.backlog();
+      t.backlog = Math.max(0, t.backlog + mine - this.backlogLastVisit);
+      this.backlogLastVisit = mine;
       this.forwardToken(t);
     }
   }
@@ -847,6 +949,7 @@ export class TotemDriver implements Driver {
     const members = this.cur.members;
     const next = members[(members.indexOf(this.me) + 1) % members.length];
     this.sendToken(next, { ...t, sender: this.me, tokenSeq: t.tokenSeq + 1 });
+    this.forwardedAt = this.host.now();
   }
 
   private notifyWritable(): void {
@@ -863,12 +966,21 @@ export class TotemDriver implements Driver {
     if (this.state === 'commit') return;
     if (m.seq > c.aru + 2 * this.opts.outstandingMax) { this.counters.tooFarAhead++; return; }
     const stored: StoredMsg = { seq: m.seq, origin: m.origin, safe: m.safe, encap: m.encap, frame: m.frame }; // the datagram is ours to keep (DriverHost)
+    this.successorHasToken(m);
     if (!c.add(stored)) { this.counters.duplicates++; return; }
     const rec = this.rec;
     if (m.encap && this.state === 'recovery' && rec && ringIdEquals(m.encap.ring, rec.old.ring)) {
       rec.old.add({ seq: m.encap.seq, origin: m.encap.origin, safe: m.encap.safe, frame: stored.frame });
     }
     if (this.state === 'operational') this.deliverReady();
+  }
+
+  /** A new seq from the node I forwarded the token to proves it accepted the token: mine need not
+   *  be re-sent (it re-sends its own forward if that is lost), even when this rotation is slower
+   *  than the bound. */
+  private successorHasToken(m: McastMsg): void {
+    const last = this.lastToken;
+    if (last && last.regular && last.to === m.sender && m.seq > this.lastForwardedSeq) this.retransmitAt = Infinity;
   }
 
   /** A message of another ring: in OPERATIONAL, a node outside my ring, or a member that has

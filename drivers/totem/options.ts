@@ -7,6 +7,8 @@ import { z } from 'zod';
 export interface TotemOptions {
   readonly tokenMs: number;
   readonly tokenRetransmitMs: number;
+  readonly tokenRetransmitMinMs: number;
+  readonly tokenCopiesOnLoss: number;
   readonly holdMs: number;
   readonly consensusMs: number;
   readonly joinMs: number;
@@ -30,7 +32,9 @@ const int = (min: number, max: number, def: number) => z.number().int().min(min)
 /** TOML keys (snake_case). Strict: an unknown key is an error, not silently ignored. */
 const section = z.strictObject({
   token_ms: int(10, 600_000, 1000).meta({ doc: 'Token loss timeout: no token for this long and the ring is declared broken (GATHER).' }),
-  token_retransmit_ms: int(1, 60_000, 238).meta({ doc: 'The last token sent is re-sent at this interval until a newer one comes back.' }),
+  token_retransmit_ms: int(1, 60_000, 238).meta({ doc: 'The longest wait before the last token sent is re-sent (until a newer one comes back); the commit token is re-sent at this interval.' }),
+  token_retransmit_min_ms: z.number().min(0.1).max(60_000).default(1).meta({ doc: 'The shortest wait before the last token is re-sent: the wait is twice the median of the ring\'s recent rotations, within this floor and token_retransmit_ms, doubling at each re-send of one token. Set it to token_retransmit_ms for a fixed interval.' }),
+  token_copies_on_loss: int(1, 4, 2).meta({ doc: 'Copies of each token sent while the ring shows loss (token re-sends or retransmission requests in the last 64 visits); 1 sends one always.' }),
   hold_ms: int(0, 60_000, 180).meta({ doc: 'On an idle ring the representative holds the token this long per rotation.' }),
   consensus_ms: int(10, 600_000, 1200).meta({ doc: 'GATHER gives nodes that have not agreed this long before declaring them failed.' }),
   join_ms: int(1, 60_000, 50).meta({ doc: 'Interval between join messages in GATHER.' }),
@@ -39,7 +43,7 @@ const section = z.strictObject({
   seqno_unchanged_const: int(1, 100_000, 5).meta({ doc: 'Idle rotations before the representative starts holding the token.' }),
   window_size: int(1, 10_000, 50).meta({ doc: 'Messages (frames) the whole ring may send in one rotation.' }),
   max_messages: int(1, 10_000, 17).meta({ doc: 'Messages (frames) one node may send in one visit of the token.' }),
-  miss_count_const: int(1, 1000, 5).meta({ doc: 'Visits a gap must be seen before it is requested (messages may still be in flight).' }),
+  miss_count_const: int(1, 1000, 2).meta({ doc: 'Visits a gap must be seen before it is requested (messages may still be in flight).' }),
   send_queue_max: int(1, 1_000_000, 1024).meta({ doc: 'Application messages queued before multicast returns EAGAIN.' }),
   send_queue_bytes_max: int(1024, 1024 * MIB, 4 * MIB).meta({ doc: 'Bytes queued before multicast returns EAGAIN.' }),
   retransmit_list_max: int(1, 1000, 30).meta({ doc: 'Entries in the token\'s retransmission request list.' }),
@@ -49,6 +53,8 @@ const section = z.strictObject({
 }).refine((o) => o.token_retransmit_ms < o.token_ms, {
   message: 'token_retransmit_ms must be below token_ms, or a lost token is never re-sent in time',
   path: ['token_retransmit_ms'],
+}).refine((o) => o.token_retransmit_min_ms <= o.token_retransmit_ms, {
+  message: 'token_retransmit_min_ms must be at most token_retransmit_ms', path: ['token_retransmit_min_ms'],
 }).refine((o) => o.consensus_ms > o.join_ms, {
   message: 'consensus_ms must exceed join_ms, or consensus times out before a join is re-sent',
   path: ['consensus_ms'],
@@ -63,6 +69,8 @@ const section = z.strictObject({
 export const totemOptionsSchema = section.transform((o): TotemOptions => ({
   tokenMs: o.token_ms,
   tokenRetransmitMs: o.token_retransmit_ms,
+  tokenRetransmitMinMs: o.token_retransmit_min_ms,
+  tokenCopiesOnLoss: o.token_copies_on_loss,
   holdMs: o.hold_ms,
   consensusMs: o.consensus_ms,
   joinMs: o.join_ms,

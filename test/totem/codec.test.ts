@@ -16,6 +16,8 @@ const samples: TotemMsg[] = [
     { id: 5, oldRing: { rep: 0, seq: 0 }, aru: 0, highSeq: 0, highDelivered: 0, safeLine: 0, filled: false }] },
   { type: 'merge', sender: 4, ring },
   { type: 'holdCancel', sender: 4, ring },
+  { type: 'token', sender: 1, ring, tokenSeq: 100, seq: 1234, aru: 1234, aruAddr: 0, fcc: 0, backlog: 0,
+    retransFlag: false, install: false, held: true, rtr: [] },
 ];
 
 describe('totem codec', () => {

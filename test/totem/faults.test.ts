@@ -97,9 +97,10 @@ describe('totem under faults', () => {
     sim.setFilter((_from, to, b) => !(to === 3 && typeOf(b) === TYPE.mcast));
     sim.runFor(3000);
     expect(Number(sim.host(3).driver?.stats().failedToReceive)).toBeGreaterThan(0);
-    // 1 and 2 went on without 3 and delivered each other's messages meanwhile.
+    // 1 and 2 went on without 3 (a configuration of 1 and 2: a regular one, or the transitional
+    // one when 3 is back in the next ring at once) and delivered each other's messages meanwhile.
     const c1 = confs(sim, 1);
-    expect(c1.some((c) => c.kind === 'regular' && c.members.join() === '1,2')).toBe(true);
+    expect(c1.some((c) => c.members.join() === '1,2')).toBe(true);
     expect(delivered(sim, 1).length).toBeGreaterThan(40);
     healAndCheck(sim, [1, 2, 3]);
   });
@@ -188,6 +189,9 @@ describe('totem under faults', () => {
     expect(sim.runUntil(() => delivered(sim, A).length === 3, 1000)).toBe(true);
     sim.crash(C);
     sim.setFilter(null);
+    // m4 is sent once A has noticed the failure; sent sooner, it may be ordered on the old ring
+    // (where the token happens to be at the crash decides it), which is legal too.
+    expect(sim.runUntil(() => sim.host(A).driver?.stats().state !== 'operational', 2000)).toBe(true);
     sim.send(A, 'agreed', payload(4));
     formedAll(sim, [A, B]);
     sim.runFor(200);

@@ -38,6 +38,11 @@ export class BenchCluster implements BenchTarget {
     return this.local.dir;
   }
 
+  /** The UDP port every daemon listens on (each at its own 127.0.0.N). */
+  get port(): number {
+    return this.local.opts.basePort;
+  }
+
   static async start(spec: ClusterSpec): Promise<BenchCluster> {
     exitOnSignals();
     const local = await LocalCluster.create({

@@ -12,6 +12,8 @@ const NAMES = {
   framesSent: ['framesSent'],
   mcastSent: ['mcastSent'],
   delivered: ['delivered', 'messagesDelivered'],
+  tokenRetransmissions: ['tokenRetransmits'],
+  configurations: ['rings', 'configurations'],
 } as const;
 
 function pick(s: Stats, names: readonly string[]): number | undefined {
@@ -50,5 +52,7 @@ export function driverCounters(before: readonly Stats[], after: readonly Stats[]
     // Each node sees the token once per rotation.
     tokenRotationsPerSec: rot === undefined || seconds <= 0 ? undefined : rot / n / seconds,
     messagesPerDatagram: perDatagram,
+    tokenRetransmissions: delta(before, after, NAMES.tokenRetransmissions),
+    configurations: delta(before, after, NAMES.configurations),
   };
 }

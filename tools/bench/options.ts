@@ -2,6 +2,7 @@
 // issue asks for (`afcluster bench --drivers totem,cman --nodes 3 --seconds 3`).
 import { intFlag, parseFlags, UsageError } from '../command.ts';
 import { SIZE_MIN } from './client-protocol.ts';
+import { parseLoss } from './loss.ts';
 
 export type OnOff = 'on' | 'off';
 
@@ -37,6 +38,8 @@ export interface BenchOptions {
   readonly reference?: ReferenceName;
   /** Extra driver config keys (`--set totem.window_size=100`), by section. */
   readonly driverSections: Readonly<Record<string, Readonly<Record<string, number | boolean | string>>>>;
+  /** --loss: drop probabilities (ascending) to measure one sender at, instead of the size table. */
+  readonly loss?: readonly number[];
   /** cluster.mtu of every daemon (absent: the config's default, 1500); the ceiling's datagrams follow it. */
   readonly mtu?: number;
 }
@@ -62,6 +65,7 @@ export const BENCH_FLAGS = {
   keep: { type: 'boolean' },
   'scale-size': { type: 'string' },
   set: { type: 'string', multiple: true },
+  loss: { type: 'string' },
   reference: { type: 'string' },
   mtu: { type: 'string' },
 } as const;
@@ -87,6 +91,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     keep: v.keep === true,
     scaleSize: intFlag(v['scale-size'], 'scale-size', 1300, SIZE_MIN, SIZE_MAX),
     driverSections: parseSets(v.set ?? []),
+    loss: v.loss === undefined ? undefined : parseLoss(v.loss),
     reference: parseReference(v.reference),
     ...(v.mtu === undefined ? {} : { mtu: intFlag(v.mtu, 'mtu', 1500, 576, 65535) }),
   };

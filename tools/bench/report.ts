@@ -3,7 +3,7 @@ import { COROSYNC_CIPHER, COROSYNC_HASH } from './corosync-conf.ts';
 import { formatProfileSummary } from './profile.ts';
 import type { BenchReport, ThroughputRow } from './results.ts';
 import { lineChart, type Series } from './svg.ts';
-import { formatLatencyTable, formatMemoryTable, formatSimScalingTable, formatThroughputTable } from './table.ts';
+import { formatLatencyTable, formatLossTable, formatMemoryTable, formatSimScalingTable, formatThroughputTable } from './table.ts';
 
 function configName(r: ThroughputRow): string {
   if (r.driver === 'udp') return 'raw UDP ceiling';
@@ -41,6 +41,7 @@ export function formatReport(r: BenchReport): string {
     const who = rows[0].driver === 'udp' ? '' : rows[0].senders === 'one' ? ", node 1's client alone sends" : ", every node's client sends";
     section(`throughput: ${name} (${rows[0].nodes} nodes${who}; TP/s = messages delivered per second at every node)`, formatThroughputTable(rows));
   }
+  if (r.loss?.length) section('loss: one sender (node 1), every cluster datagram dropped at its receiver with the given probability (iptables statistic on lo); confs = configurations installed during the window, summed over the nodes', formatLossTable(r.loss));
   if (r.latency.length) section('latency: round trip to agreed self-delivery at node 1 (idle, and under 50% of the measured maximum)', formatLatencyTable(r.latency));
   if (r.memory.length) section('peak daemon RSS (VmHWM) over the whole run of each configuration', formatMemoryTable(r.memory));
   if (r.scaling.throughput.length) section('scaling on real daemons: throughput by node count', formatThroughputTable(r.scaling.throughput));
@@ -74,7 +75,7 @@ export function scalingChart(r: BenchReport): string {
 
 /** Throughput by node count in the simulator (virtual time, modelled 1 Gbit LAN). */
 export function simScalingChart(r: BenchReport): string {
-  const series: Series[] = [...groupBy(r.simScaling, (x) => `${x.driver} ${x.transport}`)].map(([name, rows]) => ({
+  const series: Series[] = [...groupBy(r.simScaling, (x) => `${x.driver} ${x.transport}${x.loss ? ` ${(x.loss * 100).toFixed(1)}% loss` : ''}`)].map(([name, rows]) => ({
     name, points: rows.map((x) => ({ x: x.nodes, y: x.tpPerSec })),
   }));
   const size = r.simScaling[0]?.size ?? 0;

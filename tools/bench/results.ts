@@ -6,6 +6,10 @@ export interface DriverCounters {
   readonly retransmissions?: number;
   readonly tokenRotationsPerSec?: number;
   readonly messagesPerDatagram?: number;
+  /** Tokens re-sent (totem), summed over the nodes. */
+  readonly tokenRetransmissions?: number;
+  /** Configurations installed (totem rings, cman configurations), summed over the nodes. */
+  readonly configurations?: number;
 }
 
 /** Who sends: every node's client (the bench's default work), or node 1's alone (--reference). */
@@ -46,6 +50,13 @@ export interface ThroughputRow {
   readonly skipped?: string;
 }
 
+export interface LossRow extends ThroughputRow {
+  /** Drop probability per datagram at its receiver. */
+  readonly loss: number;
+  /** This row's throughput over the same configuration's and size's at loss 0, when measured. */
+  readonly ofLossless?: number;
+}
+
 export interface LatencyRow {
   readonly driver: string;
   readonly crypto: 'on' | 'off';
@@ -69,6 +80,8 @@ export interface SimScalingRow {
   readonly transport: 'udpu' | 'multicast';
   readonly nodes: number;
   readonly size: number;
+  /** Drop probability per datagram copy (bench --scaling --loss); absent = none. */
+  readonly loss?: number;
   /** Messages delivered per virtual second at every node. */
   readonly tpPerSec: number;
   readonly mbPerSec: number;
@@ -100,6 +113,8 @@ export interface BenchReport {
   /** Throughput and latency by node count on real daemons (--scaling). */
   readonly scaling: { throughput: ThroughputRow[]; latency: LatencyRow[] };
   readonly simScaling: SimScalingRow[];
+  /** --loss: one sender's throughput with the cluster's datagrams dropped at random (tools/bench/loss.ts). */
+  readonly loss?: LossRow[];
   readonly memory: MemoryRow[];
   /** 1-minute load average when the run started and ended (other work on the machine). */
   readonly loadAverage: { start: number; end: number };

@@ -18,6 +18,7 @@ import { readProfile, summarizeProfile, type ProfileSummary } from './profile.ts
 import { ReferenceRun, referenceInfo } from './reference.ts';
 import type { BenchReport, MemoryRow, Senders, SimScalingRow, ThroughputRow } from './results.ts';
 import { simScaling } from './sim-scaling.ts';
+import { checkLossPossible, LossRule } from './loss.ts';
 
 /** accelerated_window when --accelerated on (frames of a visit sent after the token). */
 export const ACCELERATED_WINDOW_ON = 8;
@@ -43,9 +44,14 @@ export function stepCount(o: BenchOptions): number {
   // --reference: its start, and per size one sender (afcluster, reference), every node (reference),
   // idle latency (afcluster unless --latency measures it already, reference), under load (reference, with --latency).
   const reference = o.reference ? 1 + o.sizes.length * 5 : 0;
-  const perConfig = 1 + o.sizes.length * (o.latency ? 3 : 1) + reference;
+  const perConfig = 1 + o.sizes.length * (o.loss ? o.loss.length : o.latency ? 3 : 1) + reference;
   const scaling = o.scaling ? o.drivers.length * o.scaleNodes.length * 3 : 0;
-  return (o.ceiling ? 2 * o.sizes.length : 0) + configurations(o).length * perConfig + scaling;
+  return (withCeiling(o) ? 2 * o.sizes.length : 0) + configurations(o).length * perConfig + scaling;
+}
+
+/** --loss rows are compared with the lossless row, not with the raw UDP ceiling. */
+function withCeiling(o: Pick<BenchOptions, 'ceiling' | 'loss'>): boolean {
+  return o.ceiling && !o.loss;
 }
 
 /** The driver sections for one configuration: --set items, plus accelerated_window for totem. */
@@ -79,12 +85,14 @@ export async function runBench(ctx: RunContext): Promise<BenchReport> {
     host: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version, platform: `${process.platform} ${process.arch}` },
     loadAverage: { start: loadavg()[0], end: NaN },
     throughput: [], latency: [], scaling: { throughput: [], latency: [] }, simScaling: [], memory: [], profiles: [], notes: [],
+    ...(ctx.opts.loss ? { loss: [] } : {}),
   };
   if (ctx.opts.reference) {
     report.reference = referenceInfo(ctx.opts.reference);
     if (report.reference.skipped) note(report, `--reference ${ctx.opts.reference}: ${report.reference.skipped}`);
   }
-  const ceiling = ctx.opts.ceiling ? await measureCeiling(ctx, ctx.opts.nodes, ctx.opts.sizes) : new Map<number, ThroughputRow>();
+  if (ctx.opts.loss) checkLossPossible();
+  const ceiling = withCeiling(ctx.opts) ? await measureCeiling(ctx, ctx.opts.nodes, ctx.opts.sizes) : new Map<number, ThroughputRow>();
   for (const c of configurations(ctx.opts)) {
     // One configuration that cannot run (a daemon that fails to start or dies) must not lose the others' figures.
     try {
@@ -93,7 +101,7 @@ export async function runBench(ctx: RunContext): Promise<BenchReport> {
       note(report, `${labelOf(c)}: not measured: ${(e as Error).message}`);
     }
   }
-  if (ctx.opts.ceiling) {
+  if (withCeiling(ctx.opts)) {
     // Once more after the drivers: on a shared machine one sample can be unlucky; the ceiling is the better of the two.
     const again = await measureCeiling(ctx, ctx.opts.nodes, ctx.opts.sizes);
     const best = bestCeiling(ceiling, again);
@@ -143,8 +151,10 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
   const l: RunLabels = { ...c, order: orderFor(registry, c.driver) };
   let ref: ReferenceRun | undefined;
   try {
-    if (report.reference) ref = await ReferenceRun.start({ info: report.reference, nodes: o.nodes, crypto: c.crypto, keep: o.keep, progress: ctx.progress, note: (s) => note(report, s) });
-    for (const size of o.sizes) {
+    // --loss measures one sender under loss against its own lossless row; no reference there.
+    if (report.reference && !o.loss) ref = await ReferenceRun.start({ info: report.reference, nodes: o.nodes, crypto: c.crypto, keep: o.keep, progress: ctx.progress, note: (s) => note(report, s) });
+    if (o.loss) await lossRows(ctx, cluster, l, report);
+    else for (const size of o.sizes) {
       const eff = Math.min(size, cluster.messageSizeMax);
       if (eff !== size) note(report, `${labelOf(c)}: ${size} B is over the ${cluster.messageSizeMax} B the daemon's bridge carries; measured ${eff} B instead`);
       const sizes = { size, eff, ceiling: ceiling.get(size) };
@@ -160,6 +170,29 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
   if (o.profile) {
     report.profiles.push(profileOf(join(profileDirFor(o.profile, c), 'node1'), `${labelOf(c)}, node 1's daemon`));
     report.profiles.push(profileOf(join(profileDirFor(o.profile, c), 'client1'), `${labelOf(c)}, node 1's client`));
+  }
+}
+
+/** --loss: per loss rate (the rule installed, removed whatever happens) and size, one sender. */
+async function lossRows(ctx: RunContext, cluster: BenchCluster, l: RunLabels, report: BenchReport): Promise<void> {
+  const o = ctx.opts;
+  const lossless = new Map<number, number>();
+  for (const p of o.loss ?? []) {
+    const rule = LossRule.install(cluster.port, p);
+    try {
+      for (const size of o.sizes) {
+        const eff = Math.min(size, cluster.messageSizeMax);
+        ctx.progress.step(`${labelOf(l)}: ${(p * 100).toFixed(1)}% loss, ${eff} B, one sender`);
+        const { row, errors } = await measureThroughput(cluster, l, eff, o.seconds, 'one');
+        if (p === 0) lossless.set(eff, row.tpPerSec);
+        const base = lossless.get(eff);
+        report.loss?.push({ ...row, loss: p, senders: 'one', ofLossless: base ? row.tpPerSec / base : undefined });
+        noteErrors(report, `${labelOf(l)} ${(p * 100).toFixed(1)}% loss ${eff} B`, errors);
+        ctx.progress.tick();
+      }
+    } finally {
+      rule?.remove();
+    }
   }
 }
 
@@ -259,8 +292,10 @@ async function runScaling(ctx: RunContext, registry: DriverRegistry, report: Ben
         note(report, `scaling ${driver} ${n} nodes: not measured: ${(e as Error).message}`);
       }
       ctx.progress.step(`scaling ${driver}: simulator, ${n} nodes`);
-      for (const transport of ['udpu', 'multicast'] as const) {
-        report.simScaling.push(simRow(registry, { driver, transport, nodes: n, size: o.scaleSize, section: sectionsFor(c, o)[driver] }, report));
+      for (const loss of o.loss ?? [0]) {
+        for (const transport of ['udpu', 'multicast'] as const) {
+          report.simScaling.push(simRow(registry, { driver, transport, nodes: n, size: o.scaleSize, loss, section: sectionsFor(c, o)[driver] }, report));
+        }
       }
       ctx.progress.tick();
     }
@@ -294,6 +329,7 @@ interface SimPlan {
   readonly transport: 'udpu' | 'multicast';
   readonly nodes: number;
   readonly size: number;
+  readonly loss: number;
   readonly section: Record<string, unknown> | undefined;
 }
 
@@ -301,11 +337,11 @@ function simRow(registry: DriverRegistry, p: SimPlan, report: BenchReport): SimS
   try {
     return simScaling({
       driver: registry.get(p.driver), driverOptions: p.section, nodes: p.nodes, size: p.size, transport: p.transport,
-      mtu: UDP_PAYLOAD_AT_MTU_1500 - SEALER_HEADER_BYTES, windowMs: SIM_WINDOW_MS, seed: SIM_SEED, pings: 20,
+      mtu: UDP_PAYLOAD_AT_MTU_1500 - SEALER_HEADER_BYTES, windowMs: SIM_WINDOW_MS, seed: SIM_SEED, pings: 20, loss: p.loss,
     });
   } catch (e) {
     note(report, `simulator ${p.driver} ${p.transport} ${p.nodes} nodes: ${(e as Error).message}`);
-    return { driver: p.driver, transport: p.transport, nodes: p.nodes, size: p.size, tpPerSec: NaN, mbPerSec: NaN, datagramsPerMessage: NaN };
+    return { driver: p.driver, transport: p.transport, nodes: p.nodes, size: p.size, ...(p.loss ? { loss: p.loss } : {}), tpPerSec: NaN, mbPerSec: NaN, datagramsPerMessage: NaN };
   }
 }
 

@@ -25,6 +25,8 @@ export interface SimScalingOptions {
   readonly pings: number;
   /** 'udpu': a send to all costs N-1 copies on the sender's NIC; 'multicast': one. */
   readonly transport: 'udpu' | 'multicast';
+  /** Drop probability per datagram copy once the ring has formed (bench --loss; default 0). */
+  readonly loss?: number;
 }
 
 /** Messages each node offers per refill, and the refill period: enough to keep any queue full. */
@@ -43,10 +45,11 @@ export function simScaling(o: SimScalingOptions): SimScalingRow {
     throw new Error(`sim: ${o.driver.name} with ${o.nodes} nodes formed no configuration of all nodes within ${FORM_MAX_MS} ms`);
   }
   sim.runFor(50);
+  if (o.loss) sim.setNetwork({ loss: o.loss });
   const latencies = pingLatencies(sim, o.size, o.pings);
   const tp = saturate(sim, o.size, o.windowMs);
   return {
-    driver: o.driver.name, transport: o.transport, nodes: o.nodes, size: o.size, tpPerSec: tp.tpPerSec, mbPerSec: (tp.tpPerSec * o.size) / 1e6,
+    driver: o.driver.name, transport: o.transport, nodes: o.nodes, size: o.size, ...(o.loss ? { loss: o.loss } : {}), tpPerSec: tp.tpPerSec, mbPerSec: (tp.tpPerSec * o.size) / 1e6,
     datagramsPerMessage: tp.datagramsPerMessage, latencyMedianUs: summarizeLatency(latencies).medianUs,
   };
 }

@@ -1,7 +1,7 @@
 // Text tables for the bench (pure): evsbench's columns (writes, bytes per write, seconds,
 // TP/s, MB/s) plus the ratio to the raw UDP ceiling and the driver counters. With --reference,
 // each row is followed by the reference's row on the same work and carries the ratio to it.
-import type { LatencyRow, MemoryRow, SimScalingRow, ThroughputRow } from './results.ts';
+import type { LatencyRow, LossRow, MemoryRow, SimScalingRow, ThroughputRow } from './results.ts';
 
 export type Align = 'left' | 'right';
 
@@ -74,6 +74,26 @@ export function formatThroughputTable(rows: readonly ThroughputRow[]): string {
   return formatTable(columns, withReferences(rows));
 }
 
+const LOSS_COLUMNS: Column<LossRow>[] = [
+  left('driver', (r) => r.driver),
+  left('crypto', (r) => r.crypto),
+  left('accel', (r) => r.accelerated),
+  right('nodes', (r) => String(r.nodes)),
+  right('loss', (r) => `${(r.loss * 100).toFixed(1)}%`),
+  right('bytes/write', (r) => String(r.size)),
+  right('seconds', (r) => fixed(r.seconds, 3)),
+  right('TP/s', (r) => fixed(r.tpPerSec, 1)),
+  right('MB/s', (r) => fixed(r.mbPerSec, 3)),
+  right('of lossless', (r) => percent(r.ofLossless)),
+  right('retrans', (r) => fixed(r.counters.retransmissions, 0)),
+  right('token resends', (r) => fixed(r.counters.tokenRetransmissions, 0)),
+  right('confs', (r) => fixed(r.counters.configurations, 0)),
+];
+
+export function formatLossTable(rows: readonly LossRow[]): string {
+  return formatTable(LOSS_COLUMNS, rows);
+}
+
 const LATENCY_COLUMNS: Column<LatencyRow>[] = [
   left('driver', (r) => r.driver),
   left('crypto', (r) => r.crypto),
@@ -97,6 +117,7 @@ const SIM_COLUMNS: Column<SimScalingRow>[] = [
   left('driver', (r) => r.driver),
   left('transport', (r) => r.transport),
   right('nodes', (r) => String(r.nodes)),
+  right('loss', (r) => `${((r.loss ?? 0) * 100).toFixed(1)}%`),
   right('bytes', (r) => String(r.size)),
   right('TP/s (virtual)', (r) => fixed(r.tpPerSec, 0)),
   right('MB/s', (r) => fixed(r.mbPerSec, 2)),
