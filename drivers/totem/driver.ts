@@ -503,8 +503,8 @@ export class TotemDriver implements Driver {
     // Its sender is in a round that excludes me, and that round may be long over: a node back
     // from a pause holds the joins of the round that failed it. Failing each sender in return
     // (corosync's memb_join_process) gave the returning node a failed set of healthy nodes; the
-    // union below spread it, and healthy nodes failed each other in a GATHER storm (issue 12,
-    // docs/drivers/totem.md). If the sender still excludes me it never agrees with me, and the
+    // union below spread it, and healthy nodes failed each other in a GATHER storm (docs/TOTEM.md,
+    // "Membership: GATHER and COMMIT", the join rule). If the sender still excludes me it never agrees with me, and the
     // consensus timeout fails it like any node that does not agree; once its round is over, it
     // answers my join with a fresh one and we agree.
     if (!j.failed.includes(this.me)) {
