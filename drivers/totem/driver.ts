@@ -504,9 +504,9 @@ export class TotemDriver implements Driver {
     // from a pause holds the joins of the round that failed it. Failing each sender in return
     // (corosync's memb_join_process) gave the returning node a failed set of healthy nodes; the
     // union below spread it, and healthy nodes failed each other in a GATHER storm (docs/TOTEM.md,
-    // "Membership: GATHER and COMMIT", the join rule). If the sender still excludes me it never agrees with me, and the
-    // consensus timeout fails it like any node that does not agree; once its round is over, it
-    // answers my join with a fresh one and we agree.
+    // "Membership: GATHER and COMMIT", the join rule). If the sender still excludes me it never
+    // agrees with me, and the consensus timeout fails it like any node that does not agree; once
+    // its round is over, it answers my join with a fresh one and we agree.
     if (!j.failed.includes(this.me)) {
       // Failed sets only grow within a round, so every view converges to the union quickly;
       // a node failed by mistake rejoins in the next round (from OPERATIONAL, sets fresh).
