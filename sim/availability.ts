@@ -1,4 +1,4 @@
-// The availability property (issue 12): nodes that no fault touched and that can reach each
+// The availability property: nodes that no fault touched and that can reach each
 // other stay in one configuration through another node's pause, crash or partition, and each
 // forms a bounded number of configurations per fault. Extended virtual synchrony alone allows
 // any membership; this is what users see: a healthy node must not watch its healthy peers leave
@@ -28,7 +28,7 @@ import type { ConfEvent, FaultEvent, LogEvent, NetFaultEvent, NodeLog } from './
  * back). Each change is one membership round, and may take one more: a node that reaches GATHER
  * after the commit token was created (a returning node's first join arriving late) makes the
  * ring form again with it, and a partition into three groups may heal as two merges. Two
- * changes of at most two rings each: 4. Totem after issue 12 installs 2 in nearly every
+ * changes of at most two rings each: 4. Totem since the post-pause fix installs 2 in nearly every
  * episode (3 at most, on swarm seeds 1-1500); before, the post-pause storm made 3 to 12 per
  * pause of a node other than the lowest id (5 nodes, pause seeds 1-200), splitting them.
  */

@@ -258,7 +258,7 @@ function detectionOf(opts: SeedOptions, scale: number): number {
 interface PauseMix { episodes: number; scale: number; livenessMs: number; views: boolean; detectMs: number }
 
 /**
- * The pause mix (issue 12): once the cluster has formed, one clean fault at a time: a pause of
+ * The pause mix: once the cluster has formed, one clean fault at a time: a pause of
  * 1.0 to 1.6 times the failure detection time on any node, the lowest id included (just past
  * it, the returning node finds the others moved on without it and holds their stale joins), a
  * crash with a restart after as long, or a symmetric partition healed after as long. Each is

@@ -1,4 +1,4 @@
-// Proves issue 12: a node stopped for longer than token + consensus and then resumed rejoins
+// Proves the post-pause fix: a node stopped for longer than token + consensus and then resumed rejoins
 // without the healthy nodes failing each other: each healthy node sees exactly the ring without
 // it and then the ring with it back, whichever node was stopped (the lowest id included), with
 // the fast profile and with the LAN defaults of the user's drill (5 nodes, node 4 for 3.5 s).
@@ -46,7 +46,7 @@ function expectTwoRings(sim: Simulation, victim: number, t0: number): void {
   expect(availability.map((v) => v.message)).toEqual([]);
 }
 
-describe('totem: a node paused past token + consensus returns (issue 12)', () => {
+describe('totem: a node paused past token + consensus returns without breaking up the healthy ring', () => {
   test('fast profile: every node id, 1.1x and 1.6x of token + consensus', () => {
     const detect = PROFILE.token_ms + PROFILE.consensus_ms;
     for (const victim of ALL) {

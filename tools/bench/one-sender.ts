@@ -1,4 +1,4 @@
-// The issue-14 workload on real daemons, apart from the bench's tables: one sender alone in an
+// The one-sender workload on real daemons, apart from the bench's tables: one sender alone in an
 // N-node group (node 1's client sends as fast as its daemon accepts, the others only count),
 // idle self-delivery round trips, and node 1's daemon RSS idle, at its peak and a while after.
 // Latency first (on a ring with no backlog), then throughput by size.
@@ -7,7 +7,7 @@
 //      [--after-s 60] [--profile DIR] [--set section.key=value] [--mtu 65535]
 // Environment: ONE_SENDER_MEM=1 prints node 1's memory after each size, ONE_SENDER_HIST=1 the
 // latency percentiles and the slowest 1% of samples, ONE_SENDER_KEEP=1 keeps the daemons' logs.
-// docs/BENCH.md, "Issue 14", has what it measured.
+// docs/BENCH.md ("Issue 14: large messages...") has what it measured.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchCluster } from './cluster.ts';

@@ -243,7 +243,7 @@ export interface PauseOutcome {
 }
 
 /**
- * The availability drill (issue 12): under the clients' load, each pause stops one node's daemon
+ * The availability drill: under the clients' load, each pause stops one node's daemon
  * (SIGSTOP) for `ms` (past token + consensus: the others form a ring without it) and continues it;
  * then waits for the whole ring. Judged per pause from the clients' own logs: no unfaulted node's
  * client may see another unfaulted node's member leave, and no client that keeps reading may be
