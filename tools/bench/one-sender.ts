@@ -7,7 +7,7 @@
 //      [--after-s 60] [--profile DIR] [--set section.key=value] [--mtu 65535]
 // Environment: ONE_SENDER_MEM=1 prints node 1's memory after each size, ONE_SENDER_HIST=1 the
 // latency percentiles and the slowest 1% of samples, ONE_SENDER_KEEP=1 keeps the daemons' logs.
-// docs/BENCH.md ("Issue 14: large messages...") has what it measured.
+// docs/BENCH.md ("Large messages, tail latency, memory") has what it measured.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchCluster } from './cluster.ts';
