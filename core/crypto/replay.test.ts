@@ -1,18 +1,7 @@
 // Proves the replay window against a plain model (a set of every accepted number): new numbers are accepted once, a number already accepted never again, a number more than the window behind the newest or below the first one accepted is refused, anything in between is judged exactly; a newer incarnation starts afresh and an older one is refused; marks restored from a stop refuse everything up to them. Randomized: prints its seed.
 import { describe, expect, it } from 'vitest';
 import { ReplayWindow, WINDOW_BITS } from './replay.ts';
-
-/** mulberry32: a small seeded generator, so a failure replays from its printed seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { randomSource } from '../../sim/rng.ts';
 
 describe('replay window', () => {
   it('accepts each number once, in any order within the window, from the first one accepted', () => {
@@ -100,7 +89,7 @@ describe('replay window', () => {
   it('matches a model of every accepted number over random traffic (reordering, duplicates, jumps)', () => {
     const seed = Number(process.env.REPLAY_SEED ?? Math.floor(Math.random() * 2 ** 31));
     console.log(`replay window model test: seed ${seed} (REPLAY_SEED=${seed} to replay)`);
-    const r = rng(seed);
+    const r = randomSource(seed);
     const w = new ReplayWindow();
     const seen = new Set<number>();
     let top = 0;

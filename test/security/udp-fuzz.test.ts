@@ -6,18 +6,7 @@ import {
 } from '../../core/crypto/sealer.ts';
 import { waitFor } from '../../core/transport/testing.ts';
 import { SecCluster, statsOf, type Captured, type SecNode } from './cluster.ts';
-
-/** mulberry32: small and seeded, so the printed seed replays every choice. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { randomSource } from '../../sim/rng.ts';
 
 const u32 = (b: Uint8Array, at: number) => ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
 const u48 = (b: Uint8Array, at: number) => ((b[at] << 8) | b[at + 1]) * 2 ** 32 + u32(b, at + 2);
@@ -87,7 +76,7 @@ describe('UDP input fuzz', () => {
   it('random, truncated, bit-flipped, forged, replayed and foreign datagrams: all counted as predicted, the ring stays', async () => {
     const seed = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
     console.log(`UDP fuzz seed ${seed} (FUZZ_SEED=${seed} replays the choices; UDP timing varies)`);
-    const rnd = prng(seed);
+    const rnd = randomSource(seed);
     const int = (n: number) => Math.floor(rnd() * n);
     const bytes = (n: number) => Uint8Array.from({ length: n }, () => int(256));
 
