@@ -52,14 +52,16 @@ options:
                        afcluster row is followed by corosync's, with the ratio (x corosync) in
                        the throughput, latency and memory tables. Adds the one-sender workload
                        (node 1's client alone sends; the others count) and idle latency for both.
-                       corosync runs as N nodes, each in its own network namespace on a bridge,
-                       knet, crypto ${COROSYNC_CIPHER}+${COROSYNC_HASH} with a generated authkey when --crypto on;
+                       corosync runs as N nodes, each in its own network namespace on a bridge
+                       whose links have the daemons' MTU (--mtu, or loopback's 65535), knet,
+                       crypto ${COROSYNC_CIPHER}+${COROSYNC_HASH} with a generated authkey when --crypto on;
                        its client (tools/bench/cpg/cpg-bench.c) is compiled with cc -lcpg.
                        Needs root, corosync and libcpg-dev (Debian: apt install corosync
                        libcpg-dev); without them the corosync rows print as skipped and say why
 
-  --mtu N              cluster.mtu of every daemon (default 1500; 65535 on loopback, whose MTU is
-                       65536, gives totem 64 KiB frames); the ceiling's datagrams follow it
+  --mtu N              cluster.mtu of every daemon (default "auto": loopback's, 65535, so totem's
+                       frames are 64 KiB; 1500 measures the frames of an Ethernet LAN); the
+                       ceiling's datagrams follow it
   --loss P[,P...]      instead of the size table: one sender (node 1) per size and loss rate P
                        (percent), every cluster datagram dropped at its receiver with probability
                        P/100 by an iptables rule on loopback INPUT (statistic --mode random) for

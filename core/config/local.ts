@@ -22,7 +22,7 @@ export interface LocalClusterOptions {
   /** Default "local". */
   readonly clusterName?: string;
   readonly transport?: 'udpu' | 'multicast';
-  /** cluster.mtu (default: the schema's, 1500). */
+  /** cluster.mtu (default: the schema's, "auto": the interface's, 65535 on loopback). */
   readonly mtu?: number;
   /** Extra [limits] keys. */
   readonly limits?: Readonly<Record<string, number>>;

@@ -109,7 +109,8 @@ export const clusterSection = z.strictObject({
   'Every node of the cluster, this one included: the same list on every node. Each entry\'s keys are below.'),
   transport: doc(z.enum(['udpu', 'multicast']).default('udpu'), '"udpu": one unicast datagram to each other node (works on any network); "multicast": one IP multicast datagram to all.'),
   multicast_addr: doc(ipEndpoint.optional(), `The multicast group and port for transport = "multicast" (default for IPv4: ${DEFAULT_MULTICAST_ADDR} and port ${DEFAULT_PORT}).`),
-  mtu: doc(z.int().min(576).max(65535).default(1500), 'The path MTU of the network (IP packet size): frames are sized to fit one packet.'),
+  mtu: doc(z.union([z.literal('auto'), z.int().min(576).max(65535)]).default('auto').describe('"auto" or an integer from 576 to 65535'),
+    'The path MTU of the network (IP packet size): frames are sized to fit one packet. "auto": the MTU of the interface that holds this node\'s address, read at start (65535 on loopback, 1500 on most LANs, 9000 with jumbo frames); every node must see the same.'),
 });
 
 export const cryptoSection = z.strictObject({

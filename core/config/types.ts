@@ -59,8 +59,8 @@ export interface NodeConfig {
     /** 'udpu' = unicast fan-out to the node list (default); 'multicast' = IP multicast. */
     readonly transport: 'udpu' | 'multicast';
     readonly multicastAddr?: Endpoint;
-    /** Path MTU of the network (IP packet size), default 1500. */
-    readonly mtu: number;
+    /** Path MTU of the network (IP packet size), or 'auto' (default): the interface's, found at start (core/transport/mtu.ts). */
+    readonly mtu: number | 'auto';
   };
   /** [crypto]; keyFile absent = no encryption (said loudly at start-up). */
   readonly crypto: {

@@ -15,7 +15,8 @@ import type { StateStore } from '../driver/types.ts';
 import { RateLimiter } from '../transport/ratelimit.ts';
 import type { DriverRegistry } from '../driver/registry.ts';
 import type { Configuration, Driver, DriverCommon, DriverHost, DriverUpcalls, LogLevel, Order } from '../driver/types.ts';
-import { openUdpTransport } from '../transport/udp.ts';
+import { openUdpTransport, SOCKET_BUFFER_BYTES } from '../transport/udp.ts';
+import { resolveMtu, type ResolvedMtu } from '../transport/mtu.ts';
 import type { Transport } from '../transport/types.ts';
 import { createCryptoRng, createHostClock, FileStateStore, type HostClock } from './host.ts';
 
@@ -72,10 +73,21 @@ export async function buildSealer(config: NodeConfig, state: StateStore, log: Ru
   return sealer;
 }
 
-/** The largest datagram a driver may transmit on this network with this sealer. */
-export function driverMtu(config: NodeConfig, sealer: Sealer): number {
+/** Datagrams of the MTU the UDP receive buffer should hold, counted as the kernel reports it
+ *  (twice the bytes asked for): totem's window_bytes (1 MiB) is 16 frames of 64 KiB. */
+const RCVBUF_FRAMES = 32;
+
+/** The network's MTU at this node: cluster.mtu, or with "auto" the MTU of the interface that
+ *  holds the node's own address (its entry in cluster.nodes). */
+export function networkMtu(config: NodeConfig): ResolvedMtu {
+  const own = config.cluster.nodes.find((n) => n.id === config.node.id)?.addr.host ?? config.node.listen.host;
+  return resolveMtu(config.cluster.mtu, own);
+}
+
+/** The largest datagram a driver may transmit on a network of this MTU with this sealer. */
+export function driverMtu(config: NodeConfig, sealer: Sealer, mtu: number): number {
   const ip = isIPv6(config.node.listen.host) ? IP_UDP_OVERHEAD_V6 : IP_UDP_OVERHEAD_V4;
-  return Math.min(config.cluster.mtu - ip - sealer.overheadBytes, SEAL_PAYLOAD_MAX);
+  return Math.min(mtu - ip - sealer.overheadBytes, SEAL_PAYLOAD_MAX);
 }
 
 export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
@@ -143,15 +155,22 @@ class NodeRuntime implements Runtime {
 
   start(create: (common: DriverCommon, host: DriverHost) => Driver): void {
     const c = this.opts.config;
+    const net = networkMtu(c);
     const common: DriverCommon = {
       nodeId: c.node.id, nodes: c.cluster.nodes.map((n) => n.id).sort((a, b) => a - b),
-      mtu: driverMtu(c, this.sealer), messageSizeMax: c.limits.messageSizeMax,
+      mtu: driverMtu(c, this.sealer, net.mtu), messageSizeMax: c.limits.messageSizeMax,
     };
     this.drv = create(common, this.host());
     this.transport.onDatagram((from, bytes) => this.onDatagram(from, bytes));
     this.drv.start();
     this.log('info', 'node started', { nodeId: c.node.id, driver: this.drv.name, listen: `${c.node.listen.host}:${c.node.listen.port}`,
-      transport: c.cluster.transport, encrypted: this.sealer.encrypted, incarnation: this.sealer.incarnation, mtu: common.mtu });
+      transport: c.cluster.transport, encrypted: this.sealer.encrypted, incarnation: this.sealer.incarnation,
+      networkMtu: net.mtu, mtuFrom: net.source, mtu: common.mtu });
+    const rcvbuf = this.transport.stats().recvBufferBytes;
+    if (rcvbuf > 0 && rcvbuf < RCVBUF_FRAMES * net.mtu) {
+      this.log('warn', `the UDP receive buffer is ${rcvbuf} bytes, less than ${RCVBUF_FRAMES / 2} datagrams of this MTU (${net.mtu}): a burst may overflow it and cost retransmissions; raise net.core.rmem_max to ${SOCKET_BUFFER_BYTES} or more (sysctl), or set a smaller cluster.mtu`,
+        { recvBufferBytes: rcvbuf, networkMtu: net.mtu });
+    }
     this.rearm();
   }
 

@@ -18,7 +18,7 @@ import {
 import { RingLog, type StoredMsg } from './ringlog.ts';
 import { SendQueue } from './sendqueue.ts';
 import { TokenTimer } from './token-timer.ts';
-import type { TotemOptions } from './options.ts';
+import { frameWindow, type TotemOptions } from './options.ts';
 
 export const TOTEM_GUARANTEES: Guarantees = { fifo: true, agreed: true, safe: true, virtualSynchrony: true };
 const RING_SEQ_KEY = 'totem.ringseq';
@@ -114,6 +114,8 @@ export class TotemDriver implements Driver {
   private readonly local: Uint8Array[] = [];
   private draining = false;
   private readonly limits: DecodeLimits;
+  /** window_size and max_messages for this MTU's frames (options.ts, frameWindow). */
+  private readonly window: { readonly windowSize: number; readonly maxMessages: number };
   private readonly counters: Record<string, number> = {
     malformed: 0, unknownSender: 0, tokens: 0, tokenRetransmits: 0, mcastSent: 0, mcastRetransmits: 0,
     mcastReceived: 0, duplicates: 0, delivered: 0, rings: 0, gathers: 0, foreign: 0, failedToReceive: 0,
@@ -129,6 +131,7 @@ export class TotemDriver implements Driver {
     this.limits = { rtrMax: opts.retransmitListMax, membersMax };
     this.tokenTimer = new TokenTimer(opts.tokenRetransmitMinMs, opts.tokenRetransmitMs);
     this.cur = new RingLog({ rep: this.me, seq: 0 }, [this.me]);
+    this.window = frameWindow(opts, common.mtu);
     this.sendQueue = new SendQueue({
       frameSizeMax: common.mtu - MCAST_HEADER_BYTES - ENCAP_HEADER_BYTES,
       messageSizeMax: common.messageSizeMax,
@@ -268,7 +271,7 @@ export class TotemDriver implements Driver {
     // One ring's store: at most 2 x outstanding above aru, outstanding more not yet freed, plus
     // a visit's window. A new ring also holds what RECOVERY re-sent: at most one old store per
     // member (several members may re-send the same message).
-    const bound = 3 * this.opts.outstandingMax + this.opts.windowSize;
+    const bound = 3 * this.opts.outstandingMax + this.window.windowSize;
     assert(c.size <= bound * (c.members.length + 1), `stored ${c.size} messages within bounds`);
     assert(this.missCount.size <= 3 * this.opts.outstandingMax, 'miss counters bounded');
     assert(this.sendQueue.queuedMessages <= this.opts.sendQueueMax, 'send queue bounded');
@@ -815,11 +818,11 @@ export class TotemDriver implements Driver {
   /** Flow control (docs/TOTEM.md, "Flow control"): the window, the per-visit cap, a share of the
    * backlog, and the outstanding bound that keeps every store bounded. */
   private allowance(t: TokenMsg): number {
-    const o = this.opts;
-    let allowed = Math.min(o.maxMessages, o.windowSize - t.fcc);
+    const w = this.window;
+    let allowed = Math.min(w.maxMessages, w.windowSize - t.fcc);
     const mine = this.backlog();
     const total = t.backlog - this.backlogLastVisit + mine;
-    if (total > o.windowSize && mine > 0) allowed = Math.min(allowed, Math.max(1, Math.floor(o.windowSize * mine / total)));
+    if (total > w.windowSize && mine > 0) allowed = Math.min(allowed, Math.max(1, Math.floor(w.windowSize * mine / total)));
     return Math.max(0, allowed);
   }
 

@@ -17,6 +17,7 @@ export interface TotemOptions {
   readonly seqnoUnchangedConst: number;
   readonly windowSize: number;
   readonly maxMessages: number;
+  readonly windowBytes: number;
   readonly missCountConst: number;
   readonly sendQueueMax: number;
   readonly sendQueueBytesMax: number;
@@ -43,6 +44,7 @@ const section = z.strictObject({
   seqno_unchanged_const: int(1, 100_000, 5).meta({ doc: 'Idle rotations before the representative starts holding the token.' }),
   window_size: int(1, 10_000, 50).meta({ doc: 'Messages (frames) the whole ring may send in one rotation.' }),
   max_messages: int(1, 10_000, 17).meta({ doc: 'Messages (frames) one node may send in one visit of the token.' }),
+  window_bytes: int(64 * 1024, 1024 * MIB, MIB).meta({ doc: 'Bytes the whole ring may send in one rotation: with large frames (a large MTU) window_size is lowered to fit, and max_messages in proportion.' }),
   miss_count_const: int(1, 1000, 2).meta({ doc: 'Visits a gap must be seen before it is requested (messages may still be in flight).' }),
   send_queue_max: int(1, 1_000_000, 1024).meta({ doc: 'Application messages queued before multicast returns EAGAIN.' }),
   send_queue_bytes_max: int(1024, 1024 * MIB, 4 * MIB).meta({ doc: 'Bytes queued before multicast returns EAGAIN.' }),
@@ -79,6 +81,7 @@ export const totemOptionsSchema = section.transform((o): TotemOptions => ({
   seqnoUnchangedConst: o.seqno_unchanged_const,
   windowSize: o.window_size,
   maxMessages: o.max_messages,
+  windowBytes: o.window_bytes,
   missCountConst: o.miss_count_const,
   sendQueueMax: o.send_queue_max,
   sendQueueBytesMax: o.send_queue_bytes_max,
@@ -87,6 +90,18 @@ export const totemOptionsSchema = section.transform((o): TotemOptions => ({
   partialBytesMax: o.partial_bytes_max,
   acceleratedWindow: o.accelerated_window,
 }));
+
+/**
+ * The window in frames for frames of `frameBytes`: window_size, lowered so that a rotation
+ * carries at most window_bytes (at MTU 1500 the bound is far off: 50 frames are 70 KiB; at 65535
+ * it gives 16 frames of 64 KiB), and max_messages in the same proportion, at least one.
+ * A receiver's socket buffer holds about a rotation, so a window of 3.2 MiB would overflow it.
+ */
+export function frameWindow(o: TotemOptions, frameBytes: number): { readonly windowSize: number; readonly maxMessages: number } {
+  const windowSize = Math.min(o.windowSize, Math.max(1, Math.floor(o.windowBytes / frameBytes)));
+  if (windowSize === o.windowSize) return { windowSize, maxMessages: o.maxMessages };
+  return { windowSize, maxMessages: Math.min(o.maxMessages, windowSize, Math.max(1, Math.ceil(windowSize * o.maxMessages / o.windowSize))) };
+}
 
 /** The fast profile for loopback and the simulator (docs/drivers/totem.md). */
 export const FAST_PROFILE = {

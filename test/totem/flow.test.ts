@@ -2,6 +2,7 @@
 import { describe, expect, test } from 'vitest';
 import { makeSim, formed, expectClean, delivered, sent } from './harness.ts';
 import { totemDriver } from '../../drivers/totem/index.ts';
+import { frameWindow, totemOptionsSchema } from '../../drivers/totem/options.ts';
 import { Simulation } from '../../sim/sim.ts';
 import type { DriverEntry, DriverHost } from '../../core/driver/types.ts';
 import { PROFILE } from './harness.ts';
@@ -44,6 +45,38 @@ describe('totem flow control and fragmentation', () => {
     sim.runFor(2000);
     for (const n of [1, 2, 3, 4]) expect(delivered(sim, n)).toHaveLength(400);
     for (const n of [2, 3, 4]) expect(delivered(sim, n)).toEqual(delivered(sim, 1));
+    expectClean(sim);
+  });
+
+  test('with 64 KiB frames a visit sends at most the byte window\'s share (window_bytes)', () => {
+    expect(frameWindow(totemOptionsSchema.parse({}), 1400)).toEqual({ windowSize: 50, maxMessages: 17 });
+    expect(frameWindow(totemOptionsSchema.parse({}), 65_000)).toEqual({ windowSize: 16, maxMessages: 6 });
+    expect(frameWindow(totemOptionsSchema.parse({ window_bytes: 65_536 }), 65_000)).toEqual({ windowSize: 1, maxMessages: 1 });
+    // Node 1's runs of multicasts between two of its tokens: each run is one visit's frames.
+    const runs: number[] = [];
+    let run = 0;
+    const entry: DriverEntry<unknown> = {
+      ...(totemDriver as DriverEntry<unknown>),
+      create(common, options, host) {
+        if (common.nodeId !== 1) return totemDriver.create(common, options as never, host);
+        const h: DriverHost = { ...host, now: () => host.now(), rng: () => host.rng(),
+          log: (l, m, f) => host.log(l, m, f), deliver: (s, p, o) => host.deliver(s, p, o),
+          configuration: (c) => host.configuration(c), writable: () => host.writable?.(),
+          transmit: (to, b) => {
+            if (to === 'all' && b.length > 60_000) run++;
+            else if (to !== 'all' && run > 0) { runs.push(run); run = 0; }
+            host.transmit(to, b);
+          } };
+        return totemDriver.create(common, options as never, h);
+      },
+    };
+    const sim = new Simulation({ seed: 67, nodes: 3, driver: entry, mtu: 65_000, driverOptions: PROFILE });
+    sim.start();
+    expect(sim.runUntil(() => formed(sim, [1, 2, 3]), 5000)).toBe(true);
+    for (let i = 0; i < 4; i++) expect(sim.send(1, 'agreed', 1024 * 1024)).toBe('ok');
+    expect(sim.runUntil(() => [1, 2, 3].every((n) => delivered(sim, n).length === 4), 30_000)).toBe(true);
+    expect(Math.max(...runs)).toBe(6);
+    expect(runs.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(64);
     expectClean(sim);
   });
 

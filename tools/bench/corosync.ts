@@ -132,6 +132,8 @@ class CpgClient {
 export interface CorosyncSpec {
   readonly nodes: number;
   readonly crypto: boolean;
+  /** The namespaces' link MTU: knet finds it (PMTUd) and fragments totem's 64 KiB frames to fit. */
+  readonly linkMtu: number;
   /** Keep the configs and logs (their directory is printed). */
   readonly keep?: boolean;
 }
@@ -152,7 +154,7 @@ export class CorosyncCluster implements BenchTarget {
     const c = new CorosyncCluster(spec, mkdtempSync(join(tmpdir(), 'afc-bench-corosync-')));
     try {
       const binary = compileClient(c.dir);
-      c.topology = createTopology(spec.nodes, `cs${process.pid}`);
+      c.topology = createTopology(spec.nodes, `cs${process.pid}`, spec.linkMtu);
       const keyfile = spec.crypto ? c.writeAuthkey() : undefined;
       for (let k = 1; k <= spec.nodes; k++) c.daemons.push(c.startDaemon(k, keyfile));
       const deadline = Date.now() + START_TIMEOUT_MS;

@@ -40,7 +40,7 @@ export interface BenchOptions {
   readonly driverSections: Readonly<Record<string, Readonly<Record<string, number | boolean | string>>>>;
   /** --loss: drop probabilities (ascending) to measure one sender at, instead of the size table. */
   readonly loss?: readonly number[];
-  /** cluster.mtu of every daemon (absent: the config's default, 1500); the ceiling's datagrams follow it. */
+  /** cluster.mtu of every daemon (absent: the config's default, "auto": loopback's 65535); the ceiling's datagrams follow it. */
   readonly mtu?: number;
 }
 

@@ -41,6 +41,8 @@ export interface ReferenceSpec {
   readonly info: NonNullable<BenchReport['reference']>;
   readonly nodes: number;
   readonly crypto: OnOff;
+  /** The reference's link MTU: the afcluster daemons' network MTU, so both run on the same size of packet. */
+  readonly linkMtu: number;
   readonly keep: boolean;
   readonly progress: Progress;
   readonly note: (s: string) => void;
@@ -53,7 +55,7 @@ export class ReferenceRun {
     s.progress.step(`${s.info.name} crypto ${s.crypto}: starting ${s.nodes} nodes in network namespaces`);
     try {
       if (s.info.skipped) return new ReferenceRun(s, undefined, s.info.skipped);
-      const cluster = await CorosyncCluster.start({ nodes: s.nodes, crypto: s.crypto === 'on', keep: s.keep });
+      const cluster = await CorosyncCluster.start({ nodes: s.nodes, crypto: s.crypto === 'on', linkMtu: s.linkMtu, keep: s.keep });
       return new ReferenceRun(s, cluster, undefined);
     } catch (e) {
       const why = `${s.info.name} did not start: ${(e as Error).message}`;

@@ -5,6 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { HEADER_BYTES as SEALER_HEADER_BYTES } from '../../core/crypto/sealer.ts';
+import { resolveMtu } from '../../core/transport/mtu.ts';
 import { builtinRegistry } from '../../drivers/builtin.ts';
 import type { DriverRegistry } from '../../core/driver/registry.ts';
 import type { Order } from '../../core/driver/types.ts';
@@ -121,7 +122,7 @@ async function measureCeiling(ctx: RunContext, nodes: number, sizes: readonly nu
   try {
     for (const size of sizes) {
       if (showSteps) ctx.progress.step(`raw UDP ceiling, ${nodes} nodes, ${size} B`);
-      const datagramBytes = ceilingDatagramBytes(ctx.opts.mtu);
+      const datagramBytes = ceilingDatagramBytes(daemonsMtu(ctx.opts));
       const results = await cluster.measure(size, { seconds, warmupMs: WARMUP_MS, datagramBytes });
       out.set(size, ceilingRow(size, results, { crypto: 'off', datagramBytes, cpuSeconds: cluster.lastCpuSeconds }));
       if (showSteps) ctx.progress.tick();
@@ -132,9 +133,14 @@ async function measureCeiling(ctx: RunContext, nodes: number, sizes: readonly nu
   return out;
 }
 
+/** The network MTU the bench's daemons run at: --mtu, else loopback's (cluster.mtu = "auto"). */
+function daemonsMtu(o: BenchOptions): number {
+  return o.mtu ?? resolveMtu('auto', '127.0.0.1').mtu;
+}
+
 /** UDP payload of the ceiling's datagrams: what fits the daemons' MTU (IPv4 and UDP headers off; pure). */
-export function ceilingDatagramBytes(mtu: number | undefined): number {
-  return mtu === undefined ? UDP_PAYLOAD_AT_MTU_1500 : Math.min(mtu - 28, 65_507);
+export function ceilingDatagramBytes(mtu: number): number {
+  return Math.min(mtu - 28, 65_507);
 }
 
 function labelOf(c: Config): string {
@@ -152,7 +158,7 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
   let ref: ReferenceRun | undefined;
   try {
     // --loss measures one sender under loss against its own lossless row; no reference there.
-    if (report.reference && !o.loss) ref = await ReferenceRun.start({ info: report.reference, nodes: o.nodes, crypto: c.crypto, keep: o.keep, progress: ctx.progress, note: (s) => note(report, s) });
+    if (report.reference && !o.loss) ref = await ReferenceRun.start({ info: report.reference, nodes: o.nodes, crypto: c.crypto, linkMtu: daemonsMtu(o), keep: o.keep, progress: ctx.progress, note: (s) => note(report, s) });
     if (o.loss) await lossRows(ctx, cluster, l, report);
     else for (const size of o.sizes) {
       const eff = Math.min(size, cluster.messageSizeMax);

@@ -78,8 +78,9 @@ export function nodeAddress(k: number): string {
   return `${SUBNET}.${k}`;
 }
 
-/** N node namespaces on one bridge. `tag` keeps concurrent topologies apart (e.g. a pid). */
-export function createTopology(n: number, tag: string): Topology {
+/** N node namespaces on one bridge. `tag` keeps concurrent topologies apart (e.g. a pid); `mtu`
+ *  sets the links' MTU (absent: the kernel's 1500). */
+export function createTopology(n: number, tag: string, mtu?: number): Topology {
   const t: Topology = { names: Array.from({ length: n }, (_, i) => `afc${tag}n${i + 1}`), bridge: `afc${tag}br` };
   live.add(t);
   try {
@@ -88,7 +89,7 @@ export function createTopology(n: number, tag: string): Topology {
       ip(['-n', t.bridge, 'link', 'add', br, 'type', 'bridge']);
       ip(['-n', t.bridge, 'link', 'set', br, 'up']);
     }
-    t.names.forEach((ns, i) => addNode(t, ns, i + 1));
+    t.names.forEach((ns, i) => addNode(t, ns, i + 1, mtu));
     return t;
   } catch (e) {
     destroyTopology(t);
@@ -96,12 +97,16 @@ export function createTopology(n: number, tag: string): Topology {
   }
 }
 
-function addNode(t: Topology, ns: string, k: number): void {
+function addNode(t: Topology, ns: string, k: number, mtu: number | undefined): void {
   ip(['netns', 'add', ns]);
   ip(['-n', ns, 'link', 'set', 'lo', 'up']);
   // Made inside the node's namespace, the bridge end then moved: never in the host's namespace.
   ip(['-n', ns, 'link', 'add', IFACE, 'type', 'veth', 'peer', 'name', `v${k}`]);
   ip(['-n', ns, 'link', 'set', `v${k}`, 'netns', t.bridge]);
+  if (mtu !== undefined) {
+    ip(['-n', ns, 'link', 'set', IFACE, 'mtu', String(mtu)]);
+    ip(['-n', t.bridge, 'link', 'set', `v${k}`, 'mtu', String(mtu)]);
+  }
   ip(['-n', t.bridge, 'link', 'set', `v${k}`, 'master', 'br0']);
   ip(['-n', t.bridge, 'link', 'set', `v${k}`, 'up']);
   ip(['-n', ns, 'addr', 'add', `${nodeAddress(k)}/24`, 'dev', IFACE]);
