@@ -44,7 +44,7 @@ const section = z.strictObject({
   seqno_unchanged_const: int(1, 100_000, 5).meta({ doc: 'Idle rotations before the representative starts holding the token.' }),
   window_size: int(1, 10_000, 50).meta({ doc: 'Messages (frames) the whole ring may send in one rotation.' }),
   max_messages: int(1, 10_000, 17).meta({ doc: 'Messages (frames) one node may send in one visit of the token.' }),
-  window_bytes: int(64 * 1024, 1024 * MIB, MIB).meta({ doc: 'Bytes the whole ring may send in one rotation: with large frames (a large MTU) window_size is lowered to fit, and max_messages in proportion.' }),
+  window_bytes: int(64 * 1024, 1024 * MIB, MIB).meta({ doc: 'Bytes the whole ring may send in one rotation: with large frames (a large MTU) window_size is lowered to fit, and max_messages to at most window_size.' }),
   miss_count_const: int(1, 1000, 2).meta({ doc: 'Visits a gap must be seen before it is requested (messages may still be in flight).' }),
   send_queue_max: int(1, 1_000_000, 1024).meta({ doc: 'Application messages queued before multicast returns EAGAIN.' }),
   send_queue_bytes_max: int(1024, 1024 * MIB, 4 * MIB).meta({ doc: 'Bytes queued before multicast returns EAGAIN.' }),
@@ -94,13 +94,13 @@ export const totemOptionsSchema = section.transform((o): TotemOptions => ({
 /**
  * The window in frames for frames of `frameBytes`: window_size, lowered so that a rotation
  * carries at most window_bytes (at MTU 1500 the bound is far off: 50 frames are 70 KiB; at 65535
- * it gives 16 frames of 64 KiB), and max_messages in the same proportion, at least one.
- * A receiver's socket buffer holds about a rotation, so a window of 3.2 MiB would overflow it.
+ * it gives 16 frames of 64 KiB), and max_messages at most that. A receiver's socket buffer holds
+ * about a rotation, so a window of 3.2 MiB would overflow it. max_messages is not cut further:
+ * a node alone with a backlog may fill the window, and busy nodes share it (allowance()).
  */
 export function frameWindow(o: TotemOptions, frameBytes: number): { readonly windowSize: number; readonly maxMessages: number } {
   const windowSize = Math.min(o.windowSize, Math.max(1, Math.floor(o.windowBytes / frameBytes)));
-  if (windowSize === o.windowSize) return { windowSize, maxMessages: o.maxMessages };
-  return { windowSize, maxMessages: Math.min(o.maxMessages, windowSize, Math.max(1, Math.ceil(windowSize * o.maxMessages / o.windowSize))) };
+  return { windowSize, maxMessages: Math.min(o.maxMessages, windowSize) };
 }
 
 /** The fast profile for loopback and the simulator (docs/drivers/totem.md). */
