@@ -18,7 +18,7 @@ export const command: Command = {
   summary: 'measure the drivers on real daemons against the raw UDP ceiling (evsbench tables)',
   help: `usage: afcluster bench [--drivers totem,cman] [--nodes N] [--sizes 100,200,...] [--seconds S]
                        [--crypto on|off|on,off] [--accelerated on|off|on,off] [--latency] [--scaling]
-                       [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR] [--mtu N]
+                       [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR] [--mtu N] [--reference-mtu N]
                        [--reference corosync] [--loss P[,P...]]
 
 Starts N real daemons (afcluster daemon, one process per node on 127.0.0.1..N, real UDP) for
@@ -53,7 +53,8 @@ options:
                        the throughput, latency and memory tables. Adds the one-sender workload
                        (node 1's client alone sends; the others count) and idle latency for both.
                        corosync runs as N nodes, each in its own network namespace on a bridge
-                       whose links have the daemons' MTU (--mtu, or loopback's 65535), knet,
+                       whose links have the daemons' MTU (--mtu, or loopback's 65535; --reference-mtu
+                       sets another), knet,
                        crypto ${COROSYNC_CIPHER}+${COROSYNC_HASH} with a generated authkey when --crypto on;
                        its client (tools/bench/cpg/cpg-bench.c) is compiled with cc -lcpg.
                        Needs root, corosync and libcpg-dev (Debian: apt install corosync

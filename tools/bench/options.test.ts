@@ -71,6 +71,9 @@ describe('parseBenchArgs', () => {
     expect(parseBenchArgs([]).mtu).toBeUndefined();
     expect(parseBenchArgs(['--mtu', '65535']).mtu).toBe(65535);
     expect(() => parseBenchArgs(['--mtu', '70000'])).toThrow(UsageError);
+    expect(parseBenchArgs(['--reference-mtu', '1500']).referenceMtu).toBe(1500);
+    expect(parseBenchArgs([]).referenceMtu).toBeUndefined();
+    expect(() => parseBenchArgs(['--reference-mtu', '100'])).toThrow(UsageError);
     expect(ceilingDatagramBytes(1500)).toBe(1472);
     expect(ceilingDatagramBytes(65535)).toBe(65507);
     expect(ceilingDatagramBytes(9000)).toBe(8972);

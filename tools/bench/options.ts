@@ -42,6 +42,8 @@ export interface BenchOptions {
   readonly loss?: readonly number[];
   /** cluster.mtu of every daemon (absent: the config's default, "auto": loopback's 65535); the ceiling's datagrams follow it. */
   readonly mtu?: number;
+  /** --reference-mtu: the reference's link MTU (absent: the daemons' MTU, so both use the same packets). */
+  readonly referenceMtu?: number;
 }
 
 export const DEFAULT_SIZES: readonly number[] = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200, 1300, 65536];
@@ -68,6 +70,7 @@ export const BENCH_FLAGS = {
   loss: { type: 'string' },
   reference: { type: 'string' },
   mtu: { type: 'string' },
+  'reference-mtu': { type: 'string' },
 } as const;
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
@@ -94,6 +97,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     loss: v.loss === undefined ? undefined : parseLoss(v.loss),
     reference: parseReference(v.reference),
     ...(v.mtu === undefined ? {} : { mtu: intFlag(v.mtu, 'mtu', 1500, 576, 65535) }),
+    ...(v['reference-mtu'] === undefined ? {} : { referenceMtu: intFlag(v['reference-mtu'], 'reference-mtu', 1500, 576, 65535) }),
   };
 }
 

@@ -158,7 +158,7 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
   let ref: ReferenceRun | undefined;
   try {
     // --loss measures one sender under loss against its own lossless row; no reference there.
-    if (report.reference && !o.loss) ref = await ReferenceRun.start({ info: report.reference, nodes: o.nodes, crypto: c.crypto, linkMtu: daemonsMtu(o), keep: o.keep, progress: ctx.progress, note: (s) => note(report, s) });
+    if (report.reference && !o.loss) ref = await ReferenceRun.start({ info: report.reference, nodes: o.nodes, crypto: c.crypto, linkMtu: o.referenceMtu ?? daemonsMtu(o), keep: o.keep, progress: ctx.progress, note: (s) => note(report, s) });
     if (o.loss) await lossRows(ctx, cluster, l, report);
     else for (const size of o.sizes) {
       const eff = Math.min(size, cluster.messageSizeMax);
