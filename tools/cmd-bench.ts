@@ -18,8 +18,8 @@ export const command: Command = {
   summary: 'measure the drivers on real daemons against the raw UDP ceiling (evsbench tables)',
   help: `usage: afcluster bench [--drivers totem,cman] [--nodes N] [--sizes 100,200,...] [--seconds S]
                        [--crypto on|off|on,off] [--accelerated on|off|on,off] [--latency] [--scaling]
-                       [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR] [--mtu N] [--reference-mtu N]
-                       [--reference corosync] [--loss P[,P...]]
+                       [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR] [--mtu N]
+                       [--reference corosync] [--reference-mtu N] [--loss P[,P...]]
 
 Starts N real daemons (afcluster daemon, one process per node on 127.0.0.1..N, real UDP) for
 each driver and setting, and one client process per node over the bridge protocol. Every
