@@ -86,7 +86,7 @@ describe('parseConfig: defaults', () => {
       socketDirMode: 0o750, socketMode: 0o660, stateDir: '/var/lib/afcluster',
     });
     expect(c.cluster).toEqual({
-      name: 'afcluster', driver: 'totem', transport: 'udpu', mtu: 1500,
+      name: 'afcluster', driver: 'totem', transport: 'udpu', mtu: 'auto',
       nodes: [{ id: 1, addr: { host: '10.0.0.1', port: 5405 }, votes: 1 }, { id: 2, addr: { host: '10.0.0.2', port: 5405 }, votes: 1 }],
     });
     expect(c.crypto).toEqual({});

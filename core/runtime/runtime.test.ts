@@ -11,6 +11,7 @@ import { DriverRegistry } from '../driver/registry.ts';
 import type { Configuration, Driver, DriverCommon, DriverEntry, DriverHost, Order } from '../driver/types.ts';
 import { ClusterError, isClusterError } from '../api/errors.ts';
 import { freeUdpPort, waitFor } from '../transport/testing.ts';
+import { resolveMtu } from '../transport/mtu.ts';
 import { FileStateStore, createCryptoRng } from './host.ts';
 import { startRuntime, type Runtime } from './runtime.ts';
 
@@ -138,7 +139,9 @@ describe.each([['without a key', false], ['with a key', true]] as const)('runtim
     expect(st.crypto.sealed).toBeGreaterThanOrEqual(4);
     expect(st.crypto.opened).toBeGreaterThanOrEqual(4);
     expect(st.runtime.timeouts).toBeGreaterThanOrEqual(3);
-    expect(echoOf(a).common).toEqual({ nodeId: 1, nodes: [1, 2], mtu: 1500 - 28 - (crypto ? 68 : 28), messageSizeMax: 1024 * 1024 });
+    // cluster.mtu = "auto": loopback's MTU, less the IP and UDP headers and the seal's.
+    const net = resolveMtu('auto', '127.0.0.1').mtu;
+    expect(echoOf(a).common).toEqual({ nodeId: 1, nodes: [1, 2], mtu: net - 28 - (crypto ? 68 : 28), messageSizeMax: 1024 * 1024 });
     expect(a.logs.some((l) => l.startsWith('warn: no [crypto] key_file'))).toBe(!crypto);
   });
 
