@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import sodium from 'libsodium-wrappers';
 import { randomBytes } from 'node:crypto';
 import {
-  createSealer, cryptoReady, clusterNameHash, readHeader, HEADER_BYTES, NONCE_BYTES, PREFIX_BYTES, TAG_BYTES, TO_ALL,
+  createSealer, cryptoReady, clusterNameHash, readHeader, HEADER_BYTES, NATIVE_AEAD_MIN_BYTES, NONCE_BYTES, PREFIX_BYTES, TAG_BYTES, TO_ALL,
   type Sealer, type SealerOptions, type SealerStats,
 } from './sealer.ts';
 
@@ -175,16 +175,19 @@ describe.each([['encrypted', encrypted], ['plaintext', plaintext]] as const)('%s
 
 describe('encrypted sealer', () => {
   it('is readable by libsodium-wrappers with the header and cluster name as authenticated data', () => {
-    const s = encrypted(1);
-    const d = s.seal(payload, 2);
-    const ad = Buffer.concat([Buffer.from(d.subarray(0, HEADER_BYTES)), Buffer.from('alpha')]);
-    const nonce = d.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES);
-    const plain = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, d.subarray(HEADER_BYTES + NONCE_BYTES), ad, nonce, key);
-    expect(Buffer.from(plain)).toEqual(payload);
-    // and the other way round: what libsodium seals, we open
-    const nonce2 = randomBytes(NONCE_BYTES);
-    const c = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(payload, ad, null, nonce2, key);
-    expect(Buffer.from(encrypted(2).open(Buffer.concat([d.subarray(0, HEADER_BYTES), nonce2, c]), 1)!)).toEqual(payload);
+    // Small payloads are sealed by libsodium, large ones by OpenSSL (NATIVE_AEAD_MIN_BYTES): both.
+    for (const body of [payload, randomBytes(NATIVE_AEAD_MIN_BYTES), randomBytes(60_000)]) {
+      const s = encrypted(1);
+      const d = s.seal(body, 2);
+      const ad = Buffer.concat([Buffer.from(d.subarray(0, HEADER_BYTES)), Buffer.from('alpha')]);
+      const nonce = d.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES);
+      const plain = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, d.subarray(HEADER_BYTES + NONCE_BYTES), ad, nonce, key);
+      expect(Buffer.from(plain)).toEqual(body);
+      // and the other way round: what libsodium seals, we open
+      const nonce2 = randomBytes(NONCE_BYTES);
+      const c = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(body, ad, null, nonce2, key);
+      expect(Buffer.from(encrypted(2).open(Buffer.concat([d.subarray(0, HEADER_BYTES), nonce2, c]), 1)!)).toEqual(body);
+    }
   });
 
   it('uses a fresh nonce for every datagram, so equal payloads never look equal', () => {
