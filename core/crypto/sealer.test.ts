@@ -173,6 +173,35 @@ describe.each([['encrypted', encrypted], ['plaintext', plaintext]] as const)('%s
   });
 });
 
+describe('sealing into room the caller left (reserved)', () => {
+  it('without a key writes only the header, into the room, and the datagram is the caller\'s buffer', () => {
+    const a = plaintext(1);
+    const twin = plaintext(1);
+    expect(a.headroom).toBe(HEADER_BYTES);
+    const room = new Uint8Array(a.headroom + payload.length);
+    room.set(payload, a.headroom);
+    const plain = room.subarray(a.headroom);
+    const d = a.seal(plain, TO_ALL, true);
+    expect(d.buffer).toBe(room.buffer);
+    expect(d.byteOffset).toBe(room.byteOffset);
+    expect(d.length).toBe(room.length);
+    expect(Buffer.from(plain).equals(payload)).toBe(true);
+    // The same bytes as the copying seal of a sealer at the same sequence number: the wire is unchanged.
+    expect(Buffer.from(d).equals(Buffer.from(twin.seal(payload, TO_ALL)))).toBe(true);
+    expect(Buffer.from(plaintext(2).open(d, 1)!).equals(payload)).toBe(true);
+  });
+
+  it('with a key wants no room: the encryption writes a new datagram and leaves the payload as it was', () => {
+    const a = encrypted(1);
+    expect(a.headroom).toBe(0);
+    const plain = Uint8Array.from(payload);
+    const d = a.seal(plain, TO_ALL, true);
+    expect(d.buffer).not.toBe(plain.buffer);
+    expect(Buffer.from(plain).equals(payload)).toBe(true);
+    expect(Buffer.from(encrypted(2).open(d, 1)!).equals(payload)).toBe(true);
+  });
+});
+
 describe('encrypted sealer', () => {
   it('is readable by libsodium-wrappers with the header and cluster name as authenticated data', () => {
     // Small payloads are sealed by libsodium, large ones by OpenSSL (NATIVE_AEAD_MIN_BYTES): both.

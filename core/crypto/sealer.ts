@@ -100,8 +100,19 @@ export interface Sealer {
   readonly incarnation: number;
   /** Why the last open() that returned undefined dropped its datagram. */
   readonly lastDrop: DropReason | undefined;
-  /** A fresh buffer holding header and (sealed) payload for node `to` (or TO_ALL); `plain` is not kept. */
-  seal(plain: Uint8Array, to: number): Uint8Array;
+  /**
+   * Bytes of room in front of a payload that seal() with `reserved` writes its header into, so
+   * that sealing copies nothing: HEADER_BYTES without a key; 0 with one (the encryption writes a
+   * new datagram, and the payload must stay as it is: a driver keeps its frames to resend them).
+   */
+  readonly headroom: number;
+  /**
+   * The datagram of `plain` for node `to` (or TO_ALL). Without `reserved`, a fresh buffer
+   * holding header and (sealed) payload, and `plain` is not kept. With it, the `headroom` bytes
+   * before `plain` in `plain.buffer` are room the caller left for the header: it is written
+   * there and the datagram is a view from it through `plain`, whose bytes are not touched.
+   */
+  seal(plain: Uint8Array, to: number, reserved?: boolean): Uint8Array;
   /**
    * The payload of a datagram whose source address is node `from`'s, or undefined (counted by
    * reason, see lastDrop) for anything that is not a valid, new datagram from `from` to this node.
@@ -284,7 +295,8 @@ abstract class StampingSealer implements Sealer {
     for (const id of nodes) if (id !== this.nodeId && !this.windows.has(id)) this.windows.set(id, new ReplayWindow());
   }
 
-  abstract seal(plain: Uint8Array, to: number): Uint8Array;
+  abstract readonly headroom: number;
+  abstract seal(plain: Uint8Array, to: number, reserved?: boolean): Uint8Array;
 
   /** Stamps the header for the next datagram. */
   protected stamp(to: number): void {
@@ -375,14 +387,21 @@ abstract class StampingSealer implements Sealer {
 class PlainSealer extends StampingSealer {
   readonly overheadBytes = HEADER_BYTES;
   readonly encrypted = false;
+  readonly headroom = HEADER_BYTES;
 
   constructor(opts: SealerOptions) {
     super(opts, MODE_PLAIN, new Uint8Array(HEADER_BYTES));
   }
 
-  seal(plain: Uint8Array, to: number): Uint8Array {
+  seal(plain: Uint8Array, to: number, reserved = false): Uint8Array {
     assert(plain.length <= SEAL_PAYLOAD_MAX, `datagram payload ${plain.length} > ${SEAL_PAYLOAD_MAX}`);
     this.stamp(to);
+    if (reserved) {
+      assert(plain.byteOffset >= HEADER_BYTES, 'room for the header in front of the payload');
+      const datagram = new Uint8Array(plain.buffer, plain.byteOffset - HEADER_BYTES, HEADER_BYTES + plain.length);
+      datagram.set(this.head, 0);
+      return datagram;
+    }
     const out = Buffer.allocUnsafe(HEADER_BYTES + plain.length);
     out.set(this.head, 0);
     out.set(plain, HEADER_BYTES);
@@ -397,6 +416,7 @@ class PlainSealer extends StampingSealer {
 class AeadSealer extends StampingSealer {
   readonly overheadBytes = HEADER_BYTES + NONCE_BYTES + TAG_BYTES;
   readonly encrypted = true;
+  readonly headroom = 0;
   /** Authenticated data of what this node seals: its header (this.head is a view of it) and the cluster name. */
   private readonly sealAd: Buffer;
   /** Authenticated data of what it opens: the datagram's header is copied in front of the name. */
@@ -413,6 +433,8 @@ class AeadSealer extends StampingSealer {
     this.key = Uint8Array.from(key);
   }
 
+  /** Room in front of `plain` (`reserved`) is of no use here: the payload is copied into the wasm
+   *  heap, encrypted in place there, and the ciphertext copied out into the new datagram. */
   seal(plain: Uint8Array, to: number): Uint8Array {
     const len = plain.length;
     assert(len <= SEAL_PAYLOAD_MAX, `datagram payload ${len} > ${SEAL_PAYLOAD_MAX}`);
