@@ -4,7 +4,7 @@
 // replays a run exactly (docs/TOTEM.md, "How it is tested").
 import { AssertionError, assert, isClusterError } from '../core/api/errors.ts';
 import type {
-  Configuration, Driver, DriverCommon, DriverEntry, DriverHost, LogLevel, Order, StateStore,
+  Configuration, Driver, DriverCommon, DriverEntry, DriverHost, LogLevel, MessageBytes, Order, StateStore,
 } from '../core/driver/types.ts';
 import { FNV_OFFSET, fnvStep } from '../core/wire/hash.ts';
 import { EventHeap } from './heap.ts';
@@ -46,7 +46,7 @@ export interface SimNodeContext {
   readonly nodeId: number;
   readonly incarnation: number;
   /** driver.multicast() of this incarnation (throws what it throws). */
-  multicast(payload: Uint8Array, order: Order): void;
+  multicast(message: MessageBytes, order: Order): void;
 }
 
 export interface SimOptions {
@@ -399,11 +399,11 @@ export class Simulation {
   }
 
   /** The whole-node layers' multicast: into this incarnation's driver, then its timer re-armed. */
-  private nodeMulticast(h: Host, api: SimDriverHost, payload: Uint8Array, order: Order): void {
+  private nodeMulticast(h: Host, api: SimDriverHost, message: MessageBytes, order: Order): void {
     if (h.hostApi !== api || !h.driver) throw new AssertionError(`node ${h.id}: a multicast from a stopped incarnation`);
     const d = h.driver;
     try {
-      d.multicast(payload, order);
+      d.multicast(message, order);
     } catch (e) {
       throw isClusterError(e) ? e : this.failed(h, e);
     } finally {

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import type { NodeConfig } from '../config/types.ts';
 import { RawClient, tempDir, until } from '../../test/integration/bridge-helpers.ts';
 import type { SocketEvent } from '../api/types.ts';
+import { concatBytes } from '../wire/bytes.ts';
 
 const limits: NodeConfig['limits'] = {
   messageSizeMax: 300_000, socketsMax: 16, groupsMax: 8, groupNameMax: 32, recvQueueMax: 64,
@@ -32,7 +33,7 @@ function loopbackNode(path: string, dead: Set<number>) {
     multicast: (p, order) => {
       if (ctl.blocked || ctl.budget <= 0) { ctl.refused++; throw new ClusterError('EAGAIN', 'loopback send queue full'); }
       ctl.budget--;
-      const copy = p.slice();
+      const copy = concatBytes(p instanceof Uint8Array ? [p] : p);
       setImmediate(() => svc.deliver(1, copy, order));
     },
   });

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { NodeConfig } from '../config/types.ts';
 import { planReload, type ReloadPlan } from '../config/reload.ts';
 import type { DriverRegistry } from '../driver/registry.ts';
-import type { Configuration, DriverEntry, LogLevel, Order } from '../driver/types.ts';
+import type { Configuration, DriverEntry, LogLevel, MessageBytes, Order } from '../driver/types.ts';
 import { ClusterError } from '../api/errors.ts';
 import { driverMessageSizeMax, GroupService } from '../groups/service.ts';
 import { EmbeddedSocket } from '../groups/embedded.ts';
@@ -76,9 +76,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const groups = new GroupService({
     nodeId: config.node.id, limits: groupLimits, guarantees: entry.guarantees,
     driverName: entry.name, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'groups' }),
-    multicast: (payload: Uint8Array, order: Order) => {
+    multicast: (message: MessageBytes, order: Order) => {
       if (!late.runtime) throw new ClusterError('EAGAIN', 'the driver is starting');
-      late.runtime.multicast(payload, order);
+      late.runtime.multicast(message, order);
     },
     // The driver's writable() upcall: sockets answered EAGAIN get a WRITABLE event and resend.
     onWritable: () => { late.bridge?.writable(); writable.notify(); },

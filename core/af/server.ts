@@ -293,8 +293,9 @@ export class BridgeCore {
   }
 
   /** One datagram from the client socket at `path` (null or '' for an unbound sender). `buf`
-   *  becomes the bridge's: it may keep views into it (a large message's parts), so the caller
-   *  never changes or reuses it afterwards. */
+   *  becomes the bridge's: it may keep views into it (a large message's parts, and every SEND's
+   *  payload, which goes on to the driver's send queue as it is), so the caller never changes or
+   *  reuses it afterwards. */
   datagram(buf: Uint8Array, path: string | null): void {
     if (this.closed) return;
     this.counters.datagramsIn++;
@@ -478,7 +479,8 @@ export class BridgeCore {
     p.lastPartAt = this.host.now();
     if (p.received < p.total) return;
     this.dropPartial(c, req.msgId);
-    // The parts as they are: the group layer writes them into the driver's message in one pass.
+    // The parts as they are: they go on to the driver behind the group layer's header, and its
+    // frames are written from them (Driver.multicast).
     this.sendWhole(c, p.chunks, p.order, 'partsBlocked');
   }
 

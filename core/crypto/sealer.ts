@@ -433,8 +433,9 @@ class AeadSealer extends StampingSealer {
     this.key = Uint8Array.from(key);
   }
 
-  /** Room in front of `plain` (`reserved`) is of no use here: the payload is copied into the wasm
-   *  heap, encrypted in place there, and the ciphertext copied out into the new datagram. */
+  /** Room in front of `plain` (`reserved`) is of no use here: the ciphertext is written apart
+   *  from the payload (OpenSSL's into a buffer of its own, libsodium's in the wasm heap, where
+   *  the payload is copied first) and copied into the new datagram. */
   seal(plain: Uint8Array, to: number): Uint8Array {
     const len = plain.length;
     assert(len <= SEAL_PAYLOAD_MAX, `datagram payload ${len} > ${SEAL_PAYLOAD_MAX}`);

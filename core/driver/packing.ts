@@ -13,8 +13,8 @@
 //     u32 total message length            (first fragments only)
 //     bytes
 import { ClusterError, assert, eagain } from '../api/errors.ts';
-import type { Order } from './types.ts';
-import { allocBytesToFill, copyBytes } from '../wire/bytes.ts';
+import type { MessageBytes, Order } from './types.ts';
+import { allocBytesToFill } from '../wire/bytes.ts';
 
 export const FRAME_VERSION = 1;
 export const FRAME_OVERHEAD = 4;
@@ -33,16 +33,26 @@ export interface PackerOptions {
   readonly messageSizeMax: number;
   readonly queueMessagesMax: number;
   readonly queueBytesMax: number;
+  /** Bytes left unwritten in front of every frame, in its buffer, for the headers of the datagram
+   *  it becomes (the driver's and its host's: DriverHost.transmit's `reserved`). Default 0. */
+  readonly headroom?: number;
 }
 
 interface Pending {
-  readonly payload: Uint8Array;
+  /** The message (MessageBytes), never written: the driver's since multicast() returned. */
+  readonly parts: readonly Uint8Array[];
+  readonly length: number;
   readonly order: number;
-  /** Bytes of payload already put into frames (fragmentation in progress when > 0). */
+  /** Bytes of the message already put into frames (fragmentation in progress when > 0). */
   offset: number;
+  /** Where `offset` is: the part, and how much of it is in frames. */
+  part: number;
+  partOffset: number;
 }
 
 export interface Frame {
+  /** The frame, written in one pass from the messages' own bytes, with PackerOptions.headroom
+   *  unwritten bytes in front of it in `bytes.buffer`: the datagram's headers go there. */
   readonly bytes: Uint8Array;
   /** Some message or fragment in the frame asked for safe order. */
   readonly safe: boolean;
@@ -51,7 +61,7 @@ export interface Frame {
 }
 
 /** What a sent message's slot holds until the queue is compacted (its bytes are let go). */
-const SENT: Pending = { payload: new Uint8Array(0), order: 0, offset: 0 };
+const SENT: Pending = { parts: [], length: 0, order: 0, offset: 0, part: 0, partOffset: 0 };
 
 /** The send side: a bounded queue of application messages, drained into frames. */
 export class Packer {
@@ -104,26 +114,27 @@ export class Packer {
   }
 
   /**
-   * Queues a message: a copy, unless `owned` (the caller hands over bytes nobody writes again);
-   * returns the bytes queued, which nobody writes either. Throws EMSGSIZE, or EAGAIN when the
-   * queue is full. Once a message was refused, every message is, until the queue is back at its
-   * low mark (checked as frames leave): the refused senders, called back there (takeWritable),
-   * are not starved by one that kept finding a free slot in between.
+   * Queues a message, without a copy: its bytes are the packer's until they are in frames, and
+   * nobody writes them (Driver.multicast). Throws EMSGSIZE, or EAGAIN when the queue is full.
+   * Once a message was refused, every message is, until the queue is back at its low mark
+   * (checked as frames leave): the refused senders, called back there (takeWritable), are not
+   * starved by one that kept finding a free slot in between.
    */
-  push(payload: Uint8Array, order: Order, owned = false): Uint8Array {
-    if (payload.length > this.opts.messageSizeMax) {
+  push(message: MessageBytes, order: Order): void {
+    const parts = message instanceof Uint8Array ? [message] : message;
+    let length = 0;
+    for (const part of parts) length += part.length;
+    if (length > this.opts.messageSizeMax) {
       throw new ClusterError('EMSGSIZE',
-        `message of ${payload.length} bytes exceeds the limit of ${this.opts.messageSizeMax}; split it`);
+        `message of ${length} bytes exceeds the limit of ${this.opts.messageSizeMax}; split it`);
     }
-    if (this.blocked !== undefined || !this.roomFor(payload.length)) {
-      this.blocked = Math.min(this.blocked ?? Infinity, payload.length);
+    if (this.blocked !== undefined || !this.roomFor(length)) {
+      this.blocked = Math.min(this.blocked ?? Infinity, length);
       this.refusedUncalled = true;
       throw eagain('send queue full; retry once the driver reports it writable');
     }
-    const own = owned ? payload : copyBytes(payload);
-    this.queue.push({ payload: own, order: ORDER_CODE[order], offset: 0 });
-    this.bytes += payload.length;
-    return own;
+    this.queue.push({ parts, length, order: ORDER_CODE[order], offset: 0, part: 0, partOffset: 0 });
+    this.bytes += length;
   }
 
   /** True once per refusal episode, when refused senders should be told to come back (the
@@ -156,7 +167,10 @@ export class Packer {
     assert(plan.length > 0, 'a non-empty queue always yields an entry');
     let size = FRAME_OVERHEAD;
     for (const e of plan) size += ENTRY_OVERHEAD + (e.kind === Kind.First ? FIRST_EXTRA : 0) + e.length;
-    const out = allocBytesToFill(size); // every byte is written below: the size is the sum of what is
+    // Every byte of the frame is written below (its size is the sum of what is); the room in
+    // front is written by whoever sends it, or never sent.
+    const headroom = this.opts.headroom ?? 0;
+    const out = allocBytesToFill(headroom + size).subarray(headroom);
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     let safe = false;
     let at = FRAME_OVERHEAD;
@@ -167,13 +181,12 @@ export class Packer {
       view.setUint32(at + 1, e.length);
       at += ENTRY_OVERHEAD;
       if (e.kind === Kind.First) {
-        view.setUint32(at, p.payload.length);
+        view.setUint32(at, p.length);
         at += FIRST_EXTRA;
       }
-      out.set(p.payload.subarray(p.offset, p.offset + e.length), at);
+      writePending(p, out, at, e.length);
       at += e.length;
-      p.offset += e.length;
-      if (p.offset === p.payload.length) this.pop(p);
+      if (p.offset === p.length) this.pop(p);
     }
     out[0] = FRAME_VERSION;
     out[1] = safe ? 1 : 0;
@@ -188,7 +201,7 @@ export class Packer {
     let room = this.opts.frameSizeMax - FRAME_OVERHEAD;
     for (let i = this.head; i < this.queue.length && plan.length < 0xffff; i++) {
       const p = this.queue[i];
-      const remaining = p.payload.length - p.offset;
+      const remaining = p.length - p.offset;
       if (p.offset > 0) {
         const length = Math.min(remaining, room - ENTRY_OVERHEAD);
         plan.push({ pending: p, kind: length === remaining ? Kind.Last : Kind.Middle, length });
@@ -214,7 +227,7 @@ export class Packer {
 
   private pop(p: Pending): void {
     assert(this.queue[this.head] === p, 'frames consume the queue in order');
-    this.bytes -= p.payload.length;
+    this.bytes -= p.length;
     // Let go of the message at once: entries behind the head would otherwise keep up to 1024
     // sent messages' bytes alive (1 GiB of 1 MiB messages) until the next compaction.
     this.queue[this.head] = SENT;
@@ -222,6 +235,23 @@ export class Packer {
     if (this.head > 64 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
+    }
+  }
+}
+
+/** Writes the next `n` bytes of a queued message at `out[at]`, across its parts: the one copy. */
+function writePending(p: Pending, out: Uint8Array, at: number, n: number): void {
+  p.offset += n;
+  while (n > 0) {
+    const part = p.parts[p.part];
+    const take = Math.min(n, part.length - p.partOffset);
+    out.set(take === part.length ? part : part.subarray(p.partOffset, p.partOffset + take), at);
+    at += take;
+    n -= take;
+    p.partOffset += take;
+    if (p.partOffset === part.length) {
+      p.part++;
+      p.partOffset = 0;
     }
   }
 }

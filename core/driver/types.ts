@@ -4,6 +4,13 @@ import type { Order, RingId } from '../api/types.ts';
 export type { Order, RingId };
 export { formatRingId, ringIdEquals } from '../api/types.ts';
 
+/**
+ * An application message as multicast() takes it: one byte array, or parts whose concatenation
+ * it is (the group layer's header and a payload as it arrived, perhaps in several parts), so that
+ * nobody joins them into one array before the driver writes them into its frames.
+ */
+export type MessageBytes = Uint8Array | readonly Uint8Array[];
+
 // The driver interface (docs/ARCHITECTURE.md, "The driver interface"): a driver is a pure state machine.
 // It never reads a clock, sets a timer, draws randomness or touches a socket or file: the host
 // injects all of that, so the same object runs over real UDP (core/runtime) and in the
@@ -64,8 +71,11 @@ export interface DriverHost extends DriverUpcalls {
    * Send one datagram to a node id, or to every other configured node ('all'; unicast
    * fan-out or IP multicast, the transport decides). The bytes belong to the host after the
    * call: the driver must not mutate them. At most `mtu` bytes (DriverCommon.mtu).
+   * With `reserved`, the DriverCommon.headroom bytes just before `bytes` in `bytes.buffer` are
+   * the host's too, unwritten room the driver left when it allocated the datagram: the host
+   * writes its header there instead of copying the datagram behind it (a host may ignore it).
    */
-  transmit(to: number | 'all', bytes: Uint8Array): void;
+  transmit(to: number | 'all', bytes: Uint8Array, reserved?: boolean): void;
   readonly state: StateStore;
   log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
 }
@@ -79,6 +89,13 @@ export interface DriverCommon {
   readonly mtu: number;
   /** Largest application message multicast() accepts; beyond it EMSGSIZE. */
   readonly messageSizeMax: number;
+  /**
+   * Bytes the host puts in front of a datagram (the sealer's header, when that is all sealing
+   * adds) and would rather write into room the driver left than copy the datagram behind them:
+   * see DriverHost.transmit's `reserved`. Absent or 0: nothing to save (the simulator; a key,
+   * whose encryption writes a new datagram anyway).
+   */
+  readonly headroom?: number;
 }
 
 export interface DriverStats {
@@ -102,9 +119,12 @@ export interface Driver {
   /**
    * Queue an application message. Throws ClusterError EAGAIN (queue full; writable() follows),
    * EMSGSIZE (over messageSizeMax) or EOPNOTSUPP (order not in guarantees).
-   * The driver copies the payload if it keeps it past the call.
+   * The message's bytes become the driver's when the call returns: the caller never writes them
+   * again, and neither does the driver, which keeps them (views, no copy) until it has written
+   * them into its frames. That is the one copy of a message's bytes on the sending node, up to
+   * the host's sealing. A caller that cannot promise that (an application's own buffer) copies.
    */
-  multicast(payload: Uint8Array, order: Order): void;
+  multicast(message: MessageBytes, order: Order): void;
   /** Leave the cluster cleanly (announce departure); the driver then goes quiet. */
   leave(): void;
   /**

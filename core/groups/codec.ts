@@ -110,21 +110,14 @@ export function encodeData(group: string, pid: number, port: number, data: Uint8
   return writeData(new Uint8Array(dataOverhead(name.length) + data.length), name, pid, port, data);
 }
 
-/** Where encodeTransientData writes: reused, grown to the largest message seen up to 1 MiB (the
- *  default message_size_max) and its header: a large message costs no allocation here either. */
-let scratch = new Uint8Array(2048);
-const SCRATCH_MAX = 1024 * 1024 + 1024;
-
 /**
- * As encodeData, but the result is valid only until the next call: for handing a message to
- * driver.multicast, which copies what it keeps. Saves an allocation per message sent.
+ * The same message as encodeData, as parts for driver.multicast: a DATA header of its own, then
+ * `data`'s bytes as they are. Nothing joins them: the driver writes them into its frames.
  */
-export function encodeTransientData(group: string, pid: number, port: number, data: Uint8Array | readonly Uint8Array[]): Uint8Array {
+export function dataMessage(group: string, pid: number, port: number, data: Uint8Array | readonly Uint8Array[]): Uint8Array[] {
   const name = nameBytes(group);
-  const size = dataOverhead(name.length) + (data instanceof Uint8Array ? data.length : data.reduce((n, d) => n + d.length, 0));
-  if (size > SCRATCH_MAX) return writeData(new Uint8Array(size), name, pid, port, data);
-  if (scratch.length < size) scratch = new Uint8Array(Math.min(SCRATCH_MAX, Math.max(size, scratch.length * 2)));
-  return writeData(scratch.subarray(0, size), name, pid, port, data);
+  const header = writeDataHeader(Writer.fixed(dataOverhead(name.length)), name, pid, port).done();
+  return data instanceof Uint8Array ? [header, data] : [header, ...data];
 }
 
 let lastGroup: { group: string; bytes: Uint8Array } = { group: '', bytes: new Uint8Array(0) };
@@ -134,11 +127,12 @@ function nameBytes(group: string): Uint8Array {
   return lastGroup.bytes;
 }
 
-function writeData(out: Uint8Array, name: Uint8Array, pid: number, port: number, data: Uint8Array | readonly Uint8Array[]): Uint8Array {
-  const w = writeHeader(new Writer(out), Type.Data).str16(name).u32(pid).u32(port);
-  if (data instanceof Uint8Array) return w.raw(data).done();
-  for (const d of data) w.raw(d);
-  return w.done();
+function writeData(out: Uint8Array, name: Uint8Array, pid: number, port: number, data: Uint8Array): Uint8Array {
+  return writeDataHeader(new Writer(out), name, pid, port).raw(data).done();
+}
+
+function writeDataHeader(w: Writer, name: Uint8Array, pid: number, port: number): Writer {
+  return writeHeader(w, Type.Data).str16(name).u32(pid).u32(port);
 }
 
 /**

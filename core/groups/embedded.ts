@@ -4,8 +4,9 @@
 // no daemon in between.
 import type { NodeConfig } from '../config/types.ts';
 import type { DriverRegistry } from '../driver/registry.ts';
-import type { Order } from '../driver/types.ts';
+import type { MessageBytes, Order } from '../driver/types.ts';
 import { ClusterError } from '../api/errors.ts';
+import { copyBytes } from '../wire/bytes.ts';
 import { startRuntime, type Runtime, type RuntimeLog } from '../runtime/index.ts';
 import type { BindOptions, GroupSocket, LocalNode, Member, MemberIdentity, MemberInfo, QuorumInfo, SendOptions, SocketEvent } from '../api/types.ts';
 import { EventQueue, WritableSignal, eventBytes, retryEagain } from '../api/queue.ts';
@@ -55,9 +56,9 @@ export async function createNode(opts: CreateNodeOptions): Promise<EmbeddedNode>
     nodeId: config.node.id, limits: config.limits, guarantees: entry.guarantees, driverName: entry.name,
     log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'groups' }),
     onWritable: () => writable.notify(),
-    multicast: (payload: Uint8Array, order: Order) => {
+    multicast: (message: MessageBytes, order: Order) => {
       if (!late.runtime) throw new ClusterError('EAGAIN', 'the driver is starting');
-      late.runtime.multicast(payload, order);
+      late.runtime.multicast(message, order);
     },
     quorum: quorumOptions(config),
     now: () => performance.now(),
@@ -174,7 +175,8 @@ export class EmbeddedSocket implements GroupSocket {
 
   async send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
     this.check(options.signal);
-    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    // The driver keeps what it is given (Driver.multicast) and the application may reuse its buffer.
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : copyBytes(data);
     const order = options.order ?? 'agreed';
     await retryEagain(() => {
       if (this.closed) throw new ClusterError('ENOTCONN', 'the socket is closed; open a new one');

@@ -65,11 +65,11 @@
 // earlier messages (fifo), so the report then agrees with them and only repairs what was missed.
 import { ClusterError, assert, eagain, isClusterError } from '../api/errors.ts';
 import type { NodeConfig } from '../config/types.ts';
-import type { Configuration, DriverUpcalls, Guarantees, LogLevel, Order, RingId } from '../driver/types.ts';
+import type { Configuration, DriverUpcalls, Guarantees, LogLevel, MessageBytes, Order, RingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberChange, MemberIdentity, MemberInfo, QuorumState, SocketEvent, ViewId } from '../api/types.ts';
 import { Quorum, quorumOff, type QuorumOptions } from '../quorum/quorum.ts';
 import {
-  NAME_WIRE_MAX, dataOverhead, decodeGroupMessage, encodeExchange, encodeExpected, encodeTransientData, encodeJoin, encodeLeave, isValidGroupName,
+  NAME_WIRE_MAX, dataOverhead, decodeGroupMessage, encodeExchange, encodeExpected, dataMessage, encodeJoin, encodeLeave, isValidGroupName,
   type ExchangeGroup, type GroupMessage, type LeaveReason, type ReportedMember,
 } from './codec.ts';
 import type { QuorumReport } from '../quorum/quorum.ts';
@@ -99,7 +99,7 @@ export interface GroupServiceOptions {
   /** groupsMax, groupNameMax, membersMax, messageSizeMax, socketsMax. */
   limits: NodeConfig['limits'];
   /** driver.multicast: throws ClusterError EAGAIN / EMSGSIZE / EOPNOTSUPP. */
-  multicast(payload: Uint8Array, order: Order): void;
+  multicast(message: MessageBytes, order: Order): void;
   /** Refuse orders the driver cannot give (EOPNOTSUPP). */
   guarantees: Guarantees;
   log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
@@ -138,9 +138,10 @@ export interface LocalEndpoint {
   /** ENOTCONN if not bound. */
   unbind(): void;
   /** ENOTCONN, EMSGSIZE, EAGAIN, EOPNOTSUPP. `data` may be the message's pieces in order (a
-   *  large message as its parts arrived): they are written into the driver's message as one, so
-   *  the caller need not join them first. The caller keeps the bytes (the driver copies). */
-  send(data: Uint8Array | readonly Uint8Array[], order: Order): void;
+   *  large message as its parts arrived): they go to the driver as they are, behind the DATA
+   *  header, and its frames are written from them (Driver.multicast). So the bytes become the
+   *  driver's once send() returns: the caller never writes them again (copy them first if you must). */
+  send(data: MessageBytes, order: Order): void;
   /** ENOTCONN if not bound. */
   members(): Member[];
   /** The members with who they are, as their nodes said (ENOTCONN if not bound). */
@@ -191,7 +192,7 @@ class Endpoint implements LocalEndpoint {
     if (!this.binding) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it first');
     this.svc.leaveEndpoint(this, 'leave');
   }
-  send(data: Uint8Array | readonly Uint8Array[], order: Order): void { this.svc.sendData(this, data, order); }
+  send(data: MessageBytes, order: Order): void { this.svc.sendData(this, data, order); }
   members(): Member[] {
     if (!this.binding) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it first');
     return [...this.svc.groupMembers(this.binding.group)];
@@ -393,7 +394,7 @@ export class GroupService implements DriverUpcalls {
     this.locals.delete(keyOf(ep));
   }
 
-  sendData(ep: Endpoint, data: Uint8Array | readonly Uint8Array[], order: Order): void {
+  sendData(ep: Endpoint, data: MessageBytes, order: Order): void {
     if (!ep.binding) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it before sending');
     if (!this.opts.guarantees[order]) {
       throw new ClusterError('EOPNOTSUPP', `driver ${this.opts.driverName ?? ''} cannot give ${order} order; use one of: ${this.supportedOrders().join(', ')}`);
@@ -405,7 +406,7 @@ export class GroupService implements DriverUpcalls {
       this.count('sendEagainControl');
       throw eagain('the send queue is full; wait and retry');
     }
-    this.opts.multicast(encodeTransientData(ep.binding.group, ep.member.pid, ep.member.port, data), order);
+    this.opts.multicast(dataMessage(ep.binding.group, ep.member.pid, ep.member.port, data), order);
     this.count('sent');
   }
 

@@ -141,7 +141,8 @@ describe.each([['without a key', false], ['with a key', true]] as const)('runtim
     expect(st.runtime.timeouts).toBeGreaterThanOrEqual(3);
     // cluster.mtu = "auto": loopback's MTU, less the IP and UDP headers and the seal's.
     const net = resolveMtu('auto', '127.0.0.1').mtu;
-    expect(echoOf(a).common).toEqual({ nodeId: 1, nodes: [1, 2], mtu: net - 28 - (crypto ? 68 : 28), messageSizeMax: 1024 * 1024 });
+    expect(echoOf(a).common).toEqual({ nodeId: 1, nodes: [1, 2], mtu: net - 28 - (crypto ? 68 : 28), messageSizeMax: 1024 * 1024,
+      headroom: crypto ? 0 : 28 });
     expect(a.logs.some((l) => l.startsWith('warn: no [crypto] key_file'))).toBe(!crypto);
   });
 

@@ -14,7 +14,7 @@ import { dropIsLogged, explainDrop } from '../crypto/explain.ts';
 import type { StateStore } from '../driver/types.ts';
 import { RateLimiter } from '../transport/ratelimit.ts';
 import type { DriverRegistry } from '../driver/registry.ts';
-import type { Configuration, Driver, DriverCommon, DriverHost, DriverUpcalls, LogLevel, Order } from '../driver/types.ts';
+import type { Configuration, Driver, DriverCommon, DriverHost, DriverUpcalls, LogLevel, MessageBytes, Order } from '../driver/types.ts';
 import { openUdpTransport, SOCKET_BUFFER_BYTES } from '../transport/udp.ts';
 import { resolveMtu, type ResolvedMtu } from '../transport/mtu.ts';
 import type { Transport } from '../transport/types.ts';
@@ -36,7 +36,7 @@ export interface Runtime {
   readonly driver: Driver;
   readonly nodeId: number;
   /** Passes to driver.multicast: throws its EAGAIN / EMSGSIZE / EOPNOTSUPP; ENOTCONN once stopped. */
-  multicast(payload: Uint8Array, order: Order): void;
+  multicast(message: MessageBytes, order: Order): void;
   stats(): Record<string, unknown>;
   /** A new node list (a reload): the driver and the transport take it, or EOPNOTSUPP when the
    *  driver cannot change its list at run time (then nothing changed). */
@@ -159,6 +159,7 @@ class NodeRuntime implements Runtime {
     const common: DriverCommon = {
       nodeId: c.node.id, nodes: c.cluster.nodes.map((n) => n.id).sort((a, b) => a - b),
       mtu: driverMtu(c, this.sealer, net.mtu), messageSizeMax: c.limits.messageSizeMax,
+      headroom: this.sealer.headroom,
     };
     this.drv = create(common, this.host());
     this.transport.onDatagram((from, bytes) => this.onDatagram(from, bytes));
@@ -191,7 +192,7 @@ class NodeRuntime implements Runtime {
       nodeId: this.nodeId,
       now: () => this.clock.now(),
       rng,
-      transmit: (to, bytes) => this.transmit(to, bytes),
+      transmit: (to, bytes, reserved) => this.transmit(to, bytes, reserved === true),
       state: this.state,
       log: this.log,
       deliver: guard('deliver', up.deliver.bind(up)),
@@ -200,7 +201,8 @@ class NodeRuntime implements Runtime {
     };
   }
 
-  private transmit(to: number | 'all', bytes: Uint8Array): void {
+  /** `reserved`: the sealer's header goes into the room the driver left in front (DriverHost.transmit). */
+  private transmit(to: number | 'all', bytes: Uint8Array, reserved: boolean): void {
     if (this.stopped) {
       this.counters.transmitsAfterStop++;
       return;
@@ -211,7 +213,7 @@ class NodeRuntime implements Runtime {
       return;
     }
     this.counters.transmits++;
-    const sealed = this.sealer.seal(bytes, to === 'all' ? TO_ALL : to);
+    const sealed = this.sealer.seal(bytes, to === 'all' ? TO_ALL : to, reserved);
     if (to === 'all') this.transport.broadcast(sealed);
     else this.transport.send(to, sealed);
   }
@@ -292,10 +294,10 @@ class NodeRuntime implements Runtime {
     this.rearm();
   }
 
-  multicast(payload: Uint8Array, order: Order): void {
+  multicast(message: MessageBytes, order: Order): void {
     if (this.stopped) throw new ClusterError('ENOTCONN', 'this node is stopped');
     try {
-      this.driver.multicast(payload, order);
+      this.driver.multicast(message, order);
     } finally {
       this.rearm();
     }

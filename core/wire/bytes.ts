@@ -27,6 +27,19 @@ export function copyBytes(src: Uint8Array): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, src.length);
 }
 
+/** The concatenation of `parts`, in bytes of its own. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = allocBytesToFill(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /** Equal lengths and bytes (false for two empty arrays: nothing to remember there). */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length || a.length === 0) return false;

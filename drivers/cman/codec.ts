@@ -16,6 +16,7 @@
 //   leave:     nothing more
 // Parsing never throws: a malformed datagram decodes to undefined with the reason.
 
+import { assert } from '../../core/api/errors.ts';
 import { fnvStep, FNV_OFFSET } from '../../core/wire/hash.ts';
 import { Reader } from '../../core/wire/reader.ts';
 import { Writer } from '../../core/wire/writer.ts';
@@ -77,12 +78,29 @@ export type CmanMsg = DataMsg | AckMsg | HeartbeatMsg | LeaveMsg;
 export type Decoded = { ok: true; msg: CmanMsg } | { ok: false; reason: string };
 
 function header(size: number, type: Type, flags: number, incarnation: number): Writer {
-  return Writer.fixed(size).u8(WIRE_VERSION).u8(type).u8(flags).u8(0).u32(incarnation);
+  return writeHeader(Writer.fixed(size), type, flags, incarnation);
+}
+
+function writeHeader(w: Writer, type: Type, flags: number, incarnation: number): Writer {
+  return w.u8(WIRE_VERSION).u8(type).u8(flags).u8(0).u32(incarnation);
 }
 
 export function encodeData(m: Omit<DataMsg, 'type'>): Uint8Array {
   return header(DATA_HEADER_BYTES + m.frame.length, Type.Data, m.resend ? FLAG_RESEND : 0, m.incarnation)
     .u48(m.seq).u48(m.low).raw(m.frame).done();
+}
+
+/**
+ * A DATA datagram of a frame this node packed with DATA_HEADER_BYTES of unwritten room in front
+ * of it (PackerOptions.headroom): the header goes into that room, the frame stays where it is,
+ * and the datagram returned is a view of the frame's buffer. Once per frame: a resend copies.
+ */
+export function encodeDataAroundFrame(m: Omit<DataMsg, 'type'>): Uint8Array {
+  const f = m.frame;
+  const datagram = new Uint8Array(f.buffer, f.byteOffset - DATA_HEADER_BYTES, DATA_HEADER_BYTES + f.length);
+  const w = writeHeader(new Writer(datagram), Type.Data, m.resend ? FLAG_RESEND : 0, m.incarnation).u48(m.seq).u48(m.low);
+  assert(w.at === DATA_HEADER_BYTES, 'the DATA header fills the room in front of the frame');
+  return datagram;
 }
 
 export function encodeAck(m: Omit<AckMsg, 'type'>): Uint8Array {

@@ -10,10 +10,11 @@
 import { ClusterError, assert, isClusterError } from '../../core/api/errors.ts';
 import { Packer, Reassembler } from '../../core/driver/packing.ts';
 import type {
-  Driver, DriverCommon, DriverHost, DriverStats, Guarantees, Order,
+  Driver, DriverCommon, DriverHost, DriverStats, Guarantees, MessageBytes, Order,
 } from '../../core/driver/types.ts';
+import { concatBytes } from '../../core/wire/bytes.ts';
 import {
-  DATA_HEADER_BYTES, bitmapSeqs, decode, digestToken, encodeAck, encodeData, encodeHeartbeat, encodeLeave,
+  DATA_HEADER_BYTES, bitmapSeqs, decode, digestToken, encodeAck, encodeData, encodeDataAroundFrame, encodeHeartbeat, encodeLeave,
   makeBitmap, makeDigest, nodeListHash, type AckMsg, type DataMsg, type HeartbeatMsg,
 } from './codec.ts';
 import { Membership, type GoneReason } from './membership.ts';
@@ -71,7 +72,7 @@ export class CmanDriver implements Driver {
   private readonly reassembler: Reassembler;
   private readonly streams = new Map<number, RecvStream>();
   /** Own messages, delivered locally at the next event (never inside multicast()). */
-  private selfQueue: Uint8Array[] = [];
+  private selfQueue: MessageBytes[] = [];
   private readonly acksDue = new Set<number>();
   private ackDueAt = Infinity;
   private heartbeatAt = Infinity;
@@ -94,6 +95,8 @@ export class CmanDriver implements Driver {
       messageSizeMax: common.messageSizeMax,
       queueMessagesMax: opts.queueMessagesMax,
       queueBytesMax: opts.queueBytesMax,
+      // A frame's first DATA is written around it (pump), and the host's header in front.
+      headroom: (common.headroom ?? 0) + DATA_HEADER_BYTES,
     });
     // A partial message must fit, or large messages could never be reassembled.
     const partialBytesMax = Math.max(opts.partialBytesMax, common.messageSizeMax);
@@ -113,7 +116,7 @@ export class CmanDriver implements Driver {
     this.sendHeartbeat(this.host.now());
   }
 
-  multicast(payload: Uint8Array, order: Order): void {
+  multicast(message: MessageBytes, order: Order): void {
     if (this.phase !== 'running') {
       throw new ClusterError('ENOTCONN', this.phase === 'new'
         ? 'the cman driver is not started yet' : 'this node left the cluster; restart it to rejoin');
@@ -122,15 +125,14 @@ export class CmanDriver implements Driver {
       throw new ClusterError('EOPNOTSUPP', `the cman driver gives FIFO order only, not '${order}'; `
         + "send with order 'fifo' or use the totem driver");
     }
-    let own: Uint8Array; // one copy for the packer and the local delivery (neither writes it)
     try {
-      own = this.packer.push(payload, 'fifo'); // closed after a refusal until its low mark (Packer.push)
+      this.packer.push(message, 'fifo'); // closed after a refusal until its low mark (Packer.push)
     } catch (e) {
       if (isClusterError(e, 'EAGAIN')) this.c.eagain++;
       throw e;
     }
     this.c.multicasts++;
-    this.selfQueue.push(own);
+    this.selfQueue.push(message); // the packer's bytes too: neither writes them
   }
 
   handleDatagram(from: number, bytes: Uint8Array): void {
@@ -324,10 +326,11 @@ export class CmanDriver implements Driver {
     if (this.selfQueue.length === 0) return;
     const q = this.selfQueue;
     this.selfQueue = [];
-    for (const payload of q) {
+    for (const m of q) {
       this.c.selfDelivered++;
       this.c.delivered++;
-      this.host.deliver(this.self, payload, 'fifo');
+      // A message in parts is joined for its local delivery only: its frames copy the parts.
+      this.host.deliver(this.self, m instanceof Uint8Array ? m : concatBytes(m), 'fifo');
     }
   }
 
@@ -366,9 +369,10 @@ export class CmanDriver implements Driver {
       const frame = this.packer.nextFrame();
       if (!frame) break;
       const entry = this.window.add(frame.bytes, new Set(this.members.ids), now + this.opts.ackTimeoutMs);
-      this.host.transmit('all', encodeData({
+      // The frame becomes the datagram: the DATA header and the host's go into the room in front.
+      this.host.transmit('all', encodeDataAroundFrame({
         incarnation: this.incarnation, resend: false, seq: entry.seq, low: this.window.low, frame: frame.bytes,
-      }));
+      }), true);
       this.c.framesSent++;
       this.c.messagesFramed += frame.messages;
       this.window.collect();

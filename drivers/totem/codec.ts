@@ -15,6 +15,7 @@
 //                 u48 aru, u48 highSeq, u48 highDelivered, u48 safeLine, u8 flags (1 filled)
 //   merge detect: ring          hold cancel: ring
 // Decoding never throws: a malformed datagram decodes to { error } and the driver counts it.
+import { assert } from '../../core/api/errors.ts';
 import type { RingId } from '../../core/driver/types.ts';
 import { Reader, WireError } from '../../core/wire/reader.ts';
 import { Writer } from '../../core/wire/writer.ts';
@@ -139,7 +140,26 @@ function encodeToken(m: TokenMsg): Uint8Array {
 }
 
 function encodeMcast(m: McastMsg): Uint8Array {
-  const w = Writer.fixed(MCAST_HEADER_BYTES + (m.encap ? ENCAP_HEADER_BYTES : 0) + m.frame.length);
+  return writeMcastHeader(Writer.fixed(MCAST_HEADER_BYTES + (m.encap ? ENCAP_HEADER_BYTES : 0) + m.frame.length), m)
+    .raw(m.frame).done();
+}
+
+/**
+ * An MCAST of a frame this node packed with MCAST_HEADER_BYTES of unwritten room in front of it
+ * (PackerOptions.headroom): the header is written into that room and the frame stays where it
+ * is. The datagram returned is a view of the frame's buffer. Never for an encapsulated message.
+ */
+export function encodeMcastAroundFrame(m: McastMsg): Uint8Array {
+  assert(m.encap === undefined, 'an encapsulated MCAST has a longer header than the room left');
+  const f = m.frame;
+  const datagram = new Uint8Array(f.buffer, f.byteOffset - MCAST_HEADER_BYTES, MCAST_HEADER_BYTES + f.length);
+  const w = writeMcastHeader(new Writer(datagram), m);
+  assert(w.at === MCAST_HEADER_BYTES, 'the MCAST header fills the room in front of the frame');
+  return datagram;
+}
+
+/** Everything of an MCAST up to its frame. */
+function writeMcastHeader(w: Writer, m: McastMsg): Writer {
   writeHeader(w, TYPE.mcast, m.sender);
   writeRing(w, m.ring);
   w.u48(m.seq);
@@ -148,9 +168,7 @@ function encodeMcast(m: McastMsg): Uint8Array {
   if (m.encap) {
     writeRing(w, m.encap.ring); w.u48(m.encap.seq); w.u32(m.encap.origin); w.u8(m.encap.safe ? 1 : 0);
   }
-  w.u32(m.frame.length);
-  w.raw(m.frame);
-  return w.done();
+  return w.u32(m.frame.length);
 }
 
 function encodeJoin(m: JoinMsg): Uint8Array {

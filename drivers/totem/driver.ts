@@ -9,10 +9,10 @@ import { ClusterError, assert } from '../../core/api/errors.ts';
 import { Reassembler } from '../../core/driver/packing.ts';
 import {
   ringIdEquals, formatRingId, type Configuration, type Driver, type DriverCommon, type DriverHost,
-  type Guarantees, type Order, type RingId,
+  type Guarantees, type MessageBytes, type Order, type RingId,
 } from '../../core/driver/types.ts';
 import {
-  decode, encode, MCAST_HEADER_BYTES, ENCAP_HEADER_BYTES, COMMIT_FIXED_BYTES, COMMIT_MEMBER_BYTES,
+  decode, encode, encodeMcastAroundFrame, MCAST_HEADER_BYTES, ENCAP_HEADER_BYTES, COMMIT_FIXED_BYTES, COMMIT_MEMBER_BYTES,
   type CommitMsg, type JoinMsg, type McastMsg, type TokenMsg, type TotemMsg, type DecodeLimits,
 } from './codec.ts';
 import { RingLog, type StoredMsg } from './ringlog.ts';
@@ -137,6 +137,8 @@ export class TotemDriver implements Driver {
       messageSizeMax: common.messageSizeMax,
       queueMessagesMax: opts.sendQueueMax,
       queueBytesMax: opts.sendQueueBytesMax,
+      // A new frame's first MCAST is written around it (multicastStored), and the host's header in front.
+      headroom: (common.headroom ?? 0) + MCAST_HEADER_BYTES,
     });
     this.reassembler = new Reassembler({ messageSizeMax: common.messageSizeMax, partialBytesMax: opts.partialBytesMax });
   }
@@ -192,9 +194,9 @@ export class TotemDriver implements Driver {
     return Math.min(this.tokenLossAt, this.retransmitAt, this.joinAt, this.consensusAt, this.holdUntil, this.holdCancelAt, this.mergeAt);
   }
 
-  multicast(payload: Uint8Array, order: Order): void {
+  multicast(message: MessageBytes, order: Order): void {
     if (this.state === 'left') throw new ClusterError('ENOTCONN', 'this node left the cluster; start a new driver');
-    this.sendQueue.push(payload, order);
+    this.sendQueue.push(message, order);
     if (this.held) this.releaseHold();
     else if (this.mayBeHeld() && this.holdCancelSentFor !== this.lastTokenSeq) {
       this.holdCancelSentFor = this.lastTokenSeq;
@@ -862,7 +864,7 @@ export class TotemDriver implements Driver {
       } else {
         const f = this.sendQueue.nextFrame();
         if (!f) break;
-        m = { seq: t.seq + 1, origin: this.me, safe: f.safe, frame: f.bytes };
+        m = { seq: t.seq + 1, origin: this.me, safe: f.safe, frame: f.bytes, unsent: true };
       }
       t.seq++;
       this.cur.add(m);
@@ -876,10 +878,17 @@ export class TotemDriver implements Driver {
 
   private multicastStored(m: StoredMsg): void {
     this.counters.mcastSent++;
-    this.host.transmit('all', encode({
+    const msg: McastMsg = {
       type: 'mcast', sender: this.me, ring: this.cur.ring, seq: m.seq, origin: m.origin, safe: m.safe,
       encap: m.encap, frame: m.frame,
-    }));
+    };
+    if (!m.unsent) {
+      this.host.transmit('all', encode(msg)); // a retransmission: the room in front is the first one's
+      return;
+    }
+    // The frame becomes the datagram: the MCAST header and the host's go into the room in front.
+    m.unsent = false;
+    this.host.transmit('all', encodeMcastAroundFrame(msg), true);
   }
 
   /** Ask for my gaps once each has been seen missing on miss_count_const visits. */

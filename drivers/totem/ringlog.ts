@@ -11,6 +11,9 @@ export interface StoredMsg {
   /** Set on new-ring messages that carry an old-ring message during recovery. */
   readonly encap?: EncapInfo;
   readonly frame: Uint8Array;
+  /** A frame this node packed and has not sent yet: the room in front of it (its packer's
+   *  headroom) is still unwritten, and its first MCAST is written around it, with no copy. */
+  unsent?: boolean;
 }
 
 export class RingLog {

@@ -3,11 +3,11 @@
 // fragments were cut by a configuration change, so that the whole message is sent again on the
 // new ring and every member delivers it in one configuration (EVS properties 1 and 4).
 import { Packer, FRAME_OVERHEAD, ENTRY_OVERHEAD, type Frame, type PackerOptions } from '../../core/driver/packing.ts';
-import type { Order } from '../../core/driver/types.ts';
+import type { MessageBytes, Order } from '../../core/driver/types.ts';
 
-interface Queued { readonly payload: Uint8Array; readonly order: Order }
+interface Queued { readonly message: MessageBytes; readonly order: Order }
 /** A sent message's slot until the mirror is compacted. */
-const SENT: Queued = { payload: new Uint8Array(0), order: 'agreed' };
+const SENT: Queued = { message: new Uint8Array(0), order: 'agreed' };
 
 export class SendQueue {
   private packer: Packer;
@@ -44,9 +44,9 @@ export class SendQueue {
   }
 
   /** Throws ClusterError EMSGSIZE or EAGAIN (Packer.push). */
-  push(payload: Uint8Array, order: Order): void {
-    const own = this.packer.push(payload, order); // one copy, shared with the mirror (neither writes it)
-    this.mirror.push({ payload: own, order });
+  push(message: MessageBytes, order: Order): void {
+    this.packer.push(message, order); // no copy: the packer and the mirror share the caller's bytes
+    this.mirror.push({ message, order });
   }
 
   nextFrame(): Frame | undefined {
@@ -60,7 +60,7 @@ export class SendQueue {
     if (!this.inProgress) return false;
     const old = this.packer;
     this.packer = new Packer(this.opts);
-    for (let i = this.head; i < this.mirror.length; i++) this.packer.push(this.mirror[i].payload, this.mirror[i].order, true);
+    for (let i = this.head; i < this.mirror.length; i++) this.packer.push(this.mirror[i].message, this.mirror[i].order);
     this.packer.carryFlowState(old);
     this.inProgress = false;
     return true;

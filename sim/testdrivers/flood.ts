@@ -3,7 +3,8 @@
 // the simulator's network and shows what the checker catches in a weak protocol.
 import { z } from 'zod';
 import { ClusterError } from '../../core/api/errors.ts';
-import type { Driver, DriverCommon, DriverEntry, DriverHost, Order } from '../../core/driver/types.ts';
+import type { Driver, DriverCommon, DriverEntry, DriverHost, MessageBytes, Order } from '../../core/driver/types.ts';
+import { concatBytes } from '../../core/wire/bytes.ts';
 
 const options = z.object({
   /** Send a heartbeat every this many ms (0 = never): gives the simulator timers to run. */
@@ -45,7 +46,8 @@ class FloodDriver implements Driver {
     return this.nextBeat;
   }
 
-  multicast(payload: Uint8Array, order: Order): void {
+  multicast(message: MessageBytes, order: Order): void {
+    const payload = message instanceof Uint8Array ? message : concatBytes(message);
     if (payload.length + 2 > this.common.mtu) {
       throw new ClusterError('EMSGSIZE', `flood sends one datagram per message: at most ${this.common.mtu - 2} bytes`);
     }

@@ -4,7 +4,8 @@
 // must report.
 import { z } from 'zod';
 import { ClusterError, assert } from '../../core/api/errors.ts';
-import type { Driver, DriverCommon, DriverEntry, DriverHost, Order } from '../../core/driver/types.ts';
+import type { Driver, DriverCommon, DriverEntry, DriverHost, MessageBytes, Order } from '../../core/driver/types.ts';
+import { concatBytes } from '../../core/wire/bytes.ts';
 
 const options = z.object({
   /** Most messages held out of order before new ones are dropped (a bounded buffer). */
@@ -49,7 +50,8 @@ class SequencerDriver implements Driver {
     this.host.configuration({ kind: 'regular', ringId: { rep: this.sequencer, seq: 1 }, members: this.common.nodes, left: [], joined: this.common.nodes });
   }
 
-  multicast(payload: Uint8Array, order: Order): void {
+  multicast(message: MessageBytes, order: Order): void {
+    const payload = message instanceof Uint8Array ? message : concatBytes(message);
     if (order === 'safe') throw new ClusterError('EOPNOTSUPP', 'the sequencer test driver has no safe order; use agreed');
     if (payload.length + HEADER > this.common.mtu) {
       throw new ClusterError('EMSGSIZE', `the sequencer test driver does not fragment: at most ${this.common.mtu - HEADER} bytes`);

@@ -10,6 +10,7 @@ import { RecvStream } from '../../drivers/cman/stream.ts';
 import { cmanDriver, type CmanDriver } from '../../drivers/cman/index.ts';
 import type { Configuration, DriverHost, Order, StateStore } from '../../core/driver/types.ts';
 import { Rng } from '../../sim/rng.ts';
+import { ENTRY_OVERHEAD, FRAME_OVERHEAD } from '../../core/driver/packing.ts';
 import { parseConfig } from '../../core/config/index.ts';
 import { builtinRegistry } from '../../drivers/builtin.ts';
 
@@ -144,9 +145,9 @@ describe('cman send window and receive stream', () => {
 });
 
 /** A hand-wired two-node host: datagrams are queued and handed over by pump(). */
-function pair(options: Record<string, unknown> = {}) {
+function pair(options: Record<string, unknown> = {}, headroom = 0) {
   let now = 0;
-  const wire: { from: number; to: number; bytes: Uint8Array }[] = [];
+  const wire: { from: number; to: number; bytes: Uint8Array; reserved: boolean }[] = [];
   const stores = new Map<number, Map<string, Uint8Array>>();
   const nodes = [1, 2].map((id) => {
     const got: { sender: number; order: Order; size: number }[] = [];
@@ -157,12 +158,14 @@ function pair(options: Record<string, unknown> = {}) {
     const ev = { writable: 0 };
     const host: DriverHost = {
       nodeId: id, now: () => now, rng: () => 0.5, state, log: () => {},
-      transmit: (to, bytes) => { for (const t of to === 'all' ? [3 - id] : [to]) wire.push({ from: id, to: t, bytes }); },
+      transmit: (to, bytes, reserved) => {
+        for (const t of to === 'all' ? [3 - id] : [to]) wire.push({ from: id, to: t, bytes, reserved: reserved === true });
+      },
       deliver: (sender, payload, order) => { got.push({ sender, order, size: payload.length }); },
       configuration: (c) => { confs.push(c); },
       writable: () => { ev.writable++; },
     };
-    const driver = cmanDriver.create({ nodeId: id, nodes: [1, 2], mtu: 1400, messageSizeMax: 1 << 20 },
+    const driver = cmanDriver.create({ nodeId: id, nodes: [1, 2], mtu: 1400, messageSizeMax: 1 << 20, headroom },
       cmanOptionsSchema.parse(options), host) as CmanDriver;
     return { driver, got, confs, ev, store };
   });
@@ -180,6 +183,35 @@ function pair(options: Record<string, unknown> = {}) {
 }
 
 describe('cman driver contract', () => {
+  it('sends a frame as the buffer its messages were written into: headers in the room in front, no copy', () => {
+    const headroom = 28;
+    const { nodes, step, wire } = pair({}, headroom);
+    nodes.forEach((n) => n.driver.start());
+    step();
+    const header = Uint8Array.of(1, 2, 3);
+    const body = new Uint8Array(3000).fill(7);
+    nodes[0].driver.multicast([header, body], 'fifo');
+    body[0] = 9; // nobody may (Driver.multicast); it shows the driver kept the parts, not a copy
+    nodes[0].driver.handleTimeout();
+    const data = wire.filter((d) => d.from === 1 && d.bytes[1] === 1);
+    expect(data.length).toBeGreaterThan(1); // 3003 bytes in frames of at most 1400
+    const window = (nodes[0].driver as unknown as { window: SendWindow }).window;
+    const frames = [...window.pending()].map((e) => e.frame);
+    expect(frames).toHaveLength(data.length);
+    // The first fragment: frame header, entry header with the total, then the parts as they were at framing.
+    expect(frames[0][FRAME_OVERHEAD + ENTRY_OVERHEAD + 4 + header.length]).toBe(9);
+    data.forEach((d, i) => {
+      expect(d.reserved).toBe(true);
+      // The datagram is the frame's own buffer: DATA header right in front, the host's room before it.
+      expect(d.bytes.buffer).toBe(frames[i].buffer);
+      expect(d.bytes.byteOffset + DATA_HEADER_BYTES).toBe(frames[i].byteOffset);
+      expect(d.bytes.byteOffset).toBeGreaterThanOrEqual(headroom);
+    });
+    step();
+    expect(nodes[1].got).toEqual([{ sender: 1, order: 'fifo', size: 3003 }]);
+    expect(nodes[0].got).toEqual([{ sender: 1, order: 'fifo', size: 3003 }]);
+  });
+
   it('reports the first configuration at start, then each node as its heartbeat arrives', () => {
     const { nodes, step } = pair();
     expect(() => nodes[0].driver.multicast(new Uint8Array(4), 'fifo')).toThrow(/ENOTCONN/);

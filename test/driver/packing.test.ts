@@ -116,13 +116,37 @@ describe('Packer and Reassembler', () => {
     expect(rebuilt.takeWritable()).toBe(false);
   });
 
-  it('copies pushed payloads: the caller may reuse its buffer', () => {
+  it('keeps pushed bytes without a copy: a frame is written from them when it is built', () => {
     const p = packer();
     const b = msg(50, 1);
     p.push(b, 'agreed');
-    b.fill(0);
+    b[0] ^= 0xff; // nobody may do this (Driver.multicast): it shows what the queue holds
     const got = feed(reassembler(), 1, drain(p));
-    expect(got[0].payload).toEqual(msg(50, 1));
+    expect(got[0].payload).toEqual(b);
+  });
+
+  it('takes a message in parts and writes them into its frames as one, fragments across part edges included', () => {
+    const p = packer(500);
+    const whole = msg(3000, 4);
+    const parts = [whole.subarray(0, 7), whole.subarray(7, 7), whole.subarray(7, 1200), whole.subarray(1200)];
+    p.push(parts, 'safe');
+    p.push([msg(30, 5)], 'agreed');
+    const got = feed(reassembler(), 1, drain(p));
+    expect(got.map((g) => g.order)).toEqual(['safe', 'agreed']);
+    expect(same(got.map((g) => g.payload), [whole, msg(30, 5)])).toBe(true);
+    expect(p.queuedBytes).toBe(0);
+  });
+
+  it('leaves the headroom unwritten in front of every frame, in the frame\'s own buffer', () => {
+    const p = packer(500, { headroom: 61 });
+    p.push(msg(1200, 6), 'agreed');
+    for (let f = p.nextFrame(); f; f = p.nextFrame()) {
+      expect(f.bytes.byteOffset).toBeGreaterThanOrEqual(61);
+      // The room is part of the frame's allocation: filling it leaves the frame as it was.
+      const before = Uint8Array.from(f.bytes);
+      new Uint8Array(f.bytes.buffer, f.bytes.byteOffset - 61, 61).fill(0xee);
+      expect(f.bytes).toEqual(before);
+    }
   });
 
   it('a gap in a sender\'s fragments discards the partial message and never splices', () => {

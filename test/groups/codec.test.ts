@@ -1,8 +1,9 @@
 // The groups wire format: every message round-trips, exchange reports split into parts within the size bound, and no truncation or corruption throws.
 import { describe, expect, it } from 'vitest';
 import {
-  dataOverhead, decodeGroupMessage, encodeData, encodeExchange, encodeExpected, encodeTransientData, encodeJoin, encodeLeave, type ExchangeGroup,
+  dataOverhead, decodeGroupMessage, encodeData, encodeExchange, encodeExpected, dataMessage, encodeJoin, encodeLeave, type ExchangeGroup,
 } from '../../core/groups/codec.ts';
+import { concatBytes } from '../../core/wire/bytes.ts';
 
 const Q = { allSeen: false, expected: 3 };
 
@@ -16,7 +17,7 @@ describe('groups codec', () => {
     expect(data.length).toBe(dataOverhead(1) + 3);
     const d = decodeGroupMessage(data);
     expect(d.ok && d.msg.type === 'data' && [...d.msg.data]).toEqual([9, 8, 7]);
-    const big = encodeTransientData('grüppe', 0xffffffff, 0x80000001, Uint8Array.of(1, 2));
+    const big = concatBytes(dataMessage('grüppe', 0xffffffff, 0x80000001, [Uint8Array.of(1), Uint8Array.of(2)]));
     expect([...big]).toEqual([...encodeData('grüppe', 0xffffffff, 0x80000001, Uint8Array.of(1, 2))]);
     expect(decodeGroupMessage(big)).toEqual({ ok: true, msg: { type: 'data', group: 'grüppe', pid: 0xffffffff, port: 0x80000001, data: Uint8Array.of(1, 2) } });
     const ex = encodeExchange({ rep: 3, seq: 2 ** 40 + 5 }, [{ group: 'a', members: [{ pid: 1, port: 1 }] }], 1000, { allSeen: true, expected: 5 });

@@ -7,6 +7,7 @@ import { decodeDaemonDatagram, encodeRequest, SEND_PART_DATA_MAX, type MessagePa
 import { BridgeCore, type BridgeHost, type ClientIdentity } from '../../core/af/server.ts';
 import type { AccessPolicy } from '../../core/af/access.ts';
 import type { NodeConfig } from '../../core/config/types.ts';
+import { concatBytes } from '../../core/wire/bytes.ts';
 
 export const MiB = 1024 * 1024;
 export const limits: NodeConfig['limits'] = {
@@ -47,7 +48,7 @@ export class FakeNode {
     this.svc = new GroupService({
       nodeId: 1, limits, guarantees: { fifo: true, agreed: true, safe: true, virtualSynchrony: true }, driverName: 'loopback',
       log: () => undefined, onWritable: () => this.bridge.writable(),
-      multicast: (p, order) => { this.deliveries.push([p.slice(), order]); },
+      multicast: (p, order) => { this.deliveries.push([concatBytes(p instanceof Uint8Array ? [p] : p), order]); },
     });
     this.svc.configuration({ kind: 'regular', ringId: { rep: 1, seq: 4 }, members: [1], left: [], joined: [1] });
     this.bridge = new BridgeCore({

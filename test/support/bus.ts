@@ -3,7 +3,8 @@
 // them), partitions, merges, crashes and a bounded per-node send queue (EAGAIN, then
 // writable()). It is a test double of the driver's upcall behaviour, not of any protocol.
 import { ClusterError } from '../../core/api/errors.ts';
-import type { Configuration, DriverUpcalls, Guarantees, Order, RingId } from '../../core/driver/types.ts';
+import type { Configuration, DriverUpcalls, Guarantees, MessageBytes, Order, RingId } from '../../core/driver/types.ts';
+import { concatBytes } from '../../core/wire/bytes.ts';
 
 export const ALL_GUARANTEES: Guarantees = { fifo: true, agreed: true, safe: true, virtualSynchrony: true };
 
@@ -46,11 +47,12 @@ export class TestBus {
   }
 
   /** The multicast function a GroupService gets for `nodeId`. */
-  multicastFor(nodeId: number): (payload: Uint8Array, order: Order) => void {
-    return (payload, order) => this.multicast(nodeId, payload, order);
+  multicastFor(nodeId: number): (message: MessageBytes, order: Order) => void {
+    return (message, order) => this.multicast(nodeId, message, order);
   }
 
-  multicast(from: number, payload: Uint8Array, order: Order): void {
+  multicast(from: number, message: MessageBytes, order: Order): void {
+    const payload = concatBytes(message instanceof Uint8Array ? [message] : message);
     if (!this.guarantees[order]) throw new ClusterError('EOPNOTSUPP', `bus cannot give ${order}`);
     if (payload.length > (this.opts.messageSizeMax ?? 1 << 20)) throw new ClusterError('EMSGSIZE', 'too big');
     const comp = this.componentOf(from);
@@ -59,7 +61,7 @@ export class TestBus {
       this.blocked.add(from);
       throw new ClusterError('EAGAIN', 'bus send queue full');
     }
-    comp.queue.push({ sender: from, payload: payload.slice(), order });
+    comp.queue.push({ sender: from, payload, order });
   }
 
   /** Sets the network components. Messages still queued are delivered first in their old
