@@ -119,10 +119,11 @@ export interface Driver {
   /**
    * Queue an application message. Throws ClusterError EAGAIN (queue full; writable() follows),
    * EMSGSIZE (over messageSizeMax) or EOPNOTSUPP (order not in guarantees).
-   * The message's bytes become the driver's when the call returns: the caller never writes them
-   * again, and neither does the driver, which keeps them (views, no copy) until it has written
-   * them into its frames. That is the one copy of a message's bytes on the sending node, up to
-   * the host's sealing. A caller that cannot promise that (an application's own buffer) copies.
+   * The message's bytes (and the list of its parts) become the driver's when the call returns:
+   * the caller never writes them again, and neither does the driver, which keeps them (views, no
+   * copy) until it has written them into its frames. Writing them there is the one copy of a
+   * message's bytes on its way to the network, up to the host's encryption (with a key). A
+   * caller that cannot promise that (an application's own buffer) copies first.
    */
   multicast(message: MessageBytes, order: Order): void;
   /** Leave the cluster cleanly (announce departure); the driver then goes quiet. */
