@@ -1,7 +1,7 @@
 // Proves the bridge core's local security rules with a fake host (no sockets, a manual clock): half-sent large messages are charged by the bytes that arrived, within per-socket, per-user and per-node bounds, so the reservation attack (many sockets, many first parts of 1 byte announcing 1 MiB) costs the attacker its bytes, honest users' large sends go on during it, and everything is given back when the parts expire.
 import { describe, expect, it } from 'vitest';
 import { ERROR_NUMBERS } from '../api/errors.ts';
-import { SEND_PART_DATA_MAX, type Request } from './codec.ts';
+import { encodeBatch, encodeRequest, SEND_PART_DATA_MAX, type Request } from './codec.ts';
 import { PARTIAL_IDLE_MS, PARTIAL_OVERHEAD, PARTIALS_PER_SOCKET_MAX, partialLimits } from './server.ts';
 import { FakeNode, limits, MiB } from '../../test/support/bridge-core.ts';
 
@@ -117,5 +117,35 @@ describe('bridge core: half-sent messages', () => {
     // A socket that closes gives its parts back.
     expect(a.status({ type: 'close', id: 0 })).toBe(0);
     expect(node.stats().partialBytes).toBe(0);
+  });
+
+  it('hands a send on as a view of its datagram when it fills most of it, and copies one that does not', () => {
+    const node = new FakeNode();
+    const c = node.client('/v.sock', 0);
+    expect(c.hello()).toBe(0);
+    expect(c.status({ type: 'bind', id: 0, group: 'g', selfDelivery: false })).toBe(0);
+    const base = node.multicasts.length; // the bind's own announcement went before
+    const payloadOf = (i: number): Uint8Array => {
+      const m = node.multicasts[base + i];
+      return m instanceof Uint8Array ? m : m[m.length - 1];
+    };
+    // Alone in its datagram: the driver gets a view of it (the one copy is into a frame).
+    const big = new Uint8Array(40_000).fill(5);
+    node.bridge.datagram(encodeRequest({ type: 'send', id: 1, order: 'agreed', data: big, resume: false }), '/v.sock');
+    node.pump();
+    expect(payloadOf(0)).toEqual(big);
+    expect(payloadOf(0).buffer.byteLength).toBeLessThan(2 * big.length);
+    // A small send beside filler (a large one in the same container): copied, so that queueing it
+    // does not keep the container alive; the large one stays a view of the container.
+    const small = Uint8Array.of(1, 2, 3);
+    node.bridge.datagram(encodeBatch([
+      encodeRequest({ type: 'send', id: 2, order: 'agreed', data: small, resume: false }),
+      encodeRequest({ type: 'send', id: 3, order: 'agreed', data: big, resume: false }),
+    ]), '/v.sock');
+    node.pump();
+    expect(payloadOf(1)).toEqual(small);
+    expect(payloadOf(1).buffer.byteLength).toBe(small.length);
+    expect(payloadOf(2)).toEqual(big);
+    expect(payloadOf(2).buffer.byteLength).toBeGreaterThan(big.length);
   });
 });

@@ -420,7 +420,7 @@ export class BridgeCore {
 
   private send(c: Client, req: Extract<Request, { type: 'send' }>): void {
     if (req.resume) c.fenced = false; // request() answered a fenced send without RESUME already
-    this.sendWhole(c, req.data, req.order, 'fenced');
+    this.sendWhole(c, kept(req.data), req.order, 'fenced');
   }
 
   /** A whole message to the client's group. When the group layer refuses it (EAGAIN) a version-2
@@ -445,7 +445,7 @@ export class BridgeCore {
       }
       if (c.group === undefined) throw new ClusterError('ENOTCONN', 'this socket is not bound to a group; bind it before sending');
       // A whole message in one part needs no keeping.
-      if (req.data.length === req.total) return this.sendWhole(c, req.data, req.order, 'partsBlocked');
+      if (req.data.length === req.total) return this.sendWhole(c, kept(req.data), req.order, 'partsBlocked');
       if (c.partials.size >= PARTIALS_PER_SOCKET_MAX) {
         this.counters.partialsRefused++;
         throw eagain(`${PARTIALS_PER_SOCKET_MAX} messages of this socket are half-sent; finish some, then retry`);
@@ -470,10 +470,7 @@ export class BridgeCore {
         throw e;
       }
     }
-    // The datagram's buffer is the bridge's to keep (the host never reuses it): a part that fills
-    // most of it is kept as a view, with no copy; a small part (in a container, perhaps) is copied
-    // so that it does not keep a larger buffer alive.
-    const chunk = req.data.byteLength * 2 >= req.data.buffer.byteLength ? req.data : new Uint8Array(req.data);
+    const chunk = kept(req.data);
     p.chunks.push(chunk);
     p.received += chunk.length;
     p.lastPartAt = this.host.now();
@@ -702,4 +699,15 @@ export class BridgeCore {
 
 function sameIdentity(a: ClientIdentity, b: ClientIdentity): boolean {
   return a.pid === b.pid && a.uid === b.uid && a.gid === b.gid && a.file === b.file;
+}
+
+/**
+ * A message's bytes as the bridge keeps them (a half-sent message's parts) and hands them on (the
+ * driver holds them until they are in frames). The datagram's buffer is the bridge's to keep (the
+ * host never reuses it): bytes that fill at least half of it stay a view, with no copy; fewer (a
+ * small send in a container of others, or beside filler) are copied, so that what a queued message
+ * keeps alive is never more than twice its size, whatever a client packs around it.
+ */
+function kept(data: Uint8Array): Uint8Array {
+  return data.byteLength * 2 >= data.buffer.byteLength ? data : new Uint8Array(data);
 }

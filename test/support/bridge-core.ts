@@ -1,7 +1,7 @@
 // The bridge core in memory, for unit tests: a GroupService over a loopback driver and BridgeCore
 // over a fake host (no sockets, a manual clock, identities set per client path).
 import { GroupService } from '../../core/groups/service.ts';
-import type { Order } from '../../core/driver/types.ts';
+import type { MessageBytes, Order } from '../../core/driver/types.ts';
 import type { SocketEvent } from '../../core/api/types.ts';
 import { decodeDaemonDatagram, encodeRequest, SEND_PART_DATA_MAX, type MessagePart, type Reply, type Request } from '../../core/af/codec.ts';
 import { BridgeCore, type BridgeHost, type ClientIdentity } from '../../core/af/server.ts';
@@ -20,6 +20,8 @@ export class FakeNode {
   t = 0;
   private readonly deferred: (() => void)[] = [];
   private readonly deliveries: [Uint8Array, Order][] = [];
+  /** Every message handed to the driver, as the group layer passed it (its parts, not joined). */
+  readonly multicasts: MessageBytes[] = [];
   /** Datagrams the daemon sent to each client path, decoded. */
   readonly inbox = new Map<string, ReturnType<typeof decodeDaemonDatagram>[]>();
   readonly identities = new Map<string, Omit<ClientIdentity, 'pid'>>();
@@ -48,7 +50,10 @@ export class FakeNode {
     this.svc = new GroupService({
       nodeId: 1, limits, guarantees: { fifo: true, agreed: true, safe: true, virtualSynchrony: true }, driverName: 'loopback',
       log: () => undefined, onWritable: () => this.bridge.writable(),
-      multicast: (p, order) => { this.deliveries.push([concatBytes(p instanceof Uint8Array ? [p] : p), order]); },
+      multicast: (p, order) => {
+        this.multicasts.push(p);
+        this.deliveries.push([concatBytes(p instanceof Uint8Array ? [p] : p), order]);
+      },
     });
     this.svc.configuration({ kind: 'regular', ringId: { rep: 1, seq: 4 }, members: [1], left: [], joined: [1] });
     this.bridge = new BridgeCore({
