@@ -280,3 +280,27 @@ describe('encrypted sealer', () => {
     expect(HEADER_BYTES).toBe(28);
   });
 });
+
+describe('sealParts: a datagram as parts the kernel gathers', () => {
+  it('gives a large payload\'s sealed datagram as header and nonce, ciphertext and tag, which open as one', () => {
+    const a = encrypted(1);
+    const b = encrypted(2);
+    const body = randomBytes(NATIVE_AEAD_MIN_BYTES + 1000);
+    const parts = a.sealParts(body, 2);
+    expect(Array.isArray(parts)).toBe(true);
+    const list = parts as readonly Uint8Array[];
+    expect(list.map((p) => p.length)).toEqual([HEADER_BYTES + NONCE_BYTES, body.length, TAG_BYTES]);
+    expect(Buffer.from(b.open(Buffer.concat(list), 1)!)).toEqual(body);
+    expect(a.stats().sealed).toBe(1);
+  });
+
+  it('gives one array for a small payload, and without a key', () => {
+    for (const s of [encrypted(1), plaintext(1)]) {
+      const d = s.sealParts(payload, 2);
+      expect(d instanceof Uint8Array).toBe(true);
+      expect(Buffer.from((s.encrypted ? encrypted(2) : plaintext(2)).open(d as Uint8Array, 1)!)).toEqual(payload);
+    }
+    const big = randomBytes(NATIVE_AEAD_MIN_BYTES);
+    expect(plaintext(1).sealParts(big, 2) instanceof Uint8Array).toBe(true);
+  });
+});

@@ -31,7 +31,8 @@ import { assert, ClusterError } from '../api/errors.ts';
 import { fnv1a } from '../wire/hash.ts';
 import { U48_MAX } from './incarnation.ts';
 import { ReplayWindow } from './replay.ts';
-import { xchachaOpen, xchachaSealInto } from './xchacha.ts';
+import { xchachaOpen, xchachaSeal, xchachaSealInto } from './xchacha.ts';
+import type { ByteParts as DatagramBytes } from '../wire/bytes.ts';
 
 export const WIRE_MAGIC_0 = 0xaf;
 export const WIRE_MAGIC_1 = 0xc1;
@@ -113,6 +114,12 @@ export interface Sealer {
    * there and the datagram is a view from it through `plain`, whose bytes are not touched.
    */
   seal(plain: Uint8Array, to: number, reserved?: boolean): Uint8Array;
+  /**
+   * seal(), for a transport that sends a list of parts as one datagram: with a key and a payload
+   * of NATIVE_AEAD_MIN_BYTES or more, [header and nonce, ciphertext, tag] as the encryption wrote
+   * them, with no copy to join them; otherwise seal()'s one array.
+   */
+  sealParts(plain: Uint8Array, to: number, reserved?: boolean): DatagramBytes;
   /**
    * The payload of a datagram whose source address is node `from`'s, or undefined (counted by
    * reason, see lastDrop) for anything that is not a valid, new datagram from `from` to this node.
@@ -298,6 +305,10 @@ abstract class StampingSealer implements Sealer {
   abstract readonly headroom: number;
   abstract seal(plain: Uint8Array, to: number, reserved?: boolean): Uint8Array;
 
+  sealParts(plain: Uint8Array, to: number, reserved?: boolean): DatagramBytes {
+    return this.seal(plain, to, reserved);
+  }
+
   /** Stamps the header for the next datagram. */
   protected stamp(to: number): void {
     const h = this.head;
@@ -456,6 +467,18 @@ class AeadSealer extends StampingSealer {
     assert(rc === 0, 'xchacha20poly1305 encrypt');
     out.set(lib.HEAPU8.subarray(s.buf, s.buf + len + TAG_BYTES), HEADER_BYTES + NONCE_BYTES);
     return out;
+  }
+
+  /** A large payload's datagram as header and nonce, then OpenSSL's ciphertext and tag as they are. */
+  override sealParts(plain: Uint8Array, to: number): DatagramBytes {
+    if (plain.length < NATIVE_AEAD_MIN_BYTES) return this.seal(plain, to);
+    assert(plain.length <= SEAL_PAYLOAD_MAX, `datagram payload ${plain.length} > ${SEAL_PAYLOAD_MAX}`);
+    this.stamp(to);
+    const front = Buffer.allocUnsafe(HEADER_BYTES + NONCE_BYTES);
+    front.set(this.head, 0);
+    nextNonce(front, HEADER_BYTES);
+    const [body, tag] = xchachaSeal(this.key, this.sealAd, plain, front, HEADER_BYTES);
+    return [front, body, tag];
   }
 
   protected body(d: Uint8Array): Uint8Array | undefined {

@@ -46,18 +46,21 @@ function innerNonce(nonce: Uint8Array, at: number): Buffer {
   return n;
 }
 
-/**
- * Encrypts `plain` under `key` and the 24-byte nonce at `out[nonceAt]`, authenticating `ad`, and
- * writes ciphertext and tag into `out` just after the nonce.
- */
-export function xchachaSealInto(key: Uint8Array, ad: Uint8Array, plain: Uint8Array, out: Uint8Array, nonceAt: number): void {
-  const c = createCipheriv('chacha20-poly1305', hchacha20(key, out, nonceAt), innerNonce(out, nonceAt), { authTagLength: TAG_BYTES });
+/** Encrypts `plain` under `key` and the 24-byte nonce at `nonce[nonceAt]`, authenticating `ad`:
+ *  the ciphertext and the tag, in buffers of their own (OpenSSL writes the ciphertext once). */
+export function xchachaSeal(key: Uint8Array, ad: Uint8Array, plain: Uint8Array, nonce: Uint8Array, nonceAt: number): [Buffer, Buffer] {
+  const c = createCipheriv('chacha20-poly1305', hchacha20(key, nonce, nonceAt), innerNonce(nonce, nonceAt), { authTagLength: TAG_BYTES });
   c.setAAD(ad, { plaintextLength: plain.length });
   const body = c.update(plain);
   c.final();
-  const at = nonceAt + 24;
-  out.set(body, at);
-  out.set(c.getAuthTag(), at + body.length);
+  return [body, c.getAuthTag()];
+}
+
+/** xchachaSeal with ciphertext and tag written into `out` just after the nonce. */
+export function xchachaSealInto(key: Uint8Array, ad: Uint8Array, plain: Uint8Array, out: Uint8Array, nonceAt: number): void {
+  const [body, tag] = xchachaSeal(key, ad, plain, out, nonceAt);
+  out.set(body, nonceAt + 24);
+  out.set(tag, nonceAt + 24 + body.length);
 }
 
 /** Opens ciphertext-and-tag `sealed` under `key` and the 24-byte nonce at `d[nonceAt]`; undefined if it does not authenticate. */

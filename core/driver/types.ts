@@ -1,5 +1,6 @@
 import type { ZodType } from 'zod';
 import type { Order, RingId } from '../api/types.ts';
+import type { ByteParts } from '../wire/bytes.ts';
 
 export type { Order, RingId };
 export { formatRingId, ringIdEquals } from '../api/types.ts';
@@ -9,7 +10,7 @@ export { formatRingId, ringIdEquals } from '../api/types.ts';
  * it is (the group layer's header and a payload as it arrived, perhaps in several parts), so that
  * nobody joins them into one array before the driver writes them into its frames.
  */
-export type MessageBytes = Uint8Array | readonly Uint8Array[];
+export type MessageBytes = ByteParts;
 
 // The driver interface (docs/ARCHITECTURE.md, "The driver interface"): a driver is a pure state machine.
 // It never reads a clock, sets a timer, draws randomness or touches a socket or file: the host

@@ -213,7 +213,7 @@ class NodeRuntime implements Runtime {
       return;
     }
     this.counters.transmits++;
-    const sealed = this.sealer.seal(bytes, to === 'all' ? TO_ALL : to, reserved);
+    const sealed = this.sealer.sealParts(bytes, to === 'all' ? TO_ALL : to, reserved);
     if (to === 'all') this.transport.broadcast(sealed);
     else this.transport.send(to, sealed);
   }

@@ -1,11 +1,16 @@
 // The transport interface: datagrams to and from node ids. The simulator's network and the UDP
 // transport both fit it; the runtime knows only this.
 
+import type { ByteParts } from '../wire/bytes.ts';
+
+/** One datagram's bytes: an array, or parts the kernel gathers into one datagram (no copy to join them). */
+export type DatagramBytes = ByteParts;
+
 export interface Transport {
   /** Queue one datagram to a node. Never throws: errors are counted in stats(). */
-  send(to: number, bytes: Uint8Array): void;
+  send(to: number, bytes: DatagramBytes): void;
   /** One datagram to every other configured node (unicast fan-out, or one IP multicast). */
-  broadcast(bytes: Uint8Array): void;
+  broadcast(bytes: DatagramBytes): void;
   /**
    * The one receiver. `from` is the configured node the source address maps to; datagrams
    * from unknown sources or from this node itself never arrive here. `bytes` is this

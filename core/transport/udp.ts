@@ -8,7 +8,7 @@ import dgram from 'node:dgram';
 import { isIP, isIPv6 } from 'node:net';
 import { ClusterError } from '../api/errors.ts';
 import type { Endpoint, NodeConfig, NodeEntry } from '../config/types.ts';
-import type { Transport } from './types.ts';
+import type { DatagramBytes, Transport } from './types.ts';
 import { RateLimiter } from './ratelimit.ts';
 
 /** Socket buffer size asked for (the kernel may cap it at net.core.[rw]mem_max). */
@@ -172,7 +172,7 @@ class UdpTransport implements Transport {
     this.receiver(from, msg);
   }
 
-  send(to: number, bytes: Uint8Array): void {
+  send(to: number, bytes: DatagramBytes): void {
     const peer = this.byId.get(to);
     if (!peer || to === this.selfId) {
       this.counters.sendUnknownNode++;
@@ -181,7 +181,7 @@ class UdpTransport implements Transport {
     this.sendTo(bytes, peer.port, peer.host);
   }
 
-  broadcast(bytes: Uint8Array): void {
+  broadcast(bytes: DatagramBytes): void {
     if (this.group) {
       this.sendTo(bytes, this.group.port, this.group.host);
       return;
@@ -189,16 +189,17 @@ class UdpTransport implements Transport {
     for (const p of this.peers) this.sendTo(bytes, p.port, p.host);
   }
 
-  private sendTo(bytes: Uint8Array, port: number, host: string): void {
+  private sendTo(bytes: DatagramBytes, port: number, host: string): void {
     if (this.closed || !this.sock) {
       this.counters.sendErrors++;
       return;
     }
     try {
-      this.sock.send(bytes, port, host, this.onSent);
+      // A list of parts goes out as one datagram (sendmsg gathers them).
+      this.sock.send(bytes as Uint8Array | Uint8Array[], port, host, this.onSent);
       this.pending++;
       this.counters.sentDatagrams++;
-      this.counters.sentBytes += bytes.length;
+      this.counters.sentBytes += bytes instanceof Uint8Array ? bytes.length : bytes.reduce((n, b) => n + b.length, 0);
     } catch (e) {
       this.countSendError(e as Error);
     }

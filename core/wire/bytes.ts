@@ -7,6 +7,9 @@
 // Pure (memory only), so the protocol cores may use it.
 
 /** `n` zeroed bytes (zeroed: nothing of an earlier message can leak into a frame). */
+/** Bytes as one array, or as parts whose concatenation they are, passed on without joining them. */
+export type ByteParts = Uint8Array | readonly Uint8Array[];
+
 export function allocBytes(n: number): Uint8Array {
   const b = Buffer.allocUnsafe(n).fill(0);
   return new Uint8Array(b.buffer, b.byteOffset, n);

@@ -11,7 +11,7 @@ import { createSealer, cryptoReady, type Sealer } from '../../core/crypto/sealer
 import type { Configuration } from '../../core/driver/types.ts';
 import { startRuntime, type Runtime } from '../../core/runtime/runtime.ts';
 import { freeUdpPort, waitFor } from '../../core/transport/testing.ts';
-import type { Transport } from '../../core/transport/types.ts';
+import type { DatagramBytes, Transport } from '../../core/transport/types.ts';
 import { openUdpTransport } from '../../core/transport/udp.ts';
 import { builtinRegistry } from '../../drivers/builtin.ts';
 import { FAST_PROFILE } from '../../drivers/totem/options.ts';
@@ -29,8 +29,8 @@ export interface Captured {
 export class TapTransport implements Transport {
   sink: Captured[] | undefined;
   constructor(private readonly inner: Transport, private readonly nodeId: number) {}
-  send(to: number, bytes: Uint8Array): void { this.inner.send(to, bytes); }
-  broadcast(bytes: Uint8Array): void { this.inner.broadcast(bytes); }
+  send(to: number, bytes: DatagramBytes): void { this.inner.send(to, bytes); }
+  broadcast(bytes: DatagramBytes): void { this.inner.broadcast(bytes); }
   onDatagram(cb: (from: number, bytes: Buffer) => void): void {
     this.inner.onDatagram((from, bytes) => {
       this.sink?.push({ to: this.nodeId, from, bytes: Buffer.from(bytes) });
