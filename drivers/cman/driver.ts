@@ -18,7 +18,7 @@ import {
   makeBitmap, makeDigest, nodeListHash, type AckMsg, type DataMsg, type HeartbeatMsg,
 } from './codec.ts';
 import { Membership, type GoneReason } from './membership.ts';
-import type { CmanOptions } from './options.ts';
+import { frameWindowMax, type CmanOptions } from './options.ts';
 import { loadPersisted, savePersisted } from './persist.ts';
 import { RecvStream } from './stream.ts';
 import { SendWindow } from './window.ts';
@@ -68,6 +68,8 @@ export class CmanDriver implements Driver {
   private ringSeq = 0;
   private readonly members: Membership;
   private readonly window: SendWindow;
+  /** window_max for this MTU's frames (options.ts, frameWindowMax). */
+  private readonly windowMax: number;
   private readonly packer: Packer;
   private readonly reassembler: Reassembler;
   private readonly streams = new Map<number, RecvStream>();
@@ -89,7 +91,8 @@ export class CmanDriver implements Driver {
     this.listHash = nodeListHash(this.allNodes);
     this.deadAfterMs = (opts.deadAfterMissed + 0.5) * opts.heartbeatMs;
     this.members = new Membership(2 * this.deadAfterMs);
-    this.window = new SendWindow(opts.windowMax);
+    this.windowMax = frameWindowMax(opts, common.mtu);
+    this.window = new SendWindow(this.windowMax);
     this.packer = new Packer({
       frameSizeMax: common.mtu - DATA_HEADER_BYTES,
       messageSizeMax: common.messageSizeMax,
@@ -297,7 +300,7 @@ export class CmanDriver implements Driver {
     let s = this.streams.get(from);
     if (!s || s.incarnation !== incarnation) {
       if (s) this.dropStream(from);
-      s = new RecvStream(incarnation, low, this.opts.windowMax);
+      s = new RecvStream(incarnation, low, this.windowMax);
       this.streams.set(from, s);
     }
     return s;

@@ -9,6 +9,7 @@ export interface CmanOptions {
   readonly heartbeatMs: number;
   readonly deadAfterMissed: number;
   readonly windowMax: number;
+  readonly windowBytes: number;
   readonly queueMessagesMax: number;
   readonly queueBytesMax: number;
   readonly partialBytesMax: number;
@@ -25,6 +26,7 @@ const section = z.strictObject({
   heartbeat_ms: z.number().int().min(10).max(60_000).default(250).meta({ doc: 'Interval between heartbeats.' }),
   dead_after_missed: z.number().int().min(2).max(100).default(4).meta({ doc: 'Heartbeat intervals without hearing a node before it is declared down.' }),
   window_max: z.number().int().min(1).max(4096).default(64).meta({ doc: 'Data frames a sender may have unacked at once.' }),
+  window_bytes: z.number().int().min(64 * 1024).max(1024 * MIB).default(MIB).meta({ doc: 'Bytes a sender may have unacked at once: with large frames (a large MTU) window_max is lowered to fit.' }),
   queue_messages_max: z.number().int().min(1).max(1_000_000).default(1024).meta({ doc: 'Messages waiting for window room before multicast returns EAGAIN.' }),
   queue_bytes_max: z.number().int().min(1024).max(1024 * MIB).default(4 * MIB).meta({ doc: 'Bytes waiting for window room before multicast returns EAGAIN.' }),
   partial_bytes_max: z.number().int().min(1024).max(1024 * MIB).default(8 * MIB).meta({ doc: 'Bytes of partly reassembled large messages held across all senders.' }),
@@ -41,8 +43,16 @@ export const cmanOptionsSchema = section.transform((o): CmanOptions => ({
   heartbeatMs: o.heartbeat_ms,
   deadAfterMissed: o.dead_after_missed,
   windowMax: o.window_max,
+  windowBytes: o.window_bytes,
   queueMessagesMax: o.queue_messages_max,
   queueBytesMax: o.queue_bytes_max,
   partialBytesMax: o.partial_bytes_max,
   serveAgreedAsFifo: o.serve_agreed_as_fifo,
 }));
+
+/** window_max for frames of `frameBytes`, lowered so that a sender's unacked frames are at most
+ *  window_bytes (64 frames of 1.4 KiB are 90 KiB; of 64 KiB, 4 MiB: more than a receiver's socket
+ *  buffer holds). Sender and receivers compute it alike from the same configuration. */
+export function frameWindowMax(o: CmanOptions, frameBytes: number): number {
+  return Math.min(o.windowMax, Math.max(1, Math.floor(o.windowBytes / frameBytes)));
+}

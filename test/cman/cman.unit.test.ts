@@ -4,7 +4,7 @@ import {
   bitmapSeqs, decode, digestToken, encodeAck, encodeData, encodeHeartbeat, encodeLeave, makeBitmap, makeDigest,
   nodeListHash, DATA_HEADER_BYTES, HEARTBEAT_FIXED_BYTES,
 } from '../../drivers/cman/codec.ts';
-import { cmanOptionsSchema } from '../../drivers/cman/options.ts';
+import { cmanOptionsSchema, frameWindowMax } from '../../drivers/cman/options.ts';
 import { SendWindow } from '../../drivers/cman/window.ts';
 import { RecvStream } from '../../drivers/cman/stream.ts';
 import { cmanDriver, type CmanDriver } from '../../drivers/cman/index.ts';
@@ -80,9 +80,16 @@ describe('cman codec', () => {
 describe('cman options', () => {
   it('has a default for every key', () => {
     expect(cmanOptionsSchema.parse({})).toEqual({
-      ackTimeoutMs: 200, ackDelayMs: 0, resendMax: 30, heartbeatMs: 250, deadAfterMissed: 4, windowMax: 64,
+      ackTimeoutMs: 200, ackDelayMs: 0, resendMax: 30, heartbeatMs: 250, deadAfterMissed: 4, windowMax: 64, windowBytes: 1024 * 1024,
       queueMessagesMax: 1024, queueBytesMax: 4 * 1024 * 1024, partialBytesMax: 8 * 1024 * 1024, serveAgreedAsFifo: true,
     });
+  });
+
+  it('lowers window_max for large frames so that a sender has at most window_bytes unacked', () => {
+    const o = cmanOptionsSchema.parse({});
+    expect(frameWindowMax(o, 1400)).toBe(64);
+    expect(frameWindowMax(o, 65_000)).toBe(16);
+    expect(frameWindowMax(cmanOptionsSchema.parse({ window_bytes: 65_536 }), 65_000)).toBe(1);
   });
 
   it('refuses unknown keys, wrong types and values out of range', () => {
