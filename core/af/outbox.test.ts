@@ -35,6 +35,7 @@ describe('Outbox: the slow-consumer rule', () => {
     while (box.event(ev(taken))) taken++; // a burst: past the bound, while it reads
     expect(box.burstEvents).toBeGreaterThan(0);
     expect(box.depth).toBe(20); // refused at twice the bound, even though it reads
+    expect(box.refusedFor).toBe('burst');
   });
 
   it('a client that stopped reading is out once over its bound for stallMs', () => {
@@ -44,6 +45,7 @@ describe('Outbox: the slow-consumer rule', () => {
     expect(box.event(ev(10))).toBe(true); // over the bound, but not stalled long enough yet
     at(1100);
     expect(box.event(ev(11))).toBe(false);
+    expect(box.refusedFor).toBe('stalled');
   });
 
   it('packs what one burst queued for a version-2 client into a container', () => {

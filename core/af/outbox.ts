@@ -89,6 +89,10 @@ export class Outbox {
   get depth(): number { return this.items.length - this.head; }
   get queuedBytes(): number { return this.bytes; }
 
+  /** Why the last event() refused (the client is out): it read nothing for stallMs while over
+   *  the bounds, or its queue would have passed twice them. */
+  refusedFor: 'stalled' | 'burst' | undefined;
+
   /** Queue an event (all its datagrams, or none); false when the client is out (OutboxLimits). */
   event(datagrams: readonly Uint8Array[]): boolean {
     if (this.closed) return true;
@@ -97,8 +101,10 @@ export class Outbox {
     const events = this.events + datagrams.length, bytes = this.bytes + size;
     // One message larger than the byte bound still passes through an empty queue.
     if (this.events > 0 && (events > this.limits.eventsMax || bytes > this.limits.bytesMax)) {
-      const stalled = this.hooks.now() - this.progressAt > this.limits.stallMs;
-      if (stalled || events > BURST_FACTOR * this.limits.eventsMax || bytes > BURST_FACTOR * this.limits.bytesMax) return false;
+      if (this.hooks.now() - this.progressAt > this.limits.stallMs) this.refusedFor = 'stalled';
+      else if (events > BURST_FACTOR * this.limits.eventsMax || bytes > BURST_FACTOR * this.limits.bytesMax) this.refusedFor = 'burst';
+      else this.refusedFor = undefined;
+      if (this.refusedFor) return false;
       this.burstEvents++;
     }
     for (const d of datagrams) this.push({ bytes: d, event: true });

@@ -597,8 +597,11 @@ export class BridgeCore {
     this.opts.log('warn', 'socket overrun: removed from its group', { path: c.path, pid: c.pid, port: c.port, group: c.group });
     c.group = undefined;
     c.evicted = true;
+    const why = c.outbox.refusedFor === 'stalled'
+      ? `it read nothing for ${this.opts.limits.recvStallMs} ms while its receive queue was over its bound`
+      : 'its receive queue reached twice its bound';
     c.outbox.force(encodeErrorEvent('ENOBUFS',
-      'this socket fell behind (its receive queue overflowed) and was removed from its group; read faster, then bind again'));
+      `this socket fell behind (${why}) and was removed from its group; read faster, then bind again`));
   }
 
   /** Message events go to every local member: encode once for all of them. */
