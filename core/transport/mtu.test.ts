@@ -18,6 +18,7 @@ describe('cluster.mtu = "auto"', () => {
     expect(interfaceOf('fe80::abcd', IFACES)).toBe('eth0');
     expect(interfaceOf('::ffff:10.1.2.9', IFACES)).toBe('eth0');
     expect(interfaceOf('192.168.1.1', IFACES)).toBeUndefined();
+    expect(interfaceOf('node1.example', { odd: [{ address: 'garbage', netmask: 'x', family: 'IPv4' }] })).toBeUndefined();
     expect(inSubnet('10.1.3.1', IFACES.eth0[0])).toBe(false);
   });
 

@@ -53,8 +53,10 @@ export function inSubnet(addr: string, iface: InterfaceAddress): boolean {
  * contains it (127.0.0.2 is loopback's though only 127.0.0.1 is listed).
  */
 export function interfaceOf(addr: string, ifaces: Readonly<Record<string, readonly InterfaceAddress[] | undefined>>): string | undefined {
+  const want = addressBytes(addr)?.join();
+  if (want === undefined) return undefined; // not an IP literal
   const entries = Object.entries(ifaces);
-  for (const [name, list] of entries) if (list?.some((i) => addressBytes(i.address)?.join() === addressBytes(addr)?.join())) return name;
+  for (const [name, list] of entries) if (list?.some((i) => addressBytes(i.address)?.join() === want)) return name;
   for (const [name, list] of entries) if (list?.some((i) => inSubnet(addr, i))) return name;
   return undefined;
 }
