@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=2 --initial-old-space-size=64
 // The `afcluster` command: runs the JavaScript bundle in dist/ (built by `npm install`/`npm ci`
 // through tools/build.mjs) while no file it was built from has changed since; otherwise the
 // TypeScript sources through tsx, so an edited tree never runs a stale bundle.
@@ -7,7 +7,13 @@
 // generation otherwise grows to 2 x 16 MiB of resident memory under load although a daemon's
 // short-lived garbage is a few MB at a time; smaller semi-spaces mean more, cheaper scavenges,
 // never an out-of-memory error (survivors just move to the old space, which is not capped).
-// Processes that start this file as `node tools/afcluster.mjs` should pass the flag themselves.
+// --initial-old-space-size=64 (MiB): a daemon's live heap is 10 to 15 MB, and V8 set the old
+// generation's limit a megabyte or two above it, so under a stream of large messages it ran a
+// full collection every 30 to 70 ms (141 in 8 s on the sender, pauses of up to 7 ms) that freed
+// nothing; from 64 MiB they are a sixth as many, and 1 MiB messages move at twice the rate for
+// about 40 MB more peak RSS (docs/BENCH.md, "Frames of the link's MTU").
+// Processes that start this file as `node tools/afcluster.mjs` should pass the flags themselves
+// (DAEMON_V8_FLAGS in tools/local-cluster.ts).
 import { bundleEntry } from './build.mjs';
 
 const entry = bundleEntry();

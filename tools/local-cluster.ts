@@ -14,6 +14,10 @@ import type { StatValue } from '../core/af/codec.ts';
 import { ClusterSocket } from '../sockapi/client.ts';
 
 export const DAEMON_ENTRY = fileURLToPath(new URL('./afcluster.mjs', import.meta.url));
+/** The V8 flags of the bin's #! line (tools/afcluster.mjs says why), which node ignores when it
+ *  runs the file directly: small young-generation steps, and no full collections while the old
+ *  generation is under 64 MiB. */
+export const DAEMON_V8_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=64'] as const;
 const STOP_GRACE_MS = 10_000;
 
 const children = new Set<ChildProcess>();
@@ -172,9 +176,7 @@ export class LocalCluster {
   /** The command that runs node `n`'s daemon (a subclass may wrap it, e.g. in `ip netns exec`). */
   protected daemonCommand(n: LocalNode): { readonly file: string; readonly args: string[] } {
     const flags = this.opts.nodeFlags?.(n.id) ?? [];
-    // The same V8 flag as the bin's #! line: small young-generation steps keep the daemon's RSS
-    // down (docs/BENCH.md, memory); node ignores a #! line when it runs the file directly.
-    return { file: process.execPath, args: ['--max-semi-space-size=2', ...flags, DAEMON_ENTRY, 'daemon', '--config', n.config, '--log-level', this.opts.logLevel ?? 'info'] };
+    return { file: process.execPath, args: [...DAEMON_V8_FLAGS, ...flags, DAEMON_ENTRY, 'daemon', '--config', n.config, '--log-level', this.opts.logLevel ?? 'info'] };
   }
 
   /** Starts (or restarts, after it exited) node `id`'s daemon, appending to its log. */
