@@ -12,6 +12,7 @@ import type { Configuration, Driver, DriverCommon, DriverEntry, DriverHost, Orde
 import { ClusterError, isClusterError } from '../api/errors.ts';
 import { freeUdpPort, waitFor } from '../transport/testing.ts';
 import { resolveMtu } from '../transport/mtu.ts';
+import type { Transport } from '../transport/types.ts';
 import { FileStateStore, createCryptoRng } from './host.ts';
 import { startRuntime, type Runtime } from './runtime.ts';
 
@@ -239,5 +240,28 @@ describe('host pieces', () => {
     const xs = Array.from({ length: 5000 }, rng);
     expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
     expect(new Set(xs).size).toBe(5000);
+  });
+});
+
+describe('runtime: the UDP receive buffer against the MTU', () => {
+  it('warns at start when the receive buffer holds fewer than 16 datagrams of the MTU, and not otherwise', async () => {
+    const out = writeLocalCluster({ dir: join(root, 'rcvbuf'), nodes: 2, driver: 'echo', basePort: await freeUdpPort(), crypto: false, mtu: 65535 });
+    const logsWith = async (recvBufferBytes: number): Promise<string[]> => {
+      const logs: string[] = [];
+      const transport: Transport = {
+        send: () => undefined, broadcast: () => undefined, onDatagram: () => undefined,
+        close: async () => undefined, stats: () => ({ recvBufferBytes }),
+      };
+      const rt = await startRuntime({
+        config: loadConfig(out.configs[0], registry), registry, transport,
+        upcalls: { deliver: () => undefined, configuration: () => undefined },
+        log: (level, msg) => logs.push(`${level}: ${msg}`),
+      });
+      await rt.stop();
+      return logs;
+    };
+    const warned = (logs: string[]) => logs.some((l) => l.startsWith('warn: the UDP receive buffer is'));
+    expect(warned(await logsWith(425_984))).toBe(true); // the kernel's answer under the default rmem_max
+    expect(warned(await logsWith(8 * 1024 * 1024))).toBe(false); // 4 MiB granted
   });
 });
