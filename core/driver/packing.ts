@@ -394,3 +394,9 @@ export class Reassembler {
     return entries;
   }
 }
+
+/** A window counted in frames, bounded in bytes: how many frames of `frameBytes` fit in `bytes`,
+ *  at least one and at most `max` (totem's window_bytes, cman's window_bytes). */
+export function framesWithin(bytes: number, frameBytes: number, max: number): number {
+  return Math.min(max, Math.max(1, Math.floor(bytes / frameBytes)));
+}

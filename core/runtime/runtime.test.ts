@@ -12,6 +12,7 @@ import type { Configuration, Driver, DriverCommon, DriverEntry, DriverHost, Orde
 import { ClusterError, isClusterError } from '../api/errors.ts';
 import { freeUdpPort, waitFor } from '../transport/testing.ts';
 import { resolveMtu } from '../transport/mtu.ts';
+import { NATIVE_AEAD_MIN_BYTES } from '../crypto/sealer.ts';
 import type { Transport } from '../transport/types.ts';
 import { FileStateStore, createCryptoRng } from './host.ts';
 import { startRuntime, type Runtime } from './runtime.ts';
@@ -145,6 +146,15 @@ describe.each([['without a key', false], ['with a key', true]] as const)('runtim
     expect(echoOf(a).common).toEqual({ nodeId: 1, nodes: [1, 2], mtu: net - 28 - (crypto ? 68 : 28), messageSizeMax: 1024 * 1024,
       headroom: crypto ? 0 : 28 });
     expect(a.logs.some((l) => l.startsWith('warn: no [crypto] key_file'))).toBe(!crypto);
+  });
+
+  it('carries a datagram large enough for OpenSSL\'s seal (sent as gathered parts with a key) over real UDP', async () => {
+    const { nodes: [a, b] } = await cluster(crypto ? 'sealed-large' : 'plain-large', crypto);
+    const big = 'x'.repeat(NATIVE_AEAD_MIN_BYTES + 5000);
+    a.rt.multicast(Buffer.from(big), 'fifo');
+    await waitFor(() => b.delivered.length === 1, 'the large datagram at node 2');
+    expect(b.delivered).toEqual([[1, big]]);
+    expect((b.rt.stats() as { crypto: { opened: number } }).crypto.opened).toBeGreaterThanOrEqual(1);
   });
 
   it('runs work the driver says is due now in this turn of the event loop, not a timer tick later', async () => {

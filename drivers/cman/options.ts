@@ -1,5 +1,6 @@
 // The [cman] config section: every key has a default and a stated range.
 import { z } from 'zod';
+import { framesWithin } from '../../core/driver/packing.ts';
 
 /** Parsed [cman] section, camelCase with the unit last. */
 export interface CmanOptions {
@@ -54,5 +55,5 @@ export const cmanOptionsSchema = section.transform((o): CmanOptions => ({
  *  window_bytes (64 frames of 1.4 KiB are 90 KiB; of 64 KiB, 4 MiB: more than a receiver's socket
  *  buffer holds). Sender and receivers compute it alike from the same configuration. */
 export function frameWindowMax(o: CmanOptions, frameBytes: number): number {
-  return Math.min(o.windowMax, Math.max(1, Math.floor(o.windowBytes / frameBytes)));
+  return framesWithin(o.windowBytes, frameBytes, o.windowMax);
 }

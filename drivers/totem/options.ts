@@ -2,6 +2,7 @@
 // Defaults follow corosync's LAN values (docs/TOTEM.md, "Timers") scaled for a
 // modern LAN; docs/drivers/totem.md gives a fast profile for loopback.
 import { z } from 'zod';
+import { framesWithin } from '../../core/driver/packing.ts';
 
 /** Parsed [totem] section, camelCase with the unit last. */
 export interface TotemOptions {
@@ -99,7 +100,7 @@ export const totemOptionsSchema = section.transform((o): TotemOptions => ({
  * a node alone with a backlog may fill the window, and busy nodes share it (allowance()).
  */
 export function frameWindow(o: TotemOptions, frameBytes: number): { readonly windowSize: number; readonly maxMessages: number } {
-  const windowSize = Math.min(o.windowSize, Math.max(1, Math.floor(o.windowBytes / frameBytes)));
+  const windowSize = framesWithin(o.windowBytes, frameBytes, o.windowSize);
   return { windowSize, maxMessages: Math.min(o.maxMessages, windowSize) };
 }
 
