@@ -1,6 +1,8 @@
-// Proves the daemon's memory governor: young collections each minor step of ArrayBuffer growth, a full one past its step and once when growth stops (the pure decision), and that on V8 a full collection frees dead buffers, then the governor stays quiet.
+// Proves the daemon's memory governor: young collections each minor step of ArrayBuffer growth, a full one past its step and once when growth stops, then a trim once the collection is swept (the pure decision; an idle ring's small rises are not growth); that on V8 a full collection frees dead buffers, then the governor stays quiet; and that the native trim returns glibc's free pages to the kernel.
 import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { decide, startMemoryGovernor, type GovernorState, type MemoryGovernorOptions } from './memory.ts';
+import { loadNative } from './native.ts';
 
 const MiB = 1024 * 1024;
 
@@ -14,7 +16,7 @@ async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void
 
 describe('memory governor', () => {
   it('collects dead buffers past its step, once more when growth stops, then nothing', async () => {
-    const gov = startMemoryGovernor({ checkMs: 10, stepBytes: 8 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 1 * MiB });
+    const gov = startMemoryGovernor({ checkMs: 10, stepBytes: 8 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 1 * MiB, quietBytes: 0, trimBytes: 0 });
     try {
       const runs = () => Number(gov.stats()['process.gcRuns']);
       const before = process.memoryUsage().arrayBuffers;
@@ -38,8 +40,8 @@ describe('memory governor', () => {
   });
 
   it('decides: a young collection each minor step, a full one past the step, one more when growth stops, then nothing', () => {
-    const opts: MemoryGovernorOptions = { checkMs: 10, stepBytes: 64 * MiB, minorStepBytes: 8 * MiB, settleMs: 100, settleBytes: 2 * MiB };
-    const g: GovernorState = { majorFloor: 0, minorFloor: 0, idleFloor: 0, last: 0, grewAt: 0, settledDone: true };
+    const opts: MemoryGovernorOptions = { checkMs: 10, stepBytes: 64 * MiB, minorStepBytes: 8 * MiB, settleMs: 100, settleBytes: 2 * MiB, quietBytes: 0, trimBytes: 0 };
+    const g: GovernorState = { majorFloor: 0, minorFloor: 0, idleFloor: 0, last: 0, grewAt: 0, quietBase: 0, settledDone: true, churn: 0, trimDue: false };
     expect(decide(g, 4 * MiB, 1, opts)).toBeUndefined();
     expect(decide(g, 8 * MiB, 2, opts)).toBe('minor');
     expect(decide(g, 12 * MiB, 3, opts)).toBeUndefined(); // 4 MiB since the last one
@@ -49,5 +51,47 @@ describe('memory governor', () => {
     expect(decide(g, 6 * MiB, 50, opts)).toBeUndefined(); // not settled yet
     expect(decide(g, 6 * MiB, 200, opts)).toBe('major'); // settled, 6 MiB above idle: once
     expect(decide(g, 6 * MiB, 300, opts)).toBeUndefined(); // and no more until it grows again
+  });
+
+  it('trims once a load has settled, after the settling collection has been swept; small rises are not growth', () => {
+    const opts: MemoryGovernorOptions = { checkMs: 10, stepBytes: 64 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB };
+    const g: GovernorState = { majorFloor: 0, minorFloor: 0, idleFloor: 0, last: 0, grewAt: 0, quietBase: 0, settledDone: true, churn: 0, trimDue: false };
+    for (let t = 1; t <= 10; t++) expect(decide(g, t * 3 * MiB, t, opts)).toBeUndefined(); // a load: 30 MiB moved
+    expect(decide(g, 30 * MiB, 50, opts)).toBeUndefined(); // not settled yet
+    expect(decide(g, 30 * MiB, 111, opts)).toBe('major'); // settled: the collection first
+    Object.assign(g, { majorFloor: 30 * MiB, minorFloor: 30 * MiB, last: 30 * MiB }); // what the shell sets when it ends
+    expect(decide(g, 10 * MiB, 120, opts)).toBeUndefined(); // its sweep is still freeing
+    expect(decide(g, 1 * MiB, 130, opts)).toBeUndefined();
+    expect(decide(g, 1 * MiB, 140, opts)).toBe('trim'); // swept: now the allocator's free pages go
+    expect(decide(g, 1 * MiB, 150, opts)).toBeUndefined(); // once
+    // An idle ring's few KiB are not growth: nothing is due, however long it goes on.
+    for (let t = 0; t < 100; t++) expect(decide(g, 1 * MiB + (t % 10) * 16 * 1024, 200 + t * 50, opts)).toBeUndefined();
+    // Less than trimBytes moved since the trim: the next settling does not trim.
+    for (let t = 1; t <= 4; t++) expect(decide(g, MiB + t * 2 * MiB, 6000 + t, opts)).toBeUndefined();
+    expect(decide(g, 9 * MiB, 6200, opts)).toBe('major');
+    Object.assign(g, { majorFloor: 9 * MiB, minorFloor: 9 * MiB, last: 9 * MiB });
+    expect(decide(g, 1 * MiB, 6210, opts)).toBeUndefined();
+    expect(decide(g, 1 * MiB, 6220, opts)).toBeUndefined();
+  });
+
+  it('the native helper is built and gives the allocator\'s free pages back to the kernel', () => {
+    // npm install builds it (tools/build-native.mjs); without it a daemon never trims.
+    expect(loadNative(), 'core/native/build/Release/afcluster_native.node: run npm run build:native').toBeDefined();
+    // In a fresh process: 200 MB of 96 KiB blocks (below glibc's mmap threshold, so from its heap)
+    // with a small block kept after each (so freeing cannot shrink the heap from the top).
+    const script = `
+      const n = require(process.argv[1]);
+      const rss = () => Number(require('fs').readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * 4096;
+      let big = [], keep = [];
+      for (let i = 0; i < 2000; i++) { big.push(Buffer.alloc(96 * 1024, 1)); keep.push(Buffer.alloc(200, 2)); }
+      big = null; gc(); gc();
+      setTimeout(() => { const a = rss(); const released = n.trim(); const b = rss(); console.log(JSON.stringify({ a, b, released, kept: keep.length })); }, 500);`;
+    const path = new URL('../native/build/Release/afcluster_native.node', import.meta.url).pathname;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script, path], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const { a, b, released, kept } = JSON.parse(r.stdout) as { a: number; b: number; released: boolean; kept: number };
+    expect(kept).toBe(2000);
+    expect(released).toBe(true);
+    expect(a - b, `RSS ${(a / MiB).toFixed(0)} -> ${(b / MiB).toFixed(0)} MB`).toBeGreaterThan(100 * MiB);
   });
 });

@@ -13,8 +13,14 @@
 // goes back towards its idle size. Full collections are a backstop, not a pace: as the pace
 // (every 16 MiB) they took a quarter of the throughput of 1 MiB messages for 10 MB less peak
 // (docs/BENCH.md). Idle, the count does not grow and nothing runs.
+// What the collections free goes back to the C library's allocator, not to the kernel: glibc
+// returns only the top of its heap, and between the freed buffers of a load sit small blocks that
+// live on, so a daemon that carried 64 KiB messages kept 40 to 80 MB it no longer used. Once a
+// load has settled and the ArrayBuffer bytes it moved since the last trim reach `trimBytes`, the
+// governor calls malloc_trim (core/native), which returns every free page to the kernel.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { loadNative } from './native.ts';
 
 export interface MemoryGovernorOptions {
   /** How often to sample (ms). */
@@ -26,11 +32,15 @@ export interface MemoryGovernorOptions {
   /** No growth for this long after a load: one collection if more than `settleBytes` are left. */
   readonly settleMs: number;
   readonly settleBytes: number;
+  /** A rise of at most this is not growth (an idle ring's tokens take a few KiB a second). */
+  readonly quietBytes: number;
+  /** ArrayBuffer growth summed since the last trim that makes a settled daemon trim (0: never). */
+  readonly trimBytes: number;
 }
 
 const MiB = 1024 * 1024;
 export const MEMORY_GOVERNOR_DEFAULTS: MemoryGovernorOptions = {
-  checkMs: 20, stepBytes: 64 * MiB, minorStepBytes: 8 * MiB, settleMs: 2000, settleBytes: 2 * MiB,
+  checkMs: 20, stepBytes: 64 * MiB, minorStepBytes: 8 * MiB, settleMs: 2000, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB,
 };
 
 type GcFunction = (opts?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => Promise<void> | void;
@@ -53,15 +63,30 @@ export interface MemoryGovernor {
   stats(): Record<string, number>;
 }
 
-/** What the governor decides at one sample (pure): a full collection, a young one, or nothing. */
-export function decide(g: GovernorState, ab: number, now: number, opts: MemoryGovernorOptions): 'major' | 'minor' | undefined {
-  if (ab > g.last) { g.grewAt = now; g.settledDone = false; }
+/**
+ * What the governor decides at one sample (pure): a full collection, a young one, a trim or
+ * nothing. A trim comes once a load has settled (after the settling collection, if there was one,
+ * at the first sample at which the collection's sweep stopped lowering the count).
+ */
+export function decide(g: GovernorState, ab: number, now: number, opts: MemoryGovernorOptions): 'major' | 'minor' | 'trim' | undefined {
+  const falling = ab < g.last;
+  if (ab > g.last) g.churn += ab - g.last;
+  g.quietBase = Math.min(g.quietBase, ab);
+  if (ab - g.quietBase > opts.quietBytes) { g.grewAt = now; g.settledDone = false; g.quietBase = ab; }
   g.last = ab;
   g.majorFloor = Math.min(g.majorFloor, ab);
   g.minorFloor = Math.min(g.minorFloor, ab);
-  const settle = !g.settledDone && now - g.grewAt >= opts.settleMs && ab - g.idleFloor > opts.settleBytes;
-  if (settle) g.settledDone = true;
-  if (settle || ab - g.majorFloor >= opts.stepBytes) return 'major';
+  const settled = !g.settledDone && now - g.grewAt >= opts.settleMs;
+  if (settled) {
+    g.settledDone = true;
+    if (opts.trimBytes > 0 && g.churn >= opts.trimBytes) g.trimDue = true;
+  }
+  if ((settled && ab - g.idleFloor > opts.settleBytes) || ab - g.majorFloor >= opts.stepBytes) return 'major';
+  if (g.trimDue && !falling && now - g.grewAt >= opts.settleMs) {
+    g.trimDue = false;
+    g.churn = 0;
+    return 'trim';
+  }
   if (opts.minorStepBytes > 0 && ab - g.minorFloor >= opts.minorStepBytes) {
     g.minorFloor = ab; // its bytes are swept concurrently: the count drops at a later sample
     return 'minor';
@@ -77,16 +102,22 @@ export interface GovernorState {
   idleFloor: number;
   last: number;
   grewAt: number;
+  /** The count at the last growth, or the least since: growth is a rise of over quietBytes above it. */
+  quietBase: number;
   /** The settling collection ran since the last growth. */
   settledDone: boolean;
+  /** ArrayBuffer growth summed since the last trim, and whether one is due. */
+  churn: number;
+  trimDue: boolean;
 }
 
 export function startMemoryGovernor(opts: MemoryGovernorOptions = MEMORY_GOVERNOR_DEFAULTS): MemoryGovernor {
   const gc = exposeGc();
-  const counters = { gcRuns: 0, minorRuns: 0, gcFloorBytes: 0, gcLastMs: 0, gcMaxMs: 0 };
+  const counters = { gcRuns: 0, minorRuns: 0, gcFloorBytes: 0, gcLastMs: 0, gcMaxMs: 0, trims: 0, trimLastMs: 0 };
   if (!gc) return { stop: () => undefined, stats: () => ({ 'process.gcRuns': 0 }) };
   const ab0 = process.memoryUsage().arrayBuffers;
-  const g: GovernorState = { majorFloor: ab0, minorFloor: ab0, idleFloor: ab0, last: ab0, grewAt: performance.now(), settledDone: true };
+  const g: GovernorState = { majorFloor: ab0, minorFloor: ab0, idleFloor: ab0, last: ab0, grewAt: performance.now(), quietBase: ab0, settledDone: true, churn: 0, trimDue: false };
+  const native = opts.trimBytes > 0 ? loadNative() : undefined;
   let running = false;
   const major = (): void => {
     counters.gcRuns++;
@@ -111,6 +142,12 @@ export function startMemoryGovernor(opts: MemoryGovernorOptions = MEMORY_GOVERNO
     if (running) return;
     const what = decide(g, process.memoryUsage().arrayBuffers, performance.now(), opts);
     if (what === 'major') major();
+    else if (what === 'trim' && native) {
+      const t0 = performance.now();
+      native.trim();
+      counters.trims++;
+      counters.trimLastMs = performance.now() - t0;
+    }
     else if (what === 'minor') {
       counters.minorRuns++;
       try { void gc({ type: 'minor' }); } catch { /* not offered */ }
@@ -122,6 +159,7 @@ export function startMemoryGovernor(opts: MemoryGovernorOptions = MEMORY_GOVERNO
     stats: () => ({
       'process.gcRuns': counters.gcRuns, 'process.gcMinorRuns': counters.minorRuns, 'process.gcFloorBytes': counters.gcFloorBytes,
       'process.gcLastMs': counters.gcLastMs, 'process.gcMaxMs': counters.gcMaxMs,
+      'process.mallocTrims': counters.trims, 'process.mallocTrimLastMs': counters.trimLastMs,
     }),
   };
 }

@@ -7,7 +7,7 @@
 // cache (--offline); when it lacks them they are fetched, and the test is skipped, saying so,
 // when the registry cannot be reached.
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -48,7 +48,7 @@ describe('the npm package', () => {
     const listing = run('tar', ['tzf', tarball], work).out.split('\n').filter(Boolean);
     for (const f of ['package/package.json', 'package/tools/afcluster.mjs', 'package/dist/afcluster.mjs', 'package/dist/lib/index.mjs',
       'package/dist/lib/node.mjs', 'package/types/sockapi/index.d.ts', 'package/types/sockapi/node.d.ts',
-      'package/contrib/systemd/afcluster.service', 'package/docs/CONFIG.md']) expect(listing, f).toContain(f);
+      'package/contrib/systemd/afcluster.service', 'package/docs/CONFIG.md', 'package/core/native/afcluster_native.c']) expect(listing, f).toContain(f);
     expect(listing.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(listing.some((f) => f.startsWith('package/test/'))).toBe(false);
 
@@ -67,6 +67,8 @@ describe('the npm package', () => {
       }
     }
     expect(install.status, install.out).toBe(0);
+    // The install script built the daemon's native helper (malloc_trim) where the package landed.
+    expect(existsSync(join(app, 'node_modules/afcluster/core/native/build/Release/afcluster_native.node')), install.out).toBe(true);
 
     // 4. JavaScript: both entry points load (the native unix-dgram addon included).
     const load = run(process.execPath, ['--input-type=module', '-e',

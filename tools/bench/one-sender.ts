@@ -109,7 +109,8 @@ async function main(): Promise<void> {
     if (a.afterS > 0) {
       await new Promise((r) => setTimeout(r, a.afterS * 1000));
       const st = (await c.stats())[0];
-      console.log(`node 1 daemon RSS ${a.afterS} s later: ${rssMb(pid).rss.toFixed(1)} MB`, ['heapTotal', 'heapUsed', 'external', 'arrayBuffers'].map((k) => `${k} ${(Number(st[`process.${k}`]) / 2 ** 20).toFixed(1)}`).join(', '));
+      console.log(`node 1 daemon RSS ${a.afterS} s later: ${rssMb(pid).rss.toFixed(1)} MB`, ['heapTotal', 'heapUsed', 'external', 'arrayBuffers'].map((k) => `${k} ${(Number(st[`process.${k}`]) / 2 ** 20).toFixed(1)}`).join(', '),
+        `gcRuns ${String(st['process.gcRuns'])} mallocTrims ${String(st['process.mallocTrims'])} (last ${Number(st['process.mallocTrimLastMs']).toFixed(1)} ms)`);
     }
   } finally {
     await c.close();
