@@ -24,6 +24,8 @@ export interface ClusterSpec {
   readonly keep?: boolean;
   /** cluster.mtu of every daemon (default: the schema's). */
   readonly mtu?: number;
+  /** More Node/V8 flags for every daemon (a probe: --trace-gc, another semi-space). */
+  readonly daemonFlags?: readonly string[];
 }
 
 export class BenchCluster implements BenchTarget {
@@ -49,7 +51,7 @@ export class BenchCluster implements BenchTarget {
       nodes: spec.nodes, driver: spec.driver, crypto: spec.crypto, clusterName: 'bench', driverSections: spec.driverSections, mtu: spec.mtu,
       keep: spec.keep, logLevel: 'warn', prefix: `afc-bench-${spec.driver}-`,
       // One directory per node: node writes a profile per thread (main, and tsx's loader worker).
-      nodeFlags: (id) => (spec.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(spec.profileDir, `node${id}`)] : []),
+      nodeFlags: (id) => [...(spec.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(spec.profileDir, `node${id}`)] : []), ...spec.daemonFlags ?? []],
     });
     local.startAll();
     const c = new BenchCluster(spec, local);

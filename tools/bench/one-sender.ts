@@ -5,10 +5,11 @@
 // Run: npx tsx tools/bench/one-sender.ts [--driver totem] [--nodes 3] [--sizes 100,1300,65536]
 //      [--crypto off|on] [--seconds 3] [--latency-sizes 100,1000] [--latency-seconds 3]
 //      [--after-s 60] [--profile DIR] [--set section.key=value] [--mtu 65535]
+//      [--daemon-flags "--trace-gc --max-semi-space-size=8"] (after the daemons' own V8 flags)
 // Environment: ONE_SENDER_MEM=1 prints node 1's memory after each size, ONE_SENDER_HIST=1 the
 // latency percentiles and the slowest 1% of samples, ONE_SENDER_KEEP=1 keeps the daemons' logs.
 // docs/BENCH.md ("Large messages, tail latency, memory") has what it measured.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchCluster } from './cluster.ts';
 import type { ClientRequest, LatencyResult, ThroughputResult } from './client-protocol.ts';
@@ -18,11 +19,11 @@ import { cpuSeconds, request } from './proc.ts';
 interface Args {
   driver: string; nodes: number; sizes: number[]; crypto: boolean; seconds: number;
   latencySizes: number[]; latencySeconds: number; afterS: number; profile?: string;
-  sections: Record<string, Record<string, unknown>>; mtu?: number;
+  sections: Record<string, Record<string, unknown>>; mtu?: number; daemonFlags: string[];
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {} };
+  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {}, daemonFlags: [] };
   const list = (s: string) => (s === '' || s === 'none' ? [] : s.split(',').map(Number));
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1] ?? '';
@@ -37,6 +38,7 @@ function parse(argv: string[]): Args {
       case '--after-s': a.afterS = Number(v); break;
       case '--profile': a.profile = v; break;
       case '--mtu': a.mtu = Number(v); break;
+      case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--set': {
         const [k, val] = v.split('=');
         const [sec, key] = k.split('.');
@@ -77,7 +79,7 @@ async function oneSender(c: BenchCluster, size: number, seconds: number): Promis
 async function main(): Promise<void> {
   const a = parse(process.argv.slice(2));
   const c = await BenchCluster.start({
-    driver: a.driver, nodes: a.nodes, crypto: a.crypto, driverSections: a.sections, mtu: a.mtu, keep: !!process.env.ONE_SENDER_KEEP,
+    driver: a.driver, nodes: a.nodes, crypto: a.crypto, driverSections: a.sections, mtu: a.mtu, keep: !!process.env.ONE_SENDER_KEEP, daemonFlags: a.daemonFlags,
     profileDir: a.profile ? join(a.profile, `${a.driver}-crypto-${a.crypto ? 'on' : 'off'}`) : undefined,
   });
   try {
@@ -89,6 +91,7 @@ async function main(): Promise<void> {
       if (process.env.ONE_SENDER_HIST) {
         phase++;
         const r = await request<LatencyResult>(c.client(1), { type: 'latency', phase, size, order: 'agreed', warmupMs: WARMUP_MS, seconds: a.latencySeconds, samplesMax: 100_000 } satisfies ClientRequest, 60_000);
+        if (process.env.ONE_SENDER_DUMP) writeFileSync(`${process.env.ONE_SENDER_DUMP}.${phase}`, r.samplesUs.map((x) => x.toFixed(0)).join('\n'));
         const sorted = [...r.samplesUs].sort((x, y) => x - y);
         const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(0);
         console.log(`latency ${size} B: p10 ${at(0.1)} p50 ${at(0.5)} p90 ${at(0.9)} p95 ${at(0.95)} p98 ${at(0.98)} p99 ${at(0.99)} p99.5 ${at(0.995)} max ${at(0.9999)}; top 1%: ${sorted.slice(Math.floor(sorted.length * 0.99)).map((x) => x.toFixed(0)).join(' ')}`);
@@ -103,6 +106,10 @@ async function main(): Promise<void> {
         const st = (await c.stats())[0];
         console.log('   node 1 memory (MB):', ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'].map((k) => `${k} ${(Number(st[`process.${k}`]) / 2 ** 20).toFixed(0)}`).join(', '), `gcRuns ${String(st['process.gcRuns'])} floor ${(Number(st['process.gcFloorBytes']) / 2 ** 20).toFixed(0)} last ${Number(st['process.gcLastMs']).toFixed(1)} ms max ${Number(st['process.gcMaxMs']).toFixed(1)} ms`, `hwm ${rssMb(pid).hwm.toFixed(0)}`);
       }
+    }
+    if (process.env.ONE_SENDER_STATS) {
+      const re = new RegExp(process.env.ONE_SENDER_STATS);
+      for (const [i, st] of (await c.stats()).entries()) console.log(`   node ${i + 1}:`, Object.entries(st).filter(([k]) => re.test(k)).map(([k, v]) => `${k}=${String(v)}`).join(' '));
     }
     const peak = rssMb(pid);
     console.log(`node 1 daemon RSS: idle ${idle.rss.toFixed(1)} MB, peak ${peak.hwm.toFixed(1)} MB, now ${peak.rss.toFixed(1)} MB; all daemons' peaks ${c.peakRss().map((b) => (b / 2 ** 20).toFixed(1)).join(' ')} MB`);

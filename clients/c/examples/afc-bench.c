@@ -8,8 +8,13 @@
  * so afc-bench processes started together on several nodes (--members N waits for them) count
  * each other's messages, as `afcluster bench` does with one sender per node.
  *
+ * With --latency it measures round trips instead: one message at a time, each sent once the
+ * one before it came back to this client, for S seconds per size after --warmup W seconds (0.3);
+ * it prints the median and the 99th percentile in microseconds, like the bench's idle latency.
+ *
  * usage: afc-bench [--socket PATH | --node N] [--sizes 100,1300,65536] [--seconds S]
  *                  [--order agreed|safe|fifo] [--group NAME] [--members N]
+ *                  [--latency] [--warmup W]
  */
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -56,6 +61,8 @@ struct state {
     size_t members;
     double last_delivery;
     int failed;
+    uint32_t want_seq; /* --latency: the sequence of the message in flight, and whether it came */
+    int got;
 };
 
 /* Every event waiting (at most `max`): counts this phase's messages. */
@@ -69,6 +76,7 @@ static int drain_events(struct state *s, int max)
             if (ev.message.len >= 8 && get32(ev.message.data) == s->phase) {
                 s->last_delivery = now_s();
                 if (s->counting) s->delivered++;
+                if (s->want_seq && get32(ev.message.data + 4) == s->want_seq) s->got = 1;
             }
             break;
         case AFC_EV_MEMBERSHIP:
@@ -102,18 +110,63 @@ static void wait_events(struct state *s, double until)
 static int usage(void)
 {
     fprintf(stderr, "usage: afc-bench [--socket PATH | --node N] [--sizes 100,1300,65536] [--seconds S]\n"
-                    "                 [--order agreed|safe|fifo] [--group NAME] [--members N]\n");
+                    "                 [--order agreed|safe|fifo] [--group NAME] [--members N]\n"
+                    "                 [--latency] [--warmup W]\n");
     return 2;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* --latency for one size: round trips of one message at a time; 0, or -1 when one did not come back. */
+static int latency_size(struct state *s, size_t size, int order, double seconds, double warmup)
+{
+    size_t cap = 1 << 20, n = 0;
+    double *us = malloc(cap * sizeof *us);
+    unsigned char *buf = malloc(size);
+    if (!us || !buf) { free(us); free(buf); return -1; }
+    memset(buf, 'b', size);
+    s->phase = (uint32_t)size;
+    put32(buf, s->phase);
+    uint32_t seq = 0;
+    double t_start = now_s(), measure = t_start + warmup, end = measure + seconds;
+    int r = 0;
+    for (double now = t_start; now < end && n < cap && !s->failed; now = now_s()) {
+        put32(buf + 4, ++seq);
+        s->want_seq = seq;
+        s->got = 0;
+        double t0 = now_s();
+        r = afc_send(s->h, buf, size, order);
+        if (r < 0) { fprintf(stderr, "afc-bench: send: %s\n", afc_strerror(r)); s->failed = 1; break; }
+        double give_up = t0 + 5;
+        while (!s->got && !s->failed && now_s() < give_up) wait_events(s, give_up);
+        if (!s->got) { fprintf(stderr, "afc-bench: message %" PRIu32 " did not come back within 5 s\n", seq); r = -1; break; }
+        double t1 = now_s();
+        if (t0 >= measure) us[n++] = (t1 - t0) * 1e6;
+    }
+    s->want_seq = 0;
+    if (n > 0) {
+        qsort(us, n, sizeof *us, cmp_double);
+        printf("%8zu %10zu %9.0f %9.0f\n", size, n, us[n / 2], us[(size_t)(n * 0.99) < n ? (size_t)(n * 0.99) : n - 1]);
+        fflush(stdout);
+    }
+    free(us);
+    free(buf);
+    return r < 0 ? -1 : 0;
 }
 
 int main(int argc, char **argv)
 {
     const char *socket = NULL, *group = "bench", *sizes_arg = "100,1300,65536";
-    int node = 0, order = AFC_AGREED;
+    int node = 0, order = AFC_AGREED, latency = 0;
     long members = 1;
-    double seconds = 3;
+    double seconds = 3, warmup = WARMUP_MS / 1e3;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--latency")) { latency = 1; continue; }
         if (!v) return usage();
         i++;
         if (!strcmp(a, "--socket") || !strcmp(a, "-s")) socket = v;
@@ -122,6 +175,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--seconds")) seconds = atof(v);
         else if (!strcmp(a, "--group")) group = v;
         else if (!strcmp(a, "--members")) members = atol(v);
+        else if (!strcmp(a, "--warmup")) warmup = atof(v);
         else if (!strcmp(a, "--order")) {
             order = !strcmp(v, "fifo") ? AFC_FIFO : !strcmp(v, "agreed") ? AFC_AGREED : !strcmp(v, "safe") ? AFC_SAFE : -1;
             if (order < 0) return usage();
@@ -136,7 +190,7 @@ int main(int argc, char **argv)
         n_sizes++;
         p = *end == ',' ? end + 1 : end;
     }
-    if (n_sizes == 0 || !(seconds >= 0.1) || members < 1) return usage();
+    if (n_sizes == 0 || !(seconds >= 0.1) || members < 1 || !(warmup >= 0)) return usage();
     char path[4096];
     if (afc_resolve_socket(socket, node, path, sizeof path) < 0) return 2;
 
@@ -162,6 +216,19 @@ int main(int argc, char **argv)
     }
     printf("afc-bench: node %" PRIu32 " (driver %s, protocol %d), group %s, %s order, %zu members, %.1f s per size after a %.1f s warm-up\n",
            afc_self(s.h)->node_id, afc_driver(s.h), afc_version(s.h), group, afc_order_name(order), s.members, seconds, WARMUP_MS / 1e3);
+    if (latency) {
+        printf("%8s %10s %9s %9s\n", "size", "samples", "p50 us", "p99 us");
+        fflush(stdout);
+        for (int k = 0; k < n_sizes && !s.failed; k++) {
+            if ((size_t)sizes[k] > afc_message_size_max(s.h)) {
+                printf("%8ld  over the daemon's message_size_max (%zu)\n", sizes[k], afc_message_size_max(s.h));
+                continue;
+            }
+            if (latency_size(&s, (size_t)sizes[k], order, seconds, warmup) < 0) s.failed = 1;
+        }
+        r = afc_close(s.h);
+        return s.failed || r < 0 ? 1 : 0;
+    }
     printf("%8s %10s %9s %10s %9s\n", "size", "writes", "seconds", "TP/s", "MB/s");
     fflush(stdout);
 
