@@ -6,6 +6,7 @@
 //      [--crypto off|on] [--seconds 3] [--latency-sizes 100,1000] [--latency-seconds 3]
 //      [--after-s 60] [--profile DIR] [--set section.key=value] [--mtu 65535]
 //      [--daemon-flags "--trace-gc --max-semi-space-size=8"] (after the daemons' own V8 flags)
+//      [--latency-after] (latency after the throughput sizes, as `afcluster bench` orders them)
 // Environment: ONE_SENDER_MEM=1 prints node 1's memory after each size, ONE_SENDER_HIST=1 the
 // latency percentiles and the slowest 1% of samples, ONE_SENDER_KEEP=1 keeps the daemons' logs.
 // docs/BENCH.md ("Large messages, tail latency, memory") has what it measured.
@@ -19,11 +20,11 @@ import { cpuSeconds, request } from './proc.ts';
 interface Args {
   driver: string; nodes: number; sizes: number[]; crypto: boolean; seconds: number;
   latencySizes: number[]; latencySeconds: number; afterS: number; profile?: string;
-  sections: Record<string, Record<string, unknown>>; mtu?: number; daemonFlags: string[];
+  sections: Record<string, Record<string, unknown>>; mtu?: number; daemonFlags: string[]; latencyAfter: boolean;
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {}, daemonFlags: [] };
+  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {}, daemonFlags: [], latencyAfter: false };
   const list = (s: string) => (s === '' || s === 'none' ? [] : s.split(',').map(Number));
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1] ?? '';
@@ -38,6 +39,7 @@ function parse(argv: string[]): Args {
       case '--after-s': a.afterS = Number(v); break;
       case '--profile': a.profile = v; break;
       case '--mtu': a.mtu = Number(v); break;
+      case '--latency-after': a.latencyAfter = true; i--; break;
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--set': {
         const [k, val] = v.split('=');
@@ -87,19 +89,22 @@ async function main(): Promise<void> {
     const idle = rssMb(pid);
     console.log(`${a.driver}, ${a.nodes} nodes, crypto ${a.crypto ? 'on' : 'off'}, one sender (node 1), agreed; node 1 daemon idle RSS ${idle.rss.toFixed(1)} MB`);
     const l = { driver: a.driver, crypto: a.crypto ? 'on' as const : 'off' as const, accelerated: '-' as const, order: 'agreed' as const };
-    for (const size of a.latencySizes) {
-      if (process.env.ONE_SENDER_HIST) {
-        phase++;
-        const r = await request<LatencyResult>(c.client(1), { type: 'latency', phase, size, order: 'agreed', warmupMs: WARMUP_MS, seconds: a.latencySeconds, samplesMax: 100_000 } satisfies ClientRequest, 60_000);
-        if (process.env.ONE_SENDER_DUMP) writeFileSync(`${process.env.ONE_SENDER_DUMP}.${phase}`, r.samplesUs.map((x) => x.toFixed(0)).join('\n'));
-        const sorted = [...r.samplesUs].sort((x, y) => x - y);
-        const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(0);
-        console.log(`latency ${size} B: p10 ${at(0.1)} p50 ${at(0.5)} p90 ${at(0.9)} p95 ${at(0.95)} p98 ${at(0.98)} p99 ${at(0.99)} p99.5 ${at(0.995)} max ${at(0.9999)}; top 1%: ${sorted.slice(Math.floor(sorted.length * 0.99)).map((x) => x.toFixed(0)).join(' ')}`);
-        continue;
+    const latencies = async (): Promise<void> => {
+      for (const size of a.latencySizes) {
+        if (process.env.ONE_SENDER_HIST) {
+          phase++;
+          const r = await request<LatencyResult>(c.client(1), { type: 'latency', phase, size, order: 'agreed', warmupMs: WARMUP_MS, seconds: a.latencySeconds, samplesMax: 100_000 } satisfies ClientRequest, 60_000);
+          if (process.env.ONE_SENDER_DUMP) writeFileSync(`${process.env.ONE_SENDER_DUMP}.${phase}`, r.samplesUs.map((x) => x.toFixed(0)).join('\n'));
+          const sorted = [...r.samplesUs].sort((x, y) => x - y);
+          const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(0);
+          console.log(`latency ${size} B: p10 ${at(0.1)} p50 ${at(0.5)} p90 ${at(0.9)} p95 ${at(0.95)} p98 ${at(0.98)} p99 ${at(0.99)} p99.5 ${at(0.995)} max ${at(0.9999)}; top 1%: ${sorted.slice(Math.floor(sorted.length * 0.99)).map((x) => x.toFixed(0)).join(' ')}`);
+          continue;
+        }
+        const { row, errors } = await measureLatency(c, l, { size, seconds: a.latencySeconds, loadPerSec: 0 });
+        console.log(`latency ${size} B idle: p50 ${row.medianUs.toFixed(0)} us, p99 ${row.p99Us.toFixed(0)} us (${row.samples} samples)${errors.length ? ` errors: ${errors.join('; ')}` : ''}`);
       }
-      const { row, errors } = await measureLatency(c, l, { size, seconds: a.latencySeconds, loadPerSec: 0 });
-      console.log(`latency ${size} B idle: p50 ${row.medianUs.toFixed(0)} us, p99 ${row.p99Us.toFixed(0)} us (${row.samples} samples)${errors.length ? ` errors: ${errors.join('; ')}` : ''}`);
-    }
+    };
+    if (!a.latencyAfter) await latencies();
     for (const size of a.sizes) {
       console.log(await oneSender(c, Math.min(size, c.messageSizeMax), a.seconds));
       if (process.env.ONE_SENDER_MEM) {
@@ -107,6 +112,7 @@ async function main(): Promise<void> {
         console.log('   node 1 memory (MB):', ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'].map((k) => `${k} ${(Number(st[`process.${k}`]) / 2 ** 20).toFixed(0)}`).join(', '), `gcRuns ${String(st['process.gcRuns'])} floor ${(Number(st['process.gcFloorBytes']) / 2 ** 20).toFixed(0)} last ${Number(st['process.gcLastMs']).toFixed(1)} ms max ${Number(st['process.gcMaxMs']).toFixed(1)} ms`, `hwm ${rssMb(pid).hwm.toFixed(0)}`);
       }
     }
+    if (a.latencyAfter) await latencies();
     if (process.env.ONE_SENDER_STATS) {
       const re = new RegExp(process.env.ONE_SENDER_STATS);
       for (const [i, st] of (await c.stats()).entries()) console.log(`   node ${i + 1}:`, Object.entries(st).filter(([k]) => re.test(k)).map(([k, v]) => `${k}=${String(v)}`).join(' '));
