@@ -18,7 +18,7 @@ import {
   OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, VERSION_BATCH, VERSION_MAX, VERSION_STREAM, VERSION_VIEWS, writeBatchHeader,
   writeSend, writeSendPart, type HelloResult, type MessagePart, type Reply, type ReplyResult, type Request, type StatValue,
 } from '../core/af/codec.ts';
-import { bindUnix, createUnixSocket, unixErrorName, type UnixDgramSocket } from '../core/af/unix.ts';
+import { bindUnix, createUnixSocket, sendUnix, type UnixDgramSocket } from '../core/af/unix.ts';
 import { checkUnixPath } from '../core/af/socketfile.ts';
 import { EventQueue, eventBytes, retryEagain, WritableSignal } from '../core/api/queue.ts';
 import type {
@@ -449,13 +449,9 @@ export class ClusterSocket implements GroupSocket {
 
   /** One datagram to the daemon now: undefined when sent, 'again' when its queue is full, else the error. */
   private transmitNow(buf: Buffer): ClusterError | 'again' | undefined {
-    let out: ClusterError | 'again' | undefined;
-    this.sock.send(buf, 0, buf.length, this.daemonPath, (err) => {
-      if (!err) return;
-      const name = unixErrorName(err);
-      out = name === 'EAGAIN' || name === 'ENOBUFS' ? 'again' : this.reachError(name);
-    });
-    return out;
+    const name = sendUnix(this.sock, buf, this.daemonPath);
+    if (name === undefined) return undefined;
+    return name === 'EAGAIN' || name === 'ENOBUFS' ? 'again' : this.reachError(name);
   }
 
   private reachError(name: string): ClusterError {
@@ -776,16 +772,14 @@ export class ClusterSocket implements GroupSocket {
   /** Send a request datagram; the daemon's kernel queue may be full (EAGAIN): retry shortly. */
   private transmit(buf: Buffer, delay: number, id: number): void {
     if (!this.pending.has(id) || this.closed) return;
-    this.sock.send(buf, 0, buf.length, this.daemonPath, (err) => {
-      if (!err) return;
-      const name = unixErrorName(err);
-      if (name === 'EAGAIN' || name === 'ENOBUFS') {
-        setTimeout(() => this.transmit(buf, Math.min(delay * 2, SEND_RETRY_MAX_MS), id), delay);
-        return;
-      }
-      const failure = this.reachError(name);
-      this.pending.get(id)?.reject(failure);
-      if (failure.code === 'ECONNREFUSED' && this.hello) this.lost(failure);
-    });
+    const name = sendUnix(this.sock, buf, this.daemonPath);
+    if (name === undefined) return;
+    if (name === 'EAGAIN' || name === 'ENOBUFS') {
+      setTimeout(() => this.transmit(buf, Math.min(delay * 2, SEND_RETRY_MAX_MS), id), delay);
+      return;
+    }
+    const failure = this.reachError(name);
+    this.pending.get(id)?.reject(failure);
+    if (failure.code === 'ECONNREFUSED' && this.hello) this.lost(failure);
   }
 }

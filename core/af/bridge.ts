@@ -7,7 +7,7 @@ import type { ErrorCode } from '../api/errors.ts';
 import { fileToken, identifyPeer, pidExists } from './peercred.ts';
 import type { ClientChannel } from './outbox.ts';
 import { prepareSocketPath, secureSocket, type SocketFileOptions } from './socketfile.ts';
-import { bindUnix, connectUnix, CONGESTION, createUnixSocket, unixErrorName, type UnixDgramSocket, type UnixError } from './unix.ts';
+import { bindUnix, connectUnix, createUnixSocket, sendUnix, unixErrorName, type UnixDgramSocket } from './unix.ts';
 
 export {
   STATS_GROUPS_MAX, PARTIALS_PER_SOCKET_MAX, PARTIAL_BYTES_MAX, PARTIAL_IDLE_MS, partialLimits,
@@ -34,11 +34,8 @@ function unixChannel(sock: UnixDgramSocket, onWritable: () => void, onError: (er
   sock.on('error', (e) => onError(unixErrorName(e)));
   return {
     send(bytes) {
-      let result = 'sent';
-      sock.send(asBuffer(bytes), (err?: UnixError) => {
-        if (err) result = err.code === CONGESTION ? 'again' : unixErrorName(err);
-      });
-      return result;
+      const failure = sendUnix(sock, asBuffer(bytes));
+      return failure === undefined ? 'sent' : failure === 'EAGAIN' ? 'again' : failure;
     },
     close() {
       sock.removeAllListeners();
@@ -69,7 +66,7 @@ export class BridgeServer {
         return unixChannel(conn, onWritable, (errno) => opts.log('debug', 'client socket error', { path, errno }));
       },
       sendTo: (path, bytes, onFailed) => {
-        sock.send(asBuffer(bytes), 0, bytes.length, path, (err) => { if (err) onFailed(); });
+        if (sendUnix(sock, asBuffer(bytes), path) !== undefined) onFailed();
       },
       processAlive: opts.pidAlive ?? pidExists,
       clientExists: (path, file) => (file === undefined ? existsSync(path) : fileToken(path) === file),
