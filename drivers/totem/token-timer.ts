@@ -20,6 +20,8 @@ export const ROTATIONS_KEPT = 16;
 export class TokenTimer {
   /** The last rotations, in ms: a ring buffer of at most ROTATIONS_KEPT; `count` of them valid. */
   private readonly samples = new Float64Array(ROTATIONS_KEPT);
+  /** The same samples kept sorted (insertion on each sample: no allocation per rotation). */
+  private readonly sorted = new Float64Array(ROTATIONS_KEPT);
   private count = 0;
   private next = 0;
   private boundMs: number;
@@ -32,10 +34,22 @@ export class TokenTimer {
   /** One rotation: my forward to the next token accepted, with no re-send of mine between. */
   sample(ms: number): void {
     if (!(ms >= 0) || !Number.isFinite(ms)) return;
+    const sorted = this.sorted;
+    let n = this.count;
+    if (n === ROTATIONS_KEPT) {
+      // The oldest sample leaves the sorted copy.
+      const old = this.samples[this.next];
+      let i = 0;
+      while (sorted[i] !== old) i++;
+      sorted.copyWithin(i, i + 1, n);
+      n--;
+    }
+    let j = n;
+    while (j > 0 && sorted[j - 1] > ms) { sorted[j] = sorted[j - 1]; j--; }
+    sorted[j] = ms;
     this.samples[this.next] = ms;
     this.next = (this.next + 1) % ROTATIONS_KEPT;
-    if (this.count < ROTATIONS_KEPT) this.count++;
-    const sorted = this.samples.slice(0, this.count).sort();
+    this.count = n + 1;
     const median = sorted[this.count >> 1];
     this.boundMs = Math.min(this.maxMs, Math.max(this.minMs, 2 * median));
   }
