@@ -12,12 +12,14 @@
 // one when a load has stopped (`settleMs` without growth) and some are left, so an idle daemon
 // goes back towards its idle size. Full collections are a backstop, not a pace: as the pace
 // (every 16 MiB) they took a quarter of the throughput of 1 MiB messages for 10 MB less peak
-// (docs/BENCH.md). Idle, the count does not grow and nothing runs.
+// (docs/BENCH.md). Idle, the count barely grows (an idle ring's tokens: a few KiB a second)
+// and no collection runs.
 // What the collections free goes back to the C library's allocator, not to the kernel: glibc
 // returns only the top of its heap, and between the freed buffers of a load sit small blocks that
 // live on, so a daemon that carried 64 KiB messages kept 40 to 80 MB it no longer used. Once a
 // load has settled and the ArrayBuffer bytes it moved since the last trim reach `trimBytes`, the
-// governor calls malloc_trim (core/native), which returns every free page to the kernel.
+// governor calls malloc_trim (core/native), which returns every free page to the kernel. An idle
+// daemon's few KiB a second add up to that too, so it trims about once in a quarter of an hour.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { loadNative } from './native.ts';
