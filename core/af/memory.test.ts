@@ -72,11 +72,24 @@ describe('memory governor', () => {
     Object.assign(g, { majorFloor: 9 * MiB, minorFloor: 9 * MiB, last: 9 * MiB });
     expect(decide(g, 1 * MiB, 6210, opts)).toBeUndefined();
     expect(decide(g, 1 * MiB, 6220, opts)).toBeUndefined();
+    // Churn that reaches trimBytes only after the settling, in rises too small to be growth: one
+    // trim when it gets there (at a sample that is not falling), then nothing again.
+    const decisions: (string | undefined)[] = [];
+    for (let t = 0; t < 200; t++) decisions.push(decide(g, 1 * MiB + (t % 2) * 128 * 1024, 7000 + t * 50, opts));
+    expect(decisions.filter((d) => d !== undefined)).toEqual(['trim']);
+    const at = decisions.indexOf('trim');
+    expect(at).toBeGreaterThan(0);
+    expect(at % 2, 'not at a falling sample').toBe(1);
   });
 
-  it('the native helper is built and gives the allocator\'s free pages back to the kernel', () => {
-    // npm install builds it (tools/build-native.mjs); without it a daemon never trims.
-    expect(loadNative(), 'core/native/build/Release/afcluster_native.node: run npm run build:native').toBeDefined();
+  it('the native helper gives the allocator\'s free pages back to the kernel', (ctx) => {
+    // npm install builds it (tools/build-native.mjs) where there is a C compiler; it is glibc's
+    // malloc_trim, so elsewhere it is absent and a daemon never trims (the pack test checks the build).
+    const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
+    if (!glibc || !loadNative()) {
+      console.log(`skipped: ${glibc ? 'core/native/build/Release/afcluster_native.node not built (npm run build:native)' : 'not glibc'}`);
+      ctx.skip();
+    }
     // In a fresh process: 200 MB of 96 KiB blocks (below glibc's mmap threshold, so from its heap)
     // with a small block kept after each (so freeing cannot shrink the heap from the top).
     const script = `

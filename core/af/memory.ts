@@ -79,10 +79,10 @@ export function decide(g: GovernorState, ab: number, now: number, opts: MemoryGo
   g.majorFloor = Math.min(g.majorFloor, ab);
   g.minorFloor = Math.min(g.minorFloor, ab);
   const settled = !g.settledDone && now - g.grewAt >= opts.settleMs;
-  if (settled) {
-    g.settledDone = true;
-    if (opts.trimBytes > 0 && g.churn >= opts.trimBytes) g.trimDue = true;
-  }
+  if (settled) g.settledDone = true;
+  // Due once settled and enough has come and gone, also when the churn gets there after the
+  // settling (an idle ring's small rises add up without ever counting as growth).
+  if (g.settledDone && opts.trimBytes > 0 && g.churn >= opts.trimBytes) g.trimDue = true;
   if ((settled && ab - g.idleFloor > opts.settleBytes) || ab - g.majorFloor >= opts.stepBytes) return 'major';
   if (g.trimDue && !falling && now - g.grewAt >= opts.settleMs) {
     g.trimDue = false;

@@ -14,21 +14,18 @@ const BUILT = 'core/native/build/Release/afcluster_native.node';
 
 let cached: { native?: Native } | undefined;
 
-/** The helper, or undefined when it was not built. This file runs from core/af (tsx) or from
- *  the bundle in dist/ (or dist/lib): the project's root is one to three folders up. */
+/** The helper, or undefined when it was not built. This file runs from core/af under tsx; the
+ *  build keeps import.meta.url pointing at this source file, so the root is two folders up. */
 export function loadNative(): Native | undefined {
   if (cached) return cached.native;
   cached = {};
-  for (const up of ['../../', '../', '../../../']) {
-    const path = fileURLToPath(new URL(up + BUILT, import.meta.url));
-    if (!existsSync(path)) continue;
-    try {
-      const m = createRequire(import.meta.url)(path) as Partial<Native>;
-      if (typeof m.trim === 'function') cached.native = m as Native;
-    } catch {
-      // built for another Node or another machine: run without it
-    }
-    break;
+  const path = fileURLToPath(new URL('../../' + BUILT, import.meta.url));
+  if (!existsSync(path)) return undefined;
+  try {
+    const m = createRequire(import.meta.url)(path) as Partial<Native>;
+    if (typeof m.trim === 'function') cached.native = m as Native;
+  } catch {
+    // built for another Node or another machine: run without it
   }
   return cached.native;
 }

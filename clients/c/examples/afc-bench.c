@@ -65,6 +65,13 @@ struct state {
     int got;
 };
 
+/* The message came from this very socket (node, pid and port), not a copy of the tag from elsewhere. */
+static int is_self(const struct state *s, const struct afc_member *sender)
+{
+    const struct afc_member *me = afc_self(s->h);
+    return sender->node_id == me->node_id && sender->pid == me->pid && sender->port == me->port;
+}
+
 /* Every event waiting (at most `max`): counts this phase's messages. */
 static int drain_events(struct state *s, int max)
 {
@@ -76,7 +83,7 @@ static int drain_events(struct state *s, int max)
             if (ev.message.len >= 8 && get32(ev.message.data) == s->phase) {
                 s->last_delivery = now_s();
                 if (s->counting) s->delivered++;
-                if (s->want_seq && get32(ev.message.data + 4) == s->want_seq) s->got = 1;
+                if (s->want_seq && get32(ev.message.data + 4) == s->want_seq && is_self(s, &ev.message.sender)) s->got = 1;
             }
             break;
         case AFC_EV_MEMBERSHIP:
@@ -121,7 +128,18 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* --latency for one size: round trips of one message at a time; 0, or -1 when one did not come back. */
+/* The p-th percentile (0..100) of n sorted samples by the nearest rank, as tools/bench/stats.ts. */
+static double percentile(const double *sorted, size_t n, double p)
+{
+    double exact = p / 100 * (double)n;
+    size_t rank = (size_t)exact;
+    if ((double)rank < exact) rank++; /* the ceiling, without libm */
+    return sorted[(rank < 1 ? 1 : rank) - 1];
+}
+
+/* --latency for one size: round trips of one message at a time; 0, or -1 when one did not come
+ * back. It keeps at most 2^20 samples a size (a round trip takes well over S seconds / 2^20 at
+ * any S this tool is run with) and says so when it stops there. */
 static int latency_size(struct state *s, size_t size, int order, double seconds, double warmup)
 {
     size_t cap = 1 << 20, n = 0;
@@ -150,7 +168,7 @@ static int latency_size(struct state *s, size_t size, int order, double seconds,
     s->want_seq = 0;
     if (n > 0) {
         qsort(us, n, sizeof *us, cmp_double);
-        printf("%8zu %10zu %9.0f %9.0f\n", size, n, us[n / 2], us[(size_t)(n * 0.99) < n ? (size_t)(n * 0.99) : n - 1]);
+        printf("%8zu %10zu %9.0f %9.0f%s\n", size, n, percentile(us, n, 50), percentile(us, n, 99), n == cap ? "  (stopped at the sample limit)" : "");
         fflush(stdout);
     }
     free(us);
@@ -215,7 +233,7 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("afc-bench: node %" PRIu32 " (driver %s, protocol %d), group %s, %s order, %zu members, %.1f s per size after a %.1f s warm-up\n",
-           afc_self(s.h)->node_id, afc_driver(s.h), afc_version(s.h), group, afc_order_name(order), s.members, seconds, WARMUP_MS / 1e3);
+           afc_self(s.h)->node_id, afc_driver(s.h), afc_version(s.h), group, afc_order_name(order), s.members, seconds, latency ? warmup : WARMUP_MS / 1e3);
     if (latency) {
         printf("%8s %10s %9s %9s\n", "size", "samples", "p50 us", "p99 us");
         fflush(stdout);
