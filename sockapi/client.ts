@@ -20,6 +20,7 @@ import {
 } from '../core/af/codec.ts';
 import { bindUnix, createUnixSocket, sendUnix, type UnixDgramSocket } from '../core/af/unix.ts';
 import { checkUnixPath } from '../core/af/socketfile.ts';
+import { allocBytesToFill } from '../core/wire/bytes.ts';
 import { EventQueue, eventBytes, retryEagain, WritableSignal } from '../core/api/queue.ts';
 import type {
   BindOptions, GroupSocket, LocalNode, Member, MemberInfo, Order, QuorumInfo, SendOptions, SocketEvent,
@@ -708,10 +709,12 @@ export class ClusterSocket implements GroupSocket {
   /** Fragments of one large message arrive consecutively; anything else discards the partial. */
   private part(p: MessagePart): void {
     if (p.offset === 0) {
-      this.partial = p.total <= PART_TOTAL_MAX ? { head: p, buf: new Uint8Array(p.total), received: 0 } : undefined;
+      // Not zeroed: the message is handed on only once every byte of it has arrived.
+      this.partial = p.total <= PART_TOTAL_MAX ? { head: p, buf: allocBytesToFill(p.total), received: 0 } : undefined;
     }
     const cur = this.partial;
-    if (!cur || cur.head.msgId !== p.msgId || cur.received !== p.offset || cur.buf.length !== p.total) {
+    if (!cur || cur.head.msgId !== p.msgId || cur.received !== p.offset || cur.buf.length !== p.total
+      || p.offset + p.data.length > p.total) {
       this.partial = undefined;
       this.badDatagrams++;
       return;

@@ -5,7 +5,7 @@ import { GroupService } from '../groups/service.ts';
 import { BridgeServer, PARTIALS_PER_SOCKET_MAX } from './bridge.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import { ClusterError, ERROR_NUMBERS } from '../api/errors.ts';
-import { OP, OP_PROTOCOL_ERROR, REPLY_BIT, decodeClientDatagram, encodeReply, encodeRequest } from './codec.ts';
+import { OP, OP_PROTOCOL_ERROR, REPLY_BIT, decodeClientDatagram, encodeMessagePart, encodeReply, encodeRequest } from './codec.ts';
 import { bindUnix, createUnixSocket } from './unix.ts';
 import { identifyPeer, type PeerIdentity } from './peercred.ts';
 import { spawn } from 'node:child_process';
@@ -380,6 +380,35 @@ describe('bridge server (one node, loopback driver)', () => {
     for await (const ev of s) events.push(ev);
     expect(events).toEqual([expect.objectContaining({ type: 'error', code: 'ECONNREFUSED' })]);
     fake.close();
+  });
+
+  it('the client drops a MESSAGE_PART that runs past its message\'s total (counted), and puts the next message together whole', async () => {
+    const fakePath = join(tmp.dir, 'fake-parts.sock');
+    const fake = createUnixSocket();
+    const sender = { nodeId: 9, pid: 5, port: 2 };
+    const part = (msgId: number, total: number, offset: number, text: string) =>
+      encodeMessagePart({ group: 'g', sender, order: 'agreed', msgId, total, offset, data: new TextEncoder().encode(text) });
+    fake.on('message', (buf, rinfo) => {
+      const d = decodeClientDatagram(buf);
+      if (d.type !== 'request' || !rinfo.path || d.request.type !== 'hello') return;
+      const hello = encodeReply({ type: 'reply', op: OP.hello | REPLY_BIT, id: d.request.id, status: 0, result: { type: 'hello', hello: { nodeId: 9, pid: d.request.pid, port: 1, messageSizeMax: 100, driver: 'fake' } } });
+      // 8 bytes announced, 6 + 5 sent: the second part would write past the end. Then "hello" whole.
+      for (const b of [hello, part(1, 8, 0, 'abcdef'), part(1, 8, 6, 'ghijk'), part(2, 5, 0, 'hel'), part(2, 5, 3, 'lo')]) {
+        fake.send(Buffer.from(b), 0, b.length, rinfo.path, () => {});
+      }
+    });
+    bindUnix(fake, fakePath);
+    const s = await ClusterSocket.open({ path: fakePath, keepaliveMs: 0, timeoutMs: 300 });
+    try {
+      const it = s[Symbol.asyncIterator]();
+      const ev = (await it.next()).value as SocketEvent;
+      expect(ev).toMatchObject({ type: 'message', group: 'g', sender, order: 'agreed' });
+      expect(new TextDecoder().decode((ev as { data: Uint8Array }).data)).toBe('hello');
+      expect(s.badDatagrams).toBe(1);
+    } finally {
+      await s.close(); // the fake answers nothing else: close gives up after its timeout
+      fake.close();
+    }
   });
 
   it('ends the stream with ECONNREFUSED when the daemon goes away', async () => {

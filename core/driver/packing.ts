@@ -315,7 +315,9 @@ export class Reassembler {
           this.counters.fragmentsDiscarded++;
           continue;
         }
-        const buf = new Uint8Array(e.total);
+        // Not zeroed: only a message whose every byte arrived is emitted (continueMessage checks
+        // that each piece fits and the last one fills it exactly).
+        const buf = allocBytesToFill(e.total);
         buf.set(body, 0);
         this.partial.set(sender, { buf, filled: e.length, order: e.order });
         this.partialBytes += e.total;
