@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { ClusterError, ERROR_NUMBERS, errorCodeFromNumber, isClusterError, type ErrorCode } from '../core/api/errors.ts';
 import {
   BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, decodeDaemonDatagram, encodeRequest, OP,
-  OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, VERSION_BATCH, VERSION_MAX, VERSION_STREAM, VERSION_VIEWS, writeBatchHeader,
+  OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, SEND_PART_HEADER_BYTES, VERSION_BATCH, VERSION_LARGE, VERSION_MAX, VERSION_STREAM, VERSION_VIEWS, datagramMax, writeBatchHeader,
+  writeSendHeader, writeSendPartHeader,
   writeSend, writeSendPart, type HelloResult, type MessagePart, type Reply, type ReplyResult, type Request, type StatValue,
 } from '../core/af/codec.ts';
 import { bindUnix, createUnixSocket, sendUnix, type UnixDgramSocket } from '../core/af/unix.ts';
@@ -42,6 +43,9 @@ export interface OpenOptions {
   /** How often to check that the daemon still knows this socket (default 5000 ms; 0 = never).
    *  When it is gone or restarted, the stream ends with an ECONNREFUSED error event. */
   readonly keepaliveMs?: number;
+  /** The newest bridge protocol version to say HELLO with (default: the newest both this socket
+   *  and the daemon speak). For testing older clients' paths against a new daemon. */
+  readonly maxVersion?: number;
 }
 
 interface Pending {
@@ -177,6 +181,11 @@ export class ClusterSocket implements GroupSocket {
   private retryTimer?: NodeJS.Timeout;
   private sendTimer?: NodeJS.Timeout;
   private readonly scratch = Buffer.allocUnsafe(DATAGRAM_MAX);
+  /** The largest datagram either side sends (version 5: LARGE_DATAGRAM_MAX), and so the largest
+   *  payload of one SEND and of one SEND_PART. */
+  private dgramMax = DATAGRAM_MAX;
+  private get sendDataMax(): number { return this.dgramMax - SEND_HEADER_BYTES; }
+  private get partDataMax(): number { return this.dgramMax - SEND_PART_HEADER_BYTES; }
   /** Datagrams from the daemon that did not decode (counted, dropped). */
   badDatagrams = 0;
 
@@ -211,7 +220,7 @@ export class ClusterSocket implements GroupSocket {
     }
     const cs = new ClusterSocket(sock, opts.path, clientPath, opts.timeoutMs ?? 10_000, opts);
     try {
-      const r = await cs.sayHello(opts.signal);
+      const r = await cs.sayHello(opts.signal, opts.maxVersion);
       if (r.result.type !== 'hello') throw new ClusterError('EPROTO', 'the daemon answered hello without an identity');
       cs.hello = r.result.hello;
       cs.startKeepalive(opts.keepaliveMs ?? 5000);
@@ -224,12 +233,15 @@ export class ClusterSocket implements GroupSocket {
 
   /** HELLO with the newest version; a daemon that does not speak it answers EPROTO: say it again
    *  one version lower (4: who the members are, 3: views and quorum, 2: batches and flow control, 1). */
-  private async sayHello(signal?: AbortSignal): Promise<Reply> {
-    for (let version = VERSION_MAX; ; version--) {
+  private async sayHello(signal?: AbortSignal, maxVersion = VERSION_MAX): Promise<Reply> {
+    // Version 5 only where this socket receives datagrams over 64 KiB whole (the native sockets).
+    const newest = Math.max(1, Math.min(maxVersion, this.sock.largeDatagrams ? VERSION_MAX : VERSION_LARGE - 1));
+    for (let version = newest; ; version--) {
       try {
         const r = await this.call({ type: 'hello', id: 0, pid: process.pid, version }, signal);
         this.version = version;
         this.batch = version >= VERSION_BATCH;
+        this.dgramMax = datagramMax(version);
         return r;
       } catch (e) {
         if ((e as { code?: string }).code !== 'EPROTO' || this.closed || version === 1) throw e;
@@ -285,7 +297,7 @@ export class ClusterSocket implements GroupSocket {
     return new Promise<void>((resolve, reject) => {
       const s: QueuedSend = {
         id: 0, order, data, wait: options.wait !== false, resolve, reject, sentAt: 0, settled: false, signal,
-        large: data.length > SEND_DATA_MAX,
+        large: data.length > this.sendDataMax,
       };
       if (signal) {
         s.onAbort = () => this.settle(s, cancelled(signal));
@@ -366,11 +378,15 @@ export class ClusterSocket implements GroupSocket {
     if (!st || s.settled || st.decided) { this.streaming = undefined; return 'sent'; }
     const total = s.data.length;
     while (st.next < total) {
-      if (this.inflight.size >= SEND_WINDOW || (this.streamBytes > 0 && this.streamBytes + SEND_PART_DATA_MAX > STREAM_BYTES_MAX)) return 'blocked';
+      const chunk = this.partDataMax;
+      if (this.inflight.size >= SEND_WINDOW || (this.streamBytes > 0 && this.streamBytes + chunk > STREAM_BYTES_MAX)) return 'blocked';
       const id = this.allocId();
-      const data = s.data.subarray(st.next, st.next + SEND_PART_DATA_MAX);
-      const bytes = writeSendPart(this.scratch, 0, { id, order: s.order, msgId: st.msgId, total, offset: st.next, data, resume: this.resumeNext && st.next === 0 });
-      const err = this.transmitNow(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      const data = s.data.subarray(st.next, st.next + chunk);
+      const req = { id, order: s.order, msgId: st.msgId, total, offset: st.next, data, resume: this.resumeNext && st.next === 0 };
+      // Version 5 (native sockets): the header and the data gathered by the kernel, not joined here.
+      const err = this.gather
+        ? this.transmitNow([writeSendPartHeader(this.scratch, 0, req), data])
+        : this.transmitNow(writeSendPart(this.scratch, 0, req));
       if (err === 'again') {
         if (this.inflight.size === 0) this.retryTimer = setTimeout(() => this.flushSends(), SEND_RETRY_MIN_MS);
         return 'blocked';
@@ -419,8 +435,11 @@ export class ClusterSocket implements GroupSocket {
     if (!this.paused) { this.paused = true; this.writableSeen = false; }
   }
 
+  /** Version 5: sends gather a header and the caller's bytes into one datagram (native sockets). */
+  private get gather(): boolean { return this.version >= VERSION_LARGE && this.sock.sendRaw !== undefined; }
+
   /** The next sends from the queue head as one datagram (a lone SEND, or a BATCH container). */
-  private pack(): [number, Buffer] {
+  private pack(): [number, Uint8Array | readonly Uint8Array[]] {
     const buf = this.scratch;
     let at = BATCH_HEADER_BYTES, count = 0, first: Uint8Array | undefined;
     for (let i = this.queueHead; i < this.queue.length && this.inflight.size + count < SEND_WINDOW; i++) {
@@ -442,14 +461,15 @@ export class ClusterSocket implements GroupSocket {
     return [count, buf.subarray(0, at)];
   }
 
-  private packAlone(s: QueuedSend): Buffer {
+  private packAlone(s: QueuedSend): Uint8Array | readonly Uint8Array[] {
     s.id = this.allocId();
+    if (this.gather) return [writeSendHeader(this.scratch, 0, s.id, s.order, this.resumeNext), s.data];
     const b = writeSend(this.scratch, 0, s.id, s.order, s.data, this.resumeNext);
     return this.scratch.subarray(0, b.length);
   }
 
   /** One datagram to the daemon now: undefined when sent, 'again' when its queue is full, else the error. */
-  private transmitNow(buf: Buffer): ClusterError | 'again' | undefined {
+  private transmitNow(buf: Uint8Array | readonly Uint8Array[]): ClusterError | 'again' | undefined {
     const name = sendUnix(this.sock, buf, this.daemonPath);
     if (name === undefined) return undefined;
     return name === 'EAGAIN' || name === 'ENOBUFS' ? 'again' : this.reachError(name);

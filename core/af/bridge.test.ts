@@ -88,21 +88,34 @@ describe('bridge server (one node, loopback driver)', () => {
     await b.close();
   });
 
-  it('carries messages larger than a datagram in parts, both ways', async () => {
-    const a = await ClusterSocket.open({ path });
-    const b = await ClusterSocket.open({ path });
+  it.each([
+    ['version 4: 64 KiB datagrams', 4, 0],
+    ['version 5: 192 KiB datagrams', 5, 1],
+  ])('carries messages larger than a datagram in parts, both ways (%s)', async (_, maxVersion, whole) => {
+    const a = await ClusterSocket.open({ path, maxVersion });
+    const b = await ClusterSocket.open({ path, maxVersion: 4 });
+    const c = await ClusterSocket.open({ path, maxVersion });
     await a.bind('big');
     await b.bind('big');
-    await until('both members', async () => (await a.members()).length === 2);
-    const sizes = [65_535, 65_536, 250_000];
+    await c.bind('big');
+    await until('three members', async () => (await a.members()).length === 3);
+    const before = bridge.stats();
+    const sizes = [65_535, 65_536, 196_598, 250_000, 300_000];
     const payloads = sizes.map((n, k) => new Uint8Array(n).map((_, i) => (i * 7 + k) % 256));
     await Promise.all(payloads.map((p) => a.send(p, { order: 'fifo' })));
-    const got: Uint8Array[] = [];
-    for await (const ev of b) if (ev.type === 'message' && (got.push(ev.data), got.length === sizes.length)) break;
-    expect(got.map((d) => d.length).sort((x, y) => x - y)).toEqual(sizes);
-    for (const d of got) expect(d).toEqual(payloads[sizes.indexOf(d.length)]);
+    for (const s of [b, c]) { // a version-4 member and one of a's version
+      const got: Uint8Array[] = [];
+      for await (const ev of s) if (ev.type === 'message' && (got.push(ev.data), got.length === sizes.length)) break;
+      expect(got.map((d) => d.length)).toEqual(sizes);
+      got.forEach((d, i) => expect(new Uint8Array(d)).toEqual(payloads[i]));
+    }
+    // Version 5: the first three go as one SEND each (196,598 bytes and the header fill 192 KiB),
+    // 250 and 300 kB in 2 parts each; version 4: 2 + 2 + 4 + 4 + 5 parts of 65,513 bytes.
+    const after = bridge.stats();
+    expect(after.requestsIn - before.requestsIn).toBe(whole ? 3 + 2 + 2 : 2 + 2 + 4 + 4 + 5);
     await a.close();
     await b.close();
+    await c.close();
   });
 
   it('answers hostile datagrams with their errno or drops and counts them', async () => {
@@ -242,7 +255,7 @@ describe('bridge server (one node, loopback driver)', () => {
   });
 
   it('a refused large message of a version-2 socket is retried first part only until WRITABLE, then delivered once', async () => {
-    const a = await ClusterSocket.open({ path });
+    const a = await ClusterSocket.open({ path, maxVersion: 4 });
     await a.bind('bigwait');
     await until('bound', async () => (await a.members()).length === 1);
     const before = bridge.stats();
@@ -266,8 +279,8 @@ describe('bridge server (one node, loopback driver)', () => {
     await a.close();
   });
 
-  it('a version-4 socket streams large messages (parts pipelined) mixed with small ones, in call order across EAGAIN and WRITABLE', async () => {
-    const a = await ClusterSocket.open({ path, eventQueueMax: 100_000 });
+  it.each([4, 5])('a version-%i socket streams large messages (parts pipelined) mixed with small ones, in call order across EAGAIN and WRITABLE', async (maxVersion) => {
+    const a = await ClusterSocket.open({ path, eventQueueMax: 100_000, maxVersion });
     await a.bind('stream');
     await until('bound', async () => (await a.members()).length === 1);
     const before = bridge.stats();

@@ -24,17 +24,13 @@ export interface BridgeServerOptions extends BridgeOptions {
   readonly identify?: (path: string, claimedPid: number) => ClientIdentity | ErrorCode;
 }
 
-function asBuffer(b: Uint8Array): Buffer {
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
-
 /** A unix socket connected to one client: sends are synchronous (unix-dgram calls back at once). */
 function unixChannel(sock: UnixDgramSocket, onWritable: () => void, onError: (errno: string) => void): ClientChannel {
   sock.on('writable', onWritable);
   sock.on('error', (e) => onError(unixErrorName(e)));
   return {
     send(bytes) {
-      const failure = sendUnix(sock, asBuffer(bytes));
+      const failure = sendUnix(sock, bytes);
       return failure === undefined ? 'sent' : failure === 'EAGAIN' ? 'again' : failure;
     },
     close() {
@@ -66,9 +62,10 @@ export class BridgeServer {
         return unixChannel(conn, onWritable, (errno) => opts.log('debug', 'client socket error', { path, errno }));
       },
       sendTo: (path, bytes, onFailed) => {
-        if (sendUnix(sock, asBuffer(bytes), path) !== undefined) onFailed();
+        if (sendUnix(sock, bytes, path) !== undefined) onFailed();
       },
       processAlive: opts.pidAlive ?? pidExists,
+      largeDatagrams: sock.largeDatagrams === true,
       clientExists: (path, file) => (file === undefined ? existsSync(path) : fileToken(path) === file),
       identify: opts.identify ?? identifyPeer,
     };

@@ -146,8 +146,8 @@ describe('bridge codec', () => {
   });
   it('answers a wrong version and an unknown op with EPROTO, a bad body with EINVAL', () => {
     const hello = encodeRequest({ type: 'hello', id: 5, pid: 1 });
-    const v5 = hello.slice(); v5[2] = 5;
-    expect(decodeClientDatagram(v5)).toMatchObject({ type: 'bad', id: 5, op: OP_PROTOCOL_ERROR, status: 'EPROTO' });
+    const v6 = hello.slice(); v6[2] = 6; // one past VERSION_MAX
+    expect(decodeClientDatagram(v6)).toMatchObject({ type: 'bad', id: 5, op: OP_PROTOCOL_ERROR, status: 'EPROTO' });
     const op = hello.slice(); op[3] = 0x3f;
     expect(decodeClientDatagram(op)).toMatchObject({ type: 'bad', id: 5, status: 'EPROTO' });
     expect(decodeClientDatagram(hello.subarray(0, 10))).toMatchObject({ type: 'bad', id: 5, op: OP.hello | REPLY_BIT, status: 'EINVAL' });

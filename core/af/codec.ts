@@ -32,8 +32,14 @@ export const VERSION_VIEWS = 3;
  *  message may carry RESUME. Everything of version 3 stays. */
 export const VERSION_IDENTITIES = 4;
 export const VERSION_STREAM = 4;
+/** Version 5 adds one thing (docs/PROTOCOL.md, section 12): datagrams of up to LARGE_DATAGRAM_MAX
+ *  bytes both ways, so a SEND or a MESSAGE carries up to that much, and SEND_PART and
+ *  MESSAGE_PART parts are that large. A client says it speaks it with HELLO version byte 5 only
+ *  when its socket receives such datagrams whole; a daemon whose sockets do not answers EPROTO
+ *  (the client then says HELLO 4). Everything of version 4 stays; BATCH containers stay 64 KiB. */
+export const VERSION_LARGE = 5;
 /** The newest version this code speaks. */
-export const VERSION_MAX = 4;
+export const VERSION_MAX = 5;
 /** A container of many single datagrams (version 2 only; never nested). */
 export const OP_BATCH = 0x46;
 /** Container header: the 8-byte header and a u16 item count; each item: u16 length, then the datagram. */
@@ -46,6 +52,14 @@ export const SEND_RESUME = 0x01;
  * longer datagrams silently, so a datagram of 65536 bytes may have been longer: refused (EMSGSIZE).
  */
 export const DATAGRAM_MAX = 65535;
+/** Version 5: the largest datagram either side sends (192 KiB: a unix datagram must fit the
+ *  sender's send buffer, 208 KiB by default on Linux, less 32 bytes). */
+export const LARGE_DATAGRAM_MAX = 196_608;
+
+/** The largest datagram a socket of `version` sends and takes. */
+export function datagramMax(version: number): number {
+  return version >= VERSION_LARGE ? LARGE_DATAGRAM_MAX : DATAGRAM_MAX;
+}
 
 /** Request ops; a reply carries the request's op with the high bit set. */
 export const OP = {
@@ -211,23 +225,35 @@ export function encodeRequest(req: Request): Uint8Array {
   }
 }
 
-/** Write a SEND request at `at` of `into` (which must have room); returns its length. No allocation. */
 /** A SEND_PART datagram written at `at` of `into` (the client's scratch buffer); returns its bytes. */
 export function writeSendPart(into: Uint8Array, at: number, req: Omit<Extract<Request, { type: 'sendPart' }>, 'type'>): Uint8Array {
-  const v = new DataView(into.buffer, into.byteOffset + at, SEND_PART_HEADER_BYTES);
-  v.setUint16(0, MAGIC); v.setUint8(2, VERSION); v.setUint8(3, OP.sendPart); v.setUint32(4, req.id);
-  v.setUint8(8, ORDERS.indexOf(req.order)); v.setUint8(9, req.resume ? SEND_RESUME : 0);
-  v.setUint32(10, req.msgId); v.setUint32(14, req.total); v.setUint32(18, req.offset);
+  writeSendPartHeader(into, at, req);
   into.set(req.data, at + SEND_PART_HEADER_BYTES);
   return into.subarray(at, at + SEND_PART_HEADER_BYTES + req.data.length);
 }
 
+/** Only the header of that SEND_PART (for a send that gathers the header and the data); returns it. */
+export function writeSendPartHeader(into: Uint8Array, at: number, req: Omit<Extract<Request, { type: 'sendPart' }>, 'type'>): Uint8Array {
+  const v = new DataView(into.buffer, into.byteOffset + at, SEND_PART_HEADER_BYTES);
+  v.setUint16(0, MAGIC); v.setUint8(2, VERSION); v.setUint8(3, OP.sendPart); v.setUint32(4, req.id);
+  v.setUint8(8, ORDERS.indexOf(req.order)); v.setUint8(9, req.resume ? SEND_RESUME : 0);
+  v.setUint32(10, req.msgId); v.setUint32(14, req.total); v.setUint32(18, req.offset);
+  return into.subarray(at, at + SEND_PART_HEADER_BYTES);
+}
+
+/** A SEND request written at `at` of `into` (which must have room); returns its bytes. No allocation. */
 export function writeSend(into: Uint8Array, at: number, id: number, order: Order, data: Uint8Array, resume: boolean): Uint8Array {
+  writeSendHeader(into, at, id, order, resume);
+  into.set(data, at + SEND_HEADER_BYTES);
+  return into.subarray(at, at + SEND_HEADER_BYTES + data.length);
+}
+
+/** Only the header of that SEND; returns it. */
+export function writeSendHeader(into: Uint8Array, at: number, id: number, order: Order, resume: boolean): Uint8Array {
   const v = new DataView(into.buffer, into.byteOffset + at, SEND_HEADER_BYTES);
   v.setUint16(0, MAGIC); v.setUint8(2, VERSION); v.setUint8(3, OP.send); v.setUint32(4, id);
   v.setUint8(8, ORDERS.indexOf(order)); v.setUint8(9, resume ? SEND_RESUME : 0);
-  into.set(data, at + SEND_HEADER_BYTES);
-  return into.subarray(at, at + SEND_HEADER_BYTES + data.length);
+  return into.subarray(at, at + SEND_HEADER_BYTES);
 }
 
 /** Write a BATCH container's header for `count` items at the start of `into`. */
@@ -404,10 +430,10 @@ export function messageEventOverhead(groupBytes: number): number {
 }
 
 /** A message event as datagrams: one MESSAGE, or MESSAGE_PART fragments when it does not fit. */
-export function encodeMessageDatagrams(ev: MessageEvent, msgId: number): Uint8Array[] {
+export function encodeMessageDatagrams(ev: MessageEvent, msgId: number, max = DATAGRAM_MAX): Uint8Array[] {
   const g = groupText(ev.group);
-  if (messageEventOverhead(g.length) + ev.data.length <= DATAGRAM_MAX) return [encodeMessage(ev, g)];
-  const chunk = DATAGRAM_MAX - messageEventOverhead(g.length) - 12;
+  if (messageEventOverhead(g.length) + ev.data.length <= max) return [encodeMessage(ev, g)];
+  const chunk = max - messageEventOverhead(g.length) - 12;
   const parts: Uint8Array[] = [];
   for (let offset = 0; offset < ev.data.length; offset += chunk) {
     const data = ev.data.subarray(offset, offset + chunk);
@@ -493,8 +519,9 @@ function readHeader(bytes: Uint8Array): Header | string {
   return { version: bytes[2], op: bytes[3], id: bytes[4] * 0x1000000 + ((bytes[5] << 16) | (bytes[6] << 8) | bytes[7]) };
 }
 
-/** Decode a datagram a client sent to the daemon. Never throws. */
-export function decodeClientDatagram(bytes: Uint8Array): ClientDatagram {
+/** Decode a datagram a client sent to the daemon (at most `max` bytes: datagramMax of the
+ *  client's version). Never throws. */
+export function decodeClientDatagram(bytes: Uint8Array, max = DATAGRAM_MAX): ClientDatagram {
   const h = readHeader(bytes);
   if (typeof h === 'string') return { type: 'drop', reason: h };
   if (h.op === OP_BATCH && h.version === VERSION_BATCH) return readBatch(bytes) ?? { type: 'drop', reason: 'malformed BATCH container' };
@@ -504,8 +531,8 @@ export function decodeClientDatagram(bytes: Uint8Array): ClientDatagram {
   }
   const type = REQUEST_TYPES.get(h.op);
   if (type === undefined) return { type: 'bad', id: h.id, op: OP_PROTOCOL_ERROR, status: 'EPROTO', reason: `unknown op 0x${h.op.toString(16)}` };
-  if (bytes.length > DATAGRAM_MAX) {
-    return { type: 'bad', id: h.id, op: h.op | REPLY_BIT, status: 'EMSGSIZE', reason: `datagram of ${bytes.length} bytes or more (at most ${DATAGRAM_MAX})` };
+  if (bytes.length > max) {
+    return { type: 'bad', id: h.id, op: h.op | REPLY_BIT, status: 'EMSGSIZE', reason: `datagram of ${bytes.length} bytes (at most ${max})` };
   }
   try {
     const request = readRequest(type, h.id, new Reader(bytes, HEADER_BYTES));

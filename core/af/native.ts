@@ -1,13 +1,31 @@
-// Loads the daemon's native helper (core/native/afcluster_native.c, built at npm install by
+// Loads the native helper (core/native/afcluster_native.c, built at npm install by
 // tools/build-native.mjs into core/native/build). It is optional: without it (no C compiler at
-// install, another C library) the daemon runs the same, only without giving freed memory back.
+// install) the daemon and the client run the same on unix-dgram's sockets, only without giving
+// freed memory back and without datagrams over 64 KiB (protocol version 5).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 export interface Native {
-  /** glibc's malloc_trim(0): true when it returned memory to the kernel. */
+  /** glibc's malloc_trim(0): true when it returned memory to the kernel (false on another C library). */
   trim(): boolean;
+  unixSocket: NativeUnixSockets;
+}
+
+/** A socket handle from open(); the other calls answer -EBADF once it is closed. */
+export type NativeHandle = object;
+
+/** AF_UNIX SOCK_DGRAM sockets: every call is synchronous and answers 0 or -errno (no Error). */
+export interface NativeUnixSockets {
+  /** A socket whose every datagram arrives whole, in a Buffer of its own size, with the sender's
+   *  path (null for an unbound sender); onWritable after a connected send met a full queue. */
+  open(onMessage: (buf: Buffer, path: string | null) => void, onWritable: () => void): NativeHandle | number;
+  fd(h: NativeHandle): number;
+  bind(h: NativeHandle, path: string): number;
+  connect(h: NativeHandle, path: string): number;
+  /** One datagram of `bytes` (an array of parts is gathered in order, at most 16). */
+  send(h: NativeHandle, bytes: Uint8Array | readonly Uint8Array[], path?: string): number;
+  close(h: NativeHandle): number;
 }
 
 const BUILT = 'core/native/build/Release/afcluster_native.node';
@@ -23,7 +41,7 @@ export function loadNative(): Native | undefined {
   if (!existsSync(path)) return undefined;
   try {
     const m = createRequire(import.meta.url)(path) as Partial<Native>;
-    if (typeof m.trim === 'function') cached.native = m as Native;
+    if (typeof m.trim === 'function' && typeof m.unixSocket?.open === 'function') cached.native = m as Native;
   } catch {
     // built for another Node or another machine: run without it
   }

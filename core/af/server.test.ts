@@ -1,7 +1,7 @@
 // Proves the bridge core's local security rules with a fake host (no sockets, a manual clock): half-sent large messages are charged by the bytes that arrived, within per-socket, per-user and per-node bounds, so the reservation attack (many sockets, many first parts of 1 byte announcing 1 MiB) costs the attacker its bytes, honest users' large sends go on during it, and everything is given back when the parts expire.
 import { describe, expect, it } from 'vitest';
 import { ERROR_NUMBERS } from '../api/errors.ts';
-import { encodeBatch, encodeRequest, SEND_PART_DATA_MAX, type Request } from './codec.ts';
+import { encodeBatch, encodeRequest, LARGE_DATAGRAM_MAX, OP_PROTOCOL_ERROR, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, type Request } from './codec.ts';
 import { PARTIAL_IDLE_MS, PARTIAL_OVERHEAD, PARTIALS_PER_SOCKET_MAX, partialLimits } from './server.ts';
 import { FakeNode, limits, MiB } from '../../test/support/bridge-core.ts';
 
@@ -149,3 +149,40 @@ describe('bridge core: half-sent messages', () => {
     expect(payloadOf(2).buffer.byteLength).toBeGreaterThan(big.length);
   });
 });
+
+describe('bridge core: version 5, datagrams over 64 KiB', () => {
+  const send = (n: number): Request => ({ type: 'send', id: 0, order: 'agreed', data: new Uint8Array(n).fill(5) });
+
+  it('a daemon whose sockets cannot take them answers HELLO 5 as an unknown version (EPROTO); HELLO 4 works', () => {
+    const node = new FakeNode({ largeDatagrams: false });
+    const c = node.client('/c.sock', 0);
+    const r = c.request({ type: 'hello', id: 0, pid: c.pid, version: 5 });
+    expect(r).toMatchObject({ op: OP_PROTOCOL_ERROR, status: ERROR_NUMBERS.EPROTO });
+    expect(c.hello(4)).toBe(0);
+  });
+
+  it('carries a SEND and a MESSAGE of up to 192 KiB for a version-5 socket, in 64 KiB parts to a version-4 one', () => {
+    const node = new FakeNode({ largeDatagrams: true });
+    const v5 = node.client('/v5.sock', 0);
+    const v4 = node.client('/v4.sock', 0);
+    expect(v5.hello(5)).toBe(0);
+    expect(v4.hello(4)).toBe(0);
+    for (const c of [v5, v4]) expect(c.status({ type: 'bind', id: 0, group: 'g', selfDelivery: true })).toBe(0);
+    const biggest = LARGE_DATAGRAM_MAX - SEND_HEADER_BYTES;
+    expect(v5.status(send(biggest + 1))).toBe(ERROR_NUMBERS.EMSGSIZE); // one byte over the datagram
+    expect(v4.status(send(70_000))).toBe(ERROR_NUMBERS.EMSGSIZE); // version 4: 64 KiB datagrams
+    expect(v5.status(send(150_000))).toBe(0);
+    const whole = v5.events().filter((e) => e.type === 'message');
+    expect(whole.map((e) => e.type === 'message' && e.data.length)).toEqual([150_000]);
+    expect(v5.parts()).toEqual([]);
+    expect(v4.events().filter((e) => e.type === 'message')).toEqual([]);
+    const parts = v4.parts();
+    expect(parts.length).toBe(3); // in parts of under 64 KiB
+    expect(parts.reduce((n, p) => n + p.data.length, 0)).toBe(150_000);
+    // The largest SEND fills the datagram; its MESSAGE has a longer header, so even a version-5
+    // socket gets it in two parts.
+    expect(v5.status(send(biggest))).toBe(0);
+    expect(v5.parts().map((p) => p.total)).toEqual([biggest, biggest]);
+  });
+});
+

@@ -24,8 +24,8 @@ import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberIdentity, MemberInfo, SocketEvent } from '../api/types.ts';
 import {
-  decodeClientDatagram, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply, encodeStatusReply, encodeWritable, OP, REPLY_BIT,
-  VERSION_BATCH, VERSION_IDENTITIES, VERSION_STREAM, VERSION_VIEWS,
+  DATAGRAM_MAX, LARGE_DATAGRAM_MAX, OP_PROTOCOL_ERROR, datagramMax, decodeClientDatagram, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply,
+  encodeStatusReply, encodeWritable, OP, REPLY_BIT, VERSION_BATCH, VERSION_IDENTITIES, VERSION_LARGE, VERSION_STREAM, VERSION_VIEWS,
   type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
 import { Outbox, type ClientChannel } from './outbox.ts';
@@ -83,6 +83,9 @@ export interface BridgeHost {
   sendTo(path: string, bytes: Uint8Array, onFailed: () => void): void;
   /** Is this process alive? (kill(pid, 0) in the shell) */
   processAlive(pid: number): boolean;
+  /** The shell's sockets send and receive datagrams of up to LARGE_DATAGRAM_MAX whole (the
+   *  native sockets): HELLO may say version 5. */
+  readonly largeDatagrams?: boolean;
   /** Is the client's socket file still at its path (a client that closed without CLOSE)?
    *  `file`: the identity's token: the same file, not another one bound there since. */
   clientExists(path: string, file?: string): boolean;
@@ -146,6 +149,8 @@ interface Client {
   readonly outbox: Outbox;
   readonly endpoint: BridgeEndpoint;
   readonly partials: Map<number, Partial>;
+  /** The largest datagram it sends and takes: 64 KiB, or LARGE_DATAGRAM_MAX from version 5. */
+  readonly datagramMax: number;
   /** Bytes its half-sent messages are charged (partialCharge). */
   partialBytes: number;
   group?: string;
@@ -210,9 +215,9 @@ export class BridgeCore {
   private readonly clients = new Map<string, Client>();
   private readonly nextPort = new Map<number, number>();
   private readonly counters: Record<(typeof COUNTERS)[number], number> = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as never;
-  /** The last event encoded, for every local member at once: per protocol version class (older than 3, 3, 4). */
+  /** The last event encoded, for every local member at once: per protocol version class (older than 3, 3, 4, 5). */
   private lastEvent?: SocketEvent;
-  private readonly lastBytes: (Uint8Array[] | undefined)[] = [undefined, undefined, undefined];
+  private readonly lastBytes: (Uint8Array[] | undefined)[] = [undefined, undefined, undefined, undefined];
   private nextMsgId = 0;
   /** Bytes half-sent messages are charged: the node's, and per user (uid). */
   private partialBytes = 0;
@@ -299,7 +304,7 @@ export class BridgeCore {
   datagram(buf: Uint8Array, path: string | null): void {
     if (this.closed) return;
     this.counters.datagramsIn++;
-    const d = decodeClientDatagram(buf);
+    const d = decodeClientDatagram(buf, path === null ? DATAGRAM_MAX : this.clients.get(path)?.datagramMax ?? DATAGRAM_MAX);
     if (d.type !== 'batch') return this.single(d, path);
     this.counters.batchesIn++;
     for (const item of d.items) this.single(decodeClientDatagram(item), path);
@@ -333,7 +338,14 @@ export class BridgeCore {
 
   private request(path: string, req: Request): void {
     const op = OP[req.type] | REPLY_BIT;
-    if (req.type === 'hello') return this.hello(path, req.pid, req.id, req.version ?? 1);
+    if (req.type === 'hello') {
+      if ((req.version ?? 1) >= VERSION_LARGE && !this.host.largeDatagrams) {
+        // As for a version this daemon does not know: the client says HELLO 4.
+        this.counters.badRequests++;
+        return this.answer(path, OP_PROTOCOL_ERROR, req.id, 'EPROTO', NONE);
+      }
+      return this.hello(path, req.pid, req.id, req.version ?? 1);
+    }
     const c = this.clients.get(path);
     if (!c) {
       this.counters.badRequests++;
@@ -576,6 +588,7 @@ export class BridgeCore {
       overrun: () => { if (holder.client) this.overrun(holder.client); },
     });
     const c: Client = { path, pid, ident, port, outbox, endpoint, partials: new Map(), partialBytes: 0, fenced: false, partsBlocked: false, stream: version >= VERSION_STREAM, evicted: false,
+      datagramMax: datagramMax(version),
       maySend: true, mayReceive: true,
     };
     holder.client = c;
@@ -611,12 +624,15 @@ export class BridgeCore {
       this.lastBytes.fill(undefined);
       if (ev.type === 'message') this.nextMsgId = (this.nextMsgId + 1) >>> 0;
     }
-    const cls = version >= VERSION_IDENTITIES ? 2 : version >= VERSION_VIEWS ? 1 : 0;
+    const cls = version >= VERSION_LARGE ? 3 : version >= VERSION_IDENTITIES ? 2 : version >= VERSION_VIEWS ? 1 : 0;
     let bytes = this.lastBytes[cls];
     if (bytes === undefined) {
       if (ev.type === 'message') {
-        // The same bytes in every version.
-        bytes = this.lastBytes.find((b) => b !== undefined) ?? encodeMessageDatagrams(ev, this.nextMsgId);
+        // The same bytes in versions 1 to 4; in version 5 too when one 64 KiB MESSAGE carries it
+        // (else version 5 has fewer, larger datagrams).
+        const large = cls === 3;
+        bytes = this.lastBytes.find((b, i) => b !== undefined && ((i === 3) === large || (b.length === 1 && b[0].length <= DATAGRAM_MAX)))
+          ?? encodeMessageDatagrams(ev, this.nextMsgId, large ? LARGE_DATAGRAM_MAX : DATAGRAM_MAX);
       } else {
         const one = encodeEvent(ev, version);
         bytes = one ? [one] : [];

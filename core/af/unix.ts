@@ -1,8 +1,15 @@
-// A typed face for the `unix-dgram` package (AF_UNIX SOCK_DGRAM; it ships no types). Its events
-// and callbacks are synchronous; errors carry a negative errno in `code` (and `code === 1` on a
-// connected send means congestion: the peer's queue is full, EAGAIN, a 'writable' follows).
+// The project's unix datagram sockets (AF_UNIX SOCK_DGRAM). Two implementations behind one face:
+// the native helper's (core/native: each datagram received whole into a buffer of its own size,
+// so datagrams over 64 KiB arrive too; sends gathered from several buffers, failures as -errno)
+// and, where the helper was not built, the `unix-dgram` package's (which receives into a 64 KiB
+// buffer, and cuts longer datagrams). Events and send results are synchronous either way. Errors
+// carry a negative errno in `code` (and unix-dgram's `code === 1` on a connected send means
+// congestion: the peer's queue is full, EAGAIN, a 'writable' follows).
+// AFCLUSTER_UNIX_SOCKETS=unix-dgram in the environment picks unix-dgram's even where the helper is built.
+import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
+import { loadNative, type NativeHandle, type NativeUnixSockets } from './native.ts';
 
 export interface UnixDgramSocket {
   on(event: 'message', fn: (buf: Buffer, rinfo: { size: number; path: string | null }) => void): this;
@@ -17,6 +24,10 @@ export interface UnixDgramSocket {
   send(buf: Buffer, offset: number, length: number, path: string, cb: (err?: UnixError) => void): void;
   close(): void;
   fd: number;
+  /** The native implementation's send: one datagram (parts gathered), 0 or -errno. */
+  sendRaw?(bytes: Uint8Array | readonly Uint8Array[], path?: string): number;
+  /** Whether datagrams over 64 KiB arrive whole (the native implementation). */
+  readonly largeDatagrams?: boolean;
 }
 
 export interface UnixError extends Error {
@@ -24,10 +35,68 @@ export interface UnixError extends Error {
 }
 
 const require = createRequire(import.meta.url);
-const lib = require('unix-dgram') as { createSocket(type: 'unix_dgram'): UnixDgramSocket };
+let unixDgram: { createSocket(type: 'unix_dgram'): UnixDgramSocket } | undefined;
 
-export function createUnixSocket(): UnixDgramSocket {
-  return lib.createSocket('unix_dgram');
+/** The native sockets, unless the helper is missing or the environment asks for unix-dgram's. */
+function nativeSockets(): NativeUnixSockets | undefined {
+  return process.env.AFCLUSTER_UNIX_SOCKETS === 'unix-dgram' ? undefined : loadNative()?.unixSocket;
+}
+
+/** Whether sockets made here receive datagrams over 64 KiB whole. */
+export function unixLargeDatagrams(): boolean {
+  return nativeSockets() !== undefined;
+}
+
+/** A socket of the native helper's where it was built (or of unix-dgram's, when `impl` says so). */
+export function createUnixSocket(impl?: 'unix-dgram'): UnixDgramSocket {
+  const n = impl === 'unix-dgram' ? undefined : nativeSockets();
+  if (n) return new NativeUnixSocket(n);
+  unixDgram ??= require('unix-dgram') as { createSocket(type: 'unix_dgram'): UnixDgramSocket };
+  return unixDgram.createSocket('unix_dgram');
+}
+
+/** unix-dgram's face over the native helper's socket. */
+class NativeUnixSocket extends EventEmitter implements UnixDgramSocket {
+  readonly largeDatagrams = true;
+  private readonly h: NativeHandle;
+  private connected = false;
+
+  constructor(private readonly n: NativeUnixSockets) {
+    super();
+    const h = n.open((buf, path) => { this.emit('message', buf, { size: buf.length, path }); }, () => { this.emit('writable'); });
+    if (typeof h === 'number') throw Object.assign(new Error(`socket: ${errnoName(-h)}`), { code: h });
+    this.h = h;
+  }
+
+  get fd(): number { return this.n.fd(this.h); }
+
+  bind(path: string): void {
+    const r = this.n.bind(this.h, path);
+    if (r < 0) this.emit('error', Object.assign(new Error(`bind ${errnoName(-r)}`), { code: r }));
+    else this.emit('listening');
+  }
+
+  connect(path: string): void {
+    const r = this.n.connect(this.h, path);
+    if (r < 0) { this.emit('error', Object.assign(new Error(`connect ${errnoName(-r)}`), { code: r })); return; }
+    this.connected = true;
+    this.emit('connect');
+  }
+
+  sendRaw(bytes: Uint8Array | readonly Uint8Array[], path?: string): number {
+    return this.n.send(this.h, bytes, this.connected ? undefined : path);
+  }
+
+  send(buf: Buffer, a: number | ((err?: UnixError) => void), length?: number, path?: string, cb?: (err?: UnixError) => void): void {
+    const r = typeof a === 'function' ? this.sendRaw(buf) : this.sendRaw(buf.subarray(a, a + (length ?? buf.length - a)), path);
+    const done = typeof a === 'function' ? a : cb;
+    if (r < 0) done?.(Object.assign(new Error(`send ${errnoName(-r)}`), { code: r }));
+    else done?.();
+  }
+
+  close(): void {
+    this.n.close(this.h);
+  }
 }
 
 export const CONGESTION = 1;
@@ -37,22 +106,33 @@ export const CONGESTION = 1;
 const ERRNO_NAMES = new Map<number, string>();
 for (const [name, v] of Object.entries(constants.errno)) if (!ERRNO_NAMES.has(v)) ERRNO_NAMES.set(v, name);
 
-/** 'EAGAIN', 'ECONNREFUSED', ... for a unix-dgram error (negative errno), 'EAGAIN' for 1 (congestion). */
+/** 'EAGAIN', 'ENOENT', ... for an errno number (positive). */
+function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
+}
+
+/** 'EAGAIN', 'ECONNREFUSED', ... for a socket error (negative errno), 'EAGAIN' for 1 (unix-dgram's congestion). */
 export function unixErrorName(err: UnixError): string {
   if (err.code === CONGESTION) return 'EAGAIN';
-  if (typeof err.code === 'number') return ERRNO_NAMES.get(-err.code) ?? `E${-err.code}`;
+  if (typeof err.code === 'number') return errnoName(-err.code);
   return String(err.code);
 }
 
 /**
  * One datagram now, on a connected socket (`path` undefined) or to `path`: undefined when sent,
- * else the errno's name ('EAGAIN' when the peer's queue is full). unix-dgram reports every failed
+ * else the errno's name ('EAGAIN' when the peer's queue is full). The native socket answers with
+ * the errno itself. unix-dgram reports every failed
  * send, a full queue included, with a new Error, and capturing its stack cost a sender of 64 KiB
  * messages about 50 us a message (most sends of a fast sender meet a full queue once): the Errors
  * are made here without a stack. The library calls back before send() returns; a version that did
  * not would be caught here.
  */
-export function sendUnix(sock: UnixDgramSocket, buf: Buffer, path?: string): string | undefined {
+export function sendUnix(sock: UnixDgramSocket, bytes: Uint8Array | readonly Uint8Array[], path?: string): string | undefined {
+  if (sock.sendRaw) {
+    const r = sock.sendRaw(bytes, path);
+    return r === 0 ? undefined : errnoName(-r);
+  }
+  const buf = bytes instanceof Uint8Array ? asBuffer(bytes) : Buffer.concat(bytes);
   let called = false;
   let failure: string | undefined;
   const cb = (err?: UnixError): void => {
@@ -69,6 +149,11 @@ export function sendUnix(sock: UnixDgramSocket, buf: Buffer, path?: string): str
   }
   if (!called) throw new Error('unix-dgram did not report the send before returning: sendUnix needs its synchronous callback');
   return failure;
+}
+
+/** The same bytes as a Buffer (unix-dgram takes nothing else), without a copy. */
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /** Bind synchronously; throws a plain Error naming the errno. */

@@ -1,8 +1,22 @@
-// The daemon's one native helper: glibc's malloc_trim, so a daemon can hand back to the kernel
-// the memory its allocator kept after a load (see core/af/memory.ts). Node-API, so one build
-// serves every Node version from 20 on.
+// The native helper of the daemon and the client (Node-API, so one build serves every Node
+// version from 20 on):
+//  - trim(): glibc's malloc_trim, so a daemon can hand back to the kernel the memory its
+//    allocator kept after a load (core/af/memory.ts);
+//  - unix datagram sockets (core/af/unix.ts): each datagram is received straight into a buffer of
+//    its own size (its size from a peek), so datagrams of any size the sender's socket allows
+//    arrive whole and are copied once, by the kernel; a send gathers several buffers (a header
+//    and a payload need not be joined first) and reports failure as -errno, without an Error.
+#define _GNU_SOURCE
 #include <node_api.h>
+#include <uv.h>
+#include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -20,10 +34,284 @@ static napi_value trim(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
+// ---- unix datagram sockets ----
+
+// Datagrams received per wake-up at most, so one busy socket cannot starve the event loop.
+#define RECV_PER_WAKE 64
+#define GATHER_MAX 16
+
+typedef struct {
+  napi_env env;
+  uv_poll_t poll;
+  int fd;
+  int events;     // what the poll watches now
+  bool connected;
+  bool closed;
+  napi_ref on_message; // (buf: Buffer, path: string | null) => void
+  napi_ref on_writable;
+  napi_async_context actx;
+} usock;
+
+static void usock_free(uv_handle_t *h) {
+  usock *s = (usock *)h->data;
+  napi_delete_reference(s->env, s->on_message);
+  napi_delete_reference(s->env, s->on_writable);
+  napi_async_destroy(s->env, s->actx);
+  free(s);
+}
+
+// Calls fn(argv) as a callback from the event loop: microtasks and nextTicks run after it, and
+// an exception it throws is the process's uncaught exception, as for any of Node's own sockets.
+static void usock_call(usock *s, napi_ref ref, size_t argc, napi_value *argv) {
+  napi_env env = s->env;
+  napi_value fn, recv;
+  if (napi_get_reference_value(env, ref, &fn) != napi_ok || fn == NULL) return;
+  napi_get_global(env, &recv); // make_callback wants an object for `this`
+  if (napi_make_callback(env, s->actx, recv, fn, argc, argv, NULL) != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env, &err);
+      napi_fatal_exception(env, err);
+    }
+  }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+static void usock_set_events(usock *s, int events) {
+  if (s->closed || s->events == events) return;
+  s->events = events;
+  uv_poll_start(&s->poll, events, on_poll);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  usock *s = (usock *)h->data;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (status < 0) events = UV_READABLE; // an error on the descriptor: recvmsg says which
+  if ((events & UV_WRITABLE) && !s->closed) {
+    usock_set_events(s, UV_READABLE);
+    usock_call(s, s->on_writable, 0, NULL);
+  }
+  for (int i = 0; i < RECV_PER_WAKE && (events & UV_READABLE) && !s->closed; i++) {
+    // The next datagram's size, without taking it (MSG_TRUNC: its whole size, whatever the
+    // buffer): EAGAIN when the queue is empty. (SIOCINQ would say 0 for an empty queue, and a
+    // datagram arriving before the recvmsg would then be cut to the buffer it was given.)
+    ssize_t next;
+    do next = recv(s->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT); while (next < 0 && errno == EINTR);
+    if (next < 0) break;
+    size_t cap = next > 0 ? (size_t)next : 1;
+    void *data = NULL;
+    napi_value buf;
+    if (napi_create_buffer(env, cap, &data, &buf) != napi_ok) break;
+    struct sockaddr_un from;
+    memset(&from, 0, offsetof(struct sockaddr_un, sun_path) + 1);
+    struct iovec iov = { data, cap };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof from;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    ssize_t r;
+    do r = recvmsg(s->fd, &msg, MSG_DONTWAIT); while (r < 0 && errno == EINTR);
+    if (r < 0) break;
+    if (msg.msg_flags & MSG_TRUNC) continue; // cannot be (one reader, and the size was peeked): never pass on a cut datagram
+    if ((size_t)r != cap && napi_create_buffer_copy(env, (size_t)r, data, NULL, &buf) != napi_ok) break;
+    napi_value argv[2];
+    size_t pathlen = msg.msg_namelen > offsetof(struct sockaddr_un, sun_path)
+      ? strnlen(from.sun_path, msg.msg_namelen - offsetof(struct sockaddr_un, sun_path)) : 0;
+    if (pathlen > 0 && from.sun_path[0] != '\0') napi_create_string_utf8(env, from.sun_path, pathlen, &argv[1]);
+    else napi_get_null(env, &argv[1]);
+    argv[0] = buf;
+    usock_call(s, s->on_message, 2, argv);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static usock *usock_arg(napi_env env, napi_value v) {
+  usock *s = NULL;
+  if (napi_get_value_external(env, v, (void **)&s) != napi_ok) return NULL;
+  return s;
+}
+
+static napi_value int_value(napi_env env, int32_t v) {
+  napi_value out;
+  napi_create_int32(env, v, &out);
+  return out;
+}
+
+// sockaddr_un for `path`: 0, or -ENAMETOOLONG / -EINVAL.
+static int path_arg(napi_env env, napi_value v, struct sockaddr_un *a, socklen_t *len) {
+  size_t n = 0;
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok) return -EINVAL;
+  if (n == 0) return -EINVAL;
+  if (n >= sizeof a->sun_path) return -ENAMETOOLONG;
+  napi_get_value_string_utf8(env, v, a->sun_path, sizeof a->sun_path, &n);
+  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+  return 0;
+}
+
+// open(onMessage, onWritable): a non-blocking AF_UNIX SOCK_DGRAM socket whose poll reads every
+// datagram that arrives; an external handle, or -errno.
+static napi_value usock_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_valuetype t0, t1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2
+      || napi_typeof(env, argv[0], &t0) != napi_ok || napi_typeof(env, argv[1], &t1) != napi_ok
+      || t0 != napi_function || t1 != napi_function) {
+    napi_throw_type_error(env, NULL, "open(onMessage, onWritable): two functions");
+    return NULL;
+  }
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return int_value(env, -EINVAL);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return int_value(env, -errno);
+  usock *s = calloc(1, sizeof *s);
+  if (!s) { close(fd); return int_value(env, -ENOMEM); }
+  s->env = env;
+  s->fd = fd;
+  napi_value name;
+  napi_create_string_utf8(env, "afcluster.unixSocket", NAPI_AUTO_LENGTH, &name);
+  if (uv_poll_init(loop, &s->poll, fd) != 0 || napi_async_init(env, NULL, name, &s->actx) != napi_ok) {
+    close(fd);
+    free(s);
+    return int_value(env, -ENOMEM);
+  }
+  s->poll.data = s;
+  napi_create_reference(env, argv[0], 1, &s->on_message);
+  napi_create_reference(env, argv[1], 1, &s->on_writable);
+  usock_set_events(s, UV_READABLE);
+  napi_value ext;
+  napi_create_external(env, s, NULL, NULL, &ext);
+  return ext;
+}
+
+static napi_value usock_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  usock *s = argc >= 1 ? usock_arg(env, argv[0]) : NULL;
+  return int_value(env, s && !s->closed ? s->fd : -1);
+}
+
+// bind(h, path) / connect(h, path): 0 or -errno.
+static napi_value usock_addr(napi_env env, napi_callback_info info, bool connecting) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  usock *s = argc >= 2 ? usock_arg(env, argv[0]) : NULL;
+  if (!s || s->closed) return int_value(env, -EBADF);
+  struct sockaddr_un a;
+  socklen_t len = 0;
+  int err = path_arg(env, argv[1], &a, &len);
+  if (err < 0) return int_value(env, err);
+  int r = connecting ? connect(s->fd, (struct sockaddr *)&a, len) : bind(s->fd, (struct sockaddr *)&a, len);
+  if (r < 0) return int_value(env, -errno);
+  if (connecting) s->connected = true;
+  return int_value(env, 0);
+}
+
+static napi_value usock_bind(napi_env env, napi_callback_info info) { return usock_addr(env, info, false); }
+static napi_value usock_connect(napi_env env, napi_callback_info info) { return usock_addr(env, info, true); }
+
+// One buffer's bytes (a Buffer or any Uint8Array).
+static bool bytes_arg(napi_env env, napi_value v, struct iovec *out) {
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+    napi_typedarray_type type;
+    size_t length = 0;
+    void *data = NULL;
+    if (napi_get_typedarray_info(env, v, &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) return false;
+    out->iov_base = data;
+    out->iov_len = length;
+    return true;
+  }
+  return false;
+}
+
+// send(h, bytes | bytes[], path?): one datagram of the bytes (several arrays gathered in order),
+// to the connected peer or to `path`: 0, or -errno. On a connected socket a full queue (EAGAIN)
+// also starts watching for room: onWritable is called once there is.
+static napi_value usock_send(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  usock *s = argc >= 2 ? usock_arg(env, argv[0]) : NULL;
+  if (!s || s->closed) return int_value(env, -EBADF);
+  struct iovec iov[GATHER_MAX];
+  size_t n = 0;
+  bool is_array = false;
+  napi_is_array(env, argv[1], &is_array);
+  if (is_array) {
+    uint32_t count = 0;
+    napi_get_array_length(env, argv[1], &count);
+    if (count > GATHER_MAX) return int_value(env, -EINVAL);
+    for (uint32_t i = 0; i < count; i++) {
+      napi_value e;
+      if (napi_get_element(env, argv[1], i, &e) != napi_ok || !bytes_arg(env, e, &iov[n])) return int_value(env, -EINVAL);
+      n++;
+    }
+  } else {
+    if (!bytes_arg(env, argv[1], &iov[0])) return int_value(env, -EINVAL);
+    n = 1;
+  }
+  struct sockaddr_un a;
+  socklen_t alen = 0;
+  napi_valuetype pt = napi_undefined;
+  if (argc >= 3) napi_typeof(env, argv[2], &pt);
+  if (pt == napi_string) {
+    int err = path_arg(env, argv[2], &a, &alen);
+    if (err < 0) return int_value(env, err);
+  }
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = iov;
+  msg.msg_iovlen = n;
+  if (alen > 0) { msg.msg_name = &a; msg.msg_namelen = alen; }
+  ssize_t r;
+  do r = sendmsg(s->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
+  if (r >= 0) return int_value(env, 0);
+  int err = errno;
+  if ((err == EAGAIN || err == ENOBUFS) && s->connected && alen == 0) usock_set_events(s, UV_READABLE | UV_WRITABLE);
+  return int_value(env, -(err == ENOBUFS ? EAGAIN : err));
+}
+
+// close(h): stops reading and closes the descriptor; later calls on h answer -EBADF.
+static napi_value usock_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  usock *s = argc >= 1 ? usock_arg(env, argv[0]) : NULL;
+  if (!s || s->closed) return int_value(env, -EBADF);
+  s->closed = true;
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t *)&s->poll, usock_free);
+  int r = close(s->fd);
+  s->fd = -1;
+  return int_value(env, r < 0 ? -errno : 0);
+}
+
+static bool export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
-  if (napi_create_function(env, "trim", NAPI_AUTO_LENGTH, trim, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "trim", fn) != napi_ok) return NULL;
+  return napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn) == napi_ok
+    && napi_set_named_property(env, exports, name, fn) == napi_ok;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  if (!export_fn(env, exports, "trim", trim)) return NULL;
+  napi_value unix_socket;
+  if (napi_create_object(env, &unix_socket) != napi_ok) return NULL;
+  if (!export_fn(env, unix_socket, "open", usock_open) || !export_fn(env, unix_socket, "fd", usock_fd)
+      || !export_fn(env, unix_socket, "bind", usock_bind) || !export_fn(env, unix_socket, "connect", usock_connect)
+      || !export_fn(env, unix_socket, "send", usock_send) || !export_fn(env, unix_socket, "close", usock_close)) return NULL;
+  if (napi_set_named_property(env, exports, "unixSocket", unix_socket) != napi_ok) return NULL;
   return exports;
 }
 

@@ -29,10 +29,13 @@ export class FakeNode {
   readonly bridge: BridgeCore;
   private nextId = 1;
 
-  constructor(opts: { access?: AccessPolicy } = {}) {
+  /** largeDatagrams: the host's sockets take version 5's datagrams (the native sockets). */
+  constructor(opts: { access?: AccessPolicy; largeDatagrams?: boolean } = {}) {
     const receive = (path: string, bytes: Uint8Array): void => {
       const list = this.inbox.get(path) ?? [];
-      list.push(decodeDaemonDatagram(bytes.slice()));
+      const d = decodeDaemonDatagram(bytes.slice());
+      if (d.type === 'batch') list.push(...d.items.map((item) => decodeDaemonDatagram(item))); // version 2 and later
+      else list.push(d);
       this.inbox.set(path, list);
     };
     const host: BridgeHost = {
@@ -41,6 +44,7 @@ export class FakeNode {
       connect: (path) => ({ send: (b) => { receive(path, b); return 'sent'; }, close: () => undefined }),
       sendTo: (path, bytes) => receive(path, bytes),
       processAlive: () => true,
+      largeDatagrams: opts.largeDatagrams ?? false,
       clientExists: () => true,
       identify: (path, pid) => {
         const id = this.identities.get(path);
@@ -95,7 +99,7 @@ export class FakeClient {
   constructor(readonly node: FakeNode, readonly path: string, readonly pid: number) {}
   request(req: Request): Reply { return this.node.request(this.path, req); }
   status(req: Request): number { return this.request(req).status; }
-  hello(): number { return this.status({ type: 'hello', id: 0, pid: this.pid }); }
+  hello(version?: number): number { return this.status({ type: 'hello', id: 0, pid: this.pid, ...(version ? { version } : {}) }); }
   events(): SocketEvent[] {
     return (this.node.inbox.get(this.path) ?? []).flatMap((d) => (d.type === 'event' ? [d.event] : []));
   }
