@@ -157,6 +157,8 @@ export class ClusterSocket implements GroupSocket {
   private hello?: HelloResult;
   /** The protocol version the daemon accepted in HELLO. */
   private version = 1;
+  /** The bridge protocol version the daemon and this socket agreed on at HELLO. */
+  get protocolVersion(): number { return this.version; }
   /** The daemon speaks version 2: BATCH containers, WRITABLE, pipelined sends. */
   private batch = false;
   private readonly writableSignal = new WritableSignal();

@@ -424,6 +424,32 @@ describe('bridge server (one node, loopback driver)', () => {
     }
   });
 
+  it('a daemon on unix-dgram sockets (no native helper) answers HELLO 5 EPROTO; the client says 4 and large messages go in parts', async () => {
+    const before = process.env.AFCLUSTER_UNIX_SOCKETS;
+    process.env.AFCLUSTER_UNIX_SOCKETS = 'unix-dgram';
+    const fallback = (() => {
+      try { return loopbackNode(join(tmp.dir, 'fallback.sock'), dead); } finally {
+        if (before === undefined) delete process.env.AFCLUSTER_UNIX_SOCKETS; else process.env.AFCLUSTER_UNIX_SOCKETS = before;
+      }
+    })();
+    try {
+      const s = await ClusterSocket.open({ path: join(tmp.dir, 'fallback.sock'), keepaliveMs: 0 });
+      const fresh = await ClusterSocket.open({ path }); // the native daemon of the other tests
+      expect(s.protocolVersion).toBe(4);
+      expect(fresh.protocolVersion).toBe(5);
+      expect(fallback.bridge.stats().badRequests).toBe(1); // the HELLO 5
+      await s.bind('fb');
+      const payload = new Uint8Array(150_000).map((_, i) => (i * 3) % 256);
+      await s.send(payload);
+      for await (const ev of s) if (ev.type === 'message') { expect(new Uint8Array(ev.data)).toEqual(payload); break; }
+      expect(fallback.bridge.stats().requestsIn).toBeGreaterThanOrEqual(1 + 1 + 3); // hellos, bind, 3 parts
+      await s.close();
+      await fresh.close();
+    } finally {
+      fallback.bridge.close();
+    }
+  });
+
   it('ends the stream with ECONNREFUSED when the daemon goes away', async () => {
     const other = loopbackNode(join(tmp.dir, 'other.sock'), dead);
     const s = await ClusterSocket.open({ path: join(tmp.dir, 'other.sock'), keepaliveMs: 0 });
