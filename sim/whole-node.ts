@@ -15,6 +15,7 @@ import { GroupService } from '../core/groups/service.ts';
 import { quorumOff } from '../core/quorum/quorum.ts';
 import { BridgeCore, type BridgeHost } from '../core/af/server.ts';
 import type { ClientChannel } from '../core/af/outbox.ts';
+import { concatBytes } from '../core/wire/bytes.ts';
 import { decodeDaemonDatagram, encodeRequest, OP, REPLY_BIT, type Request } from '../core/af/codec.ts';
 import type { NodeConfig } from '../core/config/types.ts';
 import { ERROR_NUMBERS } from '../core/api/errors.ts';
@@ -241,7 +242,7 @@ class SimDaemon implements SimNode {
         const c = w.clients.get(path);
         if (!c || !c.live) return 'ECONNREFUSED';
         c.wake = () => this.run(onWritable);
-        return { send: (b) => c.receive(b), close: () => undefined };
+        return { send: (b) => c.receive(b instanceof Uint8Array ? b : concatBytes(b)), close: () => undefined };
       },
       sendTo: (path, bytes, onFailed) => { const c = w.clients.get(path); if (!c || c.receive(bytes) !== 'sent') onFailed(); },
       processAlive: (pid) => [...w.clients.values()].some((c) => c.pid === pid && c.state !== 'dead'),

@@ -1,7 +1,8 @@
 // Proves the bridge codec round-trips every request, reply and event (version-2 HELLO, RESUME, BATCH containers, WRITABLE; version-3 views, quorum; MEMBER_INFO; version-4 RESUME on a first part), and that hostile bytes (random, truncated, wrong version, unknown op) never throw but come back as drop/bad with the right errno.
 import { describe, expect, it } from 'vitest';
 import {
-  DATAGRAM_MAX, decodeClientDatagram, decodeDaemonDatagram, encodeBatch, encodeEvent, encodeMessageDatagrams, encodeReply, encodeRequest,
+  DATAGRAM_MAX, GATHER_BYTES_MIN, LARGE_DATAGRAM_MAX, decodeClientDatagram, decodeDaemonDatagram, encodeBatch, encodeEvent, encodeMessageDatagrams,
+  encodeReply, encodeRequest, gatheredMessage,
   encodeWritable, OP, OP_PROTOCOL_ERROR, REPLY_BIT, type Reply, type Request,
 } from './codec.ts';
 import type { MembershipEvent, QuorumState, SocketEvent } from '../api/types.ts';
@@ -192,5 +193,19 @@ describe('bridge codec', () => {
       const noise = new Uint8Array(Math.floor(rng() * 64)).map(() => Math.floor(rng() * 256));
       expect(() => { decodeClientDatagram(noise); decodeDaemonDatagram(noise); }).not.toThrow();
     }
+  });
+
+  it('version 5: a large message gathered behind its headers is byte for byte the datagrams encoded whole', () => {
+    const sender = { nodeId: 2, pid: 777, port: 3 };
+    for (const n of [GATHER_BYTES_MIN, 100_000, LARGE_DATAGRAM_MAX - 20, 500_000]) {
+      const ev = { type: 'message' as const, group: 'g', sender, order: 'safe' as const, data: new Uint8Array(n).map((_, i) => i % 253) };
+      const gathered = gatheredMessage(ev, 42);
+      const whole = encodeMessageDatagrams(ev, 42, LARGE_DATAGRAM_MAX);
+      expect(gathered?.map(([h, p]) => Buffer.concat([h, p]))).toEqual(whole.map((d) => Buffer.from(d)));
+      expect(whole.every((d) => d.length <= LARGE_DATAGRAM_MAX)).toBe(true);
+      for (const [, p] of gathered ?? []) expect(p.buffer).toBe(ev.data.buffer); // the payload itself, not a copy
+    }
+    const small = { type: 'message' as const, group: 'g', sender, order: 'agreed' as const, data: new Uint8Array(GATHER_BYTES_MIN - 1) };
+    expect(gatheredMessage(small, 1)).toBeUndefined();
   });
 });

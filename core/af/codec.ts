@@ -311,15 +311,47 @@ function groupText(group: string): Uint8Array {
 /** A MESSAGE event written straight into a Buffer (no Writer, no DataView). */
 function encodeMessage(ev: MessageEvent, g: Uint8Array): Uint8Array {
   const b = Buffer.allocUnsafe(messageEventOverhead(g.length) + ev.data.length);
-  b.writeUInt16BE(MAGIC, 0); b[2] = VERSION; b[3] = EVENT_OP.message; b.writeUInt32BE(0, 4);
-  b.writeUInt16BE(g.length, 8); b.set(g, 10);
-  let at = 10 + g.length;
-  b.writeUInt32BE(ev.sender.nodeId >>> 0, at); b.writeUInt32BE(ev.sender.pid >>> 0, at + 4); b.writeUInt32BE(ev.sender.port >>> 0, at + 8);
-  b[at + 12] = ORDERS.indexOf(ev.order);
-  at += MEMBER_BYTES + 1;
-  b.set(ev.data, at);
+  b.set(ev.data, writeMessageHeader(b, ev, g));
   return new Uint8Array(b.buffer, b.byteOffset, b.length); // a plain view: callers compare with encodeEvent's
 }
+
+/** The MESSAGE event's header into `b`; returns where the payload goes. */
+function writeMessageHeader(b: Buffer, ev: MessageEvent, g: Uint8Array): number {
+  b.writeUInt16BE(MAGIC, 0); b[2] = VERSION; b[3] = EVENT_OP.message; b.writeUInt32BE(0, 4);
+  b.writeUInt16BE(g.length, 8); b.set(g, 10);
+  const at = 10 + g.length;
+  b.writeUInt32BE(ev.sender.nodeId >>> 0, at); b.writeUInt32BE(ev.sender.pid >>> 0, at + 4); b.writeUInt32BE(ev.sender.port >>> 0, at + 8);
+  b[at + 12] = ORDERS.indexOf(ev.order);
+  return at + MEMBER_BYTES + 1;
+}
+
+/**
+ * Version 5, a message of at least GATHER_BYTES_MIN: its datagrams (one MESSAGE, or MESSAGE_PART
+ * parts of up to LARGE_DATAGRAM_MAX) each as [header, payload or a slice of it], for a send that
+ * gathers them: the payload is not copied. Undefined for a smaller message. The payload stays
+ * the caller's (see Outbox.event).
+ */
+export function gatheredMessage(ev: MessageEvent, msgId: number): [Uint8Array, Uint8Array][] | undefined {
+  const g = groupText(ev.group);
+  if (ev.data.length < GATHER_BYTES_MIN) return undefined;
+  const overhead = messageEventOverhead(g.length);
+  if (overhead + ev.data.length <= LARGE_DATAGRAM_MAX) {
+    const b = Buffer.allocUnsafe(overhead);
+    writeMessageHeader(b, ev, g);
+    return [[new Uint8Array(b.buffer, b.byteOffset, b.length), ev.data]];
+  }
+  const chunk = LARGE_DATAGRAM_MAX - overhead - 12;
+  const parts: [Uint8Array, Uint8Array][] = [];
+  for (let offset = 0; offset < ev.data.length; offset += chunk) {
+    const h = header(Writer.fixed(overhead + 12), EVENT_OP.messagePart, 0).str16(g)
+      .member(ev.sender).u8(ORDERS.indexOf(ev.order)).u32(msgId).u32(ev.data.length).u32(offset).done();
+    parts.push([h, ev.data.subarray(offset, offset + chunk)]);
+  }
+  return parts;
+}
+
+/** Below this a MESSAGE is copied whole into its datagram (it may join a BATCH container). */
+export const GATHER_BYTES_MIN = 16 * 1024;
 
 export function encodeReply(reply: Reply): Uint8Array {
   const head = HEADER_BYTES + 2;

@@ -1,7 +1,8 @@
 // Proves the receive queue's slow-consumer rule: within its bounds it takes everything; past
 // them, a client that keeps reading absorbs a burst (up to twice the bounds), while one that has
 // read nothing for stallMs, or whose queue reached twice the bounds, is out; a version-2 client
-// gets what was queued in one burst packed into containers.
+// gets what was queued in one burst packed into containers; a datagram given as parts (a large
+// version-5 MESSAGE) goes gathered when nothing waits before it, else as a copy of its own.
 import { describe, expect, it } from 'vitest';
 import { Outbox, type ClientChannel } from './outbox.ts';
 import { decodeDaemonDatagram } from './codec.ts';
@@ -9,7 +10,17 @@ import { decodeDaemonDatagram } from './codec.ts';
 /** A channel whose kernel queue holds `room` datagrams until the client reads them all. */
 function channel(room: number) {
   const got: Uint8Array[] = [];
-  const c = { room, got, sent: 0, send(b: Uint8Array): string { if (c.room === 0) return 'again'; c.room--; c.sent++; got.push(b.slice()); return 'sent'; }, close() {} };
+  const gathered: number[] = [];
+  const c = {
+    room, got, gathered, sent: 0, close() {},
+    send(b: Uint8Array | readonly Uint8Array[]): string {
+      if (c.room === 0) return 'again';
+      c.room--; c.sent++;
+      if (b instanceof Uint8Array) got.push(b.slice());
+      else { gathered.push(got.length); got.push(Uint8Array.from(b.flatMap((p) => [...p]))); }
+      return 'sent';
+    },
+  };
   return c as typeof c & ClientChannel;
 }
 
@@ -63,3 +74,37 @@ describe('Outbox: the slow-consumer rule', () => {
     expect(d.type === 'batch' && d.items.length).toBe(4);
   });
 });
+
+describe('Outbox: gathered datagrams', () => {
+  it('sends parts gathered when nothing waits; queued behind others, or refused, they are copied first', () => {
+    const { box, ch } = setup(1);
+    const payload = new Uint8Array(40_000).fill(7);
+    const header = Uint8Array.of(1, 2, 3);
+    expect(box.event([[header, payload]])).toBe(true); // the queue is empty: sent as it is
+    expect(ch.gathered).toEqual([0]);
+    expect(ch.got[0].length).toBe(40_003);
+    // The queue is full now (room 0): the next is refused by the channel, so it is joined and kept.
+    expect(box.event([[header, payload]])).toBe(true);
+    expect(box.event(ev(1))).toBe(true);
+    payload.fill(9); // the caller's memory changes once event() returned: the queued copy does not
+    expect(box.depth).toBe(2);
+    ch.room = 10;
+    box.writable();
+    expect(ch.gathered).toEqual([0]); // the queued one went joined
+    expect(ch.got.length).toBe(3);
+    expect(ch.got[1].subarray(0, 3)).toEqual(header);
+    expect(ch.got[1].subarray(3).every((b) => b === 7)).toBe(true);
+    expect(ch.got[1].length).toBe(40_003);
+  });
+
+  it('does not let parts overtake a datagram already queued', () => {
+    const { box, ch } = setup(0);
+    expect(box.event(ev(1))).toBe(true); // refused: queued
+    expect(box.event([[Uint8Array.of(1), Uint8Array.of(2, 3)]])).toBe(true);
+    ch.room = 10;
+    box.writable();
+    expect(ch.got.map((g) => g.length)).toEqual([13, 3]);
+    expect(ch.gathered).toEqual([]);
+  });
+});
+

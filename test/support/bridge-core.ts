@@ -41,7 +41,7 @@ export class FakeNode {
     const host: BridgeHost = {
       now: () => this.t,
       defer: (fn) => { this.deferred.push(fn); },
-      connect: (path) => ({ send: (b) => { receive(path, b); return 'sent'; }, close: () => undefined }),
+      connect: (path) => ({ send: (b) => { receive(path, b instanceof Uint8Array ? b : concatBytes(b)); return 'sent'; }, close: () => undefined }),
       sendTo: (path, bytes) => receive(path, bytes),
       processAlive: () => true,
       largeDatagrams: opts.largeDatagrams ?? false,
