@@ -94,6 +94,10 @@ describe('native sockets', () => {
       from.close();
       anon.close();
     }
+    // A closed socket answers EBADF, however often it is closed or used.
+    from.close();
+    expect(sendUnix(from, Uint8Array.of(1), path)).toBe('EBADF');
+    expect(from.fd).toBe(-1);
   });
 });
 

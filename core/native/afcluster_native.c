@@ -47,17 +47,42 @@ typedef struct {
   int events;     // what the poll watches now
   bool connected;
   bool closed;
+  // The struct lives until both are done: the poll handle (closed by close(), then libuv's close
+  // callback) and the JavaScript handle (its finalizer). Calls on a closed handle answer -EBADF.
+  bool poll_done;
+  bool js_done;
   napi_ref on_message; // (buf: Buffer, path: string | null) => void
   napi_ref on_writable;
   napi_async_context actx;
 } usock;
 
-static void usock_free(uv_handle_t *h) {
+static void usock_poll_closed(uv_handle_t *h) {
   usock *s = (usock *)h->data;
   napi_delete_reference(s->env, s->on_message);
   napi_delete_reference(s->env, s->on_writable);
   napi_async_destroy(s->env, s->actx);
-  free(s);
+  s->poll_done = true;
+  if (s->js_done) free(s);
+}
+
+static void usock_close_now(usock *s) {
+  if (s->closed) return;
+  s->closed = true;
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t *)&s->poll, usock_poll_closed);
+  close(s->fd);
+  s->fd = -1;
+}
+
+// The JavaScript handle was collected. While the socket is open its callbacks hold the object
+// that holds the handle, so this comes after close() in practice; if not, the socket closes here.
+static void usock_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  usock *s = (usock *)data;
+  s->js_done = true;
+  if (!s->closed) usock_close_now(s);
+  else if (s->poll_done) free(s);
 }
 
 // Calls fn(argv) as a callback from the event loop: microtasks and nextTicks run after it, and
@@ -189,7 +214,7 @@ static napi_value usock_open(napi_env env, napi_callback_info info) {
   napi_create_reference(env, argv[1], 1, &s->on_writable);
   usock_set_events(s, UV_READABLE);
   napi_value ext;
-  napi_create_external(env, s, NULL, NULL, &ext);
+  napi_create_external(env, s, usock_finalize, NULL, &ext);
   return ext;
 }
 
@@ -290,12 +315,8 @@ static napi_value usock_close(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   usock *s = argc >= 1 ? usock_arg(env, argv[0]) : NULL;
   if (!s || s->closed) return int_value(env, -EBADF);
-  s->closed = true;
-  uv_poll_stop(&s->poll);
-  uv_close((uv_handle_t *)&s->poll, usock_free);
-  int r = close(s->fd);
-  s->fd = -1;
-  return int_value(env, r < 0 ? -errno : 0);
+  usock_close_now(s);
+  return int_value(env, 0);
 }
 
 static bool export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
