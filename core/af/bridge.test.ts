@@ -135,10 +135,12 @@ describe('bridge server (one node, loopback driver)', () => {
     await raw.raw(new Uint8Array(0));
     expect((await raw.request({ type: 'bind', id: 8, group: 'x', selfDelivery: true })).status).toBe(0);
     expect((await raw.request({ type: 'bind', id: 9, group: 'y', selfDelivery: true })).status).toBe(ERROR_NUMBERS.EADDRINUSE);
+    // Over a version-1 socket's 64 KiB, and over even version 5's 192 KiB: read whole, refused.
     expect((await raw.request({ type: 'send', id: 10, order: 'agreed', data: new Uint8Array(70_000) })).status).toBe(ERROR_NUMBERS.EMSGSIZE);
+    expect((await raw.request({ type: 'send', id: 11, order: 'agreed', data: new Uint8Array(200_000) })).status).toBe(ERROR_NUMBERS.EMSGSIZE);
     const after = bridge.stats();
     expect(after.dropped - before.dropped).toBe(2);
-    expect(after.badRequests - before.badRequests).toBe(5); // before hello, version, op, truncated body, cut datagram
+    expect(after.badRequests - before.badRequests).toBe(6); // before hello, version, op, truncated body, two oversize
     raw.close();
   });
 
