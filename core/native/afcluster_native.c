@@ -157,10 +157,14 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-static usock *usock_arg(napi_env env, napi_value v) {
+// The open socket a call names in its first argument (and the call's arguments into argv, at
+// most `want`, the rest undefined); NULL when there are fewer than `need` or the socket is closed.
+static usock *open_socket_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t want, size_t need) {
+  size_t argc = want;
   usock *s = NULL;
-  if (napi_get_value_external(env, v, (void **)&s) != napi_ok) return NULL;
-  return s;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < need
+      || napi_get_value_external(env, argv[0], (void **)&s) != napi_ok) return NULL;
+  return s && !s->closed ? s : NULL;
 }
 
 static napi_value int_value(napi_env env, int32_t v) {
@@ -219,20 +223,16 @@ static napi_value usock_open(napi_env env, napi_callback_info info) {
 }
 
 static napi_value usock_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  usock *s = argc >= 1 ? usock_arg(env, argv[0]) : NULL;
-  return int_value(env, s && !s->closed ? s->fd : -1);
+  usock *s = open_socket_arg(env, info, argv, 1, 1);
+  return int_value(env, s ? s->fd : -1);
 }
 
 // bind(h, path) / connect(h, path): 0 or -errno.
 static napi_value usock_addr(napi_env env, napi_callback_info info, bool connecting) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  usock *s = argc >= 2 ? usock_arg(env, argv[0]) : NULL;
-  if (!s || s->closed) return int_value(env, -EBADF);
+  usock *s = open_socket_arg(env, info, argv, 2, 2);
+  if (!s) return int_value(env, -EBADF);
   struct sockaddr_un a;
   socklen_t len = 0;
   int err = path_arg(env, argv[1], &a, &len);
@@ -265,11 +265,9 @@ static bool bytes_arg(napi_env env, napi_value v, struct iovec *out) {
 // to the connected peer or to `path`: 0, or -errno. On a connected socket a full queue (EAGAIN)
 // also starts watching for room: onWritable is called once there is.
 static napi_value usock_send(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  usock *s = argc >= 2 ? usock_arg(env, argv[0]) : NULL;
-  if (!s || s->closed) return int_value(env, -EBADF);
+  usock *s = open_socket_arg(env, info, argv, 3, 2);
+  if (!s) return int_value(env, -EBADF);
   struct iovec iov[GATHER_MAX];
   size_t n = 0;
   bool is_array = false;
@@ -290,7 +288,7 @@ static napi_value usock_send(napi_env env, napi_callback_info info) {
   struct sockaddr_un a;
   socklen_t alen = 0;
   napi_valuetype pt = napi_undefined;
-  if (argc >= 3) napi_typeof(env, argv[2], &pt);
+  napi_typeof(env, argv[2], &pt); // undefined when not given
   if (pt == napi_string) {
     int err = path_arg(env, argv[2], &a, &alen);
     if (err < 0) return int_value(env, err);
@@ -310,11 +308,9 @@ static napi_value usock_send(napi_env env, napi_callback_info info) {
 
 // close(h): stops reading and closes the descriptor; later calls on h answer -EBADF.
 static napi_value usock_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  usock *s = argc >= 1 ? usock_arg(env, argv[0]) : NULL;
-  if (!s || s->closed) return int_value(env, -EBADF);
+  usock *s = open_socket_arg(env, info, argv, 1, 1);
+  if (!s) return int_value(env, -EBADF);
   usock_close_now(s);
   return int_value(env, 0);
 }
