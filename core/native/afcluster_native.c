@@ -39,6 +39,10 @@ static napi_value trim(napi_env env, napi_callback_info info) {
 // Datagrams received per wake-up at most, so one busy socket cannot starve the event loop.
 #define RECV_PER_WAKE 64
 #define GATHER_MAX 16
+// The most of one datagram handed to JavaScript: above every protocol limit (192 KiB), so a
+// longer one (a sender may raise its send buffer to megabytes) arrives cut to this, is still over
+// the limit, and is refused; its memory stays bounded whatever the sender's buffer.
+#define READ_MAX (256 * 1024)
 
 typedef struct {
   napi_env env;
@@ -128,31 +132,42 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     ssize_t next;
     do next = recv(s->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT); while (next < 0 && errno == EINTR);
     if (next < 0) break;
-    size_t cap = next > 0 ? (size_t)next : 1;
+    size_t cap = next <= 0 ? 1 : (size_t)next > READ_MAX ? READ_MAX : (size_t)next;
+    napi_handle_scope each; // one datagram's handles at a time
+    if (napi_open_handle_scope(env, &each) != napi_ok) break;
     void *data = NULL;
     napi_value buf;
-    if (napi_create_buffer(env, cap, &data, &buf) != napi_ok) break;
-    struct sockaddr_un from;
-    memset(&from, 0, offsetof(struct sockaddr_un, sun_path) + 1);
+    if (napi_create_buffer(env, cap, &data, &buf) != napi_ok) { napi_close_handle_scope(env, each); break; }
+    // One byte more than sockaddr_un, zeroed: a path of the full 108 bytes has no NUL of its own.
+    union { struct sockaddr_un un; char bytes[sizeof(struct sockaddr_un) + 1]; } name;
+    memset(&name, 0, sizeof name);
+    struct sockaddr_un *from = &name.un;
     struct iovec iov = { data, cap };
     struct msghdr msg;
     memset(&msg, 0, sizeof msg);
-    msg.msg_name = &from;
-    msg.msg_namelen = sizeof from;
+    msg.msg_name = &name;
+    msg.msg_namelen = sizeof name.un;
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     ssize_t r;
     do r = recvmsg(s->fd, &msg, MSG_DONTWAIT); while (r < 0 && errno == EINTR);
-    if (r < 0) break;
-    if (msg.msg_flags & MSG_TRUNC) continue; // cannot be (one reader, and the size was peeked): never pass on a cut datagram
-    if ((size_t)r != cap && napi_create_buffer_copy(env, (size_t)r, data, NULL, &buf) != napi_ok) break;
+    if (r < 0) { napi_close_handle_scope(env, each); break; }
+    // Cut only when over READ_MAX (then over every limit, and refused as such); otherwise it
+    // cannot be (one reader, the size peeked), and a cut datagram is never passed on.
+    bool cut = (msg.msg_flags & MSG_TRUNC) != 0;
+    if ((cut && cap < READ_MAX) || ((size_t)r != cap && !cut && napi_create_buffer_copy(env, (size_t)r, data, NULL, &buf) != napi_ok)) {
+      napi_close_handle_scope(env, each);
+      continue;
+    }
     napi_value argv[2];
-    size_t pathlen = msg.msg_namelen > offsetof(struct sockaddr_un, sun_path)
-      ? strnlen(from.sun_path, msg.msg_namelen - offsetof(struct sockaddr_un, sun_path)) : 0;
-    if (pathlen > 0 && from.sun_path[0] != '\0') napi_create_string_utf8(env, from.sun_path, pathlen, &argv[1]);
+    size_t namelen = msg.msg_namelen < sizeof name.bytes ? msg.msg_namelen : sizeof name.bytes;
+    size_t pathlen = namelen > offsetof(struct sockaddr_un, sun_path)
+      ? strnlen(from->sun_path, namelen - offsetof(struct sockaddr_un, sun_path)) : 0;
+    if (pathlen > 0 && from->sun_path[0] != '\0') napi_create_string_utf8(env, from->sun_path, pathlen, &argv[1]);
     else napi_get_null(env, &argv[1]);
     argv[0] = buf;
     usock_call(s, s->on_message, 2, argv);
+    napi_close_handle_scope(env, each);
   }
   napi_close_handle_scope(env, scope);
 }
