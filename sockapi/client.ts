@@ -21,7 +21,7 @@ import {
 } from '../core/af/codec.ts';
 import { bindUnix, createUnixSocket, sendUnix, type UnixDgramSocket } from '../core/af/unix.ts';
 import { checkUnixPath } from '../core/af/socketfile.ts';
-import { allocBytesToFill } from '../core/wire/bytes.ts';
+import { allocBytesToFill, type ByteParts } from '../core/wire/bytes.ts';
 import { EventQueue, eventBytes, retryEagain, WritableSignal } from '../core/api/queue.ts';
 import type {
   BindOptions, GroupSocket, LocalNode, Member, MemberInfo, Order, QuorumInfo, SendOptions, SocketEvent,
@@ -437,11 +437,12 @@ export class ClusterSocket implements GroupSocket {
     if (!this.paused) { this.paused = true; this.writableSeen = false; }
   }
 
-  /** Version 5: sends gather a header and the caller's bytes into one datagram (native sockets). */
-  private get gather(): boolean { return this.version >= VERSION_LARGE && this.sock.sendRaw !== undefined; }
+  /** Version 5 (said only on the native sockets): sends gather a header and the caller's bytes
+   *  into one datagram. */
+  private get gather(): boolean { return this.version >= VERSION_LARGE; }
 
   /** The next sends from the queue head as one datagram (a lone SEND, or a BATCH container). */
-  private pack(): [number, Uint8Array | readonly Uint8Array[]] {
+  private pack(): [number, ByteParts] {
     const buf = this.scratch;
     let at = BATCH_HEADER_BYTES, count = 0, first: Uint8Array | undefined;
     for (let i = this.queueHead; i < this.queue.length && this.inflight.size + count < SEND_WINDOW; i++) {
@@ -463,7 +464,7 @@ export class ClusterSocket implements GroupSocket {
     return [count, buf.subarray(0, at)];
   }
 
-  private packAlone(s: QueuedSend): Uint8Array | readonly Uint8Array[] {
+  private packAlone(s: QueuedSend): ByteParts {
     s.id = this.allocId();
     if (this.gather) return [writeSendHeader(this.scratch, 0, s.id, s.order, this.resumeNext), s.data];
     const b = writeSend(this.scratch, 0, s.id, s.order, s.data, this.resumeNext);
@@ -471,7 +472,7 @@ export class ClusterSocket implements GroupSocket {
   }
 
   /** One datagram to the daemon now: undefined when sent, 'again' when its queue is full, else the error. */
-  private transmitNow(buf: Uint8Array | readonly Uint8Array[]): ClusterError | 'again' | undefined {
+  private transmitNow(buf: ByteParts): ClusterError | 'again' | undefined {
     const name = sendUnix(this.sock, buf, this.daemonPath);
     if (name === undefined) return undefined;
     return name === 'EAGAIN' || name === 'ENOBUFS' ? 'again' : this.reachError(name);

@@ -5,7 +5,7 @@
 // result that says which errno the daemon answers with.
 import { ERROR_NUMBERS, errorCodeFromNumber, type ErrorCode } from '../api/errors.ts';
 import type { Order, RingId } from '../driver/types.ts';
-import { LastDecoded } from '../wire/bytes.ts';
+import { concatBytes, LastDecoded } from '../wire/bytes.ts';
 import { Reader, WireError } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 import type {
@@ -335,19 +335,10 @@ export function gatheredMessage(ev: MessageEvent, msgId: number): [Uint8Array, U
   const g = groupText(ev.group);
   if (ev.data.length < GATHER_BYTES_MIN) return undefined;
   const overhead = messageEventOverhead(g.length);
-  if (overhead + ev.data.length <= LARGE_DATAGRAM_MAX) {
-    const b = Buffer.allocUnsafe(overhead);
-    writeMessageHeader(b, ev, g);
-    return [[new Uint8Array(b.buffer, b.byteOffset, b.length), ev.data]];
-  }
-  const chunk = LARGE_DATAGRAM_MAX - overhead - 12;
-  const parts: [Uint8Array, Uint8Array][] = [];
-  for (let offset = 0; offset < ev.data.length; offset += chunk) {
-    const h = header(Writer.fixed(overhead + 12), EVENT_OP.messagePart, 0).str16(g)
-      .member(ev.sender).u8(ORDERS.indexOf(ev.order)).u32(msgId).u32(ev.data.length).u32(offset).done();
-    parts.push([h, ev.data.subarray(offset, offset + chunk)]);
-  }
-  return parts;
+  if (overhead + ev.data.length > LARGE_DATAGRAM_MAX) return messageParts(ev, g, msgId, LARGE_DATAGRAM_MAX);
+  const b = Buffer.allocUnsafe(overhead);
+  writeMessageHeader(b, ev, g);
+  return [[new Uint8Array(b.buffer, b.byteOffset, b.length), ev.data]];
 }
 
 /** Below this a MESSAGE is copied whole into its datagram (it may join a BATCH container). */
@@ -465,19 +456,27 @@ export function messageEventOverhead(groupBytes: number): number {
 export function encodeMessageDatagrams(ev: MessageEvent, msgId: number, max = DATAGRAM_MAX): Uint8Array[] {
   const g = groupText(ev.group);
   if (messageEventOverhead(g.length) + ev.data.length <= max) return [encodeMessage(ev, g)];
+  return messageParts(ev, g, msgId, max).map((part) => concatBytes(part));
+}
+
+/** The MESSAGE_PART datagrams of a message that one datagram of `max` bytes cannot carry, each
+ *  as its header and its slice of the payload (not joined). */
+function messageParts(ev: MessageEvent, g: Uint8Array, msgId: number, max: number): [Uint8Array, Uint8Array][] {
   const chunk = max - messageEventOverhead(g.length) - 12;
-  const parts: Uint8Array[] = [];
+  const parts: [Uint8Array, Uint8Array][] = [];
   for (let offset = 0; offset < ev.data.length; offset += chunk) {
-    const data = ev.data.subarray(offset, offset + chunk);
-    parts.push(encodeMessagePart({ group: ev.group, sender: ev.sender, order: ev.order, msgId, total: ev.data.length, offset, data }));
+    parts.push([messagePartHeader(g, { sender: ev.sender, order: ev.order, msgId, total: ev.data.length, offset }), ev.data.subarray(offset, offset + chunk)]);
   }
   return parts;
 }
 
+function messagePartHeader(g: Uint8Array, p: Omit<MessagePart, 'group' | 'data'>): Uint8Array {
+  return header(Writer.fixed(messageEventOverhead(g.length) + 12), EVENT_OP.messagePart, 0).str16(g)
+    .member(p.sender).u8(ORDERS.indexOf(p.order)).u32(p.msgId).u32(p.total).u32(p.offset).done();
+}
+
 export function encodeMessagePart(p: MessagePart): Uint8Array {
-  const g = groupText(p.group);
-  return header(Writer.fixed(messageEventOverhead(g.length) + 12 + p.data.length), EVENT_OP.messagePart, 0).str16(g)
-    .member(p.sender).u8(ORDERS.indexOf(p.order)).u32(p.msgId).u32(p.total).u32(p.offset).raw(p.data).done();
+  return concatBytes([messagePartHeader(groupText(p.group), p), p.data]);
 }
 
 /** MEMBERSHIP (versions 1 and 2), MEMBERSHIP_V3 (with the view id and quorum block after the

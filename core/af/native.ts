@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { ByteParts } from '../wire/bytes.ts';
 
 export interface Native {
   /** glibc's malloc_trim(0): true when it returned memory to the kernel (false on another C library). */
@@ -24,7 +25,7 @@ export interface NativeUnixSockets {
   bind(h: NativeHandle, path: string): number;
   connect(h: NativeHandle, path: string): number;
   /** One datagram of `bytes` (an array of parts is gathered in order, at most 16). */
-  send(h: NativeHandle, bytes: Uint8Array | readonly Uint8Array[], path?: string): number;
+  send(h: NativeHandle, bytes: ByteParts, path?: string): number;
   close(h: NativeHandle): number;
 }
 

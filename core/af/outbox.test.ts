@@ -97,6 +97,19 @@ describe('Outbox: gathered datagrams', () => {
     expect(ch.got[1].length).toBe(40_003);
   });
 
+  it('a gathered datagram whose client is gone goes nowhere: the owner is told, nothing is queued', () => {
+    const gone: string[] = [];
+    const channel: ClientChannel = { send: () => 'ECONNREFUSED', close: () => undefined };
+    const box = new Outbox(channel, { eventsMax: 10, bytesMax: 1 << 20, stallMs: 1000 }, {
+      gone: (errno) => gone.push(errno), dropped: () => undefined, defer: () => undefined, now: () => 0,
+    });
+    expect(box.event([[Uint8Array.of(1), new Uint8Array(30_000)]])).toBe(true);
+    expect(gone).toEqual(['ECONNREFUSED']);
+    expect(box.depth).toBe(0);
+    expect(box.event(ev(1))).toBe(true); // blocked for good: queued, never sent
+    expect(box.datagrams).toBe(0);
+  });
+
   it('does not let parts overtake a datagram already queued', () => {
     const { box, ch } = setup(0);
     expect(box.event(ev(1))).toBe(true); // refused: queued

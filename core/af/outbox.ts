@@ -9,25 +9,16 @@
 // burst of deliveries costs the client one datagram, not one each, and a lone event waits for nothing.
 // Pure: the channel and the deferral are injected.
 import { BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, writeBatch } from './codec.ts';
-import { concatBytes } from '../wire/bytes.ts';
-
-/** One datagram: its bytes, or (a large MESSAGE of version 5) parts the channel gathers into
- *  one datagram, so the payload is not copied behind its header. */
-export type Datagram = Uint8Array | readonly Uint8Array[];
+import { bytePartsLength, concatBytes, type ByteParts } from '../wire/bytes.ts';
 
 /** A datagram channel to one client socket. */
 export interface ClientChannel {
-  /** Sends one datagram now: 'sent'; 'again' when the client's queue is full (the owner is told
-   *  when it is writable again); otherwise the errno name (ECONNREFUSED: the socket is gone). */
-  send(bytes: Datagram): 'sent' | 'again' | string;
+  /** Sends one datagram now (given as parts, a large MESSAGE of version 5: the channel gathers
+   *  them, so the payload is not copied behind its header): 'sent'; 'again' when the client's
+   *  queue is full (the owner is told when it is writable again); otherwise the errno name
+   *  (ECONNREFUSED: the socket is gone). */
+  send(bytes: ByteParts): 'sent' | 'again' | string;
   close(): void;
-}
-
-function datagramBytes(d: Datagram): number {
-  if (d instanceof Uint8Array) return d.length;
-  let n = 0;
-  for (const p of d) n += p.length;
-  return n;
 }
 
 /** Where containers are put together: sends are synchronous, so one buffer serves every outbox. */
@@ -108,10 +99,10 @@ export class Outbox {
   /** Queue an event (all its datagrams, or none); false when the client is out (OutboxLimits).
    *  A datagram given as parts is the caller's only during this call (a payload in the driver's
    *  memory): it goes now when nothing waits before it, else it is joined into bytes of its own. */
-  event(datagrams: readonly Datagram[]): boolean {
+  event(datagrams: readonly ByteParts[]): boolean {
     if (this.closed) return true;
     let size = 0;
-    for (const d of datagrams) size += datagramBytes(d);
+    for (const d of datagrams) size += bytePartsLength(d);
     const events = this.events + datagrams.length, bytes = this.bytes + size;
     // One message larger than the byte bound still passes through an empty queue.
     if (this.events > 0 && (events > this.limits.eventsMax || bytes > this.limits.bytesMax)) {
@@ -189,7 +180,7 @@ export class Outbox {
     else if (this.head > 1024 && this.head * 2 > this.items.length) { this.items.splice(0, this.head); this.head = 0; }
   }
 
-  private sendOne(bytes: Datagram): 'sent' | 'again' | string {
+  private sendOne(bytes: ByteParts): 'sent' | 'again' | string {
     const result = this.channel.send(bytes);
     if (result === 'sent') { this.datagrams++; this.progressAt = this.hooks.now(); }
     return result;

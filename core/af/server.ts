@@ -24,12 +24,12 @@ import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberIdentity, MemberInfo, SocketEvent } from '../api/types.ts';
 import {
-  DATAGRAM_MAX, LARGE_DATAGRAM_MAX, OP_PROTOCOL_ERROR, datagramMax, decodeClientDatagram, gatheredMessage, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply,
+  DATAGRAM_MAX, OP_PROTOCOL_ERROR, datagramMax, decodeClientDatagram, gatheredMessage, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply,
   encodeStatusReply, encodeWritable, OP, REPLY_BIT, VERSION_BATCH, VERSION_IDENTITIES, VERSION_LARGE, VERSION_STREAM, VERSION_VIEWS,
   type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
-import { Outbox, type ClientChannel, type Datagram } from './outbox.ts';
-import { copyBytes } from '../wire/bytes.ts';
+import { Outbox, type ClientChannel } from './outbox.ts';
+import { copyBytes, type ByteParts } from '../wire/bytes.ts';
 import type { AccessPolicy } from './access.ts';
 
 /** sun_path holds 108 bytes with the terminating NUL. */
@@ -218,7 +218,7 @@ export class BridgeCore {
   private readonly counters: Record<(typeof COUNTERS)[number], number> = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as never;
   /** The last event encoded, for every local member at once: per protocol version class (older than 3, 3, 4, 5). */
   private lastEvent?: SocketEvent;
-  private readonly lastBytes: (Datagram[] | undefined)[] = [undefined, undefined, undefined, undefined];
+  private readonly lastBytes: (ByteParts[] | undefined)[] = [undefined, undefined, undefined, undefined];
   private nextMsgId = 0;
   /** Bytes half-sent messages are charged: the node's, and per user (uid). */
   private partialBytes = 0;
@@ -619,7 +619,7 @@ export class BridgeCore {
   }
 
   /** Message events go to every local member: encode once for all of them. */
-  private encodeShared(ev: SocketEvent, version: number): Datagram[] {
+  private encodeShared(ev: SocketEvent, version: number): ByteParts[] {
     if (ev !== this.lastEvent) {
       this.lastEvent = ev;
       this.lastBytes.fill(undefined);
@@ -629,12 +629,12 @@ export class BridgeCore {
     let bytes = this.lastBytes[cls];
     if (bytes === undefined) {
       if (ev.type === 'message') {
-        // The same bytes in versions 1 to 4. Version 5: a large message gathered behind its
-        // header (the payload is not copied), else fewer, larger parts; a small one is version 4's.
-        const large = cls === 3;
-        const gathered = large ? gatheredMessage(ev, this.nextMsgId) : undefined;
-        bytes = gathered ?? this.lastBytes.find((b, i) => b !== undefined && ((i === 3) === large || isSmallMessage(b)))
-          ?? encodeMessageDatagrams(ev, this.nextMsgId, large ? LARGE_DATAGRAM_MAX : DATAGRAM_MAX);
+        // Version 5: a large message gathered behind its header (the payload is not copied; its
+        // parts, if any, larger). Any other is the same bytes in every version: one MESSAGE
+        // (every message gatheredMessage leaves fits 64 KiB), or version 4's parts.
+        const gathered = cls === 3 ? gatheredMessage(ev, this.nextMsgId) : undefined;
+        bytes = gathered ?? this.lastBytes.find((b) => b !== undefined && b.every((d) => d instanceof Uint8Array))
+          ?? encodeMessageDatagrams(ev, this.nextMsgId);
       } else {
         const one = encodeEvent(ev, version);
         bytes = one ? [one] : [];
@@ -733,9 +733,4 @@ function sameIdentity(a: ClientIdentity, b: ClientIdentity): boolean {
  */
 function kept(data: Uint8Array): Uint8Array {
   return data.byteLength * 2 >= data.buffer.byteLength ? data : copyBytes(data);
-}
-
-/** One MESSAGE datagram of joined bytes that version 4 would send as it is. */
-function isSmallMessage(b: readonly Datagram[]): boolean {
-  return b.length === 1 && b[0] instanceof Uint8Array && b[0].length <= DATAGRAM_MAX;
 }

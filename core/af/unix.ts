@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { loadNative, type NativeHandle, type NativeUnixSockets } from './native.ts';
+import type { ByteParts } from '../wire/bytes.ts';
 
 export interface UnixDgramSocket {
   on(event: 'message', fn: (buf: Buffer, rinfo: { size: number; path: string | null }) => void): this;
@@ -25,7 +26,7 @@ export interface UnixDgramSocket {
   close(): void;
   fd: number;
   /** The native implementation's send: one datagram (parts gathered), 0 or -errno. */
-  sendRaw?(bytes: Uint8Array | readonly Uint8Array[], path?: string): number;
+  sendRaw?(bytes: ByteParts, path?: string): number;
   /** Whether datagrams over 64 KiB arrive whole (the native implementation). */
   readonly largeDatagrams?: boolean;
 }
@@ -83,7 +84,7 @@ class NativeUnixSocket extends EventEmitter implements UnixDgramSocket {
     this.emit('connect');
   }
 
-  sendRaw(bytes: Uint8Array | readonly Uint8Array[], path?: string): number {
+  sendRaw(bytes: ByteParts, path?: string): number {
     return this.n.send(this.h, bytes, this.connected ? undefined : path);
   }
 
@@ -127,7 +128,7 @@ export function unixErrorName(err: UnixError): string {
  * are made here without a stack. The library calls back before send() returns; a version that did
  * not would be caught here.
  */
-export function sendUnix(sock: UnixDgramSocket, bytes: Uint8Array | readonly Uint8Array[], path?: string): string | undefined {
+export function sendUnix(sock: UnixDgramSocket, bytes: ByteParts, path?: string): string | undefined {
   if (sock.sendRaw) {
     const r = sock.sendRaw(bytes, path);
     return r === 0 ? undefined : errnoName(-r);

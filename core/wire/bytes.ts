@@ -30,11 +30,17 @@ export function copyBytes(src: Uint8Array): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, src.length);
 }
 
+/** How many bytes `b` holds, whole or in parts. */
+export function bytePartsLength(b: ByteParts): number {
+  if (b instanceof Uint8Array) return b.length;
+  let n = 0;
+  for (const p of b) n += p.length;
+  return n;
+}
+
 /** The concatenation of `parts`, in bytes of its own. */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = allocBytesToFill(n);
+  const out = allocBytesToFill(bytePartsLength(parts));
   let at = 0;
   for (const p of parts) {
     out.set(p, at);
