@@ -20,8 +20,11 @@ export type NativeHandle = object;
 export interface NativeUnixSockets {
   /** A socket whose every datagram arrives whole, in a Buffer of its own size, with the sender's
    *  path (null for an unbound sender); onWritable after a connected send met a full queue. */
-  open(onMessage: (buf: Buffer, path: string | null) => void, onWritable: () => void): NativeHandle | number;
+  open(onMessage: (buf: Buffer, path: string | null) => void, onWritable: () => void, sendBufferMin?: number): NativeHandle | number;
   fd(h: NativeHandle): number;
+  /** SO_SNDBUF as the kernel counts it: a datagram may be up to 32 bytes less (open raises it
+   *  to sendBufferMin where it is smaller, as far as net.core.wmem_max allows). */
+  sendBuffer(h: NativeHandle): number;
   bind(h: NativeHandle, path: string): number;
   connect(h: NativeHandle, path: string): number;
   /** One datagram of `bytes` (an array of parts is gathered in order, at most 16). */
@@ -29,20 +32,21 @@ export interface NativeUnixSockets {
   close(h: NativeHandle): number;
 }
 
-const BUILT = 'core/native/build/Release/afcluster_native.node';
+/** Where npm install builds the helper. This file runs from core/af under tsx; the build keeps
+ *  import.meta.url pointing at this source file, so the root is two folders up. */
+export const NATIVE_PATH = fileURLToPath(new URL('../../core/native/build/Release/afcluster_native.node', import.meta.url));
 
 let cached: { native?: Native } | undefined;
 
-/** The helper, or undefined when it was not built. This file runs from core/af under tsx; the
- *  build keeps import.meta.url pointing at this source file, so the root is two folders up. */
+/** The helper, or undefined when it was not built. */
 export function loadNative(): Native | undefined {
   if (cached) return cached.native;
   cached = {};
-  const path = fileURLToPath(new URL('../../' + BUILT, import.meta.url));
+  const path = NATIVE_PATH;
   if (!existsSync(path)) return undefined;
   try {
     const m = createRequire(import.meta.url)(path) as Partial<Native>;
-    if (typeof m.trim === 'function' && typeof m.unixSocket?.open === 'function') cached.native = m as Native;
+    if (typeof m.trim === 'function' && typeof m.unixSocket?.sendBuffer === 'function') cached.native = m as Native; // else an older build
   } catch {
     // built for another Node or another machine: run without it
   }

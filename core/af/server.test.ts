@@ -160,6 +160,11 @@ describe('bridge core: version 5, datagrams over 64 KiB', () => {
     const r = c.request({ type: 'hello', id: 0, pid: c.pid, version: 5 });
     expect(r).toMatchObject({ op: OP_PROTOCOL_ERROR, status: ERROR_NUMBERS.EPROTO });
     expect(c.hello(4)).toBe(0);
+    // A new process at a dead client's path (its entry not yet noticed gone): the answer still
+    // reaches the new one, from the main socket, not through the old entry's connection.
+    node.stale.add('/c.sock');
+    const again = c.request({ type: 'hello', id: 0, pid: c.pid + 1, version: 5 });
+    expect(again).toMatchObject({ op: OP_PROTOCOL_ERROR, status: ERROR_NUMBERS.EPROTO });
   });
 
   it('carries a SEND and a MESSAGE of up to 192 KiB for a version-5 socket, in 64 KiB parts to a version-4 one', () => {

@@ -341,9 +341,10 @@ export class BridgeCore {
     const op = OP[req.type] | REPLY_BIT;
     if (req.type === 'hello') {
       if ((req.version ?? 1) >= VERSION_LARGE && !this.host.largeDatagrams) {
-        // As for a version this daemon does not know: the client says HELLO 4.
+        // As for a version this daemon does not know: the client says HELLO 4. Sent from the
+        // main socket: an entry still at this path may be a dead client's, connected to its file.
         this.counters.badRequests++;
-        return this.answer(path, OP_PROTOCOL_ERROR, req.id, 'EPROTO', NONE);
+        return this.host.sendTo(path, encodeStatusReply(OP_PROTOCOL_ERROR, req.id, ERROR_NUMBERS.EPROTO), () => { this.counters.repliesDropped++; });
       }
       return this.hello(path, req.pid, req.id, req.version ?? 1);
     }
@@ -727,9 +728,9 @@ function sameIdentity(a: ClientIdentity, b: ClientIdentity): boolean {
  * driver holds them until they are in frames). The datagram's buffer is the bridge's to keep (the
  * host never reuses it): bytes that fill at least half of it stay a view, with no copy; fewer (a
  * small send in a container of others, or beside filler) are copied, so that what a queued message
- * keeps alive is never more than twice its size, whatever a client packs around it (a copy under
- * 4 KiB comes from Node's shared 8 KiB pool: a fresh store for each cost 4% of a sending daemon
- * at 1300 bytes).
+ * keeps alive is at most twice its size, or one 8 KiB pool slab, whatever a client packs around it
+ * (a copy under 4 KiB comes from Node's shared 8 KiB pool: a fresh store for each cost 4% of a
+ * sending daemon at 1300 bytes).
  */
 function kept(data: Uint8Array): Uint8Array {
   return data.byteLength * 2 >= data.buffer.byteLength ? data : copyBytes(data);

@@ -4,11 +4,14 @@
 // missing peer by its errno's name, and leaves Error.stackTraceLimit as it found it. And that the
 // native sockets receive datagrams over 64 KiB whole, gather a send from several arrays, name the
 // sender's path, and carry an empty datagram.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bindUnix, connectUnix, createUnixSocket, sendUnix, unixErrorName, unixLargeDatagrams } from './unix.ts';
+import { LARGE_DATAGRAM_MAX } from './codec.ts';
+import { loadNative, NATIVE_PATH } from './native.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'afc-unix-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -98,6 +101,62 @@ describe('native sockets', () => {
     from.close();
     expect(sendUnix(from, Uint8Array.of(1), path)).toBe('EBADF');
     expect(from.fd).toBe(-1);
+  });
+});
+
+describe('native sockets and their owners', () => {
+  it('raise a send buffer smaller than asked (and say what they got); a closed socket answers EBADF', (ctx) => {
+    const n = loadNative()?.unixSocket;
+    if (!n || !unixLargeDatagrams()) {
+      console.log('skipped: the native helper was not built (npm run build:native)');
+      return ctx.skip();
+    }
+    const plain = n.open(() => undefined, () => undefined);
+    const raised = n.open(() => undefined, () => undefined, 300_000);
+    if (typeof plain === 'number' || typeof raised === 'number') throw new Error(`open: ${String(plain)} ${String(raised)}`);
+    const wmemMax = Number(readFileSync('/proc/sys/net/core/wmem_max', 'utf8'));
+    const wmemDefault = Number(readFileSync('/proc/sys/net/core/wmem_default', 'utf8'));
+    expect(n.sendBuffer(plain)).toBe(wmemDefault);
+    // Linux doubles what it is given, up to twice wmem_max (root's sockets: the same, not forced).
+    expect(n.sendBuffer(raised)).toBe(wmemDefault >= 300_000 ? wmemDefault : Math.min(300_000 / 2 + 1, wmemMax) * 2);
+    expect(createUnixSocket().largeDatagrams).toBe(Math.max(wmemDefault, Math.min(LARGE_DATAGRAM_MAX / 2 + 17, wmemMax) * 2) >= LARGE_DATAGRAM_MAX + 32);
+    n.close(plain);
+    n.close(raised);
+    expect(n.sendBuffer(plain)).toBe(-9); // EBADF
+  });
+
+  it('a Worker thread that ends with its sockets open ends cleanly, and so does its process', (ctx) => {
+    if (!unixLargeDatagrams()) {
+      console.log('skipped: the native helper was not built (npm run build:native)');
+      return ctx.skip();
+    }
+    // In a process of its own: a crash there (the close callback after the Worker's env is gone)
+    // would take this test runner with it.
+    const path = join(dir, 'worker.sock');
+    const worker = join(dir, 'worker.cjs');
+    writeFileSync(worker, `
+      const { parentPort } = require('node:worker_threads');
+      const n = require(${JSON.stringify(NATIVE_PATH)}).unixSocket;
+      const a = n.open(() => {}, () => {});
+      const b = n.open(() => {}, () => {});
+      if (n.bind(a, ${JSON.stringify(path)}) !== 0 || n.connect(b, ${JSON.stringify(path)}) !== 0) throw new Error('bind/connect');
+      n.send(b, Buffer.from('unread'));
+      if (parentPort) parentPort.postMessage('open'); // its poll keeps the thread alive until ended
+    `);
+    // The first Worker is terminated with two sockets open, the second exits by process.exit()
+    // with one open (its sockets cannot end the thread by themselves).
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const w = new Worker(${JSON.stringify(worker)});
+      w.on('message', async () => {
+        await w.terminate();
+        const again = new Worker(require('node:fs').readFileSync(${JSON.stringify(worker)}, 'utf8').replaceAll(${JSON.stringify(path)}, ${JSON.stringify(path + '2')}) + ';setTimeout(() => process.exit(3), 20)', { eval: true });
+        again.on('exit', (code) => { console.log('worker exits', code); setTimeout(() => process.exit(0), 50); });
+      });
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(r.stdout).toBe('worker exits 3\n');
   });
 });
 

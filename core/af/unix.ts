@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { loadNative, type NativeHandle, type NativeUnixSockets } from './native.ts';
 import type { ByteParts } from '../wire/bytes.ts';
+import { LARGE_DATAGRAM_MAX } from './codec.ts';
 
 export interface UnixDgramSocket {
   on(event: 'message', fn: (buf: Buffer, rinfo: { size: number; path: string | null }) => void): this;
@@ -56,17 +57,24 @@ export function createUnixSocket(impl?: 'unix-dgram'): UnixDgramSocket {
   return unixDgram.createSocket('unix_dgram');
 }
 
+/** The send buffer a socket needs for protocol version 5's largest datagram: the kernel refuses
+ *  a unix datagram over the sender's SO_SNDBUF less 32 bytes. Linux's default (212,992) is more. */
+const LARGE_SEND_BUFFER = LARGE_DATAGRAM_MAX + 32;
+
 /** unix-dgram's face over the native helper's socket. */
 class NativeUnixSocket extends EventEmitter implements UnixDgramSocket {
-  readonly largeDatagrams = true;
+  /** Large datagrams arrive whole on every native socket; they can be sent where the send buffer
+   *  could be made large enough (a host with net.core.wmem_default and wmem_max below it cannot). */
+  readonly largeDatagrams: boolean;
   private readonly h: NativeHandle;
   private connected = false;
 
   constructor(private readonly n: NativeUnixSockets) {
     super();
-    const h = n.open((buf, path) => { this.emit('message', buf, { size: buf.length, path }); }, () => { this.emit('writable'); });
+    const h = n.open((buf, path) => { this.emit('message', buf, { size: buf.length, path }); }, () => { this.emit('writable'); }, LARGE_SEND_BUFFER);
     if (typeof h === 'number') throw Object.assign(new Error(`socket: ${errnoName(-h)}`), { code: h });
     this.h = h;
+    this.largeDatagrams = n.sendBuffer(h) >= LARGE_SEND_BUFFER;
   }
 
   get fd(): number { return this.n.fd(this.h); }

@@ -7,6 +7,7 @@
 //    arrive whole and are copied once, by the kernel; a send gathers several buffers (a header
 //    and a payload need not be joined first) and reports failure as -errno, without an Error.
 #define _GNU_SOURCE
+#define NAPI_VERSION 8 // async cleanup hooks: a Worker's sockets close before its env goes
 #include <node_api.h>
 #include <uv.h>
 #include <errno.h>
@@ -58,24 +59,37 @@ typedef struct {
   napi_ref on_message; // (buf: Buffer, path: string | null) => void
   napi_ref on_writable;
   napi_async_context actx;
+  // Holds the env (a Worker's, say) open until the poll handle is closed; removed then.
+  napi_async_cleanup_hook_handle cleanup;
 } usock;
 
+// libuv is done with the poll handle: only memory is left, and the env may be going.
 static void usock_poll_closed(uv_handle_t *h) {
   usock *s = (usock *)h->data;
-  napi_delete_reference(s->env, s->on_message);
-  napi_delete_reference(s->env, s->on_writable);
-  napi_async_destroy(s->env, s->actx);
   s->poll_done = true;
+  if (s->cleanup) napi_remove_async_cleanup_hook(s->cleanup);
+  s->cleanup = NULL;
   if (s->js_done) free(s);
 }
 
+// Everything that needs the env happens here, while it is alive; the handle's memory goes in
+// usock_poll_closed.
 static void usock_close_now(usock *s) {
   if (s->closed) return;
   s->closed = true;
+  napi_delete_reference(s->env, s->on_message);
+  napi_delete_reference(s->env, s->on_writable);
+  napi_async_destroy(s->env, s->actx);
   uv_poll_stop(&s->poll);
   uv_close((uv_handle_t *)&s->poll, usock_poll_closed);
   close(s->fd);
   s->fd = -1;
+}
+
+// The env is ending (a Worker that stops with the socket open, or the process exiting): close.
+static void usock_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+  (void)handle;
+  usock_close_now((usock *)arg);
 }
 
 // The JavaScript handle was collected. While the socket is open its callbacks hold the object
@@ -120,7 +134,11 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   napi_env env = s->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  if (status < 0) events = UV_READABLE; // an error on the descriptor: recvmsg says which
+  // An error on the descriptor: libuv has stopped the poll. recvmsg takes the error (and any
+  // datagrams waiting), a writer waiting for room is called (its send will say what failed), and
+  // the poll starts again.
+  bool failed = status < 0;
+  if (failed) { events = UV_READABLE | (s->events & UV_WRITABLE); s->events = 0; }
   if ((events & UV_WRITABLE) && !s->closed) {
     usock_set_events(s, UV_READABLE);
     usock_call(s, s->on_writable, 0, NULL);
@@ -169,6 +187,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     usock_call(s, s->on_message, 2, argv);
     napi_close_handle_scope(env, each);
   }
+  if (failed) usock_set_events(s, UV_READABLE);
   napi_close_handle_scope(env, scope);
 }
 
@@ -201,29 +220,51 @@ static int path_arg(napi_env env, napi_value v, struct sockaddr_un *a, socklen_t
   return 0;
 }
 
-// open(onMessage, onWritable): a non-blocking AF_UNIX SOCK_DGRAM socket whose poll reads every
-// datagram that arrives; an external handle, or -errno.
+// The socket's send buffer, as the kernel counts it (a datagram may be up to 32 bytes less).
+static int send_buffer(int fd) {
+  int v = 0;
+  socklen_t l = sizeof v;
+  return getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &l) == 0 ? v : 0;
+}
+
+// open(onMessage, onWritable, sendBufferMin?): a non-blocking AF_UNIX SOCK_DGRAM socket whose
+// poll reads every datagram that arrives, its send buffer raised to sendBufferMin where it is
+// smaller (as far as net.core.wmem_max lets; sendBuffer(h) says what it got); an external
+// handle, or -errno.
 static napi_value usock_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_valuetype t0, t1;
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_valuetype t0, t1, t2 = napi_undefined;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2
       || napi_typeof(env, argv[0], &t0) != napi_ok || napi_typeof(env, argv[1], &t1) != napi_ok
-      || t0 != napi_function || t1 != napi_function) {
-    napi_throw_type_error(env, NULL, "open(onMessage, onWritable): two functions");
+      || t0 != napi_function || t1 != napi_function
+      || (argc > 2 && (napi_typeof(env, argv[2], &t2) != napi_ok || (t2 != napi_number && t2 != napi_undefined)))) {
+    napi_throw_type_error(env, NULL, "open(onMessage, onWritable, sendBufferMin?): two functions and a number");
     return NULL;
   }
+  int32_t sndbuf_min = 0;
+  if (t2 == napi_number) napi_get_value_int32(env, argv[2], &sndbuf_min);
   uv_loop_t *loop = NULL;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return int_value(env, -EINVAL);
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return int_value(env, -errno);
+  if (sndbuf_min > 0 && send_buffer(fd) < sndbuf_min) {
+    int half = sndbuf_min / 2 + 1; // Linux doubles what it is given (its own overhead)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &half, sizeof half);
+  }
   usock *s = calloc(1, sizeof *s);
   if (!s) { close(fd); return int_value(env, -ENOMEM); }
   s->env = env;
   s->fd = fd;
   napi_value name;
   napi_create_string_utf8(env, "afcluster.unixSocket", NAPI_AUTO_LENGTH, &name);
-  if (uv_poll_init(loop, &s->poll, fd) != 0 || napi_async_init(env, NULL, name, &s->actx) != napi_ok) {
+  if (napi_async_init(env, NULL, name, &s->actx) != napi_ok) {
+    close(fd);
+    free(s);
+    return int_value(env, -ENOMEM);
+  }
+  if (uv_poll_init(loop, &s->poll, fd) != 0) { // nothing for libuv to close
+    napi_async_destroy(env, s->actx);
     close(fd);
     free(s);
     return int_value(env, -ENOMEM);
@@ -231,10 +272,22 @@ static napi_value usock_open(napi_env env, napi_callback_info info) {
   s->poll.data = s;
   napi_create_reference(env, argv[0], 1, &s->on_message);
   napi_create_reference(env, argv[1], 1, &s->on_writable);
+  if (napi_add_async_cleanup_hook(env, usock_env_cleanup, s, &s->cleanup) != napi_ok) s->cleanup = NULL;
   usock_set_events(s, UV_READABLE);
   napi_value ext;
-  napi_create_external(env, s, usock_finalize, NULL, &ext);
+  if (napi_create_external(env, s, usock_finalize, NULL, &ext) != napi_ok) {
+    s->js_done = true; // no JavaScript handle: the close callback frees
+    usock_close_now(s);
+    return int_value(env, -ENOMEM);
+  }
   return ext;
+}
+
+// sendBuffer(h): the socket's SO_SNDBUF in bytes, or -EBADF.
+static napi_value usock_send_buffer(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  usock *s = open_socket_arg(env, info, argv, 1, 1);
+  return int_value(env, s ? send_buffer(s->fd) : -EBADF);
 }
 
 static napi_value usock_fd(napi_env env, napi_callback_info info) {
@@ -342,7 +395,8 @@ static napi_value init(napi_env env, napi_value exports) {
   if (napi_create_object(env, &unix_socket) != napi_ok) return NULL;
   if (!export_fn(env, unix_socket, "open", usock_open) || !export_fn(env, unix_socket, "fd", usock_fd)
       || !export_fn(env, unix_socket, "bind", usock_bind) || !export_fn(env, unix_socket, "connect", usock_connect)
-      || !export_fn(env, unix_socket, "send", usock_send) || !export_fn(env, unix_socket, "close", usock_close)) return NULL;
+      || !export_fn(env, unix_socket, "send", usock_send) || !export_fn(env, unix_socket, "close", usock_close)
+      || !export_fn(env, unix_socket, "sendBuffer", usock_send_buffer)) return NULL;
   if (napi_set_named_property(env, exports, "unixSocket", unix_socket) != napi_ok) return NULL;
   return exports;
 }

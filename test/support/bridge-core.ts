@@ -25,6 +25,8 @@ export class FakeNode {
   /** Datagrams the daemon sent to each client path, decoded. */
   readonly inbox = new Map<string, ReturnType<typeof decodeDaemonDatagram>[]>();
   readonly identities = new Map<string, Omit<ClientIdentity, 'pid'>>();
+  /** Paths whose socket table entry is a dead client's: its connected channel reaches nobody. */
+  readonly stale = new Set<string>();
   readonly svc: GroupService;
   readonly bridge: BridgeCore;
   private nextId = 1;
@@ -41,7 +43,14 @@ export class FakeNode {
     const host: BridgeHost = {
       now: () => this.t,
       defer: (fn) => { this.deferred.push(fn); },
-      connect: (path) => ({ send: (b) => { receive(path, b instanceof Uint8Array ? b : concatBytes(b)); return 'sent'; }, close: () => undefined }),
+      connect: (path) => ({
+        send: (b) => {
+          if (this.stale.has(path)) return 'ECONNREFUSED';
+          receive(path, b instanceof Uint8Array ? b : concatBytes(b));
+          return 'sent';
+        },
+        close: () => undefined,
+      }),
       sendTo: (path, bytes) => receive(path, bytes),
       processAlive: () => true,
       largeDatagrams: opts.largeDatagrams ?? false,
