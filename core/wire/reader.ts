@@ -11,6 +11,10 @@ export class WireError extends Error {
 }
 
 export class Reader {
+  /** One reader that stays alive. Readers live for one datagram, and V8 forgets the shape of an
+   *  object that has none alive at a full collection, throwing away the optimised code of every
+   *  function that used it: under load, every decoder, several times a second (docs/BENCH.md). */
+  private static readonly keepShape = new Reader(new Uint8Array(0));
   at: number;
   private dv?: DataView;
 

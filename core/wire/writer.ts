@@ -5,6 +5,9 @@
 import { allocBytesToFill } from './bytes.ts';
 
 export class Writer {
+  /** One writer that stays alive, as Reader keeps one: the encoders' optimised code outlives a
+   *  full collection that finds no writer in use. */
+  private static readonly keepShape = new Writer(new Uint8Array(0));
   at: number;
   private dv?: DataView;
 
