@@ -7,17 +7,16 @@
 // The governor samples the bytes of live and dead ArrayBuffers every few tens of milliseconds
 // and, each `minorStepBytes` of growth, asks V8 for a young-generation collection: most
 // per-message buffers die young, and a scavenge (about a millisecond) frees them (their bytes
-// are swept concurrently, just after). Buffers that lived long enough to be promoted are freed
-// by a full collection: V8 starts its own (incremental) one each 64 MB or so of such bytes, and
-// the governor asks for one when a load has stopped (`settleMs` without growth) and some are
-// left, so an idle daemon goes back towards its idle size, and, as a backstop only, when the
-// bytes have grown by `stepBytes` with no collection bringing them down. A collection asked for
-// this way is not V8's own: it also forgets every object shape that has no object alive at that
-// moment (V8 keeps them across its own collections), and with them the optimised code that used
-// them, which then runs slowly until it is compiled again. As a pace (every 64 MiB under load)
-// that put the idle round trip's 99th percentile in the seconds after a load at 1.5 to 2.5 ms
-// against 0.7 to 1 ms without, for no measurable difference in peak memory (docs/BENCH.md).
-// Idle, the count barely grows (an idle ring's tokens: a few KiB a second) and no collection runs.
+// are swept concurrently, just after). Buffers that lived long enough to be promoted are only
+// freed by a full collection: one when the bytes have grown by `stepBytes` since the last, and
+// one when a load has stopped (`settleMs` without growth) and some are left, so an idle daemon
+// goes back towards its idle size. Full collections are a backstop, not a pace: as the pace
+// (every 16 MiB) they took a quarter of the throughput of 1 MiB messages for 10 MB less peak
+// (docs/BENCH.md). A collection asked for this way is not quite V8's own: it also drops every
+// object shape with no object alive at that moment, and the optimised code that met it; the
+// shapes the message path makes per datagram are kept alive for that (core/transport/shapes.ts,
+// the wire's Reader and Writer). Idle, the count barely grows (an idle ring's tokens: a few KiB
+// a second) and no collection runs.
 // What the collections free goes back to the C library's allocator, not to the kernel: glibc
 // returns only the top of its heap, and between the freed buffers of a load sit small blocks that
 // live on, so a daemon that carried 64 KiB messages kept 40 to 80 MB it no longer used. Once a
@@ -31,8 +30,7 @@ import { loadNative } from './native.ts';
 export interface MemoryGovernorOptions {
   /** How often to sample (ms). */
   readonly checkMs: number;
-  /** Growth of ArrayBuffer bytes above the least seen since the last full collection asked for
-   *  that asks for the next one (a backstop: V8's own collections normally come long before). */
+  /** Growth of ArrayBuffer bytes since the last collection that starts the next one (a full one). */
   readonly stepBytes: number;
   /** Growth since the last collection that starts a young-generation one (0: never). */
   readonly minorStepBytes: number;
@@ -47,7 +45,7 @@ export interface MemoryGovernorOptions {
 
 const MiB = 1024 * 1024;
 export const MEMORY_GOVERNOR_DEFAULTS: MemoryGovernorOptions = {
-  checkMs: 20, stepBytes: 256 * MiB, minorStepBytes: 8 * MiB, settleMs: 2000, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB,
+  checkMs: 20, stepBytes: 64 * MiB, minorStepBytes: 8 * MiB, settleMs: 2000, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB,
 };
 
 type GcFunction = (opts?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => Promise<void> | void;

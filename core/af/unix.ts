@@ -12,6 +12,7 @@ import { constants } from 'node:os';
 import { loadNative, type NativeHandle, type NativeUnixSockets } from './native.ts';
 import type { ByteParts } from '../wire/bytes.ts';
 import { LARGE_DATAGRAM_MAX } from './codec.ts';
+import { keepShapes } from '../transport/shapes.ts';
 
 export interface UnixDgramSocket {
   on(event: 'message', fn: (buf: Buffer, rinfo: { size: number; path: string | null }) => void): this;
@@ -51,6 +52,7 @@ export function unixLargeDatagrams(): boolean {
 
 /** A socket of the native helper's where it was built (or of unix-dgram's, when `impl` says so). */
 export function createUnixSocket(impl?: 'unix-dgram'): UnixDgramSocket {
+  keepShapes();
   const n = impl === 'unix-dgram' ? undefined : nativeSockets();
   if (n) return new NativeUnixSocket(n);
   unixDgram ??= require('unix-dgram') as { createSocket(type: 'unix_dgram'): UnixDgramSocket };

@@ -10,6 +10,7 @@ import { ClusterError } from '../api/errors.ts';
 import type { Endpoint, NodeConfig, NodeEntry } from '../config/types.ts';
 import type { DatagramBytes, Transport } from './types.ts';
 import { RateLimiter } from './ratelimit.ts';
+import { keepShapes } from './shapes.ts';
 
 /** Socket buffer size asked for (the kernel may cap it at net.core.[rw]mem_max). */
 export const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -63,6 +64,7 @@ class UdpTransport implements Transport {
   };
 
   constructor(private readonly opts: UdpTransportOptions) {
+    keepShapes();
     const c = opts.config;
     this.selfId = c.node.id;
     this.listen = c.node.listen;
