@@ -7,6 +7,7 @@
 //      [--after-s 60] [--profile DIR] [--set section.key=value] [--mtu 65535]
 //      [--daemon-flags "--trace-gc --max-semi-space-size=8"] (after the daemons' own V8 flags)
 //      [--latency-after] (latency after the throughput sizes, as `afcluster bench` orders them)
+//      [--latency-gap S] (with --latency-after: S seconds of nothing between them)
 // Environment: ONE_SENDER_MEM=1 prints node 1's memory after each size, ONE_SENDER_HIST=1 the
 // latency percentiles and the slowest 1% of samples, ONE_SENDER_KEEP=1 keeps the daemons' logs.
 // docs/BENCH.md ("Large messages, tail latency, memory") has what it measured.
@@ -20,11 +21,11 @@ import { cpuSeconds, request } from './proc.ts';
 interface Args {
   driver: string; nodes: number; sizes: number[]; crypto: boolean; seconds: number;
   latencySizes: number[]; latencySeconds: number; afterS: number; profile?: string;
-  sections: Record<string, Record<string, unknown>>; mtu?: number; daemonFlags: string[]; latencyAfter: boolean;
+  sections: Record<string, Record<string, unknown>>; mtu?: number; daemonFlags: string[]; latencyAfter: boolean; latencyGapS: number;
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {}, daemonFlags: [], latencyAfter: false };
+  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {}, daemonFlags: [], latencyAfter: false, latencyGapS: 0 };
   const list = (s: string) => (s === '' || s === 'none' ? [] : s.split(',').map(Number));
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1] ?? '';
@@ -40,6 +41,7 @@ function parse(argv: string[]): Args {
       case '--profile': a.profile = v; break;
       case '--mtu': a.mtu = Number(v); break;
       case '--latency-after': a.latencyAfter = true; i--; break;
+      case '--latency-gap': a.latencyGapS = Number(v); break;
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--set': {
         const [k, val] = v.split('=');
@@ -112,7 +114,10 @@ async function main(): Promise<void> {
         console.log('   node 1 memory (MB):', ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'].map((k) => `${k} ${(Number(st[`process.${k}`]) / 2 ** 20).toFixed(0)}`).join(', '), `gcRuns ${String(st['process.gcRuns'])} floor ${(Number(st['process.gcFloorBytes']) / 2 ** 20).toFixed(0)} last ${Number(st['process.gcLastMs']).toFixed(1)} ms max ${Number(st['process.gcMaxMs']).toFixed(1)} ms`, `hwm ${rssMb(pid).hwm.toFixed(0)}`);
       }
     }
-    if (a.latencyAfter) await latencies();
+    if (a.latencyAfter) {
+      if (a.latencyGapS > 0) await new Promise((r) => setTimeout(r, a.latencyGapS * 1000));
+      await latencies();
+    }
     if (process.env.ONE_SENDER_STATS) {
       const re = new RegExp(process.env.ONE_SENDER_STATS);
       for (const [i, st] of (await c.stats()).entries()) console.log(`   node ${i + 1}:`, Object.entries(st).filter(([k]) => re.test(k)).map(([k, v]) => `${k}=${String(v)}`).join(' '));
