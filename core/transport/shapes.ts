@@ -23,8 +23,3 @@ export function keepShapes(): void {
   clearImmediate(immediate);
   kept = [received, immediate];
 }
-
-/** What keepShapes() keeps (for its test). */
-export function keptShapes(): readonly object[] {
-  return kept ?? [];
-}
