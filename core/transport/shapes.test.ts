@@ -1,7 +1,7 @@
 // Proves that the shapes keepShapes() keeps survive a full collection asked for from JavaScript
 // (as the memory governor asks for one): code optimised for a Buffer received from a socket and
-// for Node's Immediate stays optimised across gc() once keepShapes() ran, and is thrown away
-// without it. V8's
+// for Node's Immediate stays optimised across gc() once keepShapes() ran, and (the Buffer's) is
+// thrown away without it. V8's
 // optimisation is awaited with natives syntax, in a process of its own, so no timing decides it.
 // (esbuild, which tsx brings, bundles the modules for it.)
 import { spawnSync } from 'node:child_process';
@@ -57,7 +57,9 @@ function run(mode: 'keep' | 'none'): Record<string, { before: boolean; after: bo
 describe('keepShapes', () => {
   it('keeps optimised code for received Buffers and Immediates across a full collection asked for', () => {
     expect(run('keep')).toEqual({ received: { before: true, after: true }, immediate: { before: true, after: true } });
-    // Without it, both shapes die with the last such object, and the code with them.
-    expect(run('none')).toEqual({ received: { before: true, after: false }, immediate: { before: true, after: false } });
+    // Without it, the received Buffers' shape dies with the last such Buffer, and the code with
+    // it. (So does the Immediate's, unless Node has one of its own pending at that moment, as it
+    // sometimes has on a busy machine: not asserted.)
+    expect(run('none').received).toEqual({ before: true, after: false });
   });
 });
