@@ -236,7 +236,8 @@ export class ClusterSocket implements GroupSocket {
   /** HELLO with the newest version; a daemon that does not speak it answers EPROTO: say it again
    *  one version lower (4: who the members are, 3: views and quorum, 2: batches and flow control, 1). */
   private async sayHello(signal?: AbortSignal, maxVersion = VERSION_MAX): Promise<Reply> {
-    // Version 5 only where this socket receives datagrams over 64 KiB whole (the native sockets).
+    // Version 5 only where this socket receives and sends datagrams over 64 KiB whole (the native
+    // sockets, their send buffer large enough).
     const newest = Math.max(1, Math.min(maxVersion, this.sock.largeDatagrams ? VERSION_MAX : VERSION_LARGE - 1));
     for (let version = newest; ; version--) {
       try {

@@ -344,7 +344,7 @@ export class BridgeCore {
         // As for a version this daemon does not know: the client says HELLO 4. Sent from the
         // main socket: an entry still at this path may be a dead client's, connected to its file.
         this.counters.badRequests++;
-        return this.host.sendTo(path, encodeStatusReply(OP_PROTOCOL_ERROR, req.id, ERROR_NUMBERS.EPROTO), () => { this.counters.repliesDropped++; });
+        return this.answerFromMain(path, encodeStatusReply(OP_PROTOCOL_ERROR, req.id, ERROR_NUMBERS.EPROTO));
       }
       return this.hello(path, req.pid, req.id, req.version ?? 1);
     }
@@ -654,6 +654,11 @@ export class BridgeCore {
       return;
     }
     // No socket table entry (refused hello, request before hello): best effort from the main socket.
+    this.answerFromMain(path, bytes);
+  }
+
+  /** A reply sent from the main socket, past any socket table entry at `path`. */
+  private answerFromMain(path: string, bytes: Uint8Array): void {
     this.host.sendTo(path, bytes, () => { this.counters.repliesDropped++; });
   }
 

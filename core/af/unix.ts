@@ -29,7 +29,8 @@ export interface UnixDgramSocket {
   fd: number;
   /** The native implementation's send: one datagram (parts gathered), 0 or -errno. */
   sendRaw?(bytes: ByteParts, path?: string): number;
-  /** Whether datagrams over 64 KiB arrive whole (the native implementation). */
+  /** Whether datagrams over 64 KiB arrive whole and can be sent (the native implementation, its
+   *  send buffer large enough). */
   readonly largeDatagrams?: boolean;
 }
 
