@@ -134,9 +134,9 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   napi_env env = s->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  // An error on the descriptor: libuv has stopped the poll. recvmsg takes the error (and any
-  // datagrams waiting), a writer waiting for room is called (its send will say what failed), and
-  // the poll starts again.
+  // An error on the descriptor: libuv has stopped the poll. The first peek takes the error (the
+  // datagrams waiting are read at the next wake), a writer waiting for room is called (its send
+  // will say what failed), and the poll starts again, with whatever that writer asked to watch.
   bool failed = status < 0;
   if (failed) { events = UV_READABLE | (s->events & UV_WRITABLE); s->events = 0; }
   if ((events & UV_WRITABLE) && !s->closed) {
@@ -187,7 +187,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     usock_call(s, s->on_message, 2, argv);
     napi_close_handle_scope(env, each);
   }
-  if (failed) usock_set_events(s, UV_READABLE);
+  if (failed) usock_set_events(s, s->events | UV_READABLE); // 0 unless the writer re-armed it
   napi_close_handle_scope(env, scope);
 }
 
