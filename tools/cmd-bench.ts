@@ -18,6 +18,7 @@ export const command: Command = {
   summary: 'measure the drivers on real daemons against the raw UDP ceiling (evsbench tables)',
   help: `usage: afcluster bench [--drivers totem,cman] [--nodes N] [--sizes 100,200,...] [--seconds S]
                        [--crypto on|off|on,off] [--accelerated on|off|on,off] [--latency] [--scaling]
+                       [--latency-warmup S]
                        [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR] [--mtu N]
                        [--reference corosync] [--reference-mtu N] [--loss P[,P...]]
 
@@ -39,6 +40,9 @@ options:
   --crypto on|off      encrypt and authenticate datagrams (on,off runs both; default off)
   --accelerated on|off totem's Accelerated Ring (accelerated_window ${ACCELERATED_WINDOW_ON} when on; default off)
   --latency            also time round trips to agreed self-delivery, idle and under 50% load
+  --latency-warmup S   seconds of round trips before a latency row's samples count (default 3,
+                       the same for the reference): after a load a daemon's idle path runs
+                       slower for up to two seconds while V8 optimises it; 0.3 measures that
   --scaling            also measure by node count (--scale-nodes, default 2..8) at --scale-size
                        (default 1300) on real daemons, and in the simulator over a 1 Gbit LAN
   --no-ceiling         skip the raw UDP ceiling

@@ -89,18 +89,21 @@ export interface LatencyPlan {
   readonly seconds: number;
   /** Background messages per second from all other nodes together; 0 = idle. */
   readonly loadPerSec: number;
+  /** Round trips (and load) before samples count; absent: WARMUP_MS. */
+  readonly warmupMs?: number;
 }
 
 /** Node 1's client times round trips; with load, nodes 2..N send at loadPerSec in total. */
 export async function measureLatency(c: BenchTarget, l: RunLabels, p: LatencyPlan): Promise<{ row: LatencyRow; errors: string[] }> {
   const phase = nextPhase();
-  const timeout = WARMUP_MS + p.seconds * 1000 + SLACK_MS;
+  const warmupMs = p.warmupMs ?? WARMUP_MS;
+  const timeout = warmupMs + p.seconds * 1000 + SLACK_MS;
   const probe = c.ask<LatencyResult>(1, {
-    type: 'latency', phase, size: p.size, order: l.order, warmupMs: WARMUP_MS, seconds: p.seconds, samplesMax: 100_000,
+    type: 'latency', phase, size: p.size, order: l.order, warmupMs, seconds: p.seconds, samplesMax: 100_000,
   }, timeout);
   const others = p.loadPerSec > 0 && c.size > 1
     ? Array.from({ length: c.size - 1 }, (_, i) => c.ask<ThroughputResult>(i + 2, {
-      type: 'throughput', phase, size: p.size, order: l.order, warmupMs: WARMUP_MS, seconds: p.seconds, send: true,
+      type: 'throughput', phase, size: p.size, order: l.order, warmupMs, seconds: p.seconds, send: true,
       ratePerSec: p.loadPerSec / (c.size - 1),
     }, timeout))
     : [];

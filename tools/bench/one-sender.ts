@@ -8,6 +8,7 @@
 //      [--daemon-flags "--trace-gc --max-semi-space-size=8"] (after the daemons' own V8 flags)
 //      [--latency-after] (latency after the throughput sizes, as `afcluster bench` orders them)
 //      [--latency-gap S] (with --latency-after: S seconds of nothing between them)
+//      [--latency-both] (latency before the throughput sizes and again after them)
 // Environment: ONE_SENDER_MEM=1 prints node 1's memory after each size, ONE_SENDER_HIST=1 the
 // latency percentiles and the slowest 1% of samples, ONE_SENDER_KEEP=1 keeps the daemons' logs.
 // docs/BENCH.md ("Large messages, tail latency, memory") has what it measured.
@@ -21,11 +22,11 @@ import { cpuSeconds, request } from './proc.ts';
 interface Args {
   driver: string; nodes: number; sizes: number[]; crypto: boolean; seconds: number;
   latencySizes: number[]; latencySeconds: number; afterS: number; profile?: string;
-  sections: Record<string, Record<string, unknown>>; mtu?: number; daemonFlags: string[]; latencyAfter: boolean; latencyGapS: number;
+  sections: Record<string, Record<string, unknown>>; mtu?: number; daemonFlags: string[]; latencyAfter: boolean; latencyBoth: boolean; latencyGapS: number;
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {}, daemonFlags: [], latencyAfter: false, latencyGapS: 0 };
+  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {}, daemonFlags: [], latencyAfter: false, latencyBoth: false, latencyGapS: 0 };
   const list = (s: string) => (s === '' || s === 'none' ? [] : s.split(',').map(Number));
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1] ?? '';
@@ -41,6 +42,7 @@ function parse(argv: string[]): Args {
       case '--profile': a.profile = v; break;
       case '--mtu': a.mtu = Number(v); break;
       case '--latency-after': a.latencyAfter = true; i--; break;
+      case '--latency-both': a.latencyAfter = a.latencyBoth = true; i--; break;
       case '--latency-gap': a.latencyGapS = Number(v); break;
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--set': {
@@ -106,7 +108,7 @@ async function main(): Promise<void> {
         console.log(`latency ${size} B idle: p50 ${row.medianUs.toFixed(0)} us, p99 ${row.p99Us.toFixed(0)} us (${row.samples} samples)${errors.length ? ` errors: ${errors.join('; ')}` : ''}`);
       }
     };
-    if (!a.latencyAfter) await latencies();
+    if (!a.latencyAfter || a.latencyBoth) await latencies();
     for (const size of a.sizes) {
       console.log(await oneSender(c, Math.min(size, c.messageSizeMax), a.seconds));
       if (process.env.ONE_SENDER_MEM) {

@@ -18,6 +18,7 @@ describe('parseBenchArgs', () => {
     expect(o.driverSections).toEqual({});
     expect(o.scaleSize).toBe(1300);
     expect(o.latency).toBe(false);
+    expect(o.latencyWarmup).toBe(3);
     expect(o.scaling).toBe(false);
     expect(o.ceiling).toBe(true);
     expect(o.reference).toBeUndefined();
@@ -26,10 +27,10 @@ describe('parseBenchArgs', () => {
   it('parses every flag', () => {
     const o = parseBenchArgs(['--drivers', 'cman', '--nodes', '5', '--sizes', '1300,100', '--seconds', '0.5',
       '--crypto', 'on,off', '--accelerated', 'off', '--latency', '--scaling', '--scale-nodes', '4,2,2',
-      '--json', 'out.json', '--svg', 'out.svg', '--no-ceiling']);
+      '--json', 'out.json', '--svg', 'out.svg', '--no-ceiling', '--latency-warmup', '0.3']);
     expect(o).toMatchObject({
       drivers: ['cman'], nodes: 5, sizes: [100, 1300], seconds: 0.5, crypto: ['on', 'off'],
-      accelerated: ['off'], latency: true, scaling: true, scaleNodes: [2, 4], json: 'out.json', svg: 'out.svg', ceiling: false,
+      accelerated: ['off'], latency: true, scaling: true, scaleNodes: [2, 4], json: 'out.json', svg: 'out.svg', ceiling: false, latencyWarmup: 0.3,
     });
   });
 
@@ -43,6 +44,9 @@ describe('parseBenchArgs', () => {
     [['--sizes', 'big']],
     [['--seconds', '0']],
     [['--seconds', 'x']],
+    [['--latency-warmup', '-1']],
+    [['--latency-warmup', '']],
+    [['--latency-warmup', 'soon']],
     [['--crypto', 'yes']],
     [['--accelerated', 'on,on']],
     [['--drivers', 'Totem']],

@@ -17,6 +17,8 @@ export interface BenchOptions {
   readonly sizes: readonly number[];
   /** Measurement window per size (a warm-up comes before it). */
   readonly seconds: number;
+  /** Round trips before the latency rows' samples count (s): a daemon's idle path warms up in its JIT first. */
+  readonly latencyWarmup: number;
   /** One or both settings: 'on,off' runs the whole matrix twice. */
   readonly crypto: readonly OnOff[];
   readonly accelerated: readonly OnOff[];
@@ -49,12 +51,14 @@ export interface BenchOptions {
 export const DEFAULT_SIZES: readonly number[] = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200, 1300, 65536];
 export const NODES_MAX = 32;
 export const SIZE_MAX = 1 << 20;
+export const LATENCY_WARMUP_DEFAULT_S = 3;
 
 export const BENCH_FLAGS = {
   drivers: { type: 'string' },
   nodes: { type: 'string' },
   sizes: { type: 'string' },
   seconds: { type: 'string' },
+  'latency-warmup': { type: 'string' },
   crypto: { type: 'string' },
   accelerated: { type: 'string' },
   latency: { type: 'boolean' },
@@ -82,6 +86,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     nodes,
     sizes: parseSizes(v.sizes),
     seconds: parseSeconds(v.seconds),
+    latencyWarmup: parseLatencyWarmup(v['latency-warmup']),
     crypto: parseOnOff(v.crypto, 'crypto', ['off']),
     accelerated: parseOnOff(v.accelerated, 'accelerated', ['off']),
     latency: v.latency === true,
@@ -148,6 +153,14 @@ export function parseSeconds(value: string | undefined): number {
   if (value === undefined) return 3;
   const s = Number(value);
   if (!Number.isFinite(s) || s < 0.1 || s > 3600) throw new UsageError(`--seconds ${value}: expected a number of seconds from 0.1 to 3600`);
+  return s;
+}
+
+/** Default 3 s: a daemon's idle round trips run slower while V8 optimises their path, for up to two seconds after a load (docs/BENCH.md). */
+export function parseLatencyWarmup(value: string | undefined): number {
+  if (value === undefined) return LATENCY_WARMUP_DEFAULT_S;
+  const s = Number(value);
+  if (value.trim() === '' || !Number.isFinite(s) || s < 0 || s > 600) throw new UsageError(`--latency-warmup ${value}: expected a number of seconds from 0 to 600`);
   return s;
 }
 

@@ -32,6 +32,11 @@ describe('formatReport', () => {
     expect(text).toContain('120.0');
     expect(text).toContain('- a note');
   });
+
+  it("says how long the latency rows' warm-up was (0.3 s in reports from before the option)", () => {
+    expect(formatReport({ ...report(), latencyWarmupS: 1.5 })).toContain('; after 1.5 s of round trips not counted)');
+    expect(formatReport(report())).toContain('; after 0.3 s of round trips not counted)');
+  });
 });
 
 describe('formatReport with --reference', () => {

@@ -42,10 +42,11 @@ export function formatReport(r: BenchReport): string {
     section(`throughput: ${name} (${rows[0].nodes} nodes${who}; TP/s = messages delivered per second at every node)`, formatThroughputTable(rows));
   }
   if (r.loss?.length) section('loss: one sender (node 1), every cluster datagram dropped at its receiver with the given probability (iptables statistic on lo); confs = configurations installed during the window, summed over the nodes', formatLossTable(r.loss));
-  if (r.latency.length) section('latency: round trip to agreed self-delivery at node 1 (idle, and under 50% of the measured maximum)', formatLatencyTable(r.latency));
+  const warm = `after ${r.latencyWarmupS ?? 0.3} s of round trips not counted`;
+  if (r.latency.length) section(`latency: round trip to agreed self-delivery at node 1 (idle, and under 50% of the measured maximum; ${warm})`, formatLatencyTable(r.latency));
   if (r.memory.length) section('peak daemon RSS (VmHWM) over the whole run of each configuration', formatMemoryTable(r.memory));
   if (r.scaling.throughput.length) section('scaling on real daemons: throughput by node count', formatThroughputTable(r.scaling.throughput));
-  if (r.scaling.latency.length) section('scaling on real daemons: idle latency by node count', formatLatencyTable(r.scaling.latency));
+  if (r.scaling.latency.length) section(`scaling on real daemons: idle latency by node count (${warm})`, formatLatencyTable(r.scaling.latency));
   if (r.simScaling.length) section('scaling in the simulator: modelled 1 Gbit LAN, virtual time (CPU is not the limit)', formatSimScalingTable(r.simScaling));
   for (const p of r.profiles) {
     section(`cpu profile: ${p.config} (${p.file || 'not written'})`, p.summary ? formatProfileSummary(p.summary, 12) : '(no profile: the process did not exit cleanly)');

@@ -118,6 +118,8 @@ export interface BenchReport {
   readonly memory: MemoryRow[];
   /** 1-minute load average when the run started and ended (other work on the machine). */
   readonly loadAverage: { start: number; end: number };
+  /** Seconds of round trips before a latency row's samples counted (absent in reports older than the option: 0.3). */
+  readonly latencyWarmupS?: number;
   /** With --profile: where node 1's daemon spent its CPU, per configuration. */
   readonly profiles: { config: string; file: string; summary: ProfileSummary | undefined }[];
   /** With --reference: what ran (e.g. "corosync 3.1.7, knet, in network namespaces"), or why it could not. */

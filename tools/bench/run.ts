@@ -85,6 +85,7 @@ export async function runBench(ctx: RunContext): Promise<BenchReport> {
     startedAt: new Date().toISOString(), command: ctx.command,
     host: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version, platform: `${process.platform} ${process.arch}` },
     loadAverage: { start: loadavg()[0], end: NaN },
+    latencyWarmupS: ctx.opts.latencyWarmup,
     throughput: [], latency: [], scaling: { throughput: [], latency: [] }, simScaling: [], memory: [], profiles: [], notes: [],
     ...(ctx.opts.loss ? { loss: [] } : {}),
   };
@@ -260,14 +261,15 @@ async function throughputAt(ctx: RunContext, m: Measuring, s: { size: number; ef
 /** Idle (and with --latency, under 50% of the maximum just measured); each followed by the reference's. */
 async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, size: number, maxTp: number, report: BenchReport, ref?: { run: ReferenceRun; maxTp: number }): Promise<void> {
   const seconds = Math.max(0.5, ctx.opts.seconds / 2);
+  const warmupMs = ctx.opts.latencyWarmup * 1000;
   const plans = [{ load: 0, what: 'idle' }, ...(ctx.opts.latency ? [{ load: 0.5, what: 'under 50% load' }] : [])];
   for (const p of plans) {
     ctx.progress.step(`${l.driver}: latency ${size} B ${p.what}`);
-    const { row, errors } = await measureLatency(cluster, l, { size, seconds, loadPerSec: Math.round(maxTp * p.load) });
+    const { row, errors } = await measureLatency(cluster, l, { size, seconds, loadPerSec: Math.round(maxTp * p.load), warmupMs });
     noteErrors(report, `${l.driver} latency ${size} B ${p.what}`, errors);
     ctx.progress.tick();
     // A reference whose throughput was skipped has no maximum: its load is then none (a skipped row anyway).
-    const reference = ref ? await ref.run.latency({ size, seconds, loadPerSec: Number.isFinite(ref.maxTp) ? Math.round(ref.maxTp * p.load) : 0 }) : undefined;
+    const reference = ref ? await ref.run.latency({ size, seconds, loadPerSec: Number.isFinite(ref.maxTp) ? Math.round(ref.maxTp * p.load) : 0, warmupMs }) : undefined;
     report.latency.push(reference ? { ...row, reference } : row);
   }
 }
@@ -320,7 +322,7 @@ async function scaleOne(ctx: RunContext, l: RunLabels, n: number, ceil: Throughp
     noteErrors(report, `scaling ${l.driver} ${n} nodes`, errors);
     ctx.progress.tick();
     ctx.progress.step(`scaling ${l.driver}: ${n} daemons, idle latency`);
-    const lat = await measureLatency(cluster, l, { size, seconds: Math.max(0.5, o.seconds / 2), loadPerSec: 0 });
+    const lat = await measureLatency(cluster, l, { size, seconds: Math.max(0.5, o.seconds / 2), loadPerSec: 0, warmupMs: o.latencyWarmup * 1000 });
     report.scaling.latency.push(lat.row);
     noteErrors(report, `scaling ${l.driver} ${n} nodes latency`, lat.errors);
     ctx.progress.tick();
