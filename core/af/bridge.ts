@@ -55,8 +55,9 @@ export class BridgeServer {
     const host: BridgeHost = {
       now: () => performance.now(),
       defer: (fn) => { setImmediate(fn); },
-      connect: (path, onWritable) => {
+      connect: (path, onWritable, large) => {
         const conn = createUnixSocket();
+        if (large && conn.largeDatagrams !== true) { conn.close(); return 'EMSGSIZE'; }
         const err = connectUnix(conn, path);
         if (err) { conn.close(); return err; }
         return unixChannel(conn, onWritable, (errno) => opts.log('debug', 'client socket error', { path, errno }));

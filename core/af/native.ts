@@ -38,17 +38,26 @@ export const NATIVE_PATH = fileURLToPath(new URL('../../core/native/build/Releas
 
 let cached: { native?: Native } | undefined;
 
-/** The helper, or undefined when it was not built. */
+/** The helper, or undefined when it was not built. A build that is there but cannot be used
+ *  (older than this code, or built for another Node) is said once, as a process warning. */
 export function loadNative(): Native | undefined {
   if (cached) return cached.native;
-  cached = {};
-  const path = NATIVE_PATH;
-  if (!existsSync(path)) return undefined;
-  try {
-    const m = createRequire(import.meta.url)(path) as Partial<Native>;
-    if (typeof m.trim === 'function' && typeof m.unixSocket?.sendBuffer === 'function') cached.native = m as Native; // else an older build
-  } catch {
-    // built for another Node or another machine: run without it
+  const found = loadNativeAt(NATIVE_PATH);
+  cached = { native: found.native };
+  if (found.unusable) {
+    process.emitWarning(`the native helper at ${NATIVE_PATH} is not used (${found.unusable}); running without it: no datagrams over 64 KiB and no memory given back. Rebuild it with npm run build:native`, { code: 'AFCLUSTER_NATIVE_UNUSABLE' });
   }
   return cached.native;
+}
+
+/** The helper at `path`: absent (not built), usable, or there but unusable, and why. */
+export function loadNativeAt(path: string): { native?: Native; unusable?: string } {
+  if (!existsSync(path)) return {};
+  try {
+    const m = createRequire(import.meta.url)(path) as Partial<Native>;
+    if (typeof m.trim === 'function' && typeof m.unixSocket?.sendBuffer === 'function') return { native: m as Native };
+    return { unusable: 'it is older than this code: no unixSocket.sendBuffer' };
+  } catch (e) {
+    return { unusable: `it does not load: ${(e as Error).message.split('\n')[0]}` };
+  }
 }

@@ -167,6 +167,15 @@ describe('bridge core: version 5, datagrams over 64 KiB', () => {
     expect(again).toMatchObject({ op: OP_PROTOCOL_ERROR, status: ERROR_NUMBERS.EPROTO });
   });
 
+  it("answers HELLO 5 with EPROTO when the socket it opens for the client could not send them (its send buffer); HELLO 4 works", () => {
+    const node = new FakeNode({ largeDatagrams: true, smallClientSockets: true });
+    const c = node.client('/c.sock', 0);
+    expect(c.request({ type: 'hello', id: 0, pid: c.pid, version: 5 })).toMatchObject({ op: OP_PROTOCOL_ERROR, status: ERROR_NUMBERS.EPROTO });
+    expect(node.bridge.stats()).toMatchObject({ helloRefused: 1 });
+    expect(c.hello(4)).toBe(0);
+    expect(c.status({ type: 'bind', id: 0, group: 'g', selfDelivery: true })).toBe(0);
+  });
+
   it('carries a SEND and a MESSAGE of up to 192 KiB for a version-5 socket, in 64 KiB parts to a version-4 one', () => {
     const node = new FakeNode({ largeDatagrams: true });
     const v5 = node.client('/v5.sock', 0);

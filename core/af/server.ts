@@ -78,8 +78,9 @@ export interface BridgeHost {
   /** Run `fn` once the current burst of work is over (setImmediate in the shell). */
   defer(fn: () => void): void;
   /** A channel to the client socket bound at `path`, or the errno name when it cannot be reached.
-   *  `onWritable` is called when a channel that answered 'again' takes datagrams again. */
-  connect(path: string, onWritable: () => void): ClientChannel | string;
+   *  `onWritable` is called when a channel that answered 'again' takes datagrams again. `large`:
+   *  the channel must send datagrams of up to LARGE_DATAGRAM_MAX (version 5), else EMSGSIZE. */
+  connect(path: string, onWritable: () => void, large: boolean): ClientChannel | string;
   /** Best effort, to a path without a channel (a refused HELLO, a request before HELLO). */
   sendTo(path: string, bytes: Uint8Array, onFailed: () => void): void;
   /** Is this process alive? (kill(pid, 0) in the shell) */
@@ -539,7 +540,14 @@ export class BridgeCore {
       return this.answer(path, op, id, code, { type: 'none' });
     }
     const holder: { outbox?: Outbox } = {};
-    const conn = this.host.connect(path, () => holder.outbox?.writable());
+    const conn = this.host.connect(path, () => holder.outbox?.writable(), version >= VERSION_LARGE);
+    if (conn === 'EMSGSIZE' && version >= VERSION_LARGE) {
+      // This socket's send buffer came out smaller than the main socket's (net.core.wmem_max
+      // lowered since the start): as for a daemon that cannot take version 5, the client says 4.
+      this.counters.helloRefused++;
+      this.opts.log('warn', 'client socket cannot send version 5 datagrams: its send buffer is too small (net.core.wmem_max)', { path, pid });
+      return this.answerFromMain(path, encodeStatusReply(OP_PROTOCOL_ERROR, id, ERROR_NUMBERS.EPROTO));
+    }
     if (typeof conn === 'string') {
       this.counters.helloRefused++;
       this.opts.log('warn', 'cannot reach client socket', { path, pid, err: conn });

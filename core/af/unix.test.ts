@@ -3,7 +3,8 @@
 // undefined, a full peer queue as EAGAIN (and a later datagram goes once the peer reads), a
 // missing peer by its errno's name, and leaves Error.stackTraceLimit as it found it. And that the
 // native sockets receive datagrams over 64 KiB whole, gather a send from several arrays, name the
-// sender's path, and carry an empty datagram.
+// sender's path, and carry an empty datagram. And that a native build that cannot be used is told
+// apart from one that is not there.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bindUnix, connectUnix, createUnixSocket, sendUnix, unixErrorName, unixLargeDatagrams } from './unix.ts';
 import { LARGE_DATAGRAM_MAX } from './codec.ts';
-import { loadNative, NATIVE_PATH } from './native.ts';
+import { loadNative, loadNativeAt, NATIVE_PATH } from './native.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'afc-unix-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -168,5 +169,26 @@ describe('unixErrorName', () => {
     expect(unixErrorName(Object.assign(new Error('x'), { code: -111 }))).toBe('ECONNREFUSED');
     expect(unixErrorName(Object.assign(new Error('x'), { code: -11 }))).toBe('EAGAIN'); // not EWOULDBLOCK, its twin
     expect(unixErrorName(Object.assign(new Error('x'), { code: -9999 }))).toBe('E9999');
+  });
+});
+
+describe('loadNativeAt', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'afc-native-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('takes a build that is not there as absent, and says why one that is there cannot be used', () => {
+    expect(loadNativeAt(join(dir, 'none.node'))).toEqual({});
+    const older = join(dir, 'older.cjs'); // a build from before sendBuffer: trim and sockets, no sendBuffer
+    writeFileSync(older, 'module.exports = { trim() { return true; }, unixSocket: { open() { return -1; } } };');
+    expect(loadNativeAt(older)).toEqual({ unusable: 'it is older than this code: no unixSocket.sendBuffer' });
+    const garbage = join(dir, 'garbage.node');
+    writeFileSync(garbage, 'not a shared object');
+    const r = loadNativeAt(garbage);
+    expect(r.native).toBeUndefined();
+    expect(r.unusable).toMatch(/^it does not load: .+/);
+  });
+
+  it('uses the build npm install made', () => {
+    expect(loadNativeAt(NATIVE_PATH).native?.unixSocket.sendBuffer).toBeTypeOf('function');
   });
 });

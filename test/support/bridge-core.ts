@@ -31,8 +31,9 @@ export class FakeNode {
   readonly bridge: BridgeCore;
   private nextId = 1;
 
-  /** largeDatagrams: the host's sockets take version 5's datagrams (the native sockets). */
-  constructor(opts: { access?: AccessPolicy; largeDatagrams?: boolean } = {}) {
+  /** largeDatagrams: the host's sockets take version 5's datagrams (the native sockets);
+   *  smallClientSockets: but the sockets it opens for clients do not (their send buffer). */
+  constructor(opts: { access?: AccessPolicy; largeDatagrams?: boolean; smallClientSockets?: boolean } = {}) {
     const receive = (path: string, bytes: Uint8Array): void => {
       const list = this.inbox.get(path) ?? [];
       const d = decodeDaemonDatagram(bytes.slice());
@@ -43,7 +44,7 @@ export class FakeNode {
     const host: BridgeHost = {
       now: () => this.t,
       defer: (fn) => { this.deferred.push(fn); },
-      connect: (path) => ({
+      connect: (path, _onWritable, large) => (large && opts.smallClientSockets ? 'EMSGSIZE' : {
         send: (b) => {
           if (this.stale.has(path)) return 'ECONNREFUSED';
           receive(path, b instanceof Uint8Array ? b : concatBytes(b));
