@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --initial-old-space-size=64
+#!/usr/bin/env -S node --max-semi-space-size=2 --initial-old-space-size=64 --retain-maps-for-n-gc=16
 // The `afcluster` command: runs the JavaScript bundle in dist/ (built by `npm install`/`npm ci`
 // through tools/build.mjs) while no file it was built from has changed since; otherwise the
 // TypeScript sources through tsx, so an edited tree never runs a stale bundle.
@@ -12,6 +12,12 @@
 // full collection every 30 to 70 ms (141 in 8 s on the sender, pauses of up to 7 ms) that freed
 // nothing; from 64 MiB they are a sixth as many, and 1 MiB messages move at twice the rate for
 // about 40 MB more peak RSS (docs/BENCH.md, "Frames of the link's MTU").
+// --retain-maps-for-n-gc=16: V8 drops an object shape no live object has after 2 of its full
+// collections (the default), and with it the optimised code that met the shape. Under 64 KiB and
+// 1 MiB messages it collects every 150 ms or so, and the token path's shapes, unused while the
+// frames are large, went within a second: the idle round trips after such a load ran on
+// unoptimised code until V8 compiled it again. Kept for 16 collections, they stay (docs/BENCH.md,
+// "Idle round trips in steady state").
 // Processes that start this file as `node tools/afcluster.mjs` should pass the flags themselves
 // (DAEMON_V8_FLAGS in tools/local-cluster.ts).
 import { bundleEntry } from './build.mjs';

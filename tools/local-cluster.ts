@@ -17,7 +17,7 @@ export const DAEMON_ENTRY = fileURLToPath(new URL('./afcluster.mjs', import.meta
 /** The V8 flags of the bin's #! line (tools/afcluster.mjs says why), which node ignores when it
  *  runs the file directly: small young-generation steps, and no full collections while the old
  *  generation is under 64 MiB. */
-export const DAEMON_V8_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=64'] as const;
+export const DAEMON_V8_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=64', '--retain-maps-for-n-gc=16'] as const;
 const STOP_GRACE_MS = 10_000;
 
 const children = new Set<ChildProcess>();
