@@ -41,8 +41,9 @@ options:
   --accelerated on|off totem's Accelerated Ring (accelerated_window ${ACCELERATED_WINDOW_ON} when on; default off)
   --latency            also time round trips to agreed self-delivery, idle and under 50% load
   --latency-warmup S   seconds of round trips before a latency row's samples count (default 3,
-                       the same for the reference): after a load a daemon's idle path runs
-                       slower for up to two seconds while V8 optimises it; 0.3 measures that
+                       the same for the reference): after a start or a load a daemon's idle
+                       path runs slower for up to two seconds while V8 optimises it; 0.3
+                       measures that
   --scaling            also measure by node count (--scale-nodes, default 2..8) at --scale-size
                        (default 1300) on real daemons, and in the simulator over a 1 Gbit LAN
   --no-ceiling         skip the raw UDP ceiling

@@ -56,7 +56,7 @@ export function loadNativeAt(path: string): { native?: Native; unusable?: string
   try {
     const m = createRequire(import.meta.url)(path) as Partial<Native>;
     if (typeof m.trim === 'function' && typeof m.unixSocket?.sendBuffer === 'function') return { native: m as Native };
-    return { unusable: 'it is older than this code: no unixSocket.sendBuffer' };
+    return { unusable: `it is older than this code: no ${typeof m.trim === 'function' ? 'unixSocket.sendBuffer' : 'trim'}` };
   } catch (e) {
     return { unusable: `it does not load: ${(e as Error).message.split('\n')[0]}` };
   }

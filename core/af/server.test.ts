@@ -170,10 +170,14 @@ describe('bridge core: version 5, datagrams over 64 KiB', () => {
   it("answers HELLO 5 with EPROTO when the socket it opens for the client could not send them (its send buffer); HELLO 4 works", () => {
     const node = new FakeNode({ largeDatagrams: true, smallClientSockets: true });
     const c = node.client('/c.sock', 0);
+    const before = node.bridge.stats().badRequests;
     expect(c.request({ type: 'hello', id: 0, pid: c.pid, version: 5 })).toMatchObject({ op: OP_PROTOCOL_ERROR, status: ERROR_NUMBERS.EPROTO });
-    expect(node.bridge.stats()).toMatchObject({ helloRefused: 1 });
+    expect(node.bridge.stats().badRequests).toBe(before + 1); // as a daemon that cannot take version 5 counts it
     expect(c.hello(4)).toBe(0);
     expect(c.status({ type: 'bind', id: 0, group: 'g', selfDelivery: true })).toBe(0);
+    const d = node.client('/d.sock', 0); // the next client: refused the same way, not logged again
+    expect(d.request({ type: 'hello', id: 0, pid: d.pid, version: 5 })).toMatchObject({ op: OP_PROTOCOL_ERROR, status: ERROR_NUMBERS.EPROTO });
+    expect(node.logs.filter((l) => l.startsWith('warn a client socket cannot send version 5'))).toHaveLength(1);
   });
 
   it('carries a SEND and a MESSAGE of up to 192 KiB for a version-5 socket, in 64 KiB parts to a version-4 one', () => {

@@ -230,6 +230,8 @@ export class BridgeCore {
   private readonly waiting = new Set<Client>();
   private readonly writableBytes = encodeWritable();
   private closed = false;
+  /** A client socket came out too small for version 5 (logged once: it holds for every client). */
+  private warnedSmallSendBuffer = false;
 
   constructor(private readonly opts: BridgeOptions, private readonly host: BridgeHost) {
     this.partialMax = partialLimits(opts.messageSizeMax);
@@ -543,9 +545,13 @@ export class BridgeCore {
     const conn = this.host.connect(path, () => holder.outbox?.writable(), version >= VERSION_LARGE);
     if (conn === 'EMSGSIZE' && version >= VERSION_LARGE) {
       // This socket's send buffer came out smaller than the main socket's (net.core.wmem_max
-      // lowered since the start): as for a daemon that cannot take version 5, the client says 4.
-      this.counters.helloRefused++;
-      this.opts.log('warn', 'client socket cannot send version 5 datagrams: its send buffer is too small (net.core.wmem_max)', { path, pid });
+      // lowered since the start): as for a daemon that cannot take version 5 (and counted the
+      // same), the client says 4. Said once: it holds for every client until wmem_max is raised.
+      this.counters.badRequests++;
+      if (!this.warnedSmallSendBuffer) {
+        this.warnedSmallSendBuffer = true;
+        this.opts.log('warn', 'a client socket cannot send version 5 datagrams (its send buffer is under 196640 bytes: net.core.wmem_max was lowered); clients get version 4', { path, pid });
+      }
       return this.answerFromMain(path, encodeStatusReply(OP_PROTOCOL_ERROR, id, ERROR_NUMBERS.EPROTO));
     }
     if (typeof conn === 'string') {

@@ -27,6 +27,8 @@ export class FakeNode {
   readonly identities = new Map<string, Omit<ClientIdentity, 'pid'>>();
   /** Paths whose socket table entry is a dead client's: its connected channel reaches nobody. */
   readonly stale = new Set<string>();
+  /** What the bridge logged, as "level message". */
+  readonly logs: string[] = [];
   readonly svc: GroupService;
   readonly bridge: BridgeCore;
   private nextId = 1;
@@ -72,7 +74,7 @@ export class FakeNode {
     this.svc.configuration({ kind: 'regular', ringId: { rep: 1, seq: 4 }, members: [1], left: [], joined: [1] });
     this.bridge = new BridgeCore({
       nodeId: 1, driver: 'loopback', groups: this.svc, runtimeStats: () => ({}), limits, messageSizeMax: limits.messageSizeMax,
-      log: () => undefined, ...(opts.access ? { access: opts.access } : {}),
+      log: (level, msg) => { this.logs.push(`${level} ${msg}`); }, ...(opts.access ? { access: opts.access } : {}),
     }, host);
   }
 

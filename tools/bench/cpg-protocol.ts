@@ -35,8 +35,8 @@ export function cpgCommand(req: ClientRequest): string {
   switch (req.type) {
     case 'open': return `join ${req.group}`;
     case 'waitMembers': return `members ${req.members} ${req.timeoutMs}`;
-    case 'throughput': return `throughput ${req.phase} ${req.size} ${req.warmupMs} ${ms(req.seconds)} ${req.send ? 1 : 0} ${req.ratePerSec ?? 0}`;
-    case 'latency': return `latency ${req.phase} ${req.size} ${req.warmupMs} ${ms(req.seconds)} ${req.samplesMax}`;
+    case 'throughput': return `throughput ${req.phase} ${req.size} ${Math.round(req.warmupMs)} ${ms(req.seconds)} ${req.send ? 1 : 0} ${req.ratePerSec ?? 0}`;
+    case 'latency': return `latency ${req.phase} ${req.size} ${Math.round(req.warmupMs)} ${ms(req.seconds)} ${req.samplesMax}`;
     case 'drain': return `drain ${req.quietMs} ${req.maxMs}`;
     case 'close': return 'quit';
   }

@@ -9,6 +9,8 @@
 //      [--latency-after] (latency after the throughput sizes, as `afcluster bench` orders them)
 //      [--latency-gap S] (with --latency-after: S seconds of nothing between them)
 //      [--latency-both] (latency before the throughput sizes and again after them)
+//      [--latency-warmup S] (round trips not counted first; default 0.3, where `afcluster bench`
+//      waits 3: this tool is where the first seconds after a start or a load show)
 // Environment: ONE_SENDER_MEM=1 prints node 1's memory after each size, ONE_SENDER_HIST=1 the
 // latency percentiles and the slowest 1% of samples, ONE_SENDER_KEEP=1 keeps the daemons' logs.
 // docs/BENCH.md ("Large messages, tail latency, memory") has what it measured.
@@ -22,11 +24,11 @@ import { cpuSeconds, request } from './proc.ts';
 interface Args {
   driver: string; nodes: number; sizes: number[]; crypto: boolean; seconds: number;
   latencySizes: number[]; latencySeconds: number; afterS: number; profile?: string;
-  sections: Record<string, Record<string, unknown>>; mtu?: number; daemonFlags: string[]; latencyAfter: boolean; latencyBoth: boolean; latencyGapS: number;
+  sections: Record<string, Record<string, unknown>>; mtu?: number; daemonFlags: string[]; latencyAfter: boolean; latencyBoth: boolean; latencyGapS: number; latencyWarmupMs: number;
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {}, daemonFlags: [], latencyAfter: false, latencyBoth: false, latencyGapS: 0 };
+  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {}, daemonFlags: [], latencyAfter: false, latencyBoth: false, latencyGapS: 0, latencyWarmupMs: WARMUP_MS };
   const list = (s: string) => (s === '' || s === 'none' ? [] : s.split(',').map(Number));
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1] ?? '';
@@ -44,6 +46,7 @@ function parse(argv: string[]): Args {
       case '--latency-after': a.latencyAfter = true; i--; break;
       case '--latency-both': a.latencyAfter = a.latencyBoth = true; i--; break;
       case '--latency-gap': a.latencyGapS = Number(v); break;
+      case '--latency-warmup': a.latencyWarmupMs = Math.round(Number(v) * 1000); break;
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--set': {
         const [k, val] = v.split('=');
@@ -97,14 +100,14 @@ async function main(): Promise<void> {
       for (const size of a.latencySizes) {
         if (process.env.ONE_SENDER_HIST) {
           phase++;
-          const r = await request<LatencyResult>(c.client(1), { type: 'latency', phase, size, order: 'agreed', warmupMs: WARMUP_MS, seconds: a.latencySeconds, samplesMax: 100_000 } satisfies ClientRequest, 60_000);
+          const r = await request<LatencyResult>(c.client(1), { type: 'latency', phase, size, order: 'agreed', warmupMs: a.latencyWarmupMs, seconds: a.latencySeconds, samplesMax: 100_000 } satisfies ClientRequest, 60_000);
           if (process.env.ONE_SENDER_DUMP) writeFileSync(`${process.env.ONE_SENDER_DUMP}.${phase}`, r.samplesUs.map((x) => x.toFixed(0)).join('\n'));
           const sorted = [...r.samplesUs].sort((x, y) => x - y);
           const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(0);
           console.log(`latency ${size} B: p10 ${at(0.1)} p50 ${at(0.5)} p90 ${at(0.9)} p95 ${at(0.95)} p98 ${at(0.98)} p99 ${at(0.99)} p99.5 ${at(0.995)} max ${at(0.9999)}; top 1%: ${sorted.slice(Math.floor(sorted.length * 0.99)).map((x) => x.toFixed(0)).join(' ')}`);
           continue;
         }
-        const { row, errors } = await measureLatency(c, l, { size, seconds: a.latencySeconds, loadPerSec: 0 });
+        const { row, errors } = await measureLatency(c, l, { size, seconds: a.latencySeconds, loadPerSec: 0, warmupMs: a.latencyWarmupMs });
         console.log(`latency ${size} B idle: p50 ${row.medianUs.toFixed(0)} us, p99 ${row.p99Us.toFixed(0)} us (${row.samples} samples)${errors.length ? ` errors: ${errors.join('; ')}` : ''}`);
       }
     };

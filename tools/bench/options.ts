@@ -156,7 +156,7 @@ export function parseSeconds(value: string | undefined): number {
   return s;
 }
 
-/** Default 3 s: a daemon's idle round trips run slower while V8 optimises their path, for up to two seconds after a load (docs/BENCH.md). */
+/** Default 3 s: a daemon's idle round trips run slower while V8 optimises their path, for up to two seconds after a start or a load (docs/BENCH.md). */
 export function parseLatencyWarmup(value: string | undefined): number {
   if (value === undefined) return LATENCY_WARMUP_DEFAULT_S;
   const s = Number(value);
