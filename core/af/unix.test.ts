@@ -3,7 +3,8 @@
 // undefined, a full peer queue as EAGAIN (and a later datagram goes once the peer reads), a
 // missing peer by its errno's name, and leaves Error.stackTraceLimit as it found it. And that the
 // native sockets receive datagrams over 64 KiB whole, gather a send from several arrays, name the
-// sender's path, and carry an empty datagram. And that a native build that cannot be used is told
+// sender's path, carry an empty datagram, and go on receiving after the kernel reports an error on
+// the socket (POLLERR). And that a native build that cannot be used is told
 // apart from one that is not there.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -102,6 +103,44 @@ describe('native sockets', () => {
     from.close();
     expect(sendUnix(from, Uint8Array.of(1), path)).toBe('EBADF');
     expect(from.fd).toBe(-1);
+  });
+});
+
+describe('native sockets after a socket error', () => {
+  it('go on receiving once the kernel reported an error on the socket (POLLERR stops libuv\'s poll)', async (ctx) => {
+    if (!unixLargeDatagrams()) {
+      console.log('skipped: the native helper was not built (npm run build:native)');
+      ctx.skip();
+    }
+    // Two sockets connected to each other; B's datagram waits unread in A's queue when A
+    // connects elsewhere: the kernel purges that queue and sets ECONNRESET on B (its peer,
+    // connected back to A), which B's poll then reports as POLLERR. All in one turn of the event
+    // loop, so A never reads first.
+    const p = (name: string) => join(dir, `err-${name}.sock`);
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((name) => {
+      const s = createUnixSocket();
+      bindUnix(s, p(name));
+      return s;
+    });
+    const gotB: number[] = [];
+    b.on('message', (data) => gotB.push(data[0]));
+    try {
+      expect(connectUnix(a, p('b'))).toBeUndefined();
+      expect(connectUnix(b, p('a'))).toBeUndefined();
+      expect(sendUnix(b, Uint8Array.of(1))).toBeUndefined();
+      expect(connectUnix(a, p('c'))).toBeUndefined(); // B's error is set here
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)); // B's poll takes it
+      // B now takes datagrams from D only (a connected socket hears its peer alone).
+      expect(connectUnix(b, p('d'))).toBeUndefined();
+      expect(sendUnix(d, Uint8Array.of(7), p('b'))).toBeUndefined();
+      await new Promise<void>((resolve, reject) => {
+        const t = setInterval(() => { if (gotB.length > 0) { clearInterval(t); resolve(); } }, 5);
+        setTimeout(() => { clearInterval(t); reject(new Error('B heard nothing after its error: its poll stopped')); }, 5_000);
+      });
+      expect(gotB).toEqual([7]);
+    } finally {
+      for (const s of [a, b, c, d]) s.close();
+    }
   });
 });
 
