@@ -46,7 +46,12 @@ function parse(argv: string[]): Args {
       case '--latency-after': a.latencyAfter = true; i--; break;
       case '--latency-both': a.latencyAfter = a.latencyBoth = true; i--; break;
       case '--latency-gap': a.latencyGapS = Number(v); break;
-      case '--latency-warmup': a.latencyWarmupMs = Math.round(Number(v) * 1000); break;
+      case '--latency-warmup': {
+        const s = Number(v);
+        if (v === '' || !Number.isFinite(s) || s < 0) throw new Error(`--latency-warmup ${v}: expected seconds, 0 or more`);
+        a.latencyWarmupMs = Math.round(s * 1000);
+        break;
+      }
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--set': {
         const [k, val] = v.split('=');
