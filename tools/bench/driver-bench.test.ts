@@ -1,7 +1,8 @@
-// Proves a driver's throughput row averages deliveries per node, keeps the slowest node, and the message tag round-trips.
+// Proves a driver's throughput row averages deliveries per node, keeps the slowest node, and the
+// message tag round-trips; and that an idle latency row gives the CPU of the measured window per round trip.
 import { describe, expect, it } from 'vitest';
 import { readTag, writeTag } from './client-protocol.ts';
-import { throughputRow } from './driver-bench.ts';
+import { measureLatency, throughputRow, type BenchTarget } from './driver-bench.ts';
 
 describe('throughputRow', () => {
   it('averages deliveries per second over the nodes and sums writes', () => {
@@ -21,5 +22,40 @@ describe('message tag', () => {
     writeTag(b, 0xfffffffe, 7);
     expect(readTag(b)).toEqual({ phase: 0xfffffffe, seq: 7 });
     expect(readTag(b.subarray(0, 4))).toBeUndefined();
+  });
+});
+
+describe('measureLatency', () => {
+  it('divides the CPU used after the warm-up by the round trips measured (idle rows only)', async () => {
+    // CPU seconds: 5 + 1 per call to cpu() while warming (not counted), then +0.2 daemons and +0.05 clients at the end.
+    let phase: 'warm' | 'measuring' | 'done' = 'warm';
+    const cpu = { daemons: 5, clients: 1 };
+    const target: BenchTarget = {
+      size: 3,
+      cpu: () => {
+        if (phase === 'warm') { cpu.daemons += 1; cpu.clients += 1; }
+        return { ...cpu };
+      },
+      stats: async () => [],
+      ask: async <R,>(node: number, req: { type: string; warmupMs?: number }) => {
+        if (req.type === 'latency') {
+          await new Promise((r) => setTimeout(r, (req.warmupMs ?? 0) + 30));
+          phase = 'measuring';
+          cpu.daemons += 0.2; cpu.clients += 0.05;
+          phase = 'done';
+          return { type: 'latency', samplesUs: Array.from({ length: 1000 }, (_, i) => 100 + i), errors: [] } as R;
+        }
+        if (req.type === 'throughput') return { type: 'throughput', written: 0, delivered: 0, elapsedS: 0.01, errors: [] } as R; // the load
+        return { type: 'drained', rebound: false } as R; // the drain after the row
+      },
+    } as BenchTarget;
+    const labels = { driver: 'totem', crypto: 'off' as const, accelerated: 'off' as const, order: 'agreed' as const };
+    const { row } = await measureLatency(target, labels, { size: 100, seconds: 0.01, loadPerSec: 0, warmupMs: 20 });
+    expect(row.samples).toBe(1000);
+    expect(row.cpuUsPerRoundTrip?.daemons).toBeCloseTo(200); // 0.2 s / 1000
+    expect(row.cpuUsPerRoundTrip?.clients).toBeCloseTo(50);
+    phase = 'warm';
+    const loaded = await measureLatency(target, labels, { size: 100, seconds: 0.01, loadPerSec: 10, warmupMs: 20 });
+    expect(loaded.row.cpuUsPerRoundTrip).toBeUndefined();
   });
 });

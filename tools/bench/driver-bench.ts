@@ -98,6 +98,10 @@ export async function measureLatency(c: BenchTarget, l: RunLabels, p: LatencyPla
   const phase = nextPhase();
   const warmupMs = p.warmupMs ?? WARMUP_MS;
   const timeout = warmupMs + p.seconds * 1000 + SLACK_MS;
+  // CPU of every daemon and client over the window the samples come from (approximately, as for
+  // throughput: the client times its own), idle rows only: under load it is the load's.
+  let cpuStart = c.cpu();
+  const warm = setTimeout(() => { cpuStart = c.cpu(); }, warmupMs);
   const probe = c.ask<LatencyResult>(1, {
     type: 'latency', phase, size: p.size, order: l.order, warmupMs, seconds: p.seconds, samplesMax: 100_000,
   }, timeout);
@@ -107,12 +111,16 @@ export async function measureLatency(c: BenchTarget, l: RunLabels, p: LatencyPla
       ratePerSec: p.loadPerSec / (c.size - 1),
     }, timeout))
     : [];
-  const [lat, ...load] = await Promise.all([probe, ...others]);
+  const [lat, ...load] = await Promise.all([probe, ...others]).finally(() => clearTimeout(warm));
+  const cpuEnd = c.cpu();
   await drain(c);
   const s = summarizeLatency((lat as LatencyResult).samplesUs);
   const row: LatencyRow = {
     driver: l.driver, crypto: l.crypto, accelerated: l.accelerated, nodes: c.size, size: p.size,
     load: p.loadPerSec > 0 ? p.loadPerSec : 'idle', samples: s.samples, medianUs: s.medianUs, p99Us: s.p99Us,
+    ...(p.loadPerSec === 0 && s.samples > 0
+      ? { cpuUsPerRoundTrip: { daemons: ((cpuEnd.daemons - cpuStart.daemons) * 1e6) / s.samples, clients: ((cpuEnd.clients - cpuStart.clients) * 1e6) / s.samples } }
+      : {}),
   };
   return { row, errors: [...(lat as LatencyResult).errors, ...(load as ThroughputResult[]).flatMap((r) => r.errors)] };
 }

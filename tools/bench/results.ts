@@ -68,6 +68,8 @@ export interface LatencyRow {
   readonly samples: number;
   readonly medianUs: number;
   readonly p99Us: number;
+  /** Idle rows: CPU of all daemons and of all clients per round trip, in microseconds. */
+  readonly cpuUsPerRoundTrip?: { readonly daemons: number; readonly clients: number };
   /** The same work on the reference (--reference), measured right after this row. */
   readonly reference?: LatencyRow;
   /** Why this (reference) row was not measured; its figures are then NaN. */

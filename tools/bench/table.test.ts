@@ -36,11 +36,12 @@ describe('formatThroughputTable', () => {
 });
 
 describe('formatLatencyTable', () => {
-  it('shows idle or the load, and microseconds without decimals', () => {
-    const l: LatencyRow = { driver: 'cman', crypto: 'on', accelerated: '-', nodes: 3, size: 100, load: 'idle', samples: 500, medianUs: 412.7, p99Us: 990.2 };
-    const lines = formatLatencyTable([l, { ...l, load: 20000.4 }]).split('\n');
-    expect(lines[2].split(/\s+/)).toEqual(['cman', 'on', '-', '3', '100', 'idle', '500', '413', '990']);
-    expect(lines[3].split(/\s+/)[5]).toBe('20000');
+  it('shows idle or the load, microseconds without decimals, and CPU per round trip where measured', () => {
+    const l: LatencyRow = { driver: 'cman', crypto: 'on', accelerated: '-', nodes: 3, size: 100, load: 'idle', samples: 500, medianUs: 412.7, p99Us: 990.2, cpuUsPerRoundTrip: { daemons: 329.4, clients: 117.6 } };
+    const lines = formatLatencyTable([l, { ...l, load: 20000.4, cpuUsPerRoundTrip: undefined }]).split('\n');
+    expect(lines[0]).toMatch(/p99 us\s+cpu us\/rt d\+c$/);
+    expect(lines[2].split(/\s+/)).toEqual(['cman', 'on', '-', '3', '100', 'idle', '500', '413', '990', '329+118']);
+    expect(lines[3].split(/\s+/).slice(5)).toEqual(['20000', '500', '413', '990', '-']);
   });
 });
 
@@ -74,11 +75,11 @@ describe('with a reference', () => {
     const l: LatencyRow = { driver: 'totem', crypto: 'off', accelerated: 'off', nodes: 3, size: 100, load: 'idle', samples: 500, medianUs: 300, p99Us: 3000 };
     const ref: LatencyRow = { ...l, driver: 'corosync', accelerated: '-', medianUs: 400, p99Us: 1000 };
     const lines = formatLatencyTable([{ ...l, reference: ref }, { ...l, size: 1300, reference: skippedLatency({ ...ref, order: 'agreed' }, 3, { size: 1300, seconds: 1, loadPerSec: 0 }, 'not root') }]).split('\n');
-    expect(lines[0]).toMatch(/p99 us\s+median x corosync\s+p99 x corosync$/);
-    expect(cells(lines[2]).slice(-2)).toEqual(['0.75x', '3.00x']);
-    expect(cells(lines[3])).toEqual(['corosync', 'off', '-', '3', '100', 'idle', '500', '400', '1000']);
-    expect(cells(lines[4]).slice(-2)).toEqual(['-', '-']);
-    expect(cells(lines[5])).toEqual(['corosync', 'off', '-', '3', '1300', 'idle', 'skipped', '-', '-']);
+    expect(lines[0]).toMatch(/p99 us\s+median x corosync\s+p99 x corosync\s+cpu us\/rt d\+c$/);
+    expect(cells(lines[2]).slice(-3)).toEqual(['0.75x', '3.00x', '-']);
+    expect(cells(lines[3])).toEqual(['corosync', 'off', '-', '3', '100', 'idle', '500', '400', '1000', '-']);
+    expect(cells(lines[4]).slice(-3)).toEqual(['-', '-', '-']);
+    expect(cells(lines[5])).toEqual(['corosync', 'off', '-', '3', '1300', 'idle', 'skipped', '-', '-', '-']);
   });
 
   it("gives memory the ratio of node 1's daemon (the sender's) to the reference's", () => {

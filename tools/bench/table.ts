@@ -104,6 +104,7 @@ const LATENCY_COLUMNS: Column<LatencyRow>[] = [
   right('samples', (r) => r.skipped ? 'skipped' : String(r.samples)),
   right('median us', (r) => fixed(r.medianUs, 0)),
   right('p99 us', (r) => fixed(r.p99Us, 0)),
+  right('cpu us/rt d+c', (r) => (r.cpuUsPerRoundTrip ? `${fixed(r.cpuUsPerRoundTrip.daemons, 0)}+${fixed(r.cpuUsPerRoundTrip.clients, 0)}` : '-')),
 ];
 
 export function formatLatencyTable(rows: readonly LatencyRow[]): string {
