@@ -117,7 +117,7 @@ describe('native sockets after a socket error', () => {
     // connected back to A), which B's poll then reports as POLLERR. All in one turn of the event
     // loop, so A never reads first.
     const p = (name: string) => join(dir, `err-${name}.sock`);
-    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((name) => {
+    const [a, b, c, d, a2, b2, c2] = ['a', 'b', 'c', 'd', 'a2', 'b2', 'c2'].map((name) => {
       const s = createUnixSocket();
       bindUnix(s, p(name));
       return s;
@@ -129,17 +129,23 @@ describe('native sockets after a socket error', () => {
       expect(connectUnix(b, p('a'))).toBeUndefined();
       expect(sendUnix(b, Uint8Array.of(1))).toBeUndefined();
       expect(connectUnix(a, p('c'))).toBeUndefined(); // B's error is set here
+      // The same on a second pair, whose error a send takes at once: the kernel does set it.
+      expect(connectUnix(a2, p('b2'))).toBeUndefined();
+      expect(connectUnix(b2, p('a2'))).toBeUndefined();
+      expect(sendUnix(b2, Uint8Array.of(1))).toBeUndefined();
+      expect(connectUnix(a2, p('c2'))).toBeUndefined();
+      expect(sendUnix(b2, Uint8Array.of(2))).toBe('ECONNRESET');
       for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)); // B's poll takes it
       // B now takes datagrams from D only (a connected socket hears its peer alone).
       expect(connectUnix(b, p('d'))).toBeUndefined();
       expect(sendUnix(d, Uint8Array.of(7), p('b'))).toBeUndefined();
       await new Promise<void>((resolve, reject) => {
-        const t = setInterval(() => { if (gotB.length > 0) { clearInterval(t); resolve(); } }, 5);
-        setTimeout(() => { clearInterval(t); reject(new Error('B heard nothing after its error: its poll stopped')); }, 5_000);
+        const give = setTimeout(() => { clearInterval(t); reject(new Error('B heard nothing after its error: its poll stopped')); }, 5_000);
+        const t = setInterval(() => { if (gotB.length > 0) { clearInterval(t); clearTimeout(give); resolve(); } }, 5);
       });
       expect(gotB).toEqual([7]);
     } finally {
-      for (const s of [a, b, c, d]) s.close();
+      for (const s of [a, b, c, d, a2, b2, c2]) s.close();
     }
   });
 });

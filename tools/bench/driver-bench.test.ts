@@ -28,7 +28,7 @@ describe('message tag', () => {
 describe('measureLatency', () => {
   it('divides the CPU used after the warm-up by the round trips measured (idle rows only)', async () => {
     // CPU seconds: 5 + 1 per call to cpu() while warming (not counted), then +0.2 daemons and +0.05 clients at the end.
-    let phase: 'warm' | 'measuring' | 'done' = 'warm';
+    let phase: 'warm' | 'done' = 'warm';
     const cpu = { daemons: 5, clients: 1 };
     const target: BenchTarget = {
       size: 3,
@@ -40,7 +40,6 @@ describe('measureLatency', () => {
       ask: async <R,>(node: number, req: { type: string; warmupMs?: number }) => {
         if (req.type === 'latency') {
           await new Promise((r) => setTimeout(r, (req.warmupMs ?? 0) + 30));
-          phase = 'measuring';
           cpu.daemons += 0.2; cpu.clients += 0.05;
           phase = 'done';
           return { type: 'latency', samplesUs: Array.from({ length: 1000 }, (_, i) => 100 + i), errors: [] } as R;

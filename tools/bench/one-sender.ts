@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { BenchCluster } from './cluster.ts';
 import type { ClientRequest, LatencyResult, ThroughputResult } from './client-protocol.ts';
 import { measureLatency, WARMUP_MS } from './driver-bench.ts';
+import { parseLatencyWarmup } from './options.ts';
 import { cpuSeconds, request } from './proc.ts';
 
 interface Args {
@@ -46,12 +47,7 @@ function parse(argv: string[]): Args {
       case '--latency-after': a.latencyAfter = true; i--; break;
       case '--latency-both': a.latencyAfter = a.latencyBoth = true; i--; break;
       case '--latency-gap': a.latencyGapS = Number(v); break;
-      case '--latency-warmup': {
-        const s = Number(v);
-        if (v === '' || !Number.isFinite(s) || s < 0) throw new Error(`--latency-warmup ${v}: expected seconds, 0 or more`);
-        a.latencyWarmupMs = Math.round(s * 1000);
-        break;
-      }
+      case '--latency-warmup': a.latencyWarmupMs = Math.round(parseLatencyWarmup(v) * 1000); break;
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--set': {
         const [k, val] = v.split('=');
@@ -105,7 +101,7 @@ async function main(): Promise<void> {
       for (const size of a.latencySizes) {
         if (process.env.ONE_SENDER_HIST) {
           phase++;
-          const r = await request<LatencyResult>(c.client(1), { type: 'latency', phase, size, order: 'agreed', warmupMs: a.latencyWarmupMs, seconds: a.latencySeconds, samplesMax: 100_000 } satisfies ClientRequest, 60_000);
+          const r = await request<LatencyResult>(c.client(1), { type: 'latency', phase, size, order: 'agreed', warmupMs: a.latencyWarmupMs, seconds: a.latencySeconds, samplesMax: 100_000 } satisfies ClientRequest, a.latencyWarmupMs + a.latencySeconds * 1000 + 60_000);
           if (process.env.ONE_SENDER_DUMP) writeFileSync(`${process.env.ONE_SENDER_DUMP}.${phase}`, r.samplesUs.map((x) => x.toFixed(0)).join('\n'));
           const sorted = [...r.samplesUs].sort((x, y) => x - y);
           const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(0);
