@@ -344,10 +344,7 @@ export class BridgeCore {
     const op = OP[req.type] | REPLY_BIT;
     if (req.type === 'hello') {
       if ((req.version ?? 1) >= VERSION_LARGE && !this.host.largeDatagrams) {
-        // As for a version this daemon does not know: the client says HELLO 4. Sent from the
-        // main socket: an entry still at this path may be a dead client's, connected to its file.
-        this.counters.badRequests++;
-        return this.answerFromMain(path, encodeStatusReply(OP_PROTOCOL_ERROR, req.id, ERROR_NUMBERS.EPROTO));
+        return this.refuseLarge(path, req.id);
       }
       return this.hello(path, req.pid, req.id, req.version ?? 1);
     }
@@ -545,14 +542,13 @@ export class BridgeCore {
     const conn = this.host.connect(path, () => holder.outbox?.writable(), version >= VERSION_LARGE);
     if (conn === 'EMSGSIZE' && version >= VERSION_LARGE) {
       // This socket's send buffer came out smaller than the main socket's (net.core.wmem_max
-      // lowered since the start): as for a daemon that cannot take version 5 (and counted the
-      // same), the client says 4. Said once: it holds for every client until wmem_max is raised.
-      this.counters.badRequests++;
+      // lowered since the start): as for a daemon that cannot take version 5. Said once: it
+      // holds for every client until wmem_max is raised.
       if (!this.warnedSmallSendBuffer) {
         this.warnedSmallSendBuffer = true;
         this.opts.log('warn', 'a client socket cannot send version 5 datagrams (its send buffer is under 196640 bytes: net.core.wmem_max was lowered); clients get version 4', { path, pid });
       }
-      return this.answerFromMain(path, encodeStatusReply(OP_PROTOCOL_ERROR, id, ERROR_NUMBERS.EPROTO));
+      return this.refuseLarge(path, id);
     }
     if (typeof conn === 'string') {
       this.counters.helloRefused++;
@@ -669,6 +665,14 @@ export class BridgeCore {
     }
     // No socket table entry (refused hello, request before hello): best effort from the main socket.
     this.answerFromMain(path, bytes);
+  }
+
+  /** HELLO 5 where this daemon's sockets cannot carry its datagrams: answered as a version it
+   *  does not know, so the client says HELLO 4. Sent from the main socket: an entry still at this
+   *  path may be a dead client's, connected to its file. */
+  private refuseLarge(path: string, id: number): void {
+    this.counters.badRequests++;
+    this.answerFromMain(path, encodeStatusReply(OP_PROTOCOL_ERROR, id, ERROR_NUMBERS.EPROTO));
   }
 
   /** A reply sent from the main socket, past any socket table entry at `path`. */

@@ -51,7 +51,7 @@ export interface BenchOptions {
 export const DEFAULT_SIZES: readonly number[] = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200, 1300, 65536];
 export const NODES_MAX = 32;
 export const SIZE_MAX = 1 << 20;
-export const LATENCY_WARMUP_DEFAULT_S = 3;
+const LATENCY_WARMUP_DEFAULT_S = 3;
 
 export const BENCH_FLAGS = {
   drivers: { type: 'string' },

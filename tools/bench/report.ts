@@ -1,5 +1,6 @@
 // Turns a bench report into the text printed at the end of a run and the SVG charts (pure).
 import { COROSYNC_CIPHER, COROSYNC_HASH } from './corosync-conf.ts';
+import { WARMUP_MS } from './driver-bench.ts';
 import { formatProfileSummary } from './profile.ts';
 import type { BenchReport, ThroughputRow } from './results.ts';
 import { lineChart, type Series } from './svg.ts';
@@ -42,7 +43,7 @@ export function formatReport(r: BenchReport): string {
     section(`throughput: ${name} (${rows[0].nodes} nodes${who}; TP/s = messages delivered per second at every node)`, formatThroughputTable(rows));
   }
   if (r.loss?.length) section('loss: one sender (node 1), every cluster datagram dropped at its receiver with the given probability (iptables statistic on lo); confs = configurations installed during the window, summed over the nodes', formatLossTable(r.loss));
-  const warm = `after ${r.latencyWarmupS ?? 0.3} s of round trips not counted`;
+  const warm = `after ${r.latencyWarmupS ?? WARMUP_MS / 1000} s of round trips not counted`;
   if (r.latency.length) section(`latency: round trip to agreed self-delivery at node 1 (idle, and under 50% of the measured maximum; ${warm})`, formatLatencyTable(r.latency));
   if (r.memory.length) section('peak daemon RSS (VmHWM) over the whole run of each configuration', formatMemoryTable(r.memory));
   if (r.scaling.throughput.length) section('scaling on real daemons: throughput by node count', formatThroughputTable(r.scaling.throughput));

@@ -258,10 +258,15 @@ async function throughputAt(ctx: RunContext, m: Measuring, s: { size: number; ef
   return out;
 }
 
+/** --latency-warmup in whole milliseconds, as the clients take it. */
+function latencyWarmupMs(o: BenchOptions): number {
+  return Math.round(o.latencyWarmup * 1000);
+}
+
 /** Idle (and with --latency, under 50% of the maximum just measured); each followed by the reference's. */
 async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, size: number, maxTp: number, report: BenchReport, ref?: { run: ReferenceRun; maxTp: number }): Promise<void> {
   const seconds = Math.max(0.5, ctx.opts.seconds / 2);
-  const warmupMs = Math.round(ctx.opts.latencyWarmup * 1000);
+  const warmupMs = latencyWarmupMs(ctx.opts);
   const plans = [{ load: 0, what: 'idle' }, ...(ctx.opts.latency ? [{ load: 0.5, what: 'under 50% load' }] : [])];
   for (const p of plans) {
     ctx.progress.step(`${l.driver}: latency ${size} B ${p.what}`);
@@ -322,7 +327,7 @@ async function scaleOne(ctx: RunContext, l: RunLabels, n: number, ceil: Throughp
     noteErrors(report, `scaling ${l.driver} ${n} nodes`, errors);
     ctx.progress.tick();
     ctx.progress.step(`scaling ${l.driver}: ${n} daemons, idle latency`);
-    const lat = await measureLatency(cluster, l, { size, seconds: Math.max(0.5, o.seconds / 2), loadPerSec: 0, warmupMs: Math.round(o.latencyWarmup * 1000) });
+    const lat = await measureLatency(cluster, l, { size, seconds: Math.max(0.5, o.seconds / 2), loadPerSec: 0, warmupMs: latencyWarmupMs(o) });
     report.scaling.latency.push(lat.row);
     noteErrors(report, `scaling ${l.driver} ${n} nodes latency`, lat.errors);
     ctx.progress.tick();
