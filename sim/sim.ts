@@ -7,6 +7,7 @@ import type {
   Configuration, Driver, DriverCommon, DriverEntry, DriverHost, LogLevel, MessageBytes, Order, StateStore,
 } from '../core/driver/types.ts';
 import { FNV_OFFSET, fnvStep } from '../core/wire/hash.ts';
+import { concatBytes } from '../core/wire/bytes.ts';
 import { EventHeap } from './heap.ts';
 import {
   hashBytes, makePayload, messageIdOf, traceHashOf,
@@ -36,6 +37,7 @@ export interface NetworkOptions {
  *  and the bridge): it gets the driver's upcalls instead of the simulator's logs. */
 export interface SimNode {
   deliver(sender: number, payload: Uint8Array, order: Order): void;
+  deliverParts?(sender: number, parts: readonly Uint8Array[], order: Order): void;
   configuration(conf: Configuration): void;
   writable(): void;
   /** The host was resumed after a pause (work it held may go on). */
@@ -219,6 +221,11 @@ class SimDriverHost implements DriverHost {
     if (this.host.hostApi !== this) return;
     if (this.host.node) this.host.node.deliver(sender, payload, order);
     else this.sim.logDeliver(this.host, sender, payload, order);
+  }
+  deliverParts(sender: number, parts: readonly Uint8Array[], order: Order): void {
+    if (this.host.hostApi !== this) return;
+    if (this.host.node?.deliverParts) this.host.node.deliverParts(sender, parts, order);
+    else this.deliver(sender, concatBytes(parts), order);
   }
   configuration(conf: Configuration): void {
     if (this.host.hostApi !== this) return;

@@ -5,7 +5,7 @@
 // result that says which errno the daemon answers with.
 import { ERROR_NUMBERS, errorCodeFromNumber, type ErrorCode } from '../api/errors.ts';
 import type { Order, RingId } from '../driver/types.ts';
-import { concatBytes, LastDecoded } from '../wire/bytes.ts';
+import { bytePartsLength, concatBytes, LastDecoded, type ByteParts } from '../wire/bytes.ts';
 import { Reader, WireError } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 import type {
@@ -327,18 +327,42 @@ function writeMessageHeader(b: Buffer, ev: MessageEvent, g: Uint8Array): number 
 
 /**
  * Version 5, a message of at least GATHER_BYTES_MIN: its datagrams (one MESSAGE, or MESSAGE_PART
- * parts of up to LARGE_DATAGRAM_MAX) each as [header, payload or a slice of it], for a send that
- * gathers them: the payload is not copied. Undefined for a smaller message. The payload stays
- * the caller's (see Outbox.event).
+ * parts of up to LARGE_DATAGRAM_MAX) each as its header and the payload's pieces, for a send that
+ * gathers them: the payload is not copied (a datagram that would gather more than
+ * GATHER_PARTS_MAX pieces has them joined). `payload`: the message's data, or the fragments it
+ * arrived in. Undefined for a smaller message. The payload stays the caller's (see Outbox.event).
  */
-export function gatheredMessage(ev: MessageEvent, msgId: number): [Uint8Array, Uint8Array][] | undefined {
+export function gatheredMessage(ev: MessageEvent, msgId: number, payload: ByteParts = ev.data): Uint8Array[][] | undefined {
+  const size = bytePartsLength(payload);
+  if (size < GATHER_BYTES_MIN) return undefined;
   const g = groupText(ev.group);
-  if (ev.data.length < GATHER_BYTES_MIN) return undefined;
+  const pieces = payload instanceof Uint8Array ? [payload] : payload;
   const overhead = messageEventOverhead(g.length);
-  if (overhead + ev.data.length > LARGE_DATAGRAM_MAX) return messageParts(ev, g, msgId, LARGE_DATAGRAM_MAX);
+  if (overhead + size > LARGE_DATAGRAM_MAX) return messageParts(ev, g, msgId, LARGE_DATAGRAM_MAX, pieces, size);
   const b = Buffer.allocUnsafe(overhead);
   writeMessageHeader(b, ev, g);
-  return [[new Uint8Array(b.buffer, b.byteOffset, b.length), ev.data]];
+  return [gather(new Uint8Array(b.buffer, b.byteOffset, b.length), pieces)];
+}
+
+/** Pieces one gathered send takes at most, its header included (core/native's GATHER_MAX). */
+export const GATHER_PARTS_MAX = 16;
+
+/** A datagram as its header and the payload's pieces; the pieces joined when there are too many. */
+function gather(header: Uint8Array, pieces: readonly Uint8Array[]): Uint8Array[] {
+  return pieces.length < GATHER_PARTS_MAX ? [header, ...pieces] : [header, concatBytes(pieces)];
+}
+
+/** The bytes from `start` to `end` of the concatenation of `pieces`, as views of them. */
+function slicePieces(pieces: readonly Uint8Array[], start: number, end: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let at = 0;
+  for (const p of pieces) {
+    const from = Math.max(start - at, 0), to = Math.min(end - at, p.length);
+    if (from < to) out.push(from === 0 && to === p.length ? p : p.subarray(from, to));
+    at += p.length;
+    if (at >= end) break;
+  }
+  return out;
 }
 
 /** Below this a MESSAGE is copied whole into its datagram (it may join a BATCH container). */
@@ -456,16 +480,18 @@ export function messageEventOverhead(groupBytes: number): number {
 export function encodeMessageDatagrams(ev: MessageEvent, msgId: number, max = DATAGRAM_MAX): Uint8Array[] {
   const g = groupText(ev.group);
   if (messageEventOverhead(g.length) + ev.data.length <= max) return [encodeMessage(ev, g)];
-  return messageParts(ev, g, msgId, max).map((part) => concatBytes(part));
+  return messageParts(ev, g, msgId, max, [ev.data], ev.data.length).map((part) => concatBytes(part));
 }
 
-/** The MESSAGE_PART datagrams of a message that one datagram of `max` bytes cannot carry, each
- *  as its header and its slice of the payload (not joined). */
-function messageParts(ev: MessageEvent, g: Uint8Array, msgId: number, max: number): [Uint8Array, Uint8Array][] {
+/** The MESSAGE_PART datagrams of a message of `total` bytes (the concatenation of `pieces`) that
+ *  one datagram of `max` bytes cannot carry, each as its header and its slice of the payload
+ *  (views of the pieces, not joined). */
+function messageParts(ev: MessageEvent, g: Uint8Array, msgId: number, max: number, pieces: readonly Uint8Array[], total: number): Uint8Array[][] {
   const chunk = max - messageEventOverhead(g.length) - 12;
-  const parts: [Uint8Array, Uint8Array][] = [];
-  for (let offset = 0; offset < ev.data.length; offset += chunk) {
-    parts.push([messagePartHeader(g, { sender: ev.sender, order: ev.order, msgId, total: ev.data.length, offset }), ev.data.subarray(offset, offset + chunk)]);
+  const parts: Uint8Array[][] = [];
+  for (let offset = 0; offset < total; offset += chunk) {
+    const header = messagePartHeader(g, { sender: ev.sender, order: ev.order, msgId, total, offset });
+    parts.push(gather(header, slicePieces(pieces, offset, Math.min(offset + chunk, total))));
   }
   return parts;
 }

@@ -89,6 +89,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const ready = new Promise<void>((resolve) => { firstRing = resolve; });
   const upcalls = {
     deliver: (sender: number, payload: Uint8Array, order: Order) => groups.deliver(sender, payload, order),
+    deliverParts: (sender: number, parts: readonly Uint8Array[], order: Order) => groups.deliverParts(sender, parts, order),
     configuration: (conf: Configuration) => { groups.configuration(conf); if (conf.kind === 'regular') firstRing(); },
     writable: () => groups.writable(),
   };

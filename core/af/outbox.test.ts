@@ -2,7 +2,8 @@
 // them, a client that keeps reading absorbs a burst (up to twice the bounds), while one that has
 // read nothing for stallMs, or whose queue reached twice the bounds, is out; a version-2 client
 // gets what was queued in one burst packed into containers; a datagram given as parts (a large
-// version-5 MESSAGE) goes gathered when nothing waits before it, else as a copy of its own.
+// version-5 MESSAGE) goes gathered when nothing waits before it; queued, it keeps the parts that
+// fill at least half of their memory and copies the rest.
 import { describe, expect, it } from 'vitest';
 import { Outbox, type ClientChannel } from './outbox.ts';
 import { decodeDaemonDatagram } from './codec.ts';
@@ -11,13 +12,15 @@ import { decodeDaemonDatagram } from './codec.ts';
 function channel(room: number) {
   const got: Uint8Array[] = [];
   const gathered: number[] = [];
+  /** The parts of each datagram sent gathered, as given (not copies). */
+  const parts: (readonly Uint8Array[])[] = [];
   const c = {
-    room, got, gathered, sent: 0, close() {},
+    room, got, gathered, parts, sent: 0, close() {},
     send(b: Uint8Array | readonly Uint8Array[]): string {
       if (c.room === 0) return 'again';
       c.room--; c.sent++;
       if (b instanceof Uint8Array) got.push(b.slice());
-      else { gathered.push(got.length); got.push(Uint8Array.from(b.flatMap((p) => [...p]))); }
+      else { gathered.push(got.length); parts.push(b); got.push(Uint8Array.from(b.flatMap((p) => [...p]))); }
       return 'sent';
     },
   };
@@ -76,25 +79,32 @@ describe('Outbox: the slow-consumer rule', () => {
 });
 
 describe('Outbox: gathered datagrams', () => {
-  it('sends parts gathered when nothing waits; queued behind others, or refused, they are copied first', () => {
+  it('sends parts gathered when nothing waits; queued, it keeps the parts that fill their memory and copies the rest', () => {
     const { box, ch } = setup(1);
-    const payload = new Uint8Array(40_000).fill(7);
+    const payload = new Uint8Array(40_000).fill(7); // fills its own memory
     const header = Uint8Array.of(1, 2, 3);
     expect(box.event([[header, payload]])).toBe(true); // the queue is empty: sent as it is
     expect(ch.gathered).toEqual([0]);
-    expect(ch.got[0].length).toBe(40_003);
-    // The queue is full now (room 0): the next is refused by the channel, so it is joined and kept.
-    expect(box.event([[header, payload]])).toBe(true);
-    expect(box.event(ev(1))).toBe(true);
-    payload.fill(9); // the caller's memory changes once event() returned: the queued copy does not
-    expect(box.depth).toBe(2);
+    expect(ch.parts[0][1]).toBe(payload);
+    // The client's queue is full now (room 0): what follows waits in the outbox.
+    expect(box.event([[header, payload]])).toBe(true); // kept as it is
+    const frame = new Uint8Array(65_000).fill(8);
+    expect(box.event([[header, frame.subarray(0, 20_000)]])).toBe(true); // a third of its memory: joined
+    const tail = frame.subarray(64_000, 64_100); // small, of a large buffer: copied
+    expect(box.event([[header, payload, tail]])).toBe(true);
+    expect(box.depth).toBe(3);
     ch.room = 10;
     box.writable();
-    expect(ch.gathered).toEqual([0]); // the queued one went joined
-    expect(ch.got.length).toBe(3);
-    expect(ch.got[1].subarray(0, 3)).toEqual(header);
-    expect(ch.got[1].subarray(3).every((b) => b === 7)).toBe(true);
-    expect(ch.got[1].length).toBe(40_003);
+    expect(ch.gathered).toEqual([0, 1, 3]);
+    expect(ch.parts[1][1]).toBe(payload);
+    expect(ch.got[2].length).toBe(20_003);
+    expect(ch.got[2].subarray(0, 3)).toEqual(header);
+    expect(ch.got[2].subarray(3).every((b) => b === 8)).toBe(true);
+    expect(ch.parts[2][1]).toBe(payload);
+    expect(ch.parts[2][2]).not.toBe(tail);
+    expect(ch.parts[2][2].buffer.byteLength).toBeLessThan(frame.length);
+    expect(ch.got[3]).toEqual(Uint8Array.from([...header, ...payload, ...tail]));
+    expect(box.queuedBytes).toBe(0);
   });
 
   it('a gathered datagram whose client is gone goes nowhere: the owner is told, nothing is queued', () => {
@@ -117,7 +127,7 @@ describe('Outbox: gathered datagrams', () => {
     ch.room = 10;
     box.writable();
     expect(ch.got.map((g) => g.length)).toEqual([13, 3]);
-    expect(ch.gathered).toEqual([]);
+    expect(ch.gathered).toEqual([1]); // after the one before it, still gathered (its parts are small arrays of their own)
   });
 });
 

@@ -9,7 +9,7 @@
 // burst of deliveries costs the client one datagram, not one each, and a lone event waits for nothing.
 // Pure: the channel and the deferral are injected.
 import { BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, writeBatch } from './codec.ts';
-import { bytePartsLength, concatBytes, type ByteParts } from '../wire/bytes.ts';
+import { bytePartsLength, concatBytes, copyBytes, type ByteParts } from '../wire/bytes.ts';
 
 /** A datagram channel to one client socket. */
 export interface ClientChannel {
@@ -43,7 +43,8 @@ export const BURST_FACTOR = 2;
 /** Replies waiting at once: a client has few requests in flight unless it never reads. */
 export const REPLIES_QUEUED_MAX = 256;
 
-interface Item { readonly bytes: Uint8Array; readonly event: boolean }
+/** A datagram queued: one array, or a large MESSAGE's parts (see keptParts). */
+interface Item { readonly bytes: ByteParts; readonly size: number; readonly event: boolean }
 
 export interface OutboxHooks {
   /** The client's socket is gone (ECONNREFUSED, ENOENT...): stop sending to it. */
@@ -97,8 +98,9 @@ export class Outbox {
   refusedFor: 'stalled' | 'burst' | undefined;
 
   /** Queue an event (all its datagrams, or none); false when the client is out (OutboxLimits).
-   *  A datagram given as parts is the caller's only during this call (a payload in the driver's
-   *  memory): it goes now when nothing waits before it, else it is joined into bytes of its own. */
+   *  A datagram given as parts (a large message behind its header) goes now when nothing waits
+   *  before it; else it waits as keptParts() has it. Nobody writes a payload's bytes again
+   *  (DriverUpcalls.deliver), so waiting parts need not be copies. */
   event(datagrams: readonly ByteParts[]): boolean {
     if (this.closed) return true;
     let size = 0;
@@ -113,7 +115,7 @@ export class Outbox {
       this.burstEvents++;
     }
     for (const d of datagrams) {
-      if (d instanceof Uint8Array) this.push({ bytes: d, event: true });
+      if (d instanceof Uint8Array) this.push({ bytes: d, size: d.length, event: true });
       else this.pushParts(d);
     }
     return true;
@@ -127,19 +129,19 @@ export class Outbox {
       this.blocked = true;
       this.congestions++;
     }
-    this.push({ bytes: concatBytes(parts), event: true });
+    this.push({ bytes: keptParts(parts), size: bytePartsLength(parts), event: true });
   }
 
   /** Queue a datagram past the limits (the one ENOBUFS error event after an overrun). */
   force(bytes: Uint8Array): void {
-    if (!this.closed) this.push({ bytes, event: true });
+    if (!this.closed) this.push({ bytes, size: bytes.length, event: true });
   }
 
   /** Queue a reply; false (dropped) when REPLIES_QUEUED_MAX replies already wait. */
   reply(bytes: Uint8Array): boolean {
     if (this.closed) return true;
     if (this.replies >= REPLIES_QUEUED_MAX) return false;
-    this.push({ bytes, event: false });
+    this.push({ bytes, size: bytes.length, event: false });
     return true;
   }
 
@@ -155,7 +157,7 @@ export class Outbox {
 
   private push(item: Item): void {
     this.items.push(item);
-    this.bytes += item.bytes.length;
+    this.bytes += item.size;
     if (item.event) this.events++; else this.replies++;
     if (this.blocked) return;
     // A full container's worth, or half the queue, goes now: the burst need not end first.
@@ -186,25 +188,28 @@ export class Outbox {
     return result;
   }
 
-  /** How many queued datagrams from the head fit one container (at least 1: a big one goes alone). */
+  /** How many queued datagrams from the head fit one container (at least 1: a big one, or one
+   *  in parts, goes alone). */
   private fitting(): number {
     let size = BATCH_HEADER_BYTES, n = 0;
     for (let i = this.head; i < this.items.length && n < 0xffff; i++, n++) {
-      size += BATCH_ITEM_OVERHEAD + this.items[i].bytes.length;
-      if (size > DATAGRAM_MAX) break;
+      const item = this.items[i];
+      size += BATCH_ITEM_OVERHEAD + item.size;
+      if (size > DATAGRAM_MAX || !(item.bytes instanceof Uint8Array)) break;
     }
     return Math.max(n, 1);
   }
 
-  /** The next `n` queued datagrams as one BATCH container (a view of the shared scratch buffer). */
+  /** The next `n` queued datagrams as one BATCH container (a view of the shared scratch buffer);
+   *  fitting() has them all single arrays. */
   private pack(n: number): Uint8Array {
     this.batches++;
-    return writeBatch(scratch, n, (i) => this.items[this.head + i].bytes);
+    return writeBatch(scratch, n, (i) => this.items[this.head + i].bytes as Uint8Array);
   }
 
   private shift(item: Item): void {
     this.head++;
-    this.bytes -= item.bytes.length;
+    this.bytes -= item.size;
     if (item.event) this.events--; else this.replies--;
   }
 
@@ -216,4 +221,34 @@ export class Outbox {
       this.hooks.dropped(errno);
     }
   }
+}
+
+/** A part below this is small: it is kept when its memory is small too (a slice of Node's 8 KiB
+ *  pool, as a header is), copied when it is a view of something larger (a frame's last bytes). */
+const SMALL_PART_BYTES = 4096;
+const POOL_BYTES = 8192;
+
+/**
+ * A large datagram's parts to keep queued. The payload's parts are views of the driver's frames
+ * (or of the client's datagrams), which nobody writes again: the large ones are kept as they are
+ * when together they fill at least half of the memory they keep alive, so a queue's real memory
+ * stays within about twice the bytes it counts; otherwise the datagram is joined into bytes of
+ * its own.
+ */
+export function keptParts(parts: readonly Uint8Array[]): ByteParts {
+  let bytes = 0, held = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
+    if (p.length < SMALL_PART_BYTES) continue;
+    bytes += p.length;
+    if (!sharesBuffer(parts, i)) held += p.buffer.byteLength;
+  }
+  if (bytes * 2 < held) return concatBytes(parts);
+  return parts.map((p) => (p.length >= SMALL_PART_BYTES || p.buffer.byteLength <= POOL_BYTES ? p : copyBytes(p)));
+}
+
+/** Whether a part before `parts[i]` is a view of the same memory. */
+function sharesBuffer(parts: readonly Uint8Array[], i: number): boolean {
+  for (let j = 0; j < i; j++) if (parts[j].buffer === parts[i].buffer) return true;
+  return false;
 }

@@ -4,6 +4,7 @@ import { ERROR_NUMBERS } from '../api/errors.ts';
 import { encodeBatch, encodeRequest, LARGE_DATAGRAM_MAX, OP_PROTOCOL_ERROR, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, type Request } from './codec.ts';
 import { PARTIAL_IDLE_MS, PARTIAL_OVERHEAD, PARTIALS_PER_SOCKET_MAX, partialLimits } from './server.ts';
 import { FakeNode, limits, MiB } from '../../test/support/bridge-core.ts';
+import { concatBytes } from '../wire/bytes.ts';
 
 const firstPart = (msgId: number, total: number, data: Uint8Array): Request =>
   ({ type: 'sendPart', id: 0, order: 'agreed', msgId, total, offset: 0, data });
@@ -202,6 +203,25 @@ describe('bridge core: version 5, datagrams over 64 KiB', () => {
     // socket gets it in two parts.
     expect(v5.status(send(biggest))).toBe(0);
     expect(v5.parts().map((p) => p.total)).toEqual([biggest, biggest]);
+  });
+
+  it('a message delivered in fragments goes to a version-5 socket gathered from them, to a version-4 one in parts, byte for byte', () => {
+    const node = new FakeNode({ largeDatagrams: true, fragmentBytes: 40_000 });
+    const v5 = node.client('/v5.sock', 0);
+    const v4 = node.client('/v4.sock', 0);
+    expect(v5.hello(5)).toBe(0);
+    expect(v4.hello(4)).toBe(0);
+    for (const c of [v5, v4]) expect(c.status({ type: 'bind', id: 0, group: 'g', selfDelivery: true })).toBe(0);
+    const data = new Uint8Array(150_000).map((_, i) => (i * 7) % 251);
+    const before = node.gathered.length;
+    expect(v5.status({ type: 'send', id: 0, order: 'agreed', data })).toBe(0);
+    // Four fragments of the group layer's message: the header, then the payload in four pieces
+    // (the first fragment's rest and three more), none joined.
+    expect(node.gathered.slice(before)).toEqual([5]);
+    const got = v5.events().filter((e) => e.type === 'message');
+    expect(got.map((e) => e.type === 'message' && Buffer.from(e.data).equals(data))).toEqual([true]);
+    const parts = v4.parts();
+    expect(concatBytes(parts.sort((a, b) => a.offset - b.offset).map((p) => p.data))).toEqual(data);
   });
 });
 

@@ -29,6 +29,7 @@ import {
   type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
 import { Outbox, type ClientChannel } from './outbox.ts';
+import { eventParts } from '../groups/service.ts';
 import { copyBytes, type ByteParts } from '../wire/bytes.ts';
 import type { AccessPolicy } from './access.ts';
 
@@ -643,7 +644,7 @@ export class BridgeCore {
         // Version 5: a large message gathered behind its header (the payload is not copied; its
         // parts, if any, larger). Any other is the same bytes in every version: one MESSAGE
         // (every message gatheredMessage leaves fits 64 KiB), or version 4's parts.
-        const gathered = cls === 3 ? gatheredMessage(ev, this.nextMsgId) : undefined;
+        const gathered = cls === 3 ? gatheredMessage(ev, this.nextMsgId, eventParts(ev)) : undefined;
         bytes = gathered ?? this.lastBytes.find((b) => b !== undefined && b.every((d) => d instanceof Uint8Array))
           ?? encodeMessageDatagrams(ev, this.nextMsgId);
       } else {

@@ -13,8 +13,8 @@
 //     u32 total message length            (first fragments only)
 //     bytes
 import { ClusterError, assert, eagain } from '../api/errors.ts';
-import type { MessageBytes, Order } from './types.ts';
-import { allocBytesToFill } from '../wire/bytes.ts';
+import type { DriverUpcalls, MessageBytes, Order } from './types.ts';
+import { allocBytesToFill, concatBytes, type ByteParts } from '../wire/bytes.ts';
 
 export const FRAME_VERSION = 1;
 export const FRAME_OVERHEAD = 4;
@@ -258,12 +258,15 @@ function writePending(p: Pending, out: Uint8Array, at: number, n: number): void 
 
 export interface ReassemblerOptions {
   readonly messageSizeMax: number;
-  /** Bytes held in partial messages across all senders. */
+  /** Bytes of partial messages across all senders (their fragments are views of their frames,
+   *  so those frames stay in memory while a message is partial). */
   readonly partialBytesMax: number;
 }
 
 interface Partial {
-  readonly buf: Uint8Array;
+  /** The fragments so far, views of their frames (not copied). */
+  readonly parts: Uint8Array[];
+  readonly total: number;
   filled: number;
   readonly order: number;
 }
@@ -295,11 +298,14 @@ export class Reassembler {
 
   /**
    * Feeds one frame from `sender` (frames of one sender in the order they were built). Emits each
-   * complete message in order; `payload` is valid only during the call. A malformed frame throws
-   * ClusterError EPROTO before anything changes. A gap (a fragment with no matching start, or a
-   * new message while one is partial) discards the partial message: never splices two.
+   * complete message in order: a message that came whole as a view of its frame, one that came
+   * in fragments as the fragments' views in order (their concatenation is the message; nothing
+   * is copied). Either way the bytes are the frames', which nobody writes again (see
+   * DriverUpcalls.deliver). A malformed frame throws ClusterError EPROTO before anything
+   * changes. A gap (a fragment with no matching start, or a new message while one is partial)
+   * discards the partial message: never splices two.
    */
-  accept(sender: number, frame: Uint8Array, emit: (payload: Uint8Array, order: Order) => void): void {
+  accept(sender: number, frame: Uint8Array, emit: (payload: ByteParts, order: Order) => void): void {
     const entries = this.parse(frame);
     for (const e of entries) {
       const body = frame.subarray(e.start, e.start + e.length);
@@ -315,11 +321,9 @@ export class Reassembler {
           this.counters.fragmentsDiscarded++;
           continue;
         }
-        // Not zeroed: only a message whose every byte arrived is emitted (continueMessage checks
-        // that each piece fits and the last one fills it exactly).
-        const buf = allocBytesToFill(e.total);
-        buf.set(body, 0);
-        this.partial.set(sender, { buf, filled: e.length, order: e.order });
+        // Only a message whose every byte arrived is emitted (continueMessage checks that each
+        // piece fits and the last one fills it exactly).
+        this.partial.set(sender, { parts: [body], total: e.total, filled: e.length, order: e.order });
         this.partialBytes += e.total;
         continue;
       }
@@ -336,22 +340,22 @@ export class Reassembler {
   }
 
   private continueMessage(sender: number, e: Entry, body: Uint8Array,
-    emit: (payload: Uint8Array, order: Order) => void): void {
+    emit: (payload: ByteParts, order: Order) => void): void {
     const p = this.partial.get(sender);
-    const remaining = p ? p.buf.length - p.filled : 0;
+    const remaining = p ? p.total - p.filled : 0;
     const fits = e.kind === Kind.Last ? e.length === remaining : e.length < remaining;
     if (!p || !fits || p.order !== e.order) {
       this.counters.fragmentsDiscarded++;
       this.discard(sender);
       return;
     }
-    p.buf.set(body, p.filled);
+    p.parts.push(body);
     p.filled += e.length;
     if (e.kind === Kind.Last) {
       this.partial.delete(sender);
-      this.partialBytes -= p.buf.length;
+      this.partialBytes -= p.total;
       this.counters.messages++;
-      emit(p.buf, ORDERS[p.order]);
+      emit(p.parts, ORDERS[p.order]);
     }
   }
 
@@ -359,7 +363,7 @@ export class Reassembler {
     const p = this.partial.get(sender);
     if (!p) return;
     this.partial.delete(sender);
-    this.partialBytes -= p.buf.length;
+    this.partialBytes -= p.total;
     this.counters.partialsDropped++;
   }
 
@@ -401,4 +405,11 @@ export class Reassembler {
  *  at least one and at most `max` (totem's window_bytes, cman's window_bytes). */
 export function framesWithin(bytes: number, frameBytes: number, max: number): number {
   return Math.min(max, Math.max(1, Math.floor(bytes / frameBytes)));
+}
+
+/** Hands a message up as it is: whole, or its parts to deliverParts() (joined for a host without). */
+export function deliverTo(up: DriverUpcalls, sender: number, payload: ByteParts, order: Order): void {
+  if (payload instanceof Uint8Array) up.deliver(sender, payload, order);
+  else if (up.deliverParts) up.deliverParts(sender, payload, order);
+  else up.deliver(sender, concatBytes(payload), order);
 }

@@ -42,10 +42,18 @@ export interface Configuration {
 /** What a driver reports upward. Order of calls is the order of events at this node. */
 export interface DriverUpcalls {
   /**
-   * A message delivered in the driver's order. `payload` is only valid during the call:
-   * the driver may reuse its memory afterwards, so the receiver copies what it keeps.
+   * A message delivered in the driver's order. Nobody writes `payload`'s bytes again (a view of
+   * a frame as it arrived, or of a message of its own): a receiver may keep the view instead of
+   * a copy, knowing that it keeps the memory behind it alive (`payload.buffer`, a whole frame
+   * for a small message).
    */
   deliver(sender: number, payload: Uint8Array, order: Order): void;
+  /**
+   * A message that arrived in fragments, as the fragments in order (views of their frames, under
+   * deliver()'s rule): their concatenation is the message. A host without it gets such messages
+   * through deliver(), joined by the driver.
+   */
+  deliverParts?(sender: number, parts: readonly Uint8Array[], order: Order): void;
   /** A configuration change; every later delivery belongs to it until the next one. */
   configuration(conf: Configuration): void;
   /** Called once the send queue has room again after multicast() threw EAGAIN. */

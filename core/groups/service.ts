@@ -66,7 +66,8 @@
 import { ClusterError, assert, eagain, isClusterError } from '../api/errors.ts';
 import type { NodeConfig } from '../config/types.ts';
 import type { Configuration, DriverUpcalls, Guarantees, LogLevel, MessageBytes, Order, RingId } from '../driver/types.ts';
-import type { LocalNode, Member, MemberChange, MemberIdentity, MemberInfo, QuorumState, SocketEvent, ViewId } from '../api/types.ts';
+import type { LocalNode, Member, MemberChange, MemberIdentity, MemberInfo, MessageEvent, QuorumState, SocketEvent, ViewId } from '../api/types.ts';
+import { concatBytes } from '../wire/bytes.ts';
 import { Quorum, quorumOff, type QuorumOptions } from '../quorum/quorum.ts';
 import {
   NAME_WIRE_MAX, dataOverhead, decodeGroupMessage, encodeExchange, encodeExpected, dataMessage, encodeJoin, encodeLeave, isValidGroupName,
@@ -118,16 +119,36 @@ export interface GroupServiceOptions {
  *  receive queue is full: the service then removes it from its group (others see reason
  *  'overrun') and calls `overrun()` so the owner can tell the client ENOBUFS. */
 export interface EndpointSink {
-  /** A message event's `data` is the driver's delivered payload, valid only during the call
-   *  (DriverUpcalls.deliver): a sink that keeps the event keeps `keepEvent(ev)`. The bridge
-   *  encodes it at once, so a message costs no copy on its way to local clients. */
+  /** A message event's `data` is the driver's delivered payload, a view of the driver's frames
+   *  that nobody writes again (DriverUpcalls.deliver): a sink that keeps the event for long keeps
+   *  `keepEvent(ev)`, so that the frames can go. A message that arrived in fragments comes as a
+   *  PartedMessage (`eventParts`): its `data` joins them when first read. The bridge encodes
+   *  the event at once, so a message costs no copy on its way to local clients. */
   event(ev: SocketEvent): boolean;
   overrun(): void;
 }
 
 /** The event with a message's data copied out of the driver's memory, to keep past event(). */
 export function keepEvent(ev: SocketEvent): SocketEvent {
-  return ev.type === 'message' ? { ...ev, data: ev.data.slice() } : ev;
+  if (ev.type !== 'message') return ev;
+  const data = ev instanceof PartedMessage ? ev.data : ev.data.slice(); // a PartedMessage's data is a join of its own
+  return { type: 'message', group: ev.group, sender: ev.sender, order: ev.order, data };
+}
+
+/** A MESSAGE event whose payload is the fragments it arrived in; `data` joins them once, when
+ *  something reads it (a sink that encodes the fragments never does). */
+export class PartedMessage implements MessageEvent {
+  readonly type = 'message';
+  private joined: Uint8Array | undefined;
+  constructor(readonly group: string, readonly sender: Member, readonly order: Order, readonly parts: readonly Uint8Array[]) {}
+  get data(): Uint8Array {
+    return this.joined ??= concatBytes(this.parts);
+  }
+}
+
+/** A message event's payload as the fragments it arrived in, or undefined when it is one array. */
+export function eventParts(ev: MessageEvent): readonly Uint8Array[] | undefined {
+  return ev instanceof PartedMessage ? ev.parts : undefined;
 }
 
 export interface LocalEndpoint {
@@ -273,6 +294,25 @@ export class GroupService implements DriverUpcalls {
     });
   }
 
+  /** A message in fragments (DriverUpcalls.deliverParts). A DATA message's header is read from
+   *  the first fragment and its payload goes on in the fragments, not joined; anything else (a
+   *  first fragment too short for the header, another type, messages held by an exchange) is
+   *  joined and goes through deliver(). */
+  deliverParts(sender: number, parts: readonly Uint8Array[], order: Order): void {
+    if (parts.length > 1 && !this.exchange) {
+      const r = decodeGroupMessage(parts[0]);
+      if (r.ok && r.msg.type === 'data') {
+        const msg = r.msg;
+        this.guarded(() => {
+          this.count('delivered');
+          this.apply(sender, msg, order, parts);
+        });
+        return;
+      }
+    }
+    this.deliver(sender, concatBytes(parts), order);
+  }
+
   configuration(conf: Configuration): void {
     this.guarded(() => {
       if (this.exchange) this.finishExchange(true, conf.ringId);
@@ -412,7 +452,8 @@ export class GroupService implements DriverUpcalls {
 
   // ---- applying delivered messages ----------------------------------------------------------
 
-  private apply(sender: number, msg: GroupMessage, order: Order): void {
+  /** `parts`: the message arrived in these fragments, `msg.data` is the rest of the first. */
+  private apply(sender: number, msg: GroupMessage, order: Order, parts?: readonly Uint8Array[]): void {
     if (this.configured && !this.nodes.includes(sender)) {
       this.count('foreignSender');
       return;
@@ -420,7 +461,7 @@ export class GroupService implements DriverUpcalls {
     switch (msg.type) {
       case 'join': this.applyJoin(sender, msg.group, msg.pid, msg.port, msg.identity); break;
       case 'leave': this.applyLeave(sender, msg.group, { nodeId: sender, pid: msg.pid, port: msg.port }, msg.reason); break;
-      case 'data': this.applyData(sender, msg, order); break;
+      case 'data': this.applyData(sender, msg, order, parts); break;
       case 'exchange': case 'expected': assert(false, `${msg.type} messages are never applied as held messages`); break;
     }
   }
@@ -458,7 +499,7 @@ export class GroupService implements DriverUpcalls {
     if (own?.binding) this.tryActivate(own, own.binding.group);
   }
 
-  private applyData(sender: number, msg: Extract<GroupMessage, { type: 'data' }>, order: Order): void {
+  private applyData(sender: number, msg: Extract<GroupMessage, { type: 'data' }>, order: Order, parts?: readonly Uint8Array[]): void {
     const sender_ = this.table.get(msg.group)?.find(sender, msg.pid, msg.port);
     if (sender_ === undefined) {
       // The same on every node: the sender is not (or no longer) a member in the shared view.
@@ -467,7 +508,9 @@ export class GroupService implements DriverUpcalls {
     }
     const targets = this.activeByGroup.get(msg.group);
     if (!targets || targets.size === 0) return;
-    const ev: SocketEvent = { type: 'message', group: msg.group, sender: sender_, order, data: msg.data };
+    const ev: SocketEvent = parts === undefined
+      ? { type: 'message', group: msg.group, sender: sender_, order, data: msg.data }
+      : new PartedMessage(msg.group, sender_, order, msg.data.length > 0 ? [msg.data, ...parts.slice(1)] : parts.slice(1));
     for (const ep of targets) {
       const m = ep.member;
       if (!ep.binding?.selfDelivery && m.nodeId === sender && m.pid === msg.pid && m.port === msg.port) continue;

@@ -196,6 +196,7 @@ class NodeRuntime implements Runtime {
       state: this.state,
       log: this.log,
       deliver: guard('deliver', up.deliver.bind(up)),
+      ...(up.deliverParts ? { deliverParts: guard('deliverParts', up.deliverParts.bind(up)) } : {}),
       configuration: guard<[Configuration]>('configuration', up.configuration.bind(up)),
       writable: guard('writable', up.writable?.bind(up)),
     };

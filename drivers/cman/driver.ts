@@ -8,11 +8,10 @@
 // way) reports that peer leaving and rejoining: the layer above then re-announces its state.
 // Pure: the host injects clock, transport and state (docs/ARCHITECTURE.md, "The driver interface").
 import { ClusterError, assert, isClusterError } from '../../core/api/errors.ts';
-import { Packer, Reassembler } from '../../core/driver/packing.ts';
+import { Packer, Reassembler, deliverTo } from '../../core/driver/packing.ts';
 import type {
   Driver, DriverCommon, DriverHost, DriverStats, Guarantees, MessageBytes, Order,
 } from '../../core/driver/types.ts';
-import { concatBytes } from '../../core/wire/bytes.ts';
 import {
   DATA_HEADER_BYTES, bitmapSeqs, decode, digestToken, encodeAck, encodeData, encodeDataAroundFrame, encodeHeartbeat, encodeLeave,
   makeBitmap, makeDigest, nodeListHash, type AckMsg, type DataMsg, type HeartbeatMsg,
@@ -316,7 +315,7 @@ export class CmanDriver implements Driver {
     try {
       this.reassembler.accept(from, frame, (payload) => {
         this.c.delivered++;
-        this.host.deliver(from, payload, 'fifo');
+        deliverTo(this.host, from, payload, 'fifo');
       });
     } catch (e) {
       if (!isClusterError(e, 'EPROTO')) throw e;
@@ -332,8 +331,8 @@ export class CmanDriver implements Driver {
     for (const m of q) {
       this.c.selfDelivered++;
       this.c.delivered++;
-      // A message in parts is joined for its local delivery only: its frames copy the parts.
-      this.host.deliver(this.self, m instanceof Uint8Array ? m : concatBytes(m), 'fifo');
+      // A message in parts goes up in those parts (the group layer's header and the payload).
+      deliverTo(this.host, this.self, m, 'fifo');
     }
   }
 

@@ -6,7 +6,7 @@
 // restarted node never reuses a ring id; a configuration event is reported before any delivery
 // that belongs to it; deliveries of one ring follow its seq order.
 import { ClusterError, assert } from '../../core/api/errors.ts';
-import { Reassembler } from '../../core/driver/packing.ts';
+import { Reassembler, deliverTo } from '../../core/driver/packing.ts';
 import {
   ringIdEquals, formatRingId, type Configuration, type Driver, type DriverCommon, type DriverHost,
   type Guarantees, type MessageBytes, type Order, type RingId,
@@ -708,7 +708,7 @@ export class TotemDriver implements Driver {
     try {
       this.reassembler.accept(m.origin, m.frame, (payload, order) => {
         this.counters.delivered++;
-        this.host.deliver(m.origin, payload, order);
+        deliverTo(this.host, m.origin, payload, order);
       });
     } catch (e) {
       if ((e as ClusterError).code !== 'EPROTO') throw e;

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ENTRY_OVERHEAD, FRAME_OVERHEAD, Packer, Reassembler } from '../../core/driver/packing.ts';
 import type { Order } from '../../core/driver/types.ts';
 import { isClusterError } from '../../core/api/errors.ts';
+import { concatBytes } from '../../core/wire/bytes.ts';
 
 function packer(frameSizeMax = 1400, over: Partial<ConstructorParameters<typeof Packer>[0]> = {}) {
   return new Packer({ frameSizeMax, messageSizeMax: 1 << 20, queueMessagesMax: 10_000, queueBytesMax: 8 << 20, ...over });
@@ -25,8 +26,13 @@ function drain(p: Packer): Uint8Array[] {
   return frames;
 }
 function feed(r: Reassembler, sender: number, frames: Uint8Array[]) {
-  const got: { payload: Uint8Array; order: Order }[] = [];
-  for (const f of frames) r.accept(sender, f, (payload, order) => got.push({ payload: Uint8Array.from(payload), order }));
+  const got: { payload: Uint8Array; order: Order; pieces: readonly Uint8Array[] }[] = [];
+  for (const f of frames) {
+    r.accept(sender, f, (payload, order) => {
+      const pieces = payload instanceof Uint8Array ? [payload] : payload;
+      got.push({ payload: concatBytes(pieces), order, pieces });
+    });
+  }
   return got;
 }
 
@@ -54,6 +60,15 @@ describe('Packer and Reassembler', () => {
     const got = feed(reassembler(), 9, frames);
     expect(got.map((g) => g.order)).toEqual(['fifo', 'safe', 'agreed']);
     expect(same([got[1].payload], [big])).toBe(true);
+    // Whole messages come as one view, a fragmented one as its fragments: views of the frames,
+    // one per frame it spans, nothing copied.
+    expect(got[0].pieces).toHaveLength(1);
+    const within = (piece: Uint8Array, f: Uint8Array) => piece.buffer === f.buffer
+      && piece.byteOffset >= f.byteOffset && piece.byteOffset + piece.length <= f.byteOffset + f.length;
+    const first = frames.findIndex((f) => within(got[1].pieces[0], f));
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(got[1].pieces.length).toBeGreaterThan(1);
+    got[1].pieces.forEach((piece, i) => expect(within(piece, frames[first + i])).toBe(true));
     expect(p.queuedMessages).toBe(0);
     expect(p.queuedBytes).toBe(0);
   });

@@ -1,6 +1,6 @@
 // GroupService over an ideal ordered bus: same sequence everywhere, every leave reason, merges with state exchange, hostile payloads, limits and EAGAIN.
 import { describe, expect, it } from 'vitest';
-import { GroupService, driverMessageSizeMax } from '../../core/groups/service.ts';
+import { GroupService, driverMessageSizeMax, eventParts } from '../../core/groups/service.ts';
 import { EmbeddedSocket } from '../../core/groups/embedded.ts';
 import { WritableSignal } from '../../core/api/queue.ts';
 import type { MemberIdentity, SocketEvent } from '../../core/api/types.ts';
@@ -75,6 +75,34 @@ describe('GroupService', () => {
       if (ev.type === 'message') got.push(new TextDecoder().decode(ev.data));
     }
     expect(got).toEqual(sent);
+  });
+
+  it('a message delivered in fragments reaches every socket whole; its payload goes on in them when the first holds the header', () => {
+    const text = `${'x'.repeat(300)}end`;
+    const size = dataOverhead('frag'.length) + text.length;
+    // Fragments of 5 bytes cut the header: joined, then read as a whole message. Fragments of
+    // 40 bytes: the header is in the first, the payload goes on in its rest and the others.
+    // 1000 bytes: the message comes whole.
+    for (const [fragmentBytes, pieces] of [[5, undefined], [40, Math.ceil(size / 40)], [1000, undefined]] as const) {
+      const c = new Cluster([1, 2], { fragmentBytes });
+      const seen: { pieces?: number; text: string }[] = [];
+      const a = c.open(1);
+      const b = c.svc(2).open({ pid: 900, port: 1 }, {
+        event: (ev) => {
+          if (ev.type === 'message') seen.push({ ...(eventParts(ev) ? { pieces: eventParts(ev)?.length } : {}), text: new TextDecoder().decode(ev.data) });
+          return true;
+        },
+        overrun: () => undefined,
+      });
+      a.ep.bind('frag');
+      b.bind('frag');
+      c.run();
+      a.ep.send(enc(text), 'agreed');
+      c.run();
+      expect(seen, `fragments of ${fragmentBytes}`).toEqual([{ ...(pieces ? { pieces } : {}), text }]);
+      expect(a.rec.log.filter((l) => l.includes('end'))).toHaveLength(1); // the sender's own socket, through keepEvent
+      expect(c.svc(2).stats().malformed ?? 0).toBe(0);
+    }
   });
 
   it('gives every endpoint of a group the same sequence of joins, messages and leaves', () => {

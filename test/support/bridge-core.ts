@@ -29,13 +29,17 @@ export class FakeNode {
   readonly stale = new Set<string>();
   /** What the bridge logged, as "level message". */
   readonly logs: string[] = [];
+  /** How many parts each datagram sent gathered to a client had (its header included). */
+  readonly gathered: number[] = [];
   readonly svc: GroupService;
   readonly bridge: BridgeCore;
   private nextId = 1;
 
   /** largeDatagrams: the host's sockets take version 5's datagrams (the native sockets);
-   *  smallClientSockets: but the sockets it opens for clients do not (their send buffer). */
-  constructor(opts: { access?: AccessPolicy; largeDatagrams?: boolean; smallClientSockets?: boolean } = {}) {
+   *  smallClientSockets: but the sockets it opens for clients do not (their send buffer);
+   *  fragmentBytes: the loopback driver delivers a message longer than this in pieces of this
+   *  size (deliverParts), as a driver does a message that spans frames. */
+  constructor(private readonly opts: { access?: AccessPolicy; largeDatagrams?: boolean; smallClientSockets?: boolean; fragmentBytes?: number } = {}) {
     const receive = (path: string, bytes: Uint8Array): void => {
       const list = this.inbox.get(path) ?? [];
       const d = decodeDaemonDatagram(bytes.slice());
@@ -49,6 +53,7 @@ export class FakeNode {
       connect: (path, _onWritable, large) => (large && opts.smallClientSockets ? 'EMSGSIZE' : {
         send: (b) => {
           if (this.stale.has(path)) return 'ECONNREFUSED';
+          if (!(b instanceof Uint8Array)) this.gathered.push(b.length);
           receive(path, b instanceof Uint8Array ? b : concatBytes(b));
           return 'sent';
         },
@@ -82,11 +87,19 @@ export class FakeNode {
   pump(): void {
     for (;;) {
       const d = this.deliveries.shift();
-      if (d) { this.svc.deliver(1, d[0], d[1]); continue; }
+      if (d) { this.deliver(d[0], d[1]); continue; }
       const fn = this.deferred.shift();
       if (fn) { fn(); continue; }
       return;
     }
+  }
+
+  private deliver(payload: Uint8Array, order: Order): void {
+    const cut = this.opts.fragmentBytes ?? Infinity;
+    if (payload.length <= cut) { this.svc.deliver(1, payload, order); return; }
+    const pieces: Uint8Array[] = [];
+    for (let at = 0; at < payload.length; at += cut) pieces.push(payload.subarray(at, at + cut));
+    this.svc.deliverParts(1, pieces, order);
   }
 
   /** A client at `path` of user `uid` (groups: its gid and `groups`). */

@@ -23,6 +23,9 @@ export interface BusOptions {
   transitional?: boolean;
   guarantees?: Guarantees;
   messageSizeMax?: number;
+  /** Deliver a message longer than this through deliverParts(), in pieces of at most this many
+   *  bytes, as a driver does a message that spans frames (default: always whole). */
+  fragmentBytes?: number;
 }
 
 export class TestBus {
@@ -113,11 +116,20 @@ export class TestBus {
       if (!p) continue;
       any = true;
       this.tick = `m${this.delivered}`;
+      const cut = this.opts.fragmentBytes ?? Infinity;
       for (const n of c.members) {
-        // Each node gets its own copy, scribbled over after the call, as the driver contract
-        // allows (a payload is valid only during deliver): whoever keeps a view shows garbage.
+        // Each node gets its own copy, scribbled over after the call: a driver never writes a
+        // payload again, but whoever keeps a view past the call (keeping a driver's frame alive,
+        // where keepEvent() should have copied) shows garbage here.
         const payload = p.payload.slice();
-        this.upcalls.get(n)?.deliver(p.sender, payload, p.order);
+        const up = this.upcalls.get(n);
+        if (payload.length > cut && up?.deliverParts) {
+          const pieces: Uint8Array[] = [];
+          for (let at = 0; at < payload.length; at += cut) pieces.push(payload.subarray(at, at + cut));
+          up.deliverParts(p.sender, pieces, p.order);
+        } else {
+          up?.deliver(p.sender, payload, p.order);
+        }
         payload.fill(0xee);
       }
       this.delivered++;
