@@ -125,10 +125,12 @@ export const limitsSection = z.strictObject({
   groups_max: doc(z.int().min(1).max(1_000_000).default(1024), "Distinct groups this node's sockets may be bound to at once."),
   group_name_max: doc(z.int().min(1).max(65535).default(128), 'The longest group name, in bytes. The same on every node.'),
   recv_queue_max: doc(z.int().min(1).max(10_000_000).default(4096), 'Events queued for one socket that is not reading; past it the socket leaves its group and gets ENOBUFS.'),
-  // Per socket, so sockets_max of them can be full at once: 4 MiB (four largest messages, or
-  // 4096 events of 1 KiB) keeps one slow reader from holding 16 MiB of a daemon meant to run
-  // in ~100 MB; a reader that falls further behind gets ENOBUFS, as with any full queue.
-  recv_queue_bytes_max: doc(z.int().min(1).max(4096 * MiB).default(4 * MiB), 'The same bound for one socket in bytes (at least message_size_max). Readers of large messages at high rates need more: at 160 MB/s, 4 MiB is 26 ms of delivery, and a reader that pauses for about 50 ms reaches twice the bound and is removed, whatever recv_stall_ms says.'),
+  // Per socket, so sockets_max of them can be full at once: 8 MiB (eight largest messages, or
+  // 4096 events of 2 KiB) keeps one slow reader from holding more than 16 MiB in a burst (32 MiB
+  // of frames at worst, docs/ARCHITECTURE.md "Memory"); a reader that falls further behind gets
+  // ENOBUFS, as with any full queue. At 4 MiB, bench readers of 1 MiB messages on two busy cores
+  // were removed in half the runs once the daemons stopped copying fragments (docs/BENCH.md).
+  recv_queue_bytes_max: doc(z.int().min(1).max(4096 * MiB).default(8 * MiB), 'The same bound for one socket in bytes (at least message_size_max). Readers of large messages at high rates may need more: at 300 MB/s, 8 MiB is 28 ms of delivery, and a reader that pauses for about 55 ms reaches twice the bound and is removed, whatever recv_stall_ms says.'),
   recv_stall_ms: doc(z.int().min(100).max(600_000).default(2000), 'A socket over its receive-queue bounds is removed from its group (overrun) once it has read nothing for this long, or its queue reaches twice the bounds: a burst after a merge does not evict a reader.'),
   members_max: doc(z.int().min(1).max(1_000_000).default(1024), 'Members of one group at most. The same on every node.'),
 });
