@@ -85,7 +85,8 @@ interface StreamState {
   decided: boolean;
 }
 
-/** Sends unanswered at most (the daemon holds a few datagrams of them in its kernel queue). */
+/** Sends unanswered at most (the daemon holds a few datagrams of them in its kernel queue, and
+ *  keeps the replies of up to 4096 requests while this socket is full: PROTOCOL.md). */
 export const SEND_WINDOW = 1024;
 /** Version 4: bytes of large messages' parts unanswered at most (the daemon keeps one message's
  *  parts at a time; this bounds what waits in the kernel and the daemon's queue). */

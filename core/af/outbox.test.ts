@@ -5,7 +5,7 @@
 // version-5 MESSAGE) goes gathered when nothing waits before it; queued, it keeps the parts that
 // fill at least half of their memory and copies the rest.
 import { describe, expect, it } from 'vitest';
-import { Outbox, type ClientChannel } from './outbox.ts';
+import { Outbox, REPLIES_QUEUED_MAX, REPLY_BYTES_QUEUED_MAX, type ClientChannel } from './outbox.ts';
 import { decodeDaemonDatagram } from './codec.ts';
 
 /** A channel whose kernel queue holds `room` datagrams until the client reads them all. */
@@ -75,6 +75,25 @@ describe('Outbox: the slow-consumer rule', () => {
     expect(ch.sent).toBe(1);
     const d = decodeDaemonDatagram(ch.got[0]);
     expect(d.type === 'batch' && d.items.length).toBe(4);
+  });
+});
+
+describe('Outbox: replies', () => {
+  it('keeps REPLIES_QUEUED_MAX replies for a client that is not reading, and at most REPLY_BYTES_QUEUED_MAX bytes of them', () => {
+    const { box, ch } = setup(0);
+    for (let i = 0; i < REPLIES_QUEUED_MAX; i++) expect(box.reply(Uint8Array.of(i & 0xff))).toBe(true);
+    expect(box.reply(Uint8Array.of(1))).toBe(false); // one past the count
+    ch.room = REPLIES_QUEUED_MAX;
+    box.writable();
+    expect(ch.sent).toBe(REPLIES_QUEUED_MAX);
+    ch.room = 0;
+    const big = new Uint8Array(64 * 1024);
+    const fit = REPLY_BYTES_QUEUED_MAX / big.length;
+    for (let i = 0; i < fit; i++) expect(box.reply(big)).toBe(true);
+    expect(box.reply(Uint8Array.of(1))).toBe(false); // past the bytes, however small
+    ch.room = fit;
+    box.writable();
+    expect(box.reply(Uint8Array.of(1))).toBe(true); // room again once the client read
   });
 });
 

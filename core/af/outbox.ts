@@ -40,8 +40,15 @@ export interface OutboxLimits {
 /** How far past its bounds a queue that keeps draining may grow. */
 export const BURST_FACTOR = 2;
 
-/** Replies waiting at once: a client has few requests in flight unless it never reads. */
-export const REPLIES_QUEUED_MAX = 256;
+/** Replies waiting at once for a client whose queue is full: every reply to requests a client may
+ *  keep unanswered (PROTOCOL.md: up to 4096; the reference client keeps up to 1024 SENDs in
+ *  flight). Past it a reply is dropped and counted (repliesDropped): a client that sends that many
+ *  requests without reading. */
+export const REPLIES_QUEUED_MAX = 4096;
+
+/** Bytes of replies waiting at once: most replies are a dozen bytes, a STATS reply up to a
+ *  datagram, so many of those cannot pin much of the daemon's memory either. */
+export const REPLY_BYTES_QUEUED_MAX = 1024 * 1024;
 
 /** A datagram queued: one array, or a large MESSAGE's parts (see keptParts). */
 interface Item { readonly bytes: ByteParts; readonly size: number; readonly event: boolean }
@@ -62,6 +69,7 @@ export class Outbox {
   private head = 0;
   private events = 0;
   private replies = 0;
+  private replyBytes = 0;
   private bytes = 0;
   private blocked = false;
   private closed = false;
@@ -137,10 +145,11 @@ export class Outbox {
     if (!this.closed) this.push({ bytes, size: bytes.length, event: true });
   }
 
-  /** Queue a reply; false (dropped) when REPLIES_QUEUED_MAX replies already wait. */
+  /** Queue a reply; false (dropped) when REPLIES_QUEUED_MAX replies, or REPLY_BYTES_QUEUED_MAX
+   *  bytes of them, already wait. */
   reply(bytes: Uint8Array): boolean {
     if (this.closed) return true;
-    if (this.replies >= REPLIES_QUEUED_MAX) return false;
+    if (this.replies >= REPLIES_QUEUED_MAX || this.replyBytes + bytes.length > REPLY_BYTES_QUEUED_MAX) return false;
     this.push({ bytes, size: bytes.length, event: false });
     return true;
   }
@@ -158,7 +167,7 @@ export class Outbox {
   private push(item: Item): void {
     this.items.push(item);
     this.bytes += item.size;
-    if (item.event) this.events++; else this.replies++;
+    if (item.event) this.events++; else { this.replies++; this.replyBytes += item.size; }
     if (this.blocked) return;
     // A full container's worth, or half the queue, goes now: the burst need not end first.
     if (!this.batch || this.bytes >= DATAGRAM_MAX - BATCH_HEADER_BYTES || this.depth * 2 >= this.limits.eventsMax) {
@@ -210,7 +219,7 @@ export class Outbox {
   private shift(item: Item): void {
     this.head++;
     this.bytes -= item.size;
-    if (item.event) this.events--; else this.replies--;
+    if (item.event) this.events--; else { this.replies--; this.replyBytes -= item.size; }
   }
 
   private failed(errno: string): void {

@@ -5,6 +5,8 @@ import { encodeBatch, encodeRequest, LARGE_DATAGRAM_MAX, OP_PROTOCOL_ERROR, SEND
 import { PARTIAL_IDLE_MS, PARTIAL_OVERHEAD, PARTIALS_PER_SOCKET_MAX, partialLimits } from './server.ts';
 import { FakeNode, limits, MiB } from '../../test/support/bridge-core.ts';
 import { concatBytes } from '../wire/bytes.ts';
+import { REPLIES_QUEUED_MAX } from './outbox.ts';
+import { SEND_WINDOW } from '../../sockapi/client.ts';
 
 const firstPart = (msgId: number, total: number, data: Uint8Array): Request =>
   ({ type: 'sendPart', id: 0, order: 'agreed', msgId, total, offset: 0, data });
@@ -149,6 +151,30 @@ describe('bridge core: half-sent messages', () => {
     expect(payloadOf(1).buffer).not.toBe(payloadOf(2).buffer);
     expect(payloadOf(2)).toEqual(big);
     expect(payloadOf(2).buffer.byteLength).toBeGreaterThan(big.length);
+  });
+});
+
+describe('bridge core: replies to a client that is not reading', () => {
+  it('keeps a reply for every SEND of a full window while the client\'s queue is full, and sends them all once it reads', () => {
+    const node = new FakeNode();
+    const c = node.client('/w.sock', 0);
+    expect(c.hello(2)).toBe(0);
+    expect(c.status({ type: 'bind', id: 0, group: 'g', selfDelivery: false })).toBe(0);
+    node.full.add(c.path); // the client is busy sending: its kernel queue is full
+    const before = node.inbox.get(c.path)?.length ?? 0;
+    // The reference client keeps SEND_WINDOW sends unanswered; in containers, as it sends them.
+    for (let i = 0; i < SEND_WINDOW; i += 64) {
+      const sends = Array.from({ length: 64 }, (_, k) => encodeRequest({ type: 'send', id: 1000 + i + k, order: 'agreed', data: Uint8Array.of(i & 0xff, k) }));
+      node.bridge.datagram(encodeBatch(sends), c.path);
+      node.pump();
+    }
+    expect(node.inbox.get(c.path)?.length ?? 0).toBe(before); // nothing got through yet
+    node.drained(c.path);
+    const replies = (node.inbox.get(c.path) ?? []).flatMap((d) => (d.type === 'reply' && d.reply.id >= 1000 ? [d.reply] : []));
+    expect(replies.map((r) => r.id)).toEqual(Array.from({ length: SEND_WINDOW }, (_, i) => 1000 + i));
+    expect(replies.every((r) => r.status === 0)).toBe(true);
+    expect(node.stats().repliesDropped ?? 0).toBe(0);
+    expect(REPLIES_QUEUED_MAX).toBeGreaterThanOrEqual(2 * SEND_WINDOW); // room for other requests too
   });
 });
 

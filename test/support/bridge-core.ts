@@ -31,6 +31,9 @@ export class FakeNode {
   readonly logs: string[] = [];
   /** How many parts each datagram sent gathered to a client had (its header included). */
   readonly gathered: number[] = [];
+  /** Paths whose client's kernel queue is full: the connected channel answers 'again'. */
+  readonly full = new Set<string>();
+  private readonly onWritable = new Map<string, () => void>();
   readonly svc: GroupService;
   readonly bridge: BridgeCore;
   private nextId = 1;
@@ -50,15 +53,16 @@ export class FakeNode {
     const host: BridgeHost = {
       now: () => this.t,
       defer: (fn) => { this.deferred.push(fn); },
-      connect: (path, _onWritable, large) => (large && opts.smallClientSockets ? 'EMSGSIZE' : {
+      connect: (path, onWritable, large) => (large && opts.smallClientSockets ? 'EMSGSIZE' : (this.onWritable.set(path, onWritable), {
         send: (b) => {
           if (this.stale.has(path)) return 'ECONNREFUSED';
+          if (this.full.has(path)) return 'again';
           if (!(b instanceof Uint8Array)) this.gathered.push(b.length);
           receive(path, b instanceof Uint8Array ? b : concatBytes(b));
           return 'sent';
         },
         close: () => undefined,
-      }),
+      })),
       sendTo: (path, bytes) => receive(path, bytes),
       processAlive: () => true,
       largeDatagrams: opts.largeDatagrams ?? false,
@@ -100,6 +104,13 @@ export class FakeNode {
     const pieces: Uint8Array[] = [];
     for (let at = 0; at < payload.length; at += cut) pieces.push(payload.subarray(at, at + cut));
     this.svc.deliverParts(1, pieces, order);
+  }
+
+  /** The client at `path` read its queue: its channel takes datagrams again. */
+  drained(path: string): void {
+    this.full.delete(path);
+    this.onWritable.get(path)?.();
+    this.pump();
   }
 
   /** A client at `path` of user `uid` (groups: its gid and `groups`). */
