@@ -5,7 +5,7 @@
 // version-5 MESSAGE) goes gathered when nothing waits before it; queued, it keeps the parts that
 // fill at least half of their memory and copies the rest.
 import { describe, expect, it } from 'vitest';
-import { Outbox, REPLIES_QUEUED_MAX, REPLY_BYTES_QUEUED_MAX, type ClientChannel } from './outbox.ts';
+import { Outbox, REPLIES_QUEUED_MAX, REPLY_BYTES_QUEUED_MAX, keptParts, type ClientChannel } from './outbox.ts';
 import { decodeDaemonDatagram } from './codec.ts';
 
 /** A channel whose kernel queue holds `room` datagrams until the client reads them all. */
@@ -75,6 +75,25 @@ describe('Outbox: the slow-consumer rule', () => {
     expect(ch.sent).toBe(1);
     const d = decodeDaemonDatagram(ch.got[0]);
     expect(d.type === 'batch' && d.items.length).toBe(4);
+  });
+});
+
+describe('keptParts', () => {
+  it('counts a buffer that several parts share once, copies small parts, joins parts that fill less than half their memory', () => {
+    const frame = new Uint8Array(60_000).map((_, i) => i & 0xff);
+    const header = Uint8Array.of(7, 7);
+    const a = frame.subarray(0, 20_000), b = frame.subarray(20_000, 40_000);
+    const kept = keptParts([header, a, b]); // 40,000 bytes of one 60,000-byte buffer: kept
+    expect(Array.isArray(kept)).toBe(true);
+    const list = kept as readonly Uint8Array[];
+    expect(list[1]).toBe(a);
+    expect(list[2]).toBe(b);
+    expect(list[0]).not.toBe(header);
+    expect(list[0]).toEqual(header);
+    const joined = keptParts([header, frame.subarray(0, 25_000), new Uint8Array(70_000).subarray(0, 5_000)]); // 30,000 of 130,000
+    expect(joined).toBeInstanceOf(Uint8Array);
+    expect((joined as Uint8Array).length).toBe(30_002);
+    expect((joined as Uint8Array).subarray(2, 25_002)).toEqual(frame.subarray(0, 25_000));
   });
 });
 

@@ -232,32 +232,27 @@ export class Outbox {
   }
 }
 
-/** A part below this is small: it is kept when its memory is small too (a slice of Node's 8 KiB
- *  pool, as a header is), copied when it is a view of something larger (a frame's last bytes). */
+/** A part below this is small: it is copied to be kept (a header, or a fragment's few bytes of a
+ *  frame or of a pool block that the copy need not keep alive). */
 const SMALL_PART_BYTES = 4096;
-const POOL_BYTES = 8192;
 
 /**
  * A large datagram's parts to keep queued. The payload's parts are views of the driver's frames
  * (or of the client's datagrams), which nobody writes again: the large ones are kept as they are
- * when together they fill at least half of the memory they keep alive, so a queue's real memory
- * stays within about twice the bytes it counts; otherwise the datagram is joined into bytes of
- * its own.
+ * when together they fill at least half of the memory they keep alive (each distinct buffer
+ * counted once), and the small ones copied, so a queue's real memory stays within about twice
+ * the bytes it counts; otherwise the datagram is joined into bytes of its own.
  */
 export function keptParts(parts: readonly Uint8Array[]): ByteParts {
   let bytes = 0, held = 0;
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i];
+  const buffers: ArrayBufferLike[] = [];
+  for (const p of parts) {
     if (p.length < SMALL_PART_BYTES) continue;
     bytes += p.length;
-    if (!sharesBuffer(parts, i)) held += p.buffer.byteLength;
+    if (buffers.includes(p.buffer)) continue;
+    buffers.push(p.buffer);
+    held += p.buffer.byteLength;
   }
   if (bytes * 2 < held) return concatBytes(parts);
-  return parts.map((p) => (p.length >= SMALL_PART_BYTES || p.buffer.byteLength <= POOL_BYTES ? p : copyBytes(p)));
-}
-
-/** Whether a part before `parts[i]` is a view of the same memory. */
-function sharesBuffer(parts: readonly Uint8Array[], i: number): boolean {
-  for (let j = 0; j < i; j++) if (parts[j].buffer === parts[i].buffer) return true;
-  return false;
+  return parts.map((p) => (p.length < SMALL_PART_BYTES ? copyBytes(p) : p));
 }

@@ -5,7 +5,6 @@ import { encodeBatch, encodeRequest, LARGE_DATAGRAM_MAX, OP_PROTOCOL_ERROR, SEND
 import { PARTIAL_IDLE_MS, PARTIAL_OVERHEAD, PARTIALS_PER_SOCKET_MAX, partialLimits } from './server.ts';
 import { FakeNode, limits, MiB } from '../../test/support/bridge-core.ts';
 import { concatBytes } from '../wire/bytes.ts';
-import { REPLIES_QUEUED_MAX } from './outbox.ts';
 import { SEND_WINDOW } from '../../sockapi/client.ts';
 
 const firstPart = (msgId: number, total: number, data: Uint8Array): Request =>
@@ -174,7 +173,6 @@ describe('bridge core: replies to a client that is not reading', () => {
     expect(replies.map((r) => r.id)).toEqual(Array.from({ length: SEND_WINDOW }, (_, i) => 1000 + i));
     expect(replies.every((r) => r.status === 0)).toBe(true);
     expect(node.stats().repliesDropped ?? 0).toBe(0);
-    expect(REPLIES_QUEUED_MAX).toBeGreaterThanOrEqual(2 * SEND_WINDOW); // room for other requests too
   });
 });
 

@@ -644,6 +644,8 @@ export class BridgeCore {
         // Version 5: a large message gathered behind its header (the payload is not copied; its
         // parts, if any, larger). Any other is the same bytes in every version: one MESSAGE
         // (every message gatheredMessage leaves fits 64 KiB), or version 4's parts.
+        // eventParts: the fragments a message arrived in, when the group layer is core/groups'
+        // (another BridgeGroups implementation's messages go as one array).
         const gathered = cls === 3 ? gatheredMessage(ev, this.nextMsgId, eventParts(ev)) : undefined;
         bytes = gathered ?? this.lastBytes.find((b) => b !== undefined && b.every((d) => d instanceof Uint8Array))
           ?? encodeMessageDatagrams(ev, this.nextMsgId);

@@ -264,12 +264,19 @@ export interface ReassemblerOptions {
 }
 
 interface Partial {
-  /** The fragments so far, views of their frames (not copied). */
+  /** The fragments so far, views of their frames (not copied), until there are PARTS_KEPT_MAX. */
   readonly parts: Uint8Array[];
+  /** Past PARTS_KEPT_MAX fragments, the message's own bytes, filled as they come. */
+  buf: Uint8Array | undefined;
   readonly total: number;
   filled: number;
   readonly order: number;
 }
+
+/** Fragments a partial message keeps as views at most: a message of small frames (a small MTU)
+ *  is copied into bytes of its own past it, so a sender of tiny fragments cannot make a partial
+ *  message hold many frames or many views. At MTU 65535 a 1 MiB message is 17 fragments. */
+export const PARTS_KEPT_MAX = 64;
 
 interface Entry {
   readonly kind: Kind;
@@ -323,7 +330,7 @@ export class Reassembler {
         }
         // Only a message whose every byte arrived is emitted (continueMessage checks that each
         // piece fits and the last one fills it exactly).
-        this.partial.set(sender, { parts: [body], total: e.total, filled: e.length, order: e.order });
+        this.partial.set(sender, { parts: [body], buf: undefined, total: e.total, filled: e.length, order: e.order });
         this.partialBytes += e.total;
         continue;
       }
@@ -349,13 +356,20 @@ export class Reassembler {
       this.discard(sender);
       return;
     }
-    p.parts.push(body);
+    if (!p.buf && p.parts.length >= PARTS_KEPT_MAX) {
+      // Not zeroed: every byte is written before it is emitted (the last piece fills it exactly).
+      p.buf = allocBytesToFill(p.total);
+      let at = 0;
+      for (const part of p.parts) { p.buf.set(part, at); at += part.length; }
+      p.parts.length = 0;
+    }
+    if (p.buf) p.buf.set(body, p.filled); else p.parts.push(body);
     p.filled += e.length;
     if (e.kind === Kind.Last) {
       this.partial.delete(sender);
       this.partialBytes -= p.total;
       this.counters.messages++;
-      emit(p.parts, ORDERS[p.order]);
+      emit(p.buf ?? p.parts, ORDERS[p.order]);
     }
   }
 
@@ -392,6 +406,7 @@ export class Reassembler {
         if (total <= length) bad(`first fragment of ${length} bytes for a total of ${total}`);
       }
       if (total > this.opts.messageSizeMax) bad(`message of ${total} bytes over the limit`);
+      if (length === 0 && kind !== Kind.Whole) bad(`entry ${i} is an empty fragment`);
       if (at + length > frame.length) bad(`entry ${i} body past the end`);
       entries.push({ kind, order, total, start: at, length });
       at += length;

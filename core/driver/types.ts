@@ -43,9 +43,10 @@ export interface Configuration {
 export interface DriverUpcalls {
   /**
    * A message delivered in the driver's order. Nobody writes `payload`'s bytes again (a view of
-   * a frame as it arrived, or of a message of its own): a receiver may keep the view instead of
-   * a copy, knowing that it keeps the memory behind it alive (`payload.buffer`, a whole frame
-   * for a small message).
+   * a frame as it arrived, or of a message the driver was given): a receiver may keep the view
+   * instead of a copy, knowing that it keeps the memory behind it alive (`payload.buffer`: a
+   * frame, a pool block of small buffers, or the given message's memory). A driver written to
+   * reuse its memory after the call breaks whoever keeps views (the bridge's client queues).
    */
   deliver(sender: number, payload: Uint8Array, order: Order): void;
   /**

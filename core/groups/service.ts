@@ -131,7 +131,8 @@ export interface EndpointSink {
 /** The event with a message's data copied out of the driver's memory, to keep past event(). */
 export function keepEvent(ev: SocketEvent): SocketEvent {
   if (ev.type !== 'message') return ev;
-  const data = ev instanceof PartedMessage ? ev.data : ev.data.slice(); // a PartedMessage's data is a join of its own
+  // Each keeper its own bytes: a PartedMessage's `data` is one join shared by whoever reads it.
+  const data = ev instanceof PartedMessage ? concatBytes(ev.parts) : ev.data.slice();
   return { type: 'message', group: ev.group, sender: ev.sender, order: ev.order, data };
 }
 

@@ -30,7 +30,7 @@ const section = z.strictObject({
   window_bytes: z.number().int().min(64 * 1024).max(1024 * MIB).default(MIB).meta({ doc: 'Bytes a sender may have unacked at once: with large frames (a large MTU) window_max is lowered to fit.' }),
   queue_messages_max: z.number().int().min(1).max(1_000_000).default(1024).meta({ doc: 'Messages waiting for window room before multicast returns EAGAIN.' }),
   queue_bytes_max: z.number().int().min(1024).max(1024 * MIB).default(4 * MIB).meta({ doc: 'Bytes waiting for window room before multicast returns EAGAIN.' }),
-  partial_bytes_max: z.number().int().min(1024).max(1024 * MIB).default(8 * MIB).meta({ doc: 'Bytes of partly reassembled large messages held across all senders.' }),
+  partial_bytes_max: z.number().int().min(1024).max(1024 * MIB).default(8 * MIB).meta({ doc: 'Bytes of partly reassembled large messages across all senders, counted as the sizes their first fragments announce (the frames the fragments arrived in stay in memory meanwhile, up to 64 per message).' }),
   serve_agreed_as_fifo: z.boolean().default(true).meta({ doc: 'Accept \'agreed\' sends and serve them in FIFO order (reported as \'fifo\'); false = EOPNOTSUPP.' }),
 }).refine((o) => o.ack_delay_ms * 2 <= o.ack_timeout_ms, {
   message: 'ack_delay_ms must be at most half of ack_timeout_ms, or every frame is resent',

@@ -51,7 +51,7 @@ const section = z.strictObject({
   send_queue_bytes_max: int(1024, 1024 * MIB, 4 * MIB).meta({ doc: 'Bytes queued before multicast returns EAGAIN.' }),
   retransmit_list_max: int(1, 1000, 30).meta({ doc: 'Entries in the token\'s retransmission request list.' }),
   outstanding_max: int(8, 1_000_000, 500).meta({ doc: 'Frames a ring may have sent but not yet known received by all (seq - aru).' }),
-  partial_bytes_max: int(1024, 1024 * MIB, 8 * MIB).meta({ doc: 'Bytes of partly reassembled large messages across all senders.' }),
+  partial_bytes_max: int(1024, 1024 * MIB, 8 * MIB).meta({ doc: 'Bytes of partly reassembled large messages across all senders, counted as the sizes their first fragments announce (the frames the fragments arrived in stay in memory meanwhile, up to 64 per message).' }),
   accelerated_window: int(0, 10_000, 0).meta({ doc: 'Accelerated Ring: frames of a visit multicast after the token is forwarded (0 = classic).' }),
 }).refine((o) => o.token_retransmit_ms < o.token_ms, {
   message: 'token_retransmit_ms must be below token_ms, or a lost token is never re-sent in time',

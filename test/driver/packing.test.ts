@@ -1,7 +1,7 @@
 // Proves packing and fragmentation round-trip every message in order, respect limits, and reject
 // malformed frames without changing state.
 import { describe, expect, it } from 'vitest';
-import { ENTRY_OVERHEAD, FRAME_OVERHEAD, Packer, Reassembler } from '../../core/driver/packing.ts';
+import { ENTRY_OVERHEAD, FRAME_OVERHEAD, PARTS_KEPT_MAX, Packer, Reassembler } from '../../core/driver/packing.ts';
 import type { Order } from '../../core/driver/types.ts';
 import { isClusterError } from '../../core/api/errors.ts';
 import { concatBytes } from '../../core/wire/bytes.ts';
@@ -26,11 +26,10 @@ function drain(p: Packer): Uint8Array[] {
   return frames;
 }
 function feed(r: Reassembler, sender: number, frames: Uint8Array[]) {
-  const got: { payload: Uint8Array; order: Order; pieces: readonly Uint8Array[] }[] = [];
+  const got: { payload: Uint8Array; order: Order; pieces?: readonly Uint8Array[] }[] = [];
   for (const f of frames) {
     r.accept(sender, f, (payload, order) => {
-      const pieces = payload instanceof Uint8Array ? [payload] : payload;
-      got.push({ payload: concatBytes(pieces), order, pieces });
+      got.push(payload instanceof Uint8Array ? { payload: Uint8Array.from(payload), order } : { payload: concatBytes(payload), order, pieces: payload });
     });
   }
   return got;
@@ -60,15 +59,8 @@ describe('Packer and Reassembler', () => {
     const got = feed(reassembler(), 9, frames);
     expect(got.map((g) => g.order)).toEqual(['fifo', 'safe', 'agreed']);
     expect(same([got[1].payload], [big])).toBe(true);
-    // Whole messages come as one view, a fragmented one as its fragments: views of the frames,
-    // one per frame it spans, nothing copied.
-    expect(got[0].pieces).toHaveLength(1);
-    const within = (piece: Uint8Array, f: Uint8Array) => piece.buffer === f.buffer
-      && piece.byteOffset >= f.byteOffset && piece.byteOffset + piece.length <= f.byteOffset + f.length;
-    const first = frames.findIndex((f) => within(got[1].pieces[0], f));
-    expect(first).toBeGreaterThanOrEqual(0);
-    expect(got[1].pieces.length).toBeGreaterThan(1);
-    got[1].pieces.forEach((piece, i) => expect(within(piece, frames[first + i])).toBe(true));
+    // Over 700 fragments: past PARTS_KEPT_MAX the message is put together in bytes of its own.
+    expect(got.map((g) => g.pieces === undefined)).toEqual([true, true, true]);
     expect(p.queuedMessages).toBe(0);
     expect(p.queuedBytes).toBe(0);
   });
@@ -138,6 +130,36 @@ describe('Packer and Reassembler', () => {
     b[0] ^= 0xff; // nobody may do this (Driver.multicast): it shows what the queue holds
     const got = feed(reassembler(), 1, drain(p));
     expect(got[0].payload).toEqual(b);
+  });
+
+  it('hands a message of few fragments up as views of its frames, not copied; a whole one as one array', () => {
+    const p = packer(65_000);
+    const big = msg(1 << 20, 4);
+    p.push(msg(10, 1), 'agreed');
+    p.push(big, 'agreed');
+    const frames = drain(p);
+    const got = feed(reassembler(), 9, frames);
+    expect(got[0].pieces).toBeUndefined();
+    expect(same([got[1].payload], [big])).toBe(true);
+    const pieces = got[1].pieces ?? [];
+    expect(pieces.length).toBeGreaterThan(1);
+    expect(pieces.length).toBeLessThanOrEqual(PARTS_KEPT_MAX);
+    const within = (piece: Uint8Array, f: Uint8Array) => piece.buffer === f.buffer
+      && piece.byteOffset >= f.byteOffset && piece.byteOffset + piece.length <= f.byteOffset + f.length;
+    const first = frames.findIndex((f) => within(pieces[0], f));
+    expect(first).toBeGreaterThanOrEqual(0);
+    pieces.forEach((piece, i) => expect(within(piece, frames[first + i])).toBe(true)); // one per frame, in order
+  });
+
+  it('refuses an empty fragment (a frame of them would make a partial message hold views of nothing)', () => {
+    const frames = drain((() => { const p = packer(1400); p.push(msg(3000, 5), 'fifo'); return p; })());
+    const second = Uint8Array.from(frames[1]);
+    // The second frame's only entry is a fragment: make it say 0 bytes, and drop its body.
+    new DataView(second.buffer).setUint32(FRAME_OVERHEAD + 1, 0);
+    const empty = second.subarray(0, FRAME_OVERHEAD + ENTRY_OVERHEAD);
+    const r = reassembler();
+    r.accept(9, frames[0], () => undefined);
+    expect(() => r.accept(9, empty, () => undefined)).toThrow(expect.objectContaining({ code: 'EPROTO' }));
   });
 
   it('takes a message in parts and writes them into its frames as one, fragments across part edges included', () => {
