@@ -82,6 +82,22 @@ describe('memory governor', () => {
     expect(at % 2, 'not at a falling sample').toBe(1);
   });
 
+  it('the native helper sets glibc\'s thresholds for a process that trims itself, and refuses bad values', (ctx) => {
+    const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
+    if (!glibc || !loadNative()) {
+      console.log(`skipped: ${glibc ? 'core/native/build/Release/afcluster_native.node not built (npm run build:native)' : 'not glibc'}`);
+      ctx.skip();
+    }
+    // In a fresh process: the options are the whole process's allocator's.
+    const script = `
+      const n = require(process.argv[1]);
+      console.log(JSON.stringify([n.mallocTune(64 << 20, 16 << 20, 4 << 20), n.mallocTune(-1, 0, 0), n.mallocTune(1), n.mallocTune('a', 1, 1)]));`;
+    const path = new URL('../native/build/Release/afcluster_native.node', import.meta.url).pathname;
+    const r = spawnSync(process.execPath, ['-e', script, path], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([true, false, false, false]);
+  });
+
   it('the native helper gives the allocator\'s free pages back to the kernel', (ctx) => {
     // npm install builds it (tools/build-native.mjs) where there is a C compiler; it is glibc's
     // malloc_trim, so elsewhere it is absent and a daemon never trims (the pack test checks the build).

@@ -10,6 +10,9 @@ import type { ByteParts } from '../wire/bytes.ts';
 export interface Native {
   /** glibc's malloc_trim(0): true when it returned memory to the kernel (false on another C library). */
   trim(): boolean;
+  /** glibc's mallopt(M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD), for a process that trims
+   *  itself: true when every option was taken (false on another C library). */
+  mallocTune(trimThreshold: number, topPad: number, mmapThreshold: number): boolean;
   unixSocket: NativeUnixSockets;
 }
 
@@ -55,8 +58,11 @@ export function loadNativeAt(path: string): { native?: Native; unusable?: string
   if (!existsSync(path)) return {};
   try {
     const m = createRequire(import.meta.url)(path) as Partial<Native>;
-    if (typeof m.trim === 'function' && typeof m.unixSocket?.sendBuffer === 'function') return { native: m as Native };
-    return { unusable: `it is older than this code: no ${typeof m.trim === 'function' ? 'unixSocket.sendBuffer' : 'trim'}` };
+    const missing = typeof m.trim !== 'function' ? 'trim'
+      : typeof m.unixSocket?.sendBuffer !== 'function' ? 'unixSocket.sendBuffer'
+        : typeof m.mallocTune !== 'function' ? 'mallocTune' : undefined;
+    if (missing === undefined) return { native: m as Native };
+    return { unusable: `it is older than this code: no ${missing}` };
   } catch (e) {
     return { unusable: `it does not load: ${(e as Error).message.split('\n')[0]}` };
   }

@@ -226,6 +226,9 @@ describe('loadNativeAt', () => {
     const older = join(dir, 'older.cjs'); // a build from before sendBuffer: trim and sockets, no sendBuffer
     writeFileSync(older, 'module.exports = { trim() { return true; }, unixSocket: { open() { return -1; } } };');
     expect(loadNativeAt(older)).toEqual({ unusable: 'it is older than this code: no unixSocket.sendBuffer' });
+    const beforeTune = join(dir, 'before-tune.cjs'); // sockets with sendBuffer, no mallocTune
+    writeFileSync(beforeTune, 'module.exports = { trim() { return true; }, unixSocket: { sendBuffer() { return 0; } } };');
+    expect(loadNativeAt(beforeTune)).toEqual({ unusable: 'it is older than this code: no mallocTune' });
     const garbage = join(dir, 'garbage.node');
     writeFileSync(garbage, 'not a shared object');
     const r = loadNativeAt(garbage);

@@ -1,7 +1,8 @@
 // The native helper of the daemon and the client (Node-API, so one build serves every Node
 // version from 20 on):
 //  - trim(): glibc's malloc_trim, so a daemon can hand back to the kernel the memory its
-//    allocator kept after a load (core/af/memory.ts);
+//    allocator kept after a load (core/af/memory.ts); mallocTune(): glibc's thresholds for a
+//    process that trims itself, so a load does not hand memory back and fault it in per buffer;
 //  - unix datagram sockets (core/af/unix.ts): each datagram is received straight into a buffer of
 //    its own size (its size from a peek), so datagrams of any size the sender's socket allows
 //    arrive whole and are copied once, by the kernel; a send gathers several buffers (a header
@@ -32,6 +33,28 @@ static napi_value trim(napi_env env, napi_callback_info info) {
 #endif
   napi_value out;
   napi_get_boolean(env, released, &out);
+  return out;
+}
+
+// mallocTune(trimThreshold, topPad, mmapThreshold): glibc's mallopt for a process that trims
+// itself (the daemon's memory governor calls trim() once a load has settled). Under a load of
+// large messages every buffer of 64 KiB or more that is freed at the top of the heap made glibc
+// return that memory to the kernel, and the next buffer fault it in again, page by page; buffers
+// over 128 KiB (version 5's datagrams) were mmap'ed and unmapped one by one. True when every
+// option was taken (false on another C library).
+static napi_value malloc_tune(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t v[3] = { 0, 0, 0 };
+  bool ok = napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 3;
+  for (size_t i = 0; ok && i < 3; i++) ok = napi_get_value_int32(env, argv[i], &v[i]) == napi_ok && v[i] >= 0;
+#if defined(__GLIBC__)
+  ok = ok && mallopt(M_TRIM_THRESHOLD, v[0]) == 1 && mallopt(M_TOP_PAD, v[1]) == 1 && mallopt(M_MMAP_THRESHOLD, v[2]) == 1;
+#else
+  ok = false;
+#endif
+  napi_value out;
+  napi_get_boolean(env, ok, &out);
   return out;
 }
 
@@ -391,6 +414,7 @@ static bool export_fn(napi_env env, napi_value exports, const char *name, napi_c
 
 static napi_value init(napi_env env, napi_value exports) {
   if (!export_fn(env, exports, "trim", trim)) return NULL;
+  if (!export_fn(env, exports, "mallocTune", malloc_tune)) return NULL;
   napi_value unix_socket;
   if (napi_create_object(env, &unix_socket) != napi_ok) return NULL;
   if (!export_fn(env, unix_socket, "open", usock_open) || !export_fn(env, unix_socket, "fd", usock_fd)
