@@ -14,6 +14,17 @@ async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void
   }
 }
 
+const NATIVE_FILE = new URL('../native/build/Release/afcluster_native.node', import.meta.url).pathname;
+
+/** The native helper's tests need it built (npm install does, with a C compiler) and glibc (its
+ *  malloc_trim and mallopt): elsewhere a daemon neither tunes nor trims (the pack test checks the build). */
+function skipWithoutNativeGlibc(ctx: { skip(): void }): void {
+  const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
+  if (glibc && loadNative()) return;
+  console.log(`skipped: ${glibc ? 'core/native/build/Release/afcluster_native.node not built (npm run build:native)' : 'not glibc'}`);
+  ctx.skip();
+}
+
 describe('memory governor', () => {
   it('collects dead buffers past its step, once more when growth stops, then nothing', async () => {
     const gov = startMemoryGovernor({ checkMs: 10, stepBytes: 8 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 1 * MiB, quietBytes: 0, trimBytes: 0 });
@@ -83,29 +94,18 @@ describe('memory governor', () => {
   });
 
   it('the native helper sets glibc\'s thresholds for a process that trims itself, and refuses bad values', (ctx) => {
-    const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
-    if (!glibc || !loadNative()) {
-      console.log(`skipped: ${glibc ? 'core/native/build/Release/afcluster_native.node not built (npm run build:native)' : 'not glibc'}`);
-      ctx.skip();
-    }
+    skipWithoutNativeGlibc(ctx);
     // In a fresh process: the options are the whole process's allocator's.
     const script = `
       const n = require(process.argv[1]);
       console.log(JSON.stringify([n.mallocTune(64 << 20, 16 << 20, 4 << 20), n.mallocTune(-1, 0, 0), n.mallocTune(1), n.mallocTune('a', 1, 1)]));`;
-    const path = new URL('../native/build/Release/afcluster_native.node', import.meta.url).pathname;
-    const r = spawnSync(process.execPath, ['-e', script, path], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['-e', script, NATIVE_FILE], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([true, false, false, false]);
   });
 
   it('the native helper gives the allocator\'s free pages back to the kernel', (ctx) => {
-    // npm install builds it (tools/build-native.mjs) where there is a C compiler; it is glibc's
-    // malloc_trim, so elsewhere it is absent and a daemon never trims (the pack test checks the build).
-    const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
-    if (!glibc || !loadNative()) {
-      console.log(`skipped: ${glibc ? 'core/native/build/Release/afcluster_native.node not built (npm run build:native)' : 'not glibc'}`);
-      ctx.skip();
-    }
+    skipWithoutNativeGlibc(ctx);
     // In a fresh process: 200 MB of 96 KiB blocks (below glibc's mmap threshold, so from its heap)
     // with a small block kept after each (so freeing cannot shrink the heap from the top).
     const script = `
@@ -115,8 +115,7 @@ describe('memory governor', () => {
       for (let i = 0; i < 2000; i++) { big.push(Buffer.alloc(96 * 1024, 1)); keep.push(Buffer.alloc(200, 2)); }
       big = null; gc(); gc();
       setTimeout(() => { const a = rss(); const released = n.trim(); const b = rss(); console.log(JSON.stringify({ a, b, released, kept: keep.length })); }, 500);`;
-    const path = new URL('../native/build/Release/afcluster_native.node', import.meta.url).pathname;
-    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script, path], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script, NATIVE_FILE], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const { a, b, released, kept } = JSON.parse(r.stdout) as { a: number; b: number; released: boolean; kept: number };
     expect(kept).toBe(2000);
