@@ -193,8 +193,10 @@ describe('GroupService', () => {
     expect(c.view(1, 'g')).toEqual(['2/102/3']);
   });
 
-  it('merges partitions: the state exchange teaches both sides each other\'s groups, in one regular event', () => {
-    const c = new Cluster([1, 2, 3], { together: false });
+  // With fragmentBytes, the bus hands every message longer than that up in pieces (deliverParts),
+  // control messages and the state exchange included: the same events must come out.
+  const mergeScenario = (fragmentBytes?: number) => () => {
+    const c = new Cluster([1, 2, 3], { together: false, ...(fragmentBytes ? { fragmentBytes } : {}) });
     c.bus.configure([[1, 2], [3]]);
     const a = c.open(1); const b = c.open(2); const x = c.open(3);
     a.ep.bind('g'); b.ep.bind('g'); x.ep.bind('g');
@@ -211,7 +213,9 @@ describe('GroupService', () => {
     expect(since(x.rec)[0]).toBe('regular g ring 1.3 [1/101/1 2/102/2 3/103/3] +[1/101/1:join 2/102/2:join] -[]');
     for (const r of [a.rec, b.rec, x.rec]) expect(since(r).slice(1)).toEqual(['msg g from 1/101/1 agreed early-a', 'msg g from 3/103/3 agreed early-x']);
     expect(c.svc(1).stats().heldMessages).toBe(2);
-  });
+  };
+  it('merges partitions: the state exchange teaches both sides each other\'s groups, in one regular event', mergeScenario());
+  it('merges partitions the same way when every message arrives in fragments (held ones joined during the exchange)', mergeScenario(24));
 
   it('tells every node who each member is, by its joins and by the state exchange after a merge', () => {
     for (const vs of [true, false]) {
@@ -399,13 +403,13 @@ describe('GroupService', () => {
     expect(c.view(2, 'h')).toEqual([]);
   });
 
-  it('keeps every endpoint\'s sequence identical under random binds, sends, crashes and merges', () => {
+  const randomScenario = (fragmentBytes?: number) => () => {
     const seed = Number(process.env.GROUPS_SEED ?? 20261121);
-    console.log(`groups random seed ${seed} (GROUPS_SEED=${seed} to replay)`);
+    console.log(`groups random seed ${seed} (GROUPS_SEED=${seed} to replay)${fragmentBytes ? `, fragments of ${fragmentBytes} bytes` : ''}`);
     let r = seed;
     const rnd = (n: number): number => { r = (Math.imul(r, 1664525) + 1013904223) >>> 0; return r % n; };
     const nodes = [1, 2, 3, 4];
-    const c = new Cluster(nodes);
+    const c = new Cluster(nodes, fragmentBytes ? { fragmentBytes } : {});
     for (let i = 0; i < 12; i++) c.open(nodes[i % 4], 200 + i);
     const groups = ['red', 'blue'];
     for (let step = 0; step < 400; step++) {
@@ -430,7 +434,9 @@ describe('GroupService', () => {
       compared += expectSameSequences(c.sockets, g);
     }
     expect(compared).toBeGreaterThan(200);
-  });
+  };
+  it('keeps every endpoint\'s sequence identical under random binds, sends, crashes and merges', randomScenario());
+  it('keeps them identical when every message arrives in fragments', randomScenario(20));
 
   it('keeps sequences identical with crashes, restarts, procdown, overruns and EAGAIN in the mix', () => {
     const seed = Number(process.env.GROUPS_SEED ?? 777);

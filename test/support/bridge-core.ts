@@ -8,6 +8,7 @@ import { BridgeCore, type BridgeHost, type ClientIdentity } from '../../core/af/
 import type { AccessPolicy } from '../../core/af/access.ts';
 import type { NodeConfig } from '../../core/config/types.ts';
 import { concatBytes } from '../../core/wire/bytes.ts';
+import { cutInto } from './bus.ts';
 
 export const MiB = 1024 * 1024;
 export const limits: NodeConfig['limits'] = {
@@ -101,9 +102,7 @@ export class FakeNode {
   private deliver(payload: Uint8Array, order: Order): void {
     const cut = this.opts.fragmentBytes ?? Infinity;
     if (payload.length <= cut) { this.svc.deliver(1, payload, order); return; }
-    const pieces: Uint8Array[] = [];
-    for (let at = 0; at < payload.length; at += cut) pieces.push(payload.subarray(at, at + cut));
-    this.svc.deliverParts(1, pieces, order);
+    this.svc.deliverParts(1, cutInto(payload, cut), order);
   }
 
   /** The client at `path` read its queue: its channel takes datagrams again. */

@@ -28,6 +28,13 @@ export interface BusOptions {
   fragmentBytes?: number;
 }
 
+/** `payload` as views of `size` bytes each (the last shorter), as a driver's fragments come. */
+export function cutInto(payload: Uint8Array, size: number): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  for (let at = 0; at < payload.length; at += size) pieces.push(payload.subarray(at, at + size));
+  return pieces;
+}
+
 export class TestBus {
   private readonly upcalls = new Map<number, DriverUpcalls>();
   private components: Component[] = [];
@@ -124,9 +131,7 @@ export class TestBus {
         const payload = p.payload.slice();
         const up = this.upcalls.get(n);
         if (payload.length > cut && up?.deliverParts) {
-          const pieces: Uint8Array[] = [];
-          for (let at = 0; at < payload.length; at += cut) pieces.push(payload.subarray(at, at + cut));
-          up.deliverParts(p.sender, pieces, p.order);
+          up.deliverParts(p.sender, cutInto(payload, cut), p.order);
         } else {
           up?.deliver(p.sender, payload, p.order);
         }
