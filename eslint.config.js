@@ -11,7 +11,8 @@ const ROOT = import.meta.dirname;
 
 // [folder or file, what it may import]: the first entry that contains a file decides. The data
 // flow, from the bottom: api (the user's types and errors) < wire (codec toolkit) < driver (the
-// driver contract) < crypto, config, transport < runtime < quorum < groups < af (the bridge).
+// driver contract) < crypto, config, native (the C helper's loader), transport < runtime <
+// quorum < groups < af (the bridge).
 // Drivers see only the contract; the registry of built-in drivers sits above them; sim drives
 // core and drivers; services and the client library sit on core; tools use everything but test/.
 const CORE_BASE = ['core/api', 'core/wire', 'core/driver'];
@@ -21,11 +22,12 @@ export const LAYERS = [
   ['core/driver', ['core/driver', 'core/wire', 'core/api']],
   ['core/crypto', ['core/crypto', ...CORE_BASE]],
   ['core/config', ['core/config', 'core/crypto', ...CORE_BASE]],
-  ['core/transport', ['core/transport', 'core/config', ...CORE_BASE]],
+  ['core/native', ['core/native', ...CORE_BASE]],
+  ['core/transport', ['core/transport', 'core/native', 'core/config', ...CORE_BASE]],
   ['core/runtime', ['core/runtime', 'core/transport', 'core/config', 'core/crypto', ...CORE_BASE]],
   ['core/quorum', ['core/quorum', 'core/config', ...CORE_BASE]],
   ['core/groups', ['core/groups', 'core/quorum', 'core/runtime', 'core/config', ...CORE_BASE]],
-  ['core/af', ['core/af', 'core/groups', 'core/quorum', 'core/runtime', 'core/transport', 'core/config', 'core/crypto', ...CORE_BASE]],
+  ['core/af', ['core/af', 'core/groups', 'core/quorum', 'core/runtime', 'core/transport', 'core/native', 'core/config', 'core/crypto', ...CORE_BASE]],
   ['drivers/builtin.ts', ['drivers', 'core/driver']],
   ['drivers', ['drivers/$1', ...CORE_BASE]],
   ['sim', ['sim', 'core']],

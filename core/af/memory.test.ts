@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { decide, startMemoryGovernor, type GovernorState, type MemoryGovernorOptions } from './memory.ts';
-import { loadNative } from './native.ts';
+import { loadNative } from '../native/index.ts';
 
 const MiB = 1024 * 1024;
 

@@ -25,7 +25,7 @@
 // daemon's few KiB a second add up to that too, so it trims about once in a quarter of an hour.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { loadNative } from './native.ts';
+import { loadNative } from '../native/index.ts';
 
 export interface MemoryGovernorOptions {
   /** How often to sample (ms). */

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bindUnix, connectUnix, createUnixSocket, sendUnix, unixErrorName, unixLargeDatagrams } from './unix.ts';
 import { LARGE_DATAGRAM_MAX } from './codec.ts';
-import { loadNative, loadNativeAt, NATIVE_PATH } from './native.ts';
+import { loadNative, loadNativeAt, NATIVE_PATH } from '../native/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'afc-unix-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -229,6 +229,9 @@ describe('loadNativeAt', () => {
     const beforeTune = join(dir, 'before-tune.cjs'); // sockets with sendBuffer, no mallocTune
     writeFileSync(beforeTune, 'module.exports = { trim() { return true; }, unixSocket: { sendBuffer() { return 0; } } };');
     expect(loadNativeAt(beforeTune)).toEqual({ unusable: 'it is older than this code: no mallocTune' });
+    const beforeUdp = join(dir, 'before-udp.cjs'); // everything up to mallocTune, no UDP sockets
+    writeFileSync(beforeUdp, 'module.exports = { trim() { return true; }, mallocTune() { return true; }, unixSocket: { sendBuffer() { return 0; } } };');
+    expect(loadNativeAt(beforeUdp)).toEqual({ unusable: 'it is older than this code: no udpSocket' });
     const garbage = join(dir, 'garbage.node');
     writeFileSync(garbage, 'not a shared object');
     const r = loadNativeAt(garbage);

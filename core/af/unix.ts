@@ -8,8 +8,7 @@
 // AFCLUSTER_UNIX_SOCKETS=unix-dgram in the environment picks unix-dgram's even where the helper is built.
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
-import { constants } from 'node:os';
-import { loadNative, type NativeHandle, type NativeUnixSockets } from './native.ts';
+import { errnoName, loadNative, type NativeHandle, type NativeUnixSockets } from '../native/index.ts';
 import type { ByteParts } from '../wire/bytes.ts';
 import { LARGE_DATAGRAM_MAX } from './codec.ts';
 import { keepShapes } from '../transport/shapes.ts';
@@ -112,16 +111,6 @@ class NativeUnixSocket extends EventEmitter implements UnixDgramSocket {
 }
 
 export const CONGESTION = 1;
-
-/** errno number -> name, built once (a full queue is a hot path: see sendUnix). Where two names
- *  share a number the first in Node's table is kept: EAGAIN, not EWOULDBLOCK. */
-const ERRNO_NAMES = new Map<number, string>();
-for (const [name, v] of Object.entries(constants.errno)) if (!ERRNO_NAMES.has(v)) ERRNO_NAMES.set(v, name);
-
-/** 'EAGAIN', 'ENOENT', ... for an errno number (positive). */
-function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
-}
 
 /** 'EAGAIN', 'ECONNREFUSED', ... for a socket error (negative errno), 'EAGAIN' for 1 (unix-dgram's congestion). */
 export function unixErrorName(err: UnixError): string {

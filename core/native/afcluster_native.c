@@ -6,7 +6,12 @@
 //  - unix datagram sockets (core/af/unix.ts): each datagram is received straight into a buffer of
 //    its own size (its size from a peek), so datagrams of any size the sender's socket allows
 //    arrive whole and are copied once, by the kernel; a send gathers several buffers (a header
-//    and a payload need not be joined first) and reports failure as -errno, without an Error.
+//    and a payload need not be joined first) and reports failure as -errno, without an Error;
+//  - UDP sockets (core/transport/udp.ts), on the same poll: each datagram in a buffer of its own
+//    size (Node's dgram receives into a 64 KiB buffer, then zero-fills one of the datagram's size
+//    and copies into it), its source as a number (IPv4) or a string (IPv6) that sourceKey() also
+//    gives for a configured address, so the transport maps it to a node without building strings
+//    or an object per datagram; sends are synchronous, to an address prepared once (sockaddr()).
 #define _GNU_SOURCE
 #define NAPI_VERSION 8 // async cleanup hooks: a Worker's sockets close before its env goes
 #include <node_api.h>
@@ -16,6 +21,11 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -72,6 +82,7 @@ typedef struct {
   napi_env env;
   uv_poll_t poll;
   int fd;
+  int family;     // AF_UNIX, AF_INET or AF_INET6
   int events;     // what the poll watches now
   bool connected;
   bool closed;
@@ -79,7 +90,7 @@ typedef struct {
   // callback) and the JavaScript handle (its finalizer). Calls on a closed handle answer -EBADF.
   bool poll_done;
   bool js_done;
-  napi_ref on_message; // (buf: Buffer, path: string | null) => void
+  napi_ref on_message; // (buf: Buffer, source: path | null (unix), number (IPv4), string (IPv6)) => void
   napi_ref on_writable;
   napi_async_context actx;
   // Holds the env (a Worker's, say) open until the poll handle is closed; removed then.
@@ -146,6 +157,35 @@ static void usock_call(usock *s, napi_ref ref, size_t argc, napi_value *argv) {
 
 static void on_poll(uv_poll_t *h, int status, int events);
 
+// A datagram's source address, as sockaddr_storage holds it, or a unix socket's path (one byte more
+// than sockaddr_un, zeroed: a path of the full 108 bytes has no NUL of its own).
+typedef union {
+  struct sockaddr_storage ss;
+  struct sockaddr_un un;
+  struct sockaddr_in in;
+  struct sockaddr_in6 in6;
+  char bytes[sizeof(struct sockaddr_un) + 1];
+} source_addr;
+
+// An IP source as JavaScript sees it: IPv4 a number, address * 65536 + port (below 2^48, exact);
+// IPv6 a string, "address port" (inet_ntop's form, with the scope id after a % when there is one).
+// NULL for another family.
+static napi_value ip_source_key(napi_env env, const source_addr *a) {
+  napi_value out = NULL;
+  if (a->ss.ss_family == AF_INET) {
+    double key = (double)ntohl(a->in.sin_addr.s_addr) * 65536.0 + ntohs(a->in.sin_port);
+    napi_create_double(env, key, &out);
+  } else if (a->ss.ss_family == AF_INET6) {
+    char text[INET6_ADDRSTRLEN + 32];
+    if (!inet_ntop(AF_INET6, &a->in6.sin6_addr, text, INET6_ADDRSTRLEN)) return NULL;
+    size_t n = strlen(text);
+    if (a->in6.sin6_scope_id) n += (size_t)snprintf(text + n, sizeof text - n, "%%%u", (unsigned)a->in6.sin6_scope_id);
+    snprintf(text + n, sizeof text - n, " %u", (unsigned)ntohs(a->in6.sin6_port));
+    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &out);
+  }
+  return out;
+}
+
 static void usock_set_events(usock *s, int events) {
   if (s->closed || s->events == events) return;
   s->events = events;
@@ -179,15 +219,13 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     void *data = NULL;
     napi_value buf;
     if (napi_create_buffer(env, cap, &data, &buf) != napi_ok) { napi_close_handle_scope(env, each); break; }
-    // One byte more than sockaddr_un, zeroed: a path of the full 108 bytes has no NUL of its own.
-    union { struct sockaddr_un un; char bytes[sizeof(struct sockaddr_un) + 1]; } name;
+    source_addr name;
     memset(&name, 0, sizeof name);
-    struct sockaddr_un *from = &name.un;
     struct iovec iov = { data, cap };
     struct msghdr msg;
     memset(&msg, 0, sizeof msg);
     msg.msg_name = &name;
-    msg.msg_namelen = sizeof name.un;
+    msg.msg_namelen = s->family == AF_UNIX ? sizeof name.un : sizeof name.ss;
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     ssize_t r;
@@ -201,11 +239,16 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       continue;
     }
     napi_value argv[2];
-    size_t namelen = msg.msg_namelen < sizeof name.bytes ? msg.msg_namelen : sizeof name.bytes;
-    size_t pathlen = namelen > offsetof(struct sockaddr_un, sun_path)
-      ? strnlen(from->sun_path, namelen - offsetof(struct sockaddr_un, sun_path)) : 0;
-    if (pathlen > 0 && from->sun_path[0] != '\0') napi_create_string_utf8(env, from->sun_path, pathlen, &argv[1]);
-    else napi_get_null(env, &argv[1]);
+    if (s->family == AF_UNIX) {
+      size_t namelen = msg.msg_namelen < sizeof name.bytes ? msg.msg_namelen : sizeof name.bytes;
+      size_t pathlen = namelen > offsetof(struct sockaddr_un, sun_path)
+        ? strnlen(name.un.sun_path, namelen - offsetof(struct sockaddr_un, sun_path)) : 0;
+      if (pathlen > 0 && name.un.sun_path[0] != '\0') napi_create_string_utf8(env, name.un.sun_path, pathlen, &argv[1]);
+      else napi_get_null(env, &argv[1]);
+    } else {
+      argv[1] = ip_source_key(env, &name);
+      if (argv[1] == NULL) napi_get_null(env, &argv[1]);
+    }
     argv[0] = buf;
     usock_call(s, s->on_message, 2, argv);
     napi_close_handle_scope(env, each);
@@ -250,6 +293,43 @@ static int send_buffer(int fd) {
   return getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &l) == 0 ? v : 0;
 }
 
+// The handle for a new descriptor `fd` (closed here on failure), polled for reading: an external,
+// or -errno.
+static napi_value socket_handle(napi_env env, int fd, int family, napi_value on_message, napi_value on_writable, const char *what) {
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) { close(fd); return int_value(env, -EINVAL); }
+  usock *s = calloc(1, sizeof *s);
+  if (!s) { close(fd); return int_value(env, -ENOMEM); }
+  s->env = env;
+  s->fd = fd;
+  s->family = family;
+  napi_value name;
+  napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &name);
+  if (napi_async_init(env, NULL, name, &s->actx) != napi_ok) {
+    close(fd);
+    free(s);
+    return int_value(env, -ENOMEM);
+  }
+  if (uv_poll_init(loop, &s->poll, fd) != 0) { // nothing for libuv to close
+    napi_async_destroy(env, s->actx);
+    close(fd);
+    free(s);
+    return int_value(env, -ENOMEM);
+  }
+  s->poll.data = s;
+  napi_create_reference(env, on_message, 1, &s->on_message);
+  napi_create_reference(env, on_writable, 1, &s->on_writable);
+  if (napi_add_async_cleanup_hook(env, usock_env_cleanup, s, &s->cleanup) != napi_ok) s->cleanup = NULL;
+  usock_set_events(s, UV_READABLE);
+  napi_value ext;
+  if (napi_create_external(env, s, usock_finalize, NULL, &ext) != napi_ok) {
+    s->js_done = true; // no JavaScript handle: the close callback frees
+    usock_close_now(s);
+    return int_value(env, -ENOMEM);
+  }
+  return ext;
+}
+
 // open(onMessage, onWritable, sendBufferMin?): a non-blocking AF_UNIX SOCK_DGRAM socket whose
 // poll reads every datagram that arrives, its send buffer raised to sendBufferMin where it is
 // smaller (as far as net.core.wmem_max lets; sendBuffer(h) says what it got); an external
@@ -267,43 +347,13 @@ static napi_value usock_open(napi_env env, napi_callback_info info) {
   }
   int32_t sndbuf_min = 0;
   if (t2 == napi_number) napi_get_value_int32(env, argv[2], &sndbuf_min);
-  uv_loop_t *loop = NULL;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return int_value(env, -EINVAL);
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return int_value(env, -errno);
   if (sndbuf_min > 0 && send_buffer(fd) < sndbuf_min) {
     int half = sndbuf_min / 2 + 1; // Linux doubles what it is given (its own overhead)
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &half, sizeof half);
   }
-  usock *s = calloc(1, sizeof *s);
-  if (!s) { close(fd); return int_value(env, -ENOMEM); }
-  s->env = env;
-  s->fd = fd;
-  napi_value name;
-  napi_create_string_utf8(env, "afcluster.unixSocket", NAPI_AUTO_LENGTH, &name);
-  if (napi_async_init(env, NULL, name, &s->actx) != napi_ok) {
-    close(fd);
-    free(s);
-    return int_value(env, -ENOMEM);
-  }
-  if (uv_poll_init(loop, &s->poll, fd) != 0) { // nothing for libuv to close
-    napi_async_destroy(env, s->actx);
-    close(fd);
-    free(s);
-    return int_value(env, -ENOMEM);
-  }
-  s->poll.data = s;
-  napi_create_reference(env, argv[0], 1, &s->on_message);
-  napi_create_reference(env, argv[1], 1, &s->on_writable);
-  if (napi_add_async_cleanup_hook(env, usock_env_cleanup, s, &s->cleanup) != napi_ok) s->cleanup = NULL;
-  usock_set_events(s, UV_READABLE);
-  napi_value ext;
-  if (napi_create_external(env, s, usock_finalize, NULL, &ext) != napi_ok) {
-    s->js_done = true; // no JavaScript handle: the close callback frees
-    usock_close_now(s);
-    return int_value(env, -ENOMEM);
-  }
-  return ext;
+  return socket_handle(env, fd, AF_UNIX, argv[0], argv[1], "afcluster.unixSocket");
 }
 
 // sendBuffer(h): the socket's SO_SNDBUF in bytes, or -EBADF.
@@ -323,7 +373,7 @@ static napi_value usock_fd(napi_env env, napi_callback_info info) {
 static napi_value usock_addr(napi_env env, napi_callback_info info, bool connecting) {
   napi_value argv[2];
   usock *s = open_socket_arg(env, info, argv, 2, 2);
-  if (!s) return int_value(env, -EBADF);
+  if (!s || s->family != AF_UNIX) return int_value(env, -EBADF);
   struct sockaddr_un a;
   socklen_t len = 0;
   int err = path_arg(env, argv[1], &a, &len);
@@ -355,27 +405,28 @@ static bool bytes_arg(napi_env env, napi_value v, struct iovec *out) {
 // send(h, bytes | bytes[], path?): one datagram of the bytes (several arrays gathered in order),
 // to the connected peer or to `path`: 0, or -errno. On a connected socket a full queue (EAGAIN)
 // also starts watching for room: onWritable is called once there is.
+// The bytes of a send: one Uint8Array, or an array of at most GATHER_MAX; their count, or -1.
+static int gather_arg(napi_env env, napi_value v, struct iovec *iov) {
+  bool is_array = false;
+  napi_is_array(env, v, &is_array);
+  if (!is_array) return bytes_arg(env, v, &iov[0]) ? 1 : -1;
+  uint32_t count = 0;
+  napi_get_array_length(env, v, &count);
+  if (count > GATHER_MAX) return -1;
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value e;
+    if (napi_get_element(env, v, i, &e) != napi_ok || !bytes_arg(env, e, &iov[i])) return -1;
+  }
+  return (int)count;
+}
+
 static napi_value usock_send(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   usock *s = open_socket_arg(env, info, argv, 3, 2);
-  if (!s) return int_value(env, -EBADF);
+  if (!s || s->family != AF_UNIX) return int_value(env, -EBADF);
   struct iovec iov[GATHER_MAX];
-  size_t n = 0;
-  bool is_array = false;
-  napi_is_array(env, argv[1], &is_array);
-  if (is_array) {
-    uint32_t count = 0;
-    napi_get_array_length(env, argv[1], &count);
-    if (count > GATHER_MAX) return int_value(env, -EINVAL);
-    for (uint32_t i = 0; i < count; i++) {
-      napi_value e;
-      if (napi_get_element(env, argv[1], i, &e) != napi_ok || !bytes_arg(env, e, &iov[n])) return int_value(env, -EINVAL);
-      n++;
-    }
-  } else {
-    if (!bytes_arg(env, argv[1], &iov[0])) return int_value(env, -EINVAL);
-    n = 1;
-  }
+  int n = gather_arg(env, argv[1], iov);
+  if (n < 0) return int_value(env, -EINVAL);
   struct sockaddr_un a;
   socklen_t alen = 0;
   napi_valuetype pt = napi_undefined;
@@ -387,7 +438,7 @@ static napi_value usock_send(napi_env env, napi_callback_info info) {
   struct msghdr msg;
   memset(&msg, 0, sizeof msg);
   msg.msg_iov = iov;
-  msg.msg_iovlen = n;
+  msg.msg_iovlen = (size_t)n;
   if (alen > 0) { msg.msg_name = &a; msg.msg_namelen = alen; }
   ssize_t r;
   do r = sendmsg(s->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
@@ -406,6 +457,204 @@ static napi_value usock_close(napi_env env, napi_callback_info info) {
   return int_value(env, 0);
 }
 
+// ---- UDP sockets ----
+
+// An IP address and port as a sockaddr (IPv6 may name its scope: "fe80::1%eth0"): its length,
+// or -EINVAL.
+static int ip_addr(napi_env env, napi_value host, napi_value port, source_addr *a) {
+  char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  size_t n = 0;
+  int32_t p = -1;
+  memset(a, 0, sizeof *a);
+  if (napi_get_value_string_utf8(env, host, text, sizeof text, &n) != napi_ok || n == 0 || n >= sizeof text - 1
+      || napi_get_value_int32(env, port, &p) != napi_ok || p < 0 || p > 65535) return -EINVAL;
+  if (inet_pton(AF_INET, text, &a->in.sin_addr) == 1) {
+    a->in.sin_family = AF_INET;
+    a->in.sin_port = htons((uint16_t)p);
+    return sizeof a->in;
+  }
+  char *scope = strchr(text, '%');
+  if (scope) *scope++ = '\0';
+  if (inet_pton(AF_INET6, text, &a->in6.sin6_addr) != 1) return -EINVAL;
+  a->in6.sin6_family = AF_INET6;
+  a->in6.sin6_port = htons((uint16_t)p);
+  if (scope) {
+    char *end = NULL;
+    unsigned long id = strtoul(scope, &end, 10);
+    a->in6.sin6_scope_id = *scope && end && *end == '\0' ? (uint32_t)id : if_nametoindex(scope);
+    if (a->in6.sin6_scope_id == 0) return -EINVAL;
+  }
+  return sizeof a->in6;
+}
+
+// udp.open(family (4 or 6), onMessage, onWritable, bufferBytes): a non-blocking UDP socket, its
+// receive and send buffers asked for bufferBytes each (the kernel doubles them, up to
+// net.core.rmem_max and wmem_max; recvBuffer/sendBuffer say what it gave); a handle, or -errno.
+static napi_value udp_open(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_valuetype t[4];
+  int32_t family = 0, bytes = 0;
+  bool ok = napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 4;
+  for (size_t i = 0; ok && i < 4; i++) ok = napi_typeof(env, argv[i], &t[i]) == napi_ok;
+  ok = ok && t[0] == napi_number && t[1] == napi_function && t[2] == napi_function && t[3] == napi_number
+    && napi_get_value_int32(env, argv[0], &family) == napi_ok && (family == 4 || family == 6)
+    && napi_get_value_int32(env, argv[3], &bytes) == napi_ok && bytes >= 0;
+  if (!ok) {
+    napi_throw_type_error(env, NULL, "open(family, onMessage, onWritable, bufferBytes): 4 or 6, two functions and a number");
+    return NULL;
+  }
+  int af = family == 4 ? AF_INET : AF_INET6;
+  int fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return int_value(env, -errno);
+  if (bytes > 0) { // best effort: a refused size keeps the kernel's default
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+  }
+  return socket_handle(env, fd, af, argv[1], argv[2], "afcluster.udpSocket");
+}
+
+// The open UDP socket a call names first, or NULL.
+static usock *udp_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t want, size_t need) {
+  usock *s = open_socket_arg(env, info, argv, want, need);
+  return s && s->family != AF_UNIX ? s : NULL;
+}
+
+// udp.bind(h, host, port, reuseAddr): 0 or -errno.
+static napi_value udp_bind(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  usock *s = udp_arg(env, info, argv, 4, 4);
+  if (!s) return int_value(env, -EBADF);
+  bool reuse = false;
+  napi_get_value_bool(env, argv[3], &reuse);
+  source_addr a;
+  int len = ip_addr(env, argv[1], argv[2], &a);
+  if (len < 0) return int_value(env, len);
+  if (a.ss.ss_family != s->family) return int_value(env, -EAFNOSUPPORT);
+  int one = 1;
+  if (reuse && setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) return int_value(env, -errno);
+  return int_value(env, bind(s->fd, (struct sockaddr *)&a, (socklen_t)len) < 0 ? -errno : 0);
+}
+
+// The index of the interface that holds `a` (an IPv6 address), or 0.
+static unsigned if_index_of(const struct in6_addr *a) {
+  struct ifaddrs *list = NULL, *i;
+  unsigned index = 0;
+  if (getifaddrs(&list) < 0) return 0;
+  for (i = list; i && !index; i = i->ifa_next) {
+    if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET6
+        && memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, a, sizeof *a) == 0) index = if_nametoindex(i->ifa_name);
+  }
+  freeifaddrs(list);
+  return index;
+}
+
+// udp.multicast(h, group, iface, join): sends to groups leave from the interface that holds
+// `iface` (this node's address), with TTL (hop limit) 1 and loopback on; with join, the socket
+// also joins `group` there. 0 or -errno.
+static napi_value udp_multicast(napi_env env, napi_callback_info info) {
+  napi_value argv[4], zero;
+  usock *s = udp_arg(env, info, argv, 4, 4);
+  if (!s) return int_value(env, -EBADF);
+  bool join = false;
+  napi_get_value_bool(env, argv[3], &join);
+  napi_create_int32(env, 0, &zero);
+  source_addr g, ifa;
+  if (ip_addr(env, argv[1], zero, &g) < 0 || ip_addr(env, argv[2], zero, &ifa) < 0
+      || g.ss.ss_family != s->family || ifa.ss.ss_family != s->family) return int_value(env, -EINVAL);
+  int one = 1;
+  if (s->family == AF_INET) {
+    struct ip_mreq m = { g.in.sin_addr, ifa.in.sin_addr };
+    if ((join && setsockopt(s->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) < 0)
+        || setsockopt(s->fd, IPPROTO_IP, IP_MULTICAST_IF, &ifa.in.sin_addr, sizeof ifa.in.sin_addr) < 0
+        || setsockopt(s->fd, IPPROTO_IP, IP_MULTICAST_TTL, &one, sizeof one) < 0
+        || setsockopt(s->fd, IPPROTO_IP, IP_MULTICAST_LOOP, &one, sizeof one) < 0) return int_value(env, -errno);
+    return int_value(env, 0);
+  }
+  unsigned index = ifa.in6.sin6_scope_id ? ifa.in6.sin6_scope_id : if_index_of(&ifa.in6.sin6_addr);
+  if (index == 0) return int_value(env, -EADDRNOTAVAIL);
+  struct ipv6_mreq m;
+  m.ipv6mr_multiaddr = g.in6.sin6_addr;
+  m.ipv6mr_interface = index;
+  if ((join && setsockopt(s->fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &m, sizeof m) < 0)
+      || setsockopt(s->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof index) < 0
+      || setsockopt(s->fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &one, sizeof one) < 0
+      || setsockopt(s->fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &one, sizeof one) < 0) return int_value(env, -errno);
+  return int_value(env, 0);
+}
+
+// udp.sockaddr(host, port): the address as the kernel takes it, in a Buffer, for send(); or -EINVAL.
+static napi_value udp_sockaddr(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return int_value(env, -EINVAL);
+  source_addr a;
+  int len = ip_addr(env, argv[0], argv[1], &a);
+  if (len < 0) return int_value(env, len);
+  if (napi_create_buffer_copy(env, (size_t)len, &a, NULL, &out) != napi_ok) return int_value(env, -ENOMEM);
+  return out;
+}
+
+// udp.sourceKey(host, port): what onMessage gives as the source for a datagram from there (so the
+// same address written two ways gives one key); null for an address that is not one.
+static napi_value udp_source_key(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out = NULL;
+  source_addr a;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 2 && ip_addr(env, argv[0], argv[1], &a) > 0) {
+    out = ip_source_key(env, &a);
+  }
+  if (!out) napi_get_null(env, &out);
+  return out;
+}
+
+// udp.send(h, bytes | bytes[], to): one datagram of the bytes (parts gathered in order, at most
+// 16) to `to`, an address from sockaddr(): 0, or -errno. A full send buffer (EAGAIN) starts
+// watching for room: onWritable is called once there is.
+static napi_value udp_send(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  usock *s = udp_arg(env, info, argv, 3, 3);
+  if (!s) return int_value(env, -EBADF);
+  struct iovec iov[GATHER_MAX];
+  int n = gather_arg(env, argv[1], iov);
+  struct iovec to;
+  if (n < 0 || !bytes_arg(env, argv[2], &to) || to.iov_len < sizeof(sa_family_t) || to.iov_len > sizeof(struct sockaddr_in6)) return int_value(env, -EINVAL);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = iov;
+  msg.msg_iovlen = (size_t)n;
+  msg.msg_name = to.iov_base;
+  msg.msg_namelen = (socklen_t)to.iov_len;
+  ssize_t r;
+  do r = sendmsg(s->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
+  if (r >= 0) return int_value(env, 0);
+  int err = errno;
+  if (err == EAGAIN || err == ENOBUFS) usock_set_events(s, UV_READABLE | UV_WRITABLE);
+  return int_value(env, -(err == ENOBUFS ? EAGAIN : err));
+}
+
+// udp.recvBuffer(h): SO_RCVBUF in bytes, or -EBADF.
+static napi_value udp_recv_buffer(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  usock *s = udp_arg(env, info, argv, 1, 1);
+  int v = 0;
+  socklen_t l = sizeof v;
+  if (!s) return int_value(env, -EBADF);
+  return int_value(env, getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &v, &l) == 0 ? v : 0);
+}
+
+// udp.port(h): the port the socket is bound to (0 before bind), or -errno.
+static napi_value udp_port(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  usock *s = udp_arg(env, info, argv, 1, 1);
+  if (!s) return int_value(env, -EBADF);
+  source_addr a;
+  socklen_t l = sizeof a.ss;
+  memset(&a, 0, sizeof a);
+  if (getsockname(s->fd, (struct sockaddr *)&a, &l) < 0) return int_value(env, -errno);
+  return int_value(env, ntohs(a.ss.ss_family == AF_INET ? a.in.sin_port : a.in6.sin6_port));
+}
+
 static bool export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   return napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn) == napi_ok
@@ -422,6 +671,15 @@ static napi_value init(napi_env env, napi_value exports) {
       || !export_fn(env, unix_socket, "send", usock_send) || !export_fn(env, unix_socket, "close", usock_close)
       || !export_fn(env, unix_socket, "sendBuffer", usock_send_buffer)) return NULL;
   if (napi_set_named_property(env, exports, "unixSocket", unix_socket) != napi_ok) return NULL;
+  napi_value udp;
+  if (napi_create_object(env, &udp) != napi_ok) return NULL;
+  if (!export_fn(env, udp, "open", udp_open) || !export_fn(env, udp, "bind", udp_bind)
+      || !export_fn(env, udp, "multicast", udp_multicast) || !export_fn(env, udp, "sockaddr", udp_sockaddr)
+      || !export_fn(env, udp, "sourceKey", udp_source_key) || !export_fn(env, udp, "send", udp_send)
+      || !export_fn(env, udp, "recvBuffer", udp_recv_buffer) || !export_fn(env, udp, "sendBuffer", usock_send_buffer)
+      || !export_fn(env, udp, "port", udp_port) || !export_fn(env, udp, "fd", usock_fd)
+      || !export_fn(env, udp, "close", usock_close)) return NULL;
+  if (napi_set_named_property(env, exports, "udpSocket", udp) != napi_ok) return NULL;
   return exports;
 }
 

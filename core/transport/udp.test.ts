@@ -1,12 +1,13 @@
-// Proves the UDP transport maps sources to node ids, fans out (udpu) or multicasts to every other node, drops and counts unknown sources, and counts send errors instead of throwing.
-import { afterEach, describe, expect, it } from 'vitest';
+// Proves the UDP transport maps sources to node ids, fans out (udpu) or multicasts to every other node, drops and counts unknown sources, and counts send errors instead of throwing; on the native helper's sockets and on Node's dgram alike. The native sockets' queue behind a full send buffer is driven through a stand-in for the helper.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import dgram from 'node:dgram';
 import { parseConfig } from '../config/parse.ts';
 import type { NodeConfig } from '../config/types.ts';
 import { DriverRegistry } from '../driver/registry.ts';
 import { z } from 'zod';
 import { isClusterError } from '../api/errors.ts';
-import { openUdpTransport } from './udp.ts';
+import { openUdpTransport, SEND_QUEUE_BYTES_MAX, type UdpTransportOptions } from './udp.ts';
+import { loadNative, type NativeUdpSockets } from '../native/index.ts';
 import type { Transport } from './types.ts';
 import { freeUdpPort, waitFor } from './testing.ts';
 
@@ -29,8 +30,15 @@ afterEach(async () => {
   open = [];
 });
 
+/** The sockets under test: the native helper's where it was built (else its tests are skipped), and dgram's. */
+const SOCKETS = ['native', 'dgram'] as const;
+let sockets: UdpTransportOptions['sockets'] = 'dgram';
+const skipNative = (ctx: { skip: (note?: string) => void }): void => {
+  if (sockets === 'native' && !loadNative()) ctx.skip('the native helper is not built');
+};
+
 async function start(cs: NodeConfig[]): Promise<{ ts: Transport[]; got: Array<Array<[number, string]>> }> {
-  const ts = await Promise.all(cs.map((config) => openUdpTransport({ config })));
+  const ts = await Promise.all(cs.map((config) => openUdpTransport({ config, sockets })));
   open.push(...ts);
   const got = ts.map((t) => {
     const list: Array<[number, string]> = [];
@@ -39,6 +47,12 @@ async function start(cs: NodeConfig[]): Promise<{ ts: Transport[]; got: Array<Ar
   });
   return { ts, got };
 }
+
+describe.each(SOCKETS)('%s sockets', (kind) => {
+beforeEach((ctx) => {
+  sockets = kind;
+  skipNative(ctx);
+});
 
 describe.each(['udpu', 'multicast'] as const)('%s transport', (mode) => {
   it('sends to one node and broadcasts to every other node, never to itself', async () => {
@@ -55,6 +69,7 @@ describe.each(['udpu', 'multicast'] as const)('%s transport', (mode) => {
     expect(ts[1].stats().sentDatagrams).toBe(mode === 'multicast' ? 1 : 2);
     if (mode === 'multicast') await waitFor(() => ts[1].stats().droppedSelf === 1, 'own multicast looped back and dropped');
     expect(ts[2].stats().recvDatagrams).toBe(2);
+    expect(ts[2].stats().nativeSockets).toBe(kind === 'native' ? 1 : 0);
   });
 });
 
@@ -77,7 +92,7 @@ describe('udp transport', () => {
   it('logs unknown sources at most once per 10 s for all of them, naming the first', async () => {
     const port = await freeUdpPort();
     const logs: Array<[string, Record<string, unknown> | undefined]> = [];
-    const t = await openUdpTransport({ config: configs(1, port)[0], log: (_level, msg, fields) => logs.push([msg, fields]) });
+    const t = await openUdpTransport({ config: configs(1, port)[0], sockets, log: (_level, msg, fields) => logs.push([msg, fields]) });
     open.push(t);
     const stranger = dgram.createSocket('udp4');
     await new Promise<void>((r) => stranger.bind(0, '127.0.0.3', r));
@@ -105,6 +120,18 @@ describe('udp transport', () => {
     expect(got[1]).toEqual([]);
   });
 
+  it('takes IPv6 nodes, an address written two ways being one source', async () => {
+    const port = await freeUdpPort();
+    const nodes = `nodes = [ { id = 1, addr = "[::1]:${port}" }, { id = 2, addr = "[0:0::1]:${port + 1}" } ]`;
+    const cs = [1, 2].map((id) => parseConfig(`[node]\nid = ${id}\n[cluster]\ndriver = "none"\n${nodes}\n`, `node${id}.toml`, registry));
+    const { ts, got } = await start(cs);
+    ts[0].broadcast(Buffer.from('six'));
+    ts[1].send(1, Buffer.from('back'));
+    await waitFor(() => got[0].length + got[1].length + ts[0].stats().droppedUnknownSource === 2, 'two datagrams');
+    expect(got[1]).toEqual([[1, 'six']]);
+    expect(got[0]).toEqual([[2, 'back']]);
+  });
+
   it('asks for large socket buffers and reports what the kernel gave', async () => {
     const port = await freeUdpPort();
     const { ts } = await start(configs(1, port));
@@ -116,7 +143,7 @@ describe('udp transport', () => {
     const port = await freeUdpPort();
     const cs = configs(1, port);
     await start(cs);
-    const err = await openUdpTransport({ config: cs[0] }).catch((e: unknown) => e);
+    const err = await openUdpTransport({ config: cs[0], sockets }).catch((e: unknown) => e);
     expect(isClusterError(err, 'EADDRINUSE')).toBe(true);
     expect((err as Error).message).toMatch(`cannot listen on 127.0.0.1:${port}: address in use`);
   });
@@ -128,5 +155,69 @@ describe('udp transport', () => {
     await ts[0].close();
     expect(ts[0].stats().sendsInFlight).toBe(0);
     await waitFor(() => got[1].length === 50, 'all 50 datagrams');
+  });
+});
+});
+
+/** A stand-in for the helper's UDP sockets whose send buffer is full while `full` is set. */
+function fullBuffer(): { native: NativeUdpSockets; sent: string[]; state: { full: boolean; fail?: number; writable?: () => void } } {
+  const sent: string[] = [];
+  const state: { full: boolean; fail?: number; writable?: () => void } = { full: false };
+  const native: NativeUdpSockets = {
+    open: (_family, _onMessage, onWritable) => { state.writable = onWritable; return {}; },
+    bind: () => 0,
+    multicast: () => 0,
+    sockaddr: (host, port) => Buffer.from(`${host}:${port}`),
+    sourceKey: (host, port) => `${host} ${port}`,
+    send: (_h, bytes, to) => {
+      if (state.full) return -11; // EAGAIN
+      if (state.fail !== undefined) return state.fail;
+      sent.push(`${to.toString()} ${Buffer.concat(Array.isArray(bytes) ? bytes : [bytes]).toString()}`);
+      return 0;
+    },
+    recvBuffer: () => 1, sendBuffer: () => 1, port: () => 1, fd: () => 3, close: () => 0,
+  };
+  return { native, sent, state };
+}
+
+describe('native sockets behind a full send buffer', () => {
+  it('queue in order, send when there is room, and drop and count past their bound', async () => {
+    const fake = fullBuffer();
+    const t = await openUdpTransport({ config: configs(3, 5405)[0], sockets: { native: fake.native } });
+    open.push(t);
+    expect(t.stats().nativeSockets).toBe(1);
+    t.send(2, Buffer.from('a'));
+    fake.state.full = true;
+    t.broadcast([Buffer.from('b'), Buffer.from('c')]);
+    fake.state.full = false;
+    t.send(3, Buffer.from('d')); // behind the queue, not before it
+    expect(fake.sent).toEqual(['127.0.0.2:5405 a']);
+    expect(t.stats()).toMatchObject({ sendsInFlight: 3, sentDatagrams: 4, sendErrors: 0 });
+    fake.state.writable?.();
+    expect(fake.sent).toEqual(['127.0.0.2:5405 a', '127.0.0.2:5405 bc', '127.0.0.3:5405 bc', '127.0.0.3:5405 d']);
+    expect(t.stats().sendsInFlight).toBe(0);
+
+    fake.state.full = true;
+    const big = Buffer.alloc(SEND_QUEUE_BYTES_MAX / 2);
+    t.send(2, big);
+    t.send(2, big);
+    t.send(2, Buffer.from('one byte over'));
+    expect(t.stats()).toMatchObject({ sendsInFlight: 2, sendErrors: 1, sendError_EAGAIN: 1 });
+    fake.state.full = false;
+    fake.state.fail = -90; // EMSGSIZE, found when the queue drains
+    fake.state.writable?.();
+    expect(t.stats()).toMatchObject({ sendsInFlight: 0, sendErrors: 3, sendError_EMSGSIZE: 2 });
+  });
+
+  it('close() waits for the queue, then closes', async () => {
+    const fake = fullBuffer();
+    const t = await openUdpTransport({ config: configs(2, 5405)[0], sockets: { native: fake.native } });
+    fake.state.full = true;
+    t.send(2, Buffer.from('late'));
+    const closing = t.close();
+    fake.state.full = false;
+    setTimeout(() => fake.state.writable?.(), 10);
+    await closing;
+    expect(fake.sent).toEqual(['127.0.0.2:5405 late']);
   });
 });

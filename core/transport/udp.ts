@@ -4,10 +4,15 @@
 // socket bound to the group receives them. A datagram's source address and port map it to a
 // node id through the configured node list; anything else is dropped, counted and logged (at
 // most one line per 10 s for all unknown sources together: their number is not bounded).
+// Two implementations of the sockets behind one face (UdpIo): the native helper's (core/native:
+// each datagram in a buffer of its own size, its source a number, sends synchronous) and, where
+// the helper was not built, Node's dgram. AFCLUSTER_UDP=dgram in the environment picks dgram's.
 import dgram from 'node:dgram';
 import { isIP, isIPv6 } from 'node:net';
+import { constants } from 'node:os';
 import { ClusterError } from '../api/errors.ts';
 import type { Endpoint, NodeConfig, NodeEntry } from '../config/types.ts';
+import { errnoName, loadNative, type NativeHandle, type NativeUdpSockets, type UdpSourceKey } from '../native/index.ts';
 import type { DatagramBytes, Transport } from './types.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { keepShapes } from './shapes.ts';
@@ -16,17 +21,55 @@ import { keepShapes } from './shapes.ts';
 export const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 /** close() waits at most this long for queued sends to leave. */
 const CLOSE_DRAIN_MS = 1000;
+/** The most bytes the native sockets keep queued behind a full send buffer; past it a datagram
+ *  is dropped and counted (sendError_EAGAIN), as the network would drop it. Node's dgram queues
+ *  without a bound. */
+export const SEND_QUEUE_BYTES_MAX = SOCKET_BUFFER_BYTES;
+const EAGAIN = constants.errno.EAGAIN;
+const EBADF = constants.errno.EBADF;
 
 export interface UdpTransportOptions {
   readonly config: NodeConfig;
   /** Where to report socket errors that are not tied to one send. */
   readonly log?: (level: 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /** Which sockets: the native helper's where it was built (the default), Node's dgram, or (for
+   *  tests) a stand-in for the helper's. */
+  readonly sockets?: 'native' | 'dgram' | { readonly native: NativeUdpSockets };
 }
 
 interface Peer {
   readonly id: number;
   readonly host: string;
   readonly port: number;
+  /** The address as the sockets take it (the native helper's sockaddr, or undefined for dgram). */
+  readonly to: Buffer | undefined;
+}
+
+/** What the transport needs of a family of sockets. */
+interface UdpIo {
+  readonly name: 'native' | 'dgram';
+  /** The key a datagram from host:port arrives with. */
+  sourceKey(host: string, port: number): UdpSourceKey;
+  /** host:port of a key, for a log line. */
+  describe(key: UdpSourceKey): string;
+  /** The address a send to host:port takes. */
+  address(host: string, port: number): Buffer | undefined;
+  open(at: Endpoint, family: 4 | 6, reuse: boolean, onMessage: (buf: Buffer, from: UdpSourceKey) => void, onError: (e: Error) => void): Promise<UdpSock>;
+}
+
+/** One bound socket. */
+interface UdpSock {
+  /** One datagram, now or queued behind a full send buffer: false when it failed at once (the
+   *  error counted through `failed`); errors found later go to `failed` too. */
+  send(bytes: DatagramBytes, to: Peer, failed: (code: string) => void): boolean;
+  /** Datagrams queued, not yet sent. */
+  readonly pending: number;
+  /** Sends to groups leave from `iface`, TTL 1, loopback on; `join` also joins `group`. Throws. */
+  multicast(group: string, iface: string, join: boolean): void;
+  /** [receive, send] buffer sizes the kernel gave. */
+  buffers(): [number, number];
+  /** Waits at most `drainMs` for queued sends, then closes. */
+  close(drainMs: number): Promise<void>;
 }
 
 export async function openUdpTransport(opts: UdpTransportOptions): Promise<Transport> {
@@ -35,46 +78,59 @@ export async function openUdpTransport(opts: UdpTransportOptions): Promise<Trans
   return t;
 }
 
+/** The sockets the transport uses unless told: the native helper's where it was built, unless
+ *  AFCLUSTER_UDP=dgram. */
+export function defaultUdpSockets(): 'native' | 'dgram' {
+  return process.env.AFCLUSTER_UDP !== 'dgram' && loadNative() ? 'native' : 'dgram';
+}
+
 class UdpTransport implements Transport {
   private readonly selfId: number;
   private readonly listen: Endpoint;
   private readonly group: Endpoint | undefined;
+  private readonly groupPeer: Peer | undefined;
+  private readonly io: UdpIo;
   private peers: Peer[] = [];
   private byId = new Map<number, Peer>();
-  /** address -> port -> node id: no string building per datagram. */
-  private sources = new Map<string, Map<number, number>>();
-  private readonly type: 'udp4' | 'udp6';
-  private sock: dgram.Socket | undefined;
-  private groupSock: dgram.Socket | undefined;
+  /** source key -> node id: no string building per datagram. */
+  private sources = new Map<UdpSourceKey, number>();
+  private readonly family: 4 | 6;
+  private sock: UdpSock | undefined;
+  private groupSock: UdpSock | undefined;
   private receiver: ((from: number, bytes: Buffer) => void) | undefined;
-  private pending = 0;
-  private drained: (() => void) | undefined;
   private closed = false;
   private readonly unknownLog = new RateLimiter<'unknown'>({ now: () => performance.now(), keysMax: 1 });
   private readonly counters: Record<string, number> = {
     sentDatagrams: 0, sentBytes: 0, sendErrors: 0, sendUnknownNode: 0, recvDatagrams: 0, recvBytes: 0,
     droppedUnknownSource: 0, droppedSelf: 0, droppedNoReceiver: 0, socketErrors: 0,
-    recvBufferBytes: 0, sendBufferBytes: 0,
+    recvBufferBytes: 0, sendBufferBytes: 0, nativeSockets: 0,
   };
-  /** One callback for every send: no closure per datagram. */
-  private readonly onSent = (err: Error | null): void => {
-    this.pending--;
-    if (err) this.countSendError(err);
-    if (this.pending === 0 && this.drained) this.drained();
+  /** One callback for every failed send: no closure per datagram. */
+  private readonly failed = (code: string): void => {
+    this.counters.sendErrors++;
+    const key = `sendError_${code}`;
+    this.counters[key] = (this.counters[key] ?? 0) + 1;
   };
+  private readonly onMessage = (buf: Buffer, key: UdpSourceKey): void => this.receive(buf, key);
+  private readonly onError = (e: Error): void => this.socketError(e);
 
   constructor(private readonly opts: UdpTransportOptions) {
     keepShapes();
     const c = opts.config;
     this.selfId = c.node.id;
     this.listen = c.node.listen;
-    this.type = isIPv6(this.listen.host) ? 'udp6' : 'udp4';
+    this.family = isIPv6(this.listen.host) ? 6 : 4;
     this.group = c.cluster.transport === 'multicast' ? c.cluster.multicastAddr : undefined;
     if (c.cluster.transport === 'multicast' && !this.group) {
       throw new ClusterError('EINVAL', `${c.file}: transport "multicast" needs cluster.multicast_addr`);
     }
     const named = [c.node.listen, ...c.cluster.nodes.map((n) => n.addr)].find((e) => !isIP(e.host));
     if (named) throw new ClusterError('EINVAL', `${c.file}: host "${named.host}" is not resolved: resolve host names first (resolveConfig in core/config)`);
+    const which = opts.sockets ?? defaultUdpSockets();
+    const native = typeof which === 'object' ? which.native : which === 'native' ? loadNative()?.udpSocket : undefined;
+    this.io = native ? new NativeIo(native) : new DgramIo();
+    this.counters.nativeSockets = native ? 1 : 0;
+    if (this.group) this.groupPeer = { id: 0, host: this.group.host, port: this.group.port, to: this.io.address(this.group.host, this.group.port) };
     this.setNodes(c.cluster.nodes);
   }
 
@@ -83,12 +139,10 @@ class UdpTransport implements Transport {
     const named = nodes.find((n) => !isIP(n.addr.host));
     if (named) throw new ClusterError('EINVAL', `node ${named.id}: host "${named.addr.host}" is not resolved`);
     const byId = new Map<number, Peer>();
-    const sources = new Map<string, Map<number, number>>();
+    const sources = new Map<UdpSourceKey, number>();
     for (const n of nodes) {
-      byId.set(n.id, { id: n.id, host: n.addr.host, port: n.addr.port });
-      let ports = sources.get(n.addr.host);
-      if (!ports) sources.set(n.addr.host, (ports = new Map()));
-      ports.set(n.addr.port, n.id);
+      byId.set(n.id, { id: n.id, host: n.addr.host, port: n.addr.port, to: this.io.address(n.addr.host, n.addr.port) });
+      sources.set(this.io.sourceKey(n.addr.host, n.addr.port), n.id);
     }
     this.byId = byId;
     this.sources = sources;
@@ -102,10 +156,8 @@ class UdpTransport implements Transport {
       this.groupSock = await this.bindSocket(this.group, true);
       this.sizeBuffers(this.groupSock);
       try {
-        this.groupSock.addMembership(this.group.host, this.listen.host);
-        this.sock.setMulticastInterface(this.listen.host);
-        this.sock.setMulticastTTL(1);
-        this.sock.setMulticastLoopback(true);
+        this.groupSock.multicast(this.group.host, this.listen.host, true);
+        this.sock.multicast(this.group.host, this.listen.host, false);
       } catch (e) {
         await this.close();
         throw new ClusterError('EINVAL', `cannot join multicast group ${this.group.host} on ${this.listen.host}: ${(e as Error).message}; check the interface supports multicast, or use transport = "udpu"`);
@@ -113,51 +165,29 @@ class UdpTransport implements Transport {
     }
   }
 
-  private bindSocket(at: Endpoint, reuse: boolean): Promise<dgram.Socket> {
-    const family = this.type === 'udp6' ? 6 : 4;
-    // Every address is an IP literal (config refuses names): answer at once instead of a
-    // dns.lookup and a tick per datagram.
-    const lookup = (host: string, _opts: unknown, cb: (err: null, address: string, family: number) => void) => cb(null, host, family);
-    const sock = dgram.createSocket({ type: this.type, reuseAddr: reuse, lookup: lookup as unknown as dgram.SocketOptions['lookup'] });
-    return new Promise((resolve, reject) => {
-      const fail = (e: NodeJS.ErrnoException) => {
-        sock.close();
-        reject(bindError(e, at));
-      };
-      sock.once('error', fail);
-      sock.bind({ address: at.host, port: at.port, exclusive: true }, () => {
-        sock.off('error', fail);
-        sock.on('error', (e) => this.socketError(e));
-        sock.on('message', (msg, rinfo) => this.receive(msg, rinfo));
-        resolve(sock);
-      });
-    });
-  }
-
-  /** Best effort: a refused size keeps the kernel default. */
-  private sizeBuffers(sock: dgram.Socket): void {
+  private async bindSocket(at: Endpoint, reuse: boolean): Promise<UdpSock> {
     try {
-      sock.setRecvBufferSize(SOCKET_BUFFER_BYTES);
-      sock.setSendBufferSize(SOCKET_BUFFER_BYTES);
-    } catch {
-      // keep the defaults
-    }
-    try {
-      this.counters.recvBufferBytes = Math.max(this.counters.recvBufferBytes, sock.getRecvBufferSize());
-      this.counters.sendBufferBytes = Math.max(this.counters.sendBufferBytes, sock.getSendBufferSize());
-    } catch {
-      // not fatal
+      return await this.io.open(at, this.family, reuse, this.onMessage, this.onError);
+    } catch (e) {
+      throw bindError(e as NodeJS.ErrnoException, at);
     }
   }
 
-  private receive(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const from = this.sources.get(rinfo.address)?.get(rinfo.port);
+  private sizeBuffers(sock: UdpSock): void {
+    const [recv, send] = sock.buffers();
+    this.counters.recvBufferBytes = Math.max(this.counters.recvBufferBytes, recv);
+    this.counters.sendBufferBytes = Math.max(this.counters.sendBufferBytes, send);
+  }
+
+  private receive(msg: Buffer, key: UdpSourceKey): void {
+    const from = this.sources.get(key);
     if (from === undefined) {
       this.counters.droppedUnknownSource++;
       const suppressed = this.unknownLog.take('unknown');
       if (suppressed !== undefined) {
-        this.opts.log?.('warn', `dropped a datagram from ${rinfo.address}:${rinfo.port}, which is no configured node's address and port (cluster.nodes): a node missing from the list, a wrong port, or a stranger`,
-          { source: `${rinfo.address}:${rinfo.port}`, bytes: msg.length, suppressed });
+        const source = this.io.describe(key);
+        this.opts.log?.('warn', `dropped a datagram from ${source}, which is no configured node's address and port (cluster.nodes): a node missing from the list, a wrong port, or a stranger`,
+          { source, bytes: msg.length, suppressed });
       }
       return;
     }
@@ -180,38 +210,26 @@ class UdpTransport implements Transport {
       this.counters.sendUnknownNode++;
       return;
     }
-    this.sendTo(bytes, peer.port, peer.host);
+    this.sendTo(bytes, peer);
   }
 
   broadcast(bytes: DatagramBytes): void {
-    if (this.group) {
-      this.sendTo(bytes, this.group.port, this.group.host);
+    if (this.groupPeer) {
+      this.sendTo(bytes, this.groupPeer);
       return;
     }
-    for (const p of this.peers) this.sendTo(bytes, p.port, p.host);
+    for (const p of this.peers) this.sendTo(bytes, p);
   }
 
-  private sendTo(bytes: DatagramBytes, port: number, host: string): void {
+  private sendTo(bytes: DatagramBytes, peer: Peer): void {
     if (this.closed || !this.sock) {
       this.counters.sendErrors++;
       return;
     }
-    try {
-      // A list of parts goes out as one datagram (sendmsg gathers them).
-      this.sock.send(bytes as Uint8Array | Uint8Array[], port, host, this.onSent);
-      this.pending++;
-      this.counters.sentDatagrams++;
-      this.counters.sentBytes += bytes instanceof Uint8Array ? bytes.length : bytes.reduce((n, b) => n + b.length, 0);
-    } catch (e) {
-      this.countSendError(e as Error);
-    }
-  }
-
-  private countSendError(err: Error): void {
-    const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
-    this.counters.sendErrors++;
-    const key = `sendError_${code}`;
-    this.counters[key] = (this.counters[key] ?? 0) + 1;
+    // A list of parts goes out as one datagram (sendmsg gathers them).
+    if (!this.sock.send(bytes, peer, this.failed)) return;
+    this.counters.sentDatagrams++;
+    this.counters.sentBytes += bytes instanceof Uint8Array ? bytes.length : bytes.reduce((n, b) => n + b.length, 0);
   }
 
   private socketError(e: Error): void {
@@ -226,22 +244,13 @@ class UdpTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.pending > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, CLOSE_DRAIN_MS);
-        this.drained = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-    await Promise.all([this.sock, this.groupSock].map((s) => (s ? new Promise<void>((r) => s.close(() => r())) : undefined)));
+    await Promise.all([this.sock, this.groupSock].map((s) => s?.close(CLOSE_DRAIN_MS)));
     this.sock = undefined;
     this.groupSock = undefined;
   }
 
   stats(): Record<string, number> {
-    return { ...this.counters, sendsInFlight: this.pending };
+    return { ...this.counters, sendsInFlight: (this.sock?.pending ?? 0) + (this.groupSock?.pending ?? 0) };
   }
 }
 
@@ -251,4 +260,245 @@ function bindError(e: NodeJS.ErrnoException, at: Endpoint): ClusterError {
   if (e.code === 'EADDRNOTAVAIL') return new ClusterError('EINVAL', `cannot listen on ${where}: no local interface has this address; fix node.listen or this node's entry in cluster.nodes`);
   if (e.code === 'EACCES') return new ClusterError('EACCES', `cannot listen on ${where}: permission denied (ports below 1024 need privileges)`);
   return new ClusterError('EINVAL', `cannot listen on ${where}: ${e.message}`);
+}
+
+/** An Error with `code` the errno's name, as Node's own sockets throw. */
+function errnoError(what: string, r: number): NodeJS.ErrnoException {
+  const code = errnoName(-r);
+  return Object.assign(new Error(`${what} ${code}`), { code });
+}
+
+// ---- the native helper's sockets ----
+
+class NativeIo implements UdpIo {
+  readonly name = 'native';
+  constructor(private readonly n: NativeUdpSockets) {}
+
+  sourceKey(host: string, port: number): UdpSourceKey {
+    const key = this.n.sourceKey(host, port);
+    if (key === null) throw new ClusterError('EINVAL', `"${host}" is not an IP address`);
+    return key;
+  }
+
+  describe(key: UdpSourceKey): string {
+    if (typeof key === 'string') {
+      const at = key.lastIndexOf(' ');
+      return `[${key.slice(0, at)}]:${key.slice(at + 1)}`;
+    }
+    if (key < 0) return 'a source that is no IP address';
+    const ip = Math.floor(key / 65536);
+    return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}:${key % 65536}`;
+  }
+
+  address(host: string, port: number): Buffer {
+    const a = this.n.sockaddr(host, port);
+    if (typeof a === 'number') throw new ClusterError('EINVAL', `"${host}" is not an IP address`);
+    return a;
+  }
+
+  open(at: Endpoint, family: 4 | 6, reuse: boolean, onMessage: (buf: Buffer, from: UdpSourceKey) => void, onError: (e: Error) => void): Promise<UdpSock> {
+    return Promise.resolve(new NativeSock(this.n, at, family, reuse, onMessage, onError));
+  }
+}
+
+/** A datagram waiting for room in the send buffer. */
+interface Queued {
+  readonly bytes: DatagramBytes;
+  readonly to: Buffer;
+  readonly size: number;
+  readonly failed: (code: string) => void;
+}
+
+class NativeSock implements UdpSock {
+  private readonly h: NativeHandle;
+  private readonly queue: Queued[] = [];
+  private head = 0;
+  private queuedBytes = 0;
+  private drained: (() => void) | undefined;
+
+  constructor(private readonly n: NativeUdpSockets, at: Endpoint, family: 4 | 6, reuse: boolean,
+    onMessage: (buf: Buffer, from: UdpSourceKey) => void, private readonly onError: (e: Error) => void) {
+    // A source that is no IP address cannot happen on an IP socket; null is dropped as unknown.
+    const h = n.open(family, (buf, from) => { onMessage(buf, from ?? -1); }, () => { this.flush(); }, SOCKET_BUFFER_BYTES);
+    if (typeof h === 'number') throw errnoError('socket', h);
+    const r = n.bind(h, at.host, at.port, reuse);
+    if (r < 0) {
+      n.close(h);
+      throw errnoError('bind', r);
+    }
+    this.h = h;
+  }
+
+  get pending(): number {
+    return this.queue.length - this.head;
+  }
+
+  send(bytes: DatagramBytes, peer: Peer, failed: (code: string) => void): boolean {
+    const to = peer.to as Buffer;
+    if (this.pending === 0) {
+      const r = this.n.send(this.h, bytes, to);
+      if (r === 0) return true;
+      if (r !== -EAGAIN) { // a full buffer: queued, below
+        failed(errnoName(-r));
+        return false;
+      }
+    }
+    const size = bytes instanceof Uint8Array ? bytes.length : bytes.reduce((k, b) => k + b.length, 0);
+    if (this.queuedBytes + size > SEND_QUEUE_BYTES_MAX) {
+      failed('EAGAIN');
+      return false;
+    }
+    this.queue.push({ bytes, to, size, failed });
+    this.queuedBytes += size;
+    return true;
+  }
+
+  /** Room in the send buffer: what waited goes, in order, until the buffer is full again. */
+  private flush(): void {
+    while (this.head < this.queue.length) {
+      const q = this.queue[this.head];
+      const r = this.n.send(this.h, q.bytes, q.to);
+      if (r === -EAGAIN) return; // full again: the helper watches for room once more
+      this.queue[this.head++] = undefined as unknown as Queued;
+      this.queuedBytes -= q.size;
+      if (r < 0) q.failed(errnoName(-r));
+    }
+    this.queue.length = 0;
+    this.head = 0;
+    this.drained?.();
+  }
+
+  multicast(group: string, iface: string, join: boolean): void {
+    const r = this.n.multicast(this.h, group, iface, join);
+    if (r < 0) throw errnoError('setsockopt', r);
+  }
+
+  buffers(): [number, number] {
+    return [Math.max(0, this.n.recvBuffer(this.h)), Math.max(0, this.n.sendBuffer(this.h))];
+  }
+
+  async close(drainMs: number): Promise<void> {
+    if (this.pending > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, drainMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    const r = this.n.close(this.h);
+    if (r < 0 && r !== -EBADF) this.onError(errnoError('close', r));
+  }
+}
+
+// ---- Node's dgram ----
+
+class DgramIo implements UdpIo {
+  readonly name = 'dgram';
+
+  sourceKey(host: string, port: number): UdpSourceKey {
+    return `${canonicalIPv6(host)} ${port}`;
+  }
+
+  describe(key: UdpSourceKey): string {
+    const [host, port] = String(key).split(' ');
+    return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  }
+
+  address(): undefined {
+    return undefined;
+  }
+
+  open(at: Endpoint, family: 4 | 6, reuse: boolean, onMessage: (buf: Buffer, from: UdpSourceKey) => void, onError: (e: Error) => void): Promise<UdpSock> {
+    // Every address is an IP literal (config refuses names): answer at once instead of a
+    // dns.lookup and a tick per datagram.
+    const lookup = (host: string, _opts: unknown, cb: (err: null, address: string, family: number) => void) => cb(null, host, family);
+    const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', reuseAddr: reuse, lookup: lookup as unknown as dgram.SocketOptions['lookup'] });
+    return new Promise((resolve, reject) => {
+      const fail = (e: NodeJS.ErrnoException) => {
+        sock.close();
+        reject(e);
+      };
+      sock.once('error', fail);
+      sock.bind({ address: at.host, port: at.port, exclusive: true }, () => {
+        sock.off('error', fail);
+        sock.on('error', onError);
+        sock.on('message', (msg, rinfo) => onMessage(msg, `${rinfo.address} ${rinfo.port}`));
+        resolve(new DgramSock(sock));
+      });
+    });
+  }
+}
+
+/** An IPv6 address as the kernel writes a source ("0:0::1" is "::1"; the URL parser writes IPv6
+ *  as RFC 5952 says, as inet_ntop does); IPv4 and what the parser refuses (a scope) as given. */
+function canonicalIPv6(host: string): string {
+  if (!isIPv6(host)) return host;
+  try {
+    return new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  } catch {
+    return host;
+  }
+}
+
+class DgramSock implements UdpSock {
+  pending = 0;
+  private drained: (() => void) | undefined;
+  private failed: ((code: string) => void) | undefined;
+  /** One callback for every send: no closure per datagram. */
+  private readonly onSent = (err: Error | null): void => {
+    this.pending--;
+    if (err) this.failed?.((err as NodeJS.ErrnoException).code ?? 'unknown');
+    if (this.pending === 0 && this.drained) this.drained();
+  };
+
+  constructor(private readonly sock: dgram.Socket) {
+    try { // best effort: a refused size keeps the kernel default
+      sock.setRecvBufferSize(SOCKET_BUFFER_BYTES);
+      sock.setSendBufferSize(SOCKET_BUFFER_BYTES);
+    } catch {
+      // keep the defaults
+    }
+  }
+
+  send(bytes: DatagramBytes, peer: Peer, failed: (code: string) => void): boolean {
+    this.failed = failed;
+    try {
+      this.sock.send(bytes as Uint8Array | Uint8Array[], peer.port, peer.host, this.onSent);
+      this.pending++;
+      return true;
+    } catch (e) {
+      failed((e as NodeJS.ErrnoException).code ?? 'unknown');
+      return false;
+    }
+  }
+
+  multicast(group: string, iface: string, join: boolean): void {
+    if (join) this.sock.addMembership(group, iface);
+    this.sock.setMulticastInterface(iface);
+    this.sock.setMulticastTTL(1);
+    this.sock.setMulticastLoopback(true);
+  }
+
+  buffers(): [number, number] {
+    try {
+      return [this.sock.getRecvBufferSize(), this.sock.getSendBufferSize()];
+    } catch {
+      return [0, 0];
+    }
+  }
+
+  async close(drainMs: number): Promise<void> {
+    if (this.pending > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, drainMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    await new Promise<void>((r) => this.sock.close(() => r()));
+  }
 }

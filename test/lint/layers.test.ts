@@ -15,6 +15,8 @@ const CASES: [string, string, string][] = [
   ['core/driver/x.ts', '../runtime/runtime.ts', '../wire/reader.ts'],
   ['core/groups/x.ts', '../af/codec.ts', '../driver/types.ts'],
   ['core/af/x.ts', '../../sockapi/client.ts', '../groups/service.ts'],
+  ['core/native/x.ts', '../transport/udp.ts', '../wire/bytes.ts'],
+  ['core/transport/x.ts', '../af/unix.ts', '../native/index.ts'],
   ['core/runtime/x.ts', '../../drivers/builtin.ts', '../transport/udp.ts'],
   ['drivers/totem/x.ts', '../cman/codec.ts', './codec.ts'],
   ['drivers/cman/x.ts', '../../core/groups/service.ts', '../../core/driver/packing.ts'],

@@ -1,9 +1,11 @@
 // Loads the native helper (core/native/afcluster_native.c, built at npm install by
 // tools/build-native.mjs into core/native/build). It is optional: without it (no C compiler at
-// install) the daemon and the client run the same on unix-dgram's sockets, only without giving
-// freed memory back and without datagrams over 64 KiB (protocol version 5).
+// install) the daemon and the client run the same on unix-dgram's sockets and Node's dgram, only
+// without giving freed memory back, without datagrams over 64 KiB (protocol version 5), and with
+// Node's costlier UDP receive.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ByteParts } from '../wire/bytes.ts';
 
@@ -14,6 +16,7 @@ export interface Native {
    *  itself: true when every option was taken (false on another C library). */
   mallocTune(trimThreshold: number, topPad: number, mmapThreshold: number): boolean;
   unixSocket: NativeUnixSockets;
+  udpSocket: NativeUdpSockets;
 }
 
 /** A socket handle from open(); the other calls answer -EBADF once it is closed. */
@@ -35,6 +38,44 @@ export interface NativeUnixSockets {
   close(h: NativeHandle): number;
 }
 
+/** A datagram's source as the UDP socket reports it: IPv4 a number (address * 65536 + port),
+ *  IPv6 a string ("address port"); sourceKey() gives the same for a configured address. */
+export type UdpSourceKey = number | string;
+
+/** UDP sockets (IPv4 or IPv6): every call is synchronous and answers 0 or -errno (no Error). */
+export interface NativeUdpSockets {
+  /** A socket whose every datagram arrives in a Buffer of its own size, with its source's key;
+   *  onWritable after a send met a full send buffer. Both socket buffers are asked for
+   *  `bufferBytes` (the kernel doubles the figure, within net.core.[rw]mem_max). */
+  open(family: 4 | 6, onMessage: (buf: Buffer, source: UdpSourceKey | null) => void, onWritable: () => void, bufferBytes: number): NativeHandle | number;
+  bind(h: NativeHandle, host: string, port: number, reuseAddr: boolean): number;
+  /** Sends to groups leave from the interface holding `iface`, TTL 1, loopback on; `join` also
+   *  joins `group` there. */
+  multicast(h: NativeHandle, group: string, iface: string, join: boolean): number;
+  /** The address as the kernel takes it, for send(); -EINVAL for one that is not an IP literal. */
+  sockaddr(host: string, port: number): Buffer | number;
+  /** The key onMessage gives for a datagram from host:port; null for an address that is not one. */
+  sourceKey(host: string, port: number): UdpSourceKey | null;
+  /** One datagram of `bytes` (an array of parts is gathered in order, at most 16) to `to`. */
+  send(h: NativeHandle, bytes: ByteParts, to: Buffer): number;
+  recvBuffer(h: NativeHandle): number;
+  sendBuffer(h: NativeHandle): number;
+  /** The bound port. */
+  port(h: NativeHandle): number;
+  fd(h: NativeHandle): number;
+  close(h: NativeHandle): number;
+}
+
+/** errno number -> name, built once (a full queue is a hot path). Where two names share a number
+ *  the first in Node's table is kept: EAGAIN, not EWOULDBLOCK. */
+const ERRNO_NAMES = new Map<number, string>();
+for (const [name, v] of Object.entries(constants.errno)) if (!ERRNO_NAMES.has(v)) ERRNO_NAMES.set(v, name);
+
+/** 'EAGAIN', 'ENOENT', ... for an errno number (positive). */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
+}
+
 /** Where npm install builds the helper. This file runs from core/af under tsx; the build keeps
  *  import.meta.url pointing at this source file, so the root is two folders up. */
 export const NATIVE_PATH = fileURLToPath(new URL('../../core/native/build/Release/afcluster_native.node', import.meta.url));
@@ -48,7 +89,7 @@ export function loadNative(): Native | undefined {
   const found = loadNativeAt(NATIVE_PATH);
   cached = { native: found.native };
   if (found.unusable) {
-    process.emitWarning(`the native helper at ${NATIVE_PATH} is not used (${found.unusable}); running without it: no datagrams over 64 KiB and no memory given back. Rebuild it with npm run build:native`, { code: 'AFCLUSTER_NATIVE_UNUSABLE' });
+    process.emitWarning(`the native helper at ${NATIVE_PATH} is not used (${found.unusable}); running without it: no datagrams over 64 KiB, no memory given back, Node's own UDP. Rebuild it with npm run build:native`, { code: 'AFCLUSTER_NATIVE_UNUSABLE' });
   }
   return cached.native;
 }
@@ -60,7 +101,8 @@ export function loadNativeAt(path: string): { native?: Native; unusable?: string
     const m = createRequire(import.meta.url)(path) as Partial<Native>;
     const missing = typeof m.trim !== 'function' ? 'trim'
       : typeof m.unixSocket?.sendBuffer !== 'function' ? 'unixSocket.sendBuffer'
-        : typeof m.mallocTune !== 'function' ? 'mallocTune' : undefined;
+        : typeof m.mallocTune !== 'function' ? 'mallocTune'
+          : typeof m.udpSocket?.send !== 'function' ? 'udpSocket' : undefined;
     if (missing === undefined) return { native: m as Native };
     return { unusable: `it is older than this code: no ${missing}` };
   } catch (e) {
