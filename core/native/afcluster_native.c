@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -459,8 +460,8 @@ static napi_value usock_close(napi_env env, napi_callback_info info) {
 
 // ---- UDP sockets ----
 
-// An IP address and port as a sockaddr (IPv6 may name its scope: "fe80::1%eth0"): its length,
-// or -EINVAL.
+// An IP address and port as a sockaddr (IPv6 may name its scope: "fe80::1%eth0" or "fe80::1%2"):
+// its length, or -EINVAL (not an address), or -ENODEV (no such interface for the scope).
 static int ip_addr(napi_env env, napi_value host, napi_value port, source_addr *a) {
   char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
   size_t n = 0;
@@ -479,10 +480,13 @@ static int ip_addr(napi_env env, napi_value host, napi_value port, source_addr *
   a->in6.sin6_family = AF_INET6;
   a->in6.sin6_port = htons((uint16_t)p);
   if (scope) {
+    // A number (digits only, below 2^32) is the interface's index; anything else its name.
     char *end = NULL;
-    unsigned long id = strtoul(scope, &end, 10);
-    a->in6.sin6_scope_id = *scope && end && *end == '\0' ? (uint32_t)id : if_nametoindex(scope);
-    if (a->in6.sin6_scope_id == 0) return -EINVAL;
+    errno = 0;
+    unsigned long id = *scope >= '0' && *scope <= '9' ? strtoul(scope, &end, 10) : 0;
+    bool numeric = end && *end == '\0' && errno == 0 && id <= UINT32_MAX;
+    a->in6.sin6_scope_id = numeric ? (uint32_t)id : if_nametoindex(scope);
+    if (a->in6.sin6_scope_id == 0) return -ENODEV;
   }
   return sizeof a->in6;
 }
@@ -628,9 +632,11 @@ static napi_value udp_send(napi_env env, napi_callback_info info) {
   ssize_t r;
   do r = sendmsg(s->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
   if (r >= 0) return int_value(env, 0);
+  // Only a full send buffer waits for room; ENOBUFS (the kernel short of memory, or a device
+  // queue full) says nothing of when there will be room: the datagram is lost, as on a network.
   int err = errno;
-  if (err == EAGAIN || err == ENOBUFS) usock_set_events(s, UV_READABLE | UV_WRITABLE);
-  return int_value(env, -(err == ENOBUFS ? EAGAIN : err));
+  if (err == EAGAIN) usock_set_events(s, UV_READABLE | UV_WRITABLE);
+  return int_value(env, -err);
 }
 
 // udp.recvBuffer(h): SO_RCVBUF in bytes, or -EBADF.

@@ -52,9 +52,10 @@ export interface NativeUdpSockets {
   /** Sends to groups leave from the interface holding `iface`, TTL 1, loopback on; `join` also
    *  joins `group` there. */
   multicast(h: NativeHandle, group: string, iface: string, join: boolean): number;
-  /** The address as the kernel takes it, for send(); -EINVAL for one that is not an IP literal. */
+  /** The address as the kernel takes it, for send(); -EINVAL for one that is not an IP literal,
+   *  -ENODEV for an IPv6 scope that names no interface. */
   sockaddr(host: string, port: number): Buffer | number;
-  /** The key onMessage gives for a datagram from host:port; null for an address that is not one. */
+  /** The key onMessage gives for a datagram from host:port; null for an address sockaddr refuses. */
   sourceKey(host: string, port: number): UdpSourceKey | null;
   /** One datagram of `bytes` (an array of parts is gathered in order, at most 16) to `to`. */
   send(h: NativeHandle, bytes: ByteParts, to: Buffer): number;
@@ -76,7 +77,7 @@ export function errnoName(errno: number): string {
   return ERRNO_NAMES.get(errno) ?? `E${errno}`;
 }
 
-/** Where npm install builds the helper. This file runs from core/af under tsx; the build keeps
+/** Where npm install builds the helper. This file runs from core/native under tsx; the build keeps
  *  import.meta.url pointing at this source file, so the root is two folders up. */
 export const NATIVE_PATH = fileURLToPath(new URL('../../core/native/build/Release/afcluster_native.node', import.meta.url));
 

@@ -127,9 +127,20 @@ describe('udp transport', () => {
     const { ts, got } = await start(cs);
     ts[0].broadcast(Buffer.from('six'));
     ts[1].send(1, Buffer.from('back'));
-    await waitFor(() => got[0].length + got[1].length + ts[0].stats().droppedUnknownSource === 2, 'two datagrams');
+    await waitFor(() => got[0].length + got[1].length + ts[0].stats().droppedUnknownSource + ts[1].stats().droppedUnknownSource === 2, 'two datagrams');
     expect(got[1]).toEqual([[1, 'six']]);
     expect(got[0]).toEqual([[2, 'back']]);
+  });
+
+  it('takes IPv4 nodes written as IPv6 (::ffff:a.b.c.d)', async () => {
+    const port = await freeUdpPort();
+    const nodes = `nodes = [ { id = 1, addr = "[::ffff:127.0.0.1]:${port}" }, { id = 2, addr = "[::ffff:127.0.0.2]:${port}" } ]`;
+    const cs = [1, 2].map((id) => parseConfig(`[node]\nid = ${id}\n[cluster]\ndriver = "none"\n${nodes}\n`, `node${id}.toml`, registry));
+    const { ts, got } = await start(cs);
+    ts[0].send(2, Buffer.from('four'));
+    ts[1].broadcast(Buffer.from('in six'));
+    await waitFor(() => got[0].length + got[1].length + ts[0].stats().droppedUnknownSource + ts[1].stats().droppedUnknownSource === 2, 'two datagrams');
+    expect(got).toEqual([[[2, 'in six']], [[1, 'four']]]);
   });
 
   it('asks for large socket buffers and reports what the kernel gave', async () => {
@@ -153,8 +164,8 @@ describe('udp transport', () => {
     const { ts, got } = await start(configs(2, port));
     for (let i = 0; i < 50; i++) ts[0].send(2, Buffer.from(`m${i}`));
     await ts[0].close();
-    expect(ts[0].stats().sendsInFlight).toBe(0);
     await waitFor(() => got[1].length === 50, 'all 50 datagrams');
+    expect(ts[0].stats()).toMatchObject({ sentDatagrams: 50, sendErrors: 0 });
   });
 });
 });
@@ -214,10 +225,62 @@ describe('native sockets behind a full send buffer', () => {
     const t = await openUdpTransport({ config: configs(2, 5405)[0], sockets: { native: fake.native } });
     fake.state.full = true;
     t.send(2, Buffer.from('late'));
+    expect(t.stats().sendsInFlight).toBe(1);
     const closing = t.close();
     fake.state.full = false;
     setTimeout(() => fake.state.writable?.(), 10);
     await closing;
     expect(fake.sent).toEqual(['127.0.0.2:5405 late']);
+    expect(t.stats()).toMatchObject({ sendErrors: 0 });
+  });
+
+  it('close() gives up on a queue that does not drain within its bound, and counts what it dropped', async () => {
+    const fake = fullBuffer();
+    const t = await openUdpTransport({ config: configs(2, 5405)[0], sockets: { native: fake.native } });
+    fake.state.full = true;
+    t.send(2, Buffer.from('never'));
+    t.send(2, Buffer.from('nor this'));
+    await t.close();
+    expect(fake.sent).toEqual([]);
+    expect(t.stats()).toMatchObject({ sendErrors: 2, sendError_ECANCELED: 2 });
+  });
+
+  it('a queue that never empties keeps its memory bounded', async () => {
+    const fake = fullBuffer();
+    const t = await openUdpTransport({ config: configs(2, 5405)[0], sockets: { native: fake.native } });
+    open.push(t);
+    fake.state.full = true;
+    t.send(2, Buffer.from('first'));
+    // Each wake sends one datagram before the buffer is full again, and one more arrives.
+    let sends = 0;
+    const send = fake.native.send;
+    fake.native.send = (h, bytes, to) => (sends++ % 2 === 0 ? (fake.state.full = false, send(h, bytes, to)) : (fake.state.full = true, -11));
+    for (let i = 0; i < 5000; i++) {
+      t.send(2, Buffer.from(`m${i}`));
+      fake.state.writable?.();
+    }
+    expect(t.stats().sendsInFlight).toBe(1);
+    expect(fake.sent).toHaveLength(5000);
+    const queue = (t as unknown as { sock: { queue: unknown[] } }).sock.queue;
+    expect(queue.length).toBeLessThanOrEqual(2048);
+    fake.native.send = send;
+    fake.state.full = false;
+    fake.state.writable?.();
+    expect(t.stats().sendsInFlight).toBe(0);
+  });
+});
+
+describe('native UDP addresses', () => {
+  it('name an IPv6 scope by interface or index, and refuse one that names none', (ctx) => {
+    const n = loadNative()?.udpSocket;
+    if (!n) return ctx.skip('the native helper is not built');
+    expect(n.sourceKey('fe80::1%1', 7)).toBe('fe80::1%1 7');
+    expect(n.sourceKey('fe80::1%lo', 7)).toBe('fe80::1%1 7');
+    expect(n.sockaddr('fe80::1%no-such-if', 7)).toBe(-19); // ENODEV
+    expect(n.sockaddr('fe80::1%-1', 7)).toBe(-19);
+    expect(n.sockaddr('fe80::1%99999999999', 7)).toBe(-19);
+    expect(n.sockaddr('127.0.0.1', 65536)).toBe(-22); // EINVAL
+    expect(n.sockaddr('not an address', 1)).toBe(-22);
+    expect(n.sourceKey('10.1.2.3', 5405)).toBe(((10 * 256 + 1) * 256 + 2) * 256 * 65536 + 3 * 65536 + 5405);
   });
 });

@@ -27,6 +27,7 @@ const CLOSE_DRAIN_MS = 1000;
 export const SEND_QUEUE_BYTES_MAX = SOCKET_BUFFER_BYTES;
 const EAGAIN = constants.errno.EAGAIN;
 const EBADF = constants.errno.EBADF;
+const ENODEV = constants.errno.ENODEV;
 
 export interface UdpTransportOptions {
   readonly config: NodeConfig;
@@ -249,6 +250,8 @@ class UdpTransport implements Transport {
     this.groupSock = undefined;
   }
 
+  /** sendsInFlight: datagrams handed to a socket and not yet sent (the native sockets' queue
+   *  behind a full send buffer; dgram's sends until their callback). */
   stats(): Record<string, number> {
     return { ...this.counters, sendsInFlight: (this.sock?.pending ?? 0) + (this.groupSock?.pending ?? 0) };
   }
@@ -276,8 +279,8 @@ class NativeIo implements UdpIo {
 
   sourceKey(host: string, port: number): UdpSourceKey {
     const key = this.n.sourceKey(host, port);
-    if (key === null) throw new ClusterError('EINVAL', `"${host}" is not an IP address`);
-    return key;
+    if (key === null) this.address(host, port); // throws, saying why
+    return key as UdpSourceKey;
   }
 
   describe(key: UdpSourceKey): string {
@@ -292,7 +295,8 @@ class NativeIo implements UdpIo {
 
   address(host: string, port: number): Buffer {
     const a = this.n.sockaddr(host, port);
-    if (typeof a === 'number') throw new ClusterError('EINVAL', `"${host}" is not an IP address`);
+    if (a === -ENODEV) throw new ClusterError('EINVAL', `address "${host}": no network interface has the scope it names (after the %)`);
+    if (typeof a === 'number') throw new ClusterError('EINVAL', `address "${host}" port ${port}: not an IP address and port`);
     return a;
   }
 
@@ -362,6 +366,11 @@ class NativeSock implements UdpSock {
       this.queue[this.head++] = undefined as unknown as Queued;
       this.queuedBytes -= q.size;
       if (r < 0) q.failed(errnoName(-r));
+      // A queue that never empties (a send buffer full again at every wake) drops what it sent.
+      if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
+        this.queue.splice(0, this.head);
+        this.head = 0;
+      }
     }
     this.queue.length = 0;
     this.head = 0;
@@ -387,6 +396,11 @@ class NativeSock implements UdpSock {
         };
       });
     }
+    // What the drain did not send is lost, and counted as Node's dgram counts it.
+    for (let i = this.head; i < this.queue.length; i++) this.queue[i].failed('ECANCELED');
+    this.queue.length = 0;
+    this.head = 0;
+    this.queuedBytes = 0;
     const r = this.n.close(this.h);
     if (r < 0 && r !== -EBADF) this.onError(errnoError('close', r));
   }
@@ -432,9 +446,10 @@ class DgramIo implements UdpIo {
 }
 
 /** An IPv6 address as the kernel writes a source ("0:0::1" is "::1"; the URL parser writes IPv6
- *  as RFC 5952 says, as inet_ntop does); IPv4 and what the parser refuses (a scope) as given. */
+ *  as RFC 5952 says, as inet_ntop does). As given: IPv4, what the parser refuses (a scope), and an
+ *  address with IPv4 in it ("::ffff:10.0.0.1"), which inet_ntop keeps dotted and the parser not. */
 function canonicalIPv6(host: string): string {
-  if (!isIPv6(host)) return host;
+  if (!isIPv6(host) || host.includes('.')) return host;
   try {
     return new URL(`http://[${host}]/`).hostname.slice(1, -1);
   } catch {
