@@ -8,6 +8,7 @@ import { fileToken, identifyPeer, pidExists } from './peercred.ts';
 import type { ClientChannel } from './outbox.ts';
 import { prepareSocketPath, secureSocket, type SocketFileOptions } from './socketfile.ts';
 import { bindUnix, connectUnix, createUnixSocket, sendUnix, unixErrorName, type UnixDgramSocket } from './unix.ts';
+import { plainBytes } from '../wire/bytes.ts';
 
 export {
   STATS_GROUPS_MAX, PARTIALS_PER_SOCKET_MAX, PARTIAL_BYTES_MAX, PARTIAL_IDLE_MS, partialLimits,
@@ -71,7 +72,7 @@ export class BridgeServer {
       identify: opts.identify ?? identifyPeer,
     };
     this.core = new BridgeCore(opts, host);
-    sock.on('message', (buf, rinfo) => this.core.datagram(buf, rinfo.path));
+    sock.on('message', (buf, rinfo) => this.core.datagram(plainBytes(buf), rinfo.path));
     bindUnix(sock, opts.socket.path);
     sock.on('error', (e) => opts.log('warn', 'bridge socket error', { err: e.message }));
     secureSocket(opts.socket);

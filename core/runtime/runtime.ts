@@ -19,6 +19,7 @@ import { openUdpTransport, SOCKET_BUFFER_BYTES } from '../transport/udp.ts';
 import { resolveMtu, type ResolvedMtu } from '../transport/mtu.ts';
 import type { Transport } from '../transport/types.ts';
 import { createCryptoRng, createHostClock, FileStateStore, type HostClock } from './host.ts';
+import { plainBytes } from '../wire/bytes.ts';
 
 export type RuntimeLog = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
 
@@ -162,7 +163,7 @@ class NodeRuntime implements Runtime {
       headroom: this.sealer.headroom,
     };
     this.drv = create(common, this.host());
-    this.transport.onDatagram((from, bytes) => this.onDatagram(from, bytes));
+    this.transport.onDatagram((from, bytes) => this.onDatagram(from, plainBytes(bytes)));
     this.drv.start();
     this.log('info', 'node started', { nodeId: c.node.id, driver: this.drv.name, listen: `${c.node.listen.host}:${c.node.listen.port}`,
       transport: c.cluster.transport, encrypted: this.sealer.encrypted, incarnation: this.sealer.incarnation,
@@ -219,7 +220,7 @@ class NodeRuntime implements Runtime {
     else this.transport.send(to, sealed);
   }
 
-  private onDatagram(from: number, bytes: Buffer): void {
+  private onDatagram(from: number, bytes: Uint8Array): void {
     if (this.stopped || !this.drv) return;
     const plain = this.sealer.open(bytes, from);
     if (plain === undefined) {

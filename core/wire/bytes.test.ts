@@ -1,7 +1,8 @@
 // Proves allocBytes/copyBytes: plain Uint8Arrays (slice copies), zeroed or equal to the source,
-// independent of the source and of each other although they share Node's pool.
+// independent of the source and of each other although they share Node's pool; plainBytes: a
+// Buffer's bytes as a plain Uint8Array over the same memory.
 import { describe, expect, it } from 'vitest';
-import { LastDecoded, allocBytes, copyBytes } from './bytes.ts';
+import { LastDecoded, allocBytes, copyBytes, plainBytes } from './bytes.ts';
 
 describe('allocBytes and copyBytes', () => {
   it('are plain, independent Uint8Arrays with the right contents', () => {
@@ -35,5 +36,19 @@ describe('allocBytes and copyBytes', () => {
     expect(d.get(enc('abcd'))).toBe('abcd');
     expect(d.get(enc('abcd'))).toBe('abcd');
     expect(calls).toBe(7); // refused and over-long inputs are decoded every time
+  });
+});
+
+describe('plainBytes', () => {
+  it('views a Buffer as a plain Uint8Array over the same memory, whose views are plain too', () => {
+    const b = Buffer.from('--hello--').subarray(2, 7);
+    const p = plainBytes(b);
+    expect(Object.getPrototypeOf(p)).toBe(Uint8Array.prototype);
+    expect(Object.getPrototypeOf(p.subarray(1))).toBe(Uint8Array.prototype);
+    expect(Buffer.from(p).toString()).toBe('hello');
+    p[0] = 0x48; // the same memory
+    expect(b.toString()).toBe('Hello');
+    const u = new Uint8Array(3);
+    expect(plainBytes(u)).toBe(u);
   });
 });
