@@ -9,12 +9,13 @@
 // the helper was not built, Node's dgram. AFCLUSTER_UDP=dgram in the environment picks dgram's.
 import dgram from 'node:dgram';
 import { isIP, isIPv6 } from 'node:net';
-import { constants } from 'node:os';
+import { constants, networkInterfaces } from 'node:os';
 import { ClusterError } from '../api/errors.ts';
 import type { Endpoint, NodeConfig, NodeEntry } from '../config/types.ts';
 import { errnoName, loadNative, type NativeHandle, type NativeUdpSockets, type UdpSourceKey } from '../native/index.ts';
 import type { DatagramBytes, Transport } from './types.ts';
 import { RateLimiter } from './ratelimit.ts';
+import { interfaceOf } from './mtu.ts';
 import { keepShapes } from './shapes.ts';
 
 /** Socket buffer size asked for (the kernel may cap it at net.core.[rw]mem_max). */
@@ -58,6 +59,12 @@ interface UdpIo {
   open(at: Endpoint, family: 4 | 6, reuse: boolean, onMessage: (buf: Buffer, from: UdpSourceKey) => void, onError: (e: Error) => void): Promise<UdpSock>;
 }
 
+/** This node's address, and the name of the interface that holds it (IPv6, when found). */
+interface MulticastInterface {
+  readonly addr: string;
+  readonly name: string | undefined;
+}
+
 /** One bound socket. */
 interface UdpSock {
   /** One datagram, now or queued behind a full send buffer: false when it failed at once (the
@@ -65,8 +72,9 @@ interface UdpSock {
   send(bytes: DatagramBytes, to: Peer, failed: (code: string) => void): boolean;
   /** Datagrams queued, not yet sent. */
   readonly pending: number;
-  /** Sends to groups leave from `iface`, TTL 1, loopback on; `join` also joins `group`. Throws. */
-  multicast(group: string, iface: string, join: boolean): void;
+  /** Sends to groups leave from the interface holding `iface.addr` (IPv6: named `iface.name`, when
+   *  found), TTL 1, loopback on; `join` also joins `group` there. Throws. */
+  multicast(group: string, iface: MulticastInterface, join: boolean): void;
   /** [receive, send] buffer sizes the kernel gave. */
   buffers(): [number, number];
   /** Waits at most `drainMs` for queued sends, then closes. */
@@ -154,11 +162,17 @@ class UdpTransport implements Transport {
     this.sock = await this.bindSocket(this.listen, false);
     this.sizeBuffers(this.sock);
     if (this.group) {
-      this.groupSock = await this.bindSocket(this.group, true);
+      // An IPv6 group is bound on the interface that holds this node's address: a link-local
+      // group (ff02::, ff12::) cannot be bound without one (EINVAL), and dgram's multicast calls
+      // name an IPv6 interface by its scope.
+      const ifaceName = this.family === 6 ? interfaceOf(this.listen.host, networkInterfaces()) : undefined;
+      const scoped = ifaceName !== undefined && !this.group.host.includes('%');
+      this.groupSock = await this.bindSocket(scoped ? { ...this.group, host: `${this.group.host}%${ifaceName}` } : this.group, true);
       this.sizeBuffers(this.groupSock);
+      const iface = { addr: this.listen.host, name: ifaceName };
       try {
-        this.groupSock.multicast(this.group.host, this.listen.host, true);
-        this.sock.multicast(this.group.host, this.listen.host, false);
+        this.groupSock.multicast(this.group.host, iface, true);
+        this.sock.multicast(this.group.host, iface, false);
       } catch (e) {
         await this.close();
         throw new ClusterError('EINVAL', `cannot join multicast group ${this.group.host} on ${this.listen.host}: ${(e as Error).message}; check the interface supports multicast, or use transport = "udpu"`);
@@ -377,8 +391,8 @@ class NativeSock implements UdpSock {
     this.drained?.();
   }
 
-  multicast(group: string, iface: string, join: boolean): void {
-    const r = this.n.multicast(this.h, group, iface, join);
+  multicast(group: string, iface: MulticastInterface, join: boolean): void {
+    const r = this.n.multicast(this.h, group, iface.addr, join);
     if (r < 0) throw errnoError('setsockopt', r);
   }
 
@@ -489,9 +503,11 @@ class DgramSock implements UdpSock {
     }
   }
 
-  multicast(group: string, iface: string, join: boolean): void {
-    if (join) this.sock.addMembership(group, iface);
-    this.sock.setMulticastInterface(iface);
+  multicast(group: string, iface: MulticastInterface, join: boolean): void {
+    // libuv takes an IPv6 interface as a scope ("::%eth0"); an address without one means any.
+    const at = isIPv6(iface.addr) && iface.name !== undefined ? `::%${iface.name}` : iface.addr;
+    if (join) this.sock.addMembership(group, at);
+    this.sock.setMulticastInterface(at);
     this.sock.setMulticastTTL(1);
     this.sock.setMulticastLoopback(true);
   }

@@ -6,8 +6,10 @@ import type { Order, SocketEvent } from '../../core/api/types.ts';
 import type { ClientRequest, LatencyResult, ThroughputResult } from './client-protocol.ts';
 import { readTag, writeTag } from './client-protocol.ts';
 
-/** Sends in flight to the daemon at once: keeps the daemon's queue fed without a round trip per message. */
-const PIPELINE = 64;
+/** Sends in flight to the daemon at once: keeps the daemon's queue fed without a round trip per
+ *  message. AFC_BENCH_PIPELINE in the environment sets another depth (up to the library's window
+ *  of 1024), for experiments; the bench's figures are taken at 64. */
+const PIPELINE = Math.min(1024, Math.max(1, Number(process.env.AFC_BENCH_PIPELINE) || 64));
 
 let sock: ClusterSocket | undefined;
 let group = '';
