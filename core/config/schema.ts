@@ -108,7 +108,7 @@ export const clusterSection = z.strictObject({
     .describe(`an array of 1 to ${NODES_MAX} tables like { id = 1, addr = "10.0.0.1:${DEFAULT_PORT}", name = "a" }`),
   'Every node of the cluster, this one included: the same list on every node. Each entry\'s keys are below.'),
   transport: doc(z.enum(['udpu', 'multicast']).default('udpu'), '"udpu": one unicast datagram to each other node (works on any network); "multicast": one IP multicast datagram to all.'),
-  multicast_addr: doc(ipEndpoint.optional(), `The multicast group and port for transport = "multicast" (default for IPv4: ${DEFAULT_MULTICAST_ADDR} and port ${DEFAULT_PORT}). An IPv6 group is joined and bound on the interface that holds the node's address, so a link-local group (ff02::, ff12::) works.`),
+  multicast_addr: doc(ipEndpoint.optional(), `The multicast group and port for transport = "multicast" (default for IPv4: ${DEFAULT_MULTICAST_ADDR} and port ${DEFAULT_PORT}). An IPv6 group is joined and bound on the interface that holds the node's address (its scope, when it names one), so a link-local group (ff02::, ff12::) works; the node's address must then be an address, not a wildcard.`),
   mtu: doc(z.union([z.literal('auto'), z.int().min(576).max(65535)]).default('auto').describe('"auto" or an integer from 576 to 65535'),
     'The path MTU of the network (IP packet size): frames are sized to fit one packet. "auto": the MTU of the interface that holds this node\'s address, read at start (65535 on loopback, 1500 on most LANs, 9000 with jumbo frames); every node must see the same.'),
 });

@@ -229,7 +229,7 @@ class NodeRuntime implements Runtime {
     }
     this.counters.datagramsIn++;
     try {
-      this.drv.handleDatagram(from, plain);
+      this.drv.handleDatagram(from, plainBytes(plain)); // with a key, the opened bytes are a new Buffer
     } catch (e) {
       this.counters.handleDatagramErrors++;
       this.log('error', 'driver failed on a datagram; dropped it', { from, bytes: plain.length, error: errorText(e) });

@@ -132,9 +132,9 @@ describe('udp transport', () => {
     expect(got[0]).toEqual([[2, 'back']]);
   });
 
-  it('takes IPv4 nodes written as IPv6 (::ffff:a.b.c.d)', async () => {
+  it('takes IPv4 nodes written as IPv6, however the IPv6 is written (::ffff:a.b.c.d, 0:0:0:0:0:FFFF:7f00:2)', async () => {
     const port = await freeUdpPort();
-    const nodes = `nodes = [ { id = 1, addr = "[::ffff:127.0.0.1]:${port}" }, { id = 2, addr = "[::ffff:127.0.0.2]:${port}" } ]`;
+    const nodes = `nodes = [ { id = 1, addr = "[::ffff:127.0.0.1]:${port}" }, { id = 2, addr = "[0:0:0:0:0:FFFF:7f00:2]:${port}" } ]`;
     const cs = [1, 2].map((id) => parseConfig(`[node]\nid = ${id}\n[cluster]\ndriver = "none"\n${nodes}\n`, `node${id}.toml`, registry));
     const { ts, got } = await start(cs);
     ts[0].send(2, Buffer.from('four'));

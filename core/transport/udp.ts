@@ -165,7 +165,7 @@ class UdpTransport implements Transport {
       // An IPv6 group is bound on the interface that holds this node's address: a link-local
       // group (ff02::, ff12::) cannot be bound without one (EINVAL), and dgram's multicast calls
       // name an IPv6 interface by its scope.
-      const ifaceName = this.family === 6 ? interfaceOf(this.listen.host, networkInterfaces()) : undefined;
+      const ifaceName = this.family === 6 ? scopeOf(this.listen.host) ?? interfaceOf(this.listen.host, networkInterfaces()) : undefined;
       const scoped = ifaceName !== undefined && !this.group.host.includes('%');
       this.groupSock = await this.bindSocket(scoped ? { ...this.group, host: `${this.group.host}%${ifaceName}` } : this.group, true);
       this.sizeBuffers(this.groupSock);
@@ -459,16 +459,28 @@ class DgramIo implements UdpIo {
   }
 }
 
-/** An IPv6 address as the kernel writes a source ("0:0::1" is "::1"; the URL parser writes IPv6
- *  as RFC 5952 says, as inet_ntop does). As given: IPv4, what the parser refuses (a scope), and an
- *  address with IPv4 in it ("::ffff:10.0.0.1"), which inet_ntop keeps dotted and the parser not. */
+/** The scope an IPv6 address names ("fe80::1%eth0": "eth0"), if any. */
+function scopeOf(host: string): string | undefined {
+  const at = host.indexOf('%');
+  return at < 0 ? undefined : host.slice(at + 1);
+}
+
+/** An IPv6 address as the kernel writes a source ("0:0::1" is "::1", "::FFFF:10.0.0.1" is
+ *  "::ffff:10.0.0.1"): the URL parser writes IPv6 as RFC 5952 says, as inet_ntop does, except
+ *  that inet_ntop keeps an IPv4 address in the last 32 bits dotted after 96 zero bits or after
+ *  ::ffff:, and the parser does not. IPv4 and what the parser refuses (a scope) as given. */
 function canonicalIPv6(host: string): string {
-  if (!isIPv6(host) || host.includes('.')) return host;
+  if (!isIPv6(host)) return host;
+  let text: string;
   try {
-    return new URL(`http://[${host}]/`).hostname.slice(1, -1);
+    text = new URL(`http://[${host}]/`).hostname.slice(1, -1);
   } catch {
     return host;
   }
+  const v4 = /^::(ffff:)?([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(text);
+  if (!v4) return text;
+  const [hi, lo] = [parseInt(v4[2], 16), parseInt(v4[3], 16)];
+  return `::${v4[1] ?? ''}${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
 class DgramSock implements UdpSock {

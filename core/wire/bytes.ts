@@ -23,7 +23,6 @@ export function allocBytesToFill(n: number): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
-/** A copy of `src` that owns its bytes. */
 /** The same bytes as a plain Uint8Array (no copy). A received datagram arrives as a Buffer, and
  *  every view of a Buffer (subarray) is a Buffer too, built through Node's own subarray; a plain
  *  array's views are the engine's, and cheaper: the message path makes several per message. */
@@ -31,6 +30,7 @@ export function plainBytes(b: Uint8Array): Uint8Array {
   return Buffer.isBuffer(b) ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : b;
 }
 
+/** A copy of `src` that owns its bytes. */
 export function copyBytes(src: Uint8Array): Uint8Array {
   const b = Buffer.allocUnsafe(src.length);
   b.set(src);
