@@ -279,6 +279,17 @@ function bindError(e: NodeJS.ErrnoException, at: Endpoint): ClusterError {
   return new ClusterError('EINVAL', `cannot listen on ${where}: ${e.message}`);
 }
 
+/** Resolves when `watch`'s callback is called (the last queued send left), or after `ms`. */
+function drainedWithin(ms: number, watch: (done: () => void) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    watch(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** An Error with `code` the errno's name, as Node's own sockets throw. */
 function errnoError(what: string, r: number): NodeJS.ErrnoException {
   const code = errnoName(-r);
@@ -401,15 +412,7 @@ class NativeSock implements UdpSock {
   }
 
   async close(drainMs: number): Promise<void> {
-    if (this.pending > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, drainMs);
-        this.drained = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+    if (this.pending > 0) await drainedWithin(drainMs, (done) => { this.drained = done; });
     // What the drain did not send is lost, and counted as Node's dgram counts it.
     for (let i = this.head; i < this.queue.length; i++) this.queue[i].failed('ECANCELED');
     this.queue.length = 0;
@@ -533,15 +536,7 @@ class DgramSock implements UdpSock {
   }
 
   async close(drainMs: number): Promise<void> {
-    if (this.pending > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, drainMs);
-        this.drained = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+    if (this.pending > 0) await drainedWithin(drainMs, (done) => { this.drained = done; });
     await new Promise<void>((r) => this.sock.close(() => r()));
   }
 }
