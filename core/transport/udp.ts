@@ -49,7 +49,6 @@ interface Peer {
 
 /** What the transport needs of a family of sockets. */
 interface UdpIo {
-  readonly name: 'native' | 'dgram';
   /** The key a datagram from host:port arrives with. */
   sourceKey(host: string, port: number): UdpSourceKey;
   /** host:port of a key, for a log line. */
@@ -299,7 +298,6 @@ function errnoError(what: string, r: number): NodeJS.ErrnoException {
 // ---- the native helper's sockets ----
 
 class NativeIo implements UdpIo {
-  readonly name = 'native';
   constructor(private readonly n: NativeUdpSockets) {}
 
   sourceKey(host: string, port: number): UdpSourceKey {
@@ -426,7 +424,6 @@ class NativeSock implements UdpSock {
 // ---- Node's dgram ----
 
 class DgramIo implements UdpIo {
-  readonly name = 'dgram';
 
   sourceKey(host: string, port: number): UdpSourceKey {
     return `${canonicalIPv6(host)} ${port}`;
