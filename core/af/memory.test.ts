@@ -1,7 +1,7 @@
 // Proves the daemon's memory governor: young collections each minor step of ArrayBuffer growth, a full one past its step and once when growth stops, then a trim once the collection is swept (the pure decision; an idle ring's small rises are not growth); that on V8 a full collection frees dead buffers, then the governor stays quiet; and that the native trim returns glibc's free pages to the kernel.
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { decide, startMemoryGovernor, type GovernorState, type MemoryGovernorOptions } from './memory.ts';
+import { decide, initialState, startMemoryGovernor, type GovernorState, type MemoryGovernorOptions } from './memory.ts';
 import { loadNative } from '../native/index.ts';
 
 const MiB = 1024 * 1024;
@@ -91,6 +91,17 @@ describe('memory governor', () => {
     const at = decisions.indexOf('trim');
     expect(at).toBeGreaterThan(0);
     expect(at % 2, 'not at a falling sample').toBe(1);
+  });
+
+  it('trims once after the start has settled, with nothing moved; not when trims are off', () => {
+    const opts: MemoryGovernorOptions = { checkMs: 10, stepBytes: 64 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB };
+    const g = initialState(MiB, 1000, opts);
+    expect(decide(g, MiB, 1050, opts)).toBeUndefined(); // not settled yet
+    expect(decide(g, MiB, 1100, opts)).toBe('trim');
+    for (let t = 1; t <= 50; t++) expect(decide(g, MiB, 1100 + t * 100, opts)).toBeUndefined(); // once
+    const off = { ...opts, trimBytes: 0 };
+    const h = initialState(MiB, 1000, off);
+    for (let t = 1; t <= 50; t++) expect(decide(h, MiB, 1000 + t * 100, off)).toBeUndefined();
   });
 
   it('the native helper sets glibc\'s thresholds for a process that trims itself, and refuses bad values', (ctx) => {

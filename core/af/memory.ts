@@ -21,8 +21,9 @@
 // returns only the top of its heap, and between the freed buffers of a load sit small blocks that
 // live on, so a daemon that carried 64 KiB messages kept 40 to 80 MB it no longer used. Once a
 // load has settled and the ArrayBuffer bytes it moved since the last trim reach `trimBytes`, the
-// governor calls malloc_trim (core/native), which returns every free page to the kernel. An idle
-// daemon's few KiB a second add up to that too, so it trims about once in a quarter of an hour.
+// governor calls malloc_trim (core/native), which returns every free page to the kernel; it also
+// does once the start has settled. An idle daemon's few KiB a second add up to trimBytes too, so
+// it trims about once in a quarter of an hour.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { loadNative } from '../native/index.ts';
@@ -123,12 +124,19 @@ export interface GovernorState {
   trimDue: boolean;
 }
 
+/** The state a governor starts from (`ab0` ArrayBuffer bytes at `now`). A first trim is due once
+ *  the start has settled: what starting up allocated and let go (the modules, the crypto library's
+ *  set-up) goes back to the kernel too, since glibc keeps it from mallocTune on (an idle daemon
+ *  with a key stayed at about 92 MB, 68 MB with it). */
+export function initialState(ab0: number, now: number, opts: MemoryGovernorOptions): GovernorState {
+  return { majorFloor: ab0, minorFloor: ab0, idleFloor: ab0, last: ab0, grewAt: now, quietBase: ab0, settledDone: true, churn: 0, trimDue: opts.trimBytes > 0 };
+}
+
 export function startMemoryGovernor(opts: MemoryGovernorOptions = MEMORY_GOVERNOR_DEFAULTS): MemoryGovernor {
   const gc = exposeGc();
   const counters = { gcRuns: 0, minorRuns: 0, gcFloorBytes: 0, gcLastMs: 0, gcMaxMs: 0, trims: 0, trimLastMs: 0 };
   if (!gc) return { stop: () => undefined, stats: () => ({ 'process.gcRuns': 0 }) };
-  const ab0 = process.memoryUsage().arrayBuffers;
-  const g: GovernorState = { majorFloor: ab0, minorFloor: ab0, idleFloor: ab0, last: ab0, grewAt: performance.now(), quietBase: ab0, settledDone: true, churn: 0, trimDue: false };
+  const g = initialState(process.memoryUsage().arrayBuffers, performance.now(), opts);
   const native = opts.trimBytes > 0 ? loadNative() : undefined;
   // This process trims itself once a load has settled: glibc need not hand back each large buffer
   // freed at the top of its heap, nor map and unmap those over 128 KiB one by one (a sender of
