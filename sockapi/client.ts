@@ -516,14 +516,22 @@ export class ClusterSocket implements GroupSocket {
     this.retryTimer ??= setTimeout(() => { this.retryTimer = undefined; this.resume(); }, WRITABLE_FALLBACK_MS);
   }
 
-  /** Resend the refused sends first, the first of them with RESUME, then the rest of the queue. */
+  /** Resend the refused sends first, the first of them with RESUME, then the rest of the queue.
+   *  A streaming send that had sent no part yet (the window or STREAM_BYTES_MAX held it back when
+   *  an earlier send was refused) is neither refused nor in the queue: it goes back in after the
+   *  refused ones, from its start, or it would never be sent nor settled. (One that had sent parts
+   *  was decided by their answers, refused behind the fence, before the pipeline could resume; were
+   *  one not, it would start again too, under a new message id: the daemon's half never completes.) */
   private resume(): void {
     if (!this.paused || this.closed) return;
     this.paused = false;
     this.writableSeen = false;
     this.resumeNext = true;
+    const held = this.streaming;
     this.streaming = undefined;
-    this.queue = this.refused.concat(this.queue.slice(this.queueHead));
+    const unbegun = held && !held.settled && held.stream && !held.stream.decided ? [held] : [];
+    for (const s of unbegun) s.stream = undefined;
+    this.queue = this.refused.concat(unbegun, this.queue.slice(this.queueHead));
     this.queueHead = 0;
     this.refused = [];
     this.flushSends();

@@ -309,6 +309,33 @@ describe('bridge server (one node, loopback driver)', () => {
     await a.close();
   });
 
+  it.each([4, 5])('a version-%i socket: a large message not yet begun when an earlier one is refused goes after WRITABLE, not lost', async (maxVersion) => {
+    const a = await ClusterSocket.open({ path, eventQueueMax: 100_000, maxVersion });
+    await a.bind('unbegun');
+    await until('bound', async () => (await a.members()).length === 1);
+    const got: number[] = [];
+    const it = a[Symbol.asyncIterator]();
+    const reading = (async () => {
+      while (got.length < 16) {
+        const { value } = await it.next();
+        if (value?.type === 'message') got.push(value.data[0]);
+      }
+    })();
+    // Sixteen messages of 290,000 bytes: the last ones cannot begin while 4 MiB of parts are
+    // unanswered (STREAM_BYTES_MAX). The loopback takes one message, then refuses the next: the
+    // socket is fenced, and those not begun must be sent once the daemon says WRITABLE.
+    node.ctl.budget = 1;
+    const payload = (i: number) => new Uint8Array(290_000).fill(i + 1);
+    const sends = Array.from({ length: 16 }, (_, i) => a.send(payload(i)));
+    await until('refused', () => node.ctl.budget === 0 && node.ctl.refused > 0);
+    node.ctl.budget = Infinity;
+    node.svc.writable();
+    await Promise.all(sends);
+    await reading;
+    expect(got).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+    await a.close();
+  }, 20_000);
+
   it('version 4: a refused part fences the socket (later first parts and SENDs refused until RESUME); RESUME on a part is refused before version 4', async () => {
     const raw = new RawClient(join(tmp.dir, 'v4.sock'), path);
     const old = new RawClient(join(tmp.dir, 'v3.sock'), path);
