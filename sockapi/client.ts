@@ -327,6 +327,9 @@ export class ClusterSocket implements GroupSocket {
 
   /** Send queued sends, packed into containers, while the window has room. */
   private flushSends(): void {
+    // While paused nothing goes, and the timer is maybeResume's fallback: a send() now must not
+    // clear it, or a pipeline that missed its WRITABLE would wait for a datagram that never comes.
+    if (this.paused) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     if (this.streaming && !this.paused && !this.closed && this.pumpParts(this.streaming) !== 'sent') {
@@ -355,7 +358,7 @@ export class ClusterSocket implements GroupSocket {
       const err = this.transmitNow(bytes);
       if (err === 'again') {
         // The daemon's kernel queue is full: try again at the next reply, or shortly when none is due.
-        if (this.inflight.size === 0) this.retryTimer = setTimeout(() => this.flushSends(), SEND_RETRY_MIN_MS);
+        if (this.inflight.size === 0) this.retryTimer = setTimeout(() => { this.retryTimer = undefined; this.flushSends(); }, SEND_RETRY_MIN_MS);
         return;
       }
       this.resumeNext = false;
@@ -392,7 +395,7 @@ export class ClusterSocket implements GroupSocket {
         ? this.transmitNow([writeSendPartHeader(this.scratch, 0, req), data])
         : this.transmitNow(writeSendPart(this.scratch, 0, req));
       if (err === 'again') {
-        if (this.inflight.size === 0) this.retryTimer = setTimeout(() => this.flushSends(), SEND_RETRY_MIN_MS);
+        if (this.inflight.size === 0) this.retryTimer = setTimeout(() => { this.retryTimer = undefined; this.flushSends(); }, SEND_RETRY_MIN_MS);
         return 'blocked';
       }
       if (err) {
