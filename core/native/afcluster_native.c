@@ -421,6 +421,19 @@ static int gather_arg(napi_env env, napi_value v, struct iovec *iov) {
   return (int)count;
 }
 
+// One datagram of the iovecs, to `name` (NULL: the connected peer), without blocking: 0 or -errno.
+static int send_gathered(const usock *s, struct iovec *iov, int n, void *name, socklen_t namelen) {
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = iov;
+  msg.msg_iovlen = (size_t)n;
+  msg.msg_name = name;
+  msg.msg_namelen = name ? namelen : 0;
+  ssize_t r;
+  do r = sendmsg(s->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
+  return r >= 0 ? 0 : -errno;
+}
+
 static napi_value usock_send(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   usock *s = open_socket_arg(env, info, argv, 3, 2);
@@ -436,15 +449,8 @@ static napi_value usock_send(napi_env env, napi_callback_info info) {
     int err = path_arg(env, argv[2], &a, &alen);
     if (err < 0) return int_value(env, err);
   }
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = iov;
-  msg.msg_iovlen = (size_t)n;
-  if (alen > 0) { msg.msg_name = &a; msg.msg_namelen = alen; }
-  ssize_t r;
-  do r = sendmsg(s->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
-  if (r >= 0) return int_value(env, 0);
-  int err = errno;
+  int err = -send_gathered(s, iov, n, alen > 0 ? &a : NULL, alen);
+  if (err == 0) return int_value(env, 0);
   if ((err == EAGAIN || err == ENOBUFS) && s->connected && alen == 0) usock_set_events(s, UV_READABLE | UV_WRITABLE);
   return int_value(env, -(err == ENOBUFS ? EAGAIN : err));
 }
@@ -623,18 +629,9 @@ static napi_value udp_send(napi_env env, napi_callback_info info) {
   int n = gather_arg(env, argv[1], iov);
   struct iovec to;
   if (n < 0 || !bytes_arg(env, argv[2], &to) || to.iov_len < sizeof(sa_family_t) || to.iov_len > sizeof(struct sockaddr_in6)) return int_value(env, -EINVAL);
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = iov;
-  msg.msg_iovlen = (size_t)n;
-  msg.msg_name = to.iov_base;
-  msg.msg_namelen = (socklen_t)to.iov_len;
-  ssize_t r;
-  do r = sendmsg(s->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
-  if (r >= 0) return int_value(env, 0);
   // Only a full send buffer waits for room; ENOBUFS (the kernel short of memory, or a device
   // queue full) says nothing of when there will be room: the datagram is lost, as on a network.
-  int err = errno;
+  int err = -send_gathered(s, iov, n, to.iov_base, (socklen_t)to.iov_len);
   if (err == EAGAIN) usock_set_events(s, UV_READABLE | UV_WRITABLE);
   return int_value(env, -err);
 }

@@ -13,6 +13,7 @@ import { constants, networkInterfaces } from 'node:os';
 import { ClusterError } from '../api/errors.ts';
 import type { Endpoint, NodeConfig, NodeEntry } from '../config/types.ts';
 import { errnoName, loadNative, type NativeHandle, type NativeUdpSockets, type UdpSourceKey } from '../native/index.ts';
+import { bytePartsLength } from '../wire/bytes.ts';
 import type { DatagramBytes, Transport } from './types.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { interfaceOf } from './mtu.ts';
@@ -55,7 +56,16 @@ interface UdpIo {
   describe(key: UdpSourceKey): string;
   /** The address a send to host:port takes. */
   address(host: string, port: number): Buffer | undefined;
-  open(at: Endpoint, family: 4 | 6, reuse: boolean, onMessage: (buf: Buffer, from: UdpSourceKey) => void, onError: (e: Error) => void): Promise<UdpSock>;
+  open(at: Endpoint, family: 4 | 6, reuse: boolean, on: SockCallbacks): Promise<UdpSock>;
+}
+
+/** What a socket reports: datagrams, errors not tied to one send, and failed sends (by errno
+ *  name, when the send was made or when a queued one left). One set per transport: no closure
+ *  per datagram. */
+interface SockCallbacks {
+  readonly message: (buf: Buffer, from: UdpSourceKey) => void;
+  readonly error: (e: Error) => void;
+  readonly failed: (code: string) => void;
 }
 
 /** This node's address, and the name of the interface that holds it (IPv6, when found). */
@@ -66,9 +76,9 @@ interface MulticastInterface {
 
 /** One bound socket. */
 interface UdpSock {
-  /** One datagram, now or queued behind a full send buffer: false when it failed at once (the
-   *  error counted through `failed`); errors found later go to `failed` too. */
-  send(bytes: DatagramBytes, to: Peer, failed: (code: string) => void): boolean;
+  /** One datagram, now or queued behind a full send buffer: false when it failed at once; every
+   *  failure, at once or later, goes to the `failed` callback. */
+  send(bytes: DatagramBytes, to: Peer): boolean;
   /** Datagrams queued, not yet sent. */
   readonly pending: number;
   /** Sends to groups leave from the interface holding `iface.addr` (IPv6: named `iface.name`, when
@@ -113,14 +123,15 @@ class UdpTransport implements Transport {
     droppedUnknownSource: 0, droppedSelf: 0, droppedNoReceiver: 0, socketErrors: 0,
     recvBufferBytes: 0, sendBufferBytes: 0, nativeSockets: 0,
   };
-  /** One callback for every failed send: no closure per datagram. */
-  private readonly failed = (code: string): void => {
-    this.counters.sendErrors++;
-    const key = `sendError_${code}`;
-    this.counters[key] = (this.counters[key] ?? 0) + 1;
+  private readonly callbacks: SockCallbacks = {
+    message: (buf, key) => this.receive(buf, key),
+    error: (e) => this.socketError(e),
+    failed: (code) => {
+      this.counters.sendErrors++;
+      const key = `sendError_${code}`;
+      this.counters[key] = (this.counters[key] ?? 0) + 1;
+    },
   };
-  private readonly onMessage = (buf: Buffer, key: UdpSourceKey): void => this.receive(buf, key);
-  private readonly onError = (e: Error): void => this.socketError(e);
 
   constructor(private readonly opts: UdpTransportOptions) {
     keepShapes();
@@ -181,7 +192,7 @@ class UdpTransport implements Transport {
 
   private async bindSocket(at: Endpoint, reuse: boolean): Promise<UdpSock> {
     try {
-      return await this.io.open(at, this.family, reuse, this.onMessage, this.onError);
+      return await this.io.open(at, this.family, reuse, this.callbacks);
     } catch (e) {
       throw bindError(e as NodeJS.ErrnoException, at);
     }
@@ -241,9 +252,9 @@ class UdpTransport implements Transport {
       return;
     }
     // A list of parts goes out as one datagram (sendmsg gathers them).
-    if (!this.sock.send(bytes, peer, this.failed)) return;
+    if (!this.sock.send(bytes, peer)) return;
     this.counters.sentDatagrams++;
-    this.counters.sentBytes += bytes instanceof Uint8Array ? bytes.length : bytes.reduce((n, b) => n + b.length, 0);
+    this.counters.sentBytes += bytePartsLength(bytes);
   }
 
   private socketError(e: Error): void {
@@ -323,8 +334,8 @@ class NativeIo implements UdpIo {
     return a;
   }
 
-  open(at: Endpoint, family: 4 | 6, reuse: boolean, onMessage: (buf: Buffer, from: UdpSourceKey) => void, onError: (e: Error) => void): Promise<UdpSock> {
-    return Promise.resolve(new NativeSock(this.n, at, family, reuse, onMessage, onError));
+  open(at: Endpoint, family: 4 | 6, reuse: boolean, on: SockCallbacks): Promise<UdpSock> {
+    return Promise.resolve(new NativeSock(this.n, at, family, reuse, on));
   }
 }
 
@@ -333,7 +344,6 @@ interface Queued {
   readonly bytes: DatagramBytes;
   readonly to: Buffer;
   readonly size: number;
-  readonly failed: (code: string) => void;
 }
 
 class NativeSock implements UdpSock {
@@ -343,10 +353,9 @@ class NativeSock implements UdpSock {
   private queuedBytes = 0;
   private drained: (() => void) | undefined;
 
-  constructor(private readonly n: NativeUdpSockets, at: Endpoint, family: 4 | 6, reuse: boolean,
-    onMessage: (buf: Buffer, from: UdpSourceKey) => void, private readonly onError: (e: Error) => void) {
+  constructor(private readonly n: NativeUdpSockets, at: Endpoint, family: 4 | 6, reuse: boolean, private readonly on: SockCallbacks) {
     // A source that is no IP address cannot happen on an IP socket; null is dropped as unknown.
-    const h = n.open(family, (buf, from) => { onMessage(buf, from ?? -1); }, () => { this.flush(); }, SOCKET_BUFFER_BYTES);
+    const h = n.open(family, (buf, from) => { on.message(buf, from ?? -1); }, () => { this.flush(); }, SOCKET_BUFFER_BYTES);
     if (typeof h === 'number') throw errnoError('socket', h);
     const r = n.bind(h, at.host, at.port, reuse);
     if (r < 0) {
@@ -360,22 +369,22 @@ class NativeSock implements UdpSock {
     return this.queue.length - this.head;
   }
 
-  send(bytes: DatagramBytes, peer: Peer, failed: (code: string) => void): boolean {
+  send(bytes: DatagramBytes, peer: Peer): boolean {
     const to = peer.to as Buffer;
     if (this.pending === 0) {
       const r = this.n.send(this.h, bytes, to);
       if (r === 0) return true;
       if (r !== -EAGAIN) { // a full buffer: queued, below
-        failed(errnoName(-r));
+        this.on.failed(errnoName(-r));
         return false;
       }
     }
-    const size = bytes instanceof Uint8Array ? bytes.length : bytes.reduce((k, b) => k + b.length, 0);
+    const size = bytePartsLength(bytes);
     if (this.queuedBytes + size > SEND_QUEUE_BYTES_MAX) {
-      failed('EAGAIN');
+      this.on.failed('EAGAIN');
       return false;
     }
-    this.queue.push({ bytes, to, size, failed });
+    this.queue.push({ bytes, to, size });
     this.queuedBytes += size;
     return true;
   }
@@ -388,7 +397,7 @@ class NativeSock implements UdpSock {
       if (r === -EAGAIN) return; // full again: the helper watches for room once more
       this.queue[this.head++] = undefined as unknown as Queued;
       this.queuedBytes -= q.size;
-      if (r < 0) q.failed(errnoName(-r));
+      if (r < 0) this.on.failed(errnoName(-r));
       // A queue that never empties (a send buffer full again at every wake) drops what it sent.
       if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
         this.queue.splice(0, this.head);
@@ -412,12 +421,12 @@ class NativeSock implements UdpSock {
   async close(drainMs: number): Promise<void> {
     if (this.pending > 0) await drainedWithin(drainMs, (done) => { this.drained = done; });
     // What the drain did not send is lost, and counted as Node's dgram counts it.
-    for (let i = this.head; i < this.queue.length; i++) this.queue[i].failed('ECANCELED');
+    for (let i = this.head; i < this.queue.length; i++) this.on.failed('ECANCELED');
     this.queue.length = 0;
     this.head = 0;
     this.queuedBytes = 0;
     const r = this.n.close(this.h);
-    if (r < 0 && r !== -EBADF) this.onError(errnoError('close', r));
+    if (r < 0 && r !== -EBADF) this.on.error(errnoError('close', r));
   }
 }
 
@@ -438,7 +447,7 @@ class DgramIo implements UdpIo {
     return undefined;
   }
 
-  open(at: Endpoint, family: 4 | 6, reuse: boolean, onMessage: (buf: Buffer, from: UdpSourceKey) => void, onError: (e: Error) => void): Promise<UdpSock> {
+  open(at: Endpoint, family: 4 | 6, reuse: boolean, on: SockCallbacks): Promise<UdpSock> {
     // Every address is an IP literal (config refuses names): answer at once instead of a
     // dns.lookup and a tick per datagram.
     const lookup = (host: string, _opts: unknown, cb: (err: null, address: string, family: number) => void) => cb(null, host, family);
@@ -451,9 +460,9 @@ class DgramIo implements UdpIo {
       sock.once('error', fail);
       sock.bind({ address: at.host, port: at.port, exclusive: true }, () => {
         sock.off('error', fail);
-        sock.on('error', onError);
-        sock.on('message', (msg, rinfo) => onMessage(msg, `${rinfo.address} ${rinfo.port}`));
-        resolve(new DgramSock(sock));
+        sock.on('error', on.error);
+        sock.on('message', (msg, rinfo) => on.message(msg, `${rinfo.address} ${rinfo.port}`));
+        resolve(new DgramSock(sock, on));
       });
     });
   }
@@ -486,15 +495,14 @@ function canonicalIPv6(host: string): string {
 class DgramSock implements UdpSock {
   pending = 0;
   private drained: (() => void) | undefined;
-  private failed: ((code: string) => void) | undefined;
   /** One callback for every send: no closure per datagram. */
   private readonly onSent = (err: Error | null): void => {
     this.pending--;
-    if (err) this.failed?.((err as NodeJS.ErrnoException).code ?? 'unknown');
+    if (err) this.on.failed((err as NodeJS.ErrnoException).code ?? 'unknown');
     if (this.pending === 0 && this.drained) this.drained();
   };
 
-  constructor(private readonly sock: dgram.Socket) {
+  constructor(private readonly sock: dgram.Socket, private readonly on: SockCallbacks) {
     try { // best effort: a refused size keeps the kernel default
       sock.setRecvBufferSize(SOCKET_BUFFER_BYTES);
       sock.setSendBufferSize(SOCKET_BUFFER_BYTES);
@@ -503,14 +511,13 @@ class DgramSock implements UdpSock {
     }
   }
 
-  send(bytes: DatagramBytes, peer: Peer, failed: (code: string) => void): boolean {
-    this.failed = failed;
+  send(bytes: DatagramBytes, peer: Peer): boolean {
     try {
       this.sock.send(bytes as Uint8Array | Uint8Array[], peer.port, peer.host, this.onSent);
       this.pending++;
       return true;
     } catch (e) {
-      failed((e as NodeJS.ErrnoException).code ?? 'unknown');
+      this.on.failed((e as NodeJS.ErrnoException).code ?? 'unknown');
       return false;
     }
   }

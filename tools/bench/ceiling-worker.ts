@@ -4,13 +4,14 @@
 // It uses the sockets the daemons use (core/transport/udp.ts): the native helper's where it was
 // built, Node's dgram otherwise or with AFCLUSTER_UDP=dgram.
 import { createSocket } from 'node:dgram';
-import { loadNative, type NativeHandle, type NativeUdpSockets } from '../../core/native/index.ts';
+import { constants } from 'node:os';
+import { errnoName, loadNative, type NativeHandle, type NativeUdpSockets } from '../../core/native/index.ts';
 import { defaultUdpSockets } from '../../core/transport/udp.ts';
 import type { CeilingRequest, CeilingResult } from './ceiling.ts';
 import { unitDatagrams } from './ceiling.ts';
 
 const BUFFER_BYTES = 4 << 20;
-const EAGAIN = -11;
+const EAGAIN = constants.errno.EAGAIN;
 
 /** What run() needs of a socket: a send that says whether the datagram was taken now (true),
  *  will be (a callback follows: dgram), or met a full buffer (false: `room` then calls back). */
@@ -67,9 +68,9 @@ async function init(host: string): Promise<void> {
 function nativeSocket(n: NativeUdpSockets, host: string): { socket: CeilingSocket; port: number } {
   let waiting: (() => void) | undefined;
   const h: NativeHandle | number = n.open(4, onMessage, () => { const w = waiting; waiting = undefined; w?.(); }, BUFFER_BYTES);
-  if (typeof h === 'number') throw new Error(`socket: errno ${-h}`);
+  if (typeof h === 'number') throw new Error(`socket: ${errnoName(-h)}`);
   const r = n.bind(h, host, 0, false);
-  if (r < 0) throw new Error(`bind ${host}: errno ${-r}`);
+  if (r < 0) throw new Error(`bind ${host}: ${errnoName(-r)}`);
   const addresses = new Map<string, Buffer>();
   return {
     port: n.port(h),
@@ -79,7 +80,7 @@ function nativeSocket(n: NativeUdpSockets, host: string): { socket: CeilingSocke
         const key = `${to}:${port}`;
         let a = addresses.get(key);
         if (!a) addresses.set(key, (a = n.sockaddr(to, port) as Buffer));
-        return n.send(h, buf, a) !== EAGAIN;
+        return n.send(h, buf, a) !== -EAGAIN;
       },
       room: (fn) => { waiting = fn; },
     },
