@@ -5,7 +5,7 @@
 // result that says which errno the daemon answers with.
 import { ERROR_NUMBERS, errorCodeFromNumber, type ErrorCode } from '../api/errors.ts';
 import type { Order, RingId } from '../driver/types.ts';
-import { bytePartsLength, concatBytes, LastDecoded, type ByteParts } from '../wire/bytes.ts';
+import { allocBytesToFill, bytePartsLength, concatBytes, LastDecoded, type ByteParts } from '../wire/bytes.ts';
 import { Reader, WireError } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 import type {
@@ -289,11 +289,19 @@ export function encodeWritable(): Uint8Array {
   return header(Writer.fixed(HEADER_BYTES), EVENT_OP.writable, 0).done();
 }
 
-/** A status-only reply, written straight into a small Buffer (the hot path: one per SEND). */
-export function encodeStatusReply(op: number, id: number, status: number): Buffer {
-  const b = Buffer.allocUnsafe(HEADER_BYTES + 2);
-  b.writeUInt16BE(MAGIC, 0); b[2] = VERSION; b[3] = op; b.writeUInt32BE(id >>> 0, 4); b.writeUInt16BE(status, 8);
+/** A status-only reply, written straight into its bytes (the hot path: one per SEND). */
+export function encodeStatusReply(op: number, id: number, status: number): Uint8Array {
+  const b = allocBytesToFill(HEADER_BYTES + 2);
+  put16(b, 0, MAGIC); b[2] = VERSION; b[3] = op; put32(b, 4, id); put16(b, 8, status);
   return b;
+}
+
+/** Big-endian integers written by hand: the hot encoders below work on plain arrays. */
+function put16(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 8; b[at + 1] = v;
+}
+function put32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24; b[at + 1] = v >>> 16; b[at + 2] = v >>> 8; b[at + 3] = v;
 }
 
 /** Group names as UTF-8, remembered: every message event names its group (bounded). */
@@ -308,19 +316,19 @@ function groupText(group: string): Uint8Array {
   return b;
 }
 
-/** A MESSAGE event written straight into a Buffer (no Writer, no DataView). */
+/** A MESSAGE event written straight into its bytes (no Writer, no DataView). */
 function encodeMessage(ev: MessageEvent, g: Uint8Array): Uint8Array {
-  const b = Buffer.allocUnsafe(messageEventOverhead(g.length) + ev.data.length);
+  const b = allocBytesToFill(messageEventOverhead(g.length) + ev.data.length);
   b.set(ev.data, writeMessageHeader(b, ev, g));
-  return new Uint8Array(b.buffer, b.byteOffset, b.length); // a plain view: callers compare with encodeEvent's
+  return b;
 }
 
 /** The MESSAGE event's header into `b`; returns where the payload goes. */
-function writeMessageHeader(b: Buffer, ev: MessageEvent, g: Uint8Array): number {
-  b.writeUInt16BE(MAGIC, 0); b[2] = VERSION; b[3] = EVENT_OP.message; b.writeUInt32BE(0, 4);
-  b.writeUInt16BE(g.length, 8); b.set(g, 10);
+function writeMessageHeader(b: Uint8Array, ev: MessageEvent, g: Uint8Array): number {
+  put16(b, 0, MAGIC); b[2] = VERSION; b[3] = EVENT_OP.message; put32(b, 4, 0);
+  put16(b, 8, g.length); b.set(g, 10);
   const at = 10 + g.length;
-  b.writeUInt32BE(ev.sender.nodeId >>> 0, at); b.writeUInt32BE(ev.sender.pid >>> 0, at + 4); b.writeUInt32BE(ev.sender.port >>> 0, at + 8);
+  put32(b, at, ev.sender.nodeId); put32(b, at + 4, ev.sender.pid); put32(b, at + 8, ev.sender.port);
   b[at + 12] = ORDERS.indexOf(ev.order);
   return at + MEMBER_BYTES + 1;
 }
@@ -339,9 +347,9 @@ export function gatheredMessage(ev: MessageEvent, msgId: number, payload: BytePa
   const pieces = payload instanceof Uint8Array ? [payload] : payload;
   const overhead = messageEventOverhead(g.length);
   if (overhead + size > LARGE_DATAGRAM_MAX) return messageParts(ev, g, msgId, LARGE_DATAGRAM_MAX, pieces, size);
-  const b = Buffer.allocUnsafe(overhead);
+  const b = allocBytesToFill(overhead);
   writeMessageHeader(b, ev, g);
-  return [gather(new Uint8Array(b.buffer, b.byteOffset, b.length), pieces)];
+  return [gather(b, pieces)];
 }
 
 /** Pieces one gathered send takes at most, its header included (core/native's GATHER_MAX). */

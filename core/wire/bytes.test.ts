@@ -1,8 +1,9 @@
-// Proves allocBytes/copyBytes: plain Uint8Arrays (slice copies), zeroed or equal to the source,
-// independent of the source and of each other although they share Node's pool; plainBytes: a
-// Buffer's bytes as a plain Uint8Array over the same memory.
+// Proves allocBytes/copyBytes/allocBytesToFill: plain Uint8Arrays (slice copies), zeroed or equal
+// to the source, independent of the source and of each other although small ones share a slab,
+// and large ones in memory of their own; plainBytes: a Buffer's bytes as a plain Uint8Array over
+// the same memory.
 import { describe, expect, it } from 'vitest';
-import { LastDecoded, allocBytes, copyBytes, plainBytes } from './bytes.ts';
+import { LastDecoded, allocBytes, allocBytesToFill, copyBytes, plainBytes } from './bytes.ts';
 
 describe('allocBytes and copyBytes', () => {
   it('are plain, independent Uint8Arrays with the right contents', () => {
@@ -23,6 +24,30 @@ describe('allocBytes and copyBytes', () => {
     expect(c[0]).toBe(10);
     const v = new DataView(c.buffer, c.byteOffset, c.byteLength);
     expect(v.getUint8(1)).toBe(11);
+  });
+
+  it('share a slab while they are small, never overlapping, each zeroed if asked, and get memory of their own when large', () => {
+    const taken: Uint8Array[] = [];
+    // Enough to cross from one slab to the next several times, in odd sizes.
+    for (let i = 0; i < 400; i++) {
+      const n = 1 + ((i * 37) % 700);
+      const b = i % 3 === 0 ? allocBytes(n) : allocBytesToFill(n);
+      expect(b.length).toBe(n);
+      if (i % 3 === 0) expect(b.every((x) => x === 0)).toBe(true); // although its neighbours were filled
+      expect(b.byteOffset % 8).toBe(0);
+      b.fill(i & 0xff);
+      taken.push(b);
+    }
+    taken.forEach((b, i) => expect(b.every((x) => x === (i & 0xff))).toBe(true)); // no write reached another
+    const slabs = new Set(taken.map((b) => b.buffer));
+    expect(slabs.size).toBeGreaterThan(1);
+    expect(slabs.size).toBeLessThan(taken.length / 10);
+    for (const s of slabs) expect(s.byteLength).toBe(32 * 1024);
+    const big = allocBytes(4097);
+    expect(big.buffer.byteLength).toBe(4097);
+    expect(big.every((x) => x === 0)).toBe(true);
+    expect(allocBytesToFill(65536).buffer.byteLength).toBe(65536);
+    expect(copyBytes(new Uint8Array(5000).fill(3)).buffer.byteLength).toBe(5000);
   });
 
   it('LastDecoded decodes each input right, remembers only the last accepted one, and never refused bytes', () => {

@@ -1,26 +1,50 @@
 // Byte arrays for the per-message paths. A fresh `new Uint8Array(n)` or `.slice()` of a frame
 // gets its own zeroed backing store that the garbage collector tracks apart: about 1 to 2 us for
-// 100 to 1400 bytes on the project's machine, several times per message. These take a slice of
-// Node's shared allocation pool instead (a quarter of the cost) and return a plain Uint8Array
-// view, so `slice()` on the result still copies and code never meets Buffer's own semantics.
-// The view's `.buffer` is the shared pool: build DataViews with byteOffset and byteLength.
+// 100 to 1400 bytes on the project's machine, several times per message. These take the next
+// bytes of a shared slab instead and return a plain Uint8Array view of them, so `slice()` on the
+// result still copies and code never meets Buffer's own semantics. (Node's Buffer.allocUnsafe
+// does the same from an 8 KiB pool, but each of its slices is a Buffer, whose `.buffer` is a call
+// into C++ and whose view is a second array; and at a few hundred messages per pool it makes a
+// new pool, with malloc and free behind it, every few messages.)
+// The view's `.buffer` is the slab: build DataViews with byteOffset and byteLength.
 // Pure (memory only), so the protocol cores may use it.
 
-/** `n` zeroed bytes (zeroed: nothing of an earlier message can leak into a frame). */
+/** Bytes of one slab, and the largest array taken from one (larger ones get their own). A slab
+ *  lives while any array taken from it does: 32 KiB at most, as much as a received datagram's
+ *  views keep of it. */
+const SLAB_BYTES = 32 * 1024;
+const SLAB_TAKE_MAX = 4 * 1024;
+let slab = new ArrayBuffer(0);
+let slabAt = 0;
+
+/** `n` bytes NOT zeroed (a fresh slab is Node's uninitialised memory). */
+function take(n: number): Uint8Array {
+  if (n > SLAB_TAKE_MAX) {
+    const b = Buffer.allocUnsafeSlow(n);
+    return new Uint8Array(b.buffer, b.byteOffset, n);
+  }
+  if (slabAt + n > slab.byteLength) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES).buffer as ArrayBuffer;
+    slabAt = 0;
+  }
+  const out = new Uint8Array(slab, slabAt, n);
+  slabAt = (slabAt + n + 7) & ~7; // 8-byte aligned, as Node's pool
+  return out;
+}
+
 /** Bytes as one array, or as parts whose concatenation they are, passed on without joining them. */
 export type ByteParts = Uint8Array | readonly Uint8Array[];
 
+/** `n` zeroed bytes (zeroed: nothing of an earlier message can leak into a frame). */
 export function allocBytes(n: number): Uint8Array {
-  const b = Buffer.allocUnsafe(n).fill(0);
-  return new Uint8Array(b.buffer, b.byteOffset, n);
+  return take(n).fill(0);
 }
 
 /** `n` bytes NOT zeroed, for a caller that writes every one of them before anything reads them
  *  (a fixed Writer, which done() checks, or a frame whose size is the sum of what is written):
  *  zeroing a 64 KiB frame first costs as much as filling it. */
 export function allocBytesToFill(n: number): Uint8Array {
-  const b = Buffer.allocUnsafe(n);
-  return new Uint8Array(b.buffer, b.byteOffset, n);
+  return take(n);
 }
 
 /** The same bytes as a plain Uint8Array (no copy). A received datagram arrives as a Buffer, and
@@ -32,9 +56,9 @@ export function plainBytes(b: Uint8Array): Uint8Array {
 
 /** A copy of `src` that owns its bytes. */
 export function copyBytes(src: Uint8Array): Uint8Array {
-  const b = Buffer.allocUnsafe(src.length);
-  b.set(src);
-  return new Uint8Array(b.buffer, b.byteOffset, src.length);
+  const out = take(src.length);
+  out.set(src);
+  return out;
 }
 
 /** How many bytes `b` holds, whole or in parts. */
