@@ -234,10 +234,9 @@ export function writeSendPart(into: Uint8Array, at: number, req: Omit<Extract<Re
 
 /** Only the header of that SEND_PART (for a send that gathers the header and the data); returns it. */
 export function writeSendPartHeader(into: Uint8Array, at: number, req: Omit<Extract<Request, { type: 'sendPart' }>, 'type'>): Uint8Array {
-  const v = new DataView(into.buffer, into.byteOffset + at, SEND_PART_HEADER_BYTES);
-  v.setUint16(0, MAGIC); v.setUint8(2, VERSION); v.setUint8(3, OP.sendPart); v.setUint32(4, req.id);
-  v.setUint8(8, ORDERS.indexOf(req.order)); v.setUint8(9, req.resume ? SEND_RESUME : 0);
-  v.setUint32(10, req.msgId); v.setUint32(14, req.total); v.setUint32(18, req.offset);
+  put16(into, at, MAGIC); into[at + 2] = VERSION; into[at + 3] = OP.sendPart; put32(into, at + 4, req.id);
+  into[at + 8] = ORDERS.indexOf(req.order); into[at + 9] = req.resume ? SEND_RESUME : 0;
+  put32(into, at + 10, req.msgId); put32(into, at + 14, req.total); put32(into, at + 18, req.offset);
   return into.subarray(at, at + SEND_PART_HEADER_BYTES);
 }
 
@@ -250,16 +249,14 @@ export function writeSend(into: Uint8Array, at: number, id: number, order: Order
 
 /** Only the header of that SEND; returns it. */
 export function writeSendHeader(into: Uint8Array, at: number, id: number, order: Order, resume: boolean): Uint8Array {
-  const v = new DataView(into.buffer, into.byteOffset + at, SEND_HEADER_BYTES);
-  v.setUint16(0, MAGIC); v.setUint8(2, VERSION); v.setUint8(3, OP.send); v.setUint32(4, id);
-  v.setUint8(8, ORDERS.indexOf(order)); v.setUint8(9, resume ? SEND_RESUME : 0);
+  put16(into, at, MAGIC); into[at + 2] = VERSION; into[at + 3] = OP.send; put32(into, at + 4, id);
+  into[at + 8] = ORDERS.indexOf(order); into[at + 9] = resume ? SEND_RESUME : 0;
   return into.subarray(at, at + SEND_HEADER_BYTES);
 }
 
 /** Write a BATCH container's header for `count` items at the start of `into`. */
 export function writeBatchHeader(into: Uint8Array, count: number): void {
-  const v = new DataView(into.buffer, into.byteOffset, BATCH_HEADER_BYTES);
-  v.setUint16(0, MAGIC); v.setUint8(2, VERSION_BATCH); v.setUint8(3, OP_BATCH); v.setUint32(4, 0); v.setUint16(8, count);
+  put16(into, 0, MAGIC); into[2] = VERSION_BATCH; into[3] = OP_BATCH; put32(into, 4, 0); put16(into, 8, count);
 }
 
 /** Writes a BATCH container of `count` items (`item(i)`: each a single datagram) at the start of
@@ -296,7 +293,8 @@ export function encodeStatusReply(op: number, id: number, status: number): Uint8
   return b;
 }
 
-/** Big-endian integers written by hand: the hot encoders below work on plain arrays. */
+/** Big-endian integers written by hand: the hot encoders work on plain arrays and on the client's
+ *  scratch Buffer alike, with no DataView (and no call for the Buffer's .buffer) per datagram. */
 function put16(b: Uint8Array, at: number, v: number): void {
   b[at] = v >>> 8; b[at + 1] = v;
 }
