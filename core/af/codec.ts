@@ -305,12 +305,18 @@ function put32(b: Uint8Array, at: number, v: number): void {
 /** Group names as UTF-8, remembered: every message event names its group (bounded). */
 const groupBytes = new Map<string, Uint8Array>();
 const GROUP_BYTES_CACHED_MAX = 1024;
+let lastGroupText: { group: string; bytes: Uint8Array } = { group: '', bytes: new Uint8Array(0) };
 function groupText(group: string): Uint8Array {
+  if (group === lastGroupText.group) return lastGroupText.bytes; // a stream of one group's messages
   let b = groupBytes.get(group);
-  if (b) return b;
+  if (b) {
+    lastGroupText = { group, bytes: b };
+    return b;
+  }
   b = text(group);
   if (groupBytes.size >= GROUP_BYTES_CACHED_MAX) groupBytes.clear();
   groupBytes.set(group, b);
+  lastGroupText = { group, bytes: b };
   return b;
 }
 

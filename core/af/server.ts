@@ -634,7 +634,8 @@ export class BridgeCore {
   private encodeShared(ev: SocketEvent, version: number): ByteParts[] {
     if (ev !== this.lastEvent) {
       this.lastEvent = ev;
-      this.lastBytes.fill(undefined);
+      const l = this.lastBytes; // not fill(): a call into C++ per event
+      l[0] = l[1] = l[2] = l[3] = undefined;
       if (ev.type === 'message') this.nextMsgId = (this.nextMsgId + 1) >>> 0;
     }
     const cls = version >= VERSION_LARGE ? 3 : version >= VERSION_IDENTITIES ? 2 : version >= VERSION_VIEWS ? 1 : 0;
@@ -647,8 +648,7 @@ export class BridgeCore {
         // eventParts: the fragments a message arrived in, when the group layer is core/groups'
         // (another BridgeGroups implementation's messages go as one array).
         const gathered = cls === 3 ? gatheredMessage(ev, this.nextMsgId, eventParts(ev)) : undefined;
-        bytes = gathered ?? this.lastBytes.find((b) => b !== undefined && b.every((d) => d instanceof Uint8Array))
-          ?? encodeMessageDatagrams(ev, this.nextMsgId);
+        bytes = gathered ?? singleDatagrams(this.lastBytes) ?? encodeMessageDatagrams(ev, this.nextMsgId);
       } else {
         const one = encodeEvent(ev, version);
         bytes = one ? [one] : [];
@@ -760,4 +760,16 @@ function sameIdentity(a: ClientIdentity, b: ClientIdentity): boolean {
  */
 function kept(data: Uint8Array): Uint8Array {
   return data.byteLength * 2 >= data.buffer.byteLength ? data : copyBytes(data);
+}
+
+/** The first of an event's encodings that is all single arrays (no datagram given as parts): the
+ *  same bytes serve every version that takes them. A loop, not find() and every() with closures:
+ *  this runs for every message event. */
+function singleDatagrams(encodings: readonly (ByteParts[] | undefined)[]): ByteParts[] | undefined {
+  next: for (const e of encodings) {
+    if (e === undefined) continue;
+    for (const d of e) if (!(d instanceof Uint8Array)) continue next;
+    return e;
+  }
+  return undefined;
 }

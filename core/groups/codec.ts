@@ -212,8 +212,10 @@ class Refused extends Error {
 function readName(r: Reader): string {
   const len = r.u16();
   if (len === 0 || len > NAME_WIRE_MAX) throw new Refused('name');
-  const raw = r.raw(len);
-  try { return groupNames.get(raw); } catch { throw new Refused('name'); }
+  r.need(len);
+  const at = r.at;
+  r.at += len;
+  try { return groupNames.getAt(r.bytes, at, len); } catch { throw new Refused('name'); }
 }
 
 export type DecodeResult =

@@ -61,6 +61,16 @@ describe('allocBytes and copyBytes', () => {
     expect(d.get(enc('abcd'))).toBe('abcd');
     expect(d.get(enc('abcd'))).toBe('abcd');
     expect(calls).toBe(7); // refused and over-long inputs are decoded every time
+    // getAt: the same, for bytes inside a larger array, compared where they are.
+    const frame = enc('xxabyyabzzacab');
+    calls = 0;
+    expect([2, 6, 10, 12].map((at) => d.getAt(frame, at, 2))).toEqual(['ab', 'ab', 'ac', 'ab']);
+    expect(calls).toBe(2); // 'ab' twice from memory (the over-long 'abcd' was not kept), then 'ac' and 'ab' decoded
+    expect(d.getAt(frame, 12, 2)).toBe('ab');
+    expect(d.getAt(frame, 11, 2)).toBe('ca'); // the same length, other bytes: decoded
+    expect(d.getAt(frame, 12, 1)).toBe('a'); // a prefix of the last input is not the last input
+    expect(calls).toBe(4);
+    expect(() => d.getAt(Uint8Array.of(9, 0, 1), 1, 2)).toThrow('refused');
   });
 });
 

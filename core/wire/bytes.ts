@@ -103,4 +103,16 @@ export class LastDecoded {
     if (bytes.length <= this.maxBytes) { this.bytes = bytes.slice(); this.text = text; }
     return text;
   }
+
+  /** get() of the `len` bytes of `src` from `at` (within it): compared where they are, so the
+   *  usual case, the last input again, makes no view of them. */
+  getAt(src: Uint8Array, at: number, len: number): string {
+    const last = this.bytes;
+    if (len === last.length && len > 0) {
+      let i = 0;
+      while (i < len && src[at + i] === last[i]) i++;
+      if (i === len) return this.text;
+    }
+    return this.get(src.subarray(at, at + len));
+  }
 }
