@@ -342,7 +342,8 @@ export class BridgeCore {
   }
 
   private request(path: string, req: Request): void {
-    const op = OP[req.type] | REPLY_BIT;
+    // A SEND's op without a keyed lookup (OP[...] with a name that varies is a hash lookup in V8).
+    const op = (req.type === 'send' ? OP.send : OP[req.type]) | REPLY_BIT;
     if (req.type === 'hello') {
       if ((req.version ?? 1) >= VERSION_LARGE && !this.host.largeDatagrams) {
         return this.refuseLarge(path, req.id);
@@ -355,22 +356,22 @@ export class BridgeCore {
       return this.answer(path, op, req.id, 'EPROTO', { type: 'none' });
     }
     if (c.evicted && (req.type === 'send' || req.type === 'sendPart' || req.type === 'unbind' || req.type === 'members' || req.type === 'memberInfo')) {
-      return this.answer(path, op, req.id, 'ENOBUFS', NONE);
+      return this.answer(path, op, req.id, 'ENOBUFS', NONE, c);
     }
     if (req.type === 'sendPart' && req.resume && !c.stream) {
       this.counters.badRequests++;
-      return this.answer(path, op, req.id, 'EINVAL', NONE); // RESUME on a part is version 4's
+      return this.answer(path, op, req.id, 'EINVAL', NONE, c); // RESUME on a part is version 4's
     }
     if (c.fenced && fencedOut(c, req)) {
       // The fence (PROTOCOL.md section 9), answered without an exception: this is a hot path
       // while a pipelining client's window drains after EAGAIN.
       this.waiting.add(c);
       this.counters.sendsRefused++;
-      return this.answer(path, op, req.id, 'EAGAIN', NONE);
+      return this.answer(path, op, req.id, 'EAGAIN', NONE, c);
     }
     if (req.type === 'sendPart' && req.offset === 0 && c.partsBlocked) {
       this.waiting.add(c);
-      return this.answer(path, op, req.id, 'EAGAIN', NONE);
+      return this.answer(path, op, req.id, 'EAGAIN', NONE, c);
     }
     let result: ReplyResult;
     try {
@@ -381,9 +382,9 @@ export class BridgeCore {
       if (e.code === 'EAGAIN' && req.type === 'send') this.counters.sendsRefused++;
       // Version 4: a refused part (its message dropped) fences the socket as a refused SEND does.
       if (e.code === 'EAGAIN' && req.type === 'sendPart' && c.stream) c.fenced = true;
-      return this.answer(path, op, req.id, e.code as ErrorCode, { type: 'none' });
+      return this.answer(path, op, req.id, e.code as ErrorCode, NONE, c);
     }
-    this.answer(path, op, req.id, undefined, result);
+    this.answer(path, op, req.id, undefined, result, c);
     if (req.type === 'close') this.remove(c, 'leave');
   }
 
@@ -658,10 +659,13 @@ export class BridgeCore {
     return bytes;
   }
 
-  private answer(path: string, op: number, id: number, code: ErrorCode | undefined, result: ReplyResult): void {
+  /** `client`: the socket table's entry for `path` when the caller has it (a request's). Had it
+   *  been removed meanwhile, its outbox is closed and takes the reply as nothing, as the main
+   *  socket's best effort would to a client that is gone. */
+  private answer(path: string, op: number, id: number, code: ErrorCode | undefined, result: ReplyResult, client?: Client): void {
     const status = code ? ERROR_NUMBERS[code] : 0;
     const bytes = result.type === 'none' ? encodeStatusReply(op, id, status) : encodeReply({ type: 'reply', op, id, status, result });
-    const c = this.clients.get(path);
+    const c = client ?? this.clients.get(path);
     if (c) {
       if (!c.outbox.reply(bytes)) this.counters.repliesDropped++;
       return;
