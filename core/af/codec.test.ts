@@ -154,6 +154,17 @@ describe('bridge codec', () => {
     expect(decodeClientDatagram(hello.subarray(0, 10))).toMatchObject({ type: 'bad', id: 5, op: OP.hello | REPLY_BIT, status: 'EINVAL' });
     const order = encodeRequest({ type: 'send', id: 6, order: 'fifo', data: new Uint8Array(1) }); order[8] = 9;
     expect(decodeClientDatagram(order)).toMatchObject({ type: 'bad', status: 'EINVAL' });
+    // SENDs take a shorter road when they are well formed: the others still meet the general one.
+    const send = encodeRequest({ type: 'send', id: 7, order: 'safe', data: Uint8Array.of(4, 5) });
+    expect(decodeClientDatagram(send)).toEqual({ type: 'request', request: { type: 'send', id: 7, order: 'safe', data: Uint8Array.of(4, 5) } });
+    const sendFlags = send.slice(); sendFlags[9] = 2;
+    expect(decodeClientDatagram(sendFlags)).toMatchObject({ type: 'bad', id: 7, status: 'EINVAL' });
+    const sendV6 = send.slice(); sendV6[2] = 6;
+    expect(decodeClientDatagram(sendV6)).toMatchObject({ type: 'bad', id: 7, op: OP_PROTOCOL_ERROR, status: 'EPROTO' });
+    const sendMagic = send.slice(); sendMagic[0] ^= 1;
+    expect(decodeClientDatagram(sendMagic)).toMatchObject({ type: 'drop' });
+    expect(decodeClientDatagram(send.subarray(0, 9))).toMatchObject({ type: 'bad', id: 7, status: 'EINVAL' });
+    expect(decodeClientDatagram(send, send.length - 1)).toMatchObject({ type: 'bad', id: 7, status: 'EMSGSIZE' });
   });
   it('opens BATCH containers into their datagrams (views, in order) and drops malformed ones', () => {
     const items = requests.slice(0, 4).map(encodeRequest);

@@ -591,6 +591,8 @@ function readHeader(bytes: Uint8Array): Header | string {
 /** Decode a datagram a client sent to the daemon (at most `max` bytes: datagramMax of the
  *  client's version). Never throws. */
 export function decodeClientDatagram(bytes: Uint8Array, max = DATAGRAM_MAX): ClientDatagram {
+  const send = readSend(bytes, max);
+  if (send !== undefined) return send;
   const h = readHeader(bytes);
   if (typeof h === 'string') return { type: 'drop', reason: h };
   if (h.op === OP_BATCH && h.version === VERSION_BATCH) return readBatch(bytes) ?? { type: 'drop', reason: 'malformed BATCH container' };
@@ -610,6 +612,18 @@ export function decodeClientDatagram(bytes: Uint8Array, max = DATAGRAM_MAX): Cli
     if (!(e instanceof WireError)) throw e;
     return { type: 'bad', id: h.id, op: h.op | REPLY_BIT, status: 'EINVAL', reason: `${type}: ${e.message}` };
   }
+}
+
+/** A well-formed SEND, read without a header object or a Reader (the daemon reads one per
+ *  message); undefined for anything else, which the general path reads (and refuses, if it must). */
+function readSend(bytes: Uint8Array, max: number): ClientDatagram | undefined {
+  if (bytes.length < SEND_HEADER_BYTES || bytes.length > max || bytes[3] !== OP.send
+    || ((bytes[0] << 8) | bytes[1]) !== MAGIC || bytes[2] < VERSION || bytes[2] > VERSION_MAX) return undefined;
+  const order = ORDERS[bytes[8]], flags = bytes[9];
+  if (order === undefined || (flags & ~SEND_RESUME) !== 0) return undefined;
+  const id = bytes[4] * 0x1000000 + ((bytes[5] << 16) | (bytes[6] << 8) | bytes[7]);
+  const data = bytes.subarray(SEND_HEADER_BYTES);
+  return { type: 'request', request: flags ? { type: 'send', id, order, data, resume: true } : { type: 'send', id, order, data } };
 }
 
 /** The items of a BATCH container (views into `bytes`, no copies), or undefined when it is
