@@ -464,7 +464,7 @@ export class ClusterSocket implements GroupSocket {
       at += need;
       count++;
     }
-    if (count <= 1) return [count, first ? Buffer.from(first.buffer, first.byteOffset, first.byteLength) : buf.subarray(0, 0)];
+    if (count <= 1) return [count, first ?? buf.subarray(0, 0)]; // a view of the scratch Buffer: a Buffer itself
     writeBatchHeader(buf, count);
     return [count, buf.subarray(0, at)];
   }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   DATAGRAM_MAX, GATHER_BYTES_MIN, LARGE_DATAGRAM_MAX, decodeClientDatagram, decodeDaemonDatagram, encodeBatch, encodeEvent, encodeMessageDatagrams,
   encodeReply, encodeRequest, gatheredMessage,
-  encodeWritable, OP, OP_PROTOCOL_ERROR, REPLY_BIT, type Reply, type Request,
+  encodeStatusReply, encodeWritable, OP, OP_PROTOCOL_ERROR, REPLY_BIT, type Reply, type Request,
 } from './codec.ts';
 import type { MembershipEvent, QuorumState, SocketEvent } from '../api/types.ts';
 
@@ -165,6 +165,19 @@ describe('bridge codec', () => {
     expect(decodeClientDatagram(sendMagic)).toMatchObject({ type: 'drop' });
     expect(decodeClientDatagram(send.subarray(0, 9))).toMatchObject({ type: 'bad', id: 7, status: 'EINVAL' });
     expect(decodeClientDatagram(send, send.length - 1)).toMatchObject({ type: 'bad', id: 7, status: 'EMSGSIZE' });
+  });
+  it('reads status-only replies as the general path does: a result-bearing op with status 0 and an unknown op are not status-only', () => {
+    const none = { type: 'none' };
+    for (const [op, status] of [[OP.send, 0], [OP.sendPart, 0], [OP.bind, 0], [OP.close, 0], [OP.unbind, 0], [OP.send, 11], [OP.hello, 71], [OP.stats, 11]] as const) {
+      expect(decodeDaemonDatagram(encodeStatusReply(op | REPLY_BIT, 9, status))).toEqual({ type: 'reply', reply: { type: 'reply', op: op | REPLY_BIT, id: 9, status, result: none } });
+    }
+    expect(decodeDaemonDatagram(encodeStatusReply(OP_PROTOCOL_ERROR, 0xfffffffe, 71))).toEqual({ type: 'reply', reply: { type: 'reply', op: OP_PROTOCOL_ERROR, id: 0xfffffffe, status: 71, result: none } });
+    expect(decodeDaemonDatagram(encodeStatusReply(OP.stats | REPLY_BIT, 9, 0))).toMatchObject({ type: 'bad' }); // a STATS reply has its stats
+    expect(decodeDaemonDatagram(encodeStatusReply(0x3f | REPLY_BIT, 9, 0))).toMatchObject({ type: 'bad', reason: expect.stringContaining('unknown op') });
+    const v6 = encodeStatusReply(OP.send | REPLY_BIT, 9, 0).slice(); v6[2] = 6;
+    expect(decodeDaemonDatagram(v6)).toMatchObject({ type: 'bad', reason: 'version 6' });
+    const magic = encodeStatusReply(OP.send | REPLY_BIT, 9, 0).slice(); magic[1] ^= 1;
+    expect(decodeDaemonDatagram(magic)).toMatchObject({ type: 'bad' });
   });
   it('opens BATCH containers into their datagrams (views, in order) and drops malformed ones', () => {
     const items = requests.slice(0, 4).map(encodeRequest);

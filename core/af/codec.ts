@@ -565,8 +565,11 @@ const strings = new LastDecoded((b) => utf8Strict.decode(b));
 
 /** The bridge's string: u16 length, UTF-8 (validated). */
 function str(r: Reader): string {
-  const b = r.raw(r.u16());
-  try { return strings.get(b); } catch { throw new WireError('string is not valid UTF-8'); }
+  const n = r.u16();
+  r.need(n);
+  const at = r.at;
+  r.at += n;
+  try { return strings.getAt(r.bytes, at, n); } catch { throw new WireError('string is not valid UTF-8'); }
 }
 
 function readRingId(r: Reader): RingId { return { rep: r.u32(), seq: r.u64() }; }
@@ -679,6 +682,15 @@ function readRequest(type: RequestType, id: number, r: Reader): Request {
 
 /** Decode a datagram the daemon sent to a client. Never throws. */
 export function decodeDaemonDatagram(bytes: Uint8Array): DaemonDatagram {
+  // A status-only reply (one per SEND a client makes), read without a header object or a Reader.
+  if (bytes.length === HEADER_BYTES + 2 && (bytes[3] & REPLY_BIT) !== 0 && ((bytes[0] << 8) | bytes[1]) === MAGIC
+    && bytes[2] >= VERSION && bytes[2] <= VERSION_MAX) {
+    const status = (bytes[8] << 8) | bytes[9];
+    const id = bytes[4] * 0x1000000 + ((bytes[5] << 16) | (bytes[6] << 8) | bytes[7]);
+    if (status !== 0 || bytes[3] === OP_PROTOCOL_ERROR || NO_RESULT_OPS.has(bytes[3] & ~REPLY_BIT)) {
+      return { type: 'reply', reply: { type: 'reply', op: bytes[3], id, status, result: NO_RESULT } };
+    }
+  }
   const h = readHeader(bytes);
   if (typeof h === 'string') return { type: 'bad', reason: h };
   if (h.op === OP_BATCH && h.version === VERSION_BATCH) return readBatch(bytes) ?? { type: 'bad', reason: 'malformed BATCH container' };
@@ -695,9 +707,15 @@ export function decodeDaemonDatagram(bytes: Uint8Array): DaemonDatagram {
   }
 }
 
+/** The result of a reply that has none (shared: nobody writes a decoded reply). */
+const NO_RESULT: ReplyResult = { type: 'none' };
+
+/** Request ops whose successful reply carries no result (readResult's last case). */
+const NO_RESULT_OPS = new Set<number>([OP.close, OP.bind, OP.unbind, OP.send, OP.sendPart]);
+
 function readReply(h: Header, r: Reader): Reply {
   const status = r.u16();
-  const none = { type: 'reply', op: h.op, id: h.id, status, result: { type: 'none' } } as const;
+  const none = { type: 'reply', op: h.op, id: h.id, status, result: NO_RESULT } as const;
   if (status !== 0 || h.op === OP_PROTOCOL_ERROR) { r.end(); return none; }
   const result = readResult(REQUEST_TYPES.get(h.op & ~REPLY_BIT), r);
   r.end();
