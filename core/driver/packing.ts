@@ -317,7 +317,7 @@ export class Reassembler {
     for (const e of entries) {
       const body = frame.subarray(e.start, e.start + e.length);
       const order = ORDERS[e.order];
-      if (e.kind === Kind.Whole || e.kind === Kind.First) this.discard(sender);
+      if ((e.kind === Kind.Whole || e.kind === Kind.First) && this.partial.size > 0) this.discard(sender);
       if (e.kind === Kind.Whole) {
         this.counters.messages++;
         emit(body, order);
