@@ -165,6 +165,10 @@ describe('bridge codec', () => {
     expect(decodeClientDatagram(sendMagic)).toMatchObject({ type: 'drop' });
     expect(decodeClientDatagram(send.subarray(0, 9))).toMatchObject({ type: 'bad', id: 7, status: 'EINVAL' });
     expect(decodeClientDatagram(send, send.length - 1)).toMatchObject({ type: 'bad', id: 7, status: 'EMSGSIZE' });
+    const sendV0 = send.slice(); sendV0[2] = 0;
+    expect(decodeClientDatagram(sendV0)).toMatchObject({ type: 'bad', id: 7, op: OP_PROTOCOL_ERROR, status: 'EPROTO' });
+    const high = encodeRequest({ type: 'send', id: 0xfffffffe, order: 'fifo', data: Uint8Array.of(1), resume: true });
+    expect(decodeClientDatagram(high)).toEqual({ type: 'request', request: { type: 'send', id: 0xfffffffe, order: 'fifo', data: Uint8Array.of(1), resume: true } });
   });
   it('reads status-only replies as the general path does: a result-bearing op with status 0 and an unknown op are not status-only', () => {
     const none = { type: 'none' };

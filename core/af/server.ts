@@ -758,8 +758,8 @@ function sameIdentity(a: ClientIdentity, b: ClientIdentity): boolean {
  * driver holds them until they are in frames). The datagram's buffer is the bridge's to keep (the
  * host never reuses it): bytes that fill at least half of it stay a view, with no copy; fewer (a
  * small send in a container of others, or beside filler) are copied, so that what a queued message
- * keeps alive is at most twice its size, or one 8 KiB pool slab, whatever a client packs around it
- * (a copy under 4 KiB comes from Node's shared 8 KiB pool: a fresh store for each cost 4% of a
+ * keeps alive is at most twice its size, or one 32 KiB slab, whatever a client packs around it
+ * (a copy of up to 4 KiB comes from core/wire's shared slab: a fresh store for each cost 4% of a
  * sending daemon at 1300 bytes).
  */
 function kept(data: Uint8Array): Uint8Array {

@@ -100,7 +100,8 @@ export class LastDecoded {
   get(bytes: Uint8Array): string {
     if (sameBytes(bytes, this.bytes)) return this.text;
     const text = this.decode(bytes);
-    if (bytes.length <= this.maxBytes) { this.bytes = bytes.slice(); this.text = text; }
+    // new Uint8Array(), not slice(): a Buffer's slice() is a view, which kept its whole datagram.
+    if (bytes.length <= this.maxBytes) { this.bytes = new Uint8Array(bytes); this.text = text; }
     return text;
   }
 
