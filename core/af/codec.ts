@@ -5,7 +5,7 @@
 // result that says which errno the daemon answers with.
 import { ERROR_NUMBERS, errorCodeFromNumber, type ErrorCode } from '../api/errors.ts';
 import type { Order, RingId } from '../driver/types.ts';
-import { allocBytesToFill, bytePartsLength, concatBytes, LastDecoded, type ByteParts } from '../wire/bytes.ts';
+import { allocBytesToFill, bytePartsLength, concatBytes, LastDecoded, readU32, writeU16, writeU32, type ByteParts } from '../wire/bytes.ts';
 import { Reader, WireError } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 import type {
@@ -234,9 +234,9 @@ export function writeSendPart(into: Uint8Array, at: number, req: Omit<Extract<Re
 
 /** Only the header of that SEND_PART (for a send that gathers the header and the data); returns it. */
 export function writeSendPartHeader(into: Uint8Array, at: number, req: Omit<Extract<Request, { type: 'sendPart' }>, 'type'>): Uint8Array {
-  put16(into, at, MAGIC); into[at + 2] = VERSION; into[at + 3] = OP.sendPart; put32(into, at + 4, req.id);
+  writeU16(into, at, MAGIC); into[at + 2] = VERSION; into[at + 3] = OP.sendPart; writeU32(into, at + 4, req.id);
   into[at + 8] = ORDERS.indexOf(req.order); into[at + 9] = req.resume ? SEND_RESUME : 0;
-  put32(into, at + 10, req.msgId); put32(into, at + 14, req.total); put32(into, at + 18, req.offset);
+  writeU32(into, at + 10, req.msgId); writeU32(into, at + 14, req.total); writeU32(into, at + 18, req.offset);
   return into.subarray(at, at + SEND_PART_HEADER_BYTES);
 }
 
@@ -249,14 +249,14 @@ export function writeSend(into: Uint8Array, at: number, id: number, order: Order
 
 /** Only the header of that SEND; returns it. */
 export function writeSendHeader(into: Uint8Array, at: number, id: number, order: Order, resume: boolean): Uint8Array {
-  put16(into, at, MAGIC); into[at + 2] = VERSION; into[at + 3] = OP.send; put32(into, at + 4, id);
+  writeU16(into, at, MAGIC); into[at + 2] = VERSION; into[at + 3] = OP.send; writeU32(into, at + 4, id);
   into[at + 8] = ORDERS.indexOf(order); into[at + 9] = resume ? SEND_RESUME : 0;
   return into.subarray(at, at + SEND_HEADER_BYTES);
 }
 
 /** Write a BATCH container's header for `count` items at the start of `into`. */
 export function writeBatchHeader(into: Uint8Array, count: number): void {
-  put16(into, 0, MAGIC); into[2] = VERSION_BATCH; into[3] = OP_BATCH; put32(into, 4, 0); put16(into, 8, count);
+  writeU16(into, 0, MAGIC); into[2] = VERSION_BATCH; into[3] = OP_BATCH; writeU32(into, 4, 0); writeU16(into, 8, count);
 }
 
 /** Writes a BATCH container of `count` items (`item(i)`: each a single datagram) at the start of
@@ -289,18 +289,10 @@ export function encodeWritable(): Uint8Array {
 /** A status-only reply, written straight into its bytes (the hot path: one per SEND). */
 export function encodeStatusReply(op: number, id: number, status: number): Uint8Array {
   const b = allocBytesToFill(HEADER_BYTES + 2);
-  put16(b, 0, MAGIC); b[2] = VERSION; b[3] = op; put32(b, 4, id); put16(b, 8, status);
+  writeU16(b, 0, MAGIC); b[2] = VERSION; b[3] = op; writeU32(b, 4, id); writeU16(b, 8, status);
   return b;
 }
 
-/** Big-endian integers written by hand: the hot encoders work on plain arrays and on the client's
- *  scratch Buffer alike, with no DataView (and no call for the Buffer's .buffer) per datagram. */
-function put16(b: Uint8Array, at: number, v: number): void {
-  b[at] = v >>> 8; b[at + 1] = v;
-}
-function put32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v >>> 24; b[at + 1] = v >>> 16; b[at + 2] = v >>> 8; b[at + 3] = v;
-}
 
 /** Group names as UTF-8, remembered: every message event names its group (bounded). */
 const groupBytes = new Map<string, Uint8Array>();
@@ -329,10 +321,10 @@ function encodeMessage(ev: MessageEvent, g: Uint8Array): Uint8Array {
 
 /** The MESSAGE event's header into `b`; returns where the payload goes. */
 function writeMessageHeader(b: Uint8Array, ev: MessageEvent, g: Uint8Array): number {
-  put16(b, 0, MAGIC); b[2] = VERSION; b[3] = EVENT_OP.message; put32(b, 4, 0);
-  put16(b, 8, g.length); b.set(g, 10);
+  writeU16(b, 0, MAGIC); b[2] = VERSION; b[3] = EVENT_OP.message; writeU32(b, 4, 0);
+  writeU16(b, 8, g.length); b.set(g, 10);
   const at = 10 + g.length;
-  put32(b, at, ev.sender.nodeId); put32(b, at + 4, ev.sender.pid); put32(b, at + 8, ev.sender.port);
+  writeU32(b, at, ev.sender.nodeId); writeU32(b, at + 4, ev.sender.pid); writeU32(b, at + 8, ev.sender.port);
   b[at + 12] = ORDERS.indexOf(ev.order);
   return at + MEMBER_BYTES + 1;
 }
@@ -588,7 +580,7 @@ function readHeader(bytes: Uint8Array): Header | string {
   if (bytes.length < HEADER_BYTES) return `datagram of ${bytes.length} bytes is shorter than the header`;
   const magic = (bytes[0] << 8) | bytes[1];
   if (magic !== MAGIC) return `bad magic 0x${magic.toString(16)}`;
-  return { version: bytes[2], op: bytes[3], id: bytes[4] * 0x1000000 + ((bytes[5] << 16) | (bytes[6] << 8) | bytes[7]) };
+  return { version: bytes[2], op: bytes[3], id: readU32(bytes, 4) };
 }
 
 /** Decode a datagram a client sent to the daemon (at most `max` bytes: datagramMax of the
@@ -624,7 +616,7 @@ function readSend(bytes: Uint8Array, max: number): ClientDatagram | undefined {
     || ((bytes[0] << 8) | bytes[1]) !== MAGIC || bytes[2] < VERSION || bytes[2] > VERSION_MAX) return undefined;
   const order = ORDERS[bytes[8]], flags = bytes[9];
   if (order === undefined || (flags & ~SEND_RESUME) !== 0) return undefined;
-  const id = bytes[4] * 0x1000000 + ((bytes[5] << 16) | (bytes[6] << 8) | bytes[7]);
+  const id = readU32(bytes, 4);
   const data = bytes.subarray(SEND_HEADER_BYTES);
   return { type: 'request', request: flags ? { type: 'send', id, order, data, resume: true } : { type: 'send', id, order, data } };
 }
@@ -686,7 +678,7 @@ export function decodeDaemonDatagram(bytes: Uint8Array): DaemonDatagram {
   if (bytes.length === HEADER_BYTES + 2 && (bytes[3] & REPLY_BIT) !== 0 && ((bytes[0] << 8) | bytes[1]) === MAGIC
     && bytes[2] >= VERSION && bytes[2] <= VERSION_MAX) {
     const status = (bytes[8] << 8) | bytes[9];
-    const id = bytes[4] * 0x1000000 + ((bytes[5] << 16) | (bytes[6] << 8) | bytes[7]);
+    const id = readU32(bytes, 4);
     if (status !== 0 || bytes[3] === OP_PROTOCOL_ERROR || NO_RESULT_OPS.has(bytes[3] & ~REPLY_BIT)) {
       return { type: 'reply', reply: { type: 'reply', op: bytes[3], id, status, result: NO_RESULT } };
     }

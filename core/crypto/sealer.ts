@@ -32,7 +32,7 @@ import { fnv1a } from '../wire/hash.ts';
 import { U48_MAX } from './incarnation.ts';
 import { ReplayWindow } from './replay.ts';
 import { xchachaOpen, xchachaSeal, xchachaSealInto } from './xchacha.ts';
-import type { ByteParts as DatagramBytes } from '../wire/bytes.ts';
+import { readU32, writeU32, type ByteParts as DatagramBytes } from '../wire/bytes.ts';
 
 export const WIRE_MAGIC_0 = 0xaf;
 export const WIRE_MAGIC_1 = 0xc1;
@@ -227,20 +227,8 @@ export function readHeader(d: Uint8Array): DatagramHeader | undefined {
   return { ...h, stamp: { sender: readU32(d, 8), destination: readU32(d, 12), incarnation: readU48(d, 16), seq: readU48(d, 22) } };
 }
 
-function readU32(b: Uint8Array, at: number): number {
-  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
-}
-
 function readU48(b: Uint8Array, at: number): number {
   return ((b[at] << 8) | b[at + 1]) * 0x1_0000_0000 + readU32(b, at + 2);
-}
-
-/** Typed-array stores keep the low 8 bits: no masks needed. */
-function writeU32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v >>> 24;
-  b[at + 1] = v >>> 16;
-  b[at + 2] = v >>> 8;
-  b[at + 3] = v;
 }
 
 function writeU48(b: Uint8Array, at: number, v: number): void {

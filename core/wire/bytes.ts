@@ -61,6 +61,25 @@ export function copyBytes(src: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Big-endian integers at `at` of a plain array or a Buffer, by hand: no DataView (and for a
+ *  Buffer no call into C++ for its .buffer) per datagram. Typed-array stores keep the low 8 bits:
+ *  no masks needed. */
+export function readU32(b: Uint8Array, at: number): number {
+  return b[at] * 0x1000000 + ((b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]);
+}
+
+export function writeU16(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 8;
+  b[at + 1] = v;
+}
+
+export function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
+}
+
 /** How many bytes `b` holds, whole or in parts. */
 export function bytePartsLength(b: ByteParts): number {
   if (b instanceof Uint8Array) return b.length;

@@ -1,6 +1,7 @@
 // What the bench orchestrator and its client processes (client-worker.ts) say over IPC, and
 // the tag every bench message carries (pure).
 import type { Order } from '../../core/driver/types.ts';
+import { readU32, writeU32 } from '../../core/wire/bytes.ts';
 
 export type ClientRequest =
   /** Open a cluster socket on the node's daemon and bind the bench group. */
@@ -44,19 +45,11 @@ export const SIZE_MIN = TAG_BYTES;
 // DataView over a Buffer's .buffer (a call into C++, and an object) was 5% of such a client at
 // 100 B, the bench's own cost counted as the library's.
 export function writeTag(buf: Uint8Array, phase: number, seq: number): void {
-  put32(buf, 0, phase);
-  put32(buf, 4, seq);
+  writeU32(buf, 0, phase);
+  writeU32(buf, 4, seq);
 }
 
 export function readTag(buf: Uint8Array): { phase: number; seq: number } | undefined {
   if (buf.byteLength < TAG_BYTES) return undefined;
-  return { phase: get32(buf, 0), seq: get32(buf, 4) };
-}
-
-function put32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v >>> 24; b[at + 1] = v >>> 16; b[at + 2] = v >>> 8; b[at + 3] = v;
-}
-
-function get32(b: Uint8Array, at: number): number {
-  return b[at] * 0x1000000 + ((b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]);
+  return { phase: readU32(buf, 0), seq: readU32(buf, 4) };
 }
