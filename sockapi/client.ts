@@ -14,14 +14,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterError, ERROR_NUMBERS, errorCodeFromNumber, isClusterError, type ErrorCode } from '../core/api/errors.ts';
 import {
-  BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, decodeDaemonDatagram, encodeRequest, OP,
+  BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, decodeDaemonDatagram, encodeRequest, isBatch, OP, readMessageAt, visitBatch,
   OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, SEND_PART_HEADER_BYTES, VERSION_BATCH, VERSION_LARGE, VERSION_MAX, VERSION_STREAM, VERSION_VIEWS, datagramMax, writeBatchHeader,
   writeSendHeader, writeSendPartHeader,
   writeSend, writeSendPart, type HelloResult, type MessagePart, type Reply, type ReplyResult, type Request, type StatValue,
 } from '../core/af/codec.ts';
 import { bindUnix, createUnixSocket, sendUnix, type UnixDgramSocket } from '../core/af/unix.ts';
 import { checkUnixPath } from '../core/af/socketfile.ts';
-import { allocBytesToFill, type ByteParts } from '../core/wire/bytes.ts';
+import { allocBytesToFill, readU32, type ByteParts } from '../core/wire/bytes.ts';
 import { EventQueue, eventBytes, retryEagain, WritableSignal } from '../core/api/queue.ts';
 import type {
   BindOptions, GroupSocket, LocalNode, Member, MemberInfo, Order, QuorumInfo, SendOptions, SocketEvent,
@@ -713,23 +713,37 @@ export class ClusterSocket implements GroupSocket {
   }
 
   private datagram(buf: Buffer): void {
-    this.single(buf, true);
+    if (!isBatch(buf)) this.single(buf);
+    else if (!visitBatch(buf, this.item)) this.badDatagrams++;
     if (!this.closed) this.afterDatagram();
   }
 
-  private single(buf: Uint8Array, outer: boolean): void {
-    // The hot path: a SEND's reply (10 bytes: header and status), read without decoding objects.
-    if (buf.length === 10 && (buf[3] === REPLY_SEND || buf[3] === REPLY_SEND_PART) && buf[0] === 0x41 && buf[1] === 0x46 && this.inflight.size > 0) {
-      const id = ((buf[4] << 24) | (buf[5] << 16) | (buf[6] << 8) | buf[7]) >>> 0;
-      if (this.inflight.has(id)) { this.sendReply(id, (buf[8] << 8) | buf[9]); return; }
-    }
-    const d = decodeDaemonDatagram(buf);
+  /** One item of a BATCH container, read where it lies (single). */
+  private readonly item = (bytes: Uint8Array, at: number, n: number): void => {
+    if (!this.closed) this.single(bytes, at, n);
+  };
+
+  /** The hot path: a SEND's reply (10 bytes: header and status) to a send in flight, read where
+   *  it lies without decoding objects; false for anything else. */
+  private sendReplyAt(bytes: Uint8Array, at: number, n: number): boolean {
+    if (n !== 10 || (bytes[at + 3] !== REPLY_SEND && bytes[at + 3] !== REPLY_SEND_PART) || bytes[at] !== 0x41 || bytes[at + 1] !== 0x46
+      || this.inflight.size === 0) return false;
+    const id = readU32(bytes, at + 4);
+    if (!this.inflight.has(id)) return false;
+    this.sendReply(id, (bytes[at + 8] << 8) | bytes[at + 9]);
+    return true;
+  }
+
+  /** A datagram, or a container's item where it lies: a SEND's reply and a MESSAGE event (one per
+   *  message) read without a view of the item or a decoded header; anything else decoded whole. */
+  private single(bytes: Uint8Array, at = 0, n = bytes.length): void {
+    if (this.sendReplyAt(bytes, at, n)) return;
+    const ev = readMessageAt(bytes, at, n);
+    if (ev) { this.event(ev); return; }
+    const d = decodeDaemonDatagram(at === 0 && n === bytes.length ? bytes : bytes.subarray(at, at + n));
     switch (d.type) {
       case 'bad': this.badDatagrams++; return;
-      case 'batch':
-        if (!outer) { this.badDatagrams++; return; }
-        for (const item of d.items) { if (this.closed) return; this.single(item, false); }
-        return;
+      case 'batch': this.badDatagrams++; return; // a container inside one: visitBatch refuses it
       case 'reply': {
         const p = this.pending.get(d.reply.id);
         if (p) p.resolve(d.reply);

@@ -1,8 +1,8 @@
 // Proves the bridge codec round-trips every request, reply and event (version-2 HELLO, RESUME, BATCH containers, WRITABLE; version-3 views, quorum; MEMBER_INFO; version-4 RESUME on a first part), and that hostile bytes (random, truncated, wrong version, unknown op) never throw but come back as drop/bad with the right errno.
 import { describe, expect, it } from 'vitest';
 import {
-  DATAGRAM_MAX, GATHER_BYTES_MIN, LARGE_DATAGRAM_MAX, decodeClientDatagram, decodeDaemonDatagram, encodeBatch, encodeEvent, encodeMessageDatagrams,
-  encodeReply, encodeRequest, gatheredMessage,
+  DATAGRAM_MAX, GATHER_BYTES_MIN, LARGE_DATAGRAM_MAX, decodeClientDatagram, decodeClientItem, decodeDaemonDatagram, encodeBatch, encodeEvent, encodeMessageDatagrams,
+  encodeReply, encodeRequest, gatheredMessage, isBatch, readMessageAt, visitBatch,
   encodeStatusReply, encodeWritable, OP, OP_PROTOCOL_ERROR, REPLY_BIT, type Reply, type Request,
 } from './codec.ts';
 import type { MembershipEvent, QuorumState, SocketEvent } from '../api/types.ts';
@@ -200,6 +200,63 @@ describe('bridge codec', () => {
     for (const bad of [trailing, empty, nested, short, long]) {
       expect(decodeClientDatagram(bad).type).toBe('drop');
       expect(decodeDaemonDatagram(bad).type).toBe('bad');
+    }
+    // Visited where they lie: the same items, and nothing at all from a malformed container.
+    const seen: Uint8Array[] = [];
+    expect(isBatch(batch)).toBe(true);
+    expect(visitBatch(batch, (bytes, at, n) => { expect(bytes).toBe(batch); seen.push(bytes.slice(at, at + n)); })).toBe(true);
+    expect(seen).toEqual(items);
+    for (const bad of [trailing, empty, nested, short, long]) {
+      expect(isBatch(bad)).toBe(true);
+      expect(visitBatch(bad, () => { throw new Error('visited an item of a malformed container'); })).toBe(false);
+    }
+    expect(isBatch(items[0])).toBe(false);
+    const v3 = batch.slice(); v3[2] = 3;
+    expect(isBatch(v3)).toBe(false);
+  });
+  it('reads a container\'s items where they lie exactly as datagrams of their own, well formed or not', () => {
+    const seed = Number(process.env.AF_CODEC_SEED ?? Date.now() % 1_000_000); // replay: AF_CODEC_SEED=n
+    console.log(`item fuzz seed ${seed} (replay with AF_CODEC_SEED=${seed})`);
+    const rng = seeded(seed);
+    const byte = () => Math.floor(rng() * 256);
+    /** `item` inside bytes of noise, at an offset: what a container's visitor is given. */
+    const embedded = (item: Uint8Array): [Uint8Array, number] => {
+      const before = Math.floor(rng() * 7);
+      const buf = new Uint8Array(before + item.length + Math.floor(rng() * 7)).map(byte);
+      buf.set(item, before);
+      return [buf, before];
+    };
+    const messages: SocketEvent[] = [
+      events[0],
+      { type: 'message', group: 'ørders', sender: { nodeId: 0xffffffff, pid: 1, port: 0xfffffffe }, order: 'safe', data: new Uint8Array(0) },
+      { type: 'message', group: '', sender: b, order: 'fifo', data: new Uint8Array(300).map(byte) },
+    ];
+    const toClient = [...replies.map(encodeReply), ...[...events, ...eventsV3, ...eventsV4].map((ev) => encodeEvent(ev)!), ...messages.map((ev) => encodeEvent(ev)!)];
+    const toDaemon = requests.map(encodeRequest);
+    for (let i = 0; i < 4000; i++) {
+      const base = i % 2 ? toClient[Math.floor(rng() * toClient.length)] : toDaemon[Math.floor(rng() * toDaemon.length)];
+      const item = rng() < 0.5 ? base.slice() : base.slice(0, Math.floor(rng() * (base.length + 1)));
+      for (let f = Math.floor(rng() * 3); f > 0 && item.length; f--) item[Math.floor(rng() * Math.min(item.length, 24))] = byte();
+      const [buf, at] = embedded(item);
+      expect(decodeClientItem(buf, at, item.length)).toEqual(decodeClientDatagram(item));
+      const whole = decodeDaemonDatagram(item);
+      const ev = readMessageAt(buf, at, item.length);
+      // A message read where it lies is the event the general path reads; anything else is left to it.
+      if (ev !== undefined) expect(whole).toEqual({ type: 'event', event: ev });
+      else if (whole.type === 'event') expect(whole.event.type).not.toBe('message');
+    }
+    for (const ev of messages) {
+      const whole = encodeEvent(ev)!;
+      const [buf, at] = embedded(whole);
+      expect(readMessageAt(buf, at, whole.length)).toEqual(ev);
+      // Cut anywhere, in front of bytes that would pass for an order and a payload: never read past the item.
+      for (let n = 0; n < whole.length; n++) {
+        const inside = new Uint8Array(n + 16).fill(1);
+        inside.set(whole.subarray(0, n));
+        const cut = readMessageAt(inside, 0, n), general = decodeDaemonDatagram(whole.subarray(0, n));
+        if (cut === undefined) expect(general.type).not.toBe('event');
+        else expect(general).toEqual({ type: 'event', event: cut });
+      }
     }
   });
   it('drops datagrams without a header and replies or events sent to the daemon', () => {

@@ -612,31 +612,92 @@ export function decodeClientDatagram(bytes: Uint8Array, max = DATAGRAM_MAX): Cli
 /** A well-formed SEND, read without a header object or a Reader (the daemon reads one per
  *  message); undefined for anything else, which the general path reads (and refuses, if it must). */
 function readSend(bytes: Uint8Array, max: number): ClientDatagram | undefined {
-  if (bytes.length < SEND_HEADER_BYTES || bytes.length > max || bytes[3] !== OP.send
-    || ((bytes[0] << 8) | bytes[1]) !== MAGIC || bytes[2] < VERSION || bytes[2] > VERSION_MAX) return undefined;
-  const order = ORDERS[bytes[8]], flags = bytes[9];
+  const request = readSendAt(bytes, 0, bytes.length, max);
+  return request && { type: 'request', request };
+}
+
+/** A well-formed SEND of `n` bytes at `at` in `bytes` (a lone datagram, or a BATCH container's
+ *  item where it lies); undefined for anything else (decodeClientItem). */
+function readSendAt(bytes: Uint8Array, at: number, n: number, max: number): Extract<Request, { type: 'send' }> | undefined {
+  if (n < SEND_HEADER_BYTES || n > max || bytes[at + 3] !== OP.send
+    || ((bytes[at] << 8) | bytes[at + 1]) !== MAGIC || bytes[at + 2] < VERSION || bytes[at + 2] > VERSION_MAX) return undefined;
+  const order = ORDERS[bytes[at + 8]], flags = bytes[at + 9];
   if (order === undefined || (flags & ~SEND_RESUME) !== 0) return undefined;
-  const id = readU32(bytes, 4);
-  const data = bytes.subarray(SEND_HEADER_BYTES);
-  return { type: 'request', request: flags ? { type: 'send', id, order, data, resume: true } : { type: 'send', id, order, data } };
+  const id = readU32(bytes, at + 4);
+  const data = bytes.subarray(at + SEND_HEADER_BYTES, at + n);
+  return flags ? { type: 'send', id, order, data, resume: true } : { type: 'send', id, order, data };
+}
+
+/** A BATCH container's item (visitBatch): a SEND read where it lies, anything else as
+ *  decodeClientDatagram reads a datagram of its own. */
+export function decodeClientItem(bytes: Uint8Array, at: number, n: number): ClientDatagram {
+  const request = readSendAt(bytes, at, n, DATAGRAM_MAX);
+  return request ? { type: 'request', request } : decodeClientDatagram(bytes.subarray(at, at + n));
+}
+
+/** A well-formed MESSAGE event of `n` bytes at `at` in `bytes`, read without a header object or
+ *  a Reader (a client reads one per message, most of them BATCH items); undefined for anything
+ *  else, which decodeDaemonDatagram reads (and refuses, if it must). */
+export function readMessageAt(bytes: Uint8Array, at: number, n: number): MessageEvent | undefined {
+  if (n < HEADER_BYTES + 2 || bytes[at + 3] !== EVENT_OP.message
+    || ((bytes[at] << 8) | bytes[at + 1]) !== MAGIC || bytes[at + 2] < VERSION || bytes[at + 2] > VERSION_MAX) return undefined;
+  const g = (bytes[at + 8] << 8) | bytes[at + 9];
+  const m = at + HEADER_BYTES + 2 + g;
+  if (m + MEMBER_BYTES + 1 > at + n) return undefined;
+  const order = ORDERS[bytes[m + MEMBER_BYTES]];
+  if (order === undefined) return undefined;
+  let group: string;
+  try { group = strings.getAt(bytes, at + HEADER_BYTES + 2, g); } catch { return undefined; }
+  const sender = { nodeId: readU32(bytes, m), pid: readU32(bytes, m + 4), port: readU32(bytes, m + 8) };
+  return { type: 'message', group, sender, order, data: bytes.subarray(m + MEMBER_BYTES + 1, at + n) };
+}
+
+/** A BATCH container's item count, after checking the container whole; -1 when it is malformed:
+ *  lengths past the end, trailing bytes, an empty item list or a nested container. */
+function batchCount(bytes: Uint8Array): number {
+  if (bytes.length < BATCH_HEADER_BYTES || bytes.length > DATAGRAM_MAX) return -1;
+  const count = (bytes[8] << 8) | bytes[9];
+  let at = BATCH_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    if (at + BATCH_ITEM_OVERHEAD > bytes.length) return -1;
+    const n = (bytes[at] << 8) | bytes[at + 1];
+    at += BATCH_ITEM_OVERHEAD;
+    if (n < HEADER_BYTES || at + n > bytes.length || bytes[at + 3] === OP_BATCH) return -1;
+    at += n;
+  }
+  return count > 0 && at === bytes.length ? count : -1;
 }
 
 /** The items of a BATCH container (views into `bytes`, no copies), or undefined when it is
- *  malformed: lengths past the end, trailing bytes, an empty item list or a nested container. */
+ *  malformed (batchCount). */
 function readBatch(bytes: Uint8Array): { type: 'batch'; items: Uint8Array[] } | undefined {
-  if (bytes.length < BATCH_HEADER_BYTES || bytes.length > DATAGRAM_MAX) return undefined;
-  const count = (bytes[8] << 8) | bytes[9];
   const items: Uint8Array[] = [];
+  if (!visitBatch(bytes, (b, at, n) => { items.push(b.subarray(at, at + n)); })) return undefined;
+  return { type: 'batch', items };
+}
+
+/** Whether `bytes` is a BATCH container by its header (its items not yet checked). */
+export function isBatch(bytes: Uint8Array): boolean {
+  return bytes.length >= HEADER_BYTES && bytes[3] === OP_BATCH && bytes[2] === VERSION_BATCH
+    && ((bytes[0] << 8) | bytes[1]) === MAGIC;
+}
+
+/**
+ * A BATCH container's items where they lie: `visit(bytes, at, n)` for each, with no view or list
+ * made (the hot paths: a client's batch of SENDs, a daemon's batch of replies and events). The
+ * container is checked whole first (batchCount); false, with nothing visited, when it is malformed.
+ */
+export function visitBatch(bytes: Uint8Array, visit: (bytes: Uint8Array, at: number, n: number) => void): boolean {
+  const count = batchCount(bytes);
+  if (count < 0) return false;
   let at = BATCH_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
-    if (at + BATCH_ITEM_OVERHEAD > bytes.length) return undefined;
     const n = (bytes[at] << 8) | bytes[at + 1];
     at += BATCH_ITEM_OVERHEAD;
-    if (n < HEADER_BYTES || at + n > bytes.length || bytes[at + 3] === OP_BATCH) return undefined;
-    items.push(bytes.subarray(at, at + n));
+    visit(bytes, at, n);
     at += n;
   }
-  return count > 0 && at === bytes.length ? { type: 'batch', items } : undefined;
+  return true;
 }
 
 function readRequest(type: RequestType, id: number, r: Reader): Request {

@@ -24,7 +24,7 @@ import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberIdentity, MemberInfo, SocketEvent } from '../api/types.ts';
 import {
-  DATAGRAM_MAX, OP_PROTOCOL_ERROR, datagramMax, decodeClientDatagram, gatheredMessage, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply,
+  DATAGRAM_MAX, OP_PROTOCOL_ERROR, datagramMax, decodeClientDatagram, decodeClientItem, isBatch, visitBatch, gatheredMessage, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply,
   encodeStatusReply, encodeWritable, OP, REPLY_BIT, VERSION_BATCH, VERSION_IDENTITIES, VERSION_LARGE, VERSION_STREAM, VERSION_VIEWS,
   type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
@@ -309,15 +309,18 @@ export class BridgeCore {
   datagram(buf: Uint8Array, path: string | null): void {
     if (this.closed) return;
     this.counters.datagramsIn++;
-    const d = decodeClientDatagram(buf, path === null ? DATAGRAM_MAX : this.clients.get(path)?.datagramMax ?? DATAGRAM_MAX);
-    if (d.type !== 'batch') return this.single(d, path);
-    this.counters.batchesIn++;
-    for (const item of d.items) this.single(decodeClientDatagram(item), path);
+    if (!isBatch(buf)) {
+      this.single(decodeClientDatagram(buf, path === null ? DATAGRAM_MAX : this.clients.get(path)?.datagramMax ?? DATAGRAM_MAX), path);
+      return;
+    }
+    // The container's items are read where they lie (no view of each, no list of them).
+    if (visitBatch(buf, (b, at, n) => this.single(decodeClientItem(b, at, n), path))) this.counters.batchesIn++;
+    else this.single({ type: 'drop', reason: 'malformed BATCH container' }, path);
   }
 
   private single(d: ClientDatagram, path: string | null): void {
     if (d.type === 'batch') {
-      // Only the container's items get here, and readBatch refuses nested containers.
+      // Only a container's items could get here, and visitBatch refuses nested containers.
       this.counters.dropped++;
       return;
     }

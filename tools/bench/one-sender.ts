@@ -72,18 +72,21 @@ let phase = 1_000_000;
 async function oneSender(c: BenchCluster, size: number, seconds: number): Promise<string> {
   phase++;
   const pid = c.daemonPids[0];
-  const cpu0 = cpuSeconds(pid) ?? 0;
+  const cpu0 = cpuSeconds(pid) ?? 0, all0 = c.cpu();
   const results = await Promise.all(Array.from({ length: c.size }, (_, i) => request<ThroughputResult>(c.client(i + 1), {
     type: 'throughput', phase, size, order: 'agreed', warmupMs: WARMUP_MS, seconds, send: i === 0,
   } satisfies ClientRequest, WARMUP_MS + seconds * 1000 + 60_000)));
-  const cpu1 = cpuSeconds(pid) ?? 0;
+  const cpu1 = cpuSeconds(pid) ?? 0, all1 = c.cpu();
   const tp = results.map((r) => r.delivered / r.elapsedS);
   const minTp = Math.min(...tp);
+  // CPU per message over the warm-up and the window, as if the window's rate held through both.
+  const perMsg = (s: number) => ((s * 1e6) / (minTp * (seconds + WARMUP_MS / 1000))).toFixed(1);
   const errs = [...new Set(results.flatMap((r) => r.errors))];
   // Drain: the clients report once nothing has arrived for 150 ms.
   await Promise.all(Array.from({ length: c.size }, (_, i) => request(c.client(i + 1), { type: 'drain', quietMs: 150, maxMs: 5000 } satisfies ClientRequest, 30_000)));
   return `${String(size).padStart(8)} B  ${minTp.toFixed(1).padStart(10)} msg/s  ${((minTp * size) / 1e6).toFixed(2).padStart(8)} MB/s` +
-    `  (slowest node; sender's daemon cpu ${(((cpu1 - cpu0) / (seconds + WARMUP_MS / 1000)) * 100).toFixed(0)}%)${errs.length ? `  errors: ${errs.join('; ')}` : ''}`;
+    `  (slowest node; sender's daemon cpu ${(((cpu1 - cpu0) / (seconds + WARMUP_MS / 1000)) * 100).toFixed(0)}%;` +
+    ` cpu us/msg daemons+clients ${perMsg(all1.daemons - all0.daemons)}+${perMsg(all1.clients - all0.clients)})${errs.length ? `  errors: ${errs.join('; ')}` : ''}`;
 }
 
 async function main(): Promise<void> {
