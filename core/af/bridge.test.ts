@@ -5,7 +5,7 @@ import { GroupService } from '../groups/service.ts';
 import { BridgeServer, PARTIALS_PER_SOCKET_MAX } from './bridge.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import { ClusterError, ERROR_NUMBERS } from '../api/errors.ts';
-import { OP, OP_PROTOCOL_ERROR, REPLY_BIT, decodeClientDatagram, encodeMessagePart, encodeReply, encodeRequest } from './codec.ts';
+import { OP, OP_PROTOCOL_ERROR, REPLY_BIT, decodeClientDatagram, encodeBatch, encodeMessagePart, encodeReply, encodeRequest } from './codec.ts';
 import { bindUnix, createUnixSocket } from './unix.ts';
 import { identifyPeer, type PeerIdentity } from './peercred.ts';
 import { spawn } from 'node:child_process';
@@ -142,6 +142,33 @@ describe('bridge server (one node, loopback driver)', () => {
     expect(after.dropped - before.dropped).toBe(2);
     expect(after.badRequests - before.badRequests).toBe(6); // before hello, version, op, truncated body, two oversize
     raw.close();
+  });
+
+  it('a BATCH container that closes its socket midway: what came before is answered and sent, what comes after is refused and never reaches the group', async () => {
+    const watcher = await ClusterSocket.open({ path });
+    await watcher.bind('midway');
+    const raw = new RawClient(join(tmp.dir, 'midway.sock'), path);
+    expect((await raw.request({ type: 'hello', id: 1, pid: process.pid, version: 2 })).status).toBe(0);
+    expect((await raw.request({ type: 'bind', id: 2, group: 'midway', selfDelivery: true })).status).toBe(0);
+    const text = (t: string) => new TextEncoder().encode(t);
+    await raw.raw(encodeBatch([
+      encodeRequest({ type: 'send', id: 3, order: 'agreed', data: text('before') }),
+      encodeRequest({ type: 'close', id: 4 }),
+      encodeRequest({ type: 'send', id: 5, order: 'agreed', data: text('after') }),
+    ]));
+    expect((await raw.reply(3)).status).toBe(0);
+    expect((await raw.reply(4)).status).toBe(0);
+    expect((await raw.reply(5)).status).toBe(ERROR_NUMBERS.EPROTO); // no socket any more: from the main socket
+    // The watcher's own message comes after anything the closed socket could have sent.
+    await watcher.send('marker');
+    const seen: string[] = [];
+    for await (const ev of watcher) {
+      if (ev.type === 'message') seen.push(new TextDecoder().decode(ev.data));
+      if (seen.at(-1) === 'marker') break;
+    }
+    expect(seen).toEqual(['before', 'marker']);
+    raw.close();
+    await watcher.close();
   });
 
   it('reports a client process that died without closing as procdown', async () => {
