@@ -26,6 +26,23 @@ describe('allocBytes and copyBytes', () => {
     expect(v.getUint8(1)).toBe(11);
   });
 
+  it('zero what they hand out from a slab whose unused bytes are dirty', () => {
+    // Start a fresh slab (the first array whose memory is another slab's), then dirty all of it
+    // past that array: the bytes nobody holds, that the next arrays are taken from.
+    const first = allocBytesToFill(8);
+    let head = allocBytesToFill(8);
+    while (head.buffer === first.buffer) head = allocBytesToFill(8);
+    new Uint8Array(head.buffer, head.byteOffset + head.length).fill(0xee);
+    for (const n of [1, 100, 1000, 4096]) {
+      const z = allocBytes(n);
+      expect(z.buffer).toBe(head.buffer); // the dirtied slab, not fresh memory
+      expect(z.every((x) => x === 0)).toBe(true);
+    }
+    const unzeroed = allocBytesToFill(16);
+    expect(unzeroed.buffer).toBe(head.buffer);
+    expect(unzeroed.every((x) => x === 0xee)).toBe(true); // the dirt was there to be cleared
+  });
+
   it('share a slab while they are small, never overlapping, each zeroed if asked, and get memory of their own when large', () => {
     const taken: Uint8Array[] = [];
     // Enough to cross from one slab to the next several times, in odd sizes.
