@@ -40,6 +40,7 @@ options:
   --crypto on|off      encrypt and authenticate datagrams (on,off runs both; default off)
   --accelerated on|off totem's Accelerated Ring (accelerated_window ${ACCELERATED_WINDOW_ON} when on; default off)
   --latency            also time round trips to agreed self-delivery, idle and under 50% load
+                       (with --reference, half the lower of the two maxima, the same for both)
   --latency-warmup S   seconds of round trips before a latency row's samples count (default 3,
                        the same for the reference): after a start or a load a daemon's idle
                        path runs slower for up to two seconds while V8 optimises it; 0.3

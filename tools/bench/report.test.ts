@@ -57,6 +57,12 @@ describe('formatReport with --reference', () => {
     expect(text).toMatch(/^corosync /m);
   });
 
+  it('says that the latency rows under load carry the same load for both', () => {
+    const text = formatReport(withRef({ name: 'corosync', version: '3.1.7' }, cs));
+    expect(text).toContain('(idle, and under half the lower of the two measured maxima, the same load for corosync;');
+    expect(formatReport(report())).toContain('(idle, and under 50% of the measured maximum;');
+  });
+
   it('says clearly why the reference was skipped, and prints its rows as skipped', () => {
     const skipped: ThroughputRow = { ...cs, writes: NaN, tpPerSec: NaN, mbPerSec: NaN, skipped: 'not root' };
     const text = formatReport(withRef({ name: 'corosync', skipped: 'network namespaces need root (run as root, e.g. sudo); the corosync rows are skipped' }, skipped));

@@ -44,7 +44,10 @@ export function formatReport(r: BenchReport): string {
   }
   if (r.loss?.length) section('loss: one sender (node 1), every cluster datagram dropped at its receiver with the given probability (iptables statistic on lo); confs = configurations installed during the window, summed over the nodes', formatLossTable(r.loss));
   const warm = `after ${r.latencyWarmupS ?? WARMUP_MS / 1000} s of round trips not counted`;
-  if (r.latency.length) section(`latency: round trip to agreed self-delivery at node 1 (idle, and under 50% of the measured maximum; ${warm})`, formatLatencyTable(r.latency));
+  const loaded = r.reference
+    ? `under half the lower of the two measured maxima, the same load for ${r.reference.name}`
+    : 'under 50% of the measured maximum';
+  if (r.latency.length) section(`latency: round trip to agreed self-delivery at node 1 (idle, and ${loaded}; ${warm})`, formatLatencyTable(r.latency));
   if (r.memory.length) section('peak daemon RSS (VmHWM) over the whole run of each configuration', formatMemoryTable(r.memory));
   if (r.scaling.throughput.length) section('scaling on real daemons: throughput by node count', formatThroughputTable(r.scaling.throughput));
   if (r.scaling.latency.length) section(`scaling on real daemons: idle latency by node count (${warm})`, formatLatencyTable(r.scaling.latency));

@@ -1,7 +1,7 @@
 // Proves the bench's run plan (pure parts): configurations, step count, driver sections per configuration.
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from './options.ts';
-import { ACCELERATED_WINDOW_ON, bestCeiling, configurations, profileDirFor, rerate, sectionsFor, stepCount } from './run.ts';
+import { ACCELERATED_WINDOW_ON, bestCeiling, configurations, latencyLoadPerSec, profileDirFor, rerate, sectionsFor, stepCount } from './run.ts';
 
 describe('configurations', () => {
   it('crosses drivers with crypto, and accelerated for totem only', () => {
@@ -60,5 +60,14 @@ describe('sectionsFor', () => {
   it('gives each configuration its own profile directory', () => {
     expect(profileDirFor('/p', { driver: 'totem', crypto: 'on', accelerated: 'off' })).toBe('/p/totem-crypto-on-accel-off');
     expect(profileDirFor('/p', { driver: 'cman', crypto: 'off', accelerated: '-' })).toBe('/p/cman-crypto-off');
+  });
+});
+
+describe('latencyLoadPerSec', () => {
+  it('is half the maximum alone, and half the lower maximum with a reference that has one', () => {
+    expect(latencyLoadPerSec(80_001)).toBe(40_001);
+    expect(latencyLoadPerSec(80_000, 60_000)).toBe(30_000); // the reference is slower: its half for both
+    expect(latencyLoadPerSec(2_000, 4_100)).toBe(1_000); // afcluster is slower: its half for both
+    expect(latencyLoadPerSec(80_000, NaN)).toBe(40_000); // a skipped reference has no maximum
   });
 });

@@ -263,18 +263,27 @@ function latencyWarmupMs(o: BenchOptions): number {
   return Math.round(o.latencyWarmup * 1000);
 }
 
-/** Idle (and with --latency, under 50% of the maximum just measured); each followed by the reference's. */
+/** The offered load of a latency row under load: half the maximum just measured; with a
+ *  reference that has one, half the lower of the two, so that both carry the same load (latency
+ *  compared at one throughput: at its own half the faster system would carry more). */
+export function latencyLoadPerSec(maxTp: number, refMaxTp?: number): number {
+  const base = refMaxTp !== undefined && Number.isFinite(refMaxTp) ? Math.min(maxTp, refMaxTp) : maxTp;
+  return Math.round(base * 0.5);
+}
+
+/** Idle (and with --latency, under load: latencyLoadPerSec); each followed by the reference's. */
 async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, size: number, maxTp: number, report: BenchReport, ref?: { run: ReferenceRun; maxTp: number }): Promise<void> {
   const seconds = Math.max(0.5, ctx.opts.seconds / 2);
   const warmupMs = latencyWarmupMs(ctx.opts);
-  const plans = [{ load: 0, what: 'idle' }, ...(ctx.opts.latency ? [{ load: 0.5, what: 'under 50% load' }] : [])];
+  const load = latencyLoadPerSec(maxTp, ref?.maxTp);
+  const plans = [{ load: 0, what: 'idle' }, ...(ctx.opts.latency ? [{ load, what: `under ${load} msg/s` }] : [])];
   for (const p of plans) {
     ctx.progress.step(`${l.driver}: latency ${size} B ${p.what}`);
-    const { row, errors } = await measureLatency(cluster, l, { size, seconds, loadPerSec: Math.round(maxTp * p.load), warmupMs });
+    const { row, errors } = await measureLatency(cluster, l, { size, seconds, loadPerSec: p.load, warmupMs });
     noteErrors(report, `${l.driver} latency ${size} B ${p.what}`, errors);
     ctx.progress.tick();
     // A reference whose throughput was skipped has no maximum: its load is then none (a skipped row anyway).
-    const reference = ref ? await ref.run.latency({ size, seconds, loadPerSec: Number.isFinite(ref.maxTp) ? Math.round(ref.maxTp * p.load) : 0, warmupMs }) : undefined;
+    const reference = ref ? await ref.run.latency({ size, seconds, loadPerSec: Number.isFinite(ref.maxTp) ? p.load : 0, warmupMs }) : undefined;
     report.latency.push(reference ? { ...row, reference } : row);
   }
 }
