@@ -95,6 +95,8 @@ export class TotemDriver implements Driver {
   private retransmitAttempt = 0;
   /** When I last forwarded a regular token: the next one back measures a rotation. */
   private forwardedAt: number | undefined;
+  /** Frames of mine sent on releasing a held token, to deliver at the host's next turn. */
+  private ownDeliveryDue = false;
   private readonly tokenTimer: TokenTimer;
   /** Tokens accepted on any ring, and the visit at which this node last saw a sign of loss. */
   private visits = 0;
@@ -175,6 +177,11 @@ export class TotemDriver implements Driver {
 
   handleTimeout(): void {
     if (this.state === 'left' || !this.started) return;
+    if (this.ownDeliveryDue) {
+      this.ownDeliveryDue = false;
+      if (this.state === 'operational') this.deliverReady();
+      this.notifyWritable();
+    }
     const now = this.host.now();
     if (this.retransmitAt <= now) this.retransmitToken(now);
     if (this.holdUntil <= now) this.releaseHold();
@@ -191,6 +198,7 @@ export class TotemDriver implements Driver {
 
   nextDeadline(): number {
     if (this.state === 'left' || !this.started) return Infinity;
+    if (this.ownDeliveryDue) return this.host.now();
     return Math.min(this.tokenLossAt, this.retransmitAt, this.joinAt, this.consensusAt, this.holdUntil, this.holdCancelAt, this.mergeAt);
   }
 
@@ -948,12 +956,29 @@ export class TotemDriver implements Driver {
     if (t && this.state === 'operational' && ringIdEquals(t.ring, this.cur.ring)) {
       this.idleRotations = 0;
       t.held = true;
-      // My queue goes into the backlog as a visit would put it: the others then see a ring that
-      // is no longer idle (no long first re-send, no hold cancels) before my next visit.
+      // What was queued here since the visit goes now, with this visit's token, as the visit
+      // would have sent it: not a rotation later. (The lines the token's aru moves are left to
+      // the next real visit: this is the same visit, not a second one.)
+      const deferred: StoredMsg[] = [];
+      const sent = this.backlog() > 0 ? this.sendNew(t, this.allowance(t), deferred) : 0;
+      if (sent > 0) {
+        this.updateAru(t);
+        t.fcc += sent;
+        this.sentLastVisit += sent;
+      }
+      // What is still queued goes into the backlog as a visit would put it: the others then see
+      // a ring that is no longer idle (no long first re-send, no hold cancels) before my next visit.
       const mine = this.backlog();
       t.backlog = Math.max(0, t.backlog + mine - this.backlogLastVisit);
       this.backlogLastVisit = mine;
       this.forwardToken(t);
+      for (const m of deferred) this.multicastStored(m);
+      if (sent > 0) {
+        this.lastForwardedSeq = t.seq;
+        // My own frames are deliverable now; but this may run inside multicast(), so the
+        // deliveries (and the room they free) go at the host's next turn (nextDeadline).
+        this.ownDeliveryDue = true;
+      }
     }
   }
 

@@ -61,6 +61,26 @@ describe('totem under random loss, default timeouts', () => {
     expect(stat(sim, 2, 'tokens') - tokens).toBeGreaterThan(3);
   });
 
+  test('a message the representative sends while it holds the token goes with the token\'s release, not a rotation later', () => {
+    const sim = defaults(186);
+    sim.runFor(1000);
+    const holds = stat(sim, 1, 'holds');
+    expect(sim.runUntil(() => stat(sim, 1, 'holds') > holds, 2000)).toBe(true);
+    sim.runFor(5); // within hold_ms (180): node 1 holds the token now
+    const tokens = stat(sim, 1, 'tokens');
+    const t0 = sim.now;
+    expect(sim.send(1)).toBe('ok');
+    const id = sim.events().filter((e) => e.type === 'send').at(-1)!.id;
+    const at = (n: number) => sim.events().find((e) => e.type === 'deliver' && e.node === n && e.id === id)?.t;
+    expect(sim.runUntil(() => [1, 2, 3].every((n) => at(n) !== undefined), 1000)).toBe(true);
+    // Node 1 delivers its own message before any token came back to it (a rotation is three hops
+    // of at least 0.05 ms each); the others within about one hop.
+    expect(at(1)! - t0).toBeLessThan(LAN.latencyMs);
+    expect(stat(sim, 1, 'tokens')).toBe(tokens);
+    for (const n of [2, 3]) expect(at(n)! - t0).toBeLessThan(2 * (LAN.latencyMs + LAN.jitterMs));
+    expectClean(sim);
+  });
+
   test('an idle ring (its token held by the representative) sends no re-sends once settled', () => {
     const sim = defaults(185);
     sim.runFor(1000);
