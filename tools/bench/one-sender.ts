@@ -11,6 +11,8 @@
 //      [--latency-both] (latency before the throughput sizes and again after them)
 //      [--latency-warmup S] (round trips not counted first; default 0.3, where `afcluster bench`
 //      waits 3: this tool is where the first seconds after a start or a load show)
+//      [--latency-load N] (the latency rows under N msg/s sent by the other nodes together, as
+//      `afcluster bench --latency` loads them; with ONE_SENDER_STATS, the counters' changes)
 // Environment: ONE_SENDER_MEM=1 prints node 1's memory after each size, ONE_SENDER_HIST=1 the
 // latency percentiles and the slowest 1% of samples, ONE_SENDER_KEEP=1 keeps the daemons' logs.
 // docs/BENCH.md ("Large messages, tail latency, memory") has what it measured.
@@ -26,10 +28,11 @@ interface Args {
   driver: string; nodes: number; sizes: number[]; crypto: boolean; seconds: number;
   latencySizes: number[]; latencySeconds: number; afterS: number; profile?: string;
   sections: Record<string, Record<string, unknown>>; mtu?: number; daemonFlags: string[]; latencyAfter: boolean; latencyBoth: boolean; latencyGapS: number; latencyWarmupMs: number;
+  latencyLoad: number;
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {}, daemonFlags: [], latencyAfter: false, latencyBoth: false, latencyGapS: 0, latencyWarmupMs: WARMUP_MS };
+  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {}, daemonFlags: [], latencyAfter: false, latencyBoth: false, latencyGapS: 0, latencyWarmupMs: WARMUP_MS, latencyLoad: 0 };
   const list = (s: string) => (s === '' || s === 'none' ? [] : s.split(',').map(Number));
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1] ?? '';
@@ -48,6 +51,7 @@ function parse(argv: string[]): Args {
       case '--latency-both': a.latencyAfter = a.latencyBoth = true; i--; break;
       case '--latency-gap': a.latencyGapS = Number(v); break;
       case '--latency-warmup': a.latencyWarmupMs = Math.round(parseLatencyWarmup(v) * 1000); break;
+      case '--latency-load': a.latencyLoad = Number(v); break;
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--set': {
         const [k, val] = v.split('=');
@@ -65,6 +69,18 @@ function rssMb(pid: number): { rss: number; hwm: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? NaN) / 1024;
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+/** The numeric stats that changed on each node, as differences (gauges, named ...Ms or ...Max, as they are now). */
+function printChanges(before: readonly Record<string, unknown>[], after: readonly Record<string, unknown>[], re: RegExp): void {
+  after.forEach((st, i) => {
+    const changed = Object.entries(st).filter(([k, v]) => re.test(k) && typeof v === 'number' && v !== before[i]?.[k]);
+    const shown = changed.map(([k, v]) => {
+      const was = before[i]?.[k];
+      return `${k}=${typeof was === 'number' && !/Ms$|Max$/.test(k) ? (v as number) - was : String(v)}`;
+    });
+    console.log(`   node ${i + 1}: ${shown.join(' ')}`);
+  });
 }
 
 let phase = 1_000_000;
@@ -111,8 +127,10 @@ async function main(): Promise<void> {
           console.log(`latency ${size} B: p10 ${at(0.1)} p50 ${at(0.5)} p90 ${at(0.9)} p95 ${at(0.95)} p98 ${at(0.98)} p99 ${at(0.99)} p99.5 ${at(0.995)} max ${at(0.9999)}; top 1%: ${sorted.slice(Math.floor(sorted.length * 0.99)).map((x) => x.toFixed(0)).join(' ')}`);
           continue;
         }
-        const { row, errors } = await measureLatency(c, l, { size, seconds: a.latencySeconds, loadPerSec: 0, warmupMs: a.latencyWarmupMs });
-        console.log(`latency ${size} B idle: p50 ${row.medianUs.toFixed(0)} us, p99 ${row.p99Us.toFixed(0)} us (${row.samples} samples)${errors.length ? ` errors: ${errors.join('; ')}` : ''}`);
+        const before = process.env.ONE_SENDER_STATS ? await c.stats() : [];
+        const { row, errors } = await measureLatency(c, l, { size, seconds: a.latencySeconds, loadPerSec: a.latencyLoad, warmupMs: a.latencyWarmupMs });
+        console.log(`latency ${size} B ${a.latencyLoad > 0 ? `under ${a.latencyLoad} msg/s` : 'idle'}: p50 ${row.medianUs.toFixed(0)} us, p99 ${row.p99Us.toFixed(0)} us (${row.samples} samples)${errors.length ? ` errors: ${errors.join('; ')}` : ''}`);
+        if (process.env.ONE_SENDER_STATS) printChanges(before, await c.stats(), new RegExp(process.env.ONE_SENDER_STATS));
       }
     };
     if (!a.latencyAfter || a.latencyBoth) await latencies();
