@@ -1,7 +1,9 @@
 // Lone messages on an idle ring: one message at a time from one node, with a pause before each
 // (so the representative holds the token, as on a quiet cluster: a lock request, a config change),
 // timed until it is delivered back to the sender. What a back-to-back latency loop never sees:
-// there the ring is never idle for long. Node 1 is the representative (the lowest id).
+// there the ring is never idle for long. Node 1 is the representative (the lowest id). First,
+// for scale, a request that stays on the node (LOCAL_NODE, client to daemon and back) after the
+// same pause and back to back: what waking idle processes costs this machine.
 // Run: npx tsx tools/bench/lone-message.ts [--gap-ms 20] [--count 250] [--nodes 1,2] [--crypto on]
 import { BenchCluster } from './cluster.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
@@ -25,6 +27,20 @@ function parse(argv: string[]): { gapMs: number; count: number; nodes: number[];
 const a = parse(process.argv.slice(2));
 const c = await BenchCluster.start({ driver: 'totem', nodes: 3, crypto: a.crypto, driverSections: {}, keep: false, daemonFlags: [] });
 try {
+  const pct = (us: number[], p: number) => us[Math.min(us.length - 1, Math.floor(p * us.length))].toFixed(0);
+  const probe = await ClusterSocket.open({ path: `${c.dir}/node1.sock` });
+  for (const gap of [a.gapMs, 0]) {
+    const us: number[] = [];
+    for (let i = 0; i < a.count; i++) {
+      if (gap > 0) await new Promise((r) => setTimeout(r, gap));
+      const t0 = process.hrtime.bigint();
+      await probe.localNode();
+      us.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+    us.sort((x, y) => x - y);
+    console.log(`a request to node 1's daemon and back, ${gap > 0 ? `every ${gap} ms` : 'back to back'}: p50 ${pct(us, 0.5)} p90 ${pct(us, 0.9)} us`);
+  }
+  await probe.close();
   for (const node of a.nodes) {
     const s = await ClusterSocket.open({ path: `${c.dir}/node${node}.sock` });
     await s.bind('lone-message');
@@ -43,7 +59,7 @@ try {
       us.push(Number(process.hrtime.bigint() - t0) / 1000);
     }
     us.sort((x, y) => x - y);
-    const at = (p: number) => us[Math.min(us.length - 1, Math.floor(p * us.length))].toFixed(0);
+    const at = (p: number) => pct(us, p);
     const held = Number((await c.stats())[0]['driver.holds']) - holds;
     console.log(`node ${node}, one message every ${a.gapMs} ms: p10 ${at(0.1)} p50 ${at(0.5)} p90 ${at(0.9)} p99 ${at(0.99)} us (${us.length} messages; the representative held the token ${held} times meanwhile)`);
     await s.close();
