@@ -313,9 +313,13 @@ export class BridgeCore {
       this.single(decodeClientDatagram(buf, path === null ? DATAGRAM_MAX : this.clients.get(path)?.datagramMax ?? DATAGRAM_MAX), path);
       return;
     }
-    // The container's items are read where they lie (no view of each, no list of them).
-    if (visitBatch(buf, (b, at, n) => this.single(decodeClientItem(b, at, n), path))) this.counters.batchesIn++;
-    else this.single({ type: 'drop', reason: 'malformed BATCH container' }, path);
+    // The container's items are read where they lie (no view of each, no list of them). It is
+    // counted before them (a STATS among them sees it), and uncounted if it visits nothing.
+    this.counters.batchesIn++;
+    if (!visitBatch(buf, (b, at, n) => this.single(decodeClientItem(b, at, n), path))) {
+      this.counters.batchesIn--;
+      this.single({ type: 'drop', reason: 'malformed BATCH container' }, path);
+    }
   }
 
   private single(d: ClientDatagram, path: string | null): void {

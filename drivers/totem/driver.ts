@@ -217,9 +217,10 @@ export class TotemDriver implements Driver {
 
   /** The representative may be holding the token: the ring has been idle here for all but one of
    *  the rotations it waits for (it counts the same rotations, at most one visit apart), and for
-   *  one at least. On a busy ring no hold cancel is sent. */
+   *  one at least. On a busy ring no hold cancel is sent; nor by the representative, whose hold is
+   *  its own to release (a cancel from it would only re-arm its predecessor's token re-send). */
   private mayBeHeld(): boolean {
-    return this.state === 'operational' && this.opts.holdMs > 0
+    return this.state === 'operational' && this.opts.holdMs > 0 && !this.isRep()
       && this.idleVisits >= Math.max(1, this.opts.seqnoUnchangedConst - 1);
   }
 
@@ -383,12 +384,12 @@ export class TotemDriver implements Driver {
     return Math.max(d, this.opts.holdMs + this.tokenTimer.bound);
   }
 
-  /** The token I forward will likely be held: I am not the representative and have seen as many
-   *  idle visits as it waits for. One more than mayBeHeld asks of a node sending a hold cancel, so
-   *  that any node with a message sends one before I wait out a hold (counts differ by one visit
-   *  at most). */
+  /** The token I forward will likely be held: I am not the representative (mayBeHeld) and have
+   *  seen as many idle visits as it waits for. One more than mayBeHeld asks of a node sending a
+   *  hold cancel, so that any node with a message sends one before I wait out a hold (counts
+   *  differ by one visit at most). */
   private likelyHeld(): boolean {
-    return !this.isRep() && this.mayBeHeld() && this.idleVisits >= this.opts.seqnoUnchangedConst;
+    return this.mayBeHeld() && this.idleVisits >= this.opts.seqnoUnchangedConst;
   }
 
   /** Someone wants the token now: the re-send of mine, if it waits out a possible hold, is due at the short bound. */

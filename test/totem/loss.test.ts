@@ -6,6 +6,7 @@ import type { DriverEntry } from '../../core/driver/types.ts';
 import { confs, expectClean, formed } from './harness.ts';
 
 const TOKEN = 1;
+const HOLD_CANCEL = 6;
 const LAN = { latencyMs: 0.05, jitterMs: 0.01, bandwidthBytesPerMs: 125_000 };
 
 /** Default [totem] options (not the fast profile): what users run. */
@@ -68,9 +69,12 @@ describe('totem under random loss, default timeouts', () => {
     expect(sim.runUntil(() => stat(sim, 1, 'holds') > holds, 2000)).toBe(true);
     sim.runFor(5); // within hold_ms (180): node 1 holds the token now
     const tokens = stat(sim, 1, 'tokens');
+    let ownCancels = 0; // the representative's hold is its own to release: it never sends a cancel
+    sim.setFilter((from, _to, b) => { if (from === 1 && b[1] === HOLD_CANCEL) ownCancels++; return true; });
     const t0 = sim.now;
     expect(sim.send(1)).toBe('ok');
     const id = sim.events().filter((e) => e.type === 'send').at(-1)!.id;
+    expect(sim.send(1)).toBe('ok'); // a second one before the token is back: no hold cancel either
     const at = (n: number) => sim.events().find((e) => e.type === 'deliver' && e.node === n && e.id === id)?.t;
     expect(sim.runUntil(() => [1, 2, 3].every((n) => at(n) !== undefined), 1000)).toBe(true);
     // Node 1 delivers its own message before any token came back to it (a rotation is three hops
@@ -78,6 +82,8 @@ describe('totem under random loss, default timeouts', () => {
     expect(at(1)! - t0).toBeLessThan(LAN.latencyMs);
     expect(stat(sim, 1, 'tokens')).toBe(tokens);
     for (const n of [2, 3]) expect(at(n)! - t0).toBeLessThan(2 * (LAN.latencyMs + LAN.jitterMs));
+    sim.runFor(50);
+    expect(ownCancels).toBe(0);
     expectClean(sim);
   });
 

@@ -51,7 +51,10 @@ function parse(argv: string[]): Args {
       case '--latency-both': a.latencyAfter = a.latencyBoth = true; i--; break;
       case '--latency-gap': a.latencyGapS = Number(v); break;
       case '--latency-warmup': a.latencyWarmupMs = Math.round(parseLatencyWarmup(v) * 1000); break;
-      case '--latency-load': a.latencyLoad = Number(v); break;
+      case '--latency-load':
+        a.latencyLoad = Number(v);
+        if (!Number.isFinite(a.latencyLoad) || a.latencyLoad < 0) throw new Error(`--latency-load ${v}: expected messages per second, 0 or more`);
+        break;
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--set': {
         const [k, val] = v.split('=');
@@ -62,6 +65,7 @@ function parse(argv: string[]): Args {
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
+  if (a.latencyLoad > 0 && process.env.ONE_SENDER_HIST) throw new Error('ONE_SENDER_HIST times idle round trips only: leave out --latency-load');
   return a;
 }
 
@@ -71,7 +75,8 @@ function rssMb(pid: number): { rss: number; hwm: number } {
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
-/** The numeric stats that changed on each node, as differences (gauges, named ...Ms or ...Max, as they are now). */
+/** The numeric stats that changed on each node: as differences (ask for counters), except those
+ *  named ...Ms or ...Max, shown as they are now; another gauge would show its change. */
 function printChanges(before: readonly Record<string, unknown>[], after: readonly Record<string, unknown>[], re: RegExp): void {
   after.forEach((st, i) => {
     const changed = Object.entries(st).filter(([k, v]) => re.test(k) && typeof v === 'number' && v !== before[i]?.[k]);

@@ -44,7 +44,7 @@ export function formatReport(r: BenchReport): string {
   }
   if (r.loss?.length) section('loss: one sender (node 1), every cluster datagram dropped at its receiver with the given probability (iptables statistic on lo); confs = configurations installed during the window, summed over the nodes', formatLossTable(r.loss));
   const warm = `after ${r.latencyWarmupS ?? WARMUP_MS / 1000} s of round trips not counted`;
-  const loaded = r.reference
+  const loaded = r.reference && !r.reference.skipped
     ? `under half the lower of the two measured maxima, the same load for ${r.reference.name}`
     : 'under 50% of the measured maximum';
   if (r.latency.length) section(`latency: round trip to agreed self-delivery at node 1 (idle, and ${loaded}; ${warm})`, formatLatencyTable(r.latency));

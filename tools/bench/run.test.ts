@@ -69,5 +69,7 @@ describe('latencyLoadPerSec', () => {
     expect(latencyLoadPerSec(80_000, 60_000)).toBe(30_000); // the reference is slower: its half for both
     expect(latencyLoadPerSec(2_000, 4_100)).toBe(1_000); // afcluster is slower: its half for both
     expect(latencyLoadPerSec(80_000, NaN)).toBe(40_000); // a skipped reference has no maximum
+    expect(latencyLoadPerSec(0, 60_000)).toBe(30_000); // nor does a failed row of ours: the reference's half
+    expect(latencyLoadPerSec(NaN, NaN)).toBe(0);
   });
 });

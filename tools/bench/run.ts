@@ -267,8 +267,9 @@ function latencyWarmupMs(o: BenchOptions): number {
  *  reference that has one, half the lower of the two, so that both carry the same load (latency
  *  compared at one throughput: at its own half the faster system would carry more). */
 export function latencyLoadPerSec(maxTp: number, refMaxTp?: number): number {
-  const base = refMaxTp !== undefined && Number.isFinite(refMaxTp) ? Math.min(maxTp, refMaxTp) : maxTp;
-  return Math.round(base * 0.5);
+  // A maximum that was not measured (NaN: a skipped or failed row; 0) does not lower the other.
+  const measured = [maxTp, refMaxTp ?? NaN].filter((x) => Number.isFinite(x) && x > 0);
+  return measured.length > 0 ? Math.round(Math.min(...measured) * 0.5) : 0;
 }
 
 /** Idle (and with --latency, under load: latencyLoadPerSec); each followed by the reference's. */
