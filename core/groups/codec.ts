@@ -23,7 +23,7 @@
 import type { RingId } from '../driver/types.ts';
 import type { MemberIdentity } from '../api/types.ts';
 import type { QuorumReport } from '../quorum/quorum.ts';
-import { LastDecoded } from '../wire/bytes.ts';
+import { LastDecoded, readU32 } from '../wire/bytes.ts';
 import { Reader, WireError } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 
@@ -221,6 +221,20 @@ function readName(r: Reader): string {
 export type DecodeResult =
   | { readonly ok: true; readonly msg: GroupMessage }
   | { readonly ok: false; readonly why: DecodeFailure };
+
+/** A well-formed DATA message read straight from its bytes (every node reads one per message):
+ *  no Reader, no result wrapper. Undefined for anything else, which decodeGroupMessage reads (and
+ *  refuses, if it must). `data` is a view into `bytes`, as there. */
+export function readDataMessage(bytes: Uint8Array): Extract<GroupMessage, { type: 'data' }> | undefined {
+  if (bytes.length < HEADER + 2 || bytes[0] !== GROUPS_MAGIC || bytes[2] !== Type.Data
+    || bytes[1] < 1 || bytes[1] > GROUPS_WIRE_VERSION) return undefined;
+  const len = (bytes[3] << 8) | bytes[4];
+  const m = HEADER + 2 + len;
+  if (len === 0 || len > NAME_WIRE_MAX || m + MEMBER_BYTES > bytes.length) return undefined;
+  let group: string;
+  try { group = groupNames.getAt(bytes, HEADER + 2, len); } catch { return undefined; }
+  return { type: 'data', group, pid: readU32(bytes, m), port: readU32(bytes, m + 4), data: bytes.subarray(m + MEMBER_BYTES) };
+}
 
 /** Decodes one payload. DATA's `data` is a view into `bytes`: copy it to keep it. */
 export function decodeGroupMessage(bytes: Uint8Array): DecodeResult {

@@ -70,7 +70,7 @@ import type { LocalNode, Member, MemberChange, MemberIdentity, MemberInfo, Messa
 import { concatBytes } from '../wire/bytes.ts';
 import { Quorum, quorumOff, type QuorumOptions } from '../quorum/quorum.ts';
 import {
-  NAME_WIRE_MAX, dataOverhead, decodeGroupMessage, encodeExchange, encodeExpected, dataMessage, encodeJoin, encodeLeave, isValidGroupName,
+  NAME_WIRE_MAX, dataOverhead, decodeGroupMessage, readDataMessage, encodeExchange, encodeExpected, dataMessage, encodeJoin, encodeLeave, isValidGroupName,
   type ExchangeGroup, type GroupMessage, type LeaveReason, type ReportedMember,
 } from './codec.ts';
 import type { QuorumReport } from '../quorum/quorum.ts';
@@ -295,6 +295,12 @@ export class GroupService implements DriverUpcalls {
   }
 
   private deliverNow(sender: number, payload: Uint8Array, order: Order): void {
+    const data = readDataMessage(payload); // the usual case, read without a Reader
+    if (data !== undefined) {
+      this.delivered++;
+      if (this.exchange) this.hold(sender, data, order); else this.apply(sender, data, order);
+      return;
+    }
     const r = decodeGroupMessage(payload);
     if (!r.ok) {
       this.count('malformed'); this.count(`malformed.${r.why}`);
@@ -314,9 +320,8 @@ export class GroupService implements DriverUpcalls {
    *  joined and goes through deliver(). */
   deliverParts(sender: number, parts: readonly Uint8Array[], order: Order): void {
     if (parts.length > 1 && !this.exchange) {
-      const r = decodeGroupMessage(parts[0]);
-      if (r.ok && r.msg.type === 'data') {
-        const msg = r.msg;
+      const msg = readDataMessage(parts[0]);
+      if (msg !== undefined) {
         this.guarded(() => {
           this.delivered++;
           this.apply(sender, msg, order, parts);

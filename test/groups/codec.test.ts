@@ -1,7 +1,7 @@
 // The groups wire format: every message round-trips, exchange reports split into parts within the size bound, and no truncation or corruption throws.
 import { describe, expect, it } from 'vitest';
 import {
-  dataOverhead, decodeGroupMessage, encodeData, encodeExchange, encodeExpected, dataMessage, encodeJoin, encodeLeave, type ExchangeGroup,
+  dataOverhead, decodeGroupMessage, encodeData, encodeExchange, encodeExpected, dataMessage, encodeJoin, encodeLeave, readDataMessage, type ExchangeGroup,
 } from '../../core/groups/codec.ts';
 import { concatBytes } from '../../core/wire/bytes.ts';
 
@@ -92,6 +92,36 @@ describe('groups codec', () => {
       }
     }
     expect(decodeGroupMessage(Uint8Array.of(0x47, 1, 1, 0, 2, 0xff, 0xfe, 0, 0, 0, 1, 0, 0, 0, 1))).toEqual({ ok: false, why: 'name' });
+    expect(readDataMessage(Uint8Array.of(0x47, 1, 3, 0, 2, 0xff, 0xfe, 0, 0, 0, 1, 0, 0, 0, 1))).toBeUndefined(); // the same name in a DATA
+  });
+
+  it('reads DATA straight from its bytes exactly as the general decoder does, and nothing else', () => {
+    const seed = Number(process.env.GROUPS_CODEC_SEED ?? Date.now() % 1_000_000); // replay: GROUPS_CODEC_SEED=n
+    console.log(`groups DATA fuzz seed ${seed} (replay with GROUPS_CODEC_SEED=${seed})`);
+    let st = seed >>> 0;
+    const rnd = (n: number): number => { st = (Math.imul(st, 1664525) + 1013904223) >>> 0; return st % n; };
+    const samples = [
+      encodeData('g', 1, 2, Uint8Array.of(9, 8, 7)), encodeData('grüppe', 0xffffffff, 0x80000001, new Uint8Array(0)),
+      encodeData('x'.repeat(300), 7, 7, new Uint8Array(40).fill(3)),
+      encodeJoin('g', 1, 2), encodeLeave('g', 1, 2, 'leave'), encodeExpected({ rep: 1, seq: 1 }, 2),
+      ...encodeExchange({ rep: 1, seq: 1 }, [{ group: 'g', members: [{ pid: 1, port: 2 }] }], 1000, Q),
+    ];
+    const same = (b: Uint8Array) => {
+      const fast = readDataMessage(b), general = decodeGroupMessage(b);
+      if (fast !== undefined) expect(general).toEqual({ ok: true, msg: fast });
+      else expect(general.ok && general.msg.type === 'data').toBe(false);
+    };
+    for (const s of samples) {
+      for (let cut = 0; cut <= s.length; cut++) same(s.subarray(0, cut));
+      for (let i = 0; i < 500; i++) {
+        const b = s.slice();
+        for (let k = 1 + rnd(2); k > 0; k--) b[rnd(Math.min(b.length, 12))] = rnd(4) === 0 ? rnd(256) : rnd(8);
+        same(b);
+      }
+    }
+    // Versions 1 and 2 carry DATA alike; an invalid name (not a group name, though valid UTF-8) is refused by both.
+    for (const v of [1, 2]) { const b = encodeData('g', 1, 2, Uint8Array.of(1)); b[1] = v; same(b); expect(readDataMessage(b)).toBeDefined(); }
+    same(encodeData('g', 1, 2, Uint8Array.of(1)).map((x, i) => (i === 5 ? 0x20 : x))); // a name of one space
     expect(decodeGroupMessage(new Uint8Array([...encodeJoin('g', 1, 1), 0]))).toEqual({ ok: false, why: 'trailing' });
   });
 });
