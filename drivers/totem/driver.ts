@@ -205,8 +205,13 @@ export class TotemDriver implements Driver {
   multicast(message: MessageBytes, order: Order): void {
     if (this.state === 'left') throw new ClusterError('ENOTCONN', 'this node left the cluster; start a new driver');
     this.sendQueue.push(message, order);
-    if (this.held) this.releaseHold();
-    else if (this.mayBeHeld() && this.holdCancelSentFor !== this.lastTokenSeq) {
+    if (this.held) {
+      // The token goes with this message: a later one before the token is back needs no cancel
+      // (the others see a busy ring). After a hold that ended on its own, one may: the idle
+      // token may be lost on its way, and the cancel wakes every node's re-send.
+      this.holdCancelSentFor = this.lastTokenSeq;
+      this.releaseHold();
+    } else if (this.mayBeHeld() && this.holdCancelSentFor !== this.lastTokenSeq) {
       this.holdCancelSentFor = this.lastTokenSeq;
       this.holdCancelAttempt = 0;
       this.sendHoldCancel();
@@ -217,10 +222,11 @@ export class TotemDriver implements Driver {
 
   /** The representative may be holding the token: the ring has been idle here for all but one of
    *  the rotations it waits for (it counts the same rotations, at most one visit apart), and for
-   *  one at least. On a busy ring no hold cancel is sent; nor by the representative, whose hold is
-   *  its own to release (a cancel from it would only re-arm its predecessor's token re-send). */
+   *  one at least. On a busy ring no hold cancel is sent. (The representative sends one too: it
+   *  may not hold the token but wait, like the others, for one lost on an idle ring, and a cancel
+   *  makes every node's re-send due at the short bound.) */
   private mayBeHeld(): boolean {
-    return this.state === 'operational' && this.opts.holdMs > 0 && !this.isRep()
+    return this.state === 'operational' && this.opts.holdMs > 0
       && this.idleVisits >= Math.max(1, this.opts.seqnoUnchangedConst - 1);
   }
 
@@ -384,12 +390,12 @@ export class TotemDriver implements Driver {
     return Math.max(d, this.opts.holdMs + this.tokenTimer.bound);
   }
 
-  /** The token I forward will likely be held: I am not the representative (mayBeHeld) and have
-   *  seen as many idle visits as it waits for. One more than mayBeHeld asks of a node sending a
-   *  hold cancel, so that any node with a message sends one before I wait out a hold (counts
-   *  differ by one visit at most). */
+  /** The token I forward will likely be held: I am not the representative and have seen as many
+   *  idle visits as it waits for. One more than mayBeHeld asks of a node sending a hold cancel, so
+   *  that any node with a message sends one before I wait out a hold (counts differ by one visit
+   *  at most). */
   private likelyHeld(): boolean {
-    return this.mayBeHeld() && this.idleVisits >= this.opts.seqnoUnchangedConst;
+    return !this.isRep() && this.mayBeHeld() && this.idleVisits >= this.opts.seqnoUnchangedConst;
   }
 
   /** Someone wants the token now: the re-send of mine, if it waits out a possible hold, is due at the short bound. */

@@ -119,9 +119,18 @@ describe('groups codec', () => {
         same(b);
       }
     }
-    // Versions 1 and 2 carry DATA alike; an invalid name (not a group name, though valid UTF-8) is refused by both.
+    // Versions 1 and 2 carry DATA alike.
     for (const v of [1, 2]) { const b = encodeData('g', 1, 2, Uint8Array.of(1)); b[1] = v; same(b); expect(readDataMessage(b)).toBeDefined(); }
-    same(encodeData('g', 1, 2, Uint8Array.of(1)).map((x, i) => (i === 5 ? 0x20 : x))); // a name of one space
+    // Refused by both: a name that is valid UTF-8 but not a group name (a control character), and
+    // a name longer than the wire carries (4097 bytes, all there).
+    const control = encodeData('g', 1, 2, Uint8Array.of(1)); control[5] = 0x07;
+    same(control);
+    expect(readDataMessage(control)).toBeUndefined();
+    const long = new Uint8Array(5 + 4097 + 8 + 1).fill(0x61);
+    long.set([0x47, 3, 3, 0x10, 0x01]); // magic, version, DATA, name length 4097
+    same(long);
+    expect(readDataMessage(long)).toBeUndefined();
+    expect(readDataMessage(encodeData('x'.repeat(4096), 1, 2, Uint8Array.of(1)))).toMatchObject({ group: 'x'.repeat(4096) });
     expect(decodeGroupMessage(new Uint8Array([...encodeJoin('g', 1, 1), 0]))).toEqual({ ok: false, why: 'trailing' });
   });
 });

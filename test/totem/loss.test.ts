@@ -87,6 +87,29 @@ describe('totem under random loss, default timeouts', () => {
     expectClean(sim);
   });
 
+  test('a token lost on an idle ring is re-sent at once when the representative has a message (its hold cancel wakes the others)', () => {
+    for (const seed of [187, 188]) {
+      const sim = defaults(seed);
+      sim.runFor(1000);
+      // The next token node 2 forwards to node 3 is lost: the ring is idle, so node 2 would wait
+      // out a possible hold before re-sending it, unless someone wants the token.
+      let droppedAt = -1;
+      sim.setFilter((from, to, b) => {
+        if (from !== 2 || to !== 3 || b[1] !== TOKEN || (droppedAt >= 0 && sim.now !== droppedAt)) return true;
+        droppedAt = sim.now; // every copy sent then (token_copies_on_loss), not a later re-send
+        return false;
+      });
+      expect(sim.runUntil(() => droppedAt >= 0, 2000)).toBe(true);
+      const t0 = sim.now;
+      expect(sim.send(1)).toBe('ok');
+      const id = sim.events().filter((e) => e.type === 'send').at(-1)!.id;
+      const done = () => [1, 2, 3].every((n) => sim.events().some((e) => e.type === 'deliver' && e.node === n && e.id === id));
+      expect(sim.runUntil(done, 1000)).toBe(true);
+      expect(sim.now - t0, `seed ${seed}: delivered everywhere`).toBeLessThan(20); // hold_ms is 180
+      expectClean(sim);
+    }
+  });
+
   test('an idle ring (its token held by the representative) sends no re-sends once settled', () => {
     const sim = defaults(185);
     sim.runFor(1000);

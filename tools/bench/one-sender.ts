@@ -53,7 +53,7 @@ function parse(argv: string[]): Args {
       case '--latency-warmup': a.latencyWarmupMs = Math.round(parseLatencyWarmup(v) * 1000); break;
       case '--latency-load':
         a.latencyLoad = Number(v);
-        if (!Number.isFinite(a.latencyLoad) || a.latencyLoad < 0) throw new Error(`--latency-load ${v}: expected messages per second, 0 or more`);
+        if (v === '' || !Number.isFinite(a.latencyLoad) || a.latencyLoad < 0) throw new Error(`--latency-load ${v}: expected messages per second, 0 or more`);
         break;
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--set': {

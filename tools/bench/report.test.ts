@@ -57,9 +57,12 @@ describe('formatReport with --reference', () => {
     expect(text).toMatch(/^corosync /m);
   });
 
-  it('says that the latency rows under load carry the same load for both', () => {
-    const text = formatReport(withRef({ name: 'corosync', version: '3.1.7' }, cs));
-    expect(text).toContain('(idle, and under half the lower of the two measured maxima, the same load for corosync;');
+  it('says that the latency rows under load carry the same load for both, where the reference measured one', () => {
+    const lat = { driver: 'totem', crypto: 'off', accelerated: 'off', nodes: 3, size: 100, load: 5000, samples: 10, medianUs: 300, p99Us: 900 } as const;
+    const ran = { ...withRef({ name: 'corosync', version: '3.1.7' }, cs), latency: [{ ...lat, reference: { ...lat, driver: 'corosync' } }] };
+    expect(formatReport(ran)).toContain('(idle, and under half the lower of the two measured maxima, the same load for corosync;');
+    const failed = { ...ran, latency: [{ ...lat, reference: { ...lat, driver: 'corosync', skipped: 'corosync stopped' } }] };
+    expect(formatReport(failed)).toContain('(idle, and under 50% of the measured maximum;');
     expect(formatReport(report())).toContain('(idle, and under 50% of the measured maximum;');
   });
 

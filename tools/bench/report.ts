@@ -44,7 +44,9 @@ export function formatReport(r: BenchReport): string {
   }
   if (r.loss?.length) section('loss: one sender (node 1), every cluster datagram dropped at its receiver with the given probability (iptables statistic on lo); confs = configurations installed during the window, summed over the nodes', formatLossTable(r.loss));
   const warm = `after ${r.latencyWarmupS ?? WARMUP_MS / 1000} s of round trips not counted`;
-  const loaded = r.reference && !r.reference.skipped
+  // "The same load" only where a reference row under load was measured (not skipped, not failed).
+  const shared = r.latency.some((l) => l.load !== 'idle' && l.reference !== undefined && l.reference.skipped === undefined);
+  const loaded = r.reference && shared
     ? `under half the lower of the two measured maxima, the same load for ${r.reference.name}`
     : 'under 50% of the measured maximum';
   if (r.latency.length) section(`latency: round trip to agreed self-delivery at node 1 (idle, and ${loaded}; ${warm})`, formatLatencyTable(r.latency));

@@ -277,7 +277,8 @@ async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, s
   const seconds = Math.max(0.5, ctx.opts.seconds / 2);
   const warmupMs = latencyWarmupMs(ctx.opts);
   const load = latencyLoadPerSec(maxTp, ref?.maxTp);
-  const plans = [{ load: 0, what: 'idle' }, ...(ctx.opts.latency ? [{ load, what: `under ${load} msg/s` }] : [])];
+  // Under load only when a maximum was measured (a failed row leaves none to take half of).
+  const plans = [{ load: 0, what: 'idle' }, ...(ctx.opts.latency && load > 0 ? [{ load, what: `under ${load} msg/s` }] : [])];
   for (const p of plans) {
     ctx.progress.step(`${l.driver}: latency ${size} B ${p.what}`);
     const { row, errors } = await measureLatency(cluster, l, { size, seconds, loadPerSec: p.load, warmupMs });
