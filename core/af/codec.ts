@@ -576,6 +576,12 @@ function pick<T>(table: readonly T[], i: number, what: string): T {
 
 interface Header { readonly op: number; readonly version: number; readonly id: number }
 
+/** The fast paths' header check, at `at`: the magic and a version this side speaks (anything
+ *  else is left to the general path, which says what is wrong). */
+function speaks(bytes: Uint8Array, at: number): boolean {
+  return ((bytes[at] << 8) | bytes[at + 1]) === MAGIC && bytes[at + 2] >= VERSION && bytes[at + 2] <= VERSION_MAX;
+}
+
 function readHeader(bytes: Uint8Array): Header | string {
   if (bytes.length < HEADER_BYTES) return `datagram of ${bytes.length} bytes is shorter than the header`;
   const magic = (bytes[0] << 8) | bytes[1];
@@ -619,8 +625,7 @@ function readSend(bytes: Uint8Array, max: number): ClientDatagram | undefined {
 /** A well-formed SEND of `n` bytes at `at` in `bytes` (a lone datagram, or a BATCH container's
  *  item where it lies); undefined for anything else (decodeClientItem). */
 function readSendAt(bytes: Uint8Array, at: number, n: number, max: number): Extract<Request, { type: 'send' }> | undefined {
-  if (n < SEND_HEADER_BYTES || n > max || bytes[at + 3] !== OP.send
-    || ((bytes[at] << 8) | bytes[at + 1]) !== MAGIC || bytes[at + 2] < VERSION || bytes[at + 2] > VERSION_MAX) return undefined;
+  if (n < SEND_HEADER_BYTES || n > max || bytes[at + 3] !== OP.send || !speaks(bytes, at)) return undefined;
   const order = ORDERS[bytes[at + 8]], flags = bytes[at + 9];
   if (order === undefined || (flags & ~SEND_RESUME) !== 0) return undefined;
   const id = readU32(bytes, at + 4);
@@ -639,8 +644,7 @@ export function decodeClientItem(bytes: Uint8Array, at: number, n: number): Clie
  *  a Reader (a client reads one per message, most of them BATCH items); undefined for anything
  *  else, which decodeDaemonDatagram reads (and refuses, if it must). */
 export function readMessageAt(bytes: Uint8Array, at: number, n: number): MessageEvent | undefined {
-  if (n < HEADER_BYTES + 2 || bytes[at + 3] !== EVENT_OP.message
-    || ((bytes[at] << 8) | bytes[at + 1]) !== MAGIC || bytes[at + 2] < VERSION || bytes[at + 2] > VERSION_MAX) return undefined;
+  if (n < HEADER_BYTES + 2 || bytes[at + 3] !== EVENT_OP.message || !speaks(bytes, at)) return undefined;
   const g = (bytes[at + 8] << 8) | bytes[at + 9];
   const m = at + HEADER_BYTES + 2 + g;
   if (m + MEMBER_BYTES + 1 > at + n) return undefined;
@@ -736,8 +740,7 @@ function readRequest(type: RequestType, id: number, r: Reader): Request {
 /** Decode a datagram the daemon sent to a client. Never throws. */
 export function decodeDaemonDatagram(bytes: Uint8Array): DaemonDatagram {
   // A status-only reply (one per SEND a client makes), read without a header object or a Reader.
-  if (bytes.length === HEADER_BYTES + 2 && (bytes[3] & REPLY_BIT) !== 0 && ((bytes[0] << 8) | bytes[1]) === MAGIC
-    && bytes[2] >= VERSION && bytes[2] <= VERSION_MAX) {
+  if (bytes.length === HEADER_BYTES + 2 && (bytes[3] & REPLY_BIT) !== 0 && speaks(bytes, 0)) {
     const status = (bytes[8] << 8) | bytes[9];
     const id = readU32(bytes, 4);
     if (status !== 0 || bytes[3] === OP_PROTOCOL_ERROR || NO_RESULT_OPS.has(bytes[3] & ~REPLY_BIT)) {

@@ -6,6 +6,7 @@
 // same pause and back to back: what waking idle processes costs this machine.
 // Run: npx tsx tools/bench/lone-message.ts [--gap-ms 20] [--count 250] [--nodes 1,2] [--crypto on]
 import { BenchCluster } from './cluster.ts';
+import { percentile } from './stats.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
 
 function parse(argv: string[]): { gapMs: number; count: number; nodes: number[]; crypto: boolean } {
@@ -27,7 +28,7 @@ function parse(argv: string[]): { gapMs: number; count: number; nodes: number[];
 const a = parse(process.argv.slice(2));
 const c = await BenchCluster.start({ driver: 'totem', nodes: 3, crypto: a.crypto, driverSections: {}, keep: false, daemonFlags: [] });
 try {
-  const pct = (us: number[], p: number) => us[Math.min(us.length - 1, Math.floor(p * us.length))].toFixed(0);
+  const pct = (us: number[], p: number) => percentile(us, p).toFixed(0);
   const probe = await ClusterSocket.open({ path: `${c.dir}/node1.sock` });
   for (const gap of [a.gapMs, 0]) {
     const us: number[] = [];
@@ -37,8 +38,7 @@ try {
       await probe.localNode();
       us.push(Number(process.hrtime.bigint() - t0) / 1000);
     }
-    us.sort((x, y) => x - y);
-    console.log(`a request to node 1's daemon and back, ${gap > 0 ? `every ${gap} ms` : 'back to back'}: p50 ${pct(us, 0.5)} p90 ${pct(us, 0.9)} us`);
+    console.log(`a request to node 1's daemon and back, ${gap > 0 ? `every ${gap} ms` : 'back to back'}: p50 ${pct(us, 50)} p90 ${pct(us, 90)} us`);
   }
   await probe.close();
   for (const node of a.nodes) {
@@ -58,10 +58,8 @@ try {
       }
       us.push(Number(process.hrtime.bigint() - t0) / 1000);
     }
-    us.sort((x, y) => x - y);
-    const at = (p: number) => pct(us, p);
     const held = Number((await c.stats())[0]['driver.holds']) - holds;
-    console.log(`node ${node}, one message every ${a.gapMs} ms: p10 ${at(0.1)} p50 ${at(0.5)} p90 ${at(0.9)} p99 ${at(0.99)} us (${us.length} messages; the representative held the token ${held} times meanwhile)`);
+    console.log(`node ${node}, one message every ${a.gapMs} ms: p10 ${pct(us, 10)} p50 ${pct(us, 50)} p90 ${pct(us, 90)} p99 ${pct(us, 99)} us (${us.length} messages; the representative held the token ${held} times meanwhile)`);
     await s.close();
   }
 } finally {
