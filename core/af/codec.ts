@@ -319,14 +319,29 @@ function encodeMessage(ev: MessageEvent, g: Uint8Array): Uint8Array {
   return b;
 }
 
-/** The MESSAGE event's header into `b`; returns where the payload goes. */
-function writeMessageHeader(b: Uint8Array, ev: MessageEvent, g: Uint8Array): number {
-  writeU16(b, 0, MAGIC); b[2] = VERSION; b[3] = EVENT_OP.message; writeU32(b, 4, 0);
-  writeU16(b, 8, g.length); b.set(g, 10);
-  const at = 10 + g.length;
+/** The MESSAGE event's header into `b` at `start`; returns where the payload goes. */
+function writeMessageHeader(b: Uint8Array, ev: MessageEvent, g: Uint8Array, start = 0): number {
+  writeU16(b, start, MAGIC); b[start + 2] = VERSION; b[start + 3] = EVENT_OP.message; writeU32(b, start + 4, 0);
+  writeU16(b, start + 8, g.length); b.set(g, start + 10);
+  const at = start + 10 + g.length;
   writeU32(b, at, ev.sender.nodeId); writeU32(b, at + 4, ev.sender.pid); writeU32(b, at + 8, ev.sender.port);
   b[at + 12] = ORDERS.indexOf(ev.order);
   return at + MEMBER_BYTES + 1;
+}
+
+/** The bytes of a MESSAGE event that goes as one datagram (its header and payload): the same in
+ *  every version for a message below GATHER_BYTES_MIN. */
+export function messageEventBytes(ev: MessageEvent): number {
+  return messageEventOverhead(groupText(ev.group).length) + ev.data.length;
+}
+
+/** Writes a MESSAGE event (messageEventBytes of it) into `into` at `at`, which must have room:
+ *  the payload is copied once, straight from where the driver delivered it. Returns the end. */
+export function writeMessageAt(into: Uint8Array, at: number, ev: MessageEvent): number {
+  const data = ev.data;
+  const end = writeMessageHeader(into, ev, groupText(ev.group), at);
+  into.set(data, end);
+  return end + data.length;
 }
 
 /**

@@ -6,7 +6,8 @@
 // fill at least half of their memory and copies the rest.
 import { describe, expect, it } from 'vitest';
 import { Outbox, REPLIES_QUEUED_MAX, REPLY_BYTES_QUEUED_MAX, keptParts, type ClientChannel } from './outbox.ts';
-import { decodeDaemonDatagram } from './codec.ts';
+import { decodeDaemonDatagram, encodeMessageDatagrams, encodeStatusReply, GATHER_BYTES_MIN } from './codec.ts';
+import type { MessageEvent } from '../api/types.ts';
 
 /** A channel whose kernel queue holds `room` datagrams until the client reads them all. */
 function channel(room: number) {
@@ -169,3 +170,75 @@ describe('Outbox: gathered datagrams', () => {
   });
 });
 
+
+describe('Outbox: message events written into their container', () => {
+  const msg = (i: number, data: Uint8Array): MessageEvent =>
+    ({ type: 'message', group: `g${i % 3}`, sender: { nodeId: 1 + i, pid: 100 + i, port: i }, order: i % 2 ? 'safe' : 'agreed', data });
+  const batchBox = (room: number) => {
+    const deferred: (() => void)[] = [];
+    const ch = channel(room);
+    const box = new Outbox(ch, { eventsMax: 100, bytesMax: 1 << 20, stallMs: 1000 }, {
+      gone: () => undefined, dropped: () => undefined, defer: (fn) => deferred.push(fn), now: () => 0,
+    }, true);
+    return { box, ch, flush: () => { for (const fn of deferred.splice(0)) fn(); } };
+  };
+  /** The datagrams a client got, each container opened into its items. */
+  const items = (got: readonly Uint8Array[]) => got.flatMap((g) => {
+    const d = decodeDaemonDatagram(g);
+    return d.type === 'batch' ? d.items.map((it) => it.slice()) : [g];
+  });
+
+  it('carries the bytes encodeMessageDatagrams gives, in order with replies and other events, alone or in a container', () => {
+    const { box, ch, flush } = batchBox(100);
+    const payloads = [0, 1, 100, 1300, GATHER_BYTES_MIN - 1].map((n, i) => new Uint8Array(n).map((_, j) => (i * 37 + j) & 0xff));
+    const want: Uint8Array[] = [];
+    payloads.forEach((p, i) => {
+      expect(box.message(msg(i, p))).toBe(true);
+      want.push(encodeMessageDatagrams(msg(i, p), 0)[0]);
+      const reply = encodeStatusReply(0x81, i, 0);
+      expect(box.reply(reply)).toBe(true);
+      want.push(reply);
+      expect(box.event(ev(i))).toBe(true);
+      want.push(ev(i)[0]);
+    });
+    expect(ch.sent).toBe(0); // all waited for the burst's end
+    flush();
+    expect(box.batches).toBeGreaterThan(0);
+    expect(items(ch.got)).toEqual(want);
+    // One alone: a MESSAGE datagram of its own, not a container.
+    expect(box.message(msg(7, payloads[3]))).toBe(true);
+    flush();
+    expect(ch.got.at(-1)).toEqual(encodeMessageDatagrams(msg(7, payloads[3]), 0)[0]);
+    expect(box.depth).toBe(0);
+    expect(box.queuedBytes).toBe(0);
+  });
+
+  it('gives what waits behind a full socket bytes of its own: a frame written again later does not change it', () => {
+    const { box, ch, flush } = batchBox(0);
+    const frame = new Uint8Array(4096).fill(1);
+    const want: Uint8Array[] = [];
+    for (let i = 0; i < 3; i++) { // queued unencoded, then the flush finds the socket full
+      const e = msg(i, frame.subarray(i * 100, i * 100 + 100));
+      want.push(encodeMessageDatagrams(e, 0)[0]);
+      expect(box.message(e)).toBe(true);
+    }
+    flush();
+    expect(ch.sent).toBe(0);
+    const late = msg(3, frame.subarray(1000, 1100)); // the socket is known full: encoded at once
+    want.push(encodeMessageDatagrams(late, 0)[0]);
+    expect(box.message(late)).toBe(true);
+    frame.fill(9); // what the contract forbids the driver: here only to show nothing still points at it
+    ch.room = 10;
+    box.writable();
+    expect(items(ch.got)).toEqual(want);
+  });
+
+  it('follows the slow-consumer rule as event() does, and refuses an event too large for a container', () => {
+    const { box } = batchBox(0);
+    const data = new Uint8Array(10);
+    for (let i = 0; i < 200; i++) expect(box.message(msg(i, data))).toBe(true); // up to twice the bound: a burst
+    expect(box.message(msg(0, data))).toBe(false);
+    expect(box.refusedFor).toBe('burst');
+    expect(() => batchBox(1).box.message(msg(0, new Uint8Array(70_000)))).toThrow(RangeError);
+  });
+});

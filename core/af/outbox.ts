@@ -8,8 +8,9 @@
 // at the end of the current burst (the host's defer, after the runtime's datagram handler), so a
 // burst of deliveries costs the client one datagram, not one each, and a lone event waits for nothing.
 // Pure: the channel and the deferral are injected.
-import { BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, writeBatch } from './codec.ts';
-import { bytePartsLength, concatBytes, copyBytes, type ByteParts } from '../wire/bytes.ts';
+import { BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, messageEventBytes, writeBatchHeader, writeMessageAt } from './codec.ts';
+import { allocBytesToFill, bytePartsLength, concatBytes, copyBytes, type ByteParts } from '../wire/bytes.ts';
+import type { MessageEvent } from '../api/types.ts';
 
 /** A datagram channel to one client socket. */
 export interface ClientChannel {
@@ -20,6 +21,9 @@ export interface ClientChannel {
   send(bytes: ByteParts): 'sent' | 'again' | string;
   close(): void;
 }
+
+/** The largest datagram a container can carry as one item. */
+const ITEM_MAX = DATAGRAM_MAX - BATCH_HEADER_BYTES - BATCH_ITEM_OVERHEAD;
 
 /** Where containers are put together: sends are synchronous, so one buffer serves every outbox. */
 const scratch = new Uint8Array(DATAGRAM_MAX);
@@ -50,8 +54,9 @@ export const REPLIES_QUEUED_MAX = 4096;
  *  datagram, so many of those cannot pin much of the daemon's memory either. */
 export const REPLY_BYTES_QUEUED_MAX = 1024 * 1024;
 
-/** A datagram queued: one array, or a large MESSAGE's parts (see keptParts). */
-interface Item { readonly bytes: ByteParts; readonly size: number; readonly event: boolean }
+/** A datagram queued: one array, a large MESSAGE's parts (see keptParts), or a small MESSAGE
+ *  event not yet encoded (`msg`, `bytes` null: written straight into its container, see message()). */
+interface Item { bytes: ByteParts | null; msg: MessageEvent | null; readonly size: number; readonly event: boolean }
 
 export interface OutboxHooks {
   /** The client's socket is gone (ECONNREFUSED, ENOENT...): stop sending to it. */
@@ -83,6 +88,8 @@ export class Outbox {
   /** Datagrams sent, and BATCH containers among them. */
   datagrams = 0;
   batches = 0;
+  /** Queued items that are message events not yet encoded (views of the driver's frames). */
+  private unencoded = 0;
 
   constructor(
     private readonly channel: ClientChannel, private readonly limits: OutboxLimits, private readonly hooks: OutboxHooks,
@@ -113,7 +120,37 @@ export class Outbox {
     if (this.closed) return true;
     let size = 0;
     for (const d of datagrams) size += bytePartsLength(d);
-    const events = this.events + datagrams.length, bytes = this.bytes + size;
+    if (!this.admits(datagrams.length, size)) return false;
+    for (const d of datagrams) {
+      if (d instanceof Uint8Array) this.push({ bytes: d, msg: null, size: d.length, event: true });
+      else this.pushParts(d);
+    }
+    return true;
+  }
+
+  /**
+   * Queue a message event that goes as one MESSAGE datagram (below GATHER_BYTES_MIN, the same
+   * bytes in every version) to a client that takes containers: it is not encoded here but
+   * written straight into the container that carries it, so its payload is copied once on its
+   * way out. Its `data` is a view of the driver's frames, which nobody writes again
+   * (DriverUpcalls.deliver); events still queued when the client's socket is full are encoded
+   * then, so that a slow client keeps bytes of its own, not frames. As event(), false when the
+   * client is out.
+   */
+  message(ev: MessageEvent): boolean {
+    if (this.closed) return true;
+    const size = messageEventBytes(ev);
+    if (size > ITEM_MAX) throw new RangeError(`a message event of ${size} bytes goes as parts, not through message()`);
+    if (!this.admits(1, size)) return false;
+    if (this.blocked) { this.push({ bytes: encoded(ev, size), msg: null, size, event: true }); return true; }
+    this.unencoded++;
+    this.push({ bytes: null, msg: ev, size, event: true });
+    return true;
+  }
+
+  /** The slow-consumer rule (OutboxLimits) for `count` more events of `size` bytes in all. */
+  private admits(count: number, size: number): boolean {
+    const events = this.events + count, bytes = this.bytes + size;
     // One message larger than the byte bound still passes through an empty queue.
     if (this.events > 0 && (events > this.limits.eventsMax || bytes > this.limits.bytesMax)) {
       if (this.hooks.now() - this.progressAt > this.limits.stallMs) this.refusedFor = 'stalled';
@@ -121,10 +158,6 @@ export class Outbox {
       else this.refusedFor = undefined;
       if (this.refusedFor) return false;
       this.burstEvents++;
-    }
-    for (const d of datagrams) {
-      if (d instanceof Uint8Array) this.push({ bytes: d, size: d.length, event: true });
-      else this.pushParts(d);
     }
     return true;
   }
@@ -134,15 +167,14 @@ export class Outbox {
       const result = this.sendOne(parts);
       if (result === 'sent') return;
       if (result !== 'again') { this.failed(result); return; }
-      this.blocked = true;
-      this.congestions++;
+      this.congested();
     }
-    this.push({ bytes: keptParts(parts), size: bytePartsLength(parts), event: true });
+    this.push({ bytes: keptParts(parts), msg: null, size: bytePartsLength(parts), event: true });
   }
 
   /** Queue a datagram past the limits (the one ENOBUFS error event after an overrun). */
   force(bytes: Uint8Array): void {
-    if (!this.closed) this.push({ bytes, size: bytes.length, event: true });
+    if (!this.closed) this.push({ bytes, msg: null, size: bytes.length, event: true });
   }
 
   /** Queue a reply; false (dropped) when REPLIES_QUEUED_MAX replies, or REPLY_BYTES_QUEUED_MAX
@@ -150,7 +182,7 @@ export class Outbox {
   reply(bytes: Uint8Array): boolean {
     if (this.closed) return true;
     if (this.replies >= REPLIES_QUEUED_MAX || this.replyBytes + bytes.length > REPLY_BYTES_QUEUED_MAX) return false;
-    this.push({ bytes, size: bytes.length, event: false });
+    this.push({ bytes, msg: null, size: bytes.length, event: false });
     return true;
   }
 
@@ -161,6 +193,7 @@ export class Outbox {
     this.closed = true;
     this.items.length = 0;
     this.head = 0;
+    this.unencoded = 0;
     try { this.channel.close(); } catch { /* already closed by the kernel side */ }
   }
 
@@ -182,13 +215,34 @@ export class Outbox {
   private flush(): void {
     while (!this.closed && !this.blocked && this.head < this.items.length) {
       const n = this.batch ? this.fitting() : 1;
-      const result = this.sendOne(n === 1 ? this.items[this.head].bytes : this.pack(n));
-      if (result === 'again') { this.blocked = true; this.congestions++; return; }
+      const result = this.sendOne(n === 1 ? this.alone(this.items[this.head]) : this.pack(n));
+      if (result === 'again') { this.congested(); return; }
       for (let i = 0; i < n; i++) this.shift(this.items[this.head]);
       if (result !== 'sent') this.failed(result);
     }
     if (this.head === this.items.length) { this.items.length = 0; this.head = 0; this.progressAt = this.hooks.now(); }
     else if (this.head > 1024 && this.head * 2 > this.items.length) { this.items.splice(0, this.head); this.head = 0; }
+  }
+
+  /** The client's socket is full: what waits now may wait long, so it gets bytes of its own. */
+  private congested(): void {
+    this.blocked = true;
+    this.congestions++;
+    if (this.unencoded === 0) return;
+    for (let i = this.head; i < this.items.length; i++) {
+      const item = this.items[i];
+      if (item.msg === null) continue;
+      item.bytes = encoded(item.msg, item.size);
+      item.msg = null;
+    }
+    this.unencoded = 0;
+  }
+
+  /** An item that goes alone: its bytes, or its message written into the shared scratch buffer. */
+  private alone(item: Item): ByteParts {
+    if (item.msg === null) return item.bytes as ByteParts;
+    writeMessageAt(scratch, 0, item.msg);
+    return scratch.subarray(0, item.size);
   }
 
   private sendOne(bytes: ByteParts): 'sent' | 'again' | string {
@@ -204,20 +258,35 @@ export class Outbox {
     for (let i = this.head; i < this.items.length && n < 0xffff; i++, n++) {
       const item = this.items[i];
       size += BATCH_ITEM_OVERHEAD + item.size;
-      if (size > DATAGRAM_MAX || !(item.bytes instanceof Uint8Array)) break;
+      if (size > DATAGRAM_MAX || (item.msg === null && !(item.bytes instanceof Uint8Array))) break;
     }
     return Math.max(n, 1);
   }
 
   /** The next `n` queued datagrams as one BATCH container (a view of the shared scratch buffer);
-   *  fitting() has them all single arrays. */
+   *  fitting() has them all single arrays or messages to write. */
   private pack(n: number): Uint8Array {
     this.batches++;
-    return writeBatch(scratch, n, (i) => this.items[this.head + i].bytes as Uint8Array);
+    writeBatchHeader(scratch, n);
+    let at = BATCH_HEADER_BYTES;
+    for (let i = 0; i < n; i++) {
+      const item = this.items[this.head + i];
+      scratch[at] = item.size >>> 8;
+      scratch[at + 1] = item.size & 0xff;
+      at += BATCH_ITEM_OVERHEAD;
+      if (item.msg !== null) {
+        at = writeMessageAt(scratch, at, item.msg);
+      } else {
+        scratch.set(item.bytes as Uint8Array, at);
+        at += item.size;
+      }
+    }
+    return scratch.subarray(0, at);
   }
 
   private shift(item: Item): void {
     this.head++;
+    if (item.msg !== null) { this.unencoded--; item.msg = null; }
     this.bytes -= item.size;
     if (item.event) this.events--; else { this.replies--; this.replyBytes -= item.size; }
   }
@@ -230,6 +299,13 @@ export class Outbox {
       this.hooks.dropped(errno);
     }
   }
+}
+
+/** A small message event in bytes of its own (`size`: messageEventBytes). */
+function encoded(ev: MessageEvent, size: number): Uint8Array {
+  const b = allocBytesToFill(size);
+  writeMessageAt(b, 0, ev);
+  return b;
 }
 
 /** A part below this is small: it is copied to be kept (a header, or a fragment's few bytes of a

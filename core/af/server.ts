@@ -24,7 +24,7 @@ import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberIdentity, MemberInfo, SocketEvent } from '../api/types.ts';
 import {
-  DATAGRAM_MAX, OP_PROTOCOL_ERROR, datagramMax, decodeClientDatagram, decodeClientItem, isBatch, visitBatch, gatheredMessage, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply,
+  DATAGRAM_MAX, GATHER_BYTES_MIN, OP_PROTOCOL_ERROR, datagramMax, decodeClientDatagram, decodeClientItem, isBatch, visitBatch, gatheredMessage, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply,
   encodeStatusReply, encodeWritable, OP, REPLY_BIT, VERSION_BATCH, VERSION_IDENTITIES, VERSION_LARGE, VERSION_STREAM, VERSION_VIEWS,
   type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
@@ -602,7 +602,11 @@ export class BridgeCore {
     const identity: MemberIdentity = { uid: ident.uid, gid: ident.gid, verified: ident.verified };
     const endpoint = this.opts.groups.open({ pid, port, identity }, {
       event: (ev) => {
-        if (ev.type === 'message' && holder.client?.mayReceive === false) return true; // [access] receive
+        if (ev.type === 'message') {
+          if (holder.client?.mayReceive === false) return true; // [access] receive
+          // A small message to a client that takes containers is written straight into one.
+          if (outbox.batch && eventParts(ev) === undefined && ev.data.length < GATHER_BYTES_MIN) return outbox.message(ev);
+        }
         const bytes = this.encodeShared(ev, version);
         return bytes.length === 0 || outbox.event(bytes); // an event this version does not carry is skipped
       },
