@@ -286,11 +286,19 @@ export function encodeWritable(): Uint8Array {
   return header(Writer.fixed(HEADER_BYTES), EVENT_OP.writable, 0).done();
 }
 
+/** The bytes of a status-only reply. */
+export const STATUS_REPLY_BYTES = HEADER_BYTES + 2;
+
 /** A status-only reply, written straight into its bytes (the hot path: one per SEND). */
 export function encodeStatusReply(op: number, id: number, status: number): Uint8Array {
-  const b = allocBytesToFill(HEADER_BYTES + 2);
-  writeU16(b, 0, MAGIC); b[2] = VERSION; b[3] = op; writeU32(b, 4, id); writeU16(b, 8, status);
+  const b = allocBytesToFill(STATUS_REPLY_BYTES);
+  writeStatusReplyAt(b, 0, op, id, status);
   return b;
+}
+
+/** A status-only reply written into `into` at `at` (STATUS_REPLY_BYTES, room checked by the caller). */
+export function writeStatusReplyAt(into: Uint8Array, at: number, op: number, id: number, status: number): void {
+  writeU16(into, at, MAGIC); into[at + 2] = VERSION; into[at + 3] = op; writeU32(into, at + 4, id); writeU16(into, at + 8, status);
 }
 
 

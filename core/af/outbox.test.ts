@@ -99,10 +99,17 @@ describe('keptParts', () => {
 });
 
 describe('Outbox: replies', () => {
+  it('sends a status-only reply as encodeStatusReply has it to a client that takes no containers', () => {
+    const { box, ch } = setup(1);
+    expect(box.status(0x81, 0xdeadbeef, 11)).toBe(true);
+    expect(ch.got).toEqual([encodeStatusReply(0x81, 0xdeadbeef, 11)]);
+  });
+
   it('keeps REPLIES_QUEUED_MAX replies for a client that is not reading, and at most REPLY_BYTES_QUEUED_MAX bytes of them', () => {
     const { box, ch } = setup(0);
     for (let i = 0; i < REPLIES_QUEUED_MAX; i++) expect(box.reply(Uint8Array.of(i & 0xff))).toBe(true);
     expect(box.reply(Uint8Array.of(1))).toBe(false); // one past the count
+    expect(box.status(0x81, 1, 0)).toBe(false); // a status-only reply counts as one
     ch.room = REPLIES_QUEUED_MAX;
     box.writable();
     expect(ch.sent).toBe(REPLIES_QUEUED_MAX);
@@ -198,6 +205,8 @@ describe('Outbox: message events written into their container', () => {
       const reply = encodeStatusReply(0x81, i, 0);
       expect(box.reply(reply)).toBe(true);
       want.push(reply);
+      expect(box.status(0x82, 0x01020300 + i, 11 * i)).toBe(true); // written into the container
+      want.push(encodeStatusReply(0x82, 0x01020300 + i, 11 * i));
       expect(box.event(ev(i))).toBe(true);
       want.push(ev(i)[0]);
     });
@@ -209,6 +218,9 @@ describe('Outbox: message events written into their container', () => {
     expect(box.message(msg(7, payloads[3]))).toBe(true);
     flush();
     expect(ch.got.at(-1)).toEqual(encodeMessageDatagrams(msg(7, payloads[3]), 0)[0]);
+    expect(box.status(0x81, 77, 0)).toBe(true);
+    flush();
+    expect(ch.got.at(-1)).toEqual(encodeStatusReply(0x81, 77, 0));
     expect(box.depth).toBe(0);
     expect(box.queuedBytes).toBe(0);
   });
@@ -219,14 +231,16 @@ describe('Outbox: message events written into their container', () => {
     const want: Uint8Array[] = [];
     for (let i = 0; i < 3; i++) { // queued unencoded, then the flush finds the socket full
       const e = msg(i, frame.subarray(i * 100, i * 100 + 100));
-      want.push(encodeMessageDatagrams(e, 0)[0]);
+      want.push(encodeMessageDatagrams(e, 0)[0], encodeStatusReply(0x81, i, 0));
       expect(box.message(e)).toBe(true);
+      expect(box.status(0x81, i, 0)).toBe(true);
     }
     flush();
     expect(ch.sent).toBe(0);
     const late = msg(3, frame.subarray(1000, 1100)); // the socket is known full: encoded at once
-    want.push(encodeMessageDatagrams(late, 0)[0]);
+    want.push(encodeMessageDatagrams(late, 0)[0], encodeStatusReply(0x81, 3, 5));
     expect(box.message(late)).toBe(true);
+    expect(box.status(0x81, 3, 5)).toBe(true);
     frame.fill(9); // what the contract forbids the driver: here only to show nothing still points at it
     ch.room = 10;
     box.writable();

@@ -8,7 +8,10 @@
 // at the end of the current burst (the host's defer, after the runtime's datagram handler), so a
 // burst of deliveries costs the client one datagram, not one each, and a lone event waits for nothing.
 // Pure: the channel and the deferral are injected.
-import { BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, messageEventBytes, writeBatchHeader, writeMessageAt } from './codec.ts';
+import {
+  BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, STATUS_REPLY_BYTES, encodeStatusReply, messageEventBytes, writeBatchHeader, writeMessageAt,
+  writeStatusReplyAt,
+} from './codec.ts';
 import { allocBytesToFill, bytePartsLength, concatBytes, copyBytes, type ByteParts } from '../wire/bytes.ts';
 import type { MessageEvent } from '../api/types.ts';
 
@@ -54,9 +57,18 @@ export const REPLIES_QUEUED_MAX = 4096;
  *  datagram, so many of those cannot pin much of the daemon's memory either. */
 export const REPLY_BYTES_QUEUED_MAX = 1024 * 1024;
 
-/** A datagram queued: one array, a large MESSAGE's parts (see keptParts), or a small MESSAGE
- *  event not yet encoded (`msg`, `bytes` null: written straight into its container, see message()). */
-interface Item { bytes: ByteParts | null; msg: MessageEvent | null; readonly size: number; readonly event: boolean }
+/** A datagram queued: one array, a large MESSAGE's parts (see keptParts), or one not yet
+ *  encoded (`bytes` null), written straight into the container that carries it: a small MESSAGE
+ *  event (`msg`, see message()) or a status-only reply (`op`, `id`, `status`, see status()). */
+interface Item {
+  bytes: ByteParts | null;
+  msg: MessageEvent | null;
+  readonly size: number;
+  readonly event: boolean;
+  readonly op: number;
+  readonly id: number;
+  readonly status: number;
+}
 
 export interface OutboxHooks {
   /** The client's socket is gone (ECONNREFUSED, ENOENT...): stop sending to it. */
@@ -122,7 +134,7 @@ export class Outbox {
     for (const d of datagrams) size += bytePartsLength(d);
     if (!this.admits(datagrams.length, size)) return false;
     for (const d of datagrams) {
-      if (d instanceof Uint8Array) this.push({ bytes: d, msg: null, size: d.length, event: true });
+      if (d instanceof Uint8Array) this.push(encodedItem(d, d.length, true));
       else this.pushParts(d);
     }
     return true;
@@ -142,9 +154,9 @@ export class Outbox {
     const size = messageEventBytes(ev);
     if (size > ITEM_MAX) throw new RangeError(`a message event of ${size} bytes goes as parts, not through message()`);
     if (!this.admits(1, size)) return false;
-    if (this.blocked) { this.push({ bytes: encoded(ev, size), msg: null, size, event: true }); return true; }
+    if (this.blocked) { this.push(encodedItem(encoded(ev, size), size, true)); return true; }
     this.unencoded++;
-    this.push({ bytes: null, msg: ev, size, event: true });
+    this.push({ bytes: null, msg: ev, size, event: true, op: 0, id: 0, status: 0 });
     return true;
   }
 
@@ -169,21 +181,39 @@ export class Outbox {
       if (result !== 'again') { this.failed(result); return; }
       this.congested();
     }
-    this.push({ bytes: keptParts(parts), msg: null, size: bytePartsLength(parts), event: true });
+    this.push(encodedItem(keptParts(parts), bytePartsLength(parts), true));
   }
 
   /** Queue a datagram past the limits (the one ENOBUFS error event after an overrun). */
   force(bytes: Uint8Array): void {
-    if (!this.closed) this.push({ bytes, msg: null, size: bytes.length, event: true });
+    if (!this.closed) this.push(encodedItem(bytes, bytes.length, true));
   }
 
   /** Queue a reply; false (dropped) when REPLIES_QUEUED_MAX replies, or REPLY_BYTES_QUEUED_MAX
    *  bytes of them, already wait. */
   reply(bytes: Uint8Array): boolean {
     if (this.closed) return true;
-    if (this.replies >= REPLIES_QUEUED_MAX || this.replyBytes + bytes.length > REPLY_BYTES_QUEUED_MAX) return false;
-    this.push({ bytes, msg: null, size: bytes.length, event: false });
+    if (!this.replyFits(bytes.length)) return false;
+    this.push(encodedItem(bytes, bytes.length, false));
     return true;
+  }
+
+  /** Queue a status-only reply (encodeStatusReply's bytes), as reply() does; to a client that
+   *  takes containers it is written straight into the container that carries it. */
+  status(op: number, id: number, status: number): boolean {
+    if (this.closed) return true;
+    if (!this.replyFits(STATUS_REPLY_BYTES)) return false;
+    if (!this.batch || this.blocked) {
+      this.push(encodedItem(encodeStatusReply(op, id, status), STATUS_REPLY_BYTES, false));
+      return true;
+    }
+    this.unencoded++;
+    this.push({ bytes: null, msg: null, size: STATUS_REPLY_BYTES, event: false, op, id, status });
+    return true;
+  }
+
+  private replyFits(size: number): boolean {
+    return this.replies < REPLIES_QUEUED_MAX && this.replyBytes + size <= REPLY_BYTES_QUEUED_MAX;
   }
 
   /** Send what the client's socket still takes (the CLOSE reply, a last error event), then close. */
@@ -231,17 +261,17 @@ export class Outbox {
     if (this.unencoded === 0) return;
     for (let i = this.head; i < this.items.length; i++) {
       const item = this.items[i];
-      if (item.msg === null) continue;
-      item.bytes = encoded(item.msg, item.size);
+      if (item.bytes !== null) continue;
+      item.bytes = item.msg !== null ? encoded(item.msg, item.size) : encodeStatusReply(item.op, item.id, item.status);
       item.msg = null;
     }
     this.unencoded = 0;
   }
 
-  /** An item that goes alone: its bytes, or its message written into the shared scratch buffer. */
+  /** An item that goes alone: its bytes, or what it holds written into the shared scratch buffer. */
   private alone(item: Item): ByteParts {
-    if (item.msg === null) return item.bytes as ByteParts;
-    writeMessageAt(scratch, 0, item.msg);
+    if (item.bytes !== null) return item.bytes;
+    write(scratch, 0, item);
     return scratch.subarray(0, item.size);
   }
 
@@ -258,7 +288,7 @@ export class Outbox {
     for (let i = this.head; i < this.items.length && n < 0xffff; i++, n++) {
       const item = this.items[i];
       size += BATCH_ITEM_OVERHEAD + item.size;
-      if (size > DATAGRAM_MAX || (item.msg === null && !(item.bytes instanceof Uint8Array))) break;
+      if (size > DATAGRAM_MAX || (item.bytes !== null && !(item.bytes instanceof Uint8Array))) break;
     }
     return Math.max(n, 1);
   }
@@ -274,19 +304,15 @@ export class Outbox {
       scratch[at] = item.size >>> 8;
       scratch[at + 1] = item.size & 0xff;
       at += BATCH_ITEM_OVERHEAD;
-      if (item.msg !== null) {
-        at = writeMessageAt(scratch, at, item.msg);
-      } else {
-        scratch.set(item.bytes as Uint8Array, at);
-        at += item.size;
-      }
+      if (item.bytes !== null) scratch.set(item.bytes as Uint8Array, at); else write(scratch, at, item);
+      at += item.size;
     }
     return scratch.subarray(0, at);
   }
 
   private shift(item: Item): void {
     this.head++;
-    if (item.msg !== null) { this.unencoded--; item.msg = null; }
+    if (item.bytes === null) { this.unencoded--; item.msg = null; }
     this.bytes -= item.size;
     if (item.event) this.events--; else { this.replies--; this.replyBytes -= item.size; }
   }
@@ -299,6 +325,17 @@ export class Outbox {
       this.hooks.dropped(errno);
     }
   }
+}
+
+/** An item of bytes. */
+function encodedItem(bytes: ByteParts, size: number, event: boolean): Item {
+  return { bytes, msg: null, size, event, op: 0, id: 0, status: 0 };
+}
+
+/** An item not yet encoded, written into `into` at `at` (its `size` bytes). */
+function write(into: Uint8Array, at: number, item: Item): void {
+  if (item.msg !== null) writeMessageAt(into, at, item.msg);
+  else writeStatusReplyAt(into, at, item.op, item.id, item.status);
 }
 
 /** A small message event in bytes of its own (`size`: messageEventBytes). */

@@ -675,8 +675,12 @@ export class BridgeCore {
    *  socket's best effort would to a client that is gone. */
   private answer(path: string, op: number, id: number, code: ErrorCode | undefined, result: ReplyResult, client?: Client): void {
     const status = code ? ERROR_NUMBERS[code] : 0;
-    const bytes = result.type === 'none' ? encodeStatusReply(op, id, status) : encodeReply({ type: 'reply', op, id, status, result });
     const c = client ?? this.clients.get(path);
+    if (c && result.type === 'none') { // the hot path: one per SEND, not encoded until it goes out
+      if (!c.outbox.status(op, id, status)) this.counters.repliesDropped++;
+      return;
+    }
+    const bytes = result.type === 'none' ? encodeStatusReply(op, id, status) : encodeReply({ type: 'reply', op, id, status, result });
     if (c) {
       if (!c.outbox.reply(bytes)) this.counters.repliesDropped++;
       return;
