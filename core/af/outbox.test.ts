@@ -3,7 +3,9 @@
 // read nothing for stallMs, or whose queue reached twice the bounds, is out; a version-2 client
 // gets what was queued in one burst packed into containers; a datagram given as parts (a large
 // version-5 MESSAGE) goes gathered when nothing waits before it; queued, it keeps the parts that
-// fill at least half of their memory and copies the rest.
+// fill at least half of their memory and copies the rest; a small message event or a status
+// reply waits unencoded and is written into the container that carries it (the same bytes as
+// its encoding), and gets bytes of its own as soon as the client's socket is full.
 import { describe, expect, it } from 'vitest';
 import { Outbox, REPLIES_QUEUED_MAX, REPLY_BYTES_QUEUED_MAX, keptParts, type ClientChannel } from './outbox.ts';
 import { decodeDaemonDatagram, encodeMessageDatagrams, encodeStatusReply, GATHER_BYTES_MIN } from './codec.ts';
@@ -245,6 +247,76 @@ describe('Outbox: message events written into their container', () => {
     ch.room = 10;
     box.writable();
     expect(items(ch.got)).toEqual(want);
+  });
+
+  it('writes the MESSAGE and status reply layouts of the protocol (bytes written out by hand)', () => {
+    const { box, ch, flush } = batchBox(10);
+    const e: MessageEvent = { type: 'message', group: 'gé', sender: { nodeId: 0x01020304, pid: 0x0a0b0c0d, port: 7 }, order: 'safe', data: Uint8Array.of(9, 8, 7) };
+    expect(box.message(e)).toBe(true);
+    expect(box.status(0x81, 0x11223344, 0x0b)).toBe(true);
+    flush();
+    expect(items(ch.got)).toEqual([
+      // magic "AF", version 1, MESSAGE (0x41), id 0; the group's UTF-8 length and bytes; sender
+      // node, pid, port; order (safe: 2); the payload.
+      Uint8Array.of(0x41, 0x46, 1, 0x41, 0, 0, 0, 0, 0, 3, 0x67, 0xc3, 0xa9, 1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d, 0, 0, 0, 7, 2, 9, 8, 7),
+      // magic, version 1, the reply's op, its id, its status.
+      Uint8Array.of(0x41, 0x46, 1, 0x81, 0x11, 0x22, 0x33, 0x44, 0, 0x0b),
+    ]);
+  });
+
+  it('a socket full after part of the queue went: the rest keeps its order and its bytes', () => {
+    const { box, ch, flush } = batchBox(1);
+    const frame = new Uint8Array(120_000).map((_, i) => i & 0xff);
+    const want: Uint8Array[] = [];
+    for (let i = 0; i < 10; i++) { // 10 KB each: more than one container's worth
+      const e = msg(i, frame.subarray(i * 10_000, i * 10_000 + 10_000));
+      want.push(encodeMessageDatagrams(e, 0)[0], encodeStatusReply(0x81, i, 0));
+      expect(box.message(e)).toBe(true);
+      expect(box.status(0x81, i, 0)).toBe(true);
+    }
+    flush();
+    expect(ch.sent).toBe(1); // one container went; the next one found the socket full
+    expect(box.congestions).toBe(1);
+    frame.fill(0xee);
+    ch.room = 10;
+    box.writable();
+    expect(items(ch.got)).toEqual(want);
+    expect(box.depth).toBe(0);
+    expect(box.queuedBytes).toBe(0);
+  });
+
+  it('clients behind on the same event keep one encoding of it, not one each', () => {
+    const e = msg(1, new Uint8Array(500).fill(3));
+    const given: unknown[] = []; // what each channel was given, as given (the test channel keeps copies)
+    for (let k = 0; k < 2; k++) {
+      const x = batchBox(0);
+      const send = x.ch.send.bind(x.ch);
+      x.ch.send = (bytes) => {
+        const r = send(bytes);
+        if (r === 'sent') given.push(bytes);
+        return r;
+      };
+      expect(x.box.message(e)).toBe(true);
+      x.flush(); // the socket is full: the event gets bytes of its own
+      x.ch.room = 1;
+      x.box.writable();
+      expect(x.ch.got).toEqual([encodeMessageDatagrams(e, 0)[0]]);
+    }
+    expect(given).toHaveLength(2);
+    expect(given[0]).toBe(given[1]);
+  });
+
+  it('queues nothing more for a client whose socket is gone', () => {
+    const channel: ClientChannel = { send: () => 'ECONNREFUSED', close: () => undefined };
+    const gone: string[] = [];
+    const box = new Outbox(channel, { eventsMax: 10, bytesMax: 1 << 20, stallMs: 1000 }, {
+      gone: (errno) => gone.push(errno), dropped: () => undefined, defer: (fn) => fn(), now: () => 0,
+    }, true);
+    expect(box.message(msg(1, new Uint8Array(10)))).toBe(true);
+    expect(gone).toEqual(['ECONNREFUSED']);
+    expect(box.message(msg(2, new Uint8Array(10)))).toBe(true);
+    expect(box.status(0x81, 1, 0)).toBe(true);
+    expect(box.depth).toBe(0);
   });
 
   it('follows the slow-consumer rule as event() does, and refuses an event too large for a container', () => {

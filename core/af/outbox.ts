@@ -28,6 +28,12 @@ export interface ClientChannel {
 /** The largest datagram a container can carry as one item. */
 const ITEM_MAX = DATAGRAM_MAX - BATCH_HEADER_BYTES - BATCH_ITEM_OVERHEAD;
 
+/** Whether a message event can go through Outbox.message: one MESSAGE datagram that a container
+ *  can carry (below GATHER_BYTES_MIN it always is, with a group name of core/groups' length). */
+export function fitsOneItem(ev: MessageEvent): boolean {
+  return messageEventBytes(ev) <= ITEM_MAX;
+}
+
 /** Where containers are put together: sends are synchronous, so one buffer serves every outbox. */
 const scratch = new Uint8Array(DATAGRAM_MAX);
 
@@ -100,8 +106,10 @@ export class Outbox {
   /** Datagrams sent, and BATCH containers among them. */
   datagrams = 0;
   batches = 0;
-  /** Queued items that are message events not yet encoded (views of the driver's frames). */
+  /** Queued items not yet encoded: message events (views of the driver's frames) and status replies. */
   private unencoded = 0;
+  /** The client's socket is gone, or the queue is closing: nothing more will be sent. */
+  private dead = false;
 
   constructor(
     private readonly channel: ClientChannel, private readonly limits: OutboxLimits, private readonly hooks: OutboxHooks,
@@ -150,7 +158,7 @@ export class Outbox {
    * client is out.
    */
   message(ev: MessageEvent): boolean {
-    if (this.closed) return true;
+    if (this.closed || this.dead) return true;
     const size = messageEventBytes(ev);
     if (size > ITEM_MAX) throw new RangeError(`a message event of ${size} bytes goes as parts, not through message()`);
     if (!this.admits(1, size)) return false;
@@ -201,7 +209,7 @@ export class Outbox {
   /** Queue a status-only reply (encodeStatusReply's bytes), as reply() does; to a client that
    *  takes containers it is written straight into the container that carries it. */
   status(op: number, id: number, status: number): boolean {
-    if (this.closed) return true;
+    if (this.closed || this.dead) return true;
     if (!this.replyFits(STATUS_REPLY_BYTES)) return false;
     if (!this.batch || this.blocked) {
       this.push(encodedItem(encodeStatusReply(op, id, status), STATUS_REPLY_BYTES, false));
@@ -219,6 +227,7 @@ export class Outbox {
   /** Send what the client's socket still takes (the CLOSE reply, a last error event), then close. */
   close(): void {
     if (this.closed) return;
+    this.dead = true; // what a last flush leaves is thrown away: not worth encoding
     if (!this.blocked) this.flush();
     this.closed = true;
     this.items.length = 0;
@@ -258,7 +267,7 @@ export class Outbox {
   private congested(): void {
     this.blocked = true;
     this.congestions++;
-    if (this.unencoded === 0) return;
+    if (this.unencoded === 0 || this.dead) return;
     for (let i = this.head; i < this.items.length; i++) {
       const item = this.items[i];
       if (item.bytes !== null) continue;
@@ -320,6 +329,7 @@ export class Outbox {
   private failed(errno: string): void {
     if (errno === 'ECONNREFUSED' || errno === 'ENOENT' || errno === 'ENOTCONN' || errno === 'EPIPE') {
       this.blocked = true; // nothing more will get through; the owner closes us
+      this.dead = true;
       this.hooks.gone(errno);
     } else {
       this.hooks.dropped(errno);
@@ -340,10 +350,18 @@ function write(into: Uint8Array, at: number, item: Item): void {
 
 /** A small message event in bytes of its own (`size`: messageEventBytes). */
 function encoded(ev: MessageEvent, size: number): Uint8Array {
-  const b = allocBytesToFill(size);
-  writeMessageAt(b, 0, ev);
+  let b = encodings.get(ev);
+  if (b === undefined) {
+    b = allocBytesToFill(size);
+    writeMessageAt(b, 0, ev);
+    encodings.set(ev, b);
+  }
   return b;
 }
+
+/** One encoding of an event for every queue that must keep it (the same bytes in every version):
+ *  K local members behind on one group keep one copy, not K. Only the slow path fills it. */
+const encodings = new WeakMap<MessageEvent, Uint8Array>();
 
 /** A part below this is small: it is copied to be kept (a header, or a fragment's few bytes of a
  *  frame or of a pool block that the copy need not keep alive). */

@@ -1,7 +1,7 @@
 // Proves the bridge core's local security rules with a fake host (no sockets, a manual clock): half-sent large messages are charged by the bytes that arrived, within per-socket, per-user and per-node bounds, so the reservation attack (many sockets, many first parts of 1 byte announcing 1 MiB) costs the attacker its bytes, honest users' large sends go on during it, and everything is given back when the parts expire.
 import { describe, expect, it } from 'vitest';
 import { ERROR_NUMBERS } from '../api/errors.ts';
-import { encodeBatch, encodeRequest, LARGE_DATAGRAM_MAX, OP_PROTOCOL_ERROR, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, type Request } from './codec.ts';
+import { encodeBatch, encodeRequest, GATHER_BYTES_MIN, LARGE_DATAGRAM_MAX, OP_PROTOCOL_ERROR, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, type Request } from './codec.ts';
 import { PARTIAL_IDLE_MS, PARTIAL_OVERHEAD, PARTIALS_PER_SOCKET_MAX, partialLimits } from './server.ts';
 import { FakeNode, limits, MiB } from '../../test/support/bridge-core.ts';
 import { concatBytes } from '../wire/bytes.ts';
@@ -150,6 +150,29 @@ describe('bridge core: half-sent messages', () => {
     expect(payloadOf(1).buffer).not.toBe(payloadOf(2).buffer);
     expect(payloadOf(2)).toEqual(big);
     expect(payloadOf(2).buffer.byteLength).toBeGreaterThan(big.length);
+  });
+});
+
+describe('bridge core: message events to clients of every version', () => {
+  it('small ones written into containers, large ones and ones in fragments encoded: the same events byte for byte', () => {
+    for (const fragmentBytes of [undefined, 4000]) {
+      const node = new FakeNode({ largeDatagrams: true, ...(fragmentBytes ? { fragmentBytes } : {}) });
+      const clients = [1, 2, 4, 5].map((v) => {
+        const c = node.client(`/v${v}.sock`, 0);
+        expect(c.hello(v === 1 ? undefined : v)).toBe(0);
+        expect(c.status({ type: 'bind', id: 0, group: 'grüppe', selfDelivery: true })).toBe(0);
+        return c;
+      });
+      const sizes = fragmentBytes ? [12_000, 100] : [0, 100, GATHER_BYTES_MIN - 1, GATHER_BYTES_MIN, 40_000];
+      const sent = sizes.map((n, i) => new Uint8Array(n).map((_, j) => (i * 13 + j) & 0xff));
+      for (const data of sent) expect(clients[3].status({ type: 'send', id: 0, order: 'safe', data })).toBe(0);
+      for (const c of clients) {
+        const got = c.events().filter((e) => e.type === 'message');
+        expect(c.parts()).toEqual([]); // every one fits a MESSAGE datagram of every version
+        expect(got.map((e) => (e.type === 'message' ? e.data : undefined))).toEqual(sent);
+        for (const e of got) expect(e).toMatchObject({ group: 'grüppe', order: 'safe', sender: { nodeId: 1, pid: clients[3].pid } });
+      }
+    }
   });
 });
 

@@ -28,7 +28,7 @@ import {
   encodeStatusReply, encodeWritable, OP, REPLY_BIT, VERSION_BATCH, VERSION_IDENTITIES, VERSION_LARGE, VERSION_STREAM, VERSION_VIEWS,
   type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
-import { Outbox, type ClientChannel } from './outbox.ts';
+import { Outbox, fitsOneItem, type ClientChannel } from './outbox.ts';
 import { eventParts } from '../groups/service.ts';
 import { copyBytes, type ByteParts } from '../wire/bytes.ts';
 import type { AccessPolicy } from './access.ts';
@@ -605,7 +605,7 @@ export class BridgeCore {
         if (ev.type === 'message') {
           if (holder.client?.mayReceive === false) return true; // [access] receive
           // A small message to a client that takes containers is written straight into one.
-          if (outbox.batch && eventParts(ev) === undefined && ev.data.length < GATHER_BYTES_MIN) return outbox.message(ev);
+          if (outbox.batch && eventParts(ev) === undefined && ev.data.length < GATHER_BYTES_MIN && fitsOneItem(ev)) return outbox.message(ev);
         }
         const bytes = this.encodeShared(ev, version);
         return bytes.length === 0 || outbox.event(bytes); // an event this version does not carry is skipped

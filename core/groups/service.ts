@@ -122,8 +122,10 @@ export interface EndpointSink {
   /** A message event's `data` is the driver's delivered payload, a view of the driver's frames
    *  that nobody writes again (DriverUpcalls.deliver): a sink that keeps the event for long keeps
    *  `keepEvent(ev)`, so that the frames can go. A message that arrived in fragments comes as a
-   *  PartedMessage (`eventParts`): its `data` joins them when first read. The bridge encodes
-   *  the event at once, so a message costs no copy on its way to local clients. */
+   *  PartedMessage (`eventParts`): its `data` joins them when first read. The bridge keeps a
+   *  small message's event only until the end of the current burst (written then into the
+   *  container that carries it) and encodes it sooner if its client is behind, so a message costs
+   *  one copy on its way to a local client. */
   event(ev: SocketEvent): boolean;
   overrun(): void;
 }
