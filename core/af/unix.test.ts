@@ -106,6 +106,48 @@ describe('native sockets', () => {
   });
 });
 
+describe('native sockets: datagrams small and large in any order', () => {
+  it('arrive whole and in order, read in one call up to 16 KiB and peeked above it, the way switching with each size', async (ctx) => {
+    if (!unixLargeDatagrams()) {
+      console.log('skipped: the native helper was not built (npm run build:native)');
+      ctx.skip();
+    }
+    const path = join(dir, 'mixed.sock');
+    const peer = createUnixSocket();
+    bindUnix(peer, path);
+    const from = createUnixSocket();
+    bindUnix(from, join(dir, 'mixed-from.sock'));
+    const got: Buffer[] = [];
+    peer.on('message', (data) => got.push(data));
+    const K = 16 * 1024;
+    // Each group goes before the peer reads any of it (one wake reads several), within the
+    // kernel's queue of 10 and the sender's buffer.
+    const groups = [[0, 1, 100, K, K + 1, 5, 40_000, 3], [100_000, 7, K, 0], [K + 1, K + 1, 2, 30_000, 30_000, 1]];
+    const sent: Uint8Array[] = [];
+    try {
+      for (const sizes of groups) {
+        const before = got.length;
+        for (const n of sizes) {
+          const d = new Uint8Array(n).map((_, i) => (i * 7 + sent.length * 31) & 0xff);
+          sent.push(d);
+          expect(sendUnix(from, d, path)).toBeUndefined();
+        }
+        await new Promise<void>((resolve, reject) => {
+          const t = setInterval(() => { if (got.length >= before + sizes.length) { clearInterval(t); resolve(); } }, 5);
+          setTimeout(() => { clearInterval(t); reject(new Error(`only ${got.length - before} of ${sizes.length} arrived`)); }, 10_000);
+        });
+      }
+      // Checked after every read: a datagram handed on as a view of the buffer the next one is
+      // read into would have changed since.
+      expect(got.map((g) => g.length)).toEqual(sent.map((d) => d.length));
+      got.forEach((g, i) => expect(new Uint8Array(g)).toEqual(sent[i]));
+    } finally {
+      peer.close();
+      from.close();
+    }
+  });
+});
+
 describe('native sockets after a socket error', () => {
   it('go on receiving once the kernel reported an error on the socket (POLLERR stops libuv\'s poll)', async (ctx) => {
     if (!unixLargeDatagrams()) {

@@ -78,6 +78,12 @@ static napi_value malloc_tune(napi_env env, napi_callback_info info) {
 // longer one (a sender may raise its send buffer to megabytes) arrives cut to this, is still over
 // the limit, and is refused; its memory stays bounded whatever the sender's buffer.
 #define READ_MAX (256 * 1024)
+// A datagram of up to this size is read in one call into the socket's scratch buffer (READ_MAX
+// bytes, allocated at its first read) and copied out into a buffer of its own size; a larger one
+// is peeked for its size first and read straight into its buffer (two calls, no copy of a large
+// payload). Which way the next one goes follows the last one's size: streams of either kind stay
+// on their cheaper path.
+#define COPY_MAX (16 * 1024)
 
 typedef struct {
   napi_env env;
@@ -96,6 +102,8 @@ typedef struct {
   napi_async_context actx;
   // Holds the env (a Worker's, say) open until the poll handle is closed; removed then.
   napi_async_cleanup_hook_handle cleanup;
+  char *scratch;  // READ_MAX bytes for datagrams read in one call (COPY_MAX), or NULL
+  bool peek;      // the last datagram was over COPY_MAX: peek for the next one's size
 } usock;
 
 // libuv is done with the poll handle: only memory is left, and the env may be going.
@@ -119,6 +127,8 @@ static void usock_close_now(usock *s) {
   uv_close((uv_handle_t *)&s->poll, usock_poll_closed);
   close(s->fd);
   s->fd = -1;
+  free(s->scratch); // only on_poll reads it, and the poll is stopped
+  s->scratch = NULL;
 }
 
 // The env is ending (a Worker that stops with the socket open, or the process exiting): close.
@@ -208,36 +218,52 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     usock_call(s, s->on_writable, 0, NULL);
   }
   for (int i = 0; i < RECV_PER_WAKE && (events & UV_READABLE) && !s->closed; i++) {
-    // The next datagram's size, without taking it (MSG_TRUNC: its whole size, whatever the
-    // buffer): EAGAIN when the queue is empty. (SIOCINQ would say 0 for an empty queue, and a
-    // datagram arriving before the recvmsg would then be cut to the buffer it was given.)
-    ssize_t next;
-    do next = recv(s->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT); while (next < 0 && errno == EINTR);
-    if (next < 0) break;
-    size_t cap = next <= 0 ? 1 : (size_t)next > READ_MAX ? READ_MAX : (size_t)next;
+    if (!s->peek && !s->scratch) {
+      s->scratch = malloc(READ_MAX);
+      if (!s->scratch) s->peek = true; // no memory for it: the peek path needs none
+    }
     napi_handle_scope each; // one datagram's handles at a time
     if (napi_open_handle_scope(env, &each) != napi_ok) break;
-    void *data = NULL;
-    napi_value buf;
-    if (napi_create_buffer(env, cap, &data, &buf) != napi_ok) { napi_close_handle_scope(env, each); break; }
     source_addr name;
     memset(&name, 0, sizeof name);
-    struct iovec iov = { data, cap };
     struct msghdr msg;
     memset(&msg, 0, sizeof msg);
     msg.msg_name = &name;
     msg.msg_namelen = s->family == AF_UNIX ? sizeof name.un : sizeof name.ss;
-    msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
+    napi_value buf;
     ssize_t r;
-    do r = recvmsg(s->fd, &msg, MSG_DONTWAIT); while (r < 0 && errno == EINTR);
-    if (r < 0) { napi_close_handle_scope(env, each); break; }
-    // Cut only when over READ_MAX (then over every limit, and refused as such); otherwise it
-    // cannot be (one reader, the size peeked), and a cut datagram is never passed on.
-    bool cut = (msg.msg_flags & MSG_TRUNC) != 0;
-    if ((cut && cap < READ_MAX) || ((size_t)r != cap && !cut && napi_create_buffer_copy(env, (size_t)r, data, NULL, &buf) != napi_ok)) {
-      napi_close_handle_scope(env, each);
-      continue;
+    if (!s->peek) {
+      // One call: read into the scratch buffer (EAGAIN when the queue is empty), then copy out.
+      // Cut only when over READ_MAX: passed on cut, as below, over every limit and refused.
+      struct iovec iov = { s->scratch, READ_MAX };
+      msg.msg_iov = &iov;
+      do r = recvmsg(s->fd, &msg, MSG_DONTWAIT); while (r < 0 && errno == EINTR);
+      if (r < 0) { napi_close_handle_scope(env, each); break; }
+      s->peek = (size_t)r > COPY_MAX;
+      if (napi_create_buffer_copy(env, (size_t)r, s->scratch, NULL, &buf) != napi_ok) { napi_close_handle_scope(env, each); continue; }
+    } else {
+      // The next datagram's size, without taking it (MSG_TRUNC: its whole size, whatever the
+      // buffer): EAGAIN when the queue is empty. (SIOCINQ would say 0 for an empty queue, and a
+      // datagram arriving before the recvmsg would then be cut to the buffer it was given.)
+      ssize_t next;
+      do next = recv(s->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT); while (next < 0 && errno == EINTR);
+      if (next < 0) { napi_close_handle_scope(env, each); break; }
+      s->peek = (size_t)next > COPY_MAX;
+      size_t cap = next <= 0 ? 1 : (size_t)next > READ_MAX ? READ_MAX : (size_t)next;
+      void *data = NULL;
+      if (napi_create_buffer(env, cap, &data, &buf) != napi_ok) { napi_close_handle_scope(env, each); break; }
+      struct iovec iov = { data, cap };
+      msg.msg_iov = &iov;
+      do r = recvmsg(s->fd, &msg, MSG_DONTWAIT); while (r < 0 && errno == EINTR);
+      if (r < 0) { napi_close_handle_scope(env, each); break; }
+      // Cut only when over READ_MAX (then over every limit, and refused as such); otherwise it
+      // cannot be (one reader, the size peeked), and a cut datagram is never passed on.
+      bool cut = (msg.msg_flags & MSG_TRUNC) != 0;
+      if ((cut && cap < READ_MAX) || ((size_t)r != cap && !cut && napi_create_buffer_copy(env, (size_t)r, data, NULL, &buf) != napi_ok)) {
+        napi_close_handle_scope(env, each);
+        continue;
+      }
     }
     napi_value argv[2];
     if (s->family == AF_UNIX) {
