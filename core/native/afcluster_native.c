@@ -81,9 +81,11 @@ static napi_value malloc_tune(napi_env env, napi_callback_info info) {
 // A datagram of up to this size is read in one call into the socket's scratch buffer (READ_MAX
 // bytes, allocated at its first read) and copied out into a buffer of its own size; a larger one
 // is peeked for its size first and read straight into its buffer (two calls, no copy of a large
-// payload). Which way the next one goes follows the last one's size: streams of either kind stay
-// on their cheaper path.
+// payload). A socket reads the first way until a large datagram comes, then peeks until
+// SMALL_RUN small ones in a row: a socket that carries large datagrams among small ones (frames
+// and tokens) copies at most one large one per run of small ones, not every other datagram.
 #define COPY_MAX (16 * 1024)
+#define SMALL_RUN 8
 
 typedef struct {
   napi_env env;
@@ -103,7 +105,8 @@ typedef struct {
   // Holds the env (a Worker's, say) open until the poll handle is closed; removed then.
   napi_async_cleanup_hook_handle cleanup;
   char *scratch;  // READ_MAX bytes for datagrams read in one call (COPY_MAX), or NULL
-  bool peek;      // the last datagram was over COPY_MAX: peek for the next one's size
+  bool peek;      // a datagram over COPY_MAX came, and not SMALL_RUN small ones since: peek
+  int smalls;     // small datagrams in a row while peeking
 } usock;
 
 // libuv is done with the poll handle: only memory is left, and the env may be going.
@@ -240,7 +243,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       msg.msg_iov = &iov;
       do r = recvmsg(s->fd, &msg, MSG_DONTWAIT); while (r < 0 && errno == EINTR);
       if (r < 0) { napi_close_handle_scope(env, each); break; }
-      s->peek = (size_t)r > COPY_MAX;
+      if ((size_t)r > COPY_MAX) { s->peek = true; s->smalls = 0; }
       if (napi_create_buffer_copy(env, (size_t)r, s->scratch, NULL, &buf) != napi_ok) { napi_close_handle_scope(env, each); continue; }
     } else {
       // The next datagram's size, without taking it (MSG_TRUNC: its whole size, whatever the
@@ -249,7 +252,8 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       ssize_t next;
       do next = recv(s->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT); while (next < 0 && errno == EINTR);
       if (next < 0) { napi_close_handle_scope(env, each); break; }
-      s->peek = (size_t)next > COPY_MAX;
+      if ((size_t)next > COPY_MAX) s->smalls = 0;
+      else if (++s->smalls >= SMALL_RUN) s->peek = false;
       size_t cap = next <= 0 ? 1 : (size_t)next > READ_MAX ? READ_MAX : (size_t)next;
       void *data = NULL;
       if (napi_create_buffer(env, cap, &data, &buf) != napi_ok) { napi_close_handle_scope(env, each); break; }
