@@ -66,17 +66,24 @@ describe.each([['native', undefined], ['unix-dgram', 'unix-dgram']] as const)('s
 
 });
 
+/** Two native sockets bound in `dir` (NAME.sock receives, NAME-from.sock sends); the test is
+ *  skipped where the native helper was not built. */
+function nativePair(ctx: { skip: () => void }, name: string) {
+  if (!unixLargeDatagrams()) {
+    console.log('skipped: the native helper was not built (npm run build:native)');
+    ctx.skip();
+  }
+  const path = join(dir, `${name}.sock`);
+  const peer = createUnixSocket();
+  bindUnix(peer, path);
+  const from = createUnixSocket();
+  bindUnix(from, join(dir, `${name}-from.sock`));
+  return { path, peer, from };
+}
+
 describe('native sockets', () => {
   it('receive a 150 kB datagram whole, gather a send, name the sender, carry an empty datagram', async (ctx) => {
-    if (!unixLargeDatagrams()) {
-      console.log('skipped: the native helper was not built (npm run build:native)');
-      ctx.skip();
-    }
-    const path = join(dir, 'large.sock');
-    const peer = createUnixSocket();
-    bindUnix(peer, path);
-    const from = createUnixSocket();
-    bindUnix(from, join(dir, 'large-from.sock'));
+    const { path, peer, from } = nativePair(ctx, 'large');
     const anon = createUnixSocket(); // never bound: no path to name
     const got: { data: Buffer; path: string | null }[] = [];
     peer.on('message', (data, rinfo) => got.push({ data, path: rinfo.path }));
@@ -108,15 +115,7 @@ describe('native sockets', () => {
 
 describe('native sockets: datagrams small and large in any order', () => {
   it('arrive whole and in order, read in one call up to 16 KiB and peeked above it, switching both ways', async (ctx) => {
-    if (!unixLargeDatagrams()) {
-      console.log('skipped: the native helper was not built (npm run build:native)');
-      ctx.skip();
-    }
-    const path = join(dir, 'mixed.sock');
-    const peer = createUnixSocket();
-    bindUnix(peer, path);
-    const from = createUnixSocket();
-    bindUnix(from, join(dir, 'mixed-from.sock'));
+    const { path, peer, from } = nativePair(ctx, 'mixed');
     const got: Buffer[] = [];
     peer.on('message', (data) => got.push(data));
     const K = 16 * 1024;
