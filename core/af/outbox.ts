@@ -25,14 +25,9 @@ export interface ClientChannel {
   close(): void;
 }
 
-/** The largest datagram a container can carry as one item. */
-const ITEM_MAX = DATAGRAM_MAX - BATCH_HEADER_BYTES - BATCH_ITEM_OVERHEAD;
-
-/** Whether a message event can go through Outbox.message: one MESSAGE datagram that a container
- *  can carry (below GATHER_BYTES_MIN it always is, with a group name of core/groups' length). */
-export function fitsOneItem(ev: MessageEvent): boolean {
-  return messageEventBytes(ev) <= ITEM_MAX;
-}
+/** The largest datagram a container can carry as one item: what Outbox.message takes (below
+ *  GATHER_BYTES_MIN every message event fits, with a group name of core/groups' length). */
+export const CONTAINER_ITEM_MAX = DATAGRAM_MAX - BATCH_HEADER_BYTES - BATCH_ITEM_OVERHEAD;
 
 /** Where containers are put together: sends are synchronous, so one buffer serves every outbox. */
 const scratch = new Uint8Array(DATAGRAM_MAX);
@@ -155,12 +150,11 @@ export class Outbox {
    * way out. Its `data` is a view of the driver's frames, which nobody writes again
    * (DriverUpcalls.deliver); events still queued when the client's socket is full are encoded
    * then, so that a slow client keeps bytes of its own, not frames. As event(), false when the
-   * client is out.
+   * client is out. `size`: messageEventBytes(ev), when the caller has it already.
    */
-  message(ev: MessageEvent): boolean {
+  message(ev: MessageEvent, size = messageEventBytes(ev)): boolean {
     if (this.closed || this.dead) return true;
-    const size = messageEventBytes(ev);
-    if (size > ITEM_MAX) throw new RangeError(`a message event of ${size} bytes goes as parts, not through message()`);
+    if (size > CONTAINER_ITEM_MAX) throw new RangeError(`a message event of ${size} bytes goes as parts, not through message()`);
     if (!this.admits(1, size)) return false;
     if (this.blocked) { this.push(encodedItem(encoded(ev, size), size, true)); return true; }
     this.unencoded++;

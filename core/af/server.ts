@@ -24,11 +24,11 @@ import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberIdentity, MemberInfo, SocketEvent } from '../api/types.ts';
 import {
-  DATAGRAM_MAX, GATHER_BYTES_MIN, OP_PROTOCOL_ERROR, datagramMax, decodeClientDatagram, decodeClientItem, isBatch, visitBatch, gatheredMessage, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply,
+  DATAGRAM_MAX, GATHER_BYTES_MIN, OP_PROTOCOL_ERROR, messageEventBytes, datagramMax, decodeClientDatagram, decodeClientItem, isBatch, visitBatch, gatheredMessage, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply,
   encodeStatusReply, encodeWritable, OP, REPLY_BIT, VERSION_BATCH, VERSION_IDENTITIES, VERSION_LARGE, VERSION_STREAM, VERSION_VIEWS,
   type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
-import { Outbox, fitsOneItem, type ClientChannel } from './outbox.ts';
+import { CONTAINER_ITEM_MAX, Outbox, type ClientChannel } from './outbox.ts';
 import { eventParts } from '../groups/service.ts';
 import { copyBytes, type ByteParts } from '../wire/bytes.ts';
 import type { AccessPolicy } from './access.ts';
@@ -605,7 +605,10 @@ export class BridgeCore {
         if (ev.type === 'message') {
           if (holder.client?.mayReceive === false) return true; // [access] receive
           // A small message to a client that takes containers is written straight into one.
-          if (outbox.batch && eventParts(ev) === undefined && ev.data.length < GATHER_BYTES_MIN && fitsOneItem(ev)) return outbox.message(ev);
+          if (outbox.batch && eventParts(ev) === undefined && ev.data.length < GATHER_BYTES_MIN) {
+            const size = messageEventBytes(ev);
+            if (size <= CONTAINER_ITEM_MAX) return outbox.message(ev, size);
+          }
         }
         const bytes = this.encodeShared(ev, version);
         return bytes.length === 0 || outbox.event(bytes); // an event this version does not carry is skipped

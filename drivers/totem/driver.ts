@@ -776,9 +776,7 @@ export class TotemDriver implements Driver {
     this.updateAru(t);
     t.fcc = Math.max(0, t.fcc + sent - this.sentLastVisit);
     this.sentLastVisit = sent;
-    const backlog = this.backlog();
-    t.backlog = Math.max(0, t.backlog + backlog - this.backlogLastVisit);
-    this.backlogLastVisit = backlog;
+    this.putBacklog(t);
     if (this.state === 'recovery' && this.rec && this.rec.queue.length > 0) t.retransFlag = true;
     if (this.failedToReceive(t)) {
       for (const m of deferred) this.multicastStored(m);
@@ -975,9 +973,7 @@ export class TotemDriver implements Driver {
       }
       // What is still queued goes into the backlog as a visit would put it: the others then see
       // a ring that is no longer idle (no long first re-send, no hold cancels) before my next visit.
-      const mine = this.backlog();
-      t.backlog = Math.max(0, t.backlog + mine - this.backlogLastVisit);
-      this.backlogLastVisit = mine;
+      this.putBacklog(t);
       this.forwardToken(t);
       for (const m of deferred) this.multicastStored(m);
       if (sent > 0) {
@@ -987,6 +983,13 @@ export class TotemDriver implements Driver {
         this.ownDeliveryDue = true;
       }
     }
+  }
+
+  /** My share of the token's backlog: what I queue now in place of what I put there last visit. */
+  private putBacklog(t: TokenMsg): void {
+    const mine = this.backlog();
+    t.backlog = Math.max(0, t.backlog + mine - this.backlogLastVisit);
+    this.backlogLastVisit = mine;
   }
 
   private forwardToken(t: TokenMsg): void {
