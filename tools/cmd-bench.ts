@@ -18,7 +18,7 @@ export const command: Command = {
   summary: 'measure the drivers on real daemons against the raw UDP ceiling (evsbench tables)',
   help: `usage: afcluster bench [--drivers totem,cman] [--nodes N] [--sizes 100,200,...] [--seconds S]
                        [--crypto on|off|on,off] [--accelerated on|off|on,off] [--latency] [--scaling]
-                       [--latency-warmup S]
+                       [--latency-warmup S] [--latency-paced MS]
                        [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR] [--mtu N]
                        [--reference corosync] [--reference-mtu N] [--loss P[,P...]]
 
@@ -45,6 +45,10 @@ options:
                        the same for the reference): after a start or a load a daemon's idle
                        path runs slower for up to two seconds while V8 optimises it; 0.3
                        measures that
+  --latency-paced MS   also an idle row per size whose round trips start every MS ms (1..1000;
+                       the same for the reference), the cluster idle between them: back-to-back
+                       round trips keep the cores busy, and a faster system then loads the
+                       machine more
   --scaling            also measure by node count (--scale-nodes, default 2..8) at --scale-size
                        (default 1300) on real daemons, and in the simulator over a 1 Gbit LAN
   --no-ceiling         skip the raw UDP ceiling

@@ -13,8 +13,12 @@ export type ClientRequest =
    * the window. ratePerSec paces the sender (background load); absent = as fast as it can.
    */
   | { type: 'throughput'; phase: number; size: number; order: Order; warmupMs: number; seconds: number; send: boolean; ratePerSec?: number }
-  /** One message at a time, until its own delivery comes back: round trips in microseconds. */
-  | { type: 'latency'; phase: number; size: number; order: Order; warmupMs: number; seconds: number; samplesMax: number }
+  /**
+   * One message at a time, until its own delivery comes back: round trips in microseconds. With
+   * intervalUs (absent or 0: back to back) each round trip starts that long after the one before
+   * started, or at once if that one took longer.
+   */
+  | { type: 'latency'; phase: number; size: number; order: Order; warmupMs: number; seconds: number; samplesMax: number; intervalUs?: number }
   /** Resolve once no delivery has arrived for quietMs (or maxMs passed). */
   | { type: 'drain'; quietMs: number; maxMs: number }
   | { type: 'close' };

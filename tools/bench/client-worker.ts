@@ -82,6 +82,8 @@ async function waitMembers(req: Extract<ClientRequest, { type: 'waitMembers' }>)
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** For Atomics.wait: a paced latency row's exact pause between round trips. */
+const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /** Keeps up to PIPELINE sends in flight; paced to ratePerSec when given. */
 function startSender(s: ClusterSocket, buf: Uint8Array, req: { order: Order; ratePerSec?: number }) {
@@ -136,7 +138,9 @@ async function latency(req: Extract<ClientRequest, { type: 'latency' }>): Promis
   const samples: number[] = [];
   const end = performance.now() + req.warmupMs + req.seconds * 1000;
   const measureFrom = performance.now() + req.warmupMs;
+  const intervalMs = (req.intervalUs ?? 0) / 1000;
   for (let seq = 1; performance.now() < end && samples.length < req.samplesMax; seq++) {
+    const startedMs = performance.now();
     const buf = new Uint8Array(req.size).fill(0x62);
     writeTag(buf, req.phase, seq);
     const back = new Promise<bigint>((resolve) => { awaiting = { seq, resolve }; });
@@ -152,6 +156,11 @@ async function latency(req: Extract<ClientRequest, { type: 'latency' }>): Promis
     }
     const us = Number(t1 - t0) / 1000;
     if (performance.now() >= measureFrom) samples.push(us);
+    // Paced: the next round trip starts intervalMs after this one started. A futex wait, as
+    // exact as cpg-bench's clock_nanosleep: Node's timers fire up to a millisecond early or late.
+    // Nothing else is due meanwhile (an idle row has no load to count).
+    const wait = startedMs + intervalMs - performance.now();
+    if (wait > 0) Atomics.wait(pause, 0, 0, wait);
   }
   const r: LatencyResult = { type: 'latency', samplesUs: samples, errors: [...errors] };
   reply(r);

@@ -9,6 +9,9 @@ describe('cpgCommand', () => {
     expect(cpgCommand({ type: 'throughput', phase: 7, size: 1300, order: 'agreed', warmupMs: 300, seconds: 2.5, send: true })).toBe('throughput 7 1300 300 2500 1 0');
     expect(cpgCommand({ type: 'throughput', phase: 8, size: 100, order: 'agreed', warmupMs: 300, seconds: 1, send: false, ratePerSec: 5000.5 })).toBe('throughput 8 100 300 1000 0 5000.5');
     expect(cpgCommand({ type: 'latency', phase: 9, size: 100, order: 'agreed', warmupMs: 300, seconds: 0.5, samplesMax: 100000 })).toBe('latency 9 100 300 500 100000');
+    // Paced round trips: the interval in whole microseconds, after the sample cap; 0 is back to back (left out).
+    expect(cpgCommand({ type: 'latency', phase: 9, size: 100, order: 'agreed', warmupMs: 300, seconds: 0.5, samplesMax: 100000, intervalUs: 2000 })).toBe('latency 9 100 300 500 100000 2000');
+    expect(cpgCommand({ type: 'latency', phase: 9, size: 100, order: 'agreed', warmupMs: 300, seconds: 0.5, samplesMax: 100000, intervalUs: 0 })).toBe('latency 9 100 300 500 100000');
     // cpg-bench reads whole milliseconds: a warm-up of 2.01 s is 2009.9999999999998 ms in floating point.
     expect(cpgCommand({ type: 'latency', phase: 9, size: 100, order: 'agreed', warmupMs: 2.01 * 1000, seconds: 0.5, samplesMax: 1 })).toBe('latency 9 100 2010 500 1');
     expect(cpgCommand({ type: 'throughput', phase: 9, size: 100, order: 'agreed', warmupMs: 0.0005 * 1000, seconds: 1, send: true })).toBe('throughput 9 100 1 1000 1 0');

@@ -36,7 +36,7 @@ export function cpgCommand(req: ClientRequest): string {
     case 'open': return `join ${req.group}`;
     case 'waitMembers': return `members ${req.members} ${req.timeoutMs}`;
     case 'throughput': return `throughput ${req.phase} ${req.size} ${Math.round(req.warmupMs)} ${ms(req.seconds)} ${req.send ? 1 : 0} ${req.ratePerSec ?? 0}`;
-    case 'latency': return `latency ${req.phase} ${req.size} ${Math.round(req.warmupMs)} ${ms(req.seconds)} ${req.samplesMax}`;
+    case 'latency': return `latency ${req.phase} ${req.size} ${Math.round(req.warmupMs)} ${ms(req.seconds)} ${req.samplesMax}${req.intervalUs ? ` ${Math.round(req.intervalUs)}` : ''}`;
     case 'drain': return `drain ${req.quietMs} ${req.maxMs}`;
     case 'close': return 'quit';
   }

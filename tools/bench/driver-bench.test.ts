@@ -57,4 +57,23 @@ describe('measureLatency', () => {
     const loaded = await measureLatency(target, labels, { size: 100, seconds: 0.01, loadPerSec: 10, warmupMs: 20 });
     expect(loaded.row.cpuUsPerRoundTrip).toBeUndefined();
   });
+
+  it('asks the client to pace an idle row and labels the row with the interval', async () => {
+    const asked: { type: string; intervalUs?: number }[] = [];
+    const target = {
+      size: 3, cpu: () => ({ daemons: 0, clients: 0 }), stats: async () => [],
+      ask: async <R,>(_node: number, req: { type: string; intervalUs?: number }) => {
+        asked.push(req);
+        return (req.type === 'latency' ? { type: 'latency', samplesUs: [100, 200], errors: [] } : { type: 'drained', rebound: false }) as R;
+      },
+    } as unknown as BenchTarget;
+    const labels = { driver: 'totem', crypto: 'off' as const, accelerated: 'off' as const, order: 'agreed' as const };
+    const paced = await measureLatency(target, labels, { size: 100, seconds: 0.01, loadPerSec: 0, warmupMs: 0, intervalMs: 2 });
+    expect(asked[0]).toMatchObject({ type: 'latency', intervalUs: 2000 });
+    expect(paced.row).toMatchObject({ load: 'idle', intervalMs: 2 });
+    asked.length = 0;
+    const back = await measureLatency(target, labels, { size: 100, seconds: 0.01, loadPerSec: 0, warmupMs: 0 });
+    expect(asked[0].intervalUs).toBeUndefined();
+    expect(back.row.intervalMs).toBeUndefined();
+  });
 });

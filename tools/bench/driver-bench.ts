@@ -91,6 +91,8 @@ export interface LatencyPlan {
   readonly loadPerSec: number;
   /** Round trips (and load) before samples count; absent: WARMUP_MS. */
   readonly warmupMs?: number;
+  /** Idle only: start a round trip every this many ms (absent: back to back). */
+  readonly intervalMs?: number;
 }
 
 /** Node 1's client times round trips; with load, nodes 2..N send at loadPerSec in total. */
@@ -104,6 +106,7 @@ export async function measureLatency(c: BenchTarget, l: RunLabels, p: LatencyPla
   const warm = setTimeout(() => { cpuStart = c.cpu(); }, warmupMs);
   const probe = c.ask<LatencyResult>(1, {
     type: 'latency', phase, size: p.size, order: l.order, warmupMs, seconds: p.seconds, samplesMax: 100_000,
+    ...(p.intervalMs ? { intervalUs: p.intervalMs * 1000 } : {}),
   }, timeout);
   const others = p.loadPerSec > 0 && c.size > 1
     ? Array.from({ length: c.size - 1 }, (_, i) => c.ask<ThroughputResult>(i + 2, {
@@ -117,7 +120,7 @@ export async function measureLatency(c: BenchTarget, l: RunLabels, p: LatencyPla
   const s = summarizeLatency((lat as LatencyResult).samplesUs);
   const row: LatencyRow = {
     driver: l.driver, crypto: l.crypto, accelerated: l.accelerated, nodes: c.size, size: p.size,
-    load: p.loadPerSec > 0 ? p.loadPerSec : 'idle', samples: s.samples, medianUs: s.medianUs, p99Us: s.p99Us,
+    load: p.loadPerSec > 0 ? p.loadPerSec : 'idle', ...(p.intervalMs ? { intervalMs: p.intervalMs } : {}), samples: s.samples, medianUs: s.medianUs, p99Us: s.p99Us,
     ...(p.loadPerSec === 0 && s.samples > 0
       ? { cpuUsPerRoundTrip: { daemons: ((cpuEnd.daemons - cpuStart.daemons) * 1e6) / s.samples, clients: ((cpuEnd.clients - cpuStart.clients) * 1e6) / s.samples } }
       : {}),

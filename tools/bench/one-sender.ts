@@ -11,6 +11,7 @@
 //      [--latency-both] (latency before the throughput sizes and again after them)
 //      [--latency-warmup S] (round trips not counted first; default 0.3, where `afcluster bench`
 //      waits 3: this tool is where the first seconds after a start or a load show)
+//      [--latency-paced MS] (idle round trips started every MS ms, as `afcluster bench --latency-paced`)
 //      [--latency-load N] (the latency rows under N msg/s sent by the other nodes together, as
 //      `afcluster bench --latency` loads them; with ONE_SENDER_STATS, the counters' changes)
 // Environment: ONE_SENDER_MEM=1 prints node 1's memory after each size, ONE_SENDER_HIST=1 the
@@ -28,11 +29,11 @@ interface Args {
   driver: string; nodes: number; sizes: number[]; crypto: boolean; seconds: number;
   latencySizes: number[]; latencySeconds: number; afterS: number; profile?: string;
   sections: Record<string, Record<string, unknown>>; mtu?: number; daemonFlags: string[]; latencyAfter: boolean; latencyBoth: boolean; latencyGapS: number; latencyWarmupMs: number;
-  latencyLoad: number;
+  latencyLoad: number; latencyPacedMs: number;
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {}, daemonFlags: [], latencyAfter: false, latencyBoth: false, latencyGapS: 0, latencyWarmupMs: WARMUP_MS, latencyLoad: 0 };
+  const a: Args = { driver: 'totem', nodes: 3, sizes: [100, 1300, 65536], crypto: false, seconds: 3, latencySizes: [100, 1000], latencySeconds: 3, afterS: 0, sections: {}, daemonFlags: [], latencyAfter: false, latencyBoth: false, latencyGapS: 0, latencyWarmupMs: WARMUP_MS, latencyLoad: 0, latencyPacedMs: 0 };
   const list = (s: string) => (s === '' || s === 'none' ? [] : s.split(',').map(Number));
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1] ?? '';
@@ -51,6 +52,10 @@ function parse(argv: string[]): Args {
       case '--latency-both': a.latencyAfter = a.latencyBoth = true; i--; break;
       case '--latency-gap': a.latencyGapS = Number(v); break;
       case '--latency-warmup': a.latencyWarmupMs = Math.round(parseLatencyWarmup(v) * 1000); break;
+      case '--latency-paced':
+        a.latencyPacedMs = Number(v);
+        if (!Number.isInteger(a.latencyPacedMs) || a.latencyPacedMs < 1 || a.latencyPacedMs > 1000) throw new Error(`--latency-paced ${v}: expected whole milliseconds from 1 to 1000`);
+        break;
       case '--latency-load':
         a.latencyLoad = Number(v);
         if (v === '' || !Number.isFinite(a.latencyLoad) || a.latencyLoad < 0) throw new Error(`--latency-load ${v}: expected messages per second, 0 or more`);
@@ -125,7 +130,7 @@ async function main(): Promise<void> {
       for (const size of a.latencySizes) {
         if (process.env.ONE_SENDER_HIST) {
           phase++;
-          const r = await request<LatencyResult>(c.client(1), { type: 'latency', phase, size, order: 'agreed', warmupMs: a.latencyWarmupMs, seconds: a.latencySeconds, samplesMax: 100_000 } satisfies ClientRequest, a.latencyWarmupMs + a.latencySeconds * 1000 + 60_000);
+          const r = await request<LatencyResult>(c.client(1), { type: 'latency', phase, size, order: 'agreed', warmupMs: a.latencyWarmupMs, seconds: a.latencySeconds, samplesMax: 100_000, ...(a.latencyPacedMs ? { intervalUs: a.latencyPacedMs * 1000 } : {}) } satisfies ClientRequest, a.latencyWarmupMs + a.latencySeconds * 1000 + 60_000);
           if (process.env.ONE_SENDER_DUMP) writeFileSync(`${process.env.ONE_SENDER_DUMP}.${phase}`, r.samplesUs.map((x) => x.toFixed(0)).join('\n'));
           const sorted = [...r.samplesUs].sort((x, y) => x - y);
           const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(0);
@@ -133,7 +138,7 @@ async function main(): Promise<void> {
           continue;
         }
         const before = process.env.ONE_SENDER_STATS ? await c.stats() : [];
-        const { row, errors } = await measureLatency(c, l, { size, seconds: a.latencySeconds, loadPerSec: a.latencyLoad, warmupMs: a.latencyWarmupMs });
+        const { row, errors } = await measureLatency(c, l, { size, seconds: a.latencySeconds, loadPerSec: a.latencyLoad, warmupMs: a.latencyWarmupMs, intervalMs: a.latencyPacedMs || undefined });
         console.log(`latency ${size} B ${a.latencyLoad > 0 ? `under ${a.latencyLoad} msg/s` : 'idle'}: p50 ${row.medianUs.toFixed(0)} us, p99 ${row.p99Us.toFixed(0)} us (${row.samples} samples)${errors.length ? ` errors: ${errors.join('; ')}` : ''}`);
         if (process.env.ONE_SENDER_STATS) printChanges(before, await c.stats(), new RegExp(process.env.ONE_SENDER_STATS));
       }

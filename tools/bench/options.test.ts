@@ -67,6 +67,17 @@ describe('parseBenchArgs', () => {
     expect(o.driverSections).toEqual({ totem: { window_size: 100, hold_ms: 0, flag: true }, cman: { name: 'x' } });
   });
 
+  it('takes --latency-paced in whole milliseconds where latency rows are measured', () => {
+    expect(parseBenchArgs(['--latency']).latencyPaced).toBeUndefined();
+    expect(parseBenchArgs(['--latency', '--latency-paced', '2']).latencyPaced).toBe(2);
+    expect(parseBenchArgs(['--reference', 'corosync', '--latency-paced', '1000']).latencyPaced).toBe(1000);
+    for (const bad of ['0', '1.5', '1001', 'x', '']) {
+      expect(() => parseBenchArgs(['--latency', '--latency-paced', bad])).toThrow(/--latency-paced .*: expected whole milliseconds from 1 to 1000/);
+    }
+    expect(() => parseBenchArgs(['--latency-paced', '2'])).toThrow(/give it with --latency or --reference/);
+    expect(() => parseBenchArgs(['--latency', '--loss', '0.01', '--latency-paced', '2'])).toThrow(/without --loss/);
+  });
+
   it('takes corosync as the reference and names the choices otherwise', () => {
     expect(parseBenchArgs(['--reference', 'corosync']).reference).toBe('corosync');
     expect(() => parseBenchArgs(['--reference', 'Corosync'])).toThrow(/--reference Corosync: the reference implementations are corosync/);

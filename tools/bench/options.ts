@@ -19,6 +19,8 @@ export interface BenchOptions {
   readonly seconds: number;
   /** Round trips before the latency rows' samples count (s): a daemon's idle path warms up in its JIT first. */
   readonly latencyWarmup: number;
+  /** --latency-paced MS: also an idle row per size whose round trips start every MS ms (absent: none). */
+  readonly latencyPaced?: number;
   /** One or both settings: 'on,off' runs the whole matrix twice. */
   readonly crypto: readonly OnOff[];
   readonly accelerated: readonly OnOff[];
@@ -59,6 +61,7 @@ export const BENCH_FLAGS = {
   sizes: { type: 'string' },
   seconds: { type: 'string' },
   'latency-warmup': { type: 'string' },
+  'latency-paced': { type: 'string' },
   crypto: { type: 'string' },
   accelerated: { type: 'string' },
   latency: { type: 'boolean' },
@@ -87,6 +90,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     sizes: parseSizes(v.sizes),
     seconds: parseSeconds(v.seconds),
     latencyWarmup: parseLatencyWarmup(v['latency-warmup']),
+    latencyPaced: parseLatencyPaced(v['latency-paced'], v.latency === true || v.reference !== undefined, v.loss !== undefined),
     crypto: parseOnOff(v.crypto, 'crypto', ['off']),
     accelerated: parseOnOff(v.accelerated, 'accelerated', ['off']),
     latency: v.latency === true,
@@ -162,6 +166,15 @@ export function parseLatencyWarmup(value: string | undefined): number {
   const s = Number(value);
   if (value.trim() === '' || !Number.isFinite(s) || s < 0 || s > 600) throw new UsageError(`--latency-warmup ${value}: expected a number of seconds from 0 to 600`);
   return s;
+}
+
+/** --latency-paced MS: 1 to 1000 whole milliseconds, where latency rows are measured (--latency or --reference, not --loss). */
+export function parseLatencyPaced(value: string | undefined, latencyRows: boolean, loss: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Number(value);
+  if (value.trim() === '' || !Number.isInteger(ms) || ms < 1 || ms > 1000) throw new UsageError(`--latency-paced ${value}: expected whole milliseconds from 1 to 1000`);
+  if (!latencyRows || loss) throw new UsageError('--latency-paced adds latency rows: give it with --latency or --reference, and without --loss');
+  return ms;
 }
 
 export function parseOnOff(value: string | undefined, name: string, fallback: OnOff[]): OnOff[] {

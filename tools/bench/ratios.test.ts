@@ -30,6 +30,10 @@ describe('ratios across runs', () => {
       report([tp(100, 15, 10), tp(1300, 20, Number.NaN)], [lat(100, 200)]), // a reference row that failed (NaN)
       report([tp(100, 12, 10), tp(1300, 45, 30), tp(64, 1, undefined)], [lat(400, 200)]), // 64 B: no reference, not listed
     ]);
+    // A paced idle row is a figure of its own, not the back-to-back one.
+    const paced = ratioLines([report([], [lat(300, 200), { ...lat(100, 200), intervalMs: 2 }])]).map((l) => l.what);
+    expect(paced).toContain('100 B idle, one every 2 ms, crypto on: p99');
+    expect(paced).toContain('100 B idle, crypto on: p99');
     expect(lines.map((l) => l.what)).toEqual([
       'one sender, crypto off, 100 B: MB/s', 'one sender, crypto off, 1300 B: MB/s', 'every node, crypto off, 1300 B: MB/s',
       '100 B idle, crypto on: median', '100 B idle, crypto on: p99', 'peak RSS of node 1, crypto off',

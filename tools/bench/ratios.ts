@@ -31,7 +31,8 @@ function throughputLines(r: ThroughputRow): [string, number | undefined][] {
 
 function latencyLines(r: LatencyRow): [string, number | undefined][] {
   if (!r.reference) return [];
-  const at = `${r.size} B ${r.load === 'idle' ? 'idle' : 'under load'}, crypto ${r.crypto}${r.accelerated === 'on' ? ', accelerated' : ''}`;
+  const load = r.load !== 'idle' ? 'under load' : r.intervalMs ? `idle, one every ${r.intervalMs} ms` : 'idle';
+  const at = `${r.size} B ${load}, crypto ${r.crypto}${r.accelerated === 'on' ? ', accelerated' : ''}`;
   return [[`${at}: median`, ratio(r.medianUs, r.reference.medianUs)], [`${at}: p99`, ratio(r.p99Us, r.reference.p99Us)]];
 }
 

@@ -33,7 +33,7 @@ export function skippedThroughput(l: RunLabels, nodes: number, size: number, sen
 export function skippedLatency(l: RunLabels, nodes: number, p: LatencyPlan, reason: string): LatencyRow {
   return {
     driver: l.driver, crypto: l.crypto, accelerated: l.accelerated, nodes, size: p.size,
-    load: p.loadPerSec > 0 ? p.loadPerSec : 'idle', samples: 0, medianUs: NaN, p99Us: NaN, skipped: reason,
+    load: p.loadPerSec > 0 ? p.loadPerSec : 'idle', ...(p.intervalMs ? { intervalMs: p.intervalMs } : {}), samples: 0, medianUs: NaN, p99Us: NaN, skipped: reason,
   };
 }
 
@@ -95,7 +95,7 @@ export class ReferenceRun {
   }
 
   latency(p: LatencyPlan): Promise<LatencyRow> {
-    return this.measure(`latency ${p.size} B ${p.loadPerSec > 0 ? 'under load' : 'idle'}`,
+    return this.measure(`latency ${p.size} B ${p.loadPerSec > 0 ? 'under load' : p.intervalMs ? `idle, one every ${p.intervalMs} ms` : 'idle'}`,
       (c) => measureLatency(c, this.labels, p),
       (why) => skippedLatency(this.labels, this.s.nodes, p, why));
   }

@@ -57,13 +57,16 @@ describe('formatReport with --reference', () => {
     expect(text).toMatch(/^corosync /m);
   });
 
-  it('says that the latency rows under load carry the same load for both, where the reference measured one', () => {
+  it('says that the latency rows under load carry the same load for both, where the reference measured one, and names the paced idle rows', () => {
     const lat = { driver: 'totem', crypto: 'off', accelerated: 'off', nodes: 3, size: 100, load: 5000, samples: 10, medianUs: 300, p99Us: 900 } as const;
     const ran = { ...withRef({ name: 'corosync', version: '3.1.7' }, cs), latency: [{ ...lat, reference: { ...lat, driver: 'corosync' } }] };
     expect(formatReport(ran)).toContain('(idle, and under half the lower of the two measured maxima, the same load for corosync;');
     const failed = { ...ran, latency: [{ ...lat, reference: { ...lat, driver: 'corosync', skipped: 'corosync stopped' } }] };
     expect(formatReport(failed)).toContain('(idle, and under 50% of the measured maximum;');
-    expect(formatReport(report())).toContain('(idle, and under 50% of the measured maximum;');
+    // Idle rows only (--reference without --latency): no load to speak of.
+    expect(formatReport(report())).toMatch(/\(idle; after [\d.]+ s of round trips not counted\)/);
+    const paced = { ...ran, latency: [...ran.latency, { ...lat, load: 'idle' as const, intervalMs: 2 }] };
+    expect(formatReport(paced)).toContain('(idle: back to back, and one every 2 ms ("idle, 1/2ms"), and under half the lower');
   });
 
   it('says clearly why the reference was skipped, and prints its rows as skipped', () => {

@@ -47,9 +47,11 @@ export function formatReport(r: BenchReport): string {
   // "The same load" only where a reference row under load was measured (not skipped, not failed).
   const shared = r.latency.some((l) => l.load !== 'idle' && l.reference !== undefined && l.reference.skipped === undefined);
   const loaded = r.reference && shared
-    ? `under half the lower of the two measured maxima, the same load for ${r.reference.name}`
-    : 'under 50% of the measured maximum';
-  if (r.latency.length) section(`latency: round trip to agreed self-delivery at node 1 (idle, and ${loaded}; ${warm})`, formatLatencyTable(r.latency));
+    ? `, and under half the lower of the two measured maxima, the same load for ${r.reference.name}`
+    : r.latency.some((l) => l.load !== 'idle') ? ', and under 50% of the measured maximum' : '';
+  const paced = r.latency.find((l) => l.intervalMs)?.intervalMs;
+  const idle = paced ? `idle: back to back, and one every ${paced} ms ("idle, 1/${paced}ms")` : 'idle';
+  if (r.latency.length) section(`latency: round trip to agreed self-delivery at node 1 (${idle}${loaded}; ${warm})`, formatLatencyTable(r.latency));
   if (r.memory.length) section('peak daemon RSS (VmHWM) over the whole run of each configuration', formatMemoryTable(r.memory));
   if (r.scaling.throughput.length) section('scaling on real daemons: throughput by node count', formatThroughputTable(r.scaling.throughput));
   if (r.scaling.latency.length) section(`scaling on real daemons: idle latency by node count (${warm})`, formatLatencyTable(r.scaling.latency));

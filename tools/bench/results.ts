@@ -65,6 +65,8 @@ export interface LatencyRow {
   readonly size: number;
   /** 'idle', or the background load in messages per second (all other nodes together). */
   readonly load: 'idle' | number;
+  /** Paced idle rows (--latency-paced): a round trip started every this many ms; absent: back to back. */
+  readonly intervalMs?: number;
   readonly samples: number;
   readonly medianUs: number;
   readonly p99Us: number;

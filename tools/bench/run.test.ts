@@ -21,6 +21,8 @@ describe('stepCount', () => {
   it('counts ceiling sizes, a start and the sizes per configuration, latency and scaling steps', () => {
     expect(stepCount(parseBenchArgs([]))).toBe(2 * 14 + 2 * (1 + 14));
     expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--latency', '--no-ceiling', '--drivers', 'cman']))).toBe(1 + 2 * 3);
+    // --latency-paced: one more idle row per size.
+    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--latency', '--latency-paced', '2', '--no-ceiling', '--drivers', 'cman']))).toBe(1 + 2 * 4);
     expect(stepCount(parseBenchArgs(['--sizes', '100', '--scaling', '--scale-nodes', '2,3', '--drivers', 'cman']))).toBe(2 + 2 + 2 * 3);
   });
   it('adds per configuration the start of the reference and five steps per size, with or without --latency', () => {

@@ -45,7 +45,9 @@ export function stepCount(o: BenchOptions): number {
   // --reference: its start, and per size one sender (afcluster, reference), every node (reference),
   // idle latency (afcluster unless --latency measures it already, reference), under load (reference, with --latency).
   const reference = o.reference ? 1 + o.sizes.length * 5 : 0;
-  const perConfig = 1 + o.sizes.length * (o.loss ? o.loss.length : o.latency ? 3 : 1) + reference;
+  // --latency-paced: one more idle row per size wherever latency is measured, and the reference's.
+  const paced = o.latencyPaced && !o.loss && (o.latency || o.reference) ? o.sizes.length * (o.reference ? 2 : 1) : 0;
+  const perConfig = 1 + o.sizes.length * (o.loss ? o.loss.length : o.latency ? 3 : 1) + reference + paced;
   const scaling = o.scaling ? o.drivers.length * o.scaleNodes.length * 3 : 0;
   return (withCeiling(o) ? 2 * o.sizes.length : 0) + configurations(o).length * perConfig + scaling;
 }
@@ -277,15 +279,20 @@ async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, s
   const seconds = Math.max(0.5, ctx.opts.seconds / 2);
   const warmupMs = latencyWarmupMs(ctx.opts);
   const load = latencyLoadPerSec(maxTp, ref?.maxTp);
+  const paced = ctx.opts.latencyPaced;
   // Under load only when a maximum was measured (a failed row leaves none to take half of).
-  const plans = [{ load: 0, what: 'idle' }, ...(ctx.opts.latency && load > 0 ? [{ load, what: `under ${load} msg/s` }] : [])];
+  const plans: { load: number; what: string; intervalMs?: number }[] = [
+    { load: 0, what: 'idle' },
+    ...(paced ? [{ load: 0, what: `idle, one every ${paced} ms`, intervalMs: paced }] : []),
+    ...(ctx.opts.latency && load > 0 ? [{ load, what: `under ${load} msg/s` }] : []),
+  ];
   for (const p of plans) {
     ctx.progress.step(`${l.driver}: latency ${size} B ${p.what}`);
-    const { row, errors } = await measureLatency(cluster, l, { size, seconds, loadPerSec: p.load, warmupMs });
+    const { row, errors } = await measureLatency(cluster, l, { size, seconds, loadPerSec: p.load, warmupMs, intervalMs: p.intervalMs });
     noteErrors(report, `${l.driver} latency ${size} B ${p.what}`, errors);
     ctx.progress.tick();
     // A reference whose throughput was skipped has no maximum: its load is then none (a skipped row anyway).
-    const reference = ref ? await ref.run.latency({ size, seconds, loadPerSec: Number.isFinite(ref.maxTp) ? p.load : 0, warmupMs }) : undefined;
+    const reference = ref ? await ref.run.latency({ size, seconds, loadPerSec: Number.isFinite(ref.maxTp) ? p.load : 0, warmupMs, intervalMs: p.intervalMs }) : undefined;
     report.latency.push(reference ? { ...row, reference } : row);
   }
 }

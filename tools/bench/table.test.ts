@@ -42,6 +42,8 @@ describe('formatLatencyTable', () => {
     expect(lines[0]).toMatch(/p99 us\s+cpu us\/rt d\+c$/);
     expect(lines[2].split(/\s+/)).toEqual(['cman', 'on', '-', '3', '100', 'idle', '500', '413', '990', '329+118']);
     expect(lines[3].split(/\s+/).slice(5)).toEqual(['20000', '500', '413', '990', '-']);
+    const paced = formatLatencyTable([{ ...l, intervalMs: 2 }]).split('\n');
+    expect(paced[2]).toMatch(/\b100\s+idle, 1\/2ms\s+500\s+413\s+990\b/);
   });
 });
 

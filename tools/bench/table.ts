@@ -100,7 +100,7 @@ const LATENCY_COLUMNS: Column<LatencyRow>[] = [
   left('accel', (r) => r.accelerated),
   right('nodes', (r) => String(r.nodes)),
   right('bytes', (r) => String(r.size)),
-  right('load msg/s', (r) => (r.load === 'idle' ? 'idle' : String(Math.round(r.load)))),
+  right('load msg/s', (r) => (r.load !== 'idle' ? String(Math.round(r.load)) : r.intervalMs ? `idle, 1/${r.intervalMs}ms` : 'idle')),
   right('samples', (r) => r.skipped ? 'skipped' : String(r.samples)),
   right('median us', (r) => fixed(r.medianUs, 0)),
   right('p99 us', (r) => fixed(r.p99Us, 0)),

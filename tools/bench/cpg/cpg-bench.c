@@ -8,7 +8,7 @@
  *   members N TIMEOUT_MS                    -> members n=N
  *   throughput PHASE SIZE WARMUP_MS WINDOW_MS SEND RATE_PER_S
  *                                           -> throughput written=W delivered=D elapsed_us=E [fail=CS]
- *   latency PHASE SIZE WARMUP_MS WINDOW_MS SAMPLES_MAX
+ *   latency PHASE SIZE WARMUP_MS WINDOW_MS SAMPLES_MAX [INTERVAL_US]
  *                                           -> latency samples_us=A,B,... [fail=CS] [lost=SEQ]
  *   drain QUIET_MS MAX_MS                   -> drained
  *   quit                                    -> closed (then exits)
@@ -19,7 +19,9 @@
  * dispatching what has arrived. RATE_PER_S 0 sends as fast as corosync accepts. Messages carry the
  * bench's tag (phase u32, sequence u32, big-endian; tools/bench/client-protocol.ts); a node counts
  * the deliveries of the current phase during the window, its own included. Latency sends one
- * message at a time and times it until corosync delivers it back to this process.
+ * message at a time and times it until corosync delivers it back to this process; with
+ * INTERVAL_US (0 or absent: back to back) each round trip starts that long after the one before
+ * started, or at once if that one took longer.
  *
  * Build: cc -O2 -o cpg-bench cpg-bench.c -lcpg (libcpg-dev). Exits when stdin closes.
  */
@@ -42,6 +44,7 @@
 #define LINE_MAX_BYTES 512
 #define LATENCY_TIMEOUT_S 5.0
 #define SAMPLES_MAX 1000000
+#define INTERVAL_MAX_US 1000000 /* the longest latency INTERVAL_US taken: a second */
 #define SIZE_MAX_BYTES (1 << 20)
 
 static cpg_handle_t handle;
@@ -203,7 +206,21 @@ static void cmd_throughput(uint32_t ph, size_t size, double warmup_s, double win
 }
 
 /* Round trips of one message at a time; prints them as one line (printf's buffer grows with it). */
-static void cmd_latency(uint32_t ph, size_t size, double warmup_s, double window_s, long samples_max)
+/* Sleeps until the monotonic time t (seconds, as now_s() reads it). */
+static void sleep_until(double t)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+static void cmd_latency(uint32_t ph, size_t size, double warmup_s, double window_s, long samples_max, double interval_s)
 {
     unsigned char *buf = message(size, 0x62);
     struct iovec iov = { .iov_base = buf, .iov_len = size };
@@ -244,6 +261,8 @@ static void cmd_latency(uint32_t ph, size_t size, double warmup_s, double window
         double t1 = now_s();
         if (t0 >= measure_from)
             samples[n++] = (t1 - t0) * 1e6;
+        if (interval_s > 0 && t0 + interval_s > now_s())
+            sleep_until(t0 + interval_s);
     }
     awaiting = 0;
     printf("latency samples_us=");
@@ -318,9 +337,9 @@ static int valid_size(unsigned long size)
 static int command(char *line)
 {
     char name[CPG_MAX_NAME_LENGTH + 1];
-    unsigned long ph, size, a, b, c, d;
+    unsigned long ph, size, a, b, c, d, e = 0;
     double rate;
-    int n;
+    int n, got;
 
     if (sscanf(line, "join %128s", name) == 1) {
         cmd_join(name);
@@ -330,8 +349,8 @@ static int command(char *line)
         cmd_members(n, a / 1000.0);
     } else if (sscanf(line, "throughput %lu %lu %lu %lu %lu %lf", &ph, &size, &a, &b, &c, &rate) == 6 && valid_size(size)) {
         cmd_throughput((uint32_t)ph, size, a / 1000.0, b / 1000.0, c != 0, rate);
-    } else if (sscanf(line, "latency %lu %lu %lu %lu %lu", &ph, &size, &a, &b, &d) == 5 && valid_size(size) && d > 0 && d <= SAMPLES_MAX) {
-        cmd_latency((uint32_t)ph, size, a / 1000.0, b / 1000.0, (long)d);
+    } else if ((got = sscanf(line, "latency %lu %lu %lu %lu %lu %lu", &ph, &size, &a, &b, &d, &e)) >= 5 && valid_size(size) && d > 0 && d <= SAMPLES_MAX && e <= INTERVAL_MAX_US) {
+        cmd_latency((uint32_t)ph, size, a / 1000.0, b / 1000.0, (long)d, got == 6 ? e / 1e6 : 0);
     } else if (sscanf(line, "drain %lu %lu", &a, &b) == 2) {
         cmd_drain(a / 1000.0, b / 1000.0);
     } else if (strcmp(line, "quit") == 0) {
