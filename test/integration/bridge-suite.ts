@@ -243,7 +243,12 @@ export function bridgeSuite(opts: SuiteOptions): void {
       try {
         await watcher.bind('slow');
         await sender.bind('slow');
-        await until('the never-reader is a member', async () => (await sender.members()).some((m) => key(m) === key(slowSelf)));
+        // Both seen from the sender: its messages are then ordered after the watcher's join, which
+        // is ordered on its own node's turn (a message ordered before it never reaches the watcher).
+        await until('the never-reader and the watcher are members', async () => {
+          const members = (await sender.members()).map(key);
+          return members.includes(key(slowSelf)) && members.includes(key(watcher.self));
+        });
         const payload = new Uint8Array(1024);
         for (let i = 0; i < 300; i++) await sender.send(payload, { order: opts.order });
         const seen: SocketEvent[] = [];
