@@ -205,7 +205,6 @@ static void cmd_throughput(uint32_t ph, size_t size, double warmup_s, double win
         reply("throughput written=%ld delivered=%ld elapsed_us=%.0f", sent - written_at_t0, delivered, (t - t0) * 1e6);
 }
 
-/* Round trips of one message at a time; prints them as one line (printf's buffer grows with it). */
 /* Sleeps until the monotonic time t (seconds, as now_s() reads it). */
 static void sleep_until(double t)
 {
@@ -220,6 +219,7 @@ static void sleep_until(double t)
         ;
 }
 
+/* Round trips of one message at a time; prints them as one line (printf's buffer grows with it). */
 static void cmd_latency(uint32_t ph, size_t size, double warmup_s, double window_s, long samples_max, double interval_s)
 {
     unsigned char *buf = message(size, 0x62);
