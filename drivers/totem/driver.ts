@@ -184,7 +184,7 @@ export class TotemDriver implements Driver {
     }
     const now = this.host.now();
     if (this.retransmitAt <= now) this.retransmitToken(now);
-    if (this.holdUntil <= now) this.releaseHold();
+    if (this.holdUntil <= now) this.releaseHold(true);
     if (this.holdCancelAt <= now) this.holdCancelTimer();
     if (this.state === 'gather') {
       if (this.consensusAt <= now) this.consensusTimeout();
@@ -954,12 +954,16 @@ export class TotemDriver implements Driver {
       && this.idleRotations >= this.opts.seqnoUnchangedConst && this.sendQueue.queuedMessages === 0;
   }
 
-  private releaseHold(): void {
+  /** `expired`: hold_ms passed with nothing to send. The ring is as idle as it was: the token
+   *  goes round once (the others see it within token_ms) and is held again at its next visit,
+   *  not after seqno_unchanged_const more rotations of three hops each (an idle ring's whole
+   *  traffic). A message or a hold cancel ends the idle count. */
+  private releaseHold(expired = false): void {
     const t = this.held;
     this.held = undefined;
     this.holdUntil = Infinity;
     if (t && this.state === 'operational' && ringIdEquals(t.ring, this.cur.ring)) {
-      this.idleRotations = 0;
+      if (!expired) this.idleRotations = 0;
       t.held = true;
       // What was queued here since the visit goes now, with this visit's token, as the visit
       // would have sent it: not a rotation later. (The lines the token's aru moves are left to
