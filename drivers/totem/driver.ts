@@ -956,7 +956,7 @@ export class TotemDriver implements Driver {
 
   /** `expired`: hold_ms passed with nothing to send. The ring is as idle as it was: the token
    *  goes round once (the others see it within token_ms) and is held again at its next visit,
-   *  not after seqno_unchanged_const more rotations of three hops each (an idle ring's whole
+   *  not after seqno_unchanged_const more rotations of a hop per node each (an idle ring's whole
    *  traffic). A message or a hold cancel ends the idle count. */
   private releaseHold(expired = false): void {
     const t = this.held;
