@@ -95,6 +95,11 @@ export interface LatencyPlan {
   readonly intervalMs?: number;
 }
 
+/** An idle latency row's name: back to back, or paced (LatencyPlan.intervalMs). */
+export function idleRowName(intervalMs?: number): string {
+  return intervalMs ? `idle, one every ${intervalMs} ms` : 'idle';
+}
+
 /** Node 1's client times round trips; with load, nodes 2..N send at loadPerSec in total. */
 export async function measureLatency(c: BenchTarget, l: RunLabels, p: LatencyPlan): Promise<{ row: LatencyRow; errors: string[] }> {
   const phase = nextPhase();

@@ -21,8 +21,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchCluster } from './cluster.ts';
 import type { ClientRequest, LatencyResult, ThroughputResult } from './client-protocol.ts';
-import { measureLatency, WARMUP_MS } from './driver-bench.ts';
-import { parseLatencyWarmup } from './options.ts';
+import { idleRowName, measureLatency, WARMUP_MS } from './driver-bench.ts';
+import { parseLatencyPaced, parseLatencyWarmup } from './options.ts';
 import { cpuSeconds, request } from './proc.ts';
 
 interface Args {
@@ -52,10 +52,7 @@ function parse(argv: string[]): Args {
       case '--latency-both': a.latencyAfter = a.latencyBoth = true; i--; break;
       case '--latency-gap': a.latencyGapS = Number(v); break;
       case '--latency-warmup': a.latencyWarmupMs = Math.round(parseLatencyWarmup(v) * 1000); break;
-      case '--latency-paced':
-        a.latencyPacedMs = Number(v);
-        if (!Number.isInteger(a.latencyPacedMs) || a.latencyPacedMs < 1 || a.latencyPacedMs > 1000) throw new Error(`--latency-paced ${v}: expected whole milliseconds from 1 to 1000`);
-        break;
+      case '--latency-paced': a.latencyPacedMs = parseLatencyPaced(v, true, false) ?? 0; break;
       case '--latency-load':
         a.latencyLoad = Number(v);
         if (v === '' || !Number.isFinite(a.latencyLoad) || a.latencyLoad < 0) throw new Error(`--latency-load ${v}: expected messages per second, 0 or more`);
@@ -139,7 +136,7 @@ async function main(): Promise<void> {
         }
         const before = process.env.ONE_SENDER_STATS ? await c.stats() : [];
         const { row, errors } = await measureLatency(c, l, { size, seconds: a.latencySeconds, loadPerSec: a.latencyLoad, warmupMs: a.latencyWarmupMs, intervalMs: a.latencyPacedMs || undefined });
-        console.log(`latency ${size} B ${a.latencyLoad > 0 ? `under ${a.latencyLoad} msg/s` : 'idle'}: p50 ${row.medianUs.toFixed(0)} us, p99 ${row.p99Us.toFixed(0)} us (${row.samples} samples)${errors.length ? ` errors: ${errors.join('; ')}` : ''}`);
+        console.log(`latency ${size} B ${a.latencyLoad > 0 ? `under ${a.latencyLoad} msg/s` : idleRowName(a.latencyPacedMs)}: p50 ${row.medianUs.toFixed(0)} us, p99 ${row.p99Us.toFixed(0)} us (${row.samples} samples)${errors.length ? ` errors: ${errors.join('; ')}` : ''}`);
         if (process.env.ONE_SENDER_STATS) printChanges(before, await c.stats(), new RegExp(process.env.ONE_SENDER_STATS));
       }
     };

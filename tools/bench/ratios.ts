@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { idleRowName } from './driver-bench.ts';
 import { percentile } from './stats.ts';
 import { fixed, formatTable, type Column } from './table.ts';
 import type { BenchReport, LatencyRow, MemoryRow, ThroughputRow } from './results.ts';
@@ -31,7 +32,7 @@ function throughputLines(r: ThroughputRow): [string, number | undefined][] {
 
 function latencyLines(r: LatencyRow): [string, number | undefined][] {
   if (!r.reference) return [];
-  const load = r.load !== 'idle' ? 'under load' : r.intervalMs ? `idle, one every ${r.intervalMs} ms` : 'idle';
+  const load = r.load !== 'idle' ? 'under load' : idleRowName(r.intervalMs);
   const at = `${r.size} B ${load}, crypto ${r.crypto}${r.accelerated === 'on' ? ', accelerated' : ''}`;
   return [[`${at}: median`, ratio(r.medianUs, r.reference.medianUs)], [`${at}: p99`, ratio(r.p99Us, r.reference.p99Us)]];
 }

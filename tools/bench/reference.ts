@@ -5,7 +5,7 @@
 // why, and afcluster's rows are measured all the same.
 import type { OnOff, ReferenceName } from './options.ts';
 import { CorosyncCluster, corosyncSupport } from './corosync.ts';
-import { measureLatency, measureThroughput, type LatencyPlan, type RunLabels } from './driver-bench.ts';
+import { idleRowName, measureLatency, measureThroughput, type LatencyPlan, type RunLabels } from './driver-bench.ts';
 import type { Progress } from './progress.ts';
 import type { BenchReport, LatencyRow, MemoryRow, Senders, ThroughputRow } from './results.ts';
 
@@ -95,7 +95,7 @@ export class ReferenceRun {
   }
 
   latency(p: LatencyPlan): Promise<LatencyRow> {
-    return this.measure(`latency ${p.size} B ${p.loadPerSec > 0 ? 'under load' : p.intervalMs ? `idle, one every ${p.intervalMs} ms` : 'idle'}`,
+    return this.measure(`latency ${p.size} B ${p.loadPerSec > 0 ? 'under load' : idleRowName(p.intervalMs)}`,
       (c) => measureLatency(c, this.labels, p),
       (why) => skippedLatency(this.labels, this.s.nodes, p, why));
   }

@@ -12,7 +12,7 @@ import type { Order } from '../../core/driver/types.ts';
 import { UsageError } from '../command.ts';
 import { CeilingCluster, ceilingRow, UDP_PAYLOAD_AT_MTU_1500 } from './ceiling.ts';
 import { BenchCluster } from './cluster.ts';
-import { measureLatency, measureThroughput, WARMUP_MS, type RunLabels } from './driver-bench.ts';
+import { idleRowName, measureLatency, measureThroughput, WARMUP_MS, type RunLabels } from './driver-bench.ts';
 import type { BenchOptions, OnOff } from './options.ts';
 import type { Progress } from './progress.ts';
 import { readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -282,8 +282,8 @@ async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, s
   const paced = ctx.opts.latencyPaced;
   // Under load only when a maximum was measured (a failed row leaves none to take half of).
   const plans: { load: number; what: string; intervalMs?: number }[] = [
-    { load: 0, what: 'idle' },
-    ...(paced ? [{ load: 0, what: `idle, one every ${paced} ms`, intervalMs: paced }] : []),
+    { load: 0, what: idleRowName() },
+    ...(paced ? [{ load: 0, what: idleRowName(paced), intervalMs: paced }] : []),
     ...(ctx.opts.latency && load > 0 ? [{ load, what: `under ${load} msg/s` }] : []),
   ];
   for (const p of plans) {
