@@ -164,4 +164,26 @@ describe('totem under random loss, default timeouts', () => {
       expectClean(sim);
     }
   });
+
+  test('a message the representative sends just after its hold ran out goes at the token\'s next visit, not after another hold', () => {
+    for (const seed of [185, 186]) {
+      const sim = defaults(seed);
+      sim.runFor(1000);
+      const holds = stat(sim, 1, 'holds');
+      expect(sim.runUntil(() => stat(sim, 1, 'holds') > holds, 2000)).toBe(true);
+      // The hold runs out with nothing to send: node 2 gets the token, on its one idle rotation
+      // at whose end the representative would hold it again.
+      const tokens = stat(sim, 1, 'tokens'), tokens2 = stat(sim, 2, 'tokens');
+      expect(sim.runUntil(() => stat(sim, 2, 'tokens') > tokens2, 1000)).toBe(true);
+      expect(stat(sim, 1, 'tokens')).toBe(tokens); // not back at node 1 yet
+      const t0 = sim.now;
+      expect(sim.send(1)).toBe('ok');
+      const id = sim.events().filter((e) => e.type === 'send').at(-1)!.id;
+      const done = () => [1, 2, 3].every((n) => sim.events().some((e) => e.type === 'deliver' && e.node === n && e.id === id));
+      expect(sim.runUntil(done, 1000)).toBe(true);
+      expect(sim.now - t0, `seed ${seed}: delivered everywhere`).toBeLessThan(20); // hold_ms is 180
+      expect(stat(sim, 1, 'holds')).toBe(holds + 1); // the token with the message was not held
+      expectClean(sim);
+    }
+  });
 });
