@@ -5,10 +5,11 @@
 // version-5 MESSAGE) goes gathered when nothing waits before it; queued, it keeps the parts that
 // fill at least half of their memory and copies the rest; a small message event or a status
 // reply waits unencoded and is written into the container that carries it (the same bytes as
-// its encoding), and gets bytes of its own as soon as the client's socket is full.
+// its encoding); once the client's socket is full, what waits and what comes after is written
+// into containers of its own, in order, a datagram given as bytes going alone between them.
 import { describe, expect, it } from 'vitest';
 import { Outbox, REPLIES_QUEUED_MAX, REPLY_BYTES_QUEUED_MAX, keptParts, type ClientChannel } from './outbox.ts';
-import { decodeDaemonDatagram, encodeMessageDatagrams, encodeStatusReply, GATHER_BYTES_MIN } from './codec.ts';
+import { DATAGRAM_MAX, decodeDaemonDatagram, encodeMessageDatagrams, encodeStatusReply, GATHER_BYTES_MIN } from './codec.ts';
 import type { MessageEvent } from '../api/types.ts';
 
 /** A channel whose kernel queue holds `room` datagrams until the client reads them all. */
@@ -285,25 +286,55 @@ describe('Outbox: message events written into their container', () => {
     expect(box.queuedBytes).toBe(0);
   });
 
-  it('clients behind on the same event keep one encoding of it, not one each', () => {
-    const e = msg(1, new Uint8Array(500).fill(3));
-    const given: unknown[] = []; // what each channel was given, as given (the test channel keeps copies)
-    for (let k = 0; k < 2; k++) {
-      const x = batchBox(0);
-      const send = x.ch.send.bind(x.ch);
-      x.ch.send = (bytes) => {
-        const r = send(bytes);
-        if (r === 'sent') given.push(bytes);
-        return r;
-      };
-      expect(x.box.message(e)).toBe(true);
-      x.flush(); // the socket is full: the event gets bytes of its own
-      x.ch.room = 1;
-      x.box.writable();
-      expect(x.ch.got).toEqual([encodeMessageDatagrams(e, 0)[0]]);
-    }
-    expect(given).toHaveLength(2);
-    expect(given[0]).toBe(given[1]);
+  it('writes what waits behind a full socket into containers, in order, around the datagrams it must send alone', () => {
+    const { box, ch, flush } = batchBox(0);
+    const frame = new Uint8Array(400_000).map((_, i) => (i * 7) & 0xff);
+    const want: Uint8Array[] = [];
+    const message = (i: number, len: number) => {
+      const e = msg(i, frame.subarray(i * 1000, i * 1000 + len));
+      want.push(encodeMessageDatagrams(e, 0)[0]);
+      expect(box.message(e)).toBe(true);
+    };
+    const status = (i: number) => {
+      want.push(encodeStatusReply(0x81, i, i & 3));
+      expect(box.status(0x81, i, i & 3)).toBe(true);
+    };
+    message(0, 900);
+    status(0);
+    flush(); // the socket is full: these two are written into a container
+    expect(box.congestions).toBe(1);
+    for (let i = 1; i < 60; i++) { message(i, 1900); status(i); } // at once into containers
+    want.push(ev(60)[0]); // one datagram of its own between them
+    expect(box.event(ev(60))).toBe(true);
+    for (let i = 61; i < 120; i++) { message(i, 1900); status(i); }
+    expect(box.depth).toBe(want.length);
+    expect(box.queuedBytes).toBe(want.reduce((n, d) => n + d.length, 0));
+    frame.fill(0); // nothing waiting may still point at the frames
+    ch.room = 100;
+    box.writable();
+    expect(items(ch.got)).toEqual(want);
+    // 59 messages of about 1950 bytes and their replies fill two containers, then the event
+    // goes alone, then two more: one datagram per container's worth, not one each.
+    expect(ch.got.map((g) => decodeDaemonDatagram(g).type)).toEqual(['batch', 'batch', 'event', 'batch', 'batch']);
+    for (const g of ch.got) expect(g.length).toBeLessThanOrEqual(DATAGRAM_MAX);
+    expect(box.depth).toBe(0);
+    expect(box.queuedBytes).toBe(0);
+    // The socket takes datagrams again: the next message waits for the burst's end, unencoded.
+    message(200, 100);
+    expect(ch.sent).toBe(5);
+    flush();
+    expect(ch.got.at(-1)).toEqual(want.at(-1));
+    // Full again: the containers sent are written again (their buffers kept), with new bytes.
+    ch.room = 0;
+    const before = ch.got.length, from = want.length;
+    for (let i = 0; i < frame.length; i++) frame[i] = (i * 13) & 0xff;
+    for (let i = 0; i < 100; i++) { message(i, 1900); status(i); }
+    flush();
+    frame.fill(0);
+    ch.room = 100;
+    box.writable();
+    expect(items(ch.got.slice(before))).toEqual(want.slice(from));
+    expect(box.depth).toBe(0);
   });
 
   it('queues nothing more for a client whose socket is gone', () => {

@@ -58,17 +58,25 @@ export const REPLIES_QUEUED_MAX = 4096;
  *  datagram, so many of those cannot pin much of the daemon's memory either. */
 export const REPLY_BYTES_QUEUED_MAX = 1024 * 1024;
 
-/** A datagram queued: one array, a large MESSAGE's parts (see keptParts), or one not yet
- *  encoded (`bytes` null), written straight into the container that carries it: a small MESSAGE
- *  event (`msg`, see message()) or a status-only reply (`op`, `id`, `status`, see status()). */
+/** What the queue holds: one datagram (one array, a large MESSAGE's parts (see keptParts), or
+ *  one not yet encoded (`bytes` null), written straight into the container that carries it: a
+ *  small MESSAGE event (`msg`, see message()) or a status-only reply (`op`, `id`, `status`, see
+ *  status())), or a BATCH container written behind a full socket (`at` > 0: see hold()). */
 interface Item {
   bytes: ByteParts | null;
   msg: MessageEvent | null;
-  readonly size: number;
-  readonly event: boolean;
+  /** The bytes of the datagrams it holds, as the bounds count them (a container's header and
+   *  item lengths are not counted). */
+  size: number;
+  /** Events and replies among them (one datagram: one or the other), and the replies' bytes. */
+  events: number;
+  replies: number;
+  replySize: number;
   readonly op: number;
   readonly id: number;
   readonly status: number;
+  /** A container: the length written so far, its header included; 0 for one datagram. */
+  at: number;
 }
 
 export interface OutboxHooks {
@@ -120,7 +128,8 @@ export class Outbox {
     this.flush();
   }
 
-  get depth(): number { return this.items.length - this.head; }
+  /** Datagrams waiting (those written into containers counted one by one). */
+  get depth(): number { return this.events + this.replies; }
   get queuedBytes(): number { return this.bytes; }
 
   /** Why the last event() refused (the client is out): it read nothing for stallMs while over
@@ -148,17 +157,23 @@ export class Outbox {
    * bytes in every version) to a client that takes containers: it is not encoded here but
    * written straight into the container that carries it, so its payload is copied once on its
    * way out. Its `data` is a view of the driver's frames, which nobody writes again
-   * (DriverUpcalls.deliver); events still queued when the client's socket is full are encoded
-   * then, so that a slow client keeps bytes of its own, not frames. As event(), false when the
-   * client is out. `size`: messageEventBytes(ev), when the caller has it already.
+   * (DriverUpcalls.deliver); events still queued when the client's socket is full are written
+   * into containers then (and later ones at once), so that a slow client keeps bytes of its own,
+   * not frames. As event(), false when the client is out. `size`: messageEventBytes(ev), when the
+   * caller has it already.
    */
   message(ev: MessageEvent, size = messageEventBytes(ev)): boolean {
     if (this.closed || this.dead) return true;
     if (size > CONTAINER_ITEM_MAX) throw new RangeError(`a message event of ${size} bytes goes as parts, not through message()`);
     if (!this.admits(1, size)) return false;
+    if (this.blocked && this.batch) {
+      const c = this.hold(size, true);
+      writeMessageAt(c.bytes as Uint8Array, c.at - size, ev);
+      return true;
+    }
     if (this.blocked) { this.push(encodedItem(encoded(ev, size), size, true)); return true; }
     this.unencoded++;
-    this.push({ bytes: null, msg: ev, size, event: true, op: 0, id: 0, status: 0 });
+    this.push({ bytes: null, msg: ev, size, events: 1, replies: 0, replySize: 0, op: 0, id: 0, status: 0, at: 0 });
     return true;
   }
 
@@ -205,12 +220,17 @@ export class Outbox {
   status(op: number, id: number, status: number): boolean {
     if (this.closed || this.dead) return true;
     if (!this.replyFits(STATUS_REPLY_BYTES)) return false;
-    if (!this.batch || this.blocked) {
+    if (!this.batch) {
       this.push(encodedItem(encodeStatusReply(op, id, status), STATUS_REPLY_BYTES, false));
       return true;
     }
+    if (this.blocked) {
+      const c = this.hold(STATUS_REPLY_BYTES, false);
+      writeStatusReplyAt(c.bytes as Uint8Array, c.at - STATUS_REPLY_BYTES, op, id, status);
+      return true;
+    }
     this.unencoded++;
-    this.push({ bytes: null, msg: null, size: STATUS_REPLY_BYTES, event: false, op, id, status });
+    this.push({ bytes: null, msg: null, size: STATUS_REPLY_BYTES, events: 0, replies: 1, replySize: STATUS_REPLY_BYTES, op, id, status, at: 0 });
     return true;
   }
 
@@ -233,7 +253,9 @@ export class Outbox {
   private push(item: Item): void {
     this.items.push(item);
     this.bytes += item.size;
-    if (item.event) this.events++; else { this.replies++; this.replyBytes += item.size; }
+    this.events += item.events;
+    this.replies += item.replies;
+    this.replyBytes += item.replySize;
     if (this.blocked) return;
     // A full container's worth, or half the queue, goes now: the burst need not end first.
     if (!this.batch || this.bytes >= DATAGRAM_MAX - BATCH_HEADER_BYTES || this.depth * 2 >= this.limits.eventsMax) {
@@ -257,22 +279,56 @@ export class Outbox {
     else if (this.head > 1024 && this.head * 2 > this.items.length) { this.items.splice(0, this.head); this.head = 0; }
   }
 
-  /** The client's socket is full: what waits now may wait long, so it gets bytes of its own. */
+  /** The client's socket is full: what waits now may wait long, so it gets bytes of its own.
+   *  A version-2 client's (message events, views of the driver's frames, and status replies)
+   *  are written, in order, into containers: what the flush would have sent, now one buffer
+   *  per container's worth, not one per datagram. */
   private congested(): void {
     this.blocked = true;
     this.congestions++;
     if (this.unencoded === 0 || this.dead) return;
-    for (let i = this.head; i < this.items.length; i++) {
-      const item = this.items[i];
-      if (item.bytes !== null) continue;
-      item.bytes = item.msg !== null ? encoded(item.msg, item.size) : encodeStatusReply(item.op, item.id, item.status);
+    if (!this.batch) {
+      for (let i = this.head; i < this.items.length; i++) {
+        const item = this.items[i];
+        if (item.bytes === null) item.bytes = item.msg !== null ? encoded(item.msg, item.size) : encodeStatusReply(item.op, item.id, item.status);
+        item.msg = null;
+      }
+      this.unencoded = 0;
+      return;
+    }
+    const waiting = this.items.splice(this.head);
+    let c: Item | undefined;
+    for (const item of waiting) {
+      if (item.bytes !== null) { this.items.push(item); c = undefined; continue; }
+      if (c === undefined || !roomFor(c, item.size)) { c = containerItem(); this.items.push(c); }
+      const at = slot(c, item.size, item.events > 0); // before c.bytes is read: slot may grow it
+      write(c.bytes as Uint8Array, at, item);
       item.msg = null;
     }
     this.unencoded = 0;
   }
 
-  /** An item that goes alone: its bytes, or what it holds written into the shared scratch buffer. */
+  /** Behind a full socket, a version-2 client's next datagram of `size` goes into the container
+   *  at the queue's tail (a new one when there is none or it is full), counted as queued; the
+   *  caller writes it just before the container's end (`at` - `size`). */
+  private hold(size: number, event: boolean): Item {
+    let c = this.items.length > this.head ? this.items[this.items.length - 1] : undefined;
+    if (c === undefined || c.at === 0 || !roomFor(c, size)) { c = containerItem(); this.items.push(c); }
+    slot(c, size, event);
+    this.bytes += size;
+    if (event) this.events++; else { this.replies++; this.replyBytes += size; }
+    return c;
+  }
+
+  /** An item that goes alone: its bytes (a container's, with its count written), or what it
+   *  holds written into the shared scratch buffer. */
   private alone(item: Item): ByteParts {
+    if (item.at > 0) {
+      const b = item.bytes as Uint8Array;
+      writeBatchHeader(b, item.events + item.replies);
+      this.batches++;
+      return b.subarray(0, item.at);
+    }
     if (item.bytes !== null) return item.bytes;
     write(scratch, 0, item);
     return scratch.subarray(0, item.size);
@@ -284,14 +340,15 @@ export class Outbox {
     return result;
   }
 
-  /** How many queued datagrams from the head fit one container (at least 1: a big one, or one
-   *  in parts, goes alone). */
+  /** How many queued datagrams from the head fit one container (at least 1: a big one, one in
+   *  parts, or a container already written, goes alone). */
   private fitting(): number {
     let size = BATCH_HEADER_BYTES, n = 0;
     for (let i = this.head; i < this.items.length && n < 0xffff; i++, n++) {
       const item = this.items[i];
+      if (item.at > 0 || (item.bytes !== null && !(item.bytes instanceof Uint8Array))) break;
       size += BATCH_ITEM_OVERHEAD + item.size;
-      if (size > DATAGRAM_MAX || (item.bytes !== null && !(item.bytes instanceof Uint8Array))) break;
+      if (size > DATAGRAM_MAX) break;
     }
     return Math.max(n, 1);
   }
@@ -317,7 +374,10 @@ export class Outbox {
     this.head++;
     if (item.bytes === null) { this.unencoded--; item.msg = null; }
     this.bytes -= item.size;
-    if (item.event) this.events--; else { this.replies--; this.replyBytes -= item.size; }
+    this.events -= item.events;
+    this.replies -= item.replies;
+    this.replyBytes -= item.replySize;
+    if (item.at > 0) { spareContainer(item.bytes as Uint8Array); item.bytes = null; }
   }
 
   private failed(errno: string): void {
@@ -333,7 +393,48 @@ export class Outbox {
 
 /** An item of bytes. */
 function encodedItem(bytes: ByteParts, size: number, event: boolean): Item {
-  return { bytes, msg: null, size, event, op: 0, id: 0, status: 0 };
+  return { bytes, msg: null, size, events: event ? 1 : 0, replies: event ? 0 : 1, replySize: event ? 0 : size, op: 0, id: 0, status: 0, at: 0 };
+}
+
+/** Full-length container buffers sent and free again (sends are synchronous), for the next full
+ *  socket: a few, whatever the number of sockets. */
+const spares: Uint8Array[] = [];
+const SPARES_MAX = 8;
+/** A new container's first buffer, doubled as it fills: a socket that fell behind by one reply
+ *  does not hold a datagram's length for it (sockets_max of them could be full at once). */
+const CONTAINER_FIRST_BYTES = 4096;
+
+/** An empty container, its header written when it goes. */
+function containerItem(): Item {
+  const bytes = spares.pop() ?? allocBytesToFill(CONTAINER_FIRST_BYTES);
+  return { bytes, msg: null, size: 0, events: 0, replies: 0, replySize: 0, op: 0, id: 0, status: 0, at: BATCH_HEADER_BYTES };
+}
+
+function spareContainer(b: Uint8Array): void {
+  if (b.length === DATAGRAM_MAX && spares.length < SPARES_MAX) spares.push(b);
+}
+
+/** Container `c` has room for one more datagram of `size`. */
+function roomFor(c: Item, size: number): boolean {
+  return c.at + BATCH_ITEM_OVERHEAD + size <= DATAGRAM_MAX && c.events + c.replies < 0xffff;
+}
+
+/** One more datagram of `size` in container `c` (roomFor): its buffer grown if need be, its length
+ *  written, its counts; returns where its bytes go. */
+function slot(c: Item, size: number, event: boolean): number {
+  let b = c.bytes as Uint8Array;
+  const end = c.at + BATCH_ITEM_OVERHEAD + size;
+  if (end > b.length) {
+    const grown = allocBytesToFill(Math.min(DATAGRAM_MAX, Math.max(2 * b.length, end)));
+    grown.set(b.subarray(0, c.at));
+    c.bytes = b = grown;
+  }
+  b[c.at] = size >>> 8;
+  b[c.at + 1] = size & 0xff;
+  c.at += BATCH_ITEM_OVERHEAD + size;
+  c.size += size;
+  if (event) c.events++; else { c.replies++; c.replySize += size; }
+  return c.at - size;
 }
 
 /** An item not yet encoded, written into `into` at `at` (its `size` bytes). */
@@ -342,20 +443,13 @@ function write(into: Uint8Array, at: number, item: Item): void {
   else writeStatusReplyAt(into, at, item.op, item.id, item.status);
 }
 
-/** A small message event in bytes of its own (`size`: messageEventBytes). */
+/** A small message event in bytes of its own (`size`: messageEventBytes), for a client that
+ *  takes no containers. */
 function encoded(ev: MessageEvent, size: number): Uint8Array {
-  let b = encodings.get(ev);
-  if (b === undefined) {
-    b = allocBytesToFill(size);
-    writeMessageAt(b, 0, ev);
-    encodings.set(ev, b);
-  }
+  const b = allocBytesToFill(size);
+  writeMessageAt(b, 0, ev);
   return b;
 }
-
-/** One encoding of an event for every queue that must keep it (the same bytes in every version):
- *  K local members behind on one group keep one copy, not K. Only the slow path fills it. */
-const encodings = new WeakMap<MessageEvent, Uint8Array>();
 
 /** A part below this is small: it is copied to be kept (a header, or a fragment's few bytes of a
  *  frame or of a pool block that the copy need not keep alive). */
