@@ -87,19 +87,29 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   let firstRing!: () => void;
   const ready = new Promise<void>((resolve) => { firstRing = resolve; });
+  // Started before the driver: glibc's thresholds (mallocTune) then hold for what the driver's
+  // start allocates too, and an idle daemon stays at 58-63 MB, not 77-92 (docs/BENCH.md). Told
+  // of each delivery, so that an idle daemon's governor may sample slowly and still see a load
+  // from its first messages.
+  const governor: MemoryGovernor | undefined = opts.memoryGovernor ? startMemoryGovernor() : undefined;
   const upcalls = {
-    deliver: (sender: number, payload: Uint8Array, order: Order) => groups.deliver(sender, payload, order),
-    deliverParts: (sender: number, parts: readonly Uint8Array[], order: Order) => groups.deliverParts(sender, parts, order),
+    deliver: (sender: number, payload: Uint8Array, order: Order) => { governor?.activity(); groups.deliver(sender, payload, order); },
+    deliverParts: (sender: number, parts: readonly Uint8Array[], order: Order) => { governor?.activity(); groups.deliverParts(sender, parts, order); },
     configuration: (conf: Configuration) => { groups.configuration(conf); if (conf.kind === 'regular') firstRing(); },
     writable: () => groups.writable(),
   };
   // The driver carries the groups header too: it must take a full-size message plus that.
   const runtimeConfig: NodeConfig = { ...config, limits: { ...config.limits, messageSizeMax: driverMessageSizeMax(config.limits) } };
-  const rt = await startRuntime({ config: runtimeConfig, registry, upcalls, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'driver' }) });
+  let rt: Runtime;
+  try {
+    rt = await startRuntime({ config: runtimeConfig, registry, upcalls, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'driver' }) });
+  } catch (e) {
+    governor?.stop();
+    throw e;
+  }
   late.runtime = rt;
   groups.writable(); // control messages queued while the driver was starting
   let bridge: BridgeServer;
-  const governor: MemoryGovernor | undefined = opts.memoryGovernor ? startMemoryGovernor() : undefined;
   try {
     bridge = new BridgeServer({
       socket: {

@@ -1,7 +1,7 @@
 // Proves the daemon's memory governor: young collections each minor step of ArrayBuffer growth, a full one past its step and once when growth stops, then a trim once the collection is swept (the pure decision; an idle ring's small rises are not growth); that on V8 a full collection frees dead buffers, then the governor stays quiet; and that the native trim returns glibc's free pages to the kernel.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { decide, initialState, startMemoryGovernor, type GovernorState, type MemoryGovernorOptions } from './memory.ts';
+import { decide, initialState, quiet, startMemoryGovernor, type GovernorState, type MemoryGovernorOptions } from './memory.ts';
 import { loadNative } from '../native/index.ts';
 
 const MiB = 1024 * 1024;
@@ -27,7 +27,7 @@ function skipWithoutNativeGlibc(ctx: { skip(): void }): void {
 
 describe('memory governor', () => {
   it('collects dead buffers past its step, once more when growth stops, then nothing', async () => {
-    const gov = startMemoryGovernor({ checkMs: 10, stepBytes: 8 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 1 * MiB, quietBytes: 0, trimBytes: 0 });
+    const gov = startMemoryGovernor({ checkMs: 10, idleCheckMs: 50, stepBytes: 8 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 1 * MiB, quietBytes: 0, trimBytes: 0, trimFollowUpMs: 0 });
     try {
       const runs = () => Number(gov.stats()['process.gcRuns']);
       const before = process.memoryUsage().arrayBuffers;
@@ -51,8 +51,8 @@ describe('memory governor', () => {
   });
 
   it('decides: a young collection each minor step, a full one past the step, one more when growth stops, then nothing', () => {
-    const opts: MemoryGovernorOptions = { checkMs: 10, stepBytes: 64 * MiB, minorStepBytes: 8 * MiB, settleMs: 100, settleBytes: 2 * MiB, quietBytes: 0, trimBytes: 0 };
-    const g: GovernorState = { majorFloor: 0, minorFloor: 0, idleFloor: 0, last: 0, grewAt: 0, quietBase: 0, settledDone: true, churn: 0, trimDue: false };
+    const opts: MemoryGovernorOptions = { checkMs: 10, idleCheckMs: 250, stepBytes: 64 * MiB, minorStepBytes: 8 * MiB, settleMs: 100, settleBytes: 2 * MiB, quietBytes: 0, trimBytes: 0, trimFollowUpMs: 0 };
+    const g: GovernorState = { majorFloor: 0, minorFloor: 0, idleFloor: 0, last: 0, grewAt: 0, quietBase: 0, settledDone: true, churn: 0, trimDue: false, followUpAt: Infinity };
     expect(decide(g, 4 * MiB, 1, opts)).toBeUndefined();
     expect(decide(g, 8 * MiB, 2, opts)).toBe('minor');
     expect(decide(g, 12 * MiB, 3, opts)).toBeUndefined(); // 4 MiB since the last one
@@ -65,8 +65,8 @@ describe('memory governor', () => {
   });
 
   it('trims once a load has settled, after the settling collection has been swept; small rises are not growth', () => {
-    const opts: MemoryGovernorOptions = { checkMs: 10, stepBytes: 64 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB };
-    const g: GovernorState = { majorFloor: 0, minorFloor: 0, idleFloor: 0, last: 0, grewAt: 0, quietBase: 0, settledDone: true, churn: 0, trimDue: false };
+    const opts: MemoryGovernorOptions = { checkMs: 10, idleCheckMs: 250, stepBytes: 64 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB, trimFollowUpMs: 0 };
+    const g: GovernorState = { majorFloor: 0, minorFloor: 0, idleFloor: 0, last: 0, grewAt: 0, quietBase: 0, settledDone: true, churn: 0, trimDue: false, followUpAt: Infinity };
     for (let t = 1; t <= 10; t++) expect(decide(g, t * 3 * MiB, t, opts)).toBeUndefined(); // a load: 30 MiB moved
     expect(decide(g, 30 * MiB, 50, opts)).toBeUndefined(); // not settled yet
     expect(decide(g, 30 * MiB, 111, opts)).toBe('major'); // settled: the collection first
@@ -94,14 +94,84 @@ describe('memory governor', () => {
   });
 
   it('trims once after the start has settled, with nothing moved; not when trims are off', () => {
-    const opts: MemoryGovernorOptions = { checkMs: 10, stepBytes: 64 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB };
+    const opts: MemoryGovernorOptions = { checkMs: 10, idleCheckMs: 250, stepBytes: 64 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB, trimFollowUpMs: 0 };
     const g = initialState(MiB, 1000, opts);
     expect(decide(g, MiB, 1050, opts)).toBeUndefined(); // not settled yet
     expect(decide(g, MiB, 1100, opts)).toBe('trim');
     for (let t = 1; t <= 50; t++) expect(decide(g, MiB, 1100 + t * 100, opts)).toBeUndefined(); // once
-    const off = { ...opts, trimBytes: 0 };
+    const off = { ...opts, trimBytes: 0, trimFollowUpMs: 0 };
     const h = initialState(MiB, 1000, off);
     for (let t = 1; t <= 50; t++) expect(decide(h, MiB, 1000 + t * 100, off)).toBeUndefined();
+  });
+
+  it('follows a load\'s trim with one more, trimFollowUpMs later once quiet; not after the follow-up itself', () => {
+    const opts: MemoryGovernorOptions = { checkMs: 10, idleCheckMs: 250, stepBytes: 64 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 64 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB, trimFollowUpMs: 1000 };
+    const g = initialState(MiB, 0, { ...opts, trimBytes: 0 }); // no start trim: only the load's
+    for (let t = 1; t <= 10; t++) expect(decide(g, MiB + t * 3 * MiB, t, opts)).toBeUndefined(); // a load
+    const decisions: [number, string][] = [];
+    // It settles and is trimmed; the sweeper frees most of its buffers only after that.
+    for (let t = 100; t <= 5000; t += 10) {
+      const d = decide(g, t < 300 ? 31 * MiB : 2 * MiB, t, opts);
+      if (d) decisions.push([t, d]);
+    }
+    expect(decisions.map(([, d]) => d)).toEqual(['trim', 'trim']);
+    const [[first], [second]] = decisions;
+    expect(first).toBeGreaterThanOrEqual(110); // settled
+    expect(second).toBeGreaterThanOrEqual(first + 1000); // a second later, once the count stopped falling
+    expect(second).toBeLessThan(first + 1100);
+    // A follow-up is not followed: nothing more, however long it stays quiet.
+    for (let t = 5010; t < 20_000; t += 100) expect(decide(g, 2 * MiB, t, opts)).toBeUndefined();
+  });
+
+  it('is quiet once a load has settled, its collection run and no trim waiting; not while it grows or a trim is due', () => {
+    const opts: MemoryGovernorOptions = { checkMs: 10, idleCheckMs: 250, stepBytes: 64 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB, trimFollowUpMs: 0 };
+    const g = initialState(MiB, 0, opts);
+    expect(quiet(g, 50, opts)).toBe(false); // the start: its trim is due once settled
+    expect(decide(g, MiB, 100, opts)).toBe('trim');
+    expect(quiet(g, 100, opts)).toBe(true);
+    for (let t = 1; t <= 10; t++) { // a load
+      decide(g, MiB + t * 3 * MiB, 100 + t, opts);
+      expect(quiet(g, 100 + t, opts)).toBe(false);
+    }
+    expect(decide(g, 31 * MiB, 150, opts)).toBeUndefined();
+    expect(quiet(g, 150, opts)).toBe(false); // not settled yet
+    expect(decide(g, 31 * MiB, 211, opts)).toBe('major'); // settled: the collection
+    Object.assign(g, { majorFloor: MiB, minorFloor: MiB, last: MiB });
+    expect(quiet(g, 211, opts)).toBe(false); // 30 MiB moved: a trim is due
+    expect(decide(g, MiB, 220, opts)).toBe('trim');
+    expect(quiet(g, 220, opts)).toBe(true);
+    expect(decide(g, MiB + MiB / 8, 230, opts)).toBeUndefined(); // an idle ring's small rise
+    expect(quiet(g, 230, opts)).toBe(true);
+  });
+
+  it('samples at idleCheckMs while quiet, at checkMs again from the next activity or growth', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const gov = startMemoryGovernor({ checkMs: 10, idleCheckMs: 1000, stepBytes: 64 * MiB, minorStepBytes: 0, settleMs: 100, settleBytes: 64 * MiB, quietBytes: 8 * MiB, trimBytes: 0, trimFollowUpMs: 0 });
+    try {
+      const samples = () => Number(gov.stats()['process.memorySamples']);
+      vi.advanceTimersByTime(200); // settled: quiet from here
+      const quietFrom = samples();
+      expect(quietFrom).toBeGreaterThanOrEqual(10);
+      vi.advanceTimersByTime(10_000);
+      expect(samples() - quietFrom).toBe(10); // one a second, not a hundred
+      gov.activity();
+      const active = samples();
+      vi.advanceTimersByTime(10);
+      expect(samples()).toBe(active + 1); // at checkMs, at once
+      vi.advanceTimersByTime(10 * 1000);
+      expect(samples() - active).toBeLessThanOrEqual(12); // nothing grew: quiet again after one
+      // Growth with no activity told: seen at the next slow sample, then sampled fast until settled.
+      const kept = Array.from({ length: 16 }, (_, i) => new Uint8Array(MiB).fill(i));
+      const before = samples();
+      vi.advanceTimersByTime(1000);
+      expect(samples() - before).toBe(1);
+      vi.advanceTimersByTime(100);
+      expect(samples() - before).toBeGreaterThanOrEqual(10);
+      expect(kept).toHaveLength(16);
+    } finally {
+      gov.stop();
+      vi.useRealTimers();
+    }
   });
 
   it('the native helper sets glibc\'s thresholds for a process that trims itself, and refuses bad values', (ctx) => {
