@@ -24,8 +24,8 @@
 // governor calls malloc_trim (core/native), which returns every free page to the kernel; it also
 // does once the start has settled. An idle daemon's few KiB a second add up to trimBytes too, so
 // it trims about once in a quarter of an hour. Each such trim has one follow-up `trimFollowUpMs`
-// later, once quiet: the sweeper may free a load's last buffers after the first trim (a daemon
-// was found 26 MB over its idle size a minute after a load, all of it free in glibc's heap).
+// later, once quiet: the sweeper may free a load's last buffers after the first trim (half a
+// minute after a load, a daemon held 27 MB that a malloc_trim then gave back: free in glibc's heap).
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { loadNative } from '../native/index.ts';
