@@ -6,7 +6,9 @@
 // fill at least half of their memory and copies the rest; a small message event or a status
 // reply waits unencoded and is written into the container that carries it (the same bytes as
 // its encoding); once the client's socket is full, what waits and what comes after is written
-// into containers of its own, in order, a datagram given as bytes going alone between them.
+// into containers of its own, in order, a datagram given as bytes going alone between them; and,
+// over random interleavings of every kind of datagram with full sockets and drains (seeded:
+// OUTBOX_SEED replays a run), that everything arrives once, in order, byte for byte.
 import { describe, expect, it } from 'vitest';
 import { Outbox, REPLIES_QUEUED_MAX, REPLY_BYTES_QUEUED_MAX, keptParts, type ClientChannel } from './outbox.ts';
 import { DATAGRAM_MAX, decodeDaemonDatagram, encodeMessageDatagrams, encodeStatusReply, GATHER_BYTES_MIN } from './codec.ts';
@@ -39,6 +41,18 @@ function setup(room: number) {
     gone: () => undefined, dropped: () => undefined, defer: (fn) => deferred.push(fn), now: () => now,
   });
   return { box, ch, at: (t: number) => { now = t; }, flush: () => { for (const fn of deferred.splice(0)) fn(); } };
+}
+
+/** Uniform in [0, 1) from a seed (mulberry32). */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 const ev = (i: number): Uint8Array[] => [Uint8Array.of(0x41, 0x46, 1, 0x43, 0, 0, 0, 0, 0, 11, 0, 1, i & 0xff)];
@@ -335,6 +349,53 @@ describe('Outbox: message events written into their container', () => {
     box.writable();
     expect(items(ch.got.slice(before))).toEqual(want.slice(from));
     expect(box.depth).toBe(0);
+  });
+
+  it('random interleavings of datagrams, full sockets and drains: everything arrives once, in order, byte for byte', () => {
+    const base = Number(process.env.OUTBOX_SEED ?? Date.now() % 100_000);
+    console.log(`outbox interleavings: seeds ${base} to ${base + 39} (OUTBOX_SEED=${base} replays them)`);
+    for (let seed = base; seed < base + 40; seed++) {
+      const rng = seeded(seed);
+      const pick = (n: number) => Math.floor(rng() * n);
+      const { box, ch, flush } = batchBox(pick(4));
+      const want: Uint8Array[] = [];
+      for (let step = 0; step < 300; step++) {
+        const r = rng();
+        if (r < 0.4) {
+          const len = rng() < 0.1 ? 8000 + pick(GATHER_BYTES_MIN - 8100) : pick(1400);
+          const e = msg(step, Uint8Array.from({ length: len }, (_, j) => (seed + step * 31 + j) & 0xff));
+          want.push(encodeMessageDatagrams(e, 0)[0]);
+          expect(box.message(e)).toBe(true);
+        } else if (r < 0.6) {
+          want.push(encodeStatusReply(0x81, step, step & 0xff));
+          expect(box.status(0x81, step, step & 0xff)).toBe(true);
+        } else if (r < 0.65) {
+          const reply = encodeStatusReply(0x82, step, 1);
+          want.push(reply);
+          expect(box.reply(reply)).toBe(true);
+        } else if (r < 0.7) {
+          want.push(ev(step)[0]);
+          expect(box.event(ev(step))).toBe(true);
+        } else if (r < 0.73) { // a large message's datagram as parts
+          const parts = [ev(step)[0], new Uint8Array(5000 + pick(30_000)).fill(step & 0xff)];
+          want.push(Uint8Array.from(parts.flatMap((p) => [...p])));
+          expect(box.event([parts])).toBe(true);
+        } else if (r < 0.88) {
+          flush();
+        } else {
+          ch.room = pick(4);
+          if (ch.room > 0) box.writable();
+        }
+      }
+      ch.room = 1_000_000;
+      box.writable();
+      flush();
+      const got = items(ch.got);
+      expect(got.length, `seed ${seed} (OUTBOX_SEED=${base} replays the run)`).toBe(want.length);
+      for (let i = 0; i < want.length; i++) expect(got[i], `seed ${seed}, datagram ${i}`).toEqual(want[i]);
+      expect(box.depth, `seed ${seed}`).toBe(0);
+      expect(box.queuedBytes, `seed ${seed}`).toBe(0);
+    }
   });
 
   it('queues nothing more for a client whose socket is gone', () => {
