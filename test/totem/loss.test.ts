@@ -18,6 +18,11 @@ function defaults(seed: number, loss = 0): Simulation {
 }
 
 const stat = (sim: Simulation, n: number, key: string): number => Number(sim.host(n).driver?.stats()[key]);
+/** The id of the message sent last. */
+const lastSent = (sim: Simulation): string => sim.events().filter((e) => e.type === 'send').at(-1)!.id;
+/** Every node of a 3-node ring has delivered `id`. */
+const everywhere = (sim: Simulation, id: string): boolean =>
+  [1, 2, 3].every((n) => sim.events().some((e) => e.type === 'deliver' && e.node === n && e.id === id));
 
 describe('totem under random loss, default timeouts', () => {
   test('20% loss under traffic: no configuration change, and every message delivered within 500 ms', () => {
@@ -73,7 +78,7 @@ describe('totem under random loss, default timeouts', () => {
     sim.setFilter((from, _to, b) => { if (from === 1 && b[1] === HOLD_CANCEL) ownCancels++; return true; });
     const t0 = sim.now;
     expect(sim.send(1)).toBe('ok');
-    const id = sim.events().filter((e) => e.type === 'send').at(-1)!.id;
+    const id = lastSent(sim);
     expect(sim.send(1)).toBe('ok'); // a second one before the token is back: no hold cancel either
     const at = (n: number) => sim.events().find((e) => e.type === 'deliver' && e.node === n && e.id === id)?.t;
     expect(sim.runUntil(() => [1, 2, 3].every((n) => at(n) !== undefined), 1000)).toBe(true);
@@ -96,9 +101,9 @@ describe('totem under random loss, default timeouts', () => {
       sim.runFor(5); // node 1 holds the token
       // 100 kB in frames of the 1400-byte MTU: some 75 frames, where a visit sends at most 17.
       expect(sim.send(1, 'agreed', 100_000)).toBe('ok');
-      const big = sim.events().filter((e) => e.type === 'send').at(-1)!.id;
+      const big = lastSent(sim);
       expect(sim.send(2, 'agreed', 200)).toBe('ok'); // another node's, at the same moment
-      const small = sim.events().filter((e) => e.type === 'send').at(-1)!.id;
+      const small = lastSent(sim);
       if (crash) sim.crash(3);
       const nodes = crash ? [1, 2] : [1, 2, 3];
       const order = (n: number) => sim.events().flatMap((e) => (e.type === 'deliver' && e.node === n && (e.id === big || e.id === small) ? [e.id] : []));
@@ -124,9 +129,8 @@ describe('totem under random loss, default timeouts', () => {
       expect(sim.runUntil(() => droppedAt >= 0, 2000)).toBe(true);
       const t0 = sim.now;
       expect(sim.send(1)).toBe('ok');
-      const id = sim.events().filter((e) => e.type === 'send').at(-1)!.id;
-      const done = () => [1, 2, 3].every((n) => sim.events().some((e) => e.type === 'deliver' && e.node === n && e.id === id));
-      expect(sim.runUntil(done, 1000)).toBe(true);
+      const id = lastSent(sim);
+      expect(sim.runUntil(() => everywhere(sim, id), 1000)).toBe(true);
       expect(sim.now - t0, `seed ${seed}: delivered everywhere`).toBeLessThan(20); // hold_ms is 180
       expectClean(sim);
     }
@@ -158,8 +162,8 @@ describe('totem under random loss, default timeouts', () => {
       for (const n of [1, 2, 3]) expect(stat(sim, n, 'tokens') - tokens[n - 1], `seed ${seed}: node ${n}`).toBeLessThanOrEqual(heldTimes + 1);
       // And the ring still carries a message at once, in the same order everywhere.
       expect(sim.send(2, 'agreed', 100)).toBe('ok');
-      const id = sim.events().filter((e) => e.type === 'send').at(-1)!.id;
-      expect(sim.runUntil(() => [1, 2, 3].every((n) => sim.events().some((e) => e.type === 'deliver' && e.node === n && e.id === id)), 1000)).toBe(true);
+      const id = lastSent(sim);
+      expect(sim.runUntil(() => everywhere(sim, id), 1000)).toBe(true);
       sim.runFor(500);
       expectClean(sim);
     }
@@ -178,9 +182,8 @@ describe('totem under random loss, default timeouts', () => {
       expect(stat(sim, 1, 'tokens')).toBe(tokens); // not back at node 1 yet
       const t0 = sim.now;
       expect(sim.send(1)).toBe('ok');
-      const id = sim.events().filter((e) => e.type === 'send').at(-1)!.id;
-      const done = () => [1, 2, 3].every((n) => sim.events().some((e) => e.type === 'deliver' && e.node === n && e.id === id));
-      expect(sim.runUntil(done, 1000)).toBe(true);
+      const id = lastSent(sim);
+      expect(sim.runUntil(() => everywhere(sim, id), 1000)).toBe(true);
       expect(sim.now - t0, `seed ${seed}: delivered everywhere`).toBeLessThan(20); // hold_ms is 180
       expect(stat(sim, 1, 'holds')).toBe(holds + 1); // the token with the message was not held
       expectClean(sim);
