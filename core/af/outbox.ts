@@ -165,13 +165,13 @@ export class Outbox {
   message(ev: MessageEvent, size = messageEventBytes(ev)): boolean {
     if (this.closed || this.dead) return true;
     if (size > CONTAINER_ITEM_MAX) throw new RangeError(`a message event of ${size} bytes goes as parts, not through message()`);
+    if (!this.batch) throw new RangeError('message() is for a client that takes containers; give an older one the encoded event (event())');
     if (!this.admits(1, size)) return false;
-    if (this.blocked && this.batch) {
+    if (this.blocked) {
       const c = this.hold(size, true);
       writeMessageAt(c.bytes as Uint8Array, c.at - size, ev);
       return true;
     }
-    if (this.blocked) { this.push(encodedItem(encoded(ev, size), size, true)); return true; }
     this.unencoded++;
     this.push({ bytes: null, msg: ev, size, events: 1, replies: 0, replySize: 0, op: 0, id: 0, status: 0, at: 0 });
     return true;
@@ -280,22 +280,13 @@ export class Outbox {
   }
 
   /** The client's socket is full: what waits now may wait long, so it gets bytes of its own.
-   *  A version-2 client's (message events, views of the driver's frames, and status replies)
-   *  are written, in order, into containers: what the flush would have sent, now one buffer
-   *  per container's worth, not one per datagram. */
+   *  What waits unencoded (message events, views of the driver's frames, and status replies:
+   *  only a version-2 client's) is written, in order, into containers: what the flush would have
+   *  sent, now one buffer per container's worth, not one per datagram. */
   private congested(): void {
     this.blocked = true;
     this.congestions++;
     if (this.unencoded === 0 || this.dead) return;
-    if (!this.batch) {
-      for (let i = this.head; i < this.items.length; i++) {
-        const item = this.items[i];
-        if (item.bytes === null) item.bytes = item.msg !== null ? encoded(item.msg, item.size) : encodeStatusReply(item.op, item.id, item.status);
-        item.msg = null;
-      }
-      this.unencoded = 0;
-      return;
-    }
     const waiting = this.items.splice(this.head);
     let c: Item | undefined;
     for (const item of waiting) {
@@ -441,14 +432,6 @@ function slot(c: Item, size: number, event: boolean): number {
 function write(into: Uint8Array, at: number, item: Item): void {
   if (item.msg !== null) writeMessageAt(into, at, item.msg);
   else writeStatusReplyAt(into, at, item.op, item.id, item.status);
-}
-
-/** A small message event in bytes of its own (`size`: messageEventBytes), for a client that
- *  takes no containers. */
-function encoded(ev: MessageEvent, size: number): Uint8Array {
-  const b = allocBytesToFill(size);
-  writeMessageAt(b, 0, ev);
-  return b;
 }
 
 /** A part below this is small: it is copied to be kept (a header, or a fragment's few bytes of a
