@@ -411,6 +411,31 @@ describe('Outbox: message events written into their container', () => {
     expect(box.depth).toBe(0);
   });
 
+  it('a socket gone while containers wait behind it: told once, nothing sent or queued after', () => {
+    let result = 'again', tries = 0;
+    const gone: string[] = [];
+    const box = new Outbox({ send: () => { tries++; return result; }, close: () => undefined }, { eventsMax: 100, bytesMax: 1 << 20, stallMs: 1000 }, {
+      gone: (errno) => gone.push(errno), dropped: () => undefined, defer: (fn) => fn(), now: () => 0,
+    }, true);
+    for (let i = 0; i < 30; i++) { // the first finds the socket full; the rest go into containers
+      expect(box.message(msg(i, new Uint8Array(3000).fill(i)))).toBe(true);
+      expect(box.status(0x81, i, 0)).toBe(true);
+    }
+    expect(box.depth).toBe(60);
+    result = 'ECONNREFUSED';
+    tries = 0;
+    box.writable();
+    expect(tries).toBe(1); // the first container, refused: the rest is not tried
+    expect(gone).toEqual(['ECONNREFUSED']);
+    const left = box.depth;
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThan(60);
+    expect(box.message(msg(31, new Uint8Array(10)))).toBe(true);
+    expect(box.status(0x81, 31, 0)).toBe(true);
+    expect(box.depth).toBe(left); // nothing more queued; the owner closes the queue when told
+    expect(tries).toBe(1);
+  });
+
   it('follows the slow-consumer rule as event() does, and refuses an event too large for a container', () => {
     const { box } = batchBox(0);
     const data = new Uint8Array(10);
