@@ -1,11 +1,11 @@
-// tools/local-cluster.ts's promises that no daemon test checks: a process that dies leaves no tracked child and no temp dir behind, a port it picks is free on every node address, and a cluster's files are where its nodes say.
+// tools/local-cluster.ts's promises that no daemon test checks: a process that dies leaves no tracked child and no temp dir behind, its daemons get the bin's V8 flags, a port it picks is free on every node address, and a cluster's files are where its nodes say.
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, LocalCluster, logTail } from './local-cluster.ts';
+import { DAEMON_ENTRY, DAEMON_V8_FLAGS, freePort, LocalCluster, logTail } from './local-cluster.ts';
 
 const MODULE = new URL('./local-cluster.ts', import.meta.url).href;
 const scratch = mkdtempSync(join(tmpdir(), 'afc-lc-test-'));
@@ -35,6 +35,12 @@ describe('local-cluster', () => {
     while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(alive(pid)).toBe(false);
     expect(existsSync(dir)).toBe(false);
+  });
+
+  it('starts daemons with the V8 flags of the bin\'s #! line, which node ignores when it runs the file itself', () => {
+    const shebang = readFileSync(DAEMON_ENTRY, 'utf8').split('\n')[0];
+    expect(shebang.startsWith('#!/usr/bin/env -S node ')).toBe(true);
+    expect(shebang.slice('#!/usr/bin/env -S node '.length).trim().split(/\s+/)).toEqual([...DAEMON_V8_FLAGS]);
   });
 
   it('picks a UDP port that every node address can bind', async () => {
