@@ -1,0 +1,65 @@
+// The bench's every-node rows on one cluster, apart from its tables: every node's client sends as
+// fast as its daemon accepts, for each size in turn on the same daemons (a size may repeat: the
+// first rows after a start run on code V8 has not optimised yet), with the driver's counters that
+// changed on node 1, and optionally V8 flags for the daemons, for A/B runs of flags in turns.
+// Run: npx tsx tools/bench/every-node.ts [--sizes 1300,100,1301,101] [--seconds 2] [--crypto off|on]
+//      [--senders all|one] [--set section.key=value] [--stats REGEX (node 1's counters to print)]
+//      [--daemon-flags "--trace-gc --max-semi-space-size=2"] (after the daemons' own V8 flags)
+//      [--keep] (keep the daemons' configs and logs: --trace-gc writes to them)
+// docs/BENCH.md ("A young generation the ring's buffers fit in") has what it measured.
+import { BenchCluster } from './cluster.ts';
+import { measureThroughput } from './driver-bench.ts';
+import type { Senders } from './results.ts';
+
+interface Args {
+  sizes: number[]; seconds: number; crypto: boolean; senders: Senders; stats: RegExp;
+  daemonFlags: string[]; sections: Record<string, Record<string, unknown>>; keep: boolean;
+}
+
+function parse(argv: string[]): Args {
+  const a: Args = {
+    sizes: [1300, 100, 1301, 101], seconds: 2, crypto: false, senders: 'all', daemonFlags: [], sections: {}, keep: false,
+    stats: /sendsRefused|writableSent|driver\.tokens$|gcRuns|gcMinorRuns/,
+  };
+  for (let i = 0; i < argv.length; i += 2) {
+    const v = argv[i + 1] ?? '';
+    switch (argv[i]) {
+      case '--sizes': a.sizes = v.split(',').map(Number); break;
+      case '--seconds': a.seconds = Number(v); break;
+      case '--crypto': a.crypto = v === 'on'; break;
+      case '--senders': a.senders = v === 'one' ? 'one' : 'all'; break;
+      case '--stats': a.stats = new RegExp(v); break;
+      case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
+      case '--keep': a.keep = true; i--; break;
+      case '--set': {
+        const [k, val] = v.split('=');
+        const [sec, key] = k.split('.');
+        a.sections[sec] = { ...a.sections[sec], [key]: Number.isFinite(Number(val)) ? Number(val) : val };
+        break;
+      }
+      default: throw new Error(`unknown option ${argv[i]}`);
+    }
+  }
+  if (a.sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new Error('--sizes: expected positive integers');
+  if (!(a.seconds > 0)) throw new Error('--seconds: expected a positive number');
+  return a;
+}
+
+const a = parse(process.argv.slice(2));
+const c = await BenchCluster.start({ nodes: 3, driver: 'totem', crypto: a.crypto, daemonFlags: a.daemonFlags, driverSections: a.sections, keep: a.keep });
+if (a.keep) console.log(`daemons' configs and logs in ${c.dir}`);
+try {
+  for (const size of a.sizes) {
+    const before = (await c.stats())[0] ?? {};
+    const { row, errors } = await measureThroughput(c, { driver: 'totem', crypto: a.crypto ? 'on' : 'off', accelerated: 'off', order: 'agreed' }, size, a.seconds, a.senders);
+    const after = (await c.stats())[0] ?? {};
+    const changed = Object.entries(after)
+      .filter(([k, v]) => a.stats.test(k) && typeof v === 'number')
+      .map(([k, v]) => `${k.replace(/^.*\./, '')}=${(v as number) - (typeof before[k] === 'number' ? before[k] as number : 0)}`);
+    const cpu = row.cpuUsPerMessage;
+    console.log(`${size} B: ${Math.round(row.tpPerSec)} msg/s, cpu us/msg daemons+clients ${cpu ? `${cpu.daemons.toFixed(1)}+${cpu.clients.toFixed(1)}` : '-'} | node 1: ${changed.join(' ')}`);
+    for (const e of errors) console.log(`  error: ${e}`);
+  }
+} finally {
+  await c.close();
+}
