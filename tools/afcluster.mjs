@@ -1,17 +1,17 @@
-#!/usr/bin/env -S node --max-semi-space-size=8 --initial-old-space-size=64 --retain-maps-for-n-gc=16
+#!/usr/bin/env -S node --max-semi-space-size=2 --initial-old-space-size=64 --retain-maps-for-n-gc=16
 // The `afcluster` command: runs the JavaScript bundle in dist/ (built by `npm install`/`npm ci`
 // through tools/build.mjs) while no file it was built from has changed since; otherwise the
 // TypeScript sources through tsx, so an edited tree never runs a stale bundle.
 // AFCLUSTER_TSX=1 always runs the sources.
-// --max-semi-space-size=8 (MiB, in the line above; it must be given at start-up): V8's young
-// generation otherwise grows to 2 x 16 MiB of resident memory under load. At 2 MiB (as it was)
-// a busy daemon scavenged every 8 to 15 ms, so the ring's own buffers (a frame is kept until the
-// token has gone round twice, a queued message until its turn) often met two scavenges and
-// went to the old generation: with every node sending 1300-byte messages, their bytes brought a
-// full collection about twice a second in each daemon, a tenth of the machine's CPU. At 8 MiB
-// there are a third as many scavenges and far fewer full collections, for up to 12 MB more
-// resident under load, given back after it (docs/BENCH.md, "A young generation the ring's
-// buffers fit in"). Never an out-of-memory error: survivors move to the old space, not capped.
+// --max-semi-space-size=2 (MiB, in the line above; it must be given at start-up): V8's young
+// generation otherwise grows to 2 x 16 MiB of resident memory under load although a daemon's
+// short-lived garbage is a few MB at a time; smaller semi-spaces mean more, cheaper scavenges,
+// never an out-of-memory error (survivors just move to the old space, which is not capped).
+// The price: a busy daemon scavenges every 8 to 15 ms, so the ring's own buffers (a frame kept
+// until the token has gone round twice, a queued message) often meet two scavenges and go to the
+// old generation; with every node sending 1300-byte messages that is a full collection about
+// twice a second per daemon. 8 MiB removed those, but cost 15% at 100 B and gained nothing at
+// 1300 B here (docs/BENCH.md, "Full collections under every node's load").
 // --initial-old-space-size=64 (MiB): a daemon's live heap is 10 to 15 MB, and V8 set the old
 // generation's limit a megabyte or two above it, so under a stream of large messages it ran a
 // full collection every 30 to 70 ms (141 in 8 s on the sender, pauses of up to 7 ms) that freed

@@ -15,9 +15,9 @@ import { ClusterSocket } from '../sockapi/client.ts';
 
 export const DAEMON_ENTRY = fileURLToPath(new URL('./afcluster.mjs', import.meta.url));
 /** The V8 flags of the bin's #! line (tools/afcluster.mjs says why), which node ignores when it
- *  runs the file directly: a young generation of at most 2 x 8 MiB, no full collections while
- *  the old generation is under 64 MiB, and object shapes kept for 16 full collections. */
-export const DAEMON_V8_FLAGS = ['--max-semi-space-size=8', '--initial-old-space-size=64', '--retain-maps-for-n-gc=16'] as const;
+ *  runs the file directly: small young-generation steps, no full collections while the old
+ *  generation is under 64 MiB, and object shapes kept for 16 full collections. */
+export const DAEMON_V8_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=64', '--retain-maps-for-n-gc=16'] as const;
 const STOP_GRACE_MS = 10_000;
 
 const children = new Set<ChildProcess>();

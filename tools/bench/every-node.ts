@@ -6,7 +6,7 @@
 //      [--senders all|one] [--set section.key=value] [--stats REGEX (node 1's counters to print)]
 //      [--daemon-flags "--trace-gc --max-semi-space-size=2"] (after the daemons' own V8 flags)
 //      [--keep] (keep the daemons' configs and logs: --trace-gc writes to them)
-// docs/BENCH.md ("A young generation the ring's buffers fit in") has what it measured.
+// docs/BENCH.md ("Full collections under every node's load") has what it measured.
 import { BenchCluster } from './cluster.ts';
 import { measureThroughput } from './driver-bench.ts';
 import type { Senders } from './results.ts';
