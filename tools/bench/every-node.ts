@@ -45,7 +45,13 @@ function parse(argv: string[]): Args {
   return a;
 }
 
-const a = parse(process.argv.slice(2));
+let a: Args;
+try {
+  a = parse(process.argv.slice(2));
+} catch (e) {
+  console.error(`every-node: ${(e as Error).message} (options: the comment at the top of tools/bench/every-node.ts)`);
+  process.exit(2);
+}
 const c = await BenchCluster.start({ nodes: 3, driver: 'totem', crypto: a.crypto, daemonFlags: a.daemonFlags, driverSections: a.sections, keep: a.keep });
 if (a.keep) console.log(`daemons' configs and logs in ${c.dir}`);
 try {
