@@ -9,11 +9,12 @@
 // docs/BENCH.md ("Full collections under every node's load") has what it measured.
 import { BenchCluster } from './cluster.ts';
 import { measureThroughput } from './driver-bench.ts';
+import { parseSeconds, parseSets } from './options.ts';
 import type { Senders } from './results.ts';
 
 interface Args {
   sizes: number[]; seconds: number; crypto: boolean; senders: Senders; stats: RegExp;
-  daemonFlags: string[]; sections: Record<string, Record<string, unknown>>; keep: boolean;
+  daemonFlags: string[]; sections: Record<string, Record<string, number | boolean | string>>; keep: boolean;
 }
 
 function parse(argv: string[]): Args {
@@ -21,28 +22,23 @@ function parse(argv: string[]): Args {
     sizes: [1300, 100, 1301, 101], seconds: 2, crypto: false, senders: 'all', daemonFlags: [], sections: {}, keep: false,
     stats: /sendsRefused|writableSent|driver\.tokens$|gcRuns|gcMinorRuns/,
   };
+  const sets: string[] = [];
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1] ?? '';
     switch (argv[i]) {
       case '--sizes': a.sizes = v.split(',').map(Number); break;
-      case '--seconds': a.seconds = Number(v); break;
+      case '--seconds': a.seconds = parseSeconds(v); break;
       case '--crypto': a.crypto = v === 'on'; break;
       case '--senders': a.senders = v === 'one' ? 'one' : 'all'; break;
       case '--stats': a.stats = new RegExp(v); break;
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--keep': a.keep = true; i--; break;
-      case '--set': {
-        const [k, val] = v.split('=');
-        const [sec, key] = k.split('.');
-        a.sections[sec] = { ...a.sections[sec], [key]: Number.isFinite(Number(val)) ? Number(val) : val };
-        break;
-      }
+      case '--set': sets.push(v); break;
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
   if (a.sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new Error('--sizes: expected positive integers');
-  if (!(a.seconds > 0)) throw new Error('--seconds: expected a positive number');
-  return a;
+  return { ...a, sections: parseSets(sets) };
 }
 
 let a: Args;
