@@ -7,11 +7,12 @@
 // generation otherwise grows to 2 x 16 MiB of resident memory under load although a daemon's
 // short-lived garbage is a few MB at a time; smaller semi-spaces mean more, cheaper scavenges,
 // never an out-of-memory error (survivors just move to the old space, which is not capped).
-// The price: a busy daemon scavenges every 8 to 15 ms, so the ring's own buffers (a frame kept
-// until the token has gone round twice, a queued message) often meet two scavenges and go to the
-// old generation; with every node sending 1300-byte messages that is a full collection about
-// twice a second per daemon. 8 MiB removed those, but cost 15% at 100 B and gained nothing at
-// 1300 B here (docs/BENCH.md, "Full collections under every node's load").
+// The price: a busy daemon scavenges every 8 to 15 ms, so buffers the ring holds for some
+// milliseconds (frames until the token has gone round twice, queued messages) can meet two
+// scavenges and go to the old generation; with every node sending 1300-byte messages that was a
+// full collection about twice a second per daemon in some runs. 8 MiB removed those, but cost
+// 15-20% at 100 B and gained nothing at 1300 B here (docs/BENCH.md, "Full collections under
+// every node's load").
 // --initial-old-space-size=64 (MiB): a daemon's live heap is 10 to 15 MB, and V8 set the old
 // generation's limit a megabyte or two above it, so under a stream of large messages it ran a
 // full collection every 30 to 70 ms (141 in 8 s on the sender, pauses of up to 7 ms) that freed

@@ -28,8 +28,14 @@ function parse(argv: string[]): Args {
     switch (argv[i]) {
       case '--sizes': a.sizes = v.split(',').map(Number); break;
       case '--seconds': a.seconds = parseSeconds(v); break;
-      case '--crypto': a.crypto = v === 'on'; break;
-      case '--senders': a.senders = v === 'one' ? 'one' : 'all'; break;
+      case '--crypto':
+        if (v !== 'on' && v !== 'off') throw new Error(`--crypto ${v}: expected on or off`);
+        a.crypto = v === 'on';
+        break;
+      case '--senders':
+        if (v !== 'all' && v !== 'one') throw new Error(`--senders ${v}: expected all or one`);
+        a.senders = v;
+        break;
       case '--stats': a.stats = new RegExp(v); break;
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--keep': a.keep = true; i--; break;
