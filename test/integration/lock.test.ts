@@ -42,8 +42,12 @@ describe('afcluster lock on a totem cluster', () => {
   const cluster = new TestCluster({ nodes: 3, driver: 'totem', basePort: testPort(58000) });
   const tmp = tempDir('afc-lock-');
   const file = (name: string): string => join(tmp.dir, name);
+  // Each lock client binds its socket in the test's temp dir: one killed by SIGKILL cannot remove
+  // it, and it goes with the dir, not into /tmp.
   const lock = (node: number, args: string[], opts: { detached?: boolean } = {}): ChildProcess =>
-    track(spawn(process.execPath, [ENTRY, 'lock', 'demo', '--socket', cluster.node(node).socket, ...args], { stdio: ['ignore', 'inherit', 'inherit'], detached: opts.detached }));
+    track(spawn(process.execPath, [ENTRY, 'lock', 'demo', '--socket', cluster.node(node).socket, ...args], {
+      stdio: ['ignore', 'inherit', 'inherit'], detached: opts.detached, env: { ...process.env, XDG_RUNTIME_DIR: tmp.dir },
+    }));
   const exited = (p: ChildProcess): Promise<number | null> =>
     p.exitCode !== null || p.signalCode !== null ? Promise.resolve(p.exitCode) : new Promise((r) => p.once('exit', (code) => r(code)));
 

@@ -27,6 +27,8 @@ export interface WorkerOptions {
   /** Where the child's stdout/stderr go: 'inherit' or 'ignore' (default 'inherit' for stderr). */
   readonly stdout?: 'inherit' | 'ignore' | 'pipe';
   readonly stderr?: 'inherit' | 'ignore' | 'pipe';
+  /** The child's environment (default: this process's). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** Starts a TypeScript module as a node process with an IPC channel (tsx loads it). */
@@ -35,6 +37,7 @@ export function spawnWorker(modulePath: string, opts: WorkerOptions = {}): Child
   const child = fork(modulePath, [...(opts.args ?? [])], {
     execArgv: ['--import', 'tsx', ...(opts.nodeFlags ?? [])],
     stdio: ['ignore', opts.stdout ?? 'ignore', opts.stderr ?? 'inherit', 'ipc'],
+    ...(opts.env ? { env: opts.env } : {}),
   });
   return track(child);
 }

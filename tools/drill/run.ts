@@ -74,7 +74,8 @@ function startWorkers(cluster: LocalCluster, from: number, count: number, late: 
   const n = cluster.nodes.length;
   return Array.from({ length: count }, (_, k) => {
     const i = from + k;
-    return { proc: spawnWorker(WORKER), observer: `n${(i % n) + 1}${late ? 'late' : 'w'}${Math.floor(i / n) + 1}`, socket: cluster.nodes[i % n].socket };
+    // Its client socket in the cluster's dir: a worker killed with -9 cannot remove it itself.
+    return { proc: spawnWorker(WORKER, { env: { ...process.env, XDG_RUNTIME_DIR: cluster.dir } }), observer: `n${(i % n) + 1}${late ? 'late' : 'w'}${Math.floor(i / n) + 1}`, socket: cluster.nodes[i % n].socket };
   });
 }
 

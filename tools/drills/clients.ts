@@ -2,7 +2,7 @@
 // holding one or more sockets; each socket is a StreamClient with its own log. Spawn, read their
 // JSON lines, command them, and wait on what they have logged.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { track } from '../local-cluster.ts';
 import { parseRecord, type ClientLog, type DrillMember } from '../../sim/group-checker.ts';
@@ -29,8 +29,10 @@ export class ClientProcess {
   constructor(readonly nodeId: number, names: string[], spec: ClientSpec) {
     this.clients = names.map((n) => new StreamClient(n, nodeId, this));
     const byName = new Map(this.clients.map((c) => [c.name, c]));
+    // Client sockets bind beside the daemon's, in the cluster's dir: a process killed with -9
+    // cannot remove its own, and the dir goes when the cluster stops.
     this.proc = track(spawn(process.execPath, ['--import', 'tsx', SCRIPT, spec.socket, spec.group, spec.order, String(spec.intervalMs), ...names], {
-      cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'],
+      cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, XDG_RUNTIME_DIR: dirname(spec.socket) },
     }));
     this.proc.stdin!.on('error', () => { /* the process exited: nothing more to tell it */ });
     createInterface({ input: this.proc.stdout! }).on('line', (l) => {
