@@ -37,7 +37,7 @@ export function spawnWorker(modulePath: string, opts: WorkerOptions = {}): Child
   const child = fork(modulePath, [...(opts.args ?? [])], {
     execArgv: ['--import', 'tsx', ...(opts.nodeFlags ?? [])],
     stdio: ['ignore', opts.stdout ?? 'ignore', opts.stderr ?? 'inherit', 'ipc'],
-    ...(opts.env ? { env: opts.env } : {}),
+    env: opts.env, // undefined: this process's
   });
   return track(child);
 }
