@@ -11,7 +11,8 @@
 // OUTBOX_SEED replays a run), that everything arrives once, in order, byte for byte.
 import { describe, expect, it } from 'vitest';
 import { Outbox, REPLIES_QUEUED_MAX, REPLY_BYTES_QUEUED_MAX, keptParts, type ClientChannel } from './outbox.ts';
-import { DATAGRAM_MAX, decodeDaemonDatagram, encodeMessageDatagrams, encodeStatusReply, GATHER_BYTES_MIN } from './codec.ts';
+import { DATAGRAM_MAX, decodeDaemonDatagram, encodeMessageDatagrams, encodeStatusReply, GATHER_BYTES_MIN, messageEventBytes } from './codec.ts';
+import { limitsSection } from '../config/schema.ts';
 import type { MessageEvent } from '../api/types.ts';
 
 /** A channel whose kernel queue holds `room` datagrams until the client reads them all. */
@@ -78,6 +79,24 @@ describe('Outbox: the slow-consumer rule', () => {
     at(1100);
     expect(box.event(ev(11))).toBe(false);
     expect(box.refusedFor).toBe('stalled');
+  });
+
+  it('with the default limits, a reader of 100-byte messages may fall behind by the byte bound, not by a few thousand events', () => {
+    // Every node sending 100 B as fast as the client library allows is about 300,000 messages a
+    // second here: twice 4096 events (the old default) was 27 ms of delivery, and readers that
+    // read all the time were evicted.
+    const limits = limitsSection.parse({});
+    const deferred: (() => void)[] = [];
+    const box = new Outbox(channel(0), { eventsMax: limits.recv_queue_max, bytesMax: limits.recv_queue_bytes_max, stallMs: limits.recv_stall_ms }, {
+      gone: () => undefined, dropped: () => undefined, defer: (fn) => deferred.push(fn), now: () => 0,
+    }, true);
+    const e: MessageEvent = { type: 'message', group: 'bench', sender: { nodeId: 1, pid: 2, port: 3 }, order: 'agreed', data: new Uint8Array(100) };
+    const size = messageEventBytes(e);
+    let taken = 0;
+    for (; box.message(e); taken++) if (taken % 1000 === 999) for (const fn of deferred.splice(0)) fn(); // bursts, packed behind the full socket
+    expect(box.refusedFor).toBe('burst');
+    expect(taken * size).toBeGreaterThanOrEqual(limits.recv_queue_bytes_max);
+    expect(taken * size).toBeLessThanOrEqual(2 * limits.recv_queue_bytes_max);
   });
 
   it('packs what one burst queued for a version-2 client into a container', () => {
