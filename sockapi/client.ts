@@ -86,8 +86,12 @@ interface StreamState {
 }
 
 /** Sends unanswered at most (the daemon holds a few datagrams of them in its kernel queue, and
- *  keeps the replies of up to 4096 requests while this socket is full: PROTOCOL.md). */
-export const SEND_WINDOW = 1024;
+ *  keeps the replies of up to 4096 requests while this socket is full: PROTOCOL.md). 256, as the
+ *  C client's, not 1024: with every node sending as fast as the window allowed, 1024 had the
+ *  daemons refuse eight to ten times as many sends (each answered EAGAIN and sent again) and
+ *  delivered less, in 5 pairs of 5 at 100 and 1300 bytes (docs/BENCH.md); one sender alone was
+ *  about the same either way. */
+export const SEND_WINDOW = 256;
 /** Version 4: bytes of large messages' parts unanswered at most (the daemon keeps one message's
  *  parts at a time; this bounds what waits in the kernel and the daemon's queue). */
 export const STREAM_BYTES_MAX = 4 * 1024 * 1024;
