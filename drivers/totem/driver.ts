@@ -907,17 +907,19 @@ export class TotemDriver implements Driver {
   /** Ask for my gaps once each has been seen missing on miss_count_const visits. */
   private requestGaps(t: TokenMsg): void {
     const c = this.cur;
-    for (const s of this.missCount.keys()) if (s <= c.aru) this.missCount.delete(s);
-    const present = new Set(t.rtr);
+    if (this.missCount.size > 0) for (const s of this.missCount.keys()) if (s <= c.aru) this.missCount.delete(s);
     // Accelerated: frames above the last token I forwarded may still be on their way.
     const upTo = this.opts.acceleratedWindow > 0 ? Math.min(t.seq, this.lastForwardedSeq) : t.seq;
+    if (upTo <= c.aru) return; // nothing missing: no set, no list (a token's visit, every visit)
+    let present: Set<number> | undefined;
     for (const s of c.gaps(upTo, this.opts.outstandingMax * 2)) {
       const n = (this.missCount.get(s) ?? 0) + 1;
       this.missCount.set(s, n);
-      if (n >= this.opts.missCountConst && !present.has(s) && t.rtr.length < this.opts.retransmitListMax) {
-        t.rtr.push(s);
-        present.add(s);
-      }
+      if (n < this.opts.missCountConst || t.rtr.length >= this.opts.retransmitListMax) continue;
+      present ??= new Set(t.rtr);
+      if (present.has(s)) continue;
+      t.rtr.push(s);
+      present.add(s);
     }
   }
 
