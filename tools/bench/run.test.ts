@@ -18,18 +18,20 @@ describe('configurations', () => {
 });
 
 describe('stepCount', () => {
-  it('counts ceiling sizes, a start and the sizes per configuration, latency and scaling steps', () => {
-    expect(stepCount(parseBenchArgs([]))).toBe(2 * 14 + 2 * (1 + 14));
-    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--latency', '--no-ceiling', '--drivers', 'cman']))).toBe(1 + 2 * 3);
+  it('counts ceiling sizes, a start, its warm-up and the sizes per configuration, latency and scaling steps', () => {
+    expect(stepCount(parseBenchArgs([]))).toBe(2 * 14 + 2 * (2 + 14));
+    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--latency', '--no-ceiling', '--drivers', 'cman']))).toBe(2 + 2 * 3);
     // --latency-paced: one more idle row per size.
-    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--latency', '--latency-paced', '2', '--no-ceiling', '--drivers', 'cman']))).toBe(1 + 2 * 4);
-    expect(stepCount(parseBenchArgs(['--sizes', '100', '--scaling', '--scale-nodes', '2,3', '--drivers', 'cman']))).toBe(2 + 2 + 2 * 3);
+    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--latency', '--latency-paced', '2', '--no-ceiling', '--drivers', 'cman']))).toBe(2 + 2 * 4);
+    expect(stepCount(parseBenchArgs(['--sizes', '100', '--scaling', '--scale-nodes', '2,3', '--drivers', 'cman']))).toBe(2 + 3 + 2 * 3);
+    // --loss: no warm-up (each loss rate is compared with the lossless row measured the same way).
+    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--loss', '0,0.05', '--drivers', 'cman']))).toBe(1 + 2 * 2);
   });
   it('adds per configuration the start of the reference and five steps per size, with or without --latency', () => {
     // one sender (afcluster, corosync), every node (afcluster, corosync), idle latency (afcluster, corosync)
-    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--no-ceiling', '--drivers', 'totem', '--reference', 'corosync']))).toBe(1 + 2 + 1 + 2 * 5);
+    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--no-ceiling', '--drivers', 'totem', '--reference', 'corosync']))).toBe(2 + 2 + 1 + 2 * 5);
     // + afcluster and corosync under load: afcluster's idle and load were counted already
-    expect(stepCount(parseBenchArgs(['--sizes', '100', '--no-ceiling', '--drivers', 'totem', '--latency', '--reference', 'corosync']))).toBe(1 + 3 + 1 + 5);
+    expect(stepCount(parseBenchArgs(['--sizes', '100', '--no-ceiling', '--drivers', 'totem', '--latency', '--reference', 'corosync']))).toBe(2 + 3 + 1 + 5);
   });
 });
 

@@ -47,7 +47,8 @@ export function stepCount(o: BenchOptions): number {
   const reference = o.reference ? 1 + o.sizes.length * 5 : 0;
   // --latency-paced: one more idle row per size wherever latency is measured, and the reference's.
   const paced = o.latencyPaced && !o.loss && (o.latency || o.reference) ? o.sizes.length * (o.reference ? 2 : 1) : 0;
-  const perConfig = 1 + o.sizes.length * (o.loss ? o.loss.length : o.latency ? 3 : 1) + reference + paced;
+  // The start and, without --loss, the warm-up after it (warmStart).
+  const perConfig = (o.loss ? 1 : 2) + o.sizes.length * (o.loss ? o.loss.length : o.latency ? 3 : 1) + reference + paced;
   const scaling = o.scaling ? o.drivers.length * o.scaleNodes.length * 3 : 0;
   return (withCeiling(o) ? 2 * o.sizes.length : 0) + configurations(o).length * perConfig + scaling;
 }
@@ -163,7 +164,8 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
     // --loss measures one sender under loss against its own lossless row; no reference there.
     if (report.reference && !o.loss) ref = await ReferenceRun.start({ info: report.reference, nodes: o.nodes, crypto: c.crypto, linkMtu: o.referenceMtu ?? daemonsMtu(o), keep: o.keep, progress: ctx.progress, note: (s) => note(report, s) });
     if (o.loss) await lossRows(ctx, cluster, l, report);
-    else for (const size of o.sizes) {
+    else await warmStart(ctx, report, { cluster, l, ref }, Math.min(o.sizes[0], cluster.messageSizeMax));
+    if (!o.loss) for (const size of o.sizes) {
       const eff = Math.min(size, cluster.messageSizeMax);
       if (eff !== size) note(report, `${labelOf(c)}: ${size} B is over the ${cluster.messageSizeMax} B the daemon's bridge carries; measured ${eff} B instead`);
       const sizes = { size, eff, ceiling: ceiling.get(size) };
@@ -180,6 +182,21 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
     report.profiles.push(profileOf(join(profileDirFor(o.profile, c), 'node1'), `${labelOf(c)}, node 1's daemon`));
     report.profiles.push(profileOf(join(profileDirFor(o.profile, c), 'client1'), `${labelOf(c)}, node 1's client`));
   }
+}
+
+/** Every node sending for this long after a start, not measured: V8 compiles the daemons' and
+ *  the clients' message path in their first seconds, and a first row (one sender at 100 B, with
+ *  only the row's own WARMUP_MS before it) ran 3 to 20% below the same row measured again. The
+ *  reference does the same work, for the same time. */
+export const START_WARMUP_S = 2;
+
+async function warmStart(ctx: RunContext, report: BenchReport, m: { cluster: BenchCluster; l: RunLabels; ref?: ReferenceRun }, size: number): Promise<void> {
+  const seconds = Math.min(START_WARMUP_S, ctx.opts.seconds);
+  ctx.progress.step(`${labelOf(m.l)}: warming up, ${size} B, every node (${seconds} s, not measured)`);
+  const { errors } = await measureThroughput(m.cluster, m.l, size, seconds, 'all');
+  noteErrors(report, `${labelOf(m.l)} warm-up ${size} B`, errors);
+  if (m.ref) await m.ref.throughput(size, seconds, 'all');
+  ctx.progress.tick();
 }
 
 /** --loss: per loss rate (the rule installed, removed whatever happens) and size, one sender. */
