@@ -128,7 +128,8 @@ export const limitsSection = z.strictObject({
   // core/af/outbox.ts), so recv_queue_bytes_max is what bounds the memory, and at 4096 the count
   // evicted readers that read all the time: every node sending 100 B as fast as the client
   // library's window allows (about 300,000 messages a second here), 8192 events (twice the bound)
-  // are 27 ms of delivery, and a reader that was also a sender fell that far behind in 3 rows of 9.
+  // are 27 ms of delivery, and a reader that was also a sender fell that far behind in 3 rows of
+  // 12 (docs/bench/recv-queue-max.txt).
   // 65536 events of 100 B are about the 8 MiB byte bound.
   recv_queue_max: doc(z.int().min(1).max(10_000_000).default(65536), 'Events queued for one socket that is not reading; past it the socket leaves its group and gets ENOBUFS. For messages of about 100 bytes or more, recv_queue_bytes_max is the bound that counts.'),
   // Per socket, so sockets_max of them can be full at once: 8 MiB (eight largest messages, or

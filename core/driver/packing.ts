@@ -382,7 +382,8 @@ export class Reassembler {
     this.counters.partialsDropped++;
   }
 
-  /** Validates the whole frame first, so a malformed one changes nothing; returns its entries. */
+  /** Validates the whole frame first, so a malformed one changes nothing; returns how many
+   *  entries it holds. */
   private validate(frame: Uint8Array): number {
     if (frame.length < FRAME_OVERHEAD) malformed(`${frame.length} bytes is shorter than the header`);
     if (frame[0] !== FRAME_VERSION) malformed(`version ${frame[0]}, expected ${FRAME_VERSION}`);

@@ -164,14 +164,16 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
     // --loss measures one sender under loss against its own lossless row; no reference there.
     if (report.reference && !o.loss) ref = await ReferenceRun.start({ info: report.reference, nodes: o.nodes, crypto: c.crypto, linkMtu: o.referenceMtu ?? daemonsMtu(o), keep: o.keep, progress: ctx.progress, note: (s) => note(report, s) });
     if (o.loss) await lossRows(ctx, cluster, l, report);
-    else await warmStart(ctx, report, { cluster, l, ref }, Math.min(o.sizes[0], cluster.messageSizeMax));
-    if (!o.loss) for (const size of o.sizes) {
-      const eff = Math.min(size, cluster.messageSizeMax);
-      if (eff !== size) note(report, `${labelOf(c)}: ${size} B is over the ${cluster.messageSizeMax} B the daemon's bridge carries; measured ${eff} B instead`);
-      const sizes = { size, eff, ceiling: ceiling.get(size) };
-      if (ref) await throughputAt(ctx, { cluster, l, ref, report }, sizes, 'one');
-      const row = await throughputAt(ctx, { cluster, l, ref, report }, sizes, 'all');
-      if (o.latency || ref) await latencyAt(ctx, cluster, l, eff, row.tpPerSec, report, ref && { run: ref, maxTp: row.reference?.tpPerSec ?? NaN });
+    else {
+      await warmStart(ctx, report, { cluster, l, ref }, Math.min(o.sizes[0], cluster.messageSizeMax));
+      for (const size of o.sizes) {
+        const eff = Math.min(size, cluster.messageSizeMax);
+        if (eff !== size) note(report, `${labelOf(c)}: ${size} B is over the ${cluster.messageSizeMax} B the daemon's bridge carries; measured ${eff} B instead`);
+        const sizes = { size, eff, ceiling: ceiling.get(size) };
+        if (ref) await throughputAt(ctx, { cluster, l, ref, report }, sizes, 'one');
+        const row = await throughputAt(ctx, { cluster, l, ref, report }, sizes, 'all');
+        if (o.latency || ref) await latencyAt(ctx, cluster, l, eff, row.tpPerSec, report, ref && { run: ref, maxTp: row.reference?.tpPerSec ?? NaN });
+      }
     }
     report.memory.push(memoryRow(c, cluster, ref));
   } finally {
