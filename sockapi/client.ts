@@ -3,8 +3,8 @@
 // by that path), says hello with its pid, then sends requests and matches replies by request
 // id; events arrive in the same stream and are handed out by `for await`. With a version-2 daemon
 // (PROTOCOL.md section 9) sends are pipelined: queued, packed into BATCH containers at the end of
-// the current tick, up to SEND_WINDOW of them unanswered; each send() resolves when the daemon
-// accepted its message. A send refused with EAGAIN waits for the daemon's WRITABLE event (no
+// the current tick, up to the socket's window of them unanswered (OpenOptions.sendWindow,
+// SEND_WINDOW by default); each send() resolves when the daemon accepted its message. A send refused with EAGAIN waits for the daemon's WRITABLE event (no
 // sleeping) and is resent, in order, with everything after it. With a version-4 daemon
 // (PROTOCOL.md section 11) a large message's parts stream through the same window: no reply is
 // awaited per part, and a refused part puts the whole message back in line like a refused send.
@@ -46,6 +46,10 @@ export interface OpenOptions {
   /** The newest bridge protocol version to say HELLO with (default: the newest both this socket
    *  and the daemon speak). For testing older clients' paths against a new daemon. */
   readonly maxVersion?: number;
+  /** Sends unanswered at most (default SEND_WINDOW, 256; 1 to SEND_WINDOW_MAX). Deeper suits one
+   *  sender of small messages; with every node sending 1300-byte messages, shallower delivered
+   *  more (docs/BENCH.md, "The client library's window"). */
+  readonly sendWindow?: number;
 }
 
 interface Pending {
@@ -92,6 +96,9 @@ interface StreamState {
  *  delivered less, in 5 pairs of 5 at 100 and 1300 bytes (docs/BENCH.md); one sender alone was
  *  about the same either way. */
 export const SEND_WINDOW = 256;
+/** The deepest OpenOptions.sendWindow: the daemon keeps the replies of 4096 requests for a socket
+ *  that is busy sending, and other requests may be unanswered too. */
+export const SEND_WINDOW_MAX = 1024;
 /** Version 4: bytes of large messages' parts unanswered at most (the daemon keeps one message's
  *  parts at a time; this bounds what waits in the kernel and the daemon's queue). */
 export const STREAM_BYTES_MAX = 4 * 1024 * 1024;
@@ -195,6 +202,8 @@ export class ClusterSocket implements GroupSocket {
   private get partDataMax(): number { return this.dgramMax - SEND_PART_HEADER_BYTES; }
   /** Datagrams from the daemon that did not decode (counted, dropped). */
   badDatagrams = 0;
+  /** Sends unanswered at most (OpenOptions.sendWindow). */
+  private readonly window: number;
 
   private constructor(
     private readonly sock: UnixDgramSocket,
@@ -203,6 +212,7 @@ export class ClusterSocket implements GroupSocket {
     private readonly timeoutMs: number,
     opts: OpenOptions,
   ) {
+    this.window = opts.sendWindow ?? SEND_WINDOW;
     this.events = new EventQueue<SocketEvent>({
       max: opts.eventQueueMax ?? 65536, bytesMax: opts.eventQueueBytesMax ?? 64 << 20, sizeOf: eventBytes,
     });
@@ -212,6 +222,10 @@ export class ClusterSocket implements GroupSocket {
 
   /** Open a socket on the daemon at `path`: binds a client socket and says hello. */
   static async open(opts: OpenOptions): Promise<ClusterSocket> {
+    const w = opts.sendWindow;
+    if (w !== undefined && !(Number.isInteger(w) && w >= 1 && w <= SEND_WINDOW_MAX)) {
+      throw new ClusterError('EINVAL', `sendWindow ${w}: expected a whole number of sends from 1 to ${SEND_WINDOW_MAX}`);
+    }
     const clientPath = opts.clientPath ?? defaultClientPath();
     checkUnixPath(opts.path, 'daemon socket path');
     checkUnixPath(clientPath, 'client socket path (set clientPath, or a shorter XDG_RUNTIME_DIR or TMPDIR)');
@@ -340,7 +354,7 @@ export class ClusterSocket implements GroupSocket {
       if (this.inflight.size > 0) this.startSendTimer();
       return;
     }
-    while (!this.paused && !this.closed && !this.largeActive && this.queueHead < this.queue.length && this.inflight.size < SEND_WINDOW) {
+    while (!this.paused && !this.closed && !this.largeActive && this.queueHead < this.queue.length && this.inflight.size < this.window) {
       const head = this.queue[this.queueHead];
       if (head.settled) { this.queueHead++; continue; }
       if (head.large && this.version >= VERSION_STREAM) {
@@ -390,7 +404,7 @@ export class ClusterSocket implements GroupSocket {
     const total = s.data.length;
     while (st.next < total) {
       const chunk = this.partDataMax;
-      if (this.inflight.size >= SEND_WINDOW || (this.streamBytes > 0 && this.streamBytes + chunk > STREAM_BYTES_MAX)) return 'blocked';
+      if (this.inflight.size >= this.window || (this.streamBytes > 0 && this.streamBytes + chunk > STREAM_BYTES_MAX)) return 'blocked';
       const id = this.allocId();
       const data = s.data.subarray(st.next, st.next + chunk);
       const req = { id, order: s.order, msgId: st.msgId, total, offset: st.next, data, resume: this.resumeNext && st.next === 0 };
@@ -454,7 +468,7 @@ export class ClusterSocket implements GroupSocket {
   private pack(): [number, ByteParts] {
     const buf = this.scratch;
     let at = BATCH_HEADER_BYTES, count = 0, first: Uint8Array | undefined;
-    for (let i = this.queueHead; i < this.queue.length && this.inflight.size + count < SEND_WINDOW; i++) {
+    for (let i = this.queueHead; i < this.queue.length && this.inflight.size + count < this.window; i++) {
       const s = this.queue[i];
       if (s.settled) { if (count === 0) this.queueHead++; continue; }
       if (s.large) break; // goes alone, in parts, once this container is accepted

@@ -1,4 +1,4 @@
-// Proves the bridge server over a real unix socket, on one node with a loopback driver: ClusterSocket binds, sends and receives; hostile datagrams get their errno or are dropped and counted; request-before-hello, bind twice, send before bind, oversize payloads and too many sockets are refused; send waits out EAGAIN (or not, with wait:false) and obeys AbortSignal; version-2 sockets get bursts in BATCH containers and their pipelined sends keep their order across EAGAIN, the fence and WRITABLE; version-4 sockets stream large messages' parts without a round trip each, fenced alike; requests time out; a vanished client process is procdown; a vanished daemon ends the stream.
+// Proves the bridge server over a real unix socket, on one node with a loopback driver: ClusterSocket binds, sends and receives; hostile datagrams get their errno or are dropped and counted; request-before-hello, bind twice, send before bind, oversize payloads and too many sockets are refused; send waits out EAGAIN (or not, with wait:false) and obeys AbortSignal; version-2 sockets get bursts in BATCH containers and their pipelined sends keep their order across EAGAIN, the fence and WRITABLE, with at most the socket's sendWindow unanswered; version-4 sockets stream large messages' parts without a round trip each, fenced alike; requests time out; a vanished client process is procdown; a vanished daemon ends the stream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { GroupService } from '../groups/service.ts';
@@ -476,6 +476,48 @@ describe('bridge server (one node, loopback driver)', () => {
       expect(s.badDatagrams).toBe(1);
     } finally {
       await s.close(); // the fake answers nothing else: close gives up after its timeout
+      fake.close();
+    }
+  });
+
+  it('keeps at most sendWindow sends unanswered, and refuses a window out of range', async () => {
+    const window = 3, total = 10;
+    const fakePath = join(tmp.dir, 'fake-window.sock');
+    const fake = createUnixSocket();
+    const pending: number[] = [];
+    const arrived: number[] = [];
+    let maxUnanswered = 0;
+    const answer = (to: string, op: number, id: number) => {
+      const b = encodeReply({ type: 'reply', op: op | REPLY_BIT, id, status: 0, result: { type: 'none' } });
+      fake.send(Buffer.from(b), 0, b.length, to, () => {});
+    };
+    fake.on('message', (buf, rinfo) => {
+      const to = rinfo.path;
+      if (!to) return;
+      const d = decodeClientDatagram(buf);
+      const requests = d.type === 'request' ? [d.request] : d.type === 'batch' ? d.items.map((b) => decodeClientDatagram(b)).flatMap((x) => (x.type === 'request' ? [x.request] : [])) : [];
+      for (const r of requests) {
+        if (r.type === 'hello') {
+          const b = encodeReply({ type: 'reply', op: OP.hello | REPLY_BIT, id: r.id, status: 0, result: { type: 'hello', hello: { nodeId: 9, pid: r.pid, port: 1, messageSizeMax: 1000, driver: 'fake' } } });
+          fake.send(Buffer.from(b), 0, b.length, to, () => {});
+        } else if (r.type === 'send') { pending.push(r.id); arrived.push(r.data[0]); } else answer(to, OP[r.type], r.id);
+      }
+      maxUnanswered = Math.max(maxUnanswered, pending.length);
+      // The oldest answered once the window is full, so that the next may come; all at the end.
+      while (pending.length > 0 && (pending.length >= window || arrived.length === total)) answer(to, OP.send, pending.shift() as number);
+    });
+    bindUnix(fake, fakePath);
+    for (const bad of [0, 1025, 1.5]) {
+      await expect(ClusterSocket.open({ path: fakePath, sendWindow: bad })).rejects.toMatchObject({ code: 'EINVAL' });
+    }
+    const s = await ClusterSocket.open({ path: fakePath, keepaliveMs: 0, timeoutMs: 2000, sendWindow: window });
+    try {
+      expect(s.protocolVersion).toBeGreaterThanOrEqual(2); // pipelined sends
+      await Promise.all(Array.from({ length: total }, (_, i) => s.send(Uint8Array.of(i))));
+      expect(arrived).toEqual(Array.from({ length: total }, (_, i) => i));
+      expect(maxUnanswered).toBe(window); // the window filled, and never more
+    } finally {
+      await s.close();
       fake.close();
     }
   });

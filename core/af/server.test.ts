@@ -5,7 +5,7 @@ import { encodeBatch, encodeRequest, GATHER_BYTES_MIN, LARGE_DATAGRAM_MAX, OP_PR
 import { PARTIAL_IDLE_MS, PARTIAL_OVERHEAD, PARTIALS_PER_SOCKET_MAX, partialLimits } from './server.ts';
 import { FakeNode, limits, MiB } from '../../test/support/bridge-core.ts';
 import { concatBytes } from '../wire/bytes.ts';
-import { SEND_WINDOW } from '../../sockapi/client.ts';
+import { SEND_WINDOW_MAX } from '../../sockapi/client.ts';
 
 const firstPart = (msgId: number, total: number, data: Uint8Array): Request =>
   ({ type: 'sendPart', id: 0, order: 'agreed', msgId, total, offset: 0, data });
@@ -184,8 +184,8 @@ describe('bridge core: replies to a client that is not reading', () => {
     expect(c.status({ type: 'bind', id: 0, group: 'g', selfDelivery: false })).toBe(0);
     node.full.add(c.path); // the client is busy sending: its kernel queue is full
     const before = node.inbox.get(c.path)?.length ?? 0;
-    // The reference client keeps SEND_WINDOW sends unanswered; in containers, as it sends them.
-    for (let i = 0; i < SEND_WINDOW; i += 64) {
+    // The reference client keeps up to SEND_WINDOW_MAX sends unanswered; in containers, as it sends them.
+    for (let i = 0; i < SEND_WINDOW_MAX; i += 64) {
       const sends = Array.from({ length: 64 }, (_, k) => encodeRequest({ type: 'send', id: 1000 + i + k, order: 'agreed', data: Uint8Array.of(i & 0xff, k) }));
       node.bridge.datagram(encodeBatch(sends), c.path);
       node.pump();
@@ -193,7 +193,7 @@ describe('bridge core: replies to a client that is not reading', () => {
     expect(node.inbox.get(c.path)?.length ?? 0).toBe(before); // nothing got through yet
     node.drained(c.path);
     const replies = (node.inbox.get(c.path) ?? []).flatMap((d) => (d.type === 'reply' && d.reply.id >= 1000 ? [d.reply] : []));
-    expect(replies.map((r) => r.id)).toEqual(Array.from({ length: SEND_WINDOW }, (_, i) => 1000 + i));
+    expect(replies.map((r) => r.id)).toEqual(Array.from({ length: SEND_WINDOW_MAX }, (_, i) => 1000 + i));
     expect(replies.every((r) => r.status === 0)).toBe(true);
     expect(node.stats().repliesDropped ?? 0).toBe(0);
   });
