@@ -4,10 +4,11 @@
 // id; events arrive in the same stream and are handed out by `for await`. With a version-2 daemon
 // (PROTOCOL.md section 9) sends are pipelined: queued, packed into BATCH containers at the end of
 // the current tick, up to the socket's window of them unanswered (OpenOptions.sendWindow,
-// SEND_WINDOW by default); each send() resolves when the daemon accepted its message. A send refused with EAGAIN waits for the daemon's WRITABLE event (no
-// sleeping) and is resent, in order, with everything after it. With a version-4 daemon
-// (PROTOCOL.md section 11) a large message's parts stream through the same window: no reply is
-// awaited per part, and a refused part puts the whole message back in line like a refused send.
+// SEND_WINDOW by default); each send() resolves when the daemon accepted its message. A send
+// refused with EAGAIN waits for the daemon's WRITABLE event (no sleeping) and is resent, in
+// order, with everything after it. With a version-4 daemon (PROTOCOL.md section 11) a large
+// message's parts stream through the same window: no reply is awaited per part, and a refused
+// part puts the whole message back in line like a refused send.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
