@@ -1,4 +1,4 @@
-// GroupService over an ideal ordered bus: same sequence everywhere, every leave reason, merges with state exchange, hostile payloads, limits and EAGAIN.
+// GroupService over an ideal ordered bus: same sequence everywhere, every leave reason, merges with state exchange, hostile payloads and senders outside the configuration, limits and EAGAIN.
 import { describe, expect, it } from 'vitest';
 import { GroupService, PartedMessage, driverMessageSizeMax, eventParts, keepEvent } from '../../core/groups/service.ts';
 import { EmbeddedSocket } from '../../core/groups/embedded.ts';
@@ -55,6 +55,20 @@ function expectCode(fn: () => unknown, code: string): void {
 }
 
 describe('GroupService', () => {
+  it('drops and counts a message from a node outside the configuration, also one that sent the message before', () => {
+    const c = new Cluster([1, 2, 3]);
+    const a = c.open(1), z = c.open(3);
+    a.ep.bind('g'); z.ep.bind('g'); c.run();
+    z.ep.send(enc('in'), 'agreed'); c.run();
+    expect(a.rec.events.filter((e) => e.type === 'message')).toHaveLength(1); // node 3 was the last sender node 1 checked
+    c.bus.configure([[1, 2], [3]]); c.run();
+    const foreign = () => c.svc(1).stats().foreignSender ?? 0;
+    const before = foreign();
+    c.svc(1).deliver(3, encodeData('g', z.ep.member.pid, z.ep.member.port, enc('late')), 'agreed');
+    expect(foreign()).toBe(before + 1);
+    expect(a.rec.events.filter((e) => e.type === 'message')).toHaveLength(1);
+  });
+
   it('an embedded socket keeps the bytes of what it received although the payload is scribbled over after the call', async () => {
     // The test bus scribbles over every payload after deliver(): a view kept past the call shows it.
     const c = new Cluster([1, 2]);
