@@ -38,21 +38,39 @@ export interface PackerOptions {
   readonly headroom?: number;
 }
 
-interface Pending {
-  /** The message (MessageBytes), never written: the driver's since multicast() returned. */
-  readonly parts: readonly Uint8Array[];
-  readonly length: number;
-  readonly order: number;
+/** A message that does not fit a frame whole: kept as it came (views, no copy) and cut into
+ *  fragments at the token, as frames are asked for. */
+class Pending {
   /** Bytes of the message already put into frames (fragmentation in progress when > 0). */
-  offset: number;
+  offset = 0;
   /** Where `offset` is: the part, and how much of it is in frames. */
-  part: number;
-  partOffset: number;
+  part = 0;
+  partOffset = 0;
+  constructor(
+    /** The message (MessageBytes), never written: the driver's since multicast() returned. */
+    readonly parts: readonly Uint8Array[],
+    readonly length: number,
+    readonly order: number,
+  ) {}
+}
+
+/** Whole messages written into a frame as they are pushed. The frame is `buf`'s bytes from the
+ *  headroom on, `used` of them written; its header is written when it is taken. */
+class Packed {
+  readonly view: DataView;
+  used = FRAME_OVERHEAD;
+  count = 0;
+  /** Payload bytes of its messages (the queue's byte bound counts these). */
+  bytes = 0;
+  safe = false;
+  constructor(readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
 }
 
 export interface Frame {
-  /** The frame, written in one pass from the messages' own bytes, with PackerOptions.headroom
-   *  unwritten bytes in front of it in `bytes.buffer`: the datagram's headers go there. */
+  /** The frame, with PackerOptions.headroom unwritten bytes in front of it in `bytes.buffer`:
+   *  the datagram's headers go there. */
   readonly bytes: Uint8Array;
   /** Some message or fragment in the frame asked for safe order. */
   readonly safe: boolean;
@@ -60,15 +78,29 @@ export interface Frame {
   readonly messages: number;
 }
 
-/** What a sent message's slot holds until the queue is compacted (its bytes are let go). */
-const SENT: Pending = { parts: [], length: 0, order: 0, offset: 0, part: 0, partOffset: 0 };
+/** What a taken item's slot holds until the queue is compacted (its bytes are let go). */
+const SENT = new Pending([], 0, 0);
 
-/** The send side: a bounded queue of application messages, drained into frames. */
+/**
+ * The send side: a bounded queue of application messages, drained into frames.
+ *
+ * A message that fits a frame whole is written into the frame being filled when it is pushed
+ * (the one copy of its bytes on the way out, made then rather than at the token): the queue holds
+ * a few frames, not an object and the caller's arrays per message, and those die young. A larger
+ * one waits as it came and is cut into fragments at the token; a frame of whole messages is
+ * closed when one comes, so the two never share a frame.
+ */
 export class Packer {
   private readonly opts: PackerOptions;
-  private queue: Pending[] = [];
+  private readonly headroom: number;
+  private queue: (Pending | Packed)[] = [];
   private head = 0;
+  private messages = 0;
   private bytes = 0;
+  /** The frame whole messages go into: the queue's last item while it takes more. */
+  private open: Packed | undefined;
+  /** A frame buffer whose frame was copied out (it was mostly empty): the next open frame's. */
+  private spare: Uint8Array | undefined;
 
   /** Smallest message refused since the queue was last at its low mark; while set, the queue is closed. */
   private blocked: number | undefined;
@@ -80,10 +112,11 @@ export class Packer {
       `frameSizeMax ${opts.frameSizeMax} too small to carry a fragment`);
     assert(opts.queueMessagesMax >= 1 && opts.queueBytesMax >= 1, 'queue limits must be positive');
     this.opts = opts;
+    this.headroom = opts.headroom ?? 0;
   }
 
   get queuedMessages(): number {
-    return this.queue.length - this.head;
+    return this.messages;
   }
 
   get queuedBytes(): number {
@@ -97,8 +130,8 @@ export class Packer {
 
   private roomFor(size: number): boolean {
     return size <= this.opts.messageSizeMax
-      && this.queuedMessages < this.opts.queueMessagesMax
-      && (this.bytes + size <= this.opts.queueBytesMax || this.queuedMessages === 0);
+      && this.messages < this.opts.queueMessagesMax
+      && (this.bytes + size <= this.opts.queueBytesMax || this.messages === 0);
   }
 
   /**
@@ -109,21 +142,22 @@ export class Packer {
    */
   canResume(size = this.blocked ?? 0): boolean {
     return size <= this.opts.messageSizeMax
-      && this.queuedMessages <= this.opts.queueMessagesMax / 2
-      && (this.bytes + size <= this.opts.queueBytesMax / 2 || this.queuedMessages === 0);
+      && this.messages <= this.opts.queueMessagesMax / 2
+      && (this.bytes + size <= this.opts.queueBytesMax / 2 || this.messages === 0);
   }
 
   /**
-   * Queues a message, without a copy: its bytes are the packer's until they are in frames, and
-   * nobody writes them (Driver.multicast). Throws EMSGSIZE, or EAGAIN when the queue is full.
-   * Once a message was refused, every message is, until the queue is back at its low mark
-   * (checked as frames leave): the refused senders, called back there (takeWritable), are not
-   * starved by one that kept finding a free slot in between.
+   * Queues a message. One that fits a frame whole is copied into a frame now; a larger one is
+   * kept without a copy until its fragments are in frames, and nobody writes its bytes
+   * (Driver.multicast). Throws EMSGSIZE, or EAGAIN when the queue is full. Once a message was
+   * refused, every message is, until the queue is back at its low mark (checked as frames
+   * leave): the refused senders, called back there (takeWritable), are not starved by one that
+   * kept finding a free slot in between.
    */
   push(message: MessageBytes, order: Order): void {
-    const parts = message instanceof Uint8Array ? [message] : message;
     let length = 0;
-    for (const part of parts) length += part.length;
+    if (message instanceof Uint8Array) length = message.length;
+    else for (const part of message) length += part.length;
     if (length > this.opts.messageSizeMax) {
       throw new ClusterError('EMSGSIZE',
         `message of ${length} bytes exceeds the limit of ${this.opts.messageSizeMax}; split it`);
@@ -133,7 +167,28 @@ export class Packer {
       this.refusedUncalled = true;
       throw eagain('send queue full; retry once the driver reports it writable');
     }
-    this.queue.push({ parts, length, order: ORDER_CODE[order], offset: 0, part: 0, partOffset: 0 });
+    const code = ORDER_CODE[order];
+    if (FRAME_OVERHEAD + ENTRY_OVERHEAD + length <= this.opts.frameSizeMax) {
+      let f = this.open;
+      if (!f || f.used + ENTRY_OVERHEAD + length > this.opts.frameSizeMax || f.count === 0xffff) {
+        // Not zeroed: a frame is taken only as far as it is written.
+        f = this.open = new Packed(this.spare ?? allocBytesToFill(this.headroom + this.opts.frameSizeMax));
+        this.spare = undefined;
+        this.queue.push(f);
+      }
+      const at = this.headroom + f.used;
+      f.buf[at] = Kind.Whole | (code << 2);
+      f.view.setUint32(at + 1, length);
+      writeMessage(message, f.buf, at + ENTRY_OVERHEAD);
+      f.used += ENTRY_OVERHEAD + length;
+      f.count++;
+      f.bytes += length;
+      if (code === ORDER_CODE.safe) f.safe = true;
+    } else {
+      this.open = undefined;
+      this.queue.push(new Pending(message instanceof Uint8Array ? [message] : message, length, code));
+    }
+    this.messages++;
     this.bytes += length;
   }
 
@@ -145,32 +200,70 @@ export class Packer {
     return true;
   }
 
-  /** Takes over another packer's flow-control state (a rebuilt queue stays closed if it was). */
-  carryFlowState(from: Packer): void {
-    this.blocked = from.blocked;
-    this.refusedUncalled = from.refusedUncalled;
+  /**
+   * A new ring must not continue a message begun on the old one (totem's EVS: every member
+   * delivers a message in one configuration): when frames of the head message were taken and
+   * some of it is left, it starts again from its first byte. True when it did.
+   */
+  rewind(): boolean {
+    const p = this.queue[this.head];
+    if (this.messages === 0 || !(p instanceof Pending) || p.offset === 0) return false;
+    p.offset = 0;
+    p.part = 0;
+    p.partOffset = 0;
+    return true;
   }
 
   /** Drops everything queued (e.g. the driver left the cluster). */
   clear(): void {
     this.queue = [];
     this.head = 0;
+    this.messages = 0;
     this.bytes = 0;
+    this.open = undefined;
     this.blocked = undefined;
     this.refusedUncalled = false;
   }
 
   /** The next frame from the queue head, or undefined when the queue is empty. */
   nextFrame(): Frame | undefined {
-    if (this.queuedMessages === 0) return undefined;
+    if (this.messages === 0) return undefined;
+    const item = this.queue[this.head];
+    const frame = item instanceof Packed ? this.takePacked(item) : this.cut();
+    if (this.blocked !== undefined && this.canResume(this.blocked)) this.blocked = undefined; // open again
+    return frame;
+  }
+
+  /** A frame of whole messages, closed. One mostly empty is copied out into bytes of its size
+   *  (a frame may be kept until every member has it) and its buffer is filled again. */
+  private takePacked(f: Packed): Frame {
+    if (f === this.open) this.open = undefined;
+    this.pop();
+    this.messages -= f.count;
+    this.bytes -= f.bytes;
+    const h = this.headroom;
+    f.buf[h] = FRAME_VERSION;
+    f.buf[h + 1] = f.safe ? 1 : 0;
+    f.view.setUint16(h + 2, f.count);
+    let bytes = f.buf.subarray(h, h + f.used);
+    if (f.used * 2 < this.opts.frameSizeMax) {
+      const out = allocBytesToFill(h + f.used).subarray(h);
+      out.set(bytes);
+      bytes = out;
+      this.spare = f.buf;
+    }
+    return { bytes, safe: f.safe, messages: f.count };
+  }
+
+  /** The next frame of fragments of the large messages at the head. */
+  private cut(): Frame {
     const plan = this.plan();
-    assert(plan.length > 0, 'a non-empty queue always yields an entry');
+    assert(plan.length > 0, 'a queue with a large message at its head always yields an entry');
     let size = FRAME_OVERHEAD;
     for (const e of plan) size += ENTRY_OVERHEAD + (e.kind === Kind.First ? FIRST_EXTRA : 0) + e.length;
     // Every byte of the frame is written below (its size is the sum of what is); the room in
     // front is written by whoever sends it, or never sent.
-    const headroom = this.opts.headroom ?? 0;
-    const out = allocBytesToFill(headroom + size).subarray(headroom);
+    const out = allocBytesToFill(this.headroom + size).subarray(this.headroom);
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     let safe = false;
     let at = FRAME_OVERHEAD;
@@ -186,21 +279,26 @@ export class Packer {
       }
       writePending(p, out, at, e.length);
       at += e.length;
-      if (p.offset === p.length) this.pop(p);
+      if (p.offset === p.length) {
+        this.pop();
+        this.messages--;
+        this.bytes -= p.length;
+      }
     }
     out[0] = FRAME_VERSION;
     out[1] = safe ? 1 : 0;
     view.setUint16(2, plan.length);
-    if (this.blocked !== undefined && this.canResume(this.blocked)) this.blocked = undefined; // open again
     return { bytes: out, safe, messages: plan.length };
   }
 
-  /** Decides which entries the next frame carries, without changing the queue. */
+  /** Decides which entries the next frame of fragments carries, without changing the queue: the
+   *  large messages from the head on, up to the first frame of whole messages. */
   private plan(): { pending: Pending; kind: Kind; length: number }[] {
     const plan: { pending: Pending; kind: Kind; length: number }[] = [];
     let room = this.opts.frameSizeMax - FRAME_OVERHEAD;
     for (let i = this.head; i < this.queue.length && plan.length < 0xffff; i++) {
       const p = this.queue[i];
+      if (!(p instanceof Pending)) break;
       const remaining = p.length - p.offset;
       if (p.offset > 0) {
         const length = Math.min(remaining, room - ENTRY_OVERHEAD);
@@ -209,33 +307,37 @@ export class Packer {
         if (length < remaining) break;
         continue;
       }
-      if (ENTRY_OVERHEAD + remaining <= room) {
-        plan.push({ pending: p, kind: Kind.Whole, length: remaining });
-        room -= ENTRY_OVERHEAD + remaining;
-        continue;
-      }
-      // It does not fit whole. A message that fits an empty frame waits for one rather than
-      // being cut; a larger one starts fragmenting here if a useful fragment still fits.
-      const fitsAlone = ENTRY_OVERHEAD + remaining <= this.opts.frameSizeMax - FRAME_OVERHEAD;
+      // It does not fit an empty frame whole (push() wrote such ones into frames): it starts
+      // fragmenting here if a useful fragment still fits.
       const firstRoom = room - ENTRY_OVERHEAD - FIRST_EXTRA;
-      if ((fitsAlone && plan.length > 0) || firstRoom < FRAGMENT_MIN) break;
+      if (firstRoom < FRAGMENT_MIN) break;
       plan.push({ pending: p, kind: Kind.First, length: firstRoom });
       break;
     }
     return plan;
   }
 
-  private pop(p: Pending): void {
-    assert(this.queue[this.head] === p, 'frames consume the queue in order');
-    this.bytes -= p.length;
-    // Let go of the message at once: entries behind the head would otherwise keep up to 1024
-    // sent messages' bytes alive (1 GiB of 1 MiB messages) until the next compaction.
+  /** The head item is taken: let go of it at once. Entries behind the head would otherwise keep
+   *  up to 1024 sent messages' bytes alive (1 GiB of 1 MiB messages) until the next compaction. */
+  private pop(): void {
     this.queue[this.head] = SENT;
     this.head++;
     if (this.head > 64 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
+  }
+}
+
+/** Writes a whole message at `out[at]`, across its parts. */
+function writeMessage(message: MessageBytes, out: Uint8Array, at: number): void {
+  if (message instanceof Uint8Array) {
+    out.set(message, at);
+    return;
+  }
+  for (const part of message) {
+    out.set(part, at);
+    at += part.length;
   }
 }
 

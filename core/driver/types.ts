@@ -131,7 +131,7 @@ export interface Driver {
    * EMSGSIZE (over messageSizeMax) or EOPNOTSUPP (order not in guarantees).
    * The message's bytes (and the list of its parts) become the driver's when the call returns:
    * the caller never writes them again, and neither does the driver, which keeps them (views, no
-   * copy) until it has written them into its frames. Writing them there is the one copy of a
+   * copy) until it has written them into its frames, then or later. Writing them there is the one copy of a
    * message's bytes on its way to the network, up to the host's encryption (with a key). A
    * caller that cannot promise that (an application's own buffer) copies first.
    */

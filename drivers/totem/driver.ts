@@ -6,7 +6,7 @@
 // restarted node never reuses a ring id; a configuration event is reported before any delivery
 // that belongs to it; deliveries of one ring follow its seq order.
 import { ClusterError, assert } from '../../core/api/errors.ts';
-import { Reassembler, deliverTo } from '../../core/driver/packing.ts';
+import { Packer, Reassembler, deliverTo } from '../../core/driver/packing.ts';
 import {
   ringIdEquals, formatRingId, type Configuration, type Driver, type DriverCommon, type DriverHost,
   type Guarantees, type MessageBytes, type Order, type RingId,
@@ -16,7 +16,6 @@ import {
   type CommitMsg, type JoinMsg, type McastMsg, type TokenMsg, type TotemMsg, type DecodeLimits,
 } from './codec.ts';
 import { RingLog, type StoredMsg } from './ringlog.ts';
-import { SendQueue } from './sendqueue.ts';
 import { TokenTimer } from './token-timer.ts';
 import { frameWindow, type TotemOptions } from './options.ts';
 
@@ -111,7 +110,7 @@ export class TotemDriver implements Driver {
   private holdUntil = Infinity;
   private holdCancelAt = Infinity;
   private mergeAt = Infinity;
-  private readonly sendQueue: SendQueue;
+  private readonly sendQueue: Packer;
   private readonly reassembler: Reassembler;
   private readonly local: Uint8Array[] = [];
   private draining = false;
@@ -134,7 +133,7 @@ export class TotemDriver implements Driver {
     this.tokenTimer = new TokenTimer(opts.tokenRetransmitMinMs, opts.tokenRetransmitMs);
     this.cur = new RingLog({ rep: this.me, seq: 0 }, [this.me]);
     this.window = frameWindow(opts, common.mtu);
-    this.sendQueue = new SendQueue({
+    this.sendQueue = new Packer({
       frameSizeMax: common.mtu - MCAST_HEADER_BYTES - ENCAP_HEADER_BYTES,
       messageSizeMax: common.messageSizeMax,
       queueMessagesMax: opts.sendQueueMax,
