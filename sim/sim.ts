@@ -181,6 +181,8 @@ interface Host {
   hostApi: SimDriverHost | null;
   /** Whole-node simulation: the layers above the driver of this incarnation. */
   node: SimNode | null;
+  /** Upcalls into `node` under way: the driver is inside one of its calls, not at rest. */
+  upcalls: number;
   timerGen: number;
   /** Time of the one live timer event in the queue (Infinity: none). */
   timerAt: number;
@@ -219,22 +221,32 @@ class SimDriverHost implements DriverHost {
   }
   deliver(sender: number, payload: Uint8Array, order: Order): void {
     if (this.host.hostApi !== this) return;
-    if (this.host.node) this.host.node.deliver(sender, payload, order);
-    else this.sim.logDeliver(this.host, sender, payload, order);
+    const node = this.host.node;
+    if (!node) { this.sim.logDeliver(this.host, sender, payload, order); return; }
+    this.host.upcalls++;
+    try { node.deliver(sender, payload, order); } finally { this.host.upcalls--; }
   }
   deliverParts(sender: number, parts: readonly Uint8Array[], order: Order): void {
     if (this.host.hostApi !== this) return;
-    if (this.host.node?.deliverParts) this.host.node.deliverParts(sender, parts, order);
-    else this.deliver(sender, concatBytes(parts), order);
+    const node = this.host.node;
+    if (!node?.deliverParts) { this.deliver(sender, concatBytes(parts), order); return; }
+    this.host.upcalls++;
+    try { node.deliverParts(sender, parts, order); } finally { this.host.upcalls--; }
   }
   configuration(conf: Configuration): void {
     if (this.host.hostApi !== this) return;
     this.sim.logConf(this.host, conf);
-    this.host.node?.configuration(conf);
+    const node = this.host.node;
+    if (!node) return;
+    this.host.upcalls++;
+    try { node.configuration(conf); } finally { this.host.upcalls--; }
   }
   writable(): void {
     // The workload simply retries later; the whole-node layers are told.
-    if (this.host.hostApi === this) this.host.node?.writable();
+    const node = this.host.node;
+    if (this.host.hostApi !== this || !node) return;
+    this.host.upcalls++;
+    try { node.writable(); } finally { this.host.upcalls--; }
   }
   log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
     this.sim.driverLogLine(this.host, level, msg, fields);
@@ -317,7 +329,7 @@ export class Simulation {
     ids.forEach((id, index) => {
       const h: Host = {
         id, index, store: new MemoryStateStore(), events: [], logRing: [], started: false, alive: false,
-        paused: false, left: false, incarnation: 0, epoch: 0, driver: null, hostApi: null, node: null, timerGen: 0,
+        paused: false, left: false, incarnation: 0, epoch: 0, driver: null, hostApi: null, node: null, upcalls: 0, timerGen: 0,
         timerAt: Infinity, deadline: Infinity, timerDueOnResume: false, spinCount: 0, spinAt: -1,
         inbox: [], counter: 0, nicFreeAt: 0,
       };
@@ -405,7 +417,13 @@ export class Simulation {
     this.afterCall(h);
   }
 
-  /** The whole-node layers' multicast: into this incarnation's driver, then its timer re-armed. */
+  /** The whole-node layers' multicast: into this incarnation's driver, then its invariants
+   *  checked and its timer re-armed. Not when the layers multicast from inside an upcall (a
+   *  delivery evicts a reader and the group layer sends its leave): the driver is then in the
+   *  middle of the call that made the upcall, where its invariants need not hold (a receive
+   *  stream hands a frame up with the next one still buffered), and that call's own afterCall
+   *  checks them once it returns. An assertion there would throw out of a multicast the driver
+   *  took, and the layers would take it for a refusal. */
   private nodeMulticast(h: Host, api: SimDriverHost, message: MessageBytes, order: Order): void {
     if (h.hostApi !== api || !h.driver) throw new AssertionError(`node ${h.id}: a multicast from a stopped incarnation`);
     const d = h.driver;
@@ -414,7 +432,7 @@ export class Simulation {
     } catch (e) {
       throw isClusterError(e) ? e : this.failed(h, e);
     } finally {
-      this.afterCall(h);
+      if (h.upcalls === 0) this.afterCall(h);
     }
   }
 

@@ -2,7 +2,10 @@
 // partitions, asymmetric cuts, clogs, swizzle-clog, pause/resume, crash/restart, bandwidth, and
 // that the fault timeline records them.
 import { describe, expect, it } from 'vitest';
-import { Simulation } from '../../sim/sim.ts';
+import { z } from 'zod';
+import { Simulation, type SimNodeContext } from '../../sim/sim.ts';
+import { assert } from '../../core/api/errors.ts';
+import type { Driver, DriverEntry, DriverHost } from '../../core/driver/types.ts';
 import { Rng } from '../../sim/rng.ts';
 import { ProbeDriver, probeDriver } from '../../sim/testdrivers/probe.ts';
 import { floodDriver } from '../../sim/testdrivers/flood.ts';
@@ -266,5 +269,52 @@ describe('application layer', () => {
     };
     expect(run(11)).toBe(run(11));
     expect(run(11)).not.toBe(run(12));
+  });
+});
+
+/** Delivers each datagram it receives while an invariant is broken (as cman's receive stream
+ *  hands a frame up with the next one still buffered), and counts the multicasts it takes. */
+class MidCallDriver implements Driver {
+  readonly name = 'midcall';
+  readonly guarantees = { fifo: true, agreed: false, safe: false, virtualSynchrony: false };
+  taken = 0;
+  private delivering = false;
+  constructor(readonly host: DriverHost) {}
+  start(): void {}
+  handleDatagram(from: number, bytes: Uint8Array): void {
+    this.delivering = true;
+    this.host.deliver(from, bytes, 'fifo');
+    this.delivering = false;
+  }
+  handleTimeout(): void {}
+  nextDeadline(): number { return Infinity; }
+  multicast(): void { this.taken++; }
+  leave(): void {}
+  stats() { return { taken: this.taken }; }
+  checkInvariants(): void { assert(!this.delivering, 'at rest'); }
+}
+
+const midCallDriver: DriverEntry<Record<string, never>> = {
+  name: 'midcall', guarantees: { fifo: true, agreed: false, safe: false, virtualSynchrony: false },
+  summary: 'test only', optionsSchema: z.object({}).strict(), create: (_common, _opts, host) => new MidCallDriver(host),
+};
+
+describe('whole-node layers', () => {
+  it('a multicast from inside an upcall is taken; the invariants wait for the call that made the upcall', () => {
+    const errors: string[] = [];
+    const sim = new Simulation({
+      seed: 1, nodes: 2, driver: midCallDriver as DriverEntry<unknown>,
+      // The group layer, delivering, evicts a reader and multicasts its leave at once.
+      node: (ctx: SimNodeContext) => ({
+        deliver: () => { try { ctx.multicast(Uint8Array.of(1), 'fifo'); } catch (e) { errors.push(String(e)); } },
+        configuration: () => undefined, writable: () => undefined,
+      }),
+    });
+    sim.start();
+    (sim.driver(1) as MidCallDriver).host.transmit(2, Uint8Array.of(9));
+    sim.runFor(1);
+    expect(errors).toEqual([]);
+    expect((sim.driver(2) as MidCallDriver).taken).toBe(1);
+    expect(sim.failure).toBeNull();
   });
 });
