@@ -487,6 +487,16 @@ export function runWholeNodeSeed(o: WholeNodeOptions): WholeNodeResult {
     const evs = o.check === 'evs';
     report = checkFaultLogs(w.logs(), { totalOrder: evs || o.driver.guarantees.agreed, virtualSynchrony: evs || o.driver.guarantees.virtualSynchrony });
     for (const problem of report.problems) violations.push({ property: 'groups', seed: o.seed, nodes: [], events: [], message: problem });
+    // A driver that threw anything but a ClusterError from a multicast of the group layer: the
+    // layer took it for a refusal and went on (it logs it), so the run did not stop. Said first,
+    // as the likely cause of the rest, rather than seen only as what it led to.
+    const f = sim.failure;
+    if (f) {
+      violations.unshift({
+        property: 'invariants', seed: o.seed, nodes: [f.node], events: [],
+        message: `node ${f.node} at ${f.t.toFixed(3)} ms: ${f.error instanceof Error ? f.error.message : String(f.error)}`,
+      });
+    }
   } catch (e) {
     const f = sim.failure;
     violations.push({
