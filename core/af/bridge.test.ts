@@ -178,11 +178,14 @@ describe('bridge server (one node, loopback driver)', () => {
     // The watcher's own message comes after anything the closed socket could have sent.
     await watcher.send('marker');
     const seen: string[] = [];
+    let buffers = 0;
     for await (const ev of watcher) {
       if (ev.type === 'message') seen.push(new TextDecoder().decode(ev.data));
+      if (ev.type === 'message' && Buffer.isBuffer(ev.data)) buffers++;
       if (seen.at(-1) === 'marker') break;
     }
     expect(seen).toEqual(['before', 'marker']);
+    expect(buffers).toBe(0); // a message's data is a plain Uint8Array, as its type says (not a Buffer view)
     raw.close();
     await watcher.close();
   });
