@@ -118,7 +118,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       },
       nodeId: config.node.id, driver: entry.name, groups, limits,
       runtimeStats: () => ({ ...flattenStats(rt.stats()), ...memoryStats(), ...governor?.stats(), 'node.failureDetectionMs': failureDetectionMs }),
-      messageSizeMax, procCheckMs: opts.procCheckMs, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'bridge' }),
+      messageSizeMax, multicastCopiesUpTo: rt.driver.multicastCopiesUpTo, procCheckMs: opts.procCheckMs, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'bridge' }),
       access,
     });
     late.bridge = bridge;

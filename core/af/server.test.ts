@@ -151,6 +151,32 @@ describe('bridge core: half-sent messages', () => {
     expect(payloadOf(2)).toEqual(big);
     expect(payloadOf(2).buffer.byteLength).toBeGreaterThan(big.length);
   });
+
+  it('hands a small send on as a view of its container when the driver copies messages that size before multicast() returns', () => {
+    // The driver keeps nothing of such a message, so the view keeps no container alive; a message
+    // over the driver's size (with its group header) is still copied.
+    const node = new FakeNode({ multicastCopiesUpTo: 1000 });
+    const c = node.client('/v.sock', 0);
+    expect(c.hello()).toBe(0);
+    expect(c.status({ type: 'bind', id: 0, group: 'g', selfDelivery: false })).toBe(0);
+    const base = node.multicasts.length;
+    const payloadOf = (i: number): Uint8Array => {
+      const m = node.multicasts[base + i];
+      return m instanceof Uint8Array ? m : m[m.length - 1];
+    };
+    const small = new Uint8Array(900).fill(1);
+    const over = new Uint8Array(990).fill(2); // 990 bytes and the header are over 1000
+    const big = new Uint8Array(40_000).fill(5);
+    node.bridge.datagram(encodeBatch([
+      encodeRequest({ type: 'send', id: 1, order: 'agreed', data: small, resume: false }),
+      encodeRequest({ type: 'send', id: 2, order: 'agreed', data: over, resume: false }),
+      encodeRequest({ type: 'send', id: 3, order: 'agreed', data: big, resume: false }),
+    ]), '/v.sock');
+    node.pump();
+    expect([payloadOf(0), payloadOf(1), payloadOf(2)]).toEqual([small, over, big]);
+    expect(payloadOf(0).buffer).toBe(payloadOf(2).buffer); // a view of the container, not copied
+    expect(payloadOf(1).buffer).not.toBe(payloadOf(2).buffer); // copied: the driver may keep it
+  });
 });
 
 describe('bridge core: message events to clients of every version', () => {

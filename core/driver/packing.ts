@@ -119,6 +119,11 @@ export class Packer {
     return this.messages;
   }
 
+  /** The largest message push() writes into a frame at once (and keeps nothing of). */
+  get wholeMax(): number {
+    return this.opts.frameSizeMax - FRAME_OVERHEAD - ENTRY_OVERHEAD;
+  }
+
   get queuedBytes(): number {
     return this.bytes;
   }

@@ -136,6 +136,11 @@ export interface Driver {
    * caller that cannot promise that (an application's own buffer) copies first.
    */
   multicast(message: MessageBytes, order: Order): void;
+  /** A message of at most this many bytes is written into the driver's frames before multicast()
+   *  returns, and the driver keeps nothing of it: the caller's bytes are free again at once (the
+   *  bridge then hands on a view of a client's datagram without its kept copy). Absent: the
+   *  driver may keep any message it takes. */
+  readonly multicastCopiesUpTo?: number;
   /** Leave the cluster cleanly (announce departure); the driver then goes quiet. */
   leave(): void;
   /**

@@ -110,6 +110,11 @@ export function encodeData(group: string, pid: number, port: number, data: Uint8
   return writeData(new Uint8Array(dataOverhead(name.length) + data.length), name, pid, port, data);
 }
 
+/** Bytes of the DATA header dataMessage() puts in front of a message to `group`. */
+export function dataHeaderBytes(group: string): number {
+  return dataOverhead(nameBytes(group).length);
+}
+
 /**
  * The same message as encodeData, as parts for driver.multicast: a DATA header of its own, then
  * `data`'s bytes as they are. Nothing joins them: the driver writes them into its frames.

@@ -201,6 +201,11 @@ export class TotemDriver implements Driver {
     return Math.min(this.tokenLossAt, this.retransmitAt, this.joinAt, this.consensusAt, this.holdUntil, this.holdCancelAt, this.mergeAt);
   }
 
+  /** A message that fits a frame is written into one when it is queued (core/driver/packing.ts). */
+  get multicastCopiesUpTo(): number {
+    return this.sendQueue.wholeMax;
+  }
+
   multicast(message: MessageBytes, order: Order): void {
     if (this.state === 'left') throw new ClusterError('ENOTCONN', 'this node left the cluster; start a new driver');
     this.sendQueue.push(message, order);

@@ -108,6 +108,23 @@ describe('Packer copies a message that fits a frame when it is pushed', () => {
     expect(got.map((m) => [m.length, m[0], m[8]])).toEqual([[308, 0, 1], [308, 1, 2], [308, 2, 3]]);
   });
 
+  it('keeps nothing of a message of wholeMax bytes (the driver\'s multicastCopiesUpTo), and keeps one a byte longer', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const q = new Packer({ ...opts, queueBytesMax: 1 << 20 });
+    expect(q.wholeMax).toBe(opts.frameSizeMax - 4 - 5);
+    const push = (n: number): WeakRef<Uint8Array> => {
+      const m = new Uint8Array(n).fill(3);
+      q.push(m, 'agreed');
+      return new WeakRef(m);
+    };
+    const fits = push(q.wholeMax);
+    const over = push(q.wholeMax + 1);
+    await new Promise((r) => setTimeout(r, 0));
+    gc();
+    expect([fits.deref() === undefined, over.deref() === undefined]).toEqual([true, false]);
+  });
+
   it('copies a mostly empty frame out, so that filling its buffer again leaves the frame as it was', () => {
     const q = new Packer({ ...opts, headroom: 16 });
     q.push(new Uint8Array(10).fill(7), 'agreed');

@@ -42,8 +42,9 @@ export class FakeNode {
   /** largeDatagrams: the host's sockets take version 5's datagrams (the native sockets);
    *  smallClientSockets: but the sockets it opens for clients do not (their send buffer);
    *  fragmentBytes: the loopback driver delivers a message longer than this in pieces of this
-   *  size (deliverParts), as a driver does a message that spans frames. */
-  constructor(private readonly opts: { access?: AccessPolicy; largeDatagrams?: boolean; smallClientSockets?: boolean; fragmentBytes?: number } = {}) {
+   *  size (deliverParts), as a driver does a message that spans frames;
+   *  multicastCopiesUpTo: the driver says it copies messages up to this size (the bridge's option). */
+  constructor(private readonly opts: { access?: AccessPolicy; largeDatagrams?: boolean; smallClientSockets?: boolean; fragmentBytes?: number; multicastCopiesUpTo?: number } = {}) {
     const receive = (path: string, bytes: Uint8Array): void => {
       const list = this.inbox.get(path) ?? [];
       const d = decodeDaemonDatagram(bytes.slice());
@@ -85,6 +86,7 @@ export class FakeNode {
     this.bridge = new BridgeCore({
       nodeId: 1, driver: 'loopback', groups: this.svc, runtimeStats: () => ({}), limits, messageSizeMax: limits.messageSizeMax,
       log: (level, msg) => { this.logs.push(`${level} ${msg}`); }, ...(opts.access ? { access: opts.access } : {}),
+      ...(opts.multicastCopiesUpTo !== undefined ? { multicastCopiesUpTo: opts.multicastCopiesUpTo } : {}),
     }, host);
   }
 
