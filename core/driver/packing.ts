@@ -173,7 +173,7 @@ export class Packer {
       throw eagain('send queue full; retry once the driver reports it writable');
     }
     const code = ORDER_CODE[order];
-    if (FRAME_OVERHEAD + ENTRY_OVERHEAD + length <= this.opts.frameSizeMax) {
+    if (length <= this.wholeMax) { // the driver's promise (Driver.multicastCopiesUpTo) is this test
       let f = this.open;
       if (!f || f.used + ENTRY_OVERHEAD + length > this.opts.frameSizeMax || f.count === 0xffff) {
         // Not zeroed: a frame is taken only as far as it is written.
@@ -247,9 +247,7 @@ export class Packer {
     this.messages -= f.count;
     this.bytes -= f.bytes;
     const h = this.headroom;
-    f.buf[h] = FRAME_VERSION;
-    f.buf[h + 1] = f.safe ? 1 : 0;
-    f.view.setUint16(h + 2, f.count);
+    writeFrameHeader(f.buf, h, f.safe, f.count);
     let bytes = f.buf.subarray(h, h + f.used);
     if (f.used * 2 < this.opts.frameSizeMax) {
       const out = allocBytesToFill(h + f.used).subarray(h);
@@ -290,9 +288,7 @@ export class Packer {
         this.bytes -= p.length;
       }
     }
-    out[0] = FRAME_VERSION;
-    out[1] = safe ? 1 : 0;
-    view.setUint16(2, plan.length);
+    writeFrameHeader(out, 0, safe, plan.length);
     return { bytes: out, safe, messages: plan.length };
   }
 
@@ -332,6 +328,14 @@ export class Packer {
       this.head = 0;
     }
   }
+}
+
+/** The frame's header at `out[at]`, once its entries are written. */
+function writeFrameHeader(out: Uint8Array, at: number, safe: boolean, count: number): void {
+  out[at] = FRAME_VERSION;
+  out[at + 1] = safe ? 1 : 0;
+  out[at + 2] = count >> 8;
+  out[at + 3] = count & 0xff;
 }
 
 /** Writes a whole message at `out[at]`, across its parts. */
