@@ -787,7 +787,8 @@ function sameIdentity(a: ClientIdentity, b: ClientIdentity): boolean {
 
 /**
  * A message's bytes as the bridge keeps them (a half-sent message's parts) and hands them on (the
- * driver holds them until they are in frames). The datagram's buffer is the bridge's to keep (the
+ * driver holds them until they are in frames; BridgeCore.keep skips this for a SEND the driver
+ * copies before multicast() returns). The datagram's buffer is the bridge's to keep (the
  * host never reuses it): bytes that fill at least half of it stay a view, with no copy; fewer (a
  * small send in a container of others, or beside filler) are copied, so that what a queued message
  * keeps alive is at most twice its size, or one 32 KiB slab, whatever a client packs around it
