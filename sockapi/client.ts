@@ -249,7 +249,7 @@ export class ClusterSocket implements GroupSocket {
       return cs;
     } catch (e) {
       cs.shutdown();
-      throw e;
+      return Promise.reject(e as Error);
     }
   }
 
@@ -293,13 +293,25 @@ export class ClusterSocket implements GroupSocket {
     await retryEagain(() => this.call({ type: 'unbind', id: 0 }, options.signal), { signal: options.signal, maxDelayMs: SEND_RETRY_MAX_MS });
   }
 
-  /** Send to the group. While the daemon answers EAGAIN it retries, unless `wait: false`. */
-  async send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
-    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-    const max = this.identity().messageSizeMax;
-    if (bytes.length > max) throw new ClusterError('EMSGSIZE', `message of ${bytes.length} bytes is over ${max}, the most this daemon carries; send a smaller one`);
-    const order = options.order ?? 'agreed';
+  /** Send to the group. While the daemon answers EAGAIN it retries, unless `wait: false`. Every
+   *  failure is a rejection, never a throw. Not an async function: with a version-2 daemon or later
+   *  the promise is the queued send's own, with no second one around it per message. */
+  send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
+    let bytes: Uint8Array, order: Order;
+    try {
+      bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+      const max = this.identity().messageSizeMax;
+      if (bytes.length > max) throw new ClusterError('EMSGSIZE', `message of ${bytes.length} bytes is over ${max}, the most this daemon carries; send a smaller one`);
+      order = options.order ?? 'agreed';
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     if (this.batch) return this.enqueue(bytes, order, options);
+    return this.sendAlone(bytes, order, options);
+  }
+
+  /** A version-1 daemon: one request per send, each awaiting its reply. */
+  private async sendAlone(bytes: Uint8Array, order: Order, options: SendOptions): Promise<void> {
     const attempt = bytes.length <= SEND_DATA_MAX
       ? async (): Promise<void> => { await this.call({ type: 'send', id: 0, order, data: bytes }, options.signal); }
       : (): Promise<void> => this.sendParts(bytes, order, options.signal);

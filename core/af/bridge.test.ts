@@ -88,6 +88,21 @@ describe('bridge server (one node, loopback driver)', () => {
     await b.close();
   });
 
+  it('send() reports each failure as a rejection, never a throw (too large, closed, a version-1 daemon)', async () => {
+    for (const maxVersion of [1, 5]) {
+      const a = await ClusterSocket.open({ path, maxVersion });
+      await a.bind('r');
+      let tooBig: Promise<void> | undefined;
+      expect(() => { tooBig = a.send(new Uint8Array(limits.messageSizeMax + 1)); }).not.toThrow();
+      await expect(tooBig).rejects.toMatchObject({ code: 'EMSGSIZE' });
+      await a.send('fits');
+      await a.close();
+      let closed: Promise<void> | undefined;
+      expect(() => { closed = a.send('late'); }).not.toThrow();
+      await expect(closed).rejects.toMatchObject({ code: 'ENOTCONN' });
+    }
+  });
+
   it.each([
     ['version 4: 64 KiB datagrams', 4, 0],
     ['version 5: 192 KiB datagrams', 5, 1],

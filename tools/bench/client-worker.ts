@@ -100,18 +100,22 @@ function startSender(s: ClusterSocket, buf: Uint8Array, req: { order: Order; rat
   const t0 = performance.now();
   const allowed = () => (req.ratePerSec === undefined ? Infinity : Math.floor(((performance.now() - t0) / 1000) * req.ratePerSec));
   const depth = req.ratePerSec === undefined ? PIPELINE : PACED_MAX;
+  const opts = { order: req.order };
+  // One pair of callbacks for every send, not two closures per message.
+  const onAck = () => {
+    st.inflight--;
+    st.acked++;
+    fill();
+  };
+  const onFail = (e: Error) => {
+    st.inflight--;
+    st.failed ||= e.message;
+  };
   const fill = () => {
     while (st.on && st.inflight < depth && st.started < allowed()) {
       st.inflight++;
       st.started++;
-      s.send(buf, { order: req.order }).then(() => {
-        st.inflight--;
-        st.acked++;
-        fill();
-      }, (e: Error) => {
-        st.inflight--;
-        st.failed ||= e.message;
-      });
+      s.send(buf, opts).then(onAck, onFail);
     }
   };
   fill();
