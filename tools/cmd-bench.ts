@@ -20,7 +20,7 @@ export const command: Command = {
                        [--crypto on|off|on,off] [--accelerated on|off|on,off] [--latency] [--scaling]
                        [--latency-warmup S] [--latency-paced MS]
                        [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR] [--mtu N]
-                       [--reference corosync] [--reference-mtu N] [--loss P[,P...]]
+                       [--reference corosync] [--reference-mtu N] [--loss P[,P...]] [--client ts|c]
 
 Starts N real daemons (afcluster daemon, one process per node on 127.0.0.1..N, real UDP) for
 each driver and setting, and one client process per node over the bridge protocol. Every
@@ -67,10 +67,14 @@ options:
                        whose links have the daemons' MTU (--mtu, or loopback's 65535; --reference-mtu
                        sets another), knet,
                        crypto ${COROSYNC_CIPHER}+${COROSYNC_HASH} with a generated authkey when --crypto on;
-                       its client (tools/bench/cpg/cpg-bench.c) is compiled with cc -lcpg.
+                       its client (tools/bench/workers/cpg-bench.c) is compiled with cc -lcpg.
                        Needs root, corosync and libcpg-dev (Debian: apt install corosync
                        libcpg-dev); without them the corosync rows print as skipped and say why
 
+  --client ts|c        the library afcluster's clients use (default ts): ts is the TypeScript
+                       library (ClusterSocket); c the C library (clients/c, built by npm install),
+                       in a client compiled here with cc (tools/bench/workers/afc-bench-worker.c),
+                       as corosync's client is C; both keep 256 sends in flight
   --mtu N              cluster.mtu of every daemon (default "auto": loopback's, 65535, so totem's
                        frames are 64 KiB; 1500 measures the frames of an Ethernet LAN); the
                        ceiling's datagrams follow it

@@ -1,16 +1,39 @@
 // A local cluster for the bench: real daemons (`afcluster daemon`, one process per node on
-// 127.0.0.N) and one bench client process per node connected over the bridge protocol.
-import type { ChildProcess } from 'node:child_process';
+// 127.0.0.N) and one bench client process per node connected over the bridge protocol: the
+// TypeScript library's (client-worker.ts, over IPC), or with `client: 'c'` the C library's
+// (workers/afc-bench-worker.c, compiled here against clients/c/build/libafcluster.a, over the
+// line protocol cpg-bench speaks for corosync).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import type { StatValue } from '../../core/af/codec.ts';
+import type { Order } from '../../core/api/types.ts';
 import { LocalCluster } from '../local-cluster.ts';
-import { cpuSeconds, exitOnSignals, peakRssBytes, request, spawnWorker, stop, waitExit, type WorkerReply } from './proc.ts';
+import { cpuSeconds, exitOnSignals, peakRssBytes, request, spawnWorker, stop, track, waitExit, type WorkerReply } from './proc.ts';
 import type { ClientRequest } from './client-protocol.ts';
+import type { ClientKind } from './cluster-clients.ts';
 import type { BenchTarget } from './driver-bench.ts';
+import { LineClient } from './line-client.ts';
 
 const CLIENT = fileURLToPath(new URL('./client-worker.ts', import.meta.url));
+const C_WORKER_SOURCE = fileURLToPath(new URL('./workers/afc-bench-worker.c', import.meta.url));
+const C_LIBRARY_DIR = fileURLToPath(new URL('../../clients/c', import.meta.url));
+
+/** Compiles afc-bench-worker into dir against the C library `npm install` built; a failure says why. */
+export function compileCWorker(dir: string): string {
+  const lib = join(C_LIBRARY_DIR, 'build', 'libafcluster.a');
+  if (!existsSync(lib)) throw new Error(`the C client library is not built (${lib} is missing): run npm run build:c`);
+  const out = join(dir, 'afc-bench-worker');
+  try {
+    execFileSync(process.env.CC || 'cc', ['-O2', '-I', C_LIBRARY_DIR, '-o', out, C_WORKER_SOURCE, lib], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const err = (e as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new Error(`cc could not build ${C_WORKER_SOURCE}: ${err || (e as Error).message}`, { cause: e });
+  }
+  return out;
+}
 const START_TIMEOUT_MS = 60_000;
 export const BENCH_GROUP = 'bench';
 
@@ -26,10 +49,16 @@ export interface ClusterSpec {
   readonly mtu?: number;
   /** More Node/V8 flags for every daemon (a probe: --trace-gc, another semi-space). */
   readonly daemonFlags?: readonly string[];
+  /** The clients' library (default 'ts'). */
+  readonly client?: ClientKind;
+  /** The order the C clients send in (they take it at start; default agreed). */
+  readonly order?: Order;
 }
 
 export class BenchCluster implements BenchTarget {
   private readonly clients: ChildProcess[] = [];
+  /** With the C client: each node's, over the line protocol. */
+  private readonly lineClients: LineClient[] = [];
   private readonly statSocks: ClusterSocket[] = [];
   /** The largest message the daemons carry (from their hello). */
   messageSizeMax = Infinity;
@@ -72,13 +101,31 @@ export class BenchCluster implements BenchTarget {
   private async connect(): Promise<void> {
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (const n of this.local.nodes) this.statSocks.push(await this.local.waitAnswering(n.id, deadline));
+    if (this.spec.client === 'c') return this.connectC();
     for (let i = 0; i < this.size; i++) {
       const dir = this.spec.profileDir ? join(this.spec.profileDir, `client${i + 1}`) : undefined;
       this.clients.push(spawnWorker(CLIENT, { nodeFlags: dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [] }));
     }
     const ready = await Promise.all(this.clients.map((c, i) => request<{ type: 'ready'; messageSizeMax: number }>(c, { type: 'open', socket: this.local.nodes[i].socket, group: BENCH_GROUP } satisfies ClientRequest, START_TIMEOUT_MS)));
     this.messageSizeMax = Math.min(...ready.map((r) => r.messageSizeMax));
-    await Promise.all(this.clients.map((c) => request(c, { type: 'waitMembers', members: this.size, timeoutMs: START_TIMEOUT_MS } satisfies ClientRequest, START_TIMEOUT_MS + 5000)));
+    await this.waitAllMembers();
+  }
+
+  /** afc-bench-worker on every node: the daemons' message size from their HELLO (the stats sockets'). */
+  private async connectC(): Promise<void> {
+    const binary = compileCWorker(this.local.dir);
+    for (let i = 0; i < this.size; i++) {
+      const proc = track(spawn(binary, ['--socket', this.local.nodes[i].socket, '--order', this.spec.order ?? 'agreed'], { stdio: ['pipe', 'pipe', 'inherit'] }));
+      this.clients.push(proc);
+      this.lineClients.push(new LineClient('afc-bench-worker', i + 1, proc));
+    }
+    await Promise.all(this.lineClients.map((_, i) => this.ask(i + 1, { type: 'open', socket: this.local.nodes[i].socket, group: BENCH_GROUP }, START_TIMEOUT_MS)));
+    this.messageSizeMax = Math.min(...this.statSocks.map((s) => s.daemon.messageSizeMax));
+    await this.waitAllMembers();
+  }
+
+  private async waitAllMembers(): Promise<void> {
+    await Promise.all(this.clients.map((_, i) => this.ask(i + 1, { type: 'waitMembers', members: this.size, timeoutMs: START_TIMEOUT_MS }, START_TIMEOUT_MS + 5000)));
   }
 
   /** The daemon socket of node i (1-based), for clients of other languages. */
@@ -92,7 +139,16 @@ export class BenchCluster implements BenchTarget {
   }
 
   ask<R extends WorkerReply>(node: number, req: ClientRequest, timeoutMs: number): Promise<R> {
-    return request<R>(this.client(node), req, timeoutMs);
+    const line = this.lineClients[node - 1];
+    if (!line) return request<R>(this.client(node), req, timeoutMs);
+    const order = this.spec.order ?? 'agreed';
+    if ((req.type === 'throughput' || req.type === 'latency') && req.order !== order) {
+      return Promise.reject(new Error(`node ${node}'s afc-bench-worker sends in ${order} order (given at its start), not ${req.order}`));
+    }
+    return line.ask(req, timeoutMs).then((r) => {
+      if (r.type === 'error') throw new Error(`node ${node}'s afc-bench-worker: ${r.message}`);
+      return r as unknown as R;
+    });
   }
 
   get size(): number {
@@ -121,8 +177,8 @@ export class BenchCluster implements BenchTarget {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.clients.map(async (c) => {
-      try { await request(c, { type: 'close' } satisfies ClientRequest, 3000); } catch { /* it may be gone */ }
+    await Promise.all(this.clients.map(async (c, i) => {
+      try { await this.ask(i + 1, { type: 'close' }, 3000); } catch { /* it may be gone */ }
       // It exits by itself after 'closed' (writing its --cpu-prof file on the way); a signal would cut that short.
       await waitExit(c, 5000);
       await stop(c, 1000);

@@ -1,6 +1,6 @@
 // The bench's reference (`afcluster bench --reference corosync`): corosync as an N-node cluster,
 // each node in its own network namespace with its own address on a bridge (tools/drills/netns.ts),
-// knet transport, and one cpg-bench client per node (tools/bench/cpg/cpg-bench.c, compiled here
+// knet transport, and one cpg-bench client per node (tools/bench/workers/cpg-bench.c, compiled here
 // with cc and -lcpg) driven with the same requests as afcluster's bench clients. Each corosync
 // also gets a private mount namespace with its own /run (corosync takes a fixed lock file,
 // /run/corosync.pid); its client joins the daemon's namespaces (nsenter) to reach its IPC.
@@ -10,17 +10,17 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { StatValue } from '../../core/af/codec.ts';
 import { createTopology, destroyTopology, namespaceSupport, nodeAddress, type Topology } from '../drills/netns.ts';
 import type { ClientRequest } from './client-protocol.ts';
 import { AUTHKEY_BYTES, corosyncConf } from './corosync-conf.ts';
-import { cpgCommand, parseCpgReply, type CpgReply } from './cpg-protocol.ts';
+import type { CpgReply } from './cpg-protocol.ts';
 import type { BenchTarget } from './driver-bench.ts';
+import { LineClient } from './line-client.ts';
 import { atExit, cpuSeconds, exitOnSignals, peakRssBytes, stop, track, waitExit, type WorkerReply } from './proc.ts';
 
-const SOURCE = fileURLToPath(new URL('./cpg/cpg-bench.c', import.meta.url));
+const SOURCE = fileURLToPath(new URL('./workers/cpg-bench.c', import.meta.url));
 const CPG_HEADER = '/usr/include/corosync/cpg.h';
 const START_TIMEOUT_MS = 60_000;
 const JOIN_RETRY_MS = 250;
@@ -77,58 +77,6 @@ function compileClient(dir: string): string {
   return out;
 }
 
-/** One cpg-bench process: a command line in, a reply line out, one request at a time. */
-class CpgClient {
-  private readonly lines: string[] = [];
-  private waiter: ((line: string | undefined) => void) | undefined;
-  private gone = false;
-
-  constructor(readonly node: number, readonly proc: ChildProcess) {
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      if (this.waiter) this.take(line);
-      else this.lines.push(line);
-    });
-    proc.once('exit', () => {
-      this.gone = true;
-      this.take(undefined);
-    });
-    proc.stdin!.on('error', () => { /* it exited; the next ask says so */ });
-  }
-
-  private take(line: string | undefined): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.(line);
-  }
-
-  ask(req: ClientRequest, timeoutMs: number): Promise<CpgReply> {
-    if (this.gone) return Promise.reject(new Error(`node ${this.node}'s cpg-bench has exited or stopped answering`));
-    if (this.waiter) return Promise.reject(new Error(`bug: a second request to node ${this.node}'s cpg-bench before its reply`));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // Its reply may still come and would answer the next request: ask it nothing more.
-        this.waiter = undefined;
-        this.gone = true;
-        reject(new Error(`node ${this.node}'s cpg-bench did not answer "${cpgCommand(req)}" within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiter = (line) => {
-        clearTimeout(timer);
-        if (line === undefined) reject(new Error(`node ${this.node}'s cpg-bench exited before answering "${cpgCommand(req)}"`));
-        else {
-          try {
-            resolve(parseCpgReply(line));
-          } catch (e) {
-            reject(e as Error);
-          }
-        }
-      };
-      const queued = this.lines.shift();
-      if (queued !== undefined) this.take(queued);
-      this.proc.stdin!.write(`${cpgCommand(req)}\n`);
-    });
-  }
-}
-
 export interface CorosyncSpec {
   readonly nodes: number;
   readonly crypto: boolean;
@@ -140,7 +88,7 @@ export interface CorosyncSpec {
 
 export class CorosyncCluster implements BenchTarget {
   private readonly daemons: ChildProcess[] = [];
-  private readonly clients: CpgClient[] = [];
+  private readonly clients: LineClient[] = [];
   private topology: Topology | undefined;
   private closed = false;
   private readonly forgetCleanup: () => void;
@@ -201,14 +149,14 @@ export class CorosyncCluster implements BenchTarget {
   }
 
   /** cpg-bench in node k's corosync's namespaces, joined to the group once corosync serves IPC. */
-  private async startClient(k: number, binary: string, deadline: number): Promise<CpgClient> {
+  private async startClient(k: number, binary: string, deadline: number): Promise<LineClient> {
     const daemon = this.daemons[k - 1];
     const err = openSync(join(this.nodeDir(k), 'cpg-bench.log'), 'a');
-    let client: CpgClient;
+    let client: LineClient;
     try {
       // nsenter without --pid execs the program: the child's pid is cpg-bench's.
       const proc = spawn('nsenter', ['--target', String(daemon.pid), '--net', '--mount', binary], { stdio: ['pipe', 'pipe', err] });
-      client = new CpgClient(k, track(proc));
+      client = new LineClient('cpg-bench', k, track(proc));
     } finally {
       closeSync(err);
     }
@@ -221,7 +169,7 @@ export class CorosyncCluster implements BenchTarget {
     }
   }
 
-  private async expect(cl: CpgClient, req: ClientRequest, timeoutMs: number): Promise<CpgReply> {
+  private async expect(cl: LineClient, req: ClientRequest, timeoutMs: number): Promise<CpgReply> {
     const r = await cl.ask(req, timeoutMs);
     if (r.type === 'error') throw new Error(`node ${cl.node}'s cpg-bench: ${r.message}`);
     return r;

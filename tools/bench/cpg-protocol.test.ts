@@ -1,4 +1,4 @@
-// Proves the corosync reference client's line protocol: each bench request as the command cpg-bench.c reads, and every reply it prints parsed into the bench's results; a line it cannot print throws.
+// Proves the line protocol of the bench's C clients (cpg-bench.c for corosync, afc-bench-worker.c for afcluster's C library): each bench request as the command they read, and every reply it prints parsed into the bench's results; a line it cannot print throws.
 import { describe, expect, it } from 'vitest';
 import { cpgCommand, csErrorName, parseCpgReply } from './cpg-protocol.ts';
 
@@ -25,6 +25,8 @@ describe('parseCpgReply', () => {
     expect(parseCpgReply('ready nodeid=2 pid=4242')).toEqual({ type: 'ready', nodeId: 2, pid: 4242 });
     expect(parseCpgReply('members n=3')).toEqual({ type: 'members', members: 3 });
     expect(parseCpgReply('drained')).toEqual({ type: 'drained', rebound: false });
+    // afc-bench-worker: its socket was removed for falling behind and bound again.
+    expect(parseCpgReply('drained rebound=1')).toEqual({ type: 'drained', rebound: true });
     expect(parseCpgReply('closed\r')).toEqual({ type: 'closed' });
   });
 
@@ -38,6 +40,8 @@ describe('parseCpgReply', () => {
     const r = parseCpgReply('throughput written=10 delivered=12 elapsed_us=1000000 fail=9');
     expect(r).toMatchObject({ type: 'throughput', written: 10, errors: ['cpg_mcast_joined or cpg_dispatch failed: CS_ERR_BAD_HANDLE'] });
     expect(csErrorName(77)).toBe('cs_error 77');
+    // afc-bench-worker names the C library's errno.
+    expect(parseCpgReply('latency samples_us=120.5 errno=ENOTCONN')).toMatchObject({ samplesUs: [120.5], errors: ['afc_send or afc_recv failed: ENOTCONN'] });
   });
 
   it('reads latency samples, none, and a message that did not come back', () => {
@@ -59,7 +63,7 @@ describe('parseCpgReply', () => {
     'latency n=3',
     'latency samples_us=1,-2',
     'ready nodeid=1',
-  ])('throws on %j, which cpg-bench never prints', (line) => {
-    expect(() => parseCpgReply(line)).toThrow(/cpg-bench/);
+  ])('throws on %j, which neither C client prints', (line) => {
+    expect(() => parseCpgReply(line)).toThrow(/bench client: /);
   });
 });

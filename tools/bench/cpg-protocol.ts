@@ -1,7 +1,8 @@
-// The line protocol of the corosync reference's client (tools/bench/cpg/cpg-bench.c): the bench's
+// The line protocol of the bench's C clients (tools/bench/workers/bench-worker.h): cpg-bench.c, the
+// corosync reference's, and afc-bench-worker.c, afcluster's C library (--client c). The bench's
 // client requests (client-protocol.ts) as one command line each, and the client's one-line
 // replies parsed back into the replies client-worker.ts gives, so driver-bench.ts measures
-// corosync with the same code it measures afcluster with (pure).
+// corosync and either afcluster client with the same code (pure).
 import type { ClientRequest, LatencyResult, ThroughputResult } from './client-protocol.ts';
 
 export type CpgReply =
@@ -9,7 +10,7 @@ export type CpgReply =
   | { type: 'members'; members: number }
   | ThroughputResult
   | LatencyResult
-  | { type: 'drained'; rebound: false }
+  | { type: 'drained'; rebound: boolean }
   | { type: 'closed' }
   | { type: 'error'; message: string };
 
@@ -54,7 +55,7 @@ function fields(words: readonly string[]): Map<string, string> {
 
 function count(f: Map<string, string>, key: string, line: string): number {
   const v = f.get(key);
-  if (v === undefined || !/^\d+$/.test(v)) throw new Error(`cpg-bench: no integer ${key}= in "${line.slice(0, 120)}"`);
+  if (v === undefined || !/^\d+$/.test(v)) throw new Error(`bench client: no integer ${key}= in "${line.slice(0, 120)}"`);
   return Number(v);
 }
 
@@ -63,22 +64,24 @@ function failures(f: Map<string, string>): string[] {
   const out: string[] = [];
   const fail = f.get('fail');
   if (fail !== undefined) out.push(`cpg_mcast_joined or cpg_dispatch failed: ${csErrorName(Number(fail))}`);
+  const errno = f.get('errno'); // afc-bench-worker: the C library's errno name
+  if (errno !== undefined) out.push(`afc_send or afc_recv failed: ${errno}`);
   const lost = f.get('lost');
   if (lost !== undefined) out.push(`message ${lost} did not come back within 5 s`);
   return out;
 }
 
 function samples(v: string | undefined, line: string): number[] {
-  if (v === undefined) throw new Error(`cpg-bench: no samples_us= in "${line.slice(0, 120)}"`);
+  if (v === undefined) throw new Error(`bench client: no samples_us= in "${line.slice(0, 120)}"`);
   if (v === '') return [];
   return v.split(',').map((s) => {
     const n = Number(s);
-    if (!Number.isFinite(n) || n < 0) throw new Error(`cpg-bench: bad latency sample "${s}"`);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`bench client: bad latency sample "${s}"`);
     return n;
   });
 }
 
-/** One reply line of cpg-bench. A line it could not have written throws (a bug, not a measurement). */
+/** One reply line of a C client. A line it could not have written throws (a bug, not a measurement). */
 export function parseCpgReply(line: string): CpgReply {
   const text = line.trim();
   const [kind, ...rest] = text.split(' ');
@@ -91,9 +94,9 @@ export function parseCpgReply(line: string): CpgReply {
       elapsedS: count(f, 'elapsed_us', text) / 1e6, errors: failures(f),
     };
     case 'latency': return { type: 'latency', samplesUs: samples(f.get('samples_us'), text), errors: failures(f) };
-    case 'drained': return { type: 'drained', rebound: false };
+    case 'drained': return { type: 'drained', rebound: f.get('rebound') === '1' };
     case 'closed': return { type: 'closed' };
     case 'error': return { type: 'error', message: rest.join(' ') || 'failed' };
-    default: throw new Error(`cpg-bench: unexpected reply "${text.slice(0, 120)}"`);
+    default: throw new Error(`bench client: unexpected reply "${text.slice(0, 120)}"`);
   }
 }

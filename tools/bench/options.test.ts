@@ -78,6 +78,13 @@ describe('parseBenchArgs', () => {
     expect(() => parseBenchArgs(['--latency', '--loss', '0.01', '--latency-paced', '2'])).toThrow(/without --loss/);
   });
 
+  it("takes the afcluster rows' client library, ts by default or c, and names the choices otherwise", () => {
+    expect(parseBenchArgs([]).client).toBe('ts');
+    expect(parseBenchArgs(['--client', 'c']).client).toBe('c');
+    expect(parseBenchArgs(['--client', 'ts']).client).toBe('ts');
+    expect(() => parseBenchArgs(['--client', 'python'])).toThrow(/--client python: expected ts or c/);
+  });
+
   it('takes corosync as the reference and names the choices otherwise', () => {
     expect(parseBenchArgs(['--reference', 'corosync']).reference).toBe('corosync');
     expect(() => parseBenchArgs(['--reference', 'Corosync'])).toThrow(/--reference Corosync: the reference implementations are corosync/);

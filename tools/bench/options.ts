@@ -2,6 +2,7 @@
 // issue asks for (`afcluster bench --drivers totem,cman --nodes 3 --seconds 3`).
 import { intFlag, parseFlags, UsageError } from '../command.ts';
 import { SIZE_MIN } from './client-protocol.ts';
+import { CLIENTS, type ClientKind } from './cluster-clients.ts';
 import { parseLoss } from './loss.ts';
 
 export type OnOff = 'on' | 'off';
@@ -48,6 +49,8 @@ export interface BenchOptions {
   readonly mtu?: number;
   /** --reference-mtu: the reference's link MTU (absent: the daemons' MTU, so both use the same packets). */
   readonly referenceMtu?: number;
+  /** --client: afcluster's rows with the TypeScript library's clients (ts, the default) or the C library's (c). */
+  readonly client: ClientKind;
 }
 
 export const DEFAULT_SIZES: readonly number[] = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200, 1300, 65536];
@@ -78,6 +81,7 @@ export const BENCH_FLAGS = {
   reference: { type: 'string' },
   mtu: { type: 'string' },
   'reference-mtu': { type: 'string' },
+  client: { type: 'string' },
 } as const;
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
@@ -105,9 +109,17 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     driverSections: parseSets(v.set ?? []),
     loss: v.loss === undefined ? undefined : parseLoss(v.loss),
     reference: parseReference(v.reference),
+    client: parseClient(v.client),
     ...(v.mtu === undefined ? {} : { mtu: intFlag(v.mtu, 'mtu', 1500, 576, 65535) }),
     ...(v['reference-mtu'] === undefined ? {} : { referenceMtu: intFlag(v['reference-mtu'], 'reference-mtu', 1500, 576, 65535) }),
   };
+}
+
+export function parseClient(value: string | undefined): ClientKind {
+  if (value === undefined) return 'ts';
+  const c = CLIENTS.find((n) => n === value);
+  if (!c) throw new UsageError(`--client ${value}: expected ${CLIENTS.join(' or ')} (the TypeScript library's client or the C library's)`);
+  return c;
 }
 
 export function parseReference(value: string | undefined): ReferenceName | undefined {

@@ -26,7 +26,7 @@ describe('formatReport', () => {
   it('prints one throughput table per configuration, then latency, memory and notes', () => {
     const text = formatReport(report());
     const titles = [...text.matchAll(/^== (.*)$/gm)].map((m) => m[1].split(' (')[0]);
-    expect(titles).toEqual(['throughput: raw UDP ceiling', 'throughput: totem', 'throughput: totem + crypto', 'latency: round trip to agreed self-delivery at node 1',
+    expect(titles).toEqual(['clients', 'throughput: raw UDP ceiling', 'throughput: totem', 'throughput: totem + crypto', 'latency: round trip to agreed self-delivery at node 1',
       'peak daemon RSS', 'scaling on real daemons: throughput by node count', 'scaling in the simulator: modelled 1 Gbit LAN, virtual time', 'notes']);
     expect(text).toContain('50.0%');
     expect(text).toContain('120.0');
@@ -36,6 +36,11 @@ describe('formatReport', () => {
   it("says how long the latency rows' warm-up was (0.3 s in reports from before the option)", () => {
     expect(formatReport({ ...report(), latencyWarmupS: 1.5 })).toContain('; after 1.5 s of round trips not counted)');
     expect(formatReport(report())).toContain('; after 0.3 s of round trips not counted)');
+  });
+
+  it("names the afcluster rows' client library: TypeScript in reports from before --client, C with --client c", () => {
+    expect(formatReport(report())).toContain("== clients\nafcluster's clients: the TypeScript library (ClusterSocket)");
+    expect(formatReport({ ...report(), client: 'c' })).toContain("== clients\nafcluster's clients: the C library (clients/c) in afc-bench-worker");
   });
 });
 
@@ -49,9 +54,10 @@ describe('formatReport with --reference', () => {
   it('says what the reference is first, then a table per workload with its rows interleaved', () => {
     const text = formatReport(withRef({ name: 'corosync', version: '3.1.7' }, cs));
     const titles = [...text.matchAll(/^== (.*)$/gm)].map((m) => m[1]);
-    expect(titles[0]).toBe('reference: corosync');
-    expect(titles[1]).toMatch(/^throughput: totem, one sender \(3 nodes, node 1's client alone sends;/);
-    expect(titles[2]).toMatch(/^throughput: totem \(3 nodes, every node's client sends;/);
+    expect(titles[0]).toBe('clients');
+    expect(titles[1]).toBe('reference: corosync');
+    expect(titles[2]).toMatch(/^throughput: totem, one sender \(3 nodes, node 1's client alone sends;/);
+    expect(titles[3]).toMatch(/^throughput: totem \(3 nodes, every node's client sends;/);
     expect(text).toMatch(/corosync 3\.1\.7: 3 nodes, each in its own network namespace on a bridge, knet, crypto aes256\+sha256 when on/);
     expect(text).toMatch(/^totem .* 2\.00x /m);
     expect(text).toMatch(/^corosync /m);

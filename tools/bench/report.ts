@@ -1,4 +1,5 @@
 // Turns a bench report into the text printed at the end of a run and the SVG charts (pure).
+import { clientHeading } from './cluster-clients.ts';
 import { COROSYNC_CIPHER, COROSYNC_HASH } from './corosync-conf.ts';
 import { WARMUP_MS } from './driver-bench.ts';
 import { formatProfileSummary } from './profile.ts';
@@ -37,6 +38,7 @@ export function groupBy<R>(rows: readonly R[], key: (r: R) => string): Map<strin
 export function formatReport(r: BenchReport): string {
   const out: string[] = [];
   const section = (title: string, body: string) => out.push(`== ${title}`, body, '');
+  section('clients', clientHeading(r.client ?? 'ts'));
   if (r.reference) section(`reference: ${r.reference.name}`, referenceHeading(r.reference, r.throughput[0]?.nodes ?? 0));
   for (const [name, rows] of groupBy(r.throughput, configName)) {
     const who = rows[0].driver === 'udp' ? '' : rows[0].senders === 'one' ? ", node 1's client alone sends" : ", every node's client sends";

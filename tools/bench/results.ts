@@ -128,5 +128,7 @@ export interface BenchReport {
   readonly profiles: { config: string; file: string; summary: ProfileSummary | undefined }[];
   /** With --reference: what ran (e.g. "corosync 3.1.7, knet, in network namespaces"), or why it could not. */
   reference?: { readonly name: string; readonly version?: string; readonly skipped?: string };
+  /** The afcluster rows' client library (absent in reports older than --client: the TypeScript one). */
+  readonly client?: 'ts' | 'c';
   readonly notes: string[];
 }

@@ -89,6 +89,7 @@ export async function runBench(ctx: RunContext): Promise<BenchReport> {
     host: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version, platform: `${process.platform} ${process.arch}` },
     loadAverage: { start: loadavg()[0], end: NaN },
     latencyWarmupS: ctx.opts.latencyWarmup,
+    client: ctx.opts.client,
     throughput: [], latency: [], scaling: { throughput: [], latency: [] }, simScaling: [], memory: [], profiles: [], notes: [],
     ...(ctx.opts.loss ? { loss: [] } : {}),
   };
@@ -154,11 +155,13 @@ function labelOf(c: Config): string {
 async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, ceiling: Map<number, ThroughputRow>, report: BenchReport): Promise<void> {
   const o = ctx.opts;
   ctx.progress.step(`${labelOf(c)}: starting ${o.nodes} daemons`);
+  const order = orderFor(registry, c.driver);
   const cluster = await BenchCluster.start({
     driver: c.driver, nodes: o.nodes, crypto: c.crypto === 'on', driverSections: sectionsFor(c, o), profileDir: o.profile ? profileDirFor(o.profile, c) : undefined, keep: o.keep, mtu: o.mtu,
+    client: o.client, order,
   });
   ctx.progress.tick();
-  const l: RunLabels = { ...c, order: orderFor(registry, c.driver) };
+  const l: RunLabels = { ...c, order };
   let ref: ReferenceRun | undefined;
   try {
     // --loss measures one sender under loss against its own lossless row; no reference there.
@@ -356,7 +359,7 @@ async function runScaling(ctx: RunContext, registry: DriverRegistry, report: Ben
 async function scaleOne(ctx: RunContext, l: RunLabels, n: number, ceil: ThroughputRow | undefined, report: BenchReport): Promise<void> {
   const o = ctx.opts;
   ctx.progress.step(`scaling ${l.driver}: ${n} daemons, ${o.scaleSize} B`);
-  const cluster = await BenchCluster.start({ driver: l.driver, nodes: n, crypto: l.crypto === 'on', driverSections: sectionsFor(l, o), keep: o.keep, mtu: o.mtu });
+  const cluster = await BenchCluster.start({ driver: l.driver, nodes: n, crypto: l.crypto === 'on', driverSections: sectionsFor(l, o), keep: o.keep, mtu: o.mtu, client: o.client, order: l.order });
   try {
     const size = Math.min(o.scaleSize, cluster.messageSizeMax);
     const { row, errors } = await measureThroughput(cluster, l, size, o.seconds);
