@@ -37,12 +37,14 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- the wire (docs/PROTOCOL.md sections 2-4, 6, 9, 10) ---- */
+/* ---- the wire (docs/PROTOCOL.md sections 2-4, 6, 9-12) ---- */
 
 #define MAGIC0 0x41
 #define MAGIC1 0x46
 #define HEADER 8
-#define DGRAM_MAX 65535
+#define DGRAM_MAX 65535        /* a datagram up to version 4; a container or a request always */
+#define LARGE_DGRAM_MAX 196608 /* version 5: a SEND, a SEND_PART, a MESSAGE or a MESSAGE_PART */
+#define LARGE_SNDBUF 196640    /* the send buffer a 196608-byte datagram needs (SO_SNDBUF) */
 #define OP_HELLO 0x01
 #define OP_CLOSE 0x02
 #define OP_BIND 0x03
@@ -62,10 +64,12 @@
 #define OP_BATCH 0x46
 #define EV_MEMBERSHIP_V3 0x47
 #define EV_QUORUM 0x48
+#define EV_MEMBERSHIP_V4 0x49
 #define SEND_HEAD 10                           /* header, order, flags */
 #define PART_HEAD 22                           /* header, order, flags, msg_id, total, offset */
-#define SEND_DATA_MAX (DGRAM_MAX - SEND_HEAD)  /* 65525 */
-#define PART_DATA_MAX (DGRAM_MAX - PART_HEAD)  /* 65513 */
+/* The payload of one SEND and of one SEND_PART: 65525 and 65513 bytes, 196598 and 196586 under version 5. */
+#define SEND_DATA_MAX(h) ((h)->dgram_max - SEND_HEAD)
+#define PART_DATA_MAX(h) ((h)->dgram_max - PART_HEAD)
 #define BATCH_HEAD 10                          /* header, count */
 #define SEND_RESUME 0x01
 #define STATUS_EAGAIN 11
@@ -100,7 +104,8 @@ struct lerror {
 
 struct afc {
     int fd;
-    int version;           /* 1, 2 or 3, after HELLO */
+    int version;           /* 1 to 5, after HELLO */
+    size_t dgram_max;      /* DGRAM_MAX, or LARGE_DGRAM_MAX under version 5 */
     int timeout_ms;
     struct sockaddr_un daemon, self_addr;
     socklen_t daemon_len, self_len;
@@ -163,6 +168,7 @@ struct afc {
     char *gbuf; size_t gbuf_cap;
     char *tbuf; size_t tbuf_cap;
     struct afc_member *mem; size_t mem_cap;
+    struct afc_identity *ids; size_t ids_cap;
     struct afc_change *chg; size_t chg_cap;
     struct {               /* a large message arriving in MESSAGE_PART events */
         int active;
@@ -372,7 +378,7 @@ static void maybe_resume(struct afc *h, int64_t now)
 
 static int large_start(struct afc *h, struct sendent *e)
 {
-    size_t parts = (e->len + PART_DATA_MAX - 1) / PART_DATA_MAX;
+    size_t parts = (e->len + PART_DATA_MAX(h) - 1) / PART_DATA_MAX(h);
     if (grow((void **)&h->lg.ids, &h->lg.ids_cap, parts, sizeof(uint32_t)) < 0) return -ENOMEM;
     if (++h->next_msg_id == 0) h->next_msg_id = 1;
     h->lg.msg_id = h->next_msg_id;
@@ -390,11 +396,13 @@ static void large_pump(struct afc *h, struct sendent *e)
     unsigned char head[PART_HEAD];
     while (!h->lg.err && h->lg.off < e->len && !(h->probe && h->lg.sent_parts > 0)) {
         size_t n = e->len - h->lg.off;
-        if (n > PART_DATA_MAX) n = PART_DATA_MAX;
+        if (n > PART_DATA_MAX(h)) n = PART_DATA_MAX(h);
         uint32_t id = alloc_id(h);
         header(head, 1, OP_SEND_PART, id);
         head[8] = e->order;
-        head[9] = 0;
+        /* Version 4: the fence covers parts, and the first part after a refusal lifts it. Up to
+         * version 3 a part with RESUME is refused (EINVAL): the next SEND carries it then. */
+        head[9] = h->version >= 4 && h->resume_next && h->lg.off == 0 ? SEND_RESUME : 0;
         put32(head + 10, h->lg.msg_id);
         put32(head + 14, (uint32_t)e->len);
         put32(head + 18, (uint32_t)h->lg.off);
@@ -402,6 +410,7 @@ static void large_pump(struct afc *h, struct sendent *e)
         int r = transmit_iov(h, iov, 2);
         if (r < 0) { transmit_failed(h, r); return; }
         h->lg.ids[h->lg.sent_parts++] = id;
+        if (head[9]) h->resume_next = 0;
         h->lg.off += n;
         h->lg.last_tx = now_ms();
     }
@@ -439,7 +448,7 @@ static void pump(struct afc *h, int all)
         if (!full && !all) return; /* AFC_MORE: wait for a full container */
         int64_t now = now_ms();
         int r;
-        if (k == 0) { /* one message too big for a container (65514 to 65525 bytes): alone */
+        if (k == 0) { /* one message too big for a container (65514 bytes up to SEND_DATA_MAX): alone */
             unsigned char head[SEND_HEAD];
             e->id = alloc_id(h);
             header(head, 1, OP_SEND, e->id);
@@ -602,6 +611,7 @@ static int handle_item(struct afc *h, const unsigned char *p, size_t n)
     case EV_MEMBERSHIP:
     case EV_MESSAGE_PART:
     case EV_MEMBERSHIP_V3:
+    case EV_MEMBERSHIP_V4:
     case EV_QUORUM:
         return h->overrun ? ITEM_DONE : ITEM_EVENT; /* after a gap, nothing until bind */
     default:
@@ -653,7 +663,7 @@ static int dq_push(struct afc *h, const unsigned char *p, size_t n)
     if (h->dq_tail + need > h->dq_cap) {
         size_t cap = h->dq_cap ? h->dq_cap : 65536;
         while (cap < h->dq_tail + need) cap *= 2;
-        if (cap > AFC_DEFER_BYTES_MAX + 2 * (DGRAM_MAX + 4)) cap = h->dq_tail + need;
+        if (cap > AFC_DEFER_BYTES_MAX + 2 * (LARGE_DGRAM_MAX + 4)) cap = h->dq_tail + need;
         void *q = realloc(h->dq, cap);
         if (!q) return -ENOMEM;
         h->dq = q;
@@ -701,7 +711,7 @@ static int read_deferring(struct afc *h, int max)
     int got = 0;
     inbox_to_defer(h);
     while (got < max) {
-        ssize_t n = recv(h->fd, h->rbuf, DGRAM_MAX + 1, MSG_DONTWAIT);
+        ssize_t n = recv(h->fd, h->rbuf, LARGE_DGRAM_MAX + 1, MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) continue;
             break;
@@ -891,8 +901,8 @@ static int message_part(struct afc *h, struct rd *r, struct afc_event *ev)
 
 /*
  * Every event's fields are read here, and only here. The op says what the datagram holds
- * (MEMBERSHIP_V3 is MEMBERSHIP with the view id and quorum block after the ring id), whatever
- * version the handle speaks. Returns the event type, 0 for nothing to return (a part of a
+ * (MEMBERSHIP_V3 is MEMBERSHIP with the view id and quorum block after the ring id; MEMBERSHIP_V4
+ * is MEMBERSHIP_V3 with each member's identity at the end), whatever version the handle speaks. Returns the event type, 0 for nothing to return (a part of a
  * message still arriving), -1 for a malformed datagram.
  */
 static int decode_event(struct afc *h, const unsigned char *p, size_t n, struct afc_event *ev)
@@ -914,13 +924,14 @@ static int decode_event(struct afc *h, const unsigned char *p, size_t n, struct 
     case EV_MESSAGE_PART:
         return message_part(h, &r, ev) < 0 ? -1 : ev->type;
     case EV_MEMBERSHIP:
-    case EV_MEMBERSHIP_V3: {
+    case EV_MEMBERSHIP_V3:
+    case EV_MEMBERSHIP_V4: {
         struct afc_membership *m = &ev->membership;
         if (rd_string(&r, &h->gbuf, &h->gbuf_cap, &ev->group_len) < 0) return -1;
         m->kind = (int)rd_u8(&r);
         m->ring_id.rep = rd_u32(&r);
         m->ring_id.seq = rd_u64(&r);
-        if (op == EV_MEMBERSHIP_V3) { /* else all zero (memset above) */
+        if (op != EV_MEMBERSHIP) { /* else all zero (memset above) */
             m->view_id.ring.rep = rd_u32(&r);
             m->view_id.ring.seq = rd_u64(&r);
             m->view_id.seq = rd_u32(&r);
@@ -931,6 +942,16 @@ static int decode_event(struct afc *h, const unsigned char *p, size_t n, struct 
         for (size_t i = 0; i < m->n_members; i++) h->mem[i] = rd_member(&r);
         if (rd_changes(&r, h, 0, &m->n_joined) < 0) return -1;
         if (rd_changes(&r, h, m->n_joined, &m->n_left) < 0) return -1;
+        if (op == EV_MEMBERSHIP_V4) { /* the count again, then each member's uid, gid and flags */
+            if (rd_count(&r, 9) != m->n_members) return -1;
+            if (grow((void **)&h->ids, &h->ids_cap, m->n_members + 1, sizeof *h->ids) < 0) return -1;
+            for (size_t i = 0; i < m->n_members; i++) {
+                h->ids[i].uid = rd_u32(&r);
+                h->ids[i].gid = rd_u32(&r);
+                h->ids[i].flags = rd_u8(&r);
+            }
+            m->identities = h->ids;
+        }
         if (r.bad || r.at != n) return -1;
         ev->group = h->gbuf;
         m->members = h->mem;
@@ -1026,7 +1047,7 @@ int afc_recv(struct afc *h, struct afc_event *ev)
             if (handle_item(h, p, n) == ITEM_EVENT && (t = decode_counted(h, p, n, ev)) > 0) break;
             continue;
         }
-        ssize_t n = recv(h->fd, h->rbuf, DGRAM_MAX + 1, MSG_DONTWAIT);
+        ssize_t n = recv(h->fd, h->rbuf, LARGE_DGRAM_MAX + 1, MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) continue;
             t = (errno == EAGAIN || errno == EWOULDBLOCK) ? -EAGAIN : -errno;
@@ -1170,6 +1191,7 @@ static int hello(struct afc *h, int version)
     h->driver[dlen] = '\0';
     h->msg_max = max > AFC_MESSAGE_MAX ? AFC_MESSAGE_MAX : max;
     h->version = version;
+    h->dgram_max = version >= 5 ? LARGE_DGRAM_MAX : DGRAM_MAX;
     return 0;
 }
 
@@ -1198,6 +1220,7 @@ static void free_handle(struct afc *h)
     free(h->gbuf);
     free(h->tbuf);
     free(h->mem);
+    free(h->ids);
     free(h->chg);
     free(h->part.group);
     free(h->part.buf);
@@ -1241,9 +1264,10 @@ struct afc *afc_open_opts(const char *path, const struct afc_options *o)
     int version = o && o->version >= 1 && o->version < AFC_PROTOCOL_VERSION ? o->version : AFC_PROTOCOL_VERSION;
     int r = set_addr(&h->daemon, &h->daemon_len, path);
     if (r < 0) return open_fail(h, r);
-    h->reply = malloc(DGRAM_MAX + 1);
+    h->dgram_max = DGRAM_MAX; /* until HELLO's reply says version 5 */
+    h->reply = malloc(LARGE_DGRAM_MAX + 1);
     h->qbuf = malloc(DGRAM_MAX + 1);
-    h->rbuf = malloc(DGRAM_MAX + 1);
+    h->rbuf = malloc(LARGE_DGRAM_MAX + 1);
     h->obuf = malloc(DGRAM_MAX + 1);
     if (!h->reply || !h->qbuf || !h->rbuf || !h->obuf) return open_fail(h, -ENOMEM);
     h->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -1268,6 +1292,9 @@ struct afc *afc_open_opts(const char *path, const struct afc_options *o)
     if (chmod(h->client_path, o && o->mode ? (mode_t)o->mode : 0600) < 0) return open_fail(h, -errno);
     int sndbuf = SNDBUF_BYTES;
     (void)setsockopt(h->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    /* Version 5 only if a 192 KiB datagram fits the send buffer the kernel gave (net.core.wmem_max). */
+    socklen_t optlen = sizeof sndbuf;
+    if (version >= 5 && (getsockopt(h->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &optlen) < 0 || sndbuf < LARGE_SNDBUF)) version = 4;
     if ((r = hello(h, version)) < 0) return open_fail(h, r);
     return h;
 }
@@ -1331,7 +1358,7 @@ int afc_send(struct afc *h, const void *buf, size_t len, int order)
     order &= ~AFC_MORE;
     if (order < AFC_FIFO || order > AFC_SAFE || (len > 0 && !buf)) return -EINVAL;
     if (len > h->msg_max) return -EMSGSIZE;
-    int large = len > SEND_DATA_MAX;
+    int large = len > SEND_DATA_MAX(h);
     if (h->count == AFC_SEND_WINDOW || (large && h->large_held) || (!large && h->bytes + len > AFC_SEND_BYTES_MAX)) {
         h->want_writable |= large ? 2 : 1;
         pump(h, 1);

@@ -1,6 +1,6 @@
 /*
  * afcluster.h: a cluster socket for C programs, over the afcluster bridge protocol
- * (docs/PROTOCOL.md, versions 3, 2 and 1). C99, libc only, Linux.
+ * (docs/PROTOCOL.md, versions 5 down to 1). C99, libc only, Linux.
  *
  * A handle is a unix datagram socket bound to its own path and talking to the node's
  * daemon. afc_fd() is that socket: poll or epoll it for POLLIN, then call afc_recv() until it
@@ -21,7 +21,7 @@ extern "C" {
 #endif
 
 /* The highest bridge protocol version this library speaks. */
-#define AFC_PROTOCOL_VERSION 3
+#define AFC_PROTOCOL_VERSION 5
 
 /* afc_send() orders (the wire values), and a flag that may be or-ed into them. */
 #define AFC_FIFO   0
@@ -94,6 +94,17 @@ struct afc_quorum_state {
     uint32_t quorum;   /* votes needed: expected / 2 + 1, or 1 in a two-node cluster */
 };
 
+/* Who a member is (version 4): the owner and group of its socket file, as its own node's daemon
+ * saw them at HELLO. AFC_ID_UNKNOWN in both when its node did not say (a daemon older than
+ * identities). */
+#define AFC_ID_UNKNOWN  0xFFFFFFFFu
+#define AFC_ID_VERIFIED 0x01 /* flags: the daemon also verified the member's pid */
+struct afc_identity {
+    uint32_t uid;
+    uint32_t gid;
+    uint32_t flags; /* AFC_ID_* bits; ignore bits you do not know */
+};
+
 /* One member that joined or left, and why (enum afc_reason). */
 struct afc_change {
     struct afc_member member;
@@ -121,6 +132,9 @@ struct afc_membership {
      * when the event carries neither. */
     struct afc_view_id view_id;
     struct afc_quorum_state quorum;
+    /* Version 4 (MEMBERSHIP_V4): each member's identity, in the order of members (n_members
+     * entries). NULL below version 4. */
+    const struct afc_identity *identities;
 };
 
 /* AFC_EV_QUORUM (version 3): it takes its place in the group's stream like any event. */
@@ -175,7 +189,7 @@ struct afc_quorum_info {
 struct afc_options {
     const char *client_path; /* where the handle binds (default: a new name in $XDG_RUNTIME_DIR or /tmp) */
     int timeout_ms;          /* a request's reply, a send's acceptance (default 10000) */
-    int version;             /* highest protocol version to speak: 1, 2 or 3 (default 3) */
+    int version;             /* highest protocol version to speak: 1 to 5 (default 5) */
     unsigned mode;           /* the client socket file's mode (default 0600) */
 };
 
@@ -224,7 +238,7 @@ int afc_close(struct afc *h);
 const struct afc_member *afc_self(const struct afc *h);
 const char *afc_driver(const struct afc *h);
 size_t afc_message_size_max(const struct afc *h);
-int afc_version(const struct afc *h);           /* the protocol version in use: 1, 2 or 3 */
+int afc_version(const struct afc *h);           /* the protocol version in use: 1 to 5 */
 uint64_t afc_sent(const struct afc *h);         /* afc_send() calls that returned 0 */
 size_t afc_pending(const struct afc *h);        /* of those, not yet accepted by the daemon */
 

@@ -62,9 +62,10 @@ function runC(exe: string, args: string[], onLine: (l: string) => void = () => {
 
 /** The C test program's message i of n (clients/c/test/afc-order-test.c, make_message). */
 function cMessage(i: number, n: number, largeEvery: number, largeSize: number, lastSize: number): Uint8Array {
-  const edges = [0, 65513, 65514, 65525, 65526];
+  // A container; alone; the largest SEND and the smallest in parts up to version 4; and under version 5.
+  const edges = [0, 65513, 65514, 65525, 65526, 196598, 196599];
   const len = lastSize > 0 && i === n - 1 ? lastSize
-    : largeEvery > 0 && i % largeEvery === largeEvery - 1 ? largeSize : i >= 1 && i <= 5 ? edges[i - 1] : (i * 37) % 1500;
+    : largeEvery > 0 && i % largeEvery === largeEvery - 1 ? largeSize : i >= 1 && i <= 7 ? edges[i - 1] : (i * 37) % 1500;
   const b = new Uint8Array(len);
   for (let j = 0; j < len; j++) b[j] = (i * 7 + j * 13) & 0xff;
   const prefix = new TextEncoder().encode(`c-${i}:`);
@@ -172,7 +173,7 @@ describe.skipIf(!HAVE_CC)('the C client (clients/c) against real daemons', () =>
       expect(seen.filter((l) => l.startsWith(`message ${cSelf} `))).toEqual(
         Array.from({ length: C_SEND }, (_, i) => line(cSelf, 'agreed', cMessage(i, C_SEND, C_LARGE_EVERY, LARGE, LAST))));
       expect(seen.filter((l) => l.startsWith(`message ${tsSelf} `))).toEqual(tsMessages.map((m) => line(tsSelf, 'agreed', m)));
-      const version = extra.includes('--version') ? Number(extra[extra.indexOf('--version') + 1]) : 3;
+      const version = extra.includes('--version') ? Number(extra[extra.indexOf('--version') + 1]) : 5;
       expect(run.lines[0]).toMatch(new RegExp(`^open ${cSelf} totem ${version}$`));
       // afc_quorum: the state and the three configured nodes under version 3; EOPNOTSUPP below it.
       expect(run.lines[1]).toBe(version >= 3
@@ -180,10 +181,12 @@ describe.skipIf(!HAVE_CC)('the C client (clients/c) against real daemons', () =>
         : 'quorum EOPNOTSUPP');
       expect(run.lines).toContain('members 2');
       // The C client's own join, as it saw it: a regular configuration listing both (under version 3
-      // with its view id, a view of the event's own ring, and the node's quorum state).
+      // with its view id, a view of the event's own ring, and the node's quorum state; under 4 with
+      // who each member is: both this test's user, the pids verified).
       const own = run.lines.find((l) => l.startsWith('membership '));
+      const ids = `${process.getuid!()}:${process.getgid!()}:1`;
       expect(own).toMatch(new RegExp(`^membership regular (\\d+\\.\\d+) 2 \\+${cSelf} join${version >= 3
-        ? ' view \\1/\\d+ votes=3 expected=3 quorum=2 flags=quorate' : ''}$`));
+        ? ' view \\1/\\d+ votes=3 expected=3 quorum=2 flags=quorate' : ''}${version >= 4 ? ` ids=${ids},${ids}` : ''}$`));
     } finally {
       await ts.close();
     }
@@ -191,6 +194,14 @@ describe.skipIf(!HAVE_CC)('the C client (clients/c) against real daemons', () =>
 
   it('a C client and a TypeScript client see the same messages in the same order, 200 KiB ones included', async () => {
     await sameOrder(plain, 'c-order');
+  });
+
+  it('the same over protocol version 4 (64 KiB datagrams: a message of 64 KiB and more in parts)', async () => {
+    await sameOrder(plain, 'c-order-v4', ['--version', '4']);
+  });
+
+  it('the same over protocol version 3 (no identities; parts not fenced)', async () => {
+    await sameOrder(plain, 'c-order-v3', ['--version', '3']);
   });
 
   it('the same over protocol version 2 (no view ids, no quorum)', async () => {
@@ -228,12 +239,12 @@ describe.skipIf(!HAVE_CC)('the C client (clients/c) against real daemons', () =>
     }
   });
 
-  it('afc-bench measures one sender by size (a large size in parts too)', async () => {
-    const run = await runC(join(SANITIZERS ? asan : plain, 'afc-bench'), ['--socket', cluster.node(1).socket, '--seconds', '0.2', '--sizes', '100,70000', '--group', 'c-bench']).done;
+  it('afc-bench measures one sender by size (a size over one datagram, in parts, too)', async () => {
+    const run = await runC(join(SANITIZERS ? asan : plain, 'afc-bench'), ['--socket', cluster.node(1).socket, '--seconds', '0.2', '--sizes', '100,70000,250000', '--group', 'c-bench']).done;
     expect(run.code, run.stderr).toBe(0);
-    expect(run.lines[0]).toMatch(/^afc-bench: node 1 \(driver totem, protocol 3\), group c-bench, agreed order/);
+    expect(run.lines[0]).toMatch(/^afc-bench: node 1 \(driver totem, protocol 5\), group c-bench, agreed order/);
     expect(run.lines[1].trim().split(/\s+/)).toEqual(['size', 'writes', 'seconds', 'TP/s', 'MB/s']);
-    expect(run.lines.slice(2).map((l) => l.trim().split(/\s+/)[0])).toEqual(['100', '70000']);
+    expect(run.lines.slice(2).map((l) => l.trim().split(/\s+/)[0])).toEqual(['100', '70000', '250000']);
     for (const l of run.lines.slice(2)) expect(l).toMatch(/^\s*\d+\s+\d+\s+\d+\.\d\d\s+\d+\s+\d+\.\d\d$/);
   });
 

@@ -15,7 +15,8 @@
  *  --version: the highest protocol version to speak, as afc_options.version)
  * stdout: "open N/P/P DRIVER VERSION",
  *         "quorum QUORUM-STATE nodes=ID:VOTES:PRESENT,..." or "quorum ERRNAME",
- *         "membership KIND RING MEMBERS +N/P/P REASON -N/P/P REASON [view RING/SEQ QUORUM-STATE]",
+ *         "membership KIND RING MEMBERS +N/P/P REASON -N/P/P REASON [view RING/SEQ QUORUM-STATE]
+ *          [ids=UID:GID:FLAGS,...]" (view from version 3, ids from version 4, one per member),
  *         "quorum-event RING QUORUM-STATE", "message N/P/P ORDER LEN FNV1A32", "error ...",
  *         "members COUNT", "done"
  * where QUORUM-STATE is "votes=V expected=E quorum=Q flags=quorate|not-quorate[,FLAG...]".
@@ -98,11 +99,12 @@ static int check_v3_fields(struct afc *h, const struct afc_membership *m)
 /* Message i of n: its length and bytes (c-client.test.ts makes the same ones). */
 static size_t make_message(unsigned char *buf, long i, long n, long large_every, size_t large_size, size_t last_size)
 {
-    static const size_t edges[] = { 0, 65513, 65514, 65525, 65526 }; /* container, alone, largest SEND, smallest in parts */
+    /* a container; alone; the largest SEND and the smallest in parts up to version 4; and under version 5 */
+    static const size_t edges[] = { 0, 65513, 65514, 65525, 65526, 196598, 196599 };
     size_t len;
     if (last_size > 0 && i == n - 1) len = last_size;
     else if (large_every > 0 && i % large_every == large_every - 1) len = large_size;
-    else if (i >= 1 && i <= 5) len = edges[i - 1];
+    else if (i >= 1 && i <= 7) len = edges[i - 1];
     else len = (size_t)(i * 37 % 1500);
     char prefix[32];
     size_t head = (size_t)snprintf(prefix, sizeof prefix, "c-%ld:", i);
@@ -238,6 +240,9 @@ int main(int argc, char **argv)
                     quorum_state(&m->quorum);
                 }
                 if (check_v3_fields(h, m) < 0) { fprintf(stderr, "view id or quorum wrong under protocol version %d\n", afc_version(h)); failed = 1; }
+                if ((afc_version(h) >= 4) != (m->identities != NULL)) { fprintf(stderr, "identities wrong under protocol version %d\n", afc_version(h)); failed = 1; }
+                for (size_t i = 0; m->identities && i < m->n_members; i++)
+                    printf("%s%" PRIu32 ":%" PRIu32 ":%" PRIu32, i ? "," : " ids=", m->identities[i].uid, m->identities[i].gid, m->identities[i].flags);
                 printf("\n");
                 break;
             }
