@@ -26,17 +26,6 @@
 #define GROUP_NAME_MAX 255 /* the daemon refuses a longer one at bind */
 #define PACED_MAX 64
 
-static int joined(void);
-static int event_fd(void);
-static void dispatch_ready(void);
-static void cmd_join(const char *name);
-static void cmd_throughput(uint32_t ph, size_t size, double warmup_s, double window_s, int send, double rate);
-static int pump(double timeout_s);
-static int send_one(const void *buf, size_t len, double deadline);
-static void print_failure(int fail);
-static void after_drain(void);
-static void leave(void);
-
 #include "bench-worker.h"
 
 static struct afc *h;
@@ -131,21 +120,14 @@ static int send_one(const void *buf, size_t len, double deadline)
 
 static void cmd_throughput(uint32_t ph, size_t size, double warmup_s, double window_s, int send, double rate)
 {
-    unsigned char *buf = message(size, 0x61);
+    unsigned char *buf = throughput_start(ph, size);
     double t_start = now_s(), t0 = t_start + warmup_s, end = t0 + window_s, t;
     uint64_t accepted_at_t0 = 0;
     long sent = 0;
     int started = 0, fail = 0;
 
-    if (!buf) {
-        reply("error out of memory for a %zu-byte message", size);
+    if (!buf)
         return;
-    }
-    put32(buf, ph);
-    put32(buf + 4, 0);
-    phase = ph;
-    counting = 0;
-    delivered = 0;
     blocked = 0;
     failed = 0;
     while ((t = now_s()) < end) {

@@ -3,7 +3,7 @@
  * reference) and afc-bench-worker.c (the afcluster C client library): the line protocol on
  * stdin/stdout that tools/bench/cpg-protocol.ts speaks, the counting state, and the commands that
  * only wait, receive and time (members, latency, drain). Each program includes it once, after
- * defining what it must provide:
+ * defining GROUP_NAME_MAX, and defines (after it) what it must provide:
  *
  *   GROUP_NAME_MAX                          the longest group name read (cmd_join refuses
  *                                           one over its own limit: read at least one more)
@@ -52,6 +52,18 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* What the including program provides (see the top). */
+static int joined(void);
+static int event_fd(void);
+static void dispatch_ready(void);
+static void cmd_join(const char *name);
+static void cmd_throughput(uint32_t ph, size_t size, double warmup_s, double window_s, int send, double rate);
+static int pump(double timeout_s);
+static int send_one(const void *buf, size_t len, double deadline);
+static void print_failure(int fail);
+static void after_drain(void);
+static void leave(void);
 
 #define TAG_BYTES 8
 #define LINE_MAX_BYTES 512
@@ -125,6 +137,23 @@ static unsigned char *message(size_t size, unsigned char fill)
     unsigned char *buf = malloc(size);
     if (buf)
         memset(buf, fill, size);
+    return buf;
+}
+
+/* A throughput command's start: its message (tagged with the phase, sequence 0) and the counting
+ * reset; NULL after replying the error when there is no memory for it. */
+static unsigned char *throughput_start(uint32_t ph, size_t size)
+{
+    unsigned char *buf = message(size, 0x61);
+    if (!buf) {
+        reply("error out of memory for a %zu-byte message", size);
+        return NULL;
+    }
+    put32(buf, ph);
+    put32(buf + 4, 0);
+    phase = ph;
+    counting = 0;
+    delivered = 0;
     return buf;
 }
 
