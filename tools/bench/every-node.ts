@@ -6,20 +6,23 @@
 //      [--senders all|one] [--set section.key=value] [--stats REGEX (node 1's counters to print)]
 //      [--daemon-flags "--trace-gc --max-semi-space-size=2"] (after the daemons' own V8 flags)
 //      [--keep] (keep the daemons' configs and logs: --trace-gc writes to them)
+//      [--client ts|c] (the clients' library: the TypeScript one, or the C one as `afcluster bench --client c`)
 // docs/BENCH.md ("Full collections under every node's load") has what it measured.
+import type { ClientKind } from './cluster-clients.ts';
 import { BenchCluster } from './cluster.ts';
 import { measureThroughput } from './driver-bench.ts';
-import { parseSeconds, parseSets } from './options.ts';
+import { parseClient, parseSeconds, parseSets } from './options.ts';
 import type { Senders } from './results.ts';
 
 interface Args {
   sizes: number[]; seconds: number; crypto: boolean; senders: Senders; stats: RegExp;
   daemonFlags: string[]; sections: Record<string, Record<string, number | boolean | string>>; keep: boolean;
+  client: ClientKind;
 }
 
 function parse(argv: string[]): Args {
   const a: Args = {
-    sizes: [1300, 100, 1301, 101], seconds: 2, crypto: false, senders: 'all', daemonFlags: [], sections: {}, keep: false,
+    sizes: [1300, 100, 1301, 101], seconds: 2, crypto: false, senders: 'all', daemonFlags: [], sections: {}, keep: false, client: 'ts',
     stats: /sendsRefused|writableSent|driver\.tokens$|gcRuns|gcMinorRuns/,
   };
   const sets: string[] = [];
@@ -39,6 +42,7 @@ function parse(argv: string[]): Args {
       case '--stats': a.stats = new RegExp(v); break;
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--keep': a.keep = true; i--; break;
+      case '--client': a.client = parseClient(v); break;
       case '--set': sets.push(v); break;
       default: throw new Error(`unknown option ${argv[i]}`);
     }
@@ -54,7 +58,7 @@ try {
   console.error(`every-node: ${(e as Error).message} (options: the comment at the top of tools/bench/every-node.ts)`);
   process.exit(2);
 }
-const c = await BenchCluster.start({ nodes: 3, driver: 'totem', crypto: a.crypto, daemonFlags: a.daemonFlags, driverSections: a.sections, keep: a.keep });
+const c = await BenchCluster.start({ nodes: 3, driver: 'totem', crypto: a.crypto, daemonFlags: a.daemonFlags, driverSections: a.sections, keep: a.keep, client: a.client, order: 'agreed' });
 if (a.keep) console.log(`daemons' configs and logs in ${c.dir}`);
 try {
   for (const size of a.sizes) {
