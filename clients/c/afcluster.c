@@ -902,8 +902,9 @@ static int message_part(struct afc *h, struct rd *r, struct afc_event *ev)
 /*
  * Every event's fields are read here, and only here. The op says what the datagram holds
  * (MEMBERSHIP_V3 is MEMBERSHIP with the view id and quorum block after the ring id; MEMBERSHIP_V4
- * is MEMBERSHIP_V3 with each member's identity at the end), whatever version the handle speaks. Returns the event type, 0 for nothing to return (a part of a
- * message still arriving), -1 for a malformed datagram.
+ * is MEMBERSHIP_V3 with each member's identity at the end), whatever version the handle speaks.
+ * Returns the event type, 0 for nothing to return (a part of a message still arriving), -1 for a
+ * malformed datagram.
  */
 static int decode_event(struct afc *h, const unsigned char *p, size_t n, struct afc_event *ev)
 {
