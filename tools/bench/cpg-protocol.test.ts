@@ -42,6 +42,8 @@ describe('parseCpgReply', () => {
     expect(csErrorName(77)).toBe('cs_error 77');
     // afc-bench-worker names the C library's errno.
     expect(parseCpgReply('latency samples_us=120.5 errno=ENOTCONN')).toMatchObject({ samplesUs: [120.5], errors: ['afc_send or afc_recv failed: ENOTCONN'] });
+    // ...and says when its socket was removed from the group during the row.
+    expect(parseCpgReply('throughput written=5 delivered=3 elapsed_us=1000000 overrun=1')).toMatchObject({ written: 5, errors: [expect.stringMatching(/^ENOBUFS: this socket fell behind/)] });
   });
 
   it('reads latency samples, none, and a message that did not come back', () => {

@@ -11,8 +11,8 @@
  * AFC_EV_WRITABLE or the daemon's replies. RATE_PER_S 0 sends as fast as the daemon accepts;
  * otherwise at most 64 sends are in flight at once (the TypeScript client's paced depth). Written
  * = messages the daemon accepted during the window. A failure is reported as errno=NAME. A socket
- * removed from its group for falling behind (ENOBUFS) binds again at the next drain, which says
- * rebound=1.
+ * removed from its group for falling behind (ENOBUFS) says overrun=1 in that row's reply, and
+ * binds again at the next drain, which says rebound=1.
  *
  * usage: afc-bench-worker --socket PATH [--order agreed|safe|fifo]
  * Build (tools/bench/cluster.ts does): cc -O2 -I clients/c -o afc-bench-worker
@@ -167,6 +167,8 @@ static void cmd_throughput(uint32_t ph, size_t size, double warmup_s, double win
     printf("throughput written=%" PRIu64 " delivered=%ld elapsed_us=%.0f", accepted - accepted_at_t0, delivered, (t - t0) * 1e6);
     if (fail)
         print_failure(fail);
+    if (overrun)
+        printf(" overrun=1"); /* removed from the group during the row: it binds again at the drain */
     reply("%s", "");
 }
 
