@@ -66,7 +66,7 @@ function failures(f: Map<string, string>): string[] {
   if (fail !== undefined) out.push(`cpg_mcast_joined or cpg_dispatch failed: ${csErrorName(Number(fail))}`);
   const errno = f.get('errno'); // afc-bench-worker: the C library's errno name
   if (errno !== undefined) out.push(`afc_send or afc_recv failed: ${errno}`);
-  if (f.get('overrun') === '1') out.push('ENOBUFS: this socket fell behind (its receive queue reached twice its bound) and was removed from its group; it binds again after the row');
+  if (f.get('overrun') === '1') out.push('ENOBUFS: this socket fell behind and was removed from its group; it binds again after the row');
   const lost = f.get('lost');
   if (lost !== undefined) out.push(`message ${lost} did not come back within 5 s`);
   return out;
