@@ -336,7 +336,8 @@ static void pause_sends(struct afc *h)
     h->resume_at = 0;
 }
 
-/* Refused and unsent messages go again, in order, the first SEND with RESUME. */
+/* Refused and unsent messages go again, in order, the first datagram with RESUME (a SEND, or from
+ * version 4 a large message's first part). */
 static void pump(struct afc *h, int all);
 static void resume_sends(struct afc *h)
 {
@@ -1291,10 +1292,22 @@ struct afc *afc_open_opts(const char *path, const struct afc_options *o)
         if (r != -EADDRINUSE || (o && o->client_path) || attempt == 4) return open_fail(h, r);
     }
     if (chmod(h->client_path, o && o->mode ? (mode_t)o->mode : 0600) < 0) return open_fail(h, -errno);
-    int sndbuf = SNDBUF_BYTES;
-    (void)setsockopt(h->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-    /* Version 5 only if a 192 KiB datagram fits the send buffer the kernel gave (net.core.wmem_max). */
-    socklen_t optlen = sizeof sndbuf;
+    /* A deeper send buffer, never a shallower one: the kernel gives twice the request capped at
+     * net.core.wmem_max, which may be less than the default it had. */
+    int before = 0, sndbuf = 0;
+    socklen_t optlen = sizeof before;
+    (void)getsockopt(h->fd, SOL_SOCKET, SO_SNDBUF, &before, &optlen);
+    if (before < 2 * SNDBUF_BYTES) {
+        sndbuf = SNDBUF_BYTES;
+        (void)setsockopt(h->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+        optlen = sizeof sndbuf;
+        if (getsockopt(h->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &optlen) == 0 && sndbuf < before) {
+            sndbuf = before / 2;
+            (void)setsockopt(h->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+        }
+    }
+    /* Version 5 only if a 192 KiB datagram fits the send buffer the kernel gave. */
+    optlen = sizeof sndbuf;
     if (version >= 5 && (getsockopt(h->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &optlen) < 0 || sndbuf < LARGE_SNDBUF)) version = 4;
     if ((r = hello(h, version)) < 0) return open_fail(h, r);
     return h;

@@ -133,7 +133,7 @@ struct afc_membership {
     struct afc_view_id view_id;
     struct afc_quorum_state quorum;
     /* Version 4 (MEMBERSHIP_V4): each member's identity, in the order of members (n_members
-     * entries). NULL below version 4. */
+     * entries). NULL when the event carries none (always below version 4): test the pointer. */
     const struct afc_identity *identities;
 };
 

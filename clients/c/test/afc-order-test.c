@@ -177,7 +177,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "afc_bind: %s\n", afc_strerror(r));
         return 1;
     }
-    size_t cap = large_size > 65526 ? large_size : 65526;
+    size_t cap = 196599; /* the largest of make_message's edges */
+    if (large_size > cap) cap = large_size;
     if (last_size > cap) cap = last_size;
     unsigned char *buf = malloc(cap);
     if (!buf) return 1;
