@@ -185,7 +185,8 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
   }
   if (o.profile) {
     report.profiles.push(profileOf(join(profileDirFor(o.profile, c), 'node1'), `${labelOf(c)}, node 1's daemon`));
-    report.profiles.push(profileOf(join(profileDirFor(o.profile, c), 'client1'), `${labelOf(c)}, node 1's client`));
+    // The C client writes no V8 profile.
+    if (o.client === 'ts') report.profiles.push(profileOf(join(profileDirFor(o.profile, c), 'client1'), `${labelOf(c)}, node 1's client`));
   }
 }
 
