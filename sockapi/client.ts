@@ -249,7 +249,7 @@ export class ClusterSocket implements GroupSocket {
       return cs;
     } catch (e) {
       cs.shutdown();
-      return Promise.reject(e as Error);
+      throw e;
     }
   }
 

@@ -146,10 +146,7 @@ export class BenchCluster implements BenchTarget {
     if ((req.type === 'throughput' || req.type === 'latency') && req.order !== order) {
       return Promise.reject(new Error(`node ${node}'s afc-bench-worker sends in ${order} order (given at its start), not ${req.order}`));
     }
-    return line.ask(req, timeoutMs).then((r) => {
-      if (r.type === 'error') throw new Error(`node ${node}'s afc-bench-worker: ${r.message}`);
-      return r as unknown as R;
-    });
+    return line.expect(req, timeoutMs) as unknown as Promise<R>;
   }
 
   get size(): number {

@@ -15,7 +15,6 @@ import type { StatValue } from '../../core/af/codec.ts';
 import { createTopology, destroyTopology, namespaceSupport, nodeAddress, type Topology } from '../drills/netns.ts';
 import type { ClientRequest } from './client-protocol.ts';
 import { AUTHKEY_BYTES, corosyncConf } from './corosync-conf.ts';
-import type { CpgReply } from './cpg-protocol.ts';
 import type { BenchTarget } from './driver-bench.ts';
 import { LineClient } from './line-client.ts';
 import { atExit, cpuSeconds, exitOnSignals, peakRssBytes, stop, track, waitExit, type WorkerReply } from './proc.ts';
@@ -107,7 +106,7 @@ export class CorosyncCluster implements BenchTarget {
       for (let k = 1; k <= spec.nodes; k++) c.daemons.push(c.startDaemon(k, keyfile));
       const deadline = Date.now() + START_TIMEOUT_MS;
       for (let k = 1; k <= spec.nodes; k++) c.clients.push(await c.startClient(k, binary, deadline));
-      await Promise.all(c.clients.map((cl) => c.expect(cl, { type: 'waitMembers', members: spec.nodes, timeoutMs: START_TIMEOUT_MS }, START_TIMEOUT_MS + 5000)));
+      await Promise.all(c.clients.map((cl) => cl.expect({ type: 'waitMembers', members: spec.nodes, timeoutMs: START_TIMEOUT_MS }, START_TIMEOUT_MS + 5000)));
     } catch (e) {
       const tails = c.failures();
       await c.close();
@@ -169,14 +168,8 @@ export class CorosyncCluster implements BenchTarget {
     }
   }
 
-  private async expect(cl: LineClient, req: ClientRequest, timeoutMs: number): Promise<CpgReply> {
-    const r = await cl.ask(req, timeoutMs);
-    if (r.type === 'error') throw new Error(`node ${cl.node}'s cpg-bench: ${r.message}`);
-    return r;
-  }
-
   ask<R extends WorkerReply>(node: number, req: ClientRequest, timeoutMs: number): Promise<R> {
-    return this.expect(this.clients[node - 1], req, timeoutMs) as unknown as Promise<R>;
+    return this.clients[node - 1].expect(req, timeoutMs) as unknown as Promise<R>;
   }
 
   /** corosync has no STATS of ours: a node without counters, so they print as '-'. */

@@ -57,4 +57,11 @@ export class LineClient {
       this.proc.stdin!.write(`${cpgCommand(req)}\n`);
     });
   }
+
+  /** ask(), with an error reply thrown as an error that names the client. */
+  async expect(req: ClientRequest, timeoutMs: number): Promise<Exclude<CpgReply, { type: 'error' }>> {
+    const r = await this.ask(req, timeoutMs);
+    if (r.type === 'error') throw new Error(`node ${this.node}'s ${this.program}: ${r.message}`);
+    return r;
+  }
 }

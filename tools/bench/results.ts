@@ -1,4 +1,5 @@
 // What a bench run measures, as plain data (this is also the --json file's shape).
+import type { ClientKind } from './cluster-clients.ts';
 import type { ProfileSummary } from './profile.ts';
 
 /** The driver counters shown next to each throughput row (from the daemon's stats). */
@@ -129,6 +130,6 @@ export interface BenchReport {
   /** With --reference: what ran (e.g. "corosync 3.1.7, knet, in network namespaces"), or why it could not. */
   reference?: { readonly name: string; readonly version?: string; readonly skipped?: string };
   /** The afcluster rows' client library (absent in reports older than --client: the TypeScript one). */
-  readonly client?: 'ts' | 'c';
+  readonly client?: ClientKind;
   readonly notes: string[];
 }
