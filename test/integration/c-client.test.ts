@@ -14,6 +14,7 @@ import type { SocketEvent } from '../../core/api/types.ts';
 import { eventToLine } from '../../tools/cmd-listen.ts';
 import { tempDir, testPort } from './bridge-helpers.ts';
 import { TestCluster, track } from './cluster.ts';
+import { freePort } from '../../tools/local-cluster.ts';
 
 const CDIR = resolve(import.meta.dirname, '../../clients/c');
 const CC = process.env.CC || 'cc';
@@ -205,6 +206,24 @@ describe.skipIf(!HAVE_CC)('the C client (clients/c) against real daemons', () =>
 
   it('the same over protocol version 3 (no identities; parts not fenced)', async () => {
     await sameOrder(plain, 'c-order-v3', ['--version', '3']);
+  });
+
+  it('a daemon on the unix-dgram fallback (64 KiB datagrams) answers HELLO 5 with EPROTO, and the C client goes on at 4', async () => {
+    const saved = process.env.AFCLUSTER_UNIX_SOCKETS;
+    process.env.AFCLUSTER_UNIX_SOCKETS = 'unix-dgram'; // read by the daemon this starts, at its start
+    const fallback = new TestCluster({ nodes: 1, driver: 'totem', basePort: await freePort(1), crypto: false });
+    try {
+      await fallback.start();
+    } finally {
+      if (saved === undefined) delete process.env.AFCLUSTER_UNIX_SOCKETS; else process.env.AFCLUSTER_UNIX_SOCKETS = saved;
+    }
+    try {
+      const run = await runC(join(plain, 'afc-order-test'), [fallback.node(1).socket, 'c-fallback', '--open-only']).done;
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.lines[0]).toMatch(/^open 1\/\d+\/\d+ totem 4$/);
+    } finally {
+      await fallback.stop();
+    }
   });
 
   it('the same over protocol version 2 (no view ids, no quorum)', async () => {
