@@ -22,7 +22,7 @@ const C_WORKER_SOURCE = fileURLToPath(new URL('./workers/afc-bench-worker.c', im
 const C_LIBRARY_DIR = fileURLToPath(new URL('../../clients/c', import.meta.url));
 
 /** Compiles afc-bench-worker into dir against the C library `npm install` built; a failure says why. */
-export function compileCWorker(dir: string): string {
+function compileCWorker(dir: string): string {
   if (!existsSync(C_WORKER_SOURCE)) throw new Error(`--client c needs a source checkout of afcluster: ${C_WORKER_SOURCE} is not in this install`);
   const lib = join(C_LIBRARY_DIR, 'build', 'libafcluster.a');
   if (!existsSync(lib)) throw new Error(`the C client library is not built (${lib} is missing): run npm run build:c`);
