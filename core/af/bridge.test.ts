@@ -2,11 +2,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { GroupService } from '../groups/service.ts';
-import { BridgeServer, PARTIALS_PER_SOCKET_MAX } from './bridge.ts';
+import { BridgeServer, CLIENT_SEND_BUFFER, PARTIALS_PER_SOCKET_MAX, clientSocket } from './bridge.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import { ClusterError, ERROR_NUMBERS } from '../api/errors.ts';
 import { OP, OP_PROTOCOL_ERROR, REPLY_BIT, decodeClientDatagram, encodeBatch, encodeMessagePart, encodeReply, encodeRequest } from './codec.ts';
-import { bindUnix, createUnixSocket } from './unix.ts';
+import { bindUnix, createUnixSocket, unixLargeDatagrams } from './unix.ts';
+import { readFileSync } from 'node:fs';
 import { identifyPeer, type PeerIdentity } from './peercred.ts';
 import { spawn } from 'node:child_process';
 import type { NodeConfig } from '../config/types.ts';
@@ -51,6 +52,26 @@ function loopbackNode(path: string, dead: Set<number>) {
   late.bridge = bridge;
   return { svc, bridge, ctl };
 }
+
+describe('the socket to each client', () => {
+  it('has a send buffer of CLIENT_SEND_BUFFER, or what the host allows, larger than a plain socket\'s', (ctx) => {
+    if (!unixLargeDatagrams()) {
+      console.log('skipped: the native helper was not built (npm run build:native)');
+      return ctx.skip();
+    }
+    const wmemMax = Number(readFileSync('/proc/sys/net/core/wmem_max', 'utf8'));
+    const wmemDefault = Number(readFileSync('/proc/sys/net/core/wmem_default', 'utf8'));
+    const s = clientSocket(), plain = createUnixSocket();
+    try {
+      // Linux doubles what it is given, up to twice wmem_max.
+      expect(s.sendBuffer).toBe(wmemDefault >= CLIENT_SEND_BUFFER ? wmemDefault : Math.min(CLIENT_SEND_BUFFER / 2 + 1, wmemMax) * 2);
+      if (wmemMax > wmemDefault) expect(s.sendBuffer).toBeGreaterThan(plain.sendBuffer as number);
+    } finally {
+      s.close();
+      plain.close();
+    }
+  });
+});
 
 describe('bridge server (one node, loopback driver)', () => {
   const tmp = tempDir('afc-bridge-');

@@ -25,6 +25,24 @@ export interface BridgeServerOptions extends BridgeOptions {
   readonly identify?: (path: string, claimedPid: number) => ClientIdentity | ErrorCode;
 }
 
+/**
+ * The send buffer asked for the daemon's socket to each client. A unix datagram stays charged to
+ * its sender's buffer until the client reads it, so this buffer is how much can be on its way to
+ * a client while the daemon is busy elsewhere (a token visit, other sockets); the client's queue
+ * also holds at most net.unix.max_dgram_qlen + 1 datagrams (10 by default). The host's default of
+ * 208 KiB holds three 64 KiB messages, under a millisecond of a fast stream: a client that read
+ * as fast as it could then waited for the daemon to come back, fell behind, and was removed from
+ * its group (two thirds of the bench's 64 KiB rows with every node sending; docs/BENCH.md,
+ * "A client's socket buffer"). 768 KiB holds eleven. Kernel memory, used only while a client has
+ * not read what was sent; the kernel gives at most twice net.core.wmem_max.
+ */
+export const CLIENT_SEND_BUFFER = 768 * 1024;
+
+/** The daemon's socket to one client (not yet connected), its send buffer CLIENT_SEND_BUFFER. */
+export function clientSocket(): UnixDgramSocket {
+  return createUnixSocket({ sendBufferMin: CLIENT_SEND_BUFFER });
+}
+
 /** A unix socket connected to one client: sends are synchronous (unix-dgram calls back at once). */
 function unixChannel(sock: UnixDgramSocket, onWritable: () => void, onError: (errno: string) => void): ClientChannel {
   sock.on('writable', onWritable);
@@ -57,7 +75,7 @@ export class BridgeServer {
       now: () => performance.now(),
       defer: (fn) => { setImmediate(fn); },
       connect: (path, onWritable, large) => {
-        const conn = createUnixSocket();
+        const conn = clientSocket();
         if (large && conn.largeDatagrams !== true) { conn.close(); return 'EMSGSIZE'; }
         const err = connectUnix(conn, path);
         if (err) { conn.close(); return err; }

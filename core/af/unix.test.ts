@@ -25,12 +25,12 @@ describe.each([['native', undefined], ['unix-dgram', 'unix-dgram']] as const)('s
       ctx.skip();
     }
     const path = join(dir, `peer-${name}.sock`);
-    const peer = createUnixSocket(impl);
+    const peer = createUnixSocket({ impl });
     bindUnix(peer, path);
     const received: number[] = [];
-    const connected = createUnixSocket(impl);
+    const connected = createUnixSocket({ impl });
     expect(connectUnix(connected, path)).toBeUndefined();
-    const unconnected = createUnixSocket(impl);
+    const unconnected = createUnixSocket({ impl });
     bindUnix(unconnected, join(dir, `from-${name}.sock`));
     try {
       const limit = Error.stackTraceLimit;

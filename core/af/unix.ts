@@ -31,6 +31,8 @@ export interface UnixDgramSocket {
   /** Whether datagrams over 64 KiB arrive whole and can be sent (the native implementation, its
    *  send buffer large enough). */
   readonly largeDatagrams?: boolean;
+  /** The socket's send buffer as the kernel counts it (the native implementation only). */
+  readonly sendBuffer?: number;
 }
 
 export interface UnixError extends Error {
@@ -50,11 +52,19 @@ export function unixLargeDatagrams(): boolean {
   return nativeSockets() !== undefined;
 }
 
+export interface UnixSocketOptions {
+  /** unix-dgram's socket even where the native helper is built. */
+  readonly impl?: 'unix-dgram';
+  /** The send buffer to raise the socket's to, at least (the native helper's sockets; default:
+   *  what version 5's largest datagram needs). The kernel gives at most twice net.core.wmem_max. */
+  readonly sendBufferMin?: number;
+}
+
 /** A socket of the native helper's where it was built (or of unix-dgram's, when `impl` says so). */
-export function createUnixSocket(impl?: 'unix-dgram'): UnixDgramSocket {
+export function createUnixSocket(opts: UnixSocketOptions = {}): UnixDgramSocket {
   keepShapes();
-  const n = impl === 'unix-dgram' ? undefined : nativeSockets();
-  if (n) return new NativeUnixSocket(n);
+  const n = opts.impl === 'unix-dgram' ? undefined : nativeSockets();
+  if (n) return new NativeUnixSocket(n, Math.max(LARGE_SEND_BUFFER, opts.sendBufferMin ?? 0));
   unixDgram ??= require('unix-dgram') as { createSocket(type: 'unix_dgram'): UnixDgramSocket };
   return unixDgram.createSocket('unix_dgram');
 }
@@ -71,15 +81,17 @@ class NativeUnixSocket extends EventEmitter implements UnixDgramSocket {
   private readonly h: NativeHandle;
   private connected = false;
 
-  constructor(private readonly n: NativeUnixSockets) {
+  constructor(private readonly n: NativeUnixSockets, sendBufferMin: number) {
     super();
-    const h = n.open((buf, path) => { this.emit('message', buf, { size: buf.length, path }); }, () => { this.emit('writable'); }, LARGE_SEND_BUFFER);
+    const h = n.open((buf, path) => { this.emit('message', buf, { size: buf.length, path }); }, () => { this.emit('writable'); }, sendBufferMin);
     if (typeof h === 'number') throw Object.assign(new Error(`socket: ${errnoName(-h)}`), { code: h });
     this.h = h;
     this.largeDatagrams = n.sendBuffer(h) >= LARGE_SEND_BUFFER;
   }
 
   get fd(): number { return this.n.fd(this.h); }
+
+  get sendBuffer(): number { return this.n.sendBuffer(this.h); }
 
   bind(path: string): void {
     const r = this.n.bind(this.h, path);

@@ -7,6 +7,7 @@
 //      [--daemon-flags "--trace-gc --max-semi-space-size=2"] (after the daemons' own V8 flags)
 //      [--keep] (keep the daemons' configs and logs: --trace-gc writes to them)
 //      [--client ts|c] (the clients' library: the TypeScript one, or the C one as `afcluster bench --client c`)
+//      [--profile DIR] (a .cpuprofile of every daemon and TypeScript client, summarized at the end)
 // docs/BENCH.md ("Full collections under every node's load") has what it measured.
 import type { ClientKind } from './cluster-clients.ts';
 import { BenchCluster } from './cluster.ts';
@@ -17,7 +18,7 @@ import type { Senders } from './results.ts';
 interface Args {
   sizes: number[]; seconds: number; crypto: boolean; senders: Senders; stats: RegExp;
   daemonFlags: string[]; sections: Record<string, Record<string, number | boolean | string>>; keep: boolean;
-  client: ClientKind;
+  client: ClientKind; profile?: string;
 }
 
 function parse(argv: string[]): Args {
@@ -44,6 +45,7 @@ function parse(argv: string[]): Args {
       case '--keep': a.keep = true; i--; break;
       case '--client': a.client = parseClient(v); break;
       case '--set': sets.push(v); break;
+      case '--profile': a.profile = v; break;
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
@@ -58,7 +60,7 @@ try {
   console.error(`every-node: ${(e as Error).message} (options: the comment at the top of tools/bench/every-node.ts)`);
   process.exit(2);
 }
-const c = await BenchCluster.start({ nodes: 3, driver: 'totem', crypto: a.crypto, daemonFlags: a.daemonFlags, driverSections: a.sections, keep: a.keep, client: a.client, order: 'agreed' });
+const c = await BenchCluster.start({ nodes: 3, driver: 'totem', crypto: a.crypto, daemonFlags: a.daemonFlags, driverSections: a.sections, keep: a.keep, client: a.client, order: 'agreed', profileDir: a.profile });
 if (a.keep) console.log(`daemons' configs and logs in ${c.dir}`);
 try {
   for (const size of a.sizes) {
