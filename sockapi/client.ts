@@ -24,6 +24,7 @@ import { bindUnix, createUnixSocket, sendUnix, type UnixDgramSocket } from '../c
 import { checkUnixPath } from '../core/af/socketfile.ts';
 import { allocBytesToFill, plainBytes, readU32, type ByteParts } from '../core/wire/bytes.ts';
 import { EventQueue, eventBytes, retryEagain, WritableSignal } from '../core/api/queue.ts';
+import { Inflight } from './inflight.ts';
 import type {
   BindOptions, GroupSocket, LocalNode, Member, MemberInfo, Order, QuorumInfo, SendOptions, SocketEvent,
 } from '../core/api/types.ts';
@@ -187,7 +188,7 @@ export class ClusterSocket implements GroupSocket {
   private streamBytes = 0;
   private readonly parts = new Map<number, { readonly len: number; readonly st: StreamState }>();
   private queueHead = 0;
-  private readonly inflight = new Map<number, QueuedSend>();
+  private readonly inflight = new Inflight<QueuedSend>();
   private refused: QueuedSend[] = [];
   private paused = false;
   private writableSeen = false;
@@ -399,7 +400,7 @@ export class ClusterSocket implements GroupSocket {
         if (s.settled) { i--; continue; }
         if (err) { this.settle(s, err); continue; }
         s.sentAt = now;
-        this.inflight.set(s.id, s);
+        this.inflight.push(s.id, s);
       }
       if (err?.code === 'ECONNREFUSED' && this.hello) this.lost(err);
     }
@@ -442,7 +443,7 @@ export class ClusterSocket implements GroupSocket {
       st.unanswered++;
       this.streamBytes += data.length;
       this.parts.set(id, { len: data.length, st });
-      this.inflight.set(id, s);
+      this.inflight.push(id, s);
     }
     this.streaming = undefined;
     this.startSendTimer();
@@ -521,9 +522,8 @@ export class ClusterSocket implements GroupSocket {
 
   /** The daemon answered a pipelined send. */
   private sendReply(id: number, status: number): void {
-    const s = this.inflight.get(id);
+    const s = this.inflight.take(id);
     if (!s) return;
-    this.inflight.delete(id);
     const part = this.parts.get(id);
     if (part) return this.partReply(id, s, part, status);
     if (s.settled) return;
@@ -583,9 +583,10 @@ export class ClusterSocket implements GroupSocket {
     if (this.sendTimer) return;
     this.sendTimer = setInterval(() => {
       const now = performance.now();
-      for (const [id, s] of this.inflight) {
+      for (let o = this.inflight.oldest(); o; o = this.inflight.oldest()) {
+        const { id, item: s } = o;
         if (now - s.sentAt < this.timeoutMs) break; // in send order: the rest are younger
-        this.inflight.delete(id);
+        this.inflight.take(id);
         const part = this.parts.get(id);
         if (part) {
           this.streamBytes -= part.len;
