@@ -18,7 +18,7 @@ import {
   BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, decodeDaemonDatagram, encodeRequest, isBatch, OP, readMessageAt, visitBatch,
   OP_PROTOCOL_ERROR, REPLY_BIT, SEND_DATA_MAX, SEND_HEADER_BYTES, SEND_PART_DATA_MAX, SEND_PART_HEADER_BYTES, VERSION_BATCH, VERSION_LARGE, VERSION_MAX, VERSION_STREAM, VERSION_VIEWS, datagramMax, writeBatchHeader,
   writeSendHeader, writeSendPartHeader,
-  writeSend, writeSendPart, type HelloResult, type MessagePart, type Reply, type ReplyResult, type Request, type StatValue,
+  writeSend, writeSendAt, writeSendPart, type HelloResult, type MessagePart, type Reply, type ReplyResult, type Request, type StatValue,
 } from '../core/af/codec.ts';
 import { bindUnix, createUnixSocket, sendUnix, type UnixDgramSocket } from '../core/af/unix.ts';
 import { checkUnixPath } from '../core/af/socketfile.ts';
@@ -58,6 +58,14 @@ interface Pending {
   readonly resolve: (r: Reply) => void;
   readonly reject: (e: Error) => void;
   readonly done: () => void;
+}
+
+/** A new promise's resolving functions, taken by captureResolvers while its executor runs: one
+ *  function for every send's promise, not a closure (and its context) per message. */
+const captured: { resolve: () => void; reject: (e: Error) => void } = { resolve: () => undefined, reject: () => undefined };
+function captureResolvers(resolve: () => void, reject: (e: Error) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
 }
 
 /** A pipelined send: queued, then in flight, then settled by its reply (or an error). */
@@ -330,18 +338,18 @@ export class ClusterSocket implements GroupSocket {
     if (this.queue.length - this.queueHead + this.refused.length >= SEND_QUEUE_MAX) {
       return Promise.reject(new ClusterError('EAGAIN', `${SEND_QUEUE_MAX} sends already wait in this process; await some before sending more`));
     }
-    return new Promise<void>((resolve, reject) => {
-      const s: QueuedSend = {
-        id: 0, order, data, wait: options.wait !== false, resolve, reject, sentAt: 0, settled: false, signal,
-        large: data.length > this.sendDataMax,
-      };
-      if (signal) {
-        s.onAbort = () => this.settle(s, cancelled(signal));
-        signal.addEventListener('abort', s.onAbort, { once: true });
-      }
-      this.queue.push(s);
-      this.scheduleFlush();
-    });
+    const promise = new Promise<void>(captureResolvers);
+    const s: QueuedSend = {
+      id: 0, order, data, wait: options.wait !== false, resolve: captured.resolve, reject: captured.reject, sentAt: 0, settled: false, signal,
+      large: data.length > this.sendDataMax,
+    };
+    if (signal) {
+      s.onAbort = () => this.settle(s, cancelled(signal));
+      signal.addEventListener('abort', s.onAbort, { once: true });
+    }
+    this.queue.push(s);
+    this.scheduleFlush();
+    return promise;
   }
 
   private settle(s: QueuedSend, err?: Error): void {
@@ -481,7 +489,7 @@ export class ClusterSocket implements GroupSocket {
   /** The next sends from the queue head as one datagram (a lone SEND, or a BATCH container). */
   private pack(): [number, ByteParts] {
     const buf = this.scratch;
-    let at = BATCH_HEADER_BYTES, count = 0, first: Uint8Array | undefined;
+    let at = BATCH_HEADER_BYTES, count = 0;
     for (let i = this.queueHead; i < this.queue.length && this.inflight.size + count < this.window; i++) {
       const s = this.queue[i];
       if (s.settled) { if (count === 0) this.queueHead++; continue; }
@@ -491,12 +499,12 @@ export class ClusterSocket implements GroupSocket {
       if (at + need > DATAGRAM_MAX) break;
       s.id = this.allocId();
       buf.writeUInt16BE(need - BATCH_ITEM_OVERHEAD, at);
-      const item = writeSend(buf, at + BATCH_ITEM_OVERHEAD, s.id, s.order, s.data, this.resumeNext && count === 0);
-      first ??= item;
+      writeSendAt(buf, at + BATCH_ITEM_OVERHEAD, s.id, s.order, s.data, this.resumeNext && count === 0);
       at += need;
       count++;
     }
-    if (count <= 1) return [count, first ?? buf.subarray(0, 0)]; // a view of the scratch Buffer: a Buffer itself
+    // One SEND goes as it is, not in a container. (A view of the scratch Buffer: a Buffer itself.)
+    if (count <= 1) return [count, buf.subarray(count === 0 ? 0 : BATCH_HEADER_BYTES + BATCH_ITEM_OVERHEAD, count === 0 ? 0 : at)];
     writeBatchHeader(buf, count);
     return [count, buf.subarray(0, at)];
   }

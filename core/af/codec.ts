@@ -242,16 +242,26 @@ export function writeSendPartHeader(into: Uint8Array, at: number, req: Omit<Extr
 
 /** A SEND request written at `at` of `into` (which must have room); returns its bytes. No allocation. */
 export function writeSend(into: Uint8Array, at: number, id: number, order: Order, data: Uint8Array, resume: boolean): Uint8Array {
-  writeSendHeader(into, at, id, order, resume);
+  return into.subarray(at, writeSendAt(into, at, id, order, data, resume));
+}
+
+/** The same SEND, with no view made of it (a client's pipeline writes one per message): returns
+ *  where it ends. */
+export function writeSendAt(into: Uint8Array, at: number, id: number, order: Order, data: Uint8Array, resume: boolean): number {
+  writeSendHeaderAt(into, at, id, order, resume);
   into.set(data, at + SEND_HEADER_BYTES);
-  return into.subarray(at, at + SEND_HEADER_BYTES + data.length);
+  return at + SEND_HEADER_BYTES + data.length;
 }
 
 /** Only the header of that SEND; returns it. */
 export function writeSendHeader(into: Uint8Array, at: number, id: number, order: Order, resume: boolean): Uint8Array {
+  writeSendHeaderAt(into, at, id, order, resume);
+  return into.subarray(at, at + SEND_HEADER_BYTES);
+}
+
+function writeSendHeaderAt(into: Uint8Array, at: number, id: number, order: Order, resume: boolean): void {
   writeU16(into, at, MAGIC); into[at + 2] = VERSION; into[at + 3] = OP.send; writeU32(into, at + 4, id);
   into[at + 8] = ORDERS.indexOf(order); into[at + 9] = resume ? SEND_RESUME : 0;
-  return into.subarray(at, at + SEND_HEADER_BYTES);
 }
 
 /** Write a BATCH container's header for `count` items at the start of `into`. */
