@@ -62,7 +62,8 @@ interface Pending {
 
 /** A new promise's resolving functions, taken by captureResolvers while its executor runs: one
  *  function for every send's promise, not a closure (and its context) per message. */
-const captured: { resolve: () => void; reject: (e: Error) => void } = { resolve: () => undefined, reject: () => undefined };
+const noop = (): void => undefined;
+const captured: { resolve: () => void; reject: (e: Error) => void } = { resolve: noop, reject: noop };
 function captureResolvers(resolve: () => void, reject: (e: Error) => void): void {
   captured.resolve = resolve;
   captured.reject = reject;
@@ -343,9 +344,14 @@ export class ClusterSocket implements GroupSocket {
       id: 0, order, data, wait: options.wait !== false, resolve: captured.resolve, reject: captured.reject, sentAt: 0, settled: false, signal,
       large: data.length > this.sendDataMax,
     };
+    captured.resolve = captured.reject = noop; // not kept alive until the next send
     if (signal) {
       s.onAbort = () => this.settle(s, cancelled(signal));
-      signal.addEventListener('abort', s.onAbort, { once: true });
+      try {
+        signal.addEventListener('abort', s.onAbort, { once: true });
+      } catch (e) {
+        return Promise.reject(e as Error); // not a signal: a rejection, as every failure of send()
+      }
     }
     this.queue.push(s);
     this.scheduleFlush();
@@ -528,22 +534,23 @@ export class ClusterSocket implements GroupSocket {
     return new ClusterError(known[name] ?? 'EINVAL', `cannot reach the daemon at ${this.daemonPath} (${name}); is it running, and may you use its socket?`);
   }
 
-  /** The daemon answered a pipelined send. */
-  private sendReply(id: number, status: number): void {
+  /** The daemon answered a pipelined send (false: no send in flight has that id). */
+  private sendReply(id: number, status: number): boolean {
     const s = this.inflight.take(id);
-    if (!s) return;
+    if (!s) return false;
     const part = this.parts.get(id);
-    if (part) return this.partReply(id, s, part, status);
-    if (s.settled) return;
-    if (status === 0) { this.settle(s); return; }
+    if (part) { this.partReply(id, s, part, status); return true; }
+    if (s.settled) return true;
+    if (status === 0) { this.settle(s); return true; }
     if (status !== ERROR_STATUS_EAGAIN || !s.wait) {
       this.settle(s, statusError({ type: 'reply', op: REPLY_SEND, id, status, result: { type: 'none' } }, 'send'));
-      if (status !== ERROR_STATUS_EAGAIN) return;
+      if (status !== ERROR_STATUS_EAGAIN) return true;
     } else {
       this.refused.push(s); // replies come in send order: refused stays in order
     }
     // The daemon now refuses every send until one carries RESUME: stop, wait for WRITABLE.
     if (!this.paused) { this.paused = true; this.writableSeen = false; }
+    return true;
   }
 
   /** After a datagram from the daemon: resume a paused pipeline or fill the window again. */
@@ -772,10 +779,7 @@ export class ClusterSocket implements GroupSocket {
   private sendReplyAt(bytes: Uint8Array, at: number, n: number): boolean {
     if (n !== 10 || (bytes[at + 3] !== REPLY_SEND && bytes[at + 3] !== REPLY_SEND_PART) || bytes[at] !== 0x41 || bytes[at + 1] !== 0x46
       || this.inflight.size === 0) return false;
-    const id = readU32(bytes, at + 4);
-    if (!this.inflight.has(id)) return false;
-    this.sendReply(id, (bytes[at + 8] << 8) | bytes[at + 9]);
-    return true;
+    return this.sendReply(readU32(bytes, at + 4), (bytes[at + 8] << 8) | bytes[at + 9]);
   }
 
   /** A datagram, or a container's item where it lies: a SEND's reply and a MESSAGE event (one per

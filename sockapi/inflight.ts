@@ -9,8 +9,9 @@
 // Ids increase (modulo 2^32) in the order entries are added: the socket allocates each one just
 // before it sends. Replies come in that order too, so the one answered is nearly always the
 // oldest; one answered out of order (a reply lost, an entry timed out) leaves a hole that the
-// head steps over once everything before it is answered. Lookups are a binary search over the
-// entries between the oldest and the newest.
+// head steps over once everything before it is answered, and that a full ring drops when it copies
+// its entries together. Lookups are a binary search over the positions between the oldest entry
+// and the newest.
 
 export class Inflight<T> {
   private ids: Uint32Array;
@@ -22,8 +23,11 @@ export class Inflight<T> {
   private tail = 0;
   private live = 0;
 
-  /** `capacity`: a power of two, the entries it holds before it grows (it doubles when the
-   *  oldest entry holds back more than that many positions). */
+  /** `capacity`: a power of two, the positions between the oldest entry and the newest it holds
+   *  (answered ones in between included). When they run out, the entries still in flight are
+   *  moved together, into twice the room only when they fill over half of it: one reply that
+   *  never comes holds the head until its timeout, and the room stays within about twice the
+   *  most entries ever in flight at once. */
   constructor(capacity = 1024) {
     if (!Number.isInteger(Math.log2(capacity)) || capacity < 1) throw new RangeError(`capacity ${capacity}: expected a power of two`);
     this.ids = new Uint32Array(capacity);
@@ -34,9 +38,12 @@ export class Inflight<T> {
   /** Entries in flight. */
   get size(): number { return this.live; }
 
+  /** The positions it has room for now. */
+  get capacity(): number { return this.items.length; }
+
   /** Adds the entry sent last: `id` follows every id in flight (modulo 2^32). */
   push(id: number, item: T): void {
-    if (this.tail - this.head === this.items.length) this.grow();
+    if (this.tail - this.head === this.items.length) this.compact();
     const i = this.tail & this.mask;
     this.ids[i] = id;
     this.items[i] = item;
@@ -103,19 +110,41 @@ export class Inflight<T> {
     while (this.items[this.head & this.mask] === undefined) this.head++;
   }
 
-  /** Twice the room, the entries in flight (and the holes between them) copied in order. */
+  /** The entries in flight moved together, in order: into new arrays of twice the room when they
+   *  fill over half of it, else forward in these (each moves to a position before its own, so
+   *  none is overwritten before it is moved). */
+  private compact(): void {
+    if (this.live * 2 > this.items.length) { this.grow(); return; }
+    let w = this.head;
+    for (let p = this.head; p < this.tail; p++) {
+      const i = p & this.mask;
+      const item = this.items[i];
+      if (item === undefined) continue;
+      if (w !== p) {
+        const j = w & this.mask;
+        this.ids[j] = this.ids[i];
+        this.items[j] = item;
+        this.items[i] = undefined;
+      }
+      w++;
+    }
+    this.tail = w;
+  }
+
   private grow(): void {
-    const n = this.tail - this.head;
-    const ids = new Uint32Array(this.items.length * 2);
-    const items = new Array<T | undefined>(this.items.length * 2).fill(undefined);
-    for (let k = 0; k < n; k++) {
-      const i = (this.head + k) & this.mask;
-      ids[k] = this.ids[i];
-      items[k] = this.items[i];
+    const room = this.items.length * 2;
+    const ids = new Uint32Array(room);
+    const items = new Array<T | undefined>(room).fill(undefined);
+    let n = 0;
+    for (let p = this.head; p < this.tail; p++) {
+      const item = this.items[p & this.mask];
+      if (item === undefined) continue;
+      ids[n] = this.ids[p & this.mask];
+      items[n++] = item;
     }
     this.ids = ids;
     this.items = items;
-    this.mask = items.length - 1;
+    this.mask = room - 1;
     this.head = 0;
     this.tail = n;
   }

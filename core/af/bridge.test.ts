@@ -109,7 +109,7 @@ describe('bridge server (one node, loopback driver)', () => {
     await b.close();
   });
 
-  it('send() reports each failure as a rejection, never a throw (too large, closed, a version-1 daemon)', async () => {
+  it('send() reports each failure as a rejection, never a throw (too large, not a signal, closed, a version-1 daemon)', async () => {
     for (const maxVersion of [1, 5]) {
       const a = await ClusterSocket.open({ path, maxVersion });
       await a.bind('r');
@@ -117,6 +117,9 @@ describe('bridge server (one node, loopback driver)', () => {
       expect(() => { tooBig = a.send(new Uint8Array(limits.messageSizeMax + 1)); }).not.toThrow();
       await expect(tooBig).rejects.toMatchObject({ code: 'EMSGSIZE' });
       await a.send('fits');
+      let notASignal: Promise<void> | undefined;
+      expect(() => { notASignal = a.send('x', { signal: {} as AbortSignal }); }).not.toThrow();
+      await expect(notASignal).rejects.toBeInstanceOf(TypeError);
       await a.close();
       let closed: Promise<void> | undefined;
       expect(() => { closed = a.send('late'); }).not.toThrow();
@@ -571,6 +574,44 @@ describe('bridge server (one node, loopback driver)', () => {
       await Promise.all(Array.from({ length: total }, (_, i) => s.send(Uint8Array.of(i))));
       expect(arrived).toEqual(Array.from({ length: total }, (_, i) => i));
       expect(maxUnanswered).toBe(window); // the window filled, and never more
+    } finally {
+      await s.close();
+      fake.close();
+    }
+  });
+
+  it('a send whose reply never comes fails with ETIMEDOUT; the sends after it, answered out of order, resolve; later sends go on', async () => {
+    const fakePath = join(tmp.dir, 'fake-lost.sock');
+    const fake = createUnixSocket();
+    const answered: number[] = [];
+    fake.on('message', (buf, rinfo) => {
+      const to = rinfo.path;
+      if (!to) return;
+      const d = decodeClientDatagram(buf);
+      const requests = d.type === 'request' ? [d.request] : d.type === 'batch' ? d.items.map((b) => decodeClientDatagram(b)).flatMap((x) => (x.type === 'request' ? [x.request] : [])) : [];
+      const replies: Uint8Array[] = [];
+      for (const r of requests) {
+        if (r.type === 'hello') {
+          replies.push(encodeReply({ type: 'reply', op: OP.hello | REPLY_BIT, id: r.id, status: 0, result: { type: 'hello', hello: { nodeId: 9, pid: r.pid, port: 1, messageSizeMax: 1000, driver: 'fake' } } }));
+        } else if (r.type === 'send') {
+          if (r.data[0] === 0) continue; // its reply is lost
+          answered.push(r.data[0]);
+          replies.push(encodeReply({ type: 'reply', op: OP.send | REPLY_BIT, id: r.id, status: 0, result: { type: 'none' } }));
+        } else replies.push(encodeReply({ type: 'reply', op: OP[r.type] | REPLY_BIT, id: r.id, status: 0, result: { type: 'none' } }));
+      }
+      if (replies.length === 0) return;
+      // The newest answered first, in one container (one datagram each could overflow the client's queue).
+      const b = replies.length === 1 ? replies[0] : encodeBatch(replies.reverse());
+      fake.send(Buffer.from(b), 0, b.length, to, () => {});
+    });
+    bindUnix(fake, fakePath);
+    const s = await ClusterSocket.open({ path: fakePath, keepaliveMs: 0, timeoutMs: 300 });
+    try {
+      expect(s.protocolVersion).toBeGreaterThanOrEqual(2); // pipelined sends
+      const first = Array.from({ length: 8 }, (_, i) => s.send(Uint8Array.of(i)).then(() => 'ok', (e: ClusterError) => e.code));
+      expect(await Promise.all(first)).toEqual(['ETIMEDOUT', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
+      await Promise.all(Array.from({ length: 600 }, (_, i) => s.send(Uint8Array.of(1 + (i % 250))))); // past the ring's first room, with the window's turns
+      expect(answered.length).toBe(7 + 600);
     } finally {
       await s.close();
       fake.close();
