@@ -847,11 +847,12 @@ export class ClusterSocket implements GroupSocket {
     const id = this.allocId();
     const bytes = encodeRequest({ ...req, id });
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => fail(new ClusterError('ETIMEDOUT', `no reply from the daemon at ${this.daemonPath} within ${this.timeoutMs} ms; is it running?`)), this.timeoutMs);
       const onAbort = (): void => fail(cancelled(signal as AbortSignal));
+      // First: something that is not a signal throws here (the promise rejects) before a timer is set.
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const timer = setTimeout(() => fail(new ClusterError('ETIMEDOUT', `no reply from the daemon at ${this.daemonPath} within ${this.timeoutMs} ms; is it running?`)), this.timeoutMs);
       const done = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); this.pending.delete(id); };
       const fail = (e: Error): void => { done(); reject(e); };
-      signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, {
         done, reject: fail,
         resolve: (r) => {
