@@ -7,12 +7,15 @@
 //      [--daemon-flags "--trace-gc --max-semi-space-size=2"] (after the daemons' own V8 flags)
 //      [--keep] (keep the daemons' configs and logs: --trace-gc writes to them)
 //      [--client ts|c] (the clients' library: the TypeScript one, or the C one as `afcluster bench --client c`)
-//      [--profile DIR] (a .cpuprofile of every daemon and TypeScript client, summarized at the end)
+//      [--profile DIR] (a .cpuprofile of every daemon and TypeScript client; each one's busiest functions printed at the end)
 // docs/BENCH.md ("Full collections under every node's load") has what it measured.
 import type { ClientKind } from './cluster-clients.ts';
 import { BenchCluster } from './cluster.ts';
 import { measureThroughput } from './driver-bench.ts';
 import { parseClient, parseSeconds, parseSets } from './options.ts';
+import { formatProfileSummary } from './profile.ts';
+import { profileOf } from './run.ts';
+import { join } from 'node:path';
 import type { Senders } from './results.ts';
 
 interface Args {
@@ -76,4 +79,12 @@ try {
   }
 } finally {
   await c.close();
+}
+if (a.profile) {
+  // Written as each process exits (close() above waited for them).
+  for (const who of ['node1', 'node2', 'node3', ...(a.client === 'ts' ? ['client1', 'client2', 'client3'] : [])]) {
+    const { file, summary } = profileOf(join(a.profile, who), who);
+    console.log(`\n== ${who}: ${file || 'no profile'}`);
+    if (summary) console.log(formatProfileSummary(summary, 12).split('\n\n').slice(-1)[0]);
+  }
 }

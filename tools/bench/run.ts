@@ -252,7 +252,7 @@ export function profileDirFor(root: string, c: Config): string {
 }
 
 /** The summary of one process's profile: of its thread profiles, the busiest (the main thread). */
-function profileOf(d: string, label: string): { config: string; file: string; summary: ProfileSummary | undefined } {
+export function profileOf(d: string, label: string): { config: string; file: string; summary: ProfileSummary | undefined } {
   const files = existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(d, f)) : [];
   let best: { file: string; summary: ProfileSummary | undefined } = { file: '', summary: undefined };
   for (const file of files) {
