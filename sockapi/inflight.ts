@@ -1,4 +1,5 @@
-// The requests a socket has in flight to its daemon, by request id, in the order they were sent.
+// The sends (and the parts of large ones) a socket has in flight to its daemon, by request id, in
+// the order they were sent.
 //
 // A ring of two arrays, not a Map: a Map that takes one entry and drops another per message
 // rehashes into a new table every few hundred of them, and the table, alive when the next
