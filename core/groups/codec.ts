@@ -116,13 +116,20 @@ export function dataHeaderBytes(group: string): number {
 }
 
 /**
- * The same message as encodeData, as parts for driver.multicast: a DATA header of its own, then
- * `data`'s bytes as they are. Nothing joins them: the driver writes them into its frames.
+ * The same message as encodeData, as parts for driver.multicast: a DATA header (dataHeader's, or
+ * `header` when given: the same bytes, made once), then `data`'s bytes as they are. Nothing joins
+ * them: the driver writes them into its frames.
  */
-export function dataMessage(group: string, pid: number, port: number, data: Uint8Array | readonly Uint8Array[]): Uint8Array[] {
-  const name = nameBytes(group);
-  const header = writeDataHeader(Writer.fixed(dataOverhead(name.length)), name, pid, port).done();
+export function dataMessage(group: string, pid: number, port: number, data: Uint8Array | readonly Uint8Array[], header = dataHeader(group, pid, port)): Uint8Array[] {
   return data instanceof Uint8Array ? [header, data] : [header, ...data];
+}
+
+/** The DATA header of every message one socket (`pid`, `port`) sends to `group`: the same bytes
+ *  each time, so a sender may make it once and hand the same array to every multicast (nobody
+ *  writes a message's bytes once it is the driver's). */
+export function dataHeader(group: string, pid: number, port: number): Uint8Array {
+  const name = nameBytes(group);
+  return writeDataHeader(Writer.fixed(dataOverhead(name.length)), name, pid, port).done();
 }
 
 let lastGroup: { group: string; bytes: Uint8Array } = { group: '', bytes: new Uint8Array(0) };

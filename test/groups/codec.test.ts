@@ -1,7 +1,7 @@
 // The groups wire format: every message round-trips, exchange reports split into parts within the size bound, and no truncation or corruption throws.
 import { describe, expect, it } from 'vitest';
 import {
-  dataOverhead, decodeGroupMessage, encodeData, encodeExchange, encodeExpected, dataMessage, encodeJoin, encodeLeave, readDataMessage, type ExchangeGroup,
+  dataHeader, dataOverhead, decodeGroupMessage, encodeData, encodeExchange, encodeExpected, dataMessage, encodeJoin, encodeLeave, readDataMessage, type ExchangeGroup,
 } from '../../core/groups/codec.ts';
 import { concatBytes } from '../../core/wire/bytes.ts';
 
@@ -20,6 +20,11 @@ describe('groups codec', () => {
     const big = concatBytes(dataMessage('grüppe', 0xffffffff, 0x80000001, [Uint8Array.of(1), Uint8Array.of(2)]));
     expect([...big]).toEqual([...encodeData('grüppe', 0xffffffff, 0x80000001, Uint8Array.of(1, 2))]);
     expect(decodeGroupMessage(big)).toEqual({ ok: true, msg: { type: 'data', group: 'grüppe', pid: 0xffffffff, port: 0x80000001, data: Uint8Array.of(1, 2) } });
+    // One header made once, for every message of one socket to one group: the same bytes.
+    const header = dataHeader('grüppe', 0xffffffff, 0x80000001);
+    for (const payload of [Uint8Array.of(1, 2), Uint8Array.of(3)]) {
+      expect([...concatBytes(dataMessage('grüppe', 0xffffffff, 0x80000001, payload, header))]).toEqual([...encodeData('grüppe', 0xffffffff, 0x80000001, payload)]);
+    }
     const ex = encodeExchange({ rep: 3, seq: 2 ** 40 + 5 }, [{ group: 'a', members: [{ pid: 1, port: 1 }] }], 1000, { allSeen: true, expected: 5 });
     expect(ex).toHaveLength(1);
     expect(decodeGroupMessage(ex[0])).toEqual({ ok: true, msg: {

@@ -132,6 +132,20 @@ describe('GroupService', () => {
     expect(ev.data).toEqual(Uint8Array.of(1, 2, 3));
   });
 
+  it('a socket that moves to another group sends there under that group\'s name (its DATA header made again)', () => {
+    const c = new Cluster([1, 2]);
+    const a = c.open(1), g1 = c.open(2), g2 = c.open(2);
+    a.ep.bind('one'); g1.ep.bind('one'); g2.ep.bind('two');
+    c.run();
+    a.ep.send(enc('first'), 'agreed'); a.ep.send(enc('second'), 'agreed'); c.run();
+    a.ep.unbind(); c.run();
+    a.ep.bind('two'); c.run();
+    a.ep.send(enc('third'), 'agreed'); c.run();
+    const me = `1/${a.ep.member.pid}/${a.ep.member.port}`;
+    expect(g1.rec.log.filter((l) => l.startsWith('msg'))).toEqual([`msg one from ${me} agreed first`, `msg one from ${me} agreed second`]);
+    expect(g2.rec.log.filter((l) => l.startsWith('msg'))).toEqual([`msg two from ${me} agreed third`]);
+  });
+
   it('gives every endpoint of a group the same sequence of joins, messages and leaves', () => {
     const c = new Cluster([1, 2, 3]);
     const s = [1, 2, 3, 1, 2, 3].map((n) => c.open(n));
