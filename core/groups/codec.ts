@@ -126,10 +126,11 @@ export function dataMessage(group: string, pid: number, port: number, data: Uint
 
 /** The DATA header of every message one socket (`pid`, `port`) sends to `group`: the same bytes
  *  each time, so a sender may make it once and hand the same array to every multicast (nobody
- *  writes a message's bytes once it is the driver's). */
+ *  writes a message's bytes once it is the driver's). In memory of its own, not a view of a
+ *  shared slab (bytes.ts): kept for as long as the socket sends there, it would keep the slab. */
 export function dataHeader(group: string, pid: number, port: number): Uint8Array {
   const name = nameBytes(group);
-  return writeDataHeader(Writer.fixed(dataOverhead(name.length)), name, pid, port).done();
+  return writeDataHeader(new Writer(new Uint8Array(dataOverhead(name.length))), name, pid, port).done();
 }
 
 let lastGroup: { group: string; bytes: Uint8Array } = { group: '', bytes: new Uint8Array(0) };
