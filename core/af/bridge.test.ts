@@ -5,7 +5,7 @@ import { GroupService } from '../groups/service.ts';
 import { BridgeServer, CLIENT_SEND_BUFFER, PARTIALS_PER_SOCKET_MAX, clientSocket } from './bridge.ts';
 import { ClusterSocket } from '../../sockapi/client.ts';
 import { ClusterError, ERROR_NUMBERS } from '../api/errors.ts';
-import { OP, OP_PROTOCOL_ERROR, REPLY_BIT, decodeClientDatagram, encodeBatch, encodeMessagePart, encodeReply, encodeRequest } from './codec.ts';
+import { LARGE_DATAGRAM_MAX, OP, OP_PROTOCOL_ERROR, REPLY_BIT, decodeClientDatagram, encodeBatch, encodeMessagePart, encodeReply, encodeRequest } from './codec.ts';
 import { bindUnix, createUnixSocket, unixLargeDatagrams } from './unix.ts';
 import { readFileSync } from 'node:fs';
 import { identifyPeer, type PeerIdentity } from './peercred.ts';
@@ -580,23 +580,29 @@ describe('bridge server (one node, loopback driver)', () => {
     }
   });
 
-  it('a send whose reply never comes fails with ETIMEDOUT; the sends after it, answered out of order, resolve; later sends go on', async () => {
+  it('a send whose reply never comes fails with ETIMEDOUT; the sends after it, answered out of order, resolve; later sends, and a large message after one whose parts were never answered, go on', async () => {
     const fakePath = join(tmp.dir, 'fake-lost.sock');
     const fake = createUnixSocket();
     const answered: number[] = [];
+    let lostMsgId: number | undefined, partsLost = 0, partsAnswered = 0;
     fake.on('message', (buf, rinfo) => {
       const to = rinfo.path;
       if (!to) return;
-      const d = decodeClientDatagram(buf);
+      const d = decodeClientDatagram(buf, LARGE_DATAGRAM_MAX); // version 5's parts are larger than DATAGRAM_MAX
       const requests = d.type === 'request' ? [d.request] : d.type === 'batch' ? d.items.map((b) => decodeClientDatagram(b)).flatMap((x) => (x.type === 'request' ? [x.request] : [])) : [];
       const replies: Uint8Array[] = [];
       for (const r of requests) {
         if (r.type === 'hello') {
-          replies.push(encodeReply({ type: 'reply', op: OP.hello | REPLY_BIT, id: r.id, status: 0, result: { type: 'hello', hello: { nodeId: 9, pid: r.pid, port: 1, messageSizeMax: 1000, driver: 'fake' } } }));
+          replies.push(encodeReply({ type: 'reply', op: OP.hello | REPLY_BIT, id: r.id, status: 0, result: { type: 'hello', hello: { nodeId: 9, pid: r.pid, port: 1, messageSizeMax: 1_000_000, driver: 'fake' } } }));
         } else if (r.type === 'send') {
           if (r.data[0] === 0) continue; // its reply is lost
           answered.push(r.data[0]);
           replies.push(encodeReply({ type: 'reply', op: OP.send | REPLY_BIT, id: r.id, status: 0, result: { type: 'none' } }));
+        } else if (r.type === 'sendPart') {
+          lostMsgId ??= r.msgId;
+          if (r.msgId === lostMsgId) { partsLost++; continue; } // the first large message's part replies are lost
+          partsAnswered++;
+          replies.push(encodeReply({ type: 'reply', op: OP.sendPart | REPLY_BIT, id: r.id, status: 0, result: { type: 'none' } }));
         } else replies.push(encodeReply({ type: 'reply', op: OP[r.type] | REPLY_BIT, id: r.id, status: 0, result: { type: 'none' } }));
       }
       if (replies.length === 0) return;
@@ -612,6 +618,16 @@ describe('bridge server (one node, loopback driver)', () => {
       expect(await Promise.all(first)).toEqual(['ETIMEDOUT', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
       await Promise.all(Array.from({ length: 600 }, (_, i) => s.send(Uint8Array.of(1 + (i % 250))))); // past the ring's first room, with the window's turns
       expect(answered.length).toBe(7 + 600);
+      if (s.protocolVersion >= 4) {
+        // A large message streams in parts, each in flight under an id of its own: their replies
+        // lost, it fails with ETIMEDOUT, and what comes after it (another large one) goes.
+        const big = new Uint8Array(300_000).fill(1);
+        expect(await s.send(big).then(() => 'ok', (e: ClusterError) => e.code)).toBe('ETIMEDOUT');
+        expect(partsLost).toBeGreaterThanOrEqual(2);
+        await s.send(big);
+        await s.send(Uint8Array.of(1));
+        expect(partsAnswered).toBeGreaterThanOrEqual(2);
+      }
     } finally {
       await s.close();
       fake.close();
