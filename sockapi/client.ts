@@ -151,6 +151,12 @@ function defaultClientPath(): string {
   return join(dir, `afc-${process.pid}-${++counter}-${randomBytes(3).toString('hex')}.sock`);
 }
 
+/** EINVAL for an options.signal that is not an AbortSignal (undefined for one, or none). */
+function badSignal(signal: AbortSignal | undefined): ClusterError | undefined {
+  if (signal === undefined || typeof (signal as { addEventListener?: unknown }).addEventListener === 'function') return undefined;
+  return new ClusterError('EINVAL', 'options.signal is not an AbortSignal; pass an AbortController\'s signal, or none');
+}
+
 function cancelled(signal: AbortSignal): ClusterError {
   const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
   return new ClusterError('ECANCELED', `the operation was aborted (${why})`);
@@ -335,6 +341,8 @@ export class ClusterSocket implements GroupSocket {
   private enqueue(data: Uint8Array, order: Order, options: SendOptions): Promise<void> {
     if (this.closed) return Promise.reject(new ClusterError('ENOTCONN', 'the socket is closed; open a new one'));
     const signal = options.signal;
+    const bad = badSignal(signal);
+    if (bad) return Promise.reject(bad);
     if (signal?.aborted) return Promise.reject(cancelled(signal));
     if (this.queue.length - this.queueHead + this.refused.length >= SEND_QUEUE_MAX) {
       return Promise.reject(new ClusterError('EAGAIN', `${SEND_QUEUE_MAX} sends already wait in this process; await some before sending more`));
@@ -347,11 +355,7 @@ export class ClusterSocket implements GroupSocket {
     captured.resolve = captured.reject = noop; // not kept alive until the next send
     if (signal) {
       s.onAbort = () => this.settle(s, cancelled(signal));
-      try {
-        signal.addEventListener('abort', s.onAbort, { once: true });
-      } catch (e) {
-        return Promise.reject(e as Error); // not a signal: a rejection, as every failure of send()
-      }
+      signal.addEventListener('abort', s.onAbort, { once: true }); // badSignal() let only signals through
     }
     this.queue.push(s);
     this.scheduleFlush();
@@ -841,6 +845,8 @@ export class ClusterSocket implements GroupSocket {
   /** One request, its reply. Rejects with the reply's errno, ETIMEDOUT or ECANCELED. */
   private call(req: Request, signal?: AbortSignal): Promise<Reply & { result: ReplyResult }> {
     if (this.closed) return Promise.reject(new ClusterError('ENOTCONN', 'the socket is closed; open a new one'));
+    const bad = badSignal(signal);
+    if (bad) return Promise.reject(bad);
     if (signal?.aborted) return Promise.reject(cancelled(signal));
     // Sends queued for this tick go first: a request made after them must not overtake them.
     if (this.queueHead < this.queue.length) this.flushSends();
@@ -848,7 +854,8 @@ export class ClusterSocket implements GroupSocket {
     const bytes = encodeRequest({ ...req, id });
     return new Promise((resolve, reject) => {
       const onAbort = (): void => fail(cancelled(signal as AbortSignal));
-      // First: something that is not a signal throws here (the promise rejects) before a timer is set.
+      // First: were it to throw (a signal-like object that badSignal() let through), the promise
+      // rejects before a timer is set.
       signal?.addEventListener('abort', onAbort, { once: true });
       const timer = setTimeout(() => fail(new ClusterError('ETIMEDOUT', `no reply from the daemon at ${this.daemonPath} within ${this.timeoutMs} ms; is it running?`)), this.timeoutMs);
       const done = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); this.pending.delete(id); };

@@ -119,7 +119,8 @@ describe('bridge server (one node, loopback driver)', () => {
       await a.send('fits');
       let notASignal: Promise<void> | undefined;
       expect(() => { notASignal = a.send('x', { signal: {} as AbortSignal }); }).not.toThrow();
-      await expect(notASignal).rejects.toBeInstanceOf(TypeError);
+      await expect(notASignal).rejects.toMatchObject({ code: 'EINVAL' });
+      await expect(a.members({ signal: 'soon' as unknown as AbortSignal })).rejects.toMatchObject({ code: 'EINVAL' });
       await a.close();
       let closed: Promise<void> | undefined;
       expect(() => { closed = a.send('late'); }).not.toThrow();
