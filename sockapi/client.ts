@@ -23,7 +23,7 @@ import {
 import { bindUnix, createUnixSocket, sendUnix, type UnixDgramSocket } from '../core/af/unix.ts';
 import { checkUnixPath } from '../core/af/socketfile.ts';
 import { allocBytesToFill, plainBytes, readU32, type ByteParts } from '../core/wire/bytes.ts';
-import { EventQueue, eventBytes, retryEagain, WritableSignal } from '../core/api/queue.ts';
+import { badSignal, EventQueue, eventBytes, retryEagain, WritableSignal } from '../core/api/queue.ts';
 import { Inflight } from './inflight.ts';
 import type {
   BindOptions, GroupSocket, LocalNode, Member, MemberInfo, Order, QuorumInfo, SendOptions, SocketEvent,
@@ -149,12 +149,6 @@ function daemonLost(e: unknown): boolean {
 function defaultClientPath(): string {
   const dir = process.env.XDG_RUNTIME_DIR || tmpdir();
   return join(dir, `afc-${process.pid}-${++counter}-${randomBytes(3).toString('hex')}.sock`);
-}
-
-/** EINVAL for an options.signal that is not an AbortSignal (undefined for one, or none). */
-function badSignal(signal: AbortSignal | undefined): ClusterError | undefined {
-  if (signal === undefined || typeof (signal as { addEventListener?: unknown }).addEventListener === 'function') return undefined;
-  return new ClusterError('EINVAL', 'options.signal is not an AbortSignal; pass an AbortController\'s signal, or none');
 }
 
 function cancelled(signal: AbortSignal): ClusterError {

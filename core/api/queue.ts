@@ -120,6 +120,13 @@ export interface RetryOptions {
   readonly maxDelayMs?: number;
 }
 
+/** EINVAL for an options.signal that is not an AbortSignal (undefined for one, or none): every
+ *  GroupSocket refuses it before it starts anything. */
+export function badSignal(signal: AbortSignal | undefined): ClusterError | undefined {
+  if (signal === undefined || typeof (signal as { addEventListener?: unknown }).addEventListener === 'function') return undefined;
+  return new ClusterError('EINVAL', 'options.signal is not an AbortSignal; pass an AbortController\'s signal, or none');
+}
+
 export const RETRY_MIN_MS = 1;
 export const RETRY_MAX_MS = 100;
 

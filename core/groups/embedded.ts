@@ -9,7 +9,7 @@ import { ClusterError } from '../api/errors.ts';
 import { copyBytes } from '../wire/bytes.ts';
 import { startRuntime, type Runtime, type RuntimeLog } from '../runtime/index.ts';
 import type { BindOptions, GroupSocket, LocalNode, Member, MemberIdentity, MemberInfo, QuorumInfo, SendOptions, SocketEvent } from '../api/types.ts';
-import { EventQueue, WritableSignal, eventBytes, retryEagain } from '../api/queue.ts';
+import { EventQueue, WritableSignal, badSignal, eventBytes, retryEagain } from '../api/queue.ts';
 import { GroupService, driverMessageSizeMax, keepEvent, type LocalEndpoint } from './service.ts';
 import { quorumOptions } from '../quorum/quorum.ts';
 
@@ -218,6 +218,8 @@ export class EmbeddedSocket implements GroupSocket {
   }
 
   private check(signal: AbortSignal | undefined): void {
+    const bad = badSignal(signal);
+    if (bad) throw bad;
     if (signal?.aborted) throw new ClusterError('ECANCELED', 'the operation was aborted');
     if (this.closed) throw new ClusterError('ENOTCONN', 'the socket is closed; open a new one');
   }

@@ -96,6 +96,8 @@ describe('embedded node over UDP', () => {
     expect(await codeOf(red[0].sock.bind('again'))).toBe('EADDRINUSE');
     expect(await codeOf(red[0].sock.send(new Uint8Array(nodes[0].config.limits.messageSizeMax + 1)))).toBe('EMSGSIZE');
     expect(await codeOf(red[0].sock.send('x', { signal: AbortSignal.abort() }))).toBe('ECANCELED');
+    expect(await codeOf(red[0].sock.send('x', { signal: {} as AbortSignal }))).toBe('EINVAL'); // not a signal
+    expect(await codeOf(red[0].sock.members({ signal: 'soon' as unknown as AbortSignal }))).toBe('EINVAL');
 
     // Node 3 leaves: the others see its members go with reason nodedown.
     const gone = fmtMember(red[2].sock.self);
