@@ -95,6 +95,7 @@ export class Inflight<T> {
     if (this.live === 0) return -1;
     const first = this.ids[this.head & this.mask];
     const want = (id - first) >>> 0; // how far past the oldest id, modulo 2^32
+    if (want === 0) return this.head; // the usual answer: replies come in order (the head is never a hole)
     let lo = this.head, hi = this.tail - 1;
     while (lo <= hi) {
       const mid = lo + ((hi - lo) >>> 1);
