@@ -5,12 +5,14 @@
 // version-5 MESSAGE) goes gathered when nothing waits before it; queued, it keeps the parts that
 // fill at least half of their memory and copies the rest; a small message event or a status
 // reply waits unencoded and is written into the container that carries it (the same bytes as
-// its encoding); once the client's socket is full, what waits and what comes after is written
+// its encoding), straight into an open container of the few the outboxes share, or queued as an
+// item when all of those are open (a container's buffer back when it is sent or its outbox
+// closes); once the client's socket is full, what waits and what comes after is written
 // into containers of its own, in order, a datagram given as bytes going alone between them; and,
 // over random interleavings of every kind of datagram with full sockets and drains (seeded:
 // OUTBOX_SEED replays a run), that everything arrives once, in order, byte for byte.
 import { describe, expect, it } from 'vitest';
-import { Outbox, REPLIES_QUEUED_MAX, REPLY_BYTES_QUEUED_MAX, keptParts, type ClientChannel } from './outbox.ts';
+import { OPEN_CONTAINERS_MAX, Outbox, REPLIES_QUEUED_MAX, REPLY_BYTES_QUEUED_MAX, keptParts, openContainersFree, type ClientChannel } from './outbox.ts';
 import { DATAGRAM_MAX, decodeDaemonDatagram, encodeMessageDatagrams, encodeStatusReply, GATHER_BYTES_MIN, messageEventBytes } from './codec.ts';
 import { limitsSection } from '../config/schema.ts';
 import type { MessageEvent } from '../api/types.ts';
@@ -259,6 +261,45 @@ describe('Outbox: message events written into their container', () => {
     expect(ch.got.at(-1)).toEqual(encodeStatusReply(0x81, 77, 0));
     expect(box.depth).toBe(0);
     expect(box.queuedBytes).toBe(0);
+  });
+
+  it('more clients in one burst than open containers: the rest queue items; every client gets its own, in order, once', () => {
+    const n = OPEN_CONTAINERS_MAX + 4;
+    const boxes = Array.from({ length: n }, () => batchBox(100));
+    const want: Uint8Array[][] = boxes.map(() => []);
+    // The buffers are shared by every outbox of the process: tests above leave some queued.
+    const free = openContainersFree();
+    expect(free).toBeGreaterThan(0);
+    for (let i = 0; i < 3; i++) {
+      boxes.forEach(({ box }, k) => { // interleaved, as one frame's deliveries to every local client
+        const m = msg(i, new Uint8Array(50 + k).fill(k));
+        expect(box.message(m)).toBe(true);
+        expect(box.status(0x81, k * 10 + i, k)).toBe(true);
+        want[k].push(encodeMessageDatagrams(m, 0)[0], encodeStatusReply(0x81, k * 10 + i, k));
+      });
+    }
+    expect(openContainersFree()).toBe(0); // the first ones took one each
+    boxes.forEach(({ ch }) => expect(ch.sent).toBe(0));
+    for (const { flush } of boxes) flush();
+    boxes.forEach(({ box, ch }, k) => {
+      expect(items(ch.got)).toEqual(want[k]);
+      expect(ch.sent).toBe(1); // one container each, open or packed from items
+      expect(box.depth).toBe(0);
+    });
+    expect(openContainersFree()).toBe(free);
+  });
+
+  it('an outbox closed with containers still queued gives their buffers back, sent or not', () => {
+    const free = openContainersFree();
+    expect(free).toBeGreaterThan(0);
+    const open = Array.from({ length: free }, () => batchBox(0));
+    for (const { box, flush } of open) {
+      expect(box.message(msg(1, new Uint8Array(10)))).toBe(true);
+      flush(); // the socket is full: the open container stays queued
+    }
+    expect(openContainersFree()).toBe(0);
+    for (const { box } of open) box.close();
+    expect(openContainersFree()).toBe(free);
   });
 
   it('gives what waits behind a full socket bytes of its own: a frame written again later does not change it', () => {

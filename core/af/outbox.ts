@@ -146,7 +146,7 @@ export class Outbox {
     for (const d of datagrams) size += bytePartsLength(d);
     if (!this.admits(datagrams.length, size)) return false;
     for (const d of datagrams) {
-      if (d instanceof Uint8Array) this.push(encodedItem(d, d.length, true));
+      if (d instanceof Uint8Array) this.pushBytes(d, true);
       else this.pushParts(d);
     }
     return true;
@@ -167,9 +167,10 @@ export class Outbox {
     if (size > CONTAINER_ITEM_MAX) throw new RangeError(`a message event of ${size} bytes goes as parts, not through message()`);
     if (!this.batch) throw new RangeError('message() is for a client that takes containers; give an older one the encoded event (event())');
     if (!this.admits(1, size)) return false;
-    if (this.blocked) {
-      const c = this.hold(size, true);
+    const c = this.blocked ? this.hold(size, true) : this.open(size, true);
+    if (c !== undefined) {
       writeMessageAt(c.bytes as Uint8Array, c.at - size, ev);
+      if (!this.blocked) this.queued();
       return true;
     }
     this.unencoded++;
@@ -211,8 +212,22 @@ export class Outbox {
   reply(bytes: Uint8Array): boolean {
     if (this.closed) return true;
     if (!this.replyFits(bytes.length)) return false;
-    this.push(encodedItem(bytes, bytes.length, false));
+    this.pushBytes(bytes, false);
     return true;
+  }
+
+  /** One datagram's bytes: copied into the open container when one takes it (see open()), or
+   *  queued as they are. */
+  private pushBytes(bytes: Uint8Array, event: boolean): void {
+    if (this.batch && !this.blocked && bytes.length <= CONTAINER_ITEM_MAX) {
+      const c = this.open(bytes.length, event);
+      if (c !== undefined) {
+        (c.bytes as Uint8Array).set(bytes, c.at - bytes.length);
+        this.queued();
+        return;
+      }
+    }
+    this.push(encodedItem(bytes, bytes.length, event));
   }
 
   /** Queue a status-only reply (encodeStatusReply's bytes), as reply() does; to a client that
@@ -224,9 +239,10 @@ export class Outbox {
       this.push(encodedItem(encodeStatusReply(op, id, status), STATUS_REPLY_BYTES, false));
       return true;
     }
-    if (this.blocked) {
-      const c = this.hold(STATUS_REPLY_BYTES, false);
+    const c = this.blocked ? this.hold(STATUS_REPLY_BYTES, false) : this.open(STATUS_REPLY_BYTES, false);
+    if (c !== undefined) {
       writeStatusReplyAt(c.bytes as Uint8Array, c.at - STATUS_REPLY_BYTES, op, id, status);
+      if (!this.blocked) this.queued();
       return true;
     }
     this.unencoded++;
@@ -244,6 +260,7 @@ export class Outbox {
     this.dead = true; // what a last flush leaves is thrown away: not worth encoding
     if (!this.blocked) this.flush();
     this.closed = true;
+    for (let i = this.head; i < this.items.length; i++) release(this.items[i]);
     this.items.length = 0;
     this.head = 0;
     this.unencoded = 0;
@@ -257,8 +274,14 @@ export class Outbox {
     this.replies += item.replies;
     this.replyBytes += item.replySize;
     if (this.blocked) return;
-    // A full container's worth, or half the queue, goes now: the burst need not end first.
-    if (!this.batch || this.bytes >= DATAGRAM_MAX - BATCH_HEADER_BYTES || this.depth * 2 >= this.limits.eventsMax) {
+    if (!this.batch) this.flush(); else this.queued();
+  }
+
+  /** Something more waits to go to a client that takes containers, and its socket takes
+   *  datagrams: a full container's worth, or half the queue, goes now (the burst need not end
+   *  first); otherwise all of it at the end of the burst. */
+  private queued(): void {
+    if (this.bytes >= DATAGRAM_MAX - BATCH_HEADER_BYTES || this.depth * 2 >= this.limits.eventsMax) {
       this.flush();
       return;
     }
@@ -303,12 +326,40 @@ export class Outbox {
    *  at the queue's tail (a new one when there is none or it is full), counted as queued; the
    *  caller writes it just before the container's end (`at` - `size`). */
   private hold(size: number, event: boolean): Item {
-    let c = this.items.length > this.head ? this.items[this.items.length - 1] : undefined;
-    if (c === undefined || c.at === 0 || !roomFor(c, size)) { c = containerItem(); this.items.push(c); }
+    let c = this.tailContainer(size);
+    if (c === undefined) { c = containerItem(); this.items.push(c); }
+    this.take(c, size, event);
+    return c;
+  }
+
+  /** While the client's socket takes datagrams, a version-2 client's next datagram of `size` is
+   *  written straight into an open container at the queue's tail, sent when the burst ends (a
+   *  new one from the shared open buffers: none to spare, and undefined: the caller queues an
+   *  item to write when it goes). No object per datagram, and no second pass to pack it. */
+  private open(size: number, event: boolean): Item | undefined {
+    let c = this.tailContainer(size);
+    if (c === undefined) {
+      const b = openBuffer();
+      if (b === undefined) return undefined;
+      c = { bytes: b, msg: null, size: 0, events: 0, replies: 0, replySize: 0, op: 0, id: 0, status: 0, at: BATCH_HEADER_BYTES };
+      this.items.push(c);
+    }
+    this.take(c, size, event);
+    return c;
+  }
+
+  /** The container at the queue's tail, when one more datagram of `size` fits it. */
+  private tailContainer(size: number): Item | undefined {
+    const c = this.items.length > this.head ? this.items[this.items.length - 1] : undefined;
+    return c !== undefined && c.at > 0 && roomFor(c, size) ? c : undefined;
+  }
+
+  /** One more datagram of `size` in container `c`, counted as queued; the caller writes it just
+   *  before the container's end (`at` - `size`). */
+  private take(c: Item, size: number, event: boolean): void {
     slot(c, size, event);
     this.bytes += size;
     if (event) this.events++; else { this.replies++; this.replyBytes += size; }
-    return c;
   }
 
   /** An item that goes alone: its bytes (a container's, with its count written), or what it
@@ -316,6 +367,8 @@ export class Outbox {
   private alone(item: Item): ByteParts {
     if (item.at > 0) {
       const b = item.bytes as Uint8Array;
+      // One datagram goes as itself, as it would have without a container.
+      if (item.events + item.replies === 1) return b.subarray(BATCH_HEADER_BYTES + BATCH_ITEM_OVERHEAD, item.at);
       writeBatchHeader(b, item.events + item.replies);
       this.batches++;
       return b.subarray(0, item.at);
@@ -368,7 +421,7 @@ export class Outbox {
     this.events -= item.events;
     this.replies -= item.replies;
     this.replyBytes -= item.replySize;
-    if (item.at > 0) { spareContainer(item.bytes as Uint8Array); item.bytes = null; }
+    release(item);
   }
 
   private failed(errno: string): void {
@@ -403,6 +456,36 @@ function containerItem(): Item {
 
 function spareContainer(b: Uint8Array): void {
   if (b.length === DATAGRAM_MAX && spares.length < SPARES_MAX) spares.push(b);
+}
+
+/** Open containers (Outbox.open) at once, over every outbox: their buffers are made once, of a
+ *  datagram's full length, and used again after each send; past this many, an outbox queues
+ *  items as it did before. */
+export const OPEN_CONTAINERS_MAX = 16;
+let openArena: ArrayBuffer | undefined;
+const openFree: Uint8Array[] = [];
+
+/** A free open container's buffer, or undefined when OPEN_CONTAINERS_MAX are in use. The arena
+ *  is made at the first use (its pages resident only once written). */
+function openBuffer(): Uint8Array | undefined {
+  if (openArena === undefined) {
+    openArena = new ArrayBuffer(OPEN_CONTAINERS_MAX * DATAGRAM_MAX);
+    for (let i = OPEN_CONTAINERS_MAX - 1; i >= 0; i--) openFree.push(new Uint8Array(openArena, i * DATAGRAM_MAX, DATAGRAM_MAX));
+  }
+  return openFree.pop();
+}
+
+/** Open containers' buffers free now (for tests: every one comes back once sent or closed). */
+export function openContainersFree(): number {
+  return openArena === undefined ? OPEN_CONTAINERS_MAX : openFree.length;
+}
+
+/** A container item sent or thrown away: its buffer back to where it came from. */
+function release(item: Item): void {
+  if (item.at === 0 || item.bytes === null) return;
+  const b = item.bytes as Uint8Array;
+  if (b.buffer === openArena) openFree.push(b); else spareContainer(b);
+  item.bytes = null;
 }
 
 /** Container `c` has room for one more datagram of `size`. */
