@@ -164,6 +164,11 @@ export class BenchCluster implements BenchTarget {
     return { daemons: sum(this.daemonPids), clients: sum(this.clients.map((c) => c.pid)) };
   }
 
+  /** CPU seconds used so far by each daemon (node 1 first), then each client. */
+  cpuEach(): number[] {
+    return [...this.daemonPids, ...this.clients.map((c) => c.pid)].map((p) => (p ? cpuSeconds(p) ?? 0 : 0));
+  }
+
   /** Peak RSS (VmHWM) of each daemon so far. */
   peakRss(): number[] {
     return this.daemonPids.map((pid) => (pid ? peakRssBytes(pid) ?? 0 : 0));

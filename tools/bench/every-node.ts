@@ -8,6 +8,7 @@
 //      [--keep] (keep the daemons' configs and logs: --trace-gc writes to them)
 //      [--client ts|c] (the clients' library: the TypeScript one, or the C one as `afcluster bench --client c`)
 //      [--profile DIR] (a .cpuprofile of every daemon and TypeScript client; each one's busiest functions printed at the end)
+//      [--each] (each process's CPU per message delivered: every daemon and client, over the whole row, its warm-up and drain included)
 // docs/BENCH.md ("Full collections under every node's load") has what it measured.
 import type { ClientKind } from './cluster-clients.ts';
 import { BenchCluster } from './cluster.ts';
@@ -21,12 +22,12 @@ import type { Senders } from './results.ts';
 interface Args {
   sizes: number[]; seconds: number; crypto: boolean; senders: Senders; stats: RegExp;
   daemonFlags: string[]; sections: Record<string, Record<string, number | boolean | string>>; keep: boolean;
-  client: ClientKind; profile?: string;
+  client: ClientKind; profile?: string; each: boolean;
 }
 
 function parse(argv: string[]): Args {
   const a: Args = {
-    sizes: [1300, 100, 1301, 101], seconds: 2, crypto: false, senders: 'all', daemonFlags: [], sections: {}, keep: false, client: 'ts',
+    sizes: [1300, 100, 1301, 101], seconds: 2, crypto: false, senders: 'all', daemonFlags: [], sections: {}, keep: false, client: 'ts', each: false,
     stats: /sendsRefused|writableSent|driver\.tokens$|gcRuns|gcMinorRuns/,
   };
   const sets: string[] = [];
@@ -46,6 +47,7 @@ function parse(argv: string[]): Args {
       case '--stats': a.stats = new RegExp(v); break;
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--keep': a.keep = true; i--; break;
+      case '--each': a.each = true; i--; break;
       case '--client': a.client = parseClient(v); break;
       case '--set': sets.push(v); break;
       case '--profile': a.profile = v; break;
@@ -68,6 +70,7 @@ if (a.keep) console.log(`daemons' configs and logs in ${c.dir}`);
 try {
   for (const size of a.sizes) {
     const before = (await c.stats())[0] ?? {};
+    const cpuBefore = c.cpuEach();
     const { row, errors } = await measureThroughput(c, { driver: 'totem', crypto: a.crypto ? 'on' : 'off', accelerated: 'off', order: 'agreed' }, size, a.seconds, a.senders);
     const after = (await c.stats())[0] ?? {};
     const changed = Object.entries(after)
@@ -75,6 +78,12 @@ try {
       .map(([k, v]) => `${k.replace(/^.*\./, '')}=${(v as number) - (typeof before[k] === 'number' ? before[k] as number : 0)}`);
     const cpu = row.cpuUsPerMessage;
     console.log(`${size} B: ${Math.round(row.tpPerSec)} msg/s, cpu us/msg daemons+clients ${cpu ? `${cpu.daemons.toFixed(1)}+${cpu.clients.toFixed(1)}` : '-'} | node 1: ${changed.join(' ')}`);
+    if (a.each) {
+      const messages = row.tpPerSec * row.seconds;
+      const us = c.cpuEach().map((t, i) => ((t - cpuBefore[i]) * 1e6) / messages);
+      const who = us.map((u, i) => `${i < c.size ? `d${i + 1}` : `c${i - c.size + 1}`} ${u.toFixed(2)}`);
+      console.log(`  cpu us/msg each (whole row): ${who.join('  ')}`);
+    }
     for (const e of errors) console.log(`  error: ${e}`);
   }
 } finally {
