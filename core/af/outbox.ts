@@ -341,7 +341,7 @@ export class Outbox {
     if (c === undefined) {
       const b = openBuffer();
       if (b === undefined) return undefined;
-      c = { bytes: b, msg: null, size: 0, events: 0, replies: 0, replySize: 0, op: 0, id: 0, status: 0, at: BATCH_HEADER_BYTES };
+      c = containerItem(b);
       this.items.push(c);
     }
     this.take(c, size, event);
@@ -449,8 +449,7 @@ const SPARES_MAX = 8;
 const CONTAINER_FIRST_BYTES = 4096;
 
 /** An empty container, its header written when it goes. */
-function containerItem(): Item {
-  const bytes = spares.pop() ?? allocBytesToFill(CONTAINER_FIRST_BYTES);
+function containerItem(bytes: Uint8Array = spares.pop() ?? allocBytesToFill(CONTAINER_FIRST_BYTES)): Item {
   return { bytes, msg: null, size: 0, events: 0, replies: 0, replySize: 0, op: 0, id: 0, status: 0, at: BATCH_HEADER_BYTES };
 }
 
