@@ -7,6 +7,9 @@
 // A version-2 client gets what is queued packed into BATCH containers: the queue is flushed once
 // at the end of the current burst (the host's defer, after the runtime's datagram handler), so a
 // burst of deliveries costs the client one datagram, not one each, and a lone event waits for nothing.
+// While the client's socket takes datagrams, a small one is written into that container as it
+// comes (an open container, one of OPEN_CONTAINERS_MAX buffers every outbox shares), so a burst
+// keeps no object per datagram; past that many, datagrams wait as items and are packed at the flush.
 // Pure: the channel and the deferral are injected.
 import {
   BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, STATUS_REPLY_BYTES, encodeStatusReply, messageEventBytes, writeBatchHeader, writeMessageAt,
