@@ -86,6 +86,11 @@ export const SEND_DATA_MAX = DATAGRAM_MAX - SEND_HEADER_BYTES;
 export const SEND_PART_DATA_MAX = DATAGRAM_MAX - SEND_PART_HEADER_BYTES;
 
 const ORDERS: readonly Order[] = ['fifo', 'agreed', 'safe'];
+/** An order's wire code (its index in ORDERS; -1, written as 255, for no order), without
+ *  indexOf's search on the per-message paths. */
+function orderCode(o: Order): number {
+  return o === 'agreed' ? 1 : o === 'safe' ? 2 : o === 'fifo' ? 0 : -1;
+}
 const REASONS: readonly ChangeReason[] = ['join', 'leave', 'nodedown', 'procdown', 'overrun'];
 const KINDS = ['regular', 'transitional'] as const;
 const REQUEST_TYPES = new Map<number, RequestType>(
@@ -235,7 +240,7 @@ export function writeSendPart(into: Uint8Array, at: number, req: Omit<Extract<Re
 /** Only the header of that SEND_PART (for a send that gathers the header and the data); returns it. */
 export function writeSendPartHeader(into: Uint8Array, at: number, req: Omit<Extract<Request, { type: 'sendPart' }>, 'type'>): Uint8Array {
   writeU16(into, at, MAGIC); into[at + 2] = VERSION; into[at + 3] = OP.sendPart; writeU32(into, at + 4, req.id);
-  into[at + 8] = ORDERS.indexOf(req.order); into[at + 9] = req.resume ? SEND_RESUME : 0;
+  into[at + 8] = orderCode(req.order); into[at + 9] = req.resume ? SEND_RESUME : 0;
   writeU32(into, at + 10, req.msgId); writeU32(into, at + 14, req.total); writeU32(into, at + 18, req.offset);
   return into.subarray(at, at + SEND_PART_HEADER_BYTES);
 }
@@ -261,7 +266,7 @@ export function writeSendHeader(into: Uint8Array, at: number, id: number, order:
 
 function writeSendHeaderAt(into: Uint8Array, at: number, id: number, order: Order, resume: boolean): void {
   writeU16(into, at, MAGIC); into[at + 2] = VERSION; into[at + 3] = OP.send; writeU32(into, at + 4, id);
-  into[at + 8] = ORDERS.indexOf(order); into[at + 9] = resume ? SEND_RESUME : 0;
+  into[at + 8] = orderCode(order); into[at + 9] = resume ? SEND_RESUME : 0;
 }
 
 /** Write a BATCH container's header for `count` items at the start of `into`. */
@@ -343,7 +348,7 @@ function writeMessageHeader(b: Uint8Array, ev: MessageEvent, g: Uint8Array, star
   writeU16(b, start + 8, g.length); b.set(g, start + 10);
   const at = start + 10 + g.length;
   writeU32(b, at, ev.sender.nodeId); writeU32(b, at + 4, ev.sender.pid); writeU32(b, at + 8, ev.sender.port);
-  b[at + 12] = ORDERS.indexOf(ev.order);
+  b[at + 12] = orderCode(ev.order);
   return at + MEMBER_BYTES + 1;
 }
 
@@ -535,7 +540,7 @@ function messageParts(ev: MessageEvent, g: Uint8Array, msgId: number, max: numbe
 
 function messagePartHeader(g: Uint8Array, p: Omit<MessagePart, 'group' | 'data'>): Uint8Array {
   return header(Writer.fixed(messageEventOverhead(g.length) + 12), EVENT_OP.messagePart, 0).str16(g)
-    .member(p.sender).u8(ORDERS.indexOf(p.order)).u32(p.msgId).u32(p.total).u32(p.offset).done();
+    .member(p.sender).u8(orderCode(p.order)).u32(p.msgId).u32(p.total).u32(p.offset).done();
 }
 
 export function encodeMessagePart(p: MessagePart): Uint8Array {
