@@ -5,7 +5,7 @@
 // result that says which errno the daemon answers with.
 import { ERROR_NUMBERS, errorCodeFromNumber, type ErrorCode } from '../api/errors.ts';
 import type { Order, RingId } from '../driver/types.ts';
-import { allocBytesToFill, bytePartsLength, concatBytes, LastDecoded, readU32, writeU16, writeU32, type ByteParts } from '../wire/bytes.ts';
+import { allocBytesToFill, bytePartsLength, concatBytes, copyInto, LastDecoded, readU32, viewOf, writeU16, writeU32, type ByteParts } from '../wire/bytes.ts';
 import { Reader, WireError } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 import type {
@@ -254,7 +254,7 @@ export function writeSend(into: Uint8Array, at: number, id: number, order: Order
  *  where it ends. */
 export function writeSendAt(into: Uint8Array, at: number, id: number, order: Order, data: Uint8Array, resume: boolean): number {
   writeSendHeaderAt(into, at, id, order, resume);
-  into.set(data, at + SEND_HEADER_BYTES);
+  copyInto(into, data, at + SEND_HEADER_BYTES);
   return at + SEND_HEADER_BYTES + data.length;
 }
 
@@ -345,7 +345,7 @@ function encodeMessage(ev: MessageEvent, g: Uint8Array): Uint8Array {
 /** The MESSAGE event's header into `b` at `start`; returns where the payload goes. */
 function writeMessageHeader(b: Uint8Array, ev: MessageEvent, g: Uint8Array, start = 0): number {
   writeU16(b, start, MAGIC); b[start + 2] = VERSION; b[start + 3] = EVENT_OP.message; writeU32(b, start + 4, 0);
-  writeU16(b, start + 8, g.length); b.set(g, start + 10);
+  writeU16(b, start + 8, g.length); copyInto(b, g, start + 10);
   const at = start + 10 + g.length;
   writeU32(b, at, ev.sender.nodeId); writeU32(b, at + 4, ev.sender.pid); writeU32(b, at + 8, ev.sender.port);
   b[at + 12] = orderCode(ev.order);
@@ -363,7 +363,7 @@ export function messageEventBytes(ev: MessageEvent): number {
 export function writeMessageAt(into: Uint8Array, at: number, ev: MessageEvent): number {
   const data = ev.data;
   const end = writeMessageHeader(into, ev, groupText(ev.group), at);
-  into.set(data, end);
+  copyInto(into, data, end);
   return end + data.length;
 }
 
@@ -667,7 +667,7 @@ function readSendAt(bytes: Uint8Array, at: number, n: number, max: number): Extr
   const order = ORDERS[bytes[at + 8]], flags = bytes[at + 9];
   if (order === undefined || (flags & ~SEND_RESUME) !== 0) return undefined;
   const id = readU32(bytes, at + 4);
-  const data = bytes.subarray(at + SEND_HEADER_BYTES, at + n);
+  const data = viewOf(bytes, at + SEND_HEADER_BYTES, at + n);
   return flags ? { type: 'send', id, order, data, resume: true } : { type: 'send', id, order, data };
 }
 
@@ -691,7 +691,7 @@ export function readMessageAt(bytes: Uint8Array, at: number, n: number): Message
   let group: string;
   try { group = strings.getAt(bytes, at + HEADER_BYTES + 2, g); } catch { return undefined; }
   const sender = { nodeId: readU32(bytes, m), pid: readU32(bytes, m + 4), port: readU32(bytes, m + 8) };
-  return { type: 'message', group, sender, order, data: bytes.subarray(m + MEMBER_BYTES + 1, at + n) };
+  return { type: 'message', group, sender, order, data: viewOf(bytes, m + MEMBER_BYTES + 1, at + n) };
 }
 
 /** A BATCH container's item count, after checking the container whole; -1 when it is malformed:

@@ -14,7 +14,7 @@
 //     bytes
 import { ClusterError, assert, eagain } from '../api/errors.ts';
 import type { DriverUpcalls, MessageBytes, Order } from './types.ts';
-import { allocBytesToFill, concatBytes, readU32, type ByteParts } from '../wire/bytes.ts';
+import { allocBytesToFill, concatBytes, copyInto, readU32, viewOf, type ByteParts } from '../wire/bytes.ts';
 
 export const FRAME_VERSION = 1;
 export const FRAME_OVERHEAD = 4;
@@ -341,11 +341,11 @@ function writeFrameHeader(out: Uint8Array, at: number, safe: boolean, count: num
 /** Writes a whole message at `out[at]`, across its parts. */
 function writeMessage(message: MessageBytes, out: Uint8Array, at: number): void {
   if (message instanceof Uint8Array) {
-    out.set(message, at);
+    copyInto(out, message, at);
     return;
   }
   for (const part of message) {
-    out.set(part, at);
+    copyInto(out, part, at);
     at += part.length;
   }
 }
@@ -356,7 +356,7 @@ function writePending(p: Pending, out: Uint8Array, at: number, n: number): void 
   while (n > 0) {
     const part = p.parts[p.part];
     const take = Math.min(n, part.length - p.partOffset);
-    out.set(take === part.length ? part : part.subarray(p.partOffset, p.partOffset + take), at);
+    copyInto(out, take === part.length ? part : viewOf(part, p.partOffset, p.partOffset + take), at);
     at += take;
     n -= take;
     p.partOffset += take;
@@ -427,7 +427,7 @@ export class Reassembler {
       at += ENTRY_OVERHEAD;
       let total = length;
       if (kind === Kind.First) { total = readU32(frame, at); at += FIRST_EXTRA; }
-      const body = frame.subarray(at, at + length);
+      const body = viewOf(frame, at, at + length);
       at += length;
       if ((kind === Kind.Whole || kind === Kind.First) && this.partial.size > 0) this.discard(sender);
       if (kind === Kind.Whole) {

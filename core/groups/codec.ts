@@ -23,7 +23,7 @@
 import type { RingId } from '../driver/types.ts';
 import type { MemberIdentity } from '../api/types.ts';
 import type { QuorumReport } from '../quorum/quorum.ts';
-import { LastDecoded, readU32 } from '../wire/bytes.ts';
+import { LastDecoded, readU32, viewOf } from '../wire/bytes.ts';
 import { Reader, WireError } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 
@@ -246,7 +246,7 @@ export function readDataMessage(bytes: Uint8Array): Extract<GroupMessage, { type
   if (len === 0 || len > NAME_WIRE_MAX || m + MEMBER_BYTES > bytes.length) return undefined;
   let group: string;
   try { group = groupNames.getAt(bytes, HEADER + 2, len); } catch { return undefined; }
-  return { type: 'data', group, pid: readU32(bytes, m), port: readU32(bytes, m + 4), data: bytes.subarray(m + MEMBER_BYTES) };
+  return { type: 'data', group, pid: readU32(bytes, m), port: readU32(bytes, m + 4), data: viewOf(bytes, m + MEMBER_BYTES) };
 }
 
 /** Decodes one payload. DATA's `data` is a view into `bytes`: copy it to keep it. */

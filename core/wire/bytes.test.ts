@@ -1,9 +1,9 @@
 // Proves allocBytes/copyBytes/allocBytesToFill: plain Uint8Arrays (slice copies), zeroed or equal
 // to the source, independent of the source and of each other although small ones share a slab,
 // and large ones in memory of their own; plainBytes: a Buffer's bytes as a plain Uint8Array over
-// the same memory.
+// the same memory; viewOf and copyInto: what subarray and set do.
 import { describe, expect, it } from 'vitest';
-import { LastDecoded, allocBytes, allocBytesToFill, copyBytes, plainBytes } from './bytes.ts';
+import { LastDecoded, allocBytes, allocBytesToFill, copyBytes, copyInto, plainBytes, viewOf } from './bytes.ts';
 
 describe('allocBytes and copyBytes', () => {
   it('are plain, independent Uint8Arrays with the right contents', () => {
@@ -102,5 +102,23 @@ describe('plainBytes', () => {
     expect(b.toString()).toBe('Hello');
     const u = new Uint8Array(3);
     expect(plainBytes(u)).toBe(u);
+  });
+});
+
+describe('viewOf and copyInto', () => {
+  it('are subarray and set: views of the same memory (of a Buffer, a Buffer), to the end without an end; copies at an offset', () => {
+    const u = Uint8Array.of(1, 2, 3, 4, 5);
+    const v = viewOf(u, 1, 3);
+    expect([...v]).toEqual([2, 3]);
+    expect(Object.getPrototypeOf(v)).toBe(Uint8Array.prototype);
+    v[0] = 9;
+    expect(u[1]).toBe(9); // the same memory
+    expect([...viewOf(u, 3)]).toEqual([4, 5]);
+    expect(Buffer.isBuffer(viewOf(Buffer.from('hello'), 1, 3))).toBe(true);
+    expect(viewOf(Buffer.from('hello'), 1, 3).toString()).toBe('el');
+    const into = new Uint8Array(6);
+    copyInto(into, Uint8Array.of(7, 8), 3);
+    expect([...into]).toEqual([0, 0, 0, 7, 8, 0]);
+    expect(() => copyInto(into, Uint8Array.of(1, 2), 5)).toThrow(RangeError);
   });
 });
