@@ -54,6 +54,6 @@ export function writeTag(buf: Uint8Array, phase: number, seq: number): void {
 }
 
 export function readTag(buf: Uint8Array): { phase: number; seq: number } | undefined {
-  if (buf.byteLength < TAG_BYTES) return undefined;
+  if (buf.length < TAG_BYTES) return undefined; // length, not byteLength: a typed array getter optimized code loads generically
   return { phase: readU32(buf, 0), seq: readU32(buf, 4) };
 }
