@@ -22,7 +22,7 @@ import {
 } from '../core/af/codec.ts';
 import { bindUnix, createUnixSocket, sendUnix, type UnixDgramSocket } from '../core/af/unix.ts';
 import { checkUnixPath } from '../core/af/socketfile.ts';
-import { allocBytesToFill, plainBytes, readU32, type ByteParts } from '../core/wire/bytes.ts';
+import { allocBytesToFill, plainBytes, readU32, writeU16, type ByteParts } from '../core/wire/bytes.ts';
 import { badSignal, EventQueue, eventBytes, retryEagain, WritableSignal } from '../core/api/queue.ts';
 import { Inflight } from './inflight.ts';
 import type {
@@ -502,7 +502,7 @@ export class ClusterSocket implements GroupSocket {
       if (at + need > DATAGRAM_MAX && count === 0) return [1, this.packAlone(s)]; // too big for a container
       if (at + need > DATAGRAM_MAX) break;
       s.id = this.allocId();
-      buf.writeUInt16BE(need - BATCH_ITEM_OVERHEAD, at);
+      writeU16(buf, at, need - BATCH_ITEM_OVERHEAD);
       writeSendAt(buf, at + BATCH_ITEM_OVERHEAD, s.id, s.order, s.data, this.resumeNext && count === 0);
       at += need;
       count++;

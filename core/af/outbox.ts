@@ -64,7 +64,7 @@ export const REPLY_BYTES_QUEUED_MAX = 1024 * 1024;
 /** What the queue holds: one datagram (one array, a large MESSAGE's parts (see keptParts), or
  *  one not yet encoded (`bytes` null), written straight into the container that carries it: a
  *  small MESSAGE event (`msg`, see message()) or a status-only reply (`op`, `id`, `status`, see
- *  status())), or a BATCH container written behind a full socket (`at` > 0: see hold()). */
+ *  status())), or a BATCH container (`at` > 0: see container()). */
 interface Item {
   bytes: ByteParts | null;
   msg: MessageEvent | null;
@@ -170,7 +170,7 @@ export class Outbox {
     if (size > CONTAINER_ITEM_MAX) throw new RangeError(`a message event of ${size} bytes goes as parts, not through message()`);
     if (!this.batch) throw new RangeError('message() is for a client that takes containers; give an older one the encoded event (event())');
     if (!this.admits(1, size)) return false;
-    const c = this.blocked ? this.hold(size, true) : this.open(size, true);
+    const c = this.container(size, true);
     if (c !== undefined) {
       writeMessageAt(c.bytes as Uint8Array, c.at - size, ev);
       if (!this.blocked) this.queued();
@@ -223,7 +223,7 @@ export class Outbox {
    *  queued as they are. */
   private pushBytes(bytes: Uint8Array, event: boolean): void {
     if (this.batch && !this.blocked && bytes.length <= CONTAINER_ITEM_MAX) {
-      const c = this.open(bytes.length, event);
+      const c = this.container(bytes.length, event);
       if (c !== undefined) {
         (c.bytes as Uint8Array).set(bytes, c.at - bytes.length);
         this.queued();
@@ -242,7 +242,7 @@ export class Outbox {
       this.push(encodedItem(encodeStatusReply(op, id, status), STATUS_REPLY_BYTES, false));
       return true;
     }
-    const c = this.blocked ? this.hold(STATUS_REPLY_BYTES, false) : this.open(STATUS_REPLY_BYTES, false);
+    const c = this.container(STATUS_REPLY_BYTES, false);
     if (c !== undefined) {
       writeStatusReplyAt(c.bytes as Uint8Array, c.at - STATUS_REPLY_BYTES, op, id, status);
       if (!this.blocked) this.queued();
@@ -325,44 +325,29 @@ export class Outbox {
     this.unencoded = 0;
   }
 
-  /** Behind a full socket, a version-2 client's next datagram of `size` goes into the container
-   *  at the queue's tail (a new one when there is none or it is full), counted as queued; the
-   *  caller writes it just before the container's end (`at` - `size`). */
-  private hold(size: number, event: boolean): Item {
-    let c = this.tailContainer(size);
-    if (c === undefined) { c = containerItem(); this.items.push(c); }
-    this.take(c, size, event);
-    return c;
-  }
-
-  /** While the client's socket takes datagrams, a version-2 client's next datagram of `size` is
-   *  written straight into an open container at the queue's tail, sent when the burst ends (a
-   *  new one from the shared open buffers: none to spare, and undefined: the caller queues an
-   *  item to write when it goes). No object per datagram, and no second pass to pack it. */
-  private open(size: number, event: boolean): Item | undefined {
-    let c = this.tailContainer(size);
-    if (c === undefined) {
-      const b = openBuffer();
-      if (b === undefined) return undefined;
-      c = containerItem(b);
+  /**
+   * A version-2 client's next datagram of `size` goes straight into the container at the queue's
+   * tail, counted as queued; the caller writes it just before the container's end (`at` - `size`).
+   * A new container when there is none or it is full: behind a full socket, one of the queue's own
+   * (started small, doubled as it fills); while the socket takes datagrams, an open container, one
+   * of the buffers every outbox shares, sent when the burst ends, and undefined when none is free
+   * (the caller queues an item, written when it goes). No object per datagram, no second pass.
+   */
+  private container(size: number, event: boolean): Item | undefined {
+    let c = this.items.length > this.head ? this.items[this.items.length - 1] : undefined;
+    if (c === undefined || c.at === 0 || !roomFor(c, size)) {
+      let open: Uint8Array | undefined;
+      if (!this.blocked) {
+        open = openBuffer();
+        if (open === undefined) return undefined;
+      }
+      c = containerItem(open); // behind a full socket, undefined: a buffer of the queue's own
       this.items.push(c);
     }
-    this.take(c, size, event);
-    return c;
-  }
-
-  /** The container at the queue's tail, when one more datagram of `size` fits it. */
-  private tailContainer(size: number): Item | undefined {
-    const c = this.items.length > this.head ? this.items[this.items.length - 1] : undefined;
-    return c !== undefined && c.at > 0 && roomFor(c, size) ? c : undefined;
-  }
-
-  /** One more datagram of `size` in container `c`, counted as queued; the caller writes it just
-   *  before the container's end (`at` - `size`). */
-  private take(c: Item, size: number, event: boolean): void {
     slot(c, size, event);
     this.bytes += size;
     if (event) this.events++; else { this.replies++; this.replyBytes += size; }
+    return c;
   }
 
   /** An item that goes alone: its bytes (a container's, with its count written), or what it
