@@ -160,8 +160,9 @@ export class BenchCluster implements BenchTarget {
 
   /** CPU seconds used so far by the daemons and by the clients (summed over each kind). */
   cpu(): { daemons: number; clients: number } {
-    const sum = (pids: (number | undefined)[]) => pids.reduce<number>((a, p) => a + (p ? cpuSeconds(p) ?? 0 : 0), 0);
-    return { daemons: sum(this.daemonPids), clients: sum(this.clients.map((c) => c.pid)) };
+    const each = this.cpuEach(), d = this.daemonPids.length;
+    const sum = (xs: number[]) => xs.reduce((a, x) => a + x, 0);
+    return { daemons: sum(each.slice(0, d)), clients: sum(each.slice(d)) };
   }
 
   /** CPU seconds used so far by each daemon (node 1 first), then each client. */
