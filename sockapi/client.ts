@@ -23,10 +23,10 @@ import {
 import { bindUnix, createUnixSocket, sendUnix, type UnixDgramSocket } from '../core/af/unix.ts';
 import { checkUnixPath } from '../core/af/socketfile.ts';
 import { allocBytesToFill, plainBytes, readU32, writeU16, type ByteParts } from '../core/wire/bytes.ts';
-import { badSignal, EventQueue, eventBytes, retryEagain, WritableSignal } from '../core/api/queue.ts';
+import { badSignal, callUser, EventQueue, eventBytes, failLater, retryEagain, WritableSignal } from '../core/api/queue.ts';
 import { Inflight } from './inflight.ts';
 import type {
-  BindOptions, GroupSocket, LocalNode, Member, MemberInfo, Order, QuorumInfo, SendOptions, SocketEvent,
+  BindOptions, GroupSocket, LocalNode, Member, MemberInfo, Order, QuorumInfo, SendCallback, SendOptions, SocketEvent,
 } from '../core/api/types.ts';
 
 export interface OpenOptions {
@@ -78,6 +78,8 @@ interface QueuedSend {
   readonly wait: boolean;
   readonly resolve: () => void;
   readonly reject: (e: Error) => void;
+  /** Given instead of a promise (send's third argument): resolve and reject are no-ops then. */
+  readonly callback: SendCallback | undefined;
   sentAt: number;
   settled: boolean;
   readonly signal?: AbortSignal;
@@ -305,19 +307,31 @@ export class ClusterSocket implements GroupSocket {
 
   /** Send to the group. While the daemon answers EAGAIN it retries, unless `wait: false`. Every
    *  failure is a rejection, never a throw. Not an async function: with a version-2 daemon or later
-   *  the promise is the queued send's own, with no second one around it per message. */
-  send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
+   *  the promise is the queued send's own, with no second one around it per message.
+   *  With a callback (Node's style, as a stream's write): no promise; the callback is called once,
+   *  with null when the daemon accepted the message or with the error, never before send returns.
+   *  A sender of many small messages spends less per message this way. */
+  send(data: Uint8Array | string, options?: SendOptions): Promise<void>;
+  send(data: Uint8Array | string, options: SendOptions, callback: SendCallback): void;
+  send(data: Uint8Array | string, options: SendOptions = {}, callback?: SendCallback): Promise<void> | void {
     let bytes: Uint8Array, order: Order;
     try {
+      if (callback !== undefined && typeof callback !== 'function') throw new ClusterError('EINVAL', 'a send\'s callback is a function; leave it out to get a promise');
       bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
       const max = this.identity().messageSizeMax;
       if (bytes.length > max) throw new ClusterError('EMSGSIZE', `message of ${bytes.length} bytes is over ${max}, the most this daemon carries; send a smaller one`);
       order = options.order ?? 'agreed';
     } catch (e) {
+      if (typeof callback === 'function') { failLater(callback, e as Error); return; }
       return Promise.reject(e as Error);
     }
-    if (this.batch) return this.enqueue(bytes, order, options);
-    return this.sendAlone(bytes, order, options);
+    if (!this.batch) {
+      const p = this.sendAlone(bytes, order, options);
+      if (!callback) return p;
+      p.then(() => callUser(callback, null), (e: Error) => callUser(callback, e));
+      return;
+    }
+    return this.enqueue(bytes, order, options, callback);
   }
 
   /** A version-1 daemon: one request per send, each awaiting its reply. */
@@ -331,19 +345,18 @@ export class ClusterSocket implements GroupSocket {
     });
   }
 
-  /** Queue a send for the next batch; resolves when the daemon accepted it. */
-  private enqueue(data: Uint8Array, order: Order, options: SendOptions): Promise<void> {
-    if (this.closed) return Promise.reject(new ClusterError('ENOTCONN', 'the socket is closed; open a new one'));
-    const signal = options.signal;
-    const bad = badSignal(signal);
-    if (bad) return Promise.reject(bad);
-    if (signal?.aborted) return Promise.reject(cancelled(signal));
-    if (this.queue.length - this.queueHead + this.refused.length >= SEND_QUEUE_MAX) {
-      return Promise.reject(new ClusterError('EAGAIN', `${SEND_QUEUE_MAX} sends already wait in this process; await some before sending more`));
+  /** Queue a send for the next batch; resolves (or calls back) when the daemon accepted it. */
+  private enqueue(data: Uint8Array, order: Order, options: SendOptions, callback: SendCallback | undefined): Promise<void> | undefined {
+    const refused = this.refusal(options.signal);
+    if (refused) {
+      if (!callback) return Promise.reject(refused);
+      failLater(callback, refused);
+      return undefined;
     }
-    const promise = new Promise<void>(captureResolvers);
+    const signal = options.signal;
+    const promise = callback ? undefined : new Promise<void>(captureResolvers);
     const s: QueuedSend = {
-      id: 0, order, data, wait: options.wait !== false, resolve: captured.resolve, reject: captured.reject, sentAt: 0, settled: false, signal,
+      id: 0, order, data, wait: options.wait !== false, resolve: captured.resolve, reject: captured.reject, callback, sentAt: 0, settled: false, signal,
       large: data.length > this.sendDataMax,
     };
     captured.resolve = captured.reject = noop; // not kept alive until the next send
@@ -356,11 +369,24 @@ export class ClusterSocket implements GroupSocket {
     return promise;
   }
 
+  /** Why a send cannot be queued now, or undefined. */
+  private refusal(signal: AbortSignal | undefined): Error | undefined {
+    if (this.closed) return new ClusterError('ENOTCONN', 'the socket is closed; open a new one');
+    const bad = badSignal(signal);
+    if (bad) return bad;
+    if (signal?.aborted) return cancelled(signal);
+    if (this.queue.length - this.queueHead + this.refused.length >= SEND_QUEUE_MAX) {
+      return new ClusterError('EAGAIN', `${SEND_QUEUE_MAX} sends already wait in this process; await some before sending more`);
+    }
+    return undefined;
+  }
+
   private settle(s: QueuedSend, err?: Error): void {
     if (s.settled) return;
     s.settled = true;
     if (s.onAbort) s.signal?.removeEventListener('abort', s.onAbort);
-    if (err) s.reject(err); else s.resolve();
+    if (s.callback) callUser(s.callback, err ?? null);
+    else if (err) s.reject(err); else s.resolve();
   }
 
   private scheduleFlush(): void {
@@ -712,6 +738,18 @@ export class ClusterSocket implements GroupSocket {
 
   [Symbol.asyncIterator](): AsyncIterator<SocketEvent> {
     return this.events[Symbol.asyncIterator]();
+  }
+
+  /** Every event to `listener`, in order, as it arrives, in place of `for await`: those waiting
+   *  first, before listen returns. No promise per event, so a reader of many small messages
+   *  spends less per message. listen(undefined) goes back to `for await`. One reader at a time:
+   *  EINVAL while a `for await` loop waits, and the loop's next step is refused while a listener
+   *  is set. An exception the listener throws is Node's uncaught exception, as from any socket's
+   *  callback; the events after it still come. A listener is never behind (it has every event as
+   *  it arrives), so the socket never leaves its group for an unread queue (ENOBUFS); a listener
+   *  that is slow holds up this process, and the daemon's own bound applies. */
+  listen(listener: ((ev: SocketEvent) => void) | undefined): void {
+    this.events.listen(listener);
   }
 
   /** Every keepaliveMs, when nothing else was asked: does the daemon still know us? */

@@ -2,6 +2,6 @@
 export { ClusterSocket, type OpenOptions } from './client.ts';
 export type {
   BindOptions, ChangeReason, ErrorEvent, GroupSocket, LocalNode, Member, MemberChange, MembershipEvent,
-  MessageEvent, Order, RingId, SendOptions, SocketEvent,
+  MessageEvent, Order, RingId, SendCallback, SendOptions, SocketEvent,
 } from '../core/api/types.ts';
 export { ClusterError, isClusterError, type ErrorCode } from '../core/api/errors.ts';

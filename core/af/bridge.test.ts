@@ -314,6 +314,65 @@ describe('bridge server (one node, loopback driver)', () => {
     await a.close();
   });
 
+  it('listen() and send\'s callback form: every event in order, each send answered once (versions 1 and 5; across EAGAIN from version 2 on)', async () => {
+    for (const maxVersion of [1, 5]) {
+      const group = `cb${maxVersion}`;
+      const a = await ClusterSocket.open({ path, maxVersion });
+      const b = await ClusterSocket.open({ path, maxVersion });
+      await a.bind(group);
+      await b.bind(group);
+      await until('two members', async () => (await a.members()).length === 2);
+      // What b holds (its own join and a's) comes first, before listen returns.
+      const seen: SocketEvent[] = [];
+      b.listen((ev) => seen.push(ev));
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.every((ev) => ev.type === 'membership')).toBe(true);
+      await expect(b[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 'EINVAL' });
+      // Failures go to the callback, never before send returns.
+      const early: (Error | null)[] = [];
+      a.send(new Uint8Array(limits.messageSizeMax + 1), {}, (e) => early.push(e));
+      a.send('x', { signal: {} as AbortSignal }, (e) => early.push(e));
+      expect(early).toEqual([]);
+      await until('failures called back', () => early.length === 2);
+      expect(early.map((e) => (e as ClusterError).code)).toEqual(['EMSGSIZE', 'EINVAL']);
+      const n = 60;
+      const answers = Array.from({ length: n }, () => [] as (Error | null)[]);
+      if (maxVersion === 1) {
+        // One at a time, each sent from the last one's callback: a version-1 socket's sends each
+        // wait on their own and may pass one another (callback or promise alike).
+        const next = (i: number): void => a.send(`m${i}`, { order: 'agreed' }, (e) => { answers[i].push(e); if (i + 1 < n) next(i + 1); });
+        next(0);
+      } else {
+        // All at once; the loopback takes 30, then answers EAGAIN until writable(): the sends wait
+        // and go on, in order.
+        node.ctl.budget = 30;
+        for (let i = 0; i < n; i++) a.send(`m${i}`, { order: 'agreed' }, (e) => answers[i].push(e));
+        await until('refused', () => node.ctl.budget === 0 && node.ctl.refused > 0);
+        node.ctl.budget = Infinity;
+        node.svc.writable();
+      }
+      await until('every send answered', () => answers.every((x) => x.length > 0));
+      expect(answers.every((x) => x.length === 1 && x[0] === null)).toBe(true);
+      const texts = (evs: SocketEvent[]) => evs.flatMap((ev) => (ev.type === 'message' ? [new TextDecoder().decode(ev.data)] : []));
+      await until('b has every message', () => texts(seen).length === n);
+      expect(texts(seen)).toEqual(Array.from({ length: n }, (_, i) => `m${i}`));
+      // Back to for await: what comes next is held for the reader.
+      b.listen(undefined);
+      await a.send('after');
+      const it = b[Symbol.asyncIterator]();
+      for (;;) {
+        const { value } = await it.next();
+        if (value?.type === 'message') { expect(new TextDecoder().decode(value.data)).toBe('after'); break; }
+      }
+      await a.close();
+      const closed: (Error | null)[] = [];
+      a.send('late', {}, (e) => closed.push(e));
+      await until('closed called back', () => closed.length === 1);
+      expect(closed[0]).toMatchObject({ code: 'ENOTCONN' });
+      await b.close();
+    }
+  });
+
   it('pipelined sends of a version-2 socket arrive in order across EAGAIN and WRITABLE, bursts in containers', async () => {
     const a = await ClusterSocket.open({ path, eventQueueMax: 100_000 });
     await a.bind('pipe');

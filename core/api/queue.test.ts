@@ -1,7 +1,7 @@
-// The shared client pieces: the bounded event queue (bounds, force, end, one reader) and the EAGAIN wait-and-retry loop (writable wake-up, backoff, wait:false, abort).
-import { describe, expect, it } from 'vitest';
+// The shared client pieces: the bounded event queue (bounds, force, end, one reader, a listener in the reader's place) and the EAGAIN wait-and-retry loop (writable wake-up, backoff, wait:false, abort).
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ClusterError, isClusterError } from './errors.ts';
-import { EventQueue, WritableSignal, eventBytes, retryEagain } from './queue.ts';
+import { EventQueue, WritableSignal, callUser, eventBytes, failLater, retryEagain } from './queue.ts';
 import type { SocketEvent } from './types.ts';
 
 const msg = (n: number): SocketEvent => ({
@@ -34,6 +34,92 @@ describe('EventQueue', () => {
     const pending = q.next();
     q.end();
     expect(await pending).toEqual({ value: undefined, done: true });
+  });
+});
+
+describe('EventQueue with a listener', () => {
+  afterEach(() => { vi.unstubAllGlobals(); });
+
+  it('hands the held items first, then each push at once, in order, and never refuses one', () => {
+    const q = new EventQueue<number>({ max: 2 });
+    expect([q.push(1), q.push(2), q.push(3)]).toEqual([true, true, false]);
+    const got: number[] = [];
+    q.listen((n) => got.push(n));
+    expect(got).toEqual([1, 2]); // before listen returned
+    for (let i = 3; i <= 10; i++) expect(q.push(i)).toBe(true); // past max: nothing is held
+    q.force(11);
+    expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(q.size).toBe(0);
+  });
+
+  it('an item pushed by the listener itself waits until the one it is handling is done', () => {
+    const q = new EventQueue<number>({ max: 10 });
+    const log: string[] = [];
+    q.listen((n) => {
+      log.push(`start ${n}`);
+      if (n < 3) q.push(n + 10);
+      log.push(`end ${n}`);
+    });
+    q.push(1);
+    q.push(2);
+    expect(log).toEqual(['start 1', 'end 1', 'start 11', 'end 11', 'start 2', 'end 2', 'start 12', 'end 12']);
+  });
+
+  it('listen(undefined) goes back to holding items for next(), in order, with what the listener had not taken', async () => {
+    const q = new EventQueue<number>({ max: 10 });
+    const got: number[] = [];
+    q.listen((n) => {
+      got.push(n);
+      if (n === 2) q.listen(undefined); // items queued behind 2 stay for the reader
+    });
+    q.push(1);
+    q.push(2);
+    q.push(3);
+    expect(got).toEqual([1, 2]);
+    expect(q.size).toBe(1);
+    expect(await q.next()).toEqual({ value: 3, done: false });
+  });
+
+  it('one consumer at a time: no listener while a reader waits, no reader while a listener is set', async () => {
+    const q = new EventQueue<number>({ max: 10 });
+    const waiting = q.next();
+    expect(() => q.listen(() => undefined)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    q.push(1);
+    expect(await waiting).toEqual({ value: 1, done: false });
+    q.listen(() => undefined);
+    await expect(q.next()).rejects.toMatchObject({ code: 'EINVAL' });
+    expect(() => q.listen('no' as unknown as () => void)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
+
+  it('a listener that throws does not stop the items after it; the error is thrown again in a microtask', () => {
+    const later: (() => void)[] = [];
+    vi.stubGlobal('queueMicrotask', (f: () => void) => { later.push(f); });
+    const q = new EventQueue<number>({ max: 10 });
+    const got: number[] = [];
+    const boom = new Error('boom');
+    q.listen((n) => { got.push(n); if (n === 1) throw boom; });
+    q.push(1);
+    q.push(2);
+    expect(got).toEqual([1, 2]);
+    expect(later).toHaveLength(1);
+    expect(later[0]).toThrow(boom);
+  });
+});
+
+describe('callUser and failLater', () => {
+  afterEach(() => { vi.unstubAllGlobals(); });
+
+  it('failLater calls back after the caller returns, once', () => {
+    const later: (() => void)[] = [];
+    vi.stubGlobal('queueMicrotask', (f: () => void) => { later.push(f); });
+    const calls: (Error | null)[] = [];
+    const e = new ClusterError('EMSGSIZE', 'big');
+    failLater((err) => calls.push(err), e);
+    expect(calls).toEqual([]);
+    later.shift()?.();
+    expect(calls).toEqual([e]);
+    callUser((x: number) => calls.push(x === 1 ? null : e), 1);
+    expect(calls).toEqual([e, null]);
   });
 });
 

@@ -1,8 +1,8 @@
 // Client-side pieces shared by every GroupSocket implementation (the embedded node's sockets and
-// ClusterSocket over the daemon): a bounded event queue read with `for await`, and the loop that
-// waits and retries while a send answers EAGAIN.
+// ClusterSocket over the daemon): a bounded event queue read with `for await` or handed to a
+// listener, and the loop that waits and retries while a send answers EAGAIN.
 import { ClusterError, isClusterError } from './errors.ts';
-import type { SocketEvent } from './types.ts';
+import type { SendCallback, SocketEvent } from './types.ts';
 
 export interface EventQueueOptions<T> {
   /** Most items held (unread). */
@@ -12,10 +12,28 @@ export interface EventQueueOptions<T> {
   readonly sizeOf?: (item: T) => number;
 }
 
+/** A user's function, called by the library's own loops: a listener, a send's callback. */
+export function callUser<A>(fn: (a: A) => void, a: A): void {
+  try {
+    fn(a);
+  } catch (e) {
+    // Thrown again outside the loop, where Node reports it as it would from any socket's
+    // callback (an uncaught exception), while the items after this one still go out.
+    queueMicrotask(() => { throw e; });
+  }
+}
+
+/** A send's failure to its callback, as a failure that comes later would: never before send returns. */
+export function failLater(callback: SendCallback, e: Error): void {
+  queueMicrotask(() => callUser(callback, e));
+}
+
 /**
- * A bounded FIFO with one async consumer. push() answers false when full (the producer decides
- * what an overflow means); force() adds one item past the bound (a final error event); end()
- * lets the reader drain what is held and then finish.
+ * A bounded FIFO with one consumer: an async reader (next(), `for await`) or a listener
+ * (listen()). push() answers false when full (the producer decides what an overflow means);
+ * force() adds one item past the bound (a final error event); end() lets the reader drain what
+ * is held and then finish. A listener takes each item as it is pushed, so nothing is held for it
+ * and push() never answers false while it is set.
  */
 export class EventQueue<T> implements AsyncIterable<T> {
   private items: T[] = [];
@@ -23,6 +41,9 @@ export class EventQueue<T> implements AsyncIterable<T> {
   private heldBytes = 0;
   private waiter: ((r: IteratorResult<T>) => void) | undefined;
   private ended = false;
+  private listener: ((item: T) => void) | undefined;
+  /** A listener is being called: an item pushed meanwhile (by the listener, say) waits its turn. */
+  private dispatching = false;
 
   constructor(private readonly opts: EventQueueOptions<T>) {}
 
@@ -32,6 +53,7 @@ export class EventQueue<T> implements AsyncIterable<T> {
 
   push(item: T): boolean {
     if (this.ended) return true;
+    if (this.listener) { this.dispatch(item); return true; }
     if (this.waiter) { this.handOver(item); return true; }
     const n = this.opts.sizeOf?.(item) ?? 0;
     if (this.size >= this.opts.max) return false;
@@ -44,6 +66,7 @@ export class EventQueue<T> implements AsyncIterable<T> {
   /** Adds an item even when full (at most one past the bound per call site's logic). */
   force(item: T): void {
     if (this.ended) return;
+    if (this.listener) { this.dispatch(item); return; }
     if (this.waiter) { this.handOver(item); return; }
     this.items.push(item);
     this.heldBytes += this.opts.sizeOf?.(item) ?? 0;
@@ -56,7 +79,22 @@ export class EventQueue<T> implements AsyncIterable<T> {
     w?.({ value: undefined, done: true });
   }
 
+  /**
+   * Hands every item to `fn`, in order, as it is pushed: first those held now (before listen
+   * returns), then each one as it comes, called from the producer's own call. listen(undefined)
+   * goes back to holding items for next(). One consumer at a time: EINVAL while a reader waits
+   * in next(), and next() refuses while a listener is set. An exception `fn` throws does not stop
+   * the items after it (callUser).
+   */
+  listen(fn: ((item: T) => void) | undefined): void {
+    if (fn !== undefined && typeof fn !== 'function') throw new ClusterError('EINVAL', 'a listener is a function (or undefined, to read with for await again)');
+    if (fn && this.waiter) throw new ClusterError('EINVAL', 'a reader is waiting in for await: one reader at a time; stop that loop first');
+    this.listener = fn;
+    if (fn && !this.dispatching) this.drain();
+  }
+
   next(): Promise<IteratorResult<T>> {
+    if (this.listener) return Promise.reject(new ClusterError('EINVAL', 'a listener reads this socket (listen()); remove it with listen(undefined) to read with for await'));
     if (this.head < this.items.length) {
       const value = this.items[this.head++];
       this.heldBytes -= this.opts.sizeOf?.(value) ?? 0;
@@ -70,6 +108,33 @@ export class EventQueue<T> implements AsyncIterable<T> {
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return { next: () => this.next(), return: async () => ({ value: undefined, done: true }) };
+  }
+
+  /** One pushed item to the listener: at once, unless items wait before it or a listener call is
+   *  under way (then in turn, by the drain that call is in). */
+  private dispatch(item: T): void {
+    if (this.dispatching || this.head < this.items.length) {
+      this.items.push(item);
+      this.heldBytes += this.opts.sizeOf?.(item) ?? 0;
+      if (!this.dispatching) this.drain();
+      return;
+    }
+    this.dispatching = true;
+    callUser(this.listener as (item: T) => void, item);
+    this.dispatching = false;
+    if (this.head < this.items.length) this.drain();
+  }
+
+  /** The held items to the listener, in order, while one is set. */
+  private drain(): void {
+    this.dispatching = true;
+    for (let fn = this.listener; fn && this.head < this.items.length; fn = this.listener) {
+      const value = this.items[this.head++];
+      this.heldBytes -= this.opts.sizeOf?.(value) ?? 0;
+      callUser(fn, value);
+    }
+    this.dispatching = false;
+    if (this.head === this.items.length) { this.items = []; this.head = 0; }
   }
 
   private handOver(item: T): void {

@@ -132,6 +132,10 @@ export interface SendOptions {
   readonly signal?: AbortSignal;
 }
 
+/** A send's outcome, for send's callback form: null when the daemon (or the embedded node)
+ *  accepted the message, else the error a promise would have rejected with. */
+export type SendCallback = (err: Error | null) => void;
+
 export interface BindOptions {
   /** Default true: the sender receives its own messages. */
   readonly selfDelivery?: boolean;

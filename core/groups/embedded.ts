@@ -8,8 +8,8 @@ import type { MessageBytes, Order } from '../driver/types.ts';
 import { ClusterError } from '../api/errors.ts';
 import { copyBytes } from '../wire/bytes.ts';
 import { startRuntime, type Runtime, type RuntimeLog } from '../runtime/index.ts';
-import type { BindOptions, GroupSocket, LocalNode, Member, MemberIdentity, MemberInfo, QuorumInfo, SendOptions, SocketEvent } from '../api/types.ts';
-import { EventQueue, WritableSignal, badSignal, eventBytes, retryEagain } from '../api/queue.ts';
+import type { BindOptions, GroupSocket, LocalNode, Member, MemberIdentity, MemberInfo, QuorumInfo, SendCallback, SendOptions, SocketEvent } from '../api/types.ts';
+import { EventQueue, WritableSignal, badSignal, callUser, eventBytes, retryEagain } from '../api/queue.ts';
 import { GroupService, driverMessageSizeMax, keepEvent, type LocalEndpoint } from './service.ts';
 import { quorumOptions } from '../quorum/quorum.ts';
 
@@ -173,7 +173,20 @@ export class EmbeddedSocket implements GroupSocket {
     this.endpoint.unbind();
   }
 
-  async send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
+  /** As ClusterSocket.send: a promise, or with a callback none (the callback is called once, with
+   *  null or the error, never before send returns). */
+  send(data: Uint8Array | string, options?: SendOptions): Promise<void>;
+  send(data: Uint8Array | string, options: SendOptions, callback: SendCallback): void;
+  send(data: Uint8Array | string, options: SendOptions = {}, callback?: SendCallback): Promise<void> | void {
+    if (callback !== undefined && typeof callback !== 'function') {
+      return Promise.reject(new ClusterError('EINVAL', 'a send\'s callback is a function; leave it out to get a promise'));
+    }
+    const p = this.sendNow(data, options);
+    if (!callback) return p;
+    p.then(() => callUser(callback, null), (e: Error) => callUser(callback, e));
+  }
+
+  private async sendNow(data: Uint8Array | string, options: SendOptions): Promise<void> {
     this.check(options.signal);
     // The driver keeps what it is given (Driver.multicast) and the application may reuse its buffer.
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : copyBytes(data);
@@ -215,6 +228,11 @@ export class EmbeddedSocket implements GroupSocket {
 
   [Symbol.asyncIterator](): AsyncIterator<SocketEvent> {
     return this.queue[Symbol.asyncIterator]();
+  }
+
+  /** As ClusterSocket.listen: every event to `listener` as it comes, in place of `for await`. */
+  listen(listener: ((ev: SocketEvent) => void) | undefined): void {
+    this.queue.listen(listener);
   }
 
   private check(signal: AbortSignal | undefined): void {

@@ -5,16 +5,27 @@ import { builtinRegistry } from '../../drivers/builtin.ts';
 import { isClusterError } from '../../core/api/errors.ts';
 import { createNode, type EmbeddedNode, type EmbeddedSocket } from '../../sockapi/node.ts';
 import { FAST_PROFILE } from '../../drivers/totem/options.ts';
-import type { SocketEvent } from '../../core/api/types.ts';
+import type { SendOptions, SocketEvent } from '../../core/api/types.ts';
 import { tempDir, testPort, until } from '../integration/bridge-helpers.ts';
 import { fmtEvent, fmtMember } from '../support/groups.ts';
 
-interface Reader { readonly sock: EmbeddedSocket; readonly events: SocketEvent[]; readonly done: Promise<void> }
+interface Reader { readonly sock: EmbeddedSocket; readonly events: SocketEvent[]; readonly done: Promise<void>; readonly listening: boolean }
 
-function read(sock: EmbeddedSocket): Reader {
+/** Reads every event of `sock` with `for await`, or with listen(). */
+function read(sock: EmbeddedSocket, listening = false): Reader {
   const events: SocketEvent[] = [];
+  if (listening) {
+    sock.listen((ev) => events.push(ev));
+    return { sock, events, done: Promise.resolve(), listening };
+  }
   const done = (async () => { for await (const ev of sock) events.push(ev); })();
-  return { sock, events, done };
+  return { sock, events, done, listening };
+}
+
+/** A reader's socket sends: a listening one with send's callback form, the others awaiting its promise. */
+function sendBy(r: Reader, data: string, options: SendOptions): Promise<void> {
+  if (!r.listening) return r.sock.send(data, options);
+  return new Promise((resolve, reject) => r.sock.send(data, options, (e) => (e ? reject(e) : resolve())));
 }
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -57,17 +68,17 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 }
 
 describe('embedded node over UDP', () => {
-  it('totem: every socket of a group sees the same sequence; overrun, nodedown and errors', async () => {
+  it('totem: every socket of a group sees the same sequence (read with for await, or with listen() and sending with callbacks); overrun, nodedown and errors', async () => {
     const nodes = await cluster('totem', { message_size_max: 100_000 });
     const red: Reader[] = []; const blue: Reader[] = [];
     for (const n of nodes) {
       const a = await n.socket(); const b = await n.socket();
       await a.bind('red'); await b.bind('blue');
-      red.push(read(a)); blue.push(read(b));
+      red.push(read(a)); blue.push(read(b, true));
     }
     await until('full groups', async () => (await Promise.all([...red, ...blue].map((r) => r.sock.members()))).every((m) => m.length === 3));
     for (let i = 0; i < 5; i++) {
-      for (const [k, r] of [...red, ...blue].entries()) await r.sock.send(`m${i}-${k}`, { order: i % 2 ? 'safe' : 'agreed' });
+      for (const [k, r] of [...red, ...blue].entries()) await sendBy(r, `m${i}-${k}`, { order: i % 2 ? 'safe' : 'agreed' });
     }
     await until('all messages', () => [...red, ...blue].every((r) => messages(r).length === 15));
     for (const g of [red, blue]) {

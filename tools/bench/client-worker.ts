@@ -65,9 +65,8 @@ async function open(req: Extract<ClientRequest, { type: 'open' }>): Promise<void
   selfKey = `${me.nodeId}.${me.pid}.${me.port}`;
   group = req.group;
   await sock.bind(req.group);
-  void (async () => {
-    for await (const ev of sock) onEvent(ev);
-  })();
+  // Every event to onEvent as it arrives, with no promise per event (the library's listen()).
+  sock.listen(onEvent);
   reply({ type: 'ready', nodeId: me.nodeId, driver: sock.daemon.driver, messageSizeMax: sock.daemon.messageSizeMax });
 }
 
@@ -102,20 +101,18 @@ function startSender(s: ClusterSocket, buf: Uint8Array, req: { order: Order; rat
   const depth = req.ratePerSec === undefined ? PIPELINE : PACED_MAX;
   const opts = { order: req.order };
   // One pair of callbacks for every send, not two closures per message.
-  const onAck = () => {
+  // One callback for every send (send's callback form: no promise per message).
+  const onDone = (e: Error | null) => {
     st.inflight--;
+    if (e) { st.failed ||= e.message; return; }
     st.acked++;
     fill();
-  };
-  const onFail = (e: Error) => {
-    st.inflight--;
-    st.failed ||= e.message;
   };
   const fill = () => {
     while (st.on && st.inflight < depth && st.started < allowed()) {
       st.inflight++;
       st.started++;
-      s.send(buf, opts).then(onAck, onFail);
+      s.send(buf, opts, onDone);
     }
   };
   fill();
