@@ -747,7 +747,9 @@ export class ClusterSocket implements GroupSocket {
    *  is set. An exception the listener throws is Node's uncaught exception, as from any socket's
    *  callback; the events after it still come. A listener is never behind (it has every event as
    *  it arrives), so the socket never leaves its group for an unread queue (ENOBUFS); a listener
-   *  that is slow holds up this process, and the daemon's own bound applies. */
+   *  that is slow holds up this process, and the daemon's own bound applies. The stream's end is
+   *  not a call: an end this socket did not ask for (close()) comes after an error event
+   *  (ECONNREFUSED: the daemon went away or restarted). */
   listen(listener: ((ev: SocketEvent) => void) | undefined): void {
     this.events.listen(listener);
   }
