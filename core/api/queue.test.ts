@@ -91,6 +91,23 @@ describe('EventQueue with a listener', () => {
     expect(() => q.listen('no' as unknown as () => void)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 
+  it('listenerDeferred: the listener runs after the producer\'s call, once per run of pushes, in order', async () => {
+    const q = new EventQueue<number>({ max: 2, listenerDeferred: true });
+    q.push(1);
+    const got: number[] = [];
+    q.listen((n) => { got.push(n); if (n === 2) q.push(20); });
+    expect(got).toEqual([1]); // held before listen: handed over by listen itself
+    for (let i = 2; i <= 5; i++) expect(q.push(i)).toBe(true); // past max, and not yet called
+    expect(got).toEqual([1]);
+    await Promise.resolve();
+    expect(got).toEqual([1, 2, 3, 4, 5, 20]);
+    q.push(6);
+    q.listen(undefined); // before the queued drain: 6 stays for the reader
+    await Promise.resolve();
+    expect(got).toEqual([1, 2, 3, 4, 5, 20]);
+    expect(await q.next()).toEqual({ value: 6, done: false });
+  });
+
   it('a listener that throws does not stop the items after it; the error is thrown again in a microtask', () => {
     const later: (() => void)[] = [];
     vi.stubGlobal('queueMicrotask', (f: () => void) => { later.push(f); });

@@ -10,6 +10,10 @@ export interface EventQueueOptions<T> {
   /** Most bytes held, as counted by `sizeOf` (default: no byte bound). */
   readonly bytesMax?: number;
   readonly sizeOf?: (item: T) => number;
+  /** A listener is called from a microtask after the producer's call, not from push() itself:
+   *  for a producer that must not be re-entered by the listener's own calls (the embedded node's
+   *  group layer, in the middle of a delivery). One microtask per run of pushes, not per item. */
+  readonly listenerDeferred?: boolean;
 }
 
 /** A user's function, called by the library's own loops: a listener, a send's callback. */
@@ -44,6 +48,12 @@ export class EventQueue<T> implements AsyncIterable<T> {
   private listener: ((item: T) => void) | undefined;
   /** A listener is being called: an item pushed meanwhile (by the listener, say) waits its turn. */
   private dispatching = false;
+  /** listenerDeferred: a drain is queued as a microtask. */
+  private drainQueued = false;
+  private readonly drainLater = (): void => {
+    this.drainQueued = false;
+    if (!this.dispatching) this.drain();
+  };
 
   constructor(private readonly opts: EventQueueOptions<T>) {}
 
@@ -81,7 +91,8 @@ export class EventQueue<T> implements AsyncIterable<T> {
 
   /**
    * Hands every item to `fn`, in order, as it is pushed: first those held now (before listen
-   * returns), then each one as it comes, called from the producer's own call. listen(undefined)
+   * returns), then each one as it comes, called from the producer's own call (listenerDeferred:
+   * from a microtask just after it). listen(undefined)
    * goes back to holding items for next(). One consumer at a time: EINVAL while a reader waits
    * in next(), and next() refuses while a listener is set. An exception `fn` throws does not stop
    * the items after it (callUser).
@@ -111,8 +122,15 @@ export class EventQueue<T> implements AsyncIterable<T> {
   }
 
   /** One pushed item to the listener: at once, unless items wait before it or a listener call is
-   *  under way (then in turn, by the drain that call is in). */
+   *  under way (then in turn, by the drain that call is in); with listenerDeferred, by a drain
+   *  queued as a microtask. */
   private dispatch(item: T): void {
+    if (this.opts.listenerDeferred) {
+      this.items.push(item);
+      this.heldBytes += this.opts.sizeOf?.(item) ?? 0;
+      if (!this.drainQueued) { this.drainQueued = true; queueMicrotask(this.drainLater); }
+      return;
+    }
     if (this.dispatching || this.head < this.items.length) {
       this.items.push(item);
       this.heldBytes += this.opts.sizeOf?.(item) ?? 0;
