@@ -158,6 +158,12 @@ export interface GroupSocket extends AsyncIterable<SocketEvent> {
   bind(group: string, options?: BindOptions): Promise<void>;
   unbind(options?: { signal?: AbortSignal }): Promise<void>;
   send(data: Uint8Array | string, options?: SendOptions): Promise<void>;
+  /** send's callback form: no promise; `callback` is called once, with null when the message was
+   *  accepted or with the error, never before send returns. */
+  send(data: Uint8Array | string, options: SendOptions, callback: SendCallback): void;
+  /** Every event to `listener`, in order, in place of `for await` (one reader at a time);
+   *  listen(undefined) goes back to `for await`. */
+  listen(listener: ((ev: SocketEvent) => void) | undefined): void;
   members(options?: { signal?: AbortSignal }): Promise<Member[]>;
   localNode(options?: { signal?: AbortSignal }): Promise<LocalNode>;
   /** The node's quorum state and every configured node (EOPNOTSUPP from a daemon older than version 3). */

@@ -5,7 +5,7 @@
 // interleaving (FIFO per sender only), like cman; membership events stay barriers.
 import { ClusterError } from '../../core/api/errors.ts';
 import type {
-  BindOptions, ChangeReason, GroupSocket, LocalNode, QuorumInfo, QuorumState, Member, SendOptions, SocketEvent,
+  BindOptions, ChangeReason, GroupSocket, LocalNode, QuorumInfo, QuorumState, Member, SendCallback, SendOptions, SocketEvent,
 } from '../../core/api/types.ts';
 
 type Action =
@@ -146,15 +146,28 @@ export class BusSocket implements GroupSocket {
   private readonly queue: SocketEvent[] = [];
   private wake: (() => void) | undefined;
   private closed = false;
+  private listener: ((ev: SocketEvent) => void) | undefined;
 
   constructor(private readonly bus: OrderedBus, readonly self: Member) {}
+
+  listen(listener: ((ev: SocketEvent) => void) | undefined): void {
+    if (listener && this.wake) throw new ClusterError('EINVAL', 'a reader is waiting in for await: one reader at a time');
+    this.listener = listener;
+    this.feed();
+  }
+
+  /** The queued events to the listener, in order, while one is set. */
+  private feed(): void {
+    while (this.listener && this.queue.length > 0) this.listener(this.queue.shift() as SocketEvent);
+  }
 
   push(...evs: SocketEvent[]): void {
     if (this.closed) return;
     if (this.queue.length + evs.length > EVENTS_MAX) throw new Error('test bus: a socket fell behind by a million events');
     this.queue.push(...evs);
     this.bus.delivered += evs.length;
-    this.wake?.();
+    if (this.listener) queueMicrotask(() => this.feed()); // after the bus's step, not inside it
+    else this.wake?.();
   }
 
   async bind(group: string, _options?: BindOptions): Promise<void> {
@@ -169,7 +182,15 @@ export class BusSocket implements GroupSocket {
     this.bus.enqueue({ type: 'leave', sock: this, reason: 'leave' });
   }
 
-  async send(data: Uint8Array | string, options?: SendOptions): Promise<void> {
+  send(data: Uint8Array | string, options?: SendOptions): Promise<void>;
+  send(data: Uint8Array | string, options: SendOptions, callback: SendCallback): void;
+  send(data: Uint8Array | string, options?: SendOptions, callback?: SendCallback): Promise<void> | void {
+    const p = this.sendNow(data, options);
+    if (!callback) return p;
+    p.then(() => callback(null), (e: Error) => callback(e));
+  }
+
+  private async sendNow(data: Uint8Array | string, options?: SendOptions): Promise<void> {
     if (!this.bindRequested || this.closed) throw new ClusterError('ENOTCONN', 'bind the socket to a group first');
     const order = options?.order ?? 'agreed';
     if (!this.bus.ordered && order !== 'fifo') throw new ClusterError('EOPNOTSUPP', `this bus is unordered: it cannot give ${order} order`);
@@ -207,6 +228,7 @@ export class BusSocket implements GroupSocket {
 
   async *[Symbol.asyncIterator](): AsyncIterator<SocketEvent> {
     while (true) {
+      if (this.listener) throw new ClusterError('EINVAL', 'a listener reads this socket; remove it to read with for await');
       const ev = this.queue.shift();
       if (ev !== undefined) { yield ev; continue; }
       if (this.closed) return;
