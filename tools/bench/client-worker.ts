@@ -100,7 +100,6 @@ function startSender(s: ClusterSocket, buf: Uint8Array, req: { order: Order; rat
   const allowed = () => (req.ratePerSec === undefined ? Infinity : Math.floor(((performance.now() - t0) / 1000) * req.ratePerSec));
   const depth = req.ratePerSec === undefined ? PIPELINE : PACED_MAX;
   const opts = { order: req.order };
-  // One pair of callbacks for every send, not two closures per message.
   // One callback for every send (send's callback form: no promise per message).
   const onDone = (e: Error | null) => {
     st.inflight--;
