@@ -92,10 +92,9 @@ export class EventQueue<T> implements AsyncIterable<T> {
   /**
    * Hands every item to `fn`, in order, as it is pushed: first those held now (before listen
    * returns), then each one as it comes, called from the producer's own call (listenerDeferred:
-   * from a microtask just after it). listen(undefined)
-   * goes back to holding items for next(). One consumer at a time: EINVAL while a reader waits
-   * in next(), and next() refuses while a listener is set. An exception `fn` throws does not stop
-   * the items after it (callUser).
+   * from a microtask just after it). listen(undefined) goes back to holding items for next().
+   * One consumer at a time: EINVAL while a reader waits in next(), and next() refuses while a
+   * listener is set. An exception `fn` throws does not stop the items after it (callUser).
    */
   listen(fn: ((item: T) => void) | undefined): void {
     if (fn !== undefined && typeof fn !== 'function') throw new ClusterError('EINVAL', 'a listener is a function (or undefined, to read with for await again)');
