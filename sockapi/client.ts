@@ -208,6 +208,10 @@ export class ClusterSocket implements GroupSocket {
   private retryTimer?: NodeJS.Timeout;
   private sendTimer?: NodeJS.Timeout;
   private readonly scratch = Buffer.allocUnsafe(DATAGRAM_MAX);
+  /** Send callbacks due and their outcomes, for runDone (callBack). */
+  private readonly doneCallbacks: SendCallback[] = [];
+  private readonly doneErrors: (Error | null)[] = [];
+  private doneQueued = false;
   /** The largest datagram either side sends (version 5: LARGE_DATAGRAM_MAX), and so the largest
    *  payload of one SEND and of one SEND_PART. */
   private dgramMax = DATAGRAM_MAX;
@@ -309,8 +313,9 @@ export class ClusterSocket implements GroupSocket {
    *  failure is a rejection, never a throw. Not an async function: with a version-2 daemon or later
    *  the promise is the queued send's own, with no second one around it per message.
    *  With a callback (Node's style, as a stream's write): no promise; the callback is called once,
-   *  with null when the daemon accepted the message or with the error, never before send returns.
-   *  A sender of many small messages spends less per message this way. */
+   *  with null when the daemon accepted the message or with the error, in a microtask as a
+   *  promise's reaction would be (never before send returns, never from inside the library's own
+   *  handling). A sender of many small messages spends less per message this way. */
   send(data: Uint8Array | string, options?: SendOptions): Promise<void>;
   send(data: Uint8Array | string, options: SendOptions, callback: SendCallback): void;
   send(data: Uint8Array | string, options: SendOptions = {}, callback?: SendCallback): Promise<void> | void {
@@ -385,9 +390,28 @@ export class ClusterSocket implements GroupSocket {
     if (s.settled) return;
     s.settled = true;
     if (s.onAbort) s.signal?.removeEventListener('abort', s.onAbort);
-    if (s.callback) callUser(s.callback, err ?? null);
+    if (s.callback) this.callBack(s.callback, err ?? null);
     else if (err) s.reject(err); else s.resolve();
   }
+
+  /** A send's callback, called in a microtask after the loop that settled it (one microtask for
+   *  all that one loop settles), as a promise's reaction would be: never from inside
+   *  flushSends() or a reply's handling, which the callback's own calls (close(), a request, more
+   *  sends) would re-enter. */
+  private callBack(cb: SendCallback, err: Error | null): void {
+    this.doneCallbacks.push(cb);
+    this.doneErrors.push(err);
+    if (!this.doneQueued) { this.doneQueued = true; queueMicrotask(this.runDone); }
+  }
+
+  private readonly runDone = (): void => {
+    this.doneQueued = false;
+    const cbs = this.doneCallbacks, errs = this.doneErrors;
+    // Callbacks settled by these callbacks' own calls join the loop, in order.
+    for (let i = 0; i < cbs.length; i++) callUser(cbs[i], errs[i]);
+    cbs.length = 0;
+    errs.length = 0;
+  };
 
   private scheduleFlush(): void {
     if (this.flushScheduled || this.closed) return;
@@ -740,16 +764,18 @@ export class ClusterSocket implements GroupSocket {
     return this.events[Symbol.asyncIterator]();
   }
 
-  /** Every event to `listener`, in order, as it arrives, in place of `for await`: those waiting
-   *  first, before listen returns. No promise per event, so a reader of many small messages
-   *  spends less per message. listen(undefined) goes back to `for await`. One reader at a time:
-   *  EINVAL while a `for await` loop waits, and the loop's next step is refused while a listener
-   *  is set. An exception the listener throws is Node's uncaught exception, as from any socket's
-   *  callback; the events after it still come. A listener is never behind (it has every event as
-   *  it arrives), so the socket never leaves its group for an unread queue (ENOBUFS); a listener
-   *  that is slow holds up this process, and the daemon's own bound applies. The stream's end is
-   *  not a call: an end this socket did not ask for (close()) comes after an error event
-   *  (ECONNREFUSED: the daemon went away or restarted). */
+  /** Every event to `listener`, in order, in place of `for await`: those waiting at once, before
+   *  listen returns, then those of each datagram in a microtask just after it (one per datagram,
+   *  not per event; never from inside the library's own handling, which what the listener calls
+   *  would re-enter). No promise per event, so a reader of many small messages spends less per
+   *  message. listen(undefined) goes back to `for await`. One reader at a time: EINVAL while a
+   *  `for await` loop waits, and the loop's next step is refused while a listener is set. An
+   *  exception the listener throws is Node's uncaught exception, as from any socket's callback;
+   *  the events after it still come. A listener is never behind (it takes each datagram's events
+   *  before the next is read), so the socket never leaves its group for an unread queue
+   *  (ENOBUFS); a listener that is slow holds up this process, and the daemon's own bound
+   *  applies. The stream's end is not a call: an end this socket did not ask for (close()) comes
+   *  after an error event (ECONNREFUSED: the daemon went away or restarted). */
   listen(listener: ((ev: SocketEvent) => void) | undefined): void {
     this.events.listen(listener);
   }

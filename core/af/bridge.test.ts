@@ -720,6 +720,27 @@ describe('bridge server (one node, loopback driver)', () => {
     }
   });
 
+  it('send callbacks and a listener that close the socket when the daemon goes away: each callback once, one error event, nothing thrown', async () => {
+    const other = loopbackNode(join(tmp.dir, 'gone.sock'), dead);
+    const a = await ClusterSocket.open({ path: join(tmp.dir, 'gone.sock'), keepaliveMs: 0 });
+    const b = await ClusterSocket.open({ path: join(tmp.dir, 'gone.sock'), keepaliveMs: 0 });
+    await a.bind('gone');
+    await b.bind('gone');
+    const events: SocketEvent[] = [];
+    b.listen((ev) => { events.push(ev); if (ev.type === 'error') void b.close(); });
+    other.bridge.close();
+    // Three sends in one tick go out in one container that fails; each callback closes the
+    // socket (a request of its own, made while the failed container's sends are being settled).
+    const answers: (Error | null)[][] = [[], [], []];
+    for (let i = 0; i < 3; i++) a.send(`m${i}`, {}, (e) => { answers[i].push(e); if (e) void a.close(); });
+    await until('every send answered', () => answers.every((x) => x.length > 0));
+    await b.members().catch(() => undefined); // b finds the daemon gone
+    await until('b ended', () => events.some((ev) => ev.type === 'error'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(answers.map((x) => x.map((e) => (e as ClusterError | null)?.code))).toEqual([['ECONNREFUSED'], ['ECONNREFUSED'], ['ECONNREFUSED']]);
+    expect(events.filter((ev) => ev.type === 'error')).toEqual([expect.objectContaining({ code: 'ECONNREFUSED' })]);
+  });
+
   it('ends the stream with ECONNREFUSED when the daemon goes away', async () => {
     const other = loopbackNode(join(tmp.dir, 'other.sock'), dead);
     const s = await ClusterSocket.open({ path: join(tmp.dir, 'other.sock'), keepaliveMs: 0 });

@@ -40,19 +40,24 @@ describe('EventQueue', () => {
 describe('EventQueue with a listener', () => {
   afterEach(() => { vi.unstubAllGlobals(); });
 
-  it('hands the held items first, then each push at once, in order, and never refuses one', () => {
+  it('hands the held items at once, then each run of pushes in a microtask after it, in order, never refusing one', async () => {
     const q = new EventQueue<number>({ max: 2 });
     expect([q.push(1), q.push(2), q.push(3)]).toEqual([true, true, false]);
     const got: number[] = [];
     q.listen((n) => got.push(n));
     expect(got).toEqual([1, 2]); // before listen returned
-    for (let i = 3; i <= 10; i++) expect(q.push(i)).toBe(true); // past max: nothing is held
+    for (let i = 3; i <= 10; i++) expect(q.push(i)).toBe(true); // past max: nothing is refused
     q.force(11);
+    expect(got).toEqual([1, 2]); // not from inside the producer's call
+    await Promise.resolve();
     expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     expect(q.size).toBe(0);
+    expect(q.bytes).toBe(0);
   });
 
-  it('an item pushed by the listener itself waits until the one it is handling is done', () => {
+  it('one microtask per run of pushes; an item pushed by the listener itself comes after the run, in order', async () => {
+    const queued: (() => void)[] = [];
+    vi.stubGlobal('queueMicrotask', (f: () => void) => { queued.push(f); });
     const q = new EventQueue<number>({ max: 10 });
     const log: string[] = [];
     q.listen((n) => {
@@ -62,22 +67,30 @@ describe('EventQueue with a listener', () => {
     });
     q.push(1);
     q.push(2);
-    expect(log).toEqual(['start 1', 'end 1', 'start 11', 'end 11', 'start 2', 'end 2', 'start 12', 'end 12']);
+    expect(queued).toHaveLength(1);
+    queued.shift()?.();
+    expect(log).toEqual(['start 1', 'end 1', 'start 2', 'end 2', 'start 11', 'end 11', 'start 12', 'end 12']);
+    queued.shift()?.(); // the one the listener's pushes queued finds nothing left
+    expect(log).toHaveLength(8);
   });
 
-  it('listen(undefined) goes back to holding items for next(), in order, with what the listener had not taken', async () => {
-    const q = new EventQueue<number>({ max: 10 });
+  it('listen(undefined) from inside the listener leaves what it had not taken for next(), in order, even past max', async () => {
+    const q = new EventQueue<number>({ max: 2, sizeOf: () => 10 });
     const got: number[] = [];
     q.listen((n) => {
       got.push(n);
-      if (n === 2) q.listen(undefined); // items queued behind 2 stay for the reader
+      if (n === 2) q.listen(undefined);
     });
-    q.push(1);
-    q.push(2);
-    q.push(3);
+    for (let i = 1; i <= 5; i++) q.push(i);
+    await Promise.resolve();
     expect(got).toEqual([1, 2]);
-    expect(q.size).toBe(1);
-    expect(await q.next()).toEqual({ value: 3, done: false });
+    expect(q.size).toBe(3);
+    expect(q.bytes).toBe(30);
+    expect(q.push(6)).toBe(false); // the reader is behind its bound now, as any reader can be
+    const rest: number[] = [];
+    for (let i = 0; i < 3; i++) rest.push((await q.next()).value as number);
+    expect(rest).toEqual([3, 4, 5]);
+    expect(q.bytes).toBe(0);
   });
 
   it('one consumer at a time: no listener while a reader waits, no reader while a listener is set', async () => {
@@ -91,21 +104,16 @@ describe('EventQueue with a listener', () => {
     expect(() => q.listen('no' as unknown as () => void)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 
-  it('listenerDeferred: the listener runs after the producer\'s call, once per run of pushes, in order', async () => {
-    const q = new EventQueue<number>({ max: 2, listenerDeferred: true });
-    q.push(1);
+  it('what was pushed before end() still reaches the listener', async () => {
+    const q = new EventQueue<number>({ max: 10 });
     const got: number[] = [];
-    q.listen((n) => { got.push(n); if (n === 2) q.push(20); });
-    expect(got).toEqual([1]); // held before listen: handed over by listen itself
-    for (let i = 2; i <= 5; i++) expect(q.push(i)).toBe(true); // past max, and not yet called
-    expect(got).toEqual([1]);
+    q.listen((n) => got.push(n));
+    q.push(1);
+    q.force(2); // a final error event, say
+    q.end();
+    q.push(3); // after the end: nothing
     await Promise.resolve();
-    expect(got).toEqual([1, 2, 3, 4, 5, 20]);
-    q.push(6);
-    q.listen(undefined); // before the queued drain: 6 stays for the reader
-    await Promise.resolve();
-    expect(got).toEqual([1, 2, 3, 4, 5, 20]);
-    expect(await q.next()).toEqual({ value: 6, done: false });
+    expect(got).toEqual([1, 2]);
   });
 
   it('a listener that throws does not stop the items after it; the error is thrown again in a microtask', () => {
@@ -117,6 +125,7 @@ describe('EventQueue with a listener', () => {
     q.listen((n) => { got.push(n); if (n === 1) throw boom; });
     q.push(1);
     q.push(2);
+    later.shift()?.(); // the drain
     expect(got).toEqual([1, 2]);
     expect(later).toHaveLength(1);
     expect(later[0]).toThrow(boom);

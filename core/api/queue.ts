@@ -10,10 +10,6 @@ export interface EventQueueOptions<T> {
   /** Most bytes held, as counted by `sizeOf` (default: no byte bound). */
   readonly bytesMax?: number;
   readonly sizeOf?: (item: T) => number;
-  /** A listener is called from a microtask after the producer's call, not from push() itself:
-   *  for a producer that must not be re-entered by the listener's own calls (the embedded node's
-   *  group layer, in the middle of a delivery). One microtask per run of pushes, not per item. */
-  readonly listenerDeferred?: boolean;
 }
 
 /** A user's function, called by the library's own loops: a listener, a send's callback. */
@@ -36,8 +32,10 @@ export function failLater(callback: SendCallback, e: Error): void {
  * A bounded FIFO with one consumer: an async reader (next(), `for await`) or a listener
  * (listen()). push() answers false when full (the producer decides what an overflow means);
  * force() adds one item past the bound (a final error event); end() lets the reader drain what
- * is held and then finish. A listener takes each item as it is pushed, so nothing is held for it
- * and push() never answers false while it is set.
+ * is held and then finish. A listener takes the items pushed in a microtask just after the
+ * producer's call (one per run of pushes, not per item), never from inside it: the producer (a
+ * client's datagram, the group layer's delivery) is never re-entered by what the listener calls.
+ * Nothing is refused while a listener is set: it takes what a run pushed before the next run.
  */
 export class EventQueue<T> implements AsyncIterable<T> {
   private items: T[] = [];
@@ -46,9 +44,9 @@ export class EventQueue<T> implements AsyncIterable<T> {
   private waiter: ((r: IteratorResult<T>) => void) | undefined;
   private ended = false;
   private listener: ((item: T) => void) | undefined;
-  /** A listener is being called: an item pushed meanwhile (by the listener, say) waits its turn. */
+  /** A listener is being called: a listen() from inside it leaves the drain under way to go on. */
   private dispatching = false;
-  /** listenerDeferred: a drain is queued as a microtask. */
+  /** A drain is queued as a microtask. */
   private drainQueued = false;
   private readonly drainLater = (): void => {
     this.drainQueued = false;
@@ -90,17 +88,28 @@ export class EventQueue<T> implements AsyncIterable<T> {
   }
 
   /**
-   * Hands every item to `fn`, in order, as it is pushed: first those held now (before listen
-   * returns), then each one as it comes, called from the producer's own call (listenerDeferred:
-   * from a microtask just after it). listen(undefined) goes back to holding items for next().
-   * One consumer at a time: EINVAL while a reader waits in next(), and next() refuses while a
-   * listener is set. An exception `fn` throws does not stop the items after it (callUser).
+   * Hands every item to `fn`, in order: those held now at once (before listen returns), then
+   * each run of pushes in a microtask just after it. listen(undefined) goes back to holding items
+   * for next(); what the listener had not taken stays for it, even past `max`. One consumer at a
+   * time: EINVAL while a reader waits in next(), and next() refuses while a listener is set. An
+   * exception `fn` throws does not stop the items after it (callUser).
    */
   listen(fn: ((item: T) => void) | undefined): void {
     if (fn !== undefined && typeof fn !== 'function') throw new ClusterError('EINVAL', 'a listener is a function (or undefined, to read with for await again)');
     if (fn && this.waiter) throw new ClusterError('EINVAL', 'a reader is waiting in for await: one reader at a time; stop that loop first');
+    const had = this.listener !== undefined;
     this.listener = fn;
-    if (fn && !this.dispatching) this.drain();
+    if (fn) {
+      // Nothing is counted while a listener is set: what is held now goes to it at once, and
+      // later items only until the microtask after their run.
+      if (!had) this.heldBytes = 0;
+      if (!this.dispatching) this.drain();
+    } else if (had) {
+      // Back to next(): what the listener had not taken is counted again.
+      let n = 0;
+      if (this.opts.sizeOf) for (let i = this.head; i < this.items.length; i++) n += this.opts.sizeOf(this.items[i]);
+      this.heldBytes = n;
+    }
   }
 
   next(): Promise<IteratorResult<T>> {
@@ -120,38 +129,18 @@ export class EventQueue<T> implements AsyncIterable<T> {
     return { next: () => this.next(), return: async () => ({ value: undefined, done: true }) };
   }
 
-  /** One pushed item to the listener: at once, unless items wait before it or a listener call is
-   *  under way (then in turn, by the drain that call is in); with listenerDeferred, by a drain
-   *  queued as a microtask. */
+  /** One pushed item for the listener, taken by a drain queued as a microtask. */
   private dispatch(item: T): void {
-    if (this.opts.listenerDeferred) {
-      this.items.push(item);
-      this.heldBytes += this.opts.sizeOf?.(item) ?? 0;
-      if (!this.drainQueued) { this.drainQueued = true; queueMicrotask(this.drainLater); }
-      return;
-    }
-    if (this.dispatching || this.head < this.items.length) {
-      this.items.push(item);
-      this.heldBytes += this.opts.sizeOf?.(item) ?? 0;
-      if (!this.dispatching) this.drain();
-      return;
-    }
-    this.dispatching = true;
-    callUser(this.listener as (item: T) => void, item);
-    this.dispatching = false;
-    if (this.head < this.items.length) this.drain();
+    this.items.push(item);
+    if (!this.drainQueued) { this.drainQueued = true; queueMicrotask(this.drainLater); }
   }
 
-  /** The held items to the listener, in order, while one is set. */
+  /** The held items to the listener, in order, while one is set (uncounted: see listen()). */
   private drain(): void {
     this.dispatching = true;
-    for (let fn = this.listener; fn && this.head < this.items.length; fn = this.listener) {
-      const value = this.items[this.head++];
-      this.heldBytes -= this.opts.sizeOf?.(value) ?? 0;
-      callUser(fn, value);
-    }
+    for (let fn = this.listener; fn && this.head < this.items.length; fn = this.listener) callUser(fn, this.items[this.head++]);
     this.dispatching = false;
-    if (this.head === this.items.length) { this.items = []; this.head = 0; }
+    if (this.head === this.items.length) { this.items.length = 0; this.head = 0; }
   }
 
   private handOver(item: T): void {

@@ -148,9 +148,7 @@ export class EmbeddedSocket implements GroupSocket {
   private closed = false;
 
   constructor(private readonly opts: EmbeddedSocketOptions) {
-    // A listener runs after the group layer's delivery, never inside it (its calls on this node
-    // would re-enter the group layer mid-delivery): one microtask per delivery run.
-    this.queue = new EventQueue<SocketEvent>({ max: opts.eventQueueMax, bytesMax: opts.eventQueueBytesMax, sizeOf: eventBytes, listenerDeferred: true });
+    this.queue = new EventQueue<SocketEvent>({ max: opts.eventQueueMax, bytesMax: opts.eventQueueBytesMax, sizeOf: eventBytes });
     const identity = opts.identity ?? processIdentity();
     this.endpoint = opts.groups.open({ pid: opts.pid, port: opts.port, ...(identity ? { identity } : {}) }, {
       event: (ev) => this.queue.push(keepEvent(ev)),
@@ -233,7 +231,8 @@ export class EmbeddedSocket implements GroupSocket {
   }
 
   /** As ClusterSocket.listen: every event to `listener`, in order, in place of `for await`;
-   *  called just after the node's delivery that brought it (a microtask), not from inside it. */
+   *  called in a microtask just after the node's delivery that brought it, never from inside it
+   *  (what the listener calls on this node would re-enter the group layer mid-delivery). */
   listen(listener: ((ev: SocketEvent) => void) | undefined): void {
     this.queue.listen(listener);
   }
