@@ -23,7 +23,7 @@ import {
 import { bindUnix, createUnixSocket, sendUnix, type UnixDgramSocket } from '../core/af/unix.ts';
 import { checkUnixPath } from '../core/af/socketfile.ts';
 import { allocBytesToFill, plainBytes, readU32, writeU16, type ByteParts } from '../core/wire/bytes.ts';
-import { badSignal, callUser, EventQueue, eventBytes, failLater, retryEagain, WritableSignal } from '../core/api/queue.ts';
+import { badCallback, badSignal, callUser, EventQueue, eventBytes, failLater, retryEagain, settleTo, WritableSignal } from '../core/api/queue.ts';
 import { Inflight } from './inflight.ts';
 import type {
   BindOptions, GroupSocket, LocalNode, Member, MemberInfo, Order, QuorumInfo, SendCallback, SendOptions, SocketEvent,
@@ -321,7 +321,8 @@ export class ClusterSocket implements GroupSocket {
   send(data: Uint8Array | string, options: SendOptions = {}, callback?: SendCallback): Promise<void> | void {
     let bytes: Uint8Array, order: Order;
     try {
-      if (callback !== undefined && typeof callback !== 'function') throw new ClusterError('EINVAL', 'a send\'s callback is a function; leave it out to get a promise');
+      const bad = badCallback(callback);
+      if (bad) throw bad;
       bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
       const max = this.identity().messageSizeMax;
       if (bytes.length > max) throw new ClusterError('EMSGSIZE', `message of ${bytes.length} bytes is over ${max}, the most this daemon carries; send a smaller one`);
@@ -333,7 +334,7 @@ export class ClusterSocket implements GroupSocket {
     if (!this.batch) {
       const p = this.sendAlone(bytes, order, options);
       if (!callback) return p;
-      p.then(() => callUser(callback, null), (e: Error) => callUser(callback, e));
+      settleTo(p, callback);
       return;
     }
     return this.enqueue(bytes, order, options, callback);

@@ -15,7 +15,7 @@ import {
   BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, STATUS_REPLY_BYTES, encodeStatusReply, messageEventBytes, writeBatchHeader, writeMessageAt,
   writeStatusReplyAt,
 } from './codec.ts';
-import { allocBytesToFill, bytePartsLength, concatBytes, copyBytes, type ByteParts } from '../wire/bytes.ts';
+import { allocBytesToFill, bytePartsLength, concatBytes, copyBytes, copyInto, type ByteParts } from '../wire/bytes.ts';
 import type { MessageEvent } from '../api/types.ts';
 
 /** A datagram channel to one client socket. */
@@ -219,13 +219,13 @@ export class Outbox {
     return true;
   }
 
-  /** One datagram's bytes: copied into the open container when one takes it (see open()), or
-   *  queued as they are. */
+  /** One datagram's bytes: copied into the open container when one takes it (see container()),
+   *  or queued as they are. */
   private pushBytes(bytes: Uint8Array, event: boolean): void {
     if (this.batch && !this.blocked && bytes.length <= CONTAINER_ITEM_MAX) {
       const c = this.container(bytes.length, event);
       if (c !== undefined) {
-        (c.bytes as Uint8Array).set(bytes, c.at - bytes.length);
+        copyInto(c.bytes as Uint8Array, bytes, c.at - bytes.length);
         this.queued();
         return;
       }
@@ -445,9 +445,9 @@ function spareContainer(b: Uint8Array): void {
   if (b.length === DATAGRAM_MAX && spares.length < SPARES_MAX) spares.push(b);
 }
 
-/** Open containers (Outbox.open) at once, over every outbox: their buffers are made once, of a
- *  datagram's full length, and used again after each send; past this many, an outbox queues
- *  items as it did before. */
+/** Open containers (Outbox.container, while a socket takes datagrams) at once, over every
+ *  outbox: their buffers are made once, of a datagram's full length, and used again after each
+ *  send; past this many, an outbox queues items as it did before. */
 export const OPEN_CONTAINERS_MAX = 16;
 let openArena: ArrayBuffer | undefined;
 const openFree: Uint8Array[] = [];

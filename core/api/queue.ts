@@ -28,6 +28,18 @@ export function failLater(callback: SendCallback, e: Error): void {
   queueMicrotask(() => callUser(callback, e));
 }
 
+/** EINVAL for a send callback that is not a function (undefined for one, or none): every
+ *  GroupSocket refuses it as a failure of the send, a rejected promise. */
+export function badCallback(callback: unknown): ClusterError | undefined {
+  if (callback === undefined || typeof callback === 'function') return undefined;
+  return new ClusterError('EINVAL', 'a send\'s callback is a function; leave it out to get a promise');
+}
+
+/** A send's promise to its callback (send's callback form over a path that has a promise). */
+export function settleTo(p: Promise<void>, callback: SendCallback): void {
+  p.then(() => callUser(callback, null), (e: Error) => callUser(callback, e));
+}
+
 /**
  * A bounded FIFO with one consumer: an async reader (next(), `for await`) or a listener
  * (listen()). push() answers false when full (the producer decides what an overflow means);
@@ -50,7 +62,7 @@ export class EventQueue<T> implements AsyncIterable<T> {
   private drainQueued = false;
   private readonly drainLater = (): void => {
     this.drainQueued = false;
-    if (!this.dispatching) this.drain();
+    this.drain();
   };
 
   constructor(private readonly opts: EventQueueOptions<T>) {}

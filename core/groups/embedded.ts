@@ -9,7 +9,7 @@ import { ClusterError } from '../api/errors.ts';
 import { copyBytes } from '../wire/bytes.ts';
 import { startRuntime, type Runtime, type RuntimeLog } from '../runtime/index.ts';
 import type { BindOptions, GroupSocket, LocalNode, Member, MemberIdentity, MemberInfo, QuorumInfo, SendCallback, SendOptions, SocketEvent } from '../api/types.ts';
-import { EventQueue, WritableSignal, badSignal, callUser, eventBytes, retryEagain } from '../api/queue.ts';
+import { EventQueue, WritableSignal, badCallback, badSignal, eventBytes, retryEagain, settleTo } from '../api/queue.ts';
 import { GroupService, driverMessageSizeMax, keepEvent, type LocalEndpoint } from './service.ts';
 import { quorumOptions } from '../quorum/quorum.ts';
 
@@ -178,12 +178,11 @@ export class EmbeddedSocket implements GroupSocket {
   send(data: Uint8Array | string, options?: SendOptions): Promise<void>;
   send(data: Uint8Array | string, options: SendOptions, callback: SendCallback): void;
   send(data: Uint8Array | string, options: SendOptions = {}, callback?: SendCallback): Promise<void> | void {
-    if (callback !== undefined && typeof callback !== 'function') {
-      return Promise.reject(new ClusterError('EINVAL', 'a send\'s callback is a function; leave it out to get a promise'));
-    }
+    const bad = badCallback(callback);
+    if (bad) return Promise.reject(bad);
     const p = this.sendNow(data, options);
     if (!callback) return p;
-    p.then(() => callUser(callback, null), (e: Error) => callUser(callback, e));
+    settleTo(p, callback);
   }
 
   private async sendNow(data: Uint8Array | string, options: SendOptions): Promise<void> {

@@ -4,7 +4,7 @@
 // Unordered (give an rng): each receiver gets the messages of one drain in its own random
 // interleaving (FIFO per sender only), like cman; membership events stay barriers.
 import { ClusterError } from '../../core/api/errors.ts';
-import { callUser } from '../../core/api/queue.ts';
+import { callUser, settleTo } from '../../core/api/queue.ts';
 import type {
   BindOptions, ChangeReason, GroupSocket, LocalNode, QuorumInfo, QuorumState, Member, SendCallback, SendOptions, SocketEvent,
 } from '../../core/api/types.ts';
@@ -188,7 +188,7 @@ export class BusSocket implements GroupSocket {
   send(data: Uint8Array | string, options?: SendOptions, callback?: SendCallback): Promise<void> | void {
     const p = this.sendNow(data, options);
     if (!callback) return p;
-    p.then(() => callUser(callback, null), (e: Error) => callUser(callback, e));
+    settleTo(p, callback);
   }
 
   private async sendNow(data: Uint8Array | string, options?: SendOptions): Promise<void> {
