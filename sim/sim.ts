@@ -38,6 +38,7 @@ export interface NetworkOptions {
 export interface SimNode {
   deliver(sender: number, payload: Uint8Array, order: Order): void;
   deliverParts?(sender: number, parts: readonly Uint8Array[], order: Order): void;
+  deliverAt?(sender: number, frame: Uint8Array, start: number, end: number, order: Order): void;
   configuration(conf: Configuration): void;
   writable(): void;
   /** The host was resumed after a pause (work it held may go on). */
@@ -225,6 +226,13 @@ class SimDriverHost implements DriverHost {
     if (!node) { this.sim.logDeliver(this.host, sender, payload, order); return; }
     this.host.upcalls++;
     try { node.deliver(sender, payload, order); } finally { this.host.upcalls--; }
+  }
+  deliverAt(sender: number, frame: Uint8Array, start: number, end: number, order: Order): void {
+    if (this.host.hostApi !== this) return;
+    const node = this.host.node;
+    if (!node?.deliverAt) { this.deliver(sender, frame.subarray(start, end), order); return; }
+    this.host.upcalls++;
+    try { node.deliverAt(sender, frame, start, end, order); } finally { this.host.upcalls--; }
   }
   deliverParts(sender: number, parts: readonly Uint8Array[], order: Order): void {
     if (this.host.hostApi !== this) return;

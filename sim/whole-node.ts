@@ -277,6 +277,7 @@ class SimDaemon implements SimNode {
 
   deliver(sender: number, payload: Uint8Array, order: Order): void { this.groups.deliver(sender, payload, order); }
   deliverParts(sender: number, parts: readonly Uint8Array[], order: Order): void { this.groups.deliverParts(sender, parts, order); }
+  deliverAt(sender: number, frame: Uint8Array, start: number, end: number, order: Order): void { this.groups.deliverAt(sender, frame, start, end, order); }
   configuration(conf: Configuration): void { this.groups.configuration(conf); }
   writable(): void { this.groups.writable(); }
   resumed(): void { for (const fn of this.held.splice(0)) this.run(fn); }

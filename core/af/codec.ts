@@ -344,27 +344,42 @@ function encodeMessage(ev: MessageEvent, g: Uint8Array): Uint8Array {
 
 /** The MESSAGE event's header into `b` at `start`; returns where the payload goes. */
 function writeMessageHeader(b: Uint8Array, ev: MessageEvent, g: Uint8Array, start = 0): number {
+  return writeHeaderOf(b, ev.sender, ev.order, g, start);
+}
+
+function writeHeaderOf(b: Uint8Array, sender: Member, order: Order, g: Uint8Array, start: number): number {
   writeU16(b, start, MAGIC); b[start + 2] = VERSION; b[start + 3] = EVENT_OP.message; writeU32(b, start + 4, 0);
   writeU16(b, start + 8, g.length); copyInto(b, g, start + 10);
   const at = start + 10 + g.length;
-  writeU32(b, at, ev.sender.nodeId); writeU32(b, at + 4, ev.sender.pid); writeU32(b, at + 8, ev.sender.port);
-  b[at + 12] = orderCode(ev.order);
+  writeU32(b, at, sender.nodeId); writeU32(b, at + 4, sender.pid); writeU32(b, at + 8, sender.port);
+  b[at + 12] = orderCode(order);
   return at + MEMBER_BYTES + 1;
 }
 
 /** The bytes of a MESSAGE event that goes as one datagram (its header and payload): the same in
  *  every version for a message below GATHER_BYTES_MIN. */
 export function messageEventBytes(ev: MessageEvent): number {
-  return messageEventOverhead(groupText(ev.group).length) + ev.data.length;
+  return messageBytesOf(ev.group, ev.data.length);
+}
+
+/** messageEventBytes of a message of `length` bytes to `group`. */
+export function messageBytesOf(group: string, length: number): number {
+  return messageEventOverhead(groupText(group).length) + length;
 }
 
 /** Writes a MESSAGE event (messageEventBytes of it) into `into` at `at`, which must have room:
  *  the payload is copied once, straight from where the driver delivered it. Returns the end. */
 export function writeMessageAt(into: Uint8Array, at: number, ev: MessageEvent): number {
-  const data = ev.data;
-  const end = writeMessageHeader(into, ev, groupText(ev.group), at);
-  copyInto(into, data, end);
-  return end + data.length;
+  return writeMessageOf(into, at, ev.group, ev.sender, ev.order, ev.data, 0, ev.data.length);
+}
+
+/** writeMessageAt of a message given by its fields, its payload `from[start]` up to `end`
+ *  (messageBytesOf(group, end - start) bytes written). */
+export function writeMessageOf(into: Uint8Array, at: number, group: string, sender: Member, order: Order,
+  from: Uint8Array, start: number, end: number): number {
+  const body = writeHeaderOf(into, sender, order, groupText(group), at);
+  copyInto(into, start === 0 && end === from.length ? from : viewOf(from, start, end), body);
+  return body + end - start;
 }
 
 /**

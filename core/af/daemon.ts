@@ -95,6 +95,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const upcalls = {
     deliver: (sender: number, payload: Uint8Array, order: Order) => { governor?.activity(); groups.deliver(sender, payload, order); },
     deliverParts: (sender: number, parts: readonly Uint8Array[], order: Order) => { governor?.activity(); groups.deliverParts(sender, parts, order); },
+    deliverAt: (sender: number, frame: Uint8Array, start: number, end: number, order: Order) => {
+      governor?.activity();
+      groups.deliverAt(sender, frame, start, end, order);
+    },
     configuration: (conf: Configuration) => { groups.configuration(conf); if (conf.kind === 'regular') firstRing(); },
     writable: () => groups.writable(),
   };

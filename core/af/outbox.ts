@@ -13,10 +13,11 @@
 // Pure: the channel and the deferral are injected.
 import {
   BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, STATUS_REPLY_BYTES, encodeStatusReply, messageEventBytes, writeBatchHeader, writeMessageAt,
-  writeStatusReplyAt,
+  writeMessageOf, writeStatusReplyAt,
 } from './codec.ts';
-import { allocBytesToFill, bytePartsLength, concatBytes, copyBytes, copyInto, type ByteParts } from '../wire/bytes.ts';
-import type { MessageEvent } from '../api/types.ts';
+import { allocBytesToFill, bytePartsLength, concatBytes, copyBytes, copyInto, viewOf, type ByteParts } from '../wire/bytes.ts';
+import type { Member, MessageEvent } from '../api/types.ts';
+import type { Order } from '../driver/types.ts';
 
 /** A datagram channel to one client socket. */
 export interface ClientChannel {
@@ -166,18 +167,28 @@ export class Outbox {
    * caller has it already.
    */
   message(ev: MessageEvent, size = messageEventBytes(ev)): boolean {
+    return this.messageOf(ev.group, ev.sender, ev.order, ev.data, 0, ev.data.length, size, ev);
+  }
+
+  /** message() of a message given by its fields, its payload `from[start]` up to `end` (a
+   *  frame the driver delivered, which nobody writes again): written into the open container
+   *  with no event object and no view of its own; one is made only when it must wait. `size`:
+   *  messageBytesOf(group, end - start). */
+  messageOf(group: string, sender: Member, order: Order, from: Uint8Array, start: number, end: number, size: number,
+    ev?: MessageEvent): boolean {
     if (this.closed || this.dead) return true;
     if (size > CONTAINER_ITEM_MAX) throw new RangeError(`a message event of ${size} bytes goes as parts, not through message()`);
     if (!this.batch) throw new RangeError('message() is for a client that takes containers; give an older one the encoded event (event())');
     if (!this.admits(1, size)) return false;
     const c = this.container(size, true);
     if (c !== undefined) {
-      writeMessageAt(c.bytes as Uint8Array, c.at - size, ev);
+      writeMessageOf(c.bytes as Uint8Array, c.at - size, group, sender, order, from, start, end);
       if (!this.blocked) this.queued();
       return true;
     }
+    const msg = ev ?? { type: 'message', group, sender, order, data: start === 0 && end === from.length ? from : viewOf(from, start, end) };
     this.unencoded++;
-    this.push({ bytes: null, msg: ev, size, events: 1, replies: 0, replySize: 0, op: 0, id: 0, status: 0, at: 0 });
+    this.push({ bytes: null, msg, size, events: 1, replies: 0, replySize: 0, op: 0, id: 0, status: 0, at: 0 });
     return true;
   }
 

@@ -24,7 +24,7 @@ import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberIdentity, MemberInfo, SocketEvent } from '../api/types.ts';
 import {
-  DATAGRAM_MAX, GATHER_BYTES_MIN, OP_PROTOCOL_ERROR, messageEventBytes, datagramMax, decodeClientDatagram, decodeClientItem, isBatch, visitBatch, gatheredMessage, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply,
+  DATAGRAM_MAX, GATHER_BYTES_MIN, OP_PROTOCOL_ERROR, messageBytesOf, messageEventBytes, datagramMax, decodeClientDatagram, decodeClientItem, isBatch, visitBatch, gatheredMessage, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply,
   encodeStatusReply, encodeWritable, OP, REPLY_BIT, VERSION_BATCH, VERSION_IDENTITIES, VERSION_LARGE, VERSION_STREAM, VERSION_VIEWS,
   type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
@@ -40,6 +40,7 @@ export const UNIX_PATH_MAX = 107;
 /** Where the service hands a local endpoint its events (core/groups' EndpointSink). */
 export interface EndpointSink {
   event(ev: SocketEvent): boolean;
+  messageAt?(group: string, sender: Member, order: Order, from: Uint8Array, start: number, end: number): boolean | undefined;
   overrun(): void;
 }
 
@@ -614,18 +615,28 @@ export class BridgeCore {
     }, version >= VERSION_BATCH);
     // Throws (EMFILE, EADDRINUSE) before anything is in the table.
     const identity: MemberIdentity = { uid: ident.uid, gid: ident.gid, verified: ident.verified };
-    const endpoint = this.opts.groups.open({ pid, port, identity }, {
-      event: (ev) => {
-        if (ev.type === 'message') {
-          if (holder.client?.mayReceive === false) return true; // [access] receive
-          // A small message to a client that takes containers is written straight into one.
-          if (outbox.batch && eventParts(ev) === undefined && ev.data.length < GATHER_BYTES_MIN) {
-            const size = messageEventBytes(ev);
-            if (size <= CONTAINER_ITEM_MAX) return outbox.message(ev, size);
-          }
+    const event = (ev: SocketEvent): boolean => {
+      if (ev.type === 'message') {
+        if (holder.client?.mayReceive === false) return true; // [access] receive
+        // A small message to a client that takes containers is written straight into one.
+        if (outbox.batch && eventParts(ev) === undefined && ev.data.length < GATHER_BYTES_MIN) {
+          const size = messageEventBytes(ev);
+          if (size <= CONTAINER_ITEM_MAX) return outbox.message(ev, size);
         }
-        const bytes = this.encodeShared(ev, version);
-        return bytes.length === 0 || outbox.event(bytes); // an event this version does not carry is skipped
+      }
+      const bytes = this.encodeShared(ev, version);
+      return bytes.length === 0 || outbox.event(bytes); // an event this version does not carry is skipped
+    };
+    const endpoint = this.opts.groups.open({ pid, port, identity }, {
+      event,
+      // A small message to a client that takes containers, from where it lies in the driver's
+      // frame: no event object, no view of the payload unless it must wait. Any other goes
+      // through event(), one event shared by every local client (encodeShared).
+      messageAt: (group, sender, order, from, start, end) => {
+        if (holder.client?.mayReceive === false) return true; // [access] receive
+        if (!outbox.batch || end - start >= GATHER_BYTES_MIN) return undefined;
+        const size = messageBytesOf(group, end - start);
+        return size <= CONTAINER_ITEM_MAX ? outbox.messageOf(group, sender, order, from, start, end, size) : undefined;
       },
       overrun: () => { if (holder.client) this.overrun(holder.client); },
     });

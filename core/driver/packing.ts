@@ -411,11 +411,13 @@ export class Reassembler {
    * complete message in order: a message that came whole as a view of its frame, one that came
    * in fragments as the fragments' views in order (their concatenation is the message; nothing
    * is copied). Either way the bytes are the frames', which nobody writes again (see
-   * DriverUpcalls.deliver). A malformed frame throws ClusterError EPROTO before anything
-   * changes. A gap (a fragment with no matching start, or a new message while one is partial)
-   * discards the partial message: never splices two.
+   * DriverUpcalls.deliver). With `emitWhole`, a message that came whole goes there instead, as
+   * where it lies in the frame (no view made). A malformed frame throws ClusterError EPROTO before
+   * anything changes. A gap (a fragment with no matching start, or a new message while one is
+   * partial) discards the partial message: never splices two.
    */
-  accept(sender: number, frame: Uint8Array, emit: (payload: ByteParts, order: Order) => void): void {
+  accept(sender: number, frame: Uint8Array, emit: (payload: ByteParts, order: Order) => void,
+    emitWhole?: (frame: Uint8Array, start: number, end: number, order: Order) => void): void {
     const count = this.validate(frame);
     // Read again entry by entry (validate() checked every header): no object per entry, which
     // at 100 B was about a tenth of what a receiving daemon allocated per message.
@@ -427,14 +429,16 @@ export class Reassembler {
       at += ENTRY_OVERHEAD;
       let total = length;
       if (kind === Kind.First) { total = readU32(frame, at); at += FIRST_EXTRA; }
-      const body = viewOf(frame, at, at + length);
+      const start = at;
       at += length;
       if ((kind === Kind.Whole || kind === Kind.First) && this.partial.size > 0) this.discard(sender);
       if (kind === Kind.Whole) {
         this.counters.messages++;
-        emit(body, ORDERS[code]);
+        if (emitWhole) emitWhole(frame, start, at, ORDERS[code]);
+        else emit(viewOf(frame, start, at), ORDERS[code]);
         continue;
       }
+      const body = viewOf(frame, start, at);
       if (kind === Kind.First) {
         if (this.partialBytes + total > this.opts.partialBytesMax) {
           this.counters.fragmentsDiscarded++;
@@ -533,6 +537,13 @@ function malformed(why: string): never {
  *  at least one and at most `max` (totem's window_bytes, cman's window_bytes). */
 export function framesWithin(bytes: number, frameBytes: number, max: number): number {
   return Math.min(max, Math.max(1, Math.floor(bytes / frameBytes)));
+}
+
+/** Hands up a message that came whole, where it lies in its frame: to deliverAt(), or as a view
+ *  to deliver() for a host without. */
+export function deliverWhole(up: DriverUpcalls, sender: number, frame: Uint8Array, start: number, end: number, order: Order): void {
+  if (up.deliverAt) up.deliverAt(sender, frame, start, end, order);
+  else up.deliver(sender, viewOf(frame, start, end), order);
 }
 
 /** Hands a message up as it is: whole, or its parts to deliverParts() (joined for a host without). */

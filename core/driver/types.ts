@@ -55,6 +55,12 @@ export interface DriverUpcalls {
    * through deliver(), joined by the driver.
    */
   deliverParts?(sender: number, parts: readonly Uint8Array[], order: Order): void;
+  /**
+   * A message that came whole in a frame, as the frame and where in it the message lies
+   * (`frame[start]` up to `end`), under deliver()'s rule: a host that reads it where it lies
+   * makes no view per message. A host without it gets such messages through deliver().
+   */
+  deliverAt?(sender: number, frame: Uint8Array, start: number, end: number, order: Order): void;
   /** A configuration change; every later delivery belongs to it until the next one. */
   configuration(conf: Configuration): void;
   /** Called once the send queue has room again after multicast() threw EAGAIN. */

@@ -235,18 +235,39 @@ export type DecodeResult =
   | { readonly ok: true; readonly msg: GroupMessage }
   | { readonly ok: false; readonly why: DecodeFailure };
 
-/** A well-formed DATA message read straight from its bytes (every node reads one per message):
- *  no Reader, no result wrapper. Undefined for anything else, which decodeGroupMessage reads (and
- *  refuses, if it must). `data` is a view into `bytes`, as there. */
+/** Where readDataHeaderAt puts a DATA message's header fields. */
+export interface DataHeader {
+  group: string;
+  pid: number;
+  port: number;
+}
+
+/**
+ * The header of a well-formed DATA message at `bytes[start]` up to `end` (every node reads one
+ * per message), read where it lies: no Reader, no view, no object. Its fields go into `into`;
+ * returns where the payload starts (it runs to `end`), or -1 for anything else, which
+ * decodeGroupMessage reads (and refuses, if it must).
+ */
+export function readDataHeaderAt(bytes: Uint8Array, start: number, end: number, into: DataHeader): number {
+  if (end - start < HEADER + 2 || bytes[start] !== GROUPS_MAGIC || bytes[start + 2] !== Type.Data
+    || bytes[start + 1] < 1 || bytes[start + 1] > GROUPS_WIRE_VERSION) return -1;
+  const len = (bytes[start + 3] << 8) | bytes[start + 4];
+  const m = start + HEADER + 2 + len;
+  if (len === 0 || len > NAME_WIRE_MAX || m + MEMBER_BYTES > end) return -1;
+  try { into.group = groupNames.getAt(bytes, start + HEADER + 2, len); } catch { return -1; }
+  into.pid = readU32(bytes, m);
+  into.port = readU32(bytes, m + 4);
+  return m + MEMBER_BYTES;
+}
+
+const readHeader: DataHeader = { group: '', pid: 0, port: 0 };
+
+/** A well-formed DATA message read straight from its bytes (readDataHeaderAt), as a message
+ *  whose `data` is a view into `bytes`, as decodeGroupMessage's is. Undefined for anything else. */
 export function readDataMessage(bytes: Uint8Array): Extract<GroupMessage, { type: 'data' }> | undefined {
-  if (bytes.length < HEADER + 2 || bytes[0] !== GROUPS_MAGIC || bytes[2] !== Type.Data
-    || bytes[1] < 1 || bytes[1] > GROUPS_WIRE_VERSION) return undefined;
-  const len = (bytes[3] << 8) | bytes[4];
-  const m = HEADER + 2 + len;
-  if (len === 0 || len > NAME_WIRE_MAX || m + MEMBER_BYTES > bytes.length) return undefined;
-  let group: string;
-  try { group = groupNames.getAt(bytes, HEADER + 2, len); } catch { return undefined; }
-  return { type: 'data', group, pid: readU32(bytes, m), port: readU32(bytes, m + 4), data: viewOf(bytes, m + MEMBER_BYTES) };
+  const at = readDataHeaderAt(bytes, 0, bytes.length, readHeader);
+  if (at < 0) return undefined;
+  return { type: 'data', group: readHeader.group, pid: readHeader.pid, port: readHeader.port, data: viewOf(bytes, at) };
 }
 
 /** Decodes one payload. DATA's `data` is a view into `bytes`: copy it to keep it. */

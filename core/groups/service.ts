@@ -67,11 +67,11 @@ import { ClusterError, assert, eagain, isClusterError } from '../api/errors.ts';
 import type { NodeConfig } from '../config/types.ts';
 import type { Configuration, DriverUpcalls, Guarantees, LogLevel, MessageBytes, Order, RingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberChange, MemberIdentity, MemberInfo, MessageEvent, QuorumState, SocketEvent, ViewId } from '../api/types.ts';
-import { concatBytes } from '../wire/bytes.ts';
+import { concatBytes, viewOf } from '../wire/bytes.ts';
 import { Quorum, quorumOff, type QuorumOptions } from '../quorum/quorum.ts';
 import {
-  NAME_WIRE_MAX, dataHeader, dataOverhead, decodeGroupMessage, readDataMessage, encodeExchange, encodeExpected, dataMessage, encodeJoin, encodeLeave, isValidGroupName,
-  type ExchangeGroup, type GroupMessage, type LeaveReason, type ReportedMember,
+  NAME_WIRE_MAX, dataHeader, dataOverhead, decodeGroupMessage, readDataHeaderAt, readDataMessage, encodeExchange, encodeExpected, dataMessage, encodeJoin, encodeLeave, isValidGroupName,
+  type DataHeader, type ExchangeGroup, type GroupMessage, type LeaveReason, type ReportedMember,
 } from './codec.ts';
 import type { QuorumReport } from '../quorum/quorum.ts';
 import { GroupTable, compareChanges, memberKey } from './table.ts';
@@ -127,6 +127,14 @@ export interface EndpointSink {
    *  container that carries it) and encodes it sooner if its client is behind, so a message costs
    *  one copy on its way to a local client. */
   event(ev: SocketEvent): boolean;
+  /**
+   * Optional: a message delivered whole, as its fields and its payload `from[start]` up to
+   * `end` (a frame nobody writes again, as event()'s `data`), so that a sink that writes it
+   * straight away needs no event object and no view. True or false as event() would answer for
+   * it; undefined when this sink wants it as an event after all (it then gets event(), with the
+   * event every such sink of the message shares).
+   */
+  messageAt?(group: string, sender: Member, order: Order, from: Uint8Array, start: number, end: number): boolean | undefined;
   overrun(): void;
 }
 
@@ -248,6 +256,8 @@ export class GroupService implements DriverUpcalls {
    *  hash lookup in V8 (stats() reports them with the others). */
   private delivered = 0;
   private sent = 0;
+  /** Where deliverAt() reads a DATA message's header. */
+  private readonly dataAt: DataHeader = { group: '', pid: 0, port: 0 };
   private overruns: { ep: Endpoint; group: string }[] = [];
   private ringId: RingId;
   private nodes: readonly number[];
@@ -302,6 +312,47 @@ export class GroupService implements DriverUpcalls {
       this.dispatching--;
     }
     if (this.dispatching === 0) this.flushOverruns();
+  }
+
+  /** A message delivered whole at `frame[start]` up to `end` (DriverUpcalls.deliverAt): a DATA
+   *  message outside a state exchange is read where it lies; anything else as deliver() would. */
+  deliverAt(sender: number, frame: Uint8Array, start: number, end: number, order: Order): void {
+    this.dispatching++;
+    try {
+      if (this.exchange || !this.deliverDataAt(sender, frame, start, end, order)) this.deliverNow(sender, viewOf(frame, start, end), order);
+    } finally {
+      this.dispatching--;
+    }
+    if (this.dispatching === 0) this.flushOverruns();
+  }
+
+  /** applyData() of a DATA message read where it lies: its endpoints' sinks get it through
+   *  messageAt() where they have it, else one event made for all of them. False when it is not a
+   *  well-formed DATA message. */
+  private deliverDataAt(sender: number, frame: Uint8Array, start: number, end: number, order: Order): boolean {
+    const h = this.dataAt;
+    const body = readDataHeaderAt(frame, start, end, h);
+    if (body < 0) return false;
+    this.delivered++;
+    if (!this.fromMember(sender)) return true;
+    const group = h.group, pid = h.pid, port = h.port;
+    const from = this.table.get(group)?.find(sender, pid, port);
+    if (from === undefined) {
+      this.count('dataNotMember');
+      return true;
+    }
+    const targets = this.activeByGroup.get(group);
+    if (!targets || targets.size === 0) return true;
+    let ev: SocketEvent | undefined;
+    for (const ep of targets) {
+      const m = ep.member;
+      if (!ep.binding?.selfDelivery && m.nodeId === sender && m.pid === pid && m.port === port) continue;
+      if (!ep.binding?.active) continue;
+      let taken = ep.sink.messageAt?.(group, from, order, frame, body, end);
+      if (taken === undefined) taken = ep.sink.event(ev ??= { type: 'message', group, sender: from, order, data: viewOf(frame, body, end) });
+      if (!taken) this.overran(ep);
+    }
+    return true;
   }
 
   private deliverNow(sender: number, payload: Uint8Array, order: Order): void {
@@ -489,13 +540,7 @@ export class GroupService implements DriverUpcalls {
 
   /** `parts`: the message arrived in these fragments, `msg.data` is the rest of the first. */
   private apply(sender: number, msg: GroupMessage, order: Order, parts?: readonly Uint8Array[]): void {
-    if (this.configured && sender !== this.memberSender) {
-      if (!this.nodes.includes(sender)) {
-        this.count('foreignSender');
-        return;
-      }
-      this.memberSender = sender;
-    }
+    if (!this.fromMember(sender)) return;
     switch (msg.type) {
       case 'join': this.applyJoin(sender, msg.group, msg.pid, msg.port, msg.identity); break;
       case 'leave': this.applyLeave(sender, msg.group, { nodeId: sender, pid: msg.pid, port: msg.port }, msg.reason); break;
@@ -554,6 +599,17 @@ export class GroupService implements DriverUpcalls {
       if (!ep.binding?.selfDelivery && m.nodeId === sender && m.pid === msg.pid && m.port === msg.port) continue;
       this.offer(ep, ev);
     }
+  }
+
+  /** A delivered message's sender is a node of the current configuration (else counted). */
+  private fromMember(sender: number): boolean {
+    if (!this.configured || sender === this.memberSender) return true;
+    if (!this.nodes.includes(sender)) {
+      this.count('foreignSender');
+      return false;
+    }
+    this.memberSender = sender;
+    return true;
   }
 
   /** Counts one own control message as applied; returns the local endpoint if it still exists. */
@@ -636,7 +692,12 @@ export class GroupService implements DriverUpcalls {
    *  nothing more) and its ordered leave and ENOBUFS follow when the upcall unwinds. */
   private offer(ep: Endpoint, ev: SocketEvent): void {
     if (!ep.binding?.active) return;
-    if (ep.sink.event(ev)) return;
+    if (!ep.sink.event(ev)) this.overran(ep);
+  }
+
+  /** The endpoint's sink refused an event (its queue is full): it leaves its group. */
+  private overran(ep: Endpoint): void {
+    if (!ep.binding) return;
     this.count('overrun');
     this.deactivate(ep);
     this.overruns.push({ ep, group: ep.binding.group });

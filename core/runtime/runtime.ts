@@ -179,14 +179,18 @@ class NodeRuntime implements Runtime {
   private host(): DriverHost {
     const up = this.opts.upcalls;
     const rng = createCryptoRng();
+    // An upcall that throws must not unwind through the driver and leave it half-updated.
+    const upcallThrew = (name: string, e: unknown): void => {
+      this.counters.upcallErrors++;
+      this.log('error', `${name} upcall threw`, { error: String(e) });
+    };
+    const deliverAt = up.deliverAt;
     const guard = <A extends unknown[]>(name: string, f: ((...a: A) => void) | undefined) => (...a: A): void => {
       if (!f) return;
       try {
         f(...a);
       } catch (e) {
-        // An upcall that throws must not unwind through the driver and leave it half-updated.
-        this.counters.upcallErrors++;
-        this.log('error', `${name} upcall threw`, { error: String(e) });
+        upcallThrew(name, e);
       }
     };
     return {
@@ -196,8 +200,16 @@ class NodeRuntime implements Runtime {
       transmit: (to, bytes, reserved) => this.transmit(to, bytes, reserved === true),
       state: this.state,
       log: this.log,
-      deliver: guard('deliver', up.deliver.bind(up)),
+      // The per-message upcalls written out: no rest array per call.
+      deliver: (sender, payload, order) => {
+        try { up.deliver(sender, payload, order); } catch (e) { upcallThrew('deliver', e); }
+      },
       ...(up.deliverParts ? { deliverParts: guard('deliverParts', up.deliverParts.bind(up)) } : {}),
+      ...(deliverAt ? {
+        deliverAt: (sender: number, frame: Uint8Array, start: number, end: number, order: Order) => {
+          try { deliverAt.call(up, sender, frame, start, end, order); } catch (e) { upcallThrew('deliverAt', e); }
+        },
+      } : {}),
       configuration: guard<[Configuration]>('configuration', up.configuration.bind(up)),
       writable: guard('writable', up.writable?.bind(up)),
     };

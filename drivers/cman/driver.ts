@@ -8,7 +8,7 @@
 // way) reports that peer leaving and rejoining: the layer above then re-announces its state.
 // Pure: the host injects clock, transport and state (docs/ARCHITECTURE.md, "The driver interface").
 import { ClusterError, assert, isClusterError } from '../../core/api/errors.ts';
-import { Packer, Reassembler, deliverTo } from '../../core/driver/packing.ts';
+import { Packer, Reassembler, deliverTo, deliverWhole } from '../../core/driver/packing.ts';
 import type {
   Driver, DriverCommon, DriverHost, DriverStats, Guarantees, MessageBytes, Order,
 } from '../../core/driver/types.ts';
@@ -316,6 +316,9 @@ export class CmanDriver implements Driver {
       this.reassembler.accept(from, frame, (payload) => {
         this.c.delivered++;
         deliverTo(this.host, from, payload, 'fifo');
+      }, (whole, start, end) => {
+        this.c.delivered++;
+        deliverWhole(this.host, from, whole, start, end, 'fifo');
       });
     } catch (e) {
       if (!isClusterError(e, 'EPROTO')) throw e;

@@ -6,7 +6,7 @@
 // restarted node never reuses a ring id; a configuration event is reported before any delivery
 // that belongs to it; deliveries of one ring follow its seq order.
 import { ClusterError, assert } from '../../core/api/errors.ts';
-import { Packer, Reassembler, deliverTo } from '../../core/driver/packing.ts';
+import { Packer, Reassembler, deliverTo, deliverWhole } from '../../core/driver/packing.ts';
 import {
   ringIdEquals, formatRingId, type Configuration, type Driver, type DriverCommon, type DriverHost,
   type Guarantees, type MessageBytes, type Order, type RingId,
@@ -728,6 +728,9 @@ export class TotemDriver implements Driver {
       this.reassembler.accept(m.origin, m.frame, (payload, order) => {
         this.counters.delivered++;
         deliverTo(this.host, m.origin, payload, order);
+      }, (frame, start, end, order) => {
+        this.counters.delivered++;
+        deliverWhole(this.host, m.origin, frame, start, end, order);
       });
     } catch (e) {
       if ((e as ClusterError).code !== 'EPROTO') throw e;

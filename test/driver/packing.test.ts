@@ -81,6 +81,25 @@ describe('Packer and Reassembler', () => {
     expect(same(got.map((g) => g.payload), sent)).toBe(true);
   });
 
+  it('with emitWhole, hands a whole message up as where it lies in its frame, fragments as before, in one order', () => {
+    const p = packer(1000);
+    const sent = [msg(100, 1), msg(0, 2), msg(3000, 3), msg(200, 4), msg(995, 5)]; // a frame's whole message is at most 991 bytes
+    const orders: Order[] = ['agreed', 'safe', 'agreed', 'fifo', 'agreed'];
+    sent.forEach((m, i) => p.push(m, orders[i]));
+    const got: { how: string; bytes: Uint8Array; order: Order }[] = [];
+    const r = reassembler();
+    for (const frame of drain(p)) {
+      r.accept(1, frame, (payload, order) => got.push({ how: 'parts', bytes: concatBytes(payload instanceof Uint8Array ? [payload] : payload), order }),
+        (f, start, end, order) => {
+          expect(f).toBe(frame); // the frame itself, no copy and no view
+          got.push({ how: 'whole', bytes: f.slice(start, end), order });
+        });
+    }
+    expect(got.map((g) => g.how)).toEqual(['whole', 'whole', 'parts', 'whole', 'parts']);
+    expect(same(got.map((g) => g.bytes), sent)).toBe(true);
+    expect(got.map((g) => g.order)).toEqual(orders);
+  });
+
   it('says EMSGSIZE past the message limit and EAGAIN when the queue is full', () => {
     const p = packer(1400, { messageSizeMax: 1000, queueMessagesMax: 2 });
     expect(() => p.push(msg(1001, 0), 'agreed')).toThrow(expect.objectContaining({ code: 'EMSGSIZE' }));

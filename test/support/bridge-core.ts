@@ -21,6 +21,8 @@ export class FakeNode {
   t = 0;
   private readonly deferred: (() => void)[] = [];
   private readonly deliveries: [Uint8Array, Order][] = [];
+  /** Messages delivered so far: every other one goes through deliverAt(). */
+  private delivered = 0;
   /** Every message handed to the driver, as the group layer passed it (its parts, not joined). */
   readonly multicasts: MessageBytes[] = [];
   /** Datagrams the daemon sent to each client path, decoded. */
@@ -103,6 +105,13 @@ export class FakeNode {
 
   private deliver(payload: Uint8Array, order: Order): void {
     const cut = this.opts.fragmentBytes ?? Infinity;
+    if (payload.length <= cut && this.delivered++ % 2 === 0) {
+      // As a driver's deliverAt() gives a message that came whole: where it lies in a frame.
+      const frame = new Uint8Array(payload.length + 9).fill(0xaa);
+      frame.set(payload, 4);
+      this.svc.deliverAt(1, frame, 4, 4 + payload.length, order);
+      return;
+    }
     if (payload.length <= cut) { this.svc.deliver(1, payload, order); return; }
     this.svc.deliverParts(1, cutInto(payload, cut), order);
   }

@@ -1,6 +1,7 @@
 // Test helpers for core/groups: recording endpoints and the "same sequence" check.
 import { expect } from 'vitest';
 import type { NodeConfig } from '../../core/config/types.ts';
+import type { Order } from '../../core/driver/types.ts';
 import { keepEvent, type EndpointSink, type GroupService, type LocalEndpoint } from '../../core/groups/service.ts';
 import type { Member, QuorumState, SocketEvent } from '../../core/api/types.ts';
 
@@ -52,6 +53,7 @@ export class Recorder implements EndpointSink {
   readonly events: SocketEvent[] = [];
   readonly entries: Recorded[] = [];
   overruns = 0;
+  private offeredAt = 0;
   private readonly seen = new Map<string, number>();
   constructor(private readonly capacity = Infinity, private readonly ctx?: EventContext) {}
   event(ev: SocketEvent): boolean {
@@ -64,6 +66,12 @@ export class Recorder implements EndpointSink {
     this.seen.set(base, k);
     this.entries.push({ line, id: `${base} #${k}`, ring: this.ctx?.ring() ?? '', group: ev.type === 'error' ? '' : ev.group });
     return true;
+  }
+  /** Takes every other message it is offered this way (recorded as event() would); the others
+   *  it asks as events (undefined), so that both ways are driven. */
+  messageAt(group: string, sender: Member, order: Order, from: Uint8Array, start: number, end: number): boolean | undefined {
+    if (this.offeredAt++ % 2 === 1) return undefined;
+    return this.event({ type: 'message', group, sender, order, data: from.subarray(start, end) });
   }
   overrun(): void { this.overruns++; }
 }
