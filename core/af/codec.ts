@@ -678,12 +678,31 @@ function readSend(bytes: Uint8Array, max: number): ClientDatagram | undefined {
 /** A well-formed SEND of `n` bytes at `at` in `bytes` (a lone datagram, or a BATCH container's
  *  item where it lies); undefined for anything else (decodeClientItem). */
 function readSendAt(bytes: Uint8Array, at: number, n: number, max: number): Extract<Request, { type: 'send' }> | undefined {
-  if (n < SEND_HEADER_BYTES || n > max || bytes[at + 3] !== OP.send || !speaks(bytes, at)) return undefined;
-  const order = ORDERS[bytes[at + 8]], flags = bytes[at + 9];
-  if (order === undefined || (flags & ~SEND_RESUME) !== 0) return undefined;
+  const order = sendOrderAt(bytes, at, n, max);
+  if (order === undefined) return undefined;
   const id = readU32(bytes, at + 4);
   const data = viewOf(bytes, at + SEND_HEADER_BYTES, at + n);
-  return flags ? { type: 'send', id, order, data, resume: true } : { type: 'send', id, order, data };
+  return bytes[at + 9] ? { type: 'send', id, order, data, resume: true } : { type: 'send', id, order, data };
+}
+
+/** The order of a well-formed SEND of `n` bytes at `at`; undefined for anything else. */
+function sendOrderAt(bytes: Uint8Array, at: number, n: number, max: number): Order | undefined {
+  if (n < SEND_HEADER_BYTES || n > max || bytes[at + 3] !== OP.send || !speaks(bytes, at)) return undefined;
+  return (bytes[at + 9] & ~SEND_RESUME) === 0 ? ORDERS[bytes[at + 8]] : undefined;
+}
+
+/** A BATCH item that is a well-formed SEND without RESUME (a pipelining client's usual item),
+ *  read where it lies with no request object: its order, or undefined for anything else (read
+ *  with decodeClientItem). Its id is sendIdAt(bytes, at), its payload from at + SEND_HEADER_BYTES
+ *  to at + n. */
+export function plainSendAt(bytes: Uint8Array, at: number, n: number): Order | undefined {
+  const order = sendOrderAt(bytes, at, n, DATAGRAM_MAX);
+  return order !== undefined && bytes[at + 9] === 0 ? order : undefined;
+}
+
+/** The request id of a request at `at`. */
+export function sendIdAt(bytes: Uint8Array, at: number): number {
+  return readU32(bytes, at + 4);
 }
 
 /** A BATCH container's item (visitBatch): a SEND read where it lies, anything else as

@@ -24,14 +24,14 @@ import type { LogLevel, Order } from '../driver/types.ts';
 import { formatRingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberIdentity, MemberInfo, SocketEvent } from '../api/types.ts';
 import {
-  DATAGRAM_MAX, GATHER_BYTES_MIN, OP_PROTOCOL_ERROR, messageBytesOf, messageEventBytes, datagramMax, decodeClientDatagram, decodeClientItem, isBatch, visitBatch, gatheredMessage, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply,
+  DATAGRAM_MAX, GATHER_BYTES_MIN, OP_PROTOCOL_ERROR, SEND_HEADER_BYTES, messageBytesOf, plainSendAt, sendIdAt, messageEventBytes, datagramMax, decodeClientDatagram, decodeClientItem, isBatch, visitBatch, gatheredMessage, encodeErrorEvent, encodeEvent, encodeMessageDatagrams, encodeReply,
   encodeStatusReply, encodeWritable, OP, REPLY_BIT, VERSION_BATCH, VERSION_IDENTITIES, VERSION_LARGE, VERSION_STREAM, VERSION_VIEWS,
   type ClientDatagram, type QuorumInfo, type ReplyResult, type Request, type StatValue,
 } from './codec.ts';
 import { CONTAINER_ITEM_MAX, Outbox, type ClientChannel } from './outbox.ts';
 import { eventParts } from '../groups/service.ts';
 import { dataHeaderBytes } from '../groups/codec.ts';
-import { copyBytes, type ByteParts } from '../wire/bytes.ts';
+import { copyBytes, viewOf, type ByteParts } from '../wire/bytes.ts';
 import type { AccessPolicy } from './access.ts';
 
 /** sun_path holds 108 bytes with the terminating NUL. */
@@ -179,13 +179,15 @@ interface Client {
   /** What the access rules allowed it in the group of its last bind. */
   maySend: boolean;
   mayReceive: boolean;
+  /** No longer in the socket table (closed, gone, or replaced by a new HELLO at its path). */
+  removed: boolean;
 }
 
 const NONE: ReplyResult = { type: 'none' };
 
-/** A request the send fence refuses: a SEND, or (version 4) a part opening a message, without RESUME. */
+/** A request other than SEND the send fence refuses: (version 4) a part opening a message
+ *  without RESUME. (A SEND without RESUME: sendRequest.) */
 function fencedOut(c: Client, req: Request): boolean {
-  if (req.type === 'send') return !req.resume;
   return req.type === 'sendPart' && c.stream && req.offset === 0 && !req.resume;
 }
 
@@ -321,8 +323,14 @@ export class BridgeCore {
     }
     // The container's items are read where they lie (no view of each, no list of them). It is
     // counted before them (a STATS among them sees it), and uncounted if it visits nothing.
+    // A plain SEND among them goes on with no request object (sendItem), for the client at
+    // `path` as the general path would look it up.
     this.counters.batchesIn++;
-    if (!visitBatch(buf, (b, at, n) => this.single(decodeClientItem(b, at, n), path))) {
+    let c = path ? this.clients.get(path) : undefined;
+    if (!visitBatch(buf, (b, at, n) => {
+      if (c?.removed) c = this.clients.get(c.path);
+      if (c === undefined || !this.sendItem(c, b, at, n)) this.single(decodeClientItem(b, at, n), path);
+    })) {
       this.counters.batchesIn--;
       this.single({ type: 'drop', reason: 'malformed BATCH container' }, path);
     }
@@ -348,10 +356,58 @@ export class BridgeCore {
     try {
       this.request(path, d.request);
     } catch (e) {
-      // A bug below (an assertion): answer, log, keep serving everyone else.
-      this.opts.log('error', 'request failed', { path, op: d.request.type, err: String(e) });
-      this.answer(path, OP[d.request.type] | REPLY_BIT, d.request.id, 'EPROTO', { type: 'none' });
+      this.failed(path, d.request.type, d.request.id, e);
     }
+  }
+
+  /** A bug below (an assertion): answer, log, keep serving everyone else. */
+  private failed(path: string, type: Request['type'], id: number, e: unknown): void {
+    this.opts.log('error', 'request failed', { path, op: type, err: String(e) });
+    this.answer(path, OP[type] | REPLY_BIT, id, 'EPROTO', { type: 'none' });
+  }
+
+  /** A BATCH item of client `c` that is a plain SEND (plainSendAt), read where it lies: what
+   *  single() and request() do with it, with no request object. False for any other item. */
+  private sendItem(c: Client, b: Uint8Array, at: number, n: number): boolean {
+    const order = plainSendAt(b, at, n);
+    if (order === undefined) return false;
+    this.counters.requestsIn++;
+    const id = sendIdAt(b, at);
+    try {
+      this.sendRequest(c, id, order, viewOf(b, at + SEND_HEADER_BYTES, at + n), false);
+    } catch (e) {
+      this.failed(c.path, 'send', id, e);
+    }
+    return true;
+  }
+
+  /** A SEND of client `c` (request()'s, or a BATCH item's read where it lies): answered. */
+  private sendRequest(c: Client, id: number, order: Order, data: Uint8Array, resume: boolean): void {
+    const op = OP.send | REPLY_BIT;
+    if (c.evicted) return this.answer(c.path, op, id, 'ENOBUFS', NONE, c);
+    if (c.fenced && !resume) {
+      // The fence (PROTOCOL.md section 9), answered without an exception: this is a hot path
+      // while a pipelining client's window drains after EAGAIN.
+      this.waiting.add(c);
+      this.counters.sendsRefused++;
+      return this.answer(c.path, op, id, 'EAGAIN', NONE, c);
+    }
+    try {
+      if (!c.maySend && c.group !== undefined) this.deny(c, 'send', c.group);
+      if (data.length > this.opts.messageSizeMax) {
+        throw new ClusterError('EMSGSIZE', `message of ${data.length} bytes is over ${this.opts.messageSizeMax}`);
+      }
+      if (resume) c.fenced = false; // a fenced send without RESUME was answered above
+      this.sendWhole(c, this.keep(c, data), order, 'fenced');
+    } catch (e) {
+      if (!isClusterError(e)) throw e;
+      if (e.code === 'EAGAIN') {
+        if (c.outbox.batch) this.waiting.add(c);
+        this.counters.sendsRefused++;
+      }
+      return this.answer(c.path, op, id, e.code as ErrorCode, NONE, c);
+    }
+    this.answer(c.path, op, id, undefined, NONE, c);
   }
 
   private request(path: string, req: Request): void {
@@ -368,7 +424,8 @@ export class BridgeCore {
       this.counters.badRequests++;
       return this.answer(path, op, req.id, 'EPROTO', { type: 'none' });
     }
-    if (c.evicted && (req.type === 'send' || req.type === 'sendPart' || req.type === 'unbind' || req.type === 'members' || req.type === 'memberInfo')) {
+    if (req.type === 'send') return this.sendRequest(c, req.id, req.order, req.data, req.resume === true);
+    if (c.evicted && (req.type === 'sendPart' || req.type === 'unbind' || req.type === 'members' || req.type === 'memberInfo')) {
       return this.answer(path, op, req.id, 'ENOBUFS', NONE, c);
     }
     if (req.type === 'sendPart' && req.resume && !c.stream) {
@@ -392,7 +449,6 @@ export class BridgeCore {
     } catch (e) {
       if (!isClusterError(e)) throw e;
       if (e.code === 'EAGAIN' && c.outbox.batch) this.waiting.add(c);
-      if (e.code === 'EAGAIN' && req.type === 'send') this.counters.sendsRefused++;
       // Version 4: a refused part (its message dropped) fences the socket as a refused SEND does.
       if (e.code === 'EAGAIN' && req.type === 'sendPart' && c.stream) c.fenced = true;
       return this.answer(path, op, req.id, e.code as ErrorCode, NONE, c);
@@ -401,7 +457,7 @@ export class BridgeCore {
     if (req.type === 'close') this.remove(c, 'leave');
   }
 
-  private perform(c: Client, req: Exclude<Request, { type: 'hello' }>): ReplyResult {
+  private perform(c: Client, req: Exclude<Request, { type: 'hello' | 'send' }>): ReplyResult {
     switch (req.type) {
       case 'close': return NONE;
       case 'bind': {
@@ -417,13 +473,6 @@ export class BridgeCore {
       case 'unbind':
         c.endpoint.unbind();
         c.group = undefined;
-        return NONE;
-      case 'send':
-        if (!c.maySend && c.group !== undefined) this.deny(c, 'send', c.group);
-        if (req.data.length > this.opts.messageSizeMax) {
-          throw new ClusterError('EMSGSIZE', `message of ${req.data.length} bytes is over ${this.opts.messageSizeMax}`);
-        }
-        this.send(c, req);
         return NONE;
       case 'sendPart':
         if (!c.maySend && c.group !== undefined) this.deny(c, 'send', c.group);
@@ -445,11 +494,6 @@ export class BridgeCore {
     this.counters.accessDenied++;
     this.opts.log('info', `access denied: ${what}`, { path: c.path, pid: c.pid, uid: c.ident.uid, group, rule: this.opts.access?.ruleFor(group)?.name });
     throw new ClusterError('EACCES', `user ${c.ident.uid} may not ${what === 'join' ? 'bind to' : 'send to'} group "${group}" on this node ([access] rules)`);
-  }
-
-  private send(c: Client, req: Extract<Request, { type: 'send' }>): void {
-    if (req.resume) c.fenced = false; // request() answered a fenced send without RESUME already
-    this.sendWhole(c, this.keep(c, req.data), req.order, 'fenced');
   }
 
   /** A whole SEND's payload as it is handed on: a view of the client's datagram when the driver
@@ -642,7 +686,7 @@ export class BridgeCore {
     });
     const c: Client = { path, pid, ident, port, outbox, endpoint, partials: new Map(), partialBytes: 0, fenced: false, partsBlocked: false, stream: version >= VERSION_STREAM, evicted: false,
       datagramMax: datagramMax(version),
-      maySend: true, mayReceive: true,
+      maySend: true, mayReceive: true, removed: false,
     };
     holder.client = c;
     this.clients.set(path, c);
@@ -784,6 +828,7 @@ export class BridgeCore {
   private remove(c: Client, reason: 'leave' | 'procdown'): void {
     if (this.clients.get(c.path) !== c) return;
     this.clients.delete(c.path);
+    c.removed = true;
     this.waiting.delete(c);
     for (const id of [...c.partials.keys()]) this.dropPartial(c, id);
     this.counters.socketsClosed++;
