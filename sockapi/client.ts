@@ -211,6 +211,7 @@ export class ClusterSocket implements GroupSocket {
   /** Send callbacks due and their outcomes, for runDone (callBack). */
   private readonly doneCallbacks: SendCallback[] = [];
   private readonly doneErrors: (Error | null)[] = [];
+  private doneCount = 0;
   private doneQueued = false;
   /** The largest datagram either side sends (version 5: LARGE_DATAGRAM_MAX), and so the largest
    *  payload of one SEND and of one SEND_PART. */
@@ -400,8 +401,10 @@ export class ClusterSocket implements GroupSocket {
    *  flushSends() or a reply's handling, which the callback's own calls (close(), a request, more
    *  sends) would re-enter. */
   private callBack(cb: SendCallback, err: Error | null): void {
-    this.doneCallbacks.push(cb);
-    this.doneErrors.push(err);
+    // Written by index into arrays kept at their size: emptied with length = 0, V8 let go of
+    // their store and grew it again, step by step, for every window of sends.
+    this.doneCallbacks[this.doneCount] = cb;
+    this.doneErrors[this.doneCount++] = err;
     if (!this.doneQueued) { this.doneQueued = true; queueMicrotask(this.runDone); }
   }
 
@@ -409,9 +412,13 @@ export class ClusterSocket implements GroupSocket {
     this.doneQueued = false;
     const cbs = this.doneCallbacks, errs = this.doneErrors;
     // Callbacks settled by these callbacks' own calls join the loop, in order.
-    for (let i = 0; i < cbs.length; i++) callUser(cbs[i], errs[i]);
-    cbs.length = 0;
-    errs.length = 0;
+    for (let i = 0; i < this.doneCount; i++) {
+      const cb = cbs[i], err = errs[i];
+      cbs[i] = noop; // nothing kept alive until the next window
+      errs[i] = null;
+      callUser(cb, err);
+    }
+    this.doneCount = 0;
   };
 
   private scheduleFlush(): void {
