@@ -74,7 +74,7 @@ import {
   type DataHeader, type ExchangeGroup, type GroupMessage, type LeaveReason, type ReportedMember,
 } from './codec.ts';
 import type { QuorumReport } from '../quorum/quorum.ts';
-import { GroupTable, compareChanges, memberKey } from './table.ts';
+import { GroupTable, compareChanges, memberKey, type GroupState } from './table.ts';
 
 /** Counters stats() always reports (others, such as malformed.<why>, appear when they happen). */
 export const COUNTERS = [
@@ -258,6 +258,15 @@ export class GroupService implements DriverUpcalls {
   private sent = 0;
   /** Where deliverAt() reads a DATA message's header. */
   private readonly dataAt: DataHeader = { group: '', pid: 0, port: 0 };
+  /** Sets of activeByGroup added or removed (with the table's generation, when deliverAt's route
+   *  must be looked up again). */
+  private activeChanges = 0;
+  /** deliverAt's last group: its name, the generation it was looked up at, its state and its
+   *  active endpoints (the live objects: members and endpoints that change within them are seen). */
+  private routeName: string | undefined;
+  private routeGeneration = -1;
+  private routeGroup: GroupState | undefined;
+  private routeTargets: Set<Endpoint> | undefined;
   private overruns: { ep: Endpoint; group: string }[] = [];
   private ringId: RingId;
   private nodes: readonly number[];
@@ -336,12 +345,21 @@ export class GroupService implements DriverUpcalls {
     this.delivered++;
     if (!this.fromMember(sender)) return true;
     const group = h.group, pid = h.pid, port = h.port;
-    const from = this.table.get(group)?.find(sender, pid, port);
+    // The group's state and its local endpoints, as the last message found them while neither
+    // map has changed since (most messages are to the group of the one before).
+    const generation = this.table.generation + this.activeChanges;
+    if (group !== this.routeName || generation !== this.routeGeneration) {
+      this.routeName = group;
+      this.routeGeneration = generation;
+      this.routeGroup = this.table.get(group);
+      this.routeTargets = this.activeByGroup.get(group);
+    }
+    const from = this.routeGroup?.find(sender, pid, port);
     if (from === undefined) {
       this.count('dataNotMember');
       return true;
     }
-    const targets = this.activeByGroup.get(group);
+    const targets = this.routeTargets;
     if (!targets || targets.size === 0) return true;
     let ev: SocketEvent | undefined;
     for (const ep of targets) {
@@ -629,7 +647,7 @@ export class GroupService implements DriverUpcalls {
     if (!this.table.get(group)?.has(ep.member)) return;
     b.active = true;
     let set = this.activeByGroup.get(group);
-    if (!set) { set = new Set(); this.activeByGroup.set(group, set); }
+    if (!set) { set = new Set(); this.activeByGroup.set(group, set); this.activeChanges++; }
     set.add(ep);
   }
 
@@ -639,7 +657,7 @@ export class GroupService implements DriverUpcalls {
     b.active = false;
     const set = this.activeByGroup.get(b.group);
     set?.delete(ep);
-    if (set?.size === 0) this.activeByGroup.delete(b.group);
+    if (set?.size === 0) { this.activeByGroup.delete(b.group); this.activeChanges++; }
   }
 
   private refuseBinding(ep: Endpoint, group: string): void {

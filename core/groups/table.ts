@@ -19,15 +19,19 @@ export class GroupState {
 
   /** The member each node last sent data as (find's fast path: no key string per message). */
   private readonly lastSender = new Map<number, Member>();
+  /** The last member find() found (its first path: not even a lookup by node per message). */
+  private found: Member | undefined;
 
   get size(): number { return this.byKey.size; }
   has(m: Member): boolean { return this.byKey.has(memberKey(m)); }
   /** The member with this address, as stored (shared, never mutated), or undefined. */
   find(nodeId: number, pid: number, port: number): Member | undefined {
+    const f = this.found;
+    if (f !== undefined && f.nodeId === nodeId && f.pid === pid && f.port === port) return f;
     const last = this.lastSender.get(nodeId);
-    if (last !== undefined && last.pid === pid && last.port === port) return last;
+    if (last !== undefined && last.pid === pid && last.port === port) return (this.found = last);
     const m = this.byKey.get(memberKey({ nodeId, pid, port }));
-    if (m !== undefined) this.lastSender.set(nodeId, m);
+    if (m !== undefined) this.lastSender.set(nodeId, (this.found = m));
     return m;
   }
   /** Adds a member (false when it is one already); `identity`, when given, is who it is (also for a member already in). */
@@ -47,6 +51,8 @@ export class GroupState {
       this.sorted = undefined;
       const last = this.lastSender.get(m.nodeId);
       if (last !== undefined && last.pid === m.pid && last.port === m.port) this.lastSender.delete(m.nodeId);
+      const f = this.found;
+      if (f !== undefined && f.nodeId === m.nodeId && f.pid === m.pid && f.port === m.port) this.found = undefined;
     }
     return gone;
   }
@@ -62,15 +68,19 @@ export class GroupState {
 
 export class GroupTable {
   private readonly groups = new Map<string, GroupState>();
+  private changes = 0;
+  /** Changes each time a group is added or forgotten: a GroupState looked up under an earlier
+   *  generation may no longer be the one of its name. */
+  get generation(): number { return this.changes; }
   get(name: string): GroupState | undefined { return this.groups.get(name); }
   ensure(name: string): GroupState {
     let g = this.groups.get(name);
-    if (!g) { g = new GroupState(name); this.groups.set(name, g); }
+    if (!g) { g = new GroupState(name); this.groups.set(name, g); this.changes++; }
     return g;
   }
   /** Forget a group once it has no members (keeps memory bounded by the live groups). */
   prune(name: string): void {
-    if (this.groups.get(name)?.size === 0) this.groups.delete(name);
+    if (this.groups.get(name)?.size === 0) { this.groups.delete(name); this.changes++; }
   }
   all(): GroupState[] { return [...this.groups.values()]; }
   get count(): number { return this.groups.size; }

@@ -165,6 +165,48 @@ describe('GroupService', () => {
     expect(s[1].ep.members().map(fmtMember)).toEqual(['1/101/4', '2/102/2', '3/103/6']);
   });
 
+  it('deliverAt reads a message where it lies and follows its group as it is dropped and made again, and as messages alternate between groups', () => {
+    const c = new Cluster([1]);
+    const svc = c.svc(1);
+    const a = c.open(1), b = c.open(1), d = c.open(1);
+    a.ep.bind('g'); d.ep.bind('h');
+    c.run();
+    // A DATA message in the middle of a frame whose other bytes are not it.
+    const at = (group: string, s: TestSocket, text: string): void => {
+      const m = encodeData(group, s.ep.member.pid, s.ep.member.port, enc(text));
+      const frame = new Uint8Array(m.length + 11).fill(0x47);
+      frame.set(m, 5);
+      svc.deliverAt(1, frame, 5, 5 + m.length, 'agreed');
+      frame.fill(0xee); // nobody keeps a view past the call
+    };
+    const msgs = (s: TestSocket): string[] => s.rec.log.filter((l) => l.startsWith('msg'));
+    at('g', a, 'one'); at('h', d, 'two'); at('g', a, 'three'); at('h', d, 'four');
+    expect(msgs(a)).toEqual(['msg g from 1/101/1 agreed one', 'msg g from 1/101/1 agreed three']);
+    expect(msgs(d)).toEqual(['msg h from 1/101/3 agreed two', 'msg h from 1/101/3 agreed four']);
+    // g loses its only member (the group is forgotten), then b makes it again.
+    a.ep.unbind();
+    c.run();
+    const notMember = svc.stats().dataNotMember;
+    at('g', a, 'after-leave');
+    expect(svc.stats().dataNotMember).toBe(notMember + 1);
+    b.ep.bind('g');
+    c.run();
+    at('g', b, 'five');
+    at('g', a, 'not-a-member');
+    expect(msgs(b)).toEqual(['msg g from 1/101/2 agreed five']);
+    expect(msgs(a)).toHaveLength(2);
+    expect(svc.stats().dataNotMember).toBe(notMember + 2);
+    // a comes back and sends, then leaves while b stays: its next message is not a member's.
+    a.ep.bind('g');
+    c.run();
+    at('g', a, 'back');
+    a.ep.unbind();
+    c.run();
+    at('g', a, 'gone');
+    expect(msgs(b).slice(1)).toEqual(['msg g from 1/101/1 agreed back']);
+    expect(svc.stats().dataNotMember).toBe(notMember + 3);
+  });
+
   it('suppresses the sender\'s own copy with selfDelivery false', () => {
     const c = new Cluster([1, 2]);
     const a = c.open(1); const b = c.open(2);
