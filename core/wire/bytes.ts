@@ -53,26 +53,8 @@ export function allocBytesToFill(n: number): Uint8Array {
 // per-message paths; viewOf and copyInto (inlined) call the builtin directly.
 const { subarray: subarrayFn, set: setFn } = Uint8Array.prototype;
 
-/** The array viewOf made a view of last, its memory, and whether it is a plain Uint8Array: the
- *  per-message callers view one datagram or frame many times over. */
-let viewedArray: Uint8Array | undefined;
-let viewedBuffer: ArrayBufferLike = new ArrayBuffer(0);
-let viewedOffset = 0;
-let viewedPlain = false;
-
-/** `b.subarray(start, end)`: a view of the same memory (of a Buffer, a Buffer). Of a plain
- *  array, for a range inside it, built from its memory directly: subarray asks for the array's
- *  species constructor every time, a quarter of a view's cost (core/wire/bytes.test.ts checks
- *  that both give the same views). */
-export function viewOf(b: Uint8Array, start: number, end = b.length): Uint8Array {
-  if (b !== viewedArray) {
-    viewedArray = b;
-    // Not a small array that may live in V8's heap: its .buffer would move it out.
-    viewedPlain = b.byteLength > 64 && Object.getPrototypeOf(b) === Uint8Array.prototype;
-    viewedBuffer = b.buffer;
-    viewedOffset = b.byteOffset;
-  }
-  if (viewedPlain && start >= 0 && start <= end && end <= b.length) return new Uint8Array(viewedBuffer, viewedOffset + start, end - start);
+/** `b.subarray(start, end)`: a view of the same memory (of a Buffer, a Buffer). */
+export function viewOf(b: Uint8Array, start: number, end?: number): Uint8Array {
   return subarrayFn.call(b, start, end);
 }
 
