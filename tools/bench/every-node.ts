@@ -3,7 +3,7 @@
 // first rows after a start run on code V8 has not optimised yet), with the driver's counters that
 // changed on node 1, and optionally V8 flags for the daemons, for A/B runs of flags in turns.
 // Run: npx tsx tools/bench/every-node.ts [--sizes 1300,100,1301,101] [--seconds 2] [--crypto off|on]
-//      [--senders all|one] [--set section.key=value] [--stats REGEX (node 1's counters to print)]
+//      [--senders all|one[,...]] (a list: row i sends as its i-th entry, the list repeated) [--set section.key=value] [--stats REGEX (node 1's counters to print)]
 //      [--daemon-flags "--trace-gc --max-semi-space-size=2"] (after the daemons' own V8 flags)
 //      [--keep] (keep the daemons' configs and logs: --trace-gc writes to them)
 //      [--client ts|c] (the clients' library: the TypeScript one, or the C one as `afcluster bench --client c`)
@@ -20,14 +20,14 @@ import { join } from 'node:path';
 import type { Senders } from './results.ts';
 
 interface Args {
-  sizes: number[]; seconds: number; crypto: boolean; senders: Senders; stats: RegExp;
+  sizes: number[]; seconds: number; crypto: boolean; senders: Senders[]; stats: RegExp;
   daemonFlags: string[]; sections: Record<string, Record<string, number | boolean | string>>; keep: boolean;
   client: ClientKind; profile?: string; each: boolean;
 }
 
 function parse(argv: string[]): Args {
   const a: Args = {
-    sizes: [1300, 100, 1301, 101], seconds: 2, crypto: false, senders: 'all', daemonFlags: [], sections: {}, keep: false, client: 'ts', each: false,
+    sizes: [1300, 100, 1301, 101], seconds: 2, crypto: false, senders: ['all'], daemonFlags: [], sections: {}, keep: false, client: 'ts', each: false,
     stats: /sendsRefused|writableSent|driver\.tokens$|gcRuns|gcMinorRuns/,
   };
   const sets: string[] = [];
@@ -41,8 +41,10 @@ function parse(argv: string[]): Args {
         a.crypto = v === 'on';
         break;
       case '--senders':
-        if (v !== 'all' && v !== 'one') throw new Error(`--senders ${v}: expected all or one`);
-        a.senders = v;
+        a.senders = v.split(',').map((x) => {
+          if (x !== 'all' && x !== 'one') throw new Error(`--senders ${v}: expected all or one, or a list of them`);
+          return x;
+        });
         break;
       case '--stats': a.stats = new RegExp(v); break;
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
@@ -68,16 +70,17 @@ try {
 const c = await BenchCluster.start({ nodes: 3, driver: 'totem', crypto: a.crypto, daemonFlags: a.daemonFlags, driverSections: a.sections, keep: a.keep, client: a.client, order: 'agreed', profileDir: a.profile });
 if (a.keep) console.log(`daemons' configs and logs in ${c.dir}`);
 try {
-  for (const size of a.sizes) {
+  for (const [i, size] of a.sizes.entries()) {
+    const senders = a.senders[i % a.senders.length];
     const before = (await c.stats())[0] ?? {};
     const cpuBefore = c.cpuEach();
-    const { row, errors } = await measureThroughput(c, { driver: 'totem', crypto: a.crypto ? 'on' : 'off', accelerated: 'off', order: 'agreed' }, size, a.seconds, a.senders);
+    const { row, errors } = await measureThroughput(c, { driver: 'totem', crypto: a.crypto ? 'on' : 'off', accelerated: 'off', order: 'agreed' }, size, a.seconds, senders);
     const after = (await c.stats())[0] ?? {};
     const changed = Object.entries(after)
       .filter(([k, v]) => a.stats.test(k) && typeof v === 'number')
       .map(([k, v]) => `${k.replace(/^.*\./, '')}=${(v as number) - (typeof before[k] === 'number' ? before[k] as number : 0)}`);
     const cpu = row.cpuUsPerMessage;
-    console.log(`${size} B: ${Math.round(row.tpPerSec)} msg/s, cpu us/msg daemons+clients ${cpu ? `${cpu.daemons.toFixed(1)}+${cpu.clients.toFixed(1)}` : '-'} | node 1: ${changed.join(' ')}`);
+    console.log(`${size} B${a.senders.length > 1 ? ` (${senders === 'one' ? 'one sender' : 'every node'})` : ''}: ${Math.round(row.tpPerSec)} msg/s, cpu us/msg daemons+clients ${cpu ? `${cpu.daemons.toFixed(1)}+${cpu.clients.toFixed(1)}` : '-'} | node 1: ${changed.join(' ')}`);
     if (a.each) {
       const messages = row.tpPerSec * row.seconds;
       const us = c.cpuEach().map((t, i) => ((t - cpuBefore[i]) * 1e6) / messages);
