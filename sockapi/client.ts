@@ -63,6 +63,8 @@ interface Pending {
 /** A new promise's resolving functions, taken by captureResolvers while its executor runs: one
  *  function for every send's promise, not a closure (and its context) per message. */
 const noop = (): void => undefined;
+/** Slots of the due-callback arrays kept between windows (ClusterSocket.runDone). */
+const DONE_KEPT_MAX = 4096;
 const captured: { resolve: () => void; reject: (e: Error) => void } = { resolve: noop, reject: noop };
 function captureResolvers(resolve: () => void, reject: (e: Error) => void): void {
   captured.resolve = resolve;
@@ -418,6 +420,9 @@ export class ClusterSocket implements GroupSocket {
       errs[i] = null;
       callUser(cb, err);
     }
+    // Kept at their size for the next window; let go after a burst far past it (a close that
+    // failed every queued send at once).
+    if (this.doneCount > DONE_KEPT_MAX) cbs.length = errs.length = 0;
     this.doneCount = 0;
   };
 

@@ -816,6 +816,7 @@ export class BridgeCore {
     for (const c of [...this.clients.values()]) {
       if (c.pid !== pid) continue;
       this.clients.delete(c.path);
+      c.removed = true;
       this.waiting.delete(c);
       for (const id of [...c.partials.keys()]) this.dropPartial(c, id);
       c.outbox.close();

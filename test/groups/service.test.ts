@@ -207,6 +207,28 @@ describe('GroupService', () => {
     expect(svc.stats().dataNotMember).toBe(notMember + 3);
   });
 
+  it('deliverAt follows a group whose local endpoints all leave and come back while a remote member keeps it alive', () => {
+    const c = new Cluster([1, 2]);
+    const svc = c.svc(1);
+    const a = c.open(1), r = c.open(2);
+    a.ep.bind('g'); r.ep.bind('g');
+    c.run();
+    const at = (text: string): void => {
+      const m = encodeData('g', r.ep.member.pid, r.ep.member.port, enc(text));
+      const frame = new Uint8Array(m.length + 4).fill(0x47);
+      frame.set(m, 2);
+      svc.deliverAt(2, frame, 2, 2 + m.length, 'agreed');
+    };
+    at('one');
+    a.ep.unbind(); // node 1 has no active endpoint in g; the group lives on through r
+    c.run();
+    at('two');
+    a.ep.bind('g');
+    c.run();
+    at('three');
+    expect(a.rec.log.filter((l) => l.startsWith('msg')).map((l) => l.split(' ').at(-1))).toEqual(['one', 'three']);
+  });
+
   it('suppresses the sender\'s own copy with selfDelivery false', () => {
     const c = new Cluster([1, 2]);
     const a = c.open(1); const b = c.open(2);
