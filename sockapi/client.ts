@@ -599,7 +599,7 @@ export class ClusterSocket implements GroupSocket {
   private sendReply(id: number, status: number): boolean {
     const s = this.inflight.take(id);
     if (!s) return false;
-    const part = this.parts.get(id);
+    const part = this.parts.size === 0 ? undefined : this.parts.get(id); // no hash lookup per small send
     if (part) { this.partReply(id, s, part, status); return true; }
     if (s.settled) return true;
     if (status === 0) { this.settle(s); return true; }
