@@ -194,10 +194,10 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
  *  as long again (the one-sender rows come first): V8 compiles the daemons' and the clients'
  *  message path in their first seconds under load (about 150 functions a daemon, the token's
  *  path last: it runs once a rotation, not once a message), and a first row measured inside that
- *  ran 3 to 20% below the same row measured again with only the row's own WARMUP_MS before it,
- *  and up to 40% below with every node's warm-up alone before a one-sender row (docs/BENCH.md,
- *  "A message read where it lies in its frame"). The reference does the same work, for the same
- *  time. */
+ *  ran 3 to 20% below the same row measured again with only the row's own WARMUP_MS before it;
+ *  with every node's warm-up alone, a one-sender row at 100 B still spent 3.4 us of daemon CPU a
+ *  message where the every-node row after it spent 1.9 (docs/BENCH.md, "A message read where it
+ *  lies in its frame"). The reference does the same work, for the same time. */
 export const START_WARMUP_S = 2;
 
 async function warmStart(ctx: RunContext, report: BenchReport, m: { cluster: BenchCluster; l: RunLabels; ref?: ReferenceRun }, size: number): Promise<void> {
