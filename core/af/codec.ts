@@ -5,7 +5,7 @@
 // result that says which errno the daemon answers with.
 import { ERROR_NUMBERS, errorCodeFromNumber, type ErrorCode } from '../api/errors.ts';
 import type { Order, RingId } from '../driver/types.ts';
-import { allocBytesToFill, bytePartsLength, concatBytes, copyInto, LastDecoded, readU32, viewOf, writeU16, writeU32, type ByteParts } from '../wire/bytes.ts';
+import { allocBytesToFill, bytePartsLength, concatBytes, copyInto, LastDecoded, rangeOf, readU32, viewOf, writeU16, writeU32, type ByteParts } from '../wire/bytes.ts';
 import { Reader, WireError } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 import type {
@@ -338,16 +338,12 @@ function groupText(group: string): Uint8Array {
 /** A MESSAGE event written straight into its bytes (no Writer, no DataView). */
 function encodeMessage(ev: MessageEvent, g: Uint8Array): Uint8Array {
   const b = allocBytesToFill(messageEventOverhead(g.length) + ev.data.length);
-  b.set(ev.data, writeMessageHeader(b, ev, g));
+  b.set(ev.data, writeMessageHeader(b, ev.sender, ev.order, g, 0));
   return b;
 }
 
 /** The MESSAGE event's header into `b` at `start`; returns where the payload goes. */
-function writeMessageHeader(b: Uint8Array, ev: MessageEvent, g: Uint8Array, start = 0): number {
-  return writeHeaderOf(b, ev.sender, ev.order, g, start);
-}
-
-function writeHeaderOf(b: Uint8Array, sender: Member, order: Order, g: Uint8Array, start: number): number {
+function writeMessageHeader(b: Uint8Array, sender: Member, order: Order, g: Uint8Array, start: number): number {
   writeU16(b, start, MAGIC); b[start + 2] = VERSION; b[start + 3] = EVENT_OP.message; writeU32(b, start + 4, 0);
   writeU16(b, start + 8, g.length); copyInto(b, g, start + 10);
   const at = start + 10 + g.length;
@@ -377,8 +373,8 @@ export function writeMessageAt(into: Uint8Array, at: number, ev: MessageEvent): 
  *  (messageBytesOf(group, end - start) bytes written). */
 export function writeMessageOf(into: Uint8Array, at: number, group: string, sender: Member, order: Order,
   from: Uint8Array, start: number, end: number): number {
-  const body = writeHeaderOf(into, sender, order, groupText(group), at);
-  copyInto(into, start === 0 && end === from.length ? from : viewOf(from, start, end), body);
+  const body = writeMessageHeader(into, sender, order, groupText(group), at);
+  copyInto(into, rangeOf(from, start, end), body);
   return body + end - start;
 }
 
@@ -397,7 +393,7 @@ export function gatheredMessage(ev: MessageEvent, msgId: number, payload: BytePa
   const overhead = messageEventOverhead(g.length);
   if (overhead + size > LARGE_DATAGRAM_MAX) return messageParts(ev, g, msgId, LARGE_DATAGRAM_MAX, pieces, size);
   const b = allocBytesToFill(overhead);
-  writeMessageHeader(b, ev, g);
+  writeMessageHeader(b, ev.sender, ev.order, g, 0);
   return [gather(b, pieces)];
 }
 

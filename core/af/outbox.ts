@@ -15,7 +15,7 @@ import {
   BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, STATUS_REPLY_BYTES, encodeStatusReply, messageEventBytes, writeBatchHeader, writeMessageAt,
   writeMessageOf, writeStatusReplyAt,
 } from './codec.ts';
-import { allocBytesToFill, bytePartsLength, concatBytes, copyBytes, copyInto, viewOf, type ByteParts } from '../wire/bytes.ts';
+import { allocBytesToFill, bytePartsLength, concatBytes, copyBytes, copyInto, rangeOf, type ByteParts } from '../wire/bytes.ts';
 import type { Member, MessageEvent } from '../api/types.ts';
 import type { Order } from '../driver/types.ts';
 
@@ -186,7 +186,7 @@ export class Outbox {
       if (!this.blocked) this.queued();
       return true;
     }
-    const msg = ev ?? { type: 'message', group, sender, order, data: start === 0 && end === from.length ? from : viewOf(from, start, end) };
+    const msg = ev ?? { type: 'message', group, sender, order, data: rangeOf(from, start, end) };
     this.unencoded++;
     this.push({ bytes: null, msg, size, events: 1, replies: 0, replySize: 0, op: 0, id: 0, status: 0, at: 0 });
     return true;

@@ -179,6 +179,28 @@ describe('bridge core: half-sent messages', () => {
   });
 });
 
+describe('bridge core: a container\'s SENDs read where they lie', () => {
+  it('a SEND after a CLOSE in the same container is answered as for a socket that is gone, not sent', () => {
+    const node = new FakeNode();
+    const c = node.client('/gone.sock', 0);
+    expect(c.hello(4)).toBe(0); // containers (version 2 on)
+    expect(c.status({ type: 'bind', id: 0, group: 'g', selfDelivery: false })).toBe(0);
+    const sent = node.multicasts.length;
+    const bad = node.stats().badRequests;
+    const data = Uint8Array.of(1, 2, 3);
+    node.bridge.datagram(encodeBatch([
+      encodeRequest({ type: 'send', id: 101, order: 'agreed', data, resume: false }),
+      encodeRequest({ type: 'close', id: 102 }),
+      encodeRequest({ type: 'send', id: 103, order: 'agreed', data, resume: false }),
+    ]), c.path);
+    node.pump();
+    const replies = (node.inbox.get(c.path) ?? []).flatMap((d) => (d.type === 'reply' && d.reply.id > 100 ? [[d.reply.id, d.reply.status]] : []));
+    expect(replies).toEqual([[101, 0], [102, 0], [103, ERROR_NUMBERS.EPROTO]]);
+    expect(node.multicasts.length - sent).toBe(2); // the first SEND, and the LEAVE of the close
+    expect(node.stats().badRequests).toBe(bad + 1);
+  });
+});
+
 describe('bridge core: message events to clients of every version', () => {
   it('small ones written into containers, large ones and ones in fragments encoded: the same events byte for byte', () => {
     for (const fragmentBytes of [undefined, 4000]) {

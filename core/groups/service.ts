@@ -67,7 +67,7 @@ import { ClusterError, assert, eagain, isClusterError } from '../api/errors.ts';
 import type { NodeConfig } from '../config/types.ts';
 import type { Configuration, DriverUpcalls, Guarantees, LogLevel, MessageBytes, Order, RingId } from '../driver/types.ts';
 import type { LocalNode, Member, MemberChange, MemberIdentity, MemberInfo, MessageEvent, QuorumState, SocketEvent, ViewId } from '../api/types.ts';
-import { concatBytes, viewOf } from '../wire/bytes.ts';
+import { concatBytes, rangeOf, viewOf } from '../wire/bytes.ts';
 import { Quorum, quorumOff, type QuorumOptions } from '../quorum/quorum.ts';
 import {
   NAME_WIRE_MAX, dataHeader, dataOverhead, decodeGroupMessage, readDataHeaderAt, readDataMessage, encodeExchange, encodeExpected, dataMessage, encodeJoin, encodeLeave, isValidGroupName,
@@ -136,6 +136,14 @@ export interface EndpointSink {
    */
   messageAt?(group: string, sender: Member, order: Order, from: Uint8Array, start: number, end: number): boolean | undefined;
   overrun(): void;
+}
+
+/** The message event of a DATA message's payload (GroupService.dataTo's arguments). */
+function dataEvent(group: string, sender: Member, order: Order, from: Uint8Array, start: number, end: number,
+  parts: readonly Uint8Array[] | undefined): SocketEvent {
+  const data = rangeOf(from, start, end);
+  if (parts === undefined) return { type: 'message', group, sender, order, data };
+  return new PartedMessage(group, sender, order, data.length > 0 ? [data, ...parts.slice(1)] : parts.slice(1));
 }
 
 /** The event with a message's data copied out of the driver's memory, to keep past event(). */
@@ -335,41 +343,14 @@ export class GroupService implements DriverUpcalls {
     if (this.dispatching === 0) this.flushOverruns();
   }
 
-  /** applyData() of a DATA message read where it lies: its endpoints' sinks get it through
-   *  messageAt() where they have it, else one event made for all of them. False when it is not a
-   *  well-formed DATA message. */
+  /** A DATA message read where it lies (readDataHeaderAt), applied as apply() would; false when
+   *  it is not a well-formed DATA message. */
   private deliverDataAt(sender: number, frame: Uint8Array, start: number, end: number, order: Order): boolean {
     const h = this.dataAt;
     const body = readDataHeaderAt(frame, start, end, h);
     if (body < 0) return false;
     this.delivered++;
-    if (!this.fromMember(sender)) return true;
-    const group = h.group, pid = h.pid, port = h.port;
-    // The group's state and its local endpoints, as the last message found them while neither
-    // map has changed since (most messages are to the group of the one before).
-    const generation = this.table.generation + this.activeChanges;
-    if (group !== this.routeName || generation !== this.routeGeneration) {
-      this.routeName = group;
-      this.routeGeneration = generation;
-      this.routeGroup = this.table.get(group);
-      this.routeTargets = this.activeByGroup.get(group);
-    }
-    const from = this.routeGroup?.find(sender, pid, port);
-    if (from === undefined) {
-      this.count('dataNotMember');
-      return true;
-    }
-    const targets = this.routeTargets;
-    if (!targets || targets.size === 0) return true;
-    let ev: SocketEvent | undefined;
-    for (const ep of targets) {
-      const m = ep.member;
-      if (!ep.binding?.selfDelivery && m.nodeId === sender && m.pid === pid && m.port === port) continue;
-      if (!ep.binding?.active) continue;
-      let taken = ep.sink.messageAt?.(group, from, order, frame, body, end);
-      if (taken === undefined) taken = ep.sink.event(ev ??= { type: 'message', group, sender: from, order, data: viewOf(frame, body, end) });
-      if (!taken) this.overran(ep);
-    }
+    if (this.fromMember(sender)) this.dataTo(sender, h.group, h.pid, h.port, order, frame, body, end);
     return true;
   }
 
@@ -601,21 +582,42 @@ export class GroupService implements DriverUpcalls {
   }
 
   private applyData(sender: number, msg: Extract<GroupMessage, { type: 'data' }>, order: Order, parts?: readonly Uint8Array[]): void {
-    const sender_ = this.table.get(msg.group)?.find(sender, msg.pid, msg.port);
-    if (sender_ === undefined) {
+    this.dataTo(sender, msg.group, msg.pid, msg.port, order, msg.data, 0, msg.data.length, parts);
+  }
+
+  /**
+   * A DATA message from member `pid:port` of node `sender` to the group's local endpoints. Its
+   * payload is `from[start]` up to `end` (a frame the driver delivered, or a payload of its own);
+   * with `parts`, it arrived in fragments: `from` is the rest of the first, `parts` all of them.
+   * A sink with messageAt() takes a whole message from where it lies; the others share one event.
+   */
+  private dataTo(sender: number, group: string, pid: number, port: number, order: Order,
+    from: Uint8Array, start: number, end: number, parts?: readonly Uint8Array[]): void {
+    // The group's state and its local endpoints, as the last message found them while neither
+    // map has changed since (most messages are to the group of the one before).
+    const generation = this.table.generation + this.activeChanges;
+    if (group !== this.routeName || generation !== this.routeGeneration) {
+      this.routeName = group;
+      this.routeGeneration = generation;
+      this.routeGroup = this.table.get(group);
+      this.routeTargets = this.activeByGroup.get(group);
+    }
+    const member = this.routeGroup?.find(sender, pid, port);
+    if (member === undefined) {
       // The same on every node: the sender is not (or no longer) a member in the shared view.
       this.count('dataNotMember');
       return;
     }
-    const targets = this.activeByGroup.get(msg.group);
+    const targets = this.routeTargets;
     if (!targets || targets.size === 0) return;
-    const ev: SocketEvent = parts === undefined
-      ? { type: 'message', group: msg.group, sender: sender_, order, data: msg.data }
-      : new PartedMessage(msg.group, sender_, order, msg.data.length > 0 ? [msg.data, ...parts.slice(1)] : parts.slice(1));
+    let ev: SocketEvent | undefined;
     for (const ep of targets) {
       const m = ep.member;
-      if (!ep.binding?.selfDelivery && m.nodeId === sender && m.pid === msg.pid && m.port === msg.port) continue;
-      this.offer(ep, ev);
+      if (!ep.binding?.selfDelivery && m.nodeId === sender && m.pid === pid && m.port === port) continue;
+      if (!ep.binding?.active) continue;
+      let taken = parts === undefined ? ep.sink.messageAt?.(group, member, order, from, start, end) : undefined;
+      if (taken === undefined) taken = ep.sink.event(ev ??= dataEvent(group, member, order, from, start, end, parts));
+      if (!taken) this.overran(ep);
     }
   }
 

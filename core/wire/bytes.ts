@@ -58,6 +58,11 @@ export function viewOf(b: Uint8Array, start: number, end?: number): Uint8Array {
   return subarrayFn.call(b, start, end);
 }
 
+/** `b` from `start` up to `end`: `b` itself when that is all of it, else a view (viewOf). */
+export function rangeOf(b: Uint8Array, start: number, end: number): Uint8Array {
+  return start === 0 && end === b.length ? b : viewOf(b, start, end);
+}
+
 /** `into.set(src, at)`: copies `src` into `into` at `at`. */
 export function copyInto(into: Uint8Array, src: Uint8Array, at: number): void {
   setFn.call(into, src, at);
