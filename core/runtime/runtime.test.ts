@@ -166,6 +166,30 @@ describe.each([['without a key', false], ['with a key', true]] as const)('runtim
     await new Promise((r) => setImmediate(r));
     expect(a.delivered).toEqual([[1, 'at once']]);
   });
+
+  it('runs work due now at once even while a timeout armed for an earlier deadline has not fired yet', async () => {
+    const { nodes: [a] } = await cluster(crypto ? 'overdue-sealed' : 'overdue-plain', crypto);
+    const echo = echoOf(a);
+    const host = (echo as unknown as { host: DriverHost }).host;
+    // The next time nothing is due now, the driver asks for a deadline 0.3 ms away: the runtime
+    // arms a timeout, which Node fires a millisecond or more after it is armed.
+    let soon: number | undefined;
+    const own = echo.nextDeadline.bind(echo);
+    echo.nextDeadline = () => {
+      const d = own();
+      if (d <= host.now()) return d;
+      soon ??= host.now() + 0.3;
+      return Math.min(d, soon);
+    };
+    a.rt.multicast(Buffer.from('first'), 'fifo');
+    await new Promise((r) => setImmediate(r));
+    expect(a.delivered).toEqual([[1, 'first']]);
+    expect(soon).toBeDefined(); // armed after the first message went
+    while (host.now() <= soon!) { /* that deadline passes; its timeout cannot fire meanwhile */ }
+    a.rt.multicast(Buffer.from('second'), 'fifo');
+    await new Promise((r) => setImmediate(r));
+    expect(a.delivered).toEqual([[1, 'first'], [1, 'second']]);
+  });
 });
 
 describe('runtime', () => {

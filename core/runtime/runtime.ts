@@ -270,13 +270,16 @@ class NodeRuntime implements Runtime {
       this.clearTimer();
       return;
     }
-    if (this.timer && this.armedFor <= deadline) return;
+    const now = this.clock.now();
+    // An armed timer due no later serves, unless it is a timeout and the deadline is now: Node
+    // fires a timeout up to a millisecond after its time, and work due now must not wait for it.
+    if (this.timer && this.armedFor <= deadline && (this.timer.kind === 'immediate' || deadline > now)) return;
     this.clearTimer();
-    const delay = Math.min(Math.max(0, Math.ceil(deadline - this.clock.now())), TIMER_MAX_MS);
+    const delay = Math.min(Math.max(0, Math.ceil(deadline - now)), TIMER_MAX_MS);
     this.armedFor = deadline;
     // Work due now (a driver's deferred self-delivery, a frame to send) runs after this turn's
     // I/O, not a millisecond later: Node rounds setTimeout(0) up to 1 ms.
-    this.timer = deadline <= this.clock.now()
+    this.timer = deadline <= now
       ? { kind: 'immediate', handle: setImmediate(this.fire) }
       : { kind: 'timeout', handle: setTimeout(this.fire, delay) };
   }
