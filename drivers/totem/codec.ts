@@ -3,7 +3,8 @@
 // then, by type (ring ids are u32 rep + u48 seq; sequence numbers are u48, big-endian):
 //   token:        ring, u48 tokenSeq, u48 seq, u48 aru, u32 aruAddr, u32 fcc, u32 backlog,
 //                 u8 flags (1 retransFlag, 2 install, 4 held: the representative held this
-//                 token since its previous visit; an older decoder ignores it), u16 rtr count,
+//                 token since its previous visit, or a node parked it; 8 parks: a node parks
+//                 the token after its lone messages; an older decoder ignores 4 and 8), u16 rtr count,
 //                 u48 rtr seqs
 //   mcast:        ring, u48 seq, u32 origin, u8 flags (1 safe, 2 encapsulated),
 //                 [encapsulated: old ring, u48 old seq, u32 old origin, u8 old flags (1 safe)],
@@ -48,6 +49,11 @@ export interface TokenMsg {
   install: boolean;
   /** The representative held the token on this rotation: it does not measure the ring's speed. */
   held?: boolean;
+  /** A node parks the token after its lone messages (TotemOptions.parkMs): a node that wants the
+   *  token while it is away sends a hold cancel at once. Set by the node that parks, cleared by it
+   *  at a visit where it does not; a node of an earlier version drops it (it then waits out the
+   *  park). */
+  parks?: boolean;
   rtr: number[];
 }
 
@@ -133,7 +139,7 @@ function encodeToken(m: TokenMsg): Uint8Array {
   writeRing(w, m.ring);
   w.u48(m.tokenSeq); w.u48(m.seq); w.u48(m.aru);
   w.u32(m.aruAddr); w.u32(m.fcc); w.u32(m.backlog);
-  w.u8((m.retransFlag ? 1 : 0) | (m.install ? 2 : 0) | (m.held ? 4 : 0));
+  w.u8((m.retransFlag ? 1 : 0) | (m.install ? 2 : 0) | (m.held ? 4 : 0) | (m.parks ? 8 : 0));
   w.u16(m.rtr.length);
   for (const s of m.rtr) w.u48(s);
   return w.done();
@@ -270,7 +276,7 @@ function decodeToken(r: Reader, sender: number, limits: DecodeLimits): TokenMsg 
   if (aru > seq) return `token aru ${aru} above seq ${seq}`;
   return {
     type: 'token', sender, ring, tokenSeq, seq, aru, aruAddr, fcc, backlog,
-    retransFlag: (flags & 1) !== 0, install: (flags & 2) !== 0, ...((flags & 4) !== 0 ? { held: true } : {}), rtr,
+    retransFlag: (flags & 1) !== 0, install: (flags & 2) !== 0, ...((flags & 4) !== 0 ? { held: true } : {}), parks: (flags & 8) !== 0, rtr,
   };
 }
 

@@ -86,6 +86,16 @@ export class TotemDriver implements Driver {
   private idleVisits = 0;
   private lastRotationSeq = -1;
   private held: TokenMsg | undefined;
+  /** The held token is parked after my lone messages (shouldPark), not held on an idle ring. */
+  private parked = false;
+  /** I set the token's `parks` flag, and clear it at a visit where I do not park. */
+  private parksFlagMine = false;
+  /** The last token here said a node parks it: a message queued while it is away sends a hold cancel. */
+  private parkSeen = false;
+  /** The frames sent at this visit (or release) included a safe one: safe order needs rotations. */
+  private sentSafe = false;
+  /** Application messages (or fragments) in the frames sent at this visit (or release). */
+  private sentMessages = 0;
   private holdCancelSentFor = -1;
   /** Re-sends of the hold cancel so far: a lost one must not cost a whole hold_ms. */
   private holdCancelAttempt = 0;
@@ -120,7 +130,7 @@ export class TotemDriver implements Driver {
   private readonly counters: Record<string, number> = {
     malformed: 0, unknownSender: 0, tokens: 0, tokenRetransmits: 0, mcastSent: 0, mcastRetransmits: 0,
     mcastReceived: 0, duplicates: 0, delivered: 0, rings: 0, gathers: 0, foreign: 0, failedToReceive: 0,
-    tooFarAhead: 0, badFrames: 0, staleJoins: 0, rewinds: 0, holds: 0, mergeDetects: 0,
+    tooFarAhead: 0, badFrames: 0, staleJoins: 0, rewinds: 0, holds: 0, parks: 0, mergeDetects: 0,
   };
 
   constructor(private readonly common: DriverCommon, private readonly opts: TotemOptions,
@@ -183,7 +193,7 @@ export class TotemDriver implements Driver {
     }
     const now = this.host.now();
     if (this.retransmitAt <= now) this.retransmitToken(now);
-    if (this.holdUntil <= now) this.releaseHold(true);
+    if (this.holdUntil <= now) this.releaseHold('expired');
     if (this.holdCancelAt <= now) this.holdCancelTimer();
     if (this.state === 'gather') {
       if (this.consensusAt <= now) this.consensusTimeout();
@@ -214,8 +224,8 @@ export class TotemDriver implements Driver {
       // (the others see a busy ring). After a hold that ended on its own, one may: the idle
       // token may be lost on its way, and the cancel wakes every node's re-send.
       this.holdCancelSentFor = this.lastTokenSeq;
-      this.releaseHold();
-    } else if (this.mayBeHeld() && this.holdCancelSentFor !== this.lastTokenSeq) {
+      this.releaseHold('send');
+    } else if (this.wantsCancel() && this.holdCancelSentFor !== this.lastTokenSeq) {
       this.holdCancelSentFor = this.lastTokenSeq;
       this.holdCancelAttempt = 0;
       this.sendHoldCancel();
@@ -234,6 +244,11 @@ export class TotemDriver implements Driver {
       && this.idleVisits >= Math.max(1, this.opts.seqnoUnchangedConst - 1);
   }
 
+  /** A message queued now may wait for a held or parked token: a hold cancel frees it. */
+  private wantsCancel(): boolean {
+    return this.mayBeHeld() || (this.parkSeen && !this.parksFlagMine && this.state === 'operational');
+  }
+
   /** Sent again, at the re-send floor doubling, until a token arrives or a hold would be over. */
   private sendHoldCancel(): void {
     this.host.transmit('all', encode({ type: 'holdCancel', sender: this.me, ring: this.cur.ring }));
@@ -243,7 +258,7 @@ export class TotemDriver implements Driver {
 
   private holdCancelTimer(): void {
     this.holdCancelAt = Infinity;
-    if (!this.mayBeHeld() || this.holdCancelSentFor !== this.lastTokenSeq || this.held) return;
+    if (!this.wantsCancel() || this.holdCancelSentFor !== this.lastTokenSeq || this.held) return;
     this.holdCancelAttempt++;
     this.sendHoldCancel();
   }
@@ -332,7 +347,7 @@ export class TotemDriver implements Driver {
       case 'merge': this.onForeign(m.sender, m.ring); break;
       case 'holdCancel':
         if (!ringIdEquals(m.ring, this.cur.ring)) break;
-        if (this.held) this.releaseHold();
+        if (this.held) this.releaseHold('cancel');
         else if (this.state === 'operational') this.tokenWanted();
         break;
     }
@@ -442,6 +457,7 @@ export class TotemDriver implements Driver {
     this.retransmitAt = Infinity;
     this.lastToken = undefined;
     this.held = undefined;
+    this.parked = false;
     this.holdUntil = Infinity;
     this.holdCancelAt = Infinity;
     this.mergeAt = Infinity;
@@ -669,6 +685,8 @@ export class TotemDriver implements Driver {
     this.idleVisits = 0;
     this.lastRotationSeq = -1;
     this.forwardedAt = undefined;
+    this.parksFlagMine = false;
+    this.parkSeen = false;
   }
 
   /** Enter OPERATIONAL on the new ring and deliver in the four steps of docs/TOTEM.md, "Recovery". */
@@ -761,9 +779,15 @@ export class TotemDriver implements Driver {
     this.tokenLossAt = now + this.opts.tokenMs;
     // Karn's rule: a rotation in which I re-sent the token measures nothing; nor does one in which
     // the representative held it (the hold is idleness, not the ring's speed).
-    const held = t.held === true && !this.isRep();
+    // A parked token (t.parks) may have waited anywhere, the representative's own rotation too.
+    const held = (t.held === true && !this.isRep()) || t.parks === true;
     if (this.forwardedAt !== undefined && this.retransmitAttempt === 0 && !held) this.tokenTimer.sample(now - this.forwardedAt);
     if (this.isRep()) t.held = false;
+    this.parkSeen = t.parks === true;
+    // On arrival: every member holds every message, no one has asked for any, and no one else
+    // sent any on their last visits (t.fcc counts every node's) or has any queued: a lone sender.
+    const clean = t.aru === t.seq && t.rtr.length === 0 && !t.install && t.backlog === this.backlogLastVisit
+      && t.fcc === this.sentLastVisit;
     this.visits++;
     if (this.retransmitAttempt > 0 || t.rtr.length > 0) this.lossSeenVisit = this.visits;
     this.forwardedAt = undefined;
@@ -793,7 +817,13 @@ export class TotemDriver implements Driver {
       this.held = t;
       this.holdUntil = this.host.now() + this.opts.holdMs;
       this.counters.holds++;
+    } else if (clean && this.shouldPark(t, sent)) {
+      this.park(t);
     } else {
+      if (this.parksFlagMine) {
+        t.parks = false;
+        this.parksFlagMine = false;
+      }
       this.forwardToken(t);
     }
     // Accelerated Ring (Babay & Amir 2016): the visit's last frames go out after the token.
@@ -874,6 +904,8 @@ export class TotemDriver implements Driver {
     let n = Math.min(allowed, room);
     let sent = 0;
     const rec = this.rec;
+    this.sentSafe = false;
+    this.sentMessages = 0;
     for (; n > 0; n--) {
       let m: StoredMsg;
       if (this.state === 'recovery') {
@@ -885,6 +917,8 @@ export class TotemDriver implements Driver {
         const f = this.sendQueue.nextFrame();
         if (!f) break;
         m = { seq: t.seq + 1, origin: this.me, safe: f.safe, frame: f.bytes, unsent: true };
+        if (f.safe) this.sentSafe = true;
+        this.sentMessages += f.messages;
       }
       t.seq++;
       this.cur.add(m);
@@ -963,16 +997,42 @@ export class TotemDriver implements Driver {
       && this.idleRotations >= this.opts.seqnoUnchangedConst && this.sendQueue.queuedMessages === 0;
   }
 
+  /** A lone sender's next message should not wait a rotation. After a visit that sent a single
+   *  message, my last queued (an agreed one, on a ring where every member holds everything and
+   *  no one else sent any in the last rotation or has any queued), the token waits here up to
+   *  park_ms for my next message, which then goes with this visit's token at once (releaseHold
+   *  'send'), and the token may wait again. A stream of messages is left to the rotation, which
+   *  fills its frames meanwhile. The window bounds a run of parks: a visit's allowance shrinks
+   *  with every frame sent (t.fcc), and a message that finds none left stays queued, which ends
+   *  it. A node that wants the token meanwhile sends a hold cancel (the token's `parks` flag
+   *  tells it to). */
+  private shouldPark(t: TokenMsg, sent: number): boolean {
+    return this.opts.parkMs > 0 && this.state === 'operational' && sent === 1 && this.sentMessages === 1
+      && !this.sentSafe && this.backlog() === 0 && t.rtr.length === 0 && this.cur.highDelivered >= t.seq - sent;
+  }
+
+  private park(t: TokenMsg): void {
+    this.held = t;
+    this.parked = true;
+    t.parks = true;
+    this.parksFlagMine = true;
+    this.holdUntil = this.host.now() + this.opts.parkMs;
+    this.counters.parks++;
+  }
+
   /** `expired`: hold_ms passed with nothing to send. The ring is as idle as it was: the token
    *  goes round once (the others see it within token_ms) and is held again at its next visit,
    *  not after seqno_unchanged_const more rotations of a hop per node each (an idle ring's whole
-   *  traffic). A message or a hold cancel ends the idle count. */
-  private releaseHold(expired = false): void {
+   *  traffic). A message or a hold cancel ends the idle count. `send`: a message of mine came; a
+   *  parked token may park again after it. `cancel`: another node wants the token. */
+  private releaseHold(why: 'expired' | 'send' | 'cancel'): void {
     const t = this.held;
+    const parked = this.parked;
     this.held = undefined;
+    this.parked = false;
     this.holdUntil = Infinity;
     if (t && this.state === 'operational' && ringIdEquals(t.ring, this.cur.ring)) {
-      if (!expired) this.idleRotations = 0;
+      if (why !== 'expired') this.idleRotations = 0;
       t.held = true;
       // What was queued here since the visit goes now, with this visit's token, as the visit
       // would have sent it: not a rotation later. (The lines the token's aru moves are left to
@@ -987,10 +1047,12 @@ export class TotemDriver implements Driver {
       // What is still queued goes into the backlog as a visit would put it: the others then see
       // a ring that is no longer idle (no long first re-send, no hold cancels) before my next visit.
       this.putBacklog(t);
-      this.forwardToken(t);
+      const again = parked && why === 'send' && this.shouldPark(t, sent);
+      if (again) this.park(t);
+      else this.forwardToken(t);
       for (const m of deferred) this.multicastStored(m);
       if (sent > 0) {
-        this.lastForwardedSeq = t.seq;
+        if (!again) this.lastForwardedSeq = t.seq;
         // My own frames are deliverable now; but this may run inside multicast(), so the
         // deliveries (and the room they free) go at the host's next turn (nextDeadline).
         this.ownDeliveryDue = true;

@@ -11,6 +11,7 @@ export interface TotemOptions {
   readonly tokenRetransmitMinMs: number;
   readonly tokenCopiesOnLoss: number;
   readonly holdMs: number;
+  readonly parkMs: number;
   readonly consensusMs: number;
   readonly joinMs: number;
   readonly mergeMs: number;
@@ -38,6 +39,7 @@ const section = z.strictObject({
   token_retransmit_min_ms: z.number().min(0.1).max(60_000).default(1).meta({ doc: 'The shortest wait before the last token is re-sent: the wait is twice the median of the ring\'s recent rotations, within this floor and token_retransmit_ms, doubling at each re-send of one token. Set it to token_retransmit_ms for a fixed interval.' }),
   token_copies_on_loss: int(1, 4, 2).meta({ doc: 'Copies of each token sent while the ring shows loss (token re-sends or retransmission requests in the last 64 visits); 1 sends one always.' }),
   hold_ms: int(0, 60_000, 180).meta({ doc: 'On an idle ring the representative holds the token this long per rotation.' }),
+  park_ms: z.number().min(0).max(60_000).default(1).meta({ doc: 'After a visit that sent this node\'s last queued messages on a ring with nothing else pending, the token waits here up to this long for the node\'s next message, which then goes at once instead of a rotation later; a node that wants the token meanwhile gets it by a hold cancel. 0 forwards it at once. The timer\'s resolution is a millisecond.' }),
   consensus_ms: int(10, 600_000, 1200).meta({ doc: 'GATHER gives nodes that have not agreed this long before declaring them failed.' }),
   join_ms: int(1, 60_000, 50).meta({ doc: 'Interval between join messages in GATHER.' }),
   merge_ms: int(1, 600_000, 200).meta({ doc: 'An idle ring\'s representative announces its ring this often, so rings find each other.' }),
@@ -65,6 +67,8 @@ const section = z.strictObject({
   message: 'max_messages must be at most window_size', path: ['max_messages'],
 }).refine((o) => o.window_size <= o.outstanding_max, {
   message: 'outstanding_max must be at least window_size', path: ['outstanding_max'],
+}).refine((o) => o.park_ms < o.token_ms / 2, {
+  message: 'park_ms must be below half of token_ms, or a parked token looks lost', path: ['park_ms'],
 }).refine((o) => o.hold_ms < o.token_ms / 2, {
   message: 'hold_ms must be below half of token_ms, or a held token looks lost', path: ['hold_ms'],
 });
@@ -75,6 +79,7 @@ export const totemOptionsSchema = section.transform((o): TotemOptions => ({
   tokenRetransmitMinMs: o.token_retransmit_min_ms,
   tokenCopiesOnLoss: o.token_copies_on_loss,
   holdMs: o.hold_ms,
+  parkMs: o.park_ms,
   consensusMs: o.consensus_ms,
   joinMs: o.join_ms,
   mergeMs: o.merge_ms,

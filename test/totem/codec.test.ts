@@ -6,7 +6,7 @@ const limits = { rtrMax: 30, membersMax: 32 };
 const ring = { rep: 3, seq: 2 ** 40 + 7 };
 const samples: TotemMsg[] = [
   { type: 'token', sender: 1, ring, tokenSeq: 99, seq: 1234, aru: 1200, aruAddr: 2, fcc: 17, backlog: 4,
-    retransFlag: true, install: false, rtr: [1201, 1205, 2 ** 47] },
+    retransFlag: true, install: false, parks: false, rtr: [1201, 1205, 2 ** 47] },
   { type: 'mcast', sender: 2, ring, seq: 5, origin: 4, safe: true, frame: new Uint8Array([1, 2, 3]) },
   { type: 'mcast', sender: 2, ring, seq: 6, origin: 2, safe: false,
     encap: { ring: { rep: 1, seq: 8 }, seq: 77, origin: 9, safe: true }, frame: new Uint8Array([9]) },
@@ -17,7 +17,9 @@ const samples: TotemMsg[] = [
   { type: 'merge', sender: 4, ring },
   { type: 'holdCancel', sender: 4, ring },
   { type: 'token', sender: 1, ring, tokenSeq: 100, seq: 1234, aru: 1234, aruAddr: 0, fcc: 0, backlog: 0,
-    retransFlag: false, install: false, held: true, rtr: [] },
+    retransFlag: false, install: false, held: true, parks: false, rtr: [] },
+  { type: 'token', sender: 2, ring, tokenSeq: 101, seq: 1240, aru: 1240, aruAddr: 0, fcc: 6, backlog: 0,
+    retransFlag: false, install: false, held: true, parks: true, rtr: [] },
 ];
 
 describe('totem codec', () => {
@@ -26,6 +28,16 @@ describe('totem codec', () => {
       const d = decode(encode(m), limits);
       expect('msg' in d ? d.msg : d).toEqual(m);
     }
+  });
+
+  test('the token\'s flags: an older encoder\'s token (no parks bit) decodes with parks false', () => {
+    const t = samples[8] as Extract<TotemMsg, { type: 'token' }>;
+    const b = encode(t);
+    const flagsAt = b.length - 2 - 1; // u8 flags, then the u16 rtr count (no entries)
+    expect(b[flagsAt]).toBe(4 | 8);
+    b[flagsAt] = 4;
+    const d = decode(b, limits);
+    expect('msg' in d && d.msg.type === 'token' && d.msg.parks).toBe(false);
   });
 
   test('malformed input is reported, never thrown', () => {

@@ -1,0 +1,146 @@
+// Proves the parked token (park_ms): a lone sender's messages, one at a time, go without a
+// rotation each; another node that wants the token gets it by a hold cancel, not after the park;
+// several messages at once and safe messages never park; the window still sends the token round; a parker that crashes is
+// replaced as for any lost token. Default [totem] options, 3 nodes on a simulated LAN.
+import { describe, expect, test } from 'vitest';
+import { totemDriver } from '../../drivers/totem/index.ts';
+import { Simulation } from '../../sim/sim.ts';
+import type { DriverEntry } from '../../core/driver/types.ts';
+import type { Order } from '../../core/driver/types.ts';
+import { expectClean, formed } from './harness.ts';
+
+const HOLD_CANCEL = 6;
+const LAN = { latencyMs: 0.05, jitterMs: 0.01, bandwidthBytesPerMs: 125_000 };
+
+function cluster(seed: number, driverOptions: Record<string, unknown> = {}): Simulation {
+  const sim = new Simulation({ seed, nodes: 3, driver: totemDriver as DriverEntry<unknown>, network: LAN, driverOptions });
+  sim.start();
+  expect(sim.runUntil(() => formed(sim, [1, 2, 3]), 10_000), `seed ${seed}: formed`).toBe(true);
+  sim.runFor(1000); // idle: the representative holds the token
+  return sim;
+}
+
+const stat = (sim: Simulation, n: number, key: string): number => Number(sim.host(n).driver?.stats()[key]);
+const lastSent = (sim: Simulation): string => sim.events().filter((e) => e.type === 'send').at(-1)!.id;
+const deliveredAt = (sim: Simulation, n: number, id: string): number | undefined =>
+  sim.events().find((e) => e.type === 'deliver' && e.node === n && e.id === id)?.t;
+
+/** `count` messages from `node`, each sent once the last one came back to it; their round trips in ms. */
+function oneAtATime(sim: Simulation, node: number, count: number, order: Order = 'agreed'): number[] {
+  const rtts: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = sim.now;
+    expect(sim.send(node, order, 100)).toBe('ok');
+    const id = lastSent(sim);
+    expect(sim.runUntil(() => deliveredAt(sim, node, id) !== undefined, 1000), `message ${i} came back`).toBe(true);
+    rtts.push(deliveredAt(sim, node, id)! - t0);
+  }
+  return rtts;
+}
+
+describe('totem: the parked token', () => {
+  test('a lone sender\'s messages, one at a time, go with the token parked at it, not a rotation each; park_ms 0 gives a rotation each', () => {
+    for (const seed of [301, 302]) {
+      const sim = cluster(seed);
+      oneAtATime(sim, 2, 1); // the first one waits for the token (the representative's hold cancel)
+      const tokens3 = stat(sim, 3, 'tokens');
+      const parks = stat(sim, 2, 'parks');
+      const rtts = oneAtATime(sim, 2, 20);
+      // Node 2 is not the representative: any lone sender parks.
+      expect(stat(sim, 2, 'parks') - parks, `seed ${seed}: parks`).toBeGreaterThanOrEqual(20);
+      expect(stat(sim, 3, 'tokens') - tokens3, `seed ${seed}: the token stayed at node 2`).toBe(0);
+      // A rotation is three hops of at least 0.05 ms; each message went at once.
+      expect(Math.max(...rtts), `seed ${seed}: round trips`).toBeLessThan(LAN.latencyMs);
+      sim.runFor(100);
+      expectClean(sim);
+
+      const off = cluster(seed, { park_ms: 0 });
+      oneAtATime(off, 2, 1);
+      const offTokens3 = stat(off, 3, 'tokens');
+      const offRtts = oneAtATime(off, 2, 20);
+      expect(stat(off, 2, 'parks'), `seed ${seed}: park_ms 0`).toBe(0);
+      expect(stat(off, 3, 'tokens') - offTokens3, `seed ${seed}: a rotation each`).toBeGreaterThanOrEqual(19);
+      expect(Math.min(...offRtts)).toBeGreaterThan(2 * LAN.latencyMs);
+    }
+  });
+
+  test('another node that wants the parked token sends a hold cancel and gets it at once, not after park_ms', () => {
+    for (const seed of [303, 304]) {
+      // A park of 100 ms: waiting it out would show.
+      const sim = cluster(seed, { park_ms: 100 });
+      oneAtATime(sim, 2, 2);
+      // The park runs out and the token goes round: node 3 sees a busy ring (not one its
+      // representative may hold) whose token says a node parks it.
+      const tokens3 = stat(sim, 3, 'tokens');
+      expect(sim.runUntil(() => stat(sim, 3, 'tokens') > tokens3, 1000)).toBe(true);
+      const parks = stat(sim, 2, 'parks');
+      expect(sim.send(2, 'agreed', 100)).toBe('ok');
+      expect(sim.runUntil(() => stat(sim, 2, 'parks') > parks, 1000)).toBe(true); // node 2 holds the token parked now
+      let cancels = 0;
+      sim.setFilter((from, _to, b) => { if (from === 3 && b[1] === HOLD_CANCEL) cancels++; return true; });
+      const t0 = sim.now;
+      expect(sim.send(3, 'agreed', 100)).toBe('ok');
+      const id = lastSent(sim);
+      expect(sim.runUntil(() => [1, 2, 3].every((n) => deliveredAt(sim, n, id) !== undefined), 1000)).toBe(true);
+      expect(cancels, `seed ${seed}: node 3's hold cancel`).toBeGreaterThan(0);
+      for (const n of [1, 2, 3]) expect(deliveredAt(sim, n, id)! - t0, `seed ${seed}: node ${n}`).toBeLessThan(2);
+      sim.runFor(300);
+      expectClean(sim);
+    }
+  });
+
+  test('a visit that sends several messages does not park: a stream is left to the rotation, which fills frames meanwhile', () => {
+    const sim = cluster(309);
+    oneAtATime(sim, 2, 1);
+    sim.runFor(50); // the park runs out; the token goes round, and on an idle ring node 1 holds it
+    const parks = stat(sim, 2, 'parks');
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      expect(sim.send(2, 'agreed', 100)).toBe('ok');
+      ids.push(lastSent(sim));
+    }
+    expect(sim.runUntil(() => ids.every((id) => deliveredAt(sim, 2, id) !== undefined), 1000)).toBe(true);
+    sim.runFor(5);
+    expect(stat(sim, 2, 'parks')).toBe(parks);
+    expectClean(sim);
+  });
+
+  test('safe messages never park: each needs the rotations that make it safe', () => {
+    const sim = cluster(305);
+    oneAtATime(sim, 2, 1);
+    const parks = stat(sim, 2, 'parks');
+    oneAtATime(sim, 2, 10, 'safe');
+    expect(stat(sim, 2, 'parks')).toBe(parks);
+    sim.runFor(100);
+    expectClean(sim);
+  });
+
+  test('the window ends a run of parks: the token still goes round at least every window_size frames', () => {
+    const sim = cluster(306);
+    oneAtATime(sim, 2, 1);
+    const tokens3 = stat(sim, 3, 'tokens');
+    const rtts = oneAtATime(sim, 2, 200);
+    // window_size is 50 frames a rotation; each message here is a frame of its own.
+    expect(stat(sim, 3, 'tokens') - tokens3).toBeGreaterThanOrEqual(Math.floor(200 / 50));
+    // Most went at once.
+    expect(rtts.filter((r) => r < LAN.latencyMs).length).toBeGreaterThan(150);
+    sim.runFor(100);
+    expectClean(sim);
+  });
+
+  test('a parker that crashes with the token is replaced as for any lost token: the others form a ring and agree on what was delivered', () => {
+    for (const seed of [307, 308]) {
+      const sim = cluster(seed);
+      oneAtATime(sim, 2, 3);
+      expect(sim.send(2, 'agreed', 100)).toBe('ok');
+      sim.runFor(0.01); // sent with the parked token, and parked again
+      sim.crash(2);
+      expect(sim.runUntil(() => formed(sim, [1, 3]), 5000), `seed ${seed}: a ring of 1 and 3`).toBe(true);
+      expect(sim.send(1, 'agreed', 100)).toBe('ok');
+      const id = lastSent(sim);
+      expect(sim.runUntil(() => [1, 3].every((n) => deliveredAt(sim, n, id) !== undefined), 1000)).toBe(true);
+      sim.runFor(200);
+      expectClean(sim);
+    }
+  });
+});
