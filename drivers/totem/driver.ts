@@ -1097,12 +1097,14 @@ export class TotemDriver implements Driver {
     if (this.state === 'operational') this.deliverReady();
   }
 
-  /** A new seq from the node I forwarded the token to proves it accepted the token: mine need not
-   *  be re-sent (it re-sends its own forward if that is lost), even when this rotation is slower
-   *  than the bound. */
+  /** A new seq from any other node proves my successor accepted the token I forwarded: only a
+   *  holder of the token assigns seqs, and on a ring the token reaches every other node through my
+   *  successor. Mine need not be re-sent (each node re-sends its own forward if that is lost), even
+   *  when this rotation is slower than the bound: a token parked two hops on, say, while its
+   *  holder sends. */
   private successorHasToken(m: McastMsg): void {
     const last = this.lastToken;
-    if (last && last.regular && last.to === m.sender && m.seq > this.lastForwardedSeq) this.retransmitAt = Infinity;
+    if (last && last.regular && m.sender !== this.me && m.seq > this.lastForwardedSeq) this.retransmitAt = Infinity;
   }
 
   /** A message of another ring: in OPERATIONAL, a node outside my ring, or a member that has

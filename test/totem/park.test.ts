@@ -1,6 +1,7 @@
 // Proves the parked token (park_ms): a lone sender's messages, one at a time, go without a
 // rotation each; another node that wants the token gets it by a hold cancel, not after the park;
-// several messages at once and safe messages never park; the window still sends the token round; a parker that crashes is
+// several messages at once and safe messages never park; the window still sends the token round;
+// the nodes before the parker do not re-send their tokens meanwhile; a parker that crashes is
 // replaced as for any lost token. Default [totem] options, 3 nodes on a simulated LAN.
 import { describe, expect, test } from 'vitest';
 import { totemDriver } from '../../drivers/totem/index.ts';
@@ -25,10 +26,12 @@ const lastSent = (sim: Simulation): string => sim.events().filter((e) => e.type 
 const deliveredAt = (sim: Simulation, n: number, id: string): number | undefined =>
   sim.events().find((e) => e.type === 'deliver' && e.node === n && e.id === id)?.t;
 
-/** `count` messages from `node`, each sent once the last one came back to it; their round trips in ms. */
-function oneAtATime(sim: Simulation, node: number, count: number, order: Order = 'agreed'): number[] {
+/** `count` messages from `node`, each sent once the last one came back to it (and `gapMs` more);
+ *  their round trips in ms. */
+function oneAtATime(sim: Simulation, node: number, count: number, order: Order = 'agreed', gapMs = 0): number[] {
   const rtts: number[] = [];
   for (let i = 0; i < count; i++) {
+    if (i > 0 && gapMs > 0) sim.runFor(gapMs);
     const t0 = sim.now;
     expect(sim.send(node, order, 100)).toBe('ok');
     const id = lastSent(sim);
@@ -61,6 +64,22 @@ describe('totem: the parked token', () => {
       expect(stat(off, 2, 'parks'), `seed ${seed}: park_ms 0`).toBe(0);
       expect(stat(off, 3, 'tokens') - offTokens3, `seed ${seed}: a rotation each`).toBeGreaterThanOrEqual(19);
       expect(Math.min(...offRtts)).toBeGreaterThan(2 * LAN.latencyMs);
+    }
+  });
+
+  test('no node re-sends the token it forwarded while the token is parked further on: the parker\'s new seqs show it went on', () => {
+    for (const seed of [310, 311]) {
+      const sim = cluster(seed);
+      oneAtATime(sim, 2, 1);
+      const resends = [1, 2, 3].map((n) => stat(sim, n, 'tokenRetransmits'));
+      const tokens3 = stat(sim, 3, 'tokens');
+      // Runs of parks of 2 ms and more (50 messages, 0.05 ms apart), where the re-send bound is 1 ms.
+      oneAtATime(sim, 2, 300, 'agreed', 0.05);
+      expect(stat(sim, 3, 'tokens') - tokens3, `seed ${seed}: rotations`).toBeGreaterThan(3);
+      // Node 3 forwards to node 1, which sends nothing: node 2's seqs alone tell node 3 that its token went on.
+      expect([1, 2, 3].map((n) => stat(sim, n, 'tokenRetransmits') - resends[n - 1]), `seed ${seed}: re-sends`).toEqual([0, 0, 0]);
+      sim.runFor(100);
+      expectClean(sim);
     }
   });
 
