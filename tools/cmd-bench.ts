@@ -37,7 +37,8 @@ options:
   --nodes N            daemons, 2..32 (default 3)
   --sizes LIST         message sizes in bytes (default ${DEFAULT_SIZES.join(',')})
   --seconds S          measurement window per size (default 3; a 0.3 s warm-up precedes it, and
-                       after each start every node sends the first size for 2 s, not measured)
+                       after each start every node sends the first size for 2 s, not measured,
+                       then with --reference node 1 alone for 3 s; both at most S when S < 2)
   --crypto on|off      encrypt and authenticate datagrams (on,off runs both; default off)
   --accelerated on|off totem's Accelerated Ring (accelerated_window ${ACCELERATED_WINDOW_ON} when on; default off)
   --latency            also time round trips to agreed self-delivery, idle and under 50% load
