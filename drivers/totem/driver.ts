@@ -46,6 +46,10 @@ const sorted = (s: Iterable<number>): number[] => [...s].sort((a, b) => a - b);
 const sameSet = (a: readonly number[], b: readonly number[]): boolean =>
   a.length === b.length && a.every((x, i) => x === b[i]);
 
+/** Visits after its last park at which a node still leaves the token's `parks` flag set: a lone
+ *  sender that parks at most visits must not let the others miss the flag between its runs. */
+const PARKS_FLAG_VISITS = 4;
+
 export class TotemDriver implements Driver {
   readonly name = 'totem';
   readonly guarantees = TOTEM_GUARANTEES;
@@ -88,8 +92,11 @@ export class TotemDriver implements Driver {
   private held: TokenMsg | undefined;
   /** The held token is parked after my lone messages (shouldPark), not held on an idle ring. */
   private parked = false;
-  /** I set the token's `parks` flag, and clear it at a visit where I do not park. */
+  /** I set the token's `parks` flag, and clear it PARKS_FLAG_VISITS visits after my last park. */
   private parksFlagMine = false;
+  /** The visit at which I last parked the token, and when the current run of parks began. */
+  private lastParkVisit = -Infinity;
+  private parkRunStart = 0;
   /** The last token here said a node parks it: a message queued while it is away sends a hold cancel. */
   private parkSeen = false;
   /** The frames sent at this visit (or release) included a safe one: safe order needs rotations. */
@@ -253,7 +260,9 @@ export class TotemDriver implements Driver {
   private sendHoldCancel(): void {
     this.host.transmit('all', encode({ type: 'holdCancel', sender: this.me, ring: this.cur.ring }));
     const wait = this.opts.tokenRetransmitMinMs * 2 ** this.holdCancelAttempt;
-    this.holdCancelAt = wait < this.opts.holdMs ? this.host.now() + wait : Infinity;
+    // As long as a hold may last, or a run of parks.
+    const horizon = Math.max(this.opts.holdMs, this.opts.parkMs > 0 ? this.parkRunMaxMs() : 0);
+    this.holdCancelAt = wait < horizon ? this.host.now() + wait : Infinity;
   }
 
   private holdCancelTimer(): void {
@@ -687,6 +696,7 @@ export class TotemDriver implements Driver {
     this.forwardedAt = undefined;
     this.parksFlagMine = false;
     this.parkSeen = false;
+    this.lastParkVisit = -Infinity;
   }
 
   /** Enter OPERATIONAL on the new ring and deliver in the four steps of docs/TOTEM.md, "Recovery". */
@@ -813,17 +823,20 @@ export class TotemDriver implements Driver {
       for (const m of deferred) this.multicastStored(m);
       return;
     }
-    if (this.shouldHold(t)) {
+    const hold = this.shouldHold(t);
+    this.parkRunStart = this.host.now(); // a run of parks begins at a visit
+    const park = !hold && clean && this.shouldPark(t, sent);
+    if (!park && this.parksFlagMine && this.visits - this.lastParkVisit >= PARKS_FLAG_VISITS) {
+      t.parks = false;
+      this.parksFlagMine = false;
+    }
+    if (hold) {
       this.held = t;
       this.holdUntil = this.host.now() + this.opts.holdMs;
       this.counters.holds++;
-    } else if (clean && this.shouldPark(t, sent)) {
+    } else if (park) {
       this.park(t);
     } else {
-      if (this.parksFlagMine) {
-        t.parks = false;
-        this.parksFlagMine = false;
-      }
       this.forwardToken(t);
     }
     // Accelerated Ring (Babay & Amir 2016): the visit's last frames go out after the token.
@@ -1009,7 +1022,19 @@ export class TotemDriver implements Driver {
   private shouldPark(t: TokenMsg, sent: number): boolean {
     return this.opts.parkMs > 0 && this.state === 'operational' && sent === 1 && this.sentMessages === 1
       && !this.sentSafe && this.backlog() === 0 && t.rtr.length === 0 && this.cur.highDelivered >= t.seq - sent
-      && this.allowance(t) > 0;
+      && this.visitAllowance(t) > 0 && this.host.now() + this.opts.parkMs - this.parkRunStart <= this.parkRunMaxMs();
+  }
+
+  /** The longest run of parks: well inside token_ms, which every other node counts from its own
+   *  last visit (a run's token visits no one else). */
+  private parkRunMaxMs(): number {
+    return this.opts.tokenMs / 4;
+  }
+
+  /** What this visit may still send: the window's room, and max_messages less what the visit sent
+   *  already (a held or parked token's releases belong to the visit that held it). */
+  private visitAllowance(t: TokenMsg): number {
+    return Math.max(0, Math.min(this.allowance(t), this.window.maxMessages - this.sentLastVisit));
   }
 
   private park(t: TokenMsg): void {
@@ -1017,6 +1042,7 @@ export class TotemDriver implements Driver {
     this.parked = true;
     t.parks = true;
     this.parksFlagMine = true;
+    this.lastParkVisit = this.visits;
     this.holdUntil = this.host.now() + this.opts.parkMs;
     this.counters.parks++;
   }
@@ -1039,7 +1065,7 @@ export class TotemDriver implements Driver {
       // would have sent it: not a rotation later. (The lines the token's aru moves are left to
       // the next real visit: this is the same visit, not a second one.)
       const deferred: StoredMsg[] = [];
-      const sent = this.backlog() > 0 ? this.sendNew(t, this.allowance(t), deferred) : 0;
+      const sent = this.backlog() > 0 ? this.sendNew(t, this.visitAllowance(t), deferred) : 0;
       if (sent > 0) {
         this.updateAru(t);
         t.fcc += sent;
@@ -1049,11 +1075,14 @@ export class TotemDriver implements Driver {
       // a ring that is no longer idle (no long first re-send, no hold cancels) before my next visit.
       this.putBacklog(t);
       const again = parked && why === 'send' && this.shouldPark(t, sent);
-      if (again) this.park(t);
-      else this.forwardToken(t);
+      if (again) {
+        this.park(t);
+      } else {
+        this.forwardToken(t);
+        this.lastForwardedSeq = t.seq;
+      }
       for (const m of deferred) this.multicastStored(m);
       if (sent > 0) {
-        if (!again) this.lastForwardedSeq = t.seq;
         // My own frames are deliverable now; but this may run inside multicast(), so the
         // deliveries (and the room they free) go at the host's next turn (nextDeadline).
         this.ownDeliveryDue = true;
