@@ -137,7 +137,7 @@ export class TotemDriver implements Driver {
   private readonly counters: Record<string, number> = {
     malformed: 0, unknownSender: 0, tokens: 0, tokenRetransmits: 0, mcastSent: 0, mcastRetransmits: 0,
     mcastReceived: 0, duplicates: 0, delivered: 0, rings: 0, gathers: 0, foreign: 0, failedToReceive: 0,
-    tooFarAhead: 0, badFrames: 0, staleJoins: 0, rewinds: 0, holds: 0, parks: 0, mergeDetects: 0,
+    tooFarAhead: 0, badFrames: 0, staleJoins: 0, rewinds: 0, holds: 0, parks: 0, holdCancels: 0, mergeDetects: 0,
   };
 
   constructor(private readonly common: DriverCommon, private readonly opts: TotemOptions,
@@ -258,6 +258,7 @@ export class TotemDriver implements Driver {
 
   /** Sent again, at the re-send floor doubling, until a token arrives or a hold would be over. */
   private sendHoldCancel(): void {
+    this.counters.holdCancels++;
     this.host.transmit('all', encode({ type: 'holdCancel', sender: this.me, ring: this.cur.ring }));
     const wait = this.opts.tokenRetransmitMinMs * 2 ** this.holdCancelAttempt;
     // As long as a hold may last, or a run of parks.
