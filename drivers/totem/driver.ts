@@ -1016,10 +1016,10 @@ export class TotemDriver implements Driver {
    *  no one else sent any in the last rotation or has any queued), the token waits here up to
    *  park_ms for my next message, which then goes with this visit's token at once (releaseHold
    *  'send'), and the token may wait again. A stream of messages is left to the rotation, which
-   *  fills its frames meanwhile. The window bounds a run of parks: a visit's allowance shrinks
-   *  with every frame sent (t.fcc), and once none is left for a next message the token goes on
-   *  at once, to be back the sooner. A node that wants the token meanwhile sends a hold cancel
-   *  (the token's `parks` flag tells it to). */
+   *  fills its frames meanwhile. A run of parks is one visit's: once the visit has no room for a
+   *  next message (max_messages, or the window: visitAllowance) the token goes on at once, to be
+   *  back the sooner, and a run never lasts past parkRunMaxMs. A node that wants the token
+   *  meanwhile sends a hold cancel (the token's `parks` flag tells it to). */
   private shouldPark(t: TokenMsg, sent: number): boolean {
     return this.opts.parkMs > 0 && this.state === 'operational' && sent === 1 && this.sentMessages === 1
       && !this.sentSafe && this.backlog() === 0 && t.rtr.length === 0 && this.cur.highDelivered >= t.seq - sent
