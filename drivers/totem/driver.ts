@@ -49,6 +49,10 @@ const sameSet = (a: readonly number[], b: readonly number[]): boolean =>
 /** Visits after its last park at which a node still leaves the token's `parks` flag set: a lone
  *  sender that parks at most visits must not let the others miss the flag between its runs. */
 const PARKS_FLAG_VISITS = 4;
+/** Visits in a row at which no other node had sent or queued anything before a node parks the
+ *  token: a lone sender, not one between the bursts of others (a burst a millisecond is about five
+ *  rotations on a LAN). */
+const PARK_QUIET_VISITS = 8;
 
 export class TotemDriver implements Driver {
   readonly name = 'totem';
@@ -97,6 +101,8 @@ export class TotemDriver implements Driver {
   /** The visit at which I last parked the token, and when the current run of parks began. */
   private lastParkVisit = -Infinity;
   private parkRunStart = 0;
+  /** Visits in a row at which the token showed no other node's frames or backlog. */
+  private quietVisits = 0;
   /** The last token here said a node parks it: a message queued while it is away sends a hold cancel. */
   private parkSeen = false;
   /** The frames sent at this visit (or release) included a safe one: safe order needs rotations. */
@@ -698,6 +704,7 @@ export class TotemDriver implements Driver {
     this.parksFlagMine = false;
     this.parkSeen = false;
     this.lastParkVisit = -Infinity;
+    this.quietVisits = 0;
   }
 
   /** Enter OPERATIONAL on the new ring and deliver in the four steps of docs/TOTEM.md, "Recovery". */
@@ -795,10 +802,11 @@ export class TotemDriver implements Driver {
     if (this.forwardedAt !== undefined && this.retransmitAttempt === 0 && !held) this.tokenTimer.sample(now - this.forwardedAt);
     if (this.isRep()) t.held = false;
     this.parkSeen = t.parks === true;
-    // On arrival: every member holds every message, no one has asked for any, and no one else
-    // sent any on their last visits (t.fcc counts every node's) or has any queued: a lone sender.
-    const clean = t.aru === t.seq && t.rtr.length === 0 && !t.install && t.backlog === this.backlogLastVisit
-      && t.fcc === this.sentLastVisit;
+    // On arrival: every member holds every message, no one has asked for any, and for
+    // PARK_QUIET_VISITS visits no one else sent any on their last visits (t.fcc counts every
+    // node's) or had any queued: a lone sender.
+    this.quietVisits = t.fcc === this.sentLastVisit && t.backlog === this.backlogLastVisit ? this.quietVisits + 1 : 0;
+    const clean = t.aru === t.seq && t.rtr.length === 0 && !t.install && this.quietVisits >= PARK_QUIET_VISITS;
     this.visits++;
     if (this.retransmitAttempt > 0 || t.rtr.length > 0) this.lossSeenVisit = this.visits;
     this.forwardedAt = undefined;
@@ -1013,7 +1021,7 @@ export class TotemDriver implements Driver {
 
   /** A lone sender's next message should not wait a rotation. After a visit that sent a single
    *  message, my last queued (an agreed one, on a ring where every member holds everything and
-   *  no one else sent any in the last rotation or has any queued), the token waits here up to
+   *  no one else sent or queued any for PARK_QUIET_VISITS visits), the token waits here up to
    *  park_ms for my next message, which then goes with this visit's token at once (releaseHold
    *  'send'), and the token may wait again. A stream of messages is left to the rotation, which
    *  fills its frames meanwhile. A run of parks is one visit's: once the visit has no room for a

@@ -5,10 +5,11 @@
 // the nodes before the parker do not re-send their tokens meanwhile; a parker that crashes is
 // replaced as for any lost token. Default [totem] options, 3 nodes on a simulated LAN.
 import { describe, expect, test } from 'vitest';
-import { totemDriver } from '../../drivers/totem/index.ts';
+import { FAST_PROFILE, totemDriver } from '../../drivers/totem/index.ts';
 import { Simulation } from '../../sim/sim.ts';
 import type { DriverEntry } from '../../core/driver/types.ts';
 import type { Order } from '../../core/driver/types.ts';
+import { Rng } from '../../sim/rng.ts';
 import { expectClean, formed } from './harness.ts';
 
 const HOLD_CANCEL = 6;
@@ -187,6 +188,63 @@ describe('totem: the parked token', () => {
       sim.runFor(100);
       expectClean(sim);
     }
+  });
+
+  test('a sender between another node\'s bursts does not park: only a lone sender does', () => {
+    for (const seed of [315, 316]) {
+      const sim = cluster(seed);
+      oneAtATime(sim, 2, 1);
+      // Node 3 sends every 1 ms (about five rotations here), node 2 one message at a time;
+      // counted once node 3's first sends have gone round.
+      let next3 = sim.now;
+      let parks = 0;
+      for (let i = 0; i < 200; i++) {
+        if (i === 20) parks = stat(sim, 2, 'parks');
+        if (sim.now >= next3) {
+          expect(sim.send(3, 'agreed', 100)).toBe('ok');
+          next3 = sim.now + 1;
+        }
+        oneAtATime(sim, 2, 1, 'agreed');
+        sim.runFor(0.05);
+      }
+      expect(stat(sim, 2, 'parks') - parks, `seed ${seed}: parks between bursts`).toBe(0);
+      sim.runFor(100);
+      expectClean(sim);
+    }
+  });
+
+  test('lone senders under faults: loss and duplicates, a partition while parked, safe messages mixed in, with and without the Accelerated Ring; the checker finds nothing', () => {
+    // The swarm's random workload seldom has a lone sender; this one has one at a time, mostly.
+    const first = 700;
+    const seeds = 30;
+    console.log(`park faults: seeds ${first} to ${first + seeds - 1}`);
+    let parks = 0;
+    for (let seed = first; seed < first + seeds; seed++) {
+      const rng = new Rng(seed);
+      const n = 2 + Math.floor(rng.next() * 4);
+      const ids = Array.from({ length: n }, (_, i) => i + 1);
+      const parkMs = [1, 3, 8][seed % 3];
+      const loss = seed % 4 === 0 ? 0.05 : 0;
+      const sim = new Simulation({ seed, nodes: n, driver: totemDriver as DriverEntry<unknown>,
+        driverOptions: { ...FAST_PROFILE, park_ms: parkMs, accelerated_window: seed % 2 ? 3 : 0, window_size: 20, max_messages: 7 },
+        network: { latencyMs: 0.05, jitterMs: 0.03, loss, duplicate: loss } });
+      sim.start();
+      expect(sim.runUntil(() => formed(sim, ids), 20_000), `seed ${seed}: formed`).toBe(true);
+      sim.runFor(300);
+      // Two senders, the first twice as often: each alone for a while, now and then both.
+      const senders = [ids[Math.floor(rng.next() * n)], ids[Math.floor(rng.next() * n)]];
+      for (let step = 0; step < 400; step++) {
+        sim.send(senders[step % 3 === 0 ? 1 : 0], rng.next() < 0.1 ? 'safe' : 'agreed', 50 + Math.floor(rng.next() * 200));
+        sim.runFor(rng.next() * 2 * parkMs);
+        if (step === 200 && n > 2) sim.partition([ids.slice(0, 1), ids.slice(1)]);
+        if (step === 260) sim.partition([ids]);
+      }
+      sim.runFor(3000);
+      expect(sim.runUntil(() => formed(sim, ids), 20_000), `seed ${seed}: formed again`).toBe(true);
+      for (const id of ids) parks += stat(sim, id, 'parks');
+      expectClean(sim);
+    }
+    expect(parks).toBeGreaterThan(1000);
   });
 
   test('a parker that crashes with the token is replaced as for any lost token: the others form a ring and agree on what was delivered', () => {
