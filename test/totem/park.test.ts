@@ -1,14 +1,14 @@
 // Proves the parked token (park_ms): a lone sender's messages, one at a time, go without a
 // rotation each; another node that wants the token gets it by a hold cancel, not after the park;
-// several messages at once and safe messages never park; a visit's max_messages, and a quarter of
-// token_ms, end a run of parks;
-// the nodes before the parker do not re-send their tokens meanwhile; a parker that crashes is
-// replaced as for any lost token. Default [totem] options, 3 nodes on a simulated LAN.
+// several messages at once, safe messages and a sender between other nodes' bursts never park; a
+// visit's max_messages, and a quarter of token_ms, end a run of parks; the nodes before the
+// parker do not re-send their tokens meanwhile; lone senders under loss, duplicates and a
+// partition stay clean; a parker that crashes is replaced as for any lost token. Default [totem]
+// options, 3 nodes on a simulated LAN, unless a test says otherwise.
 import { describe, expect, test } from 'vitest';
 import { FAST_PROFILE, totemDriver } from '../../drivers/totem/index.ts';
 import { Simulation } from '../../sim/sim.ts';
-import type { DriverEntry } from '../../core/driver/types.ts';
-import type { Order } from '../../core/driver/types.ts';
+import type { DriverEntry, Order } from '../../core/driver/types.ts';
 import { Rng } from '../../sim/rng.ts';
 import { expectClean, formed } from './harness.ts';
 
