@@ -51,8 +51,8 @@ export interface TokenMsg {
   held?: boolean;
   /** A node parks the token after its lone messages (TotemOptions.parkMs): a node that wants the
    *  token while it is away sends a hold cancel at once. Set by the node that parks, cleared by it
-   *  at a visit where it does not; a node of an earlier version drops it (it then waits out the
-   *  park). */
+   *  four visits after its last park; a node of an earlier version drops it (the nodes after it
+   *  then wait out a run of parks). */
   parks?: boolean;
   rtr: number[];
 }
