@@ -833,7 +833,7 @@ export class TotemDriver implements Driver {
       return;
     }
     const hold = this.shouldHold(t);
-    this.parkRunStart = this.host.now(); // a run of parks begins at a visit
+    this.parkRunStart = now; // a run of parks begins at a visit (the clock read at its start)
     const park = !hold && clean && this.shouldPark(t, sent);
     if (!park && this.parksFlagMine && this.visits - this.lastParkVisit >= PARKS_FLAG_VISITS) {
       t.parks = false;

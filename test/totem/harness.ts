@@ -8,6 +8,22 @@ import type { ConfEvent } from '../../sim/log.ts';
 
 export const PROFILE: Record<string, number> = { ...FAST_PROFILE };
 
+/** A simulated LAN: 0.05 ms a hop, a gigabit. */
+export const LAN = { latencyMs: 0.05, jitterMs: 0.01, bandwidthBytesPerMs: 125_000 };
+
+/** Three nodes with default [totem] options (not the fast profile: what users run) on LAN, formed. */
+export function defaultsOnLan(seed: number, driverOptions: Record<string, unknown> = {}): Simulation {
+  const sim = new Simulation({ seed, nodes: 3, driver: totemDriver as DriverEntry<unknown>, network: LAN, driverOptions });
+  sim.start();
+  expect(sim.runUntil(() => formed(sim, [1, 2, 3]), 10_000), `seed ${seed}: formed`).toBe(true);
+  return sim;
+}
+
+/** A driver counter of node `n`. */
+export const stat = (sim: Simulation, n: number, key: string): number => Number(sim.host(n).driver?.stats()[key]);
+/** The id of the message sent last. */
+export const lastSent = (sim: Simulation): string => sim.events().filter((e) => e.type === 'send').at(-1)!.id;
+
 export function makeSim(opts: { seed: number; nodes: number | number[]; network?: NetworkOptions;
   driverOptions?: Record<string, unknown>; mtu?: number }): Simulation {
   return new Simulation({

@@ -1,25 +1,11 @@
 // Proves loss recovery with default timeouts: under 20% random loss every message arrives within 500 ms and no configuration changes, a dropped token is re-sent within milliseconds (not token_retransmit_ms), and an idle ring settles into sending no re-sends.
 import { describe, expect, test } from 'vitest';
-import { totemDriver } from '../../drivers/totem/index.ts';
 import { Simulation } from '../../sim/sim.ts';
-import type { DriverEntry } from '../../core/driver/types.ts';
-import { confs, expectClean, formed } from './harness.ts';
+import { confs, defaultsOnLan, expectClean, LAN, lastSent, stat } from './harness.ts';
 
 const TOKEN = 1;
 const HOLD_CANCEL = 6;
-const LAN = { latencyMs: 0.05, jitterMs: 0.01, bandwidthBytesPerMs: 125_000 };
 
-/** Default [totem] options (not the fast profile): what users run. */
-function defaults(seed: number, loss = 0): Simulation {
-  const sim = new Simulation({ seed, nodes: 3, driver: totemDriver as DriverEntry<unknown>, network: { ...LAN, loss } });
-  sim.start();
-  expect(sim.runUntil(() => formed(sim, [1, 2, 3]), 10_000), `seed ${seed}: formed`).toBe(true);
-  return sim;
-}
-
-const stat = (sim: Simulation, n: number, key: string): number => Number(sim.host(n).driver?.stats()[key]);
-/** The id of the message sent last. */
-const lastSent = (sim: Simulation): string => sim.events().filter((e) => e.type === 'send').at(-1)!.id;
 /** Every node of a 3-node ring has delivered `id`. */
 const everywhere = (sim: Simulation, id: string): boolean =>
   [1, 2, 3].every((n) => sim.events().some((e) => e.type === 'deliver' && e.node === n && e.id === id));
@@ -27,7 +13,7 @@ const everywhere = (sim: Simulation, id: string): boolean =>
 describe('totem under random loss, default timeouts', () => {
   test('20% loss under traffic: no configuration change, and every message delivered within 500 ms', () => {
     for (const seed of [181, 182]) {
-      const sim = defaults(seed);
+      const sim = defaultsOnLan(seed);
       const before = confs(sim, 1).length;
       const t0 = sim.now;
       sim.setNetwork({ loss: 0.2 });
@@ -49,7 +35,7 @@ describe('totem under random loss, default timeouts', () => {
   });
 
   test('a dropped token is re-sent after about a rotation, not after token_retransmit_ms (238)', () => {
-    const sim = defaults(184);
+    const sim = defaultsOnLan(184);
     sim.workload({ ratePerSec: 5000, sizes: [1300] });
     sim.runFor(200);
     let dropped = -1;
@@ -68,7 +54,7 @@ describe('totem under random loss, default timeouts', () => {
   });
 
   test('a message the representative sends while it holds the token goes with the token\'s release, not a rotation later', () => {
-    const sim = defaults(186);
+    const sim = defaultsOnLan(186);
     sim.runFor(1000);
     const holds = stat(sim, 1, 'holds');
     expect(sim.runUntil(() => stat(sim, 1, 'holds') > holds, 2000)).toBe(true);
@@ -94,7 +80,7 @@ describe('totem under random loss, default timeouts', () => {
 
   test('a held token released with a message larger than one visit may send: the rest follows on later visits; a crash just after loses it at neither survivor', () => {
     for (const [seed, crash] of [[189, false], [190, true]] as const) {
-      const sim = defaults(seed);
+      const sim = defaultsOnLan(seed);
       sim.runFor(1000);
       const holds = stat(sim, 1, 'holds');
       expect(sim.runUntil(() => stat(sim, 1, 'holds') > holds, 2000)).toBe(true);
@@ -116,7 +102,7 @@ describe('totem under random loss, default timeouts', () => {
 
   test('a token lost on an idle ring is re-sent at once when the representative has a message (its hold cancel wakes the others)', () => {
     for (const seed of [187, 188]) {
-      const sim = defaults(seed);
+      const sim = defaultsOnLan(seed);
       sim.runFor(1000);
       // The next token node 2 forwards to node 3 is lost: the ring is idle, so node 2 would wait
       // out a possible hold before re-sending it, unless someone wants the token.
@@ -137,7 +123,7 @@ describe('totem under random loss, default timeouts', () => {
   });
 
   test('an idle ring (its token held by the representative) sends no re-sends once settled', () => {
-    const sim = defaults(185);
+    const sim = defaultsOnLan(185);
     sim.runFor(1000);
     // The first hold after activity may cost a few re-sends (a node one idle visit short of the
     // representative's count); then none.
@@ -150,7 +136,7 @@ describe('totem under random loss, default timeouts', () => {
 
   test('on an idle ring a hold that ran out is followed by one rotation, then the next hold', () => {
     for (const seed of [185, 186]) {
-      const sim = defaults(seed);
+      const sim = defaultsOnLan(seed);
       sim.runFor(1000);
       const holds = stat(sim, 1, 'holds');
       const tokens = [1, 2, 3].map((n) => stat(sim, n, 'tokens'));
@@ -171,7 +157,7 @@ describe('totem under random loss, default timeouts', () => {
 
   test('a message the representative sends just after its hold ran out goes at the token\'s next visit, not after another hold', () => {
     for (const seed of [185, 186]) {
-      const sim = defaults(seed);
+      const sim = defaultsOnLan(seed);
       sim.runFor(1000);
       const holds = stat(sim, 1, 'holds');
       expect(sim.runUntil(() => stat(sim, 1, 'holds') > holds, 2000)).toBe(true);

@@ -10,21 +10,17 @@ import { FAST_PROFILE, totemDriver } from '../../drivers/totem/index.ts';
 import { Simulation } from '../../sim/sim.ts';
 import type { DriverEntry, Order } from '../../core/driver/types.ts';
 import { Rng } from '../../sim/rng.ts';
-import { expectClean, formed } from './harness.ts';
+import { defaultsOnLan, expectClean, formed, LAN, lastSent, stat } from './harness.ts';
 
 const HOLD_CANCEL = 6;
-const LAN = { latencyMs: 0.05, jitterMs: 0.01, bandwidthBytesPerMs: 125_000 };
 
+/** Three nodes with default options on LAN, formed, then idle for a second: the representative holds the token. */
 function cluster(seed: number, driverOptions: Record<string, unknown> = {}): Simulation {
-  const sim = new Simulation({ seed, nodes: 3, driver: totemDriver as DriverEntry<unknown>, network: LAN, driverOptions });
-  sim.start();
-  expect(sim.runUntil(() => formed(sim, [1, 2, 3]), 10_000), `seed ${seed}: formed`).toBe(true);
-  sim.runFor(1000); // idle: the representative holds the token
+  const sim = defaultsOnLan(seed, driverOptions);
+  sim.runFor(1000);
   return sim;
 }
 
-const stat = (sim: Simulation, n: number, key: string): number => Number(sim.host(n).driver?.stats()[key]);
-const lastSent = (sim: Simulation): string => sim.events().filter((e) => e.type === 'send').at(-1)!.id;
 const deliveredAt = (sim: Simulation, n: number, id: string): number | undefined =>
   sim.events().find((e) => e.type === 'deliver' && e.node === n && e.id === id)?.t;
 
