@@ -1,5 +1,6 @@
 // Proves the parked token (park_ms): a lone sender's messages, one at a time, go without a
-// rotation each; another node that wants the token gets it by a hold cancel, not after the park;
+// rotation each; another node that wants the token gets it by a hold cancel, not after the park,
+// and a lost cancel is sent again;
 // several messages at once, safe messages and a sender between other nodes' bursts never park; a
 // visit's max_messages, and a quarter of token_ms, end a run of parks; the nodes before the
 // parker do not re-send their tokens meanwhile; lone senders under loss, duplicates and a
@@ -63,6 +64,37 @@ describe('totem: the parked token', () => {
       expect(stat(off, 2, 'parks'), `seed ${seed}: park_ms 0`).toBe(0);
       expect(stat(off, 3, 'tokens') - offTokens3, `seed ${seed}: a rotation each`).toBeGreaterThanOrEqual(14);
       expect(Math.min(...offRtts)).toBeGreaterThan(2 * LAN.latencyMs);
+    }
+  });
+
+  test('a lost hold cancel is sent again while a run of parks may last, hold_ms 0 too (no idle hold to bound it)', () => {
+    for (const seed of [317, 318]) {
+      const sim = cluster(seed, { park_ms: 100, hold_ms: 0 });
+      oneAtATime(sim, 2, 2);
+      const tokens3 = stat(sim, 3, 'tokens');
+      expect(sim.runUntil(() => stat(sim, 3, 'tokens') > tokens3, 1000)).toBe(true); // node 3 sees the parks flag
+      const parks = stat(sim, 2, 'parks');
+      expect(sim.send(2, 'agreed', 100)).toBe('ok');
+      expect(sim.runUntil(() => stat(sim, 2, 'parks') > parks, 1000)).toBe(true); // parked for up to 100 ms
+      // The first cancel is lost (its datagrams to both other nodes); the ones sent again are counted.
+      let firstAt = -1;
+      let resent = 0;
+      sim.setFilter((from, _to, b) => {
+        if (from !== 3 || b[1] !== HOLD_CANCEL) return true;
+        if (firstAt < 0) firstAt = sim.now;
+        if (sim.now === firstAt) return false;
+        resent++;
+        return true;
+      });
+      const t0 = sim.now;
+      expect(sim.send(3, 'agreed', 100)).toBe('ok');
+      const id = lastSent(sim);
+      expect(sim.runUntil(() => deliveredAt(sim, 3, id) !== undefined, 1000)).toBe(true);
+      expect(resent, `seed ${seed}: cancels sent again`).toBeGreaterThan(0);
+      expect(deliveredAt(sim, 3, id)! - t0, `seed ${seed}: not the park's 100 ms`).toBeLessThan(10);
+      sim.setFilter(null);
+      sim.runFor(300);
+      expectClean(sim);
     }
   });
 
