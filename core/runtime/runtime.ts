@@ -270,10 +270,15 @@ class NodeRuntime implements Runtime {
       this.clearTimer();
       return;
     }
-    const now = this.clock.now();
     // An armed timer due no later serves, unless it is a timeout and the deadline is now: Node
     // fires a timeout up to a millisecond after its time, and work due now must not wait for it.
-    if (this.timer && this.armedFor <= deadline && (this.timer.kind === 'immediate' || deadline > now)) return;
+    // The deadline it was armed for, unchanged, needs no clock read: this runs after every
+    // message a client sends, and a stream's deadlines stay put between token visits.
+    if (this.timer && this.armedFor <= deadline) {
+      if (this.timer.kind === 'immediate' || deadline === this.armedFor) return;
+      if (deadline > this.clock.now()) return;
+    }
+    const now = this.clock.now();
     this.clearTimer();
     const delay = Math.min(Math.max(0, Math.ceil(deadline - now)), TIMER_MAX_MS);
     this.armedFor = deadline;
