@@ -48,7 +48,7 @@ export interface OpenOptions {
   /** The newest bridge protocol version to say HELLO with (default: the newest both this socket
    *  and the daemon speak). For testing older clients' paths against a new daemon. */
   readonly maxVersion?: number;
-  /** Sends unanswered at most (default SEND_WINDOW, 256; 1 to SEND_WINDOW_MAX). Deeper suits one
+  /** Sends unanswered at most (default SEND_WINDOW, 512; 1 to SEND_WINDOW_MAX). Deeper suits one
    *  sender of small messages; with every node sending 1300-byte messages, shallower delivered
    *  more (docs/BENCH.md, "The client library's window"). */
   readonly sendWindow?: number;
@@ -105,12 +105,11 @@ interface StreamState {
 }
 
 /** Sends unanswered at most (the daemon holds a few datagrams of them in its kernel queue, and
- *  keeps the replies of up to 4096 requests while this socket is full: PROTOCOL.md). 256, as the
- *  C client's, not 1024: with every node sending as fast as the window allowed, 1024 had the
- *  daemons refuse eight to ten times as many sends (each answered EAGAIN and sent again) and
- *  delivered less, in 5 pairs of 5 at 100 and 1300 bytes (docs/BENCH.md); one sender alone was
- *  about the same either way. */
-export const SEND_WINDOW = 256;
+ *  keeps the replies of up to 4096 requests while this socket is full: PROTOCOL.md). 512, with
+ *  the totem driver's send queue of 2048 messages: one sender of small messages then keeps the
+ *  daemon's queue filled through a token rotation (at 256 it delivered a sixth less); 1024 had
+ *  the daemons refuse many more sends when every node sent, and deliver less (docs/BENCH.md). */
+export const SEND_WINDOW = 512;
 /** The deepest OpenOptions.sendWindow: the daemon keeps the replies of 4096 requests for a socket
  *  that is busy sending, and other requests may be unanswered too. */
 export const SEND_WINDOW_MAX = 1024;

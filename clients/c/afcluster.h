@@ -36,7 +36,7 @@ extern "C" {
 #define AFC_SELF_DELIVERY 0x01 /* receive your own messages */
 
 /* Limits of one handle (bounded memory; see README.md, "Limits"). */
-#define AFC_SEND_WINDOW     256             /* messages held by afc_send (not yet accepted) */
+#define AFC_SEND_WINDOW     512             /* messages held by afc_send (not yet accepted) */
 #define AFC_SEND_BYTES_MAX  (2u << 20)      /* bytes of small messages held by afc_send */
 #define AFC_DEFER_BYTES_MAX (16u << 20)     /* events kept while a request waits for its reply */
 #define AFC_MESSAGE_MAX     (64u << 20)     /* largest message sent or reassembled */

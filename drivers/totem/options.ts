@@ -49,7 +49,7 @@ const section = z.strictObject({
   max_messages: int(1, 10_000, 17).meta({ doc: 'Messages (frames) one node may send in one visit of the token.' }),
   window_bytes: int(64 * 1024, 1024 * MIB, MIB).meta({ doc: 'Bytes the whole ring may send in one rotation: with large frames (a large MTU) window_size is lowered to fit, and max_messages to at most window_size.' }),
   miss_count_const: int(1, 1000, 2).meta({ doc: 'Visits a gap must be seen before it is requested (messages may still be in flight).' }),
-  send_queue_max: int(1, 1_000_000, 1024).meta({ doc: 'Application messages queued before multicast returns EAGAIN.' }),
+  send_queue_max: int(1, 1_000_000, 2048).meta({ doc: 'Application messages queued before multicast returns EAGAIN.' }),
   send_queue_bytes_max: int(1024, 1024 * MIB, 4 * MIB).meta({ doc: 'Bytes queued before multicast returns EAGAIN.' }),
   retransmit_list_max: int(1, 1000, 30).meta({ doc: 'Entries in the token\'s retransmission request list.' }),
   outstanding_max: int(8, 1_000_000, 500).meta({ doc: 'Frames a ring may have sent but not yet known received by all (seq - aru).' }),
