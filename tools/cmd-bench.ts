@@ -75,7 +75,7 @@ options:
   --client ts|c        the library afcluster's clients use (default ts): ts is the TypeScript
                        library (ClusterSocket); c the C library (clients/c, built by npm install),
                        in a client compiled here with cc (tools/bench/workers/afc-bench-worker.c),
-                       as corosync's client is C; both keep 256 sends in flight
+                       as corosync's client is C; both keep 512 sends in flight
   --mtu N              cluster.mtu of every daemon (default "auto": loopback's, 65535, so totem's
                        frames are 64 KiB; 1500 measures the frames of an Ethernet LAN); the
                        ceiling's datagrams follow it

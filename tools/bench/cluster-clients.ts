@@ -8,6 +8,6 @@ export type ClientKind = (typeof CLIENTS)[number];
 /** What the report says the afcluster rows' clients were. */
 export function clientHeading(client: ClientKind): string {
   return client === 'c'
-    ? "afcluster's clients: the C library (clients/c) in afc-bench-worker, one process per node, keeping its window of 256 sends in flight"
-    : "afcluster's clients: the TypeScript library (ClusterSocket) in client-worker.ts, one process per node, keeping its window of 256 sends in flight";
+    ? "afcluster's clients: the C library (clients/c) in afc-bench-worker, one process per node, keeping its window of 512 sends in flight"
+    : "afcluster's clients: the TypeScript library (ClusterSocket) in client-worker.ts, one process per node, keeping its window of 512 sends in flight";
 }

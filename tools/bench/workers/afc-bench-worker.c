@@ -6,7 +6,7 @@
  * (clients/c/afcluster.h) instead, so that a row can be read against corosync's with a C client
  * on both sides.
  *
- * Sending keeps the library's window (AFC_SEND_WINDOW, 256, the TypeScript library's default
+ * Sending keeps the library's window (AFC_SEND_WINDOW, 512, the TypeScript library's default
  * too) in flight: afc_send with AFC_MORE until it answers -EAGAIN, then afc_flush, then waits for
  * AFC_EV_WRITABLE or the daemon's replies. RATE_PER_S 0 sends as fast as the daemon accepts;
  * otherwise at most 64 sends are in flight at once (the TypeScript client's paced depth). Written
