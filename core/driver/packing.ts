@@ -398,7 +398,11 @@ export interface ReassemblerStats {
 /** The receive side: frames in, whole messages out, per sender. */
 export class Reassembler {
   private readonly opts: ReassemblerOptions;
-  private readonly partial = new Map<number, Partial>();
+  // Each sender's partial message, in a slot kept once made (emptied, not deleted: a Map whose
+  // entries come and go once per frame is rehashed in V8's old generation, and the tables it drops
+  // keep the frames they pointed at from young collections; see RingLog).
+  private readonly partial = new Map<number, { p: Partial | undefined }>();
+  private partials = 0;
   private partialBytes = 0;
   readonly counters: ReassemblerStats = { messages: 0, fragmentsDiscarded: 0, partialsDropped: 0 };
 
@@ -431,7 +435,7 @@ export class Reassembler {
       if (kind === Kind.First) { total = readU32(frame, at); at += FIRST_EXTRA; }
       const start = at;
       at += length;
-      if ((kind === Kind.Whole || kind === Kind.First) && this.partial.size > 0) this.discard(sender);
+      if ((kind === Kind.Whole || kind === Kind.First) && this.partials > 0) this.discard(sender);
       if (kind === Kind.Whole) {
         this.counters.messages++;
         if (emitWhole) emitWhole(frame, start, at, ORDERS[code]);
@@ -446,7 +450,10 @@ export class Reassembler {
         }
         // Only a message whose every byte arrived is emitted (continueMessage checks that each
         // piece fits and the last one fills it exactly).
-        this.partial.set(sender, { parts: [body], buf: undefined, total, filled: length, order: code });
+        const slot = this.partial.get(sender);
+        const p: Partial = { parts: [body], buf: undefined, total, filled: length, order: code };
+        if (slot === undefined) this.partial.set(sender, { p }); else slot.p = p;
+        this.partials++;
         this.partialBytes += total;
         continue;
       }
@@ -454,17 +461,23 @@ export class Reassembler {
     }
   }
 
+  /** A gap in a sender's frames, or the sender gone: its partial message discarded, and its slot
+   *  (made again at its next message: this is not per frame). */
   dropSender(sender: number): void {
     this.discard(sender);
+    this.partial.delete(sender);
   }
 
   partialSenders(): number[] {
-    return [...this.partial.keys()].sort((a, b) => a - b);
+    const out: number[] = [];
+    for (const [sender, slot] of this.partial) if (slot.p !== undefined) out.push(sender);
+    return out.sort((a, b) => a - b);
   }
 
   private continueMessage(sender: number, kind: Kind, code: number, body: Uint8Array,
     emit: (payload: ByteParts, order: Order) => void): void {
-    const p = this.partial.get(sender);
+    const slot = this.partial.get(sender);
+    const p = slot?.p;
     const remaining = p ? p.total - p.filled : 0;
     const fits = kind === Kind.Last ? body.length === remaining : body.length < remaining;
     if (!p || !fits || p.order !== code) {
@@ -482,7 +495,8 @@ export class Reassembler {
     if (p.buf) p.buf.set(body, p.filled); else p.parts.push(body);
     p.filled += body.length;
     if (kind === Kind.Last) {
-      this.partial.delete(sender);
+      slot!.p = undefined;
+      this.partials--;
       this.partialBytes -= p.total;
       this.counters.messages++;
       emit(p.buf ?? p.parts, ORDERS[p.order]);
@@ -490,9 +504,11 @@ export class Reassembler {
   }
 
   private discard(sender: number): void {
-    const p = this.partial.get(sender);
+    const slot = this.partial.get(sender);
+    const p = slot?.p;
     if (!p) return;
-    this.partial.delete(sender);
+    slot!.p = undefined;
+    this.partials--;
     this.partialBytes -= p.total;
     this.counters.partialsDropped++;
   }

@@ -16,8 +16,21 @@ export interface StoredMsg {
   unsent?: boolean;
 }
 
+/** Slots a ring's log starts with, and the most it may span (seq - freedUpTo): far above any
+ *  window (onMcast drops a seq over aru + 2 * outstanding_max, and outstanding_max is at most
+ *  1,000,000), so a seq past it is refused rather than a table that large made. */
+const SLOTS_FIRST = 256;
+const SPAN_MAX = 1 << 22;
+
 export class RingLog {
-  private readonly msgs = new Map<number, StoredMsg>();
+  // By seq in a ring of slots (seq & mask), emptied as they are freed: every seq held is above
+  // freedUpTo and at most freedUpTo + slots.length, so no two share a slot. Not a Map: a Map whose
+  // entries come and go once per frame is rehashed in V8's old generation, and the tables it
+  // drops go on pointing at the messages they held, which young collections then count as alive:
+  // under load every received datagram lived until a full collection (docs/BENCH.md).
+  private slots: (StoredMsg | undefined)[] = new Array<StoredMsg | undefined>(SLOTS_FIRST).fill(undefined);
+  private mask = SLOTS_FIRST - 1;
+  private count = 0;
   /** All received up to: every seq <= aru is held (or was freed). */
   aru = 0;
   /** Highest seq held. */
@@ -34,37 +47,68 @@ export class RingLog {
   constructor(readonly ring: RingId, readonly members: readonly number[]) {}
 
   get size(): number {
-    return this.msgs.size;
+    return this.count;
   }
 
   /** Held now or freed earlier. */
   has(seq: number): boolean {
-    return seq <= this.freedUpTo || this.msgs.has(seq);
+    return seq <= this.freedUpTo || this.held(seq) !== undefined;
   }
 
   get(seq: number): StoredMsg | undefined {
-    return this.msgs.get(seq);
+    return this.held(seq);
   }
 
-  /** Adds a message; false if it was already held or freed. */
+  /** Adds a message; false if it was already held or freed, or is more than SPAN_MAX past what
+   *  was freed (no ring's window gets there). */
   add(m: StoredMsg): boolean {
     if (this.has(m.seq)) return false;
-    this.msgs.set(m.seq, m);
+    const span = m.seq - this.freedUpTo;
+    if (span > this.slots.length) {
+      if (span > SPAN_MAX) return false;
+      this.grow(span);
+    }
+    this.slots[m.seq & this.mask] = m;
+    this.count++;
     if (m.seq > this.highSeq) this.highSeq = m.seq;
-    while (this.msgs.has(this.aru + 1)) this.aru++;
+    while (this.held(this.aru + 1) !== undefined) this.aru++;
     return true;
   }
 
   /** Discards every message up to `upTo`. */
   free(upTo: number): void {
-    for (let s = this.freedUpTo + 1; s <= upTo; s++) this.msgs.delete(s);
-    if (upTo > this.freedUpTo) this.freedUpTo = upTo;
+    if (upTo <= this.freedUpTo) return;
+    const end = Math.min(upTo, this.freedUpTo + this.slots.length);
+    for (let s = this.freedUpTo + 1; s <= end; s++) {
+      const i = s & this.mask;
+      if (this.slots[i] !== undefined) {
+        this.slots[i] = undefined;
+        this.count--;
+      }
+    }
+    this.freedUpTo = upTo;
   }
 
   /** Seqs above aru and at most `upTo` that are missing. At most `max` of them. */
   gaps(upTo: number, max: number): number[] {
     const out: number[] = [];
-    for (let s = this.aru + 1; s <= upTo && out.length < max; s++) if (!this.msgs.has(s)) out.push(s);
+    for (let s = this.aru + 1; s <= upTo && out.length < max; s++) if (this.held(s) === undefined) out.push(s);
     return out;
+  }
+
+  private held(seq: number): StoredMsg | undefined {
+    if (seq <= this.freedUpTo || seq - this.freedUpTo > this.slots.length) return undefined;
+    const m = this.slots[seq & this.mask];
+    return m !== undefined && m.seq === seq ? m : undefined;
+  }
+
+  /** Room for a span of `span` seqs from freedUpTo: the slots doubled until it fits. */
+  private grow(span: number): void {
+    let n = this.slots.length;
+    while (n < span) n *= 2;
+    const slots = new Array<StoredMsg | undefined>(n).fill(undefined);
+    for (const m of this.slots) if (m !== undefined) slots[m.seq & (n - 1)] = m;
+    this.slots = slots;
+    this.mask = n - 1;
   }
 }
