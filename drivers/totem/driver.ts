@@ -154,8 +154,8 @@ export class TotemDriver implements Driver {
     this.nodes = [...common.nodes];
     this.limits = { rtrMax: opts.retransmitListMax, membersMax };
     this.tokenTimer = new TokenTimer(opts.tokenRetransmitMinMs, opts.tokenRetransmitMs);
-    this.cur = new RingLog({ rep: this.me, seq: 0 }, [this.me]);
     this.window = frameWindow(opts, common.mtu);
+    this.cur = new RingLog({ rep: this.me, seq: 0 }, [this.me], this.storeSpanMax(1));
     this.sendQueue = new Packer({
       frameSizeMax: common.mtu - MCAST_HEADER_BYTES - ENCAP_HEADER_BYTES,
       messageSizeMax: common.messageSizeMax,
@@ -175,7 +175,7 @@ export class TotemDriver implements Driver {
     const saved = this.host.state.load(RING_SEQ_KEY);
     const loaded = saved && saved.length === 8 ? new DataView(saved.buffer, saved.byteOffset, 8).getFloat64(0) : 0;
     this.saveRingSeq(Number.isFinite(loaded) ? loaded + 1 : 1);
-    this.cur = new RingLog({ rep: this.me, seq: this.ringSeqCommitted }, [this.me]);
+    this.cur = new RingLog({ rep: this.me, seq: this.ringSeqCommitted }, [this.me], this.storeSpanMax(1));
     this.proc = new Set([this.me]);
     this.state = 'commit';
     this.enterGather('start');
@@ -314,17 +314,21 @@ export class TotemDriver implements Driver {
     };
   }
 
+  /** What one ring's store may hold: at most 2 x outstanding above aru, outstanding more not yet
+   *  freed, plus a visit's window; a new ring also holds what RECOVERY re-sent: at most one old
+   *  store per member (several members may re-send the same message). Its seqs span no more
+   *  (nothing is freed in RECOVERY), so it bounds the ring log's span too. */
+  private storeSpanMax(members: number): number {
+    return (3 * this.opts.outstandingMax + this.window.windowSize) * (members + 1);
+  }
+
   checkInvariants(): void {
     const c = this.cur;
     assert(c.aru <= c.highSeq, `aru ${c.aru} <= highSeq ${c.highSeq}`);
     assert(c.highDelivered <= c.aru, `highDelivered ${c.highDelivered} <= aru ${c.aru}`);
     assert(c.freedUpTo <= c.highDelivered || this.state === 'recovery', 'nothing freed before delivery');
     assert(c.freedUpTo <= c.gcLine, 'freed only what every member holds');
-    // One ring's store: at most 2 x outstanding above aru, outstanding more not yet freed, plus
-    // a visit's window. A new ring also holds what RECOVERY re-sent: at most one old store per
-    // member (several members may re-send the same message).
-    const bound = 3 * this.opts.outstandingMax + this.window.windowSize;
-    assert(c.size <= bound * (c.members.length + 1), `stored ${c.size} messages within bounds`);
+    assert(c.size <= this.storeSpanMax(c.members.length), `stored ${c.size} messages within bounds`);
     assert(this.missCount.size <= 3 * this.opts.outstandingMax, 'miss counters bounded');
     assert(this.sendQueue.queuedMessages <= this.opts.sendQueueMax, 'send queue bounded');
     assert(this.local.length <= 4, 'local token queue bounded');
@@ -679,7 +683,7 @@ export class TotemDriver implements Driver {
     this.rec = {
       old, trans, maxSafe: Math.max(...transEntries.map((e) => e.safeLine)), queue, originated: false, repVisits: 0,
     };
-    this.cur = new RingLog(c.ring, c.members.map((e) => e.id));
+    this.cur = new RingLog(c.ring, c.members.map((e) => e.id), this.storeSpanMax(c.members.length));
     this.state = 'recovery';
     this.commit = c;
     this.resetTokenState();
@@ -1125,7 +1129,7 @@ export class TotemDriver implements Driver {
     if (!ringIdEquals(m.ring, c.ring)) { this.onForeign(m.sender, m.ring); return; }
     // In COMMIT the old ring is frozen: what each member holds was recorded in the commit token.
     if (this.state === 'commit') return;
-    if (m.seq > c.aru + 2 * this.opts.outstandingMax) { this.counters.tooFarAhead++; return; }
+    if (m.seq > c.aru + 2 * this.opts.outstandingMax || !c.fits(m.seq)) { this.counters.tooFarAhead++; return; }
     const stored: StoredMsg = { seq: m.seq, origin: m.origin, safe: m.safe, encap: m.encap, frame: m.frame }; // the datagram is ours to keep (DriverHost)
     this.successorHasToken(m);
     if (!c.add(stored)) { this.counters.duplicates++; return; }

@@ -16,11 +16,10 @@ export interface StoredMsg {
   unsent?: boolean;
 }
 
-/** Slots a ring's log starts with, and the most it may span (seq - freedUpTo): far above any
- *  window (onMcast drops a seq over aru + 2 * outstanding_max, and outstanding_max is at most
- *  1,000,000), so a seq past it is refused rather than a table that large made. */
+/** Slots a ring's log starts with. */
 const SLOTS_FIRST = 256;
-const SPAN_MAX = 1 << 22;
+/** The least span (seq - freedUpTo) a log takes, whatever its owner's bound. */
+export const SPAN_MIN = 1 << 16;
 
 export class RingLog {
   // By seq in a ring of slots (seq & mask), emptied as they are freed: every seq held is above
@@ -44,7 +43,12 @@ export class RingLog {
   /** Like safeLine, but counted from the first token of the ring: frees memory. */
   gcLine = 0;
 
-  constructor(readonly ring: RingId, readonly members: readonly number[]) {}
+  /** `spanMax`: the most seqs past freedUpTo the log holds (at least SPAN_MIN): a seq past it is
+   *  refused rather than a table that large made. The driver gives its own bound on what one
+   *  ring may store, which no legitimate seq exceeds (TotemDriver.storeSpanMax). */
+  constructor(readonly ring: RingId, readonly members: readonly number[], private readonly spanMax = SPAN_MIN) {
+    this.spanMax = Math.max(spanMax, SPAN_MIN);
+  }
 
   get size(): number {
     return this.count;
@@ -59,13 +63,17 @@ export class RingLog {
     return this.held(seq);
   }
 
-  /** Adds a message; false if it was already held or freed, or is more than SPAN_MAX past what
-   *  was freed (no ring's window gets there). */
+  /** `seq` is within the span the log may hold (see the constructor). */
+  fits(seq: number): boolean {
+    return seq - this.freedUpTo <= this.spanMax;
+  }
+
+  /** Adds a message; false if it was already held or freed, or does not fit (fits()). */
   add(m: StoredMsg): boolean {
     if (this.has(m.seq)) return false;
     const span = m.seq - this.freedUpTo;
     if (span > this.slots.length) {
-      if (span > SPAN_MAX) return false;
+      if (span > this.spanMax) return false;
       this.grow(span);
     }
     this.slots[m.seq & this.mask] = m;

@@ -2,7 +2,7 @@
 // far ahead), frees, gaps and lookups, with the slots growing and wrapping. Seeded; a failure
 // names its seed (replay: RINGLOG_SEED=N npx vitest run test/totem/ringlog.test.ts).
 import { describe, expect, it } from 'vitest';
-import { RingLog, type StoredMsg } from '../../drivers/totem/ringlog.ts';
+import { RingLog, SPAN_MIN, type StoredMsg } from '../../drivers/totem/ringlog.ts';
 import { Rng } from '../../sim/rng.ts';
 
 const FRAME = new Uint8Array(1);
@@ -23,7 +23,7 @@ class Model {
     return true;
   }
   free(upTo: number): void {
-    for (let s = this.freedUpTo + 1; s <= upTo; s++) this.msgs.delete(s);
+    for (const s of [...this.msgs.keys()]) if (s <= upTo) this.msgs.delete(s);
     if (upTo > this.freedUpTo) this.freedUpTo = upTo;
   }
   gaps(upTo: number, max: number): number[] {
@@ -37,7 +37,11 @@ function run(seed: number): void {
   const rng = new Rng(seed);
   const log = new RingLog({ rep: 1, seq: 4 }, [1, 2, 3]);
   const model = new Model();
-  let top = 0;
+  // Half the seeds start high: seqs past 2^31 and 2^32 (a frame's seq is 48 bits on the wire).
+  const base = seed % 2 === 0 ? 0 : [2 ** 31 - 700, 2 ** 32 - 900, 2 ** 40 - 7][seed % 3];
+  log.free(base);
+  model.free(base);
+  let top = base;
   for (let step = 0; step < 1500; step++) {
     const r = rng.next();
     if (r < 0.6) {
@@ -49,7 +53,11 @@ function run(seed: number): void {
       expect(log.add(m), `seed ${seed} step ${step}: add ${seq}`).toBe(model.add(m));
     } else if (r < 0.8) {
       // Free up to somewhere at or below what is held in order, now and then past it.
-      const upTo = rng.next() < 0.1 ? model.aru + Math.floor(rng.next() * 50) : model.freedUpTo + Math.floor(rng.next() * (model.aru - model.freedUpTo + 1));
+      // Now and then far past everything held (past the slots' length too).
+      const r2 = rng.next();
+      const upTo = r2 < 0.02 ? top + Math.floor(rng.next() * 5000) : r2 < 0.12 ? model.aru + Math.floor(rng.next() * 50)
+        : model.freedUpTo + Math.floor(rng.next() * (model.aru - model.freedUpTo + 1));
+      if (upTo > top) top = upTo;
       log.free(upTo);
       model.free(upTo);
     } else {
@@ -76,16 +84,21 @@ describe('RingLog', () => {
     for (const seed of seeds) run(seed);
   });
 
-  it('refuses a seq too far past what was freed, rather than make slots for it', () => {
-    const log = new RingLog({ rep: 1, seq: 4 }, [1, 2]);
+  it('refuses a seq past the span it was given, rather than make slots for it', () => {
+    const log = new RingLog({ rep: 1, seq: 4 }, [1, 2], 200_000);
     expect(log.add(msg(1))).toBe(true);
+    expect(log.fits(2 ** 31)).toBe(false);
     expect(log.add(msg(2 ** 31))).toBe(false);
-    expect(log.add(msg(2 ** 22 + 2))).toBe(false);
+    expect(log.add(msg(200_002))).toBe(false);
+    expect(log.fits(200_000)).toBe(true);
     expect(log.add(msg(100_000))).toBe(true);
     expect(log.get(100_000)?.seq).toBe(100_000);
     expect(log.gaps(4, 10)).toEqual([2, 3, 4]);
     log.free(100_000);
     expect(log.size).toBe(0);
     expect(log.has(3)).toBe(true);
+    expect(log.fits(300_000)).toBe(true); // the span counts from what was freed
+    // A smaller span than SPAN_MIN is raised to it.
+    expect(new RingLog({ rep: 1, seq: 4 }, [1], 10).fits(SPAN_MIN)).toBe(true);
   });
 });
