@@ -838,7 +838,7 @@ export class TotemDriver implements Driver {
     }
     const hold = this.shouldHold(t);
     this.parkRunStart = now; // a run of parks begins at a visit (the clock read at its start)
-    const park = !hold && clean && this.shouldPark(t, sent);
+    const park = !hold && clean && this.shouldPark(t, sent, now);
     if (!park && this.parksFlagMine && this.visits - this.lastParkVisit >= PARKS_FLAG_VISITS) {
       t.parks = false;
       this.parksFlagMine = false;
@@ -848,7 +848,7 @@ export class TotemDriver implements Driver {
       this.holdUntil = this.host.now() + this.opts.holdMs;
       this.counters.holds++;
     } else if (park) {
-      this.park(t);
+      this.park(t, now);
     } else {
       this.forwardToken(t);
     }
@@ -1032,10 +1032,10 @@ export class TotemDriver implements Driver {
    *  next message (max_messages, or the window: visitAllowance) the token goes on at once, to be
    *  back the sooner, and a run never lasts past parkRunMaxMs. A node that wants the token
    *  meanwhile sends a hold cancel (the token's `parks` flag tells it to). */
-  private shouldPark(t: TokenMsg, sent: number): boolean {
+  private shouldPark(t: TokenMsg, sent: number, now: number): boolean {
     return this.opts.parkMs > 0 && this.state === 'operational' && sent === 1 && this.sentMessages === 1
       && !this.sentSafe && this.backlog() === 0 && t.rtr.length === 0 && this.cur.highDelivered >= t.seq - sent
-      && this.visitAllowance(t) > 0 && this.host.now() + this.opts.parkMs - this.parkRunStart <= this.parkRunMaxMs();
+      && this.visitAllowance(t) > 0 && now + this.opts.parkMs - this.parkRunStart <= this.parkRunMaxMs();
   }
 
   /** The longest run of parks: well inside token_ms, which every other node counts from its own
@@ -1050,13 +1050,14 @@ export class TotemDriver implements Driver {
     return Math.max(0, Math.min(this.allowance(t), this.window.maxMessages - this.sentLastVisit));
   }
 
-  private park(t: TokenMsg): void {
+  /** `now`: the caller's clock read (a visit's, or a release's). */
+  private park(t: TokenMsg, now: number): void {
     this.held = t;
     this.parked = true;
     t.parks = true;
     this.parksFlagMine = true;
     this.lastParkVisit = this.visits;
-    this.holdUntil = this.host.now() + this.opts.parkMs;
+    this.holdUntil = now + this.opts.parkMs;
     this.counters.parks++;
   }
 
@@ -1087,9 +1088,10 @@ export class TotemDriver implements Driver {
       // What is still queued goes into the backlog as a visit would put it: the others then see
       // a ring that is no longer idle (no long first re-send, no hold cancels) before my next visit.
       this.putBacklog(t);
-      const again = parked && why === 'send' && this.shouldPark(t, sent);
+      const now = parked && why === 'send' ? this.host.now() : 0;
+      const again = parked && why === 'send' && this.shouldPark(t, sent, now);
       if (again) {
-        this.park(t);
+        this.park(t, now);
       } else {
         this.forwardToken(t);
         this.lastForwardedSeq = t.seq;

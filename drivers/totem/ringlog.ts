@@ -46,7 +46,9 @@ export class RingLog {
   /** `spanMax`: the most seqs past freedUpTo the log holds (at least SPAN_MIN): a seq past it is
    *  refused rather than a table that large made. The driver gives its own bound on what one
    *  ring may store, which no legitimate seq exceeds (TotemDriver.storeSpanMax). */
-  constructor(readonly ring: RingId, readonly members: readonly number[], private readonly spanMax = SPAN_MIN) {
+  private readonly spanMax: number;
+
+  constructor(readonly ring: RingId, readonly members: readonly number[], spanMax = SPAN_MIN) {
     this.spanMax = Math.max(spanMax, SPAN_MIN);
   }
 
