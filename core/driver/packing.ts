@@ -36,6 +36,10 @@ export interface PackerOptions {
   /** Bytes left unwritten in front of every frame, in its buffer, for the headers of the datagram
    *  it becomes (the driver's and its host's: DriverHost.transmit's `reserved`). Default 0. */
   readonly headroom?: number;
+  /** A frame of whole messages is copied out of the queue's buffer when taken, and the buffer
+   *  filled again (default true). False for a host that encrypts each datagram into a new one
+   *  (DriverCommon.headroom 0): that is the second copy there, and the frame goes as it is. */
+  readonly copyOut?: boolean;
 }
 
 /** A message that does not fit a frame whole: kept as it came (views, no copy) and cut into
@@ -78,17 +82,30 @@ export interface Frame {
   readonly messages: number;
 }
 
+/** Bytes of a chunk frame buffers are cut from (Packer.stagingBuffer): several frames of the usual
+ *  MTU each, one of a larger frame. */
+const STAGING_CHUNK_BYTES = 64 * 1024;
+/** Free frame buffers a Packer keeps, in bytes: a queue of 2048 frames at an MTU of 1500 (3 MB)
+ *  is filled again without new buffers; at a large MTU fewer are kept. */
+const STAGING_KEEP_BYTES = 4 * 1024 * 1024;
+
 /** What a taken item's slot holds until the queue is compacted (its bytes are let go). */
 const SENT = new Pending([], 0, 0);
 
 /**
  * The send side: a bounded queue of application messages, drained into frames.
  *
- * A message that fits a frame whole is written into the frame being filled when it is pushed
- * (the one copy of its bytes on the way out, made then rather than at the token): the queue holds
- * a few frames, not an object and the caller's arrays per message, and those die young. A larger
- * one waits as it came and is cut into fragments at the token; a frame of whole messages is
- * closed when one comes, so the two never share a frame.
+ * A message that fits a frame whole is written into the frame being filled when it is pushed:
+ * the queue holds a few frames, not an object and the caller's arrays per message, and those die
+ * young. The frame's buffer is the queue's own: at the token the frame is copied out into bytes
+ * of its own size and the buffer filled again (copyOut). A frame waits in the queue for tens of
+ * milliseconds under load, long enough for V8 to move it to its old generation, where its memory
+ * waited for a full collection: every node at 1300 B peaked about 15 MB higher for it. Its copy
+ * lives only until every member has it. Without a key that copy is the second of a message's
+ * bytes on the way out (the first: into the frame); with one, the encryption is the second and
+ * frames go as they are. A larger message waits as it came and is cut into fragments at the
+ * token (their one copy); a frame of whole messages is closed when one comes, so the two never
+ * share a frame.
  */
 export class Packer {
   private readonly opts: PackerOptions;
@@ -99,8 +116,15 @@ export class Packer {
   private bytes = 0;
   /** The frame whole messages go into: the queue's last item while it takes more. */
   private open: Packed | undefined;
-  /** A frame buffer whose frame was copied out (it was mostly empty): the next open frame's. */
-  private spare: Uint8Array | undefined;
+  /** Frame buffers free to be filled again (stagingBuffer), at most stagingKeep of them. */
+  private staging: Uint8Array[] = [];
+  private readonly stagingKeep: number;
+  private readonly copyOut: boolean;
+  /** Where new ones are cut from, and how far. */
+  private stagingChunk: ArrayBuffer | undefined;
+  private stagingChunkAt = 0;
+  /** push() ran since the last releaseIdle(). */
+  private pushedSinceIdleCheck = false;
 
   /** Smallest message refused since the queue was last at its low mark; while set, the queue is closed. */
   private blocked: number | undefined;
@@ -113,6 +137,8 @@ export class Packer {
     assert(opts.queueMessagesMax >= 1 && opts.queueBytesMax >= 1, 'queue limits must be positive');
     this.opts = opts;
     this.headroom = opts.headroom ?? 0;
+    this.stagingKeep = Math.max(2, Math.floor(STAGING_KEEP_BYTES / (this.headroom + opts.frameSizeMax)));
+    this.copyOut = opts.copyOut ?? true;
   }
 
   get queuedMessages(): number {
@@ -177,8 +203,7 @@ export class Packer {
       let f = this.open;
       if (!f || f.used + ENTRY_OVERHEAD + length > this.opts.frameSizeMax || f.count === 0xffff) {
         // Not zeroed: a frame is taken only as far as it is written.
-        f = this.open = new Packed(this.spare ?? allocBytesToFill(this.headroom + this.opts.frameSizeMax));
-        this.spare = undefined;
+        f = this.open = new Packed(this.staging.pop() ?? this.stagingBuffer());
         this.queue.push(f);
       }
       const at = this.headroom + f.used;
@@ -195,6 +220,41 @@ export class Packer {
     }
     this.messages++;
     this.bytes += length;
+    this.pushedSinceIdleCheck = true;
+  }
+
+  /** A new frame buffer of the Packer's own (headroom + frameSizeMax bytes), cut from a chunk of
+   *  several: such a buffer may wait in the queue for tens of milliseconds, and lives on in the
+   *  free list, so it is kept apart from the shared slab of short-lived arrays. */
+  private stagingBuffer(): Uint8Array {
+    // Frames that go as they are (copyOut false) get bytes of their own, as any other array.
+    if (!this.copyOut) return allocBytesToFill(this.headroom + this.opts.frameSizeMax);
+    const size = (this.headroom + this.opts.frameSizeMax + 7) & ~7;
+    if (this.stagingChunk === undefined || this.stagingChunkAt + size > this.stagingChunk.byteLength) {
+      this.stagingChunk = new ArrayBuffer(Math.max(STAGING_CHUNK_BYTES, size));
+      this.stagingChunkAt = 0;
+    }
+    const b = new Uint8Array(this.stagingChunk, this.stagingChunkAt, this.headroom + this.opts.frameSizeMax);
+    this.stagingChunkAt += size;
+    return b;
+  }
+
+  /**
+   * Called now and then by the driver while its ring is idle: when the queue is empty and nothing
+   * was pushed since the last call, the free frame buffers are let go (the next load makes new
+   * ones), so an idle node does not keep the most a load ever queued.
+   */
+  releaseIdle(): void {
+    const pushed = this.pushedSinceIdleCheck;
+    this.pushedSinceIdleCheck = false;
+    if (pushed || this.messages > 0 || this.staging.length === 0) return;
+    this.staging = [];
+    this.stagingChunk = undefined;
+  }
+
+  /** Frame buffers free to be filled (for tests). */
+  get stagingFree(): number {
+    return this.staging.length;
   }
 
   /** True once per refusal episode, when refused senders should be told to come back (the
@@ -221,6 +281,10 @@ export class Packer {
 
   /** Drops everything queued (e.g. the driver left the cluster). */
   clear(): void {
+    for (let i = this.head; i < this.queue.length; i++) {
+      const item = this.queue[i];
+      if (item instanceof Packed && this.staging.length < this.stagingKeep) this.staging.push(item.buf);
+    }
     this.queue = [];
     this.head = 0;
     this.messages = 0;
@@ -239,8 +303,8 @@ export class Packer {
     return frame;
   }
 
-  /** A frame of whole messages, closed. One mostly empty is copied out into bytes of its size
-   *  (a frame may be kept until every member has it) and its buffer is filled again. */
+  /** A frame of whole messages, closed, copied out into bytes of its own size (with the headroom
+   *  in front): the frame may be kept until every member has it, and its buffer is filled again. */
   private takePacked(f: Packed): Frame {
     if (f === this.open) this.open = undefined;
     this.pop();
@@ -248,14 +312,12 @@ export class Packer {
     this.bytes -= f.bytes;
     const h = this.headroom;
     writeFrameHeader(f.buf, h, f.safe, f.count);
-    let bytes = f.buf.subarray(h, h + f.used);
-    if (f.used * 2 < this.opts.frameSizeMax) {
-      const out = allocBytesToFill(h + f.used).subarray(h);
-      out.set(bytes);
-      bytes = out;
-      this.spare = f.buf;
-    }
-    return { bytes, safe: f.safe, messages: f.count };
+    // Without copyOut, a frame at least half full goes as it is, with its buffer.
+    if (!this.copyOut && f.used * 2 >= this.opts.frameSizeMax) return { bytes: viewOf(f.buf, h, h + f.used), safe: f.safe, messages: f.count };
+    const out = viewOf(allocBytesToFill(h + f.used), h);
+    copyInto(out, viewOf(f.buf, h, h + f.used), 0);
+    if (this.staging.length < this.stagingKeep) this.staging.push(f.buf);
+    return { bytes: out, safe: f.safe, messages: f.count };
   }
 
   /** The next frame of fragments of the large messages at the head. */

@@ -99,6 +99,8 @@ export class CmanDriver implements Driver {
       queueBytesMax: opts.queueBytesMax,
       // A frame's first DATA is written around it (pump), and the host's header in front.
       headroom: (common.headroom ?? 0) + DATA_HEADER_BYTES,
+      // A host that encrypts (headroom 0) writes a new datagram: the frame need not be copied out.
+      copyOut: common.headroom !== 0,
     });
     // A partial message must fit, or large messages could never be reassembled.
     const partialBytesMax = Math.max(opts.partialBytesMax, common.messageSizeMax);
@@ -420,6 +422,7 @@ export class CmanDriver implements Driver {
     }));
     this.c.heartbeatsSent++;
     this.heartbeatAt = now + this.opts.heartbeatMs;
+    this.packer.releaseIdle(); // nothing queued since the last heartbeat: its free frame buffers go
     this.announce = false;
   }
 

@@ -163,6 +163,8 @@ export class TotemDriver implements Driver {
       queueBytesMax: opts.sendQueueBytesMax,
       // A new frame's first MCAST is written around it (multicastStored), and the host's header in front.
       headroom: (common.headroom ?? 0) + MCAST_HEADER_BYTES,
+      // A host that encrypts (headroom 0) writes a new datagram: the frame need not be copied out.
+      copyOut: common.headroom !== 0,
     });
     this.reassembler = new Reassembler({ messageSizeMax: common.messageSizeMax, partialBytesMax: opts.partialBytesMax });
   }
@@ -1019,6 +1021,7 @@ export class TotemDriver implements Driver {
     this.lastRotationSeq = t.seq;
     this.idleRotations = idle ? this.idleRotations + 1 : 0;
     this.idleVisits = idle ? this.idleVisits + 1 : 0;
+    if (idle) this.sendQueue.releaseIdle();
     return this.state === 'operational' && this.isRep() && this.opts.holdMs > 0
       && this.idleRotations >= this.opts.seqnoUnchangedConst && this.sendQueue.queuedMessages === 0;
   }

@@ -4,6 +4,7 @@ import {
   cmanSim, confsAfter, delivers, expectExactlyOnceFifo, stat, untilMembers, untilQuiet,
 } from './helpers.ts';
 import { check } from '../../sim/checker.ts';
+import type { Packer } from '../../core/driver/packing.ts';
 
 const SEEDS = [1, 2, 3];
 
@@ -136,5 +137,18 @@ describe('cman over the simulator: gaps across membership changes', () => {
     const big = (node: number) => delivers(sim.logs()[node - 1]).filter((d) => d.size === 300_000).length;
     expect([big(1), big(2), big(3)]).toEqual([1, 1, 0]);
     expect(check(sim.logs(), { properties: ['basic', 'fifo'] })).toEqual([]);
+  });
+
+  it('lets its free frame buffers go at a heartbeat once nothing was queued since the last', () => {
+    const sim = cmanSim({ seed: 12, nodes: 3 });
+    expect(untilMembers(sim, [1, 2, 3], 3)).toBe(true);
+    const free = (): number => (sim.host(1).driver as unknown as { packer: Packer }).packer.stagingFree;
+    for (let i = 0; i < 100; i++) expect(sim.send(1, 'fifo', 900)).toBe('ok');
+    let most = 0;
+    for (let t = 0; t < 200; t++) { sim.runFor(1); most = Math.max(most, free()); }
+    expect(untilQuiet(sim, [1, 2, 3])).toBe(true);
+    expect(most).toBeGreaterThan(0); // frames were filled in buffers of the queue's own
+    sim.runFor(2000); // heartbeats
+    expect(free()).toBe(0);
   });
 });

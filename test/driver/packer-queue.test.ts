@@ -125,18 +125,71 @@ describe('Packer copies a message that fits a frame when it is pushed', () => {
     expect([fits.deref() === undefined, over.deref() === undefined]).toEqual([true, false]);
   });
 
-  it('copies a mostly empty frame out, so that filling its buffer again leaves the frame as it was', () => {
+  it('copies every frame of whole messages out of its buffer, so that filling the buffer again leaves the frame as it was', () => {
     const q = new Packer({ ...opts, headroom: 16 });
     q.push(new Uint8Array(10).fill(7), 'agreed');
     const small = q.nextFrame()!;
     const expected = [1, 0, 0, 1, 1 << 2, 0, 0, 0, 10, ...new Array(10).fill(7)];
     expect(Array.from(small.bytes)).toEqual(expected);
     expect(small.bytes.byteOffset).toBeGreaterThanOrEqual(16); // the headroom, in its own buffer
+    expect(q.stagingFree).toBe(1); // its buffer, free to be filled again
     for (let i = 0; i < 3; i++) q.push(new Uint8Array(300).fill(i), 'agreed'); // 919 of 1000
+    expect(q.stagingFree).toBe(0);
     const full = q.nextFrame()!;
     expect(full.messages).toBe(3);
     expect(full.bytes.byteOffset).toBeGreaterThanOrEqual(16);
     expect(Array.from(small.bytes)).toEqual(expected);
+    const fullBefore = Uint8Array.from(full.bytes);
+    for (let i = 0; i < 3; i++) q.push(new Uint8Array(300).fill(9), 'agreed'); // the same buffer again
+    expect(q.nextFrame()!.messages).toBe(3);
+    expect(full.bytes).toEqual(fullBefore);
+    expect(Array.from(small.bytes)).toEqual(expected);
+    expect(q.stagingFree).toBe(1); // one buffer served all three frames
+  });
+
+  it('without copyOut, a frame at least half full goes with its buffer; a mostly empty one is still copied out', () => {
+    const q = new Packer({ ...opts, headroom: 16, copyOut: false });
+    for (let i = 0; i < 3; i++) q.push(new Uint8Array(300).fill(i), 'agreed');
+    const full = q.nextFrame()!;
+    expect(q.stagingFree).toBe(0); // the buffer went with the frame
+    const fullBefore = Uint8Array.from(full.bytes);
+    q.push(new Uint8Array(10).fill(7), 'agreed');
+    const small = q.nextFrame()!;
+    expect(small.messages).toBe(1);
+    expect(q.stagingFree).toBe(1);
+    for (let i = 0; i < 3; i++) q.push(new Uint8Array(300).fill(8), 'agreed');
+    expect(q.nextFrame()!.messages).toBe(3);
+    expect(full.bytes).toEqual(fullBefore);
+    expect(Array.from(small.bytes)).toEqual([1, 0, 0, 1, 1 << 2, 0, 0, 0, 10, ...new Array(10).fill(7)]);
+  });
+
+  it('keeps a bounded number of free frame buffers, and lets them go once idle (nothing pushed since the last call, nothing queued)', () => {
+    // 4 MiB of free buffers at most: 256 of 16 KiB frames.
+    const q = new Packer({ frameSizeMax: 16 * 1024, messageSizeMax: 64 * 1024, queueMessagesMax: 1000, queueBytesMax: 64 * 1024 * 1024 });
+    const big = new Uint8Array(9000); // over half a frame: one frame each
+    for (let i = 0; i < 300; i++) q.push(big, 'agreed');
+    for (let f = q.nextFrame(); f; f = q.nextFrame()) expect(f.messages).toBe(1);
+    expect(q.stagingFree).toBe(256);
+    q.releaseIdle(); // pushed since the last call: kept
+    expect(q.stagingFree).toBe(256);
+    q.push(big, 'agreed');
+    q.releaseIdle(); // pushed, and queued: kept
+    q.releaseIdle(); // still queued: kept
+    expect(q.stagingFree).toBe(255);
+    q.nextFrame();
+    q.releaseIdle(); // nothing pushed since the last call, nothing queued: let go
+    expect(q.stagingFree).toBe(0);
+    q.push(big, 'agreed'); // a new load makes new ones
+    expect(Array.from(q.nextFrame()!.bytes.subarray(0, 4))).toEqual([1, 0, 0, 1]);
+    expect(q.stagingFree).toBe(1);
+  });
+
+  it('takes the buffers of frames a clear() drops back into the free list', () => {
+    const q = new Packer(opts);
+    for (let i = 0; i < 6; i++) q.push(new Uint8Array(600), 'agreed'); // six frames
+    q.clear();
+    expect(q.queuedMessages).toBe(0);
+    expect(q.stagingFree).toBe(6);
   });
 });
 

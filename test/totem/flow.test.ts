@@ -6,6 +6,7 @@ import { frameWindow, totemOptionsSchema } from '../../drivers/totem/options.ts'
 import { Simulation } from '../../sim/sim.ts';
 import type { DriverEntry, DriverHost } from '../../core/driver/types.ts';
 import { PROFILE } from './harness.ts';
+import type { Packer } from '../../core/driver/packing.ts';
 
 describe('totem flow control and fragmentation', () => {
   test('a full send queue throws EAGAIN, then writable() and room again', () => {
@@ -120,5 +121,20 @@ describe('totem flow control and fragmentation', () => {
       sim.runFor(500);
       expectClean(sim, healed);
     }
+  });
+
+  test('a node lets its free frame buffers go once the ring is idle after a load', () => {
+    const sim = makeSim({ seed: 63, nodes: 3 });
+    sim.start();
+    expect(sim.runUntil(() => formed(sim, [1, 2, 3]), 5000)).toBe(true);
+    const free = (): number => (sim.host(1).driver as unknown as { sendQueue: Packer }).sendQueue.stagingFree;
+    for (let i = 0; i < 300; i++) sim.send(1, 'agreed', 900);
+    let most = 0;
+    for (let t = 0; t < 300; t++) { sim.runFor(1); most = Math.max(most, free()); }
+    expect(delivered(sim, 2)).toHaveLength(300);
+    expect(most).toBeGreaterThan(1); // frames were filled in buffers of the queue's own, used again
+    sim.runFor(2000);
+    expect(free()).toBe(0);
+    expectClean(sim);
   });
 });
