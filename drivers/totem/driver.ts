@@ -53,6 +53,9 @@ const PARKS_FLAG_VISITS = 4;
  *  token: a lone sender, not one between the bursts of others (a burst a millisecond is about five
  *  rotations on a LAN). */
 const PARK_QUIET_VISITS = 8;
+/** How long a ring stays idle at this node before its send queue lets its free frame buffers go
+ *  (Packer.releaseIdle). */
+const FRAME_BUFFERS_IDLE_MS = 1000;
 
 export class TotemDriver implements Driver {
   readonly name = 'totem';
@@ -92,6 +95,8 @@ export class TotemDriver implements Driver {
   private idleRotations = 0;
   /** Idle visits in a row, not reset by a hold's end: the ring as the others see it (mayBeHeld). */
   private idleVisits = 0;
+  /** When this node's current run of idle visits began (Infinity: the last visit was not idle). */
+  private idleFrom = Infinity;
   private lastRotationSeq = -1;
   private held: TokenMsg | undefined;
   /** The held token is parked after my lone messages (shouldPark), not held on an idle ring. */
@@ -705,6 +710,7 @@ export class TotemDriver implements Driver {
     this.missCount.clear();
     this.idleRotations = 0;
     this.idleVisits = 0;
+    this.idleFrom = Infinity;
     this.lastRotationSeq = -1;
     this.forwardedAt = undefined;
     this.parksFlagMine = false;
@@ -838,7 +844,7 @@ export class TotemDriver implements Driver {
       for (const m of deferred) this.multicastStored(m);
       return;
     }
-    const hold = this.shouldHold(t);
+    const hold = this.shouldHold(t, now);
     this.parkRunStart = now; // a run of parks begins at a visit (the clock read at its start)
     const park = !hold && clean && this.shouldPark(t, sent, now);
     if (!park && this.parksFlagMine && this.visits - this.lastParkVisit >= PARKS_FLAG_VISITS) {
@@ -1014,14 +1020,18 @@ export class TotemDriver implements Driver {
     return true;
   }
 
-  private shouldHold(t: TokenMsg): boolean {
+  private shouldHold(t: TokenMsg, now: number): boolean {
     // A ring whose aru is behind its seq is recovering a loss, not idle: holding its token would
     // keep the gap open for hold_ms.
     const idle = t.seq === this.lastRotationSeq && t.aru === t.seq && t.rtr.length === 0 && t.backlog === 0 && !t.install;
     this.lastRotationSeq = t.seq;
     this.idleRotations = idle ? this.idleRotations + 1 : 0;
     this.idleVisits = idle ? this.idleVisits + 1 : 0;
-    if (idle) this.sendQueue.releaseIdle();
+    // The send queue's free frame buffers go once the ring has been idle for a while: not at an
+    // idle rotation or two under load (a sending client that did not run for a few milliseconds).
+    if (!idle) this.idleFrom = Infinity;
+    else if (this.idleFrom === Infinity) this.idleFrom = now;
+    else if (now - this.idleFrom >= FRAME_BUFFERS_IDLE_MS) this.sendQueue.releaseIdle();
     return this.state === 'operational' && this.isRep() && this.opts.holdMs > 0
       && this.idleRotations >= this.opts.seqnoUnchangedConst && this.sendQueue.queuedMessages === 0;
   }
