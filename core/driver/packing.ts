@@ -100,12 +100,12 @@ const SENT = new Pending([], 0, 0);
  * young. The frame's buffer is the queue's own: at the token the frame is copied out into bytes
  * of its own size and the buffer filled again (copyOut). A frame waits in the queue for tens of
  * milliseconds under load, long enough for V8 to move it to its old generation, where its memory
- * waited for a full collection: every node at 1300 B peaked about 15 MB higher for it. Its copy
- * lives only until every member has it. Without a key that copy is the second of a message's
- * bytes on the way out (the first: into the frame); with one, the encryption is the second and
- * frames go as they are. A larger message waits as it came and is cut into fragments at the
- * token (their one copy); a frame of whole messages is closed when one comes, so the two never
- * share a frame.
+ * waited for a full collection (the daemons peaked about 20 MB higher for it under small
+ * messages from every node: docs/BENCH.md). Its copy lives only until every member has it.
+ * Without a key that copy is the second of a message's bytes on the way out (the first: into the
+ * frame); with one, the encryption is the second and frames go as they are. A larger message
+ * waits as it came and is cut into fragments at the token (their one copy); a frame of whole
+ * messages is closed when one comes, so the two never share a frame.
  */
 export class Packer {
   private readonly opts: PackerOptions;
