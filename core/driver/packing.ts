@@ -14,7 +14,7 @@
 //     bytes
 import { ClusterError, assert, eagain } from '../api/errors.ts';
 import type { DriverUpcalls, MessageBytes, Order } from './types.ts';
-import { allocBytesToFill, concatBytes, copyInto, readU32, viewOf, type ByteParts } from '../wire/bytes.ts';
+import { allocApartToFill, allocBytesToFill, concatBytes, copyInto, readU32, viewOf, type ByteParts } from '../wire/bytes.ts';
 
 export const FRAME_VERSION = 1;
 export const FRAME_OVERHEAD = 4;
@@ -36,10 +36,14 @@ export interface PackerOptions {
   /** Bytes left unwritten in front of every frame, in its buffer, for the headers of the datagram
    *  it becomes (the driver's and its host's: DriverHost.transmit's `reserved`). Default 0. */
   readonly headroom?: number;
-  /** A frame of whole messages is copied out of the queue's buffer when taken, and the buffer
-   *  filled again (default true). False for a host that encrypts each datagram into a new one
-   *  (DriverCommon.headroom 0): that is the second copy there, and the frame goes as it is. */
+  /** Frames of whole messages that wait long in the queue are filled in buffers of the queue's
+   *  own and copied out when taken (default true). False for a host that encrypts each datagram
+   *  into a new one (DriverCommon.headroom 0): that is the second copy there, and frames go as
+   *  they are. */
   readonly copyOut?: boolean;
+  /** The driver's clock (ms), to tell how long frames wait. Without it every frame of whole
+   *  messages is copied out (with copyOut). */
+  readonly now?: () => number;
 }
 
 /** A message that does not fit a frame whole: kept as it came (views, no copy) and cut into
@@ -67,7 +71,13 @@ class Packed {
   /** Payload bytes of its messages (the queue's byte bound counts these). */
   bytes = 0;
   safe = false;
-  constructor(readonly buf: Uint8Array) {
+  constructor(
+    readonly buf: Uint8Array,
+    /** `buf` is one of the queue's own: the frame is copied out when taken and `buf` filled again. */
+    readonly staged: boolean,
+    /** When the frame was opened (PackerOptions.now; 0 without it). */
+    readonly openedAt: number,
+  ) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 }
@@ -82,9 +92,10 @@ export interface Frame {
   readonly messages: number;
 }
 
-/** Bytes of a chunk frame buffers are cut from (Packer.stagingBuffer): several frames of the usual
- *  MTU each, one of a larger frame. */
-const STAGING_CHUNK_BYTES = 64 * 1024;
+/** A frame that waited in the queue this long (ms) or more, from when it was opened to when it was
+ *  taken, makes the next frames staged (copied out when taken): V8 scavenges every few tens of
+ *  milliseconds under load, and a frame alive at two of them is moved to its old generation. */
+const COPY_OUT_WAIT_MS = 10;
 /** Free frame buffers a Packer keeps, in bytes: a queue of 2048 frames at an MTU of 1500 (3 MB)
  *  is filled again without new buffers; at a large MTU fewer are kept. */
 const STAGING_KEEP_BYTES = 4 * 1024 * 1024;
@@ -97,15 +108,17 @@ const SENT = new Pending([], 0, 0);
  *
  * A message that fits a frame whole is written into the frame being filled when it is pushed:
  * the queue holds a few frames, not an object and the caller's arrays per message, and those die
- * young. The frame's buffer is the queue's own: at the token the frame is copied out into bytes
- * of its own size and the buffer filled again (copyOut). A frame waits in the queue for tens of
- * milliseconds under load, long enough for V8 to move it to its old generation, where its memory
- * waited for a full collection (the daemons peaked about 20 MB higher for it under small
- * messages from every node: docs/BENCH.md). Its copy lives only until every member has it.
- * Without a key that copy is the second of a message's bytes on the way out (the first: into the
- * frame); with one, the encryption is the second and frames go as they are. A larger message
- * waits as it came and is cut into fragments at the token (their one copy); a frame of whole
- * messages is closed when one comes, so the two never share a frame.
+ * young. Under a load that keeps frames waiting in the queue for COPY_OUT_WAIT_MS or more, long
+ * enough for V8 to move them to its old generation, where their memory waited for a full
+ * collection (the daemons peaked about 20 MB higher for it under small messages from every node:
+ * docs/BENCH.md), frames are staged (copyOut): filled in buffers of the queue's own, copied out at
+ * the token into bytes of their own size that live only until every member has them, and the
+ * buffers filled again. Frames that go soon after they were opened are not: the copy is on the
+ * token's path, and a ring paced by one sender slowed by it. Without a key that copy is the second
+ * of a message's bytes on the way out (the first: into the frame); with one, the encryption is
+ * the second and frames go as they are. A larger message waits as it came and is cut into
+ * fragments at the token (their one copy); a frame of whole messages is closed when one comes,
+ * so the two never share a frame.
  */
 export class Packer {
   private readonly opts: PackerOptions;
@@ -116,13 +129,17 @@ export class Packer {
   private bytes = 0;
   /** The frame whole messages go into: the queue's last item while it takes more. */
   private open: Packed | undefined;
-  /** Frame buffers free to be filled again (stagingBuffer), at most stagingKeep of them. */
+  /** The queue's own frame buffers free to be filled again, at most stagingKeep of them. */
   private staging: Uint8Array[] = [];
   private readonly stagingKeep: number;
   private readonly copyOut: boolean;
-  /** Where new ones are cut from, and how far. */
-  private stagingChunk: ArrayBuffer | undefined;
-  private stagingChunkAt = 0;
+  private readonly now: (() => number) | undefined;
+  /** The last frame taken waited COPY_OUT_WAIT_MS or more (always, without a clock): new frames
+   *  are staged. */
+  private waitLong: boolean;
+  /** The buffer of a frame that was copied out because it was mostly empty (not a staged one):
+   *  the next unstaged frame's. */
+  private spare: Uint8Array | undefined;
   /** push() ran since the last releaseIdle(). */
   private pushedSinceIdleCheck = false;
 
@@ -139,6 +156,8 @@ export class Packer {
     this.headroom = opts.headroom ?? 0;
     this.stagingKeep = Math.max(2, Math.floor(STAGING_KEEP_BYTES / (this.headroom + opts.frameSizeMax)));
     this.copyOut = opts.copyOut ?? true;
+    this.now = opts.now;
+    this.waitLong = opts.now === undefined;
   }
 
   get queuedMessages(): number {
@@ -203,7 +222,10 @@ export class Packer {
       let f = this.open;
       if (!f || f.used + ENTRY_OVERHEAD + length > this.opts.frameSizeMax || f.count === 0xffff) {
         // Not zeroed: a frame is taken only as far as it is written.
-        f = this.open = new Packed(this.staging.pop() ?? this.stagingBuffer());
+        const staged = this.copyOut && this.waitLong;
+        const buf = staged ? this.staging.pop() ?? this.stagingBuffer() : this.spare ?? allocBytesToFill(this.headroom + this.opts.frameSizeMax);
+        if (!staged) this.spare = undefined;
+        f = this.open = new Packed(buf, staged, this.now?.() ?? 0);
         this.queue.push(f);
       }
       const at = this.headroom + f.used;
@@ -223,20 +245,10 @@ export class Packer {
     this.pushedSinceIdleCheck = true;
   }
 
-  /** A new frame buffer of the Packer's own (headroom + frameSizeMax bytes), cut from a chunk of
-   *  several: such a buffer may wait in the queue for tens of milliseconds, and lives on in the
-   *  free list, so it is kept apart from the shared slab of short-lived arrays. */
+  /** A new frame buffer of the queue's own (headroom + frameSizeMax bytes), with memory of its own:
+   *  it lives on in the free list, so it is kept out of the shared slab of short-lived arrays. */
   private stagingBuffer(): Uint8Array {
-    // Frames that go as they are (copyOut false) get bytes of their own, as any other array.
-    if (!this.copyOut) return allocBytesToFill(this.headroom + this.opts.frameSizeMax);
-    const size = (this.headroom + this.opts.frameSizeMax + 7) & ~7;
-    if (this.stagingChunk === undefined || this.stagingChunkAt + size > this.stagingChunk.byteLength) {
-      this.stagingChunk = new ArrayBuffer(Math.max(STAGING_CHUNK_BYTES, size));
-      this.stagingChunkAt = 0;
-    }
-    const b = new Uint8Array(this.stagingChunk, this.stagingChunkAt, this.headroom + this.opts.frameSizeMax);
-    this.stagingChunkAt += size;
-    return b;
+    return allocApartToFill(this.headroom + this.opts.frameSizeMax);
   }
 
   /**
@@ -249,7 +261,6 @@ export class Packer {
     this.pushedSinceIdleCheck = false;
     if (pushed || this.messages > 0 || this.staging.length === 0) return;
     this.staging = [];
-    this.stagingChunk = undefined;
   }
 
   /** Frame buffers free to be filled (for tests). */
@@ -283,7 +294,7 @@ export class Packer {
   clear(): void {
     for (let i = this.head; i < this.queue.length; i++) {
       const item = this.queue[i];
-      if (item instanceof Packed && this.staging.length < this.stagingKeep) this.staging.push(item.buf);
+      if (item instanceof Packed && item.staged && this.staging.length < this.stagingKeep) this.staging.push(item.buf);
     }
     this.queue = [];
     this.head = 0;
@@ -303,8 +314,9 @@ export class Packer {
     return frame;
   }
 
-  /** A frame of whole messages, closed, copied out into bytes of its own size (with the headroom
-   *  in front): the frame may be kept until every member has it, and its buffer is filled again. */
+  /** A frame of whole messages, closed. A staged one, or one mostly empty, is copied out into bytes
+   *  of its own size (with the headroom in front: the frame may be kept until every member has it)
+   *  and its buffer filled again; any other goes with its buffer. */
   private takePacked(f: Packed): Frame {
     if (f === this.open) this.open = undefined;
     this.pop();
@@ -312,11 +324,12 @@ export class Packer {
     this.bytes -= f.bytes;
     const h = this.headroom;
     writeFrameHeader(f.buf, h, f.safe, f.count);
-    // Without copyOut, a frame at least half full goes as it is, with its buffer.
-    if (!this.copyOut && f.used * 2 >= this.opts.frameSizeMax) return { bytes: viewOf(f.buf, h, h + f.used), safe: f.safe, messages: f.count };
+    if (this.now !== undefined) this.waitLong = this.now() - f.openedAt >= COPY_OUT_WAIT_MS;
+    if (!f.staged && f.used * 2 >= this.opts.frameSizeMax) return { bytes: viewOf(f.buf, h, h + f.used), safe: f.safe, messages: f.count };
     const out = viewOf(allocBytesToFill(h + f.used), h);
     copyInto(out, viewOf(f.buf, h, h + f.used), 0);
-    if (this.staging.length < this.stagingKeep) this.staging.push(f.buf);
+    if (!f.staged) this.spare = f.buf;
+    else if (this.staging.length < this.stagingKeep) this.staging.push(f.buf);
     return { bytes: out, safe: f.safe, messages: f.count };
   }
 

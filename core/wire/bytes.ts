@@ -47,6 +47,13 @@ export function allocBytesToFill(n: number): Uint8Array {
   return take(n);
 }
 
+/** `n` bytes NOT zeroed, with memory of their own, never a slab's: for an array kept long (a slab
+ *  lives while any array taken from it does). */
+export function allocApartToFill(n: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
 // Uint8Array's subarray and set, called through the functions themselves: in optimized code,
 // `b.subarray(...)` and `into.set(...)` look the method up with a generic property load each
 // time (V8 does not fold the typed array prototype's lookup), a few nanoseconds per call on the

@@ -101,6 +101,7 @@ export class CmanDriver implements Driver {
       headroom: (common.headroom ?? 0) + DATA_HEADER_BYTES,
       // A host that encrypts (headroom 0) writes a new datagram: the frame need not be copied out.
       copyOut: common.headroom !== 0,
+      now: () => this.host.now(),
     });
     // A partial message must fit, or large messages could never be reassembled.
     const partialBytesMax = Math.max(opts.partialBytesMax, common.messageSizeMax);

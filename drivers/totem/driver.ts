@@ -170,6 +170,7 @@ export class TotemDriver implements Driver {
       headroom: (common.headroom ?? 0) + MCAST_HEADER_BYTES,
       // A host that encrypts (headroom 0) writes a new datagram: the frame need not be copied out.
       copyOut: common.headroom !== 0,
+      now: () => this.host.now(),
     });
     this.reassembler = new Reassembler({ messageSizeMax: common.messageSizeMax, partialBytesMax: opts.partialBytesMax });
   }

@@ -151,16 +151,40 @@ describe('Packer copies a message that fits a frame when it is pushed', () => {
     const q = new Packer({ ...opts, headroom: 16, copyOut: false });
     for (let i = 0; i < 3; i++) q.push(new Uint8Array(300).fill(i), 'agreed');
     const full = q.nextFrame()!;
-    expect(q.stagingFree).toBe(0); // the buffer went with the frame
     const fullBefore = Uint8Array.from(full.bytes);
     q.push(new Uint8Array(10).fill(7), 'agreed');
     const small = q.nextFrame()!;
     expect(small.messages).toBe(1);
-    expect(q.stagingFree).toBe(1);
-    for (let i = 0; i < 3; i++) q.push(new Uint8Array(300).fill(8), 'agreed');
+    for (let i = 0; i < 3; i++) q.push(new Uint8Array(300).fill(8), 'agreed'); // the small one's buffer again
     expect(q.nextFrame()!.messages).toBe(3);
     expect(full.bytes).toEqual(fullBefore);
     expect(Array.from(small.bytes)).toEqual([1, 0, 0, 1, 1 << 2, 0, 0, 0, 10, ...new Array(10).fill(7)]);
+    expect(q.stagingFree).toBe(0); // nothing staged
+  });
+
+  it('with a clock, stages frames (copies them out) only after a frame waited 10 ms or more', () => {
+    let now = 0;
+    const q = new Packer({ ...opts, now: () => now });
+    const three = (fill: number): void => { for (let i = 0; i < 3; i++) q.push(new Uint8Array(300).fill(fill), 'agreed'); };
+    three(1);
+    now += 9;
+    const soon = q.nextFrame()!; // waited 9 ms: went with its buffer, nothing staged
+    expect(q.stagingFree).toBe(0);
+    const soonBefore = Uint8Array.from(soon.bytes);
+    three(2);
+    now += 10;
+    const late = q.nextFrame()!; // waited 10 ms: still its own buffer, but the next ones are staged
+    expect(q.stagingFree).toBe(0);
+    three(3);
+    const staged = q.nextFrame()!;
+    expect(q.stagingFree).toBe(1); // copied out, its buffer free again
+    const stagedBefore = Uint8Array.from(staged.bytes);
+    three(4); // fills that buffer again
+    expect(q.nextFrame()!.messages).toBe(3); // taken at once: the next ones go with their buffers
+    three(5);
+    q.nextFrame();
+    expect(q.stagingFree).toBe(1);
+    expect([soon.bytes, late.bytes.length, staged.bytes]).toEqual([soonBefore, soonBefore.length, stagedBefore]);
   });
 
   it('keeps a bounded number of free frame buffers, and lets them go once idle (nothing pushed since the last call, nothing queued)', () => {

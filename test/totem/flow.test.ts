@@ -124,15 +124,16 @@ describe('totem flow control and fragmentation', () => {
   });
 
   test('a node lets its free frame buffers go once the ring is idle after a load', () => {
-    const sim = makeSim({ seed: 63, nodes: 3 });
+    // Two frames a visit: the queue drains slowly, so frames wait in it and are staged.
+    const sim = makeSim({ seed: 63, nodes: 3, driverOptions: { window_size: 2, max_messages: 2 } });
     sim.start();
     expect(sim.runUntil(() => formed(sim, [1, 2, 3]), 5000)).toBe(true);
     const free = (): number => (sim.host(1).driver as unknown as { sendQueue: Packer }).sendQueue.stagingFree;
-    for (let i = 0; i < 300; i++) sim.send(1, 'agreed', 900);
+    sim.workload({ ratePerSec: 20_000, sizes: [900], nodes: [1] });
     let most = 0;
     for (let t = 0; t < 300; t++) { sim.runFor(1); most = Math.max(most, free()); }
-    expect(delivered(sim, 2)).toHaveLength(300);
-    expect(most).toBeGreaterThan(1); // frames were filled in buffers of the queue's own, used again
+    sim.workload(null);
+    expect(most).toBeGreaterThan(1); // frames waited, were filled in buffers of the queue's own, used again
     sim.runFor(300);
     expect(free()).toBeGreaterThan(1); // an idle ring keeps them for a while
     sim.runFor(3000);
