@@ -110,15 +110,15 @@ const SENT = new Pending([], 0, 0);
  * the queue holds a few frames, not an object and the caller's arrays per message, and those die
  * young. Under a load that keeps frames waiting in the queue for COPY_OUT_WAIT_MS or more, long
  * enough for V8 to move them to its old generation, where their memory waited for a full
- * collection (the daemons peaked about 20 MB higher for it under small messages from every node:
+ * collection (the daemons peaked 10 to 20 MB higher for it under small messages from every node:
  * docs/BENCH.md), frames are staged (copyOut): filled in buffers of the queue's own, copied out at
  * the token into bytes of their own size that live only until every member has them, and the
  * buffers filled again. Frames that go soon after they were opened are not: the copy is on the
- * token's path, and a ring paced by one sender slowed by it. Without a key that copy is the second
- * of a message's bytes on the way out (the first: into the frame); with one, the encryption is
- * the second and frames go as they are. A larger message waits as it came and is cut into
- * fragments at the token (their one copy); a frame of whole messages is closed when one comes,
- * so the two never share a frame.
+ * token's path, and there it would buy nothing (a lone sender's frames wait about a
+ * millisecond). Without a key that copy is the second of a message's bytes on the way out (the
+ * first: into the frame); with one, the encryption is the second and frames go as they are. A
+ * larger message waits as it came and is cut into fragments at the token (their one copy); a
+ * frame of whole messages is closed when one comes, so the two never share a frame.
  */
 export class Packer {
   private readonly opts: PackerOptions;
@@ -156,8 +156,8 @@ export class Packer {
     this.headroom = opts.headroom ?? 0;
     this.stagingKeep = Math.max(2, Math.floor(STAGING_KEEP_BYTES / (this.headroom + opts.frameSizeMax)));
     this.copyOut = opts.copyOut ?? true;
-    this.now = opts.now;
-    this.waitLong = opts.now === undefined;
+    this.now = this.copyOut ? opts.now : undefined; // nothing is staged without copyOut
+    this.waitLong = this.now === undefined;
   }
 
   get queuedMessages(): number {

@@ -139,9 +139,9 @@ export interface Driver {
    * the caller never writes them again, and neither does the driver, which keeps them (views, no
    * copy) until it has written them into its frames, then or later. Writing them there is the
    * first copy of a message's bytes on its way to the network; the second is the host's
-   * encryption (with a key) or, without one, a frame of whole messages copied out of the send
-   * queue's buffer at the token (core/driver/packing.ts). A caller that cannot promise that (an
-   * application's own buffer) copies first.
+   * encryption (with a key) or, without one, a frame of whole messages that waited long in the
+   * send queue copied out of the queue's buffer at the token (core/driver/packing.ts). A caller
+   * that cannot promise that (an application's own buffer) copies first.
    */
   multicast(message: MessageBytes, order: Order): void;
   /** A message of at most this many bytes is written into the driver's frames before multicast()
