@@ -176,14 +176,17 @@ describe('Packer copies a message that fits a frame when it is pushed', () => {
     const late = q.nextFrame()!; // waited 10 ms: still its own buffer, but the next ones are staged
     expect(q.stagingFree).toBe(0);
     three(3);
-    const staged = q.nextFrame()!;
-    expect(q.stagingFree).toBe(1); // copied out, its buffer free again
+    now += 10;
+    const staged = q.nextFrame()!; // staged, copied out; it waited 10 ms too, so the next is staged
+    expect(q.stagingFree).toBe(1); // its buffer free again
     const stagedBefore = Uint8Array.from(staged.bytes);
-    three(4); // fills that buffer again
-    expect(q.nextFrame()!.messages).toBe(3); // taken at once: the next ones go with their buffers
+    three(4); // staged in that same buffer
+    expect(q.stagingFree).toBe(0);
+    expect(q.nextFrame()!.messages).toBe(3); // taken at once (0 ms): the next ones go with their buffers
+    expect(q.stagingFree).toBe(1);
     three(5);
     q.nextFrame();
-    expect(q.stagingFree).toBe(1);
+    expect(q.stagingFree).toBe(1); // not staged
     expect([soon.bytes, late.bytes.length, staged.bytes]).toEqual([soonBefore, soonBefore.length, stagedBefore]);
   });
 
