@@ -36,14 +36,11 @@ export interface PackerOptions {
   /** Bytes left unwritten in front of every frame, in its buffer, for the headers of the datagram
    *  it becomes (the driver's and its host's: DriverHost.transmit's `reserved`). Default 0. */
   readonly headroom?: number;
-  /** Frames of whole messages that wait long in the queue are filled in buffers of the queue's
-   *  own and copied out when taken (default true). False for a host that encrypts each datagram
-   *  into a new one (DriverCommon.headroom 0): that is the second copy there, and frames go as
-   *  they are. */
+  /** Frames of whole messages that wait long in the queue (told by the clock nextFrame() is
+   *  given) are filled in buffers of the queue's own and copied out when taken (default true).
+   *  False for a host that encrypts each datagram into a new one (DriverCommon.headroom 0): that
+   *  is the second copy there, and frames go as they are. */
   readonly copyOut?: boolean;
-  /** The driver's clock (ms), to tell how long frames wait. Without it every frame of whole
-   *  messages is copied out (with copyOut). */
-  readonly now?: () => number;
 }
 
 /** A message that does not fit a frame whole: kept as it came (views, no copy) and cut into
@@ -75,7 +72,8 @@ class Packed {
     readonly buf: Uint8Array,
     /** `buf` is one of the queue's own: the frame is copied out when taken and `buf` filled again. */
     readonly staged: boolean,
-    /** When the frame was opened (PackerOptions.now; 0 without it). */
+    /** When the frame was opened: the clock of the last nextFrame() given one (a visit's), which
+     *  may be up to a visit early. */
     readonly openedAt: number,
   ) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -133,10 +131,12 @@ export class Packer {
   private staging: Uint8Array[] = [];
   private readonly stagingKeep: number;
   private readonly copyOut: boolean;
-  private readonly now: (() => number) | undefined;
-  /** The last frame taken waited COPY_OUT_WAIT_MS or more (always, without a clock): new frames
-   *  are staged. */
-  private waitLong: boolean;
+  /** The clock nextFrame() was last given (NaN: never; a frame opened before it waited no time
+   *  that can be told). */
+  private seenAt = NaN;
+  /** The last frame taken with a clock had waited COPY_OUT_WAIT_MS or more: new frames are
+   *  staged. */
+  private waitLong = false;
   /** The buffer of a frame that was copied out because it was mostly empty (not a staged one):
    *  the next unstaged frame's. */
   private spare: Uint8Array | undefined;
@@ -156,8 +156,6 @@ export class Packer {
     this.headroom = opts.headroom ?? 0;
     this.stagingKeep = Math.max(2, Math.floor(STAGING_KEEP_BYTES / (this.headroom + opts.frameSizeMax)));
     this.copyOut = opts.copyOut ?? true;
-    this.now = this.copyOut ? opts.now : undefined; // nothing is staged without copyOut
-    this.waitLong = this.now === undefined;
   }
 
   get queuedMessages(): number {
@@ -225,7 +223,7 @@ export class Packer {
         const staged = this.copyOut && this.waitLong;
         const buf = staged ? this.staging.pop() ?? this.stagingBuffer() : this.spare ?? allocBytesToFill(this.headroom + this.opts.frameSizeMax);
         if (!staged) this.spare = undefined;
-        f = this.open = new Packed(buf, staged, this.now?.() ?? 0);
+        f = this.open = new Packed(buf, staged, this.seenAt);
         this.queue.push(f);
       }
       const at = this.headroom + f.used;
@@ -305,11 +303,14 @@ export class Packer {
     this.refusedUncalled = false;
   }
 
-  /** The next frame from the queue head, or undefined when the queue is empty. */
-  nextFrame(): Frame | undefined {
+  /** The next frame from the queue head, or undefined when the queue is empty. `now`: the driver's
+   *  clock, read once for its visit or its pump (the Packer reads none), to tell how long frames
+   *  of whole messages waited; without it nothing is told, and what was told stands. */
+  nextFrame(now?: number): Frame | undefined {
+    if (now !== undefined) this.seenAt = now;
     if (this.messages === 0) return undefined;
     const item = this.queue[this.head];
-    const frame = item instanceof Packed ? this.takePacked(item) : this.cut();
+    const frame = item instanceof Packed ? this.takePacked(item, now) : this.cut();
     if (this.blocked !== undefined && this.canResume(this.blocked)) this.blocked = undefined; // open again
     return frame;
   }
@@ -317,14 +318,14 @@ export class Packer {
   /** A frame of whole messages, closed. A staged one, or one mostly empty, is copied out into bytes
    *  of its own size (with the headroom in front: the frame may be kept until every member has it)
    *  and its buffer filled again; any other goes with its buffer. */
-  private takePacked(f: Packed): Frame {
+  private takePacked(f: Packed, now: number | undefined): Frame {
     if (f === this.open) this.open = undefined;
     this.pop();
     this.messages -= f.count;
     this.bytes -= f.bytes;
     const h = this.headroom;
     writeFrameHeader(f.buf, h, f.safe, f.count);
-    if (this.now !== undefined) this.waitLong = this.now() - f.openedAt >= COPY_OUT_WAIT_MS;
+    if (now !== undefined) this.waitLong = now - f.openedAt >= COPY_OUT_WAIT_MS;
     if (!f.staged && f.used * 2 >= this.opts.frameSizeMax) return { bytes: viewOf(f.buf, h, h + f.used), safe: f.safe, messages: f.count };
     const out = viewOf(allocBytesToFill(h + f.used), h);
     copyInto(out, viewOf(f.buf, h, h + f.used), 0);

@@ -19,10 +19,7 @@ let slabAt = 0;
 
 /** `n` bytes NOT zeroed (a fresh slab is Node's uninitialised memory). */
 function take(n: number): Uint8Array {
-  if (n > SLAB_TAKE_MAX) {
-    const b = Buffer.allocUnsafeSlow(n);
-    return new Uint8Array(b.buffer, b.byteOffset, n);
-  }
+  if (n > SLAB_TAKE_MAX) return allocApartToFill(n);
   if (slabAt + n > slab.byteLength) {
     slab = Buffer.allocUnsafeSlow(SLAB_BYTES).buffer as ArrayBuffer;
     slabAt = 0;

@@ -101,7 +101,6 @@ export class CmanDriver implements Driver {
       headroom: (common.headroom ?? 0) + DATA_HEADER_BYTES,
       // A host that encrypts (headroom 0) writes a new datagram: the frame need not be copied out.
       copyOut: common.headroom !== 0,
-      now: () => this.host.now(),
     });
     // A partial message must fit, or large messages could never be reassembled.
     const partialBytesMax = Math.max(opts.partialBytesMax, common.messageSizeMax);
@@ -374,7 +373,7 @@ export class CmanDriver implements Driver {
     // Frames wait for the heartbeat a membership change calls for (sent at the next timeout, at
     // once: several changes in one burst of datagrams go out in one digest).
     while (!this.announce && this.phase === 'running' && this.window.hasRoom) {
-      const frame = this.packer.nextFrame();
+      const frame = this.packer.nextFrame(now);
       if (!frame) break;
       const entry = this.window.add(frame.bytes, new Set(this.members.ids), now + this.opts.ackTimeoutMs);
       // The frame becomes the datagram: the DATA header and the host's go into the room in front.

@@ -170,7 +170,6 @@ export class TotemDriver implements Driver {
       headroom: (common.headroom ?? 0) + MCAST_HEADER_BYTES,
       // A host that encrypts (headroom 0) writes a new datagram: the frame need not be copied out.
       copyOut: common.headroom !== 0,
-      now: () => this.host.now(),
     });
     this.reassembler = new Reassembler({ messageSizeMax: common.messageSizeMax, partialBytesMax: opts.partialBytesMax });
   }
@@ -834,7 +833,7 @@ export class TotemDriver implements Driver {
     let allowed = this.allowance(t);
     allowed -= this.answerRetransmits(t, allowed);
     const deferred: StoredMsg[] = [];
-    const sent = this.sendNew(t, allowed, deferred);
+    const sent = this.sendNew(t, allowed, deferred, now);
     this.requestGaps(t);
     this.updateAru(t);
     t.fcc = Math.max(0, t.fcc + sent - this.sentLastVisit);
@@ -933,8 +932,9 @@ export class TotemDriver implements Driver {
   }
 
   /** Assigns seqs to this visit's frames and multicasts them, except the last
-   * accelerated_window ones, which go to `deferred` (multicast after the token is forwarded). */
-  private sendNew(t: TokenMsg, allowed: number, deferred: StoredMsg[]): number {
+   * accelerated_window ones, which go to `deferred` (multicast after the token is forwarded).
+   * `now`: the visit's clock, if read (the send queue tells from it how long frames waited). */
+  private sendNew(t: TokenMsg, allowed: number, deferred: StoredMsg[], now: number | undefined): number {
     const room = Math.max(0, this.opts.outstandingMax - (t.seq - t.aru));
     let n = Math.min(allowed, room);
     let sent = 0;
@@ -949,7 +949,7 @@ export class TotemDriver implements Driver {
         m = { seq: t.seq + 1, origin: this.me, safe: false, frame: o.frame,
           encap: { ring: rec.old.ring, seq: o.seq, origin: o.origin, safe: o.safe } };
       } else {
-        const f = this.sendQueue.nextFrame();
+        const f = this.sendQueue.nextFrame(now);
         if (!f) break;
         m = { seq: t.seq + 1, origin: this.me, safe: f.safe, frame: f.bytes, unsent: true };
         if (f.safe) this.sentSafe = true;
@@ -960,8 +960,8 @@ export class TotemDriver implements Driver {
       deferred.push(m);
       sent++;
     }
-    const now = deferred.splice(0, Math.max(0, deferred.length - this.opts.acceleratedWindow));
-    for (const m of now) this.multicastStored(m);
+    const atOnce = deferred.splice(0, Math.max(0, deferred.length - this.opts.acceleratedWindow));
+    for (const m of atOnce) this.multicastStored(m);
     return sent;
   }
 
@@ -1093,7 +1093,9 @@ export class TotemDriver implements Driver {
       // would have sent it: not a rotation later. (The lines the token's aru moves are left to
       // the next real visit: this is the same visit, not a second one.)
       const deferred: StoredMsg[] = [];
-      const sent = this.backlog() > 0 ? this.sendNew(t, this.visitAllowance(t), deferred) : 0;
+      // A parked token's release for a message reads the clock (it may park again); others need none.
+      const now = parked && why === 'send' ? this.host.now() : undefined;
+      const sent = this.backlog() > 0 ? this.sendNew(t, this.visitAllowance(t), deferred, now) : 0;
       if (sent > 0) {
         this.updateAru(t);
         t.fcc += sent;
@@ -1102,8 +1104,7 @@ export class TotemDriver implements Driver {
       // What is still queued goes into the backlog as a visit would put it: the others then see
       // a ring that is no longer idle (no long first re-send, no hold cancels) before my next visit.
       this.putBacklog(t);
-      const now = parked && why === 'send' ? this.host.now() : 0;
-      const again = parked && why === 'send' && this.shouldPark(t, sent, now);
+      const again = now !== undefined && this.shouldPark(t, sent, now);
       if (again) {
         this.park(t, now);
       } else {

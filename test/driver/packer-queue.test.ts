@@ -4,10 +4,20 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { Packer, Reassembler } from '../../core/driver/packing.ts';
+import { Packer, Reassembler, type PackerOptions } from '../../core/driver/packing.ts';
 import { isClusterError } from '../../core/api/errors.ts';
 
 const opts = { frameSizeMax: 1000, messageSizeMax: 64 * 1024, queueMessagesMax: 100, queueBytesMax: 4000 };
+
+/** A Packer whose last frame taken waited 10 ms (as a driver's clock would tell it): the frames it
+ *  opens next are staged, filled in buffers of its own, as long as no clock says otherwise. */
+function staging(o: PackerOptions): Packer {
+  const q = new Packer(o);
+  q.nextFrame(0);
+  q.push(new Uint8Array(1), 'agreed');
+  q.nextFrame(10);
+  return q;
+}
 
 function refused(q: Packer, size: number): boolean {
   try {
@@ -125,8 +135,8 @@ describe('Packer copies a message that fits a frame when it is pushed', () => {
     expect([fits.deref() === undefined, over.deref() === undefined]).toEqual([true, false]);
   });
 
-  it('copies every frame of whole messages out of its buffer, so that filling the buffer again leaves the frame as it was', () => {
-    const q = new Packer({ ...opts, headroom: 16 });
+  it('copies every staged frame of whole messages out of its buffer, so that filling the buffer again leaves the frame as it was', () => {
+    const q = staging({ ...opts, headroom: 16 });
     q.push(new Uint8Array(10).fill(7), 'agreed');
     const small = q.nextFrame()!;
     const expected = [1, 0, 0, 1, 1 << 2, 0, 0, 0, 10, ...new Array(10).fill(7)];
@@ -162,37 +172,38 @@ describe('Packer copies a message that fits a frame when it is pushed', () => {
     expect(q.stagingFree).toBe(0); // nothing staged
   });
 
-  it('with a clock, stages frames (copies them out) only after a frame waited 10 ms or more', () => {
+  it('stages frames (copies them out) only after a frame waited 10 ms or more by the clock nextFrame() is given', () => {
     let now = 0;
-    const q = new Packer({ ...opts, now: () => now });
+    const q = new Packer(opts);
+    q.nextFrame(now); // a visit with nothing queued: the clock
     const three = (fill: number): void => { for (let i = 0; i < 3; i++) q.push(new Uint8Array(300).fill(fill), 'agreed'); };
     three(1);
     now += 9;
-    const soon = q.nextFrame()!; // waited 9 ms: went with its buffer, nothing staged
+    const soon = q.nextFrame(now)!; // waited 9 ms: went with its buffer, nothing staged
     expect(q.stagingFree).toBe(0);
     const soonBefore = Uint8Array.from(soon.bytes);
     three(2);
     now += 10;
-    const late = q.nextFrame()!; // waited 10 ms: still its own buffer, but the next ones are staged
+    const late = q.nextFrame(now)!; // waited 10 ms: still its own buffer, but the next ones are staged
     expect(q.stagingFree).toBe(0);
     three(3);
     now += 10;
-    const staged = q.nextFrame()!; // staged, copied out; it waited 10 ms too, so the next is staged
+    const staged = q.nextFrame(now)!; // staged, copied out; it waited 10 ms too, so the next is staged
     expect(q.stagingFree).toBe(1); // its buffer free again
     const stagedBefore = Uint8Array.from(staged.bytes);
     three(4); // staged in that same buffer
     expect(q.stagingFree).toBe(0);
-    expect(q.nextFrame()!.messages).toBe(3); // taken at once (0 ms): the next ones go with their buffers
+    expect(q.nextFrame(now)!.messages).toBe(3); // taken at once (0 ms): the next ones go with their buffers
     expect(q.stagingFree).toBe(1);
     three(5);
-    q.nextFrame();
+    q.nextFrame(now);
     expect(q.stagingFree).toBe(1); // not staged
     expect([soon.bytes, late.bytes.length, staged.bytes]).toEqual([soonBefore, soonBefore.length, stagedBefore]);
   });
 
   it('keeps a bounded number of free frame buffers, and lets them go once idle (nothing pushed since the last call, nothing queued)', () => {
     // 4 MiB of free buffers at most: 256 of 16 KiB frames.
-    const q = new Packer({ frameSizeMax: 16 * 1024, messageSizeMax: 64 * 1024, queueMessagesMax: 1000, queueBytesMax: 64 * 1024 * 1024 });
+    const q = staging({ frameSizeMax: 16 * 1024, messageSizeMax: 64 * 1024, queueMessagesMax: 1000, queueBytesMax: 64 * 1024 * 1024 });
     const big = new Uint8Array(9000); // over half a frame: one frame each
     for (let i = 0; i < 300; i++) q.push(big, 'agreed');
     for (let f = q.nextFrame(); f; f = q.nextFrame()) expect(f.messages).toBe(1);
@@ -211,8 +222,8 @@ describe('Packer copies a message that fits a frame when it is pushed', () => {
     expect(q.stagingFree).toBe(1);
   });
 
-  it('takes the buffers of frames a clear() drops back into the free list', () => {
-    const q = new Packer(opts);
+  it('takes the buffers of staged frames a clear() drops back into the free list', () => {
+    const q = staging(opts);
     for (let i = 0; i < 6; i++) q.push(new Uint8Array(600), 'agreed'); // six frames
     q.clear();
     expect(q.queuedMessages).toBe(0);
