@@ -2,7 +2,7 @@
 // message tag round-trips; and that an idle latency row gives the CPU of the measured window per round trip.
 import { describe, expect, it } from 'vitest';
 import { readTag, writeTag } from './client-protocol.ts';
-import { measureLatency, throughputRow, type BenchTarget } from './driver-bench.ts';
+import { measureLatency, mergeLatency, throughputRow, type BenchTarget } from './driver-bench.ts';
 
 describe('throughputRow', () => {
   it('averages deliveries per second over the nodes and sums writes', () => {
@@ -75,5 +75,44 @@ describe('measureLatency', () => {
     const back = await measureLatency(target, labels, { size: 100, seconds: 0.01, loadPerSec: 0, warmupMs: 0 });
     expect(asked[0].intervalUs).toBeUndefined();
     expect(back.row.intervalMs).toBeUndefined();
+  });
+});
+
+describe('mergeLatency', () => {
+  const row = (samplesUs: number[], cpu?: { daemons: number; clients: number }) => ({
+    row: {
+      driver: 'totem', crypto: 'off' as const, accelerated: 'off' as const, nodes: 3, size: 100, load: 'idle' as const,
+      samples: samplesUs.length, medianUs: NaN, p99Us: NaN, ...(cpu ? { cpuUsPerRoundTrip: cpu } : {}),
+    },
+    samplesUs,
+  });
+
+  it('gives the percentiles of all windows together, not of each, and the CPU weighted by samples', () => {
+    // One window fast, one slow: the merged median lies between them, its p99 in the slow one.
+    const fast = row(Array.from({ length: 300 }, (_, i) => 100 + (i % 10)), { daemons: 10, clients: 4 });
+    const slow = row(Array.from({ length: 100 }, (_, i) => 1000 + i), { daemons: 30, clients: 8 });
+    const m = mergeLatency([fast, slow]);
+    expect(m.samples).toBe(400);
+    expect(m.rounds).toBe(2);
+    expect(m.medianUs).toBe(106); // rank 200 of 400: the fast window's
+    expect(m.p99Us).toBe(1095); // rank 396 of 400: the slow window's 96th sample
+    expect(m.cpuUsPerRoundTrip?.daemons).toBeCloseTo((10 * 300 + 30 * 100) / 400);
+    expect(m.cpuUsPerRoundTrip?.clients).toBeCloseTo((4 * 300 + 8 * 100) / 400);
+  });
+
+  it('leaves out skipped windows, and keeps a single window as it is', () => {
+    const w = row([200, 300, 400], { daemons: 1, clients: 1 });
+    const skipped = { row: { ...row([]).row, skipped: 'corosync stopped' }, samplesUs: [] };
+    const m = mergeLatency([w, skipped]);
+    expect(m.samples).toBe(3);
+    expect(m.medianUs).toBe(300);
+    expect(m.skipped).toBeUndefined();
+    expect(mergeLatency([skipped, skipped]).skipped).toBe('corosync stopped');
+    expect(mergeLatency([w])).toBe(w.row);
+    expect(() => mergeLatency([])).toThrow(RangeError);
+  });
+
+  it('gives no CPU figure when no window had one (rows under load)', () => {
+    expect(mergeLatency([row([1, 2]), row([3, 4])]).cpuUsPerRoundTrip).toBeUndefined();
   });
 });

@@ -101,7 +101,14 @@ export function idleRowName(intervalMs?: number): string {
 }
 
 /** Node 1's client times round trips; with load, nodes 2..N send at loadPerSec in total. */
-export async function measureLatency(c: BenchTarget, l: RunLabels, p: LatencyPlan): Promise<{ row: LatencyRow; errors: string[] }> {
+/** One latency window: its row, and the samples it was summarised from (for mergeLatency). */
+export interface LatencyWindow {
+  readonly row: LatencyRow;
+  readonly errors: string[];
+  readonly samplesUs: readonly number[];
+}
+
+export async function measureLatency(c: BenchTarget, l: RunLabels, p: LatencyPlan): Promise<LatencyWindow> {
   const phase = nextPhase();
   const warmupMs = p.warmupMs ?? WARMUP_MS;
   const timeout = warmupMs + p.seconds * 1000 + SLACK_MS;
@@ -130,5 +137,29 @@ export async function measureLatency(c: BenchTarget, l: RunLabels, p: LatencyPla
       ? { cpuUsPerRoundTrip: { daemons: ((cpuEnd.daemons - cpuStart.daemons) * 1e6) / s.samples, clients: ((cpuEnd.clients - cpuStart.clients) * 1e6) / s.samples } }
       : {}),
   };
-  return { row, errors: [...(lat as LatencyResult).errors, ...(load as ThroughputResult[]).flatMap((r) => r.errors)] };
+  return { row, errors: [...(lat as LatencyResult).errors, ...(load as ThroughputResult[]).flatMap((r) => r.errors)], samplesUs: (lat as LatencyResult).samplesUs };
+}
+
+/**
+ * One row from several windows of the same work (--latency-rounds, taken in turns with the
+ * reference's): percentiles of all their samples together, the CPU per round trip weighted by
+ * each window's samples, and `rounds`: how many windows. A skipped window is left out; the row
+ * is the first one's, skipped, when every window was (pure).
+ */
+export function mergeLatency(windows: readonly Pick<LatencyWindow, 'row' | 'samplesUs'>[]): LatencyRow {
+  if (windows.length === 0) throw new RangeError('mergeLatency: no windows');
+  const measured = windows.filter((w) => w.row.skipped === undefined);
+  if (measured.length === 0) return windows[0].row;
+  if (windows.length === 1) return measured[0].row;
+  const all = measured.flatMap((w) => w.samplesUs);
+  const s = summarizeLatency(all);
+  const cpu = measured.filter((w) => w.row.cpuUsPerRoundTrip !== undefined && w.row.samples > 0);
+  const n = cpu.reduce((a, w) => a + w.row.samples, 0);
+  const weighted = (f: (c: NonNullable<LatencyRow['cpuUsPerRoundTrip']>) => number): number =>
+    cpu.reduce((a, w) => a + f(w.row.cpuUsPerRoundTrip!) * w.row.samples, 0) / n;
+  const { cpuUsPerRoundTrip: _, ...first } = measured[0].row;
+  return {
+    ...first, samples: s.samples, medianUs: s.medianUs, p99Us: s.p99Us, rounds: windows.length,
+    ...(n > 0 ? { cpuUsPerRoundTrip: { daemons: weighted((c) => c.daemons), clients: weighted((c) => c.clients) } } : {}),
+  };
 }

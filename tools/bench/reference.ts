@@ -5,7 +5,7 @@
 // why, and afcluster's rows are measured all the same.
 import type { OnOff, ReferenceName } from './options.ts';
 import { CorosyncCluster, corosyncSupport } from './corosync.ts';
-import { idleRowName, measureLatency, measureThroughput, type LatencyPlan, type RunLabels } from './driver-bench.ts';
+import { idleRowName, measureLatency, measureThroughput, type LatencyPlan, type LatencyWindow, type RunLabels } from './driver-bench.ts';
 import type { Progress } from './progress.ts';
 import type { BenchReport, LatencyRow, MemoryRow, Senders, ThroughputRow } from './results.ts';
 
@@ -71,13 +71,13 @@ export class ReferenceRun {
   }
 
   /** The rows of a reference that failed mid-run are skipped from then on. */
-  private async measure<R>(what: string, f: (c: CorosyncCluster) => Promise<{ row: R; errors: string[] }>, skipped: (why: string) => R): Promise<R> {
+  private async measure<T extends { errors: string[] }>(what: string, f: (c: CorosyncCluster) => Promise<T>, skipped: (why: string) => T): Promise<T> {
     this.s.progress.step(`${this.s.info.name}: ${what}`);
     try {
       if (!this.cluster) return skipped(this.skipped ?? 'not running');
-      const { row, errors } = await f(this.cluster);
-      for (const e of new Set(errors)) this.s.note(`${this.s.info.name} ${what}: ${e}`);
-      return row;
+      const r = await f(this.cluster);
+      for (const e of new Set(r.errors)) this.s.note(`${this.s.info.name} ${what}: ${e}`);
+      return r;
     } catch (e) {
       this.skipped = `failed during ${what}: ${(e as Error).message}`;
       this.s.note(`${this.s.info.name} ${this.skipped}`);
@@ -88,16 +88,18 @@ export class ReferenceRun {
     }
   }
 
-  throughput(size: number, seconds: number, senders: Senders): Promise<ThroughputRow> {
-    return this.measure(`throughput ${size} B, ${senders === 'one' ? 'one sender' : 'every node sends'}`,
+  async throughput(size: number, seconds: number, senders: Senders): Promise<ThroughputRow> {
+    const r = await this.measure(`throughput ${size} B, ${senders === 'one' ? 'one sender' : 'every node sends'}`,
       (c) => measureThroughput(c, this.labels, size, seconds, senders),
-      (why) => skippedThroughput(this.labels, this.s.nodes, size, senders, why));
+      (why) => ({ row: skippedThroughput(this.labels, this.s.nodes, size, senders, why), errors: [] }));
+    return r.row;
   }
 
-  latency(p: LatencyPlan): Promise<LatencyRow> {
-    return this.measure(`latency ${p.size} B ${p.loadPerSec > 0 ? 'under load' : idleRowName(p.intervalMs)}`,
-      (c) => measureLatency(c, this.labels, p),
-      (why) => skippedLatency(this.labels, this.s.nodes, p, why));
+  /** One latency window (`round` of `rounds`, --latency-rounds), with its samples. */
+  latency(p: LatencyPlan, round = 1, rounds = 1): Promise<LatencyWindow> {
+    const what = `latency ${p.size} B ${p.loadPerSec > 0 ? 'under load' : idleRowName(p.intervalMs)}${rounds > 1 ? ` (window ${round} of ${rounds})` : ''}`;
+    return this.measure(what, (c) => measureLatency(c, this.labels, p),
+      (why) => ({ row: skippedLatency(this.labels, this.s.nodes, p, why), errors: [], samplesUs: [] }));
   }
 
   /** Peak RSS of the reference's daemons so far (called when the configuration's work is done). */

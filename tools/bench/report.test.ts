@@ -75,6 +75,14 @@ describe('formatReport with --reference', () => {
     expect(formatReport(paced)).toContain('(idle: back to back, and one every 2 ms ("idle, 1/2ms"), and under half the lower');
   });
 
+  it('says when each latency row is several windows, taken in turns with the reference', () => {
+    const lat = { driver: 'totem', crypto: 'off', accelerated: 'off', nodes: 3, size: 100, load: 'idle', samples: 30, medianUs: 300, p99Us: 900, rounds: 3 } as const;
+    const ran = { ...withRef({ name: 'corosync', version: '3.1.7' }, cs), latency: [{ ...lat, reference: { ...lat, driver: 'corosync' } }] };
+    expect(formatReport(ran)).toContain("not counted; each row 3 windows, in turns with corosync's, its percentiles of all their samples)");
+    expect(formatReport({ ...report(), latency: [lat] })).toContain('not counted; each row 3 windows its percentiles of all their samples)');
+    expect(formatReport(report())).not.toContain('windows');
+  });
+
   it('says clearly why the reference was skipped, and prints its rows as skipped', () => {
     const skipped: ThroughputRow = { ...cs, writes: NaN, tpPerSec: NaN, mbPerSec: NaN, skipped: 'not root' };
     const text = formatReport(withRef({ name: 'corosync', skipped: 'network namespaces need root (run as root, e.g. sudo); the corosync rows are skipped' }, skipped));

@@ -53,7 +53,9 @@ export function formatReport(r: BenchReport): string {
     : r.latency.some((l) => l.load !== 'idle') ? ', and under 50% of the measured maximum' : '';
   const paced = r.latency.find((l) => l.intervalMs)?.intervalMs;
   const idle = paced ? `idle: back to back, and one every ${paced} ms ("idle, 1/${paced}ms")` : 'idle';
-  if (r.latency.length) section(`latency: round trip to agreed self-delivery at node 1 (${idle}${loaded}; ${warm})`, formatLatencyTable(r.latency));
+  const rounds = r.latency.find((l) => (l.rounds ?? 1) > 1)?.rounds;
+  const windows = rounds ? `; each row ${rounds} windows${r.reference ? `, in turns with ${r.reference.name}'s,` : ''} its percentiles of all their samples` : '';
+  if (r.latency.length) section(`latency: round trip to agreed self-delivery at node 1 (${idle}${loaded}; ${warm}${windows})`, formatLatencyTable(r.latency));
   if (r.memory.length) section('peak daemon RSS (VmHWM) over the whole run of each configuration', formatMemoryTable(r.memory));
   if (r.scaling.throughput.length) section('scaling on real daemons: throughput by node count', formatThroughputTable(r.scaling.throughput));
   if (r.scaling.latency.length) section(`scaling on real daemons: idle latency by node count (${warm})`, formatLatencyTable(r.scaling.latency));

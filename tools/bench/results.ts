@@ -73,7 +73,11 @@ export interface LatencyRow {
   readonly p99Us: number;
   /** Idle rows: CPU of all daemons and of all clients per round trip, in microseconds. */
   readonly cpuUsPerRoundTrip?: { readonly daemons: number; readonly clients: number };
-  /** The same work on the reference (--reference), measured right after this row. */
+  /** --latency-rounds N (N > 1): the windows the samples come from, each taken in turn with the
+   *  reference's; absent: one window. */
+  readonly rounds?: number;
+  /** The same work on the reference (--reference), measured right after this row (with rounds,
+   *  in turns with it, window by window). */
   readonly reference?: LatencyRow;
   /** Why this (reference) row was not measured; its figures are then NaN. */
   readonly skipped?: string;

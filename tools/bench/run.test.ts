@@ -33,6 +33,12 @@ describe('stepCount', () => {
     // + afcluster and corosync under load: afcluster's idle and load were counted already
     expect(stepCount(parseBenchArgs(['--sizes', '100', '--no-ceiling', '--drivers', 'totem', '--latency', '--reference', 'corosync']))).toBe(2 + 3 + 1 + 5);
   });
+  it('counts every window of --latency-rounds, afcluster\'s and the reference\'s', () => {
+    // Per size: throughput; idle and under load in 3 windows each.
+    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--latency', '--latency-rounds', '3', '--no-ceiling', '--drivers', 'cman']))).toBe(2 + 2 * (1 + 2 * 3));
+    // Per size: throughput, one sender (both), every node (reference); idle latency in 2 windows for both.
+    expect(stepCount(parseBenchArgs(['--sizes', '100', '--no-ceiling', '--drivers', 'totem', '--reference', 'corosync', '--latency-rounds', '2']))).toBe(2 + 1 + 1 + 3 + 2 * 2);
+  });
 });
 
 describe('bestCeiling and rerate', () => {

@@ -12,7 +12,7 @@ import type { Order } from '../../core/driver/types.ts';
 import { UsageError } from '../command.ts';
 import { CeilingCluster, ceilingRow, UDP_PAYLOAD_AT_MTU_1500 } from './ceiling.ts';
 import { BenchCluster } from './cluster.ts';
-import { idleRowName, measureLatency, measureThroughput, WARMUP_MS, type RunLabels } from './driver-bench.ts';
+import { idleRowName, measureLatency, measureThroughput, mergeLatency, WARMUP_MS, type LatencyWindow, type RunLabels } from './driver-bench.ts';
 import type { BenchOptions, OnOff } from './options.ts';
 import type { Progress } from './progress.ts';
 import { readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -42,13 +42,14 @@ export function configurations(o: Pick<BenchOptions, 'drivers' | 'crypto' | 'acc
 
 /** Steps for the progress bar (pure). */
 export function stepCount(o: BenchOptions): number {
-  // --reference: its start, and per size one sender (afcluster, reference), every node (reference),
-  // idle latency (afcluster unless --latency measures it already, reference), under load (reference, with --latency).
-  const reference = o.reference ? 1 + o.sizes.length * 5 : 0;
-  // --latency-paced: one more idle row per size wherever latency is measured, and the reference's.
-  const paced = o.latencyPaced && !o.loss && (o.latency || o.reference) ? o.sizes.length * (o.reference ? 2 : 1) : 0;
+  // --reference: its start, and per size one sender (afcluster, reference) and every node (reference).
+  const reference = o.reference ? 1 + o.sizes.length * (o.loss ? 5 : 3) : 0;
+  // Latency rows per size, each in --latency-rounds windows: idle (with --latency or --reference),
+  // under load (--latency), paced (--latency-paced); the reference's the same.
+  const rows = o.loss ? 0 : (o.latency ? 2 : o.reference ? 1 : 0) + (o.latencyPaced ? 1 : 0);
+  const latency = o.sizes.length * rows * (o.reference ? 2 : 1) * o.latencyRounds;
   // The start and, without --loss, the warm-up after it (warmStart).
-  const perConfig = (o.loss ? 1 : 2) + o.sizes.length * (o.loss ? o.loss.length : o.latency ? 3 : 1) + reference + paced;
+  const perConfig = (o.loss ? 1 : 2) + o.sizes.length * (o.loss ? o.loss.length : 1) + reference + latency;
   const scaling = o.scaling ? o.drivers.length * o.scaleNodes.length * 3 : 0;
   return (withCeiling(o) ? 2 * o.sizes.length : 0) + configurations(o).length * perConfig + scaling;
 }
@@ -322,14 +323,24 @@ async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, s
     ...(paced ? [{ load: 0, what: idleRowName(paced), intervalMs: paced }] : []),
     ...(ctx.opts.latency && load > 0 ? [{ load, what: `under ${load} msg/s` }] : []),
   ];
+  // --latency-rounds: each row in that many windows, afcluster's and the reference's in turns, so
+  // that both sample the same minutes of a machine whose speed drifts (docs/BENCH.md).
+  const rounds = ctx.opts.latencyRounds;
   for (const p of plans) {
-    ctx.progress.step(`${l.driver}: latency ${size} B ${p.what}`);
-    const { row, errors } = await measureLatency(cluster, l, { size, seconds, loadPerSec: p.load, warmupMs, intervalMs: p.intervalMs });
-    noteErrors(report, `${l.driver} latency ${size} B ${p.what}`, errors);
-    ctx.progress.tick();
-    // A reference whose throughput was skipped has no maximum: its load is then none (a skipped row anyway).
-    const reference = ref ? await ref.run.latency({ size, seconds, loadPerSec: Number.isFinite(ref.maxTp) ? p.load : 0, warmupMs, intervalMs: p.intervalMs }) : undefined;
-    report.latency.push(reference ? { ...row, reference } : row);
+    const ours: LatencyWindow[] = [];
+    const theirs: LatencyWindow[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      const window = rounds > 1 ? ` (window ${round} of ${rounds})` : '';
+      ctx.progress.step(`${l.driver}: latency ${size} B ${p.what}${window}`);
+      const w = await measureLatency(cluster, l, { size, seconds, loadPerSec: p.load, warmupMs, intervalMs: p.intervalMs });
+      noteErrors(report, `${l.driver} latency ${size} B ${p.what}`, w.errors);
+      ours.push(w);
+      ctx.progress.tick();
+      // A reference whose throughput was skipped has no maximum: its load is then none (a skipped row anyway).
+      if (ref) theirs.push(await ref.run.latency({ size, seconds, loadPerSec: Number.isFinite(ref.maxTp) ? p.load : 0, warmupMs, intervalMs: p.intervalMs }, round, rounds));
+    }
+    const row = mergeLatency(ours);
+    report.latency.push(ref ? { ...row, reference: mergeLatency(theirs) } : row);
   }
 }
 
