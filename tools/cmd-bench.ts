@@ -18,7 +18,7 @@ export const command: Command = {
   summary: 'measure the drivers on real daemons against the raw UDP ceiling (evsbench tables)',
   help: `usage: afcluster bench [--drivers totem,cman] [--nodes N] [--sizes 100,200,...] [--seconds S]
                        [--crypto on|off|on,off] [--accelerated on|off|on,off] [--latency] [--scaling]
-                       [--latency-warmup S] [--latency-paced MS] [--latency-rounds N]
+                       [--latency-warmup S] [--latency-paced MS] [--rounds N]
                        [--json FILE] [--svg FILE] [--set section.key=value] [--profile DIR] [--mtu N]
                        [--reference corosync] [--reference-mtu N] [--loss P[,P...]] [--client ts|c]
 
@@ -51,10 +51,11 @@ options:
                        the same for the reference), the cluster idle between them: back-to-back
                        round trips keep the cores busy, and a faster system then loads the
                        machine more
-  --latency-rounds N   each latency row of the size table in N windows (1..20, default 1), each
-                       with its warm-up, taken in turns with the reference's; a row's percentiles
-                       are of all its windows' samples. On a machine whose speed drifts, one
-                       window's p99 moves by a third from run to run, the same code against itself
+  --rounds N           each row of the size table (throughput and latency) in N windows (1..20,
+                       default 1), each with its warm-up, taken in turns with the reference's: a
+                       row's rates are over all its windows, its percentiles of all their samples.
+                       On a machine whose speed drifts one window is one sample: the same code
+                       against itself moves by a third from run to run
   --scaling            also measure by node count (--scale-nodes, default 2..8) at --scale-size
                        (default 1300) on real daemons, and in the simulator over a 1 Gbit LAN
   --no-ceiling         skip the raw UDP ceiling

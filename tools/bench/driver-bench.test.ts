@@ -2,7 +2,7 @@
 // message tag round-trips; and that an idle latency row gives the CPU of the measured window per round trip.
 import { describe, expect, it } from 'vitest';
 import { readTag, writeTag } from './client-protocol.ts';
-import { measureLatency, mergeLatency, throughputRow, type BenchTarget } from './driver-bench.ts';
+import { measureLatency, mergeLatency, mergeThroughput, throughputRow, type BenchTarget } from './driver-bench.ts';
 
 describe('throughputRow', () => {
   it('averages deliveries per second over the nodes and sums writes', () => {
@@ -114,5 +114,40 @@ describe('mergeLatency', () => {
 
   it('gives no CPU figure when no window had one (rows under load)', () => {
     expect(mergeLatency([row([1, 2]), row([3, 4])]).cpuUsPerRoundTrip).toBeUndefined();
+  });
+});
+
+describe('mergeThroughput', () => {
+  const w = (tpPerSec: number, seconds: number, extra: object = {}) => ({
+    driver: 'totem', crypto: 'off' as const, accelerated: 'off' as const, nodes: 3, size: 100, writes: tpPerSec * seconds, seconds,
+    tpPerSec, tpMinPerSec: tpPerSec * 0.9, mbPerSec: (tpPerSec * 100) / 1e6, counters: {}, ...extra,
+  });
+
+  it('gives the rates over all windows: messages and seconds summed, not the mean of each rate', () => {
+    const m = mergeThroughput([
+      w(1000, 1, { counters: { retransmissions: 2, tokenRotationsPerSec: 100, messagesPerDatagram: 10 }, cpuUsPerMessage: { daemons: 4, clients: 2 } }),
+      w(4000, 3, { counters: { retransmissions: 5, tokenRotationsPerSec: 300, configurations: 1 }, cpuUsPerMessage: { daemons: 2, clients: 1 } }),
+    ]);
+    expect(m.seconds).toBe(4);
+    expect(m.writes).toBe(13000);
+    expect(m.tpPerSec).toBeCloseTo(13000 / 4);
+    expect(m.tpMinPerSec).toBeCloseTo((900 + 3600 * 3) / 4);
+    expect(m.mbPerSec).toBeCloseTo((13000 / 4) * 100 / 1e6);
+    expect(m.rounds).toBe(2);
+    expect(m.counters).toEqual({ retransmissions: 7, configurations: 1, tokenRotationsPerSec: (100 + 900) / 4, messagesPerDatagram: 10 });
+    // Per message: 1000 messages at 4 us and 12000 at 2 us.
+    expect(m.cpuUsPerMessage?.daemons).toBeCloseTo((1000 * 4 + 12000 * 2) / 13000);
+    expect(m.cpuUsPerMessage?.clients).toBeCloseTo((1000 * 2 + 12000 * 1) / 13000);
+  });
+
+  it('keeps the row of a single window, and leaves skipped windows out', () => {
+    const one = w(1000, 2);
+    expect(mergeThroughput([one])).toBe(one);
+    const skipped = { ...w(NaN, NaN), skipped: 'corosync stopped' };
+    const m = mergeThroughput([one, skipped]);
+    expect(m.tpPerSec).toBe(1000);
+    expect(m.skipped).toBeUndefined();
+    expect(mergeThroughput([skipped, skipped]).skipped).toBe('corosync stopped');
+    expect(() => mergeThroughput([])).toThrow(RangeError);
   });
 });

@@ -141,7 +141,44 @@ export async function measureLatency(c: BenchTarget, l: RunLabels, p: LatencyPla
 }
 
 /**
- * One row from several windows of the same work (--latency-rounds, taken in turns with the
+ * One row from several windows of the same work (--rounds, taken in turns with the reference's):
+ * messages and seconds summed, so the rates are over all the windows; the counters that are
+ * counts summed, those that are rates weighted by each window's seconds; the CPU per message
+ * weighted by each window's messages; and `rounds`: how many windows. A skipped window is left
+ * out; the row is the first one's, skipped, when every window was (pure).
+ */
+export function mergeThroughput(windows: readonly ThroughputRow[]): ThroughputRow {
+  if (windows.length === 0) throw new RangeError('mergeThroughput: no windows');
+  const measured = windows.filter((w) => w.skipped === undefined);
+  if (measured.length === 0) return windows[0];
+  if (windows.length === 1) return measured[0];
+  const seconds = measured.reduce((a, w) => a + w.seconds, 0);
+  const byTime = (f: (w: ThroughputRow) => number): number => measured.reduce((a, w) => a + f(w) * w.seconds, 0) / seconds;
+  const tp = byTime((w) => w.tpPerSec);
+  const counters: Record<string, number> = {};
+  for (const key of ['retransmissions', 'tokenRetransmissions', 'configurations'] as const) {
+    const has = measured.filter((w) => w.counters[key] !== undefined);
+    if (has.length > 0) counters[key] = has.reduce((a, w) => a + w.counters[key]!, 0);
+  }
+  for (const key of ['tokenRotationsPerSec', 'messagesPerDatagram'] as const) {
+    const has = measured.filter((w) => w.counters[key] !== undefined);
+    const s = has.reduce((a, w) => a + w.seconds, 0);
+    if (has.length > 0 && s > 0) counters[key] = has.reduce((a, w) => a + w.counters[key]! * w.seconds, 0) / s;
+  }
+  const cpu = measured.filter((w) => w.cpuUsPerMessage !== undefined && w.tpPerSec * w.seconds > 0);
+  const messages = cpu.reduce((a, w) => a + w.tpPerSec * w.seconds, 0);
+  const weighted = (f: (c: NonNullable<ThroughputRow['cpuUsPerMessage']>) => number): number =>
+    cpu.reduce((a, w) => a + f(w.cpuUsPerMessage!) * w.tpPerSec * w.seconds, 0) / messages;
+  const { cpuUsPerMessage: _, ...first } = measured[0];
+  return {
+    ...first, writes: measured.reduce((a, w) => a + w.writes, 0), seconds, tpPerSec: tp, tpMinPerSec: byTime((w) => w.tpMinPerSec),
+    mbPerSec: (tp * first.size) / 1e6, counters, rounds: windows.length,
+    ...(messages > 0 ? { cpuUsPerMessage: { daemons: weighted((c) => c.daemons), clients: weighted((c) => c.clients) } } : {}),
+  };
+}
+
+/**
+ * One row from several windows of the same work (--rounds, taken in turns with the
  * reference's): percentiles of all their samples together, the CPU per round trip weighted by
  * each window's samples, and `rounds`: how many windows. A skipped window is left out; the row
  * is the first one's, skipped, when every window was (pure).

@@ -67,15 +67,14 @@ describe('parseBenchArgs', () => {
     expect(o.driverSections).toEqual({ totem: { window_size: 100, hold_ms: 0, flag: true }, cman: { name: 'x' } });
   });
 
-  it('takes --latency-rounds, a whole number of windows, where latency rows are measured', () => {
-    expect(parseBenchArgs(['--latency']).latencyRounds).toBe(1);
-    expect(parseBenchArgs(['--latency', '--latency-rounds', '3']).latencyRounds).toBe(3);
-    expect(parseBenchArgs(['--reference', 'corosync', '--latency-rounds', '20']).latencyRounds).toBe(20);
+  it('takes --rounds, a whole number of windows per row, without --loss', () => {
+    expect(parseBenchArgs([]).rounds).toBe(1);
+    expect(parseBenchArgs(['--rounds', '3']).rounds).toBe(3);
+    expect(parseBenchArgs(['--reference', 'corosync', '--latency', '--rounds', '20']).rounds).toBe(20);
     for (const bad of ['0', '1.5', '21', 'x', '']) {
-      expect(() => parseBenchArgs(['--latency', '--latency-rounds', bad])).toThrow(/--latency-rounds .*: expected a whole number from 1 to 20/);
+      expect(() => parseBenchArgs(['--rounds', bad])).toThrow(/--rounds .*: expected a whole number from 1 to 20/);
     }
-    expect(() => parseBenchArgs(['--latency-rounds', '2'])).toThrow(/give it with --latency or --reference/);
-    expect(() => parseBenchArgs(['--latency', '--loss', '0.01', '--latency-rounds', '2'])).toThrow(/without --loss/);
+    expect(() => parseBenchArgs(['--loss', '0.01', '--rounds', '2'])).toThrow(/without --loss/);
   });
 
   it('takes --latency-paced in whole milliseconds where latency rows are measured', () => {

@@ -22,8 +22,9 @@ export interface BenchOptions {
   readonly latencyWarmup: number;
   /** --latency-paced MS: also an idle row per size whose round trips start every MS ms (absent: none). */
   readonly latencyPaced?: number;
-  /** --latency-rounds N: each latency row measured in N windows, taken in turns with the reference's. */
-  readonly latencyRounds: number;
+  /** --rounds N: each throughput and latency row of the size table measured in N windows, taken
+   *  in turns with the reference's. */
+  readonly rounds: number;
   /** One or both settings: 'on,off' runs the whole matrix twice. */
   readonly crypto: readonly OnOff[];
   readonly accelerated: readonly OnOff[];
@@ -59,7 +60,7 @@ export const DEFAULT_SIZES: readonly number[] = [100, 200, 300, 400, 500, 600, 7
 export const NODES_MAX = 32;
 export const SIZE_MAX = 1 << 20;
 const LATENCY_WARMUP_DEFAULT_S = 3;
-export const LATENCY_ROUNDS_MAX = 20;
+export const ROUNDS_MAX = 20;
 
 export const BENCH_FLAGS = {
   drivers: { type: 'string' },
@@ -68,7 +69,7 @@ export const BENCH_FLAGS = {
   seconds: { type: 'string' },
   'latency-warmup': { type: 'string' },
   'latency-paced': { type: 'string' },
-  'latency-rounds': { type: 'string' },
+  rounds: { type: 'string' },
   crypto: { type: 'string' },
   accelerated: { type: 'string' },
   latency: { type: 'boolean' },
@@ -99,7 +100,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     seconds: parseSeconds(v.seconds),
     latencyWarmup: parseLatencyWarmup(v['latency-warmup']),
     latencyPaced: parseLatencyPaced(v['latency-paced'], v.latency === true || v.reference !== undefined, v.loss !== undefined),
-    latencyRounds: parseLatencyRounds(v['latency-rounds'], v.latency === true || v.reference !== undefined, v.loss !== undefined),
+    rounds: parseRounds(v.rounds, v.loss !== undefined),
     crypto: parseOnOff(v.crypto, 'crypto', ['off']),
     accelerated: parseOnOff(v.accelerated, 'accelerated', ['off']),
     latency: v.latency === true,
@@ -194,14 +195,14 @@ export function parseLatencyPaced(value: string | undefined, latencyRows: boolea
   return ms;
 }
 
-/** --latency-rounds N: 1 to 20 windows per latency row (default 1), where latency rows are measured. */
-export function parseLatencyRounds(value: string | undefined, latencyRows: boolean, loss: boolean): number {
+/** --rounds N: 1 to 20 windows per row of the size table (default 1); not with --loss, whose rows are compared with their own lossless row. */
+export function parseRounds(value: string | undefined, loss: boolean): number {
   if (value === undefined) return 1;
   const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < 1 || n > LATENCY_ROUNDS_MAX) {
-    throw new UsageError(`--latency-rounds ${value}: expected a whole number from 1 to ${LATENCY_ROUNDS_MAX}`);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 1 || n > ROUNDS_MAX) {
+    throw new UsageError(`--rounds ${value}: expected a whole number from 1 to ${ROUNDS_MAX}`);
   }
-  if (!latencyRows || loss) throw new UsageError('--latency-rounds applies to latency rows: give it with --latency or --reference, and without --loss');
+  if (loss) throw new UsageError('--rounds applies to the size table: give it without --loss');
   return n;
 }
 

@@ -88,14 +88,16 @@ export class ReferenceRun {
     }
   }
 
-  async throughput(size: number, seconds: number, senders: Senders): Promise<ThroughputRow> {
-    const r = await this.measure(`throughput ${size} B, ${senders === 'one' ? 'one sender' : 'every node sends'}`,
+  /** One throughput window (`round` of `rounds`, --rounds). */
+  async throughput(size: number, seconds: number, senders: Senders, round = 1, rounds = 1): Promise<ThroughputRow> {
+    const window = rounds > 1 ? ` (window ${round} of ${rounds})` : '';
+    const r = await this.measure(`throughput ${size} B, ${senders === 'one' ? 'one sender' : 'every node sends'}${window}`,
       (c) => measureThroughput(c, this.labels, size, seconds, senders),
       (why) => ({ row: skippedThroughput(this.labels, this.s.nodes, size, senders, why), errors: [] }));
     return r.row;
   }
 
-  /** One latency window (`round` of `rounds`, --latency-rounds), with its samples. */
+  /** One latency window (`round` of `rounds`, --rounds), with its samples. */
   latency(p: LatencyPlan, round = 1, rounds = 1): Promise<LatencyWindow> {
     const what = `latency ${p.size} B ${p.loadPerSec > 0 ? 'under load' : idleRowName(p.intervalMs)}${rounds > 1 ? ` (window ${round} of ${rounds})` : ''}`;
     return this.measure(what, (c) => measureLatency(c, this.labels, p),

@@ -75,11 +75,14 @@ describe('formatReport with --reference', () => {
     expect(formatReport(paced)).toContain('(idle: back to back, and one every 2 ms ("idle, 1/2ms"), and under half the lower');
   });
 
-  it('says when each latency row is several windows, taken in turns with the reference', () => {
+  it('says when each row is several windows, taken in turns with the reference', () => {
     const lat = { driver: 'totem', crypto: 'off', accelerated: 'off', nodes: 3, size: 100, load: 'idle', samples: 30, medianUs: 300, p99Us: 900, rounds: 3 } as const;
-    const ran = { ...withRef({ name: 'corosync', version: '3.1.7' }, cs), latency: [{ ...lat, reference: { ...lat, driver: 'corosync' } }] };
-    expect(formatReport(ran)).toContain("not counted; each row 3 windows, in turns with corosync's, its percentiles of all their samples)");
-    expect(formatReport({ ...report(), latency: [lat] })).toContain('not counted; each row 3 windows its percentiles of all their samples)');
+    const withCs = withRef({ name: 'corosync', version: '3.1.7' }, { ...cs, rounds: 3 });
+    const ran = { ...withCs, throughput: withCs.throughput.map((t) => ({ ...t, rounds: 3 })), latency: [{ ...lat, reference: { ...lat, driver: 'corosync' } }] };
+    const text = formatReport(ran);
+    expect(text).toContain("not counted; each row 3 windows, in turns with corosync's, its percentiles of all their samples)");
+    expect(text).toContain("every node; each row 3 windows, in turns with corosync's, its rates over all of them)");
+    expect(formatReport({ ...report(), latency: [lat] })).toContain('not counted; each row 3 windows, its percentiles of all their samples)');
     expect(formatReport(report())).not.toContain('windows');
   });
 

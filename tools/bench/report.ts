@@ -42,7 +42,7 @@ export function formatReport(r: BenchReport): string {
   if (r.reference) section(`reference: ${r.reference.name}`, referenceHeading(r.reference, r.throughput[0]?.nodes ?? 0));
   for (const [name, rows] of groupBy(r.throughput, configName)) {
     const who = rows[0].driver === 'udp' ? '' : rows[0].senders === 'one' ? ", node 1's client alone sends" : ", every node's client sends";
-    section(`throughput: ${name} (${rows[0].nodes} nodes${who}; TP/s = messages delivered per second at every node)`, formatThroughputTable(rows));
+    section(`throughput: ${name} (${rows[0].nodes} nodes${who}; TP/s = messages delivered per second at every node${windowsHeading(r, rows, 'its rates over all of them')})`, formatThroughputTable(rows));
   }
   if (r.loss?.length) section('loss: one sender (node 1), every cluster datagram dropped at its receiver with the given probability (iptables statistic on lo); confs = configurations installed during the window, summed over the nodes', formatLossTable(r.loss));
   const warm = `after ${r.latencyWarmupS ?? WARMUP_MS / 1000} s of round trips not counted`;
@@ -53,8 +53,7 @@ export function formatReport(r: BenchReport): string {
     : r.latency.some((l) => l.load !== 'idle') ? ', and under 50% of the measured maximum' : '';
   const paced = r.latency.find((l) => l.intervalMs)?.intervalMs;
   const idle = paced ? `idle: back to back, and one every ${paced} ms ("idle, 1/${paced}ms")` : 'idle';
-  const rounds = r.latency.find((l) => (l.rounds ?? 1) > 1)?.rounds;
-  const windows = rounds ? `; each row ${rounds} windows${r.reference ? `, in turns with ${r.reference.name}'s,` : ''} its percentiles of all their samples` : '';
+  const windows = windowsHeading(r, r.latency, 'its percentiles of all their samples');
   if (r.latency.length) section(`latency: round trip to agreed self-delivery at node 1 (${idle}${loaded}; ${warm}${windows})`, formatLatencyTable(r.latency));
   if (r.memory.length) section('peak daemon RSS (VmHWM) over the whole run of each configuration', formatMemoryTable(r.memory));
   if (r.scaling.throughput.length) section('scaling on real daemons: throughput by node count', formatThroughputTable(r.scaling.throughput));
@@ -93,4 +92,10 @@ export function simScalingChart(r: BenchReport): string {
   }));
   const size = r.simScaling[0]?.size ?? 0;
   return lineChart({ title: `Simulator, 1 Gbit sender NICs (receive side not modelled): throughput by node count, ${size} B`, xLabel: 'nodes', yLabel: 'messages delivered per second at every node (virtual)', series });
+}
+
+/** --rounds: how many windows each row is, and that they were taken in turns with the reference's. */
+function windowsHeading(r: BenchReport, rows: readonly { rounds?: number }[], what: string): string {
+  const rounds = rows.find((l) => (l.rounds ?? 1) > 1)?.rounds;
+  return rounds ? `; each row ${rounds} windows${r.reference ? `, in turns with ${r.reference.name}'s` : ''}, ${what}` : '';
 }

@@ -45,6 +45,9 @@ export interface ThroughputRow {
   readonly cpuUsPerMessage?: { readonly daemons: number; readonly clients: number };
   /** Absent = 'all'. */
   readonly senders?: Senders;
+  /** --rounds N (N > 1): the windows this row's rates are over (mergeThroughput), each taken in
+   *  turn with the reference's; absent: one window. */
+  readonly rounds?: number;
   /** The same work on the reference (--reference), measured right after this row. */
   readonly reference?: ThroughputRow;
   /** Why this (reference) row was not measured; its figures are then NaN. */
@@ -73,7 +76,7 @@ export interface LatencyRow {
   readonly p99Us: number;
   /** Idle rows: CPU of all daemons and of all clients per round trip, in microseconds. */
   readonly cpuUsPerRoundTrip?: { readonly daemons: number; readonly clients: number };
-  /** --latency-rounds N (N > 1): the windows the samples come from, each taken in turn with the
+  /** --rounds N (N > 1): the windows the samples come from, each taken in turn with the
    *  reference's; absent: one window. */
   readonly rounds?: number;
   /** The same work on the reference (--reference), measured right after this row (with rounds,

@@ -33,11 +33,11 @@ describe('stepCount', () => {
     // + afcluster and corosync under load: afcluster's idle and load were counted already
     expect(stepCount(parseBenchArgs(['--sizes', '100', '--no-ceiling', '--drivers', 'totem', '--latency', '--reference', 'corosync']))).toBe(2 + 3 + 1 + 5);
   });
-  it('counts every window of --latency-rounds, afcluster\'s and the reference\'s', () => {
-    // Per size: throughput; idle and under load in 3 windows each.
-    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--latency', '--latency-rounds', '3', '--no-ceiling', '--drivers', 'cman']))).toBe(2 + 2 * (1 + 2 * 3));
-    // Per size: throughput, one sender (both), every node (reference); idle latency in 2 windows for both.
-    expect(stepCount(parseBenchArgs(['--sizes', '100', '--no-ceiling', '--drivers', 'totem', '--reference', 'corosync', '--latency-rounds', '2']))).toBe(2 + 1 + 1 + 3 + 2 * 2);
+  it('counts every window of --rounds, afcluster\'s and the reference\'s', () => {
+    // Per size, 3 windows of: every node, idle, under load.
+    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--latency', '--rounds', '3', '--no-ceiling', '--drivers', 'cman']))).toBe(2 + 2 * 3 * 3);
+    // The reference's start; per size, 2 windows of: every node and one sender (both), idle latency (both).
+    expect(stepCount(parseBenchArgs(['--sizes', '100', '--no-ceiling', '--drivers', 'totem', '--reference', 'corosync', '--rounds', '2']))).toBe(2 + 1 + 2 * (4 + 2));
   });
 });
 

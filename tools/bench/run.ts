@@ -12,7 +12,7 @@ import type { Order } from '../../core/driver/types.ts';
 import { UsageError } from '../command.ts';
 import { CeilingCluster, ceilingRow, UDP_PAYLOAD_AT_MTU_1500 } from './ceiling.ts';
 import { BenchCluster } from './cluster.ts';
-import { idleRowName, measureLatency, measureThroughput, mergeLatency, WARMUP_MS, type LatencyWindow, type RunLabels } from './driver-bench.ts';
+import { idleRowName, measureLatency, measureThroughput, mergeLatency, mergeThroughput, WARMUP_MS, type LatencyWindow, type RunLabels } from './driver-bench.ts';
 import type { BenchOptions, OnOff } from './options.ts';
 import type { Progress } from './progress.ts';
 import { readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -42,16 +42,21 @@ export function configurations(o: Pick<BenchOptions, 'drivers' | 'crypto' | 'acc
 
 /** Steps for the progress bar (pure). */
 export function stepCount(o: BenchOptions): number {
-  // --reference: its start, and per size one sender (afcluster, reference) and every node (reference).
-  const reference = o.reference ? 1 + o.sizes.length * (o.loss ? 5 : 3) : 0;
-  // Latency rows per size, each in --latency-rounds windows: idle (with --latency or --reference),
-  // under load (--latency), paced (--latency-paced); the reference's the same.
-  const rows = o.loss ? 0 : (o.latency ? 2 : o.reference ? 1 : 0) + (o.latencyPaced ? 1 : 0);
-  const latency = o.sizes.length * rows * (o.reference ? 2 : 1) * o.latencyRounds;
-  // The start and, without --loss, the warm-up after it (warmStart).
-  const perConfig = (o.loss ? 1 : 2) + o.sizes.length * (o.loss ? o.loss.length : 1) + reference + latency;
   const scaling = o.scaling ? o.drivers.length * o.scaleNodes.length * 3 : 0;
-  return (withCeiling(o) ? 2 * o.sizes.length : 0) + configurations(o).length * perConfig + scaling;
+  return (withCeiling(o) ? 2 * o.sizes.length : 0) + configurations(o).length * stepsPerConfig(o) + scaling;
+}
+
+function stepsPerConfig(o: BenchOptions): number {
+  // --loss: the start and a row per size and rate (and, counted though not measured there, the
+  // reference's start and five rows per size).
+  if (o.loss) return 1 + o.sizes.length * o.loss.length + (o.reference ? 1 + o.sizes.length * 5 : 0);
+  // Per size and --rounds window: every node; with --reference one sender (afcluster, reference)
+  // and every node (reference); the latency rows: idle (with --latency or --reference), under
+  // load (--latency), paced (--latency-paced), and the reference's the same.
+  const latencyRows = (o.latency ? 2 : o.reference ? 1 : 0) + (o.latencyPaced ? 1 : 0);
+  const perSize = o.rounds * (1 + (o.reference ? 3 : 0) + latencyRows * (o.reference ? 2 : 1));
+  // The start, the warm-up after it (warmStart), and the reference's start.
+  return 2 + (o.reference ? 1 : 0) + o.sizes.length * perSize;
 }
 
 /** --loss rows are compared with the lossless row, not with the raw UDP ceiling. */
@@ -283,14 +288,24 @@ interface Measuring {
   readonly report: BenchReport;
 }
 
-/** One throughput row at one size (eff: what the bridge carries), then the reference's on the same work right after it. */
+/** One throughput row at one size (eff: what the bridge carries), then the reference's on the
+ *  same work right after it; with --rounds, in that many windows in turns (mergeThroughput). */
 async function throughputAt(ctx: RunContext, m: Measuring, s: { size: number; eff: number; ceiling: ThroughputRow | undefined }, senders: Senders): Promise<ThroughputRow> {
   const who = senders === 'one' ? ', one sender' : '';
-  ctx.progress.step(`${labelOf(m.l)}: throughput ${s.eff} B${who}`);
-  const { row, errors } = await measureThroughput(m.cluster, m.l, s.eff, ctx.opts.seconds, senders);
-  noteErrors(m.report, `${labelOf(m.l)} ${s.eff} B${who}`, errors);
-  ctx.progress.tick();
-  const reference = m.ref ? await m.ref.throughput(s.eff, ctx.opts.seconds, senders) : undefined;
+  const rounds = ctx.opts.rounds;
+  const ours: ThroughputRow[] = [];
+  const theirs: ThroughputRow[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const window = rounds > 1 ? ` (window ${round} of ${rounds})` : '';
+    ctx.progress.step(`${labelOf(m.l)}: throughput ${s.eff} B${who}${window}`);
+    const { row, errors } = await measureThroughput(m.cluster, m.l, s.eff, ctx.opts.seconds, senders);
+    noteErrors(m.report, `${labelOf(m.l)} ${s.eff} B${who}`, errors);
+    ours.push(row);
+    ctx.progress.tick();
+    if (m.ref) theirs.push(await m.ref.throughput(s.eff, ctx.opts.seconds, senders, round, rounds));
+  }
+  const row = mergeThroughput(ours);
+  const reference = m.ref ? mergeThroughput(theirs) : undefined;
   const asked = { ...row, ...(s.eff === s.size ? {} : { requestedSize: s.size }), ...(reference ? { reference } : {}) };
   const out = s.ceiling ? { ...asked, ratio: row.mbPerSec / s.ceiling.mbPerSec } : asked;
   m.report.throughput.push(out);
@@ -323,9 +338,9 @@ async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, s
     ...(paced ? [{ load: 0, what: idleRowName(paced), intervalMs: paced }] : []),
     ...(ctx.opts.latency && load > 0 ? [{ load, what: `under ${load} msg/s` }] : []),
   ];
-  // --latency-rounds: each row in that many windows, afcluster's and the reference's in turns, so
-  // that both sample the same minutes of a machine whose speed drifts (docs/BENCH.md).
-  const rounds = ctx.opts.latencyRounds;
+  // --rounds: each row in that many windows, afcluster's and the reference's in turns, so that
+  // both sample the same minutes of a machine whose speed drifts (docs/BENCH.md).
+  const rounds = ctx.opts.rounds;
   for (const p of plans) {
     const ours: LatencyWindow[] = [];
     const theirs: LatencyWindow[] = [];
