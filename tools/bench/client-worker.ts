@@ -14,8 +14,11 @@ const PIPELINE = Math.min(SEND_WINDOW_MAX, Math.max(1, Number(process.env.AFC_BE
 
 let sock: ClusterSocket | undefined;
 let group = '';
-/** The daemon removed this socket from the group (ENOBUFS: it fell behind); bind again after the phase. */
+/** The daemon removed this socket from the group (ENOBUFS: it fell behind) during this phase: it
+ *  binds again at once (rebind), and the drain after the phase says so. */
 let overrun = false;
+/** The bind again in progress, if any. */
+let rebinding: Promise<void> | undefined;
 let members = 0;
 let selfKey = '';
 /** Counting state of the current phase. */
@@ -53,7 +56,7 @@ function onEvent(ev: SocketEvent): void {
       for (const w of memberWaiters.splice(0)) w();
       return;
     case 'error':
-      if (ev.code === 'ENOBUFS') overrun = true;
+      if (ev.code === 'ENOBUFS') { overrun = true; rebind(); }
       if (errors.length < 20) errors.push(`${ev.code}: ${ev.message}`);
       return;
   }
@@ -70,7 +73,19 @@ async function open(req: Extract<ClientRequest, { type: 'open' }>): Promise<void
   reply({ type: 'ready', nodeId: me.nodeId, driver: sock.daemon.driver, messageSizeMax: sock.daemon.messageSizeMax });
 }
 
+/** Binds again after the daemon removed this socket (ENOBUFS), as soon as it says so: a removal
+ *  can come after the drain that follows a phase (the daemon's stall rule, a while after the load),
+ *  and the other clients then wait for this one (waitMembers). */
+function rebind(): void {
+  if (rebinding || !sock) return;
+  members = 0;
+  rebinding = sock.bind(group)
+    .catch((e: Error) => { if (errors.length < 20) errors.push(`bind again after ENOBUFS: ${e.message}`); })
+    .finally(() => { rebinding = undefined; });
+}
+
 async function waitMembers(req: Extract<ClientRequest, { type: 'waitMembers' }>): Promise<void> {
+  await rebinding;
   const deadline = Date.now() + req.timeoutMs;
   while (members < req.members) {
     if (Date.now() > deadline) throw new Error(`the bench group has ${members} of ${req.members} members after ${req.timeoutMs} ms`);
@@ -176,7 +191,7 @@ async function latency(req: Extract<ClientRequest, { type: 'latency' }>): Promis
   reply(r);
 }
 
-/** Waits for quiet; a socket that was removed for falling behind binds again (the orchestrator then waits for all members). */
+/** Waits for quiet; says whether this socket was removed for falling behind (it has bound again: rebind). */
 async function drain(req: Extract<ClientRequest, { type: 'drain' }>): Promise<void> {
   const end = performance.now() + req.maxMs;
   let lastDeliveryAt = performance.now();
@@ -185,12 +200,9 @@ async function drain(req: Extract<ClientRequest, { type: 'drain' }>): Promise<vo
     await sleep(20);
     if (deliveredSinceCheck) { deliveredSinceCheck = false; lastDeliveryAt = performance.now(); }
   }
+  await rebinding;
   const rebound = overrun;
-  if (overrun) {
-    overrun = false;
-    members = 0;
-    await need().bind(group);
-  }
+  overrun = false;
   reply({ type: 'drained', rebound });
 }
 

@@ -76,6 +76,19 @@ describe('measureLatency', () => {
     expect(asked[0].intervalUs).toBeUndefined();
     expect(back.row.intervalMs).toBeUndefined();
   });
+
+  it('after the row, drains every client and then waits until each sees every member, though none said it bound again', async () => {
+    const asked: { node: number; type: string }[] = [];
+    const target = {
+      size: 3, cpu: () => ({ daemons: 0, clients: 0 }), stats: async () => [],
+      ask: async <R,>(node: number, req: { type: string }) => {
+        asked.push({ node, type: req.type });
+        return (req.type === 'latency' ? { type: 'latency', samplesUs: [100], errors: [] } : { type: 'drained', rebound: false }) as R;
+      },
+    } as unknown as BenchTarget;
+    await measureLatency(target, { driver: 'totem', crypto: 'off', accelerated: 'off', order: 'agreed' }, { size: 100, seconds: 0.01, loadPerSec: 0, warmupMs: 0 });
+    expect(asked.map((a) => `${a.type} ${a.node}`)).toEqual(['latency 1', 'drain 1', 'drain 2', 'drain 3', 'waitMembers 1', 'waitMembers 2', 'waitMembers 3']);
+  });
 });
 
 describe('mergeLatency', () => {

@@ -12,7 +12,8 @@
  * otherwise at most 64 sends are in flight at once (the TypeScript client's paced depth). Written
  * = messages the daemon accepted during the window. A failure is reported as errno=NAME. A socket
  * removed from its group for falling behind (ENOBUFS) says overrun=1 in that row's reply, and
- * binds again at the next drain, which says rebound=1.
+ * binds again once the row is over (at the drain, which says rebound=1, or as soon as it is told
+ * between commands or while waiting for members).
  *
  * usage: afc-bench-worker --socket PATH [--order agreed|safe|fifo]
  * Build (tools/bench/cluster.ts does): cc -O2 -I clients/c -o afc-bench-worker

@@ -17,7 +17,8 @@
  *                                           one message, retried under flow control until
  *                                           deadline; 0 or a failure
  *   static void print_failure(int fail);    the reply's failure field (" fail=..." or " errno=...")
- *   static void after_drain(void);          once quiet, before drain replies (bind again after an
+ *   static void after_drain(void);          once quiet, before drain replies, and between commands
+ *                                           and while waiting for members (bind again after an
  *                                           overrun, setting `rebound`)
  *   static void leave(void);                leave the group and close, before exit
  *
@@ -228,6 +229,7 @@ static void cmd_members(int want, double timeout_s)
 {
     double deadline = now_s() + timeout_s;
     while (members < want && now_s() < deadline) {
+        after_drain(); /* removed from the group while waiting: bind again */
         int fail = pump(deadline - now_s());
         if (fail) {
             printf("error receiving failed while waiting for %d members:", want);
@@ -307,9 +309,13 @@ static int worker_main(void)
                 continue;
             break;
         }
-        /* Between commands deliveries still arrive (other nodes' drains): keep the queue to us empty. */
-        if (fd >= 0 && (p[1].revents & POLLIN))
+        /* Between commands deliveries still arrive (other nodes' drains): keep the queue to us empty.
+         * A removal from the group said then (ENOBUFS, after this worker's drain) binds again at
+         * once (after_drain), or the other workers would wait for this one in vain. */
+        if (fd >= 0 && (p[1].revents & POLLIN)) {
             dispatch_ready();
+            after_drain();
+        }
         if (!(p[0].revents & (POLLIN | POLLHUP)))
             continue;
         ssize_t got = read(0, line + used, sizeof(line) - 1 - used);
