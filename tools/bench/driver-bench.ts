@@ -95,6 +95,11 @@ export interface LatencyPlan {
   readonly intervalMs?: number;
 }
 
+/** A window's place in its row, for the progress line: nothing for a row of one window (--rounds). */
+export function windowLabel(round: number, rounds: number): string {
+  return rounds > 1 ? ` (window ${round} of ${rounds})` : '';
+}
+
 /** An idle latency row's name: back to back, or paced (LatencyPlan.intervalMs). */
 export function idleRowName(intervalMs?: number): string {
   return intervalMs ? `idle, one every ${intervalMs} ms` : 'idle';

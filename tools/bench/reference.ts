@@ -5,7 +5,7 @@
 // why, and afcluster's rows are measured all the same.
 import type { OnOff, ReferenceName } from './options.ts';
 import { CorosyncCluster, corosyncSupport } from './corosync.ts';
-import { idleRowName, measureLatency, measureThroughput, type LatencyPlan, type LatencyWindow, type RunLabels } from './driver-bench.ts';
+import { idleRowName, measureLatency, measureThroughput, windowLabel, type LatencyPlan, type LatencyWindow, type RunLabels } from './driver-bench.ts';
 import type { Progress } from './progress.ts';
 import type { BenchReport, LatencyRow, MemoryRow, Senders, ThroughputRow } from './results.ts';
 
@@ -90,8 +90,7 @@ export class ReferenceRun {
 
   /** One throughput window (`round` of `rounds`, --rounds). */
   async throughput(size: number, seconds: number, senders: Senders, round = 1, rounds = 1): Promise<ThroughputRow> {
-    const window = rounds > 1 ? ` (window ${round} of ${rounds})` : '';
-    const r = await this.measure(`throughput ${size} B, ${senders === 'one' ? 'one sender' : 'every node sends'}${window}`,
+    const r = await this.measure(`throughput ${size} B, ${senders === 'one' ? 'one sender' : 'every node sends'}${windowLabel(round, rounds)}`,
       (c) => measureThroughput(c, this.labels, size, seconds, senders),
       (why) => ({ row: skippedThroughput(this.labels, this.s.nodes, size, senders, why), errors: [] }));
     return r.row;
@@ -99,7 +98,7 @@ export class ReferenceRun {
 
   /** One latency window (`round` of `rounds`, --rounds), with its samples. */
   latency(p: LatencyPlan, round = 1, rounds = 1): Promise<LatencyWindow> {
-    const what = `latency ${p.size} B ${p.loadPerSec > 0 ? 'under load' : idleRowName(p.intervalMs)}${rounds > 1 ? ` (window ${round} of ${rounds})` : ''}`;
+    const what = `latency ${p.size} B ${p.loadPerSec > 0 ? 'under load' : idleRowName(p.intervalMs)}${windowLabel(round, rounds)}`;
     return this.measure(what, (c) => measureLatency(c, this.labels, p),
       (why) => ({ row: skippedLatency(this.labels, this.s.nodes, p, why), errors: [], samplesUs: [] }));
   }

@@ -12,7 +12,7 @@ import type { Order } from '../../core/driver/types.ts';
 import { UsageError } from '../command.ts';
 import { CeilingCluster, ceilingRow, UDP_PAYLOAD_AT_MTU_1500 } from './ceiling.ts';
 import { BenchCluster } from './cluster.ts';
-import { idleRowName, measureLatency, measureThroughput, mergeLatency, mergeThroughput, WARMUP_MS, type LatencyWindow, type RunLabels } from './driver-bench.ts';
+import { idleRowName, measureLatency, measureThroughput, mergeLatency, mergeThroughput, WARMUP_MS, windowLabel, type LatencyWindow, type RunLabels } from './driver-bench.ts';
 import type { BenchOptions, OnOff } from './options.ts';
 import type { Progress } from './progress.ts';
 import { readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -296,8 +296,7 @@ async function throughputAt(ctx: RunContext, m: Measuring, s: { size: number; ef
   const ours: ThroughputRow[] = [];
   const theirs: ThroughputRow[] = [];
   for (let round = 1; round <= rounds; round++) {
-    const window = rounds > 1 ? ` (window ${round} of ${rounds})` : '';
-    ctx.progress.step(`${labelOf(m.l)}: throughput ${s.eff} B${who}${window}`);
+    ctx.progress.step(`${labelOf(m.l)}: throughput ${s.eff} B${who}${windowLabel(round, rounds)}`);
     const { row, errors } = await measureThroughput(m.cluster, m.l, s.eff, ctx.opts.seconds, senders);
     noteErrors(m.report, `${labelOf(m.l)} ${s.eff} B${who}`, errors);
     ours.push(row);
@@ -345,8 +344,7 @@ async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, s
     const ours: LatencyWindow[] = [];
     const theirs: LatencyWindow[] = [];
     for (let round = 1; round <= rounds; round++) {
-      const window = rounds > 1 ? ` (window ${round} of ${rounds})` : '';
-      ctx.progress.step(`${l.driver}: latency ${size} B ${p.what}${window}`);
+      ctx.progress.step(`${l.driver}: latency ${size} B ${p.what}${windowLabel(round, rounds)}`);
       const w = await measureLatency(cluster, l, { size, seconds, loadPerSec: p.load, warmupMs, intervalMs: p.intervalMs });
       noteErrors(report, `${l.driver} latency ${size} B ${p.what}`, w.errors);
       ours.push(w);
