@@ -27,17 +27,17 @@ describe('stepCount', () => {
     // --loss: no warm-up (each loss rate is compared with the lossless row measured the same way).
     expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--loss', '0,0.05', '--drivers', 'cman']))).toBe(1 + 2 * 2);
   });
-  it('adds per configuration the start of the reference and five steps per size, with or without --latency', () => {
+  it('adds per configuration the start of the reference, its two warm-ups and five steps per size, with or without --latency', () => {
     // one sender (afcluster, corosync), every node (afcluster, corosync), idle latency (afcluster, corosync)
-    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--no-ceiling', '--drivers', 'totem', '--reference', 'corosync']))).toBe(2 + 2 + 1 + 2 * 5);
+    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--no-ceiling', '--drivers', 'totem', '--reference', 'corosync']))).toBe(2 + 2 + 3 + 2 * 5);
     // + afcluster and corosync under load: afcluster's idle and load were counted already
-    expect(stepCount(parseBenchArgs(['--sizes', '100', '--no-ceiling', '--drivers', 'totem', '--latency', '--reference', 'corosync']))).toBe(2 + 3 + 1 + 5);
+    expect(stepCount(parseBenchArgs(['--sizes', '100', '--no-ceiling', '--drivers', 'totem', '--latency', '--reference', 'corosync']))).toBe(2 + 3 + 3 + 5);
   });
   it('counts every window of --rounds, afcluster\'s and the reference\'s', () => {
     // Per size, 3 windows of: every node, idle, under load.
     expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--latency', '--rounds', '3', '--no-ceiling', '--drivers', 'cman']))).toBe(2 + 2 * 3 * 3);
-    // The reference's start; per size, 2 windows of: every node and one sender (both), idle latency (both).
-    expect(stepCount(parseBenchArgs(['--sizes', '100', '--no-ceiling', '--drivers', 'totem', '--reference', 'corosync', '--rounds', '2']))).toBe(2 + 1 + 2 * (4 + 2));
+    // The reference's start and warm-ups; per size, 2 windows of: every node and one sender (both), idle latency (both).
+    expect(stepCount(parseBenchArgs(['--sizes', '100', '--no-ceiling', '--drivers', 'totem', '--reference', 'corosync', '--rounds', '2']))).toBe(2 + 3 + 2 * (4 + 2));
   });
 });
 

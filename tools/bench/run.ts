@@ -55,8 +55,8 @@ function stepsPerConfig(o: BenchOptions): number {
   // load (--latency), paced (--latency-paced), and the reference's the same.
   const latencyRows = (o.latency ? 2 : o.reference ? 1 : 0) + (o.latencyPaced ? 1 : 0);
   const perSize = o.rounds * (1 + (o.reference ? 3 : 0) + latencyRows * (o.reference ? 2 : 1));
-  // The start, the warm-up after it (warmStart), and the reference's start.
-  return 2 + (o.reference ? 1 : 0) + o.sizes.length * perSize;
+  // The start, the warm-up after it (warmStart), and the reference's start and its two warm-ups.
+  return 2 + (o.reference ? 3 : 0) + o.sizes.length * perSize;
 }
 
 /** --loss rows are compared with the lossless row, not with the raw UDP ceiling. */
