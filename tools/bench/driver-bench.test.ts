@@ -104,9 +104,10 @@ describe('mergeLatency', () => {
     // One window fast, one slow: the merged median lies between them, its p99 in the slow one.
     const fast = row(Array.from({ length: 300 }, (_, i) => 100 + (i % 10)), { daemons: 10, clients: 4 });
     const slow = row(Array.from({ length: 100 }, (_, i) => 1000 + i), { daemons: 30, clients: 8 });
-    const m = mergeLatency([fast, slow]);
+    const m = mergeLatency([{ ...fast, row: { ...fast.row, p99Us: 109 } }, { ...slow, row: { ...slow.row, p99Us: 1098 } }]);
     expect(m.samples).toBe(400);
     expect(m.rounds).toBe(2);
+    expect(m.windowsP99Us).toEqual([109, 1098]); // each window's own, as it said
     expect(m.medianUs).toBe(106); // rank 200 of 400: the fast window's
     expect(m.p99Us).toBe(1095); // rank 396 of 400: the slow window's 96th sample
     expect(m.cpuUsPerRoundTrip?.daemons).toBeCloseTo((10 * 300 + 30 * 100) / 400);
@@ -147,6 +148,7 @@ describe('mergeThroughput', () => {
     expect(m.tpMinPerSec).toBeCloseTo((900 + 3600 * 3) / 4);
     expect(m.mbPerSec).toBeCloseTo((13000 / 4) * 100 / 1e6);
     expect(m.rounds).toBe(2);
+    expect(m.windowsTpPerSec).toEqual([1000, 4000]);
     expect(m.counters).toEqual({ retransmissions: 7, configurations: 1, tokenRotationsPerSec: (100 + 900) / 4, messagesPerDatagram: 10 });
     // Per message: 1000 messages at 4 us and 12000 at 2 us.
     expect(m.cpuUsPerMessage?.daemons).toBeCloseTo((1000 * 4 + 12000 * 2) / 13000);

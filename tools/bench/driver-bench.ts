@@ -177,7 +177,7 @@ export function mergeThroughput(windows: readonly ThroughputRow[]): ThroughputRo
   const { cpuUsPerMessage: _, ...first } = measured[0];
   return {
     ...first, writes: measured.reduce((a, w) => a + w.writes, 0), seconds, tpPerSec: tp, tpMinPerSec: byTime((w) => w.tpMinPerSec),
-    mbPerSec: (tp * first.size) / 1e6, counters, rounds: windows.length,
+    mbPerSec: (tp * first.size) / 1e6, counters, rounds: windows.length, windowsTpPerSec: windows.map((w) => w.tpPerSec),
     ...(messages > 0 ? { cpuUsPerMessage: { daemons: weighted((c) => c.daemons), clients: weighted((c) => c.clients) } } : {}),
   };
 }
@@ -201,7 +201,7 @@ export function mergeLatency(windows: readonly Pick<LatencyWindow, 'row' | 'samp
     cpu.reduce((a, w) => a + f(w.row.cpuUsPerRoundTrip!) * w.row.samples, 0) / n;
   const { cpuUsPerRoundTrip: _, ...first } = measured[0].row;
   return {
-    ...first, samples: s.samples, medianUs: s.medianUs, p99Us: s.p99Us, rounds: windows.length,
+    ...first, samples: s.samples, medianUs: s.medianUs, p99Us: s.p99Us, rounds: windows.length, windowsP99Us: windows.map((w) => w.row.p99Us),
     ...(n > 0 ? { cpuUsPerRoundTrip: { daemons: weighted((c) => c.daemons), clients: weighted((c) => c.clients) } } : {}),
   };
 }

@@ -48,6 +48,8 @@ export interface ThroughputRow {
   /** --rounds N (N > 1): the windows this row's rates are over (mergeThroughput), each taken in
    *  turn with the reference's; absent: one window. */
   readonly rounds?: number;
+  /** With rounds: each window's tpPerSec, in the order taken (NaN for a skipped one). */
+  readonly windowsTpPerSec?: readonly number[];
   /** The same work on the reference (--reference), measured right after this row. */
   readonly reference?: ThroughputRow;
   /** Why this (reference) row was not measured; its figures are then NaN. */
@@ -79,6 +81,8 @@ export interface LatencyRow {
   /** --rounds N (N > 1): the windows the samples come from, each taken in turn with the
    *  reference's; absent: one window. */
   readonly rounds?: number;
+  /** With rounds: each window's own p99, in the order taken (NaN for a skipped one). */
+  readonly windowsP99Us?: readonly number[];
   /** The same work on the reference (--reference), measured right after this row (with rounds,
    *  in turns with it, window by window). */
   readonly reference?: LatencyRow;
