@@ -54,8 +54,9 @@ options:
   --rounds N           each row of the size table (throughput and latency) in N windows (1..20,
                        default 1), each with its warm-up, taken in turns with the reference's: a
                        row's rates are over all its windows, its percentiles of all their samples.
-                       On a machine whose speed drifts one window is one sample: the same code
-                       against itself moves by a third from run to run
+                       On a machine whose speed drifts one window is one sample: on the project's
+                       machine the same build's one-window figures moved by a third and more
+                       from run to run
   --scaling            also measure by node count (--scale-nodes, default 2..8) at --scale-size
                        (default 1300) on real daemons, and in the simulator over a 1 Gbit LAN
   --no-ceiling         skip the raw UDP ceiling

@@ -105,7 +105,6 @@ export function idleRowName(intervalMs?: number): string {
   return intervalMs ? `idle, one every ${intervalMs} ms` : 'idle';
 }
 
-/** Node 1's client times round trips; with load, nodes 2..N send at loadPerSec in total. */
 /** One latency window: its row, and the samples it was summarised from (for mergeLatency). */
 export interface LatencyWindow {
   readonly row: LatencyRow;
@@ -113,6 +112,7 @@ export interface LatencyWindow {
   readonly samplesUs: readonly number[];
 }
 
+/** Node 1's client times round trips; with load, nodes 2..N send at loadPerSec in total. */
 export async function measureLatency(c: BenchTarget, l: RunLabels, p: LatencyPlan): Promise<LatencyWindow> {
   const phase = nextPhase();
   const warmupMs = p.warmupMs ?? WARMUP_MS;

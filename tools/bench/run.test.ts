@@ -26,6 +26,8 @@ describe('stepCount', () => {
     expect(stepCount(parseBenchArgs(['--sizes', '100', '--scaling', '--scale-nodes', '2,3', '--drivers', 'cman']))).toBe(2 + 3 + 2 * 3);
     // --loss: no warm-up (each loss rate is compared with the lossless row measured the same way).
     expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--loss', '0,0.05', '--drivers', 'cman']))).toBe(1 + 2 * 2);
+    // --loss with --reference: the reference does not run there (nothing of it to count).
+    expect(stepCount(parseBenchArgs(['--sizes', '100,200', '--loss', '0,0.05', '--drivers', 'cman', '--reference', 'corosync']))).toBe(1 + 2 * 2);
   });
   it('adds per configuration the start of the reference, its two warm-ups and five steps per size, with or without --latency', () => {
     // one sender (afcluster, corosync), every node (afcluster, corosync), idle latency (afcluster, corosync)

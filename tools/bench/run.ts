@@ -47,9 +47,8 @@ export function stepCount(o: BenchOptions): number {
 }
 
 function stepsPerConfig(o: BenchOptions): number {
-  // --loss: the start and a row per size and rate (and, counted though not measured there, the
-  // reference's start and five rows per size).
-  if (o.loss) return 1 + o.sizes.length * o.loss.length + (o.reference ? 1 + o.sizes.length * 5 : 0);
+  // --loss: the start and a row per size and rate (no reference there).
+  if (o.loss) return 1 + o.sizes.length * o.loss.length;
   // Per size and --rounds window: every node; with --reference one sender (afcluster, reference)
   // and every node (reference); the latency rows: idle (with --latency or --reference), under
   // load (--latency), paced (--latency-paced), and the reference's the same.
