@@ -76,7 +76,9 @@ options:
                        crypto ${COROSYNC_CIPHER}+${COROSYNC_HASH} with a generated authkey when --crypto on;
                        its client (tools/bench/workers/cpg-bench.c) is compiled with cc -lcpg.
                        Needs root, corosync and libcpg-dev (Debian: apt install corosync
-                       libcpg-dev); without them the corosync rows print as skipped and say why
+                       libcpg-dev); without them the corosync rows print as skipped and say why.
+                       On a virtual or shared machine give --rounds 3 or more: one window per row
+                       gives a ratio that can move by a third and more from run to run
 
   --client ts|c        the library afcluster's clients use (default ts): ts is the TypeScript
                        library (ClusterSocket); c the C library (clients/c, built by npm install),
