@@ -42,7 +42,8 @@ function nextPhase(): number {
  *  comes after its drain: every client is asked, not only after one said it bound again). */
 async function drain(c: BenchTarget): Promise<void> {
   const nodes = Array.from({ length: c.size }, (_, i) => i + 1);
-  await Promise.all(nodes.map((i) => c.ask<{ type: 'drained'; rebound: boolean }>(i, { type: 'drain', quietMs: 150, maxMs: 5000 }, 30_000)));
+  // A client's reply says whether it bound again (`rebound`); every client is asked for members anyway.
+  await Promise.all(nodes.map((i) => c.ask(i, { type: 'drain', quietMs: 150, maxMs: 5000 }, 30_000)));
   await Promise.all(nodes.map((i) => c.ask(i, { type: 'waitMembers', members: c.size, timeoutMs: 30_000 }, 35_000)));
 }
 
@@ -157,28 +158,28 @@ export function mergeThroughput(windows: readonly ThroughputRow[]): ThroughputRo
   const measured = windows.filter((w) => w.skipped === undefined);
   if (measured.length === 0) return windows[0];
   if (windows.length === 1) return measured[0];
-  const seconds = measured.reduce((a, w) => a + w.seconds, 0);
-  const byTime = (f: (w: ThroughputRow) => number): number => measured.reduce((a, w) => a + f(w) * w.seconds, 0) / seconds;
-  const tp = byTime((w) => w.tpPerSec);
+  const seconds = (w: ThroughputRow): number => w.seconds;
+  const messages = (w: ThroughputRow): number => w.tpPerSec * w.seconds;
+  const tp = weightedMean(measured, (w) => w.tpPerSec, seconds);
   const counters: Record<string, number> = {};
   for (const key of ['retransmissions', 'tokenRetransmissions', 'configurations'] as const) {
     const has = measured.filter((w) => w.counters[key] !== undefined);
     if (has.length > 0) counters[key] = has.reduce((a, w) => a + w.counters[key]!, 0);
   }
   for (const key of ['tokenRotationsPerSec', 'messagesPerDatagram'] as const) {
-    const has = measured.filter((w) => w.counters[key] !== undefined);
-    const s = has.reduce((a, w) => a + w.seconds, 0);
-    if (has.length > 0 && s > 0) counters[key] = has.reduce((a, w) => a + w.counters[key]! * w.seconds, 0) / s;
+    const rate = weightedMean(measured.filter((w) => w.counters[key] !== undefined), (w) => w.counters[key]!, seconds);
+    if (Number.isFinite(rate)) counters[key] = rate;
   }
-  const cpu = measured.filter((w) => w.cpuUsPerMessage !== undefined && w.tpPerSec * w.seconds > 0);
-  const messages = cpu.reduce((a, w) => a + w.tpPerSec * w.seconds, 0);
-  const weighted = (f: (c: NonNullable<ThroughputRow['cpuUsPerMessage']>) => number): number =>
-    cpu.reduce((a, w) => a + f(w.cpuUsPerMessage!) * w.tpPerSec * w.seconds, 0) / messages;
+  const cpu = measured.filter((w) => w.cpuUsPerMessage !== undefined && messages(w) > 0);
   const { cpuUsPerMessage: _, ...first } = measured[0];
   return {
-    ...first, writes: measured.reduce((a, w) => a + w.writes, 0), seconds, tpPerSec: tp, tpMinPerSec: byTime((w) => w.tpMinPerSec),
+    ...first, writes: measured.reduce((a, w) => a + w.writes, 0), seconds: measured.reduce((a, w) => a + w.seconds, 0), tpPerSec: tp,
+    tpMinPerSec: weightedMean(measured, (w) => w.tpMinPerSec, seconds),
     mbPerSec: (tp * first.size) / 1e6, counters, rounds: windows.length, windowsTpPerSec: windows.map((w) => w.tpPerSec),
-    ...(messages > 0 ? { cpuUsPerMessage: { daemons: weighted((c) => c.daemons), clients: weighted((c) => c.clients) } } : {}),
+    ...(cpu.length > 0 ? { cpuUsPerMessage: {
+      daemons: weightedMean(cpu, (w) => w.cpuUsPerMessage!.daemons, messages),
+      clients: weightedMean(cpu, (w) => w.cpuUsPerMessage!.clients, messages),
+    } } : {}),
   };
 }
 
@@ -193,15 +194,25 @@ export function mergeLatency(windows: readonly Pick<LatencyWindow, 'row' | 'samp
   const measured = windows.filter((w) => w.row.skipped === undefined);
   if (measured.length === 0) return windows[0].row;
   if (windows.length === 1) return measured[0].row;
-  const all = measured.flatMap((w) => w.samplesUs);
-  const s = summarizeLatency(all);
+  const s = summarizeLatency(measured.flatMap((w) => w.samplesUs));
   const cpu = measured.filter((w) => w.row.cpuUsPerRoundTrip !== undefined && w.row.samples > 0);
-  const n = cpu.reduce((a, w) => a + w.row.samples, 0);
-  const weighted = (f: (c: NonNullable<LatencyRow['cpuUsPerRoundTrip']>) => number): number =>
-    cpu.reduce((a, w) => a + f(w.row.cpuUsPerRoundTrip!) * w.row.samples, 0) / n;
+  const samples = (w: Pick<LatencyWindow, 'row'>): number => w.row.samples;
   const { cpuUsPerRoundTrip: _, ...first } = measured[0].row;
   return {
     ...first, samples: s.samples, medianUs: s.medianUs, p99Us: s.p99Us, rounds: windows.length, windowsP99Us: windows.map((w) => w.row.p99Us),
-    ...(n > 0 ? { cpuUsPerRoundTrip: { daemons: weighted((c) => c.daemons), clients: weighted((c) => c.clients) } } : {}),
+    ...(cpu.length > 0 ? { cpuUsPerRoundTrip: {
+      daemons: weightedMean(cpu, (w) => w.row.cpuUsPerRoundTrip!.daemons, samples),
+      clients: weightedMean(cpu, (w) => w.row.cpuUsPerRoundTrip!.clients, samples),
+    } } : {}),
   };
+}
+
+/** The mean of `value` over `items`, each weighted by `weight`; NaN when the weights sum to 0 (pure). */
+function weightedMean<T>(items: readonly T[], value: (t: T) => number, weight: (t: T) => number): number {
+  let sum = 0, total = 0;
+  for (const t of items) {
+    sum += value(t) * weight(t);
+    total += weight(t);
+  }
+  return total > 0 ? sum / total : NaN;
 }
