@@ -8,6 +8,8 @@
 //      [--keep] (keep the daemons' configs and logs: --trace-gc writes to them)
 //      [--client ts|c] (the clients' library: the TypeScript one, or the C one as `afcluster bench --client c`)
 //      [--profile DIR] (a .cpuprofile of every daemon and TypeScript client; each one's busiest functions printed at the end)
+//      [--mtu N] (cluster.mtu of every daemon; default the config's, loopback's 65535)
+//      [--rss] (each daemon's peak RSS, VmHWM, so far: printed after each row)
 //      [--each] (each process's CPU per message delivered: every daemon and client, over the whole row, its warm-up and drain included)
 // docs/BENCH.md ("Full collections under every node's load") has what it measured.
 import type { ClientKind } from './cluster-clients.ts';
@@ -22,12 +24,12 @@ import type { Senders } from './results.ts';
 interface Args {
   sizes: number[]; seconds: number; crypto: boolean; senders: Senders[]; stats: RegExp;
   daemonFlags: string[]; sections: Record<string, Record<string, number | boolean | string>>; keep: boolean;
-  client: ClientKind; profile?: string; each: boolean;
+  client: ClientKind; profile?: string; each: boolean; mtu?: number; rss: boolean;
 }
 
 function parse(argv: string[]): Args {
   const a: Args = {
-    sizes: [1300, 100, 1301, 101], seconds: 2, crypto: false, senders: ['all'], daemonFlags: [], sections: {}, keep: false, client: 'ts', each: false,
+    sizes: [1300, 100, 1301, 101], seconds: 2, crypto: false, senders: ['all'], daemonFlags: [], sections: {}, keep: false, client: 'ts', each: false, rss: false,
     stats: /sendsRefused|writableSent|driver\.tokens$|gcRuns|gcMinorRuns/,
   };
   const sets: string[] = [];
@@ -50,9 +52,11 @@ function parse(argv: string[]): Args {
       case '--daemon-flags': a.daemonFlags = v.split(' ').filter(Boolean); break;
       case '--keep': a.keep = true; i--; break;
       case '--each': a.each = true; i--; break;
+      case '--rss': a.rss = true; i--; break;
       case '--client': a.client = parseClient(v); break;
       case '--set': sets.push(v); break;
       case '--profile': a.profile = v; break;
+      case '--mtu': a.mtu = Number(v); if (!Number.isInteger(a.mtu) || a.mtu < 576 || a.mtu > 65535) throw new Error(`--mtu ${v}: expected 576..65535`); break;
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
@@ -67,7 +71,7 @@ try {
   console.error(`every-node: ${(e as Error).message} (options: the comment at the top of tools/bench/every-node.ts)`);
   process.exit(2);
 }
-const c = await BenchCluster.start({ nodes: 3, driver: 'totem', crypto: a.crypto, daemonFlags: a.daemonFlags, driverSections: a.sections, keep: a.keep, client: a.client, order: 'agreed', profileDir: a.profile });
+const c = await BenchCluster.start({ nodes: 3, driver: 'totem', crypto: a.crypto, daemonFlags: a.daemonFlags, driverSections: a.sections, keep: a.keep, client: a.client, order: 'agreed', profileDir: a.profile, mtu: a.mtu });
 if (a.keep) console.log(`daemons' configs and logs in ${c.dir}`);
 try {
   for (const [i, size] of a.sizes.entries()) {
@@ -87,6 +91,7 @@ try {
       const who = us.map((u, i) => `${i < c.size ? `d${i + 1}` : `c${i - c.size + 1}`} ${u.toFixed(2)}`);
       console.log(`  cpu us/msg each (whole row): ${who.join('  ')}`);
     }
+    if (a.rss) console.log(`  daemons' peak RSS so far (MB): ${c.peakRss().map((b) => (b / 2 ** 20).toFixed(1)).join(' ')}`);
     for (const e of errors) console.log(`  error: ${e}`);
   }
 } finally {
