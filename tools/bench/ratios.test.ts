@@ -44,6 +44,13 @@ describe('ratios across runs', () => {
     expect(lines[2].ratios).toEqual([2, undefined, undefined]);
     expect(lines[4]).toMatchObject({ ratios: [1.5, 0.5, 2], median: 1.5 });
     expect(lines[5]).toMatchObject({ ratios: [0.25, 0.25, 0.25], median: 0.25 });
+    // Node 1's peak after each size, where the report has it.
+    const bySize = report([]);
+    const mem = { ...bySize.memory[0], bySize: [{ size: 100, node1Bytes: 50, referenceNode1Bytes: 100 }, { size: 65536, node1Bytes: 150, referenceNode1Bytes: 100 }, { size: 1048576, node1Bytes: 160 }] };
+    const peaks = ratioLines([{ ...bySize, memory: [mem] }]).filter((l) => l.what.startsWith('peak RSS of node 1 after'));
+    expect(peaks.map((l) => [l.what, l.ratios[0]])).toEqual([
+      ['peak RSS of node 1 after 100 B, crypto off', 0.5], ['peak RSS of node 1 after 65536 B, crypto off', 1.5], ['peak RSS of node 1 after 1048576 B, crypto off', undefined],
+    ]);
     const text = formatRatios(lines, 3, 'corosync');
     expect(text.split('\n')[0]).toMatch(/^afcluster x corosync\s+run 1\s+run 2\s+run 3\s+median$/);
     expect(text).toMatch(/one sender, crypto off, 1300 B: MB\/s\s+1\.50\s+-\s+1\.50\s+1\.50/);

@@ -39,7 +39,11 @@ function latencyLines(r: LatencyRow): [string, number | undefined][] {
 
 function memoryLines(r: MemoryRow): [string, number | undefined][] {
   if (!r.reference) return [];
-  return [[`peak RSS of node 1, crypto ${r.crypto}${r.accelerated === 'on' ? ', accelerated' : ''}`, ratio(r.peakRssBytes[0], r.reference.peakRssBytes[0])]];
+  const of = `crypto ${r.crypto}${r.accelerated === 'on' ? ', accelerated' : ''}`;
+  return [
+    [`peak RSS of node 1, ${of}`, ratio(r.peakRssBytes[0], r.reference.peakRssBytes[0])],
+    ...(r.bySize ?? []).map((p): [string, number | undefined] => [`peak RSS of node 1 after ${p.size} B, ${of}`, ratio(p.node1Bytes, p.referenceNode1Bytes ?? NaN)]),
+  ];
 }
 
 /** Every figure that has a reference in some report, in the order the reports first give it. */

@@ -31,6 +31,11 @@ describe('formatReport', () => {
     expect(text).toContain('50.0%');
     expect(text).toContain('120.0');
     expect(text).toContain('- a note');
+    // With node 1's peak after each size, its table follows the whole run's.
+    const r = report();
+    const withSizes = formatReport({ ...r, memory: [{ ...r.memory[0], bySize: [{ size: 100, node1Bytes: 80e6 }] }] });
+    const after = [...withSizes.matchAll(/^== (.*)$/gm)].map((m) => m[1].split(' (')[0]);
+    expect(after.slice(after.indexOf('peak daemon RSS'), after.indexOf('peak daemon RSS') + 2)).toEqual(['peak daemon RSS', "node 1's peak RSS after each size"]);
   });
 
   it("says how long the latency rows' warm-up was (0.3 s in reports from before the option)", () => {

@@ -118,6 +118,16 @@ export interface MemoryRow {
   readonly reference?: MemoryRow;
   /** Why this (reference) row was not measured; peakRssBytes is then empty. */
   readonly skipped?: string;
+  /** Node 1's peak RSS (VmHWM) so far after each size's rows, in the order measured: the peak of
+   *  a load of the sizes up to it (absent in reports older than it). */
+  readonly bySize?: readonly PeakAfterSize[];
+}
+
+export interface PeakAfterSize {
+  readonly size: number;
+  readonly node1Bytes: number;
+  /** The reference's node 1 at the same moment (--reference; absent when it was not running). */
+  readonly referenceNode1Bytes?: number;
 }
 
 export interface BenchReport {

@@ -17,7 +17,7 @@ import type { BenchOptions, OnOff } from './options.ts';
 import type { Progress } from './progress.ts';
 import { readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 import { ReferenceRun, referenceInfo } from './reference.ts';
-import type { BenchReport, MemoryRow, Senders, SimScalingRow, ThroughputRow } from './results.ts';
+import type { BenchReport, MemoryRow, PeakAfterSize, Senders, SimScalingRow, ThroughputRow } from './results.ts';
 import { simScaling } from './sim-scaling.ts';
 import { checkLossPossible, LossRule } from './loss.ts';
 
@@ -168,6 +168,7 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
   ctx.progress.tick();
   const l: RunLabels = { ...c, order };
   let ref: ReferenceRun | undefined;
+  const bySize: PeakAfterSize[] = [];
   try {
     // --loss measures one sender under loss against its own lossless row; no reference there.
     if (report.reference && !o.loss) ref = await ReferenceRun.start({ info: report.reference, nodes: o.nodes, crypto: c.crypto, linkMtu: o.referenceMtu ?? daemonsMtu(o), keep: o.keep, progress: ctx.progress, note: (s) => note(report, s) });
@@ -181,9 +182,10 @@ async function runConfig(ctx: RunContext, registry: DriverRegistry, c: Config, c
         if (ref) await throughputAt(ctx, { cluster, l, ref, report }, sizes, 'one');
         const row = await throughputAt(ctx, { cluster, l, ref, report }, sizes, 'all');
         if (o.latency || ref) await latencyAt(ctx, cluster, l, eff, row.tpPerSec, report, ref && { run: ref, maxTp: row.reference?.tpPerSec ?? NaN });
+        bySize.push(peakAfter(size, cluster, ref));
       }
     }
-    report.memory.push(memoryRow(c, cluster, ref));
+    report.memory.push(memoryRow(c, cluster, ref, bySize));
   } finally {
     for (const f of cluster.failures()) note(report, f);
     await Promise.all([cluster.close(), ref?.close()]);
@@ -356,9 +358,15 @@ async function latencyAt(ctx: RunContext, cluster: BenchCluster, l: RunLabels, s
   }
 }
 
-function memoryRow(c: Config, cluster: BenchCluster, ref: ReferenceRun | undefined): MemoryRow {
-  const row = { driver: c.driver, crypto: c.crypto, accelerated: c.accelerated, nodes: cluster.size, peakRssBytes: cluster.peakRss() };
+function memoryRow(c: Config, cluster: BenchCluster, ref: ReferenceRun | undefined, bySize: readonly PeakAfterSize[]): MemoryRow {
+  const row = { driver: c.driver, crypto: c.crypto, accelerated: c.accelerated, nodes: cluster.size, peakRssBytes: cluster.peakRss(), ...(bySize.length ? { bySize } : {}) };
   return ref ? { ...row, reference: ref.memory() } : row;
+}
+
+/** Node 1's peak so far, ours and the reference's, once a size's rows are done. */
+function peakAfter(size: number, cluster: BenchCluster, ref: ReferenceRun | undefined): PeakAfterSize {
+  const theirs = ref?.memory().peakRssBytes[0];
+  return { size, node1Bytes: cluster.peakRss()[0] ?? 0, ...(theirs ? { referenceNode1Bytes: theirs } : {}) };
 }
 
 function note(report: BenchReport, s: string): void {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { LatencyRow, MemoryRow, ThroughputRow } from './results.ts';
 import { skippedLatency, skippedThroughput } from './reference.ts';
-import { fixed, formatLatencyTable, formatMemoryTable, formatTable, formatThroughputTable, percent, times } from './table.ts';
+import { fixed, formatLatencyTable, formatMemoryTable, formatPeakBySizeTable, formatTable, formatThroughputTable, percent, times } from './table.ts';
 
 const row: ThroughputRow = {
   driver: 'totem', crypto: 'off', accelerated: 'on', nodes: 3, size: 1300, writes: 123456, seconds: 3.0004,
@@ -93,6 +93,26 @@ describe('with a reference', () => {
     expect(cells(lines[3])).toEqual(['corosync', 'on', '-', '3', '93.0', '93.0', '90.0', '91.0']);
     expect(cells(lines[4])[5]).toBe('-');
     expect(cells(lines[5])).toEqual(['corosync', 'on', '-', '3', '-', 'skipped']);
+  });
+
+  it("gives node 1's peak after each size, with the reference's at the same moment and their ratio", () => {
+    const m: MemoryRow = {
+      driver: 'totem', crypto: 'off', accelerated: 'off', nodes: 3, peakRssBytes: [150e6, 1, 1],
+      bySize: [{ size: 100, node1Bytes: 80e6, referenceNode1Bytes: 90e6 }, { size: 65536, node1Bytes: 150e6, referenceNode1Bytes: 100e6 }, { size: 1048576, node1Bytes: 160e6 }],
+      reference: { driver: 'corosync', crypto: 'off', accelerated: '-', nodes: 3, peakRssBytes: [400e6, 1, 1] },
+    };
+    const lines = formatPeakBySizeTable([m]).split('\n');
+    expect(lines[0]).toMatch(/after size B\s+node 1 peak RSS MB\s+x corosync$/);
+    expect(cells(lines[2])).toEqual(['totem', 'off', 'off', '100', '80.0', '0.89x']);
+    expect(cells(lines[3])).toEqual(['corosync', 'off', '-', '100', '90.0']);
+    expect(cells(lines[4])).toEqual(['totem', 'off', 'off', '65536', '150.0', '1.50x']);
+    expect(cells(lines[6])).toEqual(['totem', 'off', 'off', '1048576', '160.0', '-']); // the reference's not read
+    expect(cells(lines[7])).toEqual(['corosync', 'off', '-', '1048576', '-']);
+    // Without a reference: our rows alone, no ratio column; an old report without bySize: no table.
+    const alone = formatPeakBySizeTable([{ ...m, reference: undefined }]).split('\n');
+    expect(alone[0]).toMatch(/node 1 peak RSS MB$/);
+    expect(alone).toHaveLength(5);
+    expect(formatPeakBySizeTable([{ ...m, bySize: undefined }])).toBe('');
   });
 
   it('times() divides, and says - for what is missing', () => {

@@ -1,7 +1,7 @@
 // Text tables for the bench (pure): evsbench's columns (writes, bytes per write, seconds,
 // TP/s, MB/s) plus the ratio to the raw UDP ceiling and the driver counters. With --reference,
 // each row is followed by the reference's row on the same work and carries the ratio to it.
-import type { LatencyRow, LossRow, MemoryRow, SimScalingRow, ThroughputRow } from './results.ts';
+import type { LatencyRow, LossRow, MemoryRow, PeakAfterSize, SimScalingRow, ThroughputRow } from './results.ts';
 
 export type Align = 'left' | 'right';
 
@@ -143,4 +143,34 @@ export function formatMemoryTable(rows: readonly MemoryRow[]): string {
   // Node 1's daemon: the one whose client sends in every workload (the only sender in one-sender rows).
   const columns = withRatios(MEMORY_COLUMNS, rows, 'peak RSS MB (max)', [['node 1 ', (r, ref) => times(r.peakRssBytes[0], ref.peakRssBytes[0])]]);
   return formatTable(columns, withReferences(rows));
+}
+
+/** A configuration's node 1 after one size's rows, with the reference's at the same moment. */
+interface PeakRow {
+  readonly driver: string;
+  readonly crypto: string;
+  readonly accelerated: string;
+  readonly size: number;
+  readonly bytes: number | undefined;
+  readonly reference?: PeakRow;
+}
+
+const PEAK_COLUMNS: Column<PeakRow>[] = [
+  left('driver', (r) => r.driver),
+  left('crypto', (r) => r.crypto),
+  left('accel', (r) => r.accelerated),
+  right('after size B', (r) => String(r.size)),
+  right('node 1 peak RSS MB', (r) => fixed(r.bytes === undefined ? undefined : r.bytes / 1e6, 1)),
+];
+
+/** Node 1's peak after each size (the peak of a load of the sizes up to it), with the
+ *  reference's; '' when no configuration recorded one (reports older than bySize). */
+export function formatPeakBySizeTable(rows: readonly MemoryRow[]): string {
+  const name = rows.find((r) => r.reference)?.reference?.driver;
+  const peaks: PeakRow[] = rows.flatMap((r) => (r.bySize ?? []).map((p: PeakAfterSize) => {
+    const ours = { driver: r.driver, crypto: r.crypto, accelerated: r.accelerated, size: p.size, bytes: p.node1Bytes };
+    return name === undefined ? ours : { ...ours, reference: { driver: name, crypto: r.crypto, accelerated: '-', size: p.size, bytes: p.referenceNode1Bytes } };
+  }));
+  if (peaks.length === 0) return '';
+  return formatTable(withRatios(PEAK_COLUMNS, peaks, 'node 1 peak RSS MB', [['', (r, ref) => times(r.bytes, ref.bytes)]]), withReferences(peaks));
 }
