@@ -9,7 +9,7 @@
 //      [--client ts|c] (the clients' library: the TypeScript one, or the C one as `afcluster bench --client c`)
 //      [--profile DIR] (a .cpuprofile of every daemon and TypeScript client; each one's busiest functions printed at the end)
 //      [--mtu N] (cluster.mtu of every daemon; default the config's, loopback's 65535)
-//      [--rss] (each daemon's peak RSS, VmHWM, so far: printed after each row)
+//      [--rss] (each daemon's peak RSS, VmHWM, so far, in MiB: printed after each row)
 //      [--each] (each process's CPU per message delivered: every daemon and client, over the whole row, its warm-up and drain included)
 // docs/BENCH.md ("Full collections under every node's load") has what it measured.
 import type { ClientKind } from './cluster-clients.ts';
@@ -91,7 +91,7 @@ try {
       const who = us.map((u, i) => `${i < c.size ? `d${i + 1}` : `c${i - c.size + 1}`} ${u.toFixed(2)}`);
       console.log(`  cpu us/msg each (whole row): ${who.join('  ')}`);
     }
-    if (a.rss) console.log(`  daemons' peak RSS so far (MB): ${c.peakRss().map((b) => (b / 2 ** 20).toFixed(1)).join(' ')}`);
+    if (a.rss) console.log(`  daemons' peak RSS so far (MiB): ${c.peakRss().map((b) => (b / 2 ** 20).toFixed(1)).join(' ')}`);
     for (const e of errors) console.log(`  error: ${e}`);
   }
 } finally {
