@@ -12,6 +12,7 @@
 //      [--rss] (each daemon's peak RSS, VmHWM, so far, in MiB: printed after each row)
 //      [--each] (each process's CPU per message delivered: every daemon and client, over the whole row, its warm-up and drain included)
 // docs/BENCH.md ("Full collections under every node's load") has what it measured.
+import { intFlag } from '../command.ts';
 import type { ClientKind } from './cluster-clients.ts';
 import { BenchCluster } from './cluster.ts';
 import { measureThroughput } from './driver-bench.ts';
@@ -56,7 +57,7 @@ function parse(argv: string[]): Args {
       case '--client': a.client = parseClient(v); break;
       case '--set': sets.push(v); break;
       case '--profile': a.profile = v; break;
-      case '--mtu': a.mtu = Number(v); if (!Number.isInteger(a.mtu) || a.mtu < 576 || a.mtu > 65535) throw new Error(`--mtu ${v}: expected 576..65535`); break;
+      case '--mtu': a.mtu = intFlag(v, 'mtu', 1500, 576, 65535); break; // the bounds afcluster bench --mtu takes
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }

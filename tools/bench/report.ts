@@ -57,7 +57,7 @@ export function formatReport(r: BenchReport): string {
   if (r.latency.length) section(`latency: round trip to agreed self-delivery at node 1 (${idle}${loaded}; ${warm}${windows})`, formatLatencyTable(r.latency));
   if (r.memory.length) section('peak daemon RSS (VmHWM) over the whole run of each configuration', formatMemoryTable(r.memory));
   const bySize = formatPeakBySizeTable(r.memory);
-  if (bySize) section('node 1\'s peak RSS after each size (VmHWM so far: the peak of the load of that size and those measured before it)', bySize);
+  if (bySize) section("node 1's peak RSS after each size (VmHWM so far: the peak of the load of that size and those measured before it)", bySize);
   if (r.scaling.throughput.length) section('scaling on real daemons: throughput by node count', formatThroughputTable(r.scaling.throughput));
   if (r.scaling.latency.length) section(`scaling on real daemons: idle latency by node count (${warm})`, formatLatencyTable(r.scaling.latency));
   if (r.simScaling.length) section('scaling in the simulator: modelled 1 Gbit LAN, virtual time (CPU is not the limit)', formatSimScalingTable(r.simScaling));

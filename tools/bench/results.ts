@@ -119,7 +119,7 @@ export interface MemoryRow {
   /** Why this (reference) row was not measured; peakRssBytes is then empty. */
   readonly skipped?: string;
   /** Node 1's peak RSS (VmHWM) so far after each size's rows, in the order measured: the peak of
-   *  a load of the sizes up to it (absent in reports older than it). */
+   *  the load of that size and those measured before it (absent in reports older than it). */
   readonly bySize?: readonly PeakAfterSize[];
 }
 
