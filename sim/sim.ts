@@ -8,6 +8,7 @@ import type {
 } from '../core/driver/types.ts';
 import { FNV_OFFSET, fnvStep } from '../core/wire/hash.ts';
 import { concatBytes } from '../core/wire/bytes.ts';
+import { own, poisonRelease, setReleaser } from '../core/wire/lease.ts';
 import { EventHeap } from './heap.ts';
 import {
   hashBytes, makePayload, messageIdOf, traceHashOf,
@@ -66,6 +67,11 @@ export interface SimOptions {
   network?: NetworkOptions;
   /** driver.checkInvariants() after every step (default true). */
   checkInvariants?: boolean;
+  /** Each datagram a node receives is memory of its own, released once its holders let go, as
+   *  the daemon releases them (core/wire/lease.ts): released memory is overwritten, so a view
+   *  read after its release delivers bytes the checkers see are wrong (default true). Process-wide:
+   *  the newest simulation's choice holds. */
+  releaseBuffers?: boolean;
   /** Receives every driver log line (default: kept in a short per-host ring, see driverLog()). */
   onDriverLog?: (node: number, level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
   /** Datagrams a paused host or a clogged link holds before dropping (default 10000). */
@@ -323,6 +329,7 @@ export class Simulation {
     this.mtu = opts.mtu ?? 1400;
     this.messageSizeMax = opts.messageSizeMax ?? 1024 * 1024;
     this.checkInv = opts.checkInvariants ?? true;
+    setReleaser(opts.releaseBuffers === false ? undefined : poisonRelease);
     this.holdMax = opts.holdMax ?? 10_000;
     this.maxEvents = opts.maxEvents ?? 20_000_000;
     this.maxQueued = opts.maxQueued ?? 1_000_000;
@@ -729,6 +736,7 @@ export class Simulation {
     this.st.received++;
     this.netHash = fnvStep(fnvStep(fnvStep(this.netHash, ev.from), h.id), ev.bytes.length);
     const d = h.driver;
+    own(ev.bytes); // sendCopy's copy: this receiver's alone
     try {
       d.handleDatagram(ev.from, ev.bytes);
     } catch (e) {

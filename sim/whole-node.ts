@@ -16,6 +16,7 @@ import { quorumOff } from '../core/quorum/quorum.ts';
 import { BridgeCore, type BridgeHost } from '../core/af/server.ts';
 import type { ClientChannel } from '../core/af/outbox.ts';
 import { concatBytes } from '../core/wire/bytes.ts';
+import { anchor, drop, own } from '../core/wire/lease.ts';
 import { decodeDaemonDatagram, encodeRequest, OP, REPLY_BIT, type Request } from '../core/af/codec.ts';
 import type { NodeConfig } from '../core/config/types.ts';
 import { ERROR_NUMBERS } from '../core/api/errors.ts';
@@ -306,7 +307,18 @@ class World {
     this.after(UNIX_MS, () => {
       const d = this.daemons.get(c.node);
       if (!c.live || !d) return;
-      d.run(() => d.bridge.datagram(bytes, c.path));
+      // As the daemon's shell does with the datagrams its native sockets read (core/af/bridge.ts):
+      // the daemon's own copy, released once the bridge and the driver let go of it.
+      d.run(() => {
+        const copy = bytes.slice();
+        own(copy);
+        anchor(copy);
+        try {
+          d.bridge.datagram(copy, c.path);
+        } finally {
+          drop(copy);
+        }
+      });
     });
   }
 

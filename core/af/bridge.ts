@@ -9,6 +9,7 @@ import type { ClientChannel } from './outbox.ts';
 import { prepareSocketPath, secureSocket, type SocketFileOptions } from './socketfile.ts';
 import { bindUnix, connectUnix, createUnixSocket, sendUnix, unixErrorName, type UnixDgramSocket } from './unix.ts';
 import { plainBytes } from '../wire/bytes.ts';
+import { anchor, drop } from '../wire/lease.ts';
 
 export {
   STATS_GROUPS_MAX, PARTIALS_PER_SOCKET_MAX, PARTIAL_BYTES_MAX, PARTIAL_IDLE_MS, partialLimits,
@@ -90,7 +91,16 @@ export class BridgeServer {
       identify: opts.identify ?? identifyPeer,
     };
     this.core = new BridgeCore(opts, host);
-    sock.on('message', (buf, rinfo) => this.core.datagram(plainBytes(buf), rinfo.path));
+    // A client's datagram goes back once the bridge is done with it and the driver lets go of
+    // what it kept (opts.multicastHolds): the datagram is anchored for the call.
+    sock.on('message', opts.multicastHolds === true ? (buf, rinfo) => {
+      anchor(buf);
+      try {
+        this.core.datagram(plainBytes(buf), rinfo.path);
+      } finally {
+        drop(buf);
+      }
+    } : (buf, rinfo) => this.core.datagram(plainBytes(buf), rinfo.path));
     bindUnix(sock, opts.socket.path);
     sock.on('error', (e) => opts.log('warn', 'bridge socket error', { err: e.message }));
     secureSocket(opts.socket);

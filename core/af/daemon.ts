@@ -16,6 +16,9 @@ import { BridgeServer } from './bridge.ts';
 import { AccessPolicy } from './access.ts';
 import type { StatValue } from './codec.ts';
 import { startMemoryGovernor, type MemoryGovernor } from './memory.ts';
+import { loadNative } from '../native/index.ts';
+import { defaultUdpSockets } from '../transport/udp.ts';
+import { leaseCounters, setReleaser } from '../wire/lease.ts';
 
 export interface DaemonOptions {
   readonly config: NodeConfig;
@@ -92,6 +95,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // of each delivery, so that an idle daemon's governor may sample slowly and still see a load
   // from its first messages.
   const governor: MemoryGovernor | undefined = opts.memoryGovernor ? startMemoryGovernor() : undefined;
+  // Frames go back as soon as their holders let go (core/wire/lease.ts), not at V8's next full
+  // collection: in the daemon's own process (one per process, as the governor), over the native
+  // helper's UDP sockets, whose datagrams have memory of their own. AFCLUSTER_RELEASE=off in the
+  // environment leaves them to V8 (to compare).
+  const native = opts.memoryGovernor && defaultUdpSockets() === 'native' && process.env.AFCLUSTER_RELEASE !== 'off' ? loadNative() : undefined;
+  if (native) setReleaser((memory) => { native.release(memory); });
   const upcalls = {
     deliver: (sender: number, payload: Uint8Array, order: Order) => { governor?.activity(); groups.deliver(sender, payload, order); },
     deliverParts: (sender: number, parts: readonly Uint8Array[], order: Order) => { governor?.activity(); groups.deliverParts(sender, parts, order); },
@@ -121,8 +130,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         owner: config.node.socketOwner, group: config.node.socketGroup,
       },
       nodeId: config.node.id, driver: entry.name, groups, limits,
-      runtimeStats: () => ({ ...flattenStats(rt.stats()), ...memoryStats(), ...governor?.stats(), 'node.failureDetectionMs': failureDetectionMs }),
-      messageSizeMax, multicastCopiesUpTo: rt.driver.multicastCopiesUpTo, procCheckMs: opts.procCheckMs, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'bridge' }),
+      runtimeStats: () => ({ ...flattenStats(rt.stats()), ...memoryStats(native !== undefined), ...governor?.stats(), 'node.failureDetectionMs': failureDetectionMs }),
+      messageSizeMax, multicastCopiesUpTo: rt.driver.multicastCopiesUpTo, multicastHolds: rt.driver.multicastHolds, procCheckMs: opts.procCheckMs, log: (level, msg, fields) => log(level, msg, { ...fields, layer: 'bridge' }),
       access,
     });
     late.bridge = bridge;
@@ -201,11 +210,16 @@ function warnIfPlaintext(config: NodeConfig, logger: Logger): void {
   process.stderr.write(`\n*** ${msg}\n\n`);
 }
 
-/** The daemon's memory, in bytes, for STATS (`process.rss` is what the kernel charges it). */
-function memoryStats(): Record<string, number> {
+/** The daemon's memory, in bytes, for STATS (`process.rss` is what the kernel charges it), and
+ *  the buffers released as their holders let go (`releasing`: core/wire/lease.ts is on). */
+function memoryStats(releasing: boolean): Record<string, number> {
   const m = process.memoryUsage();
   return {
     'process.rss': m.rss, 'process.heapTotal': m.heapTotal, 'process.heapUsed': m.heapUsed,
     'process.external': m.external, 'process.arrayBuffers': m.arrayBuffers,
+    ...(releasing ? {
+      'process.buffersReleased': leaseCounters.released, 'process.buffersReleasedBytes': leaseCounters.releasedBytes,
+      'process.buffersUnbalanced': leaseCounters.unbalanced,
+    } : {}),
   };
 }

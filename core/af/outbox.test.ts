@@ -16,6 +16,7 @@ import { OPEN_CONTAINERS_MAX, Outbox, REPLIES_QUEUED_MAX, REPLY_BYTES_QUEUED_MAX
 import { DATAGRAM_MAX, decodeDaemonDatagram, encodeMessageDatagrams, encodeStatusReply, GATHER_BYTES_MIN, messageEventBytes } from './codec.ts';
 import { limitsSection } from '../config/schema.ts';
 import type { MessageEvent } from '../api/types.ts';
+import { anchor, drop, leaseCounters, own, poisonRelease, setReleaser } from '../wire/lease.ts';
 
 /** A channel whose kernel queue holds `room` datagrams until the client reads them all. */
 function channel(room: number) {
@@ -411,14 +412,29 @@ describe('Outbox: message events written into their container', () => {
     expect(box.depth).toBe(0);
   });
 
-  it.each([['free', false], ['all taken by other sockets', true]])('random interleavings of datagrams, full sockets and drains, the open containers %s: everything arrives once, in order, byte for byte', (_, exhausted) => {
+  it.each([['free', false, false], ['all taken by other sockets', true, false], ['free, and every payload released once handed on', false, true]])('random interleavings of datagrams, full sockets and drains, the open containers %s: everything arrives once, in order, byte for byte', (_, exhausted, releasing) => {
+    // Released: each payload is a frame of its own memory that its ring log frees as soon as the
+    // outbox has it; what the outbox keeps of it without holding it reads as 0xdb (poisonRelease).
+    if (releasing) setReleaser(poisonRelease);
+    let lent = 0;
+    const frame = (bytes: Uint8Array): Uint8Array => {
+      if (!releasing) return bytes;
+      const d = new Uint8Array(bytes.length + 8);
+      d.set(bytes, 8);
+      own(d);
+      anchor(d.subarray(8));
+      lent++;
+      return d.subarray(8);
+    };
+    const freed = (bytes: Uint8Array): void => { if (releasing) drop(bytes); };
     const base = Number(process.env.OUTBOX_SEED ?? Date.now() % 100_000);
-    console.log(`outbox interleavings: seeds ${base} to ${base + 39} (OUTBOX_SEED=${base} replays them)`);
+    console.log(`outbox interleavings: seeds from ${base} (OUTBOX_SEED=${base} replays them)`);
     // Other sockets whose clients do not read hold every open container: this one queues items.
     const holders = exhausted ? Array.from({ length: openContainersFree() }, () => batchBox(0)) : [];
     for (const h of holders) { h.box.message(msg(0, new Uint8Array(1))); h.flush(); }
     if (exhausted) expect(openContainersFree()).toBe(0);
-    for (let seed = base; seed < base + 40; seed++) {
+    const seeds = releasing ? 12 : 40; // the third run: the same paths, fewer seeds
+    for (let seed = base; seed < base + seeds; seed++) {
       const rng = seeded(seed);
       const pick = (n: number) => Math.floor(rng() * n);
       const { box, ch, flush } = batchBox(pick(4));
@@ -427,9 +443,10 @@ describe('Outbox: message events written into their container', () => {
         const r = rng();
         if (r < 0.4) {
           const len = rng() < 0.1 ? 8000 + pick(GATHER_BYTES_MIN - 8100) : pick(1400);
-          const e = msg(step, Uint8Array.from({ length: len }, (_, j) => (seed + step * 31 + j) & 0xff));
+          const e = msg(step, frame(Uint8Array.from({ length: len }, (_, j) => (seed + step * 31 + j) & 0xff)));
           want.push(encodeMessageDatagrams(e, 0)[0]);
           expect(box.message(e)).toBe(true);
+          freed(e.data);
         } else if (r < 0.6) {
           want.push(encodeStatusReply(0x81, step, step & 0xff));
           expect(box.status(0x81, step, step & 0xff)).toBe(true);
@@ -441,9 +458,10 @@ describe('Outbox: message events written into their container', () => {
           want.push(ev(step)[0]);
           expect(box.event(ev(step))).toBe(true);
         } else if (r < 0.73) { // a large message's datagram as parts
-          const parts = [ev(step)[0], new Uint8Array(5000 + pick(30_000)).fill(step & 0xff)];
+          const parts = [ev(step)[0], frame(new Uint8Array(5000 + pick(30_000)).fill(step & 0xff))];
           want.push(Uint8Array.from(parts.flatMap((p) => [...p])));
           expect(box.event([parts])).toBe(true);
+          freed(parts[1]);
         } else if (r < 0.88) {
           flush();
         } else {
@@ -461,6 +479,12 @@ describe('Outbox: message events written into their container', () => {
       expect(box.queuedBytes, `seed ${seed}`).toBe(0);
     }
     for (const h of holders) h.box.close();
+    if (releasing) {
+      // Everything went out: every payload's memory went back, each once.
+      expect(leaseCounters.unbalanced).toBe(0);
+      expect(leaseCounters.released).toBe(lent);
+      setReleaser(undefined);
+    }
   });
 
   it('queues nothing more for a client whose socket is gone', () => {

@@ -16,6 +16,7 @@ import {
   writeMessageOf, writeStatusReplyAt,
 } from './codec.ts';
 import { allocBytesToFill, bytePartsLength, concatBytes, copyBytes, copyInto, rangeOf, type ByteParts } from '../wire/bytes.ts';
+import { drop, dropParts, hold, holdParts } from '../wire/lease.ts';
 import type { Member, MessageEvent } from '../api/types.ts';
 import type { Order } from '../driver/types.ts';
 
@@ -274,7 +275,10 @@ export class Outbox {
     this.dead = true; // what a last flush leaves is thrown away: not worth encoding
     if (!this.blocked) this.flush();
     this.closed = true;
-    for (let i = this.head; i < this.items.length; i++) release(this.items[i]);
+    for (let i = this.head; i < this.items.length; i++) {
+      letGo(this.items[i]);
+      release(this.items[i]);
+    }
     this.items.length = 0;
     this.head = 0;
     this.unencoded = 0;
@@ -282,6 +286,7 @@ export class Outbox {
   }
 
   private push(item: Item): void {
+    keep(item);
     this.items.push(item);
     this.bytes += item.size;
     this.events += item.events;
@@ -331,6 +336,7 @@ export class Outbox {
       if (c === undefined || !roomFor(c, item.size)) { c = containerItem(); this.items.push(c); }
       const at = slot(c, item.size, item.events > 0); // before c.bytes is read: slot may grow it
       write(c.bytes as Uint8Array, at, item);
+      letGo(item);
       item.msg = null;
     }
     this.unencoded = 0;
@@ -415,6 +421,7 @@ export class Outbox {
 
   private shift(item: Item): void {
     this.head++;
+    letGo(item);
     if (item.bytes === null) { this.unencoded--; item.msg = null; }
     this.bytes -= item.size;
     this.events -= item.events;
@@ -476,6 +483,20 @@ function openBuffer(): Uint8Array | undefined {
 /** Open containers' buffers free now (for tests: every one comes back once sent or closed). */
 export function openContainersFree(): number {
   return openArena === undefined ? OPEN_CONTAINERS_MAX : openFree.length;
+}
+
+/** An item queued (push(): never a container) keeps views of the driver's frames, or of a
+ *  client's datagram: held until it goes (core/wire/lease.ts). */
+function keep(item: Item): void {
+  if (item.msg !== null) hold(item.msg.data);
+  else if (item.bytes !== null) holdParts(item.bytes);
+}
+
+/** A queued item sent, written into a container or thrown away: what keep() held is let go. */
+function letGo(item: Item): void {
+  if (item.at > 0) return; // a container: bytes of its own
+  if (item.msg !== null) drop(item.msg.data);
+  else if (item.bytes !== null) dropParts(item.bytes);
 }
 
 /** A container item sent or thrown away: its buffer back to where it came from. */

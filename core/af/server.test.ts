@@ -5,12 +5,37 @@ import { encodeBatch, encodeRequest, GATHER_BYTES_MIN, LARGE_DATAGRAM_MAX, OP_PR
 import { PARTIAL_IDLE_MS, PARTIAL_OVERHEAD, PARTIALS_PER_SOCKET_MAX, partialLimits } from './server.ts';
 import { FakeNode, limits, MiB } from '../../test/support/bridge-core.ts';
 import { concatBytes } from '../wire/bytes.ts';
+import { leaseCounters, poisonRelease, setReleaser } from '../wire/lease.ts';
 import { SEND_WINDOW_MAX } from '../../sockapi/client.ts';
 
 const firstPart = (msgId: number, total: number, data: Uint8Array): Request =>
   ({ type: 'sendPart', id: 0, order: 'agreed', msgId, total, offset: 0, data });
 
 describe('bridge core: half-sent messages', () => {
+  it('keeps what it holds of each part\'s datagram: a message in parts arrives intact though each datagram is released once let go', () => {
+    setReleaser(poisonRelease); // a released datagram reads as 0xdb
+    try {
+      const node = new FakeNode({ anchored: true });
+      const sender = node.client('/s.sock', 0);
+      const receiver = node.client('/r.sock', 0);
+      for (const c of [sender, receiver]) {
+        expect(c.hello()).toBe(0);
+        expect(c.status({ type: 'bind', id: 0, group: 'big', selfDelivery: false })).toBe(0);
+      }
+      const data = Uint8Array.from({ length: 5 * SEND_PART_DATA_MAX + 123 }, (_, i) => (i * 7) & 0xff);
+      expect(sender.sendLarge(1, data)).toBe(0);
+      const got = new Uint8Array(data.length);
+      const parts = receiver.parts();
+      for (const p of parts) got.set(p.data, p.offset);
+      expect(parts.length).toBeGreaterThan(1);
+      expect(Buffer.from(got).equals(Buffer.from(data))).toBe(true);
+      expect(leaseCounters.unbalanced).toBe(0);
+      expect(leaseCounters.released).toBeGreaterThanOrEqual(6); // every part's datagram went back
+    } finally {
+      setReleaser(undefined);
+    }
+  });
+
   const max = partialLimits(limits.messageSizeMax);
 
   it('has bounds that let every user send a largest message and no user take more than a quarter of the node', () => {

@@ -32,6 +32,7 @@ import { CONTAINER_ITEM_MAX, Outbox, type ClientChannel } from './outbox.ts';
 import { eventParts } from '../groups/service.ts';
 import { dataHeaderBytes } from '../groups/codec.ts';
 import { copyBytes, viewOf, type ByteParts } from '../wire/bytes.ts';
+import { dropParts, hold } from '../wire/lease.ts';
 import type { AccessPolicy } from './access.ts';
 
 /** sun_path holds 108 bytes with the terminating NUL. */
@@ -131,6 +132,10 @@ export interface BridgeOptions {
    *  many bytes is copied into the driver's frames before multicast() returns, so its payload is
    *  handed on as a view of the client's datagram, with no kept copy. Absent: always kept(). */
   readonly multicastCopiesUpTo?: number;
+  /** The driver's Driver.multicastHolds: it holds whatever it keeps of a message, so a client's
+   *  datagram may be released once the bridge and the driver let go of it (the shell does, with
+   *  the datagrams the native helper reads: core/wire/lease.ts). */
+  readonly multicastHolds?: boolean;
   readonly log: BridgeLog;
   /** A half-sent message that gets no part for this long is dropped (default PARTIAL_IDLE_MS). */
   readonly partialIdleMs?: number;
@@ -554,13 +559,18 @@ export class BridgeCore {
     }
     const chunk = kept(req.data);
     p.chunks.push(chunk);
+    hold(chunk); // a view of this datagram, kept for the next parts (core/wire/lease.ts)
     p.received += chunk.length;
     p.lastPartAt = this.host.now();
     if (p.received < p.total) return;
-    this.dropPartial(c, req.msgId);
+    this.dropPartial(c, req.msgId, false);
     // The parts as they are: they go on to the driver behind the group layer's header, and its
-    // frames are written from them (Driver.multicast).
-    this.sendWhole(c, p.chunks, p.order, 'partsBlocked');
+    // frames are written from them (Driver.multicast), which holds what it keeps of them.
+    try {
+      this.sendWhole(c, p.chunks, p.order, 'partsBlocked');
+    } finally {
+      dropParts(p.chunks);
+    }
   }
 
   /** Charges `bytes` more of half-sent messages to the socket, its user and the node, or
@@ -579,10 +589,13 @@ export class BridgeCore {
     this.partialBytes += bytes;
   }
 
-  private dropPartial(c: Client, msgId: number): void {
+  /** Forgets a half-sent message, and lets go of its chunks unless `letGo` is false (its caller
+   *  hands them on first). */
+  private dropPartial(c: Client, msgId: number, letGo = true): void {
     const p = c.partials.get(msgId);
     if (!p) return;
     c.partials.delete(msgId);
+    if (letGo) dropParts(p.chunks);
     this.partialCount--;
     const bytes = PARTIAL_OVERHEAD + p.received;
     c.partialBytes -= bytes;

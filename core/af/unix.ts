@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { errnoName, loadNative, type NativeHandle, type NativeUnixSockets } from '../native/index.ts';
 import type { ByteParts } from '../wire/bytes.ts';
+import { own } from '../wire/lease.ts';
 import { LARGE_DATAGRAM_MAX } from './codec.ts';
 import { keepShapes } from '../transport/shapes.ts';
 
@@ -83,7 +84,9 @@ class NativeUnixSocket extends EventEmitter implements UnixDgramSocket {
 
   constructor(private readonly n: NativeUnixSockets, sendBufferMin: number) {
     super();
-    const h = n.open((buf, path) => { this.emit('message', buf, { size: buf.length, path }); }, () => { this.emit('writable'); }, sendBufferMin);
+    // Each datagram has memory of its own (the helper's): the daemon may release it once its
+    // holders let go (core/af/bridge.ts, core/wire/lease.ts).
+    const h = n.open((buf, path) => { own(buf); this.emit('message', buf, { size: buf.length, path }); }, () => { this.emit('writable'); }, sendBufferMin);
     if (typeof h === 'number') throw Object.assign(new Error(`socket: ${errnoName(-h)}`), { code: h });
     this.h = h;
     this.largeDatagrams = n.sendBuffer(h) >= LARGE_SEND_BUFFER;

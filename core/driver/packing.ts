@@ -14,7 +14,8 @@
 //     bytes
 import { ClusterError, assert, eagain } from '../api/errors.ts';
 import type { DriverUpcalls, MessageBytes, Order } from './types.ts';
-import { allocApartToFill, allocBytesToFill, concatBytes, copyInto, readU32, viewOf, type ByteParts } from '../wire/bytes.ts';
+import { dropParts, hold, holdParts } from '../wire/lease.ts';
+import { allocApartToFill, allocBytesToFill, allocFrameToFill, concatBytes, copyInto, readU32, viewOf, type ByteParts } from '../wire/bytes.ts';
 
 export const FRAME_VERSION = 1;
 export const FRAME_OVERHEAD = 4;
@@ -221,7 +222,7 @@ export class Packer {
       if (!f || f.used + ENTRY_OVERHEAD + length > this.opts.frameSizeMax || f.count === 0xffff) {
         // Not zeroed: a frame is taken only as far as it is written.
         const staged = this.copyOut && this.waitLong;
-        const buf = staged ? this.staging.pop() ?? this.stagingBuffer() : this.spare ?? allocBytesToFill(this.headroom + this.opts.frameSizeMax);
+        const buf = staged ? this.staging.pop() ?? this.stagingBuffer() : this.spare ?? allocFrameToFill(this.headroom + this.opts.frameSizeMax);
         if (!staged) this.spare = undefined;
         f = this.open = new Packed(buf, staged, this.seenAt);
         this.queue.push(f);
@@ -236,7 +237,9 @@ export class Packer {
       if (code === ORDER_CODE.safe) f.safe = true;
     } else {
       this.open = undefined;
-      this.queue.push(new Pending(message instanceof Uint8Array ? [message] : message, length, code));
+      const pending = new Pending(message instanceof Uint8Array ? [message] : message, length, code);
+      holdParts(pending.parts); // kept past this call, until its last fragment is cut (core/wire/lease.ts)
+      this.queue.push(pending);
     }
     this.messages++;
     this.bytes += length;
@@ -293,6 +296,7 @@ export class Packer {
     for (let i = this.head; i < this.queue.length; i++) {
       const item = this.queue[i];
       if (item instanceof Packed && item.staged && this.staging.length < this.stagingKeep) this.staging.push(item.buf);
+      if (item instanceof Pending) dropParts(item.parts);
     }
     this.queue = [];
     this.head = 0;
@@ -327,7 +331,7 @@ export class Packer {
     writeFrameHeader(f.buf, h, f.safe, f.count);
     if (now !== undefined) this.waitLong = now - f.openedAt >= COPY_OUT_WAIT_MS;
     if (!f.staged && f.used * 2 >= this.opts.frameSizeMax) return { bytes: viewOf(f.buf, h, h + f.used), safe: f.safe, messages: f.count };
-    const out = viewOf(allocBytesToFill(h + f.used), h);
+    const out = viewOf(allocFrameToFill(h + f.used), h);
     copyInto(out, viewOf(f.buf, h, h + f.used), 0);
     if (!f.staged) this.spare = f.buf;
     else if (this.staging.length < this.stagingKeep) this.staging.push(f.buf);
@@ -342,7 +346,7 @@ export class Packer {
     for (const e of plan) size += ENTRY_OVERHEAD + (e.kind === Kind.First ? FIRST_EXTRA : 0) + e.length;
     // Every byte of the frame is written below (its size is the sum of what is); the room in
     // front is written by whoever sends it, or never sent.
-    const out = allocBytesToFill(this.headroom + size).subarray(this.headroom);
+    const out = allocFrameToFill(this.headroom + size).subarray(this.headroom);
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     let safe = false;
     let at = FRAME_OVERHEAD;
@@ -362,6 +366,7 @@ export class Packer {
         this.pop();
         this.messages--;
         this.bytes -= p.length;
+        dropParts(p.parts); // every byte is in frames now
       }
     }
     writeFrameHeader(out, 0, safe, plan.length);
@@ -528,6 +533,7 @@ export class Reassembler {
         // piece fits and the last one fills it exactly).
         const slot = this.partial.get(sender);
         const p: Partial = { parts: [body], buf: undefined, total, filled: length, order: code };
+        hold(body); // a view of the frame kept past this call (core/wire/lease.ts)
         if (slot === undefined) this.partial.set(sender, { p }); else slot.p = p;
         this.partials++;
         this.partialBytes += total;
@@ -566,16 +572,25 @@ export class Reassembler {
       p.buf = allocBytesToFill(p.total);
       let at = 0;
       for (const part of p.parts) { p.buf.set(part, at); at += part.length; }
+      dropParts(p.parts);
       p.parts.length = 0;
     }
-    if (p.buf) p.buf.set(body, p.filled); else p.parts.push(body);
+    if (p.buf) p.buf.set(body, p.filled);
+    else {
+      p.parts.push(body);
+      hold(body);
+    }
     p.filled += body.length;
     if (kind === Kind.Last) {
       slot!.p = undefined;
       this.partials--;
       this.partialBytes -= p.total;
       this.counters.messages++;
-      emit(p.buf ?? p.parts, ORDERS[p.order]);
+      try {
+        emit(p.buf ?? p.parts, ORDERS[p.order]);
+      } finally {
+        dropParts(p.parts); // none once copied into p.buf
+      }
     }
   }
 
@@ -587,6 +602,7 @@ export class Reassembler {
     this.partials--;
     this.partialBytes -= p.total;
     this.counters.partialsDropped++;
+    dropParts(p.parts);
   }
 
   /** Validates the whole frame first, so a malformed one changes nothing; returns how many

@@ -149,6 +149,11 @@ export interface Driver {
    *  bridge then hands on a view of a client's datagram without its kept copy). Absent: the
    *  driver may keep any message it takes. */
   readonly multicastCopiesUpTo?: number;
+  /** True: every view the driver keeps of a message past multicast() is held until it lets go of
+   *  it (hold() and drop(), core/wire/lease.ts), so the caller may have the memory behind the
+   *  message released once its own holders are done (the bridge does, with a client's datagram).
+   *  Absent: the driver may keep views it does not announce, and nothing given to it is released. */
+  readonly multicastHolds?: boolean;
   /** Leave the cluster cleanly (announce departure); the driver then goes quiet. */
   leave(): void;
   /**

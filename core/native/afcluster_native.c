@@ -688,6 +688,18 @@ static napi_value udp_port(napi_env env, napi_callback_info info) {
   return int_value(env, ntohs(a.ss.ss_family == AF_INET ? a.in.sin_port : a.in6.sin6_port));
 }
 
+// release(arrayBuffer): frees its memory now, not when V8 collects it (core/wire/lease.ts): it is
+// detached, and every view of it reads as empty from then on. true when it was.
+static napi_value release(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  bool is = false, done = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 1
+      && napi_is_arraybuffer(env, argv[0], &is) == napi_ok && is) done = napi_detach_arraybuffer(env, argv[0]) == napi_ok;
+  napi_get_boolean(env, done, &out);
+  return out;
+}
+
 static bool export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   return napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn) == napi_ok
@@ -697,6 +709,7 @@ static bool export_fn(napi_env env, napi_value exports, const char *name, napi_c
 static napi_value init(napi_env env, napi_value exports) {
   if (!export_fn(env, exports, "trim", trim)) return NULL;
   if (!export_fn(env, exports, "mallocTune", malloc_tune)) return NULL;
+  if (!export_fn(env, exports, "release", release)) return NULL;
   napi_value unix_socket;
   if (napi_create_object(env, &unix_socket) != napi_ok) return NULL;
   if (!export_fn(env, unix_socket, "open", usock_open) || !export_fn(env, unix_socket, "fd", usock_fd)

@@ -15,6 +15,9 @@ export interface Native {
   /** glibc's mallopt(M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD), for a process that trims
    *  itself: true when every option was taken (false on another C library). */
   mallocTune(trimThreshold: number, topPad: number, mmapThreshold: number): boolean;
+  /** Frees an ArrayBuffer's memory now (detaches it: its views read as empty from then on); true
+   *  when it did (core/wire/lease.ts). */
+  release(memory: ArrayBuffer): boolean;
   unixSocket: NativeUnixSockets;
   udpSocket: NativeUdpSockets;
 }
@@ -103,7 +106,8 @@ export function loadNativeAt(path: string): { native?: Native; unusable?: string
     const missing = typeof m.trim !== 'function' ? 'trim'
       : typeof m.unixSocket?.sendBuffer !== 'function' ? 'unixSocket.sendBuffer'
         : typeof m.mallocTune !== 'function' ? 'mallocTune'
-          : typeof m.udpSocket?.send !== 'function' ? 'udpSocket' : undefined;
+          : typeof m.udpSocket?.send !== 'function' ? 'udpSocket'
+            : typeof m.release !== 'function' ? 'release' : undefined;
     if (missing === undefined) return { native: m as Native };
     return { unusable: `it is older than this code: no ${missing}` };
   } catch (e) {

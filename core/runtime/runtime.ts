@@ -20,6 +20,7 @@ import { resolveMtu, type ResolvedMtu } from '../transport/mtu.ts';
 import type { Transport } from '../transport/types.ts';
 import { createCryptoRng, createHostClock, FileStateStore, type HostClock } from './host.ts';
 import { plainBytes } from '../wire/bytes.ts';
+import { own } from '../wire/lease.ts';
 
 export type RuntimeLog = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
 
@@ -240,6 +241,9 @@ class NodeRuntime implements Runtime {
       return;
     }
     this.counters.datagramsIn++;
+    // A plaintext the sealer made in memory of its own (not a view of the datagram, nor of a
+    // shared pool) goes back once its holders let go, as the datagram would (core/wire/lease.ts).
+    if (plain.buffer !== bytes.buffer) own(plain);
     try {
       // A plain view: the driver cuts several views per message, and a Buffer's are Node's (slower).
       this.drv.handleDatagram(from, plainBytes(plain));

@@ -14,6 +14,7 @@ import { ClusterError } from '../api/errors.ts';
 import type { Endpoint, NodeConfig, NodeEntry } from '../config/types.ts';
 import { errnoName, loadNative, type NativeHandle, type NativeUdpSockets, type UdpSourceKey } from '../native/index.ts';
 import { bytePartsLength } from '../wire/bytes.ts';
+import { dropParts, holdParts, own } from '../wire/lease.ts';
 import type { DatagramBytes, Transport } from './types.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { interfaceOf } from './mtu.ts';
@@ -355,7 +356,8 @@ class NativeSock implements UdpSock {
 
   constructor(private readonly n: NativeUdpSockets, at: Endpoint, family: 4 | 6, reuse: boolean, private readonly on: SockCallbacks) {
     // A source that is no IP address cannot happen on an IP socket; null is dropped as unknown.
-    const h = n.open(family, (buf, from) => { on.message(buf, from ?? -1); }, () => { this.flush(); }, SOCKET_BUFFER_BYTES);
+    // Each datagram has memory of its own (the helper's): released once its holders let go.
+    const h = n.open(family, (buf, from) => { own(buf); on.message(buf, from ?? -1); }, () => { this.flush(); }, SOCKET_BUFFER_BYTES);
     if (typeof h === 'number') throw errnoError('socket', h);
     const r = n.bind(h, at.host, at.port, reuse);
     if (r < 0) {
@@ -385,6 +387,7 @@ class NativeSock implements UdpSock {
       return false;
     }
     this.queue.push({ bytes, to, size });
+    holdParts(bytes); // a frame of the ring log's may be released before it leaves
     this.queuedBytes += size;
     return true;
   }
@@ -397,6 +400,7 @@ class NativeSock implements UdpSock {
       if (r === -EAGAIN) return; // full again: the helper watches for room once more
       this.queue[this.head++] = undefined as unknown as Queued;
       this.queuedBytes -= q.size;
+      dropParts(q.bytes);
       if (r < 0) this.on.failed(errnoName(-r));
       // A queue that never empties (a send buffer full again at every wake) drops what it sent.
       if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
@@ -421,7 +425,10 @@ class NativeSock implements UdpSock {
   async close(drainMs: number): Promise<void> {
     if (this.pending > 0) await drainedWithin(drainMs, (done) => { this.drained = done; });
     // What the drain did not send is lost, and counted as Node's dgram counts it.
-    for (let i = this.head; i < this.queue.length; i++) this.on.failed('ECANCELED');
+    for (let i = this.head; i < this.queue.length; i++) {
+      dropParts(this.queue[i].bytes);
+      this.on.failed('ECANCELED');
+    }
     this.queue.length = 0;
     this.head = 0;
     this.queuedBytes = 0;

@@ -12,6 +12,8 @@
 /** Bytes of one slab, and the largest array taken from one (larger ones get their own). A slab
  *  lives while any array taken from it does: 32 KiB at most, as much as a received datagram's
  *  views keep of it. */
+import { own } from './lease.ts';
+
 const SLAB_BYTES = 32 * 1024;
 const SLAB_TAKE_MAX = 4 * 1024;
 let slab = new ArrayBuffer(0);
@@ -49,6 +51,15 @@ export function allocBytesToFill(n: number): Uint8Array {
 export function allocApartToFill(n: number): Uint8Array {
   const b = Buffer.allocUnsafeSlow(n);
   return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
+/** As allocBytesToFill, for a frame handed to a ring log: one with memory of its own (over the
+ *  slab's largest take) is owned (core/wire/lease.ts), so it goes back once its holders let go. */
+export function allocFrameToFill(n: number): Uint8Array {
+  if (n <= SLAB_TAKE_MAX) return take(n);
+  const out = allocApartToFill(n);
+  own(out);
+  return out;
 }
 
 // Uint8Array's subarray and set, called through the functions themselves: in optimized code,

@@ -8,6 +8,7 @@
 // way) reports that peer leaving and rejoining: the layer above then re-announces its state.
 // Pure: the host injects clock, transport and state (docs/ARCHITECTURE.md, "The driver interface").
 import { ClusterError, assert, isClusterError } from '../../core/api/errors.ts';
+import { dropParts, holdParts } from '../../core/wire/lease.ts';
 import { Packer, Reassembler, deliverTo, deliverWhole } from '../../core/driver/packing.ts';
 import type {
   Driver, DriverCommon, DriverHost, DriverStats, Guarantees, MessageBytes, Order,
@@ -120,6 +121,9 @@ export class CmanDriver implements Driver {
     this.sendHeartbeat(this.host.now());
   }
 
+  /** The send queue and the self-delivery queue hold what they keep (core/wire/lease.ts). */
+  readonly multicastHolds = true;
+
   multicast(message: MessageBytes, order: Order): void {
     if (this.phase !== 'running') {
       throw new ClusterError('ENOTCONN', this.phase === 'new'
@@ -137,6 +141,7 @@ export class CmanDriver implements Driver {
     }
     this.c.multicasts++;
     this.selfQueue.push(message); // the packer's bytes too: neither writes them
+    holdParts(message); // until delivered here (flushSelf)
   }
 
   handleDatagram(from: number, bytes: Uint8Array): void {
@@ -192,6 +197,7 @@ export class CmanDriver implements Driver {
     this.flushSelf();
     this.host.transmit('all', encodeLeave({ incarnation: this.incarnation }));
     this.phase = 'left';
+    for (const m of this.selfQueue) dropParts(m);
     this.selfQueue = []; // multicast from inside those deliveries, never sent
     this.packer.clear();
     this.window.clear();
@@ -337,7 +343,11 @@ export class CmanDriver implements Driver {
       this.c.selfDelivered++;
       this.c.delivered++;
       // A message in parts goes up in those parts (the group layer's header and the payload).
-      deliverTo(this.host, this.self, m, 'fifo');
+      try {
+        deliverTo(this.host, this.self, m, 'fifo');
+      } finally {
+        dropParts(m);
+      }
     }
   }
 

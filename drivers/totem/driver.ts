@@ -236,6 +236,9 @@ export class TotemDriver implements Driver {
     return this.sendQueue.wholeMax;
   }
 
+  /** Only the send queue keeps a message, and it holds what it keeps (core/driver/packing.ts). */
+  readonly multicastHolds = true;
+
   multicast(message: MessageBytes, order: Order): void {
     if (this.state === 'left') throw new ClusterError('ENOTCONN', 'this node left the cluster; start a new driver');
     this.sendQueue.push(message, order);

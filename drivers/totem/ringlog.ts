@@ -2,6 +2,7 @@
 // holds a message, its retransmission buffer (docs/TOTEM.md, "Ordering on a stable ring").
 import type { RingId } from '../../core/driver/types.ts';
 import type { EncapInfo } from './codec.ts';
+import { anchor, drop } from '../../core/wire/lease.ts';
 
 export interface StoredMsg {
   readonly seq: number;
@@ -79,6 +80,7 @@ export class RingLog {
       this.grow(span);
     }
     this.slots[m.seq & this.mask] = m;
+    anchor(m.frame); // its memory goes back once freed here and let go by every other holder
     this.count++;
     if (m.seq > this.highSeq) this.highSeq = m.seq;
     while (this.held(this.aru + 1) !== undefined) this.aru++;
@@ -91,9 +93,11 @@ export class RingLog {
     const end = Math.min(upTo, this.freedUpTo + this.slots.length);
     for (let s = this.freedUpTo + 1; s <= end; s++) {
       const i = s & this.mask;
-      if (this.slots[i] !== undefined) {
+      const m = this.slots[i];
+      if (m !== undefined) {
         this.slots[i] = undefined;
         this.count--;
+        drop(m.frame);
       }
     }
     this.freedUpTo = upTo;

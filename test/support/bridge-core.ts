@@ -8,6 +8,7 @@ import { BridgeCore, type BridgeHost, type ClientIdentity } from '../../core/af/
 import type { AccessPolicy } from '../../core/af/access.ts';
 import type { NodeConfig } from '../../core/config/types.ts';
 import { concatBytes } from '../../core/wire/bytes.ts';
+import { anchor, drop, own } from '../../core/wire/lease.ts';
 import { cutInto } from './bus.ts';
 
 export const MiB = 1024 * 1024;
@@ -45,8 +46,11 @@ export class FakeNode {
    *  smallClientSockets: but the sockets it opens for clients do not (their send buffer);
    *  fragmentBytes: the loopback driver delivers a message longer than this in pieces of this
    *  size (deliverParts), as a driver does a message that spans frames;
-   *  multicastCopiesUpTo: the driver says it copies messages up to this size (the bridge's option). */
-  constructor(private readonly opts: { access?: AccessPolicy; largeDatagrams?: boolean; smallClientSockets?: boolean; fragmentBytes?: number; multicastCopiesUpTo?: number } = {}) {
+   *  multicastCopiesUpTo: the driver says it copies messages up to this size (the bridge's option);
+   *  anchored: each request's datagram is owned and anchored for the call, as the daemon's shell
+   *  does (core/af/bridge.ts), so with a releaser set (core/wire/lease.ts) it goes back once the
+   *  bridge lets go of it (the loopback driver copies what it is given). */
+  constructor(private readonly opts: { access?: AccessPolicy; largeDatagrams?: boolean; smallClientSockets?: boolean; fragmentBytes?: number; multicastCopiesUpTo?: number; anchored?: boolean } = {}) {
     const receive = (path: string, bytes: Uint8Array): void => {
       const list = this.inbox.get(path) ?? [];
       const d = decodeDaemonDatagram(bytes.slice());
@@ -131,7 +135,15 @@ export class FakeNode {
 
   request(path: string, req: Request): Reply {
     const id = this.nextId++;
-    this.bridge.datagram(encodeRequest({ ...req, id } as Request), path);
+    const encoded = encodeRequest({ ...req, id } as Request);
+    // As the native socket reads it: memory of its own (an encoding may share a slab).
+    const bytes = this.opts.anchored ? new Uint8Array(encoded) : encoded;
+    if (this.opts.anchored) { own(bytes); anchor(bytes); }
+    try {
+      this.bridge.datagram(bytes, path);
+    } finally {
+      if (this.opts.anchored) drop(bytes);
+    }
     this.pump();
     const got = this.inbox.get(path)?.find((d) => d.type === 'reply' && d.reply.id === id);
     if (got?.type !== 'reply') throw new Error(`no reply to ${req.type} from ${path}`);
