@@ -15,8 +15,8 @@ import {
   BATCH_HEADER_BYTES, BATCH_ITEM_OVERHEAD, DATAGRAM_MAX, STATUS_REPLY_BYTES, encodeStatusReply, messageEventBytes, writeBatchHeader, writeMessageAt,
   writeMessageOf, writeStatusReplyAt,
 } from './codec.ts';
-import { allocBytesToFill, bytePartsLength, concatBytes, copyBytes, copyInto, rangeOf, type ByteParts } from '../wire/bytes.ts';
-import { drop, dropParts, hold, holdParts } from '../wire/lease.ts';
+import { allocBytesToFill, allocOwnedToFill, bytePartsLength, concatBytes, copyBytes, copyInto, rangeOf, type ByteParts } from '../wire/bytes.ts';
+import { anchor, drop, dropParts, hold, holdParts } from '../wire/lease.ts';
 import type { Member, MessageEvent } from '../api/types.ts';
 import type { Order } from '../driver/types.ts';
 
@@ -459,8 +459,11 @@ function containerItem(bytes: Uint8Array = spares.pop() ?? allocBytesToFill(CONT
   return { bytes, msg: null, size: 0, events: 0, replies: 0, replySize: 0, op: 0, id: 0, status: 0, at: BATCH_HEADER_BYTES };
 }
 
-function spareContainer(b: Uint8Array): void {
-  if (b.length === DATAGRAM_MAX && spares.length < SPARES_MAX) spares.push(b);
+/** Keeps a full-length container buffer for the next full socket; false when it is not kept. */
+function spareContainer(b: Uint8Array): boolean {
+  if (b.length !== DATAGRAM_MAX || spares.length >= SPARES_MAX) return false;
+  spares.push(b);
+  return true;
 }
 
 /** Open containers (Outbox.container, while a socket takes datagrams) at once, over every
@@ -503,7 +506,7 @@ function letGo(item: Item): void {
 function release(item: Item): void {
   if (item.at === 0 || item.bytes === null) return;
   const b = item.bytes as Uint8Array;
-  if (b.buffer === openArena) openFree.push(b); else spareContainer(b);
+  if (b.buffer === openArena) openFree.push(b); else if (!spareContainer(b)) drop(b); // released, if grown
   item.bytes = null;
 }
 
@@ -518,8 +521,11 @@ function slot(c: Item, size: number, event: boolean): number {
   let b = c.bytes as Uint8Array;
   const end = c.at + BATCH_ITEM_OVERHEAD + size;
   if (end > b.length) {
-    const grown = allocBytesToFill(Math.min(DATAGRAM_MAX, Math.max(2 * b.length, end)));
+    // Memory of its own past the slab's takes, released once sent (release()) unless kept as a spare.
+    const grown = allocOwnedToFill(Math.min(DATAGRAM_MAX, Math.max(2 * b.length, end)));
+    anchor(grown);
     grown.set(b.subarray(0, c.at));
+    drop(b);
     c.bytes = b = grown;
   }
   b[c.at] = size >>> 8;

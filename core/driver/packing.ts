@@ -15,7 +15,7 @@
 import { ClusterError, assert, eagain } from '../api/errors.ts';
 import type { DriverUpcalls, MessageBytes, Order } from './types.ts';
 import { dropParts, hold, holdParts } from '../wire/lease.ts';
-import { allocApartToFill, allocBytesToFill, allocFrameToFill, concatBytes, copyInto, readU32, viewOf, type ByteParts } from '../wire/bytes.ts';
+import { allocApartToFill, allocBytesToFill, allocOwnedToFill, concatBytes, copyInto, readU32, viewOf, type ByteParts } from '../wire/bytes.ts';
 
 export const FRAME_VERSION = 1;
 export const FRAME_OVERHEAD = 4;
@@ -222,7 +222,7 @@ export class Packer {
       if (!f || f.used + ENTRY_OVERHEAD + length > this.opts.frameSizeMax || f.count === 0xffff) {
         // Not zeroed: a frame is taken only as far as it is written.
         const staged = this.copyOut && this.waitLong;
-        const buf = staged ? this.staging.pop() ?? this.stagingBuffer() : this.spare ?? allocFrameToFill(this.headroom + this.opts.frameSizeMax);
+        const buf = staged ? this.staging.pop() ?? this.stagingBuffer() : this.spare ?? allocOwnedToFill(this.headroom + this.opts.frameSizeMax);
         if (!staged) this.spare = undefined;
         f = this.open = new Packed(buf, staged, this.seenAt);
         this.queue.push(f);
@@ -331,7 +331,7 @@ export class Packer {
     writeFrameHeader(f.buf, h, f.safe, f.count);
     if (now !== undefined) this.waitLong = now - f.openedAt >= COPY_OUT_WAIT_MS;
     if (!f.staged && f.used * 2 >= this.opts.frameSizeMax) return { bytes: viewOf(f.buf, h, h + f.used), safe: f.safe, messages: f.count };
-    const out = viewOf(allocFrameToFill(h + f.used), h);
+    const out = viewOf(allocOwnedToFill(h + f.used), h);
     copyInto(out, viewOf(f.buf, h, h + f.used), 0);
     if (!f.staged) this.spare = f.buf;
     else if (this.staging.length < this.stagingKeep) this.staging.push(f.buf);
@@ -346,7 +346,7 @@ export class Packer {
     for (const e of plan) size += ENTRY_OVERHEAD + (e.kind === Kind.First ? FIRST_EXTRA : 0) + e.length;
     // Every byte of the frame is written below (its size is the sum of what is); the room in
     // front is written by whoever sends it, or never sent.
-    const out = allocFrameToFill(this.headroom + size).subarray(this.headroom);
+    const out = allocOwnedToFill(this.headroom + size).subarray(this.headroom);
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     let safe = false;
     let at = FRAME_OVERHEAD;

@@ -19,8 +19,8 @@ import { openUdpTransport, SOCKET_BUFFER_BYTES } from '../transport/udp.ts';
 import { resolveMtu, type ResolvedMtu } from '../transport/mtu.ts';
 import type { Transport } from '../transport/types.ts';
 import { createCryptoRng, createHostClock, FileStateStore, type HostClock } from './host.ts';
-import { plainBytes } from '../wire/bytes.ts';
-import { own } from '../wire/lease.ts';
+import { plainBytes, type ByteParts } from '../wire/bytes.ts';
+import { anchor, dropParts, own } from '../wire/lease.ts';
 
 export type RuntimeLog = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
 
@@ -229,8 +229,15 @@ class NodeRuntime implements Runtime {
     }
     this.counters.transmits++;
     const sealed = this.sealer.sealParts(bytes, to === 'all' ? TO_ALL : to, reserved);
-    if (to === 'all') this.transport.broadcast(sealed);
-    else this.transport.send(to, sealed);
+    // With a key, the ciphertext is memory the sealer made for this send: released once sent, or
+    // once it leaves the send queue that holds it (core/wire/lease.ts).
+    const made = this.sealer.encrypted ? anchorMade(sealed, bytes) : undefined;
+    try {
+      if (to === 'all') this.transport.broadcast(sealed);
+      else this.transport.send(to, sealed);
+    } finally {
+      if (made) dropParts(made);
+    }
   }
 
   private onDatagram(from: number, bytes: Uint8Array): void {
@@ -380,4 +387,17 @@ class NodeRuntime implements Runtime {
 
 function errorText(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+/** The parts of a sealed datagram the sealer made (not views of the driver's `plain`), owned and
+ *  anchored for the send: those with memory of their own go back when it lets go of them. */
+function anchorMade(sealed: ByteParts, plain: Uint8Array): Uint8Array[] {
+  const made: Uint8Array[] = [];
+  for (const p of sealed instanceof Uint8Array ? [sealed] : sealed) {
+    if (p.buffer === plain.buffer) continue;
+    own(p);
+    anchor(p);
+    made.push(p);
+  }
+  return made;
 }

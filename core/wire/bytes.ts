@@ -53,9 +53,10 @@ export function allocApartToFill(n: number): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
-/** As allocBytesToFill, for a frame handed to a ring log: one with memory of its own (over the
- *  slab's largest take) is owned (core/wire/lease.ts), so it goes back once its holders let go. */
-export function allocFrameToFill(n: number): Uint8Array {
+/** As allocBytesToFill, for bytes that may be released once their holders let go (a frame
+ *  handed to a ring log, a client's container): those with memory of their own (over the slab's
+ *  largest take) are owned (core/wire/lease.ts); smaller ones share a slab, left to V8. */
+export function allocOwnedToFill(n: number): Uint8Array {
   if (n <= SLAB_TAKE_MAX) return take(n);
   const out = allocApartToFill(n);
   own(out);
