@@ -7,6 +7,7 @@
 // that belongs to it; deliveries of one ring follow its seq order.
 import { ClusterError, assert } from '../../core/api/errors.ts';
 import { Packer, Reassembler, deliverTo, deliverWhole } from '../../core/driver/packing.ts';
+import { drop, hold } from '../../core/wire/lease.ts';
 import {
   ringIdEquals, formatRingId, type Configuration, type Driver, type DriverCommon, type DriverHost,
   type Guarantees, type MessageBytes, type Order, type RingId,
@@ -775,6 +776,9 @@ export class TotemDriver implements Driver {
   }
 
   private deliverFrame(m: StoredMsg): void {
+    // Held while its messages go up: a delivery may call back into this driver (a multicast from
+    // inside it), and a visit run there may free the frame (core/wire/lease.ts).
+    hold(m.frame);
     try {
       this.reassembler.accept(m.origin, m.frame, (payload, order) => {
         this.counters.delivered++;
@@ -786,6 +790,8 @@ export class TotemDriver implements Driver {
     } catch (e) {
       if ((e as ClusterError).code !== 'EPROTO') throw e;
       this.counters.badFrames++;
+    } finally {
+      drop(m.frame);
     }
   }
 
