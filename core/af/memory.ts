@@ -8,11 +8,14 @@
 // and, each `minorStepBytes` of growth, asks V8 for a young-generation collection: most
 // per-message buffers die young, and a scavenge (about a millisecond) frees them (their bytes
 // are swept concurrently, just after). Buffers that lived long enough to be promoted are only
-// freed by a full collection: one when the bytes have grown by `stepBytes` since the last, and
-// one when a load has stopped (`settleMs` without growth) and some are left, so an idle daemon
-// goes back towards its idle size. Full collections are a backstop, not a pace: as the pace
-// (every 16 MiB) they took a quarter of the throughput of 1 MiB messages for 10 MB less peak
-// (docs/BENCH.md). A collection asked for this way is not quite V8's own: it also drops every
+// freed by a full collection: one when the bytes have grown by `stepBytes` since the last (at
+// most one a second, `majorMinIntervalMs`), and one when a load has stopped (`settleMs` without
+// growth) and some are left, so an idle daemon goes back towards its idle size. The message
+// path's large buffers go back as their holders let go (core/wire/lease.ts); what still grows is
+// what is left to V8 (small frames cut from a shared slab, tokens, datagrams nobody anchored): a
+// few MB a load, which piled up from load to load until the step was 4 MiB (it was 64, and its
+// full collections every 16 MiB had taken a quarter of 1 MiB messages' throughput, when every
+// buffer waited for V8: docs/BENCH.md). A collection asked for this way is not quite V8's own: it also drops every
 // object shape with no object alive at that moment, and the optimised code that met it; the
 // shapes the message path makes per datagram are kept alive for that (core/transport/shapes.ts,
 // the wire's Reader and Writer). Idle, the count barely grows (an idle ring's tokens: a few KiB
@@ -37,6 +40,8 @@ export interface MemoryGovernorOptions {
   readonly idleCheckMs: number;
   /** Growth of ArrayBuffer bytes since the last collection that starts the next one (a full one). */
   readonly stepBytes: number;
+  /** A full collection for growth (stepBytes) at most once in this long (0: no bound). */
+  readonly majorMinIntervalMs: number;
   /** Growth since the last collection that starts a young-generation one (0: never). */
   readonly minorStepBytes: number;
   /** No growth for this long after a load: one collection if more than `settleBytes` are left. */
@@ -53,7 +58,7 @@ export interface MemoryGovernorOptions {
 
 const MiB = 1024 * 1024;
 export const MEMORY_GOVERNOR_DEFAULTS: MemoryGovernorOptions = {
-  checkMs: 20, idleCheckMs: 250, stepBytes: 64 * MiB, minorStepBytes: 8 * MiB, settleMs: 2000, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB, trimFollowUpMs: 10_000,
+  checkMs: 20, idleCheckMs: 250, stepBytes: 4 * MiB, majorMinIntervalMs: 1000, minorStepBytes: 8 * MiB, settleMs: 2000, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB, trimFollowUpMs: 10_000,
 };
 
 /** glibc's thresholds while the governor trims (mallocTune): free memory at the top of the heap
@@ -103,7 +108,11 @@ export function decide(g: GovernorState, ab: number, now: number, opts: MemoryGo
   // Due once settled and enough has come and gone, also when the churn gets there after the
   // settling (an idle ring's small rises add up without ever counting as growth).
   if (g.settledDone && opts.trimBytes > 0 && g.churn >= opts.trimBytes) g.trimDue = true;
-  if ((settled && ab - g.idleFloor > opts.settleBytes) || ab - g.majorFloor >= opts.stepBytes) return 'major';
+  const stepDue = ab - g.majorFloor >= opts.stepBytes && now - g.majorAt >= opts.majorMinIntervalMs;
+  if ((settled && ab - g.idleFloor > opts.settleBytes) || stepDue) {
+    g.majorAt = now;
+    return 'major';
+  }
   if (g.trimDue && !falling && now - g.grewAt >= opts.settleMs) {
     g.trimDue = false;
     g.churn = 0;
@@ -132,6 +141,8 @@ export function quiet(g: GovernorState, now: number, opts: MemoryGovernorOptions
 export interface GovernorState {
   /** ArrayBuffer bytes at the last full collection, and at the last collection of either kind. */
   majorFloor: number;
+  /** When the last full collection was asked for (-Infinity: never). */
+  majorAt: number;
   minorFloor: number;
   /** The least ever left after a full collection: what an idle daemon holds. */
   idleFloor: number;
@@ -153,7 +164,7 @@ export interface GovernorState {
  *  set-up) goes back to the kernel too, since glibc keeps it from mallocTune on (an idle daemon
  *  with a key stayed at about 92 MB, 68 MB with it). */
 export function initialState(ab0: number, now: number, opts: MemoryGovernorOptions): GovernorState {
-  return { majorFloor: ab0, minorFloor: ab0, idleFloor: ab0, last: ab0, grewAt: now, quietBase: ab0, settledDone: true, churn: 0, trimDue: opts.trimBytes > 0, followUpAt: Infinity };
+  return { majorFloor: ab0, majorAt: -Infinity, minorFloor: ab0, idleFloor: ab0, last: ab0, grewAt: now, quietBase: ab0, settledDone: true, churn: 0, trimDue: opts.trimBytes > 0, followUpAt: Infinity };
 }
 
 export function startMemoryGovernor(opts: MemoryGovernorOptions = MEMORY_GOVERNOR_DEFAULTS): MemoryGovernor {
