@@ -1,11 +1,11 @@
-// tools/local-cluster.ts's promises that no daemon test checks: a process that dies leaves no tracked child and no temp dir behind, its daemons get the bin's V8 flags, a port it picks is free on every node address, and a cluster's files are where its nodes say.
+// tools/local-cluster.ts's promises that no daemon test checks: a process that dies leaves no tracked child and no temp dir behind, its daemons get the bin's V8 flags and environment, a port it picks is free on every node address, and a cluster's files are where its nodes say.
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DAEMON_ENTRY, DAEMON_V8_FLAGS, freePort, LocalCluster, logTail } from './local-cluster.ts';
+import { DAEMON_ENTRY, DAEMON_ENV, DAEMON_V8_FLAGS, freePort, LocalCluster, logTail } from './local-cluster.ts';
 
 const MODULE = new URL('./local-cluster.ts', import.meta.url).href;
 const scratch = mkdtempSync(join(tmpdir(), 'afc-lc-test-'));
@@ -37,11 +37,30 @@ describe('local-cluster', () => {
     expect(existsSync(dir)).toBe(false);
   });
 
-  it('starts daemons with the V8 flags of the bin\'s #! line, which node ignores when it runs the file itself', () => {
-    const node = '#!/usr/bin/env -S node ';
+  it('starts daemons with the environment and V8 flags of the bin\'s #! line, which node ignores when it runs the file itself', () => {
+    const env = '#!/usr/bin/env -S ';
     const shebang = readFileSync(DAEMON_ENTRY, 'utf8').split('\n')[0];
-    expect(shebang.startsWith(node)).toBe(true);
-    expect(shebang.slice(node.length).trim().split(/\s+/)).toEqual([...DAEMON_V8_FLAGS]);
+    expect(shebang.startsWith(env)).toBe(true);
+    const words = shebang.slice(env.length).trim().split(/\s+/);
+    const at = words.indexOf('node');
+    expect(Object.fromEntries(words.slice(0, at).map((w) => w.split('=')))).toEqual(DAEMON_ENV);
+    expect(words.slice(at + 1)).toEqual([...DAEMON_V8_FLAGS]);
+  });
+
+  it('gives a daemon it starts the bin\'s environment, whatever its own', async () => {
+    const saved = process.env.MALLOC_ARENA_MAX;
+    process.env.MALLOC_ARENA_MAX = '8';
+    const c = await LocalCluster.create({ nodes: 1, driver: 'totem', prefix: 'afc-lc-test-env-' });
+    try {
+      c.startAll();
+      const pid = c.node(1).proc?.pid;
+      expect(pid).toBeGreaterThan(0);
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      for (const [k, v] of Object.entries(DAEMON_ENV)) expect(environ).toContain(`${k}=${v}`);
+    } finally {
+      if (saved === undefined) delete process.env.MALLOC_ARENA_MAX; else process.env.MALLOC_ARENA_MAX = saved;
+      await c.stop();
+    }
   });
 
   it('picks a UDP port that every node address can bind', async () => {

@@ -18,6 +18,9 @@ export const DAEMON_ENTRY = fileURLToPath(new URL('./afcluster.mjs', import.meta
  *  runs the file directly: small young-generation steps, no full collections while the old
  *  generation is under 64 MiB, and object shapes kept for 16 full collections. */
 export const DAEMON_V8_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=64', '--retain-maps-for-n-gc=16'] as const;
+/** The environment the bin's #! line sets before node starts (tools/afcluster.mjs says why): one
+ *  glibc malloc arena for all of a daemon's threads. */
+export const DAEMON_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1' };
 const STOP_GRACE_MS = 10_000;
 
 const children = new Set<ChildProcess>();
@@ -184,7 +187,7 @@ export class LocalCluster {
     const n = this.node(id);
     const fd = openSync(n.log, 'a');
     const { file, args } = this.daemonCommand(n);
-    const proc = track(spawn(file, args, { stdio: ['ignore', fd, fd], env: process.env }));
+    const proc = track(spawn(file, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...DAEMON_ENV } }));
     n.proc = proc;
     n.exited = undefined;
     proc.once('exit', (code, sig) => { if (n.proc === proc) n.exited = sig ? `signal ${sig}` : `exit ${code}`; });

@@ -16,6 +16,7 @@ import { createTopology, destroyTopology, namespaceSupport, nodeAddress, type To
 import type { ClientRequest } from './client-protocol.ts';
 import { AUTHKEY_BYTES, corosyncConf } from './corosync-conf.ts';
 import type { BenchTarget } from './driver-bench.ts';
+import { DAEMON_ENV } from '../local-cluster.ts';
 import { LineClient } from './line-client.ts';
 import { atExit, cpuSeconds, exitOnSignals, peakRssBytes, stop, track, waitExit, type WorkerReply } from './proc.ts';
 
@@ -37,6 +38,15 @@ function run(file: string, args: readonly string[]): string {
 function why(e: unknown): string {
   const err = e as { stderr?: Buffer | string; message?: string };
   return (err.stderr ? String(err.stderr).trim() : '') || err.message || String(e);
+}
+
+/** The environment corosync and its clients run in: this process's, without what the afcluster
+ *  bin sets for its daemons (DAEMON_ENV: one malloc arena), so the reference runs with the C
+ *  library's defaults, as its own service does (pure). */
+export function referenceEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const k of Object.keys(DAEMON_ENV)) delete out[k];
+  return out;
 }
 
 /** The version `corosync -v` prints, e.g. "3.1.7" (pure). */
@@ -140,7 +150,7 @@ export class CorosyncCluster implements BenchTarget {
     try {
       // ip netns exec, unshare and sh each exec the next: the child's pid is corosync's.
       const child = spawn('ip', ['netns', 'exec', this.topology!.names[k - 1], 'unshare', '--mount', '--propagation', 'private',
-        'sh', '-c', 'mount --bind "$1" /run && exec corosync -f -c "$2"', 'sh', join(dir, 'run'), conf], { stdio: ['ignore', out, out] });
+        'sh', '-c', 'mount --bind "$1" /run && exec corosync -f -c "$2"', 'sh', join(dir, 'run'), conf], { stdio: ['ignore', out, out], env: referenceEnv(process.env) });
       return track(child);
     } finally {
       closeSync(out);
@@ -154,7 +164,7 @@ export class CorosyncCluster implements BenchTarget {
     let client: LineClient;
     try {
       // nsenter without --pid execs the program: the child's pid is cpg-bench's.
-      const proc = spawn('nsenter', ['--target', String(daemon.pid), '--net', '--mount', binary], { stdio: ['pipe', 'pipe', err] });
+      const proc = spawn('nsenter', ['--target', String(daemon.pid), '--net', '--mount', binary], { stdio: ['pipe', 'pipe', err], env: referenceEnv(process.env) });
       client = new LineClient('cpg-bench', k, track(proc));
     } finally {
       closeSync(err);

@@ -1,6 +1,7 @@
-// Proves the reference's pure parts: its labels (agreed order), the skipped rows that say why and print as missing figures, and the version read from `corosync -v`.
+// Proves the reference's pure parts: its labels (agreed order), the skipped rows that say why and print as missing figures, the version read from `corosync -v`, and an environment without what the bin sets for afcluster's daemons.
 import { describe, expect, it } from 'vitest';
-import { parseCorosyncVersion } from './corosync.ts';
+import { DAEMON_ENV } from '../local-cluster.ts';
+import { parseCorosyncVersion, referenceEnv } from './corosync.ts';
 import { referenceLabels, skippedLatency, skippedThroughput } from './reference.ts';
 
 describe('referenceLabels', () => {
@@ -26,5 +27,15 @@ describe('parseCorosyncVersion', () => {
   it('reads the version corosync -v prints', () => {
     expect(parseCorosyncVersion("Corosync Cluster Engine, version '3.1.7'\nCopyright (c) 2006-2021 Red Hat, Inc.\n")).toBe('3.1.7');
     expect(parseCorosyncVersion('something else')).toBeUndefined();
+  });
+});
+
+describe('referenceEnv', () => {
+  it('runs corosync with the C library\'s defaults: without the variables the bin sets for afcluster\'s daemons, the rest kept', () => {
+    const env = { ...DAEMON_ENV, PATH: '/usr/bin', HOME: '/root' };
+    const out = referenceEnv(env);
+    expect(out).toEqual({ PATH: '/usr/bin', HOME: '/root' });
+    expect(env).toMatchObject(DAEMON_ENV); // the caller's copy untouched
+    expect(Object.keys(DAEMON_ENV)).toContain('MALLOC_ARENA_MAX');
   });
 });
