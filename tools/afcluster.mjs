@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=2 --initial-old-space-size=64 --retain-maps-for-n-gc=16
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --initial-old-space-size=64 --retain-maps-for-n-gc=16
 // The `afcluster` command: runs the JavaScript bundle in dist/ (built by `npm install`/`npm ci`
 // through tools/build.mjs) while no file it was built from has changed since; otherwise the
 // TypeScript sources through tsx, so an edited tree never runs a stale bundle.
@@ -24,13 +24,14 @@
 // frames are large, went within a second: the idle round trips after such a load ran on
 // unoptimised code until V8 compiled it again. Kept for 16 collections, they stay (docs/BENCH.md,
 // "Idle round trips in steady state").
-// MALLOC_ARENA_MAX=1 (glibc reads it when the process starts; a later mallopt does not undo the
-// arenas threads already have): one malloc arena for every thread. By default each of node's
-// helper threads (V8's compilers and collector, libuv's pool) gets an arena of its own, and what
-// a compile's zones freed stayed there, about 2 MB an arena, four or five of them: 4 to 8 MB of a
-// daemon's peak under load went to memory no thread used. With one arena the next allocation,
-// whichever thread makes it, reuses that memory; in turns the daemons moved as many messages
-// (docs/BENCH.md, "One malloc arena"). C libraries other than glibc ignore the variable.
+// MALLOC_ARENA_MAX=2 (glibc reads it when the process starts; a later mallopt does not undo the
+// arenas threads already have): the main thread's malloc arena and one more, which node's helper
+// threads (V8's compilers and collector, libuv's pool) share. By default each of them gets an
+// arena of its own, and what a compile's zones freed stayed there, about 2 MB an arena, four or
+// five of them: 6 to 8 MB of a daemon's peak under load went to memory no thread used. With one
+// arena for them all, the next compile reuses it; the main thread keeps its arena to itself, so
+// it never waits for their lock. In turns the daemons moved as many messages (docs/BENCH.md,
+// "One malloc arena for node's helper threads"). C libraries other than glibc ignore the variable.
 // Processes that start this file as `node tools/afcluster.mjs` should pass the flags and the
 // variable themselves (DAEMON_V8_FLAGS and DAEMON_ENV in tools/local-cluster.ts).
 import { bundleEntry } from './build.mjs';

@@ -18,9 +18,9 @@ export const DAEMON_ENTRY = fileURLToPath(new URL('./afcluster.mjs', import.meta
  *  runs the file directly: small young-generation steps, no full collections while the old
  *  generation is under 64 MiB, and object shapes kept for 16 full collections. */
 export const DAEMON_V8_FLAGS = ['--max-semi-space-size=2', '--initial-old-space-size=64', '--retain-maps-for-n-gc=16'] as const;
-/** The environment the bin's #! line sets before node starts (tools/afcluster.mjs says why): one
- *  glibc malloc arena for all of a daemon's threads. */
-export const DAEMON_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1' };
+/** The environment the bin's #! line sets before node starts (tools/afcluster.mjs says why): two
+ *  glibc malloc arenas, the main thread's and one its helper threads share. */
+export const DAEMON_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 const STOP_GRACE_MS = 10_000;
 
 const children = new Set<ChildProcess>();
