@@ -1,4 +1,4 @@
-// Proves the runtime runs a driver over real UDP on 127.0.0.1/127.0.0.2, with and without a key: delivery, timers re-armed, durable state, guarded datagram handling, wrong-key isolation, and a clean leave.
+// Proves the runtime runs a driver over real UDP on 127.0.0.1/127.0.0.2, with and without a key: delivery, timers re-armed, received datagrams let go once read, durable state, guarded datagram handling, wrong-key isolation, and a clean leave.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,8 @@ import { ClusterError, isClusterError } from '../api/errors.ts';
 import { freeUdpPort, waitFor } from '../transport/testing.ts';
 import { resolveMtu } from '../transport/mtu.ts';
 import { NATIVE_AEAD_MIN_BYTES } from '../crypto/sealer.ts';
+import { loadNative } from '../native/index.ts';
+import { leaseCounters, poisonRelease, setReleaser } from '../wire/lease.ts';
 import type { Transport } from '../transport/types.ts';
 import { FileStateStore, createCryptoRng } from './host.ts';
 import { startRuntime, type Runtime } from './runtime.ts';
@@ -155,6 +157,27 @@ describe.each([['without a key', false], ['with a key', true]] as const)('runtim
     await waitFor(() => b.delivered.length === 1, 'the large datagram at node 2');
     expect(b.delivered).toEqual([[1, big]]);
     expect((b.rt.stats() as { crypto: { opened: number } }).crypto.opened).toBeGreaterThanOrEqual(1);
+  });
+
+  // The daemon's UDP datagrams are the native helper's (core/transport/udp.ts owns them); without it nothing is owned.
+  it.runIf(loadNative() !== undefined)('lets a received datagram go once read: with a key its ciphertext at once, the plaintext intact; without, the driver decides', async () => {
+    setReleaser((m) => poisonRelease(m)); // a view read after its release reads 0xdb
+    try {
+      const { nodes: [a, b] } = await cluster(crypto ? 'release-sealed' : 'release-plain', crypto);
+      const big = 'y'.repeat(NATIVE_AEAD_MIN_BYTES + 5000); // libsodium's seal below it, OpenSSL's above
+      for (const text of ['a small one', big, 'another']) a.rt.multicast(Buffer.from(text), 'fifo');
+      await waitFor(() => b.delivered.length === 3 && (echoOf(b).beatsFrom.get(1) ?? 0) >= 2, 'three messages and two heartbeats at node 2');
+      expect(b.delivered).toEqual([[1, 'a small one'], [1, big], [1, 'another']]);
+      const opened = [a, b].reduce((n, x) => n + (x.rt.stats() as { crypto: { opened: number } }).crypto.opened, 0);
+      expect(opened).toBeGreaterThanOrEqual(5);
+      // With a key every opened datagram's ciphertext went back in the call that opened it; the echo
+      // driver anchors nothing, so without a key nothing did.
+      if (crypto) expect(leaseCounters.released).toBeGreaterThanOrEqual(opened);
+      else expect(leaseCounters.released).toBe(0);
+      expect(leaseCounters.unbalanced).toBe(0);
+    } finally {
+      setReleaser(undefined);
+    }
   });
 
   it('runs work the driver says is due now in this turn of the event loop, not a timer tick later', async () => {
