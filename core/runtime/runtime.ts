@@ -397,8 +397,8 @@ function errorText(e: unknown): string {
 
 /** A received datagram no one reads any more (refused, or opened into a plaintext of its own):
  *  released now if the transport owned it and no one holds it. With a key each one waited for
- *  V8's collector before: under every node's 64 KiB messages that was a 64 KiB buffer per
- *  datagram received, 4 to 8 MB of node 1's peak (docs/BENCH.md). */
+ *  V8's collector before: under 64 KiB messages, a 64 KiB buffer per datagram received, and
+ *  13 to 15 MiB of node 1's peak in turns (docs/BENCH.md). */
 function spent(datagram: Uint8Array): void {
   anchor(datagram);
   drop(datagram);
