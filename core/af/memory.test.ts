@@ -25,9 +25,17 @@ function skipWithoutNativeGlibc(ctx: { skip(): void }): void {
   ctx.skip();
 }
 
+/** The options most tests start from (each test changes what it is about). */
+const BASE: MemoryGovernorOptions = { checkMs: 10, idleCheckMs: 250, stepBytes: 64 * MiB, majorMinIntervalMs: 0, minorStepBytes: 0, settleMs: 100, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB, trimFollowUpMs: 0 };
+
+/** A governor at 0 bytes, settled, nothing due. */
+function zeroState(): GovernorState {
+  return { majorFloor: 0, majorAt: -Infinity, minorFloor: 0, idleFloor: 0, last: 0, grewAt: 0, quietBase: 0, settledDone: true, churn: 0, trimDue: false, followUpAt: Infinity };
+}
+
 describe('memory governor', () => {
   it('collects dead buffers past its step, once more when growth stops, then nothing', async () => {
-    const gov = startMemoryGovernor({ checkMs: 10, idleCheckMs: 50, stepBytes: 8 * MiB, majorMinIntervalMs: 0, minorStepBytes: 0, settleMs: 100, settleBytes: 1 * MiB, quietBytes: 0, trimBytes: 0, trimFollowUpMs: 0 });
+    const gov = startMemoryGovernor({ ...BASE, idleCheckMs: 50, stepBytes: 8 * MiB, settleBytes: 1 * MiB, quietBytes: 0, trimBytes: 0 });
     try {
       const runs = () => Number(gov.stats()['process.gcRuns']);
       const before = process.memoryUsage().arrayBuffers;
@@ -51,8 +59,8 @@ describe('memory governor', () => {
   });
 
   it('decides: a young collection each minor step, a full one past the step, one more when growth stops, then nothing', () => {
-    const opts: MemoryGovernorOptions = { checkMs: 10, idleCheckMs: 250, stepBytes: 64 * MiB, majorMinIntervalMs: 0, minorStepBytes: 8 * MiB, settleMs: 100, settleBytes: 2 * MiB, quietBytes: 0, trimBytes: 0, trimFollowUpMs: 0 };
-    const g: GovernorState = { majorFloor: 0, majorAt: -Infinity, minorFloor: 0, idleFloor: 0, last: 0, grewAt: 0, quietBase: 0, settledDone: true, churn: 0, trimDue: false, followUpAt: Infinity };
+    const opts: MemoryGovernorOptions = { ...BASE, minorStepBytes: 8 * MiB, quietBytes: 0, trimBytes: 0 };
+    const g = zeroState();
     expect(decide(g, 4 * MiB, 1, opts)).toBeUndefined();
     expect(decide(g, 8 * MiB, 2, opts)).toBe('minor');
     expect(decide(g, 12 * MiB, 3, opts)).toBeUndefined(); // 4 MiB since the last one
@@ -65,8 +73,8 @@ describe('memory governor', () => {
   });
 
   it('asks for a full collection each step of growth at most once in majorMinIntervalMs', () => {
-    const opts: MemoryGovernorOptions = { checkMs: 10, idleCheckMs: 250, stepBytes: 4 * MiB, majorMinIntervalMs: 1000, minorStepBytes: 0, settleMs: 100_000, settleBytes: 2 * MiB, quietBytes: 0, trimBytes: 0, trimFollowUpMs: 0 };
-    const g: GovernorState = { majorFloor: 0, majorAt: -Infinity, minorFloor: 0, idleFloor: 0, last: 0, grewAt: 0, quietBase: 0, settledDone: false, churn: 0, trimDue: false, followUpAt: Infinity };
+    const opts: MemoryGovernorOptions = { ...BASE, stepBytes: 4 * MiB, majorMinIntervalMs: 1000, settleMs: 100_000, quietBytes: 0, trimBytes: 0 };
+    const g: GovernorState = { ...zeroState(), settledDone: false };
     expect(decide(g, 3 * MiB, 10, opts)).toBeUndefined();
     expect(decide(g, 4 * MiB, 20, opts)).toBe('major');
     Object.assign(g, { majorFloor: MiB, last: MiB }); // what it left
@@ -76,8 +84,8 @@ describe('memory governor', () => {
   });
 
   it('trims once a load has settled, after the settling collection has been swept; small rises are not growth', () => {
-    const opts: MemoryGovernorOptions = { checkMs: 10, idleCheckMs: 250, stepBytes: 64 * MiB, majorMinIntervalMs: 0, minorStepBytes: 0, settleMs: 100, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB, trimFollowUpMs: 0 };
-    const g: GovernorState = { majorFloor: 0, majorAt: -Infinity, minorFloor: 0, idleFloor: 0, last: 0, grewAt: 0, quietBase: 0, settledDone: true, churn: 0, trimDue: false, followUpAt: Infinity };
+    const opts = BASE;
+    const g = zeroState();
     for (let t = 1; t <= 10; t++) expect(decide(g, t * 3 * MiB, t, opts)).toBeUndefined(); // a load: 30 MiB moved
     expect(decide(g, 30 * MiB, 50, opts)).toBeUndefined(); // not settled yet
     expect(decide(g, 30 * MiB, 111, opts)).toBe('major'); // settled: the collection first
@@ -105,7 +113,7 @@ describe('memory governor', () => {
   });
 
   it('trims once after the start has settled, with nothing moved; not when trims are off', () => {
-    const opts: MemoryGovernorOptions = { checkMs: 10, idleCheckMs: 250, stepBytes: 64 * MiB, majorMinIntervalMs: 0, minorStepBytes: 0, settleMs: 100, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB, trimFollowUpMs: 0 };
+    const opts = BASE;
     const g = initialState(MiB, 1000, opts);
     expect(decide(g, MiB, 1050, opts)).toBeUndefined(); // not settled yet
     expect(decide(g, MiB, 1100, opts)).toBe('trim');
@@ -116,7 +124,7 @@ describe('memory governor', () => {
   });
 
   it('follows a load\'s trim with one more, trimFollowUpMs later once quiet; not after the follow-up itself', () => {
-    const opts: MemoryGovernorOptions = { checkMs: 10, idleCheckMs: 250, stepBytes: 64 * MiB, majorMinIntervalMs: 0, minorStepBytes: 0, settleMs: 100, settleBytes: 64 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB, trimFollowUpMs: 1000 };
+    const opts: MemoryGovernorOptions = { ...BASE, settleBytes: 64 * MiB, trimFollowUpMs: 1000 };
     const g = initialState(MiB, 0, { ...opts, trimBytes: 0 }); // no start trim: only the load's
     for (let t = 1; t <= 10; t++) expect(decide(g, MiB + t * 3 * MiB, t, opts)).toBeUndefined(); // a load
     const decisions: [number, string][] = [];
@@ -135,7 +143,7 @@ describe('memory governor', () => {
   });
 
   it('is quiet once a load has settled, its collection run and no trim waiting; not while it grows or a trim is due', () => {
-    const opts: MemoryGovernorOptions = { checkMs: 10, idleCheckMs: 250, stepBytes: 64 * MiB, majorMinIntervalMs: 0, minorStepBytes: 0, settleMs: 100, settleBytes: 2 * MiB, quietBytes: MiB / 4, trimBytes: 16 * MiB, trimFollowUpMs: 0 };
+    const opts = BASE;
     const g = initialState(MiB, 0, opts);
     expect(quiet(g, 50, opts)).toBe(false); // the start: its trim is due once settled
     expect(decide(g, MiB, 100, opts)).toBe('trim');
@@ -157,7 +165,7 @@ describe('memory governor', () => {
 
   it('samples at idleCheckMs while quiet, at checkMs again from the next activity or growth', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    const gov = startMemoryGovernor({ checkMs: 10, idleCheckMs: 1000, stepBytes: 64 * MiB, majorMinIntervalMs: 0, minorStepBytes: 0, settleMs: 100, settleBytes: 64 * MiB, quietBytes: 8 * MiB, trimBytes: 0, trimFollowUpMs: 0 });
+    const gov = startMemoryGovernor({ ...BASE, idleCheckMs: 1000, settleBytes: 64 * MiB, quietBytes: 8 * MiB, trimBytes: 0 });
     try {
       const samples = () => Number(gov.stats()['process.memorySamples']);
       vi.advanceTimersByTime(200); // settled: quiet from here

@@ -15,11 +15,11 @@
 // what is left to V8 (small frames cut from a shared slab, tokens, datagrams nobody anchored): a
 // few MB a load, which piled up from load to load until the step was 4 MiB (it was 64, and its
 // full collections every 16 MiB had taken a quarter of 1 MiB messages' throughput, when every
-// buffer waited for V8: docs/BENCH.md). A collection asked for this way is not quite V8's own: it also drops every
-// object shape with no object alive at that moment, and the optimised code that met it; the
-// shapes the message path makes per datagram are kept alive for that (core/transport/shapes.ts,
-// the wire's Reader and Writer). Idle, the count barely grows (an idle ring's tokens: a few KiB
-// a second) and no collection runs.
+// buffer waited for V8: docs/BENCH.md). A collection asked for this way is not quite V8's own:
+// it also drops every object shape with no object alive at that moment, and the optimised code
+// that met it; the shapes the message path makes per datagram are kept alive for that
+// (core/transport/shapes.ts, the wire's Reader and Writer). Idle, the count barely grows (an idle
+// ring's tokens: a few KiB a second) and no collection runs.
 // What the collections free goes back to the C library's allocator, not to the kernel: glibc
 // returns only the top of its heap, and between the freed buffers of a load sit small blocks that
 // live on, so a daemon that carried 64 KiB messages kept 40 to 80 MB it no longer used. Once a

@@ -129,6 +129,20 @@ async function cluster(name: string, crypto: boolean): Promise<{ configs: string
 
 const echoOf = (n: Node) => n.rt.driver as EchoDriver;
 
+/** A 2-node cluster with a key in `name` whose node 2 restarted with another key (`started`: just before). */
+async function twoKeys(name: string): Promise<{ a: Node; b: Node; started: number }> {
+  const { configs, nodes: [a] } = await cluster(name, true);
+  await running[1].stop();
+  running = running.slice(0, 1);
+  const other = join(root, name, 'other.key');
+  writeKeyFile(other);
+  // Same config as node 2, other key.
+  const path2 = configs[1].replace('node2.toml', 'node2-otherkey.toml');
+  writeFileSync(path2, readFileSync(configs[1], 'utf8').replace(/key_file = ".*"/, `key_file = ${JSON.stringify(other)}`));
+  const started = performance.now();
+  return { a, b: await startNode(path2), started };
+}
+
 describe.each([['without a key', false], ['with a key', true]] as const)('runtime %s', (_label, crypto) => {
   it('delivers multicasts both ways, runs the driver\'s timer, and seals every datagram', async () => {
     const { nodes: [a, b] } = await cluster(crypto ? 'sealed' : 'plain', crypto);
@@ -228,16 +242,7 @@ describe('runtime', () => {
   });
 
   it('a node with another key hears nothing: datagrams dropped as unauthenticated, and said so once per source', async () => {
-    const { configs, nodes: [a] } = await cluster('twokeys', true);
-    await running[1].stop();
-    running = running.slice(0, 1);
-    const other = join(root, 'twokeys', 'other.key');
-    writeKeyFile(other);
-    // Same config as node 2, other key.
-    const path2 = configs[1].replace('node2.toml', 'node2-otherkey.toml');
-    writeFileSync(path2, readFileSync(configs[1], 'utf8').replace(/key_file = ".*"/, `key_file = ${JSON.stringify(other)}`));
-    const started = performance.now();
-    const b = await startNode(path2);
+    const { a, b, started } = await twoKeys('twokeys');
     a.rt.multicast(Buffer.from('secret'), 'fifo');
     await waitFor(() => (b.rt.stats() as { crypto: { droppedAuth: number } }).crypto.droppedAuth >= 2, 'forged datagrams dropped');
     expect(b.delivered).toEqual([]);
@@ -249,6 +254,22 @@ describe('runtime', () => {
     expect(warned.length + st.dropLogsSuppressed).toBe(st.droppedAuth);
     expect(warned.length).toBeLessThanOrEqual(1 + Math.floor((performance.now() - started) / 10_000));
     expect(warned[0]).toMatch(/^warn: datagram from 127\.0\.0\.1:\d+ \(node 1\) failed authentication: a different key, or a different cluster name\?/);
+  });
+
+  it.runIf(loadNative() !== undefined)('lets a refused datagram go once its drop is reported, the report intact', async () => {
+    setReleaser((m) => poisonRelease(m)); // a view read after its release reads 0xdb
+    try {
+      const { a, b } = await twoKeys('twokeys-release');
+      a.rt.multicast(Buffer.from('secret'), 'fifo');
+      const dropped = () => [a, b].reduce((n, x) => n + (x.rt.stats() as { crypto: { droppedAuth: number } }).crypto.droppedAuth, 0);
+      await waitFor(() => dropped() >= 4, 'forged datagrams dropped at both nodes');
+      expect(b.delivered).toEqual([]);
+      expect(leaseCounters.released).toBeGreaterThanOrEqual(dropped());
+      expect(leaseCounters.unbalanced).toBe(0);
+      expect(b.logs.find((l) => l.includes('failed authentication'))).toMatch(/^warn: datagram from 127\.0\.0\.1:\d+ \(node 1\) failed authentication/);
+    } finally {
+      setReleaser(undefined);
+    }
   });
 
   it('stop({leave: true}) sends the driver\'s goodbye before closing', async () => {

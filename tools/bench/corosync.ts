@@ -41,7 +41,7 @@ function why(e: unknown): string {
 }
 
 /** The environment corosync and its clients run in: this process's, without what the afcluster
- *  bin sets for its daemons (DAEMON_ENV: one malloc arena), so the reference runs with the C
+ *  bin sets for its daemons (DAEMON_ENV: its malloc arenas), so the reference runs with the C
  *  library's defaults, as its own service does (pure). */
 export function referenceEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out = { ...env };
