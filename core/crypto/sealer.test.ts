@@ -281,6 +281,30 @@ describe('encrypted sealer', () => {
   });
 });
 
+describe('memory a sealer makes is its own', () => {
+  // A datagram or plaintext that spans all of its ArrayBuffer can go back the moment its last
+  // holder lets go (core/wire/lease.ts own()); a slice of Node's shared pool (allocUnsafe and
+  // Buffer.from below 4 KiB) waits for V8's collector.
+  const whole = (b: Uint8Array) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
+
+  it('with a key: every datagram it seals and every plaintext it opens, small (libsodium) or large (OpenSSL)', () => {
+    const a = encrypted(1);
+    const b = encrypted(2);
+    for (const n of [0, 1, 100, 1400, 4000, NATIVE_AEAD_MIN_BYTES - 1, NATIVE_AEAD_MIN_BYTES + 1000]) {
+      const p = randomBytes(n);
+      const d = a.seal(p, 2);
+      expect(whole(d), `sealed ${n}`).toBe(true);
+      const parts = a.sealParts(p, 2);
+      for (const part of parts instanceof Uint8Array ? [parts] : parts) expect(whole(part), `a part of sealParts ${n}`).toBe(true);
+      for (const datagram of [d, parts instanceof Uint8Array ? parts : Buffer.concat(parts)]) {
+        const opened = b.open(datagram, 1)!;
+        expect(Buffer.from(opened)).toEqual(p);
+        expect(whole(opened), `opened ${n}`).toBe(true);
+      }
+    }
+  });
+});
+
 describe('sealParts: a datagram as parts the kernel gathers', () => {
   it('gives a large payload\'s sealed datagram as header and nonce, ciphertext and tag, which open as one', () => {
     const a = encrypted(1);

@@ -441,7 +441,7 @@ class AeadSealer extends StampingSealer {
     this.stamp(to);
     const s = this.s;
     const lib = s.lib;
-    const out = Buffer.allocUnsafe(this.overheadBytes + len);
+    const out = ownMemory(this.overheadBytes + len);
     out.set(this.head, 0);
     nextNonce(out, HEADER_BYTES);
     if (len >= NATIVE_AEAD_MIN_BYTES) {
@@ -462,7 +462,7 @@ class AeadSealer extends StampingSealer {
     if (plain.length < NATIVE_AEAD_MIN_BYTES) return this.seal(plain, to);
     assert(plain.length <= SEAL_PAYLOAD_MAX, `datagram payload ${plain.length} > ${SEAL_PAYLOAD_MAX}`);
     this.stamp(to);
-    const front = Buffer.allocUnsafe(HEADER_BYTES + NONCE_BYTES);
+    const front = ownMemory(HEADER_BYTES + NONCE_BYTES);
     front.set(this.head, 0);
     nextNonce(front, HEADER_BYTES);
     const [body, tag] = xchachaSeal(this.key, this.sealAd, plain, front, HEADER_BYTES);
@@ -481,7 +481,9 @@ class AeadSealer extends StampingSealer {
       s.nonce, s.key);
     if (rc !== 0) return undefined;
     // The one copy out of the wasm heap: the caller may keep the payload.
-    return Buffer.from(lib.HEAPU8.subarray(s.buf, s.buf + clen - TAG_BYTES));
+    const plain = ownMemory(clen - TAG_BYTES);
+    plain.set(lib.HEAPU8.subarray(s.buf, s.buf + clen - TAG_BYTES));
+    return plain;
   }
 
   /** Key (unless it is there), the nonce of `d`, authenticated data and body into the wasm scratch
@@ -497,6 +499,17 @@ class AeadSealer extends StampingSealer {
     heap.set(ad, s.ad);
     heap.set(body, s.buf);
   }
+}
+
+/** A buffer of `n` bytes in memory of its own, never a slice of Node's shared pool (which serves
+ *  allocUnsafe and Buffer.from below 4 KiB): what a sealer makes can then go back the moment
+ *  its last holder lets go (core/wire/lease.ts), the sent datagram once sent and an opened
+ *  plaintext once the driver's log lets go of it. A pool slice waits for V8's collector: with a
+ *  key, every small frame and token is one, and under back-to-back round trips they (with the
+ *  send queue's lone frames, core/driver/packing.ts) piled up between collections and raised a
+ *  daemon's peak by 10 to 16 MB (docs/BENCH.md). */
+function ownMemory(n: number): Buffer {
+  return Buffer.allocUnsafeSlow(n);
 }
 
 /** Builds the sealer for a cluster. With a key, `await cryptoReady()` must have run. */

@@ -47,6 +47,18 @@ describe('buffer release in the send queue and the reassembler', () => {
     expect(released).toEqual([]);
   });
 
+  it('owns a mostly empty frame of whole messages, copied out at any size (a lone sender\'s small frame)', () => {
+    setReleaser((m) => released.push(m));
+    const p = packer(65_000);
+    p.push(Uint8Array.of(1, 2, 3), 'agreed');
+    const [lone] = frames(p); // copied out of the frame buffer it was written in: a few bytes
+    expect(lone.byteLength).toBeLessThan(100);
+    expect(lone.buffer.byteLength).toBe(lone.byteLength + 32); // its own memory: headroom and frame
+    anchor(lone);
+    drop(lone); // the ring log lets go of it
+    expect(released).toEqual([lone.buffer]);
+  });
+
   it('keeps a frame whose fragment starts a partial message until that message is delivered', () => {
     setReleaser((m) => released.push(m));
     const p = packer(1400);
