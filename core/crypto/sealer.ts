@@ -32,7 +32,7 @@ import { fnv1a } from '../wire/hash.ts';
 import { U48_MAX } from './incarnation.ts';
 import { ReplayWindow } from './replay.ts';
 import { xchachaOpen, xchachaSeal, xchachaSealInto } from './xchacha.ts';
-import { readU32, writeU32, type ByteParts as DatagramBytes } from '../wire/bytes.ts';
+import { allocApartToFill, readU32, writeU32, type ByteParts as DatagramBytes } from '../wire/bytes.ts';
 
 export const WIRE_MAGIC_0 = 0xaf;
 export const WIRE_MAGIC_1 = 0xc1;
@@ -434,14 +434,20 @@ class AeadSealer extends StampingSealer {
 
   /** Room in front of `plain` (`reserved`) is of no use here: the ciphertext is written apart
    *  from the payload (OpenSSL's into a buffer of its own, libsodium's in the wasm heap, where
-   *  the payload is copied first) and copied into the new datagram. */
+   *  the payload is copied first) and copied into the new datagram.
+   *  What a sealer makes (this datagram, sealParts' front, an opened plaintext) has memory of its
+   *  own at any size, never a slice of Node's pool (allocUnsafe and Buffer.from below 4 KiB): the
+   *  runtime owns it, and it goes back the moment its last holder lets go (core/wire/lease.ts),
+   *  where a slice waited for V8's collector. Under back-to-back round trips with a key, such
+   *  slices (with the send queue's lone frames) piled up between collections and raised a
+   *  daemon's peak by 10 to 16 MB (docs/BENCH.md). */
   seal(plain: Uint8Array, to: number): Uint8Array {
     const len = plain.length;
     assert(len <= SEAL_PAYLOAD_MAX, `datagram payload ${len} > ${SEAL_PAYLOAD_MAX}`);
     this.stamp(to);
     const s = this.s;
     const lib = s.lib;
-    const out = ownMemory(this.overheadBytes + len);
+    const out = allocApartToFill(this.overheadBytes + len);
     out.set(this.head, 0);
     nextNonce(out, HEADER_BYTES);
     if (len >= NATIVE_AEAD_MIN_BYTES) {
@@ -462,7 +468,7 @@ class AeadSealer extends StampingSealer {
     if (plain.length < NATIVE_AEAD_MIN_BYTES) return this.seal(plain, to);
     assert(plain.length <= SEAL_PAYLOAD_MAX, `datagram payload ${plain.length} > ${SEAL_PAYLOAD_MAX}`);
     this.stamp(to);
-    const front = ownMemory(HEADER_BYTES + NONCE_BYTES);
+    const front = allocApartToFill(HEADER_BYTES + NONCE_BYTES);
     front.set(this.head, 0);
     nextNonce(front, HEADER_BYTES);
     const [body, tag] = xchachaSeal(this.key, this.sealAd, plain, front, HEADER_BYTES);
@@ -481,7 +487,7 @@ class AeadSealer extends StampingSealer {
       s.nonce, s.key);
     if (rc !== 0) return undefined;
     // The one copy out of the wasm heap: the caller may keep the payload.
-    const plain = ownMemory(clen - TAG_BYTES);
+    const plain = allocApartToFill(clen - TAG_BYTES);
     plain.set(lib.HEAPU8.subarray(s.buf, s.buf + clen - TAG_BYTES));
     return plain;
   }
@@ -499,17 +505,6 @@ class AeadSealer extends StampingSealer {
     heap.set(ad, s.ad);
     heap.set(body, s.buf);
   }
-}
-
-/** A buffer of `n` bytes in memory of its own, never a slice of Node's shared pool (which serves
- *  allocUnsafe and Buffer.from below 4 KiB): what a sealer makes can then go back the moment
- *  its last holder lets go (core/wire/lease.ts), the sent datagram once sent and an opened
- *  plaintext once the driver's log lets go of it. A pool slice waits for V8's collector: with a
- *  key, every small frame and token is one, and under back-to-back round trips they (with the
- *  send queue's lone frames, core/driver/packing.ts) piled up between collections and raised a
- *  daemon's peak by 10 to 16 MB (docs/BENCH.md). */
-function ownMemory(n: number): Buffer {
-  return Buffer.allocUnsafeSlow(n);
 }
 
 /** Builds the sealer for a cluster. With a key, `await cryptoReady()` must have run. */

@@ -14,8 +14,8 @@
 //     bytes
 import { ClusterError, assert, eagain } from '../api/errors.ts';
 import type { DriverUpcalls, MessageBytes, Order } from './types.ts';
-import { dropParts, hold, holdParts, own } from '../wire/lease.ts';
-import { allocApartToFill, allocBytesToFill, allocOwnedToFill, concatBytes, copyInto, readU32, viewOf, type ByteParts } from '../wire/bytes.ts';
+import { dropParts, hold, holdParts } from '../wire/lease.ts';
+import { allocApartToFill, allocBytesToFill, allocOwned, allocOwnedToFill, concatBytes, copyInto, readU32, viewOf, type ByteParts } from '../wire/bytes.ts';
 
 export const FRAME_VERSION = 1;
 export const FRAME_OVERHEAD = 4;
@@ -331,12 +331,10 @@ export class Packer {
     writeFrameHeader(f.buf, h, f.safe, f.count);
     if (now !== undefined) this.waitLong = now - f.openedAt >= COPY_OUT_WAIT_MS;
     if (!f.staged && f.used * 2 >= this.opts.frameSizeMax) return { bytes: viewOf(f.buf, h, h + f.used), safe: f.safe, messages: f.count };
-    // Memory of its own at any size, not a slice of the shared slab: the ring log that keeps the
-    // frame releases it once every member has it (core/wire/lease.ts), where a slice waited for
-    // V8 (a lone sender's every small frame is one).
-    const memory = allocApartToFill(h + f.used);
-    own(memory);
-    const out = viewOf(memory, h);
+    // Owned at any size, not a slice of the shared slab: the ring log that keeps the frame
+    // releases it once every member has it, where a slice waited for V8 (a lone sender's every
+    // small frame is one).
+    const out = viewOf(allocOwned(h + f.used), h);
     copyInto(out, viewOf(f.buf, h, h + f.used), 0);
     if (!f.staged) this.spare = f.buf;
     else if (this.staging.length < this.stagingKeep) this.staging.push(f.buf);

@@ -53,14 +53,18 @@ export function allocApartToFill(n: number): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
+/** allocApartToFill, owned (core/wire/lease.ts): released once its holders let go, at any size. */
+export function allocOwned(n: number): Uint8Array {
+  const out = allocApartToFill(n);
+  own(out);
+  return out;
+}
+
 /** As allocBytesToFill, for bytes that may be released once their holders let go (a frame
  *  handed to a ring log, a client's container): those with memory of their own (over the slab's
  *  largest take) are owned (core/wire/lease.ts); smaller ones share a slab, left to V8. */
 export function allocOwnedToFill(n: number): Uint8Array {
-  if (n <= SLAB_TAKE_MAX) return take(n);
-  const out = allocApartToFill(n);
-  own(out);
-  return out;
+  return n <= SLAB_TAKE_MAX ? take(n) : allocOwned(n);
 }
 
 // Uint8Array's subarray and set, called through the functions themselves: in optimized code,
